@@ -1,0 +1,46 @@
+# Stave: `make run` starts the whole system on local disk; `make test` runs every test.
+# Everything a fresh machine lacks is installed by these targets (pnpm from npm; Debian packages when a
+# test needs them).
+
+SHELL := /bin/bash
+PNPM_VERSION := 12.4.2
+PNPM := pnpm
+BIN := node_modules/.bin
+
+.PHONY: run build test lint typecheck generate bench clean deps tools
+
+deps: node_modules/.pnpm-stamp
+
+tools:
+	@command -v pnpm >/dev/null 2>&1 && [ "$$(pnpm --version)" = "$(PNPM_VERSION)" ] || npm i -g pnpm@$(PNPM_VERSION)
+
+node_modules/.pnpm-stamp: package.json pnpm-lock.yaml pnpm-workspace.yaml $(wildcard libs/*/package.json services/*/package.json test/package.json bench/package.json)
+	@$(MAKE) --no-print-directory tools
+	$(PNPM) install --frozen-lockfile
+	@touch $@
+
+build: deps
+	$(BIN)/tsc -b tsconfig.json
+	@node scripts/build-info.js > services/stave/dist/build-info.json
+
+typecheck: deps
+	$(BIN)/tsc -b tsconfig.json
+
+generate: deps
+	$(BIN)/buf generate
+
+lint: deps
+	$(BIN)/eslint --max-warnings 0 .
+
+run: build
+	bin/stave -target=all $(ARGS)
+
+# Lint and type checks first, then the whole jest suite; its last line is `N passed, N failed`.
+test: build lint
+	$(BIN)/jest --ci
+
+bench: build
+	node bench/dist/run.js $(ARGS)
+
+clean:
+	rm -rf libs/*/dist services/*/dist test/dist bench/dist

@@ -1,0 +1,18 @@
+// One jest run over the whole workspace. TypeScript runs through @swc/jest (no type checking here:
+// `make lint` / `tsc -b` do that), and workspace packages resolve to their sources so unit tests need
+// no build. Tests under test/ drive the built `bin/stave`, so `make test` builds first.
+const swc = ['@swc/jest', { jsc: { parser: { syntax: 'typescript' }, target: 'es2022' }, module: { type: 'commonjs' } }];
+
+/** @type {import('jest').Config} */
+module.exports = {
+  testEnvironment: 'node',
+  transform: { '^.+\\.ts$': swc },
+  testMatch: ['<rootDir>/{libs,services,test,bench}/**/*.test.ts'],
+  testPathIgnorePatterns: ['/node_modules/', '/dist/'],
+  moduleNameMapper: {
+    '^@stave/cli$': '<rootDir>/services/stave/src/index.ts',
+    '^@stave/([a-z-]+)$': '<rootDir>/libs/$1/src/index.ts',
+  },
+  reporters: ['default', '<rootDir>/test/support/count-reporter.js'],
+  testTimeout: 60000,
+};

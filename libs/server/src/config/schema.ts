@@ -1,0 +1,323 @@
+// A config schema is declared once per component: each field carries its type, its default and its doc,
+// and the TypeScript type of the parsed config is inferred from the declaration. Parsing collects every
+// problem at once (with the YAML path that has it) instead of stopping at the first.
+
+import { formatDuration, parseDuration } from './duration';
+
+export interface ConfigIssue {
+  /** Dotted YAML path, e.g. `server.http_listen_port`. */
+  readonly path: string;
+  readonly message: string;
+}
+
+export interface ParseContext {
+  readonly errors: ConfigIssue[];
+  readonly warnings: ConfigIssue[];
+}
+
+export abstract class Field<T> {
+  constructor(readonly doc = '') {}
+  abstract defaultValue(): T;
+  /** Parses `raw` (never undefined); on a problem records it in ctx and returns the default. */
+  abstract parse(raw: unknown, path: string, ctx: ParseContext): T;
+  /** The value as it would be written in YAML (durations back to Go strings). */
+  toYaml(value: T): unknown {
+    return value;
+  }
+}
+
+export type Infer<F> = F extends Field<infer T> ? T : never;
+
+function describe(raw: unknown): string {
+  if (raw === null) return 'null';
+  if (Array.isArray(raw)) return 'a list';
+  if (typeof raw === 'object') return 'a map';
+  return `${typeof raw} ${JSON.stringify(raw)}`;
+}
+
+function wrongType(ctx: ParseContext, path: string, want: string, raw: unknown): void {
+  ctx.errors.push({ path, message: `expected ${want}, got ${describe(raw)}` });
+}
+
+export class StringField extends Field<string> {
+  constructor(private readonly def: string, doc?: string) {
+    super(doc);
+  }
+  defaultValue(): string {
+    return this.def;
+  }
+  parse(raw: unknown, path: string, ctx: ParseContext): string {
+    if (typeof raw === 'string') return raw;
+    // YAML turns `endpoint: 4317` into a number; a string field takes scalars as written.
+    if (typeof raw === 'number' || typeof raw === 'boolean') return String(raw);
+    wrongType(ctx, path, 'a string', raw);
+    return this.def;
+  }
+}
+
+export interface IntOptions {
+  min?: number;
+  max?: number;
+}
+
+export class IntField extends Field<number> {
+  constructor(private readonly def: number, private readonly opts: IntOptions, doc?: string) {
+    super(doc);
+  }
+  defaultValue(): number {
+    return this.def;
+  }
+  parse(raw: unknown, path: string, ctx: ParseContext): number {
+    const n = typeof raw === 'string' && /^-?\d+$/.test(raw.trim()) ? Number(raw) : raw;
+    if (typeof n !== 'number' || !Number.isSafeInteger(n)) {
+      wrongType(ctx, path, 'an integer', raw);
+      return this.def;
+    }
+    if (this.opts.min !== undefined && n < this.opts.min) {
+      ctx.errors.push({ path, message: `must be at least ${this.opts.min}, got ${n}` });
+      return this.def;
+    }
+    if (this.opts.max !== undefined && n > this.opts.max) {
+      ctx.errors.push({ path, message: `must be at most ${this.opts.max}, got ${n}` });
+      return this.def;
+    }
+    return n;
+  }
+}
+
+export class FloatField extends Field<number> {
+  constructor(private readonly def: number, doc?: string) {
+    super(doc);
+  }
+  defaultValue(): number {
+    return this.def;
+  }
+  parse(raw: unknown, path: string, ctx: ParseContext): number {
+    const n = typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : raw;
+    if (typeof n !== 'number' || !Number.isFinite(n)) {
+      wrongType(ctx, path, 'a number', raw);
+      return this.def;
+    }
+    return n;
+  }
+}
+
+export class BoolField extends Field<boolean> {
+  constructor(private readonly def: boolean, doc?: string) {
+    super(doc);
+  }
+  defaultValue(): boolean {
+    return this.def;
+  }
+  parse(raw: unknown, path: string, ctx: ParseContext): boolean {
+    if (typeof raw === 'boolean') return raw;
+    if (raw === 'true') return true;
+    if (raw === 'false') return false;
+    wrongType(ctx, path, 'true or false', raw);
+    return this.def;
+  }
+}
+
+/** A duration in milliseconds, written in YAML as a Go duration string. */
+export class DurationField extends Field<number> {
+  private readonly def: number;
+  constructor(def: string, doc?: string) {
+    super(doc);
+    const ms = parseDuration(def);
+    if (ms === undefined) throw new TypeError(`bad default duration ${def}`);
+    this.def = ms;
+  }
+  defaultValue(): number {
+    return this.def;
+  }
+  parse(raw: unknown, path: string, ctx: ParseContext): number {
+    if (raw === 0) return 0;
+    const ms = typeof raw === 'string' ? parseDuration(raw) : undefined;
+    if (ms === undefined) {
+      wrongType(ctx, path, 'a duration such as "30s" or "1h30m"', raw);
+      return this.def;
+    }
+    if (ms < 0) {
+      ctx.errors.push({ path, message: `must not be negative, got ${String(raw)}` });
+      return this.def;
+    }
+    return ms;
+  }
+  override toYaml(value: number): unknown {
+    return formatDuration(value);
+  }
+}
+
+export class EnumField<V extends string> extends Field<V> {
+  constructor(private readonly values: readonly V[], private readonly def: V, doc?: string) {
+    super(doc);
+  }
+  defaultValue(): V {
+    return this.def;
+  }
+  parse(raw: unknown, path: string, ctx: ParseContext): V {
+    if (typeof raw === 'string' && (this.values as readonly string[]).includes(raw)) return raw as V;
+    ctx.errors.push({ path, message: `expected one of ${this.values.join(', ')}, got ${describe(raw)}` });
+    return this.def;
+  }
+}
+
+export class ListField<T> extends Field<T[]> {
+  constructor(private readonly item: Field<T>, private readonly def: () => T[], doc?: string) {
+    super(doc);
+  }
+  defaultValue(): T[] {
+    return this.def();
+  }
+  parse(raw: unknown, path: string, ctx: ParseContext): T[] {
+    // A comma-separated string is accepted for lists of scalars, as Tempo's flags do.
+    if (typeof raw === 'string') raw = raw === '' ? [] : raw.split(',').map((s) => s.trim());
+    if (!Array.isArray(raw)) {
+      wrongType(ctx, path, 'a list', raw);
+      return this.def();
+    }
+    return raw.map((v, i) =>
+      v === undefined || v === null ? this.item.defaultValue() : this.item.parse(v, `${path}[${i}]`, ctx),
+    );
+  }
+  override toYaml(value: T[]): unknown {
+    return value.map((v) => this.item.toYaml(v));
+  }
+}
+
+export class OptionalField<T> extends Field<T | undefined> {
+  constructor(readonly inner: Field<T>) {
+    super(inner.doc);
+  }
+  defaultValue(): T | undefined {
+    return undefined;
+  }
+  parse(raw: unknown, path: string, ctx: ParseContext): T | undefined {
+    return this.inner.parse(raw, path, ctx);
+  }
+  override toYaml(value: T | undefined): unknown {
+    return value === undefined ? undefined : this.inner.toYaml(value);
+  }
+}
+
+/**
+ * A Tempo setting Stave knows but does not implement: accepted with a warning naming it, so that an
+ * existing Tempo config loads unchanged.
+ */
+export class IgnoredField extends Field<undefined> {
+  defaultValue(): undefined {
+    return undefined;
+  }
+  parse(_raw: unknown, path: string, ctx: ParseContext): undefined {
+    ctx.warnings.push({ path, message: `Tempo setting not implemented by Stave; ignored${this.doc ? ` (${this.doc})` : ''}` });
+    return undefined;
+  }
+  override toYaml(): unknown {
+    return undefined;
+  }
+}
+
+function isPlainObject(raw: unknown): raw is Record<string, unknown> {
+  return typeof raw === 'object' && raw !== null && !Array.isArray(raw);
+}
+
+type Shape = Record<string, Field<unknown>>;
+type InferShape<S extends Shape> = { [K in keyof S]: Infer<S[K]> };
+
+function editDistance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = row[0]!;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const cur = row[j]!;
+      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = cur;
+    }
+  }
+  return row[b.length]!;
+}
+
+export class ObjectField<S extends Shape> extends Field<InferShape<S>> {
+  constructor(readonly shape: S, doc?: string) {
+    super(doc);
+  }
+  defaultValue(): InferShape<S> {
+    const out: Record<string, unknown> = {};
+    for (const [k, f] of Object.entries(this.shape)) out[k] = f.defaultValue();
+    return out as InferShape<S>;
+  }
+  parse(raw: unknown, path: string, ctx: ParseContext): InferShape<S> {
+    if (raw === null) return this.defaultValue();
+    if (!isPlainObject(raw)) {
+      wrongType(ctx, path || '(top level)', 'a map', raw);
+      return this.defaultValue();
+    }
+    const out: Record<string, unknown> = {};
+    for (const [k, f] of Object.entries(this.shape)) {
+      const v = raw[k];
+      const p = path ? `${path}.${k}` : k;
+      if (v === undefined) out[k] = f.defaultValue();
+      // `otlp:` with an empty body lists the section: it is present, with its defaults.
+      else if (v === null) out[k] = f instanceof OptionalField ? f.inner.defaultValue() : f instanceof IgnoredField ? f.parse(v, p, ctx) : f.defaultValue();
+      else out[k] = f.parse(v, p, ctx);
+    }
+    for (const k of Object.keys(raw)) {
+      if (k in this.shape) continue;
+      const p = path ? `${path}.${k}` : k;
+      const near = Object.keys(this.shape)
+        .map((c) => [c, editDistance(k, c)] as const)
+        .filter(([, d]) => d <= 2)
+        .sort((x, y) => x[1] - y[1])[0];
+      ctx.errors.push({ path: p, message: `unknown config key${near ? ` (did you mean ${near[0]}?)` : ''}` });
+    }
+    return out as InferShape<S>;
+  }
+  override toYaml(value: InferShape<S>): unknown {
+    const out: Record<string, unknown> = {};
+    for (const [k, f] of Object.entries(this.shape)) {
+      const y = f.toYaml((value as Record<string, unknown>)[k]);
+      if (y !== undefined) out[k] = y;
+    }
+    return out;
+  }
+}
+
+/** A map from free-form keys (tenant IDs, say) to values of one schema. */
+export class MapField<T> extends Field<Record<string, T>> {
+  constructor(private readonly value: Field<T>, doc?: string) {
+    super(doc);
+  }
+  defaultValue(): Record<string, T> {
+    return {};
+  }
+  parse(raw: unknown, path: string, ctx: ParseContext): Record<string, T> {
+    if (!isPlainObject(raw)) {
+      wrongType(ctx, path, 'a map', raw);
+      return {};
+    }
+    const out: Record<string, T> = {};
+    for (const [k, v] of Object.entries(raw)) {
+      out[k] = v === null || v === undefined ? this.value.defaultValue() : this.value.parse(v, `${path}.${k}`, ctx);
+    }
+    return out;
+  }
+  override toYaml(value: Record<string, T>): unknown {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, this.value.toYaml(v)]));
+  }
+}
+
+/** The schema builders. */
+export const c = {
+  string: (def = '', doc?: string) => new StringField(def, doc),
+  int: (def: number, opts: IntOptions = {}, doc?: string) => new IntField(def, opts, doc),
+  float: (def: number, doc?: string) => new FloatField(def, doc),
+  bool: (def: boolean, doc?: string) => new BoolField(def, doc),
+  duration: (def: string, doc?: string) => new DurationField(def, doc),
+  enum: <const V extends string>(values: readonly V[], def: V, doc?: string) => new EnumField(values, def, doc),
+  list: <T>(item: Field<T>, def: () => T[] = () => [], doc?: string) => new ListField(item, def, doc),
+  object: <S extends Shape>(shape: S, doc?: string) => new ObjectField(shape, doc),
+  map: <T>(value: Field<T>, doc?: string) => new MapField(value, doc),
+  optional: <T>(inner: Field<T>) => new OptionalField(inner),
+  ignored: (note = '') => new IgnoredField(note),
+};

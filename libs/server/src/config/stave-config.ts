@@ -1,0 +1,501 @@
+// Stave's configuration, declared once: every key, its type and its default. Key names and defaults are
+// Tempo 2.x's wherever the concept is the same, so an existing Tempo config loads unchanged. Keys that
+// Tempo has and Stave does not implement are `c.ignored()`: they load with a warning naming them.
+// Defaults that differ from Tempo's, and why:
+// - server.http_listen_port 3200 (Tempo's examples and Helm chart use 3200; the Go default is 80).
+// - storage.trace.backend `local` with paths under ./data, so `stave` with no config file just runs.
+
+import { c, type Infer } from './schema';
+
+const endpoint = (def: string) => c.object({ endpoint: c.string(def), tls: c.ignored(), include_metadata: c.ignored() });
+
+const ringKv = c.object({
+  store: c.enum(['inmemory', 'memberlist'], 'memberlist'),
+  prefix: c.string('collectors/'),
+  consul: c.ignored(),
+  etcd: c.ignored(),
+  multi: c.ignored(),
+});
+
+/** The shape dskit's ring config has for every component's ring. */
+const basicRing = c.object({
+  kvstore: ringKv,
+  heartbeat_period: c.duration('5s'),
+  heartbeat_timeout: c.duration('1m'),
+  instance_id: c.string(''),
+  instance_addr: c.string(''),
+  instance_port: c.int(0, { min: 0, max: 65535 }),
+  instance_interface_names: c.list(c.string()),
+  instance_availability_zone: c.string(''),
+  enable_inet6: c.ignored(),
+});
+
+export const serverSection = c.object({
+  http_listen_network: c.string('tcp'),
+  http_listen_address: c.string(''),
+  http_listen_port: c.int(3200, { min: 0, max: 65535 }),
+  grpc_listen_network: c.string('tcp'),
+  grpc_listen_address: c.string(''),
+  grpc_listen_port: c.int(9095, { min: 0, max: 65535 }),
+  http_listen_conn_limit: c.ignored(),
+  grpc_listen_conn_limit: c.ignored(),
+  http_tls_config: c.ignored(),
+  grpc_tls_config: c.ignored(),
+  register_instrumentation: c.bool(true),
+  graceful_shutdown_timeout: c.duration('30s'),
+  http_server_read_timeout: c.duration('30s'),
+  http_server_write_timeout: c.duration('30s'),
+  http_server_idle_timeout: c.duration('2m'),
+  grpc_server_max_recv_msg_size: c.int(16 * 1024 * 1024, { min: 1 }),
+  grpc_server_max_send_msg_size: c.int(16 * 1024 * 1024, { min: 1 }),
+  grpc_server_max_concurrent_streams: c.int(100, { min: 1 }),
+  grpc_server_max_connection_idle: c.ignored(),
+  grpc_server_max_connection_age: c.ignored(),
+  grpc_server_max_connection_age_grace: c.ignored(),
+  grpc_server_keepalive_time: c.ignored(),
+  grpc_server_keepalive_timeout: c.ignored(),
+  log_format: c.enum(['logfmt', 'json'], 'json'),
+  log_level: c.enum(['debug', 'info', 'warn', 'error'], 'info'),
+  log_source_ips_enabled: c.ignored(),
+  http_path_prefix: c.string(''),
+});
+
+const otlpReceiver = c.optional(
+  c.object({
+    protocols: c.object({
+      grpc: c.optional(endpoint('0.0.0.0:4317')),
+      http: c.optional(endpoint('0.0.0.0:4318')),
+    }),
+  }),
+);
+
+const jaegerReceiver = c.optional(
+  c.object({
+    protocols: c.object({
+      grpc: c.optional(endpoint('0.0.0.0:14250')),
+      thrift_http: c.optional(endpoint('0.0.0.0:14268')),
+      thrift_compact: c.optional(endpoint('0.0.0.0:6831')),
+      thrift_binary: c.optional(endpoint('0.0.0.0:6832')),
+    }),
+  }),
+);
+
+export const distributorSection = c.object({
+  // A receiver runs only when it is listed, as in Tempo (the collector's receiver config shape).
+  receivers: c.object({
+    otlp: otlpReceiver,
+    jaeger: jaegerReceiver,
+    zipkin: c.optional(endpoint('0.0.0.0:9411')),
+    opencensus: c.ignored(),
+    kafka: c.ignored(),
+  }),
+  ring: basicRing,
+  log_received_spans: c.object({
+    enabled: c.bool(false),
+    include_all_attributes: c.bool(false),
+    filter_by_status_error: c.bool(false),
+  }),
+  log_discarded_spans: c.ignored(),
+  metric_received_spans: c.ignored(),
+  forwarders: c.ignored(),
+  extend_writes: c.bool(true),
+  retry_after_on_resource_exhausted: c.duration('0s'),
+  max_span_attr_byte: c.int(2048, { min: 0 }),
+});
+
+export const ingesterSection = c.object({
+  lifecycler: c.object({
+    address: c.string(''),
+    port: c.int(0, { min: 0, max: 65535 }),
+    id: c.string(''),
+    ring: c.object({
+      kvstore: ringKv,
+      heartbeat_timeout: c.duration('5m'),
+      replication_factor: c.int(1, { min: 1 }),
+      zone_awareness_enabled: c.bool(false),
+      excluded_zones: c.string(''),
+    }),
+    num_tokens: c.int(128, { min: 1 }),
+    heartbeat_period: c.duration('5s'),
+    heartbeat_timeout: c.duration('1m'),
+    observe_period: c.duration('0s'),
+    join_after: c.duration('0s'),
+    min_ready_duration: c.duration('15s'),
+    interface_names: c.list(c.string(), () => ['eth0', 'en0']),
+    enable_inet6: c.bool(false),
+    final_sleep: c.duration('0s'),
+    tokens_file_path: c.string(''),
+    availability_zone: c.string(''),
+    unregister_on_shutdown: c.bool(true),
+    readiness_check_ring_health: c.bool(true),
+  }),
+  concurrent_flushes: c.int(4, { min: 1 }),
+  flush_check_period: c.duration('10s'),
+  flush_op_timeout: c.duration('5m'),
+  trace_idle_period: c.duration('10s'),
+  max_block_duration: c.duration('30m'),
+  max_block_bytes: c.int(500 * 1024 * 1024, { min: 1 }),
+  complete_block_timeout: c.duration('15m'),
+  override_ring_key: c.string('ring'),
+  flush_all_on_shutdown: c.bool(false),
+});
+
+export const querierSection = c.object({
+  search: c.object({
+    query_timeout: c.duration('30s'),
+    prefer_self: c.int(10, { min: 0 }),
+    external_endpoints: c.ignored(),
+    external_hedge_requests_at: c.ignored(),
+    external_hedge_requests_up_to: c.ignored(),
+    external_backend: c.ignored(),
+  }),
+  trace_by_id: c.object({ query_timeout: c.duration('10s') }),
+  metrics: c.ignored(),
+  max_concurrent_queries: c.int(20, { min: 1 }),
+  frontend_worker: c.object({
+    frontend_address: c.string(''),
+    parallelism: c.int(2, { min: 1 }),
+    match_max_concurrent: c.bool(true),
+    grpc_client_config: c.ignored(),
+    dns_lookup_duration: c.ignored(),
+  }),
+  shuffle_sharding_ingesters_enabled: c.ignored(),
+  shuffle_sharding_ingesters_lookback_period: c.ignored(),
+  query_relevant_ingesters: c.bool(false),
+  secondary_ingester_ring: c.ignored(),
+});
+
+export const queryFrontendSection = c.object({
+  max_outstanding_per_tenant: c.int(2000, { min: 1 }),
+  querier_forget_delay: c.ignored(),
+  max_batch_size: c.int(5, { min: 1 }),
+  max_retries: c.int(2, { min: 0 }),
+  search: c.object({
+    concurrent_jobs: c.int(1000, { min: 1 }),
+    target_bytes_per_job: c.int(100 * 1024 * 1024, { min: 1 }),
+    default_result_limit: c.int(20, { min: 1 }),
+    max_result_limit: c.int(0, { min: 0 }),
+    max_duration: c.duration('168h'),
+    query_backend_after: c.duration('15m'),
+    query_ingesters_until: c.duration('30m'),
+    ingester_shards: c.int(3, { min: 1 }),
+    max_spans_per_span_set: c.int(100, { min: 0 }),
+  }),
+  trace_by_id: c.object({
+    query_shards: c.int(50, { min: 2, max: 100_000 }),
+    hedge_requests_at: c.duration('2s'),
+    hedge_requests_up_to: c.int(2, { min: 0 }),
+    sla: c.ignored(),
+  }),
+  metrics: c.ignored(),
+  multi_tenant_queries_enabled: c.bool(true),
+  response_consumers: c.ignored(),
+  api_timeout: c.ignored(),
+});
+
+export const compactorSection = c.object({
+  ring: basicRing,
+  compaction: c.object({
+    block_retention: c.duration('336h'),
+    compacted_block_retention: c.duration('1h'),
+    compaction_window: c.duration('1h'),
+    compaction_cycle: c.duration('30s'),
+    max_compaction_objects: c.int(6_000_000, { min: 1 }),
+    max_block_bytes: c.int(100 * 1024 * 1024 * 1024, { min: 1 }),
+    max_time_per_tenant: c.duration('5m'),
+    retention_concurrency: c.int(10, { min: 1 }),
+    v2_in_buffer_bytes: c.ignored(),
+    v2_out_buffer_bytes: c.ignored(),
+    v2_prefetch_traces_count: c.ignored(),
+    chunk_size_bytes: c.ignored(),
+    flush_size_bytes: c.ignored(),
+    iterator_buffer_size: c.ignored(),
+  }),
+  override_ring_key: c.string('compactor'),
+  disabled: c.ignored(),
+});
+
+const remoteWrite = c.object({
+  url: c.string(''),
+  name: c.string(''),
+  send_exemplars: c.bool(false),
+  headers: c.map(c.string()),
+  remote_timeout: c.duration('30s'),
+  basic_auth: c.ignored(),
+  tls_config: c.ignored(),
+  queue_config: c.ignored(),
+  write_relabel_configs: c.ignored(),
+  metadata_config: c.ignored(),
+});
+
+export const metricsGeneratorSection = c.object({
+  ring: basicRing,
+  processor: c.object({
+    service_graphs: c.object({
+      wait: c.duration('10s'),
+      max_items: c.int(10_000, { min: 1 }),
+      workers: c.int(10, { min: 1 }),
+      histogram_buckets: c.list(c.float(0), () => [0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 6.4, 12.8]),
+      dimensions: c.list(c.string()),
+      enable_client_server_prefix: c.bool(false),
+      peer_attributes: c.list(c.string(), () => ['peer.service', 'db.name', 'db.system']),
+    }),
+    span_metrics: c.object({
+      histogram_buckets: c.list(c.float(0), () => [
+        0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1.024, 2.048, 4.096, 8.192, 16.384,
+      ]),
+      intrinsic_dimensions: c.ignored(),
+      dimensions: c.list(c.string()),
+      dimension_mappings: c.ignored(),
+      enable_target_info: c.bool(false),
+      filter_policies: c.ignored(),
+    }),
+    local_blocks: c.ignored(),
+  }),
+  registry: c.object({
+    collection_interval: c.duration('15s'),
+    stale_duration: c.duration('15m'),
+    external_labels: c.map(c.string()),
+    max_label_name_length: c.int(1024, { min: 1 }),
+    max_label_value_length: c.int(2048, { min: 1 }),
+  }),
+  storage: c.object({
+    path: c.string('./data/generator/wal'),
+    wal: c.ignored(),
+    remote_write_flush_deadline: c.duration('1m'),
+    remote_write: c.list(remoteWrite),
+    remote_write_add_org_id_header: c.bool(true),
+  }),
+  traces_storage: c.ignored(),
+  metrics_ingestion_time_range_slack: c.duration('30s'),
+  query_timeout: c.ignored(),
+  override_ring_key: c.string('metrics-generator'),
+});
+
+const s3 = c.object({
+  bucket: c.string(''),
+  prefix: c.string(''),
+  endpoint: c.string(''),
+  region: c.string(''),
+  access_key: c.string(''),
+  secret_key: c.string(''),
+  session_token: c.string(''),
+  insecure: c.bool(false),
+  insecure_skip_verify: c.bool(false),
+  forcepathstyle: c.bool(false),
+  bucket_lookup_type: c.int(0, { min: 0, max: 2 }),
+  hedge_requests_at: c.duration('0s'),
+  hedge_requests_up_to: c.int(2, { min: 0 }),
+  part_size: c.int(5 * 1024 * 1024, { min: 5 * 1024 * 1024 }),
+  tags: c.map(c.string()),
+  storage_class: c.string(''),
+  sse: c.ignored(),
+  tls_cert_path: c.ignored(),
+  tls_key_path: c.ignored(),
+  tls_ca_path: c.ignored(),
+  tls_server_name: c.ignored(),
+  tls_insecure_skip_verify: c.ignored(),
+  tls_cipher_suites: c.ignored(),
+  tls_min_version: c.ignored(),
+  signature_v2: c.ignored(),
+  native_aws_auth_enabled: c.ignored(),
+  list_blocks_concurrency: c.int(3, { min: 1 }),
+});
+
+const gcs = c.object({
+  bucket_name: c.string(''),
+  prefix: c.string(''),
+  endpoint: c.string(''),
+  chunk_buffer_size: c.int(10 * 1024 * 1024, { min: 1 }),
+  insecure: c.bool(false),
+  hedge_requests_at: c.duration('0s'),
+  hedge_requests_up_to: c.int(2, { min: 0 }),
+  object_cache_control: c.string(''),
+  object_metadata: c.map(c.string()),
+  list_blocks_concurrency: c.int(3, { min: 1 }),
+});
+
+const azure = c.object({
+  container_name: c.string(''),
+  prefix: c.string(''),
+  storage_account_name: c.string(''),
+  storage_account_key: c.string(''),
+  connection_string: c.string(''),
+  sas_token: c.string(''),
+  endpoint_suffix: c.string('blob.core.windows.net'),
+  max_buffers: c.int(4, { min: 1 }),
+  buffer_size: c.int(3 * 1024 * 1024, { min: 1 }),
+  hedge_requests_at: c.duration('0s'),
+  hedge_requests_up_to: c.int(2, { min: 0 }),
+  use_managed_identity: c.ignored(),
+  use_federated_token: c.ignored(),
+  user_assigned_id: c.ignored(),
+  use_v2_sdk: c.ignored(),
+});
+
+export const storageSection = c.object({
+  trace: c.object({
+    backend: c.enum(['local', 's3', 'gcs', 'azure'], 'local'),
+    wal: c.object({
+      path: c.string('./data/wal'),
+      v2_encoding: c.ignored(),
+      search_encoding: c.ignored(),
+      ingestion_time_range_slack: c.duration('2m'),
+      version: c.ignored(),
+    }),
+    local: c.object({ path: c.string('./data/blocks') }),
+    s3,
+    gcs,
+    azure,
+    block: c.object({
+      version: c.string('vParquet4'),
+      bloom_filter_false_positive: c.float(0.01),
+      bloom_filter_shard_size_bytes: c.int(100 * 1024, { min: 1024 }),
+      row_group_size_bytes: c.int(100 * 1024 * 1024, { min: 1024 }),
+      parquet_row_group_size_bytes: c.ignored(),
+      parquet_dedicated_columns: c.ignored(),
+      encoding: c.ignored(),
+      search_encoding: c.ignored(),
+      search_page_size_bytes: c.ignored(),
+      v2_index_downsample_bytes: c.ignored(),
+      v2_index_page_size_bytes: c.ignored(),
+      v2_encoding: c.ignored(),
+    }),
+    blocklist_poll: c.duration('5m'),
+    blocklist_poll_concurrency: c.int(50, { min: 1 }),
+    blocklist_poll_fallback: c.bool(true),
+    blocklist_poll_tenant_index_builders: c.int(2, { min: 1 }),
+    blocklist_poll_stale_tenant_index: c.duration('0s'),
+    blocklist_poll_jitter_ms: c.ignored(),
+    empty_tenant_deletion_enabled: c.ignored(),
+    empty_tenant_deletion_age: c.ignored(),
+    pool: c.object({ max_workers: c.int(400, { min: 1 }), queue_depth: c.int(20_000, { min: 1 }) }),
+    search: c.ignored(),
+    cache: c.ignored(),
+    background_cache: c.ignored(),
+    memcached: c.ignored(),
+    redis: c.ignored(),
+  }),
+});
+
+export const memberlistSection = c.object({
+  node_name: c.string(''),
+  randomize_node_name: c.bool(true),
+  stream_timeout: c.duration('10s'),
+  retransmit_factor: c.int(4, { min: 1 }),
+  pull_push_interval: c.duration('30s'),
+  gossip_interval: c.duration('200ms'),
+  gossip_nodes: c.int(3, { min: 1 }),
+  gossip_to_dead_nodes_time: c.duration('30s'),
+  dead_node_reclaim_time: c.duration('0s'),
+  compression_enabled: c.bool(false),
+  advertise_addr: c.string(''),
+  advertise_port: c.int(7946, { min: 0, max: 65535 }),
+  cluster_label: c.string(''),
+  cluster_label_verification_disabled: c.bool(false),
+  join_members: c.list(c.string()),
+  min_join_backoff: c.duration('1s'),
+  max_join_backoff: c.duration('1m'),
+  max_join_retries: c.int(10, { min: 0 }),
+  abort_if_cluster_join_fails: c.bool(false),
+  rejoin_interval: c.duration('0s'),
+  left_ingesters_timeout: c.duration('5m'),
+  leave_timeout: c.duration('20s'),
+  message_history_buffer_bytes: c.int(0, { min: 0 }),
+  bind_addr: c.list(c.string()),
+  bind_port: c.int(7946, { min: 0, max: 65535 }),
+  packet_dial_timeout: c.duration('2s'),
+  packet_write_timeout: c.duration('5s'),
+  tls_enabled: c.ignored(),
+});
+
+/** Per-tenant limits, in Tempo's scoped form (`overrides.defaults.*` and per-tenant files). */
+export const limitsSection = c.object({
+  ingestion: c.object({
+    rate_strategy: c.enum(['local', 'global'], 'local'),
+    rate_limit_bytes: c.int(15_000_000, { min: 0 }),
+    burst_size_bytes: c.int(20_000_000, { min: 0 }),
+    max_traces_per_user: c.int(10_000, { min: 0 }),
+    max_global_traces_per_user: c.int(0, { min: 0 }),
+    tenant_shard_size: c.ignored(),
+    max_attribute_bytes: c.ignored(),
+  }),
+  read: c.object({
+    max_bytes_per_tag_values_query: c.int(5_000_000, { min: 0 }),
+    max_blocks_per_tag_values_query: c.int(0, { min: 0 }),
+    max_search_duration: c.duration('0s'),
+    max_metrics_duration: c.ignored(),
+    unsafe_query_hints: c.ignored(),
+  }),
+  compaction: c.object({ block_retention: c.duration('0s'), compaction_window: c.ignored(), compaction_disabled: c.ignored() }),
+  metrics_generator: c.object({
+    processors: c.list(c.string()),
+    ring_size: c.int(0, { min: 0 }),
+    max_active_series: c.int(0, { min: 0 }),
+    collection_interval: c.duration('0s'),
+    disable_collection: c.bool(false),
+    processor: c.ignored(),
+    forwarder: c.ignored(),
+    remote_write_headers: c.ignored(),
+    generate_native_histograms: c.ignored(),
+    ingestion_time_range_slack: c.ignored(),
+    trace_id_label_name: c.ignored(),
+  }),
+  forwarders: c.ignored(),
+  global: c.object({ max_bytes_per_trace: c.int(5_000_000, { min: 0 }) }),
+  storage: c.ignored(),
+  cost_attribution: c.ignored(),
+});
+
+export const overridesSection = c.object({
+  defaults: limitsSection,
+  per_tenant_override_config: c.string(''),
+  per_tenant_override_period: c.duration('10s'),
+  user_configurable_overrides: c.ignored(),
+  // Tempo's legacy flat form. Set keys win over `defaults`; see normalizeOverrides.
+  ingestion_rate_strategy: c.optional(c.enum(['local', 'global'], 'local')),
+  ingestion_rate_limit_bytes: c.optional(c.int(0, { min: 0 })),
+  ingestion_burst_size_bytes: c.optional(c.int(0, { min: 0 })),
+  max_traces_per_user: c.optional(c.int(0, { min: 0 })),
+  max_global_traces_per_user: c.optional(c.int(0, { min: 0 })),
+  max_bytes_per_trace: c.optional(c.int(0, { min: 0 })),
+  block_retention: c.optional(c.duration('0s')),
+  max_bytes_per_tag_values_query: c.optional(c.int(0, { min: 0 })),
+  max_search_duration: c.optional(c.duration('0s')),
+  metrics_generator_processors: c.optional(c.list(c.string())),
+  metrics_generator_max_active_series: c.optional(c.int(0, { min: 0 })),
+  max_bytes_per_trace_search: c.ignored(),
+  max_search_bytes_per_trace: c.ignored(),
+});
+
+export const staveConfigSchema = c.object({
+  target: c.string('all'),
+  http_api_prefix: c.string(''),
+  multitenancy_enabled: c.bool(false),
+  auth_enabled: c.optional(c.bool(false)),
+  stream_over_http_enabled: c.ignored(),
+  use_otel_tracer: c.ignored(),
+  autocomplete_filtering_enabled: c.ignored(),
+  usage_report: c.ignored(),
+  cache: c.ignored(),
+  server: serverSection,
+  internal_server: c.ignored(),
+  distributor: distributorSection,
+  ingester_client: c.object({
+    remote_timeout: c.duration('5s'),
+    pool_config: c.ignored(),
+    grpc_client_config: c.ignored(),
+  }),
+  metrics_generator_client: c.object({ remote_timeout: c.duration('5s'), pool_config: c.ignored(), grpc_client_config: c.ignored() }),
+  querier: querierSection,
+  query_frontend: queryFrontendSection,
+  compactor: compactorSection,
+  ingester: ingesterSection,
+  metrics_generator: metricsGeneratorSection,
+  storage: storageSection,
+  memberlist: memberlistSection,
+  overrides: overridesSection,
+});
+
+export type StaveConfig = Infer<typeof staveConfigSchema>;
+export type LimitsConfig = Infer<typeof limitsSection>;

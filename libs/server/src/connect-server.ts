@@ -1,0 +1,86 @@
+// The internal RPC server: Connect over HTTP/2 cleartext, which also speaks gRPC and gRPC-Web, so the
+// same port serves Stave's own services and gRPC clients. Modules register services during init; the
+// router is fixed when the server starts.
+
+import http2 from 'node:http2';
+import type { AddressInfo } from 'node:net';
+import type { ConnectRouter, Interceptor } from '@connectrpc/connect';
+import { connectNodeAdapter } from '@connectrpc/connect-node';
+import { BasicService } from './lifecycle';
+import type { Logger } from './log';
+
+export interface ConnectServerOptions {
+  name: string;
+  address: string;
+  port: number;
+  maxRecvBytes: number;
+  maxSendBytes: number;
+  maxConcurrentStreams?: number;
+  interceptors?: Interceptor[];
+  logger: Logger;
+}
+
+export class ConnectServer extends BasicService {
+  private readonly registrations: Array<(router: ConnectRouter) => void> = [];
+  private server: http2.Http2Server | undefined;
+  private readonly sessions = new Set<http2.Http2Session>();
+
+  constructor(private readonly opts: ConnectServerOptions) {
+    super(opts.name);
+  }
+
+  /** Adds services to the router; only before start. */
+  register(fn: (router: ConnectRouter) => void): void {
+    if (this.server) throw new Error(`${this.name}: services must be registered before the server starts`);
+    this.registrations.push(fn);
+  }
+
+  address(): AddressInfo {
+    const a = this.server?.address();
+    if (!a || typeof a === 'string') throw new Error(`${this.name} is not listening`);
+    return a;
+  }
+
+  protected override async starting(): Promise<void> {
+    const handler = connectNodeAdapter({
+      routes: (router) => {
+        for (const r of this.registrations) r(router);
+      },
+      readMaxBytes: this.opts.maxRecvBytes,
+      writeMaxBytes: this.opts.maxSendBytes,
+      interceptors: this.opts.interceptors ?? [],
+    });
+    const server = http2.createServer(
+      { settings: { maxConcurrentStreams: this.opts.maxConcurrentStreams ?? 100 } },
+      handler,
+    );
+    server.on('session', (s) => {
+      this.sessions.add(s);
+      s.once('close', () => this.sessions.delete(s));
+    });
+    this.server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.opts.port, this.opts.address || undefined, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    const a = this.address();
+    this.opts.logger.info('grpc server listening', { server: this.name, address: `${a.address}:${a.port}`, port: a.port });
+  }
+
+  protected override async stopping(): Promise<void> {
+    const server = this.server;
+    if (!server) return;
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    // Ask clients to go away; streams in flight finish, new ones go elsewhere.
+    for (const s of this.sessions) s.close();
+    await closed;
+  }
+
+  /** Ends every session now (after the graceful period). */
+  destroySessions(): void {
+    for (const s of this.sessions) s.destroy();
+  }
+}

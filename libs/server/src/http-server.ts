@@ -1,0 +1,196 @@
+// The HTTP server: a small router (exact segments and `:param` segments), Tempo's request-duration
+// metric, and errors answered as plain text with the status their code maps to.
+
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Histogram, type Registry } from 'prom-client';
+import { Code, ConnectError, httpStatusOf } from './errors';
+import { BasicService } from './lifecycle';
+import type { Logger } from './log';
+
+export type HttpHandler = (
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  params: Readonly<Record<string, string>>,
+  url: URL,
+) => void | Promise<void>;
+
+interface Route {
+  method: string; // '*' for any
+  pattern: string;
+  segments: string[];
+  handler: HttpHandler;
+}
+
+export class Router {
+  private readonly routes: Route[] = [];
+
+  /** Registers a handler; `method` may be '*' for any method. Later exact routes do not shadow earlier ones. */
+  handle(method: string | readonly string[], pattern: string, handler: HttpHandler): void {
+    for (const m of typeof method === 'string' ? [method] : method) {
+      this.routes.push({ method: m.toUpperCase(), pattern, segments: pattern.split('/'), handler });
+    }
+  }
+
+  match(method: string, path: string): { route: Route; params: Record<string, string> } | 'method-not-allowed' | undefined {
+    const parts = path.split('/');
+    let pathMatched = false;
+    for (const route of this.routes) {
+      if (route.segments.length !== parts.length) continue;
+      const params: Record<string, string> = {};
+      let ok = true;
+      for (let i = 0; i < parts.length; i++) {
+        const seg = route.segments[i]!;
+        if (seg.startsWith(':')) {
+          if (parts[i] === '') {
+            ok = false;
+            break;
+          }
+          params[seg.slice(1)] = decodeURIComponent(parts[i]!);
+        } else if (seg !== parts[i]) {
+          ok = false;
+          break;
+        }
+      }
+      if (!ok) continue;
+      pathMatched = true;
+      if (route.method === '*' || route.method === method || (route.method === 'GET' && method === 'HEAD')) return { route, params };
+    }
+    return pathMatched ? 'method-not-allowed' : undefined;
+  }
+}
+
+export interface HttpServerOptions {
+  name: string;
+  address: string;
+  port: number;
+  readTimeoutMs?: number;
+  idleTimeoutMs?: number;
+  registry?: Registry;
+  logger: Logger;
+}
+
+export function sendText(res: http.ServerResponse, status: number, body: string): void {
+  if (res.headersSent) {
+    res.end();
+    return;
+  }
+  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+}
+
+export function sendJson(res: http.ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+/** Histograms are shared per registry: several servers in one process report into one metric. */
+const durationMetrics = new WeakMap<Registry, Histogram<'method' | 'route' | 'status_code' | 'ws'>>();
+
+function requestDuration(registry: Registry): Histogram<'method' | 'route' | 'status_code' | 'ws'> {
+  let h = durationMetrics.get(registry);
+  if (!h) {
+    // Tempo's name and labels, which Grafana's Tempo dashboards query.
+    h = new Histogram({
+      name: 'tempo_request_duration_seconds',
+      help: 'Time (in seconds) spent serving HTTP requests.',
+      labelNames: ['method', 'route', 'status_code', 'ws'] as const,
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100],
+      registers: [registry],
+    });
+    durationMetrics.set(registry, h);
+  }
+  return h;
+}
+
+export class HttpServer extends BasicService {
+  readonly router = new Router();
+  private server: http.Server | undefined;
+  private readonly duration: Histogram<'method' | 'route' | 'status_code' | 'ws'> | undefined;
+
+  constructor(private readonly opts: HttpServerOptions) {
+    super(opts.name);
+    this.duration = opts.registry ? requestDuration(opts.registry) : undefined;
+  }
+
+  /** The bound address once Running (the real port when configured with port 0). */
+  address(): AddressInfo {
+    const a = this.server?.address();
+    if (!a || typeof a === 'string') throw new Error(`${this.name} is not listening`);
+    return a;
+  }
+
+  protected override async starting(): Promise<void> {
+    const server = http.createServer({ requestTimeout: this.opts.readTimeoutMs ?? 30_000 }, (req, res) => {
+      void this.dispatch(req, res);
+    });
+    server.keepAliveTimeout = this.opts.idleTimeoutMs ?? 120_000;
+    this.server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.opts.port, this.opts.address || undefined, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    const a = this.address();
+    this.opts.logger.info('http server listening', { server: this.name, address: `${a.address}:${a.port}`, port: a.port });
+  }
+
+  protected override async stopping(): Promise<void> {
+    const server = this.server;
+    if (!server) return;
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeIdleConnections();
+    });
+  }
+
+  /** Closes connections still open (called when the graceful period is over). */
+  closeAllConnections(): void {
+    this.server?.closeAllConnections();
+  }
+
+  private async dispatch(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const start = process.hrtime.bigint();
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const method = req.method ?? 'GET';
+    const m = this.router.match(method, url.pathname);
+    let route = 'other';
+    try {
+      if (m === undefined) {
+        sendText(res, 404, '404 page not found\n');
+      } else if (m === 'method-not-allowed') {
+        sendText(res, 405, `method ${method} not allowed on ${url.pathname}\n`);
+      } else {
+        route = m.route.pattern;
+        await m.route.handler(req, res, m.params, url);
+      }
+    } catch (err) {
+      const ce = ConnectError.from(err);
+      const status = httpStatusOf(ce.code);
+      if (status >= 500) this.opts.logger.error('request failed', { route, err: ce.rawMessage });
+      if (!res.headersSent) sendText(res, status, ce.rawMessage + '\n');
+      else res.destroy();
+    } finally {
+      const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+      this.duration?.observe({ method, route, status_code: String(res.statusCode), ws: 'false' }, seconds);
+    }
+  }
+}
+
+/** Reads a request body up to `limit` bytes; a larger body is an InvalidArgument naming the limit. */
+export async function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > limit) {
+      req.resume();
+      throw new ConnectError(`request body too large: more than ${limit} bytes`, Code.InvalidArgument);
+    }
+    chunks.push(chunk as Buffer);
+  }
+  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
+}

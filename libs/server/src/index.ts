@@ -1,0 +1,27 @@
+// @stave/server: the runtime every component runs in — lifecycle, module graph, config, servers, logs.
+export { BasicService, State, type Service, type ServiceHooks } from './lifecycle';
+export { ModuleManager, RunningModules, UnknownTargetError, type ModuleDef } from './modules';
+export { App, ServerService, type AppContext, type AppOptions, type BuildInfo } from './app';
+export { HttpServer, Router, readBody, sendJson, sendText, type HttpHandler, type HttpServerOptions } from './http-server';
+export { ConnectServer, type ConnectServerOptions } from './connect-server';
+export { Logger, nopLogger, type LogFields, type LogFormat, type LogLevel, type LogSink } from './log';
+export { Code, ConnectError, codeOf, errors, httpStatusOf } from './errors';
+export { c, Field, ObjectField, type ConfigIssue, type Infer, type ParseContext } from './config/schema';
+export { parseDuration, formatDuration } from './config/duration';
+export { ConfigError, configToYaml, defaultConfig, expandEnv, loadConfig, parseConfig, type LoadOptions, type LoadedConfig } from './config/load';
+export {
+  staveConfigSchema,
+  serverSection,
+  distributorSection,
+  ingesterSection,
+  querierSection,
+  queryFrontendSection,
+  compactorSection,
+  metricsGeneratorSection,
+  storageSection,
+  memberlistSection,
+  overridesSection,
+  limitsSection,
+  type StaveConfig,
+  type LimitsConfig,
+} from './config/stave-config';

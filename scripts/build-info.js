@@ -1,0 +1,17 @@
+// Prints the build info served at /api/status/buildinfo: revision and branch from git when there is one.
+const { execSync } = require('node:child_process');
+const git = (args) => {
+  try {
+    return execSync(`git ${args}`, { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
+  } catch {
+    return 'unknown';
+  }
+};
+process.stdout.write(
+  JSON.stringify({
+    revision: git('rev-parse --short HEAD'),
+    branch: git('rev-parse --abbrev-ref HEAD'),
+    buildUser: process.env.USER ?? '',
+    buildDate: new Date().toISOString(),
+  }) + '\n',
+);

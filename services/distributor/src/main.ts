@@ -1,0 +1,11 @@
+#!/usr/bin/env node
+// The distributor deployable: the stave CLI fixed to -target=distributor.
+import { runCli } from '@stave/cli';
+
+runCli(process.argv.slice(2), { fixedTarget: 'distributor' }).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`fatal: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(1);
+  },
+);

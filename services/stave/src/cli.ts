@@ -1,0 +1,132 @@
+// The `stave` command: flags → config → target → run until SIGTERM/SIGINT. This is the one place that
+// installs signal handlers and decides the process exit code.
+
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { App, ConfigError, Logger, UnknownTargetError, loadConfig, type BuildInfo } from '@stave/server';
+import { FlagError, parseFlags } from './flags';
+import { staveModules } from './modules';
+
+export interface CliOptions {
+  /** Set by a component's own deployable: it runs exactly this target. */
+  fixedTarget?: string;
+  env?: Record<string, string | undefined>;
+  stdout?: (text: string) => void;
+  stderr?: (text: string) => void;
+}
+
+const USAGE = `Usage: stave [flags]
+  -target=<module>          module to run (default all); see below
+  -config.file=<path>       YAML config file, with Tempo's key names
+  -config.expand-env=true   expand \${VAR} and \${VAR:-default} in the config file
+  -config.verify            validate the config (and target), print problems, exit
+  -version                  print the version and exit
+  -<yaml.path>=<value>      set any config key, e.g. -server.http-listen-port=3201
+`;
+
+export function readBuildInfo(): BuildInfo {
+  const info: BuildInfo = { version: '0.0.0', revision: 'unknown', branch: 'unknown', buildUser: '', buildDate: '' };
+  try {
+    const pkg = JSON.parse(readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8')) as { version?: string };
+    info.version = pkg.version ?? info.version;
+  } catch {
+    // Running from sources: keep the defaults.
+  }
+  try {
+    Object.assign(info, JSON.parse(readFileSync(path.join(__dirname, 'build-info.json'), 'utf8')));
+  } catch {
+    // Written by `make build`; absent in unit tests.
+  }
+  return info;
+}
+
+/** Runs the CLI; resolves with the process exit code once the process should exit. */
+export async function runCli(argv: readonly string[], opts: CliOptions = {}): Promise<number> {
+  const out = opts.stdout ?? ((t: string) => void process.stdout.write(t));
+  const err = opts.stderr ?? ((t: string) => void process.stderr.write(t));
+  const modules = staveModules();
+
+  let flags;
+  try {
+    flags = parseFlags(argv);
+  } catch (e) {
+    if (!(e instanceof FlagError)) throw e;
+    err(`${e.message}\n${USAGE}`);
+    return 2;
+  }
+  if (flags.help) {
+    out(`${USAGE}\nTargets: ${modules.userTargets().join(', ')}\n`);
+    return 0;
+  }
+  const buildInfo = readBuildInfo();
+  if (flags.version) {
+    out(`stave, version ${buildInfo.version} (revision: ${buildInfo.revision})\n`);
+    return 0;
+  }
+
+  let loaded;
+  try {
+    loaded = await loadConfig({
+      ...(flags.configFile ? { file: flags.configFile } : {}),
+      expandEnv: flags.expandEnv,
+      env: opts.env ?? process.env,
+      overrides: flags.overrides,
+    });
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    err(`${e.message}\n`);
+    return 1;
+  }
+  const { config, warnings } = loaded;
+  if (opts.fixedTarget && flags.target !== undefined && flags.target !== opts.fixedTarget) {
+    err(`this deployable runs only -target=${opts.fixedTarget}, not "${flags.target}"\n`);
+    return 1;
+  }
+  // A component's deployable runs its component whatever the shared config file's `target` says.
+  const target = opts.fixedTarget ?? flags.target ?? config.target;
+  try {
+    modules.resolve([target]);
+  } catch (e) {
+    if (!(e instanceof UnknownTargetError)) throw e;
+    err(`${e.message}\n`);
+    return 1;
+  }
+
+  const logger = new Logger(config.server.log_level, config.server.log_format);
+  for (const w of warnings) logger.warn('config', { key: w.path, problem: w.message });
+  if (flags.verify) {
+    out(`config is valid${flags.configFile ? `: ${flags.configFile}` : ''} (target ${target}${warnings.length ? `, ${warnings.length} warnings` : ''})\n`);
+    return 0;
+  }
+
+  const app = new App(modules, { config, target, buildInfo, logger });
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = (reason: string, code: number): void => {
+      if (stopping) return;
+      stopping = true;
+      logger.info('shutting down', { reason });
+      void app.shutdown().then((clean) => {
+        if (!clean) logger.error('graceful shutdown timed out', { timeout_ms: config.server.graceful_shutdown_timeout });
+        resolve(clean ? code : 1);
+      });
+    };
+    const onSignal = (sig: NodeJS.Signals): void => {
+      if (stopping) {
+        logger.warn('second signal; exiting now', { signal: sig });
+        resolve(1);
+        return;
+      }
+      stop(sig, 0);
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+    app.start().then(
+      () => app.onModuleFailure((name) => stop(`module ${name} failed`, 1)),
+      (e: unknown) => {
+        logger.error('failed to start', { err: e instanceof Error ? e.message : String(e) });
+        stop('start failed', 1);
+      },
+    );
+  });
+}

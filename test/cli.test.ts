@@ -1,0 +1,182 @@
+// The `stave` binary as a user meets it: targets, readiness, standard endpoints, config verification,
+// and clean shutdown on SIGTERM. Each process binds free ports (port 0).
+
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { poll } from './support/poll';
+import { runStave, startStave, type StaveProcess } from './support/stave-process';
+
+const tmp = mkdtempSync(path.join(os.tmpdir(), 'stave-cli-'));
+function configFile(name: string, yaml: string): string {
+  const f = path.join(tmp, name);
+  writeFileSync(f, yaml);
+  return f;
+}
+
+async function untilReady(p: StaveProcess): Promise<void> {
+  const url = await p.url('/ready');
+  await poll('/ready to answer 200', async () => (await fetch(url)).status === 200, { timeoutMs: 30_000 });
+}
+
+describe('stave -target=all', () => {
+  let p: StaveProcess;
+  beforeAll(async () => {
+    p = startStave();
+    await untilReady(p);
+  });
+  afterAll(() => p.cleanup());
+
+  it('serves /api/echo', async () => {
+    const res = await fetch(await p.url('/api/echo'));
+    expect(res.status).toBe(200);
+    expect(await res.text()).toBe('echo');
+  });
+
+  it('exposes process metrics on /metrics', async () => {
+    const text = await (await fetch(await p.url('/metrics'))).text();
+    expect(text).toMatch(/^process_cpu_seconds_total \d/m);
+    expect(text).toContain('tempo_request_duration_seconds_bucket');
+  });
+
+  it('serves build info in Tempo’s shape', async () => {
+    const body = (await (await fetch(await p.url('/api/status/buildinfo'))).json()) as Record<string, unknown>;
+    expect(Object.keys(body)).toEqual(expect.arrayContaining(['version', 'revision', 'branch', 'buildDate']));
+    expect(body.version).toMatch(/^\d+\.\d+\.\d+/);
+  });
+
+  it('shows the running config, and only what differs with mode=diff', async () => {
+    const full = await (await fetch(await p.url('/status/config'))).text();
+    expect(full).toMatch(/^server:$/m);
+    expect(full).toContain('block_retention: 336h0m0s');
+    const d = await (await fetch(await p.url('/status/config?mode=diff'))).text();
+    expect(d).toContain('http_listen_port: 0');
+    expect(d).not.toContain('block_retention');
+  });
+
+  it('answers 404 for unknown paths', async () => {
+    expect((await fetch(await p.url('/no/such/path'))).status).toBe(404);
+  });
+
+  it('stops with exit code 0 within 10 s of SIGTERM', async () => {
+    const r = await p.stop('SIGTERM');
+    expect(r.code).toBe(0);
+    expect(r.ms).toBeLessThan(10_000);
+    expect(p.logs.some((l) => l.msg === 'stave stopped')).toBe(true);
+  });
+});
+
+describe.each(['distributor', 'ingester', 'querier', 'query-frontend', 'compactor', 'metrics-generator'])(
+  'stave -target=%s',
+  (target) => {
+    it('starts, answers /ready, and stops cleanly', async () => {
+      const p = startStave({ args: [`-target=${target}`] });
+      try {
+        await untilReady(p);
+        expect(p.logs.some((l) => l.msg === 'stave started' && l.target === target)).toBe(true);
+        const r = await p.stop('SIGTERM');
+        expect(r).toMatchObject({ code: 0, signal: null });
+      } finally {
+        p.cleanup();
+      }
+    });
+
+    it(`has a deployable under services/${target} that runs exactly its target`, async () => {
+      const p = startStave({ deployable: target });
+      try {
+        await untilReady(p);
+        expect(p.logs.find((l) => l.msg === 'stave started')?.target).toBe(target);
+        expect((await p.stop('SIGINT')).code).toBe(0);
+      } finally {
+        p.cleanup();
+      }
+    });
+  },
+);
+
+describe('bin/stave flags and config', () => {
+  it('rejects an unknown target, listing the valid ones', async () => {
+    const r = await runStave(['-target=nonsense']);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('unknown target "nonsense"');
+    for (const t of ['all', 'distributor', 'ingester', 'querier', 'query-frontend', 'compactor', 'metrics-generator']) {
+      expect(r.stderr).toContain(t);
+    }
+  });
+
+  it('-config.verify names the path of an unknown key', async () => {
+    const f = configFile('unknown.yaml', 'server:\n  htp_listen_port: 3200\n');
+    const r = await runStave([`-config.file=${f}`, '-config.verify']);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('server.htp_listen_port: unknown config key (did you mean http_listen_port?)');
+  });
+
+  it('-config.verify names a value of the wrong type', async () => {
+    const f = configFile('badtype.yaml', 'server:\n  http_listen_port: eighty\ningester:\n  max_block_duration: soon\n');
+    const r = await runStave([`-config.file=${f}`, '-config.verify']);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('server.http_listen_port: expected an integer, got string "eighty"');
+    expect(r.stderr).toContain('ingester.max_block_duration: expected a duration');
+  });
+
+  it('-config.verify accepts a valid Tempo-style file, warning about settings Stave ignores', async () => {
+    const f = configFile(
+      'valid.yaml',
+      [
+        'stream_over_http_enabled: true',
+        'server:',
+        '  http_listen_port: 3200',
+        '  log_level: info',
+        'distributor:',
+        '  receivers:',
+        '    otlp:',
+        '      protocols:',
+        '        grpc:',
+        '          endpoint: "0.0.0.0:4317"',
+        '        http:',
+        'ingester:',
+        '  max_block_duration: 5m',
+        'compactor:',
+        '  compaction:',
+        '    block_retention: 48h',
+        'storage:',
+        '  trace:',
+        '    backend: local',
+        '    wal:',
+        '      path: /tmp/tempo/wal',
+        '    local:',
+        '      path: /tmp/tempo/blocks',
+        'overrides:',
+        '  defaults:',
+        '    ingestion:',
+        '      rate_limit_bytes: 30000000',
+        '',
+      ].join('\n'),
+    );
+    const r = await runStave([`-config.file=${f}`, '-config.verify']);
+    expect(r.stderr).not.toContain('invalid config');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('config is valid');
+    expect(r.stderr).toContain('"key":"stream_over_http_enabled"');
+  });
+
+  it('expands ${VAR} only with -config.expand-env=true', async () => {
+    const f = configFile('env.yaml', 'server:\n  http_listen_port: ${STAVE_TEST_PORT:-3200}\n');
+    const withEnv = await runStave([`-config.file=${f}`, '-config.expand-env=true', '-config.verify'], { STAVE_TEST_PORT: '3300' });
+    expect(withEnv.code).toBe(0);
+    const without = await runStave([`-config.file=${f}`, '-config.verify']);
+    expect(without.code).not.toBe(0);
+    expect(without.stderr).toContain('server.http_listen_port: expected an integer');
+  });
+
+  it('a deployable refuses another target', async () => {
+    const p = startStave({ deployable: 'querier', args: ['-target=ingester'] });
+    try {
+      const r = await p.exited;
+      expect(r.code).toBe(1);
+      expect(p.stderrText()).toContain('runs only -target=querier');
+    } finally {
+      p.cleanup();
+    }
+  });
+});

@@ -1,0 +1,119 @@
+// Runs the built `bin/stave` (or a component's deployable) as a child process, the way a user or a
+// supervisor would, on free ports (port 0): the ports it bound are read from its structured logs.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { poll } from './poll';
+
+export const REPO = path.resolve(__dirname, '..', '..');
+export const STAVE_BIN = path.join(REPO, 'bin', 'stave');
+
+export interface StaveProcess {
+  readonly child: ChildProcess;
+  readonly dataDir: string;
+  /** Structured log lines seen so far. */
+  readonly logs: Array<Record<string, unknown>>;
+  readonly stderrText: () => string;
+  /** Resolves when the process exits by itself or by a signal. */
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  httpPort(): Promise<number>;
+  url(pathname: string): Promise<string>;
+  /** Sends a signal and resolves with the exit code (or the signal name). */
+  stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<{ code: number | null; signal: NodeJS.Signals | null; ms: number }>;
+  cleanup(): void;
+}
+
+export interface StartOptions {
+  /** Extra flags; ports default to 0 (free ports). */
+  args?: string[];
+  /** Run a component's deployable (services/<name>/dist/main.js) instead of bin/stave. */
+  deployable?: string;
+  env?: Record<string, string>;
+}
+
+export function startStave(opts: StartOptions = {}): StaveProcess {
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'stave-test-'));
+  const args = [
+    '-server.http-listen-address=127.0.0.1',
+    '-server.http-listen-port=0',
+    '-server.grpc-listen-address=127.0.0.1',
+    '-server.grpc-listen-port=0',
+    `-storage.trace.wal.path=${path.join(dataDir, 'wal')}`,
+    `-storage.trace.local.path=${path.join(dataDir, 'blocks')}`,
+    `-metrics-generator.storage.path=${path.join(dataDir, 'generator')}`,
+    ...(opts.args ?? []),
+  ];
+  const cmd = opts.deployable
+    ? ['node', [path.join(REPO, 'services', opts.deployable, 'dist', 'main.js'), ...args]]
+    : [STAVE_BIN, args];
+  const child = spawn(cmd[0] as string, cmd[1] as string[], {
+    cwd: dataDir,
+    env: { ...process.env, ...opts.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const logs: Array<Record<string, unknown>> = [];
+  let stderr = '';
+  let partial = '';
+  child.stderr!.on('data', (d: Buffer) => {
+    stderr += d.toString();
+    partial += d.toString();
+    const lines = partial.split('\n');
+    partial = lines.pop()!;
+    for (const line of lines) {
+      try {
+        logs.push(JSON.parse(line) as Record<string, unknown>);
+      } catch {
+        // not a log line
+      }
+    }
+  });
+  child.stdout!.resume();
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
+  const httpPort = () =>
+    poll(
+      'the http server to log its port',
+      () => {
+        if (child.exitCode !== null) throw new Error(`stave exited with ${child.exitCode}: ${stderr}`);
+        const l = logs.find((x) => x.msg === 'http server listening' && x.server === 'http');
+        return l ? (l.port as number) : undefined;
+      },
+      { timeoutMs: 30_000 },
+    );
+  return {
+    child,
+    exited,
+    dataDir,
+    logs,
+    stderrText: () => stderr,
+    httpPort,
+    url: async (p) => `http://127.0.0.1:${await httpPort()}${p}`,
+    async stop(signal = 'SIGTERM', timeoutMs = 15_000) {
+      const t0 = Date.now();
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+      const r = await exited;
+      clearTimeout(timer);
+      return { ...r, ms: Date.now() - t0 };
+    },
+    cleanup() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Runs bin/stave to completion (for -config.verify and friends). */
+export function runStave(args: string[], env?: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(STAVE_BIN, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.once('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+}
