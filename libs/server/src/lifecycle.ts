@@ -80,7 +80,7 @@ export class BasicService implements Service {
       this.current = State.Failed;
       await this.stopping().catch(() => undefined);
       this.resolveTerminated();
-      throw new Error(`service ${this.name} failed to start: ${this.failure.message}`, { cause: this.failure });
+      throw new Error(`service ${this.name} failed to start: ${this.failure.message}`, { cause: err });
     }
     if ((this.current as State) !== State.Starting) return; // stopped while starting
     this.current = State.Running;
