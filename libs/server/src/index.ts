@@ -25,3 +25,5 @@ export {
   type StaveConfig,
   type LimitsConfig,
 } from './config/stave-config';
+export { Overrides, defaultLimits } from './config/overrides';
+export { SINGLE_TENANT, resolveTenant, validateTenantID } from './tenant';

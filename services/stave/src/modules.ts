@@ -1,11 +1,34 @@
 // Stave's module graph: which modules exist, what each depends on, and which are valid -target values.
-// Component modules are wired here from their libraries; this file holds no business logic.
+// Modules wire config to libraries; this file holds no business logic.
 
-import { BasicService, ModuleManager, ServerService, type AppContext } from '@stave/server';
+import { LocalStore, type ObjectStore } from '@stave/backend';
+import { Distributor } from '@stave/distributor';
+import { Ingester, remoteIngesterClient, type IngesterClient } from '@stave/ingester';
+import { Blocklist, Querier, QueryFrontend } from '@stave/query';
+import { randomTokens, StaticRing, type InstanceDesc } from '@stave/ring';
+import { BasicService, Code, ConnectError, ModuleManager, Overrides, ServerService, sendText, type AppContext, type Service } from '@stave/server';
+import { Pusher, Querier as QuerierService } from '@stave/proto';
+import { receiverServices } from './receivers';
 
 /** The components a fleet scales separately; each is also its own deployable under services/. */
 export const COMPONENTS = ['distributor', 'ingester', 'querier', 'query-frontend', 'compactor', 'metrics-generator'] as const;
 export type Component = (typeof COMPONENTS)[number];
+
+/** Values modules publish for the modules that depend on them. */
+const keys = {
+  overrides: 'overrides',
+  store: 'store',
+  ring: 'ring',
+  ingesters: 'ingester-clients',
+  ingester: 'ingester',
+  querier: 'querier',
+} as const;
+
+function get<T>(ctx: AppContext, key: string): T {
+  const v = ctx.provided.get(key);
+  if (v === undefined) throw new Error(`module value ${key} is not available in target ${ctx.target}`);
+  return v as T;
+}
 
 /**
  * A component whose behaviour has not landed yet: it starts, reports ready and stops like any other, so
@@ -14,16 +37,207 @@ export type Component = (typeof COMPONENTS)[number];
 function placeholder(name: Component) {
   return (ctx: AppContext) => {
     const log = ctx.logger.child({ component: name });
-    return new BasicService(name, {
-      starting: async () => log.info('module running; no behaviour yet'),
-    });
+    return new BasicService(name, { starting: async () => log.info('module running; no behaviour yet') });
   };
+}
+
+/** Runs several services as one module: started in order, stopped in reverse. */
+function group(name: string, services: Service[]): Service {
+  return new BasicService(name, {
+    starting: async () => {
+      for (const s of services) await s.start();
+    },
+    stopping: async () => {
+      for (const s of [...services].reverse()) await s.stop();
+    },
+  });
 }
 
 export function staveModules(): ModuleManager<AppContext> {
   const m = new ModuleManager<AppContext>();
   m.register({ name: 'server', deps: [], init: (ctx) => new ServerService(ctx.http, ctx.grpc) });
-  for (const name of COMPONENTS) m.register({ name, deps: ['server'], init: placeholder(name), userVisible: true });
+
+  m.register({
+    name: 'overrides',
+    deps: [],
+    init: (ctx) => {
+      const o = Overrides.fromConfig(ctx.config.overrides);
+      ctx.provided.set(keys.overrides, o);
+      const file = ctx.config.overrides.per_tenant_override_config;
+      if (!file) return undefined;
+      let timer: NodeJS.Timeout | undefined;
+      return new BasicService('overrides', {
+        starting: async () => {
+          await o.loadPerTenantFile(file);
+          timer = setInterval(() => {
+            o.loadPerTenantFile(file).catch((err: unknown) => ctx.logger.warn('per-tenant overrides not reloaded', { file, err: String(err) }));
+          }, ctx.config.overrides.per_tenant_override_period);
+          timer.unref();
+        },
+        stopping: async () => clearInterval(timer),
+      });
+    },
+  });
+
+  m.register({
+    name: 'store',
+    deps: [],
+    init: (ctx) => {
+      const t = ctx.config.storage.trace;
+      let store: ObjectStore;
+      switch (t.backend) {
+        case 'local':
+          store = new LocalStore(t.local.path);
+          break;
+        default:
+          throw new ConnectError(`storage.trace.backend ${t.backend} is not available yet (only local)`, Code.Unimplemented);
+      }
+      ctx.provided.set(keys.store, store);
+      return undefined;
+    },
+  });
+
+  m.register({
+    name: 'ring',
+    deps: ['server'],
+    init: (ctx) => {
+      const lc = ctx.config.ingester.lifecycler;
+      const ring = new StaticRing({ replicationFactor: lc.ring.replication_factor, heartbeatTimeoutMs: lc.ring.heartbeat_timeout });
+      ctx.provided.set(keys.ring, ring);
+      const clients = new Map<string, IngesterClient>();
+      ctx.provided.set(keys.ingesters, (inst: InstanceDesc): IngesterClient => {
+        const local = ctx.provided.get(keys.ingester) as Ingester | undefined;
+        if (local && inst.id === 'local') return local;
+        let c = clients.get(inst.addr);
+        if (!c) {
+          c = remoteIngesterClient({ address: inst.addr, timeoutMs: ctx.config.ingester_client.remote_timeout, maxMessageBytes: ctx.config.server.grpc_server_max_send_msg_size });
+          clients.set(inst.addr, c);
+        }
+        return c;
+      });
+      return undefined;
+    },
+  });
+
+  m.register({
+    name: 'ingester',
+    deps: ['server', 'store', 'overrides', 'ring'],
+    userVisible: true,
+    init: (ctx) => {
+      const cfg = ctx.config;
+      const ing = new Ingester({
+        walPath: cfg.storage.trace.wal.path,
+        store: get(ctx, keys.store),
+        overrides: get(ctx, keys.overrides),
+        logger: ctx.logger,
+        registry: ctx.registry,
+        maxBlockDurationMs: cfg.ingester.max_block_duration,
+        maxBlockBytes: cfg.ingester.max_block_bytes,
+        traceIdlePeriodMs: cfg.ingester.trace_idle_period,
+        completeBlockTimeoutMs: cfg.ingester.complete_block_timeout,
+        flushCheckPeriodMs: cfg.ingester.flush_check_period,
+        concurrentFlushes: cfg.ingester.concurrent_flushes,
+        block: {
+          bloomFalsePositive: cfg.storage.trace.block.bloom_filter_false_positive,
+          bloomShardSizeBytes: cfg.storage.trace.block.bloom_filter_shard_size_bytes,
+          rowGroupSizeBytes: cfg.storage.trace.block.row_group_size_bytes,
+        },
+      });
+      ctx.provided.set(keys.ingester, ing);
+      ctx.grpc.register((router) => {
+        router.service(Pusher, { pushBytes: (req) => ing.pushBytes(req) });
+        router.service(QuerierService, { findTraceByID: (req) => ing.findTraceByID(req) });
+      });
+      const flush = async (_req: unknown, res: import('node:http').ServerResponse) => {
+        await ing.flushAll();
+        res.writeHead(204).end();
+      };
+      ctx.http.router.handle(['GET', 'POST'], '/flush', flush);
+      ctx.http.router.handle(['GET', 'POST'], '/shutdown', async (_req, res) => {
+        await ing.flushAll();
+        await ing.stop();
+        sendText(res, 200, 'ingester flushed and stopped\n');
+      });
+      // The in-process ring entry: ACTIVE once the WAL is replayed, heartbeating until stop.
+      const ring = get<StaticRing>(ctx, keys.ring);
+      const lc = cfg.ingester.lifecycler;
+      let heartbeat: NodeJS.Timeout | undefined;
+      const tokens = randomTokens(lc.num_tokens);
+      const entry = (state: InstanceDesc['state']): InstanceDesc => ({
+        id: 'local',
+        addr: `${lc.address || '127.0.0.1'}:${ctx.grpc.address().port}`,
+        zone: lc.availability_zone,
+        state,
+        tokens,
+        timestamp: Date.now(),
+        registeredTimestamp: Date.now(),
+      });
+      const lifecycle = new BasicService('ingester-lifecycler', {
+        starting: async () => {
+          ring.set([entry('ACTIVE')]);
+          heartbeat = setInterval(() => ring.set([entry('ACTIVE')]), lc.heartbeat_period);
+          heartbeat.unref();
+        },
+        stopping: async () => {
+          clearInterval(heartbeat);
+          ring.set([entry('LEAVING')]);
+        },
+      });
+      return group('ingester', [ing, lifecycle]);
+    },
+  });
+
+  m.register({
+    name: 'distributor',
+    deps: ['server', 'overrides', 'ring'],
+    userVisible: true,
+    init: (ctx) => {
+      const d = new Distributor({
+        multitenancy: ctx.config.multitenancy_enabled || ctx.config.auth_enabled === true,
+        ring: get(ctx, keys.ring),
+        ingester: get(ctx, keys.ingesters),
+        overrides: get(ctx, keys.overrides),
+        logger: ctx.logger,
+        registry: ctx.registry,
+      });
+      return group('distributor', [d, ...receiverServices(ctx, d)]);
+    },
+  });
+
+  m.register({
+    name: 'querier',
+    deps: ['server', 'store', 'ring'],
+    userVisible: true,
+    init: (ctx) => {
+      const blocklist = new Blocklist(get(ctx, keys.store), ctx.config.storage.trace.blocklist_poll, ctx.logger.child({ component: 'querier' }));
+      const q = new Querier({ ring: get(ctx, keys.ring), ingester: get(ctx, keys.ingesters), blocklist });
+      ctx.provided.set(keys.querier, q);
+      return group('querier', [blocklist, q]);
+    },
+  });
+
+  m.register({
+    name: 'query-frontend',
+    deps: ['server'],
+    userVisible: true,
+    init: (ctx) =>
+      new QueryFrontend({
+        http: ctx.http,
+        apiPrefix: ctx.config.http_api_prefix,
+        multitenancy: ctx.config.multitenancy_enabled || ctx.config.auth_enabled === true,
+        queryShards: ctx.config.query_frontend.trace_by_id.query_shards,
+        querier: {
+          // Until queriers pull jobs over the frontend stream, jobs run on the querier in this process.
+          findTraceByID: (req) => {
+            const q = ctx.provided.get(keys.querier) as Querier | undefined;
+            if (!q) return Promise.reject(new ConnectError('no querier is connected to this query-frontend', Code.Unavailable));
+            return q.findTraceByID(req);
+          },
+        },
+      }),
+  });
+
+  for (const name of ['compactor', 'metrics-generator'] as const) m.register({ name, deps: ['server'], init: placeholder(name), userVisible: true });
   m.register({ name: 'all', deps: [...COMPONENTS], userVisible: true });
   return m;
 }

@@ -1,0 +1,152 @@
+// The local filesystem backend (`storage.trace.backend: local`, `storage.trace.local.path`). Writes go to
+// a temporary file that is fsynced and renamed into place, so a reader (or a crash) never sees half an
+// object.
+
+import { randomBytes } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { Code, ConnectError } from '@stave/server';
+import type { ListResult, ObjectInfo, ObjectStore } from './object-store';
+
+const TMP_SUFFIX = '.stave-tmp';
+
+function notFound(key: string): ConnectError {
+  return new ConnectError(`object not found: ${key}`, Code.NotFound);
+}
+
+function isMissing(err: unknown): boolean {
+  return (err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR';
+}
+
+export class LocalStore implements ObjectStore {
+  constructor(readonly root: string) {}
+
+  private file(key: string): string {
+    const clean = path.posix.normalize(key);
+    if (clean.startsWith('..') || path.posix.isAbsolute(clean)) throw new ConnectError(`invalid object key: ${key}`, Code.InvalidArgument);
+    return path.join(this.root, ...clean.split('/'));
+  }
+
+  async read(key: string): Promise<Uint8Array> {
+    try {
+      return await readFile(this.file(key));
+    } catch (err) {
+      if (isMissing(err)) throw notFound(key);
+      throw err;
+    }
+  }
+
+  async readRange(key: string, offset: number, length: number): Promise<Uint8Array> {
+    let fh;
+    try {
+      fh = await open(this.file(key), 'r');
+    } catch (err) {
+      if (isMissing(err)) throw notFound(key);
+      throw err;
+    }
+    try {
+      const { size } = await fh.stat();
+      if (offset < 0 || length < 0 || offset + length > size) {
+        throw new ConnectError(`range ${offset}+${length} is outside ${key} (${size} bytes)`, Code.OutOfRange);
+      }
+      const buf = Buffer.allocUnsafe(length);
+      let done = 0;
+      while (done < length) {
+        const { bytesRead } = await fh.read(buf, done, length - done, offset + done);
+        if (bytesRead === 0) break;
+        done += bytesRead;
+      }
+      return buf.subarray(0, done);
+    } finally {
+      await fh.close();
+    }
+  }
+
+  async stat(key: string): Promise<ObjectInfo> {
+    try {
+      const s = await stat(this.file(key));
+      if (!s.isFile()) throw notFound(key);
+      return { size: s.size };
+    } catch (err) {
+      if (isMissing(err)) throw notFound(key);
+      throw err;
+    }
+  }
+
+  async write(key: string, data: Uint8Array | AsyncIterable<Uint8Array>): Promise<void> {
+    const dest = this.file(key);
+    await mkdir(path.dirname(dest), { recursive: true });
+    const tmp = `${dest}.${randomBytes(6).toString('hex')}${TMP_SUFFIX}`;
+    try {
+      if (data instanceof Uint8Array) {
+        const fh = await open(tmp, 'w');
+        try {
+          await fh.writeFile(data);
+          await fh.sync();
+        } finally {
+          await fh.close();
+        }
+      } else {
+        await new Promise<void>((resolve, reject) => {
+          const out = createWriteStream(tmp);
+          out.once('error', reject);
+          void (async () => {
+            try {
+              for await (const chunk of data) {
+                if (!out.write(chunk)) await new Promise<void>((r) => out.once('drain', () => r()));
+              }
+              out.end(resolve);
+            } catch (err) {
+              out.destroy();
+              reject(err as Error);
+            }
+          })();
+        });
+        const fh = await open(tmp, 'r+');
+        await fh.sync().finally(() => fh.close());
+      }
+      await rename(tmp, dest);
+    } catch (err) {
+      await rm(tmp, { force: true });
+      throw err;
+    }
+  }
+
+  async list(prefix: string, opts: { delimiter?: string } = {}): Promise<ListResult> {
+    const all: string[] = [];
+    const walk = async (dir: string, rel: string): Promise<void> => {
+      let entries;
+      try {
+        entries = await readdir(dir, { withFileTypes: true });
+      } catch (err) {
+        if (isMissing(err)) return;
+        throw err;
+      }
+      for (const e of entries) {
+        const key = rel ? `${rel}/${e.name}` : e.name;
+        if (e.isDirectory()) {
+          if (prefix.startsWith(key + '/') || (key + '/').startsWith(prefix) || key.startsWith(prefix)) await walk(path.join(dir, e.name), key);
+        } else if (e.isFile() && !e.name.endsWith(TMP_SUFFIX) && key.startsWith(prefix)) {
+          all.push(key);
+        }
+      }
+    };
+    await walk(this.root, '');
+    all.sort();
+    if (!opts.delimiter) return { objects: all, prefixes: [] };
+    const objects: string[] = [];
+    const prefixes = new Set<string>();
+    for (const key of all) {
+      const rest = key.slice(prefix.length);
+      const i = rest.indexOf(opts.delimiter);
+      if (i < 0) objects.push(key);
+      else prefixes.add(prefix + rest.slice(0, i + opts.delimiter.length));
+    }
+    return { objects, prefixes: [...prefixes].sort() };
+  }
+
+  async delete(key: string): Promise<void> {
+    await rm(this.file(key), { force: true });
+  }
+}

@@ -1,0 +1,155 @@
+// The distributor: resolves the tenant, applies the tenant's ingestion rate limit, cuts each request into
+// per-trace byte slices (without decoding spans), and pushes every trace to its replication set of
+// ingesters. A push is answered only once each trace has reached a write quorum.
+
+import { splitByTrace } from '@stave/model';
+import { pushBytesRequest, type IngesterClient } from '@stave/ingester';
+import { PushErrorReason } from '@stave/proto';
+import type { PushContext, PushOutcome, TracePusher } from '@stave/receivers';
+import { RingUnavailableError, tokenFor, type InstanceDesc, type ReadRing } from '@stave/ring';
+import { BasicService, Code, ConnectError, codeOf, resolveTenant, type Logger, type Overrides } from '@stave/server';
+import { Counter, Histogram, type Registry } from 'prom-client';
+import { RateLimiter } from './rate-limiter';
+
+
+/** Why spans were discarded: the `reason` label of tempo_discarded_spans_total, as Tempo names them. */
+export const DiscardReason = {
+  RATE_LIMITED: 'rate_limited',
+  TRACE_TOO_LARGE: 'trace_too_large',
+  LIVE_TRACES_EXCEEDED: 'live_traces_exceeded',
+  INTERNAL_ERROR: 'internal_error',
+} as const;
+export type DiscardReason = (typeof DiscardReason)[keyof typeof DiscardReason];
+
+export interface DistributorOptions {
+  multitenancy: boolean;
+  ring: ReadRing;
+  /** The client for an ingester instance (in-process or remote). */
+  ingester: (instance: InstanceDesc) => IngesterClient;
+  overrides: Overrides;
+  /** Healthy distributors sharing a global rate limit (1 without a distributor ring). */
+  healthyDistributors?: () => number;
+  logger: Logger;
+  registry: Registry;
+  now?: () => number;
+}
+
+export class Distributor extends BasicService implements TracePusher {
+  private readonly limiter: RateLimiter;
+  private readonly spansReceived: Counter<'tenant'>;
+  private readonly bytesReceived: Counter<'tenant'>;
+  private readonly discarded: Counter<'tenant' | 'reason'>;
+  private readonly pushDuration: Histogram;
+  private readonly log: Logger;
+
+  constructor(private readonly opts: DistributorOptions) {
+    super('distributor');
+    this.limiter = new RateLimiter(opts.now);
+    this.log = opts.logger.child({ component: 'distributor' });
+    const reg = { registers: [opts.registry] };
+    this.spansReceived = new Counter({ name: 'tempo_distributor_spans_received_total', help: 'Spans received.', labelNames: ['tenant'], ...reg });
+    this.bytesReceived = new Counter({ name: 'tempo_distributor_bytes_received_total', help: 'Bytes received.', labelNames: ['tenant'], ...reg });
+    this.discarded = new Counter({ name: 'tempo_discarded_spans_total', help: 'Spans discarded, by reason.', labelNames: ['tenant', 'reason'], ...reg });
+    this.pushDuration = new Histogram({
+      name: 'tempo_distributor_push_duration_seconds',
+      help: 'Time to push a batch to the ingesters.',
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      ...reg,
+    });
+  }
+
+  async pushOtlp(ctx: PushContext, body: Uint8Array): Promise<PushOutcome> {
+    const tenant = resolveTenant(ctx.orgID, this.opts.multitenancy);
+    const limits = this.opts.overrides.forTenant(tenant);
+    const split = splitByTrace(body);
+    if (split.spanCount === 0) return { rejectedSpans: 0, errorMessage: '' };
+
+    const global = limits.ingestion.rate_strategy === 'global';
+    const share = global ? Math.max(1, this.opts.healthyDistributors?.() ?? 1) : 1;
+    const limit = { bytesPerSecond: limits.ingestion.rate_limit_bytes / share, burstBytes: limits.ingestion.burst_size_bytes / share };
+    const wait = this.limiter.check(tenant, body.length, limit);
+    if (wait !== undefined) {
+      this.discarded.inc({ tenant, reason: DiscardReason.RATE_LIMITED }, split.spanCount);
+      throw new ConnectError(
+        `RATE_LIMITED: ingestion rate limit (local: ${Math.round(limit.bytesPerSecond)} bytes/s, burst ${Math.round(limit.burstBytes)} bytes) exceeded while adding ${body.length} bytes for tenant ${tenant}`,
+        Code.ResourceExhausted,
+        { 'retry-after': String(wait) },
+      );
+    }
+    this.spansReceived.inc({ tenant }, split.spanCount);
+    this.bytesReceived.inc({ tenant }, body.length);
+
+    const end = this.pushDuration.startTimer();
+    try {
+      return await this.replicate(tenant, split.traces);
+    } finally {
+      end();
+    }
+  }
+
+  /** Sends each trace to its replication set; every trace must reach its write quorum. */
+  private async replicate(tenant: string, traces: ReadonlyArray<{ id: Uint8Array; bytes: Uint8Array; spanCount: number }>): Promise<PushOutcome> {
+    const batches = new Map<string, { instance: InstanceDesc; idx: number[] }>();
+    const need = new Array<number>(traces.length);
+    const maxErrors = new Array<number>(traces.length);
+    for (let i = 0; i < traces.length; i++) {
+      let set;
+      try {
+        set = this.opts.ring.get(tokenFor(tenant, traces[i]!.id));
+      } catch (err) {
+        if (err instanceof RingUnavailableError) throw new ConnectError(`cannot write: ${err.message}`, Code.Unavailable);
+        throw err;
+      }
+      need[i] = set.instances.length - set.maxErrors;
+      maxErrors[i] = set.maxErrors;
+      for (const inst of set.instances) {
+        let b = batches.get(inst.id);
+        if (!b) batches.set(inst.id, (b = { instance: inst, idx: [] }));
+        b.idx.push(i);
+      }
+    }
+    const ok = new Array<number>(traces.length).fill(0);
+    const failed = new Array<number>(traces.length).fill(0);
+    const rejected = new Map<number, PushErrorReason>();
+    let lastErr: unknown;
+    await Promise.all(
+      [...batches.values()].map(async ({ instance, idx }) => {
+        try {
+          const res = await this.opts.ingester(instance).pushBytes(
+            pushBytesRequest({ tenant, traces: idx.map((i) => traces[i]!.bytes), ids: idx.map((i) => traces[i]!.id) }),
+          );
+          idx.forEach((i, k) => {
+            const reason = res.errorsByTrace[k] ?? PushErrorReason.NO_ERROR;
+            if (reason === PushErrorReason.NO_ERROR) ok[i]!++;
+            else rejected.set(i, reason);
+          });
+        } catch (err) {
+          lastErr = err;
+          this.log.warn('push to ingester failed', { ingester: instance.addr, err: err instanceof Error ? err.message : String(err) });
+          for (const i of idx) failed[i]!++;
+        }
+      }),
+    );
+    let rejectedSpans = 0;
+    const byReason = new Map<string, number>();
+    for (let i = 0; i < traces.length; i++) {
+      if (ok[i]! >= need[i]!) continue;
+      const reason = rejected.get(i);
+      if (reason !== undefined && failed[i]! <= maxErrors[i]!) {
+        const r = reason === PushErrorReason.TRACE_TOO_LARGE ? DiscardReason.TRACE_TOO_LARGE : reason === PushErrorReason.MAX_LIVE_TRACES ? DiscardReason.LIVE_TRACES_EXCEEDED : DiscardReason.INTERNAL_ERROR;
+        byReason.set(r, (byReason.get(r) ?? 0) + traces[i]!.spanCount);
+        rejectedSpans += traces[i]!.spanCount;
+        continue;
+      }
+      // Quorum not reached: the whole request fails so the client retries (ingesters dedupe on read).
+      const code = codeOf(lastErr);
+      throw new ConnectError(
+        `write quorum not reached for trace ${Buffer.from(traces[i]!.id).toString('hex')}: ${ok[i]} of ${need[i]} replicas required succeeded (${lastErr instanceof Error ? lastErr.message : 'no error'})`,
+        code === Code.InvalidArgument || code === Code.ResourceExhausted ? code : Code.Unavailable,
+      );
+    }
+    for (const [reason, n] of byReason) this.discarded.inc({ tenant, reason }, n);
+    const msg = [...byReason].map(([r, n]) => `${n} spans discarded: ${r === DiscardReason.TRACE_TOO_LARGE ? 'trace too large (max_bytes_per_trace)' : r === DiscardReason.LIVE_TRACES_EXCEEDED ? 'max live traces per tenant exceeded (max_traces_per_user)' : r}`).join('; ');
+    return { rejectedSpans, errorMessage: msg };
+  }
+}

@@ -1,0 +1,3 @@
+// @stave/distributor: tenant resolution, rate limits, per-trace replication to ingesters.
+export { Distributor, DiscardReason, type DistributorOptions } from './distributor';
+export { RateLimiter, TokenBucket, type RateLimit } from './rate-limiter';

@@ -1,0 +1,54 @@
+// How other components reach an ingester: one interface, bound in-process (the single binary) or over
+// Connect/gRPC to a remote ingester. Every remote call has a deadline.
+
+import { create, type MessageInitShape } from '@bufbuild/protobuf';
+import { createClient } from '@connectrpc/connect';
+import { createGrpcTransport } from '@connectrpc/connect-node';
+import {
+  Pusher,
+  PushBytesRequestSchema,
+  Querier,
+  TraceByIDRequestSchema,
+  type PushBytesRequest,
+  type PushResponse,
+  type TraceByIDRequest,
+  type TraceByIDResponse,
+} from '@stave/proto';
+
+export interface IngesterClient {
+  pushBytes(req: PushBytesRequest): Promise<PushResponse>;
+  findTraceByID(req: TraceByIDRequest): Promise<TraceByIDResponse>;
+}
+
+export type PushBytesInit = MessageInitShape<typeof PushBytesRequestSchema>;
+export type TraceByIDInit = MessageInitShape<typeof TraceByIDRequestSchema>;
+
+export function pushBytesRequest(init: PushBytesInit): PushBytesRequest {
+  return create(PushBytesRequestSchema, init);
+}
+
+export function traceByIDRequest(init: TraceByIDInit): TraceByIDRequest {
+  return create(TraceByIDRequestSchema, init);
+}
+
+export interface RemoteClientOptions {
+  /** host:port of the ingester's gRPC server. */
+  address: string;
+  timeoutMs: number;
+  maxMessageBytes: number;
+}
+
+export function remoteIngesterClient(opts: RemoteClientOptions): IngesterClient {
+  const transport = createGrpcTransport({
+    baseUrl: `http://${opts.address}`,
+    readMaxBytes: opts.maxMessageBytes,
+    writeMaxBytes: opts.maxMessageBytes,
+    defaultTimeoutMs: opts.timeoutMs,
+  });
+  const pusher = createClient(Pusher, transport);
+  const querier = createClient(Querier, transport);
+  return {
+    pushBytes: (req) => pusher.pushBytes(req),
+    findTraceByID: (req) => querier.findTraceByID(req),
+  };
+}

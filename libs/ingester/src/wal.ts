@@ -1,0 +1,203 @@
+// The write-ahead log. One segment file per head block: `<wal>/<tenant>/<blockID>.wal`. A push is
+// acknowledged only after its records are fsynced (group commit: appends that arrive while a sync is in
+// flight share the next one), so an acknowledged span survives kill -9.
+//
+// Record layout (little-endian):  u32 payloadLength | u32 crc32(payload) | payload
+// payload:                         16-byte trace ID | u32 startSeconds | u32 endSeconds | TracesData bytes
+// A record that is cut short or fails its CRC ends replay of that segment (a torn tail): everything
+// before it is replayed, the tear is reported with its file and offset.
+
+import { open, type FileHandle } from 'node:fs/promises';
+import { crc32 } from 'node:zlib';
+
+export const RECORD_HEADER = 8;
+const PAYLOAD_PREFIX = 16 + 4 + 4;
+/** Records larger than this are refused on write and treated as corruption on replay. */
+export const MAX_RECORD_BYTES = 64 * 1024 * 1024;
+
+export interface WalRecord {
+  readonly traceID: Uint8Array;
+  readonly startSeconds: number;
+  readonly endSeconds: number;
+  readonly data: Uint8Array;
+}
+
+/** Where one record's TracesData bytes sit in its segment file. */
+export interface RecordRef {
+  readonly offset: number;
+  readonly length: number;
+}
+
+export function encodeRecord(r: WalRecord): Buffer {
+  const payloadLen = PAYLOAD_PREFIX + r.data.length;
+  const buf = Buffer.allocUnsafe(RECORD_HEADER + payloadLen);
+  buf.writeUInt32LE(payloadLen, 0);
+  buf.set(r.traceID, 8);
+  buf.writeUInt32LE(r.startSeconds >>> 0, 24);
+  buf.writeUInt32LE(r.endSeconds >>> 0, 28);
+  buf.set(r.data, 32);
+  buf.writeUInt32LE(crc32(buf.subarray(8)), 4);
+  return buf;
+}
+
+export interface ReplayedRecord extends WalRecord {
+  /** Offset of the TracesData bytes in the file. */
+  readonly dataOffset: number;
+}
+
+export interface ReplayResult {
+  readonly records: ReplayedRecord[];
+  /** Bytes of valid records; anything after is torn. */
+  readonly validBytes: number;
+  /** Set when the file had bytes after the last valid record. */
+  readonly tear?: { offset: number; reason: string };
+}
+
+/** Reads every valid record of a segment's contents. */
+export function decodeSegment(buf: Buffer): ReplayResult {
+  const records: ReplayedRecord[] = [];
+  let off = 0;
+  while (off < buf.length) {
+    if (buf.length - off < RECORD_HEADER) return { records, validBytes: off, tear: { offset: off, reason: 'truncated record header' } };
+    const len = buf.readUInt32LE(off);
+    if (len < PAYLOAD_PREFIX || len > MAX_RECORD_BYTES) return { records, validBytes: off, tear: { offset: off, reason: `bad record length ${len}` } };
+    if (buf.length - off - RECORD_HEADER < len) return { records, validBytes: off, tear: { offset: off, reason: 'truncated record' } };
+    const payload = buf.subarray(off + RECORD_HEADER, off + RECORD_HEADER + len);
+    if (crc32(payload) !== buf.readUInt32LE(off + 4)) return { records, validBytes: off, tear: { offset: off, reason: 'checksum mismatch' } };
+    records.push({
+      traceID: new Uint8Array(payload.subarray(0, 16)),
+      startSeconds: payload.readUInt32LE(16),
+      endSeconds: payload.readUInt32LE(20),
+      data: payload.subarray(PAYLOAD_PREFIX),
+      dataOffset: off + RECORD_HEADER + PAYLOAD_PREFIX,
+    });
+    off += RECORD_HEADER + len;
+  }
+  return { records, validBytes: off };
+}
+
+interface Pending {
+  buf: Buffer;
+  resolve: () => void;
+  reject: (err: Error) => void;
+}
+
+/**
+ * An open segment that takes appends. `append` resolves once the record is durable and returns where
+ * its data sits, so reads can find it later.
+ */
+export class WalSegment {
+  private queue: Pending[] = [];
+  private queuedBytes = 0;
+  private syncing = false;
+  private idle: Promise<void> = Promise.resolve();
+  private sealed = false;
+  private closed = false;
+  private failed: Error | undefined;
+  /** Bytes handed to the file so far (reservations included); offsets are assigned from here. */
+  private reserved: number;
+  /** Bytes known durable. */
+  private durable: number;
+
+  private constructor(readonly path: string, private readonly fh: FileHandle, size: number) {
+    this.reserved = size;
+    this.durable = size;
+  }
+
+  /** Opens (creating if needed) a segment for appending after `validBytes` (anything after is cut off). */
+  static async open(path: string, validBytes = 0): Promise<WalSegment> {
+    const fh = await open(path, 'a+');
+    const { size } = await fh.stat();
+    if (size > validBytes) {
+      await fh.truncate(validBytes);
+      await fh.sync();
+    }
+    return new WalSegment(path, fh, Math.min(size, validBytes));
+  }
+
+  get size(): number {
+    return this.reserved;
+  }
+
+  get durableSize(): number {
+    return this.durable;
+  }
+
+  /** Appends records; resolves with each record's data location once all are fsynced. */
+  append(records: readonly WalRecord[]): Promise<RecordRef[]> {
+    if (this.failed) return Promise.reject(this.failed);
+    if (this.sealed) return Promise.reject(new Error(`WAL segment ${this.path} is sealed`));
+    const bufs = records.map(encodeRecord);
+    const refs: RecordRef[] = [];
+    let off = this.reserved;
+    for (let i = 0; i < bufs.length; i++) {
+      refs.push({ offset: off + RECORD_HEADER + PAYLOAD_PREFIX, length: records[i]!.data.length });
+      off += bufs[i]!.length;
+    }
+    const buf = bufs.length === 1 ? bufs[0]! : Buffer.concat(bufs);
+    this.reserved += buf.length;
+    return new Promise<RecordRef[]>((resolve, reject) => {
+      this.queue.push({ buf, resolve: () => resolve(refs), reject });
+      this.queuedBytes += buf.length;
+      if (!this.syncing) this.idle = this.syncLoop();
+    });
+  }
+
+  private async syncLoop(): Promise<void> {
+    this.syncing = true;
+    try {
+      while (this.queue.length > 0) {
+        const batch = this.queue;
+        const bytes = this.queuedBytes;
+        this.queue = [];
+        this.queuedBytes = 0;
+        try {
+          const data = batch.length === 1 ? batch[0]!.buf : Buffer.concat(batch.map((p) => p.buf), bytes);
+          let written = 0;
+          while (written < data.length) {
+            const { bytesWritten } = await this.fh.write(data, written, data.length - written);
+            written += bytesWritten;
+          }
+          await this.fh.datasync();
+          this.durable += bytes;
+          for (const p of batch) p.resolve();
+        } catch (err) {
+          // A failed write leaves the file in an unknown state: refuse everything after it.
+          this.failed = err as Error;
+          for (const p of [...batch, ...this.queue]) p.reject(this.failed);
+          this.queue = [];
+          return;
+        }
+      }
+    } finally {
+      this.syncing = false;
+    }
+  }
+
+  /** Reads bytes already durable. */
+  async read(ref: RecordRef): Promise<Buffer> {
+    if (ref.offset + ref.length > this.durable) throw new Error(`WAL read past durable end of ${this.path}`);
+    const buf = Buffer.allocUnsafe(ref.length);
+    let done = 0;
+    while (done < ref.length) {
+      const { bytesRead } = await this.fh.read(buf, done, ref.length - done, ref.offset + done);
+      if (bytesRead === 0) throw new Error(`short WAL read at ${ref.offset} in ${this.path}`);
+      done += bytesRead;
+    }
+    return buf;
+  }
+
+  /** Takes no more appends; resolves once every accepted append is durable (or failed). Reads go on. */
+  async seal(): Promise<void> {
+    this.sealed = true;
+    await this.idle;
+  }
+
+  /** Seals and releases the file. */
+  async close(): Promise<void> {
+    await this.seal();
+    if (this.closed) return;
+    this.closed = true;
+    await this.fh.close();
+  }
+}

@@ -1,0 +1,74 @@
+// The querier answers trace-by-ID jobs: from the ingesters that own the trace (recent data) and from the
+// backend blocks whose ID falls in the job's block range (bloom → index → ranged read).
+
+import { create } from '@bufbuild/protobuf';
+import { traceByIDRequest, type IngesterClient } from '@stave/ingester';
+import { combineTraces } from '@stave/model';
+import { QueryMode, TraceByIDResponseSchema, TraceSchema, TracesDataSchema, type TraceByIDRequest, type TraceByIDResponse, type TracesData } from '@stave/proto';
+import { RingUnavailableError, tokenFor, type InstanceDesc, type ReadRing } from '@stave/ring';
+import { BasicService, Code, ConnectError } from '@stave/server';
+import type { Blocklist } from './blocklist';
+
+export interface QuerierOptions {
+  ring: ReadRing;
+  ingester: (instance: InstanceDesc) => IngesterClient;
+  blocklist: Blocklist;
+}
+
+/** Block IDs are UUIDs; ranges compare their hex without dashes. */
+function blockKey(id: string): string {
+  return id.replace(/-/g, '').toLowerCase();
+}
+
+export class Querier extends BasicService {
+  constructor(private readonly opts: QuerierOptions) {
+    super('querier');
+  }
+
+  async findTraceByID(req: TraceByIDRequest): Promise<TraceByIDResponse> {
+    const parts: TracesData[] = [];
+    let blocksInspected = 0;
+    if (req.queryMode !== QueryMode.BLOCKS) parts.push(...(await this.fromIngesters(req)));
+    if (req.queryMode !== QueryMode.INGESTERS) {
+      const lo = req.blockStart ? blockKey(req.blockStart) : '';
+      const hi = req.blockEnd ? blockKey(req.blockEnd) : 'g';
+      const startS = Number(req.startUnixSeconds);
+      const endS = Number(req.endUnixSeconds);
+      const metas = this.opts.blocklist.blocks(req.tenant).filter((m) => {
+        const k = blockKey(m.blockID);
+        if (k < lo || k > hi) return false;
+        if (startS > 0 && Date.parse(m.endTime) / 1000 < startS) return false;
+        if (endS > 0 && Date.parse(m.startTime) / 1000 > endS) return false;
+        return true;
+      });
+      const found = await Promise.all(metas.map((m) => this.opts.blocklist.reader(m).findTraceByID(req.traceId)));
+      blocksInspected += metas.length;
+      for (const t of found) if (t) parts.push(t);
+    }
+    const trace = parts.length === 0 ? undefined : parts.length === 1 ? parts[0]! : combineTraces(parts);
+    return create(TraceByIDResponseSchema, {
+      trace: trace ? create(TraceSchema, { resourceSpans: trace.resourceSpans }) : undefined,
+      metrics: { blocksInspected },
+    });
+  }
+
+  private async fromIngesters(req: TraceByIDRequest): Promise<TracesData[]> {
+    let set;
+    try {
+      set = this.opts.ring.get(tokenFor(req.tenant, req.traceId));
+    } catch (err) {
+      if (err instanceof RingUnavailableError) throw new ConnectError(`cannot read recent traces: ${err.message}`, Code.Unavailable);
+      throw err;
+    }
+    const ask = traceByIDRequest({ tenant: req.tenant, traceId: req.traceId, queryMode: QueryMode.INGESTERS });
+    const results = await Promise.allSettled(set.instances.map((i) => this.opts.ingester(i).findTraceByID(ask)));
+    const failures = results.filter((r) => r.status === 'rejected');
+    // Never a wrong empty: too many ingesters failed to be sure nothing was missed.
+    if (failures.length > set.maxErrors) {
+      throw new ConnectError(`${failures.length} of ${set.instances.length} ingesters failed: ${String((failures[0] as PromiseRejectedResult).reason)}`, Code.Unavailable);
+    }
+    const out: TracesData[] = [];
+    for (const r of results) if (r.status === 'fulfilled' && r.value.trace) out.push(create(TracesDataSchema, { resourceSpans: r.value.trace.resourceSpans }));
+    return out;
+  }
+}
