@@ -36,8 +36,9 @@ run: build
 	bin/stave -target=all $(ARGS)
 
 # Lint and type checks first, then the whole jest suite; its last line is `N passed, N failed`.
+# OTel's HTTP exporters load their transport with a dynamic import(), which jest runs only with vm modules.
 test: build lint
-	$(BIN)/jest --ci
+	NODE_OPTIONS=--experimental-vm-modules $(BIN)/jest --ci
 
 bench: build
 	node bench/dist/run.js $(ARGS)

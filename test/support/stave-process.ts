@@ -2,7 +2,7 @@
 // supervisor would, on free ports (port 0): the ports it bound are read from its structured logs.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { poll } from './poll';
@@ -28,14 +28,21 @@ export interface StaveProcess {
 export interface StartOptions {
   /** Extra flags; ports default to 0 (free ports). */
   args?: string[];
+  /** Config file contents (YAML). Tests always pass a file, so no receiver binds a fixed default port. */
+  configYaml?: string;
+  /** Reuse a data directory (restart in place); a new temp dir otherwise. */
+  dataDir?: string;
   /** Run a component's deployable (services/<name>/dist/main.js) instead of bin/stave. */
   deployable?: string;
   env?: Record<string, string>;
 }
 
 export function startStave(opts: StartOptions = {}): StaveProcess {
-  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'stave-test-'));
+  const dataDir = opts.dataDir ?? mkdtempSync(path.join(os.tmpdir(), 'stave-test-'));
+  const configFile = path.join(dataDir, 'stave.yaml');
+  writeFileSync(configFile, opts.configYaml ?? '{}\n');
   const args = [
+    `-config.file=${configFile}`,
     '-server.http-listen-address=127.0.0.1',
     '-server.http-listen-port=0',
     '-server.grpc-listen-address=127.0.0.1',

@@ -9,15 +9,14 @@
 import { randomUUID } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { create, fromBinary } from '@bufbuild/protobuf';
+import { create } from '@bufbuild/protobuf';
 import { LocalStore, type ObjectStore } from '@stave/backend';
-import { openBlock, writeBlock, type BlockMeta, type BlockReader } from '@stave/block';
-import { combineTraces } from '@stave/model';
+import { openBlock, readMeta, writeBlock, type BlockMeta, type BlockReader } from '@stave/block';
+import { combineTraceBytes, combineTraces, type TraceLike } from '@stave/model';
 import {
   PushErrorReason,
   PushResponseSchema,
   TraceByIDResponseSchema,
-  TraceSchema,
   TracesDataSchema,
   QueryMode,
   type PushBytesRequest,
@@ -357,7 +356,7 @@ export class Ingester extends BasicService implements IngesterClient {
   async findTraceByID(req: TraceByIDRequest): Promise<TraceByIDResponse> {
     const inst = this.tenants.get(req.tenant);
     const key = hex(req.traceId);
-    const parts: TracesData[] = [];
+    const parts: TraceLike[] = [];
     if (inst && req.queryMode !== QueryMode.BLOCKS) {
       const heads = [...(inst.head ? [inst.head] : []), ...inst.completing];
       for (const h of heads) {
@@ -369,10 +368,7 @@ export class Ingester extends BasicService implements IngesterClient {
         if (t) parts.push(t);
       }
     }
-    const combined = parts.length === 0 ? undefined : parts.length === 1 ? parts[0]! : combineTraces(parts);
-    return create(TraceByIDResponseSchema, {
-      trace: combined ? create(TraceSchema, { resourceSpans: combined.resourceSpans }) : undefined,
-    });
+    return create(TraceByIDResponseSchema, { trace: parts.length === 0 ? undefined : combineTraces(parts) });
   }
 
   // ---- replay ----
@@ -384,7 +380,7 @@ export class Ingester extends BasicService implements IngesterClient {
     for (const tenant of await listDirs(path.join(root, COMPLETE_DIR))) {
       for (const blockID of await listDirs(path.join(root, COMPLETE_DIR, tenant))) {
         try {
-          const meta = JSON.parse(Buffer.from(await this.completeStore.read(`${tenant}/${blockID}/meta.json`)).toString('utf8')) as BlockMeta;
+          const meta = await readMeta(this.completeStore, tenant, blockID);
           completeIDs.add(blockID);
           const inst = this.instance(tenant);
           const complete: CompleteBlock = { meta, reader: openBlock(this.completeStore, meta), flushedMs: undefined };
@@ -489,11 +485,9 @@ function countNew(pending: Map<string, number>): number {
   return pending.size;
 }
 
+/** One trace from the TracesData encodings of its parts: resources merged, duplicate spans dropped. */
 function decodeParts(parts: Buffer[]): TracesData {
-  // Concatenated TracesData encodings are one valid TracesData (repeated fields append); combining then
-  // merges resources and drops duplicate spans.
-  const whole = fromBinary(TracesDataSchema, parts.length === 1 ? parts[0]! : Buffer.concat(parts));
-  return parts.length === 1 ? whole : combineTraces([whole]);
+  return create(TracesDataSchema, { resourceSpans: combineTraceBytes(parts).resourceSpans });
 }
 
 async function listDirs(dir: string): Promise<string[]> {

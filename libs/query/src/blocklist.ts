@@ -31,12 +31,13 @@ export class Blocklist extends BasicService {
     const next = new Map<string, BlockMeta[]>();
     for (const p of prefixes) {
       const tenant = p.slice(0, -1);
-      let metas: BlockMeta[];
+      let metas: BlockMeta[] | undefined;
       try {
-        metas = (await readTenantIndex(this.store, tenant)).meta;
-      } catch {
-        metas = await listBlocks(this.store, tenant);
+        metas = (await readTenantIndex(this.store, tenant))?.meta;
+      } catch (err) {
+        this.logger.warn('tenant index unreadable; listing blocks', { tenant, err: String(err) });
       }
+      metas ??= await listBlocks(this.store, tenant);
       next.set(tenant, metas);
     }
     this.metas = next;

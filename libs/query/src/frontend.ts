@@ -3,19 +3,11 @@
 // into one ingester job and block-range jobs over the block ID space (`query_frontend.trace_by_id
 // .query_shards`), run on the queriers, and the partial traces are combined with duplicate spans dropped.
 
-import { create, toBinary } from '@bufbuild/protobuf';
-import { combineTraces, parseTraceID, traceToTempoV1Json, traceToTempoV2Json } from '@stave/model';
-import {
-  QueryMode,
-  TraceByIDResponseSchema,
-  TraceSchema,
-  TracesDataSchema,
-  type TraceByIDRequest,
-  type TraceByIDResponse,
-  type TracesData,
-} from '@stave/proto';
+import { toBinary } from '@bufbuild/protobuf';
+import { combineTraces, parseTraceID, tempoTraceByIDV2Json, tempoTraceByIDV2Proto, tempoTraceV1Json } from '@stave/model';
+import { QueryMode, TraceSchema, type Trace, type TraceByIDRequest, type TraceByIDResponse } from '@stave/proto';
 import { traceByIDRequest } from '@stave/ingester';
-import { BasicService, Code, ConnectError, resolveTenant, sendJson, type HttpServer } from '@stave/server';
+import { BasicService, Code, ConnectError, resolveTenant, type HttpServer } from '@stave/server';
 
 export interface QuerierClient {
   findTraceByID(req: TraceByIDRequest): Promise<TraceByIDResponse>;
@@ -65,7 +57,7 @@ export class QueryFrontend extends BasicService {
     r.handle('GET', `${api}/api/v2/traces/:traceID`, (req, res, params, url) => this.serve(req.headers, res, params.traceID!, url, 2));
   }
 
-  async findTraceByID(tenant: string, id: Uint8Array, start: bigint, end: bigint): Promise<TracesData | undefined> {
+  async findTraceByID(tenant: string, id: Uint8Array, start: bigint, end: bigint): Promise<Trace | undefined> {
     const jobs = [
       traceByIDRequest({ tenant, traceId: id, queryMode: QueryMode.INGESTERS }),
       ...this.ranges.map(([blockStart, blockEnd]) =>
@@ -80,7 +72,7 @@ export class QueryFrontend extends BasicService {
         while (next < jobs.length) results.push(await this.opts.querier.findTraceByID(jobs[next++]!));
       }),
     );
-    const parts = results.filter((r) => r.trace && r.trace.resourceSpans.length > 0).map((r) => create(TracesDataSchema, { resourceSpans: r.trace!.resourceSpans }));
+    const parts = results.flatMap((r) => (r.trace && r.trace.resourceSpans.length > 0 ? [r.trace] : []));
     if (parts.length === 0) return undefined;
     return parts.length === 1 ? parts[0]! : combineTraces(parts);
   }
@@ -101,22 +93,13 @@ export class QueryFrontend extends BasicService {
     const trace = await this.findTraceByID(tenant, id, start, end);
     const accept = String(headers.accept ?? '');
     const wantsProto = accept.includes('application/protobuf') || accept.includes('application/x-protobuf');
-    if (!trace) {
-      if (version === 2 && wantsProto) return this.sendProto(res, 404, toBinary(TraceByIDResponseSchema, create(TraceByIDResponseSchema, {})));
-      throw new ConnectError('trace not found', Code.NotFound);
-    }
-    if (wantsProto) {
-      const body =
-        version === 1
-          ? toBinary(TraceSchema, create(TraceSchema, { resourceSpans: trace.resourceSpans }))
-          : toBinary(TraceByIDResponseSchema, create(TraceByIDResponseSchema, { trace: create(TraceSchema, { resourceSpans: trace.resourceSpans }) }));
-      return this.sendProto(res, 200, body);
-    }
-    sendJson(res, 200, version === 1 ? traceToTempoV1Json(trace) : traceToTempoV2Json(trace));
+    if (!trace) throw new ConnectError('trace not found', Code.NotFound);
+    if (wantsProto) return this.send(res, 'application/protobuf', version === 1 ? toBinary(TraceSchema, trace) : tempoTraceByIDV2Proto({ trace }));
+    this.send(res, 'application/json', Buffer.from(version === 1 ? tempoTraceV1Json(trace) : tempoTraceByIDV2Json({ trace })));
   }
 
-  private sendProto(res: import('node:http').ServerResponse, status: number, body: Uint8Array): void {
-    res.writeHead(status, { 'content-type': 'application/protobuf', 'content-length': body.length });
+  private send(res: import('node:http').ServerResponse, contentType: string, body: Uint8Array): void {
+    res.writeHead(200, { 'content-type': contentType, 'content-length': body.length });
     res.end(body);
   }
 }

@@ -3,8 +3,8 @@
 
 import { create } from '@bufbuild/protobuf';
 import { traceByIDRequest, type IngesterClient } from '@stave/ingester';
-import { combineTraces } from '@stave/model';
-import { QueryMode, TraceByIDResponseSchema, TraceSchema, TracesDataSchema, type TraceByIDRequest, type TraceByIDResponse, type TracesData } from '@stave/proto';
+import { combineTraces, type TraceLike } from '@stave/model';
+import { QueryMode, TraceByIDResponseSchema, type TraceByIDRequest, type TraceByIDResponse } from '@stave/proto';
 import { RingUnavailableError, tokenFor, type InstanceDesc, type ReadRing } from '@stave/ring';
 import { BasicService, Code, ConnectError } from '@stave/server';
 import type { Blocklist } from './blocklist';
@@ -26,7 +26,7 @@ export class Querier extends BasicService {
   }
 
   async findTraceByID(req: TraceByIDRequest): Promise<TraceByIDResponse> {
-    const parts: TracesData[] = [];
+    const parts: TraceLike[] = [];
     let blocksInspected = 0;
     if (req.queryMode !== QueryMode.BLOCKS) parts.push(...(await this.fromIngesters(req)));
     if (req.queryMode !== QueryMode.INGESTERS) {
@@ -45,14 +45,13 @@ export class Querier extends BasicService {
       blocksInspected += metas.length;
       for (const t of found) if (t) parts.push(t);
     }
-    const trace = parts.length === 0 ? undefined : parts.length === 1 ? parts[0]! : combineTraces(parts);
     return create(TraceByIDResponseSchema, {
-      trace: trace ? create(TraceSchema, { resourceSpans: trace.resourceSpans }) : undefined,
+      trace: parts.length === 0 ? undefined : combineTraces(parts),
       metrics: { blocksInspected },
     });
   }
 
-  private async fromIngesters(req: TraceByIDRequest): Promise<TracesData[]> {
+  private async fromIngesters(req: TraceByIDRequest): Promise<TraceLike[]> {
     let set;
     try {
       set = this.opts.ring.get(tokenFor(req.tenant, req.traceId));
@@ -67,8 +66,8 @@ export class Querier extends BasicService {
     if (failures.length > set.maxErrors) {
       throw new ConnectError(`${failures.length} of ${set.instances.length} ingesters failed: ${String((failures[0] as PromiseRejectedResult).reason)}`, Code.Unavailable);
     }
-    const out: TracesData[] = [];
-    for (const r of results) if (r.status === 'fulfilled' && r.value.trace) out.push(create(TracesDataSchema, { resourceSpans: r.value.trace.resourceSpans }));
+    const out: TraceLike[] = [];
+    for (const r of results) if (r.status === 'fulfilled' && r.value.trace) out.push(r.value.trace);
     return out;
   }
 }

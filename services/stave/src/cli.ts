@@ -40,6 +40,16 @@ export function readBuildInfo(): BuildInfo {
   return info;
 }
 
+const DEFAULT_RECEIVERS: Array<[string, string]> = [
+  ['distributor.receivers.otlp.protocols.grpc.endpoint', '0.0.0.0:4317'],
+  ['distributor.receivers.otlp.protocols.http.endpoint', '0.0.0.0:4318'],
+  ['distributor.receivers.jaeger.protocols.grpc.endpoint', '0.0.0.0:14250'],
+  ['distributor.receivers.jaeger.protocols.thrift_http.endpoint', '0.0.0.0:14268'],
+  ['distributor.receivers.jaeger.protocols.thrift_compact.endpoint', '0.0.0.0:6831'],
+  ['distributor.receivers.jaeger.protocols.thrift_binary.endpoint', '0.0.0.0:6832'],
+  ['distributor.receivers.zipkin.endpoint', '0.0.0.0:9411'],
+];
+
 /** Runs the CLI; resolves with the process exit code once the process should exit. */
 export async function runCli(argv: readonly string[], opts: CliOptions = {}): Promise<number> {
   const out = opts.stdout ?? ((t: string) => void process.stdout.write(t));
@@ -70,7 +80,9 @@ export async function runCli(argv: readonly string[], opts: CliOptions = {}): Pr
       ...(flags.configFile ? { file: flags.configFile } : {}),
       expandEnv: flags.expandEnv,
       env: opts.env ?? process.env,
-      overrides: flags.overrides,
+      // With no config file every receiver listens on its default port, so `stave` alone takes spans
+      // from any sender. With a file, only the receivers it lists run, as in Tempo.
+      overrides: [...(flags.configFile ? [] : DEFAULT_RECEIVERS), ...flags.overrides],
     });
   } catch (e) {
     if (!(e instanceof ConfigError)) throw e;

@@ -1,0 +1,48 @@
+// The machine a result was measured on: numbers mean nothing without it.
+
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+export interface MachineInfo {
+  nproc: number;
+  cpuModel: string;
+  totalMemBytes: number;
+  /** cgroup v2 memory limit, when one is set. */
+  cgroupMemBytes?: number;
+  node: string;
+  platform: string;
+  date: string;
+  git?: string;
+}
+
+function tryRead(file: string): string | undefined {
+  try {
+    return readFileSync(file, 'utf8').trim();
+  } catch {
+    return undefined;
+  }
+}
+
+export function machineInfo(repoRoot = path.resolve(__dirname, '../..')): MachineInfo {
+  let git: string | undefined;
+  try {
+    const head = execFileSync('git', ['-C', repoRoot, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    const dirty = execFileSync('git', ['-C', repoRoot, 'status', '--porcelain', '--untracked-files=no'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    git = dirty ? `${head} (uncommitted changes)` : head;
+  } catch {
+    git = undefined;
+  }
+  const cg = tryRead('/sys/fs/cgroup/memory.max');
+  return {
+    nproc: os.availableParallelism(),
+    cpuModel: os.cpus()[0]?.model.trim() ?? 'unknown',
+    totalMemBytes: os.totalmem(),
+    cgroupMemBytes: cg && /^\d+$/.test(cg) ? Number(cg) : undefined,
+    node: process.version,
+    platform: `${os.type()} ${os.release()} ${os.arch()}`,
+    date: new Date().toISOString(),
+    git,
+  };
+}

@@ -1,0 +1,367 @@
+// One column of a flat Parquet schema (REQUIRED or OPTIONAL leaves, no repetition): buffers the current
+// row group's pages for that column, PLAIN or dictionary (RLE_DICTIONARY) encoded, data page v1.
+// Pages are compressed on the thread pool as soon as they fill; the chunk is assembled at row-group end.
+
+import { ByteWriter } from '../bytes';
+import { bitWidth, writeRleHybrid } from './encodings';
+import { compress } from './compression';
+import { type Codec, type ColumnChunkMeta, Encoding, encodePageHeader, PageType, PhysicalType, Repetition, type SchemaLeaf, type Statistics } from './format';
+
+export interface ColumnOptions {
+  readonly leaf: SchemaLeaf;
+  readonly codec: Codec;
+  /** Dictionary-encode (falls back to PLAIN for the rest of the chunk past `dictionaryMaxBytes`). */
+  readonly dictionary?: boolean;
+  /** Target uncompressed size of one data page. */
+  readonly pageBytes: number;
+  readonly maxPageRows?: number;
+  readonly dictionaryMaxBytes?: number;
+  /** Keep chunk min/max statistics (INT32, INT64, FIXED_LEN_BYTE_ARRAY). */
+  readonly minMax?: boolean;
+}
+
+/** Where a data page landed in the file: what a reader needs to fetch and decode it alone. */
+export interface PageLocation {
+  readonly offset: number;
+  /** Header plus compressed body. */
+  readonly length: number;
+  readonly rows: number;
+}
+
+export interface ChunkOutput {
+  readonly buffers: Buffer[];
+  readonly meta: ColumnChunkMeta;
+  readonly pages: PageLocation[];
+}
+
+interface PendingPage {
+  readonly type: PageType;
+  readonly numValues: number;
+  readonly encoding: Encoding;
+  readonly uncompressedSize: number;
+  readonly body: Promise<Buffer>;
+  settled: boolean;
+}
+
+const DEFAULT_MAX_PAGE_ROWS = 20_000;
+const DEFAULT_DICT_MAX_BYTES = 1024 * 1024;
+
+export class ColumnWriter {
+  private readonly optional: boolean;
+  private readonly maxPageRows: number;
+  private readonly dictMaxBytes: number;
+
+  // Current page.
+  private readonly values = new ByteWriter(64 * 1024);
+  private indices = new Uint32Array(1024);
+  private defs = new Uint8Array(1024);
+  private pageRows = 0;
+  private pageNonNull = 0;
+
+  // Current chunk.
+  private dict = new Map<string | number | bigint, number>();
+  private readonly dictValues = new ByteWriter(4096);
+  private useDict: boolean;
+  private lastKey: string | number | bigint | undefined;
+  private lastIndex = 0;
+  private lastBytes: Uint8Array | undefined;
+  private pages: PendingPage[] = [];
+  private chunkRows = 0;
+  private chunkNulls = 0;
+  private chunkUncompressed = 0;
+  private usedPlainData = false;
+  private min: bigint | number | Uint8Array | undefined;
+  private max: bigint | number | Uint8Array | undefined;
+
+  constructor(readonly opts: ColumnOptions) {
+    this.optional = opts.leaf.repetition === Repetition.OPTIONAL;
+    this.maxPageRows = opts.maxPageRows ?? DEFAULT_MAX_PAGE_ROWS;
+    this.dictMaxBytes = opts.dictionaryMaxBytes ?? DEFAULT_DICT_MAX_BYTES;
+    this.useDict = opts.dictionary === true;
+  }
+
+  /** Rows buffered in the current chunk. */
+  get rows(): number {
+    return this.chunkRows;
+  }
+
+  /** Uncompressed bytes buffered for the current chunk (pages done + page in progress + dictionary). */
+  get bufferedBytes(): number {
+    return this.chunkUncompressed + this.currentPageBytes() + this.dictValues.length;
+  }
+
+  /** Uncompressed bytes of pages still being compressed. */
+  get compressingBytes(): number {
+    let n = 0;
+    for (const p of this.pages) if (!p.settled) n += p.uncompressedSize;
+    return n;
+  }
+
+  /** Waits for the oldest page still being compressed. */
+  async settleOne(): Promise<void> {
+    const p = this.pages.find((x) => !x.settled);
+    if (p) await p.body;
+  }
+
+  /** Index of the data page the next value goes to (within this chunk) and its ordinal among that page's non-null values. */
+  nextValuePosition(): { page: number; ordinal: number } {
+    this.beforeValue();
+    return { page: this.pages.length, ordinal: this.pageNonNull };
+  }
+
+  private currentPageBytes(): number {
+    return this.useDict ? this.pageNonNull * 4 : this.values.length;
+  }
+
+  private beforeValue(): void {
+    if (this.pageRows > 0 && (this.currentPageBytes() >= this.opts.pageBytes || this.pageRows >= this.maxPageRows)) this.finishPage();
+  }
+
+  private def(present: boolean): void {
+    if (!this.optional) return;
+    if (this.pageRows === this.defs.length) {
+      const next = new Uint8Array(this.defs.length * 2);
+      next.set(this.defs);
+      this.defs = next;
+    }
+    this.defs[this.pageRows] = present ? 1 : 0;
+  }
+
+  addNull(): void {
+    if (!this.optional) throw new TypeError(`parquet: column ${this.opts.leaf.name} is required`);
+    this.def(false);
+    this.pageRows++;
+    this.chunkRows++;
+    this.chunkNulls++;
+  }
+
+  private pushIndex(i: number): void {
+    if (this.pageNonNull === this.indices.length) {
+      const next = new Uint32Array(this.indices.length * 2);
+      next.set(this.indices);
+      this.indices = next;
+    }
+    this.indices[this.pageNonNull] = i;
+  }
+
+  private counted(): void {
+    this.pageRows++;
+    this.pageNonNull++;
+    this.chunkRows++;
+  }
+
+  /** Dictionary lookup/insert; false when the dictionary just overflowed (value must go PLAIN). */
+  private dictAdd(key: string | number | bigint, writePlain: (w: ByteWriter) => void): boolean {
+    if (key === this.lastKey) {
+      this.pushIndex(this.lastIndex);
+      return true;
+    }
+    let idx = this.dict.get(key);
+    if (idx === undefined) {
+      if (this.dictValues.length >= this.dictMaxBytes) {
+        // Too many distinct values for a dictionary to pay off: PLAIN for the rest of this chunk.
+        this.finishPage();
+        this.useDict = false;
+        this.def(true);
+        return false;
+      }
+      idx = this.dict.size;
+      this.dict.set(key, idx);
+      writePlain(this.dictValues);
+    }
+    this.lastKey = key;
+    this.lastIndex = idx;
+    this.pushIndex(idx);
+    return true;
+  }
+
+  addBytes(v: Uint8Array): void {
+    this.beforeValue();
+    this.def(true);
+    const fixed = this.opts.leaf.type === PhysicalType.FIXED_LEN_BYTE_ARRAY;
+    if (fixed && v.length !== this.opts.leaf.typeLength) {
+      throw new RangeError(`parquet: column ${this.opts.leaf.name} holds ${this.opts.leaf.typeLength}-byte values, got ${v.length}`);
+    }
+    if (this.useDict && this.lastBytes !== undefined && compareBytes(v, this.lastBytes) === 0) {
+      // Same as the previous value (trace_id repeats for every span of a trace): no key, no lookup.
+      this.pushIndex(this.lastIndex);
+    } else {
+      const write = (w: ByteWriter): void => {
+        if (!fixed) w.u32le(v.length);
+        w.bytes(v);
+      };
+      if (!this.useDict || !this.dictAdd(latin1(v), write)) write(this.values);
+      else this.lastBytes = Uint8Array.from(v);
+      if (this.opts.minMax) {
+        if (this.min === undefined || compareBytes(v, this.min as Uint8Array) < 0) this.min = v;
+        if (this.max === undefined || compareBytes(v, this.max as Uint8Array) > 0) this.max = v;
+      }
+    }
+    this.counted();
+  }
+
+  addString(s: string): void {
+    this.beforeValue();
+    this.def(true);
+    const write = (w: ByteWriter): void => w.plainString(s);
+    if (!this.useDict || !this.dictAdd(s, write)) write(this.values);
+    this.counted();
+  }
+
+  addInt32(n: number): void {
+    this.beforeValue();
+    this.def(true);
+    const write = (w: ByteWriter): void => w.i32le(n);
+    if (!this.useDict || !this.dictAdd(n, write)) write(this.values);
+    if (this.opts.minMax) {
+      if (this.min === undefined || n < (this.min as number)) this.min = n;
+      if (this.max === undefined || n > (this.max as number)) this.max = n;
+    }
+    this.counted();
+  }
+
+  addInt64(n: bigint): void {
+    this.beforeValue();
+    this.def(true);
+    const v = BigInt.asIntN(64, n);
+    const write = (w: ByteWriter): void => w.i64le(v);
+    if (!this.useDict || !this.dictAdd(v, write)) write(this.values);
+    if (this.opts.minMax) {
+      if (this.min === undefined || v < (this.min as bigint)) this.min = v;
+      if (this.max === undefined || v > (this.max as bigint)) this.max = v;
+    }
+    this.counted();
+  }
+
+  private finishPage(): void {
+    if (this.pageRows === 0) return;
+    const body = new ByteWriter(this.values.length + this.pageNonNull + 64);
+    if (this.optional) {
+      const levels = new ByteWriter(64 + (this.pageRows >> 3));
+      writeRleHybrid(levels, this.defs, this.pageRows, 1);
+      body.u32le(levels.length);
+      body.bytes(levels.view());
+    }
+    let encoding: Encoding;
+    if (this.useDict) {
+      encoding = Encoding.RLE_DICTIONARY;
+      const width = Math.max(1, bitWidth(this.dict.size - 1));
+      body.u8(width);
+      writeRleHybrid(body, this.indices, this.pageNonNull, width);
+    } else {
+      encoding = Encoding.PLAIN;
+      this.usedPlainData = true;
+      body.bytes(this.values.view());
+    }
+    const raw = body.view();
+    const page: PendingPage = {
+      type: PageType.DATA_PAGE,
+      numValues: this.pageRows,
+      encoding,
+      uncompressedSize: raw.length,
+      body: compress(this.opts.codec, raw),
+      settled: false,
+    };
+    void page.body.then(
+      () => (page.settled = true),
+      () => (page.settled = true),
+    );
+    this.pages.push(page);
+    this.chunkUncompressed += raw.length;
+    this.values.reset();
+    this.pageRows = 0;
+    this.pageNonNull = 0;
+  }
+
+  /**
+   * Ends the chunk: returns its bytes (dictionary page first), metadata for the footer and where each
+   * data page landed, given the file offset the chunk will be written at. Resets for the next row group.
+   */
+  async finishChunk(fileOffset: number): Promise<ChunkOutput> {
+    this.finishPage();
+    const buffers: Buffer[] = [];
+    const locations: PageLocation[] = [];
+    let offset = fileOffset;
+    let uncompressedTotal = 0;
+    let dictionaryPageOffset: number | undefined;
+    const hadDict = this.dict.size > 0;
+    if (hadDict) {
+      const raw = this.dictValues.toBytes();
+      const body = await compress(this.opts.codec, raw);
+      const header = encodePageHeader({ type: PageType.DICTIONARY_PAGE, uncompressedSize: raw.length, compressedSize: body.length, numValues: this.dict.size, encoding: Encoding.PLAIN });
+      dictionaryPageOffset = offset;
+      buffers.push(header, body);
+      offset += header.length + body.length;
+      uncompressedTotal += header.length + raw.length;
+    }
+    const dataPageOffset = offset;
+    const encodings = new Set<Encoding>();
+    if (this.optional) encodings.add(Encoding.RLE);
+    if (hadDict) encodings.add(Encoding.PLAIN);
+    for (const p of this.pages) {
+      const body = await p.body;
+      const header = encodePageHeader({ type: p.type, uncompressedSize: p.uncompressedSize, compressedSize: body.length, numValues: p.numValues, encoding: p.encoding });
+      buffers.push(header, body);
+      locations.push({ offset, length: header.length + body.length, rows: p.numValues });
+      offset += header.length + body.length;
+      uncompressedTotal += header.length + p.uncompressedSize;
+      encodings.add(p.encoding);
+    }
+    if (this.usedPlainData) encodings.add(Encoding.PLAIN);
+
+    const statistics: Statistics = { nullCount: this.chunkNulls, ...this.minMaxStats() };
+    const meta: ColumnChunkMeta = {
+      type: this.opts.leaf.type,
+      encodings: [...encodings].sort((a, b) => a - b),
+      path: [this.opts.leaf.name],
+      codec: this.opts.codec,
+      numValues: this.chunkRows,
+      totalUncompressedSize: uncompressedTotal,
+      totalCompressedSize: offset - fileOffset,
+      dataPageOffset,
+      ...(dictionaryPageOffset !== undefined ? { dictionaryPageOffset } : {}),
+      statistics,
+    };
+
+    this.pages = [];
+    this.dict = new Map();
+    this.dictValues.reset();
+    this.useDict = this.opts.dictionary === true;
+    this.lastKey = undefined;
+    this.lastBytes = undefined;
+    this.chunkRows = 0;
+    this.chunkNulls = 0;
+    this.chunkUncompressed = 0;
+    this.usedPlainData = false;
+    this.min = undefined;
+    this.max = undefined;
+    return { buffers, meta, pages: locations };
+  }
+
+  private minMaxStats(): { min?: Uint8Array; max?: Uint8Array } {
+    if (this.min === undefined || this.max === undefined) return {};
+    return { min: plainStat(this.min), max: plainStat(this.max) };
+  }
+}
+
+function plainStat(v: bigint | number | Uint8Array): Uint8Array {
+  if (v instanceof Uint8Array) return Buffer.from(v);
+  const b = Buffer.alloc(typeof v === 'bigint' ? 8 : 4);
+  if (typeof v === 'bigint') b.writeBigInt64LE(v);
+  else b.writeInt32LE(v);
+  return b;
+}
+
+function latin1(v: Uint8Array): string {
+  return Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('latin1');
+}
+
+/** Unsigned lexicographic order (Parquet's order for byte arrays). */
+export function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const d = a[i]! - b[i]!;
+    if (d !== 0) return d;
+  }
+  return a.length - b.length;
+}

@@ -1,0 +1,263 @@
+// writeBlock: sorted traces in, a complete block out — data.parquet, index, bloom-0..n, then meta.json
+// LAST, so a block without meta.json is incomplete and readers ignore it.
+//
+// Memory: one row group (bounded by `rowGroupSizeBytes` of uncompressed page data) plus ~36 bytes per
+// trace for the index and bloom filter, which are written after the data. data.parquet is streamed
+// into ObjectStore.write as an AsyncIterable: Parquet needs no seeking (its metadata is a footer), so
+// there is no temp file. Pure function of its arguments (no module state): safe to run in a worker.
+
+import { randomUUID } from 'node:crypto';
+import type { ObjectStore } from '@stave/backend';
+import type { TracesData } from '@stave/proto';
+import { errors } from '@stave/server';
+import { bloomSizing, ShardedBloomBuilder } from './bloom';
+import { ByteWriter } from './bytes';
+import { blockColumns, Col } from './layout';
+import {
+  type BlockMeta,
+  blockPrefix,
+  bloomName,
+  DATA_NAME,
+  encodeMeta,
+  FORMAT,
+  formatNanos,
+  hexID,
+  INDEX_NAME,
+  META_NAME,
+  validateBlockID,
+  validateTenant,
+} from './meta';
+import { type CodecName, codecOf } from './parquet/compression';
+import { ParquetFileWriter } from './parquet/file-writer';
+import { TraceEncoder } from './trace-codec';
+import { TraceIndexBuilder } from './trace-index';
+
+export interface BlockTrace {
+  /** 16-byte trace ID. */
+  readonly id: Uint8Array;
+  readonly trace: TracesData;
+}
+
+export interface WriteBlockOptions {
+  readonly tenant: string;
+  /** Lowercase UUID; a random v4 when absent. */
+  readonly blockID?: string;
+  /** Ascending by ID, IDs unique (checked: out-of-order input is rejected). */
+  readonly traces: AsyncIterable<BlockTrace> | Iterable<BlockTrace>;
+  /** `storage.trace.block.bloom_filter_false_positive`. Default 0.01. */
+  readonly bloomFalsePositive?: number;
+  /** `storage.trace.block.bloom_filter_shard_size_bytes`. Default 100 KiB. */
+  readonly bloomShardSizeBytes?: number;
+  /** `storage.trace.block.row_group_size_bytes`: uncompressed bytes per Parquet row group. Default 100 MiB. */
+  readonly rowGroupSizeBytes?: number;
+  readonly compactionLevel?: number;
+  readonly replicationFactor?: number;
+  /** Target size of one trace-ID index page (one by-ID read). Default 64 KiB. */
+  readonly indexPageSizeBytes?: number;
+  /** Uncompressed size of one `trace` column page (one by-ID read, before compression). Default 1 MiB. */
+  readonly tracePageSizeBytes?: number;
+  /** Page codec. Default brotli. */
+  readonly codec?: CodecName;
+  /** Clock for meta.json's createdAt. */
+  readonly now?: () => Date;
+}
+
+export const WRITE_DEFAULTS = Object.freeze({
+  bloomFalsePositive: 0.01,
+  bloomShardSizeBytes: 100 * 1024,
+  rowGroupSizeBytes: 100 * 1024 * 1024,
+  compactionLevel: 0,
+  indexPageSizeBytes: 64 * 1024,
+  tracePageSizeBytes: 1024 * 1024,
+  codec: 'brotli' as CodecName,
+});
+
+/** Write options from the `storage.trace.block` config section. */
+export function writeOptionsFromConfig(block: {
+  bloom_filter_false_positive: number;
+  bloom_filter_shard_size_bytes: number;
+  row_group_size_bytes: number;
+}): Pick<WriteBlockOptions, 'bloomFalsePositive' | 'bloomShardSizeBytes' | 'rowGroupSizeBytes'> {
+  return {
+    bloomFalsePositive: block.bloom_filter_false_positive,
+    bloomShardSizeBytes: block.bloom_filter_shard_size_bytes,
+    rowGroupSizeBytes: block.row_group_size_bytes,
+  };
+}
+
+const PAGE_BYTES = 1024 * 1024;
+/** Page data allowed to wait for the compression threads before the encoder waits for them. */
+const MAX_COMPRESSING_BYTES = 16 * 1024 * 1024;
+
+function positiveInt(name: string, v: number): number {
+  if (!Number.isInteger(v) || v < 1) throw errors.invalid(`${name} must be a positive integer, got ${v}`);
+  return v;
+}
+
+export async function writeBlock(store: ObjectStore, opts: WriteBlockOptions): Promise<BlockMeta> {
+  validateTenant(opts.tenant);
+  const blockID = opts.blockID ?? randomUUID();
+  validateBlockID(blockID);
+  const fp = opts.bloomFalsePositive ?? WRITE_DEFAULTS.bloomFalsePositive;
+  if (!(fp > 0 && fp < 1)) throw errors.invalid(`bloomFalsePositive must be in (0, 1), got ${fp}`);
+  const shardSize = positiveInt('bloomShardSizeBytes', opts.bloomShardSizeBytes ?? WRITE_DEFAULTS.bloomShardSizeBytes);
+  const rowGroupSize = positiveInt('rowGroupSizeBytes', opts.rowGroupSizeBytes ?? WRITE_DEFAULTS.rowGroupSizeBytes);
+  const indexPageSize = positiveInt('indexPageSizeBytes', opts.indexPageSizeBytes ?? WRITE_DEFAULTS.indexPageSizeBytes);
+  const tracePageSize = positiveInt('tracePageSizeBytes', opts.tracePageSizeBytes ?? WRITE_DEFAULTS.tracePageSizeBytes);
+  const compactionLevel = opts.compactionLevel ?? WRITE_DEFAULTS.compactionLevel;
+  if (!Number.isInteger(compactionLevel) || compactionLevel < 0) throw errors.invalid(`compactionLevel must be a non-negative integer, got ${compactionLevel}`);
+  const codec = codecOf(opts.codec ?? WRITE_DEFAULTS.codec);
+
+  const prefix = blockPrefix(opts.tenant, blockID);
+  const written: string[] = [];
+  const put = async (name: string, data: Uint8Array | AsyncIterable<Uint8Array>): Promise<void> => {
+    written.push(prefix + name);
+    await store.write(prefix + name, data);
+  };
+
+  const pw = new ParquetFileWriter(
+    blockColumns({ codec, tracePageBytes: Math.min(tracePageSize, rowGroupSize), pageBytes: Math.min(PAGE_BYTES, rowGroupSize) }),
+    Col.TraceId,
+  );
+  const cols = pw.columns;
+  const index = new TraceIndexBuilder();
+  const encoder = new TraceEncoder();
+  const payload = new ByteWriter(64 * 1024);
+  const stats = { spans: 0, minStart: undefined as bigint | undefined, maxEnd: undefined as bigint | undefined };
+  let prev: Buffer | undefined;
+  let first: Buffer | undefined;
+  let footerSize = 0;
+
+  // Traces of the row group being built: where their `trace` value went (page within the chunk).
+  let pendingIds: Buffer[] = [];
+  let pendingPage: number[] = [];
+  let pendingOrdinal: number[] = [];
+  let pendingSpans: number[] = [];
+
+  async function* flush(): AsyncGenerator<Uint8Array> {
+    const rg = await pw.flushRowGroup();
+    if (!rg) return;
+    const pages = rg.pages[Col.Trace]!;
+    for (let i = 0; i < pendingIds.length; i++) {
+      const loc = pages[pendingPage[i]!]!;
+      index.add(pendingIds[i]!, { pageOffset: loc.offset, pageLength: loc.length, ordinal: pendingOrdinal[i]!, spans: pendingSpans[i]! });
+    }
+    pendingIds = [];
+    pendingPage = [];
+    pendingOrdinal = [];
+    pendingSpans = [];
+    yield* rg.buffers;
+  }
+
+  function addTrace(id: Buffer, trace: TracesData): void {
+    payload.reset();
+    encoder.encode(id, trace, payload);
+    const pos = cols[Col.Trace]!.nextValuePosition();
+    let rows = 0;
+    for (const rs of trace.resourceSpans) {
+      let service: string | undefined;
+      for (const kv of rs.resource?.attributes ?? []) {
+        if (kv.key === 'service.name' && kv.value?.value.case === 'stringValue') {
+          service = kv.value.value.value;
+          break;
+        }
+      }
+      for (const ss of rs.scopeSpans) {
+        for (const span of ss.spans) {
+          cols[Col.TraceId]!.addBytes(id);
+          cols[Col.SpanId]!.addBytes(span.spanId);
+          if (span.parentSpanId.length) cols[Col.ParentSpanId]!.addBytes(span.parentSpanId);
+          else cols[Col.ParentSpanId]!.addNull();
+          if (service !== undefined) cols[Col.ServiceName]!.addString(service);
+          else cols[Col.ServiceName]!.addNull();
+          cols[Col.Name]!.addString(span.name);
+          cols[Col.Kind]!.addInt32(span.kind);
+          cols[Col.Start]!.addInt64(span.startTimeUnixNano);
+          cols[Col.Duration]!.addInt64(span.endTimeUnixNano - span.startTimeUnixNano);
+          cols[Col.StatusCode]!.addInt32(span.status?.code ?? 0);
+          if (rows === 0) cols[Col.Trace]!.addBytes(payload.view());
+          else cols[Col.Trace]!.addNull();
+          rows++;
+          if (stats.minStart === undefined || span.startTimeUnixNano < stats.minStart) stats.minStart = span.startTimeUnixNano;
+          if (stats.maxEnd === undefined || span.endTimeUnixNano > stats.maxEnd) stats.maxEnd = span.endTimeUnixNano;
+        }
+      }
+    }
+    if (rows === 0) {
+      // A trace without spans still gets its row, so it round-trips.
+      cols[Col.TraceId]!.addBytes(id);
+      for (const c of [Col.SpanId, Col.ParentSpanId, Col.ServiceName, Col.Name, Col.Kind, Col.Start, Col.Duration, Col.StatusCode]) cols[c]!.addNull();
+      cols[Col.Trace]!.addBytes(payload.view());
+    }
+    stats.spans += rows;
+    pendingIds.push(id);
+    pendingPage.push(pos.page);
+    pendingOrdinal.push(pos.ordinal);
+    pendingSpans.push(rows);
+  }
+
+  async function* data(): AsyncGenerator<Uint8Array> {
+    yield pw.head();
+    let n = 0;
+    for await (const { id: rawId, trace } of opts.traces) {
+      if (rawId.length !== 16) throw errors.invalid(`trace ID must be 16 bytes, got ${rawId.length} (${hexID(rawId)})`);
+      const id = Buffer.from(rawId);
+      if (prev && Buffer.compare(prev, id) >= 0) {
+        throw errors.invalid(`traces must be sorted by ID with no duplicates: ${hexID(id)} came after ${hexID(prev)}`);
+      }
+      prev = id;
+      first ??= id;
+      addTrace(id, trace);
+      if (pw.bufferedBytes >= rowGroupSize) yield* flush();
+      else if (++n % 64 === 0) await pw.throttle(MAX_COMPRESSING_BYTES);
+    }
+    if (!first) throw errors.invalid(`block ${blockID} for tenant ${opts.tenant}: no traces to write`);
+    yield* flush();
+    const footer = pw.footer({ 'stave.format': FORMAT, 'stave.block_id': blockID, 'stave.tenant_id': opts.tenant }, `stave ${FORMAT}`);
+    footerSize = footer.metadataSize;
+    yield footer.bytes;
+  }
+
+  try {
+    await put(DATA_NAME, data());
+
+    const built = index.build(indexPageSize);
+    await put(INDEX_NAME, built.bytes);
+
+    const bloom = new ShardedBloomBuilder(bloomSizing(index.size, fp, shardSize));
+    for (const id of index.ids()) bloom.add(id);
+    const shards = bloom.shards();
+    for (let i = 0; i < shards.length; i++) await put(bloomName(i), shards[i]!);
+
+    const meta: BlockMeta = {
+      format: FORMAT,
+      blockID,
+      tenantID: opts.tenant,
+      startTime: formatNanos(stats.minStart ?? 0n),
+      endTime: formatNanos(stats.maxEnd ?? stats.minStart ?? 0n),
+      totalObjects: index.size,
+      totalSpans: stats.spans,
+      size: pw.size,
+      compactionLevel,
+      encoding: opts.codec ?? WRITE_DEFAULTS.codec,
+      dataEncoding: FORMAT,
+      bloomShards: shards.length,
+      minID: hexID(first!),
+      maxID: hexID(prev!),
+      footerSize,
+      ...(opts.replicationFactor !== undefined ? { replicationFactor: opts.replicationFactor } : {}),
+      rowGroups: pw.rowGroupCount,
+      indexSize: built.bytes.length,
+      indexPageFirstIDs: built.firstIDs,
+      indexPageOffsets: built.offsets,
+      createdAt: (opts.now?.() ?? new Date()).toISOString(),
+    };
+    // meta.json last: its presence is what makes the block exist.
+    await put(META_NAME, encodeMeta(meta));
+    return meta;
+  } catch (err) {
+    // Best effort: remove the parts written so far (a block without meta.json is ignored anyway).
+    await Promise.allSettled(written.filter((k) => !k.endsWith(META_NAME)).map((k) => store.delete(k)));
+    throw err;
+  }
+}

@@ -1,0 +1,98 @@
+// The HTTP listener both the Jaeger thrift-HTTP and the Zipkin receivers run on: binds in `starting`,
+// drains in `stopping` (in-flight requests finish; idle keep-alive connections close at once; whatever is
+// still open after the grace period is cut), and answers handler failures with sendFailure's mapping.
+
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { BasicService, type Logger } from '@stave/server';
+import { HttpError, parseEndpoint, sendFailure } from './receiver-common';
+
+export interface HttpReceiverBaseOptions {
+  /** "host:port"; port 0 picks a free port (see address()). */
+  endpoint: string;
+  logger: Logger;
+  /** Largest accepted body, compressed or not. */
+  maxRequestBytes: number;
+  /** Retry-After (seconds) on 429/503 when the pusher's error does not carry one. */
+  retryAfterSeconds: number;
+  /** How long `stopping` waits for in-flight requests before cutting connections. */
+  shutdownTimeoutMs: number;
+}
+
+export abstract class HttpReceiver extends BasicService {
+  private server: http.Server | undefined;
+
+  protected constructor(
+    name: string,
+    protected readonly receiver: string,
+    protected readonly base: HttpReceiverBaseOptions,
+  ) {
+    super(name);
+  }
+
+  /** Serves one request; a throw is answered by sendFailure (HttpError status, or the ConnectError code's). */
+  protected abstract handle(req: http.IncomingMessage, res: http.ServerResponse, path: string): Promise<void>;
+
+  /** The bound address once running (the real port when configured with port 0). */
+  address(): AddressInfo {
+    const a = this.server?.address();
+    if (!a || typeof a === 'string') throw new Error(`${this.name} is not listening`);
+    return a;
+  }
+
+  protected override async starting(): Promise<void> {
+    const { host, port } = parseEndpoint(this.base.endpoint);
+    const server = http.createServer({ requestTimeout: 60_000 }, (req, res) => {
+      void this.dispatch(req, res);
+    });
+    this.server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host || undefined, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    const a = this.address();
+    this.base.logger.info('receiver listening', { receiver: this.receiver, address: `${a.address}:${a.port}`, port: a.port });
+  }
+
+  protected override async stopping(): Promise<void> {
+    const server = this.server;
+    if (!server) return;
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeIdleConnections();
+    let timer: NodeJS.Timeout | undefined;
+    const grace = new Promise<void>((resolve) => {
+      timer = setTimeout(() => {
+        server.closeAllConnections();
+        resolve();
+      }, this.base.shutdownTimeoutMs);
+    });
+    await Promise.race([closed, grace]);
+    clearTimeout(timer);
+    await closed;
+  }
+
+  private async dispatch(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    try {
+      const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+      await this.handle(req, res, path);
+    } catch (err) {
+      sendFailure(res, err, this.base.retryAfterSeconds, this.base.logger, this.receiver);
+    }
+  }
+
+  /** 405 for a known path with the wrong method. */
+  protected requirePost(req: http.IncomingMessage): void {
+    if (req.method !== 'POST') {
+      req.resume();
+      throw new HttpError(405, `method ${req.method ?? ''} not allowed: use POST`, { allow: 'POST' });
+    }
+  }
+
+  protected static accepted(res: http.ServerResponse): void {
+    res.writeHead(202, { 'content-length': 0 });
+    res.end();
+  }
+}

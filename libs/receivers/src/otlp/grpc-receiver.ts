@@ -1,0 +1,170 @@
+// The OTLP/gRPC receiver: opentelemetry.proto.collector.trace.v1.TraceService/Export over HTTP/2 cleartext
+// (default port 4317), served by Connect's Node adapter with only the gRPC protocol enabled, so that
+// @grpc/grpc-js clients (the OpenTelemetry gRPC exporters) and grpc-go clients (the Collector) work,
+// gzip-compressed requests included.
+//
+// Raw bytes without a decode: the service is registered with a stand-in request message,
+//   RawExportTraceServiceRequest { repeated bytes resource_spans = 1; }
+// which is wire-identical to ExportTraceServiceRequest (field 1 is length-delimited either way). Decoding it
+// only slices out each ResourceSpans (views, no copies) and re-encoding it re-frames them, so no object is
+// built per span; the distributor's wire scan validates the content. The response is likewise
+//   RawExportTraceServiceResponse { bytes partial_success = 1; }
+// carrying an encoded ExportTracePartialSuccess. The stand-ins are described in code, under the real
+// service's name, so the route is /opentelemetry.proto.collector.trace.v1.TraceService/Export.
+//
+// Consequences: a request whose top-level framing is malformed fails while Connect parses it and is
+// answered INTERNAL ("parse binary: ..."), as grpc-go servers (Tempo, the Collector) answer it; malformed
+// content inside is INVALID_ARGUMENT from the pusher. The gRPC+JSON codec is not meaningful with the
+// stand-ins; OTLP clients never use it.
+//
+// The pusher's ConnectError codes become the gRPC status (RESOURCE_EXHAUSTED, UNAVAILABLE, ...). The
+// receive cap applies to each message after decompression (RESOURCE_EXHAUSTED past it).
+
+import http2 from 'node:http2';
+import type { AddressInfo } from 'node:net';
+import { create, createFileRegistry, toBinary, type DescMessage, type DescMethod, type Message } from '@bufbuild/protobuf';
+import { FieldDescriptorProto_Label, FieldDescriptorProto_Type, FileDescriptorProtoSchema } from '@bufbuild/protobuf/wkt';
+import type { HandlerContext } from '@connectrpc/connect';
+import { connectNodeAdapter } from '@connectrpc/connect-node';
+import { ExportTracePartialSuccessSchema } from '@stave/proto';
+import { BasicService, type Logger } from '@stave/server';
+import type { TracePusher } from '../pusher';
+import { parseOtlpEndpoint } from './common';
+import { OTLP_DEFAULT_MAX_REQUEST_BYTES } from './http-receiver';
+
+export const OTLP_GRPC_DEFAULT_ENDPOINT = '0.0.0.0:4317';
+
+export interface OtlpGrpcReceiverOptions {
+  readonly pusher: TracePusher;
+  readonly logger: Logger;
+  /** "host:port"; default 0.0.0.0:4317. Port 0 picks a free port (see address()). */
+  readonly endpoint?: string;
+  /** Largest request message, after decompression. Default 16 MiB. */
+  readonly maxRecvBytes?: number;
+  /** HTTP/2 streams per connection. Default 100. */
+  readonly maxConcurrentStreams?: number;
+  /** How long `stopping` waits for calls in flight before cutting sessions. Default 10 s. */
+  readonly shutdownTimeoutMs?: number;
+}
+
+type Settings = Readonly<Required<OtlpGrpcReceiverOptions>>;
+
+const PACKAGE = 'opentelemetry.proto.collector.trace.v1';
+
+/** The stand-in descriptors (see the file comment). */
+const raw = (() => {
+  const bytesField = (name: string, jsonName: string, label: FieldDescriptorProto_Label) => ({
+    name,
+    jsonName,
+    number: 1,
+    type: FieldDescriptorProto_Type.BYTES,
+    label,
+  });
+  const file = create(FileDescriptorProtoSchema, {
+    name: 'stave/receivers/otlp_raw_trace_service.proto',
+    package: PACKAGE,
+    syntax: 'proto3',
+    messageType: [
+      { name: 'RawExportTraceServiceRequest', field: [bytesField('resource_spans', 'resourceSpans', FieldDescriptorProto_Label.REPEATED)] },
+      { name: 'RawExportTraceServiceResponse', field: [bytesField('partial_success', 'partialSuccess', FieldDescriptorProto_Label.OPTIONAL)] },
+    ],
+    service: [
+      {
+        name: 'TraceService',
+        method: [{ name: 'Export', inputType: `.${PACKAGE}.RawExportTraceServiceRequest`, outputType: `.${PACKAGE}.RawExportTraceServiceResponse` }],
+      },
+    ],
+  });
+  const registry = createFileRegistry(file, () => undefined);
+  const service = registry.getService(`${PACKAGE}.TraceService`)!;
+  return {
+    request: registry.getMessage(`${PACKAGE}.RawExportTraceServiceRequest`)!,
+    response: registry.getMessage(`${PACKAGE}.RawExportTraceServiceResponse`)!,
+    export: service.methods[0]!,
+  };
+})();
+
+type RawRequest = Message & { resourceSpans: Uint8Array[] };
+
+export class OtlpGrpcReceiver extends BasicService {
+  private readonly s: Settings;
+  private server: http2.Http2Server | undefined;
+  private readonly sessions = new Set<http2.Http2Session>();
+
+  constructor(options: OtlpGrpcReceiverOptions) {
+    super('otlp-grpc-receiver');
+    this.s = Object.freeze({
+      pusher: options.pusher,
+      logger: options.logger,
+      endpoint: options.endpoint ?? OTLP_GRPC_DEFAULT_ENDPOINT,
+      maxRecvBytes: options.maxRecvBytes ?? OTLP_DEFAULT_MAX_REQUEST_BYTES,
+      maxConcurrentStreams: options.maxConcurrentStreams ?? 100,
+      shutdownTimeoutMs: options.shutdownTimeoutMs ?? 10_000,
+    });
+    parseOtlpEndpoint(this.s.endpoint);
+    if (!(this.s.maxRecvBytes > 0)) throw new Error(`OTLP gRPC receiver: maxRecvBytes must be positive, got ${this.s.maxRecvBytes}`);
+  }
+
+  /** The bound address once running (the real port when configured with port 0). */
+  address(): AddressInfo {
+    const a = this.server?.address();
+    if (!a || typeof a === 'string') throw new Error(`${this.name} is not listening`);
+    return a;
+  }
+
+  protected override async starting(): Promise<void> {
+    const { host, port } = parseOtlpEndpoint(this.s.endpoint);
+    const handler = connectNodeAdapter({
+      routes: (router) => {
+        router.rpc(raw.export as DescMethod & { methodKind: 'unary'; input: DescMessage; output: DescMessage }, (req: Message, ctx: HandlerContext) => this.export(req as RawRequest, ctx));
+      },
+      grpc: true,
+      grpcWeb: false,
+      connect: false,
+      readMaxBytes: this.s.maxRecvBytes,
+    });
+    const server = http2.createServer({ settings: { maxConcurrentStreams: this.s.maxConcurrentStreams } }, handler);
+    server.on('session', (session) => {
+      this.sessions.add(session);
+      session.once('close', () => this.sessions.delete(session));
+    });
+    this.server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host || undefined, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    const a = this.address();
+    this.s.logger.info('receiver listening', { receiver: 'otlp_grpc', address: `${a.address}:${a.port}`, port: a.port });
+  }
+
+  protected override async stopping(): Promise<void> {
+    const server = this.server;
+    if (!server) return;
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    // GOAWAY: calls in flight finish, new ones go elsewhere.
+    for (const s of this.sessions) s.close();
+    let timer: NodeJS.Timeout | undefined;
+    const grace = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, this.s.shutdownTimeoutMs);
+    });
+    await Promise.race([closed, grace]);
+    clearTimeout(timer);
+    for (const s of this.sessions) s.destroy();
+    await closed;
+  }
+
+  private async export(req: RawRequest, ctx: HandlerContext): Promise<Message> {
+    // Re-encoding the stand-in re-frames the ResourceSpans slices (and keeps unknown top-level fields).
+    const bytes = toBinary(raw.request, req);
+    const outcome = await this.s.pusher.pushOtlp({ orgID: ctx.requestHeader.get('x-scope-orgid') ?? undefined, protocol: 'otlp_grpc' }, bytes);
+    const partial = outcome.rejectedSpans > 0 || outcome.errorMessage !== '';
+    return create(raw.response, {
+      partialSuccess: partial
+        ? toBinary(ExportTracePartialSuccessSchema, create(ExportTracePartialSuccessSchema, { rejectedSpans: BigInt(outcome.rejectedSpans), errorMessage: outcome.errorMessage }))
+        : new Uint8Array(0),
+    } as never);
+  }
+}
