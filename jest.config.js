@@ -11,6 +11,7 @@ module.exports = {
   testPathIgnorePatterns: ['/node_modules/', '/dist/'],
   moduleNameMapper: {
     '^@stave/cli$': '<rootDir>/services/stave/src/index.ts',
+    '^@stave/bench$': '<rootDir>/bench/src/index.ts',
     '^@stave/([a-z-]+)$': '<rootDir>/libs/$1/src/index.ts',
   },
   reporters: ['default', '<rootDir>/test/support/count-reporter.js'],

@@ -54,7 +54,7 @@ export interface WriteBlockOptions {
   readonly replicationFactor?: number;
   /** Target size of one trace-ID index page (one by-ID read). Default 64 KiB. */
   readonly indexPageSizeBytes?: number;
-  /** Uncompressed size of one `trace` column page (one by-ID read, before compression). Default 1 MiB. */
+  /** Uncompressed size of one `trace` column page (one by-ID read, before compression). Default 2 MiB. */
   readonly tracePageSizeBytes?: number;
   /** Page codec. Default brotli. */
   readonly codec?: CodecName;
@@ -68,7 +68,7 @@ export const WRITE_DEFAULTS = Object.freeze({
   rowGroupSizeBytes: 100 * 1024 * 1024,
   compactionLevel: 0,
   indexPageSizeBytes: 64 * 1024,
-  tracePageSizeBytes: 1024 * 1024,
+  tracePageSizeBytes: 2 * 1024 * 1024,
   codec: 'brotli' as CodecName,
 });
 

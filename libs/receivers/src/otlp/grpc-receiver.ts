@@ -22,14 +22,17 @@
 
 import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
+import { promisify } from 'node:util';
+import zlib from 'node:zlib';
 import { create, createFileRegistry, toBinary, type DescMessage, type DescMethod, type Message } from '@bufbuild/protobuf';
 import { FieldDescriptorProto_Label, FieldDescriptorProto_Type, FileDescriptorProtoSchema } from '@bufbuild/protobuf/wkt';
-import type { HandlerContext } from '@connectrpc/connect';
+import { Code, ConnectError, type HandlerContext } from '@connectrpc/connect';
+import type { Compression } from '@connectrpc/connect/protocol';
 import { connectNodeAdapter } from '@connectrpc/connect-node';
 import { ExportTracePartialSuccessSchema } from '@stave/proto';
 import { BasicService, type Logger } from '@stave/server';
 import type { TracePusher } from '../pusher';
-import { parseOtlpEndpoint } from './common';
+import { BodyTooLargeError, inflateBounded, parseOtlpEndpoint, type ContentCoding } from './common';
 import { OTLP_DEFAULT_MAX_REQUEST_BYTES } from './http-receiver';
 
 export const OTLP_GRPC_DEFAULT_ENDPOINT = '0.0.0.0:4317';
@@ -86,6 +89,29 @@ const raw = (() => {
 
 type RawRequest = Message & { resourceSpans: Uint8Array[] };
 
+const gzip = promisify(zlib.gzip);
+const deflate = promisify(zlib.deflate);
+
+/**
+ * grpc-encoding gzip and deflate with the same streamed, capped inflating as the HTTP receiver: a gzip bomb
+ * stops at the receive cap (RESOURCE_EXHAUSTED naming it) instead of being inflated whole.
+ */
+function cappedCompression(name: ContentCoding): Compression {
+  return {
+    name,
+    compress: async (bytes) => new Uint8Array(await (name === 'gzip' ? gzip(bytes) : deflate(bytes))),
+    decompress: async (bytes, readMaxBytes) => {
+      if (bytes.length === 0) return new Uint8Array(0);
+      try {
+        return new Uint8Array(await inflateBounded(bytes, name, readMaxBytes));
+      } catch (err) {
+        if (err instanceof BodyTooLargeError) throw new ConnectError(`message is larger than the ${readMaxBytes} byte limit once decompressed`, Code.ResourceExhausted);
+        throw new ConnectError((err as Error).message, Code.InvalidArgument);
+      }
+    },
+  };
+}
+
 export class OtlpGrpcReceiver extends BasicService {
   private readonly s: Settings;
   private server: http2.Http2Server | undefined;
@@ -122,8 +148,18 @@ export class OtlpGrpcReceiver extends BasicService {
       grpcWeb: false,
       connect: false,
       readMaxBytes: this.s.maxRecvBytes,
+      acceptCompression: [cappedCompression('gzip'), cappedCompression('deflate')],
     });
-    const server = http2.createServer({ settings: { maxConcurrentStreams: this.s.maxConcurrentStreams } }, handler);
+    const server = http2.createServer({ settings: { maxConcurrentStreams: this.s.maxConcurrentStreams } }, (req, res) => {
+      // A call refused before its request was read whole (over the cap) leaves the client's half of the
+      // stream open; reset it once the answer is out (RST_STREAM NO_ERROR: "stop sending"), or it would
+      // linger and hold shutdown for the whole grace period.
+      // (The stream's own 'finish' is its writable side done; the compat response's waits for the close.)
+      req.stream.once('finish', () => {
+        if (!req.stream.closed) req.stream.close(http2.constants.NGHTTP2_NO_ERROR);
+      });
+      handler(req, res);
+    });
     server.on('session', (session) => {
       this.sessions.add(session);
       session.once('close', () => this.sessions.delete(session));
