@@ -12,6 +12,7 @@ import path from 'node:path';
 import { LocalStore, type ObjectStore } from '../../../libs/backend/dist/index.js';
 import { ByteLru, openBlock, writeBlock, type BlockMeta } from '../../../libs/block/dist/index.js';
 import { countSpans, realisticTraceStream, Rng } from '../../../libs/block/dist/testing/realistic-traces.js';
+import type { TracesData } from '../../../libs/proto/dist/index.js';
 
 function arg(name: string, def: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -68,7 +69,7 @@ async function main(): Promise<void> {
     let genNs = 0n;
     // Traces are built as the writer pulls them (as an ingester replays its WAL); the time spent
     // building them is measured and reported apart.
-    function* timed(): Generator<{ id: Uint8Array; trace: ReturnType<typeof realisticTraceStream> extends Generator<infer T> ? T['trace'] : never }> {
+    function* timed(): Generator<{ id: Uint8Array; trace: TracesData }> {
       const gen = realisticTraceStream(traceCount, { seed });
       for (;;) {
         const t = process.hrtime.bigint();

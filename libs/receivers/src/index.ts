@@ -38,8 +38,6 @@ export {
   type UdpDropReason,
 } from './jaeger/udp-receiver';
 export { parseEndpoint as parseReceiverEndpoint, type Endpoint as ReceiverEndpoint } from './jaeger/receiver-common';
-export { createJaegerReceivers, type JaegerReceiver, type JaegerReceiversConfig, type ReceiverDeps } from './jaeger/factory';
-export { createZipkinReceiver } from './zipkin/factory';
 export {
   ZIPKIN_DEFAULT_ENDPOINT,
   ZIPKIN_V1_PATH,
