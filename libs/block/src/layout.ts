@@ -6,7 +6,9 @@
 //   service_name           STRING                    dictionary; resource attribute service.name
 //   name                   STRING                    dictionary
 //   kind                   INT32                     dictionary; OTLP SpanKind number
-//   start_time_unix_nano   INT64 TIMESTAMP(NANOS)    PLAIN; chunk min/max
+//   start_time_unix_nano   INT64 TIMESTAMP(NANOS)    PLAIN; chunk min/max; UTC nanoseconds, flagged
+//                                                    isAdjustedToUTC=false because DuckDB reads UTC
+//                                                    nanos as µs TIMESTAMPTZ and drops the ns
 //   duration_nano          INT64                     PLAIN; end − start; chunk min/max
 //   status_code            INT32                     dictionary; OTLP StatusCode number
 //   trace                  BYTE_ARRAY                PLAIN; the whole trace, exactly (trace-codec.ts),
@@ -74,7 +76,7 @@ export function blockColumns(o: LayoutOptions): ColumnOptions[] {
     { ...base, leaf: leaf('service_name', PhysicalType.BYTE_ARRAY, { logical: { kind: 'string' } }), dictionary: true },
     { ...base, leaf: leaf('name', PhysicalType.BYTE_ARRAY, { logical: { kind: 'string' } }), dictionary: true },
     { ...base, leaf: leaf('kind', PhysicalType.INT32), dictionary: true },
-    { ...base, leaf: leaf('start_time_unix_nano', PhysicalType.INT64, { logical: { kind: 'timestamp', unit: 'nanos', utc: true } }), minMax: true },
+    { ...base, leaf: leaf('start_time_unix_nano', PhysicalType.INT64, { logical: { kind: 'timestamp', unit: 'nanos', utc: false } }), minMax: true },
     { ...base, leaf: leaf('duration_nano', PhysicalType.INT64), minMax: true },
     { ...base, leaf: leaf('status_code', PhysicalType.INT32), dictionary: true },
     // One value per trace: no row cap, so a page breaks only between traces.

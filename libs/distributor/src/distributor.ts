@@ -144,7 +144,7 @@ export class Distributor extends BasicService implements TracePusher {
       // Quorum not reached: the whole request fails so the client retries (ingesters dedupe on read).
       const code = codeOf(lastErr);
       throw new ConnectError(
-        `write quorum not reached for trace ${Buffer.from(traces[i]!.id).toString('hex')}: ${ok[i]} of ${need[i]} replicas required succeeded (${lastErr instanceof Error ? lastErr.message : 'no error'})`,
+        `write quorum not reached for trace ${Buffer.from(traces[i]!.id).toString('hex')}: ${ok[i]} of ${need[i]} replicas required succeeded (${lastErr === undefined ? 'no error' : ConnectError.from(lastErr).rawMessage})`,
         code === Code.InvalidArgument || code === Code.ResourceExhausted ? code : Code.Unavailable,
       );
     }

@@ -7,12 +7,14 @@
 //                                                                         └─ kept for complete_block_timeout
 
 import { randomUUID } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { create } from '@bufbuild/protobuf';
 import { LocalStore, type ObjectStore } from '@stave/backend';
-import { openBlock, readMeta, writeBlock, type BlockMeta, type BlockReader } from '@stave/block';
+import { openBlock, readMeta, type BlockMeta, type BlockReader } from '@stave/block';
 import { combineTraceBytes, combineTraces, type TraceLike } from '@stave/model';
+import { BlockBuilderPool } from './block-builder';
 import {
   PushErrorReason,
   PushResponseSchema,
@@ -101,6 +103,7 @@ export class Ingester extends BasicService implements IngesterClient {
   private activeFlushes = 0;
   private readonly flushWaiters = new Set<() => void>();
   private accepting = false;
+  private readonly builders: BlockBuilderPool;
 
   constructor(private readonly opts: IngesterOptions) {
     super('ingester');
@@ -108,6 +111,8 @@ export class Ingester extends BasicService implements IngesterClient {
     this.completeStore = new LocalStore(path.join(opts.walPath, COMPLETE_DIR));
     this.log = opts.logger.child({ component: 'ingester' });
     this.now = opts.now ?? Date.now;
+    // Block building is CPU-bound: leave a core to the event loop.
+    this.builders = new BlockBuilderPool(Math.max(1, Math.min(opts.concurrentFlushes, availableParallelism() - 1)));
   }
 
   protected override async starting(): Promise<void> {
@@ -123,8 +128,11 @@ export class Ingester extends BasicService implements IngesterClient {
     if (this.timer) clearInterval(this.timer);
     // Everything pushed is already durable in the WAL; seal the heads so no write is half-done, and let
     // running flushes finish. Sealed segments are replayed on the next start.
+    // Builds in progress are abandoned (their WAL segments are rebuilt on the next start), so shutdown
+    // is not held up by a large block.
     for (const inst of this.tenants.values()) await inst.head?.segment.close();
-    await this.waitForFlushes(new Set());
+    await this.builders.close();
+    await this.waitForFlushes();
     for (const inst of this.tenants.values()) for (const h of inst.completing) await h.segment.close();
   }
 
@@ -296,10 +304,12 @@ export class Ingester extends BasicService implements IngesterClient {
     while (true) {
       try {
         if (!complete) {
-          const meta = await writeBlock(this.completeStore, {
+          const meta = await this.builders.build({
+            segmentPath: head.segment.path,
+            traces: head.sortedIDs().map((k) => head.traces.get(k)!),
+            storeRoot: this.completeStore.root,
             tenant: inst.tenant,
             blockID: head.blockID,
-            traces: this.traceStream(head),
             ...this.opts.block,
           });
           complete = { meta, reader: openBlock(this.completeStore, meta), flushedMs: undefined };
@@ -323,22 +333,13 @@ export class Ingester extends BasicService implements IngesterClient {
     }
   }
 
-  /** The head's traces in ID order, each combined from all its parts. */
-  private async *traceStream(head: HeadBlock): AsyncIterable<{ id: Uint8Array; trace: TracesData }> {
-    for (const key of head.sortedIDs()) {
-      const parts = await head.read(key);
-      const trace = decodeParts(parts);
-      yield { id: head.traces.get(key)!.id, trace };
-    }
-  }
-
   /** Cuts every head block and waits until everything cut is flushed (`/flush`). */
   async flushAll(): Promise<void> {
     for (const inst of this.tenants.values()) this.cut(inst);
-    await this.waitForFlushes(new Set());
+    await this.waitForFlushes();
   }
 
-  private waitForFlushes(_seen: Set<unknown>): Promise<void> {
+  private waitForFlushes(): Promise<void> {
     return new Promise<void>((resolve) => {
       const check = (): void => {
         if (this.activeFlushes === 0 && this.flushQueue.length === 0) {

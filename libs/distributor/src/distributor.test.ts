@@ -1,0 +1,134 @@
+import { create, toBinary } from '@bufbuild/protobuf';
+import type { IngesterClient } from '@stave/ingester';
+import { ExportTraceServiceRequestSchema, PushErrorReason, PushResponseSchema, type PushBytesRequest } from '@stave/proto';
+import { StaticRing, type InstanceDesc } from '@stave/ring';
+import { Code, ConnectError, defaultConfig, limitsSection, nopLogger, Overrides, parseConfig } from '@stave/server';
+import { Registry } from 'prom-client';
+import { Distributor } from './distributor';
+
+/** An ingester stand-in that records what it is sent and fails or rejects on request. */
+class RecordingIngester implements IngesterClient {
+  readonly pushes: PushBytesRequest[] = [];
+  fail: Error | undefined;
+  reject: PushErrorReason = PushErrorReason.NO_ERROR;
+  async pushBytes(req: PushBytesRequest) {
+    if (this.fail) throw this.fail;
+    this.pushes.push(req);
+    return create(PushResponseSchema, { errorsByTrace: req.ids.map(() => this.reject) });
+  }
+  findTraceByID(): never {
+    throw new Error('not used');
+  }
+}
+
+function body(traces: number, spansPerTrace = 2): Uint8Array {
+  return toBinary(
+    ExportTraceServiceRequestSchema,
+    create(ExportTraceServiceRequestSchema, {
+      resourceSpans: [
+        {
+          scopeSpans: [
+            {
+              spans: Array.from({ length: traces * spansPerTrace }, (_, i) => ({
+                traceId: new Uint8Array(16).fill(1 + Math.floor(i / spansPerTrace)),
+                spanId: new Uint8Array(8).fill(1 + i),
+                name: 'op',
+              })),
+            },
+          ],
+        },
+      ],
+    }),
+  );
+}
+
+function setup(rf: number, limits: Record<string, unknown> = {}, multitenancy = false) {
+  const ingesters = Array.from({ length: rf }, () => new RecordingIngester());
+  const ring = new StaticRing({ replicationFactor: rf, heartbeatTimeoutMs: 60_000 });
+  const instances: InstanceDesc[] = ingesters.map((_, i) => ({
+    id: `ing-${i}`,
+    addr: `ing-${i}:9095`,
+    zone: '',
+    state: 'ACTIVE',
+    tokens: [i * 1000, i * 1000 + 7, 0x8000_0000 + i],
+    timestamp: Date.now(),
+    registeredTimestamp: 0,
+  }));
+  ring.set(instances);
+  const base = limitsSection.toYaml(defaultConfig().overrides.defaults) as Record<string, Record<string, unknown>>;
+  const merged = { ...base, ...Object.fromEntries(Object.entries(limits).map(([k, v]) => [k, { ...base[k], ...(v as object) }])) };
+  let now = 0;
+  const d = new Distributor({
+    multitenancy,
+    ring,
+    ingester: (inst) => ingesters[Number(inst.id.slice(4))]!,
+    overrides: new Overrides(parseConfig(limitsSection, merged).config),
+    logger: nopLogger,
+    registry: new Registry(),
+    now: () => now,
+  });
+  return { d, ingesters, tick: (ms: number) => (now += ms) };
+}
+
+const ctx = { orgID: undefined, protocol: 'otlp_http_proto' as const };
+
+describe('Distributor', () => {
+  it('sends each trace, as its own slice, to every replica', async () => {
+    const { d, ingesters } = setup(3);
+    expect(await d.pushOtlp(ctx, body(4))).toEqual({ rejectedSpans: 0, errorMessage: '' });
+    for (const ing of ingesters) {
+      expect(ing.pushes.flatMap((p) => p.ids.map((id) => id[0]))).toEqual(expect.arrayContaining([1, 2, 3, 4]));
+      expect(ing.pushes[0]!.tenant).toBe('single-tenant');
+    }
+  });
+
+  it('succeeds with one of three replicas down, and fails Unavailable with two down', async () => {
+    const { d, ingesters } = setup(3);
+    ingesters[0]!.fail = new ConnectError('connection refused', Code.Unavailable);
+    await expect(d.pushOtlp(ctx, body(2))).resolves.toEqual({ rejectedSpans: 0, errorMessage: '' });
+    ingesters[1]!.fail = new ConnectError('connection refused', Code.Unavailable);
+    const err = await d.pushOtlp(ctx, body(2)).catch((e: unknown) => ConnectError.from(e));
+    expect(err).toBeInstanceOf(ConnectError);
+    expect((err as ConnectError).code).toBe(Code.Unavailable);
+    expect((err as ConnectError).rawMessage).toMatch(/^write quorum not reached for trace (01){16}: 1 of 2 replicas required succeeded \(connection refused\)$/);
+  });
+
+  it('reports spans an ingester refused as rejected, naming the limit', async () => {
+    const { d, ingesters } = setup(1);
+    ingesters[0]!.reject = PushErrorReason.TRACE_TOO_LARGE;
+    expect(await d.pushOtlp(ctx, body(3, 2))).toEqual({ rejectedSpans: 6, errorMessage: '6 spans discarded: trace too large (max_bytes_per_trace)' });
+  });
+
+  it('answers ResourceExhausted with Retry-After past the tenant’s rate limit, and recovers', async () => {
+    const b = body(5);
+    const limit = Math.floor(b.length * 1.5);
+    const { d, tick } = setup(1, { ingestion: { rate_limit_bytes: limit, burst_size_bytes: limit } });
+    await d.pushOtlp(ctx, b);
+    const err = ConnectError.from(await d.pushOtlp(ctx, b).catch((e: unknown) => e));
+    expect(err.code).toBe(Code.ResourceExhausted);
+    expect(err.rawMessage).toBe(
+      `RATE_LIMITED: ingestion rate limit (local: ${limit} bytes/s, burst ${limit} bytes) exceeded while adding ${b.length} bytes for tenant single-tenant`,
+    );
+    expect(Number(err.metadata.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    tick(1000);
+    await expect(d.pushOtlp(ctx, b)).resolves.toMatchObject({ rejectedSpans: 0 });
+  });
+
+  it.each([
+    [undefined, Code.Unauthenticated, 'no org id'],
+    ['', Code.Unauthenticated, 'no org id'],
+    ['bad/tenant', Code.InvalidArgument, 'unsupported characters'],
+    ['..', Code.InvalidArgument, 'not allowed'],
+  ])('with multitenancy, org ID %j is refused (%s)', async (orgID, code, msg) => {
+    const { d } = setup(1, {}, true);
+    const err = ConnectError.from(await d.pushOtlp({ ...ctx, orgID }, body(1)).catch((e: unknown) => e));
+    expect(err.code).toBe(code);
+    expect(err.rawMessage).toContain(msg);
+  });
+
+  it('routes a tenant’s traces under its own name', async () => {
+    const { d, ingesters } = setup(1, {}, true);
+    await d.pushOtlp({ ...ctx, orgID: 'team-a' }, body(1));
+    expect(ingesters[0]!.pushes[0]!.tenant).toBe('team-a');
+  });
+});
