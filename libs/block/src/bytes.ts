@@ -56,9 +56,10 @@ export class ByteWriter {
     this.pos += 4;
   }
 
+  /** `v` must be within the int64 range. */
   i64le(v: bigint): void {
     this.ensure(8);
-    this.buf.writeBigInt64LE(BigInt.asIntN(64, v), this.pos);
+    this.buf.writeBigInt64LE(v, this.pos);
     this.pos += 8;
   }
 

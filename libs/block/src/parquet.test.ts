@@ -3,7 +3,8 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { DuckDBInstance } from '@duckdb/node-api';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { LocalStore } from '@stave/backend';
 import fc from 'fast-check';
 import { ByteReader, ByteWriter } from './bytes';
@@ -21,16 +22,29 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function query(file: string, sql: string): Promise<unknown[][]> {
+// DuckDB runs in a child process: its native binding keeps a handle open in the process that loads
+// it, and a test leaves none. 64-bit integers come back as decimal strings.
+const DUCKDB_SCRIPT = `
+const { DuckDBInstance } = require('@duckdb/node-api');
+(async () => {
   const db = await DuckDBInstance.create(':memory:');
   const conn = await db.connect();
-  try {
-    return (await conn.runAndReadAll(sql.replaceAll('$FILE', `'${file}'`))).getRows() as unknown[][];
-  } finally {
-    conn.closeSync();
-    db.closeSync();
-  }
+  const rows = (await conn.runAndReadAll(process.argv[1])).getRows();
+  conn.closeSync();
+  db.closeSync();
+  process.stdout.write(JSON.stringify(rows, (_k, v) => (typeof v === 'bigint' ? v.toString() : v)));
+})().catch((e) => { console.error(e); process.exit(1); });
+`;
+
+async function query(file: string, sql: string): Promise<unknown[][]> {
+  const { stdout } = await promisify(execFile)(process.execPath, ['-e', DUCKDB_SCRIPT, sql.replaceAll('$FILE', `'${file}'`)], {
+    cwd: path.resolve(__dirname, '..'),
+    maxBuffer: 256 * 1024 * 1024,
+  });
+  return JSON.parse(stdout) as unknown[][];
 }
+
+const big = (v: bigint): string => v.toString();
 
 describe('data.parquet read by DuckDB', () => {
   it.each([
@@ -44,7 +58,7 @@ describe('data.parquet read by DuckDB', () => {
     const meta = await writeBlock(store, { tenant: 'duck', traces, ...opts });
     const file = path.join(dir, 'duck', meta.blockID, 'data.parquet');
 
-    const [[rows, distinct, payloads]] = (await query(file, 'SELECT count(*), count(DISTINCT trace_id), count(trace) FROM read_parquet($FILE)')) as [[bigint, bigint, bigint]];
+    const [[rows, distinct, payloads]] = (await query(file, 'SELECT count(*), count(DISTINCT trace_id), count(trace) FROM read_parquet($FILE)')) as [[string, string, string]];
     expect(Number(rows)).toBe(spans);
     expect(Number(distinct)).toBe(traces.length);
     expect(Number(payloads)).toBe(traces.length);
@@ -72,8 +86,8 @@ describe('data.parquet read by DuckDB', () => {
               svc,
               s.name,
               s.kind,
-              s.startTimeUnixNano,
-              s.endTimeUnixNano - s.startTimeUnixNano,
+              big(s.startTimeUnixNano),
+              big(s.endTimeUnixNano - s.startTimeUnixNano),
               s.status?.code ?? 0,
             ]);
           }
@@ -83,11 +97,42 @@ describe('data.parquet read by DuckDB', () => {
     expect(got).toEqual(want);
 
     // Statistics DuckDB can prune with, and the footer our reader gets from one ranged read.
-    const [[sorted]] = (await query(file, `SELECT count(*) FROM read_parquet($FILE) WHERE trace_id = from_hex('${Buffer.from(traces[7]!.id).toString('hex')}')`)) as [[bigint]];
+    const [[sorted]] = (await query(file, `SELECT count(*) FROM read_parquet($FILE) WHERE trace_id = from_hex('${Buffer.from(traces[7]!.id).toString('hex')}')`)) as [[string]];
     expect(Number(sorted)).toBe(countSpans(traces[7]!.trace));
     const footer = await openBlock(store, meta).readFooter();
     expect(footer.numRows).toBe(spans);
     expect(footer.schema.map((c) => c.name)).toEqual([...COLUMN_NAMES]);
+  });
+});
+
+// A second, independent reader (pure JS). Its core has no brotli/gzip, so the file is uncompressed.
+const HYPARQUET_SCRIPT = `
+import { readFileSync } from 'node:fs';
+import { parquetReadObjects } from 'hyparquet';
+const buf = readFileSync(process.argv[1]);
+const rows = await parquetReadObjects({ file: buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.length), columns: ['trace_id', 'span_id', 'name', 'duration_nano', 'trace'], utf8: false });
+const hex = (b) => (b ? Buffer.from(b).toString('hex') : null);
+process.stdout.write(JSON.stringify(rows.map((r) => [hex(r.trace_id), hex(r.span_id), r.name, String(r.duration_nano), r.trace ? r.trace.length : null])));
+`;
+
+describe('data.parquet read by hyparquet', () => {
+  it('has every span with the same values', async () => {
+    const store = new LocalStore(dir);
+    const traces = realisticTraces(40, { seed: 22 });
+    const meta = await writeBlock(store, { tenant: 'hyp', traces, codec: 'none', rowGroupSizeBytes: 32 * 1024 });
+    const file = path.join(dir, 'hyp', meta.blockID, 'data.parquet');
+    const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', HYPARQUET_SCRIPT, file], {
+      cwd: path.resolve(__dirname, '..'),
+      maxBuffer: 64 * 1024 * 1024,
+    });
+    const got = JSON.parse(stdout) as [string, string, string, string, number | null][];
+    const want: [string, string, string, string][] = [];
+    for (const t of traces)
+      for (const rs of t.trace.resourceSpans)
+        for (const ss of rs.scopeSpans)
+          for (const sp of ss.spans) want.push([Buffer.from(t.id).toString('hex'), Buffer.from(sp.spanId).toString('hex'), sp.name, big(sp.endTimeUnixNano - sp.startTimeUnixNano)]);
+    expect(got.map((r) => r.slice(0, 4))).toEqual(want);
+    expect(got.filter((r) => r[4] !== null)).toHaveLength(traces.length);
   });
 });
 

@@ -264,10 +264,14 @@ export class TraceEncoder {
   }
 }
 
+/** A Map key for an ID: two bytes per UTF-16 unit, then the length (so keys of different lengths differ). */
 function idKey(id: Uint8Array): string {
+  if (id.length === 8) {
+    return String.fromCharCode((id[0]! << 8) | id[1]!, (id[2]! << 8) | id[3]!, (id[4]! << 8) | id[5]!, (id[6]! << 8) | id[7]!, 8);
+  }
   let s = '';
-  for (let i = 0; i < id.length; i++) s += String.fromCharCode(id[i]!);
-  return s;
+  for (let i = 0; i < id.length; i += 2) s += String.fromCharCode((id[i]! << 8) | (id[i + 1] ?? 0));
+  return s + String.fromCharCode(id.length);
 }
 
 function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {

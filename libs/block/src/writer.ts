@@ -28,6 +28,7 @@ import {
   validateTenant,
 } from './meta';
 import { type CodecName, codecOf } from './parquet/compression';
+// Own Parquet encoder, not hyparquet-writer (~25% faster alone, 7% bigger files): it streams row groups into ObjectStore.write and reports each page's offset for the index (bench/results/block.md).
 import { ParquetFileWriter } from './parquet/file-writer';
 import { TraceEncoder } from './trace-codec';
 import { TraceIndexBuilder } from './trace-index';

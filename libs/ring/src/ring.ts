@@ -23,17 +23,29 @@ export interface ReplicationSet {
   readonly maxErrors: number;
 }
 
+/**
+ * What a replication set is for. `write` (the default) wants ACTIVE instances and, with extend_writes,
+ * walks past unhealthy/non-ACTIVE ones; `read` also accepts LEAVING instances (they still hold data) and
+ * walks past the rest, so a read reaches where a write extended to.
+ */
+export type RingOperation = 'write' | 'read';
+
 export interface ReadRing {
   readonly replicationFactor: number;
   /** The replication set for a key's token. Throws Unavailable-worthy errors when too few are healthy. */
-  get(token: number): ReplicationSet;
+  get(token: number, op?: RingOperation): ReplicationSet;
   /** Every healthy instance (reads that must ask all, e.g. search). */
   getAll(): ReplicationSet;
 }
 
 export class RingUnavailableError extends Error {
-  constructor(readonly required: number, readonly healthy: number) {
-    super(`too few healthy ingesters: ${required} replicas required, ${healthy} healthy`);
+  constructor(
+    readonly required: number,
+    readonly healthy: number,
+    /** What the ring holds, for the message ("ingesters", "metrics-generators"). */
+    what = 'ingesters',
+  ) {
+    super(`too few healthy ${what}: ${required} replicas required, ${healthy} healthy`);
     this.name = 'RingUnavailableError';
   }
 }

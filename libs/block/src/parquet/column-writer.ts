@@ -45,6 +45,8 @@ interface PendingPage {
 
 const DEFAULT_MAX_PAGE_ROWS = 20_000;
 const DEFAULT_DICT_MAX_BYTES = 1024 * 1024;
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
 
 export class ColumnWriter {
   private readonly optional: boolean;
@@ -150,29 +152,33 @@ export class ColumnWriter {
     this.chunkRows++;
   }
 
-  /** Dictionary lookup/insert; false when the dictionary just overflowed (value must go PLAIN). */
-  private dictAdd(key: string | number | bigint, writePlain: (w: ByteWriter) => void): boolean {
+  /**
+   * Dictionary-encodes one value: records its index and returns where its PLAIN bytes must go — the
+   * dictionary (a new entry), nowhere (known value), or the page (dictionary full: PLAIN from here on).
+   */
+  private dictTarget(key: string | number | bigint): ByteWriter | undefined {
     if (key === this.lastKey) {
       this.pushIndex(this.lastIndex);
-      return true;
+      return undefined;
     }
     let idx = this.dict.get(key);
+    let target: ByteWriter | undefined;
     if (idx === undefined) {
       if (this.dictValues.length >= this.dictMaxBytes) {
         // Too many distinct values for a dictionary to pay off: PLAIN for the rest of this chunk.
         this.finishPage();
         this.useDict = false;
         this.def(true);
-        return false;
+        return this.values;
       }
       idx = this.dict.size;
       this.dict.set(key, idx);
-      writePlain(this.dictValues);
+      target = this.dictValues;
     }
     this.lastKey = key;
     this.lastIndex = idx;
     this.pushIndex(idx);
-    return true;
+    return target;
   }
 
   addBytes(v: Uint8Array): void {
@@ -186,12 +192,12 @@ export class ColumnWriter {
       // Same as the previous value (trace_id repeats for every span of a trace): no key, no lookup.
       this.pushIndex(this.lastIndex);
     } else {
-      const write = (w: ByteWriter): void => {
-        if (!fixed) w.u32le(v.length);
-        w.bytes(v);
-      };
-      if (!this.useDict || !this.dictAdd(latin1(v), write)) write(this.values);
-      else this.lastBytes = Uint8Array.from(v);
+      const target = this.useDict ? this.dictTarget(latin1(v)) : this.values;
+      if (this.useDict) this.lastBytes = Uint8Array.from(v);
+      if (target) {
+        if (!fixed) target.u32le(v.length);
+        target.bytes(v);
+      }
       if (this.opts.minMax) {
         if (this.min === undefined || compareBytes(v, this.min as Uint8Array) < 0) this.min = v;
         if (this.max === undefined || compareBytes(v, this.max as Uint8Array) > 0) this.max = v;
@@ -203,16 +209,16 @@ export class ColumnWriter {
   addString(s: string): void {
     this.beforeValue();
     this.def(true);
-    const write = (w: ByteWriter): void => w.plainString(s);
-    if (!this.useDict || !this.dictAdd(s, write)) write(this.values);
+    const target = this.useDict ? this.dictTarget(s) : this.values;
+    if (target) target.plainString(s);
     this.counted();
   }
 
   addInt32(n: number): void {
     this.beforeValue();
     this.def(true);
-    const write = (w: ByteWriter): void => w.i32le(n);
-    if (!this.useDict || !this.dictAdd(n, write)) write(this.values);
+    const target = this.useDict ? this.dictTarget(n) : this.values;
+    if (target) target.i32le(n);
     if (this.opts.minMax) {
       if (this.min === undefined || n < (this.min as number)) this.min = n;
       if (this.max === undefined || n > (this.max as number)) this.max = n;
@@ -220,12 +226,13 @@ export class ColumnWriter {
     this.counted();
   }
 
+  /** Signed 64-bit; a uint64 past 2^63 is stored as its two's-complement (negative) value. */
   addInt64(n: bigint): void {
     this.beforeValue();
     this.def(true);
-    const v = BigInt.asIntN(64, n);
-    const write = (w: ByteWriter): void => w.i64le(v);
-    if (!this.useDict || !this.dictAdd(v, write)) write(this.values);
+    const v = n >= INT64_MIN && n <= INT64_MAX ? n : BigInt.asIntN(64, n);
+    const target = this.useDict ? this.dictTarget(v) : this.values;
+    if (target) target.i64le(v);
     if (this.opts.minMax) {
       if (this.min === undefined || v < (this.min as bigint)) this.min = v;
       if (this.max === undefined || v > (this.max as bigint)) this.max = v;

@@ -17,20 +17,20 @@ export function codecOf(name: CodecName): Codec {
 
 /**
  * Compresses on libuv's thread pool, so page compression overlaps with encoding on the calling thread.
- * Brotli quality 5 with a 4 MiB window: the knee of size vs speed measured on trace pages.
+ * The output chunk covers the whole page: zlib's async mode otherwise needs the calling thread for
+ * every 16 KiB of output, and that thread is busy encoding. Brotli quality 5: the knee of size vs
+ * speed measured on trace pages (bench/results/block.md).
  */
 export function compress(codec: Codec, data: Buffer): Promise<Buffer> {
+  const chunkSize = Math.max(64 * 1024, data.length + 1024);
   switch (codec) {
     case Codec.BROTLI:
       return brotliCompress(data, {
-        params: {
-          [zlib.constants.BROTLI_PARAM_QUALITY]: 5,
-          [zlib.constants.BROTLI_PARAM_LGWIN]: 22,
-          [zlib.constants.BROTLI_PARAM_SIZE_HINT]: data.length,
-        },
+        chunkSize,
+        params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 5, [zlib.constants.BROTLI_PARAM_SIZE_HINT]: data.length },
       });
     case Codec.GZIP:
-      return gzip(data, { level: 6 });
+      return gzip(data, { level: 6, chunkSize });
     case Codec.UNCOMPRESSED:
       return Promise.resolve(data);
     default:

@@ -152,11 +152,14 @@ export class OtlpGrpcReceiver extends BasicService {
     });
     const server = http2.createServer({ settings: { maxConcurrentStreams: this.s.maxConcurrentStreams } }, (req, res) => {
       // A call refused before its request was read whole (over the cap) leaves the client's half of the
-      // stream open; reset it once the answer is out (RST_STREAM NO_ERROR: "stop sending"), or it would
-      // linger and hold shutdown for the whole grace period.
-      // (The stream's own 'finish' is its writable side done; the compat response's waits for the close.)
+      // stream open, and it would hold shutdown for the whole grace period. Once the answer is out, reset
+      // the stream with RST_STREAM NO_ERROR ("stop sending"), as grpc-go servers do. The stream's 'finish'
+      // (its writable side ended) comes just before Node asks for and sends the trailers, hence the
+      // setImmediate: the reset is queued after the trailers, so the client still reads the status.
       req.stream.once('finish', () => {
-        if (!req.stream.closed) req.stream.close(http2.constants.NGHTTP2_NO_ERROR);
+        setImmediate(() => {
+          if (!req.stream.closed) req.stream.close(http2.constants.NGHTTP2_NO_ERROR);
+        });
       });
       handler(req, res);
     });

@@ -361,6 +361,23 @@ export const storageSection = c.object({
       v2_index_page_size_bytes: c.ignored(),
       v2_encoding: c.ignored(),
     }),
+    // Stave's own keys (Tempo has no equivalent): one request policy for every remote backend.
+    // `request_timeout` bounds each attempt (every retry and every hedged request gets its own);
+    // `backoff` uses dskit's names. Retries happen only for retryable failures (unavailable,
+    // throttled, timed out), never for a missing object or a bad request.
+    request_timeout: c.duration('30s'),
+    backoff: c.object({
+      min_period: c.duration('100ms'),
+      max_period: c.duration('5s'),
+      max_retries: c.int(5, { min: 0 }),
+    }),
+    // In-process LRU, bounded by bytes, for small immutable block objects (Tempo's cache roles, kept in
+    // memory instead of memcached/redis). max_size_bytes 0 turns it off.
+    object_cache: c.object({
+      max_size_bytes: c.int(64 * 1024 * 1024, { min: 0 }),
+      max_object_size_bytes: c.int(1024 * 1024, { min: 0 }),
+      roles: c.list(c.enum(['meta', 'bloom', 'trace-id-index', 'parquet-footer'], 'meta'), () => ['meta', 'bloom', 'trace-id-index', 'parquet-footer']),
+    }),
     blocklist_poll: c.duration('5m'),
     blocklist_poll_concurrency: c.int(50, { min: 1 }),
     blocklist_poll_fallback: c.bool(true),

@@ -1,0 +1,230 @@
+// The read side of a gossiped ring: a ReadRing over the ring descriptor stored under one KV key, kept
+// current by watching that key. Placement is by tokens (see desc.ts for who owns a contested token):
+//
+//   get(token) walks clockwise from the first token >= the key's token and takes the next RF distinct
+//   instances — one per zone when zone-aware. With extend_writes (on by default, as in Tempo) an instance
+//   that cannot take the operation (not ACTIVE for writes, or heartbeat older than heartbeat_timeout) does
+//   not count towards RF: the walk goes one instance further, so writes land on RF healthy instances while
+//   one is down or leaving. The set returned holds only the healthy ones; the operation needs a quorum of
+//   RF/2+1 of them (`maxErrors` is how many of those may fail), else RingUnavailableError (→ 503).
+//
+// Why tokens and not hashring for this ring: ingesters hold data, so placement must be identical on every
+// distributor and querier, stable across restarts (tokens are persisted and gossiped with the instance),
+// change minimally when one instance joins or leaves, and support RF walks, zone spreading and extending
+// past a dead replica. hashring (ketama over member names) suits work that is cheap to move and needs no
+// replicas — see ownership.ts, where compactors divide jobs with it.
+
+import { Gauge, type Registry } from 'prom-client';
+import { BasicService } from '@stave/server';
+import { INSTANCE_STATES, lowerBound, RingDesc, tokenOwners } from './desc';
+import type { KVClient } from './kv';
+import { RingUnavailableError, writeQuorum, type InstanceDesc, type InstanceState, type ReadRing, type ReplicationSet, type RingOperation } from './ring';
+
+export interface RingOptions {
+  kv: KVClient<RingDesc>;
+  /** The full KV key (kvstore.prefix + the ring's key, e.g. "collectors/ring"). */
+  key: string;
+  /** What the ring holds, for errors and the tempo_ring_members metric: "ingester", "compactor", ... */
+  name?: string;
+  replicationFactor: number;
+  /** An instance whose last heartbeat is older than this is unhealthy; 0 disables the check. */
+  heartbeatTimeoutMs: number;
+  /** true: one replica per zone; false: ignore zones; unset: zone-aware when every instance has a zone. */
+  zoneAwarenessEnabled?: boolean;
+  excludedZones?: readonly string[];
+  /** Walk past instances that cannot take a write (Tempo's distributor.extend_writes, default true). */
+  extendWrites?: boolean;
+  now?: () => number;
+  registry?: Registry;
+}
+
+/** What a health check is for: `reporting` only looks at the heartbeat (ring pages, auto-forget). */
+export type HealthCheck = RingOperation | 'reporting';
+
+const HEALTHY_STATES: Record<HealthCheck, ReadonlySet<InstanceState>> = {
+  write: new Set(['ACTIVE']),
+  read: new Set(['ACTIVE', 'PENDING', 'LEAVING']),
+  reporting: new Set(['PENDING', 'JOINING', 'ACTIVE', 'LEAVING']),
+};
+
+const membersGauges = new WeakMap<Registry, { gauge: Gauge<'name' | 'state'>; rings: Set<Ring> }>();
+
+export class Ring extends BasicService implements ReadRing {
+  private current: RingDesc = RingDesc.empty;
+  private tokens = new Uint32Array(0);
+  private ownerIds: string[] = [];
+  private unwatch: (() => void) | undefined;
+  private readonly now: () => number;
+  private readonly excluded: ReadonlySet<string>;
+  private readonly what: string;
+
+  constructor(private readonly opts: RingOptions) {
+    super(`${opts.name ?? 'ring'}-ring`);
+    if (opts.replicationFactor < 1) throw new Error(`${opts.name ?? 'ring'}: replication factor ${opts.replicationFactor} must be at least 1`);
+    this.now = opts.now ?? Date.now;
+    this.excluded = new Set((opts.excludedZones ?? []).filter((z) => z !== ''));
+    this.what = `${opts.name ?? 'instance'}s`;
+    if (opts.registry) this.registerMetric(opts.registry);
+  }
+
+  get replicationFactor(): number {
+    return this.opts.replicationFactor;
+  }
+
+  protected override async starting(): Promise<void> {
+    this.unwatch = this.opts.kv.watchKey(this.opts.key, (v) => this.update(v));
+    this.update(await this.opts.kv.get(this.opts.key));
+  }
+
+  protected override async stopping(): Promise<void> {
+    this.unwatch?.();
+    this.unwatch = undefined;
+    if (this.opts.registry) membersGauges.get(this.opts.registry)?.rings.delete(this);
+  }
+
+  /** The descriptor as last seen (tombstones included). */
+  desc(): RingDesc {
+    return this.current;
+  }
+
+  /** Instances not LEFT, sorted by ID. */
+  instances(): InstanceDesc[] {
+    return this.current.list().filter((i) => i.state !== 'LEFT');
+  }
+
+  isHealthy(inst: InstanceDesc, check: HealthCheck = 'write', now = this.now()): boolean {
+    if (!HEALTHY_STATES[check].has(inst.state)) return false;
+    return this.opts.heartbeatTimeoutMs <= 0 || now - inst.timestamp <= this.opts.heartbeatTimeoutMs;
+  }
+
+  healthyInstancesCount(): number {
+    const now = this.now();
+    return this.instances().filter((i) => this.isHealthy(i, 'write', now)).length;
+  }
+
+  /** Fraction of the token space (0..1) each instance owns. */
+  ownership(): Map<string, number> {
+    const out = new Map<string, number>();
+    const n = this.tokens.length;
+    for (let i = 0; i < n; i++) {
+      // Token i owns the keys after the previous token up to itself; the first wraps around the circle.
+      const prev = i === 0 ? this.tokens[n - 1]! - 0x1_0000_0000 : this.tokens[i - 1]!;
+      const id = this.ownerIds[i]!;
+      out.set(id, (out.get(id) ?? 0) + (this.tokens[i]! - prev) / 0x1_0000_0000);
+    }
+    return out;
+  }
+
+  /** Called with every new descriptor (the KV watch; tests may call it directly). */
+  update(desc: RingDesc | undefined): void {
+    const next = desc ?? RingDesc.empty;
+    const prev = this.current;
+    this.current = next;
+    if (tokensChanged(prev, next) || this.ownerIds.length === 0) {
+      const table = tokenOwners(next);
+      this.tokens = table.tokens;
+      this.ownerIds = table.owners.map((o) => o.id);
+    }
+  }
+
+  private zoneAware(): boolean {
+    if (this.opts.zoneAwarenessEnabled !== undefined) return this.opts.zoneAwarenessEnabled;
+    const zones = new Set<string>();
+    for (const i of this.current.instances.values()) {
+      if (i.state === 'LEFT') continue;
+      if (i.zone === '') return false;
+      zones.add(i.zone);
+    }
+    return zones.size > 1;
+  }
+
+  get(token: number, op: RingOperation = 'write'): ReplicationSet {
+    const rf = this.opts.replicationFactor;
+    const quorum = writeQuorum(rf);
+    const n = this.tokens.length;
+    if (n === 0) throw new RingUnavailableError(quorum, 0, this.what);
+    const now = this.now();
+    const zoneAware = this.zoneAware();
+    const extend = op === 'read' || (this.opts.extendWrites ?? true);
+    const distinct = new Set(this.ownerIds).size;
+    let want = Math.min(rf, distinct);
+    const picked: InstanceDesc[] = [];
+    const seen = new Set<string>();
+    const zones = new Set<string>();
+    const start = lowerBound(this.tokens, token >>> 0);
+    for (let k = 0; k < n && picked.length < want; k++) {
+      const id = this.ownerIds[(start + k) % n]!;
+      if (seen.has(id)) continue;
+      const inst = this.current.get(id);
+      if (!inst || inst.state === 'LEFT' || this.excluded.has(inst.zone)) continue;
+      if (zoneAware && zones.has(inst.zone)) continue;
+      seen.add(id);
+      picked.push(inst);
+      if (extend && !this.isHealthy(inst, op, now)) {
+        // Does not count towards RF, and leaves its zone free for the replacement.
+        want = Math.min(want + 1, distinct);
+      } else if (zoneAware) {
+        zones.add(inst.zone);
+      }
+    }
+    const healthy = picked.filter((i) => this.isHealthy(i, op, now));
+    if (healthy.length < quorum) throw new RingUnavailableError(quorum, healthy.length, this.what);
+    return { instances: healthy, maxErrors: healthy.length - quorum };
+  }
+
+  /**
+   * Every healthy instance (for reads that ask all). As in dskit, at most RF/2 instances of the ring may be
+   * unhealthy, else RingUnavailableError; `maxErrors` is how many more of the returned ones may fail.
+   */
+  getAll(op: RingOperation = 'read'): ReplicationSet {
+    const now = this.now();
+    const all = this.instances().filter((i) => !this.excluded.has(i.zone));
+    const healthy = all.filter((i) => this.isHealthy(i, op, now));
+    const rf = this.opts.replicationFactor;
+    const required = Math.max(all.length, rf) - Math.floor(rf / 2);
+    if (healthy.length < required) throw new RingUnavailableError(required, healthy.length, this.what);
+    return { instances: healthy, maxErrors: healthy.length - required };
+  }
+
+  private registerMetric(registry: Registry): void {
+    let m = membersGauges.get(registry);
+    if (!m) {
+      const rings = new Set<Ring>();
+      const gauge = new Gauge({
+        name: 'tempo_ring_members',
+        help: 'Number of members in the ring, by state (UNHEALTHY: heartbeat older than the timeout).',
+        labelNames: ['name', 'state'] as const,
+        registers: [registry],
+        collect() {
+          this.reset();
+          for (const r of rings) {
+            const counts = new Map<string, number>([...INSTANCE_STATES.filter((s) => s !== 'LEFT'), 'UNHEALTHY'].map((s) => [s, 0]));
+            const now = r.now();
+            for (const i of r.instances()) {
+              const s = r.isHealthy(i, 'reporting', now) ? i.state : 'UNHEALTHY';
+              counts.set(s, (counts.get(s) ?? 0) + 1);
+            }
+            for (const [state, v] of counts) this.set({ name: r.opts.name ?? 'ring', state }, v);
+          }
+        },
+      });
+      m = { gauge, rings };
+      membersGauges.set(registry, m);
+    }
+    m.rings.add(this);
+  }
+}
+
+function tokensChanged(a: RingDesc, b: RingDesc): boolean {
+  const live = (d: RingDesc) => [...d.instances.values()].filter((i) => i.state !== 'LEFT' && i.tokens.length > 0);
+  const la = live(a);
+  const lb = live(b);
+  if (la.length !== lb.length) return true;
+  for (const x of lb) {
+    const y = a.get(x.id);
+    if (!y || y.state === 'LEFT' || y.registeredTimestamp !== x.registeredTimestamp || y.tokens.length !== x.tokens.length) return true;
+    if (y.tokens === x.tokens) continue;
+    for (let i = 0; i < x.tokens.length; i++) if (x.tokens[i] !== y.tokens[i]) return true;
+  }
+  return false;
+}
