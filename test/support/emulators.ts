@@ -5,11 +5,25 @@
 // data; it is safe to call twice.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { BlobServiceClient, StorageSharedKeyCredential } from '@azure/storage-blob';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-const BACKEND_DIR = path.resolve(__dirname, '../../libs/backend');
+/** The repository root, whether this runs from test/support (jest) or from test/dist/support (built, for bench/). */
+function repoRoot(): string {
+  let dir = __dirname;
+  while (!existsSync(path.join(dir, 'pnpm-workspace.yaml'))) {
+    const up = path.dirname(dir);
+    if (up === dir) throw new Error(`no pnpm-workspace.yaml above ${__dirname}`);
+    dir = up;
+  }
+  return dir;
+}
+
+const ROOT = repoRoot();
+const BACKEND_DIR = path.join(ROOT, 'libs/backend');
+const SUPPORT_DIR = path.join(ROOT, 'test/support');
 
 function binOf(pkg: string, rel: string): string {
   return path.join(path.dirname(require.resolve(`${pkg}/package.json`, { paths: [BACKEND_DIR] })), rel);
@@ -96,26 +110,14 @@ export class EmulatorProcess {
   }
 }
 
-/** s3rver with the given buckets, storing on disk in a temporary directory. */
+/** s3rver (with the S3 conformance fixes of s3rver-main.js) and the given buckets, on disk in a temporary directory. */
 export async function startS3rver(buckets: readonly string[]): Promise<EmulatorProcess & { endpoint: string }> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'stave-s3rver-'));
-  const bin = binOf('s3rver', 'bin/s3rver.js');
+  const pkg = path.dirname(binOf('s3rver', 'package.json'));
   const p = new EmulatorProcess(
     's3rver',
-    (port) => [
-      bin,
-      '-d',
-      path.join(dir, 'data'),
-      '-a',
-      '127.0.0.1',
-      '-p',
-      String(port),
-      '--silent',
-      // `<bucket>.s3.localhost` is virtual-host addressing (the SDK builds it from the endpoint's host).
-      '--service-endpoint',
-      'localhost',
-      ...buckets.flatMap((b) => ['--configure-bucket', b]),
-    ],
+    // `<bucket>.s3.localhost` is virtual-host addressing (the SDK builds it from the endpoint's host).
+    (port) => [path.join(SUPPORT_DIR, 's3rver-main.js'), pkg, path.join(dir, 'data'), String(port), 'localhost', ...buckets],
     /S3rver listening on [\d.]+:(\d+)/,
     dir,
   );
@@ -148,4 +150,10 @@ export async function startAzurite(opts: { onDisk?: boolean } = {}): Promise<Emu
   );
   await p.start();
   return Object.defineProperty(p, 'endpoint', { get: () => `http://127.0.0.1:${p.port}/${AZURITE_ACCOUNT}` }) as EmulatorProcess & { endpoint: string };
+}
+
+/** Creates a container in Azurite (Stave does not create buckets or containers itself, as Tempo does not). */
+export async function createAzuriteContainer(azurite: { endpoint: string }, name: string): Promise<void> {
+  const service = new BlobServiceClient(azurite.endpoint, new StorageSharedKeyCredential(AZURITE_ACCOUNT, AZURITE_KEY));
+  await service.getContainerClient(name).createIfNotExists();
 }

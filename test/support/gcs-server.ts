@@ -14,6 +14,7 @@
 //   PUT    <resumable session URI>                  Content-Range `bytes a-b/N|*` chunks (308 + Range until
 //                                                  the last), `bytes */N|*` status queries; X-Goog-Hash
 //                                                  checked on the final chunk
+//   DELETE <resumable session URI>                  cancels the session (499)
 //
 // Content lives in files under a temporary directory (never whole in memory, except multipart bodies,
 // which are small), an object becomes visible only when its upload completes, and an overwrite swaps it
@@ -232,6 +233,7 @@ export class GcsTestServer {
       const type = q.get('uploadType');
       const id = q.get('upload_id');
       if (method === 'PUT' && type === 'resumable' && id) return { kind: 'chunk', run: async (req, res) => this.chunk(id, req, res) };
+      if (method === 'DELETE' && type === 'resumable' && id) return { kind: 'chunk', run: async (_req, res) => this.cancel(id, res) };
       if (method === 'POST' && type === 'media') return { kind: 'upload', run: async (req, res) => this.mediaUpload(bucket, q, req, res) };
       if (method === 'POST' && type === 'multipart') return { kind: 'upload', run: async (req, res) => this.multipartUpload(bucket, q, req, res) };
       if (method === 'POST' && type === 'resumable') return { kind: 'upload', run: async (req, res) => this.startSession(bucket, q, req, res) };
@@ -518,6 +520,16 @@ export class GcsTestServer {
       if (s.received === total) return this.finish(s, req, res);
     }
     incomplete();
+  }
+
+  /** Cancelling a session: GCS answers 499 and forgets what it received. */
+  private async cancel(id: string, res: http.ServerResponse): Promise<void> {
+    const s = this.sessions.get(id);
+    if (!s) throw new HttpError(404, 'No such upload session', 'notFound');
+    this.sessions.delete(id);
+    if (!s.done) await rm(s.file, { force: true });
+    res.writeHead(499, { 'content-length': 0 });
+    res.end();
   }
 
   private async finish(s: Session, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {

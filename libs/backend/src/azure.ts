@@ -18,7 +18,7 @@ import {
   type StoragePipelineOptions,
 } from '@azure/storage-blob';
 import { Code, ConnectError } from '@stave/server';
-import { collect, forEachLimited, prepend, rechunk } from './chunks';
+import { collect, forEachLimited, prepend, rechunk, slices, type Part } from './chunks';
 import type { AzureConfig } from './config';
 import { backendError, checkRange, notFound, outOfRange } from './errors';
 import { Keyspace } from './keyspace';
@@ -125,15 +125,13 @@ export class AzureStore implements ObjectStore {
     const k = this.keys.full(key);
     if (data instanceof Uint8Array) {
       if (data.length <= MAX_SINGLE_PUT) return this.put(k, data);
-      return this.staged(k, (async function* () {
-        yield data;
-      })());
+      return this.staged(k, slices(data, this.cfg.buffer_size));
     }
-    const parts = rechunk(data, this.cfg.buffer_size);
+    const parts = rechunk(data, this.cfg.buffer_size, this.cfg.max_buffers + 1);
     const first = await parts.next();
     if (first.done) return this.put(k, new Uint8Array(0));
     const second = await parts.next();
-    if (second.done) return this.put(k, first.value);
+    if (second.done) return this.put(k, first.value.bytes);
     return this.staged(k, prepend([first.value, second.value], parts));
   }
 
@@ -213,7 +211,7 @@ export class AzureStore implements ObjectStore {
     });
   }
 
-  private async staged(k: string, parts: AsyncIterable<Uint8Array>): Promise<void> {
+  private async staged(k: string, parts: AsyncIterable<Part>): Promise<void> {
     const blob = this.container.getBlockBlobClient(k);
     // Block IDs must have one length within a blob; a random upload ID keeps concurrent uploads apart.
     const upload = randomBytes(12).toString('hex');
@@ -222,13 +220,16 @@ export class AzureStore implements ObjectStore {
       if (i >= 50_000) throw new ConnectError(`${BACKEND}: ${k} needs more than 50000 blocks of ${this.cfg.buffer_size} bytes; raise storage.trace.azure.buffer_size`, Code.ResourceExhausted);
       const id = Buffer.from(`${upload}-${String(i).padStart(6, '0')}`).toString('base64');
       ids[i] = id;
-      await this.policy.run('write_part', k, async (abortSignal) => {
-        try {
-          await blob.stageBlock(id, part, part.length, { abortSignal });
-        } catch (err) {
-          throw azureError(`Put Block ${i} of ${k}`, err);
-        }
-      });
+      const body = part.bytes;
+      await this.policy
+        .run('write_part', k, async (abortSignal) => {
+          try {
+            await blob.stageBlock(id, body, body.length, { abortSignal });
+          } catch (err) {
+            throw azureError(`Put Block ${i} of ${k}`, err);
+          }
+        })
+        .finally(() => part.release());
     });
     await this.policy.run('write', k, async (abortSignal) => {
       try {

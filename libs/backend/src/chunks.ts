@@ -21,29 +21,64 @@ export async function collect(body: AsyncIterable<Uint8Array | string>, sizeHint
   return Buffer.concat(parts);
 }
 
+/** A part of a re-cut stream: `release()` it once sent, so its buffer can carry a later part. */
+export interface Part {
+  readonly bytes: Uint8Array;
+  release(): void;
+}
+
 /**
- * Re-cuts a stream into parts of exactly `size` bytes (the last one shorter, never empty unless the
- * stream is). Each part is a fresh buffer the caller may keep while later parts are produced, so
- * memory is `size` times the parts held, however long the stream.
+ * Re-cuts a stream into parts of exactly `size` bytes (the last one shorter; none for an empty stream),
+ * in at most `buffers` reusable buffers: the producer waits for a released buffer before it fills the
+ * next part. Memory is `size × buffers` whatever the stream's length, and reusing the buffers keeps
+ * the allocator from growing the heap by a part per part.
  */
-export async function* rechunk(data: AsyncIterable<Uint8Array>, size: number): AsyncGenerator<Buffer> {
-  let part = Buffer.allocUnsafe(size);
+export async function* rechunk(data: AsyncIterable<Uint8Array>, size: number, buffers: number): AsyncGenerator<Part> {
+  const free: Buffer[] = [];
+  let made = 0;
+  let waiter: (() => void) | undefined;
+  const acquire = async (): Promise<Buffer> => {
+    for (;;) {
+      const b = free.pop();
+      if (b) return b;
+      if (made < buffers) {
+        made++;
+        return Buffer.allocUnsafe(size);
+      }
+      await new Promise<void>((r) => (waiter = r));
+    }
+  };
+  const part = (buf: Buffer, n: number): Part => {
+    let released = false;
+    return {
+      bytes: buf.subarray(0, n),
+      release: () => {
+        if (released) return;
+        released = true;
+        free.push(buf);
+        const w = waiter;
+        waiter = undefined;
+        w?.();
+      },
+    };
+  };
+  let buf = await acquire();
   let fill = 0;
   for await (const chunk of data) {
     let off = 0;
     while (off < chunk.length) {
       const n = Math.min(size - fill, chunk.length - off);
-      part.set(chunk.subarray(off, off + n), fill);
+      buf.set(chunk.subarray(off, off + n), fill);
       fill += n;
       off += n;
       if (fill === size) {
-        yield part;
-        part = Buffer.allocUnsafe(size);
+        yield part(buf, fill);
+        buf = await acquire();
         fill = 0;
       }
     }
   }
-  if (fill > 0) yield part.subarray(0, fill);
+  if (fill > 0) yield part(buf, fill);
 }
 
 /** Runs `fn` over `items` with at most `limit` in flight; rejects on the first failure (after the in-flight ones settle). */
@@ -69,8 +104,9 @@ export async function forEachLimited<T>(items: AsyncIterable<T>, limit: number, 
   if (failure) throw failure.err;
 }
 
-export async function* slices(data: Uint8Array, size: number): AsyncGenerator<Uint8Array> {
-  for (let off = 0; off < data.length; off += size) yield data.subarray(off, Math.min(data.length, off + size));
+/** An in-memory object as parts (views, nothing copied). */
+export async function* slices(data: Uint8Array, size: number): AsyncGenerator<Part> {
+  for (let off = 0; off < data.length; off += size) yield { bytes: data.subarray(off, Math.min(data.length, off + size)), release: () => undefined };
 }
 
 /** `head`, then the rest of an iterator already started; closing it closes the source too. */

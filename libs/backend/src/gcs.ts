@@ -4,17 +4,18 @@
 // called without auth, as the library does for emulators.
 //
 // Writes: an object up to `chunk_buffer_size` is one simple upload (retried whole by the request policy).
-// A larger stream is a resumable upload in `chunk_buffer_size` chunks; the library resends a failed
-// chunk (configured from the same backoff settings), since only it holds the chunk. Both are atomic:
-// GCS shows an object only once its upload completes.
+// A larger stream is a resumable upload: the library opens the session, and Stave sends the chunks
+// itself (PUT with Content-Range, GCS's documented protocol), each under the request policy, asking the
+// session where it stands before resending; the final chunk carries the whole object's CRC32C, which
+// GCS checks. (The library's own chunked writer keeps what it has sent until the upload ends — memory
+// grew with the object in 7.22 — so it is not used; memory here is two chunks.) Both are atomic: GCS
+// shows an object only once its upload completes.
 
-import { Readable, Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { IdempotencyStrategy, Storage, type ApiError, type Bucket, type StorageOptions } from '@google-cloud/storage';
+import { CRC32C, Storage, type ApiError, type Bucket, type StorageOptions } from '@google-cloud/storage';
 import { Code, ConnectError } from '@stave/server';
-import { collect, prepend, rechunk } from './chunks';
+import { collect, prepend, rechunk, slices, type Part } from './chunks';
 import type { GcsConfig } from './config';
-import { backendError, checkRange, codeForStatus, isNetworkError, isRetryable, notFound, outOfRange } from './errors';
+import { backendError, checkRange, notFound, outOfRange } from './errors';
 import { Keyspace } from './keyspace';
 import type { ListResult, ObjectInfo, ObjectStore } from './object-store';
 import type { RequestPolicy } from './policy';
@@ -53,10 +54,9 @@ export function gcsApiEndpoint(cfg: Pick<GcsConfig, 'endpoint' | 'insecure'>): s
 export class GcsStore implements ObjectStore {
   private readonly keys: Keyspace;
   private readonly policy: RequestPolicy;
-  /** Single requests: no library retries (the request policy retries). */
+  private readonly storage: Storage;
+  /** Every request through the library is single: the request policy retries. */
   private readonly bucket: Bucket;
-  /** Resumable uploads: the library retries chunks, under the same backoff settings. */
-  private readonly uploadBucket: Bucket;
   private readonly chunkSize: number;
 
   constructor(
@@ -67,28 +67,13 @@ export class GcsStore implements ObjectStore {
     this.policy = opts.policy;
     const p = opts.policy.opts;
     const apiEndpoint = gcsApiEndpoint(cfg);
-    const base: StorageOptions = {
+    const options: StorageOptions = {
       ...(apiEndpoint ? { apiEndpoint, projectId: 'stave' } : {}),
       ...(p.timeoutMs > 0 ? { timeout: p.timeoutMs } : {}),
+      retryOptions: { autoRetry: false, maxRetries: 0 },
     };
-    this.bucket = new Storage({ ...base, retryOptions: { autoRetry: false, maxRetries: 0 } }).bucket(cfg.bucket_name);
-    this.uploadBucket = new Storage({
-      ...base,
-      retryOptions: {
-        autoRetry: p.maxRetries > 0,
-        maxRetries: p.maxRetries,
-        retryDelayMultiplier: 2,
-        maxRetryDelay: Math.max(1, p.maxBackoffMs / 1000),
-        totalTimeout: Math.max(60, ((p.timeoutMs || 60_000) * (p.maxRetries + 1)) / 1000),
-        // Our uploads replace the whole object, so repeating one is safe without generation preconditions.
-        idempotencyStrategy: IdempotencyStrategy.RetryAlways,
-        retryableErrorFn: (err: ApiError) => {
-          const status = statusOf(err);
-          if (status !== undefined && status > 0) return isRetryable(codeForStatus(status));
-          return isNetworkError(err);
-        },
-      },
-    }).bucket(cfg.bucket_name);
+    this.storage = new Storage(options);
+    this.bucket = this.storage.bucket(cfg.bucket_name);
     this.chunkSize = Math.max(CHUNK_QUANTUM, Math.floor(cfg.chunk_buffer_size / CHUNK_QUANTUM) * CHUNK_QUANTUM);
   }
 
@@ -130,15 +115,14 @@ export class GcsStore implements ObjectStore {
     const k = this.keys.full(key);
     if (data instanceof Uint8Array) {
       if (data.length <= this.chunkSize) return this.simpleUpload(k, data);
-      return this.resumableUpload(k, (async function* () {
-        yield data;
-      })());
+      return this.resumableUpload(k, slices(data, this.chunkSize));
     }
-    const parts = rechunk(data, this.chunkSize);
+    // Peek: a stream that fits in one chunk is a simple (retryable) upload.
+    const parts = rechunk(data, this.chunkSize, 2);
     const first = await parts.next();
     if (first.done) return this.simpleUpload(k, new Uint8Array(0));
     const second = await parts.next();
-    if (second.done) return this.simpleUpload(k, first.value);
+    if (second.done) return this.simpleUpload(k, first.value.bytes);
     return this.resumableUpload(k, prepend([first.value, second.value], parts));
   }
 
@@ -217,15 +201,86 @@ export class GcsStore implements ObjectStore {
     });
   }
 
-  /** One resumable session: not repeatable as a whole (the stream is consumed), so no policy retry or deadline. */
-  private async resumableUpload(k: string, parts: AsyncIterable<Uint8Array>): Promise<void> {
-    await this.policy.run('write', k, async () => {
-      const sink: Writable = this.uploadBucket.file(k).createWriteStream({ resumable: true, chunkSize: this.chunkSize, validation: 'crc32c', metadata: this.metadata() });
+  /**
+   * A resumable upload: open the session, then PUT the chunks in order. The total size goes with the
+   * last chunk (so one chunk of look-ahead), and with it the object's CRC32C for GCS to verify.
+   */
+  private async resumableUpload(k: string, parts: AsyncIterable<Part>): Promise<void> {
+    const [uri] = await this.policy.run('write_part', k, async () => {
       try {
-        await pipeline(Readable.from(parts, { objectMode: false }), sink);
+        return await this.bucket.file(k).createResumableUpload({ metadata: this.metadata() });
       } catch (err) {
-        throw gcsError(`resumable upload ${k}`, err);
+        throw gcsError(`start resumable upload ${k}`, err);
       }
-    }, { retry: false, timeout: false });
+    });
+    const crc = new CRC32C();
+    const it = parts[Symbol.asyncIterator]();
+    let offset = 0;
+    try {
+      let cur = await it.next();
+      while (!cur.done) {
+        const next = await it.next();
+        const part = cur.value;
+        crc.update(Buffer.from(part.bytes.buffer, part.bytes.byteOffset, part.bytes.byteLength));
+        const total = next.done ? offset + part.bytes.length : undefined;
+        await this.putChunk(k, uri, offset, part.bytes, total, total === undefined ? undefined : crc.toString());
+        part.release();
+        offset += part.bytes.length;
+        cur = next;
+      }
+    } catch (err) {
+      // Best effort: a cancelled session frees its bytes now rather than when GCS expires it (a week).
+      await fetch(uri, { method: 'DELETE', headers: this.storage.customEndpoint ? {} : ((await this.storage.authClient.getRequestHeaders(uri).catch(() => ({}))) as Record<string, string>) }).catch(() => undefined);
+      throw err;
+    } finally {
+      await it.return?.();
+    }
+  }
+
+  /** One chunk of a resumable session, under the request policy; a retry first asks the session what it has. */
+  private async putChunk(k: string, uri: string, start: number, bytes: Uint8Array, total: number | undefined, crc32c: string | undefined): Promise<void> {
+    const end = start + bytes.length; // exclusive
+    const size = total === undefined ? '*' : String(total);
+    let attempt = 0;
+    await this.policy.run('write_part', k, async (signal) => {
+      let from = start;
+      if (attempt++ > 0) {
+        const status = await this.sessionRequest(k, uri, { 'content-range': `bytes */${size}` }, undefined, signal);
+        if (status.done) return;
+        from = Math.max(start, status.persisted);
+        if (from > end) throw new ConnectError(`${BACKEND}: resumable upload ${k} has ${status.persisted} bytes, past this chunk (${start}..${end})`, Code.Internal);
+      }
+      const body = bytes.subarray(from - start);
+      const headers: Record<string, string> = { 'content-range': body.length > 0 ? `bytes ${from}-${end - 1}/${size}` : `bytes */${size}` };
+      if (crc32c !== undefined) headers['x-goog-hash'] = `crc32c=${crc32c}`;
+      const res = await this.sessionRequest(k, uri, headers, body, signal);
+      if (total !== undefined && !res.done) throw new ConnectError(`${BACKEND}: resumable upload ${k} not complete after its last chunk (${res.persisted} of ${total} bytes)`, Code.Unavailable);
+      if (total === undefined && res.persisted < end) throw new ConnectError(`${BACKEND}: resumable upload ${k} kept ${res.persisted} of ${end} bytes`, Code.Unavailable);
+    });
+  }
+
+  /** A PUT to the session URI: `done` on 200/201, else how many bytes it holds (308 + Range). */
+  private async sessionRequest(k: string, uri: string, headers: Record<string, string>, body: Uint8Array | undefined, signal: AbortSignal): Promise<{ done: boolean; persisted: number }> {
+    let res: Response;
+    try {
+      const auth = this.storage.customEndpoint ? {} : ((await this.storage.authClient.getRequestHeaders(uri)) as unknown as Record<string, string>);
+      res = await fetch(uri, { method: 'PUT', headers: { ...auth, ...headers }, body: body ?? new Uint8Array(0), signal });
+    } catch (err) {
+      throw gcsError(`resumable upload ${k}`, err);
+    }
+    const text = await res.text().catch(() => '');
+    if (res.status === 200 || res.status === 201) return { done: true, persisted: Number.NaN };
+    if (res.status === 308) {
+      const m = /bytes=0-(\d+)/.exec(res.headers.get('range') ?? '');
+      return { done: false, persisted: m ? Number(m[1]) + 1 : 0 };
+    }
+    const msg = (() => {
+      try {
+        return (JSON.parse(text) as { error?: { message?: string } }).error?.message ?? text;
+      } catch {
+        return text;
+      }
+    })();
+    throw backendError(BACKEND, `resumable upload ${k}`, new Error(msg.slice(0, 300)), res.status);
   }
 }

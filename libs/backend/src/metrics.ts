@@ -18,8 +18,18 @@ export class BackendMetrics {
   readonly cacheBytes: Gauge;
   readonly cacheObjects: Gauge;
 
+  /** One sample's value, e.g. `value('stave_backend_retries_total', { operation: 'read' })`; 0 when absent. */
+  async value(sample: string, labels: Record<string, string> = {}): Promise<number> {
+    const want = Object.entries(labels)
+      .map(([k, v]) => `${k}="${v}"`)
+      .join(',');
+    const prefix = want ? `${sample}{${want}} ` : `${sample} `;
+    const line = (await this.registry.metrics()).split('\n').find((l) => l.startsWith(prefix));
+    return line ? Number(line.slice(prefix.length)) : 0;
+  }
+
   /** Metrics on `registry`; a second store on the same registry shares them (prom-client refuses duplicates). */
-  constructor(registry: Registry = new Registry()) {
+  constructor(readonly registry: Registry = new Registry()) {
     const get = <M extends Metric>(name: string, make: () => M): M => (registry.getSingleMetric(name) as M | undefined) ?? make();
     const registers = [registry];
     this.requestDuration = get(

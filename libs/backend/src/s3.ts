@@ -25,7 +25,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { Code, ConnectError } from '@stave/server';
-import { collect, forEachLimited, prepend, rechunk, slices } from './chunks';
+import { collect, forEachLimited, prepend, rechunk, slices, type Part } from './chunks';
 import type { S3Config } from './config';
 import { backendError, checkRange, notFound, outOfRange } from './errors';
 import { Keyspace } from './keyspace';
@@ -123,11 +123,12 @@ export class S3Store implements ObjectStore {
     return this.policy.run('read_range', k, async (signal) => {
       const res = await this.get(k, key, signal, `bytes=${offset}-${offset + length - 1}`, { offset, length });
       const bytes = await this.body(res.Body, res.ContentLength, signal, `GET ${k}`);
-      if (bytes.length !== length) {
-        const total = /\/(\d+)$/.exec(res.ContentRange ?? '')?.[1];
-        throw outOfRange(BACKEND, key, offset, length, total === undefined ? undefined : Number(total));
-      }
-      return bytes;
+      // HTTP lets a server ignore Range and send the whole object (200): take the range from it.
+      const cr = /^bytes (\d+)-\d+\/(\d+|\*)$/.exec(res.ContentRange ?? '');
+      const start = cr ? Number(cr[1]) : 0;
+      const total = cr && cr[2] !== '*' ? Number(cr[2]) : cr ? undefined : bytes.length;
+      if (start > offset || start + bytes.length < offset + length) throw outOfRange(BACKEND, key, offset, length, total);
+      return bytes.length === length && start === offset ? bytes : bytes.subarray(offset - start, offset - start + length);
     }, { hedge: true });
   }
 
@@ -152,11 +153,11 @@ export class S3Store implements ObjectStore {
       return this.multipart(k, slices(data, partSize));
     }
     // Peek at the first part: a stream that fits in one part is a single (retryable) PutObject.
-    const parts = rechunk(data, partSize);
+    const parts = rechunk(data, partSize, PART_CONCURRENCY + 1);
     const first = await parts.next();
     if (first.done) return this.put(k, new Uint8Array(0));
     const second = await parts.next();
-    if (second.done) return this.put(k, first.value);
+    if (second.done) return this.put(k, first.value.bytes);
     return this.multipart(k, prepend([first.value, second.value], parts));
   }
 
@@ -251,7 +252,7 @@ export class S3Store implements ObjectStore {
     });
   }
 
-  private async multipart(k: string, parts: AsyncIterable<Uint8Array>): Promise<void> {
+  private async multipart(k: string, parts: AsyncIterable<Part>): Promise<void> {
     const created = await this.policy.run('write_part', k, async (signal) => {
       try {
         return await this.client.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: k, ...this.extra() }), { abortSignal: signal });
@@ -265,16 +266,19 @@ export class S3Store implements ObjectStore {
       await forEachLimited(parts, PART_CONCURRENCY, async (part, i) => {
         const n = i + 1;
         if (n > 10_000) throw new ConnectError(`${BACKEND}: ${k} needs more than 10000 parts of ${this.cfg.part_size} bytes; raise storage.trace.s3.part_size`, Code.ResourceExhausted);
-        const res = await this.policy.run('write_part', k, async (signal) => {
-          try {
-            return await this.client.send(
-              new UploadPartCommand({ Bucket: this.bucket, Key: k, UploadId: uploadId, PartNumber: n, Body: part, ContentLength: part.length }),
-              { abortSignal: signal },
-            );
-          } catch (err) {
-            throw s3Error(`UploadPart ${n} of ${k}`, err);
-          }
-        });
+        const body = part.bytes;
+        const res = await this.policy
+          .run('write_part', k, async (signal) => {
+            try {
+              return await this.client.send(
+                new UploadPartCommand({ Bucket: this.bucket, Key: k, UploadId: uploadId, PartNumber: n, Body: body, ContentLength: body.length }),
+                { abortSignal: signal },
+              );
+            } catch (err) {
+              throw s3Error(`UploadPart ${n} of ${k}`, err);
+            }
+          })
+          .finally(() => part.release());
         etags.push({ PartNumber: n, ETag: res.ETag! });
       });
       etags.sort((a, b) => a.PartNumber - b.PartNumber);

@@ -1,12 +1,14 @@
 // The write-ahead log. One segment file per head block: `<wal>/<tenant>/<blockID>.wal`. A push is
-// acknowledged only after its records are fsynced (group commit: appends that arrive while a sync is in
-// flight share the next one), so an acknowledged span survives kill -9.
+// acknowledged only after its records are fsynced (group commit: appends queued while earlier batches are
+// being written share the next batch; a few batches are written and synced at once), so an acknowledged
+// span survives kill -9.
 //
 // Record layout (little-endian):  u32 payloadLength | u32 crc32(payload) | payload
 // payload:                         16-byte trace ID | u32 startSeconds | u32 endSeconds | TracesData bytes
 // A record that is cut short or fails its CRC ends replay of that segment (a torn tail): everything
 // before it is replayed, the tear is reported with its file and offset.
 
+import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { crc32 } from 'node:zlib';
 
@@ -82,31 +84,47 @@ interface Pending {
   reject: (err: Error) => void;
 }
 
+interface Batch {
+  readonly waiters: Pending[];
+  readonly offset: number;
+  readonly bytes: number;
+  synced: boolean;
+}
+
+/** Write+sync batches in flight at once. fdatasync dominates an append's latency; overlapping them
+ *  lets the next batch's write start while the previous one syncs (measured: see bench/results). */
+const MAX_BATCHES_IN_FLIGHT = 4;
+
 /**
  * An open segment that takes appends. `append` resolves once the record is durable and returns where
- * its data sits, so reads can find it later.
+ * its data sits, so reads can find it later. Each batch is written at its reserved offset and synced;
+ * batches are acknowledged strictly in order, so an acknowledged record never follows a hole.
  */
 export class WalSegment {
   private queue: Pending[] = [];
   private queuedBytes = 0;
-  private syncing = false;
-  private idle: Promise<void> = Promise.resolve();
+  private readonly inflight: Batch[] = [];
+  private idleWaiters: Array<() => void> = [];
   private sealed = false;
   private closed = false;
   private failed: Error | undefined;
   /** Bytes handed to the file so far (reservations included); offsets are assigned from here. */
   private reserved: number;
+  /** Offset where the next batch is written. */
+  private writeOffset: number;
   /** Bytes known durable. */
   private durable: number;
 
   private constructor(readonly path: string, private readonly fh: FileHandle, size: number) {
     this.reserved = size;
+    this.writeOffset = size;
     this.durable = size;
   }
 
   /** Opens (creating if needed) a segment for appending after `validBytes` (anything after is cut off). */
   static async open(path: string, validBytes = 0): Promise<WalSegment> {
-    const fh = await open(path, 'a+');
+    // Not O_APPEND: batches are written at their own offsets.
+    const fh = await open(path, constants.O_RDWR | constants.O_CREAT, 0o644);
     const { size } = await fh.stat();
     if (size > validBytes) {
       await fh.truncate(validBytes);
@@ -139,39 +157,54 @@ export class WalSegment {
     return new Promise<RecordRef[]>((resolve, reject) => {
       this.queue.push({ buf, resolve: () => resolve(refs), reject });
       this.queuedBytes += buf.length;
-      if (!this.syncing) this.idle = this.syncLoop();
+      this.kick();
     });
   }
 
-  private async syncLoop(): Promise<void> {
-    this.syncing = true;
-    try {
-      while (this.queue.length > 0) {
-        const batch = this.queue;
-        const bytes = this.queuedBytes;
-        this.queue = [];
-        this.queuedBytes = 0;
-        try {
-          const data = batch.length === 1 ? batch[0]!.buf : Buffer.concat(batch.map((p) => p.buf), bytes);
-          let written = 0;
-          while (written < data.length) {
-            const { bytesWritten } = await this.fh.write(data, written, data.length - written);
-            written += bytesWritten;
-          }
-          await this.fh.datasync();
-          this.durable += bytes;
-          for (const p of batch) p.resolve();
-        } catch (err) {
-          // A failed write leaves the file in an unknown state: refuse everything after it.
-          this.failed = err as Error;
-          for (const p of [...batch, ...this.queue]) p.reject(this.failed);
-          this.queue = [];
-          return;
-        }
-      }
-    } finally {
-      this.syncing = false;
+  private kick(): void {
+    while (this.queue.length > 0 && this.inflight.length < MAX_BATCHES_IN_FLIGHT && !this.failed) {
+      const waiters = this.queue;
+      const bytes = this.queuedBytes;
+      this.queue = [];
+      this.queuedBytes = 0;
+      const batch: Batch = { waiters, offset: this.writeOffset, bytes, synced: false };
+      this.writeOffset += bytes;
+      this.inflight.push(batch);
+      void this.writeBatch(batch);
     }
+  }
+
+  private async writeBatch(batch: Batch): Promise<void> {
+    try {
+      const data = batch.waiters.length === 1 ? batch.waiters[0]!.buf : Buffer.concat(batch.waiters.map((p) => p.buf), batch.bytes);
+      let written = 0;
+      while (written < data.length) {
+        const { bytesWritten } = await this.fh.write(data, written, data.length - written, batch.offset + written);
+        written += bytesWritten;
+      }
+      await this.fh.datasync();
+      batch.synced = true;
+      // Acknowledge in order: a batch is done only when every batch before it is.
+      while (this.inflight.length > 0 && this.inflight[0]!.synced) {
+        const b = this.inflight.shift()!;
+        this.durable = b.offset + b.bytes;
+        for (const p of b.waiters) p.resolve();
+      }
+    } catch (err) {
+      // A failed write leaves the file in an unknown state: refuse everything after it.
+      this.failed ??= err as Error;
+      for (const b of this.inflight.splice(0)) for (const p of b.waiters) p.reject(this.failed);
+      for (const p of this.queue.splice(0)) p.reject(this.failed);
+      this.queuedBytes = 0;
+    }
+    this.kick();
+    if (this.inflight.length === 0 && this.queue.length === 0) for (const w of this.idleWaiters.splice(0)) w();
+  }
+
+  /** Resolves once nothing is queued or in flight. */
+  private idle(): Promise<void> {
+    if (this.inflight.length === 0 && this.queue.length === 0) return Promise.resolve();
+    return new Promise<void>((resolve) => this.idleWaiters.push(resolve));
   }
 
   /** Reads bytes already durable. */
@@ -190,7 +223,7 @@ export class WalSegment {
   /** Takes no more appends; resolves once every accepted append is durable (or failed). Reads go on. */
   async seal(): Promise<void> {
     this.sealed = true;
-    await this.idle;
+    await this.idle();
   }
 
   /** Seals and releases the file. */

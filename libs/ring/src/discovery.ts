@@ -212,7 +212,8 @@ async function listEndpointSlices(
   const kc = new k8s.KubeConfig();
   if (opts.server) {
     kc.loadFromOptions({
-      clusters: [{ name: 'stave', server: opts.server, skipTLSVerify: false }],
+      // client-node refuses plain http unless told to skip TLS verification; there is no TLS to verify.
+      clusters: [{ name: 'stave', server: opts.server, skipTLSVerify: opts.server.startsWith('http://') }],
       users: [{ name: 'stave', ...(opts.token ? { token: opts.token } : {}) }],
       contexts: [{ name: 'stave', cluster: 'stave', user: 'stave' }],
       currentContext: 'stave',
@@ -234,7 +235,7 @@ async function listEndpointSlices(
         `listing EndpointSlices in ${m.namespace}`,
       );
     } catch (err) {
-      throw new Error(`listing EndpointSlices in namespace ${m.namespace} with selector "${m.labelSelector}": ${describeApiError(err)}`);
+      throw new Error(`listing EndpointSlices in namespace ${m.namespace} with selector "${m.labelSelector}": ${describeApiError(err)}`, { cause: err });
     }
     for (const slice of res.items ?? []) {
       const port = slicePort(slice.ports ?? [], m.port);
@@ -258,14 +259,18 @@ function slicePort(ports: readonly SlicePort[], want: number | string): number |
 function describeApiError(err: unknown): string {
   const e = err as { code?: number; body?: unknown; message?: string };
   if (typeof e?.code === 'number') {
-    let msg = '';
-    try {
-      const body = typeof e.body === 'string' ? (JSON.parse(e.body) as { message?: string }) : (e.body as { message?: string } | undefined);
-      msg = body?.message ?? '';
-    } catch {
-      msg = String(e.body ?? '');
-    }
+    const msg = statusMessage(e.body);
     return `HTTP ${e.code}${msg ? `: ${msg}` : ''}`;
   }
   return err instanceof Error ? err.message : String(err);
+}
+
+/** The `message` of a Kubernetes Status body (a string or already parsed), else the body itself. */
+function statusMessage(body: unknown): string {
+  try {
+    const parsed = typeof body === 'string' ? (JSON.parse(body) as { message?: string }) : (body as { message?: string } | undefined);
+    return parsed?.message ?? '';
+  } catch {
+    return String(body ?? '');
+  }
 }

@@ -50,8 +50,8 @@ const HEALTHY_STATES: Record<HealthCheck, ReadonlySet<InstanceState>> = {
 const membersGauges = new WeakMap<Registry, { gauge: Gauge<'name' | 'state'>; rings: Set<Ring> }>();
 
 export class Ring extends BasicService implements ReadRing {
-  private current: RingDesc = RingDesc.empty;
-  private tokens = new Uint32Array(0);
+  private latest: RingDesc = RingDesc.empty;
+  private tokens: Uint32Array = new Uint32Array(0);
   private ownerIds: string[] = [];
   private unwatch: (() => void) | undefined;
   private readonly now: () => number;
@@ -84,12 +84,12 @@ export class Ring extends BasicService implements ReadRing {
 
   /** The descriptor as last seen (tombstones included). */
   desc(): RingDesc {
-    return this.current;
+    return this.latest;
   }
 
   /** Instances not LEFT, sorted by ID. */
   instances(): InstanceDesc[] {
-    return this.current.list().filter((i) => i.state !== 'LEFT');
+    return this.latest.list().filter((i) => i.state !== 'LEFT');
   }
 
   isHealthy(inst: InstanceDesc, check: HealthCheck = 'write', now = this.now()): boolean {
@@ -115,11 +115,16 @@ export class Ring extends BasicService implements ReadRing {
     return out;
   }
 
+  /** Removes `id` from the ring (a LEFT tombstone): the ring page's "Forget" button. */
+  async forget(id: string): Promise<void> {
+    await this.opts.kv.cas(this.opts.key, (desc) => desc?.withoutInstance(id, this.now()));
+  }
+
   /** Called with every new descriptor (the KV watch; tests may call it directly). */
   update(desc: RingDesc | undefined): void {
     const next = desc ?? RingDesc.empty;
-    const prev = this.current;
-    this.current = next;
+    const prev = this.latest;
+    this.latest = next;
     if (tokensChanged(prev, next) || this.ownerIds.length === 0) {
       const table = tokenOwners(next);
       this.tokens = table.tokens;
@@ -130,7 +135,7 @@ export class Ring extends BasicService implements ReadRing {
   private zoneAware(): boolean {
     if (this.opts.zoneAwarenessEnabled !== undefined) return this.opts.zoneAwarenessEnabled;
     const zones = new Set<string>();
-    for (const i of this.current.instances.values()) {
+    for (const i of this.latest.instances.values()) {
       if (i.state === 'LEFT') continue;
       if (i.zone === '') return false;
       zones.add(i.zone);
@@ -155,7 +160,7 @@ export class Ring extends BasicService implements ReadRing {
     for (let k = 0; k < n && picked.length < want; k++) {
       const id = this.ownerIds[(start + k) % n]!;
       if (seen.has(id)) continue;
-      const inst = this.current.get(id);
+      const inst = this.latest.get(id);
       if (!inst || inst.state === 'LEFT' || this.excluded.has(inst.zone)) continue;
       if (zoneAware && zones.has(inst.zone)) continue;
       seen.add(id);
@@ -227,4 +232,62 @@ function tokensChanged(a: RingDesc, b: RingDesc): boolean {
     for (let i = 0; i < x.tokens.length; i++) if (x.tokens[i] !== y.tokens[i]) return true;
   }
   return false;
+}
+
+export interface WaitStabilityOptions {
+  /** The ring must keep the same members, states and tokens this long (wait_stability_min_duration). */
+  minMs: number;
+  /** Give up waiting after this long (wait_stability_max_duration). */
+  maxMs: number;
+  signal?: AbortSignal;
+  /** How often to look (default: a tenth of minMs, between 10 ms and 1 s). */
+  pollMs?: number;
+}
+
+/**
+ * Resolves true once the ring has not changed (members, states, tokens) for `minMs`, or false when
+ * `maxMs` passed first or `signal` aborted (dskit's WaitRingStability; the compactor waits before its first
+ * cycle so that a fleet starting together does not compact the same blocks twice).
+ */
+export async function waitRingStability(ring: Pick<Ring, 'instances'>, o: WaitStabilityOptions): Promise<boolean> {
+  if (o.minMs <= 0) return true;
+  const poll = o.pollMs ?? Math.min(1000, Math.max(10, o.minMs / 10));
+  const signature = () =>
+    ring
+      .instances()
+      .map((i) => `${i.id}:${i.state}:${i.tokens.length}:${i.tokens[0] ?? ''}`)
+      .join(',');
+  const start = Date.now();
+  let last = signature();
+  let since = start;
+  while (!o.signal?.aborted) {
+    const now = Date.now();
+    if (now - since >= o.minMs) return true;
+    if (now - start >= o.maxMs) return false;
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(resolve, poll);
+      t.unref();
+      o.signal?.addEventListener('abort', () => {
+        clearTimeout(t);
+        resolve();
+      }, { once: true });
+    });
+    const sig = signature();
+    if (sig !== last) {
+      last = sig;
+      since = Date.now();
+    }
+  }
+  return false;
+}
+
+/** Resolves once `id` is in `state` in the ring; rejects after `timeoutMs` naming what it saw (wait_active_instance_timeout). */
+export async function waitInstanceState(ring: Pick<Ring, 'desc'>, id: string, state: InstanceState, timeoutMs: number, signal?: AbortSignal): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const seen = ring.desc().get(id)?.state;
+    if (seen === state) return;
+    if (Date.now() >= deadline || signal?.aborted) throw new Error(`instance ${id} is ${seen ?? 'not in the ring'}, not ${state}, after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, Math.min(100, Math.max(1, deadline - Date.now()))));
+  }
 }

@@ -68,6 +68,9 @@ interface Entry {
   version: number;
 }
 
+/** Keys a store holds at most: peers cannot grow it without bound. Rings use a handful. */
+export const MAX_KEYS = 10_000;
+
 /** Hook run after a local CAS changed a key (the gossip layer broadcasts `change`). */
 export type LocalChangeHook = (key: string, codec: Codec<unknown>, change: unknown) => void;
 
@@ -129,12 +132,16 @@ export class KVState {
 
   /** Merges a value from a peer; returns the change it made, or undefined. */
   mergeRemote<T>(key: string, codec: Codec<T>, incoming: T): T | undefined {
-    const current = this.valueFor(key, codec);
     const existing = this.entries.get(key);
+    if (!existing && this.entries.size >= MAX_KEYS) {
+      this.opts.onError?.('value for a new key dropped: the store is full', new Error(`${MAX_KEYS} keys`));
+      return undefined;
+    }
     if (existing && existing.codec.id !== codec.id) {
       this.opts.onError?.('value with a different codec than the stored one dropped', new Error(`key ${key}: stored ${existing.codec.id}, got ${codec.id}`));
       return undefined;
     }
+    const current = existing?.value as T | undefined;
     const { value, change } = codec.merge(current, incoming, { now: this.opts.now() });
     if (change === undefined) return undefined;
     this.store(key, codec, value);

@@ -102,6 +102,18 @@ export class Lifecycler extends BasicService {
 
   /** Why the instance is not ready (the /ready body), or undefined when it is. */
   notReadyReason(): string | undefined {
+    const reason = this.readinessFailure();
+    // As dskit: any failed check restarts the min_ready_duration wait.
+    if (reason !== undefined) this.readySince = undefined;
+    else this.readySince ??= this.now();
+    if (reason !== undefined) return reason;
+    const min = this.opts.minReadyDurationMs ?? 0;
+    const waited = this.now() - this.readySince!;
+    if (waited < min) return `waiting ${Math.ceil((min - waited) / 1000)}s more of min_ready_duration`;
+    return undefined;
+  }
+
+  private readinessFailure(): string | undefined {
     if (this.state !== State.Running) return `${this.name} is ${this.state}`;
     if (this.stateHeld !== 'ACTIVE') return `instance ${this.opts.instanceId} is ${this.stateHeld}, not ACTIVE`;
     const self = this.seen?.get(this.opts.instanceId);
@@ -116,9 +128,6 @@ export class Lifecycler extends BasicService {
         }
       }
     }
-    this.readySince ??= now;
-    const min = this.opts.minReadyDurationMs ?? 0;
-    if (now - this.readySince < min) return `waiting ${Math.ceil((min - (now - this.readySince)) / 1000)}s more of min_ready_duration`;
     return undefined;
   }
 

@@ -42,13 +42,14 @@ const MAX_ENTRIES = 10_000;
 
 export class MemberlistKV extends BasicService implements KVStore {
   readonly memberlist: Memberlist;
-  private readonly state: KVState;
+  private readonly store: KVState;
   private readonly codecs = new Map<string, Codec<any>>();
   private readonly log: Logger;
   private readonly now: () => number;
   private readonly background = new AbortController();
   private readonly timers = new Set<NodeJS.Timeout>();
   private joinedOnce = false;
+  private started = false;
   private killed = false;
   private readonly dropped: Counter<'reason'> | undefined;
   private readonly received: Counter<string> | undefined;
@@ -58,7 +59,7 @@ export class MemberlistKV extends BasicService implements KVStore {
     this.log = (opts.logger ?? nopLogger).child({ component: 'memberlist-kv' });
     this.now = opts.now ?? Date.now;
     for (const c of [ringDescCodec as Codec<any>, ...(opts.codecs ?? [])]) this.codecs.set(c.id, c);
-    this.state = new KVState({
+    this.store = new KVState({
       now: this.now,
       tombstoneTimeoutMs: opts.leftIngestersTimeoutMs ?? 5 * 60_000,
       onLocalChange: (key, codec, change) => this.broadcastChange(key, codec, change),
@@ -73,13 +74,15 @@ export class MemberlistKV extends BasicService implements KVStore {
       });
       for (const r of DROP_REASONS) this.dropped.inc({ reason: r }, 0);
       this.received = new Counter({ name: 'memberlist_received_broadcasts_total', help: 'KV updates received by gossip.', registers: [opts.registry] });
-      const self = this;
+      const members = () => (this.started ? this.memberlist.numMembers() : 0);
+      const queued = () => this.memberlist.broadcastQueueLength();
+      const keys = () => this.store.keys().length;
       new Gauge({
         name: 'memberlist_client_cluster_members_count',
         help: 'Number of members in the memberlist cluster (alive or suspect).',
         registers: [opts.registry],
         collect() {
-          this.set(self.state && self.memberlistStarted() ? self.memberlist.numMembers() : 0);
+          this.set(members());
         },
       });
       new Gauge({
@@ -87,7 +90,7 @@ export class MemberlistKV extends BasicService implements KVStore {
         help: 'Gossip broadcasts waiting to be sent.',
         registers: [opts.registry],
         collect() {
-          this.set(self.memberlist.broadcastQueueLength());
+          this.set(queued());
         },
       });
       new Gauge({
@@ -95,7 +98,7 @@ export class MemberlistKV extends BasicService implements KVStore {
         help: 'Keys in the memberlist KV store.',
         registers: [opts.registry],
         collect() {
-          this.set(self.state.keys().length);
+          this.set(keys());
         },
       });
     }
@@ -114,7 +117,7 @@ export class MemberlistKV extends BasicService implements KVStore {
 
   client<T>(codec: Codec<T>): KVClient<T> {
     if (!this.codecs.has(codec.id)) this.codecs.set(codec.id, codec);
-    return kvClientFor(this.state, codec);
+    return kvClientFor(this.store, codec);
   }
 
   /** True once a join succeeded, or when there is nothing to join. */
@@ -123,16 +126,16 @@ export class MemberlistKV extends BasicService implements KVStore {
   }
 
   members(): MemberInfo[] {
-    return this.memberlistStarted() ? this.memberlist.members() : [];
+    return this.started ? this.memberlist.members() : [];
   }
 
   kvSummaries(): KVEntrySummary[] {
-    return this.state.summaries();
+    return this.store.summaries();
   }
 
   /** The value stored under `key`, whatever its codec (status page). */
   rawValue(key: string): { codec: string; value: unknown } | undefined {
-    const e = this.state.entry(key);
+    const e = this.store.entry(key);
     return e ? { codec: e.codec.id, value: e.value } : undefined;
   }
 
@@ -147,16 +150,12 @@ export class MemberlistKV extends BasicService implements KVStore {
     await this.stop();
   }
 
-  private started = false;
-  private memberlistStarted(): boolean {
-    return this.started;
-  }
 
   protected override async starting(): Promise<void> {
     await this.memberlist.start();
     this.started = true;
     const left = this.opts.leftIngestersTimeoutMs ?? 5 * 60_000;
-    if (left > 0) this.every(Math.max(1000, Math.min(left / 10, 60_000)), () => this.state.sweepTombstones());
+    if (left > 0) this.every(Math.max(1000, Math.min(left / 10, 60_000)), () => this.store.sweepTombstones());
     const members = this.opts.joinMembers ?? [];
     if (members.length > 0) {
       if (this.opts.abortIfJoinFails) {
@@ -166,7 +165,7 @@ export class MemberlistKV extends BasicService implements KVStore {
       }
     }
     const rejoin = this.opts.rejoinIntervalMs ?? 0;
-    if (rejoin > 0 && members.length > 0) this.every(rejoin, () => void this.joinOnce());
+    if (rejoin > 0 && members.length > 0) this.every(rejoin, () => void this.joinOnce().catch((err: unknown) => this.log.warn('rejoin failed', { err })));
   }
 
   protected override async stopping(): Promise<void> {
@@ -266,15 +265,15 @@ export class MemberlistKV extends BasicService implements KVStore {
     }
     if (!u) return;
     this.received?.inc();
-    const change = this.state.mergeRemote(u.key, u.codec, u.value);
+    const change = this.store.mergeRemote(u.key, u.codec, u.value);
     if (change !== undefined) this.broadcastChange(u.key, u.codec, change);
   }
 
   private encodeFullState(): Uint8Array {
-    const keys = this.state.keys();
+    const keys = this.store.keys();
     const w = new Writer(1024).u32(keys.length);
     for (const key of keys) {
-      const e = this.state.entry(key)!;
+      const e = this.store.entry(key)!;
       w.str(key).str(e.codec.id).bytes(e.codec.encode(e.value));
     }
     return w.finish();
@@ -297,7 +296,7 @@ export class MemberlistKV extends BasicService implements KVStore {
       this.log.debug('malformed kv state dropped', { err: err instanceof Error ? err.message : String(err) });
       return;
     }
-    for (const u of decoded) this.state.mergeRemote(u.key, u.codec, u.value);
+    for (const u of decoded) this.store.mergeRemote(u.key, u.codec, u.value);
   }
 }
 

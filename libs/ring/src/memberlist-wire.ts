@@ -3,15 +3,20 @@
 //   u16 magic 0x5356 ("SV") · u8 version · u8 label length · label · u8 message count ·
 //   messages (u8 type · u32 length · body) · u32 CRC-32 of everything before it
 //
+// Version 2 is the same with everything after the label deflated (memberlist.compression_enabled; used for
+// TCP frames, where push/pull states are large). Inflating is capped at the frame limit: a small frame
+// cannot expand into a large allocation. Every member decodes both versions.
+//
 // The cluster label keeps two clusters that can reach each other from merging; the CRC drops line noise
 // and most garbage before any body is parsed; every body is parsed with bounds (wire.ts) and must be
 // consumed exactly. A TCP frame is the same envelope behind a u32 length, read only up to the frame limit.
 
-import { crc32 } from 'node:zlib';
+import { crc32, deflateRawSync, inflateRawSync } from 'node:zlib';
 import { Reader, WireError, Writer } from './wire';
 
 export const MAGIC = 0x5356;
 export const PROTOCOL_VERSION = 1;
+const COMPRESSED_VERSION = 2;
 
 export const WIRE_LIMITS = {
   nameBytes: 512,
@@ -163,16 +168,18 @@ function decodeBody(type: number, r: Reader, maxUserBytes: number): Message {
   }
 }
 
-/** Wraps framed messages into an envelope. */
-export function encodeEnvelope(label: string, messages: readonly Uint8Array[]): Buffer {
+/** Wraps framed messages into an envelope; `compress` deflates them (version 2). */
+export function encodeEnvelope(label: string, messages: readonly Uint8Array[], compress = false): Buffer {
   if (messages.length > WIRE_LIMITS.messagesPerEnvelope) throw new WireError(`${messages.length} messages in one envelope (max ${WIRE_LIMITS.messagesPerEnvelope})`);
   const labelBytes = Buffer.from(label, 'utf8');
   if (labelBytes.length > WIRE_LIMITS.labelBytes) throw new WireError(`cluster label of ${labelBytes.length} bytes (max ${WIRE_LIMITS.labelBytes})`);
-  const w = new Writer(envelopeOverhead(label) + messages.reduce((s, m) => s + m.length, 0));
-  w.u16(MAGIC).u8(PROTOCOL_VERSION).u8(labelBytes.length).raw(labelBytes).u8(messages.length);
-  for (const m of messages) w.raw(m);
-  const body = w.finish();
-  w.u32(crc32(body));
+  const body = new Writer(1 + messages.reduce((s, m) => s + m.length, 0)).u8(messages.length);
+  for (const m of messages) body.raw(m);
+  const payload = compress ? deflateRawSync(body.finish()) : body.finish();
+  const w = new Writer(envelopeOverhead(label) + payload.length);
+  w.u16(MAGIC).u8(compress ? COMPRESSED_VERSION : PROTOCOL_VERSION).u8(labelBytes.length).raw(labelBytes).raw(payload);
+  const head = w.finish();
+  w.u32(crc32(head));
   return w.finish();
 }
 
@@ -186,7 +193,10 @@ export interface Envelope {
   messages: Message[];
 }
 
-/** Decodes an envelope; throws WireError on anything malformed (the caller drops the packet and counts it). */
+/**
+ * Decodes an envelope; throws WireError on anything malformed (the caller drops the packet and counts it).
+ * `maxUserBytes` bounds user payloads and, for a compressed envelope, the inflated size.
+ */
 export function decodeEnvelope(buf: Uint8Array, maxUserBytes: number): Envelope {
   if (buf.length < 9) throw new WireError(`envelope of ${buf.length} bytes is too short`);
   const end = buf.length - 4;
@@ -194,20 +204,32 @@ export function decodeEnvelope(buf: Uint8Array, maxUserBytes: number): Envelope 
   const r = new Reader(buf, 0, end);
   if (r.u16('magic') !== MAGIC) throw new WireError('bad magic');
   const version = r.u8('version');
-  if (version !== PROTOCOL_VERSION) throw new WireError(`unknown protocol version ${version}`);
+  if (version !== PROTOCOL_VERSION && version !== COMPRESSED_VERSION) throw new WireError(`unknown protocol version ${version}`);
   const labelLen = r.u8('label length');
   if (r.remaining < labelLen) throw new WireError('truncated label');
   if (crc32(buf.subarray(0, end)) !== want) throw new WireError('checksum mismatch');
   const label = Buffer.from(buf.subarray(r.offset, r.offset + labelLen)).toString('utf8');
-  const body = new Reader(buf, r.offset + labelLen, end);
+  let bytes: Uint8Array = buf;
+  let start = r.offset + labelLen;
+  let stop = end;
+  if (version === COMPRESSED_VERSION) {
+    try {
+      bytes = inflateRawSync(buf.subarray(start, end), { maxOutputLength: Math.max(1024, maxUserBytes + 1024) });
+    } catch (err) {
+      throw new WireError(`compressed envelope does not inflate within ${maxUserBytes + 1024} bytes: ${(err as Error).message}`);
+    }
+    start = 0;
+    stop = bytes.length;
+  }
+  const body = new Reader(bytes, start, stop);
   const count = body.u8('message count');
   const messages: Message[] = [];
   for (let i = 0; i < count; i++) {
     const type = body.u8('message type');
     const len = body.u32('message length');
     if (len > body.remaining) throw new WireError(`message ${i}: length ${len} but ${body.remaining} bytes left`);
-    const start = body.offset;
-    const mr = new Reader(buf, start, start + len);
+    const at = body.offset;
+    const mr = new Reader(bytes, at, at + len);
     messages.push(decodeBody(type, mr, maxUserBytes));
     mr.expectEnd(`message ${i}`);
     body.skip(len, `message ${i}`);

@@ -29,6 +29,7 @@ import {
   type NodeAddr,
   type NodeState,
   type NodeStateName,
+  WIRE_LIMITS,
 } from './memberlist-wire';
 
 /** Test hook: return false to drop a packet or stream to/from `peer` ("host:port" as advertised). */
@@ -74,6 +75,8 @@ export interface MemberlistOptions {
   /** Largest TCP frame we send or accept. */
   streamMaxBytes?: number;
   maxInboundStreams?: number;
+  /** Deflate TCP frames (memberlist.compression_enabled). Peers read both forms either way. */
+  compressStreams?: boolean;
   /** Capacity of the broadcast queue; past it the most-sent broadcast is dropped (and counted). */
   broadcastQueueMax?: number;
   packetFilter?: PacketFilter;
@@ -109,6 +112,9 @@ export interface MemberlistStats {
 interface NodeEntry extends MemberInfo {
   suspicionTimer?: NodeJS.Timeout;
 }
+
+/** Members we track at most (what one push/pull may carry): a flood of made-up members cannot grow memory. */
+const MAX_MEMBERS = WIRE_LIMITS.nodesPerPushPull;
 
 export function hostPort(addr: string, port: number): string {
   return addr.includes(':') ? `[${addr}]:${port}` : `${addr}:${port}`;
@@ -250,9 +256,12 @@ export class Memberlist {
       packetMaxBytes: opts.packetMaxBytes ?? 1400,
       streamMaxBytes: opts.streamMaxBytes ?? 32 * 1024 * 1024,
       maxInboundStreams: opts.maxInboundStreams ?? 64,
+      compressStreams: opts.compressStreams ?? false,
       broadcastQueueMax: opts.broadcastQueueMax ?? 4096,
     };
-    if (this.o.nodeName === '') throw new Error('memberlist: node name is empty');
+    if (this.o.nodeName === '' || Buffer.byteLength(this.o.nodeName) > WIRE_LIMITS.nameBytes) throw new Error(`memberlist: node name must be 1 to ${WIRE_LIMITS.nameBytes} bytes, got "${this.o.nodeName}"`);
+    if (Buffer.byteLength(this.o.clusterLabel) > WIRE_LIMITS.labelBytes) throw new Error(`memberlist: cluster_label must be at most ${WIRE_LIMITS.labelBytes} bytes`);
+    if (opts.advertiseAddr && Buffer.byteLength(opts.advertiseAddr) > WIRE_LIMITS.addrBytes) throw new Error(`memberlist: advertise_addr must be at most ${WIRE_LIMITS.addrBytes} bytes`);
     if (this.o.probeTimeoutMs >= this.o.probeIntervalMs) throw new Error(`memberlist: probe timeout (${this.o.probeTimeoutMs} ms) must be shorter than the probe interval (${this.o.probeIntervalMs} ms)`);
     this.log = (opts.logger ?? nopLogger).child({ component: 'memberlist' });
     this.now = opts.now ?? Date.now;
@@ -269,7 +278,7 @@ export class Memberlist {
     const advertise = this.advertised();
     this.me = { name: this.o.nodeName, addr: advertise.addr, port: advertise.port, incarnation: 0, state: 'alive', stateChange: this.now() };
     this.nodes.set(this.me.name, this.me);
-    this.every(this.o.probeIntervalMs, () => void this.probeTick());
+    this.every(this.o.probeIntervalMs, () => void this.probeTick().catch((err: unknown) => this.log.warn('probe failed', { err: String(err) })));
     this.every(this.o.gossipIntervalMs, () => this.gossipTick());
     this.schedulePushPull();
     this.log.info('memberlist listening', { node: this.me.name, advertise: hostPort(this.me.addr, this.me.port), bind: hostPort(this.o.bindAddr, this.boundPort()) });
@@ -475,9 +484,11 @@ export class Memberlist {
     // ±10% jitter so a fleet started together does not push/pull in lockstep.
     const ms = this.o.pushPullIntervalMs * (0.9 + Math.random() * 0.2);
     this.after(ms, () => {
-      void this.pushPullRandom().finally(() => {
-        if (!this.closed) this.schedulePushPull();
-      });
+      void this.pushPullRandom()
+        .catch((err: unknown) => this.log.warn('push/pull failed', { err: String(err) }))
+        .finally(() => {
+          if (!this.closed) this.schedulePushPull();
+        });
     });
   }
 
@@ -663,6 +674,10 @@ export class Memberlist {
     }
     const st = this.nodes.get(node.name);
     if (!st) {
+      if (this.nodes.size >= MAX_MEMBERS) {
+        this.log.warn('member ignored: the member list is full', { member: node.name, max: MAX_MEMBERS });
+        return;
+      }
       this.nodes.set(node.name, { ...node, incarnation, state: 'alive', stateChange: this.now() });
       this.log.info('member joined', { member: node.name, addr: hostPort(node.addr, node.port) });
       this.broadcastNode(node.name, { type: 'alive', node, incarnation });
@@ -790,7 +805,7 @@ export class Memberlist {
     const peer = hostPort(to.addr, to.port);
     if (this.closed) return Promise.reject(new Error('memberlist is shut down'));
     if (this.opts.packetFilter && !this.opts.packetFilter(peer, 'out', 'tcp')) return Promise.reject(new Error(`dropped by packet filter: ${peer}`));
-    const env = encodeEnvelope(this.o.clusterLabel, msgs);
+    const env = encodeEnvelope(this.o.clusterLabel, msgs, this.o.compressStreams);
     if (env.length > this.o.streamMaxBytes) return Promise.reject(new Error(`frame of ${env.length} bytes exceeds the ${this.o.streamMaxBytes}-byte limit`));
     this.counters.streamsSent++;
     return new Promise<Buffer | undefined>((resolve, reject) => {
@@ -853,7 +868,14 @@ export class Memberlist {
     };
     conn.once('close', done);
     readFrame(conn, this.o.streamMaxBytes).then(
-      (frame) => this.handleStreamFrame(conn, frame, remote),
+      (frame) => {
+        try {
+          this.handleStreamFrame(conn, frame, remote);
+        } catch (err) {
+          this.drop('malformed', remote, err instanceof Error ? err.message : String(err));
+          conn.destroy();
+        }
+      },
       (err: Error) => {
         this.drop(err.message.includes('limit') ? 'oversize' : 'stream_error', remote, err.message);
         conn.destroy();
@@ -897,7 +919,7 @@ export class Memberlist {
       }
     }
     if (reply) {
-      const env2 = encodeEnvelope(this.o.clusterLabel, [reply]);
+      const env2 = encodeEnvelope(this.o.clusterLabel, [reply], this.o.compressStreams);
       const len = Buffer.allocUnsafe(4);
       len.writeUInt32BE(env2.length, 0);
       conn.write(len);

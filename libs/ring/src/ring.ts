@@ -1,8 +1,8 @@
 // The token ring's read side: which instances own a key. Each instance holds tokens on a 32-bit circle;
 // a key's replication set is the first `replicationFactor` distinct healthy instances met walking
 // clockwise from the key's token. Writes need a quorum: at most `maxErrors` of the set may fail.
-// This is the in-process ring the single binary uses; the gossiped ring (issue "Ring library") serves
-// the same interface.
+// StaticRing below is a fixed, locally set ring; `Ring` (kv-ring.ts) serves the same interface from a
+// ring descriptor kept in a KV store (in-memory, or gossiped by memberlist): see docs/ring.md.
 
 export type InstanceState = 'PENDING' | 'JOINING' | 'ACTIVE' | 'LEAVING' | 'LEFT';
 

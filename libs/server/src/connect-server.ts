@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import type { ConnectRouter, Interceptor } from '@connectrpc/connect';
 import { connectNodeAdapter } from '@connectrpc/connect-node';
 import { BasicService } from './lifecycle';
+import { listen } from './listen';
 import type { Logger } from './log';
 
 export interface ConnectServerOptions {
@@ -59,14 +60,7 @@ export class ConnectServer extends BasicService {
       s.once('close', () => this.sessions.delete(s));
     });
     this.server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.opts.port, this.opts.address || undefined, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-    const a = this.address();
+    const a = await listen(server, this.opts.port, this.opts.address);
     this.opts.logger.info('grpc server listening', { server: this.name, address: `${a.address}:${a.port}`, port: a.port });
   }
 

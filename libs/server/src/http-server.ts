@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { Histogram, type Registry } from 'prom-client';
 import { Code, ConnectError, httpStatusOf } from './errors';
 import { BasicService } from './lifecycle';
+import { listen } from './listen';
 import type { Logger } from './log';
 
 export type HttpHandler = (
@@ -127,14 +128,7 @@ export class HttpServer extends BasicService {
     });
     server.keepAliveTimeout = this.opts.idleTimeoutMs ?? 120_000;
     this.server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.opts.port, this.opts.address || undefined, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-    const a = this.address();
+    const a = await listen(server, this.opts.port, this.opts.address);
     this.opts.logger.info('http server listening', { server: this.name, address: `${a.address}:${a.port}`, port: a.port });
   }
 

@@ -27,3 +27,4 @@ export {
 } from './config/stave-config';
 export { Overrides, defaultLimits } from './config/overrides';
 export { SINGLE_TENANT, resolveTenant, validateTenantID } from './tenant';
+export { listen } from './listen';

@@ -152,13 +152,13 @@ export class OtlpGrpcReceiver extends BasicService {
     });
     const server = http2.createServer({ settings: { maxConcurrentStreams: this.s.maxConcurrentStreams } }, (req, res) => {
       // A call refused before its request was read whole (over the cap) leaves the client's half of the
-      // stream open, and it would hold shutdown for the whole grace period. Once the answer is out, reset
-      // the stream with RST_STREAM NO_ERROR ("stop sending"), as grpc-go servers do. The stream's 'finish'
-      // (its writable side ended) comes just before Node asks for and sends the trailers, hence the
-      // setImmediate: the reset is queued after the trailers, so the client still reads the status.
-      req.stream.once('finish', () => {
+      // stream open, and it would hold shutdown for the whole grace period. Once the trailers (the status)
+      // are out, reset the stream with RST_STREAM NO_ERROR ("stop sending"), as grpc-go servers do. Node's
+      // compat response sends the trailers from its own 'wantTrailers' listener, registered before this one.
+      req.stream.once('wantTrailers', () => {
         setImmediate(() => {
-          if (!req.stream.closed) req.stream.close(http2.constants.NGHTTP2_NO_ERROR);
+          // destroy() rather than close(NO_ERROR): close waits for a 'finish' that has already happened.
+          if (!req.stream.closed && !req.readableEnded) req.stream.destroy();
         });
       });
       handler(req, res);

@@ -1,4 +1,5 @@
 import http from 'node:http';
+import net from 'node:net';
 import zlib from 'node:zlib';
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { BinaryReader } from '@bufbuild/protobuf/wire';
@@ -221,6 +222,24 @@ describe('OtlpHttpReceiver', () => {
       expect(logLines.some((l) => JSON.parse(l).msg === 'otlp push failed')).toBe(true);
       await expectStillServing();
     });
+  });
+
+  it('shrugs off a client that disconnects halfway through its body', async () => {
+    await receiver.stop();
+    await start({ logger: new Logger('debug', 'json', {}, { write: (l) => logLines.push(l) }) });
+    const socket = net.connect(port, '127.0.0.1');
+    await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+    socket.write('POST /v1/traces HTTP/1.1\r\nhost: x\r\ncontent-type: application/x-protobuf\r\ncontent-length: 1000\r\n\r\n0123456789');
+    socket.destroy();
+    // Poll until the receiver has noticed (no sleeps).
+    const deadline = Date.now() + 5000;
+    while (!logLines.some((l) => JSON.parse(l).msg === 'otlp request abandoned by the client')) {
+      if (Date.now() > deadline) throw new Error('the receiver never noticed the disconnect');
+      await new Promise((r) => setImmediate(r));
+    }
+    expect(logLines.some((l) => JSON.parse(l).level === 'error')).toBe(false);
+    expect(pusher.pushes).toHaveLength(0);
+    await expectStillServing();
   });
 
   it('stops inflating a gzip bomb at the cap instead of inflating all of it', async () => {

@@ -66,6 +66,9 @@ function settle(o: OtlpHttpReceiverOptions): Settings {
 
 type Encoding = 'proto' | 'json';
 
+/** The client went away before sending its whole body: nobody to answer. */
+class ClientGoneError extends Error {}
+
 /** A refusal decided here (not by the pusher): an HTTP status, a gRPC code for the Status body, a message. */
 class Refusal extends Error {
   constructor(
@@ -154,6 +157,11 @@ export class OtlpHttpReceiver extends BasicService {
   }
 
   private sendFailure(req: http.IncomingMessage, res: http.ServerResponse, encoding: Encoding, err: unknown): void {
+    if (err instanceof ClientGoneError || res.destroyed) {
+      this.s.logger.debug('otlp request abandoned by the client', { receiver: 'otlp_http', err });
+      res.destroy();
+      return;
+    }
     let status: number;
     let code: Code;
     let message: string;
@@ -176,7 +184,7 @@ export class OtlpHttpReceiver extends BasicService {
     }
     if (status >= 500) this.s.logger.error('otlp push failed', { receiver: 'otlp_http', status, tenant: headerValue(req, 'x-scope-orgid'), err: message });
     else this.s.logger.debug('otlp request refused', { receiver: 'otlp_http', status, err: message });
-    if (res.headersSent || res.destroyed) {
+    if (res.headersSent) {
       res.destroy();
       return;
     }
@@ -244,7 +252,7 @@ function readCapped(req: http.IncomingMessage, limit: number): Promise<Buffer> {
     };
     const onClose = (): void => {
       done();
-      reject(new Error('client closed the connection before sending the whole body'));
+      reject(new ClientGoneError('client closed the connection before sending the whole body'));
     };
     req.on('data', onData);
     req.on('end', onEnd);

@@ -18,7 +18,7 @@ const ringKv = c.object({
 });
 
 /** The shape dskit's ring config has for every component's ring. */
-const basicRing = c.object({
+const basicRingShape = {
   kvstore: ringKv,
   heartbeat_period: c.duration('5s'),
   heartbeat_timeout: c.duration('1m'),
@@ -28,6 +28,15 @@ const basicRing = c.object({
   instance_interface_names: c.list(c.string()),
   instance_availability_zone: c.string(''),
   enable_inet6: c.ignored(),
+};
+const basicRing = c.object(basicRingShape);
+
+/** Tempo's compactor ring adds waiting for the ring to settle before the first compaction cycle. */
+const compactorRing = c.object({
+  ...basicRingShape,
+  wait_stability_min_duration: c.duration('1m', 'the compactor ring must be unchanged this long before compacting starts; 0 disables'),
+  wait_stability_max_duration: c.duration('5m', 'compacting starts after this even if the ring keeps changing'),
+  wait_active_instance_timeout: c.duration('10m', 'how long to wait for this compactor to be ACTIVE in the ring'),
 });
 
 export const serverSection = c.object({
@@ -194,7 +203,7 @@ export const queryFrontendSection = c.object({
 });
 
 export const compactorSection = c.object({
-  ring: basicRing,
+  ring: compactorRing,
   compaction: c.object({
     block_retention: c.duration('336h'),
     compacted_block_retention: c.duration('1h'),
