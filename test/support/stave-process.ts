@@ -50,6 +50,12 @@ export function startStave(opts: StartOptions = {}): StaveProcess {
     `-storage.trace.wal.path=${path.join(dataDir, 'wal')}`,
     `-storage.trace.local.path=${path.join(dataDir, 'blocks')}`,
     `-metrics-generator.storage.path=${path.join(dataDir, 'generator')}`,
+    // Gossip and ring entries on loopback and a free port, and no start-up settle time, so suites can run
+    // side by side and quickly.
+    '-memberlist.bind-addr=127.0.0.1',
+    '-memberlist.bind-port=0',
+    '-ingester.lifecycler.address=127.0.0.1',
+    '-ingester.lifecycler.min-ready-duration=0s',
     ...(opts.args ?? []),
   ];
   const cmd = opts.deployable

@@ -54,7 +54,7 @@ export class Querier extends BasicService {
   private async fromIngesters(req: TraceByIDRequest): Promise<TraceLike[]> {
     let set;
     try {
-      set = this.opts.ring.get(tokenFor(req.tenant, req.traceId));
+      set = this.opts.ring.get(tokenFor(req.tenant, req.traceId), 'read');
     } catch (err) {
       if (err instanceof RingUnavailableError) throw new ConnectError(`cannot read recent traces: ${err.message}`, Code.Unavailable);
       throw err;

@@ -30,6 +30,11 @@ export interface AppContext {
   readonly buildInfo: BuildInfo;
   /** Values modules publish for modules that depend on them (the store, the ring, ...). */
   readonly provided: Map<string, unknown>;
+  /**
+   * Extra readiness conditions beyond "every module is Running" (an ingester that has not yet joined its
+   * ring, say): each returns why it is not ready, or undefined.
+   */
+  readonly readiness: Array<() => string | undefined>;
 }
 
 export interface AppOptions {
@@ -78,6 +83,7 @@ export class App {
       registry,
       buildInfo: opts.buildInfo,
       provided: new Map(),
+      readiness: [],
       http: new HttpServer({
         name: 'http',
         address: s.http_listen_address,
@@ -101,11 +107,12 @@ export class App {
   }
 
   /** Ready when every module of the target is Running and no shutdown has begun. */
-  isReady(): { ready: boolean; notRunning: Array<{ name: string; state: State }> } {
-    if (this.shuttingDown) return { ready: false, notRunning: [{ name: 'app', state: State.Stopping }] };
-    if (!this.modules) return { ready: false, notRunning: [{ name: 'app', state: State.Starting }] };
+  isReady(): { ready: boolean; notRunning: Array<{ name: string; state: State }>; reasons: string[] } {
+    if (this.shuttingDown) return { ready: false, notRunning: [{ name: 'app', state: State.Stopping }], reasons: [] };
+    if (!this.modules) return { ready: false, notRunning: [{ name: 'app', state: State.Starting }], reasons: [] };
     const notRunning = this.modules.notRunning();
-    return { ready: notRunning.length === 0, notRunning };
+    const reasons = notRunning.length === 0 ? this.ctx.readiness.map((check) => check()).filter((r): r is string => r !== undefined) : [];
+    return { ready: notRunning.length === 0 && reasons.length === 0, notRunning, reasons };
   }
 
   /** Builds and starts the target's modules. Rejects if any fails to start. */
@@ -150,9 +157,12 @@ export class App {
     const r = http.router;
     const api = this.ctx.config.http_api_prefix.replace(/\/$/, '');
     r.handle('GET', '/ready', (_req, res) => {
-      const { ready, notRunning } = this.isReady();
+      const { ready, notRunning, reasons } = this.isReady();
       if (ready) return sendText(res, 200, 'ready\n');
-      sendText(res, 503, `Some services are not Running:\n${notRunning.map((n) => `${n.name}: ${n.state}`).join('\n')}\n`);
+      if (notRunning.length > 0) {
+        return sendText(res, 503, `Some services are not Running:\n${notRunning.map((n) => `${n.name}: ${n.state}`).join('\n')}\n`);
+      }
+      sendText(res, 503, `${reasons.join('\n')}\n`);
     });
     r.handle('GET', '/metrics', async (_req, res) => {
       const body = await registry.metrics();

@@ -5,7 +5,23 @@ import { LocalStore, type ObjectStore } from '@stave/backend';
 import { Distributor } from '@stave/distributor';
 import { Ingester, remoteIngesterClient, type IngesterClient } from '@stave/ingester';
 import { Blocklist, Querier, QueryFrontend } from '@stave/query';
-import { randomTokens, StaticRing, type InstanceDesc } from '@stave/ring';
+import {
+  createLifecycler,
+  createRing,
+  InMemoryKV,
+  memberlistKVOptions,
+  memberlistPageHandler,
+  MemberlistKV,
+  RING_PAGE_PATHS,
+  RING_PAGE_TITLES,
+  ringConfig,
+  ringKVClient,
+  ringPageHandler,
+  type InstanceDesc,
+  type KVStore,
+  type Lifecycler,
+  type RingConfig,
+} from '@stave/ring';
 import { BasicService, Code, ConnectError, ModuleManager, Overrides, ServerService, sendText, type AppContext, type Service } from '@stave/server';
 import { Pusher, Querier as QuerierService } from '@stave/proto';
 import { receiverServices } from './receivers';
@@ -16,6 +32,8 @@ export type Component = (typeof COMPONENTS)[number];
 
 /** Values modules publish for the modules that depend on them. */
 const keys = {
+  kv: 'kv-stores',
+  ringConfig: 'ingester-ring-config',
   overrides: 'overrides',
   store: 'store',
   ring: 'ring',
@@ -97,17 +115,36 @@ export function staveModules(): ModuleManager<AppContext> {
     },
   });
 
+  // Ring state lives in a KV store: in-process for `all` (one process, RF 1), gossiped by memberlist for
+  // every other target (`ingester.lifecycler.ring.kvstore.store`, Tempo's default memberlist).
   m.register({
-    name: 'ring',
+    name: 'kv',
     deps: ['server'],
     init: (ctx) => {
-      const lc = ctx.config.ingester.lifecycler;
-      const ring = new StaticRing({ replicationFactor: lc.ring.replication_factor, heartbeatTimeoutMs: lc.ring.heartbeat_timeout });
+      const stores: { inmemory: KVStore; memberlist?: MemberlistKV } = { inmemory: new InMemoryKV() };
+      ctx.provided.set(keys.kv, stores);
+      if (ctx.target === 'all') return undefined;
+      const ml = new MemberlistKV(memberlistKVOptions(ctx.config.memberlist, { logger: ctx.logger.child({ component: 'memberlist' }), registry: ctx.registry }));
+      stores.memberlist = ml;
+      ctx.http.router.handle(['GET', 'POST'], '/memberlist', memberlistPageHandler(ml));
+      return ml;
+    },
+  });
+
+  m.register({
+    name: 'ring',
+    deps: ['server', 'kv'],
+    init: (ctx) => {
+      const rc = ringConfig(ctx.config, 'ingester');
+      if (ctx.target === 'all') rc.store = 'inmemory';
+      ctx.provided.set(keys.ringConfig, rc);
+      const ring = createRing(rc, { kv: ringKVClient(get(ctx, keys.kv), rc), registry: ctx.registry });
       ctx.provided.set(keys.ring, ring);
+      ctx.http.router.handle(['GET', 'POST'], RING_PAGE_PATHS.ingester, ringPageHandler(ring, { title: RING_PAGE_TITLES.ingester }));
       const clients = new Map<string, IngesterClient>();
       ctx.provided.set(keys.ingesters, (inst: InstanceDesc): IngesterClient => {
         const local = ctx.provided.get(keys.ingester) as Ingester | undefined;
-        if (local && inst.id === 'local') return local;
+        if (local && inst.id === rc.instanceId) return local;
         let c = clients.get(inst.addr);
         if (!c) {
           c = remoteIngesterClient({ address: inst.addr, timeoutMs: ctx.config.ingester_client.remote_timeout, maxMessageBytes: ctx.config.server.grpc_server_max_send_msg_size });
@@ -115,7 +152,7 @@ export function staveModules(): ModuleManager<AppContext> {
         }
         return c;
       });
-      return undefined;
+      return ring;
     },
   });
 
@@ -158,29 +195,17 @@ export function staveModules(): ModuleManager<AppContext> {
         await ing.stop();
         sendText(res, 200, 'ingester flushed and stopped\n');
       });
-      // The in-process ring entry: ACTIVE once the WAL is replayed, heartbeating until stop.
-      const ring = get<StaticRing>(ctx, keys.ring);
-      const lc = cfg.ingester.lifecycler;
-      let heartbeat: NodeJS.Timeout | undefined;
-      const tokens = randomTokens(lc.num_tokens);
-      const entry = (state: InstanceDesc['state']): InstanceDesc => ({
-        id: 'local',
-        addr: `${lc.address || '127.0.0.1'}:${ctx.grpc.address().port}`,
-        zone: lc.availability_zone,
-        state,
-        tokens,
-        timestamp: Date.now(),
-        registeredTimestamp: Date.now(),
-      });
+      // The ingester's ring entry: joined (ACTIVE) once the WAL is replayed; LEAVING, then gone, on stop.
+      const rc = get<RingConfig>(ctx, keys.ringConfig);
+      let lc: Lifecycler | undefined;
+      ctx.readiness.push(() => (lc ? lc.notReadyReason() : 'ingester has not joined the ring'));
       const lifecycle = new BasicService('ingester-lifecycler', {
         starting: async () => {
-          ring.set([entry('ACTIVE')]);
-          heartbeat = setInterval(() => ring.set([entry('ACTIVE')]), lc.heartbeat_period);
-          heartbeat.unref();
+          lc = createLifecycler(rc, { kv: ringKVClient(get(ctx, keys.kv), rc), grpcPort: ctx.grpc.address().port, logger: ctx.logger.child({ component: 'lifecycler' }) });
+          await lc.start();
         },
         stopping: async () => {
-          clearInterval(heartbeat);
-          ring.set([entry('LEAVING')]);
+          await lc?.stop();
         },
       });
       return group('ingester', [ing, lifecycle]);
@@ -239,5 +264,7 @@ export function staveModules(): ModuleManager<AppContext> {
 
   for (const name of ['compactor', 'metrics-generator'] as const) m.register({ name, deps: ['server'], init: placeholder(name), userVisible: true });
   m.register({ name: 'all', deps: [...COMPONENTS], userVisible: true });
+  // `all` joined to other processes by gossip: the rings use memberlist instead of the in-process store.
+  m.register({ name: 'scalable-single-binary', deps: [...COMPONENTS], userVisible: true });
   return m;
 }
