@@ -54,6 +54,16 @@ describe('stave -target=all', () => {
     expect(d).not.toContain('block_retention');
   });
 
+  it.each(['/ingester/ring', '/distributor/ring', '/compactor/ring', '/metrics-generator/ring'])('shows %s in Tempo’s JSON shape, this process ACTIVE', async (page) => {
+    const res = await fetch(await p.url(page), { headers: { accept: 'application/json' } });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { shards: Array<Record<string, unknown>>; now: unknown };
+    expect(body.shards).toHaveLength(1);
+    expect(body.shards[0]).toMatchObject({ state: 'ACTIVE', zone: expect.any(String) as string, tokens: expect.any(Array) as unknown[] });
+    expect(Object.keys(body.shards[0]!)).toEqual(expect.arrayContaining(['id', 'state', 'address', 'timestamp', 'registered_timestamp', 'zone', 'tokens']));
+    expect(body.now).toBeDefined();
+  });
+
   it('answers 404 for unknown paths', async () => {
     expect((await fetch(await p.url('/no/such/path'))).status).toBe(404);
   });

@@ -20,7 +20,9 @@ import {
   type InstanceDesc,
   type KVStore,
   type Lifecycler,
+  type Ring,
   type RingConfig,
+  type RingKind,
 } from '@stave/ring';
 import { BasicService, Code, ConnectError, ModuleManager, Overrides, ServerService, sendText, type AppContext, type Service } from '@stave/server';
 import { Pusher, Querier as QuerierService } from '@stave/proto';
@@ -57,6 +59,38 @@ function placeholder(name: Component) {
     const log = ctx.logger.child({ component: name });
     return new BasicService(name, { starting: async () => log.info('module running; no behaviour yet') });
   };
+}
+
+/** A ring's config, with `all` forced onto the in-process store (one process, nobody to gossip with). */
+function ringConfigFor(ctx: AppContext, kind: RingKind): RingConfig {
+  const rc = ringConfig(ctx.config, kind);
+  if (ctx.target === 'all') rc.store = 'inmemory';
+  return rc;
+}
+
+/** The read side of a ring, with its status page mounted where Tempo serves it. */
+function readRing(ctx: AppContext, rc: RingConfig): Ring {
+  const ring = createRing(rc, { kv: ringKVClient(get(ctx, keys.kv), rc), registry: ctx.registry });
+  ctx.http.router.handle(['GET', 'POST'], RING_PAGE_PATHS[rc.kind], ringPageHandler(ring, { title: RING_PAGE_TITLES[rc.kind] }));
+  return ring;
+}
+
+/**
+ * This process's entry in a ring: joined once the services before it in the module are running (the
+ * lifecycler needs the bound gRPC port), and counted in readiness; LEAVING then gone on stop.
+ */
+function ringMembership(ctx: AppContext, rc: RingConfig): Service {
+  let lc: Lifecycler | undefined;
+  ctx.readiness.push(() => (lc ? lc.notReadyReason() : `${rc.kind} has not joined its ring`));
+  return new BasicService(`${rc.kind}-lifecycler`, {
+    starting: async () => {
+      lc = createLifecycler(rc, { kv: ringKVClient(get(ctx, keys.kv), rc), grpcPort: ctx.grpc.address().port, logger: ctx.logger.child({ component: 'lifecycler', ring: rc.kind }) });
+      await lc.start();
+    },
+    stopping: async () => {
+      await lc?.stop();
+    },
+  });
 }
 
 /** Runs several services as one module: started in order, stopped in reverse. */
@@ -135,12 +169,10 @@ export function staveModules(): ModuleManager<AppContext> {
     name: 'ring',
     deps: ['server', 'kv'],
     init: (ctx) => {
-      const rc = ringConfig(ctx.config, 'ingester');
-      if (ctx.target === 'all') rc.store = 'inmemory';
+      const rc = ringConfigFor(ctx, 'ingester');
       ctx.provided.set(keys.ringConfig, rc);
-      const ring = createRing(rc, { kv: ringKVClient(get(ctx, keys.kv), rc), registry: ctx.registry });
+      const ring = readRing(ctx, rc);
       ctx.provided.set(keys.ring, ring);
-      ctx.http.router.handle(['GET', 'POST'], RING_PAGE_PATHS.ingester, ringPageHandler(ring, { title: RING_PAGE_TITLES.ingester }));
       const clients = new Map<string, IngesterClient>();
       ctx.provided.set(keys.ingesters, (inst: InstanceDesc): IngesterClient => {
         const local = ctx.provided.get(keys.ingester) as Ingester | undefined;
@@ -195,37 +227,30 @@ export function staveModules(): ModuleManager<AppContext> {
         await ing.stop();
         sendText(res, 200, 'ingester flushed and stopped\n');
       });
-      // The ingester's ring entry: joined (ACTIVE) once the WAL is replayed; LEAVING, then gone, on stop.
-      const rc = get<RingConfig>(ctx, keys.ringConfig);
-      let lc: Lifecycler | undefined;
-      ctx.readiness.push(() => (lc ? lc.notReadyReason() : 'ingester has not joined the ring'));
-      const lifecycle = new BasicService('ingester-lifecycler', {
-        starting: async () => {
-          lc = createLifecycler(rc, { kv: ringKVClient(get(ctx, keys.kv), rc), grpcPort: ctx.grpc.address().port, logger: ctx.logger.child({ component: 'lifecycler' }) });
-          await lc.start();
-        },
-        stopping: async () => {
-          await lc?.stop();
-        },
-      });
+      // The ingester joins its ring (ACTIVE) only once the WAL is replayed.
+      const lifecycle = ringMembership(ctx, get<RingConfig>(ctx, keys.ringConfig));
       return group('ingester', [ing, lifecycle]);
     },
   });
 
   m.register({
     name: 'distributor',
-    deps: ['server', 'overrides', 'ring'],
+    deps: ['server', 'overrides', 'ring', 'kv'],
     userVisible: true,
     init: (ctx) => {
+      // The distributor ring counts the healthy distributors that share a `global` rate limit.
+      const rc = ringConfigFor(ctx, 'distributor');
+      const distributors = readRing(ctx, rc);
       const d = new Distributor({
         multitenancy: ctx.config.multitenancy_enabled || ctx.config.auth_enabled === true,
         ring: get(ctx, keys.ring),
         ingester: get(ctx, keys.ingesters),
         overrides: get(ctx, keys.overrides),
+        healthyDistributors: () => distributors.healthyInstancesCount(),
         logger: ctx.logger,
         registry: ctx.registry,
       });
-      return group('distributor', [d, ...receiverServices(ctx, d)]);
+      return group('distributor', [distributors, ringMembership(ctx, rc), d, ...receiverServices(ctx, d)]);
     },
   });
 
@@ -262,7 +287,19 @@ export function staveModules(): ModuleManager<AppContext> {
       }),
   });
 
-  for (const name of ['compactor', 'metrics-generator'] as const) m.register({ name, deps: ['server'], init: placeholder(name), userVisible: true });
+  // The compactor and the metrics-generator join their rings (job ownership and trace ownership) and
+  // show them; their work lands with their own issues.
+  for (const name of ['compactor', 'metrics-generator'] as const) {
+    m.register({
+      name,
+      deps: ['server', 'kv'],
+      userVisible: true,
+      init: (ctx) => {
+        const rc = ringConfigFor(ctx, name);
+        return group(name, [readRing(ctx, rc), ringMembership(ctx, rc), placeholder(name)(ctx)]);
+      },
+    });
+  }
   m.register({ name: 'all', deps: [...COMPONENTS], userVisible: true });
   // `all` joined to other processes by gossip: the rings use memberlist instead of the in-process store.
   m.register({ name: 'scalable-single-binary', deps: [...COMPONENTS], userVisible: true });
