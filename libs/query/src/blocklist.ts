@@ -3,22 +3,27 @@
 
 import type { ObjectStore } from '@stave/backend';
 import { listBlocks, openBlock, readTenantIndex, type BlockMeta, type BlockReader } from '@stave/block';
-import { BasicService, type Logger } from '@stave/server';
+import { BasicService, Code, ConnectError, type Logger } from '@stave/server';
 
 export class Blocklist extends BasicService {
-  private metas = new Map<string, BlockMeta[]>();
+  private metas: Map<string, BlockMeta[]> | undefined;
   private readonly readers = new Map<string, BlockReader>();
   private timer: NodeJS.Timeout | undefined;
+  private lastPoll = 0;
 
   constructor(private readonly store: ObjectStore, private readonly pollMs: number, private readonly logger: Logger) {
     super('blocklist');
   }
 
   protected override async starting(): Promise<void> {
-    await this.poll();
+    // A backend that is down at start must not stop the querier: recent traces are still answered from
+    // the ingesters, and block queries answer 503 until a poll succeeds.
+    await this.poll().catch((err: unknown) => this.logger.warn('blocklist poll failed; retrying', { err: String(err) }));
+    // Poll every blocklist_poll; until the first poll succeeds, retry every few seconds.
     this.timer = setInterval(() => {
+      if (this.metas && Date.now() - this.lastPoll < this.pollMs) return;
       this.poll().catch((err: unknown) => this.logger.warn('blocklist poll failed', { err: String(err) }));
-    }, this.pollMs);
+    }, Math.min(this.pollMs, 5000));
     this.timer.unref();
   }
 
@@ -27,6 +32,7 @@ export class Blocklist extends BasicService {
   }
 
   async poll(): Promise<void> {
+    this.lastPoll = Date.now();
     const { prefixes } = await this.store.list('', { delimiter: '/' });
     const next = new Map<string, BlockMeta[]>();
     for (const p of prefixes) {
@@ -45,7 +51,9 @@ export class Blocklist extends BasicService {
     for (const k of this.readers.keys()) if (!live.has(k)) this.readers.delete(k);
   }
 
+  /** The tenant's blocks as last polled. Unavailable before the first successful poll: never a wrong empty. */
   blocks(tenant: string): readonly BlockMeta[] {
+    if (!this.metas) throw new ConnectError('the blocklist has not been loaded from the backend yet', Code.Unavailable);
     return this.metas.get(tenant) ?? [];
   }
 

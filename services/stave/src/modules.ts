@@ -1,7 +1,7 @@
 // Stave's module graph: which modules exist, what each depends on, and which are valid -target values.
 // Modules wire config to libraries; this file holds no business logic.
 
-import { LocalStore, type ObjectStore } from '@stave/backend';
+import { createObjectStore } from '@stave/backend';
 import { Distributor } from '@stave/distributor';
 import { Ingester, remoteIngesterClient, type IngesterClient } from '@stave/ingester';
 import { Blocklist, Querier, QueryFrontend } from '@stave/query';
@@ -135,17 +135,9 @@ export function staveModules(): ModuleManager<AppContext> {
     name: 'store',
     deps: [],
     init: (ctx) => {
-      const t = ctx.config.storage.trace;
-      let store: ObjectStore;
-      switch (t.backend) {
-        case 'local':
-          store = new LocalStore(t.local.path);
-          break;
-        default:
-          throw new ConnectError(`storage.trace.backend ${t.backend} is not available yet (only local)`, Code.Unimplemented);
-      }
+      const store = createObjectStore(ctx.config.storage.trace, { logger: ctx.logger.child({ component: 'backend' }), registry: ctx.registry });
       ctx.provided.set(keys.store, store);
-      return undefined;
+      return new BasicService('store', { stopping: () => store.close() });
     },
   });
 
