@@ -38,7 +38,9 @@ run: build
 # Lint and type checks first, then the whole jest suite; its last line is `N passed, N failed`.
 # OTel's HTTP exporters load their transport with a dynamic import(), which jest runs only with vm modules.
 test: build lint
-	NODE_OPTIONS=--experimental-vm-modules $(BIN)/jest --ci
+	@rm -f .tmp/test-count.txt
+	@NODE_OPTIONS=--experimental-vm-modules $(BIN)/jest --ci; status=$$?; \
+	  cat .tmp/test-count.txt 2>/dev/null || echo "0 passed, 1 failed"; exit $$status
 
 bench: build
 	node bench/dist/run.js $(ARGS)
