@@ -93,7 +93,7 @@ interface Batch {
 
 /** Write+sync batches in flight at once. fdatasync dominates an append's latency; overlapping them
  *  lets the next batch's write start while the previous one syncs (measured: see bench/results). */
-const MAX_BATCHES_IN_FLIGHT = 4;
+const MAX_BATCHES_IN_FLIGHT = 8;
 
 /**
  * An open segment that takes appends. `append` resolves once the record is durable and returns where
