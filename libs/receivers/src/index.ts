@@ -37,7 +37,7 @@ export {
   type JaegerUdpReceiverOptions,
   type UdpDropReason,
 } from './jaeger/udp-receiver';
-export { parseEndpoint as parseReceiverEndpoint, type Endpoint as ReceiverEndpoint } from './jaeger/receiver-common';
+export { parseEndpoint as parseReceiverEndpoint, type Endpoint as ReceiverEndpoint } from './endpoint';
 export {
   ZIPKIN_DEFAULT_ENDPOINT,
   ZIPKIN_V1_PATH,

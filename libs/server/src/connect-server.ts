@@ -6,6 +6,7 @@ import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import type { ConnectRouter, Interceptor } from '@connectrpc/connect';
 import { connectNodeAdapter } from '@connectrpc/connect-node';
+import { closeHttp2Gracefully, Http2Sessions } from './graceful-close';
 import { BasicService } from './lifecycle';
 import { listen } from './listen';
 import type { Logger } from './log';
@@ -24,7 +25,7 @@ export interface ConnectServerOptions {
 export class ConnectServer extends BasicService {
   private readonly registrations: Array<(router: ConnectRouter) => void> = [];
   private server: http2.Http2Server | undefined;
-  private readonly sessions = new Set<http2.Http2Session>();
+  private readonly sessions = new Http2Sessions();
 
   constructor(private readonly opts: ConnectServerOptions) {
     super(opts.name);
@@ -55,10 +56,7 @@ export class ConnectServer extends BasicService {
       { settings: { maxConcurrentStreams: this.opts.maxConcurrentStreams ?? 100 } },
       handler,
     );
-    server.on('session', (s) => {
-      this.sessions.add(s);
-      s.once('close', () => this.sessions.delete(s));
-    });
+    this.sessions.track(server);
     this.server = server;
     const a = await listen(server, this.opts.port, this.opts.address);
     this.opts.logger.info('grpc server listening', { server: this.name, address: `${a.address}:${a.port}`, port: a.port });
@@ -67,14 +65,12 @@ export class ConnectServer extends BasicService {
   protected override async stopping(): Promise<void> {
     const server = this.server;
     if (!server) return;
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    // Ask clients to go away; streams in flight finish, new ones go elsewhere.
-    for (const s of this.sessions) s.close();
-    await closed;
+    // No grace timer here: App.shutdown owns the graceful period and calls destroySessions() when it ends.
+    await closeHttp2Gracefully(server, this.sessions);
   }
 
   /** Ends every session now (after the graceful period). */
   destroySessions(): void {
-    for (const s of this.sessions) s.destroy();
+    this.sessions.destroy();
   }
 }

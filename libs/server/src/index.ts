@@ -28,3 +28,4 @@ export {
 export { Overrides, defaultLimits } from './config/overrides';
 export { SINGLE_TENANT, resolveTenant, validateTenantID } from './tenant';
 export { listen } from './listen';
+export { Http2Sessions, closeHttp2Gracefully, closeHttpGracefully } from './graceful-close';

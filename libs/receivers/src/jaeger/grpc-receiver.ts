@@ -10,9 +10,10 @@ import { ConnectError, type HandlerContext } from '@connectrpc/connect';
 import { connectNodeAdapter } from '@connectrpc/connect-node';
 import { jaegerProtoBatchToOtlp } from '@stave/model';
 import { JaegerCollectorService, JaegerPostSpansResponseSchema, type JaegerPostSpansRequest, type JaegerPostSpansResponse } from '@stave/proto';
-import { BasicService, type Logger } from '@stave/server';
+import { BasicService, closeHttp2Gracefully, Http2Sessions, type Logger } from '@stave/server';
+import { listenReceiver, parseEndpoint } from '../endpoint';
 import type { TracePusher } from '../pusher';
-import { countSpans, parseEndpoint, pushRequest } from './receiver-common';
+import { countSpans, pushRequest } from './receiver-common';
 
 export const JAEGER_GRPC_DEFAULT_ENDPOINT = '0.0.0.0:14250';
 
@@ -29,7 +30,7 @@ export interface JaegerGrpcReceiverOptions {
 
 export class JaegerGrpcReceiver extends BasicService {
   private server: http2.Http2Server | undefined;
-  private readonly sessions = new Set<http2.Http2Session>();
+  private readonly sessions = new Http2Sessions();
   private readonly endpoint: string;
 
   constructor(private readonly opts: JaegerGrpcReceiverOptions) {
@@ -59,7 +60,7 @@ export class JaegerGrpcReceiver extends BasicService {
   }
 
   protected override async starting(): Promise<void> {
-    const { host, port } = parseEndpoint(this.endpoint);
+    const endpoint = parseEndpoint(this.endpoint);
     const handler = connectNodeAdapter({
       routes: (router) => {
         router.service(JaegerCollectorService, { postSpans: (req, ctx) => this.postSpans(req, ctx) });
@@ -70,37 +71,14 @@ export class JaegerGrpcReceiver extends BasicService {
       connect: false,
     });
     const server = http2.createServer(handler);
-    server.on('session', (s) => {
-      this.sessions.add(s);
-      s.once('close', () => this.sessions.delete(s));
-    });
+    this.sessions.track(server);
     this.server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, host || undefined, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-    const a = this.address();
-    this.opts.logger.info('receiver listening', { receiver: 'jaeger_grpc', address: `${a.address}:${a.port}`, port: a.port });
+    await listenReceiver(server, endpoint, this.opts.logger, 'jaeger_grpc');
   }
 
   protected override async stopping(): Promise<void> {
     const server = this.server;
     if (!server) return;
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    // GOAWAY: streams in flight finish, new ones go elsewhere.
-    for (const s of this.sessions) s.close();
-    let timer: NodeJS.Timeout | undefined;
-    const grace = new Promise<void>((resolve) => {
-      timer = setTimeout(() => {
-        for (const s of this.sessions) s.destroy();
-        resolve();
-      }, this.opts.shutdownTimeoutMs ?? 10_000);
-    });
-    await Promise.race([closed, grace]);
-    clearTimeout(timer);
-    await closed;
+    await closeHttp2Gracefully(server, this.sessions, this.opts.shutdownTimeoutMs ?? 10_000);
   }
 }

@@ -4,8 +4,9 @@
 
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { BasicService, type Logger } from '@stave/server';
-import { HttpError, parseEndpoint, sendFailure } from './receiver-common';
+import { BasicService, closeHttpGracefully, type Logger } from '@stave/server';
+import { listenReceiver, parseEndpoint } from '../endpoint';
+import { HttpError, sendFailure } from './receiver-common';
 
 export interface HttpReceiverBaseOptions {
   /** "host:port"; port 0 picks a free port (see address()). */
@@ -41,37 +42,18 @@ export abstract class HttpReceiver extends BasicService {
   }
 
   protected override async starting(): Promise<void> {
-    const { host, port } = parseEndpoint(this.base.endpoint);
+    const endpoint = parseEndpoint(this.base.endpoint);
     const server = http.createServer({ requestTimeout: 60_000 }, (req, res) => {
       void this.dispatch(req, res);
     });
     this.server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, host || undefined, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-    const a = this.address();
-    this.base.logger.info('receiver listening', { receiver: this.receiver, address: `${a.address}:${a.port}`, port: a.port });
+    await listenReceiver(server, endpoint, this.base.logger, this.receiver);
   }
 
   protected override async stopping(): Promise<void> {
     const server = this.server;
     if (!server) return;
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    server.closeIdleConnections();
-    let timer: NodeJS.Timeout | undefined;
-    const grace = new Promise<void>((resolve) => {
-      timer = setTimeout(() => {
-        server.closeAllConnections();
-        resolve();
-      }, this.base.shutdownTimeoutMs);
-    });
-    await Promise.race([closed, grace]);
-    clearTimeout(timer);
-    await closed;
+    await closeHttpGracefully(server, this.base.shutdownTimeoutMs);
   }
 
   private async dispatch(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {

@@ -1,5 +1,6 @@
-// What the Jaeger and Zipkin receivers share: endpoint parsing, bounded (and gzip-aware) body reading,
-// and the one mapping from a push failure to an HTTP answer.
+// What the Jaeger and Zipkin receivers share: bounded (and gzip-aware) body reading and the one mapping
+// from a push failure to an HTTP answer. Endpoint parsing, shared by every receiver, is in ../endpoint.ts
+// and re-exported here for existing importers.
 
 import type http from 'node:http';
 import { promisify } from 'node:util';
@@ -9,23 +10,9 @@ import { ExportTraceServiceRequestSchema, type ExportTraceServiceRequest } from 
 import { Code, ConnectError, codeOf, httpStatusOf, type Logger } from '@stave/server';
 import type { PushContext, TracePusher } from '../pusher';
 
+export { parseEndpoint, type Endpoint } from '../endpoint';
+
 const gunzip = promisify(zlib.gunzip);
-
-export interface Endpoint {
-  readonly host: string;
-  readonly port: number;
-}
-
-/**
- * Parses a collector-style endpoint, "host:port": "0.0.0.0:14268", "[::1]:0", ":9411" (all interfaces),
- * "localhost:0". Port 0 asks the OS for a free port.
- */
-export function parseEndpoint(endpoint: string): Endpoint {
-  const m = /^(?:\[([^\]]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(endpoint.trim());
-  const port = m ? Number(m[3]) : NaN;
-  if (!m || port > 65535) throw new Error(`invalid endpoint ${JSON.stringify(endpoint)}: want "host:port" with a port 0-65535`);
-  return { host: m[1] ?? m[2] ?? '', port };
-}
 
 /** An HTTP failure with the status to answer it with. */
 export class HttpError extends Error {

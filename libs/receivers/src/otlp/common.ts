@@ -1,21 +1,13 @@
 // What both OTLP receivers share: endpoint parsing and bounded decompression.
 
 import zlib from 'node:zlib';
+import { parseEndpoint, type Endpoint } from '../endpoint';
 
-export interface OtlpEndpoint {
-  readonly host: string;
-  readonly port: number;
-}
+export type OtlpEndpoint = Endpoint;
 
-/**
- * Parses a collector-style endpoint "host:port" ("0.0.0.0:4318", "[::1]:0", "localhost:4317"); an empty
- * host (":4318") means every interface. Port 0 asks the OS for a free port.
- */
+/** parseEndpoint, with errors that name the OTLP receiver ("invalid OTLP receiver endpoint ..."). */
 export function parseOtlpEndpoint(endpoint: string): OtlpEndpoint {
-  const m = /^(?:\[([^\]]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(endpoint.trim());
-  const port = m ? Number(m[3]) : NaN;
-  if (!m || port > 65535) throw new Error(`invalid OTLP receiver endpoint ${JSON.stringify(endpoint)}: want "host:port" with a port 0-65535`);
-  return { host: m[1] ?? m[2] ?? '', port };
+  return parseEndpoint(endpoint, 'OTLP receiver endpoint');
 }
 
 /** The body (compressed or not) is larger than its cap. */

@@ -30,7 +30,8 @@ import { Code, ConnectError, type HandlerContext } from '@connectrpc/connect';
 import type { Compression } from '@connectrpc/connect/protocol';
 import { connectNodeAdapter } from '@connectrpc/connect-node';
 import { ExportTracePartialSuccessSchema } from '@stave/proto';
-import { BasicService, type Logger } from '@stave/server';
+import { BasicService, closeHttp2Gracefully, Http2Sessions, type Logger } from '@stave/server';
+import { listenReceiver } from '../endpoint';
 import type { TracePusher } from '../pusher';
 import { BodyTooLargeError, inflateBounded, parseOtlpEndpoint, type ContentCoding } from './common';
 import { OTLP_DEFAULT_MAX_REQUEST_BYTES } from './http-receiver';
@@ -115,7 +116,7 @@ function cappedCompression(name: ContentCoding): Compression {
 export class OtlpGrpcReceiver extends BasicService {
   private readonly s: Settings;
   private server: http2.Http2Server | undefined;
-  private readonly sessions = new Set<http2.Http2Session>();
+  private readonly sessions = new Http2Sessions();
 
   constructor(options: OtlpGrpcReceiverOptions) {
     super('otlp-grpc-receiver');
@@ -139,7 +140,7 @@ export class OtlpGrpcReceiver extends BasicService {
   }
 
   protected override async starting(): Promise<void> {
-    const { host, port } = parseOtlpEndpoint(this.s.endpoint);
+    const endpoint = parseOtlpEndpoint(this.s.endpoint);
     const handler = connectNodeAdapter({
       routes: (router) => {
         router.rpc(raw.export as DescMethod & { methodKind: 'unary'; input: DescMessage; output: DescMessage }, (req: Message, ctx: HandlerContext) => this.export(req as RawRequest, ctx));
@@ -163,36 +164,15 @@ export class OtlpGrpcReceiver extends BasicService {
       });
       handler(req, res);
     });
-    server.on('session', (session) => {
-      this.sessions.add(session);
-      session.once('close', () => this.sessions.delete(session));
-    });
+    this.sessions.track(server);
     this.server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, host || undefined, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-    const a = this.address();
-    this.s.logger.info('receiver listening', { receiver: 'otlp_grpc', address: `${a.address}:${a.port}`, port: a.port });
+    await listenReceiver(server, endpoint, this.s.logger, 'otlp_grpc');
   }
 
   protected override async stopping(): Promise<void> {
     const server = this.server;
     if (!server) return;
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    // GOAWAY: calls in flight finish, new ones go elsewhere.
-    for (const s of this.sessions) s.close();
-    let timer: NodeJS.Timeout | undefined;
-    const grace = new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, this.s.shutdownTimeoutMs);
-    });
-    await Promise.race([closed, grace]);
-    clearTimeout(timer);
-    for (const s of this.sessions) s.destroy();
-    await closed;
+    await closeHttp2Gracefully(server, this.sessions, this.s.shutdownTimeoutMs);
   }
 
   private async export(req: RawRequest, ctx: HandlerContext): Promise<Message> {

@@ -18,7 +18,8 @@ import { create, toBinary, toJsonString } from '@bufbuild/protobuf';
 import { BinaryWriter, WireType } from '@bufbuild/protobuf/wire';
 import { parseOtlpJson } from '@stave/model';
 import { ExportTraceServiceRequestSchema, ExportTraceServiceResponseSchema } from '@stave/proto';
-import { BasicService, Code, ConnectError, httpStatusOf, type Logger } from '@stave/server';
+import { BasicService, closeHttpGracefully, Code, ConnectError, httpStatusOf, type Logger } from '@stave/server';
+import { listenReceiver } from '../endpoint';
 import type { PushOutcome, TracePusher } from '../pusher';
 import { BadEncodingError, BodyTooLargeError, inflateBounded, parseOtlpEndpoint, type ContentCoding } from './common';
 
@@ -98,35 +99,18 @@ export class OtlpHttpReceiver extends BasicService {
   }
 
   protected override async starting(): Promise<void> {
-    const { host, port } = parseOtlpEndpoint(this.s.endpoint);
+    const endpoint = parseOtlpEndpoint(this.s.endpoint);
     const server = http.createServer({ requestTimeout: this.s.requestTimeoutMs }, (req, res) => {
       void this.serve(req, res);
     });
     this.server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, host || undefined, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-    const a = this.address();
-    this.s.logger.info('receiver listening', { receiver: 'otlp_http', address: `${a.address}:${a.port}`, port: a.port });
+    await listenReceiver(server, endpoint, this.s.logger, 'otlp_http');
   }
 
   protected override async stopping(): Promise<void> {
     const server = this.server;
     if (!server) return;
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    server.closeIdleConnections();
-    let timer: NodeJS.Timeout | undefined;
-    const grace = new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, this.s.shutdownTimeoutMs);
-    });
-    await Promise.race([closed, grace]);
-    clearTimeout(timer);
-    server.closeAllConnections();
-    await closed;
+    await closeHttpGracefully(server, this.s.shutdownTimeoutMs);
   }
 
   private async serve(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
