@@ -18,12 +18,12 @@ import {
   type StoragePipelineOptions,
 } from '@azure/storage-blob';
 import { Code, ConnectError } from '@stave/server';
-import { collect, forEachLimited, prepend, rechunk, slices, type Part } from './chunks';
+import { collect, forEachLimited, type Part } from './chunks';
 import type { AzureConfig } from './config';
-import { backendError, checkRange, notFound, outOfRange } from './errors';
-import { Keyspace } from './keyspace';
-import type { ListResult, ObjectInfo, ObjectStore } from './object-store';
+import { backendError, notFound, outOfRange } from './errors';
+import type { ObjectInfo } from './object-store';
 import type { RequestPolicy } from './policy';
+import { RemoteStore, type ListPage, type RangeRequest, type UploadShape } from './remote-store';
 
 const BACKEND = 'azure';
 /** Put Blob takes up to 5000 MiB in one request; keep in-memory objects below this in one request. */
@@ -62,17 +62,14 @@ export function azureAccountURL(cfg: Pick<AzureConfig, 'storage_account_name' | 
   return `https://${cfg.storage_account_name}.${suffix}`;
 }
 
-export class AzureStore implements ObjectStore {
+export class AzureStore extends RemoteStore {
   readonly container: ContainerClient;
-  private readonly keys: Keyspace;
-  private readonly policy: RequestPolicy;
 
   constructor(
     private readonly cfg: AzureConfig,
     private readonly opts: AzureStoreOptions,
   ) {
-    this.keys = new Keyspace(cfg.prefix);
-    this.policy = opts.policy;
+    super(BACKEND, cfg.prefix, opts.policy);
     // The request policy retries; the SDK's retries would multiply attempts and hide them from metrics.
     const pipeline: StoragePipelineOptions = { retryOptions: { maxTries: 1 }, keepAliveOptions: { enable: true } };
     let service: BlobServiceClient;
@@ -85,27 +82,6 @@ export class AzureStore implements ObjectStore {
       service = new BlobServiceClient(`${azureAccountURL(cfg)}?${sas}`, new AnonymousCredential(), pipeline);
     }
     this.container = service.getContainerClient(cfg.container_name);
-  }
-
-  async read(key: string): Promise<Uint8Array> {
-    const k = this.keys.full(key);
-    return this.policy.run('read', k, (signal) => this.download(k, key, signal), { hedge: true });
-  }
-
-  async readRange(key: string, offset: number, length: number): Promise<Uint8Array> {
-    checkRange(BACKEND, key, offset, length);
-    const k = this.keys.full(key);
-    if (length === 0) {
-      const { size } = await this.stat(key);
-      if (offset > size) throw outOfRange(BACKEND, key, offset, length, size);
-      return new Uint8Array(0);
-    }
-    return this.policy.run('read_range', k, async (signal) => {
-      const r = { offset, length, total: undefined as number | undefined };
-      const bytes = await this.download(k, key, signal, r);
-      if (bytes.length !== length) throw outOfRange(BACKEND, key, offset, length, r.total);
-      return bytes;
-    }, { hedge: true });
   }
 
   async stat(key: string): Promise<ObjectInfo> {
@@ -121,45 +97,29 @@ export class AzureStore implements ObjectStore {
     }, { hedge: true });
   }
 
-  async write(key: string, data: Uint8Array | AsyncIterable<Uint8Array>): Promise<void> {
-    const k = this.keys.full(key);
-    if (data instanceof Uint8Array) {
-      if (data.length <= MAX_SINGLE_PUT) return this.put(k, data);
-      return this.staged(k, slices(data, this.cfg.buffer_size));
-    }
-    const parts = rechunk(data, this.cfg.buffer_size, this.cfg.max_buffers + 1);
-    const first = await parts.next();
-    if (first.done) return this.put(k, new Uint8Array(0));
-    const second = await parts.next();
-    if (second.done) return this.put(k, first.value.bytes);
-    return this.staged(k, prepend([first.value, second.value], parts));
+  protected uploadShape(): UploadShape {
+    return { maxSinglePut: MAX_SINGLE_PUT, partSize: this.cfg.buffer_size, streamBuffers: this.cfg.max_buffers + 1 };
   }
 
-  async list(prefix: string, opts: { delimiter?: string } = {}): Promise<ListResult> {
-    const p = this.keys.fullPrefix(prefix);
-    const objects: string[] = [];
-    const prefixes: string[] = [];
-    let continuationToken: string | undefined;
+  protected async listPage(p: string, delimiter: string | undefined, continuationToken: string | undefined, abortSignal: AbortSignal): Promise<ListPage | undefined> {
     const maxPageSize = this.opts.listPageSize ?? 5000;
-    do {
-      const page = await this.policy.run('list', p, async (abortSignal) => {
-        try {
-          const pages = opts.delimiter
-            ? this.container.listBlobsByHierarchy(opts.delimiter, { prefix: p, abortSignal }).byPage({ continuationToken, maxPageSize })
-            : this.container.listBlobsFlat({ prefix: p, abortSignal }).byPage({ continuationToken, maxPageSize });
-          const r = await pages.next();
-          return r.done ? undefined : r.value;
-        } catch (err) {
-          throw azureError(`list ${p}`, err);
-        }
-      });
-      if (!page) break;
-      for (const b of page.segment.blobItems) objects.push(this.keys.strip(b.name));
-      const seg = page.segment as { blobPrefixes?: { name: string }[] };
-      for (const bp of seg.blobPrefixes ?? []) prefixes.push(this.keys.strip(bp.name));
-      continuationToken = page.continuationToken || undefined;
-    } while (continuationToken);
-    return { objects: objects.sort(), prefixes: prefixes.sort() };
+    let page;
+    try {
+      const pages = delimiter
+        ? this.container.listBlobsByHierarchy(delimiter, { prefix: p, abortSignal }).byPage({ continuationToken, maxPageSize })
+        : this.container.listBlobsFlat({ prefix: p, abortSignal }).byPage({ continuationToken, maxPageSize });
+      const r = await pages.next();
+      if (r.done) return undefined;
+      page = r.value;
+    } catch (err) {
+      throw azureError(`list ${p}`, err);
+    }
+    const seg = page.segment as { blobPrefixes?: { name: string }[] };
+    return {
+      objects: page.segment.blobItems.map((b) => b.name),
+      prefixes: (seg.blobPrefixes ?? []).map((bp) => bp.name),
+      next: page.continuationToken,
+    };
   }
 
   async delete(key: string): Promise<void> {
@@ -175,7 +135,7 @@ export class AzureStore implements ObjectStore {
 
   async close(): Promise<void> {}
 
-  private async download(k: string, key: string, abortSignal: AbortSignal, range?: { offset: number; length: number; total: number | undefined }): Promise<Buffer> {
+  protected async download(k: string, key: string, abortSignal: AbortSignal, range?: RangeRequest): Promise<Uint8Array> {
     let res;
     try {
       res = await this.container.getBlobClient(k).download(range?.offset ?? 0, range?.length, { abortSignal });
@@ -201,7 +161,7 @@ export class AzureStore implements ObjectStore {
     }
   }
 
-  private async put(k: string, data: Uint8Array): Promise<void> {
+  protected async putSingle(k: string, data: Uint8Array): Promise<void> {
     await this.policy.run('write', k, async (abortSignal) => {
       try {
         await this.container.getBlockBlobClient(k).upload(data, data.length, { abortSignal });
@@ -211,7 +171,7 @@ export class AzureStore implements ObjectStore {
     });
   }
 
-  private async staged(k: string, parts: AsyncIterable<Part>): Promise<void> {
+  protected async putParts(k: string, parts: AsyncIterable<Part>): Promise<void> {
     const blob = this.container.getBlockBlobClient(k);
     // Block IDs must have one length within a blob; a random upload ID keeps concurrent uploads apart.
     const upload = randomBytes(12).toString('hex');

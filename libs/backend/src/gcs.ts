@@ -13,12 +13,12 @@
 
 import { CRC32C, Storage, type ApiError, type Bucket, type StorageOptions } from '@google-cloud/storage';
 import { Code, ConnectError } from '@stave/server';
-import { collect, prepend, rechunk, slices, type Part } from './chunks';
+import { collect, type Part } from './chunks';
 import type { GcsConfig } from './config';
-import { backendError, checkRange, notFound, outOfRange } from './errors';
-import { Keyspace } from './keyspace';
-import type { ListResult, ObjectInfo, ObjectStore } from './object-store';
+import { backendError, notFound, outOfRange } from './errors';
+import type { ListResult, ObjectInfo } from './object-store';
 import type { RequestPolicy } from './policy';
+import { RemoteStore, type ListPage, type RangeRequest, type UploadShape } from './remote-store';
 
 const BACKEND = 'gcs';
 const MAX_LIST_PAGE = 1000;
@@ -51,9 +51,7 @@ export function gcsApiEndpoint(cfg: Pick<GcsConfig, 'endpoint' | 'insecure'>): s
   return withScheme.replace(/\/+$/, '').replace(/\/storage\/v1$/, '');
 }
 
-export class GcsStore implements ObjectStore {
-  private readonly keys: Keyspace;
-  private readonly policy: RequestPolicy;
+export class GcsStore extends RemoteStore {
   private readonly storage: Storage;
   /** Every request through the library is single: the request policy retries. */
   private readonly bucket: Bucket;
@@ -63,8 +61,7 @@ export class GcsStore implements ObjectStore {
     private readonly cfg: GcsConfig,
     private readonly opts: GcsStoreOptions,
   ) {
-    this.keys = new Keyspace(cfg.prefix);
-    this.policy = opts.policy;
+    super(BACKEND, cfg.prefix, opts.policy);
     const p = opts.policy.opts;
     const apiEndpoint = gcsApiEndpoint(cfg);
     const options: StorageOptions = {
@@ -75,27 +72,6 @@ export class GcsStore implements ObjectStore {
     this.storage = new Storage(options);
     this.bucket = this.storage.bucket(cfg.bucket_name);
     this.chunkSize = Math.max(CHUNK_QUANTUM, Math.floor(cfg.chunk_buffer_size / CHUNK_QUANTUM) * CHUNK_QUANTUM);
-  }
-
-  async read(key: string): Promise<Uint8Array> {
-    const k = this.keys.full(key);
-    return this.policy.run('read', k, (signal) => this.download(k, key, signal), { hedge: true });
-  }
-
-  async readRange(key: string, offset: number, length: number): Promise<Uint8Array> {
-    checkRange(BACKEND, key, offset, length);
-    const k = this.keys.full(key);
-    if (length === 0) {
-      const { size } = await this.stat(key);
-      if (offset > size) throw outOfRange(BACKEND, key, offset, length, size);
-      return new Uint8Array(0);
-    }
-    return this.policy.run('read_range', k, async (signal) => {
-      const r = { offset, length, total: undefined as number | undefined };
-      const bytes = await this.download(k, key, signal, r);
-      if (bytes.length !== length) throw outOfRange(BACKEND, key, offset, length, r.total);
-      return bytes;
-    }, { hedge: true });
   }
 
   async stat(key: string): Promise<ObjectInfo> {
@@ -111,45 +87,35 @@ export class GcsStore implements ObjectStore {
     }, { hedge: true });
   }
 
-  async write(key: string, data: Uint8Array | AsyncIterable<Uint8Array>): Promise<void> {
-    const k = this.keys.full(key);
-    if (data instanceof Uint8Array) {
-      if (data.length <= this.chunkSize) return this.simpleUpload(k, data);
-      return this.resumableUpload(k, slices(data, this.chunkSize));
-    }
-    // Peek: a stream that fits in one chunk is a simple (retryable) upload.
-    const parts = rechunk(data, this.chunkSize, 2);
-    const first = await parts.next();
-    if (first.done) return this.simpleUpload(k, new Uint8Array(0));
-    const second = await parts.next();
-    if (second.done) return this.simpleUpload(k, first.value.bytes);
-    return this.resumableUpload(k, prepend([first.value, second.value], parts));
+  protected uploadShape(): UploadShape {
+    // Two buffers: the resumable upload sends one chunk while the next is read.
+    return { maxSinglePut: this.chunkSize, partSize: this.chunkSize, streamBuffers: 2 };
   }
 
-  async list(prefix: string, opts: { delimiter?: string } = {}): Promise<ListResult> {
-    const p = this.keys.fullPrefix(prefix);
-    const objects: string[] = [];
-    const prefixes: string[] = [];
-    let pageToken: string | undefined;
-    do {
-      const [files, next, resp] = await this.policy.run('list', p, async () => {
-        try {
-          return await this.bucket.getFiles({
-            prefix: p,
-            ...(opts.delimiter ? { delimiter: opts.delimiter } : {}),
-            autoPaginate: false,
-            maxResults: Math.min(MAX_LIST_PAGE, this.opts.listPageSize ?? MAX_LIST_PAGE),
-            ...(pageToken ? { pageToken } : {}),
-          });
-        } catch (err) {
-          throw gcsError(`list ${p}`, err);
-        }
+  /** As the shared listing, but a prefix GCS reports on several pages is listed once. */
+  override async list(prefix: string, opts: { delimiter?: string } = {}): Promise<ListResult> {
+    const { objects, prefixes } = await super.list(prefix, opts);
+    return { objects, prefixes: [...new Set(prefixes)] };
+  }
+
+  protected async listPage(p: string, delimiter: string | undefined, pageToken: string | undefined): Promise<ListPage> {
+    let files, next, resp;
+    try {
+      [files, next, resp] = await this.bucket.getFiles({
+        prefix: p,
+        ...(delimiter ? { delimiter } : {}),
+        autoPaginate: false,
+        maxResults: Math.min(MAX_LIST_PAGE, this.opts.listPageSize ?? MAX_LIST_PAGE),
+        ...(pageToken ? { pageToken } : {}),
       });
-      for (const f of files) objects.push(this.keys.strip(f.name));
-      for (const cp of ((resp as { prefixes?: string[] } | undefined)?.prefixes ?? [])) prefixes.push(this.keys.strip(cp));
-      pageToken = (next as { pageToken?: string } | null | undefined)?.pageToken;
-    } while (pageToken);
-    return { objects: objects.sort(), prefixes: [...new Set(prefixes)].sort() };
+    } catch (err) {
+      throw gcsError(`list ${p}`, err);
+    }
+    return {
+      objects: files.map((f) => f.name),
+      prefixes: (resp as { prefixes?: string[] } | undefined)?.prefixes ?? [],
+      next: (next as { pageToken?: string } | null | undefined)?.pageToken,
+    };
   }
 
   async delete(key: string): Promise<void> {
@@ -172,7 +138,7 @@ export class GcsStore implements ObjectStore {
     };
   }
 
-  private download(k: string, key: string, signal: AbortSignal, range?: { offset: number; length: number; total: number | undefined }): Promise<Buffer> {
+  protected download(k: string, key: string, signal: AbortSignal, range?: RangeRequest): Promise<Uint8Array> {
     const stream = this.bucket.file(k).createReadStream(
       range ? { start: range.offset, end: range.offset + range.length - 1, validation: false } : { validation: 'crc32c' },
     );
@@ -191,7 +157,8 @@ export class GcsStore implements ObjectStore {
       .finally(() => signal.removeEventListener('abort', onAbort));
   }
 
-  private async simpleUpload(k: string, data: Uint8Array): Promise<void> {
+  /** A simple upload, retried whole by the request policy. */
+  protected async putSingle(k: string, data: Uint8Array): Promise<void> {
     await this.policy.run('write', k, async () => {
       try {
         await this.bucket.file(k).save(Buffer.from(data.buffer, data.byteOffset, data.byteLength), { resumable: false, validation: 'crc32c', metadata: this.metadata() });
@@ -205,7 +172,8 @@ export class GcsStore implements ObjectStore {
    * A resumable upload: open the session, then PUT the chunks in order. The total size goes with the
    * last chunk (so one chunk of look-ahead), and with it the object's CRC32C for GCS to verify.
    */
-  private async resumableUpload(k: string, parts: AsyncIterable<Part>): Promise<void> {
+  /** A resumable upload: the library opens the session, Stave sends the chunks (see the file comment). */
+  protected async putParts(k: string, parts: AsyncIterable<Part>): Promise<void> {
     const [uri] = await this.policy.run('write_part', k, async () => {
       try {
         return await this.bucket.file(k).createResumableUpload({ metadata: this.metadata() });

@@ -25,12 +25,12 @@ import {
 } from '@aws-sdk/client-s3';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { Code, ConnectError } from '@stave/server';
-import { collect, forEachLimited, prepend, rechunk, slices, type Part } from './chunks';
+import { collect, forEachLimited, type Part } from './chunks';
 import type { S3Config } from './config';
-import { backendError, checkRange, notFound, outOfRange } from './errors';
-import { Keyspace } from './keyspace';
-import type { ListResult, ObjectInfo, ObjectStore } from './object-store';
+import { backendError, notFound, outOfRange } from './errors';
+import type { ObjectInfo } from './object-store';
 import type { RequestPolicy } from './policy';
+import { RemoteStore, type ListPage, type RangeRequest, type UploadShape } from './remote-store';
 
 const BACKEND = 's3';
 /** S3's own limit on ListObjectsV2 pages. */
@@ -65,20 +65,17 @@ export function s3EndpointURL(cfg: Pick<S3Config, 'endpoint' | 'insecure'>): str
   return `${cfg.insecure ? 'http' : 'https'}://${cfg.endpoint}`;
 }
 
-export class S3Store implements ObjectStore {
+export class S3Store extends RemoteStore {
   readonly client: S3Client;
-  private readonly keys: Keyspace;
   private readonly bucket: string;
-  private readonly policy: RequestPolicy;
   private readonly agents: (http.Agent | https.Agent)[];
 
   constructor(
     private readonly cfg: S3Config,
     private readonly opts: S3StoreOptions,
   ) {
+    super(BACKEND, cfg.prefix, opts.policy);
     this.bucket = cfg.bucket;
-    this.keys = new Keyspace(cfg.prefix);
-    this.policy = opts.policy;
     const endpoint = s3EndpointURL(cfg);
     const agentOpts = { keepAlive: true, maxSockets: 64, ...(opts.lookup ? { lookup: opts.lookup } : {}) };
     const httpAgent = new http.Agent(agentOpts);
@@ -103,35 +100,6 @@ export class S3Store implements ObjectStore {
     this.client = new S3Client(config);
   }
 
-  async read(key: string): Promise<Uint8Array> {
-    const k = this.keys.full(key);
-    return this.policy.run('read', k, async (signal) => {
-      const res = await this.get(k, key, signal);
-      return this.body(res.Body, res.ContentLength, signal, `GET ${k}`);
-    }, { hedge: true });
-  }
-
-  async readRange(key: string, offset: number, length: number): Promise<Uint8Array> {
-    checkRange(BACKEND, key, offset, length);
-    const k = this.keys.full(key);
-    if (length === 0) {
-      // HTTP has no empty range: check the bounds with a HEAD.
-      const { size } = await this.stat(key);
-      if (offset > size) throw outOfRange(BACKEND, key, offset, length, size);
-      return new Uint8Array(0);
-    }
-    return this.policy.run('read_range', k, async (signal) => {
-      const res = await this.get(k, key, signal, `bytes=${offset}-${offset + length - 1}`, { offset, length });
-      const bytes = await this.body(res.Body, res.ContentLength, signal, `GET ${k}`);
-      // HTTP lets a server ignore Range and send the whole object (200): take the range from it.
-      const cr = /^bytes (\d+)-\d+\/(\d+|\*)$/.exec(res.ContentRange ?? '');
-      const start = cr ? Number(cr[1]) : 0;
-      const total = cr && cr[2] !== '*' ? Number(cr[2]) : cr ? undefined : bytes.length;
-      if (start > offset || start + bytes.length < offset + length) throw outOfRange(BACKEND, key, offset, length, total);
-      return bytes.length === length && start === offset ? bytes : bytes.subarray(offset - start, offset - start + length);
-    }, { hedge: true });
-  }
-
   async stat(key: string): Promise<ObjectInfo> {
     const k = this.keys.full(key);
     return this.policy.run('stat', k, async (signal) => {
@@ -145,49 +113,31 @@ export class S3Store implements ObjectStore {
     }, { hedge: true });
   }
 
-  async write(key: string, data: Uint8Array | AsyncIterable<Uint8Array>): Promise<void> {
-    const k = this.keys.full(key);
-    const partSize = this.cfg.part_size;
-    if (data instanceof Uint8Array) {
-      if (data.length <= partSize) return this.put(k, data);
-      return this.multipart(k, slices(data, partSize));
-    }
-    // Peek at the first part: a stream that fits in one part is a single (retryable) PutObject.
-    const parts = rechunk(data, partSize, PART_CONCURRENCY + 1);
-    const first = await parts.next();
-    if (first.done) return this.put(k, new Uint8Array(0));
-    const second = await parts.next();
-    if (second.done) return this.put(k, first.value.bytes);
-    return this.multipart(k, prepend([first.value, second.value], parts));
+  protected uploadShape(): UploadShape {
+    return { maxSinglePut: this.cfg.part_size, partSize: this.cfg.part_size, streamBuffers: PART_CONCURRENCY + 1 };
   }
 
-  async list(prefix: string, opts: { delimiter?: string } = {}): Promise<ListResult> {
-    const p = this.keys.fullPrefix(prefix);
-    const objects: string[] = [];
-    const prefixes: string[] = [];
-    let token: string | undefined;
-    do {
-      const page = await this.policy.run('list', p, async (signal) => {
-        try {
-          return await this.client.send(
-            new ListObjectsV2Command({
-              Bucket: this.bucket,
-              Prefix: p,
-              Delimiter: opts.delimiter || undefined,
-              ContinuationToken: token,
-              MaxKeys: Math.min(MAX_LIST_PAGE, this.opts.listPageSize ?? MAX_LIST_PAGE),
-            }),
-            { abortSignal: signal },
-          );
-        } catch (err) {
-          throw s3Error(`LIST ${p}`, err);
-        }
-      });
-      for (const o of page.Contents ?? []) if (o.Key !== undefined) objects.push(this.keys.strip(o.Key));
-      for (const cp of page.CommonPrefixes ?? []) if (cp.Prefix !== undefined) prefixes.push(this.keys.strip(cp.Prefix));
-      token = page.IsTruncated ? page.NextContinuationToken : undefined;
-    } while (token);
-    return { objects: objects.sort(), prefixes: prefixes.sort() };
+  protected async listPage(p: string, delimiter: string | undefined, token: string | undefined, signal: AbortSignal): Promise<ListPage> {
+    let page;
+    try {
+      page = await this.client.send(
+        new ListObjectsV2Command({
+          Bucket: this.bucket,
+          Prefix: p,
+          Delimiter: delimiter,
+          ContinuationToken: token,
+          MaxKeys: Math.min(MAX_LIST_PAGE, this.opts.listPageSize ?? MAX_LIST_PAGE),
+        }),
+        { abortSignal: signal },
+      );
+    } catch (err) {
+      throw s3Error(`LIST ${p}`, err);
+    }
+    return {
+      objects: (page.Contents ?? []).flatMap((o) => (o.Key !== undefined ? [o.Key] : [])),
+      prefixes: (page.CommonPrefixes ?? []).flatMap((cp) => (cp.Prefix !== undefined ? [cp.Prefix] : [])),
+      next: page.IsTruncated ? page.NextContinuationToken : undefined,
+    };
   }
 
   async delete(key: string): Promise<void> {
@@ -208,7 +158,21 @@ export class S3Store implements ObjectStore {
     for (const a of this.agents) a.destroy();
   }
 
-  private async get(k: string, key: string, signal: AbortSignal, range?: string, r?: { offset: number; length: number }) {
+  protected async download(k: string, key: string, signal: AbortSignal, r?: RangeRequest): Promise<Uint8Array> {
+    const res = await this.get(k, key, signal, r);
+    const bytes = await this.body(res.Body, res.ContentLength, signal, `GET ${k}`);
+    if (!r) return bytes;
+    const { offset, length } = r;
+    // HTTP lets a server ignore Range and send the whole object (200): take the range from it.
+    const cr = /^bytes (\d+)-\d+\/(\d+|\*)$/.exec(res.ContentRange ?? '');
+    const start = cr ? Number(cr[1]) : 0;
+    const total = cr && cr[2] !== '*' ? Number(cr[2]) : cr ? undefined : bytes.length;
+    if (start > offset || start + bytes.length < offset + length) throw outOfRange(BACKEND, key, offset, length, total);
+    return bytes.length === length && start === offset ? bytes : bytes.subarray(offset - start, offset - start + length);
+  }
+
+  private async get(k: string, key: string, signal: AbortSignal, r?: RangeRequest) {
+    const range = r ? `bytes=${r.offset}-${r.offset + r.length - 1}` : undefined;
     try {
       return await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: k, Range: range }), { abortSignal: signal });
     } catch (err) {
@@ -242,7 +206,7 @@ export class S3Store implements ObjectStore {
     };
   }
 
-  private async put(k: string, body: Uint8Array): Promise<void> {
+  protected async putSingle(k: string, body: Uint8Array): Promise<void> {
     await this.policy.run('write', k, async (signal) => {
       try {
         await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: k, Body: body, ContentLength: body.length, ...this.extra() }), { abortSignal: signal });
@@ -252,7 +216,7 @@ export class S3Store implements ObjectStore {
     });
   }
 
-  private async multipart(k: string, parts: AsyncIterable<Part>): Promise<void> {
+  protected async putParts(k: string, parts: AsyncIterable<Part>): Promise<void> {
     const created = await this.policy.run('write_part', k, async (signal) => {
       try {
         return await this.client.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: k, ...this.extra() }), { abortSignal: signal });
