@@ -13,6 +13,7 @@ module.exports = {
     '^@stave/cli$': '<rootDir>/services/stave/src/index.ts',
     '^@stave/bench$': '<rootDir>/bench/src/index.ts',
     '^@stave/([a-z-]+)$': '<rootDir>/libs/$1/src/index.ts',
+    '^@stave/([a-z-]+)/testing$': '<rootDir>/libs/$1/src/testing.ts',
   },
   reporters: ['default', '<rootDir>/test/support/count-reporter.js'],
   testTimeout: 60000,

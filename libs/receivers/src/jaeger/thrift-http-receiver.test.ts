@@ -5,7 +5,7 @@ import { JaegerTagType, type JaegerThriftBatch } from '@stave/model';
 import { Span_SpanKind, Status_StatusCode } from '@stave/proto';
 import { Code, ConnectError, Logger, nopLogger } from '@stave/server';
 import { CapturingPusher, attrs, hex, poll } from './test-support';
-import { encodeBatch } from './thrift-test-encoder';
+import { encodeBatch } from '@stave/model/testing';
 import { JaegerThriftHttpReceiver } from './thrift-http-receiver';
 
 const quiet = { info: () => undefined, error: () => undefined };

@@ -7,7 +7,7 @@ import { JaegerTagType, type JaegerThriftBatch } from '@stave/model';
 import { Span_SpanKind, Status_StatusCode } from '@stave/proto';
 import { ConnectError, Code, Logger, nopLogger } from '@stave/server';
 import { CapturingPusher, attrs, hex, poll } from './test-support';
-import { encodeEmitBatch } from './thrift-test-encoder';
+import { encodeEmitBatch } from '@stave/model/testing';
 import { JaegerUdpReceiver, UDP_DROPPED_METRIC, type JaegerUdpProtocol } from './udp-receiver';
 
 const quiet = { info: () => undefined, error: () => undefined };
