@@ -67,10 +67,7 @@ async function start(configYaml: string): Promise<StaveProcess & { otlp: number 
   const p = startStave({ configYaml });
   const ready = await p.url('/ready');
   await poll('ready', async () => (await fetch(ready)).status === 200, { timeoutMs: 30_000 });
-  const otlp = await poll('the OTLP receiver', () => {
-    const l = p.logs.find((x) => x.msg === 'receiver listening' && /otlp.*http/.test(String(x.receiver)));
-    return l ? (l.port as number) : undefined;
-  });
+  const otlp = await p.receiverPort(/otlp.*http/);
   return Object.assign(p, { otlp });
 }
 

@@ -34,13 +34,6 @@ function memberlistPort(p: StaveProcess): Promise<number> {
   });
 }
 
-function otlpPort(p: StaveProcess): Promise<number> {
-  return poll('the OTLP HTTP receiver', () => {
-    const l = p.logs.find((x) => x.msg === 'receiver listening' && /otlp.*http/.test(String(x.receiver)));
-    return l ? (l.port as number) : undefined;
-  });
-}
-
 async function ring(p: StaveProcess): Promise<RingJson> {
   const res = await fetch(await p.url('/ingester/ring'), { headers: { accept: 'application/json' } });
   return (await res.json()) as RingJson;
@@ -56,7 +49,7 @@ function request(traceByte: number, spanByte: number): Uint8Array {
 }
 
 async function push(p: StaveProcess, traceByte: number, spanByte: number): Promise<number> {
-  const res = await fetch(`http://127.0.0.1:${await otlpPort(p)}/v1/traces`, {
+  const res = await fetch(`http://127.0.0.1:${await p.receiverPort(/otlp.*http/)}/v1/traces`, {
     method: 'POST',
     headers: { 'content-type': 'application/x-protobuf' },
     body: request(traceByte, spanByte),

@@ -28,13 +28,6 @@ const config =
     '',
   ].join('\n');
 
-function receiverPort(p: StaveProcess, name: RegExp): Promise<number> {
-  return poll(`the ${String(name)} receiver to listen`, () => {
-    const l = p.logs.find((x) => x.msg === 'receiver listening' && name.test(String(x.receiver)));
-    return l ? (l.port as number) : undefined;
-  });
-}
-
 async function getTrace(p: StaveProcess, traceId: string): Promise<Trace | undefined> {
   const res = await fetch(await p.url(`/api/traces/${traceId}`), { headers: { accept: 'application/protobuf' } });
   if (res.status === 404) return undefined;
@@ -54,8 +47,8 @@ describe('ingest and read back on the single binary', () => {
     p = startStave({ configYaml: config });
     const ready = await p.url('/ready');
     await poll('ready', async () => (await fetch(ready)).status === 200, { timeoutMs: 30_000 });
-    grpcPort = await receiverPort(p, /otlp.*grpc/);
-    httpPort = await receiverPort(p, /otlp.*http/);
+    grpcPort = await p.receiverPort(/otlp.*grpc/);
+    httpPort = await p.receiverPort(/otlp.*http/);
   });
   afterAll(async () => {
     await p.stop();

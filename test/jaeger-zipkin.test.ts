@@ -35,11 +35,7 @@ function attrs(kvs: KeyValue[]): Record<string, unknown> {
 
 describe('Jaeger and Zipkin senders on the single binary', () => {
   let p: StaveProcess;
-  const port = (re: RegExp) =>
-    poll(`receiver ${String(re)}`, () => {
-      const l = p.logs.find((x) => x.msg === 'receiver listening' && re.test(String(x.receiver)));
-      return l ? (l.port as number) : undefined;
-    });
+  const port = (re: RegExp) => p.receiverPort(re);
 
   beforeAll(async () => {
     p = startStave({ configYaml: CONFIG });

@@ -29,10 +29,7 @@ const CONFIG = [
 async function ready(p: StaveProcess): Promise<{ http: number; otlp: number }> {
   const http = await p.httpPort();
   await poll('ready', async () => (await fetch(`http://127.0.0.1:${http}/ready`)).status === 200, { timeoutMs: 60_000 });
-  const otlp = await poll('the OTLP HTTP receiver', () => {
-    const l = p.logs.find((x) => x.msg === 'receiver listening' && /otlp.*http/.test(String(x.receiver)));
-    return l ? (l.port as number) : undefined;
-  });
+  const otlp = await p.receiverPort(/otlp.*http/);
   return { http, otlp };
 }
 

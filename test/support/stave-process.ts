@@ -19,6 +19,8 @@ export interface StaveProcess {
   /** Resolves when the process exits by itself or by a signal. */
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   httpPort(): Promise<number>;
+  /** The port a receiver bound, matched by its log name (e.g. /otlp.*http/). */
+  receiverPort(name: RegExp): Promise<number>;
   url(pathname: string): Promise<string>;
   /** Sends a signal and resolves with the exit code (or the signal name). */
   stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<{ code: number | null; signal: NodeJS.Signals | null; ms: number }>;
@@ -103,6 +105,11 @@ export function startStave(opts: StartOptions = {}): StaveProcess {
     logs,
     stderrText: () => stderr,
     httpPort,
+    receiverPort: (name) =>
+      poll(`the ${String(name)} receiver to listen`, () => {
+        const l = logs.find((x) => x.msg === 'receiver listening' && name.test(String(x.receiver)));
+        return l ? (l.port as number) : undefined;
+      }),
     url: async (p) => `http://127.0.0.1:${await httpPort()}${p}`,
     async stop(signal = 'SIGTERM', timeoutMs = 15_000) {
       const t0 = Date.now();

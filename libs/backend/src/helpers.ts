@@ -32,3 +32,21 @@ export async function deleteBlockObjects(store: ObjectStore, tenant: string, blo
   for (let i = 0; i < rest.length; i += 16) await Promise.all(rest.slice(i, i + 16).map((k) => store.delete(k)));
   return objects.length;
 }
+
+const COPY_CHUNK_BYTES = 8 * 1024 * 1024;
+
+async function* chunksOf(store: ObjectStore, key: string): AsyncIterable<Uint8Array> {
+  const { size } = await store.stat(key);
+  for (let off = 0; off < size; off += COPY_CHUNK_BYTES) yield store.readRange(key, off, Math.min(COPY_CHUNK_BYTES, size - off));
+}
+
+/**
+ * Copies every object of a block to another store in bounded chunks, meta.json last: a block without its
+ * meta.json is not a block, so a partial copy is never seen. Copying again overwrites (same block ID).
+ */
+export async function copyBlockObjects(from: ObjectStore, to: ObjectStore, tenant: string, blockID: string): Promise<void> {
+  const prefix = `${tenant}/${blockID}/`;
+  const { objects } = await from.list(prefix);
+  const meta = `${prefix}meta.json`;
+  for (const key of [...objects.filter((k) => k !== meta), ...objects.filter((k) => k === meta)]) await to.write(key, chunksOf(from, key));
+}

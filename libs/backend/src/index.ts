@@ -9,5 +9,5 @@ export { BackendMetrics, OPERATIONS, type Operation } from './metrics';
 export { InstrumentedStore } from './instrumented';
 export { isRetryable, codeForStatus } from './errors';
 export { Keyspace } from './keyspace';
-export { listTenants, listBlockIDs, blockObjectKey, deleteBlockObjects } from './helpers';
+export { listTenants, listBlockIDs, blockObjectKey, copyBlockObjects, deleteBlockObjects } from './helpers';
 export { describeObjectStoreConformance, type ConformanceOptions, type StoreFactory } from './testing/conformance';

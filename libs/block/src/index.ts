@@ -13,8 +13,7 @@ export {
   formatNanos,
   parseNanos,
   hexID,
-  parseTraceID,
-  validateTenant,
+  isBlockID,
 } from './meta';
 export { writeTenantIndex, readTenantIndex, listBlocks, tenantIndexKey, type TenantIndex, type CompactedBlockMeta, type ListBlocksOptions } from './tenant-index';
 export { ByteLru } from './lru';

@@ -58,18 +58,15 @@ export function metaKey(tenant: string, blockID: string): string {
   return `${tenant}/${blockID}/${META_NAME}`;
 }
 
-const TENANT_RE = /^[A-Za-z0-9!\-_.*'()]{1,150}$/;
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
-/** Tenant IDs as Tempo/Cortex accept them: safe object-key characters, no path tricks. */
-export function validateTenant(tenant: string): void {
-  if (!TENANT_RE.test(tenant) || tenant === '.' || tenant === '..') {
-    throw errors.invalid(`invalid tenant ID ${JSON.stringify(tenant)}: 1-150 characters of [A-Za-z0-9!-_.*'()], not "." or ".."`);
-  }
+/** Whether a name is a block ID (a lowercase UUID). */
+export function isBlockID(id: string): boolean {
+  return UUID_RE.test(id);
 }
 
 export function validateBlockID(id: string): void {
-  if (!UUID_RE.test(id)) throw errors.invalid(`invalid block ID ${JSON.stringify(id)}: expected a lowercase UUID`);
+  if (!isBlockID(id)) throw errors.invalid(`invalid block ID ${JSON.stringify(id)}: expected a lowercase UUID`);
 }
 
 /** Nanoseconds since the epoch as RFC3339 with Go's RFC3339Nano trimming (what Tempo writes). */
@@ -156,8 +153,3 @@ export function hexID(id: Uint8Array): string {
   return Buffer.from(id.buffer, id.byteOffset, id.byteLength).toString('hex');
 }
 
-/** Parses a trace ID given in hex (up to 32 digits, left-padded with zeros as Tempo does). */
-export function parseTraceID(hex: string): Uint8Array {
-  if (!/^[0-9a-fA-F]{1,32}$/.test(hex)) throw errors.invalid(`invalid trace ID ${JSON.stringify(hex)}: expected 1-32 hex digits`);
-  return new Uint8Array(Buffer.from(hex.toLowerCase().padStart(32, '0'), 'hex'));
-}

@@ -5,8 +5,8 @@
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 import type { ObjectStore } from '@stave/backend';
-import { Code, codeOf, errors } from '@stave/server';
-import { type BlockMeta, checkMeta, META_NAME, parseMeta, TENANT_INDEX_NAME, validateTenant } from './meta';
+import { Code, codeOf, errors, validateTenantID } from '@stave/server';
+import { type BlockMeta, checkMeta, META_NAME, parseMeta, TENANT_INDEX_NAME } from './meta';
 
 const gzip = promisify(zlib.gzip);
 const gunzip = promisify(zlib.gunzip);
@@ -34,7 +34,7 @@ export async function writeTenantIndex(
   compactedMetas: readonly CompactedBlockMeta[] = [],
   now: () => Date = () => new Date(),
 ): Promise<TenantIndex> {
-  validateTenant(tenant);
+  validateTenantID(tenant);
   const index: TenantIndex = { createdAt: now().toISOString(), meta: [...metas], compacted: [...compactedMetas] };
   await store.write(tenantIndexKey(tenant), await gzip(Buffer.from(JSON.stringify(index))));
   return index;
@@ -42,7 +42,7 @@ export async function writeTenantIndex(
 
 /** The tenant's index, or undefined when it has none (callers then fall back to listBlocks). */
 export async function readTenantIndex(store: ObjectStore, tenant: string, opts: { maxBytes?: number } = {}): Promise<TenantIndex | undefined> {
-  validateTenant(tenant);
+  validateTenantID(tenant);
   let data: Uint8Array;
   try {
     data = await store.read(tenantIndexKey(tenant));
@@ -85,7 +85,7 @@ export interface ListBlocksOptions {
  * is a block still being written (or abandoned) and is skipped. Sorted by block ID.
  */
 export async function listBlocks(store: ObjectStore, tenant: string, opts: ListBlocksOptions = {}): Promise<BlockMeta[]> {
-  validateTenant(tenant);
+  validateTenantID(tenant);
   const { prefixes } = await store.list(`${tenant}/`, { delimiter: '/' });
   const ids = prefixes.map((p) => p.slice(tenant.length + 1, -1));
   const out: (BlockMeta | undefined)[] = new Array<BlockMeta | undefined>(ids.length);

@@ -9,7 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import type { ObjectStore } from '@stave/backend';
 import type { TracesData } from '@stave/proto';
-import { errors } from '@stave/server';
+import { errors, validateTenantID } from '@stave/server';
 import { bloomSizing, ShardedBloomBuilder } from './bloom';
 import { ByteWriter } from './bytes';
 import { blockColumns, Col } from './layout';
@@ -25,7 +25,6 @@ import {
   INDEX_NAME,
   META_NAME,
   validateBlockID,
-  validateTenant,
 } from './meta';
 import { type CodecName, codecOf } from './parquet/compression';
 // Own Parquet encoder, not hyparquet-writer (~25% faster alone, 7% bigger files): it streams row groups into ObjectStore.write and reports each page's offset for the index (bench/results/block.md).
@@ -96,7 +95,7 @@ function positiveInt(name: string, v: number): number {
 }
 
 export async function writeBlock(store: ObjectStore, opts: WriteBlockOptions): Promise<BlockMeta> {
-  validateTenant(opts.tenant);
+  validateTenantID(opts.tenant);
   const blockID = opts.blockID ?? randomUUID();
   validateBlockID(blockID);
   const fp = opts.bloomFalsePositive ?? WRITE_DEFAULTS.bloomFalsePositive;

@@ -9,7 +9,7 @@ import { create } from '@bufbuild/protobuf';
 import { LocalStore } from '@stave/backend';
 import { writeBlock, type BlockMeta } from '@stave/block';
 import { combineTraceBytes } from '@stave/model';
-import { TracesDataSchema } from '@stave/proto';
+import { TracesDataSchema, type TracesData } from '@stave/proto';
 import type { RecordRef } from './wal';
 
 export interface BuildJob {
@@ -24,6 +24,11 @@ export interface BuildJob {
   readonly bloomFalsePositive: number;
   readonly bloomShardSizeBytes: number;
   readonly rowGroupSizeBytes: number;
+}
+
+/** One trace from the TracesData encodings of its parts: resources merged, duplicate spans dropped. */
+export function traceFromParts(parts: readonly Uint8Array[]): TracesData {
+  return create(TracesDataSchema, { resourceSpans: combineTraceBytes(parts).resourceSpans });
 }
 
 /** Builds one block; usable in any thread. */
@@ -44,8 +49,7 @@ export async function buildBlock(job: BuildJob): Promise<BlockMeta> {
     };
     function* traces() {
       for (const t of job.traces) {
-        const parts = t.refs.map(read);
-        yield { id: t.id, trace: create(TracesDataSchema, { resourceSpans: combineTraceBytes(parts).resourceSpans }) };
+        yield { id: t.id, trace: traceFromParts(t.refs.map(read)) };
       }
     }
     return await writeBlock(new LocalStore(job.storeRoot), {

@@ -14,10 +14,6 @@ export interface TraceEntry {
   live: boolean;
 }
 
-export function hex(id: Uint8Array): string {
-  return Buffer.from(id.buffer, id.byteOffset, id.byteLength).toString('hex');
-}
-
 export class HeadBlock {
   readonly traces = new Map<string, TraceEntry>();
   /** Bytes of trace data in the segment. */

@@ -11,26 +11,24 @@ import { availableParallelism } from 'node:os';
 import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { create } from '@bufbuild/protobuf';
-import { LocalStore, type ObjectStore } from '@stave/backend';
-import { openBlock, readMeta, type BlockMeta, type BlockReader } from '@stave/block';
-import { combineTraceBytes, combineTraces, type TraceLike } from '@stave/model';
-import { BlockBuilderPool } from './block-builder';
+import { copyBlockObjects, deleteBlockObjects, LocalStore, type ObjectStore } from '@stave/backend';
+import { hexID as hex, isBlockID, openBlock, readMeta, type BlockMeta, type BlockReader } from '@stave/block';
+import { combineTraces, type TraceLike } from '@stave/model';
+import { BlockBuilderPool, traceFromParts } from './block-builder';
 import {
   PushErrorReason,
   PushResponseSchema,
   TraceByIDResponseSchema,
-  TracesDataSchema,
   QueryMode,
   type PushBytesRequest,
   type PushResponse,
   type TraceByIDRequest,
   type TraceByIDResponse,
-  type TracesData,
 } from '@stave/proto';
 import { BasicService, Code, ConnectError, State, type LimitsConfig, type Logger, type Overrides } from '@stave/server';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { IngesterClient } from './client';
-import { HeadBlock, hex, type TraceEntry } from './head-block';
+import { HeadBlock, type TraceEntry } from './head-block';
 import { decodeSegment, WalSegment } from './wal';
 
 export interface IngesterOptions {
@@ -79,6 +77,9 @@ class Metrics {
 }
 
 /** One tenant's blocks inside the ingester. */
+/** A cut head block to build and flush, or (after replay) a complete block only to flush. */
+type FlushJob = { inst: TenantInstance; head: HeadBlock; complete?: undefined } | { inst: TenantInstance; head?: undefined; complete: CompleteBlock };
+
 class TenantInstance {
   head: HeadBlock | undefined;
   readonly completing: HeadBlock[] = [];
@@ -99,7 +100,8 @@ export class Ingester extends BasicService implements IngesterClient {
   private readonly log: Logger;
   private readonly now: () => number;
   private timer: NodeJS.Timeout | undefined;
-  private readonly flushQueue: Array<{ inst: TenantInstance; head: HeadBlock }> = [];
+  /** Blocks waiting to be built (`head`) and/or flushed (`complete`), in order. */
+  private readonly flushQueue: FlushJob[] = [];
   private activeFlushes = 0;
   private readonly flushWaiters = new Set<() => void>();
   private accepting = false;
@@ -203,7 +205,7 @@ export class Ingester extends BasicService implements IngesterClient {
     const soFar = (e?.bytes ?? 0) + (pendingNew.get(key) ?? 0);
     if (maxBytes > 0 && soFar + size > maxBytes) return PushErrorReason.TRACE_TOO_LARGE;
     const maxLive = limits.ingestion.max_traces_per_user;
-    if ((!e || !e.live) && !pendingNew.has(key) && maxLive > 0 && inst.liveTraces + countNew(pendingNew) >= maxLive) {
+    if ((!e || !e.live) && !pendingNew.has(key) && maxLive > 0 && inst.liveTraces + pendingNew.size >= maxLive) {
       return PushErrorReason.MAX_LIVE_TRACES;
     }
     pendingNew.set(key, (pendingNew.get(key) ?? 0) + size);
@@ -278,7 +280,7 @@ export class Ingester extends BasicService implements IngesterClient {
         const b = inst.complete[i]!;
         if (b.flushedMs !== undefined && now - b.flushedMs >= this.opts.completeBlockTimeoutMs) {
           inst.complete.splice(i, 1);
-          void deleteBlock(this.completeStore, inst.tenant, b.meta.blockID);
+          void deleteBlockObjects(this.completeStore, inst.tenant, b.meta.blockID);
         }
       }
     }
@@ -288,7 +290,7 @@ export class Ingester extends BasicService implements IngesterClient {
     while (this.activeFlushes < this.opts.concurrentFlushes && this.flushQueue.length > 0) {
       const job = this.flushQueue.shift()!;
       this.activeFlushes++;
-      void this.completeAndFlush(job.inst, job.head).finally(() => {
+      void this.completeAndFlush(job).finally(() => {
         this.activeFlushes--;
         for (const w of this.flushWaiters) w();
         this.pump();
@@ -296,37 +298,42 @@ export class Ingester extends BasicService implements IngesterClient {
     }
   }
 
-  /** Builds the block (once) and flushes it, retrying with jittered backoff until it lands or we stop. */
-  private async completeAndFlush(inst: TenantInstance, head: HeadBlock): Promise<void> {
-    await head.segment.seal();
-    let complete: CompleteBlock | undefined;
+  /**
+   * Builds the block (once, when the job has a head) and flushes it, retrying with jittered backoff
+   * until it lands or the ingester stops: a stopped flush is picked up by replay on the next start.
+   */
+  private async completeAndFlush(job: FlushJob): Promise<void> {
+    const { inst, head } = job;
+    let complete = job.complete;
+    await head?.segment.seal();
     let backoff = 500;
-    while (true) {
+    while (this.state === State.Starting || this.state === State.Running) {
       try {
         if (!complete) {
+          const h = head!;
           const meta = await this.builders.build({
-            segmentPath: head.segment.path,
-            traces: head.sortedIDs().map((k) => head.traces.get(k)!),
+            segmentPath: h.segment.path,
+            traces: h.sortedIDs().map((k) => h.traces.get(k)!),
             storeRoot: this.completeStore.root,
             tenant: inst.tenant,
-            blockID: head.blockID,
+            blockID: h.blockID,
             ...this.opts.block,
           });
           complete = { meta, reader: openBlock(this.completeStore, meta), flushedMs: undefined };
           inst.complete.push(complete);
-          inst.completing.splice(inst.completing.indexOf(head), 1);
-          await head.segment.close();
-          await rm(head.segment.path, { force: true });
+          inst.completing.splice(inst.completing.indexOf(h), 1);
+          await h.segment.close();
+          await rm(h.segment.path, { force: true });
         }
-        await copyBlock(this.completeStore, this.opts.store, inst.tenant, complete.meta.blockID);
+        await copyBlockObjects(this.completeStore, this.opts.store, inst.tenant, complete.meta.blockID);
         complete.flushedMs = this.now();
         this.metrics.blocksFlushed.inc();
         this.log.info('flushed block', { tenant: inst.tenant, block: complete.meta.blockID, traces: complete.meta.totalObjects });
         return;
       } catch (err) {
         this.metrics.failedFlushes.inc();
-        this.log.warn('block flush failed; retrying', { tenant: inst.tenant, block: head.blockID, err, retry_in_ms: backoff });
-        if (!this.accepting && this.state !== State.Running) return; // stopping: the WAL or complete block is replayed on start
+        this.log.warn('block flush failed; retrying', { tenant: inst.tenant, block: complete?.meta.blockID ?? head!.blockID, err, retry_in_ms: backoff });
+        if (!this.accepting && this.state !== State.Starting) return;
         await new Promise((r) => setTimeout(r, backoff * (0.5 + Math.random())));
         backoff = Math.min(backoff * 2, 60_000);
       }
@@ -362,7 +369,7 @@ export class Ingester extends BasicService implements IngesterClient {
       const heads = [...(inst.head ? [inst.head] : []), ...inst.completing];
       for (const h of heads) {
         const bufs = await h.read(key);
-        if (bufs.length) parts.push(decodeParts(bufs));
+        if (bufs.length) parts.push(traceFromParts(bufs));
       }
       for (const b of inst.complete) {
         const t = await b.reader.findTraceByID(req.traceId);
@@ -386,7 +393,7 @@ export class Ingester extends BasicService implements IngesterClient {
           const inst = this.instance(tenant);
           const complete: CompleteBlock = { meta, reader: openBlock(this.completeStore, meta), flushedMs: undefined };
           inst.complete.push(complete);
-          this.requeueFlush(inst, complete);
+          this.flushQueue.push({ inst, complete });
         } catch {
           await rm(path.join(root, COMPLETE_DIR, tenant, blockID), { recursive: true, force: true });
         }
@@ -399,7 +406,7 @@ export class Ingester extends BasicService implements IngesterClient {
         const file = path.join(dir, name);
         const blockID = name.slice(0, -WAL_SUFFIX.length);
         const st = await stat(file);
-        if (!st.isFile() || !name.endsWith(WAL_SUFFIX) || !isUUID(blockID)) {
+        if (!st.isFile() || !name.endsWith(WAL_SUFFIX) || !isBlockID(blockID)) {
           await this.quarantine(file, 'not a WAL segment');
           continue;
         }
@@ -449,29 +456,6 @@ export class Ingester extends BasicService implements IngesterClient {
     this.pump();
   }
 
-  private requeueFlush(inst: TenantInstance, complete: CompleteBlock): void {
-    this.activeFlushes++;
-    void (async () => {
-      let backoff = 500;
-      while (this.state === State.Starting || this.state === State.Running) {
-        try {
-          await copyBlock(this.completeStore, this.opts.store, inst.tenant, complete.meta.blockID);
-          complete.flushedMs = this.now();
-          this.metrics.blocksFlushed.inc();
-          return;
-        } catch (err) {
-          this.metrics.failedFlushes.inc();
-          this.log.warn('block flush failed; retrying', { tenant: inst.tenant, block: complete.meta.blockID, err });
-          await new Promise((r) => setTimeout(r, backoff * (0.5 + Math.random())));
-          backoff = Math.min(backoff * 2, 60_000);
-        }
-      }
-    })().finally(() => {
-      this.activeFlushes--;
-      for (const w of this.flushWaiters) w();
-    });
-  }
-
   private async quarantine(file: string, reason: string): Promise<void> {
     const dir = path.join(this.opts.walPath, QUARANTINE_DIR);
     await mkdir(dir, { recursive: true });
@@ -482,15 +466,6 @@ export class Ingester extends BasicService implements IngesterClient {
   }
 }
 
-function countNew(pending: Map<string, number>): number {
-  return pending.size;
-}
-
-/** One trace from the TracesData encodings of its parts: resources merged, duplicate spans dropped. */
-function decodeParts(parts: Buffer[]): TracesData {
-  return create(TracesDataSchema, { resourceSpans: combineTraceBytes(parts).resourceSpans });
-}
-
 async function listDirs(dir: string): Promise<string[]> {
   try {
     return (await readdir(dir, { withFileTypes: true })).filter((d) => d.isDirectory()).map((d) => d.name);
@@ -499,34 +474,3 @@ async function listDirs(dir: string): Promise<string[]> {
   }
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-function isUUID(s: string): boolean {
-  return UUID.test(s);
-}
-
-const COPY_CHUNK = 8 * 1024 * 1024;
-
-async function* chunks(store: ObjectStore, key: string): AsyncIterable<Uint8Array> {
-  const { size } = await store.stat(key);
-  for (let off = 0; off < size; off += COPY_CHUNK) yield store.readRange(key, off, Math.min(COPY_CHUNK, size - off));
-}
-
-/**
- * Copies a block's objects to another store in bounded chunks, meta.json last: a block without its
- * meta.json is not a block, so a partial copy is never seen. Copying again overwrites (same block ID).
- */
-async function copyBlock(from: ObjectStore, to: ObjectStore, tenant: string, blockID: string): Promise<void> {
-  const { objects } = await from.list(`${tenant}/${blockID}/`);
-  const isMeta = (k: string) => k.endsWith('/meta.json');
-  for (const key of [...objects.filter((k) => !isMeta(k)), ...objects.filter(isMeta)]) {
-    await to.write(key, chunks(from, key));
-  }
-}
-
-async function deleteBlock(store: ObjectStore, tenant: string, blockID: string): Promise<void> {
-  const { objects } = await store.list(`${tenant}/${blockID}/`);
-  // meta.json first: the block stops being a block before its parts go.
-  for (const key of [...objects.filter((k) => k.endsWith('/meta.json')), ...objects.filter((k) => !k.endsWith('/meta.json'))]) {
-    await store.delete(key);
-  }
-}

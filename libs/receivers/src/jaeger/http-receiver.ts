@@ -6,6 +6,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { BasicService, closeHttpGracefully, type Logger } from '@stave/server';
 import { listenReceiver, parseEndpoint } from '../endpoint';
+import type { TracePusher } from '../pusher';
 import { HttpError, sendFailure } from './receiver-common';
 
 export interface HttpReceiverBaseOptions {
@@ -20,15 +21,40 @@ export interface HttpReceiverBaseOptions {
   shutdownTimeoutMs: number;
 }
 
+/** What a Jaeger thrift-HTTP or Zipkin receiver is given; unset limits take the defaults below. */
+export interface HttpReceiverOptions {
+  pusher: TracePusher;
+  logger: Logger;
+  /** Default: the receiver's own port on 0.0.0.0. */
+  endpoint?: string;
+  /** Default 20 MiB. */
+  maxRequestBytes?: number;
+  /** Default 1. */
+  retryAfterSeconds?: number;
+  /** Default 10 s. */
+  shutdownTimeoutMs?: number;
+}
+
 export abstract class HttpReceiver extends BasicService {
   private server: http.Server | undefined;
+  protected readonly base: HttpReceiverBaseOptions;
+  protected readonly pusher: TracePusher;
 
   protected constructor(
     name: string,
     protected readonly receiver: string,
-    protected readonly base: HttpReceiverBaseOptions,
+    defaultEndpoint: string,
+    opts: HttpReceiverOptions,
   ) {
     super(name);
+    this.pusher = opts.pusher;
+    this.base = {
+      endpoint: opts.endpoint ?? defaultEndpoint,
+      logger: opts.logger,
+      maxRequestBytes: opts.maxRequestBytes ?? 20 << 20,
+      retryAfterSeconds: opts.retryAfterSeconds ?? 1,
+      shutdownTimeoutMs: opts.shutdownTimeoutMs ?? 10_000,
+    };
   }
 
   /** Serves one request; a throw is answered by sendFailure (HttpError status, or the ConnectError code's). */

@@ -5,9 +5,7 @@
 
 import type http from 'node:http';
 import { decodeJaegerThriftBatch, jaegerThriftBatchToOtlp } from '@stave/model';
-import type { Logger } from '@stave/server';
-import type { TracePusher } from '../pusher';
-import { HttpReceiver } from './http-receiver';
+import { HttpReceiver, type HttpReceiverOptions } from './http-receiver';
 import { countSpans, HttpError, mediaType, orgIdOf, pushRequest, readBoundedBody } from './receiver-common';
 
 export const JAEGER_THRIFT_HTTP_DEFAULT_ENDPOINT = '0.0.0.0:14268';
@@ -15,31 +13,11 @@ export const JAEGER_THRIFT_HTTP_PATH = '/api/traces';
 /** The media types Jaeger's collector accepts for a binary-protocol Batch. */
 export const JAEGER_THRIFT_CONTENT_TYPES: ReadonlySet<string> = new Set(['application/x-thrift', 'application/vnd.apache.thrift.binary']);
 
-export interface JaegerThriftHttpReceiverOptions {
-  pusher: TracePusher;
-  logger: Logger;
-  /** Default 0.0.0.0:14268. */
-  endpoint?: string;
-  /** Default 20 MiB. */
-  maxRequestBytes?: number;
-  /** Default 1. */
-  retryAfterSeconds?: number;
-  /** Default 10 s. */
-  shutdownTimeoutMs?: number;
-}
+export type JaegerThriftHttpReceiverOptions = HttpReceiverOptions;
 
 export class JaegerThriftHttpReceiver extends HttpReceiver {
-  private readonly pusher: TracePusher;
-
   constructor(opts: JaegerThriftHttpReceiverOptions) {
-    super('jaeger-thrift-http-receiver', 'jaeger_thrift_http', {
-      endpoint: opts.endpoint ?? JAEGER_THRIFT_HTTP_DEFAULT_ENDPOINT,
-      logger: opts.logger,
-      maxRequestBytes: opts.maxRequestBytes ?? 20 << 20,
-      retryAfterSeconds: opts.retryAfterSeconds ?? 1,
-      shutdownTimeoutMs: opts.shutdownTimeoutMs ?? 10_000,
-    });
-    this.pusher = opts.pusher;
+    super('jaeger-thrift-http-receiver', 'jaeger_thrift_http', JAEGER_THRIFT_HTTP_DEFAULT_ENDPOINT, opts);
   }
 
   protected async handle(req: http.IncomingMessage, res: http.ServerResponse, path: string): Promise<void> {

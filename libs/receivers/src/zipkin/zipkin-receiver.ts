@@ -7,43 +7,22 @@
 import type http from 'node:http';
 import { zipkinProtoToOtlp, zipkinV1JsonToOtlp, zipkinV2JsonToOtlp } from '@stave/model';
 import type { ExportTraceServiceRequest } from '@stave/proto';
-import type { Logger } from '@stave/server';
-import { HttpReceiver } from '../jaeger/http-receiver';
+import { HttpReceiver, type HttpReceiverOptions } from '../jaeger/http-receiver';
 import { countSpans, HttpError, mediaType, orgIdOf, pushRequest, readBoundedBody } from '../jaeger/receiver-common';
-import type { ReceiverProtocol, TracePusher } from '../pusher';
+import type { ReceiverProtocol } from '../pusher';
 
 export const ZIPKIN_DEFAULT_ENDPOINT = '0.0.0.0:9411';
 export const ZIPKIN_V2_PATH = '/api/v2/spans';
 export const ZIPKIN_V1_PATH = '/api/v1/spans';
 
-export interface ZipkinReceiverOptions {
-  pusher: TracePusher;
-  logger: Logger;
-  /** Default 0.0.0.0:9411. */
-  endpoint?: string;
-  /** Default 20 MiB. */
-  maxRequestBytes?: number;
-  /** Default 1. */
-  retryAfterSeconds?: number;
-  /** Default 10 s. */
-  shutdownTimeoutMs?: number;
-}
+export type ZipkinReceiverOptions = HttpReceiverOptions;
 
 const JSON_TYPES = new Set(['', 'application/json']);
 const PROTO_TYPES = new Set(['application/x-protobuf', 'application/protobuf']);
 
 export class ZipkinReceiver extends HttpReceiver {
-  private readonly pusher: TracePusher;
-
   constructor(opts: ZipkinReceiverOptions) {
-    super('zipkin-receiver', 'zipkin', {
-      endpoint: opts.endpoint ?? ZIPKIN_DEFAULT_ENDPOINT,
-      logger: opts.logger,
-      maxRequestBytes: opts.maxRequestBytes ?? 20 << 20,
-      retryAfterSeconds: opts.retryAfterSeconds ?? 1,
-      shutdownTimeoutMs: opts.shutdownTimeoutMs ?? 10_000,
-    });
-    this.pusher = opts.pusher;
+    super('zipkin-receiver', 'zipkin', ZIPKIN_DEFAULT_ENDPOINT, opts);
   }
 
   protected async handle(req: http.IncomingMessage, res: http.ServerResponse, path: string): Promise<void> {
