@@ -7,7 +7,7 @@ PNPM_VERSION := 12.4.2
 PNPM := pnpm
 BIN := node_modules/.bin
 
-.PHONY: run build test lint typecheck generate bench clean deps tools
+.PHONY: run build test lint format typecheck generate bench clean deps tools
 
 deps: node_modules/.pnpm-stamp
 
@@ -30,7 +30,11 @@ generate: deps
 	$(BIN)/buf generate
 
 lint: deps
+	$(BIN)/prettier --check --log-level warn .
 	$(BIN)/eslint --max-warnings 0 .
+
+format: deps
+	$(BIN)/prettier --write --log-level warn .
 
 run: build
 	bin/stave -target=all $(ARGS)

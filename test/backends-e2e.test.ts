@@ -72,7 +72,11 @@ async function start(configYaml: string): Promise<StaveProcess & { otlp: number 
 }
 
 async function push(p: StaveProcess & { otlp: number }, first: number, count: number): Promise<void> {
-  const res = await fetch(`http://127.0.0.1:${p.otlp}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/x-protobuf' }, body: request(first, count) });
+  const res = await fetch(`http://127.0.0.1:${p.otlp}/v1/traces`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-protobuf' },
+    body: request(first, count),
+  });
   expect(res.status).toBe(200);
 }
 
@@ -89,15 +93,21 @@ async function expectAll(p: StaveProcess, first: number, count: number): Promise
 }
 
 describe.each([
-  ['s3rver', async () => {
-    const emu = await startS3rver(['stave']);
-    return { emu, config: s3Config(emu.endpoint) };
-  }],
-  ['Azurite', async () => {
-    const emu = await startAzurite();
-    await createAzuriteContainer(emu, 'stave');
-    return { emu, config: azureConfig(emu.port) };
-  }],
+  [
+    's3rver',
+    async () => {
+      const emu = await startS3rver(['stave']);
+      return { emu, config: s3Config(emu.endpoint) };
+    },
+  ],
+  [
+    'Azurite',
+    async () => {
+      const emu = await startAzurite();
+      await createAzuriteContainer(emu, 'stave');
+      return { emu, config: azureConfig(emu.port) };
+    },
+  ],
 ])('the single binary on %s', (_name, emulator) => {
   let emu: EmulatorProcess;
   let config: string;
@@ -137,7 +147,11 @@ describe('an S3 outage during flush', () => {
       await push(a, 200, 5);
       await expectAll(a, 100, 10);
       await expectAll(a, 200, 5);
-      await poll('a failed flush to be retried', async () => /tempo_ingester_failed_flushes_total (\d+)/.exec(await (await fetch(await a.url('/metrics'))).text())?.[1] !== '0', { timeoutMs: 30_000 });
+      await poll(
+        'a failed flush to be retried',
+        async () => /tempo_ingester_failed_flushes_total (\d+)/.exec(await (await fetch(await a.url('/metrics'))).text())?.[1] !== '0',
+        { timeoutMs: 30_000 },
+      );
       await poll('the end of the outage', () => Date.now() >= downUntil, { timeoutMs: 40_000, intervalMs: 500 });
       await emu.start();
       expect((await flushing).status).toBe(204);

@@ -54,15 +54,18 @@ describe('stave -target=all', () => {
     expect(d).not.toContain('block_retention');
   });
 
-  it.each(['/ingester/ring', '/distributor/ring', '/compactor/ring', '/metrics-generator/ring'])('shows %s in Tempo’s JSON shape, this process ACTIVE', async (page) => {
-    const res = await fetch(await p.url(page), { headers: { accept: 'application/json' } });
-    expect(res.status).toBe(200);
-    const body = (await res.json()) as { shards: Array<Record<string, unknown>>; now: unknown };
-    expect(body.shards).toHaveLength(1);
-    expect(body.shards[0]).toMatchObject({ state: 'ACTIVE', zone: expect.any(String) as string, tokens: expect.any(Array) as unknown[] });
-    expect(Object.keys(body.shards[0]!)).toEqual(expect.arrayContaining(['id', 'state', 'address', 'timestamp', 'registered_timestamp', 'zone', 'tokens']));
-    expect(body.now).toBeDefined();
-  });
+  it.each(['/ingester/ring', '/distributor/ring', '/compactor/ring', '/metrics-generator/ring'])(
+    'shows %s in Tempo’s JSON shape, this process ACTIVE',
+    async (page) => {
+      const res = await fetch(await p.url(page), { headers: { accept: 'application/json' } });
+      expect(res.status).toBe(200);
+      const body = (await res.json()) as { shards: Array<Record<string, unknown>>; now: unknown };
+      expect(body.shards).toHaveLength(1);
+      expect(body.shards[0]).toMatchObject({ state: 'ACTIVE', zone: expect.any(String) as string, tokens: expect.any(Array) as unknown[] });
+      expect(Object.keys(body.shards[0]!)).toEqual(expect.arrayContaining(['id', 'state', 'address', 'timestamp', 'registered_timestamp', 'zone', 'tokens']));
+      expect(body.now).toBeDefined();
+    },
+  );
 
   it('answers 404 for unknown paths', async () => {
     expect((await fetch(await p.url('/no/such/path'))).status).toBe(404);
@@ -76,33 +79,30 @@ describe('stave -target=all', () => {
   });
 });
 
-describe.each(['distributor', 'ingester', 'querier', 'query-frontend', 'compactor', 'metrics-generator'])(
-  'stave -target=%s',
-  (target) => {
-    it('starts, answers /ready, and stops cleanly', async () => {
-      const p = startStave({ args: [`-target=${target}`] });
-      try {
-        await untilReady(p);
-        expect(p.logs.some((l) => l.msg === 'stave started' && l.target === target)).toBe(true);
-        const r = await p.stop('SIGTERM');
-        expect(r).toMatchObject({ code: 0, signal: null });
-      } finally {
-        p.cleanup();
-      }
-    });
+describe.each(['distributor', 'ingester', 'querier', 'query-frontend', 'compactor', 'metrics-generator'])('stave -target=%s', (target) => {
+  it('starts, answers /ready, and stops cleanly', async () => {
+    const p = startStave({ args: [`-target=${target}`] });
+    try {
+      await untilReady(p);
+      expect(p.logs.some((l) => l.msg === 'stave started' && l.target === target)).toBe(true);
+      const r = await p.stop('SIGTERM');
+      expect(r).toMatchObject({ code: 0, signal: null });
+    } finally {
+      p.cleanup();
+    }
+  });
 
-    it(`has a deployable under services/${target} that runs exactly its target`, async () => {
-      const p = startStave({ deployable: target });
-      try {
-        await untilReady(p);
-        expect(p.logs.find((l) => l.msg === 'stave started')?.target).toBe(target);
-        expect((await p.stop('SIGINT')).code).toBe(0);
-      } finally {
-        p.cleanup();
-      }
-    });
-  },
-);
+  it(`has a deployable under services/${target} that runs exactly its target`, async () => {
+    const p = startStave({ deployable: target });
+    try {
+      await untilReady(p);
+      expect(p.logs.find((l) => l.msg === 'stave started')?.target).toBe(target);
+      expect((await p.stop('SIGINT')).code).toBe(0);
+    } finally {
+      p.cleanup();
+    }
+  });
+});
 
 describe('bin/stave flags and config', () => {
   it('rejects an unknown target, listing the valid ones', async () => {

@@ -102,11 +102,10 @@ describe('a fleet of three scalable single binaries', () => {
     // Writes need 2 of 3 replicas: they keep succeeding.
     for (let i = 0; i < 5; i++) expect(await push(procs[0]!, 0x20 + i, 2)).toBe(200);
     for (const p of procs.slice(0, 2)) {
-      await poll(
-        'the killed ingester shown UNHEALTHY',
-        async () => (await ring(p)).shards.find((s) => s.id === 'ingester-2')?.state === 'UNHEALTHY',
-        { timeoutMs: 10_000, intervalMs: 200 },
-      );
+      await poll('the killed ingester shown UNHEALTHY', async () => (await ring(p)).shards.find((s) => s.id === 'ingester-2')?.state === 'UNHEALTHY', {
+        timeoutMs: 10_000,
+        intervalMs: 200,
+      });
     }
     expect(await push(procs[1]!, 0x30, 3)).toBe(200);
     const res = await fetch(await procs[1]!.url(`/api/traces/${'30'.repeat(16)}`));

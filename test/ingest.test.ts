@@ -11,22 +11,21 @@ import { poll } from './support/poll';
 import { sendRichTrace } from './support/otel';
 import { startStave, type StaveProcess } from './support/stave-process';
 
-const config =
-  [
-    'distributor:',
-    '  receivers:',
-    '    otlp:',
-    '      protocols:',
-    '        grpc:',
-    '          endpoint: 127.0.0.1:0',
-    '        http:',
-    '          endpoint: 127.0.0.1:0',
-    'overrides:',
-    '  defaults:',
-    '    global:',
-    '      max_bytes_per_trace: 20000',
-    '',
-  ].join('\n');
+const config = [
+  'distributor:',
+  '  receivers:',
+  '    otlp:',
+  '      protocols:',
+  '        grpc:',
+  '          endpoint: 127.0.0.1:0',
+  '        http:',
+  '          endpoint: 127.0.0.1:0',
+  'overrides:',
+  '  defaults:',
+  '    global:',
+  '      max_bytes_per_trace: 20000',
+  '',
+].join('\n');
 
 async function getTrace(p: StaveProcess, traceId: string): Promise<Trace | undefined> {
   const res = await fetch(await p.url(`/api/traces/${traceId}`), { headers: { accept: 'application/protobuf' } });

@@ -55,11 +55,16 @@ describe('Jaeger and Zipkin senders on the single binary', () => {
       const tr: Trace = fromBinary(TraceSchema, new Uint8Array(await res.arrayBuffer()));
       return tr.resourceSpans.flatMap((rs) => rs.scopeSpans.flatMap((ss) => ss.spans)).length === spans ? tr : undefined;
     });
-    return t.resourceSpans.flatMap((rs) => rs.scopeSpans.flatMap((ss) => ss.spans.map((s) => Object.assign(s, { $resource: attrs(rs.resource?.attributes ?? []) }))));
+    return t.resourceSpans.flatMap((rs) =>
+      rs.scopeSpans.flatMap((ss) => ss.spans.map((s) => Object.assign(s, { $resource: attrs(rs.resource?.attributes ?? []) }))),
+    );
   }
 
   async function sendWithJaegerClient(reporter: Record<string, unknown>, service: string): Promise<string> {
-    const tracer: JaegerTracer = initTracer({ serviceName: service, sampler: { type: 'const', param: 1 }, reporter: { ...reporter, flushIntervalMs: 60_000 } }, { logger: quiet, tags: { team: 'payments' } });
+    const tracer: JaegerTracer = initTracer(
+      { serviceName: service, sampler: { type: 'const', param: 1 }, reporter: { ...reporter, flushIntervalMs: 60_000 } },
+      { logger: quiet, tags: { team: 'payments' } },
+    );
     const root = tracer.startSpan('POST /pay');
     root.setTag(opentracing.Tags.SPAN_KIND, 'server');
     root.setTag('amount', 12.5);

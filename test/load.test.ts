@@ -82,7 +82,9 @@ describe('20,000 traces over OTLP HTTP', () => {
     const conn = await duck.connect();
     try {
       const list = blocks.map((b) => `'${b}'`).join(', ');
-      const rows = (await conn.runAndReadAll(`SELECT count(*)::BIGINT AS spans, count(DISTINCT trace_id)::BIGINT AS traces FROM read_parquet([${list}])`)).getRowObjects();
+      const rows = (
+        await conn.runAndReadAll(`SELECT count(*)::BIGINT AS spans, count(DISTINCT trace_id)::BIGINT AS traces FROM read_parquet([${list}])`)
+      ).getRowObjects();
       expect(rows[0]).toEqual({ spans: BigInt(pool.spanCount), traces: 20_000n });
     } finally {
       conn.closeSync();

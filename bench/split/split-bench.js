@@ -62,11 +62,40 @@ function buildRequest(spanCount) {
       endTimeUnixNano: start + 4_500_000n,
       flags: 0x101,
       attributes: isDb
-        ? [str('db.system', 'postgresql'), str('db.name', 'orders'), str('db.statement', 'SELECT id, customer_id, total, created_at FROM orders WHERE id = $1'), str('net.peer.name', 'db.internal'), int('net.peer.port', 5432), str('db.user', 'app')]
-        : [str('http.method', 'GET'), str('http.url', `https://shop.example.com/api/orders/${1000 + i}?expand=items`), str('http.route', '/api/orders/:id'), int('http.status_code', 200), str('http.user_agent', 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36'), str('net.peer.ip', '10.1.2.3'), int('net.peer.port', 43512), str('http.flavor', '1.1')],
+        ? [
+            str('db.system', 'postgresql'),
+            str('db.name', 'orders'),
+            str('db.statement', 'SELECT id, customer_id, total, created_at FROM orders WHERE id = $1'),
+            str('net.peer.name', 'db.internal'),
+            int('net.peer.port', 5432),
+            str('db.user', 'app'),
+          ]
+        : [
+            str('http.method', 'GET'),
+            str('http.url', `https://shop.example.com/api/orders/${1000 + i}?expand=items`),
+            str('http.route', '/api/orders/:id'),
+            int('http.status_code', 200),
+            str('http.user_agent', 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36'),
+            str('net.peer.ip', '10.1.2.3'),
+            int('net.peer.port', 43512),
+            str('http.flavor', '1.1'),
+          ],
       events:
         i % 10 === 0
-          ? [{ timeUnixNano: start + 1_000_000n, name: 'exception', attributes: [str('exception.type', 'TimeoutError'), str('exception.message', 'upstream timed out after 2000ms'), str('exception.stacktrace', 'TimeoutError: upstream timed out\n    at fetchInventory (/app/src/inventory.js:42:11)\n    at async getOrder (/app/src/orders.js:88:5)\n    at async handler (/app/src/routes.js:17:3)')] }]
+          ? [
+              {
+                timeUnixNano: start + 1_000_000n,
+                name: 'exception',
+                attributes: [
+                  str('exception.type', 'TimeoutError'),
+                  str('exception.message', 'upstream timed out after 2000ms'),
+                  str(
+                    'exception.stacktrace',
+                    'TimeoutError: upstream timed out\n    at fetchInventory (/app/src/inventory.js:42:11)\n    at async getOrder (/app/src/orders.js:88:5)\n    at async handler (/app/src/routes.js:17:3)',
+                  ),
+                ],
+              },
+            ]
           : [],
       status: { code: i % 10 === 0 ? 2 : 0, message: i % 10 === 0 ? 'upstream timed out' : '' },
     };
@@ -77,9 +106,18 @@ function buildRequest(spanCount) {
       {
         resource: {
           attributes: [
-            str('service.name', 'checkout'), str('service.version', '1.42.0'), str('service.namespace', 'shop'), str('deployment.environment', 'production'),
-            str('host.name', 'checkout-7d9f8b6c5-x2x9k'), str('host.arch', 'amd64'), int('process.pid', 12345), str('process.runtime.name', 'nodejs'),
-            str('process.runtime.version', '20.20.2'), str('telemetry.sdk.name', 'opentelemetry'), str('telemetry.sdk.language', 'nodejs'), str('telemetry.sdk.version', '2.1.0'),
+            str('service.name', 'checkout'),
+            str('service.version', '1.42.0'),
+            str('service.namespace', 'shop'),
+            str('deployment.environment', 'production'),
+            str('host.name', 'checkout-7d9f8b6c5-x2x9k'),
+            str('host.arch', 'amd64'),
+            int('process.pid', 12345),
+            str('process.runtime.name', 'nodejs'),
+            str('process.runtime.version', '20.20.2'),
+            str('telemetry.sdk.name', 'opentelemetry'),
+            str('telemetry.sdk.language', 'nodejs'),
+            str('telemetry.sdk.version', '2.1.0'),
           ],
         },
         scopeSpans: [
@@ -120,7 +158,9 @@ function compare(variants) {
     });
   }
   variants.forEach((v, i) => {
-    console.log(`${v.label.padEnd(38)} ${Math.round(best[i]).toLocaleString('en-US').padStart(12)} spans/s  ${((SPANS / best[i]) * 1e6).toFixed(1).padStart(8)} µs/request`);
+    console.log(
+      `${v.label.padEnd(38)} ${Math.round(best[i]).toLocaleString('en-US').padStart(12)} spans/s  ${((SPANS / best[i]) * 1e6).toFixed(1).padStart(8)} µs/request`,
+    );
   });
   return best;
 }

@@ -55,7 +55,13 @@ function store(body: Buffer, drop: number): number {
     const id = Buffer.from(span.traceId).toString('hex');
     let list = traces.get(id);
     if (!list) traces.set(id, (list = []));
-    list.push(create(ResourceSpansSchema, { resource: rs.resource, schemaUrl: rs.schemaUrl, scopeSpans: [create(ScopeSpansSchema, { scope: scope.scope, schemaUrl: scope.schemaUrl, spans: [span] })] }));
+    list.push(
+      create(ResourceSpansSchema, {
+        resource: rs.resource,
+        schemaUrl: rs.schemaUrl,
+        scopeSpans: [create(ScopeSpansSchema, { scope: scope.scope, schemaUrl: scope.schemaUrl, spans: [span] })],
+      }),
+    );
   }
   return all.length - kept.length;
 }
@@ -71,7 +77,10 @@ const otlp = http.createServer((req, res) => {
     } catch (err) {
       return void res.writeHead(400, { 'content-type': 'text/plain' }).end(`bad request: ${String(err)}\n`);
     }
-    const out = create(ExportTraceServiceResponseSchema, rejected ? { partialSuccess: { rejectedSpans: BigInt(rejected), errorMessage: 'fake partial success' } } : {});
+    const out = create(
+      ExportTraceServiceResponseSchema,
+      rejected ? { partialSuccess: { rejectedSpans: BigInt(rejected), errorMessage: 'fake partial success' } } : {},
+    );
     res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end(Buffer.from(toBinary(ExportTraceServiceResponseSchema, out)));
   });
 });
@@ -95,7 +104,9 @@ const api = http.createServer((req, res) => {
     if (m) {
       const rs = traces.get(m[1]!);
       if (!rs) return void res.writeHead(404).end();
-      return void res.writeHead(200, { 'content-type': 'application/protobuf' }).end(Buffer.from(toBinary(TraceSchema, create(TraceSchema, { resourceSpans: rs }))));
+      return void res
+        .writeHead(200, { 'content-type': 'application/protobuf' })
+        .end(Buffer.from(toBinary(TraceSchema, create(TraceSchema, { resourceSpans: rs }))));
     }
     res.writeHead(404).end();
   });

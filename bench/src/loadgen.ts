@@ -136,7 +136,9 @@ class Progress {
     if (this.tty) {
       const width = 28;
       const fill = Math.round(frac * width);
-      process.stderr.write(`\r[${this.label}] ${'█'.repeat(fill)}${'░'.repeat(width - fill)} ${(frac * 100).toFixed(0).padStart(3)}% ${stats}\x1b[K${final ? '\n' : ''}`);
+      process.stderr.write(
+        `\r[${this.label}] ${'█'.repeat(fill)}${'░'.repeat(width - fill)} ${(frac * 100).toFixed(0).padStart(3)}% ${stats}\x1b[K${final ? '\n' : ''}`,
+      );
     } else if (!final) {
       process.stderr.write(`[${this.label}] ${(frac * 100).toFixed(0)}% ${stats}\n`);
     }
@@ -182,7 +184,15 @@ export async function runLoad(pool: Pool, opts: LoadOptions): Promise<LoadResult
       const buf = bodyForRound(body, round);
       body.inFlight++;
       const t0 = performance.now();
-      const res = await httpRequest(agent, { host: opts.host, port: opts.port, method: 'POST', path: opts.path ?? '/v1/traces', headers, body: buf, timeoutMs: opts.timeoutMs ?? DEFAULTS.timeoutMs });
+      const res = await httpRequest(agent, {
+        host: opts.host,
+        port: opts.port,
+        method: 'POST',
+        path: opts.path ?? '/v1/traces',
+        headers,
+        body: buf,
+        timeoutMs: opts.timeoutMs ?? DEFAULTS.timeoutMs,
+      });
       latencies[k] = performance.now() - t0;
       body.inFlight--;
       done++;
@@ -252,7 +262,10 @@ export function sample<T>(items: readonly T[], n: number, seed: number): T[] {
 }
 
 export function describeLoad(r: LoadResult): string {
-  const errs = Object.entries(r.errors).map(([k, v]) => `${k}: ${v}`).join(', ') || 'none';
+  const errs =
+    Object.entries(r.errors)
+      .map(([k, v]) => `${k}: ${v}`)
+      .join(', ') || 'none';
   return [
     `${r.label}: ${fmtInt(r.ackedSpans)} of ${fmtInt(r.sentSpans)} spans acknowledged in ${(r.elapsedMs / 1000).toFixed(2)} s`,
     `  ${fmtInt(r.spansPerSec)} spans/s, ${fmtInt(r.requestsPerSec)} req/s, ${r.mbPerSec.toFixed(1)} MB/s`,
@@ -294,7 +307,14 @@ async function main(argv: string[]): Promise<void> {
   });
   process.stdout.write(describeLoad(result) + '\n');
   const out = args.get('acks-out');
-  if (out) writeFileSync(out, result.ledger.exactTraces().map((t) => `${t.id} ${t.spans}\n`).join(''));
+  if (out)
+    writeFileSync(
+      out,
+      result.ledger
+        .exactTraces()
+        .map((t) => `${t.id} ${t.spans}\n`)
+        .join(''),
+    );
 }
 
 if (require.main === module) {

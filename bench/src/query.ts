@@ -65,12 +65,31 @@ export async function timeQueries(opts: QueryOptions): Promise<QueryResult> {
   const headers: Record<string, string> = { accept: 'application/protobuf' };
   if (opts.tenant) headers['x-scope-orgid'] = opts.tenant;
   const latencies: number[] = [];
-  const r: QueryResult = { label: opts.label ?? 'trace by ID', queries: picks.length, latency: summarize([]), exact: 0, notFound: 0, short: 0, long: 0, missingSpans: 0, extraSpans: 0, duplicateSpans: 0, errors: {} };
+  const r: QueryResult = {
+    label: opts.label ?? 'trace by ID',
+    queries: picks.length,
+    latency: summarize([]),
+    exact: 0,
+    notFound: 0,
+    short: 0,
+    long: 0,
+    missingSpans: 0,
+    extraSpans: 0,
+    duplicateSpans: 0,
+    errors: {},
+  };
   const fail = (kind: string): void => void (r.errors[kind] = (r.errors[kind] ?? 0) + 1);
   try {
     for (const t of picks) {
       const t0 = performance.now();
-      const res = await httpRequest(agent, { host: opts.host, port: opts.port, method: 'GET', path: `/api/traces/${t.id}`, headers, timeoutMs: opts.timeoutMs ?? 30_000 });
+      const res = await httpRequest(agent, {
+        host: opts.host,
+        port: opts.port,
+        method: 'GET',
+        path: `/api/traces/${t.id}`,
+        headers,
+        timeoutMs: opts.timeoutMs ?? 30_000,
+      });
       latencies.push(performance.now() - t0);
       if (res.status === 404) {
         r.notFound++;
@@ -106,7 +125,10 @@ export async function timeQueries(opts: QueryOptions): Promise<QueryResult> {
 }
 
 export function describeQueries(r: QueryResult): string {
-  const errs = Object.entries(r.errors).map(([k, v]) => `${k}: ${v}`).join(', ') || 'none';
+  const errs =
+    Object.entries(r.errors)
+      .map(([k, v]) => `${k}: ${v}`)
+      .join(', ') || 'none';
   return [
     `${r.label}: ${r.queries} queries, p50 ${fmtMs(r.latency.p50)}, p90 ${fmtMs(r.latency.p90)}, p99 ${fmtMs(r.latency.p99)}, max ${fmtMs(r.latency.max)}`,
     `  exact ${r.exact}/${r.queries}; 404 ${r.notFound}; short ${r.short} (${fmtInt(r.missingSpans)} spans missing); long ${r.long} (${fmtInt(r.extraSpans)} extra); duplicate span IDs ${r.duplicateSpans}; errors: ${errs}`,
@@ -116,7 +138,9 @@ export function describeQueries(r: QueryResult): string {
 async function main(argv: string[]): Promise<void> {
   const args = parseArgs(argv, { known: ['host', 'port', 'acks', 'queries', 'seed', 'tenant', 'timeout-ms', 'help'], booleans: ['help'] });
   if (args.has('help') || !args.has('port') || !args.has('acks')) {
-    process.stderr.write('usage: node bench/dist/query.js --port <http-port> --acks <file of "<trace id> <spans>" lines> [--host 127.0.0.1] [--queries 300] [--seed 1] [--tenant <org id>]\n');
+    process.stderr.write(
+      'usage: node bench/dist/query.js --port <http-port> --acks <file of "<trace id> <spans>" lines> [--host 127.0.0.1] [--queries 300] [--seed 1] [--tenant <org id>]\n',
+    );
     process.exitCode = args.has('help') ? 0 : 2;
     return;
   }

@@ -82,7 +82,14 @@ async function flush(port: number, tenant?: string): Promise<{ status: number | 
   const agent = keepAliveAgent(1);
   const t0 = performance.now();
   try {
-    const res = await httpRequest(agent, { host: '127.0.0.1', port, method: 'POST', path: '/flush', headers: tenant ? { 'x-scope-orgid': tenant } : {}, timeoutMs: 300_000 });
+    const res = await httpRequest(agent, {
+      host: '127.0.0.1',
+      port,
+      method: 'POST',
+      path: '/flush',
+      headers: tenant ? { 'x-scope-orgid': tenant } : {},
+      timeoutMs: 300_000,
+    });
     return { status: res.status || (res.error ?? 'error'), ms: performance.now() - t0 };
   } finally {
     agent.destroy();
@@ -104,7 +111,9 @@ async function settledBytes(dir: string, maxMs = 30_000): Promise<number> {
 export async function runBench(o: BenchOptions): Promise<BenchResult> {
   const machine = machineInfo();
   const plan = planRounds(o.traces, o.poolSpans);
-  o.log(`generating ${fmtInt(plan.poolTraces)} traces (seed ${o.seed}, ${o.batchSpans} spans per request)${plan.rounds > 1 ? `, to be sent in ${plan.rounds} rounds with fresh trace IDs` : ''}...`);
+  o.log(
+    `generating ${fmtInt(plan.poolTraces)} traces (seed ${o.seed}, ${o.batchSpans} spans per request)${plan.rounds > 1 ? `, to be sent in ${plan.rounds} rounds with fresh trace IDs` : ''}...`,
+  );
   const pool = generatePool({ seed: o.seed, traces: plan.poolTraces, batchSpans: o.batchSpans, nowMs: Date.now() });
   const workload = {
     traces: pool.traceCount * plan.rounds,
@@ -114,7 +123,9 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
     poolBytes: pool.bytes,
     generateMs: pool.generateMs,
   };
-  o.log(`generated ${fmtInt(pool.spanCount)} spans, ${pool.bodies.length} requests, ${fmtBytes(pool.bytes)} in ${(pool.generateMs / 1000).toFixed(1)} s (${fmtInt(pool.spanCount / (pool.generateMs / 1000))} spans/s, not part of any timing)`);
+  o.log(
+    `generated ${fmtInt(pool.spanCount)} spans, ${pool.bodies.length} requests, ${fmtBytes(pool.bytes)} in ${(pool.generateMs / 1000).toFixed(1)} s (${fmtInt(pool.spanCount / (pool.generateMs / 1000))} spans/s, not part of any timing)`,
+  );
   const result: BenchResult = { options: o, machine, workload, harnessMaxRssBytes: 0 };
   const load = (port: number, label: string): Promise<LoadResult> =>
     runLoad(pool, { host: '127.0.0.1', port, concurrency: o.concurrency, rounds: plan.rounds, label, progress: o.progress, tenant: o.tenant });
@@ -148,7 +159,8 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
     const uncertain = loadResult.ledger.uncertainCount();
     if (uncertain) o.log(`${uncertain} traces had spans in partially rejected requests: left out of exactness checks`);
     await sleep(Math.max(0, loadResult.lastAckAt + 1000 - Date.now()));
-    const q = (label: string): Promise<QueryResult> => timeQueries({ host: '127.0.0.1', port: stave!.httpPort, traces: acked, queries: o.queries, seed: o.seed + 1, tenant: o.tenant, label });
+    const q = (label: string): Promise<QueryResult> =>
+      timeQueries({ host: '127.0.0.1', port: stave!.httpPort, traces: acked, queries: o.queries, seed: o.seed + 1, tenant: o.tenant, label });
     const queriesBeforeFlush = await q('by ID, before flush');
     o.log(describeQueries(queriesBeforeFlush));
     const fl = await flush(stave.httpPort, o.tenant);
@@ -194,7 +206,13 @@ const pct = (v: number): string => (Number.isFinite(v) ? `${(v * 100).toFixed(1)
 const mark = (ok: boolean | undefined): string => (ok === undefined ? '' : ok ? ' ✓' : ' ✗');
 
 function exactness(q: QueryResult): string {
-  const bad = [q.notFound && `${q.notFound} not found`, q.short && `${q.short} short (${fmtInt(q.missingSpans)} spans)`, q.long && `${q.long} long (${fmtInt(q.extraSpans)} spans)`, q.duplicateSpans && `${q.duplicateSpans} dup span IDs`, ...Object.entries(q.errors).map(([k, v]) => `${v}× ${k}`)].filter(Boolean);
+  const bad = [
+    q.notFound && `${q.notFound} not found`,
+    q.short && `${q.short} short (${fmtInt(q.missingSpans)} spans)`,
+    q.long && `${q.long} long (${fmtInt(q.extraSpans)} spans)`,
+    q.duplicateSpans && `${q.duplicateSpans} dup span IDs`,
+    ...Object.entries(q.errors).map(([k, v]) => `${v}× ${k}`),
+  ].filter(Boolean);
   return `${q.exact}/${q.queries} exact${bad.length ? ` — ${bad.join(', ')}` : ''}`;
 }
 
@@ -226,19 +244,56 @@ export function markdown(r: BenchResult): string {
   const scaleNote = atScale ? '' : ` (targets are stated at ${fmtInt(TARGETS.targetSpans)} spans; this run had ${fmtInt(w.spans)})`;
   const rows: string[][] = [['metric', 'Stave', 'no-op baseline', 'target']];
   const byId = (q: QueryResult | undefined): string => (q ? `${fmtMs(q.latency.p50)} / ${fmtMs(q.latency.p99)}` : 'n/a');
-  const byIdOk = (q: QueryResult | undefined): boolean | undefined => (q && atScale ? q.latency.p50 <= TARGETS.byIdP50Ms && q.latency.p99 <= TARGETS.byIdP99Ms : undefined);
+  const byIdOk = (q: QueryResult | undefined): boolean | undefined =>
+    q && atScale ? q.latency.p50 <= TARGETS.byIdP50Ms && q.latency.p99 <= TARGETS.byIdP99Ms : undefined;
   rows.push(['ingest spans/s', s ? fmtInt(s.load.spansPerSec) : 'n/a', n ? fmtInt(n.spansPerSec) : 'skipped', '']);
   rows.push(['Stave ÷ no-op', r.ratio !== undefined ? pct(r.ratio) + mark(r.ratio >= TARGETS.ratio) : 'n/a', '', `≥ ${TARGETS.ratio * 100}%`]);
-  rows.push(['acknowledged spans', s ? `${fmtInt(s.load.ackedSpans)} / ${fmtInt(s.load.sentSpans)}` : 'n/a', n ? `${fmtInt(n.ackedSpans)} / ${fmtInt(n.sentSpans)}` : 'skipped', 'all']);
-  rows.push(['push latency p50 / p99', s ? `${fmtMs(s.load.latency.p50)} / ${fmtMs(s.load.latency.p99)}` : 'n/a', n ? `${fmtMs(n.latency.p50)} / ${fmtMs(n.latency.p99)}` : 'skipped', '']);
+  rows.push([
+    'acknowledged spans',
+    s ? `${fmtInt(s.load.ackedSpans)} / ${fmtInt(s.load.sentSpans)}` : 'n/a',
+    n ? `${fmtInt(n.ackedSpans)} / ${fmtInt(n.sentSpans)}` : 'skipped',
+    'all',
+  ]);
+  rows.push([
+    'push latency p50 / p99',
+    s ? `${fmtMs(s.load.latency.p50)} / ${fmtMs(s.load.latency.p99)}` : 'n/a',
+    n ? `${fmtMs(n.latency.p50)} / ${fmtMs(n.latency.p99)}` : 'skipped',
+    '',
+  ]);
   rows.push(['push errors', s ? errorsCell(s.load) : 'n/a', n ? errorsCell(n) : 'skipped', 'none']);
-  rows.push(['by-ID p50 / p99, before flush', byId(s?.queriesBeforeFlush) + mark(byIdOk(s?.queriesBeforeFlush)), '', `≤ ${TARGETS.byIdP50Ms} ms / ≤ ${TARGETS.byIdP99Ms} ms`]);
+  rows.push([
+    'by-ID p50 / p99, before flush',
+    byId(s?.queriesBeforeFlush) + mark(byIdOk(s?.queriesBeforeFlush)),
+    '',
+    `≤ ${TARGETS.byIdP50Ms} ms / ≤ ${TARGETS.byIdP99Ms} ms`,
+  ]);
   rows.push(['by-ID exactness, before flush', s ? exactness(s.queriesBeforeFlush) : 'n/a', '', 'all exact']);
   rows.push(['POST /flush', s ? `${s.flush.status} in ${fmtMs(s.flush.ms)}` : 'n/a', '', '204']);
-  rows.push(['by-ID p50 / p99, after flush', byId(s?.queriesAfterFlush) + mark(byIdOk(s?.queriesAfterFlush)), '', `≤ ${TARGETS.byIdP50Ms} ms / ≤ ${TARGETS.byIdP99Ms} ms`]);
+  rows.push([
+    'by-ID p50 / p99, after flush',
+    byId(s?.queriesAfterFlush) + mark(byIdOk(s?.queriesAfterFlush)),
+    '',
+    `≤ ${TARGETS.byIdP50Ms} ms / ≤ ${TARGETS.byIdP99Ms} ms`,
+  ]);
   rows.push(['by-ID exactness, after flush', s ? exactness(s.queriesAfterFlush) : 'n/a', '', 'all exact']);
-  rows.push(['peak RSS during ingest / VmHWM whole run', s ? `${fmtBytes(s.peakRssIngestBytes)} / ${fmtBytes(s.hwmBytes)}` + mark(atScale ? Math.max(s.peakRssIngestBytes, s.hwmBytes) <= TARGETS.peakRssBytes : undefined) : 'n/a', '', '≤ 1 GiB']);
-  rows.push(['stored bytes per span (blocks)', s ? `${s.bytesPerSpan.toFixed(1)} (${fmtBytes(s.blocksBytes)}; WAL left ${fmtBytes(s.walBytesAfterFlush)})` + mark(s.blocksBytes > 0 ? s.bytesPerSpan <= TARGETS.bytesPerSpan : undefined) : 'n/a', '', `≤ ${TARGETS.bytesPerSpan}`]);
+  rows.push([
+    'peak RSS during ingest / VmHWM whole run',
+    s
+      ? `${fmtBytes(s.peakRssIngestBytes)} / ${fmtBytes(s.hwmBytes)}` +
+        mark(atScale ? Math.max(s.peakRssIngestBytes, s.hwmBytes) <= TARGETS.peakRssBytes : undefined)
+      : 'n/a',
+    '',
+    '≤ 1 GiB',
+  ]);
+  rows.push([
+    'stored bytes per span (blocks)',
+    s
+      ? `${s.bytesPerSpan.toFixed(1)} (${fmtBytes(s.blocksBytes)}; WAL left ${fmtBytes(s.walBytesAfterFlush)})` +
+        mark(s.blocksBytes > 0 ? s.bytesPerSpan <= TARGETS.bytesPerSpan : undefined)
+      : 'n/a',
+    '',
+    `≤ ${TARGETS.bytesPerSpan}`,
+  ]);
   rows.push(['SIGTERM → exit', s ? `${fmtMs(s.stop.stopMs)}, code ${s.stop.code}${s.stop.killed ? ' (SIGKILLed)' : ''}` : 'n/a', '', 'clean exit']);
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
   const line = (row: string[]): string => `| ${row.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
@@ -279,7 +334,24 @@ const USAGE = `usage: make bench ARGS="[flags]"   (or node bench/dist/run.js [fl
 
 export async function main(argv: string[]): Promise<number> {
   const args = parseArgs(argv, {
-    known: ['traces', 'concurrency', 'batch-spans', 'seed', 'queries', 'pool-spans', 'skip-noop', 'skip-stave', 'out', 'stave-bin', 'stave-config', 'tenant', 'keep-data', 'note', 'no-progress', 'help'],
+    known: [
+      'traces',
+      'concurrency',
+      'batch-spans',
+      'seed',
+      'queries',
+      'pool-spans',
+      'skip-noop',
+      'skip-stave',
+      'out',
+      'stave-bin',
+      'stave-config',
+      'tenant',
+      'keep-data',
+      'note',
+      'no-progress',
+      'help',
+    ],
     booleans: ['skip-noop', 'skip-stave', 'keep-data', 'no-progress', 'help'],
   });
   if (args.has('help')) {

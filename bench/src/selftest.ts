@@ -35,7 +35,11 @@ function check(name: string, ok: boolean, detail = ''): void {
 
 function checkExact(r: BenchResult, phase: 'queriesBeforeFlush' | 'queriesAfterFlush'): void {
   const q = r.stave![phase];
-  check(`${phase}: every sampled trace exact`, q.exact === q.queries && q.queries > 0, `${q.exact}/${q.queries}, 404 ${q.notFound}, short ${q.short}, long ${q.long}, dup ${q.duplicateSpans}, errors ${JSON.stringify(q.errors)}`);
+  check(
+    `${phase}: every sampled trace exact`,
+    q.exact === q.queries && q.queries > 0,
+    `${q.exact}/${q.queries}, 404 ${q.notFound}, short ${q.short}, long ${q.long}, dup ${q.duplicateSpans}, errors ${JSON.stringify(q.errors)}`,
+  );
 }
 
 async function main(): Promise<void> {
@@ -43,9 +47,17 @@ async function main(): Promise<void> {
   const clean = await runBench(opts({}));
   check('clean: stave run completed', !clean.staveError, clean.staveError ?? '');
   check('clean: 3 rounds planned', clean.workload.rounds === 3, `rounds ${clean.workload.rounds}`);
-  check('clean: no-op acknowledged every span', clean.noop!.ackedSpans === clean.workload.spans && clean.noop!.sentSpans === clean.workload.spans, `${clean.noop!.ackedSpans}/${clean.workload.spans}`);
+  check(
+    'clean: no-op acknowledged every span',
+    clean.noop!.ackedSpans === clean.workload.spans && clean.noop!.sentSpans === clean.workload.spans,
+    `${clean.noop!.ackedSpans}/${clean.workload.spans}`,
+  );
   const s = clean.stave!;
-  check('clean: fake acknowledged every span', s.load.ackedSpans === clean.workload.spans && Object.keys(s.load.errors).length === 0, JSON.stringify(s.load.errors));
+  check(
+    'clean: fake acknowledged every span',
+    s.load.ackedSpans === clean.workload.spans && Object.keys(s.load.errors).length === 0,
+    JSON.stringify(s.load.errors),
+  );
   const traceCount = s.load.ledger.exactTraces().length;
   check('clean: every trace distinct across rounds', traceCount === clean.workload.traces, `${traceCount} traces with acks, ${clean.workload.traces} sent`);
   checkExact(clean, 'queriesBeforeFlush');
@@ -67,14 +79,22 @@ async function main(): Promise<void> {
   check('faults: stave run completed', !faulty.staveError, faulty.staveError ?? '');
   const failed = f.load.errors['HTTP 503'] ?? 0;
   check('faults: 503s counted', failed === Math.floor(f.load.requests / 7), `${failed} of ${f.load.requests}`);
-  check('faults: partial-success rejections counted', f.load.rejectedSpans > 0 && f.load.ledger.uncertainCount() > 0, `${f.load.rejectedSpans} spans, ${f.load.ledger.uncertainCount()} uncertain traces`);
+  check(
+    'faults: partial-success rejections counted',
+    f.load.rejectedSpans > 0 && f.load.ledger.uncertainCount() > 0,
+    `${f.load.rejectedSpans} spans, ${f.load.ledger.uncertainCount()} uncertain traces`,
+  );
   check('faults: acked = sent − failed − rejected', f.load.ackedSpans < f.load.sentSpans && f.load.ackedSpans + f.load.rejectedSpans <= f.load.sentSpans);
   checkExact(faulty, 'queriesBeforeFlush');
   check('faults: no ratio without a baseline', faulty.ratio === undefined);
 
   // 3. Stave that never comes up: a clear error, not a hang.
   const broken = await runBench(opts({ skipNoop: true, staveBin: path.join(__dirname, 'does-not-exist.js') }));
-  check('broken: startup failure reported', Boolean(broken.staveError) && /exited during startup/.test(broken.staveError!), broken.staveError?.split('\n')[0] ?? 'no error');
+  check(
+    'broken: startup failure reported',
+    Boolean(broken.staveError) && /exited during startup/.test(broken.staveError!),
+    broken.staveError?.split('\n')[0] ?? 'no error',
+  );
 
   process.stdout.write(failures.length ? `\n${failures.length} check(s) failed\n` : '\nall harness checks passed\n');
   process.exitCode = failures.length ? 1 : 0;

@@ -139,7 +139,9 @@ export async function startStave(opts: StaveOptions): Promise<StaveProcess> {
   while (!httpPort || !otlpHttpPort) {
     if (exited) return fail(`stave exited during startup (code ${exited.code}, signal ${exited.signal})`);
     if (performance.now() > deadline) {
-      return fail(`stave did not log ${!httpPort ? '"http server listening"' : 'an OTLP HTTP "receiver listening" line'} within ${opts.startTimeoutMs ?? 60_000} ms`);
+      return fail(
+        `stave did not log ${!httpPort ? '"http server listening"' : 'an OTLP HTTP "receiver listening" line'} within ${opts.startTimeoutMs ?? 60_000} ms`,
+      );
     }
     await sleep(50);
   }
@@ -155,7 +157,16 @@ export async function startStave(opts: StaveOptions): Promise<StaveProcess> {
   } finally {
     agent.destroy();
   }
-  return { pid: child.pid!, httpPort, otlpHttpPort, walDir: path.join(opts.dataDir, 'wal'), blocksDir: path.join(opts.dataDir, 'blocks'), logFile, logTail, stop };
+  return {
+    pid: child.pid!,
+    httpPort,
+    otlpHttpPort,
+    walDir: path.join(opts.dataDir, 'wal'),
+    blocksDir: path.join(opts.dataDir, 'blocks'),
+    logFile,
+    logTail,
+    stop,
+  };
 }
 
 // ---------------------------------------------------------------------------------------------------

@@ -39,7 +39,10 @@ type Scalar = string | number | boolean | bigint;
 
 function anyValue(v: Scalar | Scalar[]): AnyValue {
   if (Array.isArray(v)) {
-    return { $typeName: 'opentelemetry.proto.common.v1.AnyValue', value: { case: 'arrayValue', value: { $typeName: 'opentelemetry.proto.common.v1.ArrayValue', values: v.map((x) => anyValue(x)) } } };
+    return {
+      $typeName: 'opentelemetry.proto.common.v1.AnyValue',
+      value: { case: 'arrayValue', value: { $typeName: 'opentelemetry.proto.common.v1.ArrayValue', values: v.map((x) => anyValue(x)) } },
+    };
   }
   const value: AnyValue['value'] =
     typeof v === 'string'
@@ -80,8 +83,18 @@ const DB_REDIS = { system: 'redis', name: '0', ops: ['GET', 'GET', 'SET', 'HGETA
 const DB_MONGO = (name: string) => ({ system: 'mongodb', name, ops: ['find', 'find', 'insert', 'update', 'aggregate'] });
 
 const SERVICES: ServiceDef[] = [
-  { name: 'frontend', lang: 'nodejs', routes: ['GET /', 'GET /product/{id}', 'POST /cart', 'GET /cart', 'POST /checkout'], calls: ['api-gateway', 'ad', 'recommendation', 'currency'] },
-  { name: 'api-gateway', lang: 'go', routes: ['GET /api/v1/products', 'GET /api/v1/products/{id}', 'POST /api/v1/orders', 'GET /api/v1/users/{id}'], calls: ['product-catalog', 'checkout', 'user', 'auth', 'cart', 'search'] },
+  {
+    name: 'frontend',
+    lang: 'nodejs',
+    routes: ['GET /', 'GET /product/{id}', 'POST /cart', 'GET /cart', 'POST /checkout'],
+    calls: ['api-gateway', 'ad', 'recommendation', 'currency'],
+  },
+  {
+    name: 'api-gateway',
+    lang: 'go',
+    routes: ['GET /api/v1/products', 'GET /api/v1/products/{id}', 'POST /api/v1/orders', 'GET /api/v1/users/{id}'],
+    calls: ['product-catalog', 'checkout', 'user', 'auth', 'cart', 'search'],
+  },
   { name: 'mobile-bff', lang: 'java', routes: ['GET /m/home', 'GET /m/feed', 'POST /m/order'], calls: ['api-gateway', 'recommendation', 'notification'] },
   { name: 'auth', lang: 'go', routes: ['POST /oauth/token', 'GET /session'], calls: ['user'], db: DB_REDIS },
   { name: 'user', lang: 'java', routes: ['GetUser', 'UpdateUser', 'ListAddresses'], calls: [], db: DB_PG('users') },
@@ -174,7 +187,16 @@ export function generateTrace(rng: Prng, traceId: Uint8Array, n: number, startNs
     if (inst === undefined) instanceOf.set(svc, (inst = rng.int(0, INSTANCES_PER_SERVICE - 1)));
     return svc * INSTANCES_PER_SERVICE + inst;
   };
-  const newSpan = (svc: number, parent: Node | undefined, name: string, kind: Span_SpanKind, start: bigint, end: bigint, a: KeyValue[], container: boolean): Node => {
+  const newSpan = (
+    svc: number,
+    parent: Node | undefined,
+    name: string,
+    kind: Span_SpanKind,
+    start: bigint,
+    end: bigint,
+    a: KeyValue[],
+    container: boolean,
+  ): Node => {
     const span = create(SpanSchema, {
       traceId,
       spanId: rng.bytes(new Uint8Array(8)),
@@ -212,7 +234,12 @@ export function generateTrace(rng: Prng, traceId: Uint8Array, n: number, startNs
       'url.scheme': 'https',
       'server.address': 'shop.example.com',
       'client.address': `10.${rng.int(0, 255)}.${rng.int(0, 255)}.${rng.int(1, 254)}`,
-      'user_agent.original': rng.pick(['Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0', 'Mozilla/5.0 (iPhone; CPU iPhone OS 17_5) Mobile/15E148', 'okhttp/4.12.0', 'curl/8.5.0']),
+      'user_agent.original': rng.pick([
+        'Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0',
+        'Mozilla/5.0 (iPhone; CPU iPhone OS 17_5) Mobile/15E148',
+        'okhttp/4.12.0',
+        'curl/8.5.0',
+      ]),
       'http.response.status_code': 200,
       'http.response.body.size': rng.int(200, 90000),
     }),
@@ -249,8 +276,21 @@ export function generateTrace(rng: Prng, traceId: Uint8Array, n: number, startNs
         cStart,
         cEnd,
         http
-          ? attrs({ 'http.request.method': op.includes(' ') ? op.split(' ')[0] : 'POST', 'url.full': `http://${peer}:8080${op.includes(' ') ? op.split(' ')[1] : '/' + op}`, 'server.address': peer, 'server.port': 8080, 'http.response.status_code': 200 })
-          : attrs({ 'rpc.system': 'grpc', 'rpc.service': rpcService, 'rpc.method': op, 'server.address': peer, 'server.port': 50051, 'rpc.grpc.status_code': 0 }),
+          ? attrs({
+              'http.request.method': op.includes(' ') ? op.split(' ')[0] : 'POST',
+              'url.full': `http://${peer}:8080${op.includes(' ') ? op.split(' ')[1] : '/' + op}`,
+              'server.address': peer,
+              'server.port': 8080,
+              'http.response.status_code': 200,
+            })
+          : attrs({
+              'rpc.system': 'grpc',
+              'rpc.service': rpcService,
+              'rpc.method': op,
+              'server.address': peer,
+              'server.port': 50051,
+              'rpc.grpc.status_code': 0,
+            }),
         false,
       );
       const net = (cEnd - cStart) / 20n;
@@ -262,7 +302,12 @@ export function generateTrace(rng: Prng, traceId: Uint8Array, n: number, startNs
         cStart + net,
         cEnd - net,
         http
-          ? attrs({ 'http.request.method': op.includes(' ') ? op.split(' ')[0] : 'POST', 'http.route': op.includes(' ') ? op.split(' ')[1] : '/' + op, 'http.response.status_code': 200, 'network.peer.address': `10.${rng.int(0, 255)}.${rng.int(0, 255)}.${rng.int(1, 254)}` })
+          ? attrs({
+              'http.request.method': op.includes(' ') ? op.split(' ')[0] : 'POST',
+              'http.route': op.includes(' ') ? op.split(' ')[1] : '/' + op,
+              'http.response.status_code': 200,
+              'network.peer.address': `10.${rng.int(0, 255)}.${rng.int(0, 255)}.${rng.int(1, 254)}`,
+            })
           : attrs({ 'rpc.system': 'grpc', 'rpc.service': rpcService, 'rpc.method': op, 'rpc.grpc.status_code': 0 }),
         true,
       );
@@ -306,7 +351,13 @@ export function generateTrace(rng: Prng, traceId: Uint8Array, n: number, startNs
         Span_SpanKind.PRODUCER,
         cStart,
         cStart + (cEnd - cStart) / 10n + 1n,
-        attrs({ 'messaging.system': 'kafka', 'messaging.destination.name': `${def.name}-events`, 'messaging.operation.type': 'publish', 'messaging.kafka.message.key': hex(rng, 12), 'messaging.message.body.size': rng.int(100, 4000) }),
+        attrs({
+          'messaging.system': 'kafka',
+          'messaging.destination.name': `${def.name}-events`,
+          'messaging.operation.type': 'publish',
+          'messaging.kafka.message.key': hex(rng, 12),
+          'messaging.message.body.size': rng.int(100, 4000),
+        }),
         false,
       );
     } else {
@@ -317,7 +368,13 @@ export function generateTrace(rng: Prng, traceId: Uint8Array, n: number, startNs
         Span_SpanKind.INTERNAL,
         cStart,
         cEnd,
-        attrs({ 'code.function.name': rng.pick(['handle', 'process', 'run', 'apply']), 'code.file.path': `src/${def.name}/${rng.pick(['handler', 'service', 'util'])}.${def.lang === 'go' ? 'go' : def.lang === 'java' ? 'java' : 'ts'}`, 'app.items.count': rng.int(0, 50), 'app.cache.hit': rng.chance(0.7), 'app.cost.ratio': Math.round(rng.next() * 10000) / 10000 }),
+        attrs({
+          'code.function.name': rng.pick(['handle', 'process', 'run', 'apply']),
+          'code.file.path': `src/${def.name}/${rng.pick(['handler', 'service', 'util'])}.${def.lang === 'go' ? 'go' : def.lang === 'java' ? 'java' : 'ts'}`,
+          'app.items.count': rng.int(0, 50),
+          'app.cache.hit': rng.chance(0.7),
+          'app.cost.ratio': Math.round(rng.next() * 10000) / 10000,
+        }),
         true,
       );
     }
@@ -327,18 +384,35 @@ export function generateTrace(rng: Prng, traceId: Uint8Array, n: number, startNs
   for (const x of nodes) {
     if (rng.chance(0.08)) {
       const t = x.start + (x.end - x.start) / 2n;
-      x.draft.span.events.push(create(Span_EventSchema, { timeUnixNano: t, name: rng.pick(['cache miss', 'retry', 'message received']), attributes: attrs({ 'retry.attempt': rng.int(1, 3), 'cache.key': hex(rng, 10) }) }));
+      x.draft.span.events.push(
+        create(Span_EventSchema, {
+          timeUnixNano: t,
+          name: rng.pick(['cache miss', 'retry', 'message received']),
+          attributes: attrs({ 'retry.attempt': rng.int(1, 3), 'cache.key': hex(rng, 10) }),
+        }),
+      );
     }
   }
   // About one trace in 25 fails: a span errors, and the error climbs to the root.
   if (rng.chance(0.04) && nodes.length > 1) {
     let x: Node | undefined = rng.pick(nodes.slice(1));
-    const exType = rng.pick(['java.net.SocketTimeoutException', 'TimeoutError', 'psycopg2.OperationalError', 'context deadline exceeded', 'NullPointerException']);
+    const exType = rng.pick([
+      'java.net.SocketTimeoutException',
+      'TimeoutError',
+      'psycopg2.OperationalError',
+      'context deadline exceeded',
+      'NullPointerException',
+    ]);
     x.draft.span.events.push(
       create(Span_EventSchema, {
         timeUnixNano: x.end,
         name: 'exception',
-        attributes: attrs({ 'exception.type': exType, 'exception.message': `${exType}: upstream took longer than ${rng.int(1, 30)}s`, 'exception.stacktrace': `${exType}\n\tat handler (src/handler.ts:${rng.int(10, 400)}:${rng.int(1, 80)})\n\tat process (node:internal/process/task_queues:95:5)`, 'exception.escaped': true }),
+        attributes: attrs({
+          'exception.type': exType,
+          'exception.message': `${exType}: upstream took longer than ${rng.int(1, 30)}s`,
+          'exception.stacktrace': `${exType}\n\tat handler (src/handler.ts:${rng.int(10, 400)}:${rng.int(1, 80)})\n\tat process (node:internal/process/task_queues:95:5)`,
+          'exception.escaped': true,
+        }),
       }),
     );
     const byId = new Map(nodes.map((nd) => [Buffer.from(nd.draft.span.spanId).toString('hex'), nd]));
@@ -354,7 +428,13 @@ export function generateTrace(rng: Prng, traceId: Uint8Array, n: number, startNs
   // Rare links to another (unrelated) trace, as batch consumers make them.
   if (rng.chance(0.02)) {
     const x = rng.pick(nodes);
-    x.draft.span.links.push(create(Span_LinkSchema, { traceId: rng.bytes(new Uint8Array(16)), spanId: rng.bytes(new Uint8Array(8)), attributes: attrs({ 'messaging.batch.message_count': rng.int(1, 50) }) }));
+    x.draft.span.links.push(
+      create(Span_LinkSchema, {
+        traceId: rng.bytes(new Uint8Array(16)),
+        spanId: rng.bytes(new Uint8Array(8)),
+        attributes: attrs({ 'messaging.batch.message_count': rng.int(1, 50) }),
+      }),
+    );
   }
   return nodes.map((x) => x.draft);
 }
@@ -467,7 +547,15 @@ export function generatePool(opts: PoolOptions): Pool {
     const buf = encodeBody(batch, resources, scopes);
     const idOffsets = Uint32Array.from(spanTraceIdOffsets(buf));
     if (idOffsets.length !== batch.length) throw new Error(`internal: found ${idOffsets.length} trace IDs in a body of ${batch.length} spans`);
-    bodies.push({ buf, spans: batch.length, traces: Uint32Array.from(counts.keys()), counts: Uint16Array.from(counts.values()), idOffsets, round: 0, inFlight: 0 });
+    bodies.push({
+      buf,
+      spans: batch.length,
+      traces: Uint32Array.from(counts.keys()),
+      counts: Uint16Array.from(counts.values()),
+      idOffsets,
+      round: 0,
+      inFlight: 0,
+    });
     spanCount += batch.length;
     bytes += buf.length;
   }

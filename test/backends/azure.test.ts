@@ -2,7 +2,13 @@
 // shared conformance suite with an account key, then the other ways in (SAS token, connection string),
 // the container prefix, and Tempo's Azurite endpoint convention.
 
-import { AccountSASPermissions, AccountSASResourceTypes, AccountSASServices, generateAccountSASQueryParameters, StorageSharedKeyCredential } from '@azure/storage-blob';
+import {
+  AccountSASPermissions,
+  AccountSASResourceTypes,
+  AccountSASServices,
+  generateAccountSASQueryParameters,
+  StorageSharedKeyCredential,
+} from '@azure/storage-blob';
 import { Code, codeOf, defaultConfig } from '@stave/server';
 import { createObjectStore, describeObjectStoreConformance, type ManagedObjectStore, type TraceStorageConfig } from '@stave/backend';
 import { AZURITE_ACCOUNT, AZURITE_KEY, createAzuriteContainer, startAzurite, type EmulatorProcess } from '../support/emulators';
@@ -83,7 +89,12 @@ describe('azure specifics', () => {
     const code = codeOf(await s.read('x').catch((e: unknown) => e));
     expect([Code.PermissionDenied, Code.Unauthenticated]).toContain(code);
     expect(await s.metrics.value('stave_backend_retries_total', { operation: 'read' })).toBe(0);
-    expect(await s.metrics.value('tempodb_backend_request_duration_seconds_count', { operation: 'read', status_code: code === Code.PermissionDenied ? '403' : '401' })).toBe(1);
+    expect(
+      await s.metrics.value('tempodb_backend_request_duration_seconds_count', {
+        operation: 'read',
+        status_code: code === Code.PermissionDenied ? '403' : '401',
+      }),
+    ).toBe(1);
   });
 
   it('keeps every key under the configured prefix', async () => {

@@ -48,9 +48,12 @@ describe('gcs specifics', () => {
     const s = store(config());
     const before = { upload: gcs.counts.upload, chunk: gcs.counts.chunk };
     const MiB = 1024 * 1024;
-    await s.write('resumable/big', (async function* () {
-      for (let i = 0; i < 9; i++) yield Buffer.alloc(MiB, i);
-    })());
+    await s.write(
+      'resumable/big',
+      (async function* () {
+        for (let i = 0; i < 9; i++) yield Buffer.alloc(MiB, i);
+      })(),
+    );
     expect(gcs.counts.upload - before.upload).toBe(1); // the session
     expect(gcs.counts.chunk - before.chunk).toBe(5); // 2+2+2+2+1 MiB
     expect((await s.stat('resumable/big')).size).toBe(9 * MiB);
@@ -64,9 +67,12 @@ describe('gcs specifics', () => {
     const s = store(config());
     gcs.fail('chunk', 1, 503);
     const MiB = 1024 * 1024;
-    await s.write('resumable/retried', (async function* () {
-      for (let i = 0; i < 5; i++) yield Buffer.alloc(MiB, 7);
-    })());
+    await s.write(
+      'resumable/retried',
+      (async function* () {
+        for (let i = 0; i < 5; i++) yield Buffer.alloc(MiB, 7);
+      })(),
+    );
     expect((await s.stat('resumable/retried')).size).toBe(5 * MiB);
   });
 

@@ -30,7 +30,16 @@ function config(s3cfg: Partial<TraceStorageConfig['s3']> = {}, rest: Partial<Tra
     request_timeout: 20_000,
     backoff: { min_period: 20, max_period: 200, max_retries: 3 },
     ...rest,
-    s3: { ...d.s3, bucket: BUCKET, endpoint: s3.endpoint, access_key: S3RVER_KEY, secret_key: S3RVER_KEY, forcepathstyle: true, prefix: `run-${run++}`, ...s3cfg },
+    s3: {
+      ...d.s3,
+      bucket: BUCKET,
+      endpoint: s3.endpoint,
+      access_key: S3RVER_KEY,
+      secret_key: S3RVER_KEY,
+      forcepathstyle: true,
+      prefix: `run-${run++}`,
+      ...s3cfg,
+    },
   };
 }
 

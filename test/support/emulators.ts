@@ -55,7 +55,11 @@ export class EmulatorProcess {
   async start(timeoutMs = 30_000): Promise<void> {
     if (this.child) return;
     this.output = '';
-    const child = spawn(process.execPath, this.argv(this.port), { cwd: this.dataDir, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_OPTIONS: '' } });
+    const child = spawn(process.execPath, this.argv(this.port), {
+      cwd: this.dataDir,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, NODE_OPTIONS: '' },
+    });
     this.child = child;
     const port = await new Promise<number>((resolve, reject) => {
       const timer = setTimeout(() => fail(new Error(`${this.name} did not start within ${timeoutMs} ms:\n${this.output}`)), timeoutMs);

@@ -466,10 +466,21 @@ export class GcsTestServer {
     if (!name) throw new HttpError(400, 'Required parameter: name', 'required');
     const file = this.newFile();
     const hashes = new Hashes();
-    await this.receive((async function* () {
-      yield parts[1]!.body;
-    })(), file, hashes);
-    const o = await this.commit(bucket, name, file, hashes, { ...meta, contentType: meta.contentType ?? parts[1]!.headers['content-type'] }, req.headers['x-goog-hash'] as string | undefined);
+    await this.receive(
+      (async function* () {
+        yield parts[1]!.body;
+      })(),
+      file,
+      hashes,
+    );
+    const o = await this.commit(
+      bucket,
+      name,
+      file,
+      hashes,
+      { ...meta, contentType: meta.contentType ?? parts[1]!.headers['content-type'] },
+      req.headers['x-goog-hash'] as string | undefined,
+    );
     this.sendJson(res, 200, this.resource(bucket, o));
   }
 
@@ -483,7 +494,10 @@ export class GcsTestServer {
     if (!name) throw new HttpError(400, 'Required parameter: name', 'required');
     const id = randomBytes(12).toString('hex');
     this.sessions.set(id, { bucket, name, file: this.newFile(), meta, received: 0, hasher: new Hashes() });
-    res.writeHead(200, { location: `${this.endpoint}/upload/storage/v1/b/${encodeURIComponent(bucket)}/o?uploadType=resumable&name=${encodeURIComponent(name)}&upload_id=${id}`, 'content-length': 0 });
+    res.writeHead(200, {
+      location: `${this.endpoint}/upload/storage/v1/b/${encodeURIComponent(bucket)}/o?uploadType=resumable&name=${encodeURIComponent(name)}&upload_id=${id}`,
+      'content-length': 0,
+    });
     res.end();
   }
 

@@ -34,9 +34,7 @@ export interface RecordedRequest {
 }
 
 type Requirement =
-  | { key: string; op: 'exists' | '!exists' }
-  | { key: string; op: '=' | '!='; value: string }
-  | { key: string; op: 'in' | 'notin'; values: string[] };
+  { key: string; op: 'exists' | '!exists' } | { key: string; op: '=' | '!='; value: string } | { key: string; op: 'in' | 'notin'; values: string[] };
 
 const NAME = '([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)';
 const KEY_RE = new RegExp(`^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/)?${NAME}$`);

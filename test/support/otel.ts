@@ -39,7 +39,7 @@ export async function sendRichTrace(exporter: SpanExporter, service: string): Pr
     { kind: SpanKind.CLIENT, attributes: { 'db.system': 'postgresql' }, links: [{ context: linkTarget, attributes: { 'link.attr': 'x' } }] },
     ctx,
   );
-  child.addEvent('rows fetched', { 'rows': 17 });
+  child.addEvent('rows fetched', { rows: 17 });
   spanIds.push(child.spanContext().spanId);
   child.end();
   const bad = tracer.startSpan('validate', { kind: SpanKind.INTERNAL }, ctx);

@@ -60,9 +60,7 @@ export function startStave(opts: StartOptions = {}): StaveProcess {
     '-ingester.lifecycler.min-ready-duration=0s',
     ...(opts.args ?? []),
   ];
-  const cmd = opts.deployable
-    ? ['node', [path.join(REPO, 'services', opts.deployable, 'dist', 'main.js'), ...args]]
-    : [STAVE_BIN, args];
+  const cmd = opts.deployable ? ['node', [path.join(REPO, 'services', opts.deployable, 'dist', 'main.js'), ...args]] : [STAVE_BIN, args];
   const child = spawn(cmd[0] as string, cmd[1] as string[], {
     cwd: dataDir,
     env: { ...process.env, ...opts.env },

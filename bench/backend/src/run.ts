@@ -14,7 +14,15 @@
 import { appendFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createObjectStore, LocalStore, type ListResult, type ManagedObjectStore, type ObjectInfo, type ObjectStore, type TraceStorageConfig } from '../../../libs/backend/dist/index.js';
+import {
+  createObjectStore,
+  LocalStore,
+  type ListResult,
+  type ManagedObjectStore,
+  type ObjectInfo,
+  type ObjectStore,
+  type TraceStorageConfig,
+} from '../../../libs/backend/dist/index.js';
 import { ByteLru, openBlock, writeBlock, type BlockMeta } from '../../../libs/block/dist/index.js';
 import { countSpans, realisticTraceStream, Rng } from '../../../libs/block/dist/testing/realistic-traces.js';
 import { defaultConfig } from '../../../libs/server/dist/index.js';
@@ -111,7 +119,16 @@ async function lookups(store: ObjectStore, meta: BlockMeta, ids: Uint8Array[], e
   }
   if (expectFound && found !== ids.length) throw new Error(`only ${found} of ${ids.length} present traces found`);
   const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-  return { p50: pct(lat, 50), p99: pct(lat, 99), maxReads: Math.max(...reads), meanReads: mean(reads), meanBytes: mean(bytes), maxBytes: Math.max(...bytes), found, pattern };
+  return {
+    p50: pct(lat, 50),
+    p99: pct(lat, 99),
+    maxReads: Math.max(...reads),
+    meanReads: mean(reads),
+    meanBytes: mean(bytes),
+    maxBytes: Math.max(...bytes),
+    found,
+    pattern,
+  };
 }
 
 async function main(): Promise<void> {
@@ -145,7 +162,9 @@ async function main(): Promise<void> {
     const sizes = new Map<string, number>();
     for (const k of objects) sizes.set(k, (await local.stat(k)).size);
     const total = [...sizes.values()].reduce((a, b) => a + b, 0);
-    console.log(`block: ${spans} spans, ${meta.totalObjects} traces, ${objects.length} objects, ${(total / MiB).toFixed(1)} MiB (built in ${(buildMs / 1000).toFixed(1)} s)`);
+    console.log(
+      `block: ${spans} spans, ${meta.totalObjects} traces, ${objects.length} objects, ${(total / MiB).toFixed(1)} MiB (built in ${(buildMs / 1000).toFixed(1)} s)`,
+    );
 
     const rng = new Rng(seed + 7);
     const present = Array.from({ length: nLookups }, () => ids[Math.floor(rng.next() * ids.length)]!);
@@ -156,19 +175,36 @@ async function main(): Promise<void> {
     const noCache = { ...d.object_cache, max_size_bytes: 0 };
     const backends: { name: string; make: (cache: boolean) => Promise<ManagedObjectStore> }[] = [];
     const withCache = (cfg: TraceStorageConfig, cache: boolean): TraceStorageConfig => ({ ...cfg, object_cache: cache ? d.object_cache : noCache });
-    if (only.includes('local')) backends.push({ name: 'local', make: async (c) => createObjectStore(withCache({ ...d, backend: 'local', local: { path: path.join(tmp, 'blocks') } }, c)) });
+    if (only.includes('local'))
+      backends.push({
+        name: 'local',
+        make: async (c) => createObjectStore(withCache({ ...d, backend: 'local', local: { path: path.join(tmp, 'blocks') } }, c)),
+      });
     if (only.includes('s3')) {
       const s3 = await startS3rver(['bench']);
       cleanups.push(() => s3.stop());
       backends.push({
         name: 's3 (s3rver)',
-        make: async (c) => createObjectStore(withCache({ ...d, backend: 's3', s3: { ...d.s3, bucket: 'bench', endpoint: s3.endpoint, forcepathstyle: true, access_key: S3RVER_KEY, secret_key: S3RVER_KEY } }, c)),
+        make: async (c) =>
+          createObjectStore(
+            withCache(
+              {
+                ...d,
+                backend: 's3',
+                s3: { ...d.s3, bucket: 'bench', endpoint: s3.endpoint, forcepathstyle: true, access_key: S3RVER_KEY, secret_key: S3RVER_KEY },
+              },
+              c,
+            ),
+          ),
       });
     }
     if (only.includes('gcs')) {
       const gcs = await GcsTestServer.start({ buckets: ['bench'] });
       cleanups.push(() => gcs.stop());
-      backends.push({ name: 'gcs (JSON-API double)', make: async (c) => createObjectStore(withCache({ ...d, backend: 'gcs', gcs: { ...d.gcs, bucket_name: 'bench', endpoint: gcs.endpoint } }, c)) });
+      backends.push({
+        name: 'gcs (JSON-API double)',
+        make: async (c) => createObjectStore(withCache({ ...d, backend: 'gcs', gcs: { ...d.gcs, bucket_name: 'bench', endpoint: gcs.endpoint } }, c)),
+      });
     }
     if (only.includes('azure')) {
       const az = await startAzurite();
@@ -177,7 +213,22 @@ async function main(): Promise<void> {
       backends.push({
         name: 'azure (Azurite)',
         make: async (c) =>
-          createObjectStore(withCache({ ...d, backend: 'azure', azure: { ...d.azure, container_name: 'bench', storage_account_name: AZURITE_ACCOUNT, storage_account_key: AZURITE_KEY, endpoint_suffix: `127.0.0.1:${az.port}` } }, c)),
+          createObjectStore(
+            withCache(
+              {
+                ...d,
+                backend: 'azure',
+                azure: {
+                  ...d.azure,
+                  container_name: 'bench',
+                  storage_account_name: AZURITE_ACCOUNT,
+                  storage_account_key: AZURITE_KEY,
+                  endpoint_suffix: `127.0.0.1:${az.port}`,
+                },
+              },
+              c,
+            ),
+          ),
       });
     }
 
@@ -200,7 +251,9 @@ async function main(): Promise<void> {
       // Requests that reach the backend (below the cache), from the store's own request metric.
       const backendReads = async (): Promise<number> => {
         let n = 0;
-        for (const op of ['read', 'read_range']) for (const code of ['200', '404', '416']) n += await warm.metrics.value('tempodb_backend_request_duration_seconds_count', { operation: op, status_code: code });
+        for (const op of ['read', 'read_range'])
+          for (const code of ['200', '404', '416'])
+            n += await warm.metrics.value('tempodb_backend_request_duration_seconds_count', { operation: op, status_code: code });
         return n;
       };
       const before = await backendReads();
@@ -209,9 +262,11 @@ async function main(): Promise<void> {
       results[b.name] = { copyMs, hit, miss, warmed, warmRequests };
       const kib = (n: number) => `${(n / 1024).toFixed(1)} KiB`;
       rows.push(
-        `| ${b.name} | ${hit.maxReads} (mean ${hit.meanReads.toFixed(2)}) | ${kib(hit.meanBytes)} / ${kib(hit.maxBytes)} | ${hit.p50.toFixed(2)} / ${hit.p99.toFixed(2)} ms | ${miss.meanReads.toFixed(2)} reads, ${kib(miss.meanBytes)} | ${warmRequests.toFixed(2)} backend requests, p50 ${warmed.p50.toFixed(2)} ms | ${copyMs ? `${((total / MiB) / (copyMs / 1000)).toFixed(0)} MiB/s` : '—'} |`,
+        `| ${b.name} | ${hit.maxReads} (mean ${hit.meanReads.toFixed(2)}) | ${kib(hit.meanBytes)} / ${kib(hit.maxBytes)} | ${hit.p50.toFixed(2)} / ${hit.p99.toFixed(2)} ms | ${miss.meanReads.toFixed(2)} reads, ${kib(miss.meanBytes)} | ${warmRequests.toFixed(2)} backend requests, p50 ${warmed.p50.toFixed(2)} ms | ${copyMs ? `${(total / MiB / (copyMs / 1000)).toFixed(0)} MiB/s` : '—'} |`,
       );
-      console.log(`${b.name}: cold present ${hit.maxReads} reads max, ${kib(hit.meanBytes)} mean (${hit.pattern}); p50 ${hit.p50.toFixed(2)} ms p99 ${hit.p99.toFixed(2)} ms; absent ${miss.meanReads.toFixed(2)} reads; object cache warm: ${warmRequests.toFixed(2)} backend requests per lookup, p50 ${warmed.p50.toFixed(2)} ms`);
+      console.log(
+        `${b.name}: cold present ${hit.maxReads} reads max, ${kib(hit.meanBytes)} mean (${hit.pattern}); p50 ${hit.p50.toFixed(2)} ms p99 ${hit.p99.toFixed(2)} ms; absent ${miss.meanReads.toFixed(2)} reads; object cache warm: ${warmRequests.toFixed(2)} backend requests per lookup, p50 ${warmed.p50.toFixed(2)} ms`,
+      );
     }
 
     const m = machineInfo(path.resolve(__dirname, '../../..'));
@@ -234,7 +289,11 @@ async function main(): Promise<void> {
     ].join('\n');
     console.log(JSON.stringify({ spans, traces: meta.totalObjects, objects: Object.fromEntries(sizes), results }));
     if (out) {
-      if (!existsSync(out)) writeFileSync(out, '# Backend results\n\nAppended by `node bench/backend/dist/run.js --out bench/results/backend.md`, newest last. See bench/backend/src/run.ts for what is measured.\n\n');
+      if (!existsSync(out))
+        writeFileSync(
+          out,
+          '# Backend results\n\nAppended by `node bench/backend/dist/run.js --out bench/results/backend.md`, newest last. See bench/backend/src/run.ts for what is measured.\n\n',
+        );
       appendFileSync(out, block + '\n');
       console.log(`appended to ${out}`);
     } else {

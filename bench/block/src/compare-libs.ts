@@ -82,7 +82,9 @@ async function main(): Promise<void> {
     const rows = rowsOf(realisticTraceStream(traceCount, { seed: 1 }));
     const spans = rows.traceId.length;
     const report = (lib: string, ms: number, bytes: number, note = '') =>
-      console.log(`${lib.padEnd(34)} ${String(Math.round(spans / (ms / 1000))).padStart(8)} spans/s  ${(bytes / spans).toFixed(1).padStart(6)} B/span  ${note}`);
+      console.log(
+        `${lib.padEnd(34)} ${String(Math.round(spans / (ms / 1000))).padStart(8)} spans/s  ${(bytes / spans).toFixed(1).padStart(6)} B/span  ${note}`,
+      );
     console.log(`${spans} spans, ${traceCount} traces (exact payload encoded once up front for all writers; writeBlock end to end: run.js)`);
 
     for (let run = 0; run < 2; run++) {

@@ -134,7 +134,12 @@ async function main(): Promise<void> {
       await shared.findTraceByID(id);
       warmLat.push(Number(process.hrtime.bigint() - t) / 1e6);
     }
-    const warm = { p50: pct(warmLat, 50), p99: pct(warmLat, 99), bytesPerLookup: counting.bytes / present.length, readsPerLookup: counting.reads / present.length };
+    const warm = {
+      p50: pct(warmLat, 50),
+      p99: pct(warmLat, 99),
+      bytesPerLookup: counting.bytes / present.length,
+      readsPerLookup: counting.reads / present.length,
+    };
 
     const stored = dataBytes + indexBytes + bloomBytes;
     const result = {
@@ -144,19 +149,30 @@ async function main(): Promise<void> {
       writeSpansPerSec: Math.round(spans / (Number(writeNs) / 1e9)),
       writeSpansPerSecIncludingGeneration: Math.round(spans / (Number(wallNs) / 1e9)),
       rssGrowthMiB: Math.round((rssAfter - heapBefore) / 1048576),
-      bytesPerSpan: { total: +(stored / spans).toFixed(1), data: +(dataBytes / spans).toFixed(1), index: +(indexBytes / spans).toFixed(2), bloom: +(bloomBytes / spans).toFixed(2) },
+      bytesPerSpan: {
+        total: +(stored / spans).toFixed(1),
+        data: +(dataBytes / spans).toFixed(1),
+        index: +(indexBytes / spans).toFixed(2),
+        bloom: +(bloomBytes / spans).toFixed(2),
+      },
       lookupColdPresent: coldPresent,
       lookupColdAbsent: coldAbsent,
       lookupWarm: warm,
     };
     console.log(`spans ${spans} in ${meta.totalObjects} traces, ${meta.rowGroups} row group(s)`);
     console.log(`write: ${result.writeSpansPerSec} spans/s (${result.writeSpansPerSecIncludingGeneration} spans/s including trace generation)`);
-    console.log(`stored: ${result.bytesPerSpan.total} B/span (data.parquet ${result.bytesPerSpan.data}, index ${result.bytesPerSpan.index}, bloom ${result.bytesPerSpan.bloom})`);
+    console.log(
+      `stored: ${result.bytesPerSpan.total} B/span (data.parquet ${result.bytesPerSpan.data}, index ${result.bytesPerSpan.index}, bloom ${result.bytesPerSpan.bloom})`,
+    );
     console.log(
       `by-ID cold, present: p50 ${coldPresent.p50.toFixed(2)} ms, p99 ${coldPresent.p99.toFixed(2)} ms, ${Math.round(coldPresent.bytesMean / 1024)} KiB read (mean), max ${coldPresent.maxReads} reads`,
     );
-    console.log(`by-ID cold, absent: p50 ${coldAbsent.p50.toFixed(2)} ms, p99 ${coldAbsent.p99.toFixed(2)} ms, ${Math.round(coldAbsent.bytesMean / 1024)} KiB read (mean), ${coldAbsent.found} found`);
-    console.log(`by-ID warm (bloom + index cached): p50 ${warm.p50.toFixed(2)} ms, p99 ${warm.p99.toFixed(2)} ms, ${Math.round(warm.bytesPerLookup / 1024)} KiB and ${warm.readsPerLookup} reads per lookup`);
+    console.log(
+      `by-ID cold, absent: p50 ${coldAbsent.p50.toFixed(2)} ms, p99 ${coldAbsent.p99.toFixed(2)} ms, ${Math.round(coldAbsent.bytesMean / 1024)} KiB read (mean), ${coldAbsent.found} found`,
+    );
+    console.log(
+      `by-ID warm (bloom + index cached): p50 ${warm.p50.toFixed(2)} ms, p99 ${warm.p99.toFixed(2)} ms, ${Math.round(warm.bytesPerLookup / 1024)} KiB and ${warm.readsPerLookup} reads per lookup`,
+    );
     console.log(JSON.stringify(result));
   } finally {
     rmSync(dir, { recursive: true, force: true });

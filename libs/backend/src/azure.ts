@@ -10,13 +10,7 @@
 // later may fail with Aborted (the earlier's whole object stays).
 
 import { randomBytes } from 'node:crypto';
-import {
-  AnonymousCredential,
-  BlobServiceClient,
-  StorageSharedKeyCredential,
-  type ContainerClient,
-  type StoragePipelineOptions,
-} from '@azure/storage-blob';
+import { AnonymousCredential, BlobServiceClient, StorageSharedKeyCredential, type ContainerClient, type StoragePipelineOptions } from '@azure/storage-blob';
 import { Code, ConnectError } from '@stave/server';
 import { collect, forEachLimited, type Part } from './chunks';
 import type { AzureConfig } from './config';
@@ -42,7 +36,8 @@ interface RestErrorLike {
 
 function azureError(what: string, err: unknown): ConnectError {
   const e = err as RestErrorLike;
-  if (e?.code === 'ContainerNotFound') return new ConnectError(`${BACKEND}: ${what} failed: container does not exist`, Code.FailedPrecondition, undefined, undefined, err);
+  if (e?.code === 'ContainerNotFound')
+    return new ConnectError(`${BACKEND}: ${what} failed: container does not exist`, Code.FailedPrecondition, undefined, undefined, err);
   if (e?.code === 'InvalidBlockList') {
     return new ConnectError(`${BACKEND}: ${what} failed: another upload of the same blob committed first`, Code.Aborted, undefined, undefined, err);
   }
@@ -86,22 +81,32 @@ export class AzureStore extends RemoteStore {
 
   async stat(key: string): Promise<ObjectInfo> {
     const k = this.keys.full(key);
-    return this.policy.run('stat', k, async (abortSignal) => {
-      try {
-        const p = await this.container.getBlobClient(k).getProperties({ abortSignal });
-        return { size: p.contentLength ?? 0 };
-      } catch (err) {
-        if (isBlobMissing(err)) throw notFound(BACKEND, key);
-        throw azureError(`HEAD ${k}`, err);
-      }
-    }, { hedge: true });
+    return this.policy.run(
+      'stat',
+      k,
+      async (abortSignal) => {
+        try {
+          const p = await this.container.getBlobClient(k).getProperties({ abortSignal });
+          return { size: p.contentLength ?? 0 };
+        } catch (err) {
+          if (isBlobMissing(err)) throw notFound(BACKEND, key);
+          throw azureError(`HEAD ${k}`, err);
+        }
+      },
+      { hedge: true },
+    );
   }
 
   protected uploadShape(): UploadShape {
     return { maxSinglePut: MAX_SINGLE_PUT, partSize: this.cfg.buffer_size, streamBuffers: this.cfg.max_buffers + 1 };
   }
 
-  protected async listPage(p: string, delimiter: string | undefined, continuationToken: string | undefined, abortSignal: AbortSignal): Promise<ListPage | undefined> {
+  protected async listPage(
+    p: string,
+    delimiter: string | undefined,
+    continuationToken: string | undefined,
+    abortSignal: AbortSignal,
+  ): Promise<ListPage | undefined> {
     const maxPageSize = this.opts.listPageSize ?? 5000;
     let page;
     try {
@@ -177,7 +182,11 @@ export class AzureStore extends RemoteStore {
     const upload = randomBytes(12).toString('hex');
     const ids: string[] = [];
     await forEachLimited(parts, this.cfg.max_buffers, async (part, i) => {
-      if (i >= 50_000) throw new ConnectError(`${BACKEND}: ${k} needs more than 50000 blocks of ${this.cfg.buffer_size} bytes; raise storage.trace.azure.buffer_size`, Code.ResourceExhausted);
+      if (i >= 50_000)
+        throw new ConnectError(
+          `${BACKEND}: ${k} needs more than 50000 blocks of ${this.cfg.buffer_size} bytes; raise storage.trace.azure.buffer_size`,
+          Code.ResourceExhausted,
+        );
       const id = Buffer.from(`${upload}-${String(i).padStart(6, '0')}`).toString('base64');
       ids[i] = id;
       const body = part.bytes;

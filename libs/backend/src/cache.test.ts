@@ -140,7 +140,7 @@ describe('CachingStore', () => {
     expect(cache.size).toBe(3);
     expect(cache.bytes).toBeLessThanOrEqual(3 * 1200);
     expect(await sample('stave_backend_cache_evictions_total')).toBe(1);
-    const { reads } = (cache.inner as Counting);
+    const { reads } = cache.inner as Counting;
     await cache.read('t/b/bloom-1');
     expect((cache.inner as Counting).reads).toBe(reads + 1);
   });

@@ -78,7 +78,12 @@ export class CachingStore implements ObjectStore {
       return hit;
     }
     this.opts.metrics.cacheMisses.inc({ role });
-    return this.fill(key, key, () => this.inner.read(key), () => true);
+    return this.fill(
+      key,
+      key,
+      () => this.inner.read(key),
+      () => true,
+    );
   }
 
   async readRange(key: string, offset: number, length: number): Promise<Uint8Array> {
@@ -98,14 +103,24 @@ export class CachingStore implements ObjectStore {
     }
     if (role === 'parquet-footer') {
       // Only a footer is worth keeping, and only once it is seen to be one: count misses of footers only.
-      return this.fill(ck, key, () => this.inner.readRange(key, offset, length), (b) => {
-        const isFooter = b.length >= 8 && PARQUET_MAGIC.equals(b.subarray(b.length - 4));
-        if (isFooter) this.opts.metrics.cacheMisses.inc({ role });
-        return isFooter;
-      });
+      return this.fill(
+        ck,
+        key,
+        () => this.inner.readRange(key, offset, length),
+        (b) => {
+          const isFooter = b.length >= 8 && PARQUET_MAGIC.equals(b.subarray(b.length - 4));
+          if (isFooter) this.opts.metrics.cacheMisses.inc({ role });
+          return isFooter;
+        },
+      );
     }
     this.opts.metrics.cacheMisses.inc({ role });
-    return this.fill(ck, key, () => this.inner.readRange(key, offset, length), () => true);
+    return this.fill(
+      ck,
+      key,
+      () => this.inner.readRange(key, offset, length),
+      () => true,
+    );
   }
 
   async stat(key: string): Promise<ObjectInfo> {
@@ -166,9 +181,12 @@ export class CachingStore implements ObjectStore {
       f = rec;
       this.inflight.set(ck, rec);
       rec.promise
-        .then((b) => {
-          if (!rec.stale && keep(b)) this.insert(ck, object, b);
-        }, () => undefined)
+        .then(
+          (b) => {
+            if (!rec.stale && keep(b)) this.insert(ck, object, b);
+          },
+          () => undefined,
+        )
         .finally(() => {
           if (this.inflight.get(ck) === rec) this.inflight.delete(ck);
         });

@@ -23,9 +23,17 @@ describe('validateStorageConfig', () => {
     ['s3 with half a key pair', { backend: 's3', s3: { ...base().s3, bucket: 'b', access_key: 'AK' } }, ['storage.trace.s3.access_key']],
     ['s3 with the default credential chain', { backend: 's3', s3: { ...base().s3, bucket: 'b' } }, []],
     ['gcs without a bucket', { backend: 'gcs' }, ['storage.trace.gcs.bucket_name']],
-    ['azure with nothing', { backend: 'azure' }, ['storage.trace.azure.container_name', 'storage.trace.azure.storage_account_name', 'storage.trace.azure.storage_account_key']],
+    [
+      'azure with nothing',
+      { backend: 'azure' },
+      ['storage.trace.azure.container_name', 'storage.trace.azure.storage_account_name', 'storage.trace.azure.storage_account_key'],
+    ],
     ['azure with a SAS token', { backend: 'azure', azure: { ...base().azure, container_name: 'c', storage_account_name: 'a', sas_token: 'sv=1' } }, []],
-    ['azure with a connection string', { backend: 'azure', azure: { ...base().azure, container_name: 'c', connection_string: 'UseDevelopmentStorage=true' } }, []],
+    [
+      'azure with a connection string',
+      { backend: 'azure', azure: { ...base().azure, container_name: 'c', connection_string: 'UseDevelopmentStorage=true' } },
+      [],
+    ],
   ])('%s', (_name, over, paths) => {
     expect(validateStorageConfig({ ...base(), ...over }).map((i) => i.path)).toEqual(paths);
   });
@@ -51,7 +59,11 @@ describe('createObjectStore', () => {
         { ...base(), backend: 'local', local: { path: dir } },
         { ...base(), backend: 's3', s3: { ...base().s3, bucket: 'b', endpoint: '127.0.0.1:1', insecure: true, access_key: 'a', secret_key: 's' } },
         { ...base(), backend: 'gcs', gcs: { ...base().gcs, bucket_name: 'b', endpoint: 'http://127.0.0.1:1' } },
-        { ...base(), backend: 'azure', azure: { ...base().azure, container_name: 'c', storage_account_name: 'a', storage_account_key: Buffer.from('k').toString('base64') } },
+        {
+          ...base(),
+          backend: 'azure',
+          azure: { ...base().azure, container_name: 'c', storage_account_name: 'a', storage_account_key: Buffer.from('k').toString('base64') },
+        },
       ];
       for (const cfg of cfgs) {
         const s = createObjectStore(cfg, { registry });
@@ -101,7 +113,17 @@ describe('Keyspace', () => {
   });
 
   it.each(['', '/abs', 'a/../b', './a'])('refuses key %j', (key) => {
-    expect(codeOf((() => { try { new Keyspace('p').full(key); } catch (e) { return e; } })())).toBe(Code.InvalidArgument);
+    expect(
+      codeOf(
+        (() => {
+          try {
+            new Keyspace('p').full(key);
+          } catch (e) {
+            return e;
+          }
+        })(),
+      ),
+    ).toBe(Code.InvalidArgument);
   });
 });
 

@@ -50,7 +50,10 @@ export function validateStorageConfig(cfg: TraceStorageConfig): ConfigIssue[] {
     case 's3':
       need('s3.bucket', cfg.s3.bucket);
       if ((cfg.s3.access_key === '') !== (cfg.s3.secret_key === '')) {
-        issues.push({ path: 'storage.trace.s3.access_key', message: 'access_key and secret_key go together (leave both empty for the default credential chain)' });
+        issues.push({
+          path: 'storage.trace.s3.access_key',
+          message: 'access_key and secret_key go together (leave both empty for the default credential chain)',
+        });
       }
       break;
     case 'gcs':
@@ -62,7 +65,10 @@ export function validateStorageConfig(cfg: TraceStorageConfig): ConfigIssue[] {
       if (a.connection_string === '') {
         need('azure.storage_account_name', a.storage_account_name, 'is required (or connection_string)');
         if (a.storage_account_key === '' && a.sas_token === '') {
-          issues.push({ path: 'storage.trace.azure.storage_account_key', message: 'set storage_account_key, sas_token or connection_string (managed identity is not supported)' });
+          issues.push({
+            path: 'storage.trace.azure.storage_account_key',
+            message: 'set storage_account_key, sas_token or connection_string (managed identity is not supported)',
+          });
         }
       }
       break;

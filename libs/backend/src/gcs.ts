@@ -76,15 +76,20 @@ export class GcsStore extends RemoteStore {
 
   async stat(key: string): Promise<ObjectInfo> {
     const k = this.keys.full(key);
-    return this.policy.run('stat', k, async () => {
-      try {
-        const [meta] = await this.bucket.file(k).getMetadata();
-        return { size: Number(meta.size ?? 0) };
-      } catch (err) {
-        if (statusOf(err) === 404 && !/bucket/i.test((err as Error).message)) throw notFound(BACKEND, key);
-        throw gcsError(`stat ${k}`, err);
-      }
-    }, { hedge: true });
+    return this.policy.run(
+      'stat',
+      k,
+      async () => {
+        try {
+          const [meta] = await this.bucket.file(k).getMetadata();
+          return { size: Number(meta.size ?? 0) };
+        } catch (err) {
+          if (statusOf(err) === 404 && !/bucket/i.test((err as Error).message)) throw notFound(BACKEND, key);
+          throw gcsError(`stat ${k}`, err);
+        }
+      },
+      { hedge: true },
+    );
   }
 
   protected uploadShape(): UploadShape {
@@ -139,9 +144,9 @@ export class GcsStore extends RemoteStore {
   }
 
   protected download(k: string, key: string, signal: AbortSignal, range?: RangeRequest): Promise<Uint8Array> {
-    const stream = this.bucket.file(k).createReadStream(
-      range ? { start: range.offset, end: range.offset + range.length - 1, validation: false } : { validation: 'crc32c' },
-    );
+    const stream = this.bucket
+      .file(k)
+      .createReadStream(range ? { start: range.offset, end: range.offset + range.length - 1, validation: false } : { validation: 'crc32c' });
     stream.on('response', (res: { headers?: Record<string, string | undefined> }) => {
       const total = /\/(\d+)$/.exec(res.headers?.['content-range'] ?? '')?.[1];
       if (range && total !== undefined) range.total = Number(total);
@@ -161,7 +166,9 @@ export class GcsStore extends RemoteStore {
   protected async putSingle(k: string, data: Uint8Array): Promise<void> {
     await this.policy.run('write', k, async () => {
       try {
-        await this.bucket.file(k).save(Buffer.from(data.buffer, data.byteOffset, data.byteLength), { resumable: false, validation: 'crc32c', metadata: this.metadata() });
+        await this.bucket
+          .file(k)
+          .save(Buffer.from(data.buffer, data.byteOffset, data.byteLength), { resumable: false, validation: 'crc32c', metadata: this.metadata() });
       } catch (err) {
         throw gcsError(`upload ${k}`, err);
       }
@@ -198,7 +205,10 @@ export class GcsStore extends RemoteStore {
       }
     } catch (err) {
       // Best effort: a cancelled session frees its bytes now rather than when GCS expires it (a week).
-      await fetch(uri, { method: 'DELETE', headers: this.storage.customEndpoint ? {} : ((await this.storage.authClient.getRequestHeaders(uri).catch(() => ({}))) as Record<string, string>) }).catch(() => undefined);
+      await fetch(uri, {
+        method: 'DELETE',
+        headers: this.storage.customEndpoint ? {} : ((await this.storage.authClient.getRequestHeaders(uri).catch(() => ({}))) as Record<string, string>),
+      }).catch(() => undefined);
       throw err;
     } finally {
       await it.return?.();
@@ -216,19 +226,28 @@ export class GcsStore extends RemoteStore {
         const status = await this.sessionRequest(k, uri, { 'content-range': `bytes */${size}` }, undefined, signal);
         if (status.done) return;
         from = Math.max(start, status.persisted);
-        if (from > end) throw new ConnectError(`${BACKEND}: resumable upload ${k} has ${status.persisted} bytes, past this chunk (${start}..${end})`, Code.Internal);
+        if (from > end)
+          throw new ConnectError(`${BACKEND}: resumable upload ${k} has ${status.persisted} bytes, past this chunk (${start}..${end})`, Code.Internal);
       }
       const body = bytes.subarray(from - start);
       const headers: Record<string, string> = { 'content-range': body.length > 0 ? `bytes ${from}-${end - 1}/${size}` : `bytes */${size}` };
       if (crc32c !== undefined) headers['x-goog-hash'] = `crc32c=${crc32c}`;
       const res = await this.sessionRequest(k, uri, headers, body, signal);
-      if (total !== undefined && !res.done) throw new ConnectError(`${BACKEND}: resumable upload ${k} not complete after its last chunk (${res.persisted} of ${total} bytes)`, Code.Unavailable);
-      if (total === undefined && res.persisted < end) throw new ConnectError(`${BACKEND}: resumable upload ${k} kept ${res.persisted} of ${end} bytes`, Code.Unavailable);
+      if (total !== undefined && !res.done)
+        throw new ConnectError(`${BACKEND}: resumable upload ${k} not complete after its last chunk (${res.persisted} of ${total} bytes)`, Code.Unavailable);
+      if (total === undefined && res.persisted < end)
+        throw new ConnectError(`${BACKEND}: resumable upload ${k} kept ${res.persisted} of ${end} bytes`, Code.Unavailable);
     });
   }
 
   /** A PUT to the session URI: `done` on 200/201, else how many bytes it holds (308 + Range). */
-  private async sessionRequest(k: string, uri: string, headers: Record<string, string>, body: Uint8Array | undefined, signal: AbortSignal): Promise<{ done: boolean; persisted: number }> {
+  private async sessionRequest(
+    k: string,
+    uri: string,
+    headers: Record<string, string>,
+    body: Uint8Array | undefined,
+    signal: AbortSignal,
+  ): Promise<{ done: boolean; persisted: number }> {
     let res: Response;
     try {
       const auth = this.storage.customEndpoint ? {} : ((await this.storage.authClient.getRequestHeaders(uri)) as unknown as Record<string, string>);

@@ -45,7 +45,8 @@ export class BackendMetrics {
     );
     this.retries = get(
       'stave_backend_retries_total',
-      () => new Counter({ name: 'stave_backend_retries_total', help: 'Backend requests retried after a retryable failure.', labelNames: ['operation'], registers }),
+      () =>
+        new Counter({ name: 'stave_backend_retries_total', help: 'Backend requests retried after a retryable failure.', labelNames: ['operation'], registers }),
     );
     this.hedged = get(
       'tempodb_backend_hedged_roundtrips_total',
@@ -63,7 +64,13 @@ export class BackendMetrics {
       'stave_backend_cache_evictions_total',
       () => new Counter({ name: 'stave_backend_cache_evictions_total', help: 'Objects evicted from the object cache to stay in its byte budget.', registers }),
     );
-    this.cacheBytes = get('stave_backend_cache_bytes', () => new Gauge({ name: 'stave_backend_cache_bytes', help: 'Bytes held by the object cache.', registers }));
-    this.cacheObjects = get('stave_backend_cache_objects', () => new Gauge({ name: 'stave_backend_cache_objects', help: 'Entries held by the object cache.', registers }));
+    this.cacheBytes = get(
+      'stave_backend_cache_bytes',
+      () => new Gauge({ name: 'stave_backend_cache_bytes', help: 'Bytes held by the object cache.', registers }),
+    );
+    this.cacheObjects = get(
+      'stave_backend_cache_objects',
+      () => new Gauge({ name: 'stave_backend_cache_objects', help: 'Entries held by the object cache.', registers }),
+    );
   }
 }

@@ -80,7 +80,14 @@ export class RequestPolicy {
         }
         const wait = this.backoffMs(retry);
         this.opts.metrics.retries.inc({ operation: op });
-        this.opts.logger?.debug('backend request failed, retrying', { backend: this.opts.backend, operation: op, target, attempt: retry + 1, wait_ms: wait, err: e.message });
+        this.opts.logger?.debug('backend request failed, retrying', {
+          backend: this.opts.backend,
+          operation: op,
+          target,
+          attempt: retry + 1,
+          wait_ms: wait,
+          err: e.message,
+        });
         await this.sleep(wait);
       }
     }
@@ -92,9 +99,13 @@ export class RequestPolicy {
     const timeoutMs = withDeadline ? this.opts.timeoutMs : 0;
     const timer =
       timeoutMs > 0
-        ? setTimeout(() => ac.abort(new ConnectError(`${this.opts.backend}: ${op} ${target} timed out after ${timeoutMs} ms`, Code.DeadlineExceeded)), timeoutMs)
+        ? setTimeout(
+            () => ac.abort(new ConnectError(`${this.opts.backend}: ${op} ${target} timed out after ${timeoutMs} ms`, Code.DeadlineExceeded)),
+            timeoutMs,
+          )
         : undefined;
-    const onCancel = (): void => ac.abort(new ConnectError(`${this.opts.backend}: ${op} ${target} canceled: another hedged request answered first`, Code.Canceled));
+    const onCancel = (): void =>
+      ac.abort(new ConnectError(`${this.opts.backend}: ${op} ${target} canceled: another hedged request answered first`, Code.Canceled));
     if (cancel?.aborted) onCancel();
     else cancel?.addEventListener('abort', onCancel, { once: true });
     const t0 = performance.now();

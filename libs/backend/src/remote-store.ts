@@ -73,12 +73,17 @@ export abstract class RemoteStore implements ObjectStore {
       if (offset > size) throw outOfRange(this.backend, key, offset, length, size);
       return new Uint8Array(0);
     }
-    return this.policy.run('read_range', k, async (signal) => {
-      const r: RangeRequest = { offset, length, total: undefined };
-      const bytes = await this.download(k, key, signal, r);
-      if (bytes.length !== length) throw outOfRange(this.backend, key, offset, length, r.total);
-      return bytes;
-    }, { hedge: true });
+    return this.policy.run(
+      'read_range',
+      k,
+      async (signal) => {
+        const r: RangeRequest = { offset, length, total: undefined };
+        const bytes = await this.download(k, key, signal, r);
+        if (bytes.length !== length) throw outOfRange(this.backend, key, offset, length, r.total);
+        return bytes;
+      },
+      { hedge: true },
+    );
   }
 
   async write(key: string, data: Uint8Array | AsyncIterable<Uint8Array>): Promise<void> {

@@ -54,7 +54,8 @@ interface SdkError {
 
 function s3Error(what: string, err: unknown): ConnectError {
   const e = err as SdkError;
-  if (e?.name === 'NoSuchBucket') return new ConnectError(`${BACKEND}: ${what} failed: bucket does not exist`, Code.FailedPrecondition, undefined, undefined, err);
+  if (e?.name === 'NoSuchBucket')
+    return new ConnectError(`${BACKEND}: ${what} failed: bucket does not exist`, Code.FailedPrecondition, undefined, undefined, err);
   return backendError(BACKEND, what, err, e?.$metadata?.httpStatusCode);
 }
 
@@ -102,15 +103,20 @@ export class S3Store extends RemoteStore {
 
   async stat(key: string): Promise<ObjectInfo> {
     const k = this.keys.full(key);
-    return this.policy.run('stat', k, async (signal) => {
-      try {
-        const res = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: k }), { abortSignal: signal });
-        return { size: res.ContentLength ?? 0 };
-      } catch (err) {
-        if ((err as SdkError).$metadata?.httpStatusCode === 404) throw notFound(BACKEND, key);
-        throw s3Error(`HEAD ${k}`, err);
-      }
-    }, { hedge: true });
+    return this.policy.run(
+      'stat',
+      k,
+      async (signal) => {
+        try {
+          const res = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: k }), { abortSignal: signal });
+          return { size: res.ContentLength ?? 0 };
+        } catch (err) {
+          if ((err as SdkError).$metadata?.httpStatusCode === 404) throw notFound(BACKEND, key);
+          throw s3Error(`HEAD ${k}`, err);
+        }
+      },
+      { hedge: true },
+    );
   }
 
   protected uploadShape(): UploadShape {
@@ -178,7 +184,8 @@ export class S3Store extends RemoteStore {
     } catch (err) {
       const e = err as SdkError;
       if (e.$metadata?.httpStatusCode === 404 && e.name !== 'NoSuchBucket') throw notFound(BACKEND, key);
-      if (e.$metadata?.httpStatusCode === 416 && r) throw outOfRange(BACKEND, key, r.offset, r.length, e.ActualObjectSize ? Number(e.ActualObjectSize) : undefined);
+      if (e.$metadata?.httpStatusCode === 416 && r)
+        throw outOfRange(BACKEND, key, r.offset, r.length, e.ActualObjectSize ? Number(e.ActualObjectSize) : undefined);
       throw s3Error(`GET ${k}`, err);
     }
   }
@@ -209,7 +216,9 @@ export class S3Store extends RemoteStore {
   protected async putSingle(k: string, body: Uint8Array): Promise<void> {
     await this.policy.run('write', k, async (signal) => {
       try {
-        await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: k, Body: body, ContentLength: body.length, ...this.extra() }), { abortSignal: signal });
+        await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: k, Body: body, ContentLength: body.length, ...this.extra() }), {
+          abortSignal: signal,
+        });
       } catch (err) {
         throw s3Error(`PUT ${k}`, err);
       }
@@ -229,7 +238,11 @@ export class S3Store extends RemoteStore {
     try {
       await forEachLimited(parts, PART_CONCURRENCY, async (part, i) => {
         const n = i + 1;
-        if (n > 10_000) throw new ConnectError(`${BACKEND}: ${k} needs more than 10000 parts of ${this.cfg.part_size} bytes; raise storage.trace.s3.part_size`, Code.ResourceExhausted);
+        if (n > 10_000)
+          throw new ConnectError(
+            `${BACKEND}: ${k} needs more than 10000 parts of ${this.cfg.part_size} bytes; raise storage.trace.s3.part_size`,
+            Code.ResourceExhausted,
+          );
         const body = part.bytes;
         const res = await this.policy
           .run('write_part', k, async (signal) => {
@@ -248,10 +261,9 @@ export class S3Store extends RemoteStore {
       etags.sort((a, b) => a.PartNumber - b.PartNumber);
       await this.policy.run('write', k, async (signal) => {
         try {
-          await this.client.send(
-            new CompleteMultipartUploadCommand({ Bucket: this.bucket, Key: k, UploadId: uploadId, MultipartUpload: { Parts: etags } }),
-            { abortSignal: signal },
-          );
+          await this.client.send(new CompleteMultipartUploadCommand({ Bucket: this.bucket, Key: k, UploadId: uploadId, MultipartUpload: { Parts: etags } }), {
+            abortSignal: signal,
+          });
         } catch (err) {
           throw s3Error(`CompleteMultipartUpload ${k}`, err);
         }

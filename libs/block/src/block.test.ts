@@ -84,7 +84,11 @@ describe('writeBlock + BlockReader', () => {
       const got = await reader.findTraceByID(t.id);
       expect(got && equals(TracesDataSchema, got, t.trace)).toBe(true);
     }
-    for (const id of absentIDs(300, traces.map((t) => t.id))) expect(await reader.findTraceByID(id)).toBeUndefined();
+    for (const id of absentIDs(
+      300,
+      traces.map((t) => t.id),
+    ))
+      expect(await reader.findTraceByID(id)).toBeUndefined();
   });
 
   it('costs at most three object reads per cold lookup, and none outside [minID, maxID]', async () => {
@@ -103,7 +107,10 @@ describe('writeBlock + BlockReader', () => {
       expect(reads[0]).toMatch(/^bloom-\d+$/);
       expect(reads.slice(1)).toEqual(['index', 'data.parquet']);
     }
-    for (const id of absentIDs(200, traces.map((t) => t.id))) {
+    for (const id of absentIDs(
+      200,
+      traces.map((t) => t.id),
+    )) {
       const { got, reads } = await cold(id);
       expect(got).toBeUndefined();
       expect(reads.length).toBeLessThanOrEqual(3);
@@ -165,7 +172,9 @@ describe('writeBlock + BlockReader', () => {
   ])('leaves no meta.json (and no block) when writing %s fails', async (_name, failOn) => {
     const failing = new FailingStore(store, failOn, 3);
     const traces = realisticTraces(200, { seed: 14 });
-    const err = await writeBlock(failing, { tenant: 't', blockID: '6f1c2d3e-0000-4000-8000-000000000001', traces, rowGroupSizeBytes: 32 * 1024 }).catch((e: unknown) => e);
+    const err = await writeBlock(failing, { tenant: 't', blockID: '6f1c2d3e-0000-4000-8000-000000000001', traces, rowGroupSizeBytes: 32 * 1024 }).catch(
+      (e: unknown) => e,
+    );
     expect(codeOf(err)).toBe(Code.Unavailable);
     expect(failing.writeLog.some((k) => k.endsWith('meta.json'))).toBe(false);
     await expect(store.read('t/6f1c2d3e-0000-4000-8000-000000000001/meta.json')).rejects.toMatchObject({ code: Code.NotFound });

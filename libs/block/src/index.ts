@@ -2,20 +2,16 @@
 
 export { writeBlock, writeOptionsFromConfig, WRITE_DEFAULTS, type BlockTrace, type WriteBlockOptions } from './writer';
 export { openBlock, BlockReader, type BlockReaderOptions } from './reader';
+export { FORMAT, type BlockMeta, blockPrefix, metaKey, encodeMeta, parseMeta, readMeta, formatNanos, parseNanos, hexID, isBlockID } from './meta';
 export {
-  FORMAT,
-  type BlockMeta,
-  blockPrefix,
-  metaKey,
-  encodeMeta,
-  parseMeta,
-  readMeta,
-  formatNanos,
-  parseNanos,
-  hexID,
-  isBlockID,
-} from './meta';
-export { writeTenantIndex, readTenantIndex, listBlocks, tenantIndexKey, type TenantIndex, type CompactedBlockMeta, type ListBlocksOptions } from './tenant-index';
+  writeTenantIndex,
+  readTenantIndex,
+  listBlocks,
+  tenantIndexKey,
+  type TenantIndex,
+  type CompactedBlockMeta,
+  type ListBlocksOptions,
+} from './tenant-index';
 export { ByteLru } from './lru';
 export { bloomSizing, bloomShardOf, BloomShard, ShardedBloomBuilder, type BloomSizing } from './bloom';
 export { COLUMN_NAMES } from './layout';

@@ -110,9 +110,12 @@ export function checkMeta(raw: unknown): BlockMeta {
   const m = raw as Record<string, unknown>;
   const problems: string[] = [];
   for (const f of STRING_FIELDS) if (typeof m[f] !== 'string') problems.push(`${f} must be a string`);
-  for (const f of NUMBER_FIELDS) if (typeof m[f] !== 'number' || !Number.isInteger(m[f]) || (m[f] as number) < 0) problems.push(`${f} must be a non-negative integer`);
-  if (!Array.isArray(m.indexPageFirstIDs) || !m.indexPageFirstIDs.every((x) => typeof x === 'string')) problems.push('indexPageFirstIDs must be an array of hex IDs');
-  if (!Array.isArray(m.indexPageOffsets) || !m.indexPageOffsets.every((x) => typeof x === 'number')) problems.push('indexPageOffsets must be an array of numbers');
+  for (const f of NUMBER_FIELDS)
+    if (typeof m[f] !== 'number' || !Number.isInteger(m[f]) || (m[f] as number) < 0) problems.push(`${f} must be a non-negative integer`);
+  if (!Array.isArray(m.indexPageFirstIDs) || !m.indexPageFirstIDs.every((x) => typeof x === 'string'))
+    problems.push('indexPageFirstIDs must be an array of hex IDs');
+  if (!Array.isArray(m.indexPageOffsets) || !m.indexPageOffsets.every((x) => typeof x === 'number'))
+    problems.push('indexPageOffsets must be an array of numbers');
   else if (Array.isArray(m.indexPageFirstIDs) && m.indexPageOffsets.length !== m.indexPageFirstIDs.length + 1) {
     problems.push(`indexPageOffsets must have one more entry (${m.indexPageOffsets.length}) than indexPageFirstIDs (${m.indexPageFirstIDs.length})`);
   }
@@ -152,4 +155,3 @@ export async function readMeta(store: { read(key: string): Promise<Uint8Array> }
 export function hexID(id: Uint8Array): string {
   return Buffer.from(id.buffer, id.byteOffset, id.byteLength).toString('hex');
 }
-

@@ -58,7 +58,9 @@ describe('data.parquet read by DuckDB', () => {
     const meta = await writeBlock(store, { tenant: 'duck', traces, ...opts });
     const file = path.join(dir, 'duck', meta.blockID, 'data.parquet');
 
-    const [[rows, distinct, payloads]] = (await query(file, 'SELECT count(*), count(DISTINCT trace_id), count(trace) FROM read_parquet($FILE)')) as [[string, string, string]];
+    const [[rows, distinct, payloads]] = (await query(file, 'SELECT count(*), count(DISTINCT trace_id), count(trace) FROM read_parquet($FILE)')) as [
+      [string, string, string],
+    ];
     expect(Number(rows)).toBe(spans);
     expect(Number(distinct)).toBe(traces.length);
     expect(Number(payloads)).toBe(traces.length);
@@ -97,7 +99,10 @@ describe('data.parquet read by DuckDB', () => {
     expect(got).toEqual(want);
 
     // Statistics DuckDB can prune with, and the footer our reader gets from one ranged read.
-    const [[sorted]] = (await query(file, `SELECT count(*) FROM read_parquet($FILE) WHERE trace_id = from_hex('${Buffer.from(traces[7]!.id).toString('hex')}')`)) as [[string]];
+    const [[sorted]] = (await query(
+      file,
+      `SELECT count(*) FROM read_parquet($FILE) WHERE trace_id = from_hex('${Buffer.from(traces[7]!.id).toString('hex')}')`,
+    )) as [[string]];
     expect(Number(sorted)).toBe(countSpans(traces[7]!.trace));
     const footer = await openBlock(store, meta).readFooter();
     expect(footer.numRows).toBe(spans);
@@ -130,7 +135,8 @@ describe('data.parquet read by hyparquet', () => {
     for (const t of traces)
       for (const rs of t.trace.resourceSpans)
         for (const ss of rs.scopeSpans)
-          for (const sp of ss.spans) want.push([Buffer.from(t.id).toString('hex'), Buffer.from(sp.spanId).toString('hex'), sp.name, big(sp.endTimeUnixNano - sp.startTimeUnixNano)]);
+          for (const sp of ss.spans)
+            want.push([Buffer.from(t.id).toString('hex'), Buffer.from(sp.spanId).toString('hex'), sp.name, big(sp.endTimeUnixNano - sp.startTimeUnixNano)]);
     expect(got.map((r) => r.slice(0, 4))).toEqual(want);
     expect(got.filter((r) => r[4] !== null)).toHaveLength(traces.length);
   });
@@ -140,12 +146,11 @@ describe('RLE / bit-packed hybrid', () => {
   it('round-trips any run structure at any bit width (property)', () => {
     fc.assert(
       fc.property(
-        fc.integer({ min: 1, max: 20 }).chain((width) =>
-          fc.tuple(
-            fc.constant(width),
-            fc.array(fc.tuple(fc.integer({ min: 0, max: 2 ** width - 1 }), fc.integer({ min: 1, max: 20 })), { maxLength: 30 }),
+        fc
+          .integer({ min: 1, max: 20 })
+          .chain((width) =>
+            fc.tuple(fc.constant(width), fc.array(fc.tuple(fc.integer({ min: 0, max: 2 ** width - 1 }), fc.integer({ min: 1, max: 20 })), { maxLength: 30 })),
           ),
-        ),
         ([width, runs]) => {
           const values = runs.flatMap(([v, n]) => Array<number>(n).fill(v));
           const w = new ByteWriter(16);

@@ -34,7 +34,9 @@ describe('trace encoding', () => {
               spans: [
                 create(SpanSchema, {
                   traceId: id,
-                  attributes: values.map((v, i) => create(KeyValueSchema, { key: `d${i}`, value: create(AnyValueSchema, { value: { case: 'doubleValue', value: v } }) })),
+                  attributes: values.map((v, i) =>
+                    create(KeyValueSchema, { key: `d${i}`, value: create(AnyValueSchema, { value: { case: 'doubleValue', value: v } }) }),
+                  ),
                 }),
               ],
             }),

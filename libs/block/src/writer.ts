@@ -13,19 +13,7 @@ import { errors, validateTenantID } from '@stave/server';
 import { bloomSizing, ShardedBloomBuilder } from './bloom';
 import { ByteWriter } from './bytes';
 import { blockColumns, Col } from './layout';
-import {
-  type BlockMeta,
-  blockPrefix,
-  bloomName,
-  DATA_NAME,
-  encodeMeta,
-  FORMAT,
-  formatNanos,
-  hexID,
-  INDEX_NAME,
-  META_NAME,
-  validateBlockID,
-} from './meta';
+import { type BlockMeta, blockPrefix, bloomName, DATA_NAME, encodeMeta, FORMAT, formatNanos, hexID, INDEX_NAME, META_NAME, validateBlockID } from './meta';
 import { type CodecName, codecOf } from './parquet/compression';
 // Own Parquet encoder, not hyparquet-writer (~25% faster alone, 7% bigger files): it streams row groups into ObjectStore.write and reports each page's offset for the index (bench/results/block.md).
 import { ParquetFileWriter } from './parquet/file-writer';

@@ -90,7 +90,9 @@ describe('Distributor', () => {
     const err = await d.pushOtlp(ctx, body(2)).catch((e: unknown) => ConnectError.from(e));
     expect(err).toBeInstanceOf(ConnectError);
     expect((err as ConnectError).code).toBe(Code.Unavailable);
-    expect((err as ConnectError).rawMessage).toMatch(/^write quorum not reached for trace (01){16}: 1 of 2 replicas required succeeded \(connection refused\)$/);
+    expect((err as ConnectError).rawMessage).toMatch(
+      /^write quorum not reached for trace (01){16}: 1 of 2 replicas required succeeded \(connection refused\)$/,
+    );
   });
 
   it('reports spans an ingester refused as rejected, naming the limit', async () => {

@@ -11,7 +11,6 @@ import { BasicService, Code, ConnectError, codeOf, resolveTenant, type Logger, t
 import { Counter, Histogram, type Registry } from 'prom-client';
 import { RateLimiter } from './rate-limiter';
 
-
 /** Why spans were discarded: the `reason` label of tempo_discarded_spans_total, as Tempo names them. */
 export const DiscardReason = {
   RATE_LIMITED: 'rate_limited',
@@ -115,9 +114,9 @@ export class Distributor extends BasicService implements TracePusher {
     await Promise.all(
       [...batches.values()].map(async ({ instance, idx }) => {
         try {
-          const res = await this.opts.ingester(instance).pushBytes(
-            pushBytesRequest({ tenant, traces: idx.map((i) => traces[i]!.bytes), ids: idx.map((i) => traces[i]!.id) }),
-          );
+          const res = await this.opts
+            .ingester(instance)
+            .pushBytes(pushBytesRequest({ tenant, traces: idx.map((i) => traces[i]!.bytes), ids: idx.map((i) => traces[i]!.id) }));
           idx.forEach((i, k) => {
             const reason = res.errorsByTrace[k] ?? PushErrorReason.NO_ERROR;
             if (reason === PushErrorReason.NO_ERROR) ok[i]!++;
@@ -136,7 +135,12 @@ export class Distributor extends BasicService implements TracePusher {
       if (ok[i]! >= need[i]!) continue;
       const reason = rejected.get(i);
       if (reason !== undefined && failed[i]! <= maxErrors[i]!) {
-        const r = reason === PushErrorReason.TRACE_TOO_LARGE ? DiscardReason.TRACE_TOO_LARGE : reason === PushErrorReason.MAX_LIVE_TRACES ? DiscardReason.LIVE_TRACES_EXCEEDED : DiscardReason.INTERNAL_ERROR;
+        const r =
+          reason === PushErrorReason.TRACE_TOO_LARGE
+            ? DiscardReason.TRACE_TOO_LARGE
+            : reason === PushErrorReason.MAX_LIVE_TRACES
+              ? DiscardReason.LIVE_TRACES_EXCEEDED
+              : DiscardReason.INTERNAL_ERROR;
         byReason.set(r, (byReason.get(r) ?? 0) + traces[i]!.spanCount);
         rejectedSpans += traces[i]!.spanCount;
         continue;
@@ -149,7 +153,12 @@ export class Distributor extends BasicService implements TracePusher {
       );
     }
     for (const [reason, n] of byReason) this.discarded.inc({ tenant, reason }, n);
-    const msg = [...byReason].map(([r, n]) => `${n} spans discarded: ${r === DiscardReason.TRACE_TOO_LARGE ? 'trace too large (max_bytes_per_trace)' : r === DiscardReason.LIVE_TRACES_EXCEEDED ? 'max live traces per tenant exceeded (max_traces_per_user)' : r}`).join('; ');
+    const msg = [...byReason]
+      .map(
+        ([r, n]) =>
+          `${n} spans discarded: ${r === DiscardReason.TRACE_TOO_LARGE ? 'trace too large (max_bytes_per_trace)' : r === DiscardReason.LIVE_TRACES_EXCEEDED ? 'max live traces per tenant exceeded (max_traces_per_user)' : r}`,
+      )
+      .join('; ');
     return { rejectedSpans, errorMessage: msg };
   }
 }

@@ -10,7 +10,10 @@ export class TokenBucket {
   private tokens: number;
   private last: number;
 
-  constructor(private limit: RateLimit, private readonly now: () => number) {
+  constructor(
+    private limit: RateLimit,
+    private readonly now: () => number,
+  ) {
     this.tokens = limit.burstBytes;
     this.last = now();
   }

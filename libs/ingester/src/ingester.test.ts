@@ -88,7 +88,10 @@ describe('Ingester', () => {
     const { make } = setup();
     const ing = make();
     await ing.start();
-    await push(ing, [[1, traceBytes(1, 3)], [2, traceBytes(2, 1)]]);
+    await push(ing, [
+      [1, traceBytes(1, 3)],
+      [2, traceBytes(2, 1)],
+    ]);
     await push(ing, [[1, traceBytes(1, 2, 3)]]); // span 3 again, plus span 4
     expect(await spans(ing, 1)).toBe(4);
     expect(await spans(ing, 2)).toBe(1);
@@ -100,7 +103,10 @@ describe('Ingester', () => {
     const { make } = setup({}, { global: { max_bytes_per_trace: 2000 } });
     const ing = make();
     await ing.start();
-    const res = await push(ing, [[1, traceBytes(1, 1, 1, 3000)], [2, traceBytes(2, 1)]]);
+    const res = await push(ing, [
+      [1, traceBytes(1, 1, 1, 3000)],
+      [2, traceBytes(2, 1)],
+    ]);
     expect(res.errorsByTrace).toEqual([PushErrorReason.TRACE_TOO_LARGE, PushErrorReason.NO_ERROR]);
     expect(await spans(ing, 1)).toBe(0);
     expect(await spans(ing, 2)).toBe(1);
@@ -111,7 +117,11 @@ describe('Ingester', () => {
     const { make, tick } = setup({ flushCheckPeriodMs: 100, traceIdlePeriodMs: 100 }, { ingestion: { max_traces_per_user: 2 } });
     const ing = make();
     await ing.start();
-    const first = await push(ing, [[1, traceBytes(1, 1)], [2, traceBytes(2, 1)], [3, traceBytes(3, 1)]]);
+    const first = await push(ing, [
+      [1, traceBytes(1, 1)],
+      [2, traceBytes(2, 1)],
+      [3, traceBytes(3, 1)],
+    ]);
     expect(first.errorsByTrace).toEqual([PushErrorReason.NO_ERROR, PushErrorReason.NO_ERROR, PushErrorReason.MAX_LIVE_TRACES]);
     // A live trace may still grow.
     expect((await push(ing, [[1, traceBytes(1, 1, 5)]])).errorsByTrace).toEqual([PushErrorReason.NO_ERROR]);
@@ -124,7 +134,10 @@ describe('Ingester', () => {
     const { make, store } = setup();
     const ing = make();
     await ing.start();
-    await push(ing, [[1, traceBytes(1, 2)], [2, traceBytes(2, 3)]]);
+    await push(ing, [
+      [1, traceBytes(1, 2)],
+      [2, traceBytes(2, 3)],
+    ]);
     await ing.flushAll();
     const { objects } = await store.list('t/');
     expect(objects.some((k) => k.endsWith('/data.parquet'))).toBe(true);
@@ -139,7 +152,10 @@ describe('Ingester', () => {
     const { make, store } = setup();
     const a = make();
     await a.start();
-    await push(a, [[1, traceBytes(1, 2)], [2, traceBytes(2, 1)]]);
+    await push(a, [
+      [1, traceBytes(1, 2)],
+      [2, traceBytes(2, 1)],
+    ]);
     await a.stop();
     const b = make();
     await b.start();

@@ -161,9 +161,7 @@ export class Ingester extends BasicService implements IngesterClient {
       else errors[i] = reason;
     }
     if (accepted.length > 0) {
-      const refs = await head.segment.append(
-        accepted.map((i) => ({ traceID: req.ids[i]!, startSeconds: 0, endSeconds: 0, data: req.traces[i]! })),
-      );
+      const refs = await head.segment.append(accepted.map((i) => ({ traceID: req.ids[i]!, startSeconds: 0, endSeconds: 0, data: req.traces[i]! })));
       let bytes = 0;
       for (let k = 0; k < accepted.length; k++) {
         const i = accepted[k]!;
@@ -192,14 +190,7 @@ export class Ingester extends BasicService implements IngesterClient {
   }
 
   /** Applies max_bytes_per_trace and max_traces_per_user to one incoming trace. */
-  private admit(
-    inst: TenantInstance,
-    head: HeadBlock,
-    key: string,
-    size: number,
-    limits: LimitsConfig,
-    pendingNew: Map<string, number>,
-  ): PushErrorReason {
+  private admit(inst: TenantInstance, head: HeadBlock, key: string, size: number, limits: LimitsConfig, pendingNew: Map<string, number>): PushErrorReason {
     const e: TraceEntry | undefined = head.traces.get(key);
     const maxBytes = limits.global.max_bytes_per_trace;
     const soFar = (e?.bytes ?? 0) + (pendingNew.get(key) ?? 0);
@@ -473,4 +464,3 @@ async function listDirs(dir: string): Promise<string[]> {
     return [];
   }
 }
-

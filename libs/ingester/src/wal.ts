@@ -115,7 +115,11 @@ export class WalSegment {
   /** Bytes known durable. */
   private durable: number;
 
-  private constructor(readonly path: string, private readonly fh: FileHandle, size: number) {
+  private constructor(
+    readonly path: string,
+    private readonly fh: FileHandle,
+    size: number,
+  ) {
     this.reserved = size;
     this.writeOffset = size;
     this.durable = size;
@@ -176,7 +180,13 @@ export class WalSegment {
 
   private async writeBatch(batch: Batch): Promise<void> {
     try {
-      const data = batch.waiters.length === 1 ? batch.waiters[0]!.buf : Buffer.concat(batch.waiters.map((p) => p.buf), batch.bytes);
+      const data =
+        batch.waiters.length === 1
+          ? batch.waiters[0]!.buf
+          : Buffer.concat(
+              batch.waiters.map((p) => p.buf),
+              batch.bytes,
+            );
       let written = 0;
       while (written < data.length) {
         const { bytesWritten } = await this.fh.write(data, written, data.length - written, batch.offset + written);

@@ -7,14 +7,7 @@
 // protobuf-es's `Parent_Child` form (Span_Event, Span_Link, Span_SpanKind, ZipkinSpan_Kind).
 
 // OTLP common and resource (opentelemetry.proto.common.v1, opentelemetry.proto.resource.v1).
-export type {
-  AnyValue,
-  ArrayValue,
-  EntityRef,
-  InstrumentationScope,
-  KeyValue,
-  KeyValueList,
-} from './gen/opentelemetry/proto/common/v1/common_pb';
+export type { AnyValue, ArrayValue, EntityRef, InstrumentationScope, KeyValue, KeyValueList } from './gen/opentelemetry/proto/common/v1/common_pb';
 export {
   AnyValueSchema,
   ArrayValueSchema,
@@ -27,15 +20,7 @@ export type { Resource } from './gen/opentelemetry/proto/resource/v1/resource_pb
 export { ResourceSchema } from './gen/opentelemetry/proto/resource/v1/resource_pb';
 
 // OTLP traces (opentelemetry.proto.trace.v1).
-export type {
-  ResourceSpans,
-  ScopeSpans,
-  Span,
-  Span_Event,
-  Span_Link,
-  Status,
-  TracesData,
-} from './gen/opentelemetry/proto/trace/v1/trace_pb';
+export type { ResourceSpans, ScopeSpans, Span, Span_Event, Span_Link, Status, TracesData } from './gen/opentelemetry/proto/trace/v1/trace_pb';
 export {
   ResourceSpansSchema,
   ScopeSpansSchema,
@@ -92,10 +77,7 @@ export {
   ValueType as JaegerValueType,
   ValueTypeSchema as JaegerValueTypeSchema,
 } from './gen/jaeger/api_v2/model_pb';
-export type {
-  PostSpansRequest as JaegerPostSpansRequest,
-  PostSpansResponse as JaegerPostSpansResponse,
-} from './gen/jaeger/api_v2/collector_pb';
+export type { PostSpansRequest as JaegerPostSpansRequest, PostSpansResponse as JaegerPostSpansResponse } from './gen/jaeger/api_v2/collector_pb';
 export {
   CollectorService as JaegerCollectorService,
   PostSpansRequestSchema as JaegerPostSpansRequestSchema,
@@ -125,38 +107,8 @@ export {
 export type { Trace } from './gen/stave/v1/trace_pb';
 export { TraceSchema } from './gen/stave/v1/trace_pb';
 export type { PushBytesRequest, PushResponse } from './gen/stave/v1/pusher_pb';
-export {
-  PushBytesRequestSchema,
-  PushErrorReason,
-  PushErrorReasonSchema,
-  PushResponseSchema,
-  Pusher,
-} from './gen/stave/v1/pusher_pb';
-export type {
-  TraceByIDMetrics,
-  TraceByIDRequest,
-  TraceByIDResponse,
-} from './gen/stave/v1/querier_pb';
-export {
-  QueryMode,
-  QueryModeSchema,
-  Querier,
-  TraceByIDMetricsSchema,
-  TraceByIDRequestSchema,
-  TraceByIDResponseSchema,
-} from './gen/stave/v1/querier_pb';
-export type {
-  FrontendMessage,
-  JobError,
-  JobResult,
-  WorkerHello,
-  WorkerMessage,
-} from './gen/stave/v1/frontend_pb';
-export {
-  Frontend,
-  FrontendMessageSchema,
-  JobErrorSchema,
-  JobResultSchema,
-  WorkerHelloSchema,
-  WorkerMessageSchema,
-} from './gen/stave/v1/frontend_pb';
+export { PushBytesRequestSchema, PushErrorReason, PushErrorReasonSchema, PushResponseSchema, Pusher } from './gen/stave/v1/pusher_pb';
+export type { TraceByIDMetrics, TraceByIDRequest, TraceByIDResponse } from './gen/stave/v1/querier_pb';
+export { QueryMode, QueryModeSchema, Querier, TraceByIDMetricsSchema, TraceByIDRequestSchema, TraceByIDResponseSchema } from './gen/stave/v1/querier_pb';
+export type { FrontendMessage, JobError, JobResult, WorkerHello, WorkerMessage } from './gen/stave/v1/frontend_pb';
+export { Frontend, FrontendMessageSchema, JobErrorSchema, JobResultSchema, WorkerHelloSchema, WorkerMessageSchema } from './gen/stave/v1/frontend_pb';

@@ -129,11 +129,7 @@ describe('OTLP: bytes from the real OpenTelemetry JS serializer', () => {
         attributes: { 'link.reason': 'batch', 'link.index': 0 },
       },
     ];
-    const span = tracer.startSpan(
-      'GET /cart',
-      { kind: SpanKind.SERVER, startTime: [1_700_000_000, 123_456_789], links },
-      parent,
-    );
+    const span = tracer.startSpan('GET /cart', { kind: SpanKind.SERVER, startTime: [1_700_000_000, 123_456_789], links }, parent);
     span.setAttributes({
       'attr.string': 'hello',
       'attr.bool': true,
@@ -212,9 +208,7 @@ describe('OTLP: bytes from the real OpenTelemetry JS serializer', () => {
     expect(hex(span.parentSpanId)).toBe(parentSpanId);
     expect(span.traceState).toBe('vendor=abc,other=xyz');
     // Sampled, parent remoteness known, parent remote.
-    expect(span.flags).toBe(
-      0x01 | SpanFlags.CONTEXT_HAS_IS_REMOTE_MASK | SpanFlags.CONTEXT_IS_REMOTE_MASK,
-    );
+    expect(span.flags).toBe(0x01 | SpanFlags.CONTEXT_HAS_IS_REMOTE_MASK | SpanFlags.CONTEXT_IS_REMOTE_MASK);
     expect(span.name).toBe('GET /cart');
     expect(span.kind).toBe(Span_SpanKind.SERVER);
     expect(span.startTimeUnixNano).toBe(1_700_000_000_123_456_789n);
@@ -338,9 +332,7 @@ describe('round trips', () => {
             traceId: bytesOf('0af7651916cd43dd8448eb211c80319c'),
             spanId: bytesOf('b7ad6b7169203331'),
             operationName: 'HTTP GET',
-            references: [
-              { traceId: bytesOf('0af7651916cd43dd8448eb211c80319c'), spanId: bytesOf('00f067aa0ba902b7'), refType: JaegerSpanRefType.CHILD_OF },
-            ],
+            references: [{ traceId: bytesOf('0af7651916cd43dd8448eb211c80319c'), spanId: bytesOf('00f067aa0ba902b7'), refType: JaegerSpanRefType.CHILD_OF }],
             flags: 1,
             startTime: timestampFromMs(1_700_000_000_123),
             duration: { seconds: 1n, nanos: 500 },

@@ -11,7 +11,11 @@ export class Blocklist extends BasicService {
   private timer: NodeJS.Timeout | undefined;
   private lastPoll = 0;
 
-  constructor(private readonly store: ObjectStore, private readonly pollMs: number, private readonly logger: Logger) {
+  constructor(
+    private readonly store: ObjectStore,
+    private readonly pollMs: number,
+    private readonly logger: Logger,
+  ) {
     super('blocklist');
   }
 
@@ -20,10 +24,13 @@ export class Blocklist extends BasicService {
     // the ingesters, and block queries answer 503 until a poll succeeds.
     await this.poll().catch((err: unknown) => this.logger.warn('blocklist poll failed; retrying', { err: String(err) }));
     // Poll every blocklist_poll; until the first poll succeeds, retry every few seconds.
-    this.timer = setInterval(() => {
-      if (this.metas && Date.now() - this.lastPoll < this.pollMs) return;
-      this.poll().catch((err: unknown) => this.logger.warn('blocklist poll failed', { err: String(err) }));
-    }, Math.min(this.pollMs, 5000));
+    this.timer = setInterval(
+      () => {
+        if (this.metas && Date.now() - this.lastPoll < this.pollMs) return;
+        this.poll().catch((err: unknown) => this.logger.warn('blocklist poll failed', { err: String(err) }));
+      },
+      Math.min(this.pollMs, 5000),
+    );
     this.timer.unref();
   }
 

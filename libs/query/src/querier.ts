@@ -64,7 +64,10 @@ export class Querier extends BasicService {
     const failures = results.filter((r) => r.status === 'rejected');
     // Never a wrong empty: too many ingesters failed to be sure nothing was missed.
     if (failures.length > set.maxErrors) {
-      throw new ConnectError(`${failures.length} of ${set.instances.length} ingesters failed: ${String((failures[0] as PromiseRejectedResult).reason)}`, Code.Unavailable);
+      throw new ConnectError(
+        `${failures.length} of ${set.instances.length} ingesters failed: ${String((failures[0] as PromiseRejectedResult).reason)}`,
+        Code.Unavailable,
+      );
     }
     const out: TraceLike[] = [];
     for (const r of results) if (r.status === 'fulfilled' && r.value.trace) out.push(r.value.trace);

@@ -13,11 +13,7 @@ export { OTLP_GRPC_DEFAULT_ENDPOINT, OtlpGrpcReceiver, type OtlpGrpcReceiverOpti
 export { parseOtlpEndpoint, type OtlpEndpoint } from './otlp/common';
 
 // --- Jaeger and Zipkin (jaeger/, zipkin/) ---
-export {
-  JAEGER_GRPC_DEFAULT_ENDPOINT,
-  JaegerGrpcReceiver,
-  type JaegerGrpcReceiverOptions,
-} from './jaeger/grpc-receiver';
+export { JAEGER_GRPC_DEFAULT_ENDPOINT, JaegerGrpcReceiver, type JaegerGrpcReceiverOptions } from './jaeger/grpc-receiver';
 export {
   JAEGER_THRIFT_CONTENT_TYPES,
   JAEGER_THRIFT_HTTP_DEFAULT_ENDPOINT,
@@ -38,10 +34,4 @@ export {
   type UdpDropReason,
 } from './jaeger/udp-receiver';
 export { parseEndpoint as parseReceiverEndpoint, type Endpoint as ReceiverEndpoint } from './endpoint';
-export {
-  ZIPKIN_DEFAULT_ENDPOINT,
-  ZIPKIN_V1_PATH,
-  ZIPKIN_V2_PATH,
-  ZipkinReceiver,
-  type ZipkinReceiverOptions,
-} from './zipkin/zipkin-receiver';
+export { ZIPKIN_DEFAULT_ENDPOINT, ZIPKIN_V1_PATH, ZIPKIN_V2_PATH, ZipkinReceiver, type ZipkinReceiverOptions } from './zipkin/zipkin-receiver';

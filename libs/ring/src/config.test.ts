@@ -17,7 +17,13 @@ describe('ring config from Tempo keys', () => {
             tokens_file_path: '/var/tempo/tokens.json',
             availability_zone: 'zone-b',
             heartbeat_period: '2s',
-            ring: { replication_factor: 3, heartbeat_timeout: '30s', zone_awareness_enabled: true, excluded_zones: 'zone-x, zone-y', kvstore: { store: 'memberlist', prefix: 'collectors/' } },
+            ring: {
+              replication_factor: 3,
+              heartbeat_timeout: '30s',
+              zone_awareness_enabled: true,
+              excluded_zones: 'zone-x, zone-y',
+              kvstore: { store: 'memberlist', prefix: 'collectors/' },
+            },
           },
         },
         distributor: { extend_writes: false },
@@ -53,17 +59,38 @@ describe('ring config from Tempo keys', () => {
 
   test("compactor ring: Tempo's wait_stability and wait_active_instance_timeout keys", () => {
     expect(ringConfig(cfg({}), 'compactor')).toMatchObject({ waitStabilityMinMs: 60_000, waitStabilityMaxMs: 300_000, waitActiveInstanceTimeoutMs: 600_000 });
-    const rc = ringConfig(cfg({ compactor: { ring: { wait_stability_min_duration: '0s', wait_stability_max_duration: '10s', wait_active_instance_timeout: '1m' } } }), 'compactor');
+    const rc = ringConfig(
+      cfg({ compactor: { ring: { wait_stability_min_duration: '0s', wait_stability_max_duration: '10s', wait_active_instance_timeout: '1m' } } }),
+      'compactor',
+    );
     expect(rc).toMatchObject({ waitStabilityMinMs: 0, waitStabilityMaxMs: 10_000, waitActiveInstanceTimeoutMs: 60_000 });
     expect(ringConfig(cfg({}), 'distributor').waitStabilityMinMs).toBe(0);
   });
 
   test('memberlist options: Tempo keys in ms, randomized node name, first bind address', () => {
     const o = memberlistKVOptions(
-      cfg({ memberlist: { node_name: 'ing', bind_addr: ['127.0.0.1'], bind_port: 0, join_members: ['dns+gossip-ring:7946'], gossip_interval: '100ms', cluster_label: 'tempo-prod', left_ingesters_timeout: '1m' } }).memberlist,
+      cfg({
+        memberlist: {
+          node_name: 'ing',
+          bind_addr: ['127.0.0.1'],
+          bind_port: 0,
+          join_members: ['dns+gossip-ring:7946'],
+          gossip_interval: '100ms',
+          cluster_label: 'tempo-prod',
+          left_ingesters_timeout: '1m',
+        },
+      }).memberlist,
     );
     expect(o.nodeName).toMatch(/^ing-[0-9a-f]{1,8}$/);
-    expect(o).toMatchObject({ bindAddr: '127.0.0.1', bindPort: 0, joinMembers: ['dns+gossip-ring:7946'], gossipIntervalMs: 100, clusterLabel: 'tempo-prod', leftIngestersTimeoutMs: 60_000, pushPullIntervalMs: 30_000 });
+    expect(o).toMatchObject({
+      bindAddr: '127.0.0.1',
+      bindPort: 0,
+      joinMembers: ['dns+gossip-ring:7946'],
+      gossipIntervalMs: 100,
+      clusterLabel: 'tempo-prod',
+      leftIngestersTimeoutMs: 60_000,
+      pushPullIntervalMs: 30_000,
+    });
     expect(o.advertiseAddr).toBeUndefined();
   });
 

@@ -77,7 +77,19 @@ export interface RingConfig {
 
 export function ringConfig(cfg: StaveConfig, kind: RingKind): RingConfig {
   const defaultId = os.hostname();
-  const common = { extendWrites: cfg.distributor.extend_writes, tokensFilePath: '', unregisterOnShutdown: true, observePeriodMs: 0, minReadyDurationMs: 0, finalSleepMs: 0, readinessCheckRingHealth: false, excludedZones: [] as string[], waitStabilityMinMs: 0, waitStabilityMaxMs: 0, waitActiveInstanceTimeoutMs: 0 };
+  const common = {
+    extendWrites: cfg.distributor.extend_writes,
+    tokensFilePath: '',
+    unregisterOnShutdown: true,
+    observePeriodMs: 0,
+    minReadyDurationMs: 0,
+    finalSleepMs: 0,
+    readinessCheckRingHealth: false,
+    excludedZones: [] as string[],
+    waitStabilityMinMs: 0,
+    waitStabilityMaxMs: 0,
+    waitActiveInstanceTimeoutMs: 0,
+  };
   if (kind === 'ingester') {
     const lc = cfg.ingester.lifecycler;
     return {
@@ -100,7 +112,10 @@ export function ringConfig(cfg: StaveConfig, kind: RingKind): RingConfig {
       finalSleepMs: lc.final_sleep,
       readinessCheckRingHealth: lc.readiness_check_ring_health,
       zoneAwarenessEnabled: lc.ring.zone_awareness_enabled ? true : undefined,
-      excludedZones: lc.ring.excluded_zones.split(',').map((z) => z.trim()).filter((z) => z !== ''),
+      excludedZones: lc.ring.excluded_zones
+        .split(',')
+        .map((z) => z.trim())
+        .filter((z) => z !== ''),
       autoForgetUnhealthyAfterMs: AUTO_FORGET_PERIODS * lc.ring.heartbeat_timeout,
     };
   }
@@ -199,7 +214,9 @@ export function createRing(rc: RingConfig, deps: { kv: KVClient<RingDesc>; regis
 /** The instance's own lifecycle in a ring. `grpcPort` fills in a port left 0 in config. */
 export function createLifecycler(
   rc: RingConfig,
-  deps: { kv: KVClient<RingDesc>; grpcPort: number; logger?: Logger; beforeUnregister?: () => Promise<void> } & Partial<Pick<LifecyclerOptions, 'now' | 'tokenGenerator'>>,
+  deps: { kv: KVClient<RingDesc>; grpcPort: number; logger?: Logger; beforeUnregister?: () => Promise<void> } & Partial<
+    Pick<LifecyclerOptions, 'now' | 'tokenGenerator'>
+  >,
 ): Lifecycler {
   const host = rc.instanceHost || firstPrivateAddress();
   const port = rc.instancePort || deps.grpcPort;

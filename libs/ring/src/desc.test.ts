@@ -1,14 +1,5 @@
 import fc from 'fast-check';
-import {
-  decodeRingDesc,
-  encodeRingDesc,
-  lostTokens,
-  mergeRingDescs,
-  removeExpiredTombstones,
-  RingDesc,
-  ringDescCodec,
-  tokenOwners,
-} from './desc';
+import { decodeRingDesc, encodeRingDesc, lostTokens, mergeRingDescs, removeExpiredTombstones, RingDesc, ringDescCodec, tokenOwners } from './desc';
 import type { InstanceDesc } from './ring';
 import { WireError } from './wire';
 
@@ -34,15 +25,24 @@ const same = (a: RingDesc, b: RingDesc) => a.equals(b);
 
 describe('ring descriptor merge is a CRDT', () => {
   test('commutative', () => {
-    fc.assert(fc.property(descArb, descArb, (a, b) => same(merge(a, b), merge(b, a))), { numRuns: 500 });
+    fc.assert(
+      fc.property(descArb, descArb, (a, b) => same(merge(a, b), merge(b, a))),
+      { numRuns: 500 },
+    );
   });
 
   test('associative', () => {
-    fc.assert(fc.property(descArb, descArb, descArb, (a, b, c) => same(merge(merge(a, b), c), merge(a, merge(b, c)))), { numRuns: 500 });
+    fc.assert(
+      fc.property(descArb, descArb, descArb, (a, b, c) => same(merge(merge(a, b), c), merge(a, merge(b, c)))),
+      { numRuns: 500 },
+    );
   });
 
   test('idempotent', () => {
-    fc.assert(fc.property(descArb, descArb, (a, b) => same(merge(a, a), a) && same(merge(merge(a, b), b), merge(a, b))), { numRuns: 500 });
+    fc.assert(
+      fc.property(descArb, descArb, (a, b) => same(merge(a, a), a) && same(merge(merge(a, b), b), merge(a, b))),
+      { numRuns: 500 },
+    );
   });
 
   test('the change alone is enough: merge(a, change) = merge(a, b), and no change means nothing changed', () => {
@@ -108,7 +108,16 @@ describe('token ownership', () => {
 });
 
 describe('tombstones', () => {
-  const inst = (over: Partial<InstanceDesc>): InstanceDesc => ({ id: 'x', addr: 'h:1', zone: '', state: 'ACTIVE', tokens: [5, 6], timestamp: 100, registeredTimestamp: 50, ...over });
+  const inst = (over: Partial<InstanceDesc>): InstanceDesc => ({
+    id: 'x',
+    addr: 'h:1',
+    zone: '',
+    state: 'ACTIVE',
+    tokens: [5, 6],
+    timestamp: 100,
+    registeredTimestamp: 50,
+    ...over,
+  });
 
   test('a local CAS without an instance deletes it as a LEFT tombstone newer than the entry', () => {
     const cur = RingDesc.empty.withInstance(inst({})).withInstance(inst({ id: 'y' }));

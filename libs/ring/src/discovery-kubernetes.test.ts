@@ -25,7 +25,8 @@ interface FakeKubernetesApi {
 type K8sApiModule = { FakeKubernetesApi: { start(opts?: { token?: string }): Promise<FakeKubernetesApi> } };
 const doublePath = path.resolve(__dirname, '../../../test/support/k8s-api');
 
-const loadClient = () => (globalThis as unknown as { __nodeImport: (s: string) => Promise<KubernetesClientModule> }).__nodeImport(require.resolve('@kubernetes/client-node'));
+const loadClient = () =>
+  (globalThis as unknown as { __nodeImport: (s: string) => Promise<KubernetesClientModule> }).__nodeImport(require.resolve('@kubernetes/client-node'));
 
 describe('kubernetes+ join members', () => {
   let api: FakeKubernetesApi;
@@ -33,7 +34,10 @@ describe('kubernetes+ join members', () => {
   beforeAll(async () => {
     const { FakeKubernetesApi } = (await import(doublePath)) as K8sApiModule;
     api = await FakeKubernetesApi.start({ token: 'sekret' });
-    const gossipPorts = [{ name: 'gossip-ring', port: 7946, protocol: 'TCP' }, { name: 'http', port: 3200 }];
+    const gossipPorts = [
+      { name: 'gossip-ring', port: 7946, protocol: 'TCP' },
+      { name: 'http', port: 3200 },
+    ];
     api.put({
       namespace: 'tempo',
       name: 'gossip-ring-abc12',
@@ -52,8 +56,20 @@ describe('kubernetes+ join members', () => {
       ports: gossipPorts,
       endpoints: [{ addresses: ['10.0.0.4'] }],
     });
-    api.put({ namespace: 'tempo', name: 'query-frontend-x', labels: { 'kubernetes.io/service-name': 'query-frontend', 'app.kubernetes.io/name': 'tempo' }, ports: [{ name: 'http', port: 3200 }], endpoints: [{ addresses: ['10.0.9.9'] }] });
-    api.put({ namespace: 'other', name: 'gossip-ring-zzz', labels: { 'kubernetes.io/service-name': 'gossip-ring', 'app.kubernetes.io/name': 'tempo' }, ports: gossipPorts, endpoints: [{ addresses: ['10.9.0.1'] }] });
+    api.put({
+      namespace: 'tempo',
+      name: 'query-frontend-x',
+      labels: { 'kubernetes.io/service-name': 'query-frontend', 'app.kubernetes.io/name': 'tempo' },
+      ports: [{ name: 'http', port: 3200 }],
+      endpoints: [{ addresses: ['10.0.9.9'] }],
+    });
+    api.put({
+      namespace: 'other',
+      name: 'gossip-ring-zzz',
+      labels: { 'kubernetes.io/service-name': 'gossip-ring', 'app.kubernetes.io/name': 'tempo' },
+      ports: gossipPorts,
+      endpoints: [{ addresses: ['10.9.0.1'] }],
+    });
   });
   afterAll(async () => {
     await api.close();

@@ -14,7 +14,12 @@ describe('parseJoinMember', () => {
     ['dnssrvnoa+_gossip._tcp.x', { kind: 'dnssrv', name: '_gossip._tcp.x', resolveTargets: false }],
     [
       'kubernetes+tempo/app.kubernetes.io/name=tempo,app.kubernetes.io/component in (ingester,distributor):7946',
-      { kind: 'kubernetes', namespace: 'tempo', labelSelector: 'app.kubernetes.io/name=tempo,app.kubernetes.io/component in (ingester,distributor)', port: 7946 },
+      {
+        kind: 'kubernetes',
+        namespace: 'tempo',
+        labelSelector: 'app.kubernetes.io/name=tempo,app.kubernetes.io/component in (ingester,distributor)',
+        port: 7946,
+      },
     ],
     ['kubernetes+tempo/app=tempo:gossip-ring', { kind: 'kubernetes', namespace: 'tempo', labelSelector: 'app=tempo', port: 'gossip-ring' }],
     ['kubernetes+default/tempo-gossip-member', { kind: 'kubernetes', namespace: 'default', labelSelector: 'tempo-gossip-member', port: 7000 }],

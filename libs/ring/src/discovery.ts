@@ -203,11 +203,7 @@ interface SlicePort {
   port?: number;
 }
 
-async function listEndpointSlices(
-  m: Extract<JoinMember, { kind: 'kubernetes' }>,
-  opts: KubernetesDiscoveryOptions,
-  timeoutMs: number,
-): Promise<string[]> {
+async function listEndpointSlices(m: Extract<JoinMember, { kind: 'kubernetes' }>, opts: KubernetesDiscoveryOptions, timeoutMs: number): Promise<string[]> {
   const k8s = await (opts.loadClient ?? (() => import('@kubernetes/client-node')))();
   const kc = new k8s.KubeConfig();
   if (opts.server) {

@@ -26,17 +26,35 @@ describe('Ring.get: replication sets', () => {
   const five = () => [inst('a', [100]), inst('b', [200]), inst('c', [300]), inst('d', [400]), inst('e', [500])];
   const stale = { timestamp: NOW - TIMEOUT - 1 };
 
-  const cases: Array<{ name: string; instances: InstanceDesc[]; opts?: Partial<RingOptions>; op?: 'write' | 'read'; token?: number; want: string[]; maxErrors: number }> = [
+  const cases: Array<{
+    name: string;
+    instances: InstanceDesc[];
+    opts?: Partial<RingOptions>;
+    op?: 'write' | 'read';
+    token?: number;
+    want: string[];
+    maxErrors: number;
+  }> = [
     { name: 'next RF distinct instances clockwise', instances: five(), want: ['b', 'c', 'd'], maxErrors: 1 },
     { name: 'wraps around the circle', instances: five(), token: 450, want: ['e', 'a', 'b'], maxErrors: 1 },
-    { name: 'an instance with many tokens counts once', instances: [inst('a', [100]), inst('b', [200, 250, 260]), inst('c', [300]), inst('d', [400])], want: ['b', 'c', 'd'], maxErrors: 1 },
+    {
+      name: 'an instance with many tokens counts once',
+      instances: [inst('a', [100]), inst('b', [200, 250, 260]), inst('c', [300]), inst('d', [400])],
+      want: ['b', 'c', 'd'],
+      maxErrors: 1,
+    },
     {
       name: 'extend_writes walks past an instance whose heartbeat timed out',
       instances: five().map((i) => (i.id === 'c' ? { ...i, ...stale } : i)),
       want: ['b', 'd', 'e'],
       maxErrors: 1,
     },
-    { name: 'extend_writes walks past a LEAVING instance', instances: five().map((i) => (i.id === 'b' ? { ...i, state: 'LEAVING' as InstanceState } : i)), want: ['c', 'd', 'e'], maxErrors: 1 },
+    {
+      name: 'extend_writes walks past a LEAVING instance',
+      instances: five().map((i) => (i.id === 'b' ? { ...i, state: 'LEAVING' as InstanceState } : i)),
+      want: ['c', 'd', 'e'],
+      maxErrors: 1,
+    },
     {
       name: 'without extend_writes the set shrinks and the quorum is what is left',
       instances: five().map((i) => (i.id === 'c' ? { ...i, ...stale } : i)),
@@ -44,16 +62,34 @@ describe('Ring.get: replication sets', () => {
       want: ['b', 'd'],
       maxErrors: 0,
     },
-    { name: 'reads include LEAVING instances (they still hold data)', instances: five().map((i) => (i.id === 'b' ? { ...i, state: 'LEAVING' as InstanceState } : i)), op: 'read', want: ['b', 'c', 'd'], maxErrors: 1 },
+    {
+      name: 'reads include LEAVING instances (they still hold data)',
+      instances: five().map((i) => (i.id === 'b' ? { ...i, state: 'LEAVING' as InstanceState } : i)),
+      op: 'read',
+      want: ['b', 'c', 'd'],
+      maxErrors: 1,
+    },
     {
       name: 'zone-aware: one instance per zone',
-      instances: [inst('a', [100], { zone: 'z1' }), inst('b', [200], { zone: 'z1' }), inst('c', [300], { zone: 'z2' }), inst('d', [400], { zone: 'z2' }), inst('e', [500], { zone: 'z3' })],
+      instances: [
+        inst('a', [100], { zone: 'z1' }),
+        inst('b', [200], { zone: 'z1' }),
+        inst('c', [300], { zone: 'z2' }),
+        inst('d', [400], { zone: 'z2' }),
+        inst('e', [500], { zone: 'z3' }),
+      ],
       want: ['b', 'c', 'e'],
       maxErrors: 1,
     },
     {
       name: 'zone-aware: an unhealthy instance leaves its zone to the next instance in it',
-      instances: [inst('a', [100], { zone: 'z1' }), inst('b', [200], { zone: 'z1', ...stale }), inst('c', [300], { zone: 'z2' }), inst('d', [400], { zone: 'z3' }), inst('e', [500], { zone: 'z1' })],
+      instances: [
+        inst('a', [100], { zone: 'z1' }),
+        inst('b', [200], { zone: 'z1', ...stale }),
+        inst('c', [300], { zone: 'z2' }),
+        inst('d', [400], { zone: 'z3' }),
+        inst('e', [500], { zone: 'z1' }),
+      ],
       want: ['c', 'd', 'e'],
       maxErrors: 1,
     },
@@ -64,9 +100,20 @@ describe('Ring.get: replication sets', () => {
       want: ['b', 'c', 'd'],
       maxErrors: 1,
     },
-    { name: 'excluded zones are skipped', instances: five().map((i) => ({ ...i, zone: i.id === 'c' ? 'bad' : 'ok' })), opts: { excludedZones: ['bad'], zoneAwarenessEnabled: false }, want: ['b', 'd', 'e'], maxErrors: 1 },
+    {
+      name: 'excluded zones are skipped',
+      instances: five().map((i) => ({ ...i, zone: i.id === 'c' ? 'bad' : 'ok' })),
+      opts: { excludedZones: ['bad'], zoneAwarenessEnabled: false },
+      want: ['b', 'd', 'e'],
+      maxErrors: 1,
+    },
     { name: 'RF 1', instances: five(), opts: { replicationFactor: 1 }, want: ['b'], maxErrors: 0 },
-    { name: 'LEFT tombstones hold no tokens', instances: five().map((i) => (i.id === 'b' ? { ...i, state: 'LEFT' as InstanceState, tokens: [] } : i)), want: ['c', 'd', 'e'], maxErrors: 1 },
+    {
+      name: 'LEFT tombstones hold no tokens',
+      instances: five().map((i) => (i.id === 'b' ? { ...i, state: 'LEFT' as InstanceState, tokens: [] } : i)),
+      want: ['c', 'd', 'e'],
+      maxErrors: 1,
+    },
   ];
   test.each(cases)('$name', async ({ instances, opts, op, token, want, maxErrors }) => {
     const ring = await ringOf(instances, opts);
@@ -98,7 +145,9 @@ describe('Ring.get: replication sets', () => {
   });
 
   test('a contested token goes to the earlier-registered instance on every ring', async () => {
-    const ring = await ringOf([inst('late', [100], { registeredTimestamp: 5 }), inst('early', [100], { registeredTimestamp: 1 }), inst('z', [200])], { replicationFactor: 1 });
+    const ring = await ringOf([inst('late', [100], { registeredTimestamp: 5 }), inst('early', [100], { registeredTimestamp: 1 }), inst('z', [200])], {
+      replicationFactor: 1,
+    });
     expect(ids(ring.get(50))).toEqual(['early']);
     await ring.stop();
   });

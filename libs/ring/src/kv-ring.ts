@@ -267,10 +267,14 @@ export async function waitRingStability(ring: Pick<Ring, 'instances'>, o: WaitSt
     await new Promise<void>((resolve) => {
       const t = setTimeout(resolve, poll);
       t.unref();
-      o.signal?.addEventListener('abort', () => {
-        clearTimeout(t);
-        resolve();
-      }, { once: true });
+      o.signal?.addEventListener(
+        'abort',
+        () => {
+          clearTimeout(t);
+          resolve();
+        },
+        { once: true },
+      );
     });
     const sig = signature();
     if (sig !== last) {

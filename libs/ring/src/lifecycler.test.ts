@@ -184,7 +184,9 @@ describe('Lifecycler', () => {
   });
 
   test('readiness: ring health and min_ready_duration', async () => {
-    await kv.cas(KEY, () => RingDesc.empty.withInstance({ id: 'other', addr: 'x:1', zone: '', state: 'ACTIVE', tokens: [1], timestamp: clock.t - 61_000, registeredTimestamp: 0 }));
+    await kv.cas(KEY, () =>
+      RingDesc.empty.withInstance({ id: 'other', addr: 'x:1', zone: '', state: 'ACTIVE', tokens: [1], timestamp: clock.t - 61_000, registeredTimestamp: 0 }),
+    );
     const l = lifecycler({ readinessCheckRingHealth: true, minReadyDurationMs: 15_000, numTokens: 2 });
     await l.start();
     expect(l.notReadyReason()).toMatch(/instance other in the ring last heartbeat 61s ago/);

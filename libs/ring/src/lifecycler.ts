@@ -141,7 +141,8 @@ export class Lifecycler extends BasicService {
       const existing = d.get(this.opts.instanceId);
       const alive = existing && existing.state !== 'LEFT';
       let tokens = fromFile ?? (alive ? [...existing.tokens] : []);
-      if (tokens.length < this.opts.numTokens) tokens = [...tokens, ...this.generate(this.opts.numTokens - tokens.length, takenTokens(d, this.opts.instanceId, tokens))];
+      if (tokens.length < this.opts.numTokens)
+        tokens = [...tokens, ...this.generate(this.opts.numTokens - tokens.length, takenTokens(d, this.opts.instanceId, tokens))];
       this.tokensHeld = [...new Set(tokens)].sort((a, b) => a - b);
       this.registeredAt = alive ? existing.registeredTimestamp : this.now();
       this.stateHeld = observe ? 'JOINING' : 'ACTIVE';
@@ -253,7 +254,8 @@ export class Lifecycler extends BasicService {
     try {
       const parsed = JSON.parse(text) as { tokens?: unknown };
       const t = parsed.tokens;
-      if (!Array.isArray(t) || t.length === 0 || !t.every((x) => Number.isInteger(x) && x >= 0 && x <= 0xffffffff)) throw new Error('no "tokens" array of uint32');
+      if (!Array.isArray(t) || t.length === 0 || !t.every((x) => Number.isInteger(x) && x >= 0 && x <= 0xffffffff))
+        throw new Error('no "tokens" array of uint32');
       return t as number[];
     } catch (err) {
       // A torn or foreign file must not keep the instance out of the ring: start with fresh tokens.
@@ -289,9 +291,13 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     const t = setTimeout(resolve, ms);
     t.unref();
-    signal?.addEventListener('abort', () => {
-      clearTimeout(t);
-      resolve();
-    }, { once: true });
+    signal?.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(t);
+        resolve();
+      },
+      { once: true },
+    );
   });
 }

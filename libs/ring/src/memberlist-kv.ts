@@ -150,7 +150,6 @@ export class MemberlistKV extends BasicService implements KVStore {
     await this.stop();
   }
 
-
   protected override async starting(): Promise<void> {
     await this.memberlist.start();
     this.started = true;
@@ -159,7 +158,8 @@ export class MemberlistKV extends BasicService implements KVStore {
     const members = this.opts.joinMembers ?? [];
     if (members.length > 0) {
       if (this.opts.abortIfJoinFails) {
-        if (!(await this.joinWithRetries())) throw new Error(`could not join any of memberlist.join_members [${members.join(', ')}] after ${1 + (this.opts.maxJoinRetries ?? 10)} attempts`);
+        if (!(await this.joinWithRetries()))
+          throw new Error(`could not join any of memberlist.join_members [${members.join(', ')}] after ${1 + (this.opts.maxJoinRetries ?? 10)} attempts`);
       } else if (!(await this.joinOnce())) {
         void this.joinWithRetries(1);
       }

@@ -79,7 +79,13 @@ describe('gossip wire format', () => {
   });
 
   test('compressed envelopes (version 2) round-trip and are smaller for repetitive state', () => {
-    const big: Message = { type: 'push-pull', join: false, sender: node, nodes: Array.from({ length: 50 }, (_, i) => ({ ...node, name: `member-${i}`, incarnation: 1, state: 'alive' as const })), userState: new Uint8Array(5000) };
+    const big: Message = {
+      type: 'push-pull',
+      join: false,
+      sender: node,
+      nodes: Array.from({ length: 50 }, (_, i) => ({ ...node, name: `member-${i}`, incarnation: 1, state: 'alive' as const })),
+      userState: new Uint8Array(5000),
+    };
     const plain = encodeEnvelope('l', [encodeMessage(big)]);
     const packed = encodeEnvelope('l', [encodeMessage(big)], true);
     expect(packed.length).toBeLessThan(plain.length / 4);

@@ -170,14 +170,19 @@ function decodeBody(type: number, r: Reader, maxUserBytes: number): Message {
 
 /** Wraps framed messages into an envelope; `compress` deflates them (version 2). */
 export function encodeEnvelope(label: string, messages: readonly Uint8Array[], compress = false): Buffer {
-  if (messages.length > WIRE_LIMITS.messagesPerEnvelope) throw new WireError(`${messages.length} messages in one envelope (max ${WIRE_LIMITS.messagesPerEnvelope})`);
+  if (messages.length > WIRE_LIMITS.messagesPerEnvelope)
+    throw new WireError(`${messages.length} messages in one envelope (max ${WIRE_LIMITS.messagesPerEnvelope})`);
   const labelBytes = Buffer.from(label, 'utf8');
   if (labelBytes.length > WIRE_LIMITS.labelBytes) throw new WireError(`cluster label of ${labelBytes.length} bytes (max ${WIRE_LIMITS.labelBytes})`);
   const body = new Writer(1 + messages.reduce((s, m) => s + m.length, 0)).u8(messages.length);
   for (const m of messages) body.raw(m);
   const payload = compress ? deflateRawSync(body.finish()) : body.finish();
   const w = new Writer(envelopeOverhead(label) + payload.length);
-  w.u16(MAGIC).u8(compress ? COMPRESSED_VERSION : PROTOCOL_VERSION).u8(labelBytes.length).raw(labelBytes).raw(payload);
+  w.u16(MAGIC)
+    .u8(compress ? COMPRESSED_VERSION : PROTOCOL_VERSION)
+    .u8(labelBytes.length)
+    .raw(labelBytes)
+    .raw(payload);
   const head = w.finish();
   w.u32(crc32(head));
   return w.finish();

@@ -39,13 +39,22 @@ const unhealthyOn = (m: TestMember, id: string) => {
 test('10 gossiping members converge to identical ring descriptors within 5 s', async () => {
   const start = Date.now();
   const ms = await cluster(10);
-  await poll('10 identical descriptors with 10 ACTIVE instances, and 10 alive members everywhere', () => converged(ms, 10) && ms.every((m) => m.kv.memberlist.numMembers() === 10), {
-    timeoutMs: 5000 - (Date.now() - start),
-  });
+  await poll(
+    '10 identical descriptors with 10 ACTIVE instances, and 10 alive members everywhere',
+    () => converged(ms, 10) && ms.every((m) => m.kv.memberlist.numMembers() === 10),
+    {
+      timeoutMs: 5000 - (Date.now() - start),
+    },
+  );
   expect(Date.now() - start).toBeLessThan(5000);
   // And the rings built from them agree on placement.
   const token = 0x12345678;
-  const sets = ms.map((m) => m.ring.get(token).instances.map((i) => i.id).join(','));
+  const sets = ms.map((m) =>
+    m.ring
+      .get(token)
+      .instances.map((i) => i.id)
+      .join(','),
+  );
   expect(new Set(sets).size).toBe(1);
 });
 
@@ -62,10 +71,22 @@ test('a killed member is unhealthy on every other member within heartbeat_timeou
   });
   expect(Date.now() - killedAt).toBeLessThanOrEqual(heartbeatTimeoutMs + 1000);
   // Failure detection agrees: probes, then suspicion, then dead.
-  const views = () => others.map((m) => m.kv.members().map((x) => `${x.name}:${x.state}:${x.incarnation}`).join(' ')).join(' | ');
-  await poll('the killed member dead in every memberlist', () => others.every((m) => m.kv.members().find((x) => x.name === victim.kv.memberlist.name)?.state === 'dead'), {
-    timeoutMs: 15_000,
-  }).catch((err: Error) => {
+  const views = () =>
+    others
+      .map((m) =>
+        m.kv
+          .members()
+          .map((x) => `${x.name}:${x.state}:${x.incarnation}`)
+          .join(' '),
+      )
+      .join(' | ');
+  await poll(
+    'the killed member dead in every memberlist',
+    () => others.every((m) => m.kv.members().find((x) => x.name === victim.kv.memberlist.name)?.state === 'dead'),
+    {
+      timeoutMs: 15_000,
+    },
+  ).catch((err: Error) => {
     throw new Error(`${err.message}; views: ${views()}`);
   });
   // Writes keep a quorum without it (RF 3, extend past the dead one).
@@ -86,19 +107,29 @@ test('a partitioned pair heals: both declare the other dead, then converge once 
   await poll('both healthy on both', () => [a, b].every((m) => m.ring.instances().filter((i) => m.ring.isHealthy(i)).length === 2));
 
   blocked.add(`${addrA}|${addrB}`).add(`${addrB}|${addrA}`);
-  await poll('each sees the other dead and unhealthy', () =>
-    a.kv.members().find((x) => x.name === b.kv.memberlist.name)?.state === 'dead' &&
-    b.kv.members().find((x) => x.name === a.kv.memberlist.name)?.state === 'dead' &&
-    unhealthyOn(a, b.instanceId) &&
-    unhealthyOn(b, a.instanceId),
+  await poll(
+    'each sees the other dead and unhealthy',
+    () =>
+      a.kv.members().find((x) => x.name === b.kv.memberlist.name)?.state === 'dead' &&
+      b.kv.members().find((x) => x.name === a.kv.memberlist.name)?.state === 'dead' &&
+      unhealthyOn(a, b.instanceId) &&
+      unhealthyOn(b, a.instanceId),
   );
 
   blocked.clear();
   await poll('alive again on both sides, identical descriptors, both healthy', () => {
     const alive = a.kv.members().every((x) => x.state === 'alive') && b.kv.members().every((x) => x.state === 'alive');
     const healthy = [a, b].every((m) => m.ring.instances().filter((i) => m.ring.isHealthy(i)).length === 2);
-    const ta = a.ring.desc().list().map((i) => `${i.id}:${i.state}:${i.tokens.join('.')}`).join();
-    const tb = b.ring.desc().list().map((i) => `${i.id}:${i.state}:${i.tokens.join('.')}`).join();
+    const ta = a.ring
+      .desc()
+      .list()
+      .map((i) => `${i.id}:${i.state}:${i.tokens.join('.')}`)
+      .join();
+    const tb = b.ring
+      .desc()
+      .list()
+      .map((i) => `${i.id}:${i.state}:${i.tokens.join('.')}`)
+      .join();
     return alive && healthy && ta === tb;
   });
 });
@@ -172,11 +203,19 @@ test('members that join at once with colliding tokens end up owning disjoint tok
   };
   const first = await startMember(0, { numTokens: 16, heartbeatPeriodMs: 200, tokenGenerator: generator(0) });
   members.push(first);
-  const rest = await Promise.all([1, 2, 3, 4].map((i) => startMember(i, { numTokens: 16, heartbeatPeriodMs: 200, join: [first.address], tokenGenerator: generator(i) })));
+  const rest = await Promise.all(
+    [1, 2, 3, 4].map((i) => startMember(i, { numTokens: 16, heartbeatPeriodMs: 200, join: [first.address], tokenGenerator: generator(i) })),
+  );
   members.push(...rest);
   const all = [first, ...rest];
   await poll('every view: 5 instances, 16 tokens each, no token claimed twice, and all views agree', () => {
-    const views = all.map((m) => m.ring.desc().list().map((i) => `${i.id}=${i.tokens.join('.')}`).join(' '));
+    const views = all.map((m) =>
+      m.ring
+        .desc()
+        .list()
+        .map((i) => `${i.id}=${i.tokens.join('.')}`)
+        .join(' '),
+    );
     if (new Set(views).size !== 1) return false;
     const d = all[0]!.ring.desc();
     const claimed = d.list().flatMap((i) => i.tokens);
@@ -206,13 +245,18 @@ test('garbage UDP and TCP from a stranger neither crashes a member nor changes i
   // Paced (the receiver gets a turn of the event loop per packet): loopback drops what overflows the
   // socket buffer, and this test wants every packet to arrive and be judged.
   const send = (b: Uint8Array) => new Promise<void>((r) => udp.send(b, port, host, () => setTimeout(r, 1)));
-  const real = encodeEnvelope('', [encodeMessage({ type: 'ping', seq: 1, target: target.kv.memberlist.name, source: { name: 'stranger', addr: '127.0.0.1', port: 1 } })]);
+  const real = encodeEnvelope('', [
+    encodeMessage({ type: 'ping', seq: 1, target: target.kv.memberlist.name, source: { name: 'stranger', addr: '127.0.0.1', port: 1 } }),
+  ]);
   const garbageUpdate = new Writer().str('collectors/ring').str(ringDescCodec.id).bytes(Buffer.from('not a descriptor')).finish();
-  const evilDesc = Buffer.from(ringDescCodec.encode(RingDesc.empty.withInstance({ id: 'evil', addr: 'x', zone: '', state: 'ACTIVE', tokens: [1], timestamp: 1, registeredTimestamp: 1 })));
+  const evilDesc = Buffer.from(
+    ringDescCodec.encode(RingDesc.empty.withInstance({ id: 'evil', addr: 'x', zone: '', state: 'ACTIVE', tokens: [1], timestamp: 1, registeredTimestamp: 1 })),
+  );
   evilDesc[1] = 0x7f; // instance count now absurd
   const evilUpdate = new Writer().str('collectors/ring').str(ringDescCodec.id).bytes(evilDesc).finish();
   let sent = 0;
-  for (let i = 0; i < 200; i++, sent++) await send(Buffer.from(Array.from({ length: 1 + Math.floor(Math.random() * 1400) }, () => Math.floor(Math.random() * 256))));
+  for (let i = 0; i < 200; i++, sent++)
+    await send(Buffer.from(Array.from({ length: 1 + Math.floor(Math.random() * 1400) }, () => Math.floor(Math.random() * 256))));
   for (let n = 0; n < real.length; n++, sent++) await send(real.subarray(0, n));
   await send(encodeEnvelope('other-cluster', [encodeMessage({ type: 'user', payload: garbageUpdate })]));
   await send(encodeEnvelope('', [encodeMessage({ type: 'user', payload: garbageUpdate })]));
@@ -252,7 +296,7 @@ test('garbage UDP and TCP from a stranger neither crashes a member nor changes i
   // KV layer rejects; on TCP three frames are malformed, two oversize, and one idle stream timed out.
   await poll('the garbage counted as dropped', () => {
     const d = target.kv.memberlist.stats().dropped;
- return d.malformed === sent - 4 + 3 && d.label_mismatch === 1 && d.oversize === 2 && d.stream_error === 1;
+    return d.malformed === sent - 4 + 3 && d.label_mismatch === 1 && d.oversize === 2 && d.stream_error === 1;
   });
   expect(ms.map((m) => descBytes(m.ring.desc()))).toEqual(viewBefore);
   expect(ms.map((m) => JSON.stringify(m.kv.members().map((x) => [x.name, x.state, x.incarnation])))).toEqual(membersBefore);
@@ -291,6 +335,8 @@ test('a member that stops leaves: others see it left and its ring entry gone', a
   await leaver.stop();
   const rest = ms.filter((m) => m !== leaver);
   await poll('left in memberlist and LEFT in the ring on the others', () =>
-    rest.every((m) => m.kv.members().find((x) => x.name === leaver.kv.memberlist.name)?.state === 'left' && m.ring.desc().get(leaver.instanceId)?.state === 'LEFT'),
+    rest.every(
+      (m) => m.kv.members().find((x) => x.name === leaver.kv.memberlist.name)?.state === 'left' && m.ring.desc().get(leaver.instanceId)?.state === 'LEFT',
+    ),
   );
 });

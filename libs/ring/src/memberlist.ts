@@ -259,10 +259,14 @@ export class Memberlist {
       compressStreams: opts.compressStreams ?? false,
       broadcastQueueMax: opts.broadcastQueueMax ?? 4096,
     };
-    if (this.o.nodeName === '' || Buffer.byteLength(this.o.nodeName) > WIRE_LIMITS.nameBytes) throw new Error(`memberlist: node name must be 1 to ${WIRE_LIMITS.nameBytes} bytes, got "${this.o.nodeName}"`);
-    if (Buffer.byteLength(this.o.clusterLabel) > WIRE_LIMITS.labelBytes) throw new Error(`memberlist: cluster_label must be at most ${WIRE_LIMITS.labelBytes} bytes`);
-    if (opts.advertiseAddr && Buffer.byteLength(opts.advertiseAddr) > WIRE_LIMITS.addrBytes) throw new Error(`memberlist: advertise_addr must be at most ${WIRE_LIMITS.addrBytes} bytes`);
-    if (this.o.probeTimeoutMs >= this.o.probeIntervalMs) throw new Error(`memberlist: probe timeout (${this.o.probeTimeoutMs} ms) must be shorter than the probe interval (${this.o.probeIntervalMs} ms)`);
+    if (this.o.nodeName === '' || Buffer.byteLength(this.o.nodeName) > WIRE_LIMITS.nameBytes)
+      throw new Error(`memberlist: node name must be 1 to ${WIRE_LIMITS.nameBytes} bytes, got "${this.o.nodeName}"`);
+    if (Buffer.byteLength(this.o.clusterLabel) > WIRE_LIMITS.labelBytes)
+      throw new Error(`memberlist: cluster_label must be at most ${WIRE_LIMITS.labelBytes} bytes`);
+    if (opts.advertiseAddr && Buffer.byteLength(opts.advertiseAddr) > WIRE_LIMITS.addrBytes)
+      throw new Error(`memberlist: advertise_addr must be at most ${WIRE_LIMITS.addrBytes} bytes`);
+    if (this.o.probeTimeoutMs >= this.o.probeIntervalMs)
+      throw new Error(`memberlist: probe timeout (${this.o.probeTimeoutMs} ms) must be shorter than the probe interval (${this.o.probeIntervalMs} ms)`);
     this.log = (opts.logger ?? nopLogger).child({ component: 'memberlist' });
     this.now = opts.now ?? Date.now;
     this.broadcasts = new BroadcastQueue(this.o.broadcastQueueMax, () => opts.onDrop?.('queue_full'));
@@ -281,7 +285,11 @@ export class Memberlist {
     this.every(this.o.probeIntervalMs, () => void this.probeTick().catch((err: unknown) => this.log.warn('probe failed', { err: String(err) })));
     this.every(this.o.gossipIntervalMs, () => this.gossipTick());
     this.schedulePushPull();
-    this.log.info('memberlist listening', { node: this.me.name, advertise: hostPort(this.me.addr, this.me.port), bind: hostPort(this.o.bindAddr, this.boundPort()) });
+    this.log.info('memberlist listening', {
+      node: this.me.name,
+      advertise: hostPort(this.me.addr, this.me.port),
+      bind: hostPort(this.o.bindAddr, this.boundPort()),
+    });
   }
 
   /** The address peers reach us at ("host:port"). */
@@ -351,7 +359,10 @@ export class Memberlist {
   /** A push/pull exchange with a random member now (also what the periodic timer does). */
   async pushPullRandom(): Promise<boolean> {
     const now = this.now();
-    const [target] = this.randomNodes(1, (n) => n.state === 'alive' || n.state === 'suspect' || (n.state === 'dead' && now - n.stateChange < this.o.gossipToDeadNodesTimeMs));
+    const [target] = this.randomNodes(
+      1,
+      (n) => n.state === 'alive' || n.state === 'suspect' || (n.state === 'dead' && now - n.stateChange < this.o.gossipToDeadNodesTimeMs),
+    );
     if (!target) return false;
     try {
       await this.pushPull(target, false);
@@ -687,7 +698,11 @@ export class Memberlist {
     if (st.addr !== node.addr || st.port !== node.port) {
       const canReclaim = this.o.deadNodeReclaimTimeMs > 0 && this.now() - st.stateChange > this.o.deadNodeReclaimTimeMs;
       if (!(st.state === 'left' || (st.state === 'dead' && canReclaim))) {
-        this.log.debug('conflicting address for member ignored', { member: node.name, known: hostPort(st.addr, st.port), claimed: hostPort(node.addr, node.port) });
+        this.log.debug('conflicting address for member ignored', {
+          member: node.name,
+          known: hostPort(st.addr, st.port),
+          claimed: hostPort(node.addr, node.port),
+        });
         return;
       }
       updatesAddr = true;

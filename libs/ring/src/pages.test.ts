@@ -17,7 +17,15 @@ describe('status pages on a real HTTP server', () => {
     const kv = new InMemoryKV({ now: () => NOW }).client(ringDescCodec);
     await kv.cas('collectors/ring', () =>
       RingDesc.empty
-        .withInstance({ id: 'ingester-a', addr: '10.0.0.1:9095', zone: 'z1', state: 'ACTIVE', tokens: [3, 1, 2], timestamp: NOW - 1000, registeredTimestamp: NOW - 60_000 })
+        .withInstance({
+          id: 'ingester-a',
+          addr: '10.0.0.1:9095',
+          zone: 'z1',
+          state: 'ACTIVE',
+          tokens: [3, 1, 2],
+          timestamp: NOW - 1000,
+          registeredTimestamp: NOW - 60_000,
+        })
         .withInstance({ id: 'ingester-<b>', addr: '10.0.0.2:9095', zone: '', state: 'ACTIVE', tokens: [9], timestamp: NOW - 61_000, registeredTimestamp: 0 })
         .withInstance({ id: 'gone', addr: '10.0.0.3:9095', zone: '', state: 'LEFT', tokens: [], timestamp: NOW, registeredTimestamp: 0 }),
     );
@@ -25,7 +33,11 @@ describe('status pages on a real HTTP server', () => {
     await ring.start();
     ml = new MemberlistKV({ nodeName: 'node-1', bindAddr: '127.0.0.1', bindPort: 0 });
     await ml.start();
-    await ml.client(ringDescCodec).cas('collectors/compactor', () => RingDesc.empty.withInstance({ id: 'c', addr: 'x:1', zone: '', state: 'ACTIVE', tokens: [1], timestamp: NOW, registeredTimestamp: NOW }));
+    await ml
+      .client(ringDescCodec)
+      .cas('collectors/compactor', () =>
+        RingDesc.empty.withInstance({ id: 'c', addr: 'x:1', zone: '', state: 'ACTIVE', tokens: [1], timestamp: NOW, registeredTimestamp: NOW }),
+      );
     server = new HttpServer({ name: 'http', address: '127.0.0.1', port: 0, logger: nopLogger });
     server.router.handle(['GET', 'POST'], '/ingester/ring', ringPageHandler(ring, { title: 'Ingester ring', now: () => NOW }));
     server.router.handle('GET', '/memberlist', memberlistPageHandler(ml));
@@ -38,14 +50,30 @@ describe('status pages on a real HTTP server', () => {
     await ml.stop();
   });
 
-  test('ring JSON has Tempo\'s shape; a stale heartbeat shows UNHEALTHY; LEFT tombstones are not listed', async () => {
+  test("ring JSON has Tempo's shape; a stale heartbeat shows UNHEALTHY; LEFT tombstones are not listed", async () => {
     const res = await fetch(`${base}/ingester/ring`, { headers: { accept: 'application/json' } });
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toBe('application/json');
     expect(await res.json()).toEqual({
       shards: [
-        { id: 'ingester-<b>', state: 'UNHEALTHY', address: '10.0.0.2:9095', timestamp: goTime(NOW - 61_000), registered_timestamp: '0001-01-01T00:00:00Z', zone: '', tokens: [9] },
-        { id: 'ingester-a', state: 'ACTIVE', address: '10.0.0.1:9095', timestamp: '2025-01-02T03:04:04.6Z', registered_timestamp: '2025-01-02T03:03:05.6Z', zone: 'z1', tokens: [1, 2, 3] },
+        {
+          id: 'ingester-<b>',
+          state: 'UNHEALTHY',
+          address: '10.0.0.2:9095',
+          timestamp: goTime(NOW - 61_000),
+          registered_timestamp: '0001-01-01T00:00:00Z',
+          zone: '',
+          tokens: [9],
+        },
+        {
+          id: 'ingester-a',
+          state: 'ACTIVE',
+          address: '10.0.0.1:9095',
+          timestamp: '2025-01-02T03:04:04.6Z',
+          registered_timestamp: '2025-01-02T03:03:05.6Z',
+          zone: 'z1',
+          tokens: [1, 2, 3],
+        },
       ],
       now: '2025-01-02T03:04:05.6Z',
     });
@@ -63,8 +91,7 @@ describe('status pages on a real HTTP server', () => {
   });
 
   test('forget: healthy refused, unknown 404, unhealthy removed with a redirect back', async () => {
-    const post = (id: string) =>
-      fetch(`${base}/ingester/ring`, { method: 'POST', body: new URLSearchParams({ forget: id }), redirect: 'manual' });
+    const post = (id: string) => fetch(`${base}/ingester/ring`, { method: 'POST', body: new URLSearchParams({ forget: id }), redirect: 'manual' });
     const healthy = await post('ingester-a');
     expect(healthy.status).toBe(400);
     expect(await healthy.text()).toMatch(/instance "ingester-a" is healthy/);
@@ -99,7 +126,9 @@ describe('metrics', () => {
     const ml = new MemberlistKV({ nodeName: 'm', bindAddr: '127.0.0.1', bindPort: 0, registry });
     await ml.start();
     const kv = ml.client(ringDescCodec);
-    await kv.cas('collectors/ring', () => RingDesc.empty.withInstance({ id: 'a', addr: 'x:1', zone: '', state: 'ACTIVE', tokens: [1], timestamp: Date.now(), registeredTimestamp: 0 }));
+    await kv.cas('collectors/ring', () =>
+      RingDesc.empty.withInstance({ id: 'a', addr: 'x:1', zone: '', state: 'ACTIVE', tokens: [1], timestamp: Date.now(), registeredTimestamp: 0 }),
+    );
     const ring = new Ring({ kv, key: 'collectors/ring', name: 'ingester', replicationFactor: 1, heartbeatTimeoutMs: 60_000, registry });
     await ring.start();
     const text = await registry.metrics();

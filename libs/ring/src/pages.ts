@@ -40,7 +40,8 @@ function sendHtml(res: http.ServerResponse, body: string): void {
   res.end(body);
 }
 
-const STYLE = '<style>body{font-family:sans-serif;margin:1em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}tr.unhealthy{background:#fdd}</style>';
+const STYLE =
+  '<style>body{font-family:sans-serif;margin:1em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}tr.unhealthy{background:#fdd}</style>';
 
 export function ringPageHandler(ring: Ring, opts: RingPageOptions = {}): HttpHandler {
   const now = opts.now ?? Date.now;
@@ -72,7 +73,10 @@ export function ringPageHandler(ring: Ring, opts: RingPageOptions = {}): HttpHan
     const showTokens = url.searchParams.get('tokens') === 'true';
     const rows = shards
       .map((s) => {
-        const forget = s.state === 'UNHEALTHY' ? `<form method="POST"><input type="hidden" name="forget" value="${esc(s.id)}"><button type="submit">Forget</button></form>` : '';
+        const forget =
+          s.state === 'UNHEALTHY'
+            ? `<form method="POST"><input type="hidden" name="forget" value="${esc(s.id)}"><button type="submit">Forget</button></form>`
+            : '';
         const pct = ((owned.get(s.id) ?? 0) * 100).toFixed(2);
         return `<tr class="${s.state === 'UNHEALTHY' ? 'unhealthy' : ''}"><td>${esc(s.id)}</td><td>${esc(s.zone)}</td><td>${esc(s.state)}</td><td>${esc(s.address)}</td><td>${esc(s.registered_timestamp)}</td><td>${esc(s.timestamp)}</td><td>${s.tokens.length}</td><td>${pct}%</td><td>${forget}</td></tr>`;
       })
@@ -91,7 +95,9 @@ export function ringPageHandler(ring: Ring, opts: RingPageOptions = {}): HttpHan
 export function memberlistPageHandler(kv: MemberlistKV, opts: { now?: () => number } = {}): HttpHandler {
   const now = opts.now ?? Date.now;
   return (req, res) => {
-    const members = kv.members().map((m) => ({ name: m.name, address: hostPort(m.addr, m.port), state: m.state, incarnation: m.incarnation, state_change: goTime(m.stateChange) }));
+    const members = kv
+      .members()
+      .map((m) => ({ name: m.name, address: hostPort(m.addr, m.port), state: m.state, incarnation: m.incarnation, state_change: goTime(m.stateChange) }));
     const keys = kv.kvSummaries().map((k) => ({ key: k.key, codec: k.codec, version: k.version, encoded_bytes: k.encodedBytes }));
     const self = kv.state === 'Running' ? { name: kv.memberlist.name, address: kv.memberlist.localAddress() } : { name: kv.memberlist.name, address: '' };
     const stats = kv.memberlist.stats();

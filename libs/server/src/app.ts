@@ -46,7 +46,10 @@ export interface AppOptions {
 
 /** The `server` module: both servers, started first and stopped last. */
 export class ServerService extends BasicService {
-  constructor(private readonly http: HttpServer, private readonly grpc: ConnectServer) {
+  constructor(
+    private readonly http: HttpServer,
+    private readonly grpc: ConnectServer,
+  ) {
     super('server');
   }
   protected override async starting(): Promise<void> {
@@ -70,7 +73,10 @@ export class App {
   private shuttingDown = false;
   private shutdownPromise: Promise<void> | undefined;
 
-  constructor(private readonly manager: ModuleManager<AppContext>, opts: AppOptions) {
+  constructor(
+    private readonly manager: ModuleManager<AppContext>,
+    opts: AppOptions,
+  ) {
     const config = opts.config ?? defaultConfig();
     const logger = opts.logger ?? new Logger(config.server.log_level, config.server.log_format);
     const registry = new Registry();
@@ -170,11 +176,13 @@ export class App {
       res.end(body);
     });
     r.handle('GET', `${api}/api/echo`, (_req, res) => sendText(res, 200, 'echo'));
-    r.handle('GET', `${api}/api/status/buildinfo`, (_req, res) =>
-      sendJson(res, 200, { ...buildInfo, goVersion: '', nodeVersion: process.version }),
-    );
+    r.handle('GET', `${api}/api/status/buildinfo`, (_req, res) => sendJson(res, 200, { ...buildInfo, goVersion: '', nodeVersion: process.version }));
     r.handle('GET', '/status/version', (_req, res) =>
-      sendText(res, 200, `stave, version ${buildInfo.version} (branch: ${buildInfo.branch}, revision: ${buildInfo.revision})\n  build date: ${buildInfo.buildDate}\n  node version: ${process.version}\n`),
+      sendText(
+        res,
+        200,
+        `stave, version ${buildInfo.version} (branch: ${buildInfo.branch}, revision: ${buildInfo.revision})\n  build date: ${buildInfo.buildDate}\n  node version: ${process.version}\n`,
+      ),
     );
     r.handle('GET', '/status/services', (_req, res) => {
       const states = this.modules?.states() ?? [];

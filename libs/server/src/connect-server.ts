@@ -52,10 +52,7 @@ export class ConnectServer extends BasicService {
       writeMaxBytes: this.opts.maxSendBytes,
       interceptors: this.opts.interceptors ?? [],
     });
-    const server = http2.createServer(
-      { settings: { maxConcurrentStreams: this.opts.maxConcurrentStreams ?? 100 } },
-      handler,
-    );
+    const server = http2.createServer({ settings: { maxConcurrentStreams: this.opts.maxConcurrentStreams ?? 100 } }, handler);
     this.sessions.track(server);
     this.server = server;
     const a = await listen(server, this.opts.port, this.opts.address);

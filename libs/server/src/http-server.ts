@@ -9,12 +9,7 @@ import { BasicService } from './lifecycle';
 import { listen } from './listen';
 import type { Logger } from './log';
 
-export type HttpHandler = (
-  req: http.IncomingMessage,
-  res: http.ServerResponse,
-  params: Readonly<Record<string, string>>,
-  url: URL,
-) => void | Promise<void>;
+export type HttpHandler = (req: http.IncomingMessage, res: http.ServerResponse, params: Readonly<Record<string, string>>, url: URL) => void | Promise<void>;
 
 interface Route {
   method: string; // '*' for any

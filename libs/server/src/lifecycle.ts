@@ -47,7 +47,10 @@ export class BasicService implements Service {
   private resolveTerminated!: () => void;
   private readonly terminatedPromise = new Promise<void>((resolve) => (this.resolveTerminated = resolve));
 
-  constructor(readonly name: string, private readonly hooks: ServiceHooks = {}) {}
+  constructor(
+    readonly name: string,
+    private readonly hooks: ServiceHooks = {},
+  ) {}
 
   get state(): State {
     return this.current;

@@ -68,9 +68,7 @@ describe('ModuleManager', () => {
   });
 
   it('names a dependency cycle', () => {
-    const m = new ModuleManager<null>()
-      .register({ name: 'a', deps: ['b'], userVisible: true })
-      .register({ name: 'b', deps: ['a'] });
+    const m = new ModuleManager<null>().register({ name: 'a', deps: ['b'], userVisible: true }).register({ name: 'b', deps: ['a'] });
     expect(() => m.resolve(['a'])).toThrow('module dependency cycle: a → b → a');
   });
 });

@@ -15,7 +15,10 @@ export interface ModuleDef<Ctx> {
 }
 
 export class UnknownTargetError extends Error {
-  constructor(readonly target: string, readonly valid: readonly string[]) {
+  constructor(
+    readonly target: string,
+    readonly valid: readonly string[],
+  ) {
     super(`unknown target "${target}"; valid targets: ${valid.join(', ')}`);
     this.name = 'UnknownTargetError';
   }
@@ -32,7 +35,10 @@ export class ModuleManager<Ctx> {
 
   /** The targets a user may name, sorted. */
   userTargets(): string[] {
-    return [...this.defs.values()].filter((d) => d.userVisible).map((d) => d.name).sort();
+    return [...this.defs.values()]
+      .filter((d) => d.userVisible)
+      .map((d) => d.name)
+      .sort();
   }
 
   /** The modules `targets` need, each after its dependencies. */

@@ -84,7 +84,11 @@ function ringMembership(ctx: AppContext, rc: RingConfig): Service {
   ctx.readiness.push(() => (lc ? lc.notReadyReason() : `${rc.kind} has not joined its ring`));
   return new BasicService(`${rc.kind}-lifecycler`, {
     starting: async () => {
-      lc = createLifecycler(rc, { kv: ringKVClient(get(ctx, keys.kv), rc), grpcPort: ctx.grpc.address().port, logger: ctx.logger.child({ component: 'lifecycler', ring: rc.kind }) });
+      lc = createLifecycler(rc, {
+        kv: ringKVClient(get(ctx, keys.kv), rc),
+        grpcPort: ctx.grpc.address().port,
+        logger: ctx.logger.child({ component: 'lifecycler', ring: rc.kind }),
+      });
       await lc.start();
     },
     stopping: async () => {
@@ -150,7 +154,9 @@ export function staveModules(): ModuleManager<AppContext> {
       const stores: { inmemory: KVStore; memberlist?: MemberlistKV } = { inmemory: new InMemoryKV() };
       ctx.provided.set(keys.kv, stores);
       if (ctx.target === 'all') return undefined;
-      const ml = new MemberlistKV(memberlistKVOptions(ctx.config.memberlist, { logger: ctx.logger.child({ component: 'memberlist' }), registry: ctx.registry }));
+      const ml = new MemberlistKV(
+        memberlistKVOptions(ctx.config.memberlist, { logger: ctx.logger.child({ component: 'memberlist' }), registry: ctx.registry }),
+      );
       stores.memberlist = ml;
       ctx.http.router.handle(['GET', 'POST'], '/memberlist', memberlistPageHandler(ml));
       return ml;
@@ -171,7 +177,11 @@ export function staveModules(): ModuleManager<AppContext> {
         if (local && inst.id === rc.instanceId) return local;
         let c = clients.get(inst.addr);
         if (!c) {
-          c = remoteIngesterClient({ address: inst.addr, timeoutMs: ctx.config.ingester_client.remote_timeout, maxMessageBytes: ctx.config.server.grpc_server_max_send_msg_size });
+          c = remoteIngesterClient({
+            address: inst.addr,
+            timeoutMs: ctx.config.ingester_client.remote_timeout,
+            maxMessageBytes: ctx.config.server.grpc_server_max_send_msg_size,
+          });
           clients.set(inst.addr, c);
         }
         return c;

@@ -117,9 +117,12 @@ export function describeObjectStoreConformance(name: string, opts: ConformanceOp
           return m.heapUsed + m.arrayBuffers;
         };
         // Warm up first: the first multi-part upload loads SDK code, which is growth but not buffering.
-        await store.write('large/warm-up', (async function* () {
-          for (let i = 0; i < 12; i++) yield Buffer.alloc(MiB, i);
-        })());
+        await store.write(
+          'large/warm-up',
+          (async function* () {
+            for (let i = 0; i < 12; i++) yield Buffer.alloc(MiB, i);
+          })(),
+        );
         await store.readRange('large/warm-up', 0, MiB);
         await store.delete('large/warm-up');
         gc();
@@ -166,7 +169,9 @@ export function describeObjectStoreConformance(name: string, opts: ConformanceOp
         const growth = peak - rss0;
         const liveGrowth = peakLive - live0;
         if (process.env.STAVE_CONFORMANCE_REPORT) {
-          process.stderr.write(`[conformance ${name}] ${large} bytes streamed; peak growth: RSS ${(growth / MiB).toFixed(1)} MiB, live heap+buffers ${(liveGrowth / MiB).toFixed(1)} MiB\n`);
+          process.stderr.write(
+            `[conformance ${name}] ${large} bytes streamed; peak growth: RSS ${(growth / MiB).toFixed(1)} MiB, live heap+buffers ${(liveGrowth / MiB).toFixed(1)} MiB\n`,
+          );
         }
         expect(growth).toBeLessThan(maxGrowth);
         expect(liveGrowth).toBeLessThan(maxGrowth);
@@ -322,7 +327,9 @@ export function describeObjectStoreConformance(name: string, opts: ConformanceOp
 
     it('concurrent writers to different keys all land', async () => {
       const keys = Array.from({ length: 24 }, (_, i) => `c/k-${String(i).padStart(2, '0')}`);
-      await Promise.all(keys.map((k, i) => (i % 2 === 0 ? store.write(k, bytes(2000 + i, i)) : store.write(k, chunked(bytes(1000, i), bytes(1000 + i, i + 100))))));
+      await Promise.all(
+        keys.map((k, i) => (i % 2 === 0 ? store.write(k, bytes(2000 + i, i)) : store.write(k, chunked(bytes(1000, i), bytes(1000 + i, i + 100))))),
+      );
       expect((await store.list('c/')).objects).toEqual(keys);
       for (const [i, k] of keys.entries()) expect((await store.stat(k)).size).toBe(2000 + i);
     });
@@ -360,6 +367,5 @@ export function describeObjectStoreConformance(name: string, opts: ConformanceOp
       await expect(store.write('f/new', failing())).rejects.toThrow();
       expect(await code(store.stat('f/new'))).toBe(Code.NotFound);
     }, 60_000);
-
   });
 }

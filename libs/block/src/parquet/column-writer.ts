@@ -295,7 +295,13 @@ export class ColumnWriter {
     if (hadDict) {
       const raw = this.dictValues.toBytes();
       const body = await compress(this.opts.codec, raw);
-      const header = encodePageHeader({ type: PageType.DICTIONARY_PAGE, uncompressedSize: raw.length, compressedSize: body.length, numValues: this.dict.size, encoding: Encoding.PLAIN });
+      const header = encodePageHeader({
+        type: PageType.DICTIONARY_PAGE,
+        uncompressedSize: raw.length,
+        compressedSize: body.length,
+        numValues: this.dict.size,
+        encoding: Encoding.PLAIN,
+      });
       dictionaryPageOffset = offset;
       buffers.push(header, body);
       offset += header.length + body.length;
@@ -307,7 +313,13 @@ export class ColumnWriter {
     if (hadDict) encodings.add(Encoding.PLAIN);
     for (const p of this.pages) {
       const body = await p.body;
-      const header = encodePageHeader({ type: p.type, uncompressedSize: p.uncompressedSize, compressedSize: body.length, numValues: p.numValues, encoding: p.encoding });
+      const header = encodePageHeader({
+        type: p.type,
+        uncompressedSize: p.uncompressedSize,
+        compressedSize: body.length,
+        numValues: p.numValues,
+        encoding: p.encoding,
+      });
       buffers.push(header, body);
       locations.push({ offset, length: header.length + body.length, rows: p.numValues });
       offset += header.length + body.length;

@@ -26,7 +26,8 @@ const str = fc.string({ unit: 'grapheme', maxLength: 12 });
 const shortStr = fc.oneof(fc.constant(''), str);
 const uint64 = fc.oneof(fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }), fc.bigInt({ min: 1_700_000_000_000_000_000n, max: 1_800_000_000_000_000_000n }));
 const enumNum = fc.oneof(fc.integer({ min: 0, max: 5 }), fc.integer({ min: -3, max: 100 }));
-const id = (n: number) => fc.oneof({ weight: 4, arbitrary: fc.uint8Array({ minLength: n, maxLength: n }) }, { weight: 1, arbitrary: fc.uint8Array({ maxLength: 20 }) });
+const id = (n: number) =>
+  fc.oneof({ weight: 4, arbitrary: fc.uint8Array({ minLength: n, maxLength: n }) }, { weight: 1, arbitrary: fc.uint8Array({ maxLength: 20 }) });
 
 const { keyValues } = fc.letrec<{ anyValue: AnyValue; keyValues: KeyValue[] }>((tie) => ({
   anyValue: fc.oneof(
@@ -38,7 +39,9 @@ const { keyValues } = fc.letrec<{ anyValue: AnyValue; keyValues: KeyValue[] }>((
     // NaN never `equals` itself (protobuf-es compares with ===); its bits are checked in a unit test.
     fc.double({ noNaN: true }).map((v) => create(AnyValueSchema, { value: { case: 'doubleValue', value: v } })),
     fc.uint8Array({ maxLength: 16 }).map((v) => create(AnyValueSchema, { value: { case: 'bytesValue', value: v } })),
-    fc.array(tie('anyValue') as fc.Arbitrary<AnyValue>, { maxLength: 3 }).map((values) => create(AnyValueSchema, { value: { case: 'arrayValue', value: { values } } })),
+    fc
+      .array(tie('anyValue') as fc.Arbitrary<AnyValue>, { maxLength: 3 })
+      .map((values) => create(AnyValueSchema, { value: { case: 'arrayValue', value: { values } } })),
     (tie('keyValues') as fc.Arbitrary<KeyValue[]>).map((values) => create(AnyValueSchema, { value: { case: 'kvlistValue', value: { values } } })),
   ),
   keyValues: fc.array(
@@ -73,7 +76,10 @@ export function traceArb(traceId: Uint8Array): fc.Arbitrary<TracesData> {
       droppedEventsCount: smallU32,
       links: fc.array(link, { maxLength: 2 }),
       droppedLinksCount: smallU32,
-      status: fc.option(fc.record({ message: shortStr, code: enumNum }).map((s) => create(StatusSchema, s)), { nil: undefined }),
+      status: fc.option(
+        fc.record({ message: shortStr, code: enumNum }).map((s) => create(StatusSchema, s)),
+        { nil: undefined },
+      ),
     })
     .map((s) => create(SpanSchema, s));
   // Parents that point at other spans of the trace (the common case the encoding shortens).

@@ -53,7 +53,8 @@ export class Rng {
 }
 
 const str = (key: string, v: string): KeyValue => create(KeyValueSchema, { key, value: create(AnyValueSchema, { value: { case: 'stringValue', value: v } }) });
-const int = (key: string, v: number): KeyValue => create(KeyValueSchema, { key, value: create(AnyValueSchema, { value: { case: 'intValue', value: BigInt(v) } }) });
+const int = (key: string, v: number): KeyValue =>
+  create(KeyValueSchema, { key, value: create(AnyValueSchema, { value: { case: 'intValue', value: BigInt(v) } }) });
 const bool = (key: string, v: boolean): KeyValue => create(KeyValueSchema, { key, value: create(AnyValueSchema, { value: { case: 'boolValue', value: v } }) });
 const dbl = (key: string, v: number): KeyValue => create(KeyValueSchema, { key, value: create(AnyValueSchema, { value: { case: 'doubleValue', value: v } }) });
 const arr = (key: string, vs: string[]): KeyValue =>
@@ -238,11 +239,28 @@ function makeTrace(rng: Rng, services: Service[], traceId: Uint8Array, t0: bigin
         // Kafka: producer here, consumer in another service with a link back.
         const to = services[rng.int(1, services.length - 1)]!;
         const topic = `${rng.pick(NOUNS)}-events`;
-        const prod = msgSpan(rng, traceId, parent.span.spanId, Span_SpanKind.PRODUCER, topic, t0 + ns(parent.startMs + off), t0 + ns(parent.startMs + off + 0.3), flags);
+        const prod = msgSpan(
+          rng,
+          traceId,
+          parent.span.spanId,
+          Span_SpanKind.PRODUCER,
+          topic,
+          t0 + ns(parent.startMs + off),
+          t0 + ns(parent.startMs + off + 0.3),
+          flags,
+        );
         pending.push({ service: parent.svc, instance: inst, scope: parent.svc.scopes.messaging, span: prod });
         const cstart = parent.startMs + off + 1 + rng.next() * 5;
         const cons = msgSpan(rng, traceId, prod.spanId, Span_SpanKind.CONSUMER, topic, t0 + ns(cstart), t0 + ns(cstart + dur), flags);
-        cons.links.push(create(Span_LinkSchema, { traceId: rng.bytes(16), spanId: rng.bytes(8), traceState: rng.next() < 0.5 ? 'rojo=00f067aa0ba902b7' : '', flags, attributes: [str('messaging.operation', 'publish')] }));
+        cons.links.push(
+          create(Span_LinkSchema, {
+            traceId: rng.bytes(16),
+            spanId: rng.bytes(8),
+            traceState: rng.next() < 0.5 ? 'rojo=00f067aa0ba902b7' : '',
+            flags,
+            attributes: [str('messaging.operation', 'publish')],
+          }),
+        );
         pending.push({ service: to, instance: rng.pick(to.instances), scope: to.scopes.messaging, span: cons });
         queue.push({ span: cons, svc: to, startMs: cstart, durMs: dur, depth: parent.depth + 1 });
       } else {
@@ -272,7 +290,19 @@ function makeTrace(rng: Rng, services: Service[], traceId: Uint8Array, t0: bigin
         });
         pending.push({ service: parent.svc, instance: inst, scope: parent.svc.scopes.http, span: client });
         const sOff = 0.1 + rng.next() * 0.5;
-        const server = serverSpan(rng, to, traceId, client.spanId, t0, ns(parent.startMs + off + sOff), ns(parent.startMs + off + dur - sOff / 2), flags, method, route, path);
+        const server = serverSpan(
+          rng,
+          to,
+          traceId,
+          client.spanId,
+          t0,
+          ns(parent.startMs + off + sOff),
+          ns(parent.startMs + off + dur - sOff / 2),
+          flags,
+          method,
+          route,
+          path,
+        );
         const code = Number(server.attributes.find((a) => a.key === 'http.response.status_code')?.value?.value.value ?? 200);
         client.attributes[5] = int('http.response.status_code', code);
         if (code >= 500) client.status = create(StatusSchema, { code: Status_StatusCode.ERROR });
@@ -366,7 +396,10 @@ function exception(rng: Rng, at: bigint): Span_Event {
   const type = rng.pick(['Error', 'java.net.SocketTimeoutException', 'ConnectionResetError', 'TimeoutError']);
   const frames = rng.int(3, 6);
   const stack = [`${type}: upstream request failed after ${rng.int(100, 30000)}ms`];
-  for (let i = 0; i < frames; i++) stack.push(`    at ${rng.pick(['handle', 'process', 'callUpstream', 'fetchJson', 'query'])} (/app/src/${rng.pick(NOUNS)}/${rng.pick(['handler', 'client', 'repo'])}.js:${rng.int(10, 400)}:${rng.int(3, 40)})`);
+  for (let i = 0; i < frames; i++)
+    stack.push(
+      `    at ${rng.pick(['handle', 'process', 'callUpstream', 'fetchJson', 'query'])} (/app/src/${rng.pick(NOUNS)}/${rng.pick(['handler', 'client', 'repo'])}.js:${rng.int(10, 400)}:${rng.int(3, 40)})`,
+    );
   return create(Span_EventSchema, {
     timeUnixNano: at,
     name: 'exception',
@@ -422,7 +455,17 @@ function internalSpan(rng: Rng, traceId: Uint8Array, parent: Uint8Array, s: bigi
   const attributes = [str('code.function', name), str('code.namespace', `app.${rng.pick(NOUNS)}`)];
   if (rng.next() < 0.3) attributes.push(dbl('app.score', Math.round(rng.next() * 10000) / 100));
   if (rng.next() < 0.1) attributes.push(arr('app.tags', [rng.pick(NOUNS), rng.pick(NOUNS)]));
-  return create(SpanSchema, { traceId, spanId: rng.bytes(8), parentSpanId: parent, flags, name, kind: Span_SpanKind.INTERNAL, startTimeUnixNano: s, endTimeUnixNano: e, attributes });
+  return create(SpanSchema, {
+    traceId,
+    spanId: rng.bytes(8),
+    parentSpanId: parent,
+    flags,
+    name,
+    kind: Span_SpanKind.INTERNAL,
+    startTimeUnixNano: s,
+    endTimeUnixNano: e,
+    attributes,
+  });
 }
 
 function msgSpan(rng: Rng, traceId: Uint8Array, parent: Uint8Array, kind: Span_SpanKind, topic: string, s: bigint, e: bigint, flags: number): Span {

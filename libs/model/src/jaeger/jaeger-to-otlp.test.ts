@@ -85,7 +85,19 @@ describe('jaeger thrift → OTLP', () => {
 
   test('IDs, times and flags', () => {
     const sp = onlySpan(
-      convert(batch([span({ traceIdHigh: -1n, traceIdLow: 0x0102030405060708n, spanId: -2n, parentSpanId: 0x77n, startTime: 1_700_000_000_000_001n, duration: 1_500n, flags: 3 })])),
+      convert(
+        batch([
+          span({
+            traceIdHigh: -1n,
+            traceIdLow: 0x0102030405060708n,
+            spanId: -2n,
+            parentSpanId: 0x77n,
+            startTime: 1_700_000_000_000_001n,
+            duration: 1_500n,
+            flags: 3,
+          }),
+        ]),
+      ),
     );
     expect(hex(sp.traceId)).toBe('ffffffffffffffff0102030405060708');
     expect(hex(sp.spanId)).toBe('fffffffffffffffe');
@@ -139,12 +151,24 @@ describe('jaeger thrift → OTLP', () => {
 
   const statusCases: Array<[string, JaegerThriftTag[], Status_StatusCode | undefined, string, string[]]> = [
     ['error=true with description', [b('error', true), s('otel.status_description', 'boom')], Status_StatusCode.ERROR, 'boom', []],
-    ['error=true with http.status_message', [b('error', true), s('http.status_message', 'Bad Gateway')], Status_StatusCode.ERROR, 'Bad Gateway', ['http.status_message']],
+    [
+      'error=true with http.status_message',
+      [b('error', true), s('http.status_message', 'Bad Gateway')],
+      Status_StatusCode.ERROR,
+      'Bad Gateway',
+      ['http.status_message'],
+    ],
     ['error=true beats otel.status_code=OK', [b('error', true), s('otel.status_code', 'OK')], Status_StatusCode.ERROR, '', []],
     ['error=false is just a tag', [b('error', false)], undefined, '', ['error']],
     ['error as a string is just a tag', [s('error', 'true')], undefined, '', ['error']],
     ['otel.status_code=OK', [s('otel.status_code', 'OK')], Status_StatusCode.OK, '', []],
-    ['otel.status_code=error (any case) with description', [s('otel.status_code', 'error'), s('otel.status_description', 'why')], Status_StatusCode.ERROR, 'why', []],
+    [
+      'otel.status_code=error (any case) with description',
+      [s('otel.status_code', 'error'), s('otel.status_description', 'why')],
+      Status_StatusCode.ERROR,
+      'why',
+      [],
+    ],
     ['http 500 on a client', [s('span.kind', 'client'), l('http.status_code', 500n)], Status_StatusCode.ERROR, '', ['http.status_code']],
     ['http 404 on a client', [s('span.kind', 'client'), l('http.status_code', 404n)], Status_StatusCode.ERROR, '', ['http.status_code']],
     ['http 404 on a server is not an error', [s('span.kind', 'server'), s('http.status_code', '404')], undefined, '', ['http.status_code']],

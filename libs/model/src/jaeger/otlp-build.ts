@@ -111,4 +111,3 @@ export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
 export function microsToNanos(us: bigint): bigint {
   return us <= 0n ? 0n : us * 1000n;
 }
-

@@ -228,10 +228,13 @@ describe.each(PROTOCOLS)('thrift %s reader', (protocol) => {
   test('every truncation is an InvalidArgument naming the offset, never a crash', () => {
     for (let cut = 0; cut < bytes.length; cut++) {
       const r = thriftReader(protocol, bytes.subarray(0, cut));
-      expectInvalid(() => {
-        r.readMessageBegin();
-        r.skip(TType.STRUCT);
-      }, new RegExp(`^thrift ${protocol} protocol: .* at byte \\d+$`));
+      expectInvalid(
+        () => {
+          r.readMessageBegin();
+          r.skip(TType.STRUCT);
+        },
+        new RegExp(`^thrift ${protocol} protocol: .* at byte \\d+$`),
+      );
     }
   });
 
@@ -263,12 +266,24 @@ describe.each(PROTOCOLS)('thrift %s reader', (protocol) => {
 
 describe('bounds checks allocate nothing the input cannot back', () => {
   const cases: Array<[string, () => unknown, RegExp]> = [
-    ['binary list of 2^31-1 i64s', () => new BinaryReader(Buffer.from([0x0a, 0x7f, 0xff, 0xff, 0xff, 0, 0])).readListBegin(), /list of 2147483647 elements exceeds the 2 bytes left/],
+    [
+      'binary list of 2^31-1 i64s',
+      () => new BinaryReader(Buffer.from([0x0a, 0x7f, 0xff, 0xff, 0xff, 0, 0])).readListBegin(),
+      /list of 2147483647 elements exceeds the 2 bytes left/,
+    ],
     ['binary string of 1 GiB', () => new BinaryReader(Buffer.from([0x40, 0, 0, 0, 1, 2])).readBinary(), /binary length 1073741824 exceeds the 2 bytes left/],
     ['binary negative string length', () => new BinaryReader(Buffer.from([0xff, 0xff, 0xff, 0xfe])).readBinary(), /negative binary length -2/],
     ['binary map of 2^30 entries', () => new BinaryReader(Buffer.from([0x0b, 0x0b, 0x40, 0, 0, 0])).readMapBegin(), /map of 1073741824 elements/],
-    ['compact list with varint size 2^28', () => new CompactReader(Buffer.from([0xf5, 0x80, 0x80, 0x80, 0x80, 0x01])).readListBegin(), /list of 268435456 elements exceeds/],
-    ['compact string of 2^21 bytes', () => new CompactReader(Buffer.from([0x80, 0x80, 0x80, 0x01, 0x41])).readBinary(), /binary length 2097152 exceeds the 1 bytes left/],
+    [
+      'compact list with varint size 2^28',
+      () => new CompactReader(Buffer.from([0xf5, 0x80, 0x80, 0x80, 0x80, 0x01])).readListBegin(),
+      /list of 268435456 elements exceeds/,
+    ],
+    [
+      'compact string of 2^21 bytes',
+      () => new CompactReader(Buffer.from([0x80, 0x80, 0x80, 0x01, 0x41])).readBinary(),
+      /binary length 2097152 exceeds the 1 bytes left/,
+    ],
     ['compact over-long varint', () => new CompactReader(Buffer.from([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01])).readBinary(), /varint too long/],
   ];
   test.each(cases)('%s', (_name, read, pattern) => {

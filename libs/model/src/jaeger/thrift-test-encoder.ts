@@ -121,11 +121,7 @@ export function encodeBatch(protocol: 'binary' | 'compact', b: JaegerThriftBatch
 }
 
 /** An Agent.emitBatch message (a UDP datagram). */
-export function encodeEmitBatch(
-  protocol: 'binary' | 'compact',
-  b: JaegerThriftBatch,
-  opts: { name?: string; type?: number; seqId?: number } = {},
-): Buffer {
+export function encodeEmitBatch(protocol: 'binary' | 'compact', b: JaegerThriftBatch, opts: { name?: string; type?: number; seqId?: number } = {}): Buffer {
   return encodeWith(protocol, (p) => {
     p.writeMessageBegin(opts.name ?? 'emitBatch', opts.type ?? thrift.Thrift.MessageType.ONEWAY, opts.seqId ?? 1);
     p.writeStructBegin('Agent_emitBatch_args');

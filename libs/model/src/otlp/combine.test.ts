@@ -7,7 +7,15 @@ const TRACE = Uint8Array.from({ length: 16 }, (_, i) => i + 1);
 const id = (n: number): Uint8Array => Uint8Array.of(0, 0, 0, 0, 0, 0, 0, n);
 
 function sp(n: number, start: bigint, extra: Partial<Omit<Span, '$typeName'>> = {}): Span {
-  return create(SpanSchema, { traceId: TRACE, spanId: id(n), name: `span-${n}`, startTimeUnixNano: start, endTimeUnixNano: start + 10n, kind: Span_SpanKind.INTERNAL, ...extra });
+  return create(SpanSchema, {
+    traceId: TRACE,
+    spanId: id(n),
+    name: `span-${n}`,
+    startTimeUnixNano: start,
+    endTimeUnixNano: start + 10n,
+    kind: Span_SpanKind.INTERNAL,
+    ...extra,
+  });
 }
 
 function rs(service: string, scopes: Array<[string, Span[]]>): MessageInitShape<typeof ResourceSpansSchema> {
@@ -32,7 +40,12 @@ function layout(t: Trace): string[] {
 describe('combineTraces', () => {
   it('merges equal resources and scopes and orders spans by start time', () => {
     const a = trace(rs('api', [['http', [sp(2, 200n), sp(1, 100n)]]]), rs('db', [['pg', [sp(3, 150n)]]]));
-    const b = trace(rs('api', [['http', [sp(4, 50n)]], ['grpc', [sp(5, 10n)]]]));
+    const b = trace(
+      rs('api', [
+        ['http', [sp(4, 50n)]],
+        ['grpc', [sp(5, 10n)]],
+      ]),
+    );
     const out = combineTraces([a, b]);
     expect(out.resourceSpans).toHaveLength(2);
     expect(layout(out).sort()).toEqual(['api/grpc/span-5', 'api/http/span-1', 'api/http/span-2', 'api/http/span-4', 'db/pg/span-3'].sort());
@@ -68,7 +81,13 @@ describe('combineTraces', () => {
     const a = trace({ ...rs('api', [['http', [sp(1, 1n)]]]), schemaUrl: 'https://opentelemetry.io/schemas/1.20.0' });
     const b = trace(rs('api', [['http', [sp(2, 2n)]]]));
     expect(combineTraces([a, b]).resourceSpans).toHaveLength(2);
-    const c = trace({ resource: {}, scopeSpans: [{ scope: { name: 's', version: '1' }, spans: [sp(3, 3n)] }, { scope: { name: 's', version: '2' }, spans: [sp(4, 4n)] }] });
+    const c = trace({
+      resource: {},
+      scopeSpans: [
+        { scope: { name: 's', version: '1' }, spans: [sp(3, 3n)] },
+        { scope: { name: 's', version: '2' }, spans: [sp(4, 4n)] },
+      ],
+    });
     expect(combineTraces([c]).resourceSpans[0]!.scopeSpans).toHaveLength(2);
   });
 
@@ -86,10 +105,21 @@ describe('combineTraces', () => {
   describe('properties', () => {
     // Few services, scopes and span IDs, so that random parts overlap and collide often.
     const spanArb = fc
-      .record({ n: fc.integer({ min: 1, max: 6 }), kind: fc.integer({ min: 0, max: 3 }), start: fc.bigInt({ min: 0n, max: 50n }), name: fc.constantFrom('a', 'b') })
+      .record({
+        n: fc.integer({ min: 1, max: 6 }),
+        kind: fc.integer({ min: 0, max: 3 }),
+        start: fc.bigInt({ min: 0n, max: 50n }),
+        name: fc.constantFrom('a', 'b'),
+      })
       .map((s) => sp(s.n, s.start, { kind: s.kind, name: s.name }));
     const traceArb = fc
-      .array(fc.record({ service: fc.constantFrom('api', 'db'), scopes: fc.array(fc.tuple(fc.constantFrom('http', 'pg'), fc.array(spanArb, { maxLength: 4 })), { maxLength: 2 }) }), { maxLength: 3 })
+      .array(
+        fc.record({
+          service: fc.constantFrom('api', 'db'),
+          scopes: fc.array(fc.tuple(fc.constantFrom('http', 'pg'), fc.array(spanArb, { maxLength: 4 })), { maxLength: 2 }),
+        }),
+        { maxLength: 3 },
+      )
       .map((list) => trace(...list.map((r) => rs(r.service, r.scopes))));
     const same = (x: Trace, y: Trace): boolean => equals(TraceSchema, x, y);
     const keys = (t: Trace): string[] =>

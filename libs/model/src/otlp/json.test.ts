@@ -58,7 +58,12 @@ async function sdkSpans() {
         bytes: new Uint8Array([0, 1, 254, 255]),
         map: { nested: 'yes', depth: 2 },
       },
-      links: [{ context: { traceId: '0af7651916cd43dd8448eb211c80319c', spanId: 'b7ad6b7169203331', traceFlags: 1, traceState: createTraceState('l=1') }, attributes: { 'link.kind': 'follows' } }],
+      links: [
+        {
+          context: { traceId: '0af7651916cd43dd8448eb211c80319c', spanId: 'b7ad6b7169203331', traceFlags: 1, traceState: createTraceState('l=1') },
+          attributes: { 'link.kind': 'follows' },
+        },
+      ],
       startTime: [1_700_000_000, 123_456_789],
     },
     parent,
@@ -119,7 +124,9 @@ describe('parseOtlpJson', () => {
       map: { nested: 'yes', depth: { int: 2n } },
     });
     expect(s.events.map((e) => [e.name, e.timeUnixNano, attrs(e.attributes)])).toEqual([['retry', 1_700_000_000_500_000_000n, { attempt: { int: 2n } }]]);
-    expect(s.links.map((l) => [hex(l.traceId), hex(l.spanId), l.traceState, attrs(l.attributes)])).toEqual([['0af7651916cd43dd8448eb211c80319c', 'b7ad6b7169203331', 'l=1', { 'link.kind': 'follows' }]]);
+    expect(s.links.map((l) => [hex(l.traceId), hex(l.spanId), l.traceState, attrs(l.attributes)])).toEqual([
+      ['0af7651916cd43dd8448eb211c80319c', 'b7ad6b7169203331', 'l=1', { 'link.kind': 'follows' }],
+    ]);
     expect([s.status?.code, s.status?.message]).toEqual([Status_StatusCode.ERROR, 'upstream failed']);
   });
 
@@ -174,17 +181,53 @@ describe('parseOtlpJson', () => {
     ['not JSON', '{"resourceSpans": [', /invalid JSON: Unexpected end of JSON input/],
     ['not an object', '[1,2]', 'invalid OTLP JSON at $: expected an object, got an array'],
     ['resourceSpans not an array', '{"resourceSpans": {}}', 'invalid OTLP JSON at resourceSpans: expected an array, got an object'],
-    ['a non-hex trace ID', span({ traceId: 'xyz' }), `invalid OTLP JSON at ${at}.traceId: expected a hex string with an even number of digits, got the string "xyz"`],
-    ['an odd-length span ID', span({ spanId: 'abc' }), `invalid OTLP JSON at ${at}.spanId: expected a hex string with an even number of digits, got the string "abc"`],
+    [
+      'a non-hex trace ID',
+      span({ traceId: 'xyz' }),
+      `invalid OTLP JSON at ${at}.traceId: expected a hex string with an even number of digits, got the string "xyz"`,
+    ],
+    [
+      'an odd-length span ID',
+      span({ spanId: 'abc' }),
+      `invalid OTLP JSON at ${at}.spanId: expected a hex string with an even number of digits, got the string "abc"`,
+    ],
     ['a numeric name', span({ name: 5 }), `invalid OTLP JSON at ${at}.name: expected a string, got number 5`],
-    ['an unknown kind name', span({ kind: 'SPAN_KIND_BOGUS' }), `invalid OTLP JSON at ${at}.kind: expected an enum integer (or one of SPAN_KIND_UNSPECIFIED, SPAN_KIND_INTERNAL, SPAN_KIND_SERVER, SPAN_KIND_CLIENT, SPAN_KIND_PRODUCER, SPAN_KIND_CONSUMER), got the string "SPAN_KIND_BOGUS"`],
-    ['a negative start time', span({ startTimeUnixNano: '-1' }), `invalid OTLP JSON at ${at}.startTimeUnixNano: expected an unsigned 64-bit integer (a decimal string or a number), got the string "-1"`],
-    ['a fractional count', span({ droppedEventsCount: 1.5 }), `invalid OTLP JSON at ${at}.droppedEventsCount: expected an unsigned 32-bit integer, got number 1.5`],
-    ['an int attribute that is not a number', span({ attributes: [{ key: 'k', value: { intValue: 'ten' } }] }), `invalid OTLP JSON at ${at}.attributes[0].value.intValue: expected a signed 64-bit integer (a decimal string or a number), got the string "ten"`],
-    ['two values in one AnyValue', span({ attributes: [{ key: 'k', value: { stringValue: 'a', boolValue: true } }] }), `invalid OTLP JSON at ${at}.attributes[0].value: more than one value is set (stringValue and boolValue)`],
-    ['bad base64', span({ attributes: [{ key: 'k', value: { bytesValue: '!!' } }] }), `invalid OTLP JSON at ${at}.attributes[0].value.bytesValue: expected base64 bytes, got the string "!!"`],
+    [
+      'an unknown kind name',
+      span({ kind: 'SPAN_KIND_BOGUS' }),
+      `invalid OTLP JSON at ${at}.kind: expected an enum integer (or one of SPAN_KIND_UNSPECIFIED, SPAN_KIND_INTERNAL, SPAN_KIND_SERVER, SPAN_KIND_CLIENT, SPAN_KIND_PRODUCER, SPAN_KIND_CONSUMER), got the string "SPAN_KIND_BOGUS"`,
+    ],
+    [
+      'a negative start time',
+      span({ startTimeUnixNano: '-1' }),
+      `invalid OTLP JSON at ${at}.startTimeUnixNano: expected an unsigned 64-bit integer (a decimal string or a number), got the string "-1"`,
+    ],
+    [
+      'a fractional count',
+      span({ droppedEventsCount: 1.5 }),
+      `invalid OTLP JSON at ${at}.droppedEventsCount: expected an unsigned 32-bit integer, got number 1.5`,
+    ],
+    [
+      'an int attribute that is not a number',
+      span({ attributes: [{ key: 'k', value: { intValue: 'ten' } }] }),
+      `invalid OTLP JSON at ${at}.attributes[0].value.intValue: expected a signed 64-bit integer (a decimal string or a number), got the string "ten"`,
+    ],
+    [
+      'two values in one AnyValue',
+      span({ attributes: [{ key: 'k', value: { stringValue: 'a', boolValue: true } }] }),
+      `invalid OTLP JSON at ${at}.attributes[0].value: more than one value is set (stringValue and boolValue)`,
+    ],
+    [
+      'bad base64',
+      span({ attributes: [{ key: 'k', value: { bytesValue: '!!' } }] }),
+      `invalid OTLP JSON at ${at}.attributes[0].value.bytesValue: expected base64 bytes, got the string "!!"`,
+    ],
     ['events not an array', span({ events: 'none' }), `invalid OTLP JSON at ${at}.events: expected an array, got the string "none"`],
-    ['a link with a bad trace ID', span({ links: [{ traceId: 'zz' }] }), `invalid OTLP JSON at ${at}.links[0].traceId: expected a hex string with an even number of digits, got the string "zz"`],
+    [
+      'a link with a bad trace ID',
+      span({ links: [{ traceId: 'zz' }] }),
+      `invalid OTLP JSON at ${at}.links[0].traceId: expected a hex string with an even number of digits, got the string "zz"`,
+    ],
   ])('refuses %s naming the JSON path', (_name, text, message) => {
     if (typeof message === 'string') expectInvalid(text, message);
     else expect(() => parseOtlpJson(text)).toThrow(message);
@@ -216,7 +259,9 @@ describe('toOtlpJson', () => {
 
   it('leaves defaults out but keeps set oneof values that are zero', () => {
     const msg = create(ExportTraceServiceRequestSchema, {
-      resourceSpans: [{ scopeSpans: [{ spans: [{ attributes: [{ key: 'zero', value: create(AnyValueSchema, { value: { case: 'intValue', value: 0n } }) }] }] }] }],
+      resourceSpans: [
+        { scopeSpans: [{ spans: [{ attributes: [{ key: 'zero', value: create(AnyValueSchema, { value: { case: 'intValue', value: 0n } }) }] }] }] },
+      ],
     });
     expect(toOtlpJson(msg)).toBe('{"resourceSpans":[{"scopeSpans":[{"spans":[{"attributes":[{"key":"zero","value":{"intValue":"0"}}]}]}]}]}');
     const back = parseOtlpJson(toOtlpJson(msg));

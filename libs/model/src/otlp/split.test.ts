@@ -29,7 +29,14 @@ const T3 = 'ffeeddccbbaa99887766554433221100';
 type SpanFields = Partial<Omit<Span, '$typeName' | '$unknown'>>;
 
 function span(traceHex: string, spanHex: string, start: bigint, end: bigint, extra: SpanFields = {}): Span {
-  return create(SpanSchema, { traceId: bytesOf(traceHex), spanId: bytesOf(spanHex), name: `op-${spanHex}`, startTimeUnixNano: start, endTimeUnixNano: end, ...extra });
+  return create(SpanSchema, {
+    traceId: bytesOf(traceHex),
+    spanId: bytesOf(spanHex),
+    name: `op-${spanHex}`,
+    startTimeUnixNano: start,
+    endTimeUnixNano: end,
+    ...extra,
+  });
 }
 
 function request(resources: Array<{ service: string; schemaUrl?: string; scopes: Array<{ name: string; spans: Span[] }> }>): ExportTraceServiceRequest {
@@ -98,7 +105,14 @@ function expectInvalid(fn: () => unknown, message: string | RegExp): void {
 describe('splitByTrace', () => {
   it('groups spans by trace across resources and scopes, keeping their context', () => {
     const req = request([
-      { service: 'api', schemaUrl: 'https://example.com/r', scopes: [{ name: 'http', spans: [span(T1, '0000000000000001', 100n, 200n), span(T2, '0000000000000002', 50n, 400n)] }, { name: 'db', spans: [span(T1, '0000000000000003', 120n, 180n)] }] },
+      {
+        service: 'api',
+        schemaUrl: 'https://example.com/r',
+        scopes: [
+          { name: 'http', spans: [span(T1, '0000000000000001', 100n, 200n), span(T2, '0000000000000002', 50n, 400n)] },
+          { name: 'db', spans: [span(T1, '0000000000000003', 120n, 180n)] },
+        ],
+      },
       { service: 'worker', scopes: [{ name: 'queue', spans: [span(T3, '0000000000000004', 10n, 20n), span(T1, '0000000000000005', 90n, 250n)] }] },
     ]);
     const result = splitByTrace(toBinary(ExportTraceServiceRequestSchema, req));
@@ -117,7 +131,10 @@ describe('splitByTrace', () => {
   });
 
   it('copies IDs instead of aliasing the request', () => {
-    const bytes = toBinary(ExportTraceServiceRequestSchema, request([{ service: 'a', scopes: [{ name: 's', spans: [span(T1, '0000000000000001', 1n, 2n)] }] }]));
+    const bytes = toBinary(
+      ExportTraceServiceRequestSchema,
+      request([{ service: 'a', scopes: [{ name: 's', spans: [span(T1, '0000000000000001', 1n, 2n)] }] }]),
+    );
     const result = splitByTrace(bytes);
     bytes.fill(0);
     expect(hex(result.traces[0]!.id)).toBe(T1);
@@ -125,7 +142,21 @@ describe('splitByTrace', () => {
 
   it('keeps full 64-bit timestamps exact and ignores spans without them', () => {
     const big = (1n << 63n) + 12345n;
-    const req = request([{ service: 'a', scopes: [{ name: 's', spans: [span(T1, '0000000000000001', big, big + 1n), create(SpanSchema, { traceId: bytesOf(T1), spanId: bytesOf('0000000000000002') }), span(T2, '0000000000000003', 0n, 0n)] }] }]);
+    const req = request([
+      {
+        service: 'a',
+        scopes: [
+          {
+            name: 's',
+            spans: [
+              span(T1, '0000000000000001', big, big + 1n),
+              create(SpanSchema, { traceId: bytesOf(T1), spanId: bytesOf('0000000000000002') }),
+              span(T2, '0000000000000003', 0n, 0n),
+            ],
+          },
+        ],
+      },
+    ]);
     const [t1, t2] = splitByTrace(toBinary(ExportTraceServiceRequestSchema, req)).traces;
     expect([t1!.startUnixNano, t1!.endUnixNano]).toEqual([big, big + 1n]);
     expect([t2!.startUnixNano, t2!.endUnixNano]).toEqual([0n, 0n]);
@@ -157,7 +188,10 @@ describe('splitByTrace', () => {
 
   it('splits what the real OpenTelemetry protobuf serializer produces', async () => {
     const exporter = new InMemorySpanExporter();
-    const provider = new TracerProvider({ resource: resourceFromAttributes({ 'service.name': 'checkout' }), spanProcessors: [new SimpleSpanProcessor({ exporter })] });
+    const provider = new TracerProvider({
+      resource: resourceFromAttributes({ 'service.name': 'checkout' }),
+      spanProcessors: [new SimpleSpanProcessor({ exporter })],
+    });
     const tracer = provider.getTracer('split-test', '2.0.0');
     const roots = [0, 1, 2].map((i) => tracer.startSpan(`root-${i}`, { kind: SpanKind.SERVER }));
     for (const root of roots) {
@@ -176,15 +210,32 @@ describe('splitByTrace', () => {
   });
 
   describe('refuses bad input with InvalidArgument naming the problem', () => {
-    const ok = (s: Span) => toBinary(ExportTraceServiceRequestSchema, request([{ service: 'a', scopes: [{ name: 's', spans: [span(T1, '0000000000000001', 1n, 2n), s] }] }]));
+    const ok = (s: Span) =>
+      toBinary(ExportTraceServiceRequestSchema, request([{ service: 'a', scopes: [{ name: 's', spans: [span(T1, '0000000000000001', 1n, 2n), s] }] }]));
     const cases: Array<[string, () => Uint8Array, string | RegExp]> = [
-      ['an 8-byte trace ID', () => ok(span('0102030405060708', '0000000000000002', 1n, 2n)), 'resourceSpans[0].scopeSpans[0].spans[1]: trace ID must be 16 bytes, got 8'],
+      [
+        'an 8-byte trace ID',
+        () => ok(span('0102030405060708', '0000000000000002', 1n, 2n)),
+        'resourceSpans[0].scopeSpans[0].spans[1]: trace ID must be 16 bytes, got 8',
+      ],
       ['a missing trace ID', () => ok(create(SpanSchema, { spanId: bytesOf('0000000000000002') })), 'trace ID must be 16 bytes, got 0'],
       ['an all-zero trace ID', () => ok(span('00000000000000000000000000000000', '0000000000000002', 1n, 2n)), 'trace ID must not be all zeros'],
       ['a 4-byte span ID', () => ok(span(T1, '00000002', 1n, 2n)), 'span ID must be 8 bytes, got 4'],
-      ['invalid UTF-8 in a span name', () => ok(span(T1, '0000000000000002', 1n, 2n, { name: 'x' })).map((b, i, a) => (b === 0x78 && a[i - 1] === 1 ? 0xff : b)), /spans\[1\]: malformed protobuf at byte offset \d+: Span field 5 is not valid UTF-8/],
-      ['a truncated request', () => ok(span(T1, '0000000000000002', 1n, 2n)).subarray(0, 60), /^request: malformed protobuf at byte offset 1: length \d+ exceeds the 57 bytes remaining$/],
-      ['a bad wire type for resource_spans', () => Uint8Array.of(0x08, 0x01), 'request: malformed protobuf at byte offset 0: ExportTraceServiceRequest field 1 has wire type 0, expected 2'],
+      [
+        'invalid UTF-8 in a span name',
+        () => ok(span(T1, '0000000000000002', 1n, 2n, { name: 'x' })).map((b, i, a) => (b === 0x78 && a[i - 1] === 1 ? 0xff : b)),
+        /spans\[1\]: malformed protobuf at byte offset \d+: Span field 5 is not valid UTF-8/,
+      ],
+      [
+        'a truncated request',
+        () => ok(span(T1, '0000000000000002', 1n, 2n)).subarray(0, 60),
+        /^request: malformed protobuf at byte offset 1: length \d+ exceeds the 57 bytes remaining$/,
+      ],
+      [
+        'a bad wire type for resource_spans',
+        () => Uint8Array.of(0x08, 0x01),
+        'request: malformed protobuf at byte offset 0: ExportTraceServiceRequest field 1 has wire type 0, expected 2',
+      ],
       ['field number 0', () => Uint8Array.of(0x02, 0x00), 'malformed protobuf at byte offset 0: field number 0'],
       ['wire type 7', () => Uint8Array.of(0x0f), 'invalid wire type 7'],
       ['an unterminated varint', () => Uint8Array.of(0x10, 0x80, 0x80), 'malformed protobuf at byte offset 1: truncated varint'],
@@ -205,7 +256,9 @@ describe('splitByTrace', () => {
     });
 
     it('every truncation of a valid request is either a valid prefix or an InvalidArgument, never a crash', () => {
-      const bytes = ok(span(T2, '0000000000000002', 1n, 2n, { attributes: [create(KeyValueSchema, { key: 'k', value: { value: { case: 'intValue', value: 5n } } })] }));
+      const bytes = ok(
+        span(T2, '0000000000000002', 1n, 2n, { attributes: [create(KeyValueSchema, { key: 'k', value: { value: { case: 'intValue', value: 5n } } })] }),
+      );
       let refused = 0;
       for (let n = 0; n < bytes.length; n++) {
         try {
@@ -231,11 +284,16 @@ describe('splitByTrace', () => {
         fc.double().map((d) => ({ value: { case: 'doubleValue' as const, value: d } })),
         fc.uint8Array({ maxLength: 8 }).map((b) => ({ value: { case: 'bytesValue' as const, value: b } })),
         fc.array(tie('v'), { maxLength: 3 }).map((values) => ({ value: { case: 'arrayValue' as const, value: { values } } })),
-        fc.array(fc.record({ key: fc.string(), value: tie('v') }), { maxLength: 3 }).map((values) => ({ value: { case: 'kvlistValue' as const, value: { values } } })),
+        fc
+          .array(fc.record({ key: fc.string(), value: tie('v') }), { maxLength: 3 })
+          .map((values) => ({ value: { case: 'kvlistValue' as const, value: { values } } })),
       ),
     })).v;
     const attrs = fc.array(fc.record({ key: fc.string({ maxLength: 8 }), value: anyValue }), { maxLength: 3 });
-    const unknownFields = fc.option(fc.integer({ min: 0, max: 127 }).map((v) => [{ no: 900, wireType: WireType.Varint, data: Uint8Array.of(v) }]), { nil: undefined });
+    const unknownFields = fc.option(
+      fc.integer({ min: 0, max: 127 }).map((v) => [{ no: 900, wireType: WireType.Varint, data: Uint8Array.of(v) }]),
+      { nil: undefined },
+    );
     const spanArb = fc
       .record({
         trace: fc.constantFrom(...traceIds),
@@ -246,8 +304,17 @@ describe('splitByTrace', () => {
         start: fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }),
         duration: fc.bigInt({ min: 0n, max: 1n << 40n }),
         attributes: attrs,
-        events: fc.array(fc.record({ name: fc.string({ maxLength: 5 }), timeUnixNano: fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }), attributes: attrs }), { maxLength: 2 }),
-        links: fc.array(fc.record({ traceId: fc.uint8Array({ minLength: 16, maxLength: 16 }), spanId: fc.uint8Array({ minLength: 8, maxLength: 8 }), traceState: fc.string({ maxLength: 5 }) }), { maxLength: 2 }),
+        events: fc.array(fc.record({ name: fc.string({ maxLength: 5 }), timeUnixNano: fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }), attributes: attrs }), {
+          maxLength: 2,
+        }),
+        links: fc.array(
+          fc.record({
+            traceId: fc.uint8Array({ minLength: 16, maxLength: 16 }),
+            spanId: fc.uint8Array({ minLength: 8, maxLength: 8 }),
+            traceState: fc.string({ maxLength: 5 }),
+          }),
+          { maxLength: 2 },
+        ),
         status: fc.option(fc.record({ code: fc.integer({ min: 0, max: 2 }), message: fc.string({ maxLength: 5 }) }), { nil: undefined }),
         flags: fc.nat(),
         unknown: unknownFields,

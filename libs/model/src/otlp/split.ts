@@ -239,7 +239,19 @@ const T_STATUS = 8;
 const T_ENTITY_REF = 9;
 const T_SPAN = 10;
 
-const TYPE_NAMES = ['Resource', 'InstrumentationScope', 'KeyValue', 'AnyValue', 'ArrayValue', 'KeyValueList', 'Span.Event', 'Span.Link', 'Status', 'EntityRef', 'Span'];
+const TYPE_NAMES = [
+  'Resource',
+  'InstrumentationScope',
+  'KeyValue',
+  'AnyValue',
+  'ArrayValue',
+  'KeyValueList',
+  'Span.Event',
+  'Span.Link',
+  'Status',
+  'EntityRef',
+  'Span',
+];
 
 const SCHEMA: readonly Uint8Array[] = [
   /* Resource */ Uint8Array.of(0, K_MSG + T_KEY_VALUE, K_VARINT, K_MSG + T_ENTITY_REF),
@@ -253,8 +265,23 @@ const SCHEMA: readonly Uint8Array[] = [
   /* Status (field 1 is reserved) */ Uint8Array.of(0, 0, K_STRING, K_VARINT),
   /* EntityRef */ Uint8Array.of(0, K_STRING, K_STRING, K_STRING, K_STRING),
   /* Span */ Uint8Array.of(
-    0, K_BYTES, K_BYTES, K_STRING, K_BYTES, K_STRING, K_VARINT, K_I64, K_I64, K_MSG + T_KEY_VALUE, K_VARINT,
-    K_MSG + T_EVENT, K_VARINT, K_MSG + T_LINK, K_VARINT, K_MSG + T_STATUS, K_I32,
+    0,
+    K_BYTES,
+    K_BYTES,
+    K_STRING,
+    K_BYTES,
+    K_STRING,
+    K_VARINT,
+    K_I64,
+    K_I64,
+    K_MSG + T_KEY_VALUE,
+    K_VARINT,
+    K_MSG + T_EVENT,
+    K_VARINT,
+    K_MSG + T_LINK,
+    K_VARINT,
+    K_MSG + T_STATUS,
+    K_I32,
   ),
 ];
 
@@ -520,8 +547,8 @@ function scanResourceSpans(buf: Uint8Array, pos: number, end: number): void {
         pos += len;
         break;
       }
-      case (1 << 3) | WT_LEN: // resource
-      {
+      case (1 << 3) | WT_LEN: {
+        // resource
         pos = readLength(buf, pos, end);
         const len = u32; // u32 is reused by the nested reads
         if (deepValidation) validateMessage(buf, pos, pos + len, T_RESOURCE, 1);
@@ -568,8 +595,8 @@ function scanScopeSpans(buf: Uint8Array, pos: number, end: number, resource: num
         pos += len;
         break;
       }
-      case (1 << 3) | WT_LEN: // scope
-      {
+      case (1 << 3) | WT_LEN: {
+        // scope
         pos = readLength(buf, pos, end);
         const len = u32; // u32 is reused by the nested reads
         if (deepValidation) validateMessage(buf, pos, pos + len, T_SCOPE, 1);

@@ -29,7 +29,13 @@ function sample(): Trace {
                 ],
                 status: { code: Status_StatusCode.ERROR, message: 'boom' },
               },
-              { traceId: TRACE_ID, spanId: Buffer.from('0000000000000001', 'hex'), parentSpanId: Buffer.from('a1b2c3d4e5f60718', 'hex'), name: 'child', status: {} },
+              {
+                traceId: TRACE_ID,
+                spanId: Buffer.from('0000000000000001', 'hex'),
+                parentSpanId: Buffer.from('a1b2c3d4e5f60718', 'hex'),
+                name: 'child',
+                status: {},
+              },
             ],
           },
         ],
@@ -58,7 +64,13 @@ describe('Tempo trace-by-ID JSON', () => {
       status: { message: 'boom', code: 'STATUS_CODE_ERROR' },
     });
     // Defaults are left out; a present but empty status is an empty object.
-    expect(body.batches[0].scopeSpans[0].spans[1]).toEqual({ traceId: 'AAAAAAAAAABnQ5R8xaMEWg==', spanId: 'AAAAAAAAAAE=', parentSpanId: 'obLD1OX2Bxg=', name: 'child', status: {} });
+    expect(body.batches[0].scopeSpans[0].spans[1]).toEqual({
+      traceId: 'AAAAAAAAAABnQ5R8xaMEWg==',
+      spanId: 'AAAAAAAAAAE=',
+      parentSpanId: 'obLD1OX2Bxg=',
+      name: 'child',
+      status: {},
+    });
     expect(body.batches[0].resource).toEqual({ attributes: [{ key: 'service.name', value: { stringValue: 'shop' } }] });
     expect(body.batches[0].scopeSpans[0].scope).toEqual({ name: 'http' });
   });
@@ -75,7 +87,9 @@ describe('Tempo trace-by-ID JSON', () => {
   });
 
   it('v2 reports a partial trace', () => {
-    const body = JSON.parse(tempoTraceByIDV2Json({ trace: create(TraceSchema), status: 'PARTIAL', message: 'Trace exceeds maximum size of 100 bytes, a partial trace is returned' }));
+    const body = JSON.parse(
+      tempoTraceByIDV2Json({ trace: create(TraceSchema), status: 'PARTIAL', message: 'Trace exceeds maximum size of 100 bytes, a partial trace is returned' }),
+    );
     expect(body).toEqual({ trace: {}, status: 'PARTIAL', message: 'Trace exceeds maximum size of 100 bytes, a partial trace is returned' });
   });
 

@@ -81,7 +81,8 @@ export function parseTempoTraceJson(text: string): Trace {
   } catch (err) {
     throw new ConnectError(`invalid JSON: ${(err as Error).message}`, Code.InvalidArgument);
   }
-  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new ConnectError('invalid Tempo trace JSON: expected an object', Code.InvalidArgument);
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc))
+    throw new ConnectError('invalid Tempo trace JSON: expected an object', Code.InvalidArgument);
   const o = doc as Record<string, unknown>;
   const inner = (typeof o.trace === 'object' && o.trace !== null ? o.trace : o) as Record<string, unknown>;
   const resourceSpans = (inner.batches ?? inner.resourceSpans ?? []) as JsonValue;

@@ -333,8 +333,7 @@ function v1ToV2(v1: V1Span): ZipkinSpanModel[] {
   if (ms && sides.length === 0) sides.push({ kind: 'PRODUCER', start: ms, end: undefined, local: ms.endpoint, remoteKey: 'ma' });
   if (mr && sides.length === 0) sides.push({ kind: 'CONSUMER', start: mr, end: undefined, local: mr.endpoint, remoteKey: 'ma' });
   if (sides.length === 0) {
-    const local =
-      localComponent?.endpoint ?? v1.annotations.find((a) => a.endpoint)?.endpoint ?? v1.binary.find((b) => b.endpoint)?.endpoint;
+    const local = localComponent?.endpoint ?? v1.annotations.find((a) => a.endpoint)?.endpoint ?? v1.binary.find((b) => b.endpoint)?.endpoint;
     sides.push({ kind: undefined, start: undefined, end: undefined, local, remoteKey: undefined });
   }
 

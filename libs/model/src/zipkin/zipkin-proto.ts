@@ -3,15 +3,7 @@
 
 import { fromBinary } from '@bufbuild/protobuf';
 import { ZipkinListOfSpansSchema, ZipkinSpan_Kind, type ZipkinEndpoint, type ZipkinListOfSpans } from '@stave/proto';
-import {
-  ipv4FromBytes,
-  ipv6FromBytes,
-  traceIdBytes,
-  zipkinInvalid,
-  type ZipkinEndpointModel,
-  type ZipkinKind,
-  type ZipkinSpanModel,
-} from './zipkin-model';
+import { ipv4FromBytes, ipv6FromBytes, traceIdBytes, zipkinInvalid, type ZipkinEndpointModel, type ZipkinKind, type ZipkinSpanModel } from './zipkin-model';
 import { isAllZero as isAllZeroBytes } from '../jaeger/otlp-build';
 
 const FORMAT = 'zipkin proto3';

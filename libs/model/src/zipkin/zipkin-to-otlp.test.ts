@@ -120,7 +120,13 @@ describe('zipkin v2 JSON → OTLP', () => {
     ['error empty', { error: '' }, Status_StatusCode.ERROR, '', {}],
     ['OTel SDK form: otel.status_code=ERROR + error=message', { 'otel.status_code': 'ERROR', error: 'boom' }, Status_StatusCode.ERROR, 'boom', {}],
     ['otel.status_code=OK', { 'otel.status_code': 'OK' }, Status_StatusCode.OK, '', {}],
-    ['collector form STATUS_CODE_ERROR + description', { 'otel.status_code': 'STATUS_CODE_ERROR', 'otel.status_description': 'd' }, Status_StatusCode.ERROR, 'd', {}],
+    [
+      'collector form STATUS_CODE_ERROR + description',
+      { 'otel.status_code': 'STATUS_CODE_ERROR', 'otel.status_description': 'd' },
+      Status_StatusCode.ERROR,
+      'd',
+      {},
+    ],
     ['a description alone is just a tag', { 'otel.status_description': 'd' }, undefined, '', { 'otel.status_description': 'd' }],
     ['no status tags', { other: 'x' }, undefined, '', { other: 'x' }],
   ];
@@ -192,7 +198,14 @@ describe('zipkin v2 JSON → OTLP', () => {
     ['zero trace ID', JSON.stringify([{ traceId: '0000', id: '1' }]), /span\[0\]\.traceId: all zeros/],
     ['missing id', JSON.stringify([{ traceId: '1' }, { traceId: '1' }]), /span\[0\]\.id: required/],
     ['numeric traceId', JSON.stringify([{ traceId: 5, id: '1' }]), /span\[0\]\.traceId: expected a string, got number/],
-    ['string timestamp', JSON.stringify([{ traceId: '1', id: '1' }, { traceId: '1', id: '2', timestamp: 'now' }]), /span\[1\]\.timestamp: expected a number of microseconds, got string/],
+    [
+      'string timestamp',
+      JSON.stringify([
+        { traceId: '1', id: '1' },
+        { traceId: '1', id: '2', timestamp: 'now' },
+      ]),
+      /span\[1\]\.timestamp: expected a number of microseconds, got string/,
+    ],
     ['unknown kind', JSON.stringify([{ traceId: '1', id: '1', kind: 'SIDEWAYS' }]), /span\[0\]\.kind: unknown kind "SIDEWAYS"/],
     ['tag of object type', JSON.stringify([{ traceId: '1', id: '1', tags: { a: { b: 1 } } }]), /span\[0\]\.tags\.a: expected a string, got object/],
     ['bad annotation', JSON.stringify([{ traceId: '1', id: '1', annotations: [{ value: 'x' }] }]), /span\[0\]\.annotations\[0\]\.timestamp: required/],
@@ -314,9 +327,21 @@ describe('zipkin v1 JSON → OTLP', () => {
 
   test.each([
     ['bad hex id', JSON.stringify([{ traceId: '1', id: 'zz' }]), /^zipkin v1 span\[0\]\.id: not hex/],
-    ['annotations not a list', JSON.stringify([{ traceId: '1', id: '1', annotations: {} }]), /^zipkin v1 span\[0\]\.annotations: expected an array, got object/],
-    ['binary annotation without key', JSON.stringify([{ traceId: '1', id: '1', binaryAnnotations: [{ value: 'x' }] }]), /^zipkin v1 span\[0\]\.binaryAnnotations\[0\]\.key: required/],
-    ['binary annotation of object value', JSON.stringify([{ traceId: '1', id: '1', binaryAnnotations: [{ key: 'k', value: [] }] }]), /binaryAnnotations\[0\]\.value: expected a string, number or boolean, got array/],
+    [
+      'annotations not a list',
+      JSON.stringify([{ traceId: '1', id: '1', annotations: {} }]),
+      /^zipkin v1 span\[0\]\.annotations: expected an array, got object/,
+    ],
+    [
+      'binary annotation without key',
+      JSON.stringify([{ traceId: '1', id: '1', binaryAnnotations: [{ value: 'x' }] }]),
+      /^zipkin v1 span\[0\]\.binaryAnnotations\[0\]\.key: required/,
+    ],
+    [
+      'binary annotation of object value',
+      JSON.stringify([{ traceId: '1', id: '1', binaryAnnotations: [{ key: 'k', value: [] }] }]),
+      /binaryAnnotations\[0\]\.value: expected a string, number or boolean, got array/,
+    ],
   ])('invalid: %s', (_name, body, pattern) => {
     expectInvalid(() => zipkinV1JsonToOtlp(body), pattern);
   });
@@ -361,9 +386,17 @@ describe('zipkin proto3 → OTLP', () => {
   });
 
   test.each([
-    ['trace_id of 3 bytes', { traceId: new Uint8Array(3), id: new Uint8Array([0, 0, 0, 0, 0, 0, 0, 1]) }, /^zipkin proto3 span\[0\]\.trace_id: must be 8 or 16 bytes, got 3/],
+    [
+      'trace_id of 3 bytes',
+      { traceId: new Uint8Array(3), id: new Uint8Array([0, 0, 0, 0, 0, 0, 0, 1]) },
+      /^zipkin proto3 span\[0\]\.trace_id: must be 8 or 16 bytes, got 3/,
+    ],
     ['id of 2 bytes', { traceId: new Uint8Array(8).fill(1), id: new Uint8Array(2) }, /^zipkin proto3 span\[0\]\.id: must be 8 bytes, got 2/],
-    ['ipv4 of 5 bytes', { traceId: new Uint8Array(8).fill(1), id: new Uint8Array(8).fill(1), localEndpoint: { ipv4: new Uint8Array(5) } }, /local_endpoint\.ipv4: must be 4 bytes, got 5/],
+    [
+      'ipv4 of 5 bytes',
+      { traceId: new Uint8Array(8).fill(1), id: new Uint8Array(8).fill(1), localEndpoint: { ipv4: new Uint8Array(5) } },
+      /local_endpoint\.ipv4: must be 4 bytes, got 5/,
+    ],
   ])('invalid: %s', (_name, init, pattern) => {
     expectInvalid(() => zipkinProtoToOtlp(toBinary(ZipkinListOfSpansSchema, create(ZipkinListOfSpansSchema, { spans: [init] }))), pattern);
   });

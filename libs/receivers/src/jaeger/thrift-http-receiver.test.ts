@@ -44,7 +44,12 @@ const batch: JaegerThriftBatch = {
   ],
 };
 
-function post(body: Uint8Array | string, headers: Record<string, string> = { 'content-type': 'application/x-thrift' }, target = url, method = 'POST'): Promise<Response> {
+function post(
+  body: Uint8Array | string,
+  headers: Record<string, string> = { 'content-type': 'application/x-thrift' },
+  target = url,
+  method = 'POST',
+): Promise<Response> {
   return fetch(target, { method, headers, body: method === 'GET' ? undefined : body });
 }
 
@@ -73,7 +78,11 @@ describe('Jaeger thrift HTTP receiver', () => {
     await poll('two spans over HTTP', () => pusher.spans().length === 2);
     const { ctx, req } = pusher.pushes[0]!;
     expect(ctx).toEqual({ orgID: undefined, protocol: 'jaeger_thrift_http' });
-    expect(attrs(req.resourceSpans[0]!.resource!.attributes)).toMatchObject({ 'service.name': 'web', team: 'payments', 'opencensus.exporterversion': 'Jaeger-Node-3.19.0' });
+    expect(attrs(req.resourceSpans[0]!.resource!.attributes)).toMatchObject({
+      'service.name': 'web',
+      team: 'payments',
+      'opencensus.exporterversion': 'Jaeger-Node-3.19.0',
+    });
     const byName = new Map(pusher.spans().map((s) => [s.name, s]));
     const p = byName.get('POST /pay')!;
     const c = byName.get('db.insert')!;
@@ -112,7 +121,12 @@ describe('Jaeger thrift HTTP receiver', () => {
     ['JSON content type', () => post('{}', { 'content-type': 'application/json' }), 415, /unsupported content type "application\/json"/],
     ['no content type', () => post(encodeBatch('binary', batch), {}), 415, /unsupported content type ""/],
     ['GET', () => post('', {}, url, 'GET'), 405, /use POST/],
-    ['another path', () => post(encodeBatch('binary', batch), { 'content-type': 'application/x-thrift' }, url.replace('/api/traces', '/api/spans')), 404, /not found/],
+    [
+      'another path',
+      () => post(encodeBatch('binary', batch), { 'content-type': 'application/x-thrift' }, url.replace('/api/traces', '/api/spans')),
+      404,
+      /not found/,
+    ],
     ['a body over the limit', () => post(Buffer.alloc(64 * 1024 + 1)), 413, /more than the 65536 byte limit/],
     [
       'a gzip bomb over the limit',

@@ -109,7 +109,7 @@ function expectFixtureBatch(p: CapturingPusher, protocol: string): void {
 }
 
 describe('Jaeger UDP receivers', () => {
-  test('compact (6831): an emitBatch datagram from Apache Thrift\'s compact protocol', async () => {
+  test("compact (6831): an emitBatch datagram from Apache Thrift's compact protocol", async () => {
     const r = await start('compact');
     await sendUdp(r.port, encodeEmitBatch('compact', batch));
     await poll('the compact batch to be pushed', () => r.pusher.pushes.length === 1);
@@ -123,7 +123,7 @@ describe('Jaeger UDP receivers', () => {
     expectFixtureBatch(r.pusher, 'jaeger_thrift_binary');
   });
 
-  test('binary (6832): jaeger-client\'s UDPSender, spans with tags, logs, references and process tags', async () => {
+  test("binary (6832): jaeger-client's UDPSender, spans with tags, logs, references and process tags", async () => {
     const r = await start('binary');
     const tracer = initTracer(
       { serviceName: 'frontend', sampler: { type: 'const', param: 1 }, reporter: { agentHost: '127.0.0.1', agentPort: r.port, flushIntervalMs: 60_000 } },
@@ -238,9 +238,7 @@ describe('Jaeger UDP receivers', () => {
       return inner(ctx, bytes);
     };
     const r = await start('compact', { workers: 1, queueSize: 2, pusher });
-    const packets = [1n, 2n, 3n, 4n, 5n].map((id) =>
-      encodeEmitBatch('compact', { ...batch, spans: [{ ...batch.spans[0]!, spanId: id }] }),
-    );
+    const packets = [1n, 2n, 3n, 4n, 5n].map((id) => encodeEmitBatch('compact', { ...batch, spans: [{ ...batch.spans[0]!, spanId: id }] }));
     await sendUdp(r.port, ...packets);
     await poll('two queue_full drops', async () => (await dropped(r.registry, 'queue_full')) === 2);
     release();

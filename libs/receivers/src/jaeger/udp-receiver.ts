@@ -90,8 +90,13 @@ export class JaegerUdpReceiver extends BasicService {
   }
 
   protected override async starting(): Promise<void> {
-    const { host, port } = parseEndpoint(this.opts.endpoint ?? (this.opts.protocol === 'compact' ? JAEGER_COMPACT_DEFAULT_ENDPOINT : JAEGER_BINARY_DEFAULT_ENDPOINT));
-    const socket = dgram.createSocket({ type: host.includes(':') ? 'udp6' : 'udp4', ...(this.opts.socketBufferBytes ? { recvBufferSize: this.opts.socketBufferBytes } : {}) });
+    const { host, port } = parseEndpoint(
+      this.opts.endpoint ?? (this.opts.protocol === 'compact' ? JAEGER_COMPACT_DEFAULT_ENDPOINT : JAEGER_BINARY_DEFAULT_ENDPOINT),
+    );
+    const socket = dgram.createSocket({
+      type: host.includes(':') ? 'udp6' : 'udp4',
+      ...(this.opts.socketBufferBytes ? { recvBufferSize: this.opts.socketBufferBytes } : {}),
+    });
     this.socket = socket;
     await new Promise<void>((resolve, reject) => {
       socket.once('error', reject);

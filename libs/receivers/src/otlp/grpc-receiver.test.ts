@@ -16,7 +16,13 @@ function validRequest(traceIdHex = '0102030405060708090a0b0c0d0e0f10'): Uint8Arr
   return toBinary(
     ExportTraceServiceRequestSchema,
     create(ExportTraceServiceRequestSchema, {
-      resourceSpans: [{ scopeSpans: [{ spans: [create(SpanSchema, { traceId: Buffer.from(traceIdHex, 'hex'), spanId: Buffer.from('0102030405060708', 'hex'), name: 'op' })] }] }],
+      resourceSpans: [
+        {
+          scopeSpans: [
+            { spans: [create(SpanSchema, { traceId: Buffer.from(traceIdHex, 'hex'), spanId: Buffer.from('0102030405060708', 'hex'), name: 'op' })] },
+          ],
+        },
+      ],
     }),
   );
 }
@@ -62,7 +68,12 @@ describe('OtlpGrpcReceiver', () => {
   beforeEach(async () => {
     logLines.length = 0;
     pusher = new CapturingPusher();
-    receiver = new OtlpGrpcReceiver({ pusher, logger: new Logger('info', 'json', {}, { write: (l) => logLines.push(l) }), endpoint: '127.0.0.1:0', maxRecvBytes: 256 * 1024 });
+    receiver = new OtlpGrpcReceiver({
+      pusher,
+      logger: new Logger('info', 'json', {}, { write: (l) => logLines.push(l) }),
+      endpoint: '127.0.0.1:0',
+      maxRecvBytes: 256 * 1024,
+    });
     await receiver.start();
     port = receiver.address().port;
   });
@@ -119,12 +130,36 @@ describe('OtlpGrpcReceiver', () => {
 
   describe('bad input is refused with a status naming it, and the server keeps serving', () => {
     it.each([
-      ['an 8-byte trace ID', () => validRequest('0102030405060708'), {}, grpc.status.INVALID_ARGUMENT, 'resourceSpans[0].scopeSpans[0].spans[0]: trace ID must be 16 bytes, got 8'],
-      ['malformed content inside a ResourceSpans', () => Uint8Array.of(0x0a, 0x02, 0x12, 0x05), {}, grpc.status.INVALID_ARGUMENT, /malformed protobuf at byte offset 3: length 5 exceeds the 0 bytes remaining/],
+      [
+        'an 8-byte trace ID',
+        () => validRequest('0102030405060708'),
+        {},
+        grpc.status.INVALID_ARGUMENT,
+        'resourceSpans[0].scopeSpans[0].spans[0]: trace ID must be 16 bytes, got 8',
+      ],
+      [
+        'malformed content inside a ResourceSpans',
+        () => Uint8Array.of(0x0a, 0x02, 0x12, 0x05),
+        {},
+        grpc.status.INVALID_ARGUMENT,
+        /malformed protobuf at byte offset 3: length 5 exceeds the 0 bytes remaining/,
+      ],
       // Like grpc-go servers, a request that does not even frame is INTERNAL (see the receiver's comment).
       ['truncated top-level framing', () => validRequest().subarray(0, 20), {}, grpc.status.INTERNAL, /parse binary/],
-      ['a message over the cap', () => new Uint8Array(300 * 1024), {}, grpc.status.RESOURCE_EXHAUSTED, /message size 307200 is larger than configured readMaxBytes 262144/],
-      ['a gzip bomb', () => new Uint8Array(8 * 1024 * 1024), { gzip: true }, grpc.status.RESOURCE_EXHAUSTED, 'message is larger than the 262144 byte limit once decompressed'],
+      [
+        'a message over the cap',
+        () => new Uint8Array(300 * 1024),
+        {},
+        grpc.status.RESOURCE_EXHAUSTED,
+        /message size 307200 is larger than configured readMaxBytes 262144/,
+      ],
+      [
+        'a gzip bomb',
+        () => new Uint8Array(8 * 1024 * 1024),
+        { gzip: true },
+        grpc.status.RESOURCE_EXHAUSTED,
+        'message is larger than the 262144 byte limit once decompressed',
+      ],
     ] as const)('%s', async (_name, body, opts, status, message) => {
       const result = await call(port, body(), opts);
       expect(result.error?.code).toBe(status);

@@ -106,7 +106,8 @@ function cappedCompression(name: ContentCoding): Compression {
       try {
         return new Uint8Array(await inflateBounded(bytes, name, readMaxBytes));
       } catch (err) {
-        if (err instanceof BodyTooLargeError) throw new ConnectError(`message is larger than the ${readMaxBytes} byte limit once decompressed`, Code.ResourceExhausted);
+        if (err instanceof BodyTooLargeError)
+          throw new ConnectError(`message is larger than the ${readMaxBytes} byte limit once decompressed`, Code.ResourceExhausted);
         throw new ConnectError((err as Error).message, Code.InvalidArgument);
       }
     },
@@ -143,7 +144,9 @@ export class OtlpGrpcReceiver extends BasicService {
     const endpoint = parseOtlpEndpoint(this.s.endpoint);
     const handler = connectNodeAdapter({
       routes: (router) => {
-        router.rpc(raw.export as DescMethod & { methodKind: 'unary'; input: DescMessage; output: DescMessage }, (req: Message, ctx: HandlerContext) => this.export(req as RawRequest, ctx));
+        router.rpc(raw.export as DescMethod & { methodKind: 'unary'; input: DescMessage; output: DescMessage }, (req: Message, ctx: HandlerContext) =>
+          this.export(req as RawRequest, ctx),
+        );
       },
       grpc: true,
       grpcWeb: false,
@@ -182,7 +185,10 @@ export class OtlpGrpcReceiver extends BasicService {
     const partial = outcome.rejectedSpans > 0 || outcome.errorMessage !== '';
     return create(raw.response, {
       partialSuccess: partial
-        ? toBinary(ExportTracePartialSuccessSchema, create(ExportTracePartialSuccessSchema, { rejectedSpans: BigInt(outcome.rejectedSpans), errorMessage: outcome.errorMessage }))
+        ? toBinary(
+            ExportTracePartialSuccessSchema,
+            create(ExportTracePartialSuccessSchema, { rejectedSpans: BigInt(outcome.rejectedSpans), errorMessage: outcome.errorMessage }),
+          )
         : new Uint8Array(0),
     } as never);
   }

@@ -53,7 +53,13 @@ function validRequest(traceIdHex = '0102030405060708090a0b0c0d0e0f10'): Uint8Arr
   return toBinary(
     ExportTraceServiceRequestSchema,
     create(ExportTraceServiceRequestSchema, {
-      resourceSpans: [{ scopeSpans: [{ spans: [create(SpanSchema, { traceId: Buffer.from(traceIdHex, 'hex'), spanId: Buffer.from('0102030405060708', 'hex'), name: 'op' })] }] }],
+      resourceSpans: [
+        {
+          scopeSpans: [
+            { spans: [create(SpanSchema, { traceId: Buffer.from(traceIdHex, 'hex'), spanId: Buffer.from('0102030405060708', 'hex'), name: 'op' })] },
+          ],
+        },
+      ],
     }),
   );
 }
@@ -104,7 +110,12 @@ describe('OtlpHttpReceiver', () => {
       ['exporter-trace-otlp-http (JSON)', 'none'],
       ['exporter-trace-otlp-http (JSON)', 'gzip'],
     ] as const)('%s with compression %s delivers every field intact', async (name, compression) => {
-      const config = { url: `http://127.0.0.1:${port}/v1/traces`, headers: { 'X-Scope-OrgID': 'tenant-a' }, compression: compression as never, keepAlive: false };
+      const config = {
+        url: `http://127.0.0.1:${port}/v1/traces`,
+        headers: { 'X-Scope-OrgID': 'tenant-a' },
+        compression: compression as never,
+        keepAlive: false,
+      };
       const exporter = name.startsWith('exporter-trace-otlp-proto') ? new ProtoExporter(config) : new JsonExporter(config);
       preloadHttpTransport(exporter);
       const result = await new Promise<{ code: number; error?: Error }>((resolve) => exporter.export(spans, resolve));
@@ -149,20 +160,91 @@ describe('OtlpHttpReceiver', () => {
   describe('bad input gets a 4xx naming the problem, and the server keeps serving', () => {
     const eightByteTrace = () => validRequest('0102030405060708');
     it.each([
-      ['truncated protobuf', () => post(port, validRequest().subarray(0, 20), PROTO), 400, 'proto', /^request: malformed protobuf at byte offset 1: length \d+ exceeds the 18 bytes remaining$/],
-      ['an 8-byte trace ID (protobuf)', () => post(port, eightByteTrace(), PROTO), 400, 'proto', 'resourceSpans[0].scopeSpans[0].spans[0]: trace ID must be 16 bytes, got 8'],
-      ['an 8-byte trace ID (JSON)', () => post(port, JSON.stringify({ resourceSpans: [{ scopeSpans: [{ spans: [{ traceId: '0102030405060708', spanId: '0102030405060708' }] }] }] }), JSON_TYPE), 400, 'json', 'resourceSpans[0].scopeSpans[0].spans[0]: trace ID must be 16 bytes, got 8'],
+      [
+        'truncated protobuf',
+        () => post(port, validRequest().subarray(0, 20), PROTO),
+        400,
+        'proto',
+        /^request: malformed protobuf at byte offset 1: length \d+ exceeds the 18 bytes remaining$/,
+      ],
+      [
+        'an 8-byte trace ID (protobuf)',
+        () => post(port, eightByteTrace(), PROTO),
+        400,
+        'proto',
+        'resourceSpans[0].scopeSpans[0].spans[0]: trace ID must be 16 bytes, got 8',
+      ],
+      [
+        'an 8-byte trace ID (JSON)',
+        () =>
+          post(
+            port,
+            JSON.stringify({ resourceSpans: [{ scopeSpans: [{ spans: [{ traceId: '0102030405060708', spanId: '0102030405060708' }] }] }] }),
+            JSON_TYPE,
+          ),
+        400,
+        'json',
+        'resourceSpans[0].scopeSpans[0].spans[0]: trace ID must be 16 bytes, got 8',
+      ],
       ['invalid JSON', () => post(port, '{"resourceSpans": [}', JSON_TYPE), 400, 'json', /^invalid JSON: /],
-      ['JSON of the wrong shape', () => post(port, '{"resourceSpans": [{"scopeSpans": 7}]}', JSON_TYPE), 400, 'json', 'invalid OTLP JSON at resourceSpans[0].scopeSpans: expected an array, got number 7'],
+      [
+        'JSON of the wrong shape',
+        () => post(port, '{"resourceSpans": [{"scopeSpans": 7}]}', JSON_TYPE),
+        400,
+        'json',
+        'invalid OTLP JSON at resourceSpans[0].scopeSpans: expected an array, got number 7',
+      ],
       ['JSON that is not UTF-8', () => post(port, Buffer.from([0x7b, 0xff, 0x7d]), JSON_TYPE), 400, 'json', 'request body is not valid UTF-8'],
-      ['a wrong content type', () => post(port, 'hello', { 'content-type': 'text/plain' }), 415, 'json', 'unsupported content type "text/plain": OTLP/HTTP accepts application/x-protobuf and application/json'],
-      ['no content type', () => post(port, validRequest(), {}), 415, 'json', 'unsupported content type "": OTLP/HTTP accepts application/x-protobuf and application/json'],
-      ['an unknown content encoding', () => post(port, validRequest(), { ...PROTO, 'content-encoding': 'br' }), 415, 'proto', 'unsupported content encoding "br": gzip, deflate and identity are accepted'],
+      [
+        'a wrong content type',
+        () => post(port, 'hello', { 'content-type': 'text/plain' }),
+        415,
+        'json',
+        'unsupported content type "text/plain": OTLP/HTTP accepts application/x-protobuf and application/json',
+      ],
+      [
+        'no content type',
+        () => post(port, validRequest(), {}),
+        415,
+        'json',
+        'unsupported content type "": OTLP/HTTP accepts application/x-protobuf and application/json',
+      ],
+      [
+        'an unknown content encoding',
+        () => post(port, validRequest(), { ...PROTO, 'content-encoding': 'br' }),
+        415,
+        'proto',
+        'unsupported content encoding "br": gzip, deflate and identity are accepted',
+      ],
       ['a body that is not gzip', () => post(port, validRequest(), { ...PROTO, 'content-encoding': 'gzip' }), 400, 'proto', /^invalid gzip body: /],
-      ['a declared body over the cap', () => post(port, Buffer.alloc(100 * 1024), PROTO), 413, 'proto', 'request body too large: more than the 65536 byte limit'],
-      ['a chunked body over the cap', () => post(port, Buffer.alloc(100 * 1024), { ...PROTO, 'transfer-encoding': 'chunked' }), 413, 'proto', 'request body too large: more than the 65536 byte limit'],
-      ['a gzip bomb', () => post(port, zlib.gzipSync(Buffer.alloc(8 * 1024 * 1024)), { ...PROTO, 'content-encoding': 'gzip' }), 413, 'proto', 'request body too large: more than the 262144 byte limit once decompressed'],
-      ['another path', () => post(port, validRequest(), PROTO, '/v1/metrics'), 404, 'proto', 'no such path /v1/metrics: OTLP traces are accepted on /v1/traces'],
+      [
+        'a declared body over the cap',
+        () => post(port, Buffer.alloc(100 * 1024), PROTO),
+        413,
+        'proto',
+        'request body too large: more than the 65536 byte limit',
+      ],
+      [
+        'a chunked body over the cap',
+        () => post(port, Buffer.alloc(100 * 1024), { ...PROTO, 'transfer-encoding': 'chunked' }),
+        413,
+        'proto',
+        'request body too large: more than the 65536 byte limit',
+      ],
+      [
+        'a gzip bomb',
+        () => post(port, zlib.gzipSync(Buffer.alloc(8 * 1024 * 1024)), { ...PROTO, 'content-encoding': 'gzip' }),
+        413,
+        'proto',
+        'request body too large: more than the 262144 byte limit once decompressed',
+      ],
+      [
+        'another path',
+        () => post(port, validRequest(), PROTO, '/v1/metrics'),
+        404,
+        'proto',
+        'no such path /v1/metrics: OTLP traces are accepted on /v1/traces',
+      ],
       ['GET', () => post(port, '', {}, '/v1/traces', 'GET'), 405, 'json', 'method GET not allowed on /v1/traces: use POST'],
     ] as const)('%s', async (_name, send, status, encoding, message) => {
       const reply = await send();
@@ -171,7 +253,9 @@ describe('OtlpHttpReceiver', () => {
       const body = encoding === 'proto' ? decodeStatus(reply.body) : (JSON.parse(reply.body.toString()) as { code: number; message: string });
       if (typeof message === 'string') expect(body.message).toBe(message);
       else expect(body.message).toMatch(message);
-      expect(body.code).toBe(status === 413 ? Code.ResourceExhausted : status === 404 ? Code.NotFound : status === 405 ? Code.Unimplemented : Code.InvalidArgument);
+      expect(body.code).toBe(
+        status === 413 ? Code.ResourceExhausted : status === 404 ? Code.NotFound : status === 405 ? Code.Unimplemented : Code.InvalidArgument,
+      );
       await expectStillServing();
     });
 
@@ -195,7 +279,10 @@ describe('OtlpHttpReceiver', () => {
       pusher.respond = async () => {
         throw new ConnectError(`refused with ${Code[code]}`, code);
       };
-      for (const [body, type] of [[validRequest(), PROTO], ['{}', JSON_TYPE]] as const) {
+      for (const [body, type] of [
+        [validRequest(), PROTO],
+        ['{}', JSON_TYPE],
+      ] as const) {
         const reply = await post(port, body, type);
         expect(reply.status).toBe(status);
         expect(reply.headers['retry-after']).toBe(retryAfter);

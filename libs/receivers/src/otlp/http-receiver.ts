@@ -120,14 +120,22 @@ export class OtlpHttpReceiver extends BasicService {
     try {
       const path = new URL(req.url ?? '/', 'http://localhost').pathname;
       if (path !== OTLP_HTTP_TRACES_PATH) throw new Refusal(404, Code.NotFound, `no such path ${path}: OTLP traces are accepted on ${OTLP_HTTP_TRACES_PATH}`);
-      if (req.method !== 'POST') throw new Refusal(405, Code.Unimplemented, `method ${req.method} not allowed on ${OTLP_HTTP_TRACES_PATH}: use POST`, { allow: 'POST' });
+      if (req.method !== 'POST')
+        throw new Refusal(405, Code.Unimplemented, `method ${req.method} not allowed on ${OTLP_HTTP_TRACES_PATH}: use POST`, { allow: 'POST' });
       if (requested === undefined) {
         const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
-        throw new Refusal(415, Code.InvalidArgument, `unsupported content type ${JSON.stringify(type)}: OTLP/HTTP accepts application/x-protobuf and application/json`);
+        throw new Refusal(
+          415,
+          Code.InvalidArgument,
+          `unsupported content type ${JSON.stringify(type)}: OTLP/HTTP accepts application/x-protobuf and application/json`,
+        );
       }
       const body = await this.readBody(req);
       const payload = encoding === 'proto' ? body : jsonToProtobuf(body);
-      const outcome = await this.s.pusher.pushOtlp({ orgID: headerValue(req, 'x-scope-orgid'), protocol: encoding === 'proto' ? 'otlp_http_proto' : 'otlp_http_json' }, payload);
+      const outcome = await this.s.pusher.pushOtlp(
+        { orgID: headerValue(req, 'x-scope-orgid'), protocol: encoding === 'proto' ? 'otlp_http_proto' : 'otlp_http_json' },
+        payload,
+      );
       sendSuccess(res, encoding, outcome);
     } catch (err) {
       this.sendFailure(req, res, encoding, err);
@@ -262,7 +270,8 @@ function sendSuccess(res: http.ServerResponse, encoding: Encoding, outcome: Push
   const response = create(ExportTraceServiceResponseSchema, {
     partialSuccess: partial ? { rejectedSpans: BigInt(outcome.rejectedSpans), errorMessage: outcome.errorMessage } : undefined,
   });
-  const body = encoding === 'proto' ? toBinary(ExportTraceServiceResponseSchema, response) : Buffer.from(toJsonString(ExportTraceServiceResponseSchema, response));
+  const body =
+    encoding === 'proto' ? toBinary(ExportTraceServiceResponseSchema, response) : Buffer.from(toJsonString(ExportTraceServiceResponseSchema, response));
   res.writeHead(200, { 'content-type': encoding === 'proto' ? 'application/x-protobuf' : 'application/json', 'content-length': body.length });
   res.end(body);
 }

@@ -29,20 +29,23 @@ export async function sdkSpans(): Promise<ReadableSpan[]> {
       kind: SpanKind.SERVER,
       startTime: [1_700_000_000, 111_222_333],
       attributes: {
-        'str': 'hello ✓',
-        'int': 42,
-        'neg': -9007199254740991,
-        'double': 3.25,
-        'bool': true,
+        str: 'hello ✓',
+        int: 42,
+        neg: -9007199254740991,
+        double: 3.25,
+        bool: true,
         'str.list': ['a', 'b', ''],
         'num.list': [1, 2.5],
-        'bytes': new Uint8Array([0, 7, 255]),
-        'map': { inner: 'x', n: 3, deeper: { ok: true } },
-        'empty': '',
+        bytes: new Uint8Array([0, 7, 255]),
+        map: { inner: 'x', n: 3, deeper: { ok: true } },
+        empty: '',
         'over.limit': 'dropped',
       },
       links: [
-        { context: { traceId: '0af7651916cd43dd8448eb211c80319c', spanId: 'b7ad6b7169203331', traceFlags: 1, traceState: createTraceState('l=1') }, attributes: { 'link.reason': 'batch' } },
+        {
+          context: { traceId: '0af7651916cd43dd8448eb211c80319c', spanId: 'b7ad6b7169203331', traceFlags: 1, traceState: createTraceState('l=1') },
+          attributes: { 'link.reason': 'batch' },
+        },
         { context: { traceId: '1af7651916cd43dd8448eb211c80319c', spanId: 'c7ad6b7169203331', traceFlags: 0 } },
       ],
     },
@@ -105,7 +108,11 @@ export function expectSpansIntact(req: ExportTraceServiceRequest, spans: Readabl
   for (const want of spans) {
     const { rs, ss, s } = got.find((g) => hex(g.s.spanId) === want.spanContext().spanId)!;
     expect(plainAttributes(rs.resource!.attributes)).toEqual(expected(want.resource.attributes));
-    expect([ss.scope?.name, ss.scope?.version, ss.schemaUrl]).toEqual([want.instrumentationScope.name, want.instrumentationScope.version, want.instrumentationScope.schemaUrl]);
+    expect([ss.scope?.name, ss.scope?.version, ss.schemaUrl]).toEqual([
+      want.instrumentationScope.name,
+      want.instrumentationScope.version,
+      want.instrumentationScope.schemaUrl,
+    ]);
     expect(hex(s.traceId)).toBe(want.spanContext().traceId);
     expect(hex(s.parentSpanId)).toBe(want.parentSpanContext?.spanId ?? '');
     expect(s.traceState).toBe(want.spanContext().traceState?.serialize() ?? '');
@@ -121,7 +128,13 @@ export function expectSpansIntact(req: ExportTraceServiceRequest, spans: Readabl
     );
     expect(s.droppedEventsCount).toBe(want.droppedEventsCount);
     expect(s.links.map((l) => [hex(l.traceId), hex(l.spanId), l.traceState, plainAttributes(l.attributes), l.flags])).toEqual(
-      want.links.map((l) => [l.context.traceId, l.context.spanId, l.context.traceState?.serialize() ?? '', expected(l.attributes ?? {}), (l.context.traceFlags & 0xff) | 0x100]),
+      want.links.map((l) => [
+        l.context.traceId,
+        l.context.spanId,
+        l.context.traceState?.serialize() ?? '',
+        expected(l.attributes ?? {}),
+        (l.context.traceFlags & 0xff) | 0x100,
+      ]),
     );
     expect(s.droppedLinksCount).toBe(want.droppedLinksCount);
     expect([s.status?.code, s.status?.message ?? '']).toEqual([want.status.code, want.status.message ?? '']);

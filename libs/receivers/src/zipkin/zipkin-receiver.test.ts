@@ -185,9 +185,24 @@ describe('Zipkin receiver', () => {
 
   const refusals: Array<[string, () => Promise<Response>, number, RegExp]> = [
     ['bad JSON', () => post('/api/v2/spans', '[{"traceId":'), 400, /^zipkin v2: invalid JSON/],
-    ['a bad hex ID names the span', () => post('/api/v2/spans', JSON.stringify([v2Span, { ...v2Span, id: 'xyz' }])), 400, /^zipkin v2 span\[1\]\.id: not hex: "xyz"/],
-    ['a wrong type names the field', () => post('/api/v1/spans', JSON.stringify([{ traceId: '1', id: '1', timestamp: 'soon' }])), 400, /^zipkin v1 span\[0\]\.timestamp: expected a number/],
-    ['garbage protobuf', () => post('/api/v2/spans', Buffer.from([0x0a, 0xff, 0xff]), { 'content-type': 'application/x-protobuf' }), 400, /zipkin proto3: malformed ListOfSpans/],
+    [
+      'a bad hex ID names the span',
+      () => post('/api/v2/spans', JSON.stringify([v2Span, { ...v2Span, id: 'xyz' }])),
+      400,
+      /^zipkin v2 span\[1\]\.id: not hex: "xyz"/,
+    ],
+    [
+      'a wrong type names the field',
+      () => post('/api/v1/spans', JSON.stringify([{ traceId: '1', id: '1', timestamp: 'soon' }])),
+      400,
+      /^zipkin v1 span\[0\]\.timestamp: expected a number/,
+    ],
+    [
+      'garbage protobuf',
+      () => post('/api/v2/spans', Buffer.from([0x0a, 0xff, 0xff]), { 'content-type': 'application/x-protobuf' }),
+      400,
+      /zipkin proto3: malformed ListOfSpans/,
+    ],
     ['text/plain', () => post('/api/v2/spans', '[]', { 'content-type': 'text/plain' }), 415, /unsupported content type "text\/plain"/],
     ['protobuf on v1', () => post('/api/v1/spans', '', { 'content-type': 'application/x-protobuf' }), 415, /want application\/json/],
     ['thrift on v1', () => post('/api/v1/spans', '', { 'content-type': 'application/x-thrift' }), 415, /unsupported content type/],

@@ -110,7 +110,11 @@ export function descBytes(d: RingDesc): string {
   return Buffer.from(encodeRingDesc(d)).toString('base64');
 }
 
-export async function poll<T>(what: string, check: () => T | undefined | false | Promise<T | undefined | false>, { timeoutMs = 10_000, intervalMs = 25 } = {}): Promise<T> {
+export async function poll<T>(
+  what: string,
+  check: () => T | undefined | false | Promise<T | undefined | false>,
+  { timeoutMs = 10_000, intervalMs = 25 } = {},
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {

@@ -36,7 +36,17 @@ describe('loadConfig', () => {
   it('reports every problem at once, each with its path', async () => {
     expect(
       await problems(
-        ['server:', '  htp_listen_port: 1', '  http_listen_port: -5', 'ingester:', '  trace_idle_period: 10', 'bogus: 1', 'storage:', '  trace:', '    backend: ftp'].join('\n'),
+        [
+          'server:',
+          '  htp_listen_port: 1',
+          '  http_listen_port: -5',
+          'ingester:',
+          '  trace_idle_period: 10',
+          'bogus: 1',
+          'storage:',
+          '  trace:',
+          '    backend: ftp',
+        ].join('\n'),
       ),
     ).toEqual([
       'server.http_listen_port: must be at least 0, got -5',

@@ -7,7 +7,10 @@ import type { ConfigIssue, Field, ParseContext } from './schema';
 import { staveConfigSchema, type StaveConfig } from './stave-config';
 
 export class ConfigError extends Error {
-  constructor(readonly issues: readonly ConfigIssue[], readonly source: string) {
+  constructor(
+    readonly issues: readonly ConfigIssue[],
+    readonly source: string,
+  ) {
     super(`invalid config${source ? ` in ${source}` : ''}:\n${issues.map((i) => `  ${i.path}: ${i.message}`).join('\n')}`);
     this.name = 'ConfigError';
   }

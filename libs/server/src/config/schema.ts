@@ -40,7 +40,10 @@ function wrongType(ctx: ParseContext, path: string, want: string, raw: unknown):
 }
 
 export class StringField extends Field<string> {
-  constructor(private readonly def: string, doc?: string) {
+  constructor(
+    private readonly def: string,
+    doc?: string,
+  ) {
     super(doc);
   }
   defaultValue(): string {
@@ -61,7 +64,11 @@ export interface IntOptions {
 }
 
 export class IntField extends Field<number> {
-  constructor(private readonly def: number, private readonly opts: IntOptions, doc?: string) {
+  constructor(
+    private readonly def: number,
+    private readonly opts: IntOptions,
+    doc?: string,
+  ) {
     super(doc);
   }
   defaultValue(): number {
@@ -86,7 +93,10 @@ export class IntField extends Field<number> {
 }
 
 export class FloatField extends Field<number> {
-  constructor(private readonly def: number, doc?: string) {
+  constructor(
+    private readonly def: number,
+    doc?: string,
+  ) {
     super(doc);
   }
   defaultValue(): number {
@@ -103,7 +113,10 @@ export class FloatField extends Field<number> {
 }
 
 export class BoolField extends Field<boolean> {
-  constructor(private readonly def: boolean, doc?: string) {
+  constructor(
+    private readonly def: boolean,
+    doc?: string,
+  ) {
     super(doc);
   }
   defaultValue(): boolean {
@@ -149,7 +162,11 @@ export class DurationField extends Field<number> {
 }
 
 export class EnumField<V extends string> extends Field<V> {
-  constructor(private readonly values: readonly V[], private readonly def: V, doc?: string) {
+  constructor(
+    private readonly values: readonly V[],
+    private readonly def: V,
+    doc?: string,
+  ) {
     super(doc);
   }
   defaultValue(): V {
@@ -163,7 +180,11 @@ export class EnumField<V extends string> extends Field<V> {
 }
 
 export class ListField<T> extends Field<T[]> {
-  constructor(private readonly item: Field<T>, private readonly def: () => T[], doc?: string) {
+  constructor(
+    private readonly item: Field<T>,
+    private readonly def: () => T[],
+    doc?: string,
+  ) {
     super(doc);
   }
   defaultValue(): T[] {
@@ -176,9 +197,7 @@ export class ListField<T> extends Field<T[]> {
       wrongType(ctx, path, 'a list', raw);
       return this.def();
     }
-    return raw.map((v, i) =>
-      v === undefined || v === null ? this.item.defaultValue() : this.item.parse(v, `${path}[${i}]`, ctx),
-    );
+    return raw.map((v, i) => (v === undefined || v === null ? this.item.defaultValue() : this.item.parse(v, `${path}[${i}]`, ctx)));
   }
   override toYaml(value: T[]): unknown {
     return value.map((v) => this.item.toYaml(v));
@@ -239,7 +258,10 @@ function editDistance(a: string, b: string): number {
 }
 
 export class ObjectField<S extends Shape> extends Field<InferShape<S>> {
-  constructor(readonly shape: S, doc?: string) {
+  constructor(
+    readonly shape: S,
+    doc?: string,
+  ) {
     super(doc);
   }
   defaultValue(): InferShape<S> {
@@ -285,7 +307,10 @@ export class ObjectField<S extends Shape> extends Field<InferShape<S>> {
 
 /** A map from free-form keys (tenant IDs, say) to values of one schema. */
 export class MapField<T> extends Field<Record<string, T>> {
-  constructor(private readonly value: Field<T>, doc?: string) {
+  constructor(
+    private readonly value: Field<T>,
+    doc?: string,
+  ) {
     super(doc);
   }
   defaultValue(): Record<string, T> {

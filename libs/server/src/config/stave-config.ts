@@ -250,9 +250,7 @@ export const metricsGeneratorSection = c.object({
       peer_attributes: c.list(c.string(), () => ['peer.service', 'db.name', 'db.system']),
     }),
     span_metrics: c.object({
-      histogram_buckets: c.list(c.float(0), () => [
-        0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1.024, 2.048, 4.096, 8.192, 16.384,
-      ]),
+      histogram_buckets: c.list(c.float(0), () => [0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1.024, 2.048, 4.096, 8.192, 16.384]),
       intrinsic_dimensions: c.ignored(),
       dimensions: c.list(c.string()),
       dimension_mappings: c.ignored(),
