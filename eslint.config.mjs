@@ -21,4 +21,21 @@ export default tseslint.config(
       'no-constant-condition': ['error', { checkLoops: false }],
     },
   },
+  {
+    // The ground does not depend on the house: the data model, block format, backends and ring use
+    // @stave/core (errors, tenant IDs, logs, lifecycle) and take plain options, never the HTTP process
+    // runtime or StaveConfig (services/stave/src/options.ts builds their options from the config).
+    files: ['libs/model/**/*.ts', 'libs/block/**/*.ts', 'libs/backend/**/*.ts', 'libs/ring/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [
+            { name: '@stave/server', message: 'low-level packages import @stave/core, not the process runtime; take plain options instead of StaveConfig' },
+          ],
+          patterns: [{ group: ['@stave/server/*', '**/server/src', '**/server/src/*'], message: 'low-level packages import @stave/core, not libs/server' }],
+        },
+      ],
+    },
+  },
 );

@@ -9,7 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import type { ObjectStore } from '@stave/backend';
 import type { TracesData } from '@stave/proto';
-import { errors, validateTenantID } from '@stave/server';
+import { errors, validateTenantID } from '@stave/core';
 import { bloomSizing, ShardedBloomBuilder } from './bloom';
 import { ByteWriter } from './bytes';
 import { blockColumns, Col } from './layout';

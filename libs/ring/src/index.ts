@@ -54,16 +54,6 @@ export {
   type ResolvedMembers,
   type SrvRecord,
 } from './discovery';
-export { ringPageHandler, memberlistPageHandler, goTime, type RingPageOptions } from './pages';
-export {
-  RING_PAGE_PATHS,
-  RING_PAGE_TITLES,
-  createLifecycler,
-  createRing,
-  memberlistKVOptions,
-  ringConfig,
-  ringKVClient,
-  type RingConfig,
-  type RingKind,
-} from './config';
+export { ringPage, memberlistPage, goTime, type RingPageOptions } from './pages';
+export { RING_PAGE_PATHS, RING_PAGE_TITLES, createLifecycler, createRing, ringKVClient, type RingConfig, type RingKind } from './config';
 export { WireError } from './wire';

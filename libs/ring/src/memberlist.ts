@@ -19,7 +19,7 @@
 import dgram from 'node:dgram';
 import net from 'node:net';
 import os from 'node:os';
-import { nopLogger, type Logger } from '@stave/server';
+import { nopLogger, type Logger } from '@stave/core';
 import {
   decodeEnvelope,
   encodeEnvelope,

@@ -3,6 +3,7 @@ export { BasicService, State, type Service, type ServiceHooks } from '@stave/cor
 export { ModuleManager, RunningModules, UnknownTargetError, type ModuleDef } from './modules';
 export { App, ServerService, type AppContext, type AppOptions, type BuildInfo } from './app';
 export { HttpServer, Router, readBody, sendJson, sendText, type HttpHandler, type HttpServerOptions } from './http-server';
+export { pageHandler } from './status-page';
 export { ConnectServer, type ConnectServerOptions } from './connect-server';
 export { Logger, nopLogger, type LogFields, type LogFormat, type LogLevel, type LogSink } from '@stave/core';
 export { Code, ConnectError, codeOf, errors, httpStatusOf } from '@stave/core';

@@ -42,7 +42,7 @@ import {
   type Span_Link,
   type Status,
 } from '@stave/proto';
-import { Code, ConnectError } from '@stave/server';
+import { Code, ConnectError } from '@stave/core';
 import { MAX_NESTING_DEPTH } from './split';
 
 type JsonObject = Record<string, unknown>;

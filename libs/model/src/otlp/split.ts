@@ -22,7 +22,7 @@
 // acknowledged span that could not be decoded later would be a lost span, so bad input is refused here.
 
 import { isUtf8 } from 'node:buffer';
-import { Code, ConnectError } from '@stave/server';
+import { Code, ConnectError } from '@stave/core';
 
 export interface TraceSplit {
   /** The trace ID, 16 bytes (a copy; safe to keep). */
