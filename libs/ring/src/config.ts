@@ -9,7 +9,7 @@ import { ringDescCodec } from './desc';
 import { Ring } from './kv-ring';
 import type { KVClient, KVStore } from './kv';
 import { Lifecycler, type LifecyclerOptions } from './lifecycler';
-import { firstPrivateAddress, hostPort } from './memberlist';
+import { firstPrivateAddress, hostPort } from './memberlist-addr';
 
 export type RingKind = 'ingester' | 'metrics-generator' | 'compactor' | 'distributor';
 

@@ -31,17 +31,8 @@ export { InMemoryKV, type Codec, type InMemoryKVOptions, type KVClient, type KVE
 export { Ring, waitInstanceState, waitRingStability, type HealthCheck, type RingOptions, type WaitStabilityOptions } from './kv-ring';
 export { Lifecycler, type LifecyclerOptions, type TokenGenerator } from './lifecycler';
 export { JobOwnership, type JobOwnershipOptions } from './ownership';
-export {
-  Memberlist,
-  DROP_REASONS,
-  hostPort,
-  splitHostPort,
-  type DropReason,
-  type MemberInfo,
-  type MemberlistOptions,
-  type MemberlistStats,
-  type PacketFilter,
-} from './memberlist';
+export { Memberlist, DROP_REASONS, type DropReason, type MemberInfo, type MemberlistOptions, type MemberlistStats, type PacketFilter } from './memberlist';
+export { hostPort, splitHostPort } from './memberlist-addr';
 export { MemberlistKV, type MemberlistKVOptions } from './memberlist-kv';
 export {
   parseJoinMember,

@@ -13,7 +13,7 @@
 import type { PageRequest, PageResponse, StatusPage } from '@stave/core';
 import type { Ring } from './kv-ring';
 import type { MemberlistKV } from './memberlist-kv';
-import { hostPort } from './memberlist';
+import { hostPort } from './memberlist-addr';
 
 export interface RingPageOptions {
   /** Page heading, e.g. "Ingester ring". */
