@@ -6,3 +6,4 @@ export { SINGLE_TENANT, resolveTenant, validateTenantID } from './tenant';
 export { Logger, nopLogger, type LogFields, type LogFormat, type LogLevel, type LogSink } from './log';
 export { BasicService, State, type Service, type ServiceHooks } from './lifecycle';
 export type { PageRequest, PageResponse, StatusPage } from './status-page';
+export { WireError } from './wire-error';

@@ -2,7 +2,8 @@
 // Jaeger/Zipkin ↔ OTLP conversion. Each section below is owned by one area; list exports explicitly.
 
 // --- OTLP (otlp/) ---
-export { splitByTrace, isValidUtf8, MAX_NESTING_DEPTH, type SplitOptions, type SplitResult, type TraceSplit } from './otlp/split';
+export { splitByTrace, type SplitOptions, type SplitResult, type TraceSplit } from './otlp/split';
+export { isValidUtf8, MAX_NESTING_DEPTH } from './otlp/protobuf-wire';
 export { parseOtlpJson, toOtlpJson } from './otlp/json';
 export { combineTraceBytes, combineTraces, countSpans, type TraceLike } from './otlp/combine';
 export {

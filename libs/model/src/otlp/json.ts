@@ -43,7 +43,7 @@ import {
   type Status,
 } from '@stave/proto';
 import { Code, ConnectError } from '@stave/core';
-import { MAX_NESTING_DEPTH } from './split';
+import { MAX_NESTING_DEPTH } from './protobuf-wire';
 
 type JsonObject = Record<string, unknown>;
 
