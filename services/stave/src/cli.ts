@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { App, ConfigError, Logger, UnknownTargetError, loadConfig, type BuildInfo } from '@stave/server';
 import { FlagError, parseFlags } from './flags';
+import { unsupportedNode } from './node-version';
 import { staveModules } from './modules';
 
 export interface CliOptions {
@@ -13,6 +14,8 @@ export interface CliOptions {
   env?: Record<string, string | undefined>;
   stdout?: (text: string) => void;
   stderr?: (text: string) => void;
+  /** Tests: the Node.js version to check (default: this process's). */
+  nodeVersion?: string;
 }
 
 const USAGE = `Usage: stave [flags]
@@ -54,6 +57,11 @@ const DEFAULT_RECEIVERS: Array<[string, string]> = [
 export async function runCli(argv: readonly string[], opts: CliOptions = {}): Promise<number> {
   const out = opts.stdout ?? ((t: string) => void process.stdout.write(t));
   const err = opts.stderr ?? ((t: string) => void process.stderr.write(t));
+  const tooOld = unsupportedNode(opts.nodeVersion);
+  if (tooOld) {
+    err(`${tooOld}\n`);
+    return 1;
+  }
   const modules = staveModules();
 
   let flags;
