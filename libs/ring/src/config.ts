@@ -102,7 +102,7 @@ export function ringConfig(cfg: StaveConfig, kind: RingKind): RingConfig {
       heartbeatPeriodMs: lc.heartbeat_period,
       heartbeatTimeoutMs: lc.ring.heartbeat_timeout,
       instanceId: lc.id || defaultId,
-      instanceHost: lc.address,
+      instanceHost: lc.address || interfaceAddress(lc.interface_names, lc.enable_inet6),
       instancePort: lc.port,
       zone: lc.availability_zone,
       tokensFilePath: lc.tokens_file_path,
@@ -132,7 +132,7 @@ export function ringConfig(cfg: StaveConfig, kind: RingKind): RingConfig {
     heartbeatPeriodMs: r.heartbeat_period,
     heartbeatTimeoutMs: r.heartbeat_timeout,
     instanceId: r.instance_id || defaultId,
-    instanceHost: r.instance_addr,
+    instanceHost: r.instance_addr || interfaceAddress(r.instance_interface_names, false),
     instancePort: r.instance_port,
     zone: r.instance_availability_zone,
     zoneAwarenessEnabled: undefined,
@@ -145,6 +145,27 @@ export function ringConfig(cfg: StaveConfig, kind: RingKind): RingConfig {
         }
       : {}),
   };
+}
+
+/**
+ * The address an instance advertises when none is configured, the way dskit picks it: the first address
+ * of the first listed interface that has one, IPv4 before IPv6 (IPv6 only with enable_inet6, never
+ * link-local). '' when no listed interface has one: the lifecycler then takes the host's first private
+ * IPv4 (where Tempo would refuse to start).
+ */
+export function interfaceAddress(
+  names: readonly string[],
+  inet6: boolean,
+  interfaces: NodeJS.Dict<ReadonlyArray<{ address: string; family: string }>> = os.networkInterfaces(),
+): string {
+  for (const name of names) {
+    const addrs = interfaces[name] ?? [];
+    const v4 = addrs.find((a) => a.family === 'IPv4');
+    if (v4) return v4.address;
+    const v6 = inet6 ? addrs.find((a) => a.family === 'IPv6' && !a.address.toLowerCase().startsWith('fe80:')) : undefined;
+    if (v6) return v6.address;
+  }
+  return '';
 }
 
 /** MemberlistKV options from the `memberlist` section. */

@@ -249,6 +249,7 @@ export function staveModules(): ModuleManager<AppContext> {
         ingester: get(ctx, keys.ingesters),
         overrides: get(ctx, keys.overrides),
         healthyDistributors: () => distributors.healthyInstancesCount(),
+        retryAfterOnResourceExhaustedMs: ctx.config.distributor.retry_after_on_resource_exhausted,
         logger: ctx.logger,
         registry: ctx.registry,
       });
