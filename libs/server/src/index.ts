@@ -6,7 +6,7 @@ export { HttpServer, Router, readBody, sendJson, sendText, type HttpHandler, typ
 export { ConnectServer, type ConnectServerOptions } from './connect-server';
 export { Logger, nopLogger, type LogFields, type LogFormat, type LogLevel, type LogSink } from './log';
 export { Code, ConnectError, codeOf, errors, httpStatusOf } from './errors';
-export { c, Field, ObjectField, type ConfigIssue, type Infer, type ParseContext } from './config/schema';
+export { c, declaredKeys, Field, ObjectField, type ConfigIssue, type DeclaredKey, type Infer, type KeyStatus, type ParseContext } from './config/schema';
 export { parseDuration, formatDuration } from './config/duration';
 export { ConfigError, configToYaml, defaultConfig, expandEnv, loadConfig, parseConfig, type LoadOptions, type LoadedConfig } from './config/load';
 export {
@@ -25,7 +25,7 @@ export {
   type StaveConfig,
   type LimitsConfig,
 } from './config/stave-config';
-export { Overrides, defaultLimits } from './config/overrides';
+export { LEGACY_OVERRIDES, Overrides, defaultLimits } from './config/overrides';
 export { SINGLE_TENANT, resolveTenant, validateTenantID } from './tenant';
 export { listen } from './listen';
 export { Http2Sessions, closeHttp2Gracefully, closeHttpGracefully } from './graceful-close';

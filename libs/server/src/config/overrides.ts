@@ -13,7 +13,7 @@ import { limitsSection, overridesSection, type LimitsConfig } from './stave-conf
 type OverridesConfig = Infer<typeof overridesSection>;
 
 /** The legacy flat keys, and where each lives in the scoped form. */
-const LEGACY: ReadonlyArray<readonly [flat: string, scoped: readonly string[]]> = [
+export const LEGACY_OVERRIDES: ReadonlyArray<readonly [flat: string, scoped: readonly string[]]> = [
   ['ingestion_rate_strategy', ['ingestion', 'rate_strategy']],
   ['ingestion_rate_limit_bytes', ['ingestion', 'rate_limit_bytes']],
   ['ingestion_burst_size_bytes', ['ingestion', 'burst_size_bytes']],
@@ -44,7 +44,7 @@ function deepMerge(base: unknown, over: unknown): unknown {
 /** Moves legacy flat keys of a raw (YAML) tenant entry into the scoped form. */
 function scopeRaw(raw: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  const flat = new Map(LEGACY);
+  const flat = new Map(LEGACY_OVERRIDES);
   for (const [k, v] of Object.entries(raw)) if (!flat.has(k)) out[k] = v;
   for (const [k, v] of Object.entries(raw)) {
     const scoped = flat.get(k);
@@ -56,7 +56,7 @@ function scopeRaw(raw: Record<string, unknown>): Record<string, unknown> {
 /** The effective default limits from the `overrides` section. */
 export function defaultLimits(o: OverridesConfig): LimitsConfig {
   const raw = limitsSection.toYaml(o.defaults) as Record<string, unknown>;
-  for (const [flat, scoped] of LEGACY) {
+  for (const [flat, scoped] of LEGACY_OVERRIDES) {
     const v = (o as Record<string, unknown>)[flat];
     const field = (overridesSection.shape as Record<string, { toYaml(v: unknown): unknown }>)[flat]!;
     if (v !== undefined) setIn(raw, scoped, field.toYaml(v));
