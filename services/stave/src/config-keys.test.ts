@@ -1,7 +1,9 @@
 // Every config key is honest: each leaf key the schema declares is either read by the running code, or
 // marked `c.ignored()` (Stave will not do it) or `c.pending()` (not in effect yet), both of which warn
-// at start. "Read" is measured, not declared: the loaded config is wrapped in a recording proxy and every
-// target is started in process, with a little traffic (push, query by ID, flush).
+// when set, or `c.only()` (one value, the one the code does). "Read" is measured, not declared: the
+// loaded config is wrapped in a recording proxy, every target is started in process with a little traffic
+// (push, query by ID, flush), and each remote backend is built and asked to do every operation.
+// A read proves the code looked at the value, not that it used it well: that is each component's tests.
 
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -120,7 +122,10 @@ async function runTarget(target: string, read: Set<string>, traffic?: (base: str
   }
 }
 
-/** Push one trace over OTLP HTTP, read it back by ID, flush, read it again, and ask the search API. */
+/**
+ * Push one trace over OTLP HTTP, read it back by ID, flush, read it again, and ask the search API. Not
+ * /status/config: printing the config reads every key.
+ */
 async function pushQueryFlush(base: string, logs: LogLine[]): Promise<void> {
   const listening = logs.find((l) => l.msg === 'receiver listening' && l.receiver === 'otlp_http');
   expect(listening).toBeDefined();

@@ -124,9 +124,9 @@ export function staveModules(): ModuleManager<AppContext> {
       let timer: NodeJS.Timeout | undefined;
       return new BasicService('overrides', {
         starting: async () => {
-          await o.loadPerTenantFile(file);
+          await o.loadPerTenantFile(file, ctx.logger);
           timer = setInterval(() => {
-            o.loadPerTenantFile(file).catch((err: unknown) => ctx.logger.warn('per-tenant overrides not reloaded', { file, err: String(err) }));
+            o.loadPerTenantFile(file, ctx.logger).catch((err: unknown) => ctx.logger.warn('per-tenant overrides not reloaded', { file, err: String(err) }));
           }, ctx.config.overrides.per_tenant_override_period);
           timer.unref();
         },
