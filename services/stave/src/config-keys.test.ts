@@ -74,6 +74,8 @@ ingester:
 memberlist:
   bind_addr: [127.0.0.1]
   bind_port: 0
+  advertise_addr: 127.0.0.1
+  advertise_port: 0 # the bound port
 storage:
   trace:
     wal: { path: ${JSON.stringify(path.join(dir, 'wal'))} }
@@ -242,7 +244,6 @@ const WIRED_BY_INGEST = ['ingester.flush_all_on_shutdown', 'ingester.flush_op_ti
  */
 const READ_ELSEWHERE: Record<string, string> = {
   'ingester_client.remote_timeout': 'services/stave/src/modules.ts, ring module: the client of an ingester in another process',
-  'memberlist.advertise_port': 'libs/ring/src/config.ts memberlistKVOptions, only when memberlist.advertise_addr is set',
 };
 
 const EXCEPTIONS = new Set([...WIRED_BY_FLEET, ...WIRED_BY_INGEST, ...Object.keys(READ_ELSEWHERE)]);
