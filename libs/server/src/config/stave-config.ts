@@ -11,6 +11,8 @@
 // - server.http_listen_port 3200 (Tempo's examples and Helm chart use 3200; the Go default is 80).
 // - storage.trace.backend `local` with paths under ./data, so `stave` with no config file just runs.
 // - storage.trace.block.version `vStave1`: the only block format Stave writes (libs/block FORMAT).
+// - server.http_server_write_timeout 0 (off; Tempo 30s): Stave's /flush answers once every block is
+//   flushed, which can take minutes.
 
 const COMPACTOR = 'lands with the compactor';
 const GENERATOR = 'lands with the metrics-generator';
@@ -66,7 +68,7 @@ export const serverSection = c.object({
   register_instrumentation: c.bool(true),
   graceful_shutdown_timeout: c.duration('30s'),
   http_server_read_timeout: c.duration('30s'),
-  http_server_write_timeout: c.duration('30s'),
+  http_server_write_timeout: c.duration('0s'),
   http_server_idle_timeout: c.duration('2m'),
   grpc_server_max_recv_msg_size: c.int(16 * 1024 * 1024, { min: 1 }),
   grpc_server_max_send_msg_size: c.int(16 * 1024 * 1024, { min: 1 }),
