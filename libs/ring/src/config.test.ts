@@ -1,5 +1,5 @@
 import { parseConfig, staveConfigSchema } from '@stave/server';
-import { createLifecycler, createRing, interfaceAddress, memberlistKVOptions, ringConfig, ringKVClient } from './config';
+import { createLifecycler, createRing, memberlistKVOptions, ringConfig, ringKVClient } from './config';
 import { InMemoryKV } from './kv';
 
 const cfg = (raw: unknown) => parseConfig(staveConfigSchema, raw).config;
@@ -62,20 +62,6 @@ describe('ring config from Tempo keys', () => {
     expect(ringConfig(cfg({ ingester: { lifecycler: { interface_names: ['nosuch0', 'lo'] } } }), 'ingester').instanceHost).toBe('127.0.0.1');
     expect(ringConfig(cfg({ distributor: { ring: { instance_interface_names: ['lo'] } } }), 'distributor').instanceHost).toBe('127.0.0.1');
     expect(ringConfig(cfg({ compactor: { ring: { instance_interface_names: ['nosuch0'] } } }), 'compactor').instanceHost).toBe('');
-  });
-
-  test.each([
-    ['IPv4 first', ['eth0'], false, '10.0.0.5'],
-    ['IPv6 only with enable_inet6', ['v6only'], true, '2001:db8::1'],
-    ['no IPv6 without enable_inet6', ['v6only'], false, ''],
-    ['the first listed interface that has an address', ['v6only', 'eth0'], false, '10.0.0.5'],
-  ] as const)('interfaceAddress: %s', (_name, names, inet6, want) => {
-    const info = (address: string, family: string) => ({ address, family });
-    const interfaces = {
-      eth0: [info('fe80::1', 'IPv6'), info('10.0.0.5', 'IPv4')],
-      v6only: [info('fe80::2', 'IPv6'), info('2001:db8::1', 'IPv6')],
-    };
-    expect(interfaceAddress(names, inet6, interfaces)).toBe(want);
   });
 
   test("compactor ring: Tempo's wait_stability and wait_active_instance_timeout keys", () => {

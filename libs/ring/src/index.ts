@@ -13,6 +13,7 @@ export {
   type RingOperation,
   type StaticRingOptions,
 } from './ring';
+export { interfaceAddress } from './interface-address';
 export {
   RingDesc,
   INSTANCE_STATES,
