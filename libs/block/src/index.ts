@@ -3,6 +3,6 @@
 
 export { writeBlock, type BlockTrace, type WriteBlockOptions } from './writer';
 export { openBlock, BlockReader, type BlockReaderOptions } from './reader';
-export { type BlockMeta, readMeta, hexID, isBlockID } from './meta';
+export { FORMAT, type BlockMeta, readMeta, hexID, isBlockID } from './meta';
 export { readTenantIndex, listBlocks, type ListBlocksOptions, type TenantIndex } from './tenant-index';
 export { ByteLru } from './lru';

@@ -42,7 +42,7 @@ function body(traces: number, spansPerTrace = 2): Uint8Array {
   );
 }
 
-function setup(rf: number, limits: Record<string, unknown> = {}, multitenancy = false) {
+function setup(rf: number, limits: Record<string, unknown> = {}, multitenancy = false, retryAfterOnResourceExhaustedMs = 0) {
   const ingesters = Array.from({ length: rf }, () => new RecordingIngester());
   const ring = new StaticRing({ replicationFactor: rf, heartbeatTimeoutMs: 60_000 });
   const instances: InstanceDesc[] = ingesters.map((_, i) => ({
@@ -63,6 +63,7 @@ function setup(rf: number, limits: Record<string, unknown> = {}, multitenancy = 
     ring,
     ingester: (inst) => ingesters[Number(inst.id.slice(4))]!,
     overrides: new Overrides(parseConfig(limitsSection, merged).config),
+    retryAfterOnResourceExhaustedMs,
     logger: nopLogger,
     registry: new Registry(),
     now: () => now,
@@ -114,6 +115,15 @@ describe('Distributor', () => {
     expect(Number(err.metadata.get('retry-after'))).toBeGreaterThanOrEqual(1);
     tick(1000);
     await expect(d.pushOtlp(ctx, b)).resolves.toMatchObject({ rejectedSpans: 0 });
+  });
+
+  it('tells a rate-limited client distributor.retry_after_on_resource_exhausted when it is set', async () => {
+    const b = body(5);
+    const { d } = setup(1, { ingestion: { rate_limit_bytes: b.length, burst_size_bytes: b.length } }, false, 7_500);
+    await d.pushOtlp(ctx, b);
+    const err = ConnectError.from(await d.pushOtlp(ctx, b).catch((e: unknown) => e));
+    expect(err.code).toBe(Code.ResourceExhausted);
+    expect(err.metadata.get('retry-after')).toBe('8');
   });
 
   it.each([

@@ -28,6 +28,11 @@ export interface DistributorOptions {
   overrides: Overrides;
   /** Healthy distributors sharing a global rate limit (1 without a distributor ring). */
   healthyDistributors?: () => number;
+  /**
+   * distributor.retry_after_on_resource_exhausted: the retry delay a rate-limited client is told. 0 (the
+   * default): the time until the tenant's bucket holds the request again.
+   */
+  retryAfterOnResourceExhaustedMs?: number;
   logger: Logger;
   registry: Registry;
   now?: () => number;
@@ -72,7 +77,7 @@ export class Distributor extends BasicService implements TracePusher {
       throw new ConnectError(
         `RATE_LIMITED: ingestion rate limit (local: ${Math.round(limit.bytesPerSecond)} bytes/s, burst ${Math.round(limit.burstBytes)} bytes) exceeded while adding ${body.length} bytes for tenant ${tenant}`,
         Code.ResourceExhausted,
-        { 'retry-after': String(wait) },
+        { 'retry-after': String(this.opts.retryAfterOnResourceExhaustedMs ? Math.ceil(this.opts.retryAfterOnResourceExhaustedMs / 1000) : wait) },
       );
     }
     this.spansReceived.inc({ tenant }, split.spanCount);

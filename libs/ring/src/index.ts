@@ -11,6 +11,7 @@ export {
   type RingOperation,
   type StaticRingOptions,
 } from './ring';
+export { interfaceAddress } from './interface-address';
 export { InMemoryKV, type KVClient, type KVStore } from './kv';
 export { Ring } from './kv-ring';
 export { Lifecycler } from './lifecycler';

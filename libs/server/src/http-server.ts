@@ -59,7 +59,14 @@ export interface HttpServerOptions {
   address: string;
   port: number;
   readTimeoutMs?: number;
+  /**
+   * Go's WriteTimeout (server.http_server_write_timeout): a response not finished this long after the
+   * request arrived has its connection closed. 0 or absent: no limit.
+   */
+  writeTimeoutMs?: number;
   idleTimeoutMs?: number;
+  /** dskit's server.http_path_prefix: every route is served under this prefix; other paths answer 404. */
+  pathPrefix?: string;
   registry?: Registry;
   logger: Logger;
 }
@@ -139,11 +146,22 @@ export class HttpServer extends BasicService {
     this.server?.closeAllConnections();
   }
 
+  /** The path the router sees: `pathname` without the path prefix; undefined when outside the prefix. */
+  private routedPath(pathname: string): string | undefined {
+    const prefix = (this.opts.pathPrefix ?? '').replace(/\/+$/, '');
+    if (prefix === '') return pathname;
+    if (pathname === prefix) return '/';
+    return pathname.startsWith(`${prefix}/`) ? pathname.slice(prefix.length) : undefined;
+  }
+
   private async dispatch(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const start = process.hrtime.bigint();
     const url = new URL(req.url ?? '/', 'http://localhost');
     const method = req.method ?? 'GET';
-    const m = this.router.match(method, url.pathname);
+    const writeTimeout = this.opts.writeTimeoutMs ? setTimeout(() => res.destroy(), this.opts.writeTimeoutMs) : undefined;
+    if (writeTimeout) res.once('close', () => clearTimeout(writeTimeout));
+    const pathname = this.routedPath(url.pathname);
+    const m = pathname === undefined ? undefined : this.router.match(method, pathname);
     let route = 'other';
     try {
       if (m === undefined) {

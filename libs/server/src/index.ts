@@ -7,7 +7,7 @@ export { pageHandler } from './status-page';
 export { ConnectServer, type ConnectServerOptions } from './connect-server';
 export { Logger, nopLogger, type LogFields, type LogFormat, type LogLevel, type LogSink } from '@stave/core';
 export { Code, ConnectError, codeOf, errors, httpStatusOf } from '@stave/core';
-export { c, Field, ObjectField, type ConfigIssue, type Infer, type ParseContext } from './config/schema';
+export { c, declaredKeys, Field, ObjectField, type ConfigIssue, type DeclaredKey, type Infer, type KeyStatus, type ParseContext } from './config/schema';
 export { parseDuration, formatDuration } from './config/duration';
 export { ConfigError, configToYaml, defaultConfig, expandEnv, loadConfig, parseConfig, type LoadOptions, type LoadedConfig } from './config/load';
 export {
@@ -26,7 +26,7 @@ export {
   type StaveConfig,
   type LimitsConfig,
 } from './config/stave-config';
-export { Overrides, defaultLimits } from './config/overrides';
+export { LEGACY_OVERRIDES, Overrides, defaultLimits } from './config/overrides';
 export { SINGLE_TENANT, resolveTenant, validateTenantID } from '@stave/core';
 export { listen } from './listen';
 export { Http2Sessions, closeHttp2Gracefully, closeHttpGracefully } from './graceful-close';

@@ -3,7 +3,7 @@
 
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { App, ConfigError, Logger, UnknownTargetError, loadConfig, type BuildInfo } from '@stave/server';
+import { App, ConfigError, Logger, UnknownTargetError, loadConfig, type BuildInfo, type StaveConfig } from '@stave/server';
 import { FlagError, parseFlags } from './flags';
 import { unsupportedNode } from './node-version';
 import { staveModules } from './modules';
@@ -16,6 +16,8 @@ export interface CliOptions {
   stderr?: (text: string) => void;
   /** Tests: the Node.js version to check (default: this process's). */
   nodeVersion?: string;
+  /** Test hook: sees the loaded config and returns the one to run (the config-keys test records reads). */
+  wrapConfig?: (config: StaveConfig) => StaveConfig;
 }
 
 const USAGE = `Usage: stave [flags]
@@ -97,7 +99,8 @@ export async function runCli(argv: readonly string[], opts: CliOptions = {}): Pr
     err(`${e.message}\n`);
     return 1;
   }
-  const { config, warnings } = loaded;
+  const { warnings } = loaded;
+  const config = opts.wrapConfig ? opts.wrapConfig(loaded.config) : loaded.config;
   if (opts.fixedTarget && flags.target !== undefined && flags.target !== opts.fixedTarget) {
     err(`this deployable runs only -target=${opts.fixedTarget}, not "${flags.target}"\n`);
     return 1;

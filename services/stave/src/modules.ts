@@ -123,9 +123,9 @@ export function staveModules(): ModuleManager<AppContext> {
       let timer: NodeJS.Timeout | undefined;
       return new BasicService('overrides', {
         starting: async () => {
-          await o.loadPerTenantFile(file);
+          await o.loadPerTenantFile(file, ctx.logger);
           timer = setInterval(() => {
-            o.loadPerTenantFile(file).catch((err: unknown) => ctx.logger.warn('per-tenant overrides not reloaded', { file, err: String(err) }));
+            o.loadPerTenantFile(file, ctx.logger).catch((err: unknown) => ctx.logger.warn('per-tenant overrides not reloaded', { file, err: String(err) }));
           }, ctx.config.overrides.per_tenant_override_period);
           timer.unref();
         },
@@ -248,6 +248,7 @@ export function staveModules(): ModuleManager<AppContext> {
         ingester: get(ctx, keys.ingesters),
         overrides: get(ctx, keys.overrides),
         healthyDistributors: () => distributors.healthyInstancesCount(),
+        retryAfterOnResourceExhaustedMs: ctx.config.distributor.retry_after_on_resource_exhausted,
         logger: ctx.logger,
         registry: ctx.registry,
       });

@@ -58,6 +58,13 @@ describe('ring config from Tempo keys', () => {
     expect(rc).toMatchObject({ key, numTokens: tokens, replicationFactor: 1, heartbeatTimeoutMs: 60_000 });
   });
 
+  test('with no address set, an instance advertises the first address of the listed interfaces', () => {
+    // Every Linux host has a loopback interface named lo.
+    expect(ringConfig(cfg({ ingester: { lifecycler: { interface_names: ['nosuch0', 'lo'] } } }), 'ingester').instanceHost).toBe('127.0.0.1');
+    expect(ringConfig(cfg({ distributor: { ring: { instance_interface_names: ['lo'] } } }), 'distributor').instanceHost).toBe('127.0.0.1');
+    expect(ringConfig(cfg({ compactor: { ring: { instance_interface_names: ['nosuch0'] } } }), 'compactor').instanceHost).toBe('');
+  });
+
   test("compactor ring: Tempo's wait_stability and wait_active_instance_timeout keys", () => {
     expect(ringConfig(cfg({}), 'compactor')).toMatchObject({ waitStabilityMinMs: 60_000, waitStabilityMaxMs: 300_000, waitActiveInstanceTimeoutMs: 600_000 });
     const rc = ringConfig(

@@ -13,7 +13,7 @@
 
 import os from 'node:os';
 import type { TraceStorageConfig } from '@stave/backend';
-import type { DiscoveryOptions, MemberlistKVOptions, RingConfig, RingKind } from '@stave/ring';
+import { interfaceAddress, type DiscoveryOptions, type MemberlistKVOptions, type RingConfig, type RingKind } from '@stave/ring';
 import type { Logger, StaveConfig } from '@stave/server';
 import type { Registry } from 'prom-client';
 
@@ -46,7 +46,7 @@ export function ringConfig(cfg: StaveConfig, kind: RingKind): RingConfig {
       heartbeatPeriodMs: lc.heartbeat_period,
       heartbeatTimeoutMs: lc.ring.heartbeat_timeout,
       instanceId: lc.id || defaultId,
-      instanceHost: lc.address,
+      instanceHost: lc.address || interfaceAddress(lc.interface_names, lc.enable_inet6),
       instancePort: lc.port,
       zone: lc.availability_zone,
       tokensFilePath: lc.tokens_file_path,
@@ -76,7 +76,7 @@ export function ringConfig(cfg: StaveConfig, kind: RingKind): RingConfig {
     heartbeatPeriodMs: r.heartbeat_period,
     heartbeatTimeoutMs: r.heartbeat_timeout,
     instanceId: r.instance_id || defaultId,
-    instanceHost: r.instance_addr,
+    instanceHost: r.instance_addr || interfaceAddress(r.instance_interface_names, false),
     instancePort: r.instance_port,
     zone: r.instance_availability_zone,
     zoneAwarenessEnabled: undefined,
