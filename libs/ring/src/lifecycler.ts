@@ -183,6 +183,11 @@ export class Lifecycler extends BasicService {
     this.unwatch = undefined;
   }
 
+  /** Whether stopping removes the instance from the ring (`/shutdown` forces it, as Tempo's does). */
+  setUnregisterOnShutdown(unregister: boolean): void {
+    this.opts.unregisterOnShutdown = unregister;
+  }
+
   /** Sets our state in the ring now (e.g. LEAVING as soon as SIGTERM arrives). */
   async changeState(state: InstanceState): Promise<void> {
     if (this.registeredAt === 0) throw new Error(`${this.name}: not registered yet`);
