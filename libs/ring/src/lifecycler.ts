@@ -7,7 +7,7 @@
 //              desc.ts: the earlier-registered instance keeps a contested token); forget instances whose
 //              heartbeat is older than the auto-forget timeout (they crashed and will not come back to
 //              say so).
-//   stopping:  LEAVING; run `beforeUnregister` (e.g. the ingester's flush); then, with
+//   stopping:  LEAVING; run `beforeUnregister` (e.g. the ingester's flush) still heartbeating; then, with
 //              unregister_on_shutdown, a LEFT tombstone that removes the instance everywhere.
 //
 // Readiness (`isReady`) needs: Running, ACTIVE, our own ACTIVE entry seen in the KV store, every other
@@ -166,12 +166,17 @@ export class Lifecycler extends BasicService {
   }
 
   protected override async stopping(): Promise<void> {
+    if (this.registeredAt !== 0) {
+      await this.heartbeatRunning;
+      await this.changeState('LEAVING');
+      // Heartbeats go on while `beforeUnregister` runs (as dskit's): a long flush must not show the
+      // instance UNHEALTHY, as if it had crashed.
+      if (this.opts.beforeUnregister) await this.opts.beforeUnregister();
+    }
     clearInterval(this.heartbeatTimer);
     this.heartbeatTimer = undefined;
     await this.heartbeatRunning;
     if (this.registeredAt !== 0) {
-      await this.changeState('LEAVING');
-      if (this.opts.beforeUnregister) await this.opts.beforeUnregister();
       if (this.opts.unregisterOnShutdown ?? true) {
         await this.opts.kv.cas(this.opts.key, (desc) => desc?.withoutInstance(this.opts.instanceId, this.now()));
         this.stateHeld = 'LEFT';
