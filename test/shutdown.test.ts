@@ -2,9 +2,9 @@
 // joined by memberlist, replication factor 3, sharing one local backend directory (as they would share a
 // bucket). Under load from the bench generator, `/shutdown` on one of them: its /ready answers 503 before
 // it exits 0, the others' ring pages show it LEAVING and then gone, and every acknowledged span is read
-// back afterwards.
+// back afterwards. Then SIGTERM on a second one (flush_all_on_shutdown off): exit 0 with its data in the WAL.
 
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { generatePool, runLoad, timeQueries } from '@stave/bench';
@@ -43,6 +43,15 @@ interface RingJson {
 async function ring(p: StaveProcess): Promise<RingJson> {
   const res = await fetch(await p.url('/ingester/ring'), { headers: { accept: 'application/json' } });
   return (await res.json()) as RingJson;
+}
+
+/** Non-empty WAL segments a process left in its data directory. */
+function walSegments(p: StaveProcess): string[] {
+  const wal = path.join(p.dataDir, 'wal');
+  return readdirSync(wal, { withFileTypes: true })
+    .filter((d) => d.isDirectory() && d.name !== 'blocks' && d.name !== 'quarantine')
+    .flatMap((d) => readdirSync(path.join(wal, d.name)).map((f) => path.join(wal, d.name, f)))
+    .filter((f) => f.endsWith('.wal') && statSync(f).size > 0);
 }
 
 /** Spans the distributor has taken so far, from its own metric. */
@@ -87,7 +96,7 @@ describe('/shutdown of one ingester of three (RF 3) under load', () => {
     }
     const [entry, other, victim] = procs as [StaveProcess, StaveProcess, StaveProcess];
 
-    const pool = generatePool({ seed: 6, traces: 2000, batchSpans: 200, nowMs: Date.now() });
+    const pool = generatePool({ seed: 6, traces: 1200, batchSpans: 200, nowMs: Date.now() });
     const loading = runLoad(pool, {
       host: '127.0.0.1',
       port: await entry.receiverPort(/otlp.*http/),
@@ -123,6 +132,7 @@ describe('/shutdown of one ingester of three (RF 3) under load', () => {
       return seen;
     });
 
+    const shutdownAt = Date.now();
     const res = await fetch(await victim.url('/shutdown'), { method: 'POST' });
     expect(res.status).toBe(200);
     expect(await res.text()).toBe('shutdown job acknowledged\n');
@@ -132,8 +142,11 @@ describe('/shutdown of one ingester of three (RF 3) under load', () => {
 
     const load = await loading;
     expect(load.ackedSpans).toBeGreaterThan(pool.spanCount / 3);
-    // With every block flushed to the shared backend, the victim left nothing behind in its WAL.
+    // Under load: acknowledgements went on after the shutdown began.
+    expect(load.lastAckAt).toBeGreaterThan(shutdownAt);
+    // Every block flushed to the shared backend: the victim left no WAL segment behind.
     expect(victim.logs.some((l) => l.msg === 'flushed before shutdown')).toBe(true);
+    expect(walSegments(victim)).toEqual([]);
 
     const traces = load.ledger.exactTraces();
     // Read back through the query-frontend of a survivor, four readers at once over disjoint quarters.
@@ -150,5 +163,16 @@ describe('/shutdown of one ingester of three (RF 3) under load', () => {
       duplicates: sum('duplicateSpans'),
       errors: Object.assign({}, ...results.map((r) => r.errors)) as Record<string, number>,
     }).toEqual({ queries: traces.length, notFound: 0, short: 0, missingSpans: 0, duplicates: 0, errors: {} });
-  });
+
+    // SIGTERM without flush_all_on_shutdown: not ready while it drains, gone from the ring, exit 0, and
+    // the data kept in its WAL for replay.
+    const ready = poll('the second one to answer /ready 503 while still running', async () => (await fetch(await other.url('/ready'))).status === 503, {
+      intervalMs: 5,
+    });
+    other.child.kill('SIGTERM');
+    await ready;
+    expect(await other.exited).toEqual({ code: 0, signal: null });
+    await poll('the second one gone from the ring', async () => !(await ring(entry)).shards.some((x) => x.id === 'ingester-1'), { intervalMs: 50 });
+    expect(walSegments(other).length).toBeGreaterThan(0);
+  }, 90_000);
 });

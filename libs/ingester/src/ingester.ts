@@ -134,7 +134,7 @@ export class Ingester extends BasicService implements IngesterClient {
     this.accepting = false;
     if (this.timer) clearInterval(this.timer);
     // A head being created for a push in flight must be seen by the cut below.
-    await Promise.all(this.headPromises.values());
+    await Promise.all([...this.headPromises.values()].map((p) => p.catch(() => undefined)));
     if (this.flushOnShutdown) {
       this.log.info('flushing every block before shutdown', { blocks: this.flusher.pending + this.tenants.size });
       this.flusher.setMode('once');
