@@ -136,6 +136,22 @@ describe('Lifecycler', () => {
     expect(l.isReady()).toBe(false);
   });
 
+  test('shutdown: heartbeats go on, LEAVING, while beforeUnregister runs', async () => {
+    let flushed!: () => void;
+    const flushing = new Promise<void>((r) => (flushed = r));
+    const l = lifecycler({ heartbeatPeriodMs: 10, beforeUnregister: () => flushing });
+    await l.start();
+    const stopped = l.stop();
+    await waitUntil(async () => (await entry())?.state === 'LEAVING');
+    const before = (await entry())!.timestamp;
+    clock.advance(1000);
+    await waitUntil(async () => (await entry())!.timestamp > before);
+    expect((await entry())!.state).toBe('LEAVING');
+    flushed();
+    await stopped;
+    expect((await entry())!.state).toBe('LEFT');
+  });
+
   test('observe_period: JOINING first, ACTIVE after', async () => {
     const states: Array<InstanceState | undefined> = [];
     kv.watchKey(KEY, (d) => states.push(d?.get('ingester-0')?.state));
@@ -197,3 +213,11 @@ describe('Lifecycler', () => {
     expect(l.isReady()).toBe(true);
   });
 });
+
+async function waitUntil(check: () => Promise<boolean>, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('condition never held');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}

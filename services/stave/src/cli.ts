@@ -3,7 +3,7 @@
 
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { App, ConfigError, Logger, UnknownTargetError, loadConfig, type AppContext, type BuildInfo, type ModuleManager, type StaveConfig } from '@stave/server';
+import { App, ConfigError, Logger, State, UnknownTargetError, loadConfig, type AppContext, type BuildInfo, type ModuleManager, type StaveConfig } from '@stave/server';
 import { FlagError, parseFlags } from './flags';
 import { staveModules } from './modules';
 
@@ -159,7 +159,12 @@ export async function runCli(argv: readonly string[], opts: CliOptions = {}): Pr
     // `/shutdown` on an ingester: the same clean path as SIGTERM, exit 0.
     app.onShutdownRequest((reason) => stop(reason, 0));
     app.start().then(
-      () => app.onModuleFailure((name, e) => stop(`module ${name} failed: ${e.message}`, 1)),
+      () => {
+        app.onModuleFailure((name, e) => stop(`module ${name} failed: ${e.message}`, 1));
+        // A module that failed while a later one was starting (logged by the app) stops the process too.
+        const failed = app.isReady().notRunning.find((m) => m.state === State.Failed);
+        if (failed) stop(`module ${failed.name} failed`, 1);
+      },
       (e: unknown) => {
         logger.error('failed to start', { err: e instanceof Error ? e.message : String(e) });
         stop('start failed', 1);

@@ -44,6 +44,16 @@ describe('runCli', () => {
     expect(code).toBe(1);
   });
 
+  it('exits 1 when a module fails while a later one is still starting', async () => {
+    const modules = new ModuleManager<AppContext>().register({ name: 'first', deps: [], init: () => new FailsWhileRunning(5) }).register({
+      name: 'mod',
+      deps: ['first'],
+      userVisible: true,
+      init: () => new BasicService('slow', { starting: () => new Promise((r) => setTimeout(r, 100)) }),
+    });
+    expect(await runCli(ARGS, { ...quiet, modules })).toBe(1);
+  });
+
   it('exits 0 when a module asks for a shutdown (/shutdown)', async () => {
     let stopped = false;
     const modules = graph((ctx) => {
