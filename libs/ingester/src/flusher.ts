@@ -46,6 +46,8 @@ export class Flusher {
   private mode: RetryMode = 'retry';
   /** The last flush error, for /flush's timeout message. */
   lastError: string | undefined;
+  /** Blocks given up on outside 'retry' mode: left on local disk for the next start. */
+  leftOnDisk = 0;
 
   constructor(private readonly opts: FlusherOptions) {}
 
@@ -132,6 +134,7 @@ export class Flusher {
         this.lastError = err instanceof Error ? err.message : String(err);
         const block = complete?.meta.blockID ?? head!.blockID;
         if (this.mode !== 'retry') {
+          this.leftOnDisk++;
           this.opts.log.warn('block flush failed; left on disk for the next start', { tenant: inst.tenant, block, err });
           return;
         }

@@ -337,6 +337,22 @@ describe('flushing', () => {
     expect(readdirSync(path.join(root, 'wal', 't'))).toEqual([]);
   });
 
+  it('with flush_all_on_shutdown and the store hanging, stop ends within flush_op_timeout and the next start flushes', async () => {
+    const env = setup({ flushAllOnShutdown: true });
+    const a = env.make({ store: new HangingStore(env.store), flushOpTimeoutMs: 200 });
+    await a.start();
+    await push(a, [[1, traceBytes(1, 2)]]);
+    const t0 = Date.now();
+    await a.stop();
+    expect(Date.now() - t0).toBeLessThan(5000);
+    expect((await env.store.list('t/')).objects).toEqual([]);
+    const b = env.make();
+    await b.start();
+    expect(await spans(b, 1)).toBe(2);
+    await waitFor(async () => (await env.store.list('t/')).objects.some((k) => k.endsWith('/meta.json')));
+    await b.stop();
+  });
+
   it('without it, stop leaves the data in the WAL for replay and refuses writes from the drain on', async () => {
     const { make, store, root } = setup();
     const ing = make();

@@ -136,11 +136,11 @@ export class Ingester extends BasicService implements IngesterClient {
     // A head being created for a push in flight must be seen by the cut below.
     await Promise.all([...this.headPromises.values()].map((p) => p.catch(() => undefined)));
     if (this.flushOnShutdown) {
-      this.log.info('flushing every block before shutdown', { blocks: this.flusher.pending + this.tenants.size });
       this.flusher.setMode('once');
       for (const inst of this.tenants.values()) this.cut(inst);
+      this.log.info('flushing every block before shutdown', { blocks: this.flusher.pending });
       await this.flusher.idle();
-      this.log.info('flushed before shutdown');
+      this.log.info('flushed before shutdown', { left_on_disk_for_replay: this.flusher.leftOnDisk });
     } else {
       for (const inst of this.tenants.values()) await inst.head?.segment.seal();
     }
