@@ -139,6 +139,8 @@ describe('/shutdown of one ingester of three (RF 3) under load', () => {
     await notReadyBeforeExit;
     for (const seen of await Promise.all(states)) expect(seen.slice(-2)).toEqual(['LEAVING', 'gone']);
     expect(await victim.exited).toEqual({ code: 0, signal: null });
+    // The survivors are in service (their readiness latched once reached; a peer leaving does not undo it).
+    for (const p of [entry, other]) expect((await fetch(await p.url('/ready'))).status).toBe(200);
 
     const load = await loading;
     expect(load.ackedSpans).toBeGreaterThan(pool.spanCount / 3);

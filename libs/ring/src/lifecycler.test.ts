@@ -211,6 +211,13 @@ describe('Lifecycler', () => {
     clock.advance(15_000);
     await kv.cas(KEY, (d) => d!.withInstance({ ...d!.get('other')!, timestamp: clock.t }));
     expect(l.isReady()).toBe(true);
+    // Readiness latches, as dskit's: another instance leaving or going silent does not take this one out.
+    await kv.cas(KEY, (d) => d!.withInstance({ ...d!.get('other')!, state: 'LEAVING' }));
+    clock.advance(120_000);
+    expect(l.isReady()).toBe(true);
+    // Its own state still counts.
+    await l.changeState('LEAVING');
+    expect(l.notReadyReason()).toMatch(/is LEAVING, not ACTIVE/);
   });
 });
 
