@@ -3,7 +3,18 @@
 
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { App, ConfigError, Logger, State, UnknownTargetError, loadConfig, type AppContext, type BuildInfo, type ModuleManager, type StaveConfig } from '@stave/server';
+import {
+  App,
+  ConfigError,
+  Logger,
+  State,
+  UnknownTargetError,
+  loadConfig,
+  type AppContext,
+  type BuildInfo,
+  type ModuleManager,
+  type StaveConfig,
+} from '@stave/server';
 import { FlagError, parseFlags } from './flags';
 import { staveModules } from './modules';
 
