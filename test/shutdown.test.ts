@@ -76,7 +76,16 @@ describe('/shutdown of one ingester of three (RF 3) under load', () => {
     const start = (i: number, join: string[] = []) =>
       startStave({
         configYaml: CONFIG,
-        args: ['-target=scalable-single-binary', `-ingester.lifecycler.id=ingester-${i}`, `-storage.trace.local.path=${backend}`, ...join],
+        args: [
+          '-target=scalable-single-binary',
+          // One ID per process in every ring (the default, the host name, is the same for all three here).
+          `-ingester.lifecycler.id=ingester-${i}`,
+          `-distributor.ring.instance-id=distributor-${i}`,
+          `-compactor.ring.instance-id=compactor-${i}`,
+          `-metrics-generator.ring.instance-id=generator-${i}`,
+          `-storage.trace.local.path=${backend}`,
+          ...join,
+        ],
       });
     procs.push(start(0));
     const seed = await poll('memberlist to listen', () => {
@@ -140,7 +149,10 @@ describe('/shutdown of one ingester of three (RF 3) under load', () => {
     for (const seen of await Promise.all(states)) expect(seen.slice(-2)).toEqual(['LEAVING', 'gone']);
     expect(await victim.exited).toEqual({ code: 0, signal: null });
     // The survivors are in service (their readiness latched once reached; a peer leaving does not undo it).
-    for (const p of [entry, other]) expect((await fetch(await p.url('/ready'))).status).toBe(200);
+    for (const p of [entry, other]) {
+      const r = await fetch(await p.url('/ready'));
+      expect(`${r.status} ${await r.text()}`).toBe('200 ready\n');
+    }
 
     const load = await loading;
     expect(load.ackedSpans).toBeGreaterThan(pool.spanCount / 3);
