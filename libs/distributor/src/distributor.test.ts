@@ -74,6 +74,40 @@ function setup(rf: number, limits: Record<string, unknown> = {}, multitenancy = 
 const ctx = { orgID: undefined, protocol: 'otlp_http_proto' as const };
 
 describe('Distributor', () => {
+  it("sends each trace's span time range in whole seconds (start rounded down, end up)", async () => {
+    const { d, ingesters } = setup(1);
+    const req = create(ExportTraceServiceRequestSchema, {
+      resourceSpans: [
+        {
+          scopeSpans: [
+            {
+              spans: [
+                {
+                  traceId: new Uint8Array(16).fill(1),
+                  spanId: new Uint8Array(8).fill(1),
+                  startTimeUnixNano: 1_700_000_000_500_000_000n,
+                  endTimeUnixNano: 1_700_000_002_000_000_000n,
+                },
+                {
+                  traceId: new Uint8Array(16).fill(1),
+                  spanId: new Uint8Array(8).fill(2),
+                  startTimeUnixNano: 1_700_000_001_000_000_000n,
+                  endTimeUnixNano: 1_700_000_003_000_000_001n,
+                },
+                { traceId: new Uint8Array(16).fill(2), spanId: new Uint8Array(8).fill(3) },
+              ],
+            },
+          ],
+        },
+      ],
+    });
+    await d.pushOtlp(ctx, toBinary(ExportTraceServiceRequestSchema, req));
+    const [push] = ingesters[0]!.pushes;
+    expect(push!.ids.map((id) => id[0])).toEqual([1, 2]);
+    expect(push!.startSeconds).toEqual([1_700_000_000, 0]);
+    expect(push!.endSeconds).toEqual([1_700_000_004, 0]);
+  });
+
   it('sends each trace, as its own slice, to every replica', async () => {
     const { d, ingesters } = setup(3);
     expect(await d.pushOtlp(ctx, body(4))).toEqual({ rejectedSpans: 0, errorMessage: '' });

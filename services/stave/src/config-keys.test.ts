@@ -269,8 +269,6 @@ const WIRED_BY_FLEET = [
   'query_frontend.trace_by_id.hedge_requests_up_to',
   'query_frontend.multi_tenant_queries_enabled',
 ];
-/** Branch `ingest` wires the ingester's shutdown flush. */
-const WIRED_BY_INGEST = ['ingester.flush_all_on_shutdown', 'ingester.flush_op_timeout'];
 // ---- end of the temporary exceptions ----
 
 /**
@@ -280,7 +278,7 @@ const WIRED_BY_INGEST = ['ingester.flush_all_on_shutdown', 'ingester.flush_op_ti
  */
 const READ_ELSEWHERE: Record<string, string> = {};
 
-const EXCEPTIONS = new Set([...WIRED_BY_FLEET, ...WIRED_BY_INGEST, ...Object.keys(READ_ELSEWHERE)]);
+const EXCEPTIONS = new Set([...WIRED_BY_FLEET, ...Object.keys(READ_ELSEWHERE)]);
 
 /**
  * Holds every declared key to its kind: a key marked read must have been read (or be an exception); a key
