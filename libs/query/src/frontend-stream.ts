@@ -24,7 +24,14 @@ export function frontendProcessHandler(queue: RequestQueue, logger: Logger) {
     const querierId = hello.querierId || 'unknown';
     const parallelism = Math.min(MAX_PARALLELISM, Math.max(1, hello.parallelism));
     const out = new AsyncChannel<FrontendMessage>();
-    const conn = queue.connect(querierId, parallelism, (msg) => out.push(msg));
+    // Stopping the queue closes `out`, which ends this stream, so a stopping frontend is not held open by
+    // its queriers (they reconnect elsewhere or when it is back).
+    const conn = queue.connect(
+      querierId,
+      parallelism,
+      (msg) => out.push(msg),
+      () => out.close(),
+    );
     logger.info('querier worker connected', { querier: querierId, parallelism });
     let reason = 'stream closed by the querier';
     const onAbort = () => {

@@ -58,6 +58,8 @@ export class WorkerConnection {
     readonly parallelism: number,
     /** Hands a job to the stream; throws if the stream cannot take it (the job is then retried elsewhere). */
     readonly send: (msg: FrontendMessage) => void,
+    /** Ends the stream when the queue lets go of the worker first (the frontend is stopping). */
+    readonly onClose: () => void = () => undefined,
   ) {}
 
   /** The worker's answer to one job. Answers for unknown or abandoned jobs are ignored. */
@@ -168,10 +170,10 @@ export class RequestQueue {
   }
 
   /** A new worker stream with `parallelism` slots. */
-  connect(querierId: string, parallelism: number, send: (msg: FrontendMessage) => void): WorkerConnection {
-    const w = new WorkerConnection(this, querierId, Math.max(1, parallelism), send);
+  connect(querierId: string, parallelism: number, send: (msg: FrontendMessage) => void, onClose?: () => void): WorkerConnection {
+    const w = new WorkerConnection(this, querierId, Math.max(1, parallelism), send, onClose);
     if (this.stopped) {
-      w.closed = true;
+      w.close('the query-frontend is shutting down');
       return w;
     }
     this.workers.push(w);
@@ -219,6 +221,7 @@ export class RequestQueue {
   disconnect(w: WorkerConnection, reason: string): void {
     if (w.closed) return;
     w.closed = true;
+    w.onClose();
     const i = this.workers.indexOf(w);
     if (i >= 0) this.workers.splice(i, 1);
     const jobs = [...w.inFlight.values()];
