@@ -151,7 +151,8 @@ export class QueryFrontend extends BasicService {
         settled = true;
         clearInterval(timer);
         signal.removeEventListener('abort', onAbort);
-        copies.abort(new ConnectError('another copy of the job answered first', Code.Canceled));
+        // Withdraw the other copies, if any were sent (most jobs answer before the first hedge).
+        if (sent > 1) copies.abort(new ConnectError('another copy of the job answered first', Code.Canceled));
         fn();
       };
       const launch = () => {

@@ -4,6 +4,6 @@ export { Blocklist } from './blocklist';
 export { Querier, type QuerierOptions } from './querier';
 export { QueryFrontend, blockRanges, queryTenants, type FrontendOptions, type JobQueue } from './frontend';
 export { RequestQueue, WorkerConnection, TOO_MANY_OUTSTANDING, type JobAnswer, type JobRequest, type RequestQueueOptions } from './queue';
-export { frontendProcessHandler } from './frontend-stream';
+export { frontendProcessHandler, inProcessFrontendTransport } from './frontend-stream';
 export { FrontendWorker, type FrontendWorkerOptions } from './worker';
 export { jobRunner, type JobRunnerOptions, type JobTarget } from './jobs';

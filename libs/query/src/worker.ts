@@ -19,9 +19,10 @@ export interface FrontendWorkerOptions {
   /** `querier.frontend_worker.frontend_address`: one entry in the ring's discovery forms. */
   frontendAddress: string;
   /**
-   * This process's own frontend ("host:port" of its gRPC server), used when `frontendAddress` is empty:
-   * in `all` and `scalable-single-binary` the querier pulls from its own process's frontend over the same
-   * loopback stream a remote querier uses. Absent for `-target=querier`, which then runs no jobs.
+   * This process's own frontend, used when `frontendAddress` is empty: in `all` and
+   * `scalable-single-binary` the querier pulls from its own process's frontend over the same stream a
+   * remote querier uses (its address, or a name that `transport` maps to an in-process transport). Absent
+   * for `-target=querier`, which then runs no jobs.
    */
   selfAddress?: () => string;
   querierId: string;
@@ -34,8 +35,8 @@ export interface FrontendWorkerOptions {
   resolve: (entry: string) => Promise<{ addresses: string[]; errors: string[] }>;
   /** Largest message either way on the stream (a job's answer can be a whole trace). */
   maxMessageBytes: number;
-  /** A Connect transport to one frontend. Default: gRPC over HTTP/2 cleartext. */
-  transport?: (address: string) => Transport;
+  /** A Connect transport to one frontend; undefined (or no function) means gRPC over HTTP/2 cleartext. */
+  transport?: (address: string) => Transport | undefined;
   /** Runs one job; rejects with a ConnectError whose code becomes the JobError's HTTP status. */
   run: (job: JobRequest, signal: AbortSignal) => Promise<JobAnswer>;
   logger: Logger;

@@ -5,7 +5,7 @@ import { createObjectStore } from '@stave/backend';
 import { Distributor } from '@stave/distributor';
 import { Ingester, remoteIngesterClient, type IngesterClient } from '@stave/ingester';
 import os from 'node:os';
-import { Blocklist, frontendProcessHandler, FrontendWorker, jobRunner, Querier, QueryFrontend, RequestQueue } from '@stave/query';
+import { Blocklist, frontendProcessHandler, FrontendWorker, inProcessFrontendTransport, jobRunner, Querier, QueryFrontend, RequestQueue } from '@stave/query';
 import {
   createLifecycler,
   createRing,
@@ -34,6 +34,9 @@ import { receiverServices } from './receivers';
 export const COMPONENTS = ['distributor', 'ingester', 'querier', 'query-frontend', 'compactor', 'metrics-generator'] as const;
 export type Component = (typeof COMPONENTS)[number];
 
+/** The frontend address a single binary's querier uses for its own process's frontend. */
+const SELF_FRONTEND = 'in-process';
+
 /** Values modules publish for the modules that depend on them. */
 const keys = {
   kv: 'kv-stores',
@@ -43,6 +46,7 @@ const keys = {
   ring: 'ring',
   ingesters: 'ingester-clients',
   ingesterReaders: 'ingester-read-clients',
+  frontendTransport: 'query-frontend-in-process-transport',
   ingester: 'ingester',
 } as const;
 
@@ -97,13 +101,6 @@ function ringMembership(ctx: AppContext, rc: RingConfig): Service {
       await lc?.stop();
     },
   });
-}
-
-/** "host:port" to reach a bound server from this process (a wildcard bind is reached on loopback). */
-function loopbackAddress(a: { address: string; port: number; family: string }): string {
-  if (a.address === '0.0.0.0' || a.address === '') return `127.0.0.1:${a.port}`;
-  if (a.address === '::') return `[::1]:${a.port}`;
-  return a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
 }
 
 /** Runs several services as one module: started in order, stopped in reverse. */
@@ -291,8 +288,10 @@ export function staveModules(): ModuleManager<AppContext> {
       const single = ctx.target === 'all' || ctx.target === 'scalable-single-binary';
       const worker = new FrontendWorker({
         frontendAddress: cfg.frontend_worker.frontend_address,
-        // In a single binary with no frontend_address, the querier pulls from its own process's frontend.
-        selfAddress: single ? () => loopbackAddress(ctx.grpc.address()) : undefined,
+        // In a single binary with no frontend_address, the querier pulls from its own process's frontend,
+        // through the same Frontend.Process stream on an in-process transport.
+        selfAddress: single ? () => SELF_FRONTEND : undefined,
+        transport: (address) => (address === SELF_FRONTEND ? get<ReturnType<typeof inProcessFrontendTransport>>(ctx, keys.frontendTransport) : undefined),
         querierId: `${os.hostname()}-${process.pid}`,
         parallelism: cfg.frontend_worker.parallelism,
         maxConcurrent: cfg.max_concurrent_queries,
@@ -315,7 +314,9 @@ export function staveModules(): ModuleManager<AppContext> {
     init: (ctx) => {
       const cfg = ctx.config.query_frontend;
       const queue = new RequestQueue({ maxOutstandingPerTenant: cfg.max_outstanding_per_tenant, maxRetries: cfg.max_retries, registry: ctx.registry });
-      ctx.grpc.register((router) => router.service(Frontend, { process: frontendProcessHandler(queue, ctx.logger.child({ component: 'query-frontend' })) }));
+      const log = ctx.logger.child({ component: 'query-frontend' });
+      ctx.grpc.register((router) => router.service(Frontend, { process: frontendProcessHandler(queue, log) }));
+      ctx.provided.set(keys.frontendTransport, inProcessFrontendTransport(queue, log));
       const frontend = new QueryFrontend({
         http: ctx.http,
         apiPrefix: ctx.config.http_api_prefix,
