@@ -157,7 +157,11 @@ export class FrontendWorker extends BasicService {
 
   private async session(addr: string, parallelism: number, outer: AbortSignal): Promise<void> {
     const max = this.opts.maxMessageBytes;
-    const transport = this.opts.transport?.(addr) ?? createGrpcTransport({ baseUrl: `http://${addr}`, readMaxBytes: max, writeMaxBytes: max });
+    // HTTP/2 pings find a frontend that vanished without closing the connection (a partition, a dead
+    // machine): the stream then fails and is reopened, instead of waiting for jobs that never come.
+    const transport =
+      this.opts.transport?.(addr) ??
+      createGrpcTransport({ baseUrl: `http://${addr}`, readMaxBytes: max, writeMaxBytes: max, pingIntervalMs: 10_000, pingTimeoutMs: 5_000 });
     const client = createClient(Frontend, transport);
     const ac = new AbortController();
     const stop = () => ac.abort();
