@@ -68,7 +68,12 @@ async function main(argv: string[]): Promise<void> {
   const queries = intArg(args, 'queries', 300, 1);
   const seed = intArg(args, 'seed', 1);
   const pool = generatePool({ seed, traces, batchSpans: 200, nowMs: Date.now() });
-  const fast = ['-memberlist.bind-addr=127.0.0.1', '-memberlist.bind-port=0', '-ingester.lifecycler.address=127.0.0.1', '-ingester.lifecycler.min-ready-duration=0s'];
+  const fast = [
+    '-memberlist.bind-addr=127.0.0.1',
+    '-memberlist.bind-port=0',
+    '-ingester.lifecycler.address=127.0.0.1',
+    '-ingester.lifecycler.min-ready-duration=0s',
+  ];
   const tuning = ['-storage.trace.blocklist-poll=1s'];
   const phases: Phase[] = [];
   const loadAvg: string[] = [];
@@ -108,7 +113,9 @@ async function main(argv: string[]): Promise<void> {
       const r = await get(dist.httpPort, '/ingester/ring');
       return (r.body.match(/ACTIVE/g) ?? []).length >= 2;
     });
-    await until('two queriers connected to the frontend', async () => /tempo_query_frontend_connected_clients 2\b/.test((await get(frontend.httpPort, '/metrics')).body));
+    await until('two queriers connected to the frontend', async () =>
+      /tempo_query_frontend_connected_clients 2\b/.test((await get(frontend.httpPort, '/metrics')).body),
+    );
     loadAvg.push(`fleet: ${os.loadavg()[0]!.toFixed(1)}`);
     phases.push(...(await measure('frontend + 2 queriers', pool, queries, seed, dist.otlpHttpPort, frontend.httpPort, [ing0.httpPort, ing1.httpPort])));
   } finally {
