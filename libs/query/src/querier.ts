@@ -13,6 +13,11 @@ export interface QuerierOptions {
   ring: ReadRing;
   ingester: (instance: InstanceDesc) => IngesterClient;
   blocklist: Blocklist;
+  /**
+   * `querier.query_relevant_ingesters`: ask only the ingesters that own the trace (its replication set);
+   * off (Tempo's default), ask every healthy ingester of the ring.
+   */
+  queryRelevantIngesters?: boolean;
 }
 
 /** Block IDs are UUIDs; ranges compare their hex without dashes. */
@@ -54,7 +59,7 @@ export class Querier extends BasicService {
   private async fromIngesters(req: TraceByIDRequest): Promise<TraceLike[]> {
     let set;
     try {
-      set = this.opts.ring.get(tokenFor(req.tenant, req.traceId), 'read');
+      set = this.opts.queryRelevantIngesters ? this.opts.ring.get(tokenFor(req.tenant, req.traceId), 'read') : this.opts.ring.getAll();
     } catch (err) {
       if (err instanceof RingUnavailableError) throw new ConnectError(`cannot read recent traces: ${err.message}`, Code.Unavailable);
       throw err;

@@ -16,6 +16,6 @@ export { InMemoryKV, type KVClient, type KVStore } from './kv';
 export { Ring } from './kv-ring';
 export { Lifecycler } from './lifecycler';
 export { MemberlistKV, type MemberlistKVOptions } from './memberlist-kv';
-export type { DiscoveryOptions } from './discovery';
+export { resolveJoinMembers, type DiscoveryOptions } from './discovery';
 export { ringPage, memberlistPage, type RingPageOptions } from './pages';
 export { RING_PAGE_PATHS, RING_PAGE_TITLES, createLifecycler, createRing, ringKVClient, type RingConfig, type RingKind } from './config';
