@@ -1,0 +1,38 @@
+// Errors of the TraceQL package. Every error carries a code so callers (the HTTP search API) classify it
+// without `instanceof`: all of them are the client's fault and map to 400 / INVALID_ARGUMENT.
+
+export type TraceQLErrorCode =
+  /** The query does not parse: position and what was found, in Tempo's wording. */
+  | 'PARSE_ERROR'
+  /** The query parses but is ill-typed or names a regex that does not compile (Tempo's validate step). */
+  | 'INVALID_QUERY'
+  /** Valid TraceQL that Tempo itself rejects as "not yet supported" (and so does Stave). */
+  | 'UNSUPPORTED';
+
+export class TraceQLError extends Error {
+  constructor(
+    readonly code: TraceQLErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'TraceQLError';
+  }
+}
+
+/** `parse error at line 1, col 12: syntax error: unexpected IDENTIFIER`, as Tempo prints its parse errors. */
+export class TraceQLParseError extends TraceQLError {
+  constructor(
+    readonly detail: string,
+    readonly line: number,
+    readonly col: number,
+  ) {
+    super('PARSE_ERROR', line === 0 && col === 0 ? `parse error : ${detail}` : `parse error at line ${line}, col ${col}: ${detail}`);
+  }
+}
+
+export const unsupported = (feature: string): TraceQLError => new TraceQLError('UNSUPPORTED', `${feature} not yet supported`);
+export const invalid = (message: string): TraceQLError => new TraceQLError('INVALID_QUERY', message);
+
+const CODES = new Set<string>(['PARSE_ERROR', 'INVALID_QUERY', 'UNSUPPORTED']);
+/** True for errors of this package, told apart by their code. */
+export const isTraceQLError = (e: unknown): e is TraceQLError => typeof e === 'object' && e !== null && CODES.has(String((e as { code?: unknown }).code));
