@@ -5,9 +5,11 @@
 // raw after a scope (`.`, `span.`, `resource.`, `parent.`, `event.`, `link.`, `instrumentation.`) up to a
 // space or one of `{}()=~!<>&|^,`, with "quoted" parts allowed (`span."http status"`).
 //
-// Positions are 1-based line and column (in code points) of the token start, as Go's scanner reports
-// them; an attribute name and its END_ATTRIBUTE marker carry the position of the scope before them,
-// because Tempo's lexer reads them without moving the scanner's token position.
+// Positions are what Tempo reports: the 1-based line and column (in code points) where Go's scanner last
+// started a token. Tempo's lexer reads the rest of a multi-character operator (`&&`, `span.`), a duration
+// unit and attribute names with Scanner.Next, which zeroes the line, so errors at such tokens say
+// `line 0` (`parse error at line 0, col 8: syntax error: unexpected &&, expecting with`); an attribute
+// name and its END_ATTRIBUTE marker carry the column of the scope before them.
 
 import { TraceQLParseError } from './errors';
 
@@ -94,47 +96,59 @@ class Lexer {
     return c;
   }
 
-  private fail(msg: string, line: number, col: number): never {
-    throw new TraceQLParseError(msg, line, col);
+  private fail(msg: string): never {
+    const p = this.pos0();
+    throw new TraceQLParseError(msg, p.line, p.col);
   }
 
-  /** The position of the last scanned (non-attribute) token. */
-  private lastPos(): { line: number; col: number } {
-    for (let i = this.tokens.length - 1; i >= 0; i--) {
-      const t = this.tokens[i]!;
-      if (t.type !== 'END_ATTRIBUTE' && !(t.type === 'IDENTIFIER' && this.isAttributeName(i))) return t;
+  /** Where Go's Scanner.Scan last started a token; `line` becomes 0 once Scanner.Next has been used since. */
+  private scanLine = 1;
+  private scanCol = 1;
+  private nextUsed = false;
+
+  private pos0(): { line: number; col: number } {
+    return { line: this.nextUsed ? 0 : this.scanLine, col: this.scanCol };
+  }
+
+  /** Scanner.Scan: a token starts here. At the end of input after a newline Go reports the previous line. */
+  private startToken(): void {
+    this.nextUsed = false;
+    if (this.pos === 0 && this.peek() === undefined) {
+      this.scanLine = 0;
+      this.scanCol = 0;
+    } else if (this.peek() === undefined && this.chars[this.pos - 1] === '\n') {
+      this.scanLine = this.line - 1;
+      let n = 0;
+      for (let k = this.pos - 2; k >= 0 && this.chars[k] !== '\n'; k--) n++;
+      this.scanCol = n + 1;
+    } else {
+      this.scanLine = this.line;
+      this.scanCol = this.col;
     }
-    return { line: 1, col: 1 };
   }
 
-  private isAttributeName(i: number): boolean {
-    const prev = this.tokens[i - 1];
-    return prev !== undefined && ATTRIBUTE_SCOPES.has(String(prev.type));
+  private token(type: string, value: string | number): Token {
+    return { type, value, ...this.pos0() };
   }
 
   private next(): Token {
     if (this.parsingAttribute && !isAttributeRune(this.peek())) {
       this.parsingAttribute = false;
-      const p = this.lastPos();
-      return { type: 'END_ATTRIBUTE', value: '', line: p.line, col: p.col };
+      return this.token('END_ATTRIBUTE', '');
     }
     if (this.parsingAttribute) {
-      const p = this.lastPos();
       const scope = this.tryNestedScope();
-      if (scope !== undefined) return { type: scope, value: scope, line: p.line, col: p.col };
-      return { type: 'IDENTIFIER', value: this.attributeName(p), line: p.line, col: p.col };
+      if (scope !== undefined) return this.token(scope, scope);
+      const name = this.attributeName();
+      return this.token('IDENTIFIER', name);
     }
 
     this.skipSpaceAndComments();
-    const line = this.line;
-    const col = this.col;
+    this.startToken();
     const c = this.peek();
-    if (c === undefined) {
-      // Go's scanner reports EOF at the position after the input, or 0:0 when nothing was read at all.
-      return this.pos === 0 ? { type: 'EOF', value: '', line: 0, col: 0 } : { type: 'EOF', value: '', line, col };
-    }
-    if (c === '"' || c === '`') return { type: 'STRING', value: this.string(line, col), line, col };
-    if (isDigit(c) || (c === '.' && isDigit(this.peek(1)))) return this.number(line, col);
+    if (c === undefined) return this.token('EOF', '');
+    if (c === '"' || c === '`') return this.token('STRING', this.string());
+    if (isDigit(c) || (c === '.' && isDigit(this.peek(1)))) return this.number();
 
     let text: string;
     if (isIdentStart(c)) {
@@ -148,13 +162,14 @@ class Lexer {
     for (let candidate = text + (this.peek() ?? ''); this.peek() !== undefined && TOKENS.has(candidate);) {
       multi = candidate;
       this.advance();
+      this.nextUsed = true;
       candidate = multi + (this.peek() ?? '');
     }
     const tok = multi ?? (TOKENS.has(text) ? text : undefined);
-    if (tok === undefined) return { type: 'IDENTIFIER', value: text, line, col };
+    if (tok === undefined) return this.token('IDENTIFIER', text);
     if (tok.endsWith('.') || tok.endsWith(':')) this.currentScope = tok;
     this.parsingAttribute = ATTRIBUTE_SCOPES.has(tok);
-    return { type: tok, value: tok, line, col };
+    return this.token(tok, tok);
   }
 
   private skipSpaceAndComments(): void {
@@ -165,12 +180,10 @@ class Lexer {
       } else if (c === '/' && this.peek(1) === '/') {
         while (this.peek() !== undefined && this.peek() !== '\n') this.advance();
       } else if (c === '/' && this.peek(1) === '*') {
-        const line = this.line;
-        const col = this.col;
         this.advance();
         this.advance();
         while (!(this.peek() === '*' && this.peek(1) === '/')) {
-          if (this.peek() === undefined) this.fail('comment not terminated', line, col);
+          if (this.peek() === undefined) this.fail('comment not terminated');
           this.advance();
         }
         this.advance();
@@ -187,6 +200,7 @@ class Lexer {
     for (const scope of ['span.', 'resource.']) {
       if (this.chars.slice(this.pos, this.pos + scope.length).join('') === scope) {
         for (let i = 0; i < scope.length; i++) this.advance();
+        this.nextUsed = true;
         this.currentScope = scope;
         return scope;
       }
@@ -194,19 +208,20 @@ class Lexer {
     return undefined;
   }
 
-  private attributeName(p: { line: number; col: number }): string {
+  private attributeName(): string {
     let name = '';
     for (let c = this.peek(); c !== undefined; c = this.peek()) {
+      this.nextUsed = true;
       if (c === '"') {
         this.advance();
         for (;;) {
           const q = this.peek();
-          if (q === undefined) this.fail('unexpected EOF, expecting "', p.line, p.col);
+          if (q === undefined) this.fail('unexpected EOF, expecting "');
           this.advance();
           if (q === '"') break;
           if (q === '\\') {
             const e = this.peek();
-            if (e !== '"' && e !== '\\') this.fail('invalid escape sequence', p.line, p.col);
+            if (e !== '"' && e !== '\\') this.fail('invalid escape sequence');
             name += this.advance();
           } else {
             name += q;
@@ -221,13 +236,13 @@ class Lexer {
     return name;
   }
 
-  private string(line: number, col: number): string {
+  private string(): string {
     const quote = this.advance();
     if (quote === '`') {
       let s = '';
       for (;;) {
         const c = this.peek();
-        if (c === undefined) this.fail('literal not terminated', line, col);
+        if (c === undefined) this.fail('literal not terminated');
         this.advance();
         if (c === '`') return s.replace(/\r/g, '');
         s += c;
@@ -236,19 +251,19 @@ class Lexer {
     let s = '';
     for (;;) {
       const c = this.peek();
-      if (c === undefined || c === '\n') this.fail('literal not terminated', line, col);
+      if (c === undefined || c === '\n') this.fail('literal not terminated');
       this.advance();
       if (c === '"') return s;
       if (c !== '\\') {
         s += c;
         continue;
       }
-      s += this.escape(line, col);
+      s += this.escape();
     }
   }
 
   /** Go's string escapes: \a \b \f \n \r \t \v \\ \" \' \ooo \xHH \uHHHH \UHHHHHHHH. */
-  private escape(line: number, col: number): string {
+  private escape(): string {
     const e = this.peek();
     const simple: Record<string, string> = { a: '\x07', b: '\b', f: '\f', n: '\n', r: '\r', t: '\t', v: '\v', '\\': '\\', '"': '"' };
     if (e !== undefined && simple[e] !== undefined) {
@@ -259,30 +274,30 @@ class Lexer {
     if (hexDigits > 0) {
       this.advance();
       let hex = '';
-      for (let i = 0; i < hexDigits; i++) hex += this.peek() ?? '';
-      if (!/^[0-9a-fA-F]+$/.test(hex) || hex.length !== hexDigits) this.fail('invalid syntax', line, col);
+      for (let i = 0; i < hexDigits; i++) hex += this.peek(i) ?? '';
+      if (!/^[0-9a-fA-F]+$/.test(hex) || hex.length !== hexDigits) this.fail('invalid syntax');
       for (let i = 0; i < hexDigits; i++) this.advance();
       const code = parseInt(hex, 16);
       if (e === 'x') return String.fromCharCode(code); // a byte: exact for ASCII, Latin-1 otherwise
-      if (code > 0x10ffff || (code >= 0xd800 && code < 0xe000)) this.fail('invalid syntax', line, col);
+      if (code > 0x10ffff || (code >= 0xd800 && code < 0xe000)) this.fail('invalid syntax');
       return String.fromCodePoint(code);
     }
     if (e !== undefined && e >= '0' && e <= '7') {
       const oct = this.chars.slice(this.pos, this.pos + 3).join('');
-      if (!/^[0-7]{3}$/.test(oct) || parseInt(oct, 8) > 255) this.fail('invalid syntax', line, col);
+      if (!/^[0-7]{3}$/.test(oct) || parseInt(oct, 8) > 255) this.fail('invalid syntax');
       for (let i = 0; i < 3; i++) this.advance();
       return String.fromCharCode(parseInt(oct, 8));
     }
-    return this.fail('invalid char escape', line, col);
+    return this.fail('invalid char escape');
   }
 
-  private number(line: number, col: number): Token {
+  private number(): Token {
     let text = '';
     let isFloat = false;
     if (this.peek() === '0' && (this.peek(1) === 'x' || this.peek(1) === 'X')) {
       text = this.advance() + this.advance();
       while (/[0-9a-fA-F_]/.test(this.peek() ?? '')) text += this.advance();
-      return { type: 'INTEGER', value: parseInt(text.slice(2).replace(/_/g, ''), 16), line, col };
+      return this.token('INTEGER', parseInt(text.slice(2).replace(/_/g, ''), 16));
     }
     while (isDigit(this.peek()) || this.peek() === '_') text += this.advance();
     if (this.peek() === '.') {
@@ -306,14 +321,15 @@ class Lexer {
       const ns = parseDuration(text + rest);
       if (ns !== undefined) {
         for (let i = 0; i < Array.from(rest).length; i++) this.advance();
-        return { type: 'DURATION', value: ns, line, col };
+        this.nextUsed = true;
+        return this.token('DURATION', ns);
       }
     }
     const clean = text.replace(/_/g, '');
-    if (isFloat) return { type: 'FLOAT', value: parseFloat(clean), line, col };
+    if (isFloat) return this.token('FLOAT', parseFloat(clean));
     // Go's scanner reads a leading 0 as octal
     const n = clean.length > 1 && clean.startsWith('0') ? parseInt(clean, 8) : parseInt(clean, 10);
-    return { type: 'INTEGER', value: n, line, col };
+    return this.token('INTEGER', n);
   }
 }
 

@@ -216,6 +216,8 @@ class Parser {
     const start = this.i;
     const t = this.peek();
     const term = (el: PipelineElement | ScalarExpr): GNode => ({ g: 'term', el, start, end: this.i });
+    // after an operator that only joins spansets, only a spanset can follow
+    if (this.afterSpansetOnlyOp(start) && t.type !== '{' && t.type !== '(') this.error(start, '{ or (');
     switch (t.type) {
       case '{': {
         this.take();
