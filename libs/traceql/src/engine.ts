@@ -329,23 +329,80 @@ function compileFilter(e: FieldExpr): Stage {
   };
 }
 
-type Relation = (candidate: EvalSpan, other: EvalSpan) => boolean;
-
 const connected = (s: EvalSpan): boolean => s.left !== 0;
-/** a is a descendant of b */
-const descendantOf: Relation = (a, b) => connected(a) && connected(b) && a.left > b.left && a.right < b.right;
-/** a is a child of b */
-const childOf: Relation = (a, b) => connected(a) && connected(b) && a.parent === b;
-const siblingOf: Relation = (a, b) => a !== b && connected(a) && connected(b) && a.parent === b.parent;
 
-/** For each operator: the relation "rhs span r relates to lhs span l", as relation(r, l). */
-const RELATIONS: Record<string, Relation> = {
-  '>': childOf,
-  '<': (r, l) => childOf(l, r),
-  '>>': descendantOf,
-  '<<': (r, l) => descendantOf(l, r),
-  '~': siblingOf,
-};
+function* ancestors(s: EvalSpan): Generator<EvalSpan> {
+  for (let p = s.parent; p !== undefined; p = p.parent) yield p;
+}
+
+/** Siblings share a parent; connected root spans (no parent) are siblings of each other. */
+const siblingKey = (s: EvalSpan): EvalSpan | null => s.parent ?? null;
+
+/**
+ * The spans of `rhs` related to some span of `lhs` (`{L} op {R}`), to none (`!op`), or the spans of both
+ * sides taking part in the relation (`&op`). Each relation is answered with sets instead of comparing all
+ * pairs: linear in the spans times the tree depth, as a trace of thousands of spans needs.
+ */
+function structural(op: SpansetOp, lhs: readonly EvalSpan[], rhs: readonly EvalSpan[]): EvalSpan[] {
+  const base = op.replace(/^[!&]/, '');
+  const left = new Set(lhs.filter(connected));
+  const right = rhs.filter(connected);
+  // matches(r): r relates to some l; partners(matched): the l that relate to some matched r
+  let matches: (r: EvalSpan) => boolean;
+  let partners: (matched: readonly EvalSpan[]) => Iterable<EvalSpan>;
+  switch (base) {
+    case '>': // r is a child of l
+      matches = (r) => r.parent !== undefined && left.has(r.parent);
+      partners = (m) => m.map((r) => r.parent!);
+      break;
+    case '<': {
+      // r is the parent of l
+      const parents = new Set([...left].map((l) => l.parent));
+      matches = (r) => parents.has(r);
+      partners = (m) => {
+        const ms = new Set(m);
+        return [...left].filter((l) => l.parent !== undefined && ms.has(l.parent));
+      };
+      break;
+    }
+    case '>>': // r is a descendant of l
+      matches = (r) => {
+        for (const a of ancestors(r)) if (left.has(a)) return true;
+        return false;
+      };
+      partners = (m) => m.flatMap((r) => [...ancestors(r)].filter((a) => left.has(a)));
+      break;
+    case '<<': {
+      // r is an ancestor of l
+      const above = new Set([...left].flatMap((l) => [...ancestors(l)]));
+      matches = (r) => above.has(r);
+      partners = (m) => {
+        const ms = new Set(m);
+        return [...left].filter((l) => [...ancestors(l)].some((a) => ms.has(a)));
+      };
+      break;
+    }
+    default: {
+      // '~': r and l are different spans with the same parent
+      const count = (spans: Iterable<EvalSpan>): Map<EvalSpan | null, number> => {
+        const m = new Map<EvalSpan | null, number>();
+        for (const x of spans) m.set(siblingKey(x), (m.get(siblingKey(x)) ?? 0) + 1);
+        return m;
+      };
+      const leftByParent = count(left);
+      matches = (r) => (leftByParent.get(siblingKey(r)) ?? 0) - (left.has(r) ? 1 : 0) > 0;
+      partners = (m) => {
+        const ms = new Set(m);
+        const matchedByParent = count(m);
+        return [...left].filter((l) => (matchedByParent.get(siblingKey(l)) ?? 0) - (ms.has(l) ? 1 : 0) > 0);
+      };
+    }
+  }
+  if (op.startsWith('!')) return rhs.filter((r) => !(connected(r) && matches(r)));
+  const matched = right.filter(matches);
+  if (op.startsWith('&')) return matched.length === 0 ? [] : unique([...matched, ...partners(matched)]);
+  return matched;
+}
 
 function compileSpansetOperation(op: SpansetOp, lhs: Stage, rhs: Stage): Stage {
   return (input) => {
@@ -359,6 +416,7 @@ function compileSpansetOperation(op: SpansetOp, lhs: Stage, rhs: Stage): Stage {
         spans = unique([...l.flatMap((x) => x.spans), ...r.flatMap((x) => x.spans)]);
       } else {
         if (l.length === 0 || r.length === 0) continue;
+        // Tempo pairs one spanset with one: after by() a structural operator needs coalesce() first
         if (l.length > 1 || r.length > 1) throw new TraceQLError('UNSUPPORTED', ERR_SPANSET_OPERATION_MULTIPLE);
         spans = structural(op, l[0]!.spans, r[0]!.spans);
       }
@@ -366,25 +424,6 @@ function compileSpansetOperation(op: SpansetOp, lhs: Stage, rhs: Stage): Stage {
     }
     return out;
   };
-}
-
-function structural(op: SpansetOp, lhs: readonly EvalSpan[], rhs: readonly EvalSpan[]): EvalSpan[] {
-  const base = op.replace(/^[!&]/, '');
-  const rel = RELATIONS[base]!;
-  if (op.startsWith('&')) {
-    const keep = new Set<EvalSpan>();
-    for (const r of rhs) {
-      for (const l of lhs) {
-        if (rel(r, l)) {
-          keep.add(r);
-          keep.add(l);
-        }
-      }
-    }
-    return [...keep].sort((a, b) => a.index - b.index);
-  }
-  const negate = op.startsWith('!');
-  return rhs.filter((r) => lhs.some((l) => rel(r, l)) !== negate);
 }
 
 function unique(spans: readonly EvalSpan[]): EvalSpan[] {
