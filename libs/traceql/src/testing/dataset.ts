@@ -1,7 +1,7 @@
 // A fixed, generated trace dataset for TraceQL conformance: deterministic for a seed, built first as flat
 // span records (what the brute-force reference reads) and then encoded as OTLP batches (what the engine,
 // the ingesters and the blocks read). Traces are spread over several batches and resources, nest up to
-// six levels, span six services, carry errors, events, links and attributes of every type TraceQL
+// eight levels, span six services, carry errors, events, links and attributes of every type TraceQL
 // searches: string, int, float, bool and arrays of each; some keys hold an int on one span and a float or
 // a string on another, and `region` exists on both spans and resources, to exercise coercion and scoping.
 
