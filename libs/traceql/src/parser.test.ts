@@ -173,6 +173,9 @@ describe('parse errors: position and what was expected, in Tempo words', () => {
     ['{ .a } >> 1', 'parse error at line 1, col 11: syntax error: unexpected INTEGER, expecting { or ('],
     ['{ .a } && ({ .b } | count() > 1)', 'parse error at line 1, col 19: syntax error: unexpected |'],
     ['{ .a } | count() > "x"', 'parse error at line 1, col 20: syntax error: unexpected STRING'],
+    ['({ true }) + (count()) = 1', 'parse error at line 1, col 12: syntax error: unexpected +, expecting with'],
+    ['({ true }) && (count())', 'parse error at line 1, col 23: syntax error: unexpected )'],
+    ['count() > 3 && { true }', 'parse error at line 0, col 13: syntax error: unexpected &&, expecting with'],
     ['{ .a = 1 } { .b = 2 }', 'parse error at line 1, col 12: syntax error: unexpected {, expecting with'],
   ])('%j', (q, message) => {
     expect(errorOf(() => parse(q))).toBe(message);

@@ -388,7 +388,8 @@ class Parser {
     const f = further(further(p.fail, spe.fail), sf.fail);
     // a complete query followed by an operator it cannot take: Tempo's parser then only expects hints
     let expecting = f.expecting;
-    if (atTop && g.g === 'binary' && f.at === g.opIndex && g.start === 0 && this.isRoot(g.lhs)) expecting = 'with';
+    const at = atTop ? binaryAt(g, f.at) : undefined;
+    if (at !== undefined && at.start === 0 && this.isRoot(at.lhs)) expecting = 'with';
     return this.error(f.at, expecting);
   }
 
@@ -437,8 +438,11 @@ class Parser {
 
   /** A binary node with an operator from `ops` whose sides both read as `side`. */
   private binary<T, U>(g: GNode, ops: ReadonlySet<string>, side: (g: GNode) => Result<T>, build: (op: string, l: T, r: T) => U): Result<U> {
-    if (g.g !== 'binary' || !ops.has(g.op)) return { ok: false, fail: this.failAt(g) };
+    if (g.g !== 'binary') return { ok: false, fail: this.failAt(g) };
     const l = side(g.lhs);
+    // an LR parser stops at the first token no query can continue with: inside the left operand when
+    // that is already wrong, else at this operator
+    if (!ops.has(g.op)) return l.ok ? { ok: false, fail: this.failAt(g) } : l;
     if (!l.ok) return l;
     const r = side(g.rhs);
     if (!r.ok) return r;
@@ -497,6 +501,14 @@ class Parser {
 
 const spansetOperation = (op: string, lhs: SpansetExpr, rhs: SpansetExpr): SpansetExpr => ({ kind: 'spansetOperation', op: op as SpansetOp, lhs, rhs });
 const scalarOperation = (op: string, lhs: ScalarExpr, rhs: ScalarExpr): ScalarExpr => ({ kind: 'scalarOperation', op: op as ScalarOp, lhs, rhs });
+
+/** The binary node whose operator is the token at `index`. */
+function binaryAt(g: GNode, index: number): Extract<GNode, { g: 'binary' }> | undefined {
+  if (g.g === 'paren') return binaryAt(g.inner, index);
+  if (g.g !== 'binary') return undefined;
+  if (g.opIndex === index) return g;
+  return index < g.opIndex ? binaryAt(g.lhs, index) : binaryAt(g.rhs, index);
+}
 
 /** Tempo's root wraps a lone spanset expression in a one-element pipeline. */
 function asPipeline(e: SpansetExpr): Pipeline {
