@@ -22,7 +22,7 @@ import {
   type SpansetExpr,
   type SpansetOp,
 } from './ast';
-import { invalid, TraceQLError } from './errors';
+import { TraceQLError, unsupported } from './errors';
 import { parse } from './parser';
 import { binaryFn, compare, duration, equals, executeUnary, int, isMatchingOperand, binaryTypesValid, NIL, str, toFloat, type Static } from './static';
 import { indexTraces, type EvalEvent, type EvalLink, type EvalSpan, type EvalTrace } from './trace-model';
@@ -219,7 +219,7 @@ function compileAttribute(a: AttributeExpr): FieldFn {
       case 'parent':
       case 'childCount':
         // rejected by validation, as in Tempo
-        throw invalid(`intrinsic (${a.intrinsic}) not yet supported`);
+        throw unsupported(`intrinsic (${a.intrinsic})`);
     }
   }
   const name = a.name;

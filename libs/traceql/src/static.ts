@@ -295,9 +295,13 @@ export function staticToString(s: Static, quotes = true): string {
   }
 }
 
+/** Go's strconv.FormatFloat(f, 'g', -1, 64): shortest digits, exponent form below 1e-4 and from 1e6. */
 function formatFloat(f: number): string {
-  if (Number.isInteger(f) && Math.abs(f) < 1e21) return String(f);
-  return String(f);
+  if (!Number.isFinite(f)) return Number.isNaN(f) ? 'NaN' : f > 0 ? '+Inf' : '-Inf';
+  const [mantissa, e] = f.toExponential().split('e') as [string, string];
+  const exp = Number(e);
+  if (f === 0 || (exp >= -4 && exp < 6)) return String(f);
+  return `${mantissa}e${exp < 0 ? '-' : '+'}${String(Math.abs(exp)).padStart(2, '0')}`;
 }
 
 /** Go's time.Duration.String(): `1.5s`, `10ms`, `1h2m3s`, `0s`. */
