@@ -121,6 +121,12 @@ describe('search results: spansets, spans and attributes', () => {
     expect(spanIds('{ } | by(resource.service.name) | coalesce()')).toEqual([[1, 2, 5, 3, 4].map(hex)]);
   });
 
+  test('a span pushed twice counts once', () => {
+    const twice = indexTraces([data, data]);
+    expect(twice[0]!.spans).toHaveLength(5);
+    expect(search('{ } | count() = 5', twice)).toHaveLength(1);
+  });
+
   test('structural operators refuse several spansets per trace, as Tempo does', () => {
     expect(() => search('({ } | by(resource.service.name)) > ({ })', traces)).toThrow(ERR_SPANSET_OPERATION_MULTIPLE);
   });

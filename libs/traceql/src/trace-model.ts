@@ -109,7 +109,8 @@ function attributeMap(kvs: readonly KeyValue[] | undefined): Map<string, Static>
 
 /**
  * Groups the spans of OTLP batches by trace ID (one trace may be spread over many batches) and prepares
- * them for evaluation. Traces keep the order in which their first span appears.
+ * them for evaluation. Traces keep the order in which their first span appears; a span seen again (same
+ * span ID and kind) is dropped.
  */
 export function indexTraces(input: TracesData | readonly TracesData[] | readonly ResourceSpans[]): EvalTrace[] {
   const batches: ResourceSpans[] = [];
@@ -118,24 +119,33 @@ export function indexTraces(input: TracesData | readonly TracesData[] | readonly
     if ('resourceSpans' in item) batches.push(...item.resourceSpans);
     else batches.push(item);
   }
-  const traces = new Map<string, EvalTrace>();
+  const traces = new Map<string, { trace: EvalTrace; seen: Set<string> }>();
   for (const rs of batches) {
     const resourceAttributes = attributeMap(rs.resource?.attributes);
     for (const ss of rs.scopeSpans) {
       const scopeAttributes = attributeMap(ss.scope?.attributes);
       for (const span of ss.spans) {
         const traceId = toHex(span.traceId);
-        let trace = traces.get(traceId);
-        if (trace === undefined) {
-          trace = { traceId, spans: [], root: undefined, rootServiceName: undefined, startTimeUnixNano: 0n, endTimeUnixNano: 0n, durationNanos: 0 };
-          traces.set(traceId, trace);
+        let entry = traces.get(traceId);
+        if (entry === undefined) {
+          entry = {
+            trace: { traceId, spans: [], root: undefined, rootServiceName: undefined, startTimeUnixNano: 0n, endTimeUnixNano: 0n, durationNanos: 0 },
+            seen: new Set(),
+          };
+          traces.set(traceId, entry);
         }
-        trace.spans.push(evalSpan(trace, span, resourceAttributes, ss.scope?.name ?? '', ss.scope?.version ?? '', scopeAttributes));
+        // a span sent twice (a retried push, replicas of one write) counts once; the kind is part of the
+        // identity because Zipkin's shared client/server spans carry one span ID
+        const key = `${toHex(span.spanId)}/${span.kind}`;
+        if (entry.seen.has(key)) continue;
+        entry.seen.add(key);
+        entry.trace.spans.push(evalSpan(entry.trace, span, resourceAttributes, ss.scope?.name ?? '', ss.scope?.version ?? '', scopeAttributes));
       }
     }
   }
-  for (const t of traces.values()) linkTree(t);
-  return [...traces.values()];
+  const out = [...traces.values()].map((e) => e.trace);
+  for (const t of out) linkTree(t);
+  return out;
 }
 
 function evalSpan(
