@@ -85,6 +85,14 @@ export const CONFORMANCE_CASES: readonly ConformanceCase[] = [
   { query: '{ span.http.status_code = 500 }', expect: (t) => t.some((s) => num(attr(s, 'http.status_code')) === 500) },
   { query: '{ span.http.status_code >= 500 }', expect: (t) => t.some((s) => (num(attr(s, 'http.status_code')) ?? -1) >= 500) },
   {
+    query: '{ span.http.status_code <= 201 && kind = client }',
+    expect: (t) => t.some((s) => (num(attr(s, 'http.status_code')) ?? 1e9) <= 201 && s.kind === 'client'),
+  },
+  {
+    query: '{ span.http.status_code < 300 && duration <= 5ms }',
+    expect: (t) => t.some((s) => (num(attr(s, 'http.status_code')) ?? 1e9) < 300 && d(s) <= ms(5)),
+  },
+  {
     query: '{ span.http.status_code != 200 }',
     expect: (t) => t.some((s) => num(attr(s, 'http.status_code')) !== undefined && num(attr(s, 'http.status_code')) !== 200),
   },
