@@ -26,6 +26,7 @@ import { TraceQLError, unsupported } from './errors';
 import { parse } from './parser';
 import { binaryFn, compare, duration, equals, executeUnary, int, isMatchingOperand, binaryTypesValid, NIL, str, toFloat, type Static } from './static';
 import { indexTraces, type EvalEvent, type EvalLink, type EvalSpan, type EvalTrace } from './trace-model';
+import { structural, unique } from './structural';
 import { validate } from './validate';
 import type { ResourceSpans, TracesData } from '@stave/proto';
 
@@ -329,81 +330,6 @@ function compileFilter(e: FieldExpr): Stage {
   };
 }
 
-const connected = (s: EvalSpan): boolean => s.left !== 0;
-
-function* ancestors(s: EvalSpan): Generator<EvalSpan> {
-  for (let p = s.parent; p !== undefined; p = p.parent) yield p;
-}
-
-/** Siblings share a parent; connected root spans (no parent) are siblings of each other. */
-const siblingKey = (s: EvalSpan): EvalSpan | null => s.parent ?? null;
-
-/**
- * The spans of `rhs` related to some span of `lhs` (`{L} op {R}`), to none (`!op`), or the spans of both
- * sides taking part in the relation (`&op`). Each relation is answered with sets instead of comparing all
- * pairs: linear in the spans times the tree depth, as a trace of thousands of spans needs.
- */
-function structural(op: SpansetOp, lhs: readonly EvalSpan[], rhs: readonly EvalSpan[]): EvalSpan[] {
-  const base = op.replace(/^[!&]/, '');
-  const left = new Set(lhs.filter(connected));
-  const right = rhs.filter(connected);
-  // matches(r): r relates to some l; partners(matched): the l that relate to some matched r
-  let matches: (r: EvalSpan) => boolean;
-  let partners: (matched: readonly EvalSpan[]) => Iterable<EvalSpan>;
-  switch (base) {
-    case '>': // r is a child of l
-      matches = (r) => r.parent !== undefined && left.has(r.parent);
-      partners = (m) => m.map((r) => r.parent!);
-      break;
-    case '<': {
-      // r is the parent of l
-      const parents = new Set([...left].map((l) => l.parent));
-      matches = (r) => parents.has(r);
-      partners = (m) => {
-        const ms = new Set(m);
-        return [...left].filter((l) => l.parent !== undefined && ms.has(l.parent));
-      };
-      break;
-    }
-    case '>>': // r is a descendant of l
-      matches = (r) => {
-        for (const a of ancestors(r)) if (left.has(a)) return true;
-        return false;
-      };
-      partners = (m) => m.flatMap((r) => [...ancestors(r)].filter((a) => left.has(a)));
-      break;
-    case '<<': {
-      // r is an ancestor of l
-      const above = new Set([...left].flatMap((l) => [...ancestors(l)]));
-      matches = (r) => above.has(r);
-      partners = (m) => {
-        const ms = new Set(m);
-        return [...left].filter((l) => [...ancestors(l)].some((a) => ms.has(a)));
-      };
-      break;
-    }
-    default: {
-      // '~': r and l are different spans with the same parent
-      const count = (spans: Iterable<EvalSpan>): Map<EvalSpan | null, number> => {
-        const m = new Map<EvalSpan | null, number>();
-        for (const x of spans) m.set(siblingKey(x), (m.get(siblingKey(x)) ?? 0) + 1);
-        return m;
-      };
-      const leftByParent = count(left);
-      matches = (r) => (leftByParent.get(siblingKey(r)) ?? 0) - (left.has(r) ? 1 : 0) > 0;
-      partners = (m) => {
-        const ms = new Set(m);
-        const matchedByParent = count(m);
-        return [...left].filter((l) => (matchedByParent.get(siblingKey(l)) ?? 0) - (ms.has(l) ? 1 : 0) > 0);
-      };
-    }
-  }
-  if (op.startsWith('!')) return rhs.filter((r) => !(connected(r) && matches(r)));
-  const matched = right.filter(matches);
-  if (op.startsWith('&')) return matched.length === 0 ? [] : unique([...matched, ...partners(matched)]);
-  return matched;
-}
-
 function compileSpansetOperation(op: SpansetOp, lhs: Stage, rhs: Stage): Stage {
   return (input) => {
     const out: Spanset[] = [];
@@ -424,10 +350,6 @@ function compileSpansetOperation(op: SpansetOp, lhs: Stage, rhs: Stage): Stage {
     }
     return out;
   };
-}
-
-function unique(spans: readonly EvalSpan[]): EvalSpan[] {
-  return [...new Set(spans)].sort((a, b) => a.index - b.index);
 }
 
 function compileGroup(e: FieldExpr, key: string): Stage {
