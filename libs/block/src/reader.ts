@@ -7,7 +7,7 @@
 
 import type { ObjectStore } from '@stave/backend';
 import type { TracesData } from '@stave/proto';
-import { errors } from '@stave/server';
+import { errors } from '@stave/core';
 import { bloomShardOf, BloomShard } from './bloom';
 import { ByteLru } from './lru';
 import { type BlockMeta, blockPrefix, bloomName, DATA_NAME, hexID, INDEX_NAME } from './meta';

@@ -9,14 +9,12 @@ import {
   createLifecycler,
   createRing,
   InMemoryKV,
-  memberlistKVOptions,
-  memberlistPageHandler,
+  memberlistPage,
   MemberlistKV,
   RING_PAGE_PATHS,
   RING_PAGE_TITLES,
-  ringConfig,
   ringKVClient,
-  ringPageHandler,
+  ringPage,
   type InstanceDesc,
   type KVStore,
   type Lifecycler,
@@ -24,8 +22,21 @@ import {
   type RingConfig,
   type RingKind,
 } from '@stave/ring';
-import { BasicService, Code, ConnectError, ModuleManager, Overrides, ServerService, State, sendText, type AppContext, type Service } from '@stave/server';
+import {
+  BasicService,
+  Code,
+  ConnectError,
+  ModuleManager,
+  Overrides,
+  pageHandler,
+  ServerService,
+  State,
+  sendText,
+  type AppContext,
+  type Service,
+} from '@stave/server';
 import { Pusher, Querier as QuerierService } from '@stave/proto';
+import { memberlistKVOptions, objectStoreOptions, ringConfig } from './options';
 import { receiverServices } from './receivers';
 
 /** The components a fleet scales separately; each is also its own deployable under services/. */
@@ -71,7 +82,7 @@ function ringConfigFor(ctx: AppContext, kind: RingKind): RingConfig {
 /** The read side of a ring, with its status page mounted where Tempo serves it. */
 function readRing(ctx: AppContext, rc: RingConfig): Ring {
   const ring = createRing(rc, { kv: ringKVClient(get(ctx, keys.kv), rc), registry: ctx.registry });
-  ctx.http.router.handle(['GET', 'POST'], RING_PAGE_PATHS[rc.kind], ringPageHandler(ring, { title: RING_PAGE_TITLES[rc.kind] }));
+  ctx.http.router.handle(['GET', 'POST'], RING_PAGE_PATHS[rc.kind], pageHandler(ringPage(ring, { title: RING_PAGE_TITLES[rc.kind] })));
   return ring;
 }
 
@@ -164,7 +175,7 @@ export function staveModules(): ModuleManager<AppContext> {
     name: 'store',
     deps: [],
     init: (ctx) => {
-      const store = createObjectStore(ctx.config.storage.trace, { logger: ctx.logger.child({ component: 'backend' }), registry: ctx.registry });
+      const store = createObjectStore(objectStoreOptions(ctx.config), { logger: ctx.logger.child({ component: 'backend' }), registry: ctx.registry });
       ctx.provided.set(keys.store, store);
       return new BasicService('store', { stopping: () => store.close() });
     },
@@ -183,7 +194,7 @@ export function staveModules(): ModuleManager<AppContext> {
         memberlistKVOptions(ctx.config.memberlist, { logger: ctx.logger.child({ component: 'memberlist' }), registry: ctx.registry }),
       );
       stores.memberlist = ml;
-      ctx.http.router.handle(['GET', 'POST'], '/memberlist', memberlistPageHandler(ml));
+      ctx.http.router.handle(['GET', 'POST'], '/memberlist', pageHandler(memberlistPage(ml)));
       return ml;
     },
   });
