@@ -1,7 +1,10 @@
-// Errors of the TraceQL package. Every error carries a code so callers (the HTTP search API) classify it
-// without `instanceof`: all of them are the client's fault and map to 400 / INVALID_ARGUMENT.
+// Errors of the TraceQL package. Each is the project's one error type, a ConnectError with code
+// InvalidArgument (HTTP 400: every one is the query's fault), whose rawMessage is Tempo's text; `reason`
+// tells the three kinds apart (classify by code and reason, never by class).
 
-export type TraceQLErrorCode =
+import { Code, ConnectError } from '@stave/core';
+
+export type TraceQLErrorReason =
   /** The query does not parse: position and what was found, in Tempo's wording. */
   | 'PARSE_ERROR'
   /** The query parses but is ill-typed or names a regex that does not compile (Tempo's validate step). */
@@ -9,12 +12,12 @@ export type TraceQLErrorCode =
   /** Valid TraceQL that Tempo itself rejects as "not yet supported" (and so does Stave). */
   | 'UNSUPPORTED';
 
-export class TraceQLError extends Error {
+export class TraceQLError extends ConnectError {
   constructor(
-    readonly code: TraceQLErrorCode,
+    readonly reason: TraceQLErrorReason,
     message: string,
   ) {
-    super(message);
+    super(message, Code.InvalidArgument);
     this.name = 'TraceQLError';
   }
 }
@@ -33,6 +36,6 @@ export class TraceQLParseError extends TraceQLError {
 export const unsupported = (feature: string): TraceQLError => new TraceQLError('UNSUPPORTED', `${feature} not yet supported`);
 export const invalid = (message: string): TraceQLError => new TraceQLError('INVALID_QUERY', message);
 
-const CODES = new Set<string>(['PARSE_ERROR', 'INVALID_QUERY', 'UNSUPPORTED']);
-/** True for errors of this package, told apart by their code. */
-export const isTraceQLError = (e: unknown): e is TraceQLError => typeof e === 'object' && e !== null && CODES.has(String((e as { code?: unknown }).code));
+const REASONS = new Set<string>(['PARSE_ERROR', 'INVALID_QUERY', 'UNSUPPORTED']);
+/** True for errors of this package, told apart by their reason. */
+export const isTraceQLError = (e: unknown): e is TraceQLError => typeof e === 'object' && e !== null && REASONS.has(String((e as { reason?: unknown }).reason));

@@ -41,7 +41,7 @@ export {
   type Spanset,
   type TraceResult,
 } from './engine';
-export { isTraceQLError, TraceQLError, TraceQLParseError, type TraceQLErrorCode } from './errors';
+export { isTraceQLError, TraceQLError, TraceQLParseError, type TraceQLErrorReason } from './errors';
 export { parseDuration, tokenize, type Token } from './lexer';
 export { parse, parseFieldExpression } from './parser';
 export { KIND, STATUS, staticToString, type ImpliedType, type Static, type StaticType } from './static';

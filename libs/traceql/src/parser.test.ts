@@ -1,4 +1,5 @@
-import { compileQuery, parse, parseDuration, rootToString, tokenize, type RootExpr } from '@stave/traceql';
+import { Code } from '@stave/core';
+import { compileQuery, parse, parseDuration, rootToString, tokenize, type RootExpr, type TraceQLError } from '@stave/traceql';
 
 /** Parses and prints the tree the way Tempo's stringer does: the parentheses show the shape. */
 const shape = (q: string): string => rootToString(parse(q));
@@ -7,7 +8,7 @@ const errorOf = (f: () => unknown): string => {
   try {
     f();
   } catch (e) {
-    return (e as Error).message;
+    return (e as TraceQLError).rawMessage;
   }
   return 'no error';
 };
@@ -186,7 +187,8 @@ describe('parse errors: position and what was expected, in Tempo words', () => {
       parse('{ .a = }');
       throw new Error('parsed');
     } catch (e) {
-      expect(e).toMatchObject({ code: 'PARSE_ERROR', line: 1, col: 8, detail: 'syntax error: unexpected }' });
+      expect(e).toMatchObject({ code: Code.InvalidArgument, reason: 'PARSE_ERROR', line: 1, col: 8, detail: 'syntax error: unexpected }' });
+      expect((e as Error).message).toBe('[invalid_argument] parse error at line 1, col 8: syntax error: unexpected }');
     }
   });
 });
