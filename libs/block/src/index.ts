@@ -13,6 +13,7 @@ export {
   type ListBlocksOptions,
 } from './tenant-index';
 export { ByteLru } from './lru';
+export { BlockCache, BLOCK_CACHE_KINDS, type BlockCacheKind, type BlockCacheValue } from './block-cache';
 export { bloomSizing, bloomShardOf, BloomShard, ShardedBloomBuilder, type BloomSizing } from './bloom';
 export { COLUMN_NAMES } from './layout';
 export type { CodecName } from './parquet/compression';
