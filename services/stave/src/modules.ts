@@ -261,7 +261,9 @@ export function staveModules(): ModuleManager<AppContext> {
     deps: ['server', 'store', 'ring'],
     userVisible: true,
     init: (ctx) => {
-      const blocklist = new Blocklist(get(ctx, keys.store), ctx.config.storage.trace.blocklist_poll, ctx.logger.child({ component: 'querier' }));
+      const blocklist = new Blocklist(get(ctx, keys.store), ctx.config.storage.trace.blocklist_poll, ctx.logger.child({ component: 'querier' }), {
+        registry: ctx.registry,
+      });
       const q = new Querier({ ring: get(ctx, keys.ring), ingester: get(ctx, keys.ingesters), blocklist });
       ctx.provided.set(keys.querier, q);
       return group('querier', [blocklist, q]);
