@@ -4,9 +4,9 @@ import path from 'node:path';
 import { LocalStore } from '@stave/backend';
 import { BlockCache, ENTRY_OVERHEAD_BYTES } from './block-cache';
 import { BloomShard, ShardedBloomBuilder } from './bloom';
-import { type BlockMeta, hexID } from './meta';
+import type { BlockMeta } from './meta';
 import { openBlock } from './reader';
-import { realisticTraces, Rng } from './testing/realistic-traces';
+import { absentTraceIDs, realisticTraces } from './testing/realistic-traces';
 import { CountingStore } from './testing/stores';
 import { writeBlock } from './writer';
 
@@ -21,18 +21,6 @@ afterEach(async () => {
 });
 
 const shard = (bits: number): BloomShard => BloomShard.decode(new ShardedBloomBuilder({ shards: 1, bits, k: 3 }).shards()[0]!);
-
-/** IDs that no trace in `present` has. */
-function absentIDs(n: number, present: readonly Uint8Array[], seed = 7): Uint8Array[] {
-  const have = new Set(present.map(hexID));
-  const rng = new Rng(seed);
-  const out: Uint8Array[] = [];
-  while (out.length < n) {
-    const id = rng.bytes(16);
-    if (!have.has(hexID(id))) out.push(id);
-  }
-  return out;
-}
 
 describe('BlockCache', () => {
   it('stays within its byte budget, evicting least recently used entries and counting them', async () => {
@@ -108,7 +96,7 @@ describe('BlockReader with a shared cache', () => {
     for (const [i, r] of readers.entries()) for (const id of ids[i]!) await r.findTraceByID(id);
     counting.reset();
 
-    const absent = absentIDs(300, all);
+    const absent = absentTraceIDs(300, all, 7);
     let excluded = 0;
     for (const id of absent) for (const r of readers) if (r.excludes(id)) excluded++;
     expect(counting.reads).toBe(0);

@@ -2,8 +2,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { LocalStore } from '@stave/backend';
-import { hexID, writeBlock, type BlockMeta } from '@stave/block';
-import { CountingStore, realisticTraces, Rng } from '@stave/block/testing';
+import { writeBlock, type BlockMeta } from '@stave/block';
+import { absentTraceIDs, CountingStore, realisticTraces } from '@stave/block/testing';
 import { Code, codeOf, nopLogger } from '@stave/server';
 import { Registry } from 'prom-client';
 import { Blocklist, blockKey } from './blocklist';
@@ -31,17 +31,6 @@ async function writeBlocks(n: number, tracesEach: number): Promise<Written> {
     const traces = realisticTraces(tracesEach, { seed: 500 + b, startMs: Date.UTC(2026, 0, 1 + b) });
     out.metas.push(await writeBlock(store, { tenant: 't', traces }));
     out.ids.push(traces.map((t) => t.id));
-  }
-  return out;
-}
-
-function absentIDs(n: number, w: Written): Uint8Array[] {
-  const have = new Set(w.ids.flat().map(hexID));
-  const rng = new Rng(3);
-  const out: Uint8Array[] = [];
-  while (out.length < n) {
-    const id = rng.bytes(16);
-    if (!have.has(hexID(id))) out.push(id);
   }
   return out;
 }
@@ -124,7 +113,7 @@ describe('Blocklist', () => {
     expect(extraBlocks).toBeLessThanOrEqual(0.03 * 40 * 39);
 
     counting.reset();
-    for (const id of absentIDs(200, w)) expect((await lookUp(bl, id)).found).toBe(0);
+    for (const id of absentTraceIDs(200, w.ids.flat(), 3)) expect((await lookUp(bl, id)).found).toBe(0);
     // Absent IDs may hit a bloom false positive whose index page is not cached yet: a handful of reads at most.
     expect(counting.reads).toBeLessThanOrEqual(10);
     expect(counting.readLog.every((x) => x.key.endsWith('/index'))).toBe(true);
