@@ -18,7 +18,7 @@
 //
 // Imports built code by path (bench/blocks is not a workspace package), as bench/backend does.
 
-import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ArgError, boolArg, intArg, parseArgs } from '../../../bench/dist/args.js';
@@ -174,6 +174,15 @@ interface Measured extends Built {
   present: QueryResult;
   absent: QueryResult;
   warm: QueryResult;
+  /** Stave's CPU time (user + system) per query over the three passes: robust where wall time is not, on a busy machine. */
+  cpuMsPerQuery: number;
+}
+
+/** CPU time (user + system, ms) the process has used, from /proc/<pid>/stat (clock ticks of 10 ms). */
+function cpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) * 10;
 }
 
 /** bin/stave, or (with --profile-dir) a wrapper running main.js under `node --cpu-prof`, which NODE_OPTIONS may not carry. */
@@ -194,6 +203,7 @@ async function timePasses(stave: StaveProcess, pool: Pool, rounds: number, built
   // IDs no block holds: the pool's IDs in a round never pushed.
   const absentIDs = Array.from({ length: pool.traceCount }, (_, t) => ({ id: traceIdHex(pool, t, 0x7fff_0000), spans: 0 }));
   const q = { host: '127.0.0.1', port: stave.httpPort, seed: o.seed };
+  const cpu0 = cpuMs(stave.pid);
   const present = await timeQueries({ ...q, traces, queries: o.queries, label: `${built.label}: present, first pass` });
   const absent = await timeQueries({ ...q, traces: absentIDs, queries: o.absent, label: `${built.label}: absent` });
   const warm = await timeQueries({ ...q, traces, queries: o.queries, label: `${built.label}: present, again` });
@@ -201,7 +211,9 @@ async function timePasses(stave: StaveProcess, pool: Pool, rounds: number, built
     console.log(
       `  ${r.label}: p50 ${fmtMs(r.latency.p50)} p99 ${fmtMs(r.latency.p99)} max ${fmtMs(r.latency.max)}; exact ${r.exact}/${r.queries}, 404 ${r.notFound}`,
     );
-  return { ...built, present, absent, warm };
+  const cpuMsPerQuery = (cpuMs(stave.pid) - cpu0) / (present.queries + absent.queries + warm.queries);
+  console.log(`  ${built.label}: Stave CPU ${cpuMsPerQuery.toFixed(2)} ms per query`);
+  return { ...built, present, absent, warm, cpuMsPerQuery };
 }
 
 async function stopped(stave: StaveProcess, failure: unknown, what: string): Promise<void> {
@@ -272,7 +284,7 @@ function row(m: Measured, judge: boolean): string {
   const errs = Object.entries({ ...m.present.errors, ...m.absent.errors, ...m.warm.errors })
     .map(([k, v]) => `${k} ${v}`)
     .join(', ');
-  return `| ${m.label} | ${fmtInt(m.blocks)} × ${fmtInt(m.traces / m.blocks)} | ${l(m.present)}${ok(m.present)} | ${l(m.absent)}${ok(m.absent)} | ${l(m.warm)}${ok(m.warm)} | ${exact}${errs ? `; errors: ${errs}` : ''} | ${(m.buildMs / 1000).toFixed(0)} s |`;
+  return `| ${m.label} | ${fmtInt(m.blocks)} × ${fmtInt(m.traces / m.blocks)} | ${l(m.present)}${ok(m.present)} | ${l(m.absent)}${ok(m.absent)} | ${l(m.warm)}${ok(m.warm)} | ${m.cpuMsPerQuery.toFixed(2)} ms | ${exact}${errs ? `; errors: ${errs}` : ''} | ${(m.buildMs / 1000).toFixed(0)} s |`;
 }
 
 async function run(o: Options): Promise<void> {
@@ -324,8 +336,8 @@ async function run(o: Options): Promise<void> {
     `- command: \`node bench/blocks/dist/run.js ${process.argv.slice(2).join(' ')}\``,
     ...(o.note ? [`- note: ${o.note}`] : []),
     '',
-    '| data | blocks × traces | present p50 / p99 | absent p50 / p99 | present again p50 / p99 | exact | build |',
-    '|---|---|---|---|---|---|---|',
+    '| data | blocks × traces | present p50 / p99 | absent p50 / p99 | present again p50 / p99 | Stave CPU per query | exact | build |',
+    '|---|---|---|---|---|---|---|---|',
     ...rows,
     '',
     `Target (issue 8, acceptance 5): p50 ≤ ${TARGET.p50Ms} ms and p99 ≤ ${TARGET.p99Ms} ms with ${o.blocks} blocks (✓/✗ on the many-block rows).`,

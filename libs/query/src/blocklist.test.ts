@@ -52,14 +52,23 @@ async function lookUp(bl: Blocklist, id: Uint8Array, shards = 49): Promise<{ fou
 describe('Blocklist', () => {
   it('answers Unavailable before the first poll: never a wrong empty', () => {
     const bl = new Blocklist(store, 60_000, nopLogger);
-    expect(() => bl.blocks('t')).toThrow();
-    try {
-      bl.candidates('t', new Uint8Array(16));
-    } catch (err) {
-      expect(codeOf(err)).toBe(Code.Unavailable);
-      return;
-    }
-    throw new Error('candidates answered before the first poll');
+    const codeOfCall = (f: () => unknown): Code | undefined => {
+      try {
+        f();
+      } catch (err) {
+        return codeOf(err);
+      }
+      return undefined;
+    };
+    expect(codeOfCall(() => bl.blocks('t'))).toBe(Code.Unavailable);
+    expect(codeOfCall(() => bl.candidates('t', new Uint8Array(16)))).toBe(Code.Unavailable);
+  });
+
+  it('rejects a trace ID that is not 16 bytes rather than answering empty', async () => {
+    await writeBlocks(1, 5);
+    const bl = new Blocklist(store, 60_000, nopLogger);
+    await bl.poll();
+    expect(() => bl.candidates('t', new Uint8Array(8))).toThrow('trace ID must be 16 bytes, got 8');
   });
 
   it('block ranges partition the blocks: each block is in exactly one range job', async () => {

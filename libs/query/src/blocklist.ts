@@ -141,6 +141,7 @@ export class Blocklist extends BasicService {
    * plus a hash per block in range; no I/O. Unavailable before the first successful poll.
    */
   candidates(tenant: string, id: Uint8Array, range: BlockRange = {}): { inRange: number; readers: BlockReader[] } {
+    if (id.length !== 16) throw new ConnectError(`trace ID must be 16 bytes, got ${id.length}`, Code.InvalidArgument);
     const entries = this.tenant(tenant)?.entries ?? [];
     const lo = range.blockStart ? lowerBound(entries, blockKey(range.blockStart)) : 0;
     const hiKey = range.blockEnd ? blockKey(range.blockEnd) : undefined;
