@@ -55,4 +55,4 @@ bench-blocks: build
 	node bench/blocks/dist/run.js $(ARGS)
 
 clean:
-	rm -rf libs/*/dist services/*/dist test/dist bench/dist
+	rm -rf libs/*/dist services/*/dist test/dist bench/dist bench/blocks/dist
