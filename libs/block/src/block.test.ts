@@ -4,7 +4,7 @@ import path from 'node:path';
 import { equals } from '@bufbuild/protobuf';
 import { LocalStore } from '@stave/backend';
 import { type TracesData, TracesDataSchema } from '@stave/proto';
-import { Code, codeOf } from '@stave/server';
+import { Code, codeOf } from '@stave/core';
 import fc from 'fast-check';
 import { ByteLru } from './lru';
 import { type BlockMeta, FORMAT, hexID, parseMeta } from './meta';

@@ -9,7 +9,7 @@
 
 import type { ObjectStore } from '@stave/backend';
 import type { TracesData } from '@stave/proto';
-import { errors } from '@stave/server';
+import { errors } from '@stave/core';
 import { bloomShardOf, BloomShard } from './bloom';
 import { BlockCache } from './block-cache';
 import type { ByteLru } from './lru';

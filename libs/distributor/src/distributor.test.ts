@@ -42,7 +42,7 @@ function body(traces: number, spansPerTrace = 2): Uint8Array {
   );
 }
 
-function setup(rf: number, limits: Record<string, unknown> = {}, multitenancy = false) {
+function setup(rf: number, limits: Record<string, unknown> = {}, multitenancy = false, retryAfterOnResourceExhaustedMs = 0) {
   const ingesters = Array.from({ length: rf }, () => new RecordingIngester());
   const ring = new StaticRing({ replicationFactor: rf, heartbeatTimeoutMs: 60_000 });
   const instances: InstanceDesc[] = ingesters.map((_, i) => ({
@@ -63,6 +63,7 @@ function setup(rf: number, limits: Record<string, unknown> = {}, multitenancy = 
     ring,
     ingester: (inst) => ingesters[Number(inst.id.slice(4))]!,
     overrides: new Overrides(parseConfig(limitsSection, merged).config),
+    retryAfterOnResourceExhaustedMs,
     logger: nopLogger,
     registry: new Registry(),
     now: () => now,
@@ -73,6 +74,40 @@ function setup(rf: number, limits: Record<string, unknown> = {}, multitenancy = 
 const ctx = { orgID: undefined, protocol: 'otlp_http_proto' as const };
 
 describe('Distributor', () => {
+  it("sends each trace's span time range in whole seconds (start rounded down, end up)", async () => {
+    const { d, ingesters } = setup(1);
+    const req = create(ExportTraceServiceRequestSchema, {
+      resourceSpans: [
+        {
+          scopeSpans: [
+            {
+              spans: [
+                {
+                  traceId: new Uint8Array(16).fill(1),
+                  spanId: new Uint8Array(8).fill(1),
+                  startTimeUnixNano: 1_700_000_000_500_000_000n,
+                  endTimeUnixNano: 1_700_000_002_000_000_000n,
+                },
+                {
+                  traceId: new Uint8Array(16).fill(1),
+                  spanId: new Uint8Array(8).fill(2),
+                  startTimeUnixNano: 1_700_000_001_000_000_000n,
+                  endTimeUnixNano: 1_700_000_003_000_000_001n,
+                },
+                { traceId: new Uint8Array(16).fill(2), spanId: new Uint8Array(8).fill(3) },
+              ],
+            },
+          ],
+        },
+      ],
+    });
+    await d.pushOtlp(ctx, toBinary(ExportTraceServiceRequestSchema, req));
+    const [push] = ingesters[0]!.pushes;
+    expect(push!.ids.map((id) => id[0])).toEqual([1, 2]);
+    expect(push!.startSeconds).toEqual([1_700_000_000, 0]);
+    expect(push!.endSeconds).toEqual([1_700_000_004, 0]);
+  });
+
   it('sends each trace, as its own slice, to every replica', async () => {
     const { d, ingesters } = setup(3);
     expect(await d.pushOtlp(ctx, body(4))).toEqual({ rejectedSpans: 0, errorMessage: '' });
@@ -114,6 +149,15 @@ describe('Distributor', () => {
     expect(Number(err.metadata.get('retry-after'))).toBeGreaterThanOrEqual(1);
     tick(1000);
     await expect(d.pushOtlp(ctx, b)).resolves.toMatchObject({ rejectedSpans: 0 });
+  });
+
+  it('tells a rate-limited client distributor.retry_after_on_resource_exhausted when it is set', async () => {
+    const b = body(5);
+    const { d } = setup(1, { ingestion: { rate_limit_bytes: b.length, burst_size_bytes: b.length } }, false, 7_500);
+    await d.pushOtlp(ctx, b);
+    const err = ConnectError.from(await d.pushOtlp(ctx, b).catch((e: unknown) => e));
+    expect(err.code).toBe(Code.ResourceExhausted);
+    expect(err.metadata.get('retry-after')).toBe('8');
   });
 
   it.each([

@@ -2,7 +2,7 @@
 // per-trace byte slices (without decoding spans), and pushes every trace to its replication set of
 // ingesters. A push is answered only once each trace has reached a write quorum.
 
-import { splitByTrace } from '@stave/model';
+import { splitByTrace, type TraceSplit } from '@stave/model';
 import { pushBytesRequest, type IngesterClient } from '@stave/ingester';
 import { PushErrorReason } from '@stave/proto';
 import type { PushContext, PushOutcome, TracePusher } from '@stave/receivers';
@@ -28,6 +28,11 @@ export interface DistributorOptions {
   overrides: Overrides;
   /** Healthy distributors sharing a global rate limit (1 without a distributor ring). */
   healthyDistributors?: () => number;
+  /**
+   * distributor.retry_after_on_resource_exhausted: the retry delay a rate-limited client is told. 0 (the
+   * default): the time until the tenant's bucket holds the request again.
+   */
+  retryAfterOnResourceExhaustedMs?: number;
   logger: Logger;
   registry: Registry;
   now?: () => number;
@@ -72,7 +77,7 @@ export class Distributor extends BasicService implements TracePusher {
       throw new ConnectError(
         `RATE_LIMITED: ingestion rate limit (local: ${Math.round(limit.bytesPerSecond)} bytes/s, burst ${Math.round(limit.burstBytes)} bytes) exceeded while adding ${body.length} bytes for tenant ${tenant}`,
         Code.ResourceExhausted,
-        { 'retry-after': String(wait) },
+        { 'retry-after': String(this.opts.retryAfterOnResourceExhaustedMs ? Math.ceil(this.opts.retryAfterOnResourceExhaustedMs / 1000) : wait) },
       );
     }
     this.spansReceived.inc({ tenant }, split.spanCount);
@@ -87,7 +92,7 @@ export class Distributor extends BasicService implements TracePusher {
   }
 
   /** Sends each trace to its replication set; every trace must reach its write quorum. */
-  private async replicate(tenant: string, traces: ReadonlyArray<{ id: Uint8Array; bytes: Uint8Array; spanCount: number }>): Promise<PushOutcome> {
+  private async replicate(tenant: string, traces: readonly TraceSplit[]): Promise<PushOutcome> {
     const batches = new Map<string, { instance: InstanceDesc; idx: number[] }>();
     const need = new Array<number>(traces.length);
     const maxErrors = new Array<number>(traces.length);
@@ -114,9 +119,15 @@ export class Distributor extends BasicService implements TracePusher {
     await Promise.all(
       [...batches.values()].map(async ({ instance, idx }) => {
         try {
-          const res = await this.opts
-            .ingester(instance)
-            .pushBytes(pushBytesRequest({ tenant, traces: idx.map((i) => traces[i]!.bytes), ids: idx.map((i) => traces[i]!.id) }));
+          const res = await this.opts.ingester(instance).pushBytes(
+            pushBytesRequest({
+              tenant,
+              traces: idx.map((i) => traces[i]!.bytes),
+              ids: idx.map((i) => traces[i]!.id),
+              startSeconds: idx.map((i) => startSeconds(traces[i]!.startUnixNano)),
+              endSeconds: idx.map((i) => endSeconds(traces[i]!.endUnixNano)),
+            }),
+          );
           idx.forEach((i, k) => {
             const reason = res.errorsByTrace[k] ?? PushErrorReason.NO_ERROR;
             if (reason === PushErrorReason.NO_ERROR) ok[i]!++;
@@ -161,4 +172,19 @@ export class Distributor extends BasicService implements TracePusher {
       .join('; ');
     return { rejectedSpans, errorMessage: msg };
   }
+}
+
+const NANOS_PER_SECOND = 1_000_000_000n;
+const MAX_U32 = 0xffffffffn;
+
+/** A span start in Unix seconds, rounded down (0: unknown), clamped to the WAL's u32 field. */
+function startSeconds(nanos: bigint): number {
+  const s = nanos / NANOS_PER_SECOND;
+  return Number(s > MAX_U32 ? MAX_U32 : s);
+}
+
+/** A span end in Unix seconds, rounded up, so [start, end] covers every span of the trace. */
+function endSeconds(nanos: bigint): number {
+  const s = (nanos + NANOS_PER_SECOND - 1n) / NANOS_PER_SECOND;
+  return Number(s > MAX_U32 ? MAX_U32 : s);
 }

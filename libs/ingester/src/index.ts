@@ -1,12 +1,4 @@
-// @stave/ingester: WAL, head blocks, block completion and flush, and the ingester's read path.
+// @stave/ingester: WAL, head blocks, block completion and flush, and the ingester's read path. Exported:
+// what other packages use (the service and the client interface that binds it in-process or remotely).
 export { Ingester, type IngesterOptions } from './ingester';
-export {
-  pushBytesRequest,
-  remoteIngesterClient,
-  traceByIDRequest,
-  type IngesterClient,
-  type PushBytesInit,
-  type RemoteClientOptions,
-  type TraceByIDInit,
-} from './client';
-export { WalSegment, decodeSegment, encodeRecord, type RecordRef, type ReplayResult, type WalRecord } from './wal';
+export { pushBytesRequest, remoteIngesterClient, traceByIDRequest, type IngesterClient, type RemoteClientOptions } from './client';

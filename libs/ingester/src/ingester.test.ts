@@ -1,13 +1,14 @@
-import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { create, toBinary, type MessageInitShape } from '@bufbuild/protobuf';
-import { LocalStore } from '@stave/backend';
+import { LocalStore, type ObjectStore } from '@stave/backend';
 import { KeyValueSchema, PushErrorReason, QueryMode, TracesDataSchema } from '@stave/proto';
-import { defaultConfig, nopLogger, Overrides, parseConfig, limitsSection } from '@stave/server';
+import { Code, defaultConfig, nopLogger, Overrides, parseConfig, limitsSection } from '@stave/server';
 import { Registry } from 'prom-client';
 import { pushBytesRequest, traceByIDRequest } from './client';
 import { Ingester, type IngesterOptions } from './ingester';
+import { decodeSegment } from './wal';
 
 const dirs: string[] = [];
 afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
@@ -55,7 +56,7 @@ function setup(over: Partial<IngesterOptions> = {}, limits: Record<string, unkno
   const cfg = defaultConfig();
   const overrides = new Overrides(parseConfig(limitsSection, { ...(limitsSection.toYaml(cfg.overrides.defaults) as object), ...limits }).config);
   let now = 1_000_000;
-  const make = () =>
+  const make = (more: Partial<IngesterOptions> = {}) =>
     new Ingester({
       walPath: path.join(root, 'wal'),
       store,
@@ -71,6 +72,7 @@ function setup(over: Partial<IngesterOptions> = {}, limits: Record<string, unkno
       block: { bloomFalsePositive: 0.01, bloomShardSizeBytes: 1024, rowGroupSizeBytes: 64 * 1024 },
       now: () => now,
       ...over,
+      ...more,
     });
   return { root, store, make, tick: (ms: number) => (now += ms) };
 }
@@ -195,6 +197,180 @@ describe('Ingester', () => {
     await expect(push(ing, [[1, traceBytes(1, 1)]])).rejects.toThrow('not accepting writes');
   });
 });
+
+describe('WAL replay', () => {
+  /** A tenant's one built block (in wal/blocks) after a flush; its WAL segment is gone by then. */
+  async function builtBlock() {
+    const env = setup();
+    const a = env.make();
+    await a.start();
+    await push(a, [[1, traceBytes(1, 2)]]);
+    await a.flushAll();
+    await a.stop();
+    const blocks = path.join(env.root, 'wal', 'blocks', 't');
+    const [blockID] = readdirSync(blocks);
+    expect(readdirSync(path.join(env.root, 'wal', 't'))).toEqual([]);
+    return { ...env, blockDir: path.join(blocks, blockID!), blockID: blockID! };
+  }
+
+  it('quarantines and counts a built block whose meta.json cannot be read, and deletes nothing', async () => {
+    const { make, root, blockDir, blockID } = await builtBlock();
+    writeFileSync(path.join(blockDir, 'meta.json'), '{ not json');
+    const registry = new Registry();
+    const c = make({ registry });
+    await c.start();
+    expect(existsSync(blockDir)).toBe(false);
+    const [moved] = readdirSync(path.join(root, 'wal', 'quarantine')).filter((f) => f.endsWith(blockID));
+    expect(moved).toBeDefined();
+    // The block's data is kept, whole, for an operator.
+    expect(readdirSync(path.join(root, 'wal', 'quarantine', moved!))).toEqual(expect.arrayContaining(['data.parquet', 'meta.json']));
+    expect(await metric(registry, 'tempo_ingester_replay_errors_total')).toBe(1);
+    expect(await metric(registry, 'stave_ingester_wal_quarantined_files_total', { reason: 'unreadable_block' })).toBe(1);
+    await c.stop();
+  });
+
+  it('rebuilds a block whose build was cut short (no meta.json) from its WAL segment', async () => {
+    const { make, root } = setup();
+    const a = make();
+    await a.start();
+    await push(a, [[1, traceBytes(1, 3)]]);
+    await a.stop();
+    const [segment] = readdirSync(path.join(root, 'wal', 't'));
+    const blockID = segment!.replace('.wal', '');
+    // What a build killed before writing meta.json leaves behind.
+    mkdirSync(path.join(root, 'wal', 'blocks', 't', blockID), { recursive: true });
+    writeFileSync(path.join(root, 'wal', 'blocks', 't', blockID, 'data.parquet'), 'half a block');
+    const b = make();
+    await b.start();
+    expect(await spans(b, 1)).toBe(3);
+    expect(existsSync(path.join(root, 'wal', 'quarantine'))).toBe(false);
+    await b.stop();
+  });
+
+  it.each([
+    ['the WAL path is a file', (wal: string) => writeFileSync(wal, 'x'), (wal: string) => wal],
+    ['wal/blocks is a file', (wal: string) => (mkdirSync(wal), writeFileSync(path.join(wal, 'blocks'), 'x')), (wal: string) => path.join(wal, 'blocks')],
+  ])('fails start-up, naming the path, when %s', async (_name, arrange, named) => {
+    const { make, root } = setup();
+    const wal = path.join(root, 'wal');
+    arrange(wal);
+    const ing = make();
+    await expect(ing.start()).rejects.toThrow(`WAL directory ${named(wal)} (storage.trace.wal.path)`);
+  });
+
+  it('writes the span time range of each push into its WAL records', async () => {
+    const { make, root } = setup();
+    const a = make();
+    await a.start();
+    await a.pushBytes(pushBytesRequest({ tenant: 't', ids: [id(1)], traces: [traceBytes(1, 1)], startSeconds: [1_700_000_000], endSeconds: [1_700_000_001] }));
+    await push(a, [[2, traceBytes(2, 1)]]); // an older sender: no times, 0
+    await a.stop();
+    const [segment] = readdirSync(path.join(root, 'wal', 't'));
+    const { records } = decodeSegment(readFileSync(path.join(root, 'wal', 't', segment!)));
+    expect(records.map((r) => [r.traceID[15], r.startSeconds, r.endSeconds])).toEqual([
+      [1, 1_700_000_000, 1_700_000_001],
+      [2, 0, 0],
+    ]);
+  });
+});
+
+/** An object store whose writes hang while `down` (a store that accepts connections and never answers). */
+class HangingStore implements ObjectStore {
+  down = true;
+  private readonly waiting: Array<() => void> = [];
+  constructor(private readonly inner: ObjectStore) {}
+  read(key: string) {
+    return this.inner.read(key);
+  }
+  readRange(key: string, offset: number, length: number) {
+    return this.inner.readRange(key, offset, length);
+  }
+  stat(key: string) {
+    return this.inner.stat(key);
+  }
+  list(prefix: string, opts?: { delimiter?: string }) {
+    return this.inner.list(prefix, opts);
+  }
+  delete(key: string) {
+    return this.inner.delete(key);
+  }
+  async write(key: string, data: Uint8Array | AsyncIterable<Uint8Array>) {
+    if (this.down) await new Promise<void>((r) => this.waiting.push(r));
+    return this.inner.write(key, data);
+  }
+  recover(): void {
+    this.down = false;
+    for (const w of this.waiting.splice(0)) w();
+  }
+}
+
+describe('flushing', () => {
+  it('answers /flush with DeadlineExceeded naming flush_op_timeout while the store hangs, and flushes once it is back', async () => {
+    const env = setup();
+    const store = new HangingStore(env.store);
+    const registry = new Registry();
+    const hung = env.make({ registry, store, flushOpTimeoutMs: 300 });
+    await hung.start();
+    await push(hung, [[1, traceBytes(1, 2)]]);
+    const t0 = Date.now();
+    await expect(hung.flushAll()).rejects.toMatchObject({
+      code: Code.DeadlineExceeded,
+      message: expect.stringContaining('ingester.flush_op_timeout (300 ms)'),
+    });
+    expect(Date.now() - t0).toBeLessThan(5000);
+    // The copy itself timed out too (and is being retried), counted as a failed flush.
+    await waitFor(async () => (await metric(registry, 'tempo_ingester_failed_flushes_total')) >= 1);
+    store.recover();
+    await waitFor(async () => (await metric(registry, 'tempo_ingester_blocks_flushed_total')) === 1, 10_000);
+    expect((await env.store.list('t/')).objects.some((k) => k.endsWith('/meta.json'))).toBe(true);
+    await hung.flushAll();
+    await hung.stop();
+  });
+
+  it('with flush_all_on_shutdown, stop flushes every block to the backend', async () => {
+    const { make, store, root } = setup({ flushAllOnShutdown: true });
+    const ing = make();
+    await ing.start();
+    await push(ing, [[1, traceBytes(1, 2)]]);
+    await ing.stop();
+    expect((await store.list('t/')).objects.some((k) => k.endsWith('/meta.json'))).toBe(true);
+    expect(readdirSync(path.join(root, 'wal', 't'))).toEqual([]);
+  });
+
+  it('with flush_all_on_shutdown and the store hanging, stop ends within flush_op_timeout and the next start flushes', async () => {
+    const env = setup({ flushAllOnShutdown: true });
+    const a = env.make({ store: new HangingStore(env.store), flushOpTimeoutMs: 200 });
+    await a.start();
+    await push(a, [[1, traceBytes(1, 2)]]);
+    const t0 = Date.now();
+    await a.stop();
+    expect(Date.now() - t0).toBeLessThan(5000);
+    expect((await env.store.list('t/')).objects).toEqual([]);
+    const b = env.make();
+    await b.start();
+    expect(await spans(b, 1)).toBe(2);
+    await waitFor(async () => (await env.store.list('t/')).objects.some((k) => k.endsWith('/meta.json')));
+    await b.stop();
+  });
+
+  it('without it, stop leaves the data in the WAL for replay and refuses writes from the drain on', async () => {
+    const { make, store, root } = setup();
+    const ing = make();
+    await ing.start();
+    await push(ing, [[1, traceBytes(1, 2)]]);
+    await ing.drain();
+    await expect(push(ing, [[2, traceBytes(2, 1)]])).rejects.toMatchObject({ code: Code.Unavailable });
+    await ing.stop();
+    expect((await store.list('t/')).objects).toEqual([]);
+    expect(readdirSync(path.join(root, 'wal', 't'))).toHaveLength(1);
+  });
+});
+
+async function metric(registry: Registry, name: string, labels: Record<string, string> = {}): Promise<number> {
+  const m = (await registry.getMetricsAsJSON()).find((x) => x.name === name);
+  const values = (m?.values ?? []) as Array<{ value: number; labels: Record<string, string | number> }>;
+  return values.filter((v) => Object.entries(labels).every(([k, val]) => v.labels[k] === val)).reduce((a, v) => a + v.value, 0);
+}
 
 async function waitFor(check: () => Promise<boolean>, timeoutMs = 5000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

@@ -5,18 +5,20 @@
 //
 //   push → WAL (fsync) → head block ─cut→ completing ─build→ complete (wal/blocks) ─flush→ backend
 //                                                                         └─ kept for complete_block_timeout
+//
+// The seams: push.ts (limits and indexing), flusher.ts (build and flush queue), replay.ts (start-up).
+// Shutdown (`drain`, run by the ring lifecycler while the instance is LEAVING): writes stop, then every
+// head block is cut and flushed (flush_all_on_shutdown, or /shutdown) or sealed in the WAL for replay.
 
 import { randomUUID } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
-import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { create } from '@bufbuild/protobuf';
-import { copyBlockObjects, deleteBlockObjects, LocalStore, type ObjectStore } from '@stave/backend';
-import { hexID as hex, isBlockID, openBlock, readMeta, type BlockMeta, type BlockReader } from '@stave/block';
+import { deleteBlockObjects, LocalStore, type ObjectStore } from '@stave/backend';
+import { hexID as hex } from '@stave/block';
 import { combineTraces, type TraceLike } from '@stave/model';
-import { BlockBuilderPool, traceFromParts } from './block-builder';
 import {
-  PushErrorReason,
   PushResponseSchema,
   TraceByIDResponseSchema,
   QueryMode,
@@ -25,11 +27,17 @@ import {
   type TraceByIDRequest,
   type TraceByIDResponse,
 } from '@stave/proto';
-import { BasicService, Code, ConnectError, State, type LimitsConfig, type Logger, type Overrides } from '@stave/server';
-import { Counter, Gauge, type Registry } from 'prom-client';
+import { BasicService, Code, ConnectError, type Logger, type Overrides } from '@stave/server';
+import type { Registry } from 'prom-client';
+import { BlockBuilderPool, traceFromParts } from './block-builder';
 import type { IngesterClient } from './client';
-import { HeadBlock, type TraceEntry } from './head-block';
-import { decodeSegment, WalSegment } from './wal';
+import { Flusher } from './flusher';
+import { HeadBlock } from './head-block';
+import { COMPLETE_DIR, TenantInstance, WAL_SUFFIX } from './instance';
+import { IngesterMetrics } from './metrics';
+import { admitTraces, expireIdleTraces, indexRecords, releaseLiveTraces, walRecords } from './push';
+import { replayWal } from './replay';
+import { WalSegment } from './wal';
 
 export interface IngesterOptions {
   walPath: string;
@@ -43,99 +51,112 @@ export interface IngesterOptions {
   completeBlockTimeoutMs: number;
   flushCheckPeriodMs: number;
   concurrentFlushes: number;
+  /** ingester.flush_op_timeout: bounds each block's copy to the backend, and how long /flush waits. */
+  flushOpTimeoutMs?: number;
+  /** ingester.flush_all_on_shutdown: flush every block to the backend on shutdown (else: WAL replay). */
+  flushAllOnShutdown?: boolean;
   block: { bloomFalsePositive: number; bloomShardSizeBytes: number; rowGroupSizeBytes: number };
   now?: () => number;
 }
 
-interface CompleteBlock {
-  readonly meta: BlockMeta;
-  readonly reader: BlockReader;
-  flushedMs: number | undefined;
-}
-
-class Metrics {
-  readonly liveTraces: Gauge<'tenant'>;
-  readonly tracesCreated: Counter<'tenant'>;
-  readonly bytesReceived: Counter<'tenant'>;
-  readonly blocksFlushed: Counter;
-  readonly failedFlushes: Counter;
-  readonly walCorrupt: Counter;
-  readonly walReplayed: Counter;
-  readonly walQuarantined: Counter;
-
-  constructor(r: Registry) {
-    const reg = { registers: [r] };
-    this.liveTraces = new Gauge({ name: 'tempo_ingester_live_traces', help: 'Live traces held by the ingester.', labelNames: ['tenant'], ...reg });
-    this.tracesCreated = new Counter({ name: 'tempo_ingester_traces_created_total', help: 'Traces created in head blocks.', labelNames: ['tenant'], ...reg });
-    this.bytesReceived = new Counter({ name: 'tempo_ingester_bytes_received_total', help: 'Trace bytes appended to the WAL.', labelNames: ['tenant'], ...reg });
-    this.blocksFlushed = new Counter({ name: 'tempo_ingester_blocks_flushed_total', help: 'Complete blocks flushed to the backend.', ...reg });
-    this.failedFlushes = new Counter({ name: 'tempo_ingester_failed_flushes_total', help: 'Flushes that failed and will be retried.', ...reg });
-    this.walCorrupt = new Counter({ name: 'stave_ingester_wal_corrupt_records_total', help: 'Torn or corrupt WAL tails found on replay.', ...reg });
-    this.walReplayed = new Counter({ name: 'stave_ingester_wal_replayed_records_total', help: 'WAL records replayed on start.', ...reg });
-    this.walQuarantined = new Counter({ name: 'stave_ingester_wal_quarantined_files_total', help: 'Unreadable files moved out of the WAL.', ...reg });
-  }
-}
-
-/** One tenant's blocks inside the ingester. */
-/** A cut head block to build and flush, or (after replay) a complete block only to flush. */
-type FlushJob = { inst: TenantInstance; head: HeadBlock; complete?: undefined } | { inst: TenantInstance; head?: undefined; complete: CompleteBlock };
-
-class TenantInstance {
-  head: HeadBlock | undefined;
-  readonly completing: HeadBlock[] = [];
-  readonly complete: CompleteBlock[] = [];
-  liveTraces = 0;
-
-  constructor(readonly tenant: string) {}
-}
-
-const WAL_SUFFIX = '.wal';
-const COMPLETE_DIR = 'blocks';
-const QUARANTINE_DIR = 'quarantine';
+/** Tempo's default flush_op_timeout. */
+const DEFAULT_FLUSH_OP_TIMEOUT_MS = 5 * 60_000;
 
 export class Ingester extends BasicService implements IngesterClient {
   private readonly tenants = new Map<string, TenantInstance>();
-  private readonly metrics: Metrics;
+  private readonly metrics: IngesterMetrics;
   private readonly completeStore: LocalStore;
   private readonly log: Logger;
   private readonly now: () => number;
+  private readonly flushOpTimeoutMs: number;
   private timer: NodeJS.Timeout | undefined;
-  /** Blocks waiting to be built (`head`) and/or flushed (`complete`), in order. */
-  private readonly flushQueue: FlushJob[] = [];
-  private activeFlushes = 0;
-  private readonly flushWaiters = new Set<() => void>();
   private accepting = false;
   private readonly builders: BlockBuilderPool;
+  private readonly flusher: Flusher;
+  private readonly headPromises = new Map<TenantInstance, Promise<HeadBlock>>();
+  private draining: Promise<void> | undefined;
+  /** Flush everything to the backend on shutdown (flush_all_on_shutdown; /shutdown sets it). */
+  flushOnShutdown: boolean;
 
   constructor(private readonly opts: IngesterOptions) {
     super('ingester');
-    this.metrics = new Metrics(opts.registry);
+    this.metrics = new IngesterMetrics(opts.registry);
     this.completeStore = new LocalStore(path.join(opts.walPath, COMPLETE_DIR));
     this.log = opts.logger.child({ component: 'ingester' });
     this.now = opts.now ?? Date.now;
+    this.flushOpTimeoutMs = opts.flushOpTimeoutMs ?? DEFAULT_FLUSH_OP_TIMEOUT_MS;
+    this.flushOnShutdown = opts.flushAllOnShutdown ?? false;
     // Block building is CPU-bound: leave a core to the event loop.
     this.builders = new BlockBuilderPool(Math.max(1, Math.min(opts.concurrentFlushes, availableParallelism() - 1)));
+    this.flusher = new Flusher({
+      store: opts.store,
+      completeStore: this.completeStore,
+      builders: this.builders,
+      metrics: this.metrics,
+      log: this.log,
+      concurrency: opts.concurrentFlushes,
+      opTimeoutMs: this.flushOpTimeoutMs,
+      block: opts.block,
+      now: this.now,
+      onFatal: (err) => {
+        this.log.error('flush queue failed', { err });
+        this.fail(err);
+      },
+    });
   }
 
   protected override async starting(): Promise<void> {
-    await mkdir(this.opts.walPath, { recursive: true });
-    await this.replay();
+    await replayWal({
+      walPath: this.opts.walPath,
+      completeStore: this.completeStore,
+      metrics: this.metrics,
+      log: this.log,
+      instance: (t) => this.instance(t),
+      enqueue: (job) => this.flusher.enqueue(job),
+    });
     this.accepting = true;
     this.timer = setInterval(() => this.sweep(), Math.max(100, Math.min(this.opts.flushCheckPeriodMs, this.opts.traceIdlePeriodMs)));
     this.timer.unref();
   }
 
-  protected override async stopping(): Promise<void> {
+  /**
+   * The first half of shutdown, safe to call twice: writes are refused from now on; then, with
+   * `flushOnShutdown`, every head block is cut and every block flushed to the backend (one attempt each,
+   * bounded by flush_op_timeout; what fails stays on disk for replay); without it, head blocks are sealed
+   * and stay in the WAL for replay. Every push acknowledged before is in one or the other.
+   */
+  drain(): Promise<void> {
+    this.draining ??= this.runDrain();
+    return this.draining;
+  }
+
+  private async runDrain(): Promise<void> {
     this.accepting = false;
     if (this.timer) clearInterval(this.timer);
-    // Everything pushed is already durable in the WAL; seal the heads so no write is half-done, and let
-    // running flushes finish. Sealed segments are replayed on the next start.
-    // Builds in progress are abandoned (their WAL segments are rebuilt on the next start), so shutdown
-    // is not held up by a large block.
-    for (const inst of this.tenants.values()) await inst.head?.segment.close();
+    // A head being created for a push in flight must be seen by the cut below.
+    await Promise.all([...this.headPromises.values()].map((p) => p.catch(() => undefined)));
+    if (this.flushOnShutdown) {
+      this.flusher.setMode('once');
+      for (const inst of this.tenants.values()) this.cut(inst);
+      this.log.info('flushing every block before shutdown', { blocks: this.flusher.pending });
+      await this.flusher.idle();
+      this.log.info('flushed before shutdown', { left_on_disk_for_replay: this.flusher.leftOnDisk });
+    } else {
+      for (const inst of this.tenants.values()) await inst.head?.segment.seal();
+    }
+  }
+
+  protected override async stopping(): Promise<void> {
+    await this.drain();
+    // Builds still running are abandoned (their WAL segments are rebuilt on the next start), so shutdown
+    // is not held up by a large block; flushes to the backend finish their current attempt.
+    this.flusher.setMode('stop');
     await this.builders.close();
-    await this.waitForFlushes();
-    for (const inst of this.tenants.values()) for (const h of inst.completing) await h.segment.close();
+    await this.flusher.idle();
+    for (const inst of this.tenants.values()) {
+      await inst.head?.segment.close();
+      for (const h of inst.completing) await h.segment.close();
+    }
   }
 
   // ---- write path ----
@@ -145,62 +166,27 @@ export class Ingester extends BasicService implements IngesterClient {
     if (req.traces.length !== req.ids.length) {
       throw new ConnectError(`push has ${req.traces.length} traces but ${req.ids.length} IDs`, Code.InvalidArgument);
     }
+    for (const id of req.ids) if (id.length !== 16) throw new ConnectError(`trace ID must be 16 bytes, got ${id.length}`, Code.InvalidArgument);
     const tenant = req.tenant;
     const inst = this.instance(tenant);
-    const limits = this.opts.overrides.forTenant(tenant);
     const head = await this.headFor(inst);
-    const now = this.now();
-    const errors: PushErrorReason[] = new Array<PushErrorReason>(req.traces.length).fill(PushErrorReason.NO_ERROR);
-    const accepted: number[] = [];
-    const pendingNew = new Map<string, number>();
-    for (let i = 0; i < req.traces.length; i++) {
-      const id = req.ids[i]!;
-      if (id.length !== 16) throw new ConnectError(`trace ID must be 16 bytes, got ${id.length}`, Code.InvalidArgument);
-      const reason = this.admit(inst, head, hex(id), req.traces[i]!.length, limits, pendingNew);
-      if (reason === PushErrorReason.NO_ERROR) accepted.push(i);
-      else errors[i] = reason;
-    }
+    const { errors, accepted } = admitTraces(inst, head, req, this.opts.overrides.forTenant(tenant));
     if (accepted.length > 0) {
-      const refs = await head.segment.append(accepted.map((i) => ({ traceID: req.ids[i]!, startSeconds: 0, endSeconds: 0, data: req.traces[i]! })));
-      let bytes = 0;
-      for (let k = 0; k < accepted.length; k++) {
-        const i = accepted[k]!;
-        const key = hex(req.ids[i]!);
-        let e = head.traces.get(key);
-        if (!e) {
-          e = { id: new Uint8Array(req.ids[i]!), refs: [], bytes: 0, startSeconds: 0, endSeconds: 0, lastAppendMs: now, live: false };
-          head.traces.set(key, e);
-          this.metrics.tracesCreated.inc({ tenant });
-        }
-        if (!e.live) {
-          e.live = true;
-          inst.liveTraces++;
-        }
-        e.refs.push(refs[k]!);
-        e.bytes += req.traces[i]!.length;
-        e.lastAppendMs = now;
-        bytes += req.traces[i]!.length;
+      const records = walRecords(req, accepted);
+      let refs;
+      try {
+        refs = await head.segment.append(records);
+      } catch (err) {
+        // The head was sealed under this push by a cut or by shutdown: nothing of it was acknowledged.
+        if (!this.accepting) throw new ConnectError('ingester is stopping; push not written', Code.Unavailable, undefined, undefined, err);
+        throw err;
       }
-      head.dataBytes += bytes;
+      const bytes = indexRecords(inst, head, records, refs, this.now(), () => this.metrics.tracesCreated.inc({ tenant }));
       this.metrics.bytesReceived.inc({ tenant }, bytes);
       this.metrics.liveTraces.set({ tenant }, inst.liveTraces);
-      if (head.dataBytes >= this.opts.maxBlockBytes) this.cut(inst);
+      if (head.dataBytes >= this.opts.maxBlockBytes && inst.head === head) this.cut(inst);
     }
     return create(PushResponseSchema, { errorsByTrace: errors });
-  }
-
-  /** Applies max_bytes_per_trace and max_traces_per_user to one incoming trace. */
-  private admit(inst: TenantInstance, head: HeadBlock, key: string, size: number, limits: LimitsConfig, pendingNew: Map<string, number>): PushErrorReason {
-    const e: TraceEntry | undefined = head.traces.get(key);
-    const maxBytes = limits.global.max_bytes_per_trace;
-    const soFar = (e?.bytes ?? 0) + (pendingNew.get(key) ?? 0);
-    if (maxBytes > 0 && soFar + size > maxBytes) return PushErrorReason.TRACE_TOO_LARGE;
-    const maxLive = limits.ingestion.max_traces_per_user;
-    if ((!e || !e.live) && !pendingNew.has(key) && maxLive > 0 && inst.liveTraces + pendingNew.size >= maxLive) {
-      return PushErrorReason.MAX_LIVE_TRACES;
-    }
-    pendingNew.set(key, (pendingNew.get(key) ?? 0) + size);
-    return PushErrorReason.NO_ERROR;
   }
 
   private instance(tenant: string): TenantInstance {
@@ -212,21 +198,22 @@ export class Ingester extends BasicService implements IngesterClient {
     return inst;
   }
 
-  private headPromises = new Map<TenantInstance, Promise<HeadBlock>>();
-
   private async headFor(inst: TenantInstance): Promise<HeadBlock> {
     if (inst.head) return inst.head;
     let p = this.headPromises.get(inst);
     if (!p) {
       p = (async () => {
-        const blockID = randomUUID();
-        const dir = path.join(this.opts.walPath, inst.tenant);
-        await mkdir(dir, { recursive: true });
-        const seg = await WalSegment.open(path.join(dir, blockID + WAL_SUFFIX));
-        const head = new HeadBlock(inst.tenant, blockID, seg, this.now());
-        inst.head = head;
-        this.headPromises.delete(inst);
-        return head;
+        try {
+          const blockID = randomUUID();
+          const dir = path.join(this.opts.walPath, inst.tenant);
+          await mkdir(dir, { recursive: true });
+          const seg = await WalSegment.open(path.join(dir, blockID + WAL_SUFFIX));
+          const head = new HeadBlock(inst.tenant, blockID, seg, this.now());
+          inst.head = head;
+          return head;
+        } finally {
+          this.headPromises.delete(inst);
+        }
       })();
       this.headPromises.set(inst, p);
     }
@@ -240,114 +227,52 @@ export class Ingester extends BasicService implements IngesterClient {
     const head = inst.head;
     if (!head) return;
     inst.head = undefined;
-    for (const e of head.traces.values()) {
-      if (e.live) {
-        e.live = false;
-        inst.liveTraces--;
-      }
-    }
+    releaseLiveTraces(inst, head);
     this.metrics.liveTraces.set({ tenant: inst.tenant }, inst.liveTraces);
     inst.completing.push(head);
-    this.flushQueue.push({ inst, head });
-    this.pump();
+    this.flusher.enqueue({ inst, head });
   }
 
   private sweep(): void {
     const now = this.now();
     for (const inst of this.tenants.values()) {
+      expireIdleTraces(inst, now, this.opts.traceIdlePeriodMs);
+      this.metrics.liveTraces.set({ tenant: inst.tenant }, inst.liveTraces);
       const head = inst.head;
-      if (head) {
-        for (const e of head.traces.values()) {
-          if (e.live && now - e.lastAppendMs >= this.opts.traceIdlePeriodMs) {
-            e.live = false;
-            inst.liveTraces--;
-          }
-        }
-        this.metrics.liveTraces.set({ tenant: inst.tenant }, inst.liveTraces);
-        if (head.traces.size > 0 && now - head.createdMs >= this.opts.maxBlockDurationMs) this.cut(inst);
-      }
+      if (head && head.traces.size > 0 && now - head.createdMs >= this.opts.maxBlockDurationMs) this.cut(inst);
       // Complete blocks are dropped once queriers can be expected to find them in the backend.
       for (let i = inst.complete.length - 1; i >= 0; i--) {
         const b = inst.complete[i]!;
         if (b.flushedMs !== undefined && now - b.flushedMs >= this.opts.completeBlockTimeoutMs) {
           inst.complete.splice(i, 1);
-          void deleteBlockObjects(this.completeStore, inst.tenant, b.meta.blockID);
+          deleteBlockObjects(this.completeStore, inst.tenant, b.meta.blockID).catch((err: unknown) =>
+            this.log.warn('flushed block not removed from local disk; retried on the next start', { tenant: inst.tenant, block: b.meta.blockID, err }),
+          );
         }
       }
-    }
-  }
-
-  private pump(): void {
-    while (this.activeFlushes < this.opts.concurrentFlushes && this.flushQueue.length > 0) {
-      const job = this.flushQueue.shift()!;
-      this.activeFlushes++;
-      void this.completeAndFlush(job).finally(() => {
-        this.activeFlushes--;
-        for (const w of this.flushWaiters) w();
-        this.pump();
-      });
     }
   }
 
   /**
-   * Builds the block (once, when the job has a head) and flushes it, retrying with jittered backoff
-   * until it lands or the ingester stops: a stopped flush is picked up by replay on the next start.
+   * Cuts every head block and waits until everything cut is flushed (`/flush`), for at most
+   * flush_op_timeout: past it, rejects with DeadlineExceeded (504) naming the timeout and the last flush
+   * error; the flushes go on retrying.
    */
-  private async completeAndFlush(job: FlushJob): Promise<void> {
-    const { inst, head } = job;
-    let complete = job.complete;
-    await head?.segment.seal();
-    let backoff = 500;
-    while (this.state === State.Starting || this.state === State.Running) {
-      try {
-        if (!complete) {
-          const h = head!;
-          const meta = await this.builders.build({
-            segmentPath: h.segment.path,
-            traces: h.sortedIDs().map((k) => h.traces.get(k)!),
-            storeRoot: this.completeStore.root,
-            tenant: inst.tenant,
-            blockID: h.blockID,
-            ...this.opts.block,
-          });
-          complete = { meta, reader: openBlock(this.completeStore, meta), flushedMs: undefined };
-          inst.complete.push(complete);
-          inst.completing.splice(inst.completing.indexOf(h), 1);
-          await h.segment.close();
-          await rm(h.segment.path, { force: true });
-        }
-        await copyBlockObjects(this.completeStore, this.opts.store, inst.tenant, complete.meta.blockID);
-        complete.flushedMs = this.now();
-        this.metrics.blocksFlushed.inc();
-        this.log.info('flushed block', { tenant: inst.tenant, block: complete.meta.blockID, traces: complete.meta.totalObjects });
-        return;
-      } catch (err) {
-        this.metrics.failedFlushes.inc();
-        this.log.warn('block flush failed; retrying', { tenant: inst.tenant, block: complete?.meta.blockID ?? head!.blockID, err, retry_in_ms: backoff });
-        if (!this.accepting && this.state !== State.Starting) return;
-        await new Promise((r) => setTimeout(r, backoff * (0.5 + Math.random())));
-        backoff = Math.min(backoff * 2, 60_000);
-      }
-    }
-  }
-
-  /** Cuts every head block and waits until everything cut is flushed (`/flush`). */
   async flushAll(): Promise<void> {
     for (const inst of this.tenants.values()) this.cut(inst);
-    await this.waitForFlushes();
-  }
-
-  private waitForFlushes(): Promise<void> {
-    return new Promise<void>((resolve) => {
-      const check = (): void => {
-        if (this.activeFlushes === 0 && this.flushQueue.length === 0) {
-          this.flushWaiters.delete(check);
-          resolve();
-        }
-      };
-      this.flushWaiters.add(check);
-      check();
-    });
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), this.flushOpTimeoutMs)));
+    try {
+      if (await Promise.race([this.flusher.idle().then(() => false), timedOut])) {
+        const last = this.flusher.lastError ? `; last error: ${this.flusher.lastError}` : '';
+        throw new ConnectError(
+          `flush did not finish within ingester.flush_op_timeout (${this.flushOpTimeoutMs} ms): ${this.flusher.pending} blocks still pending, retrying${last}`,
+          Code.DeadlineExceeded,
+        );
+      }
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   // ---- read path ----
@@ -368,99 +293,5 @@ export class Ingester extends BasicService implements IngesterClient {
       }
     }
     return create(TraceByIDResponseSchema, { trace: parts.length === 0 ? undefined : combineTraces(parts) });
-  }
-
-  // ---- replay ----
-
-  private async replay(): Promise<void> {
-    const root = this.opts.walPath;
-    // Complete blocks that were built (meta.json present) flush again; partial ones are rebuilt from WAL.
-    const completeIDs = new Set<string>();
-    for (const tenant of await listDirs(path.join(root, COMPLETE_DIR))) {
-      for (const blockID of await listDirs(path.join(root, COMPLETE_DIR, tenant))) {
-        try {
-          const meta = await readMeta(this.completeStore, tenant, blockID);
-          completeIDs.add(blockID);
-          const inst = this.instance(tenant);
-          const complete: CompleteBlock = { meta, reader: openBlock(this.completeStore, meta), flushedMs: undefined };
-          inst.complete.push(complete);
-          this.flushQueue.push({ inst, complete });
-        } catch {
-          await rm(path.join(root, COMPLETE_DIR, tenant, blockID), { recursive: true, force: true });
-        }
-      }
-    }
-    for (const tenant of await listDirs(root)) {
-      if (tenant === COMPLETE_DIR || tenant === QUARANTINE_DIR) continue;
-      const dir = path.join(root, tenant);
-      for (const name of await readdir(dir)) {
-        const file = path.join(dir, name);
-        const blockID = name.slice(0, -WAL_SUFFIX.length);
-        const st = await stat(file);
-        if (!st.isFile() || !name.endsWith(WAL_SUFFIX) || !isBlockID(blockID)) {
-          await this.quarantine(file, 'not a WAL segment');
-          continue;
-        }
-        if (st.size === 0) {
-          await rm(file, { force: true });
-          continue;
-        }
-        if (completeIDs.has(blockID)) {
-          await rm(file, { force: true });
-          continue;
-        }
-        const buf = await readFile(file);
-        const res = decodeSegment(buf);
-        if (res.tear) {
-          this.metrics.walCorrupt.inc();
-          this.log.warn('WAL segment has a torn or corrupt tail; replaying the records before it', {
-            file,
-            offset: res.tear.offset,
-            reason: res.tear.reason,
-            records: res.records.length,
-          });
-          if (res.records.length === 0) {
-            await this.quarantine(file, res.tear.reason);
-            continue;
-          }
-        }
-        const seg = await WalSegment.open(file, res.validBytes);
-        const inst = this.instance(tenant);
-        const head = new HeadBlock(tenant, blockID, seg, st.mtimeMs);
-        for (const r of res.records) {
-          const key = hex(r.traceID);
-          let e = head.traces.get(key);
-          if (!e) {
-            e = { id: r.traceID, refs: [], bytes: 0, startSeconds: 0, endSeconds: 0, lastAppendMs: 0, live: false };
-            head.traces.set(key, e);
-          }
-          e.refs.push({ offset: r.dataOffset, length: r.data.length });
-          e.bytes += r.data.length;
-          head.dataBytes += r.data.length;
-        }
-        this.metrics.walReplayed.inc(res.records.length);
-        this.log.info('replayed WAL segment', { tenant, block: blockID, records: res.records.length, traces: head.traces.size });
-        inst.completing.push(head);
-        this.flushQueue.push({ inst, head });
-      }
-    }
-    this.pump();
-  }
-
-  private async quarantine(file: string, reason: string): Promise<void> {
-    const dir = path.join(this.opts.walPath, QUARANTINE_DIR);
-    await mkdir(dir, { recursive: true });
-    const dest = path.join(dir, `${Date.now()}-${path.basename(file)}`);
-    await rename(file, dest);
-    this.metrics.walQuarantined.inc();
-    this.log.warn('moved an unreadable file out of the WAL', { file, moved_to: dest, reason });
-  }
-}
-
-async function listDirs(dir: string): Promise<string[]> {
-  try {
-    return (await readdir(dir, { withFileTypes: true })).filter((d) => d.isDirectory()).map((d) => d.name);
-  } catch {
-    return [];
   }
 }

@@ -174,7 +174,7 @@ export class WalSegment {
       const batch: Batch = { waiters, offset: this.writeOffset, bytes, synced: false };
       this.writeOffset += bytes;
       this.inflight.push(batch);
-      void this.writeBatch(batch);
+      this.writeBatch(batch).catch((err: unknown) => this.failAll(err));
     }
   }
 
@@ -201,14 +201,19 @@ export class WalSegment {
         for (const p of b.waiters) p.resolve();
       }
     } catch (err) {
-      // A failed write leaves the file in an unknown state: refuse everything after it.
-      this.failed ??= err as Error;
-      for (const b of this.inflight.splice(0)) for (const p of b.waiters) p.reject(this.failed);
-      for (const p of this.queue.splice(0)) p.reject(this.failed);
-      this.queuedBytes = 0;
+      this.failAll(err);
     }
     this.kick();
     if (this.inflight.length === 0 && this.queue.length === 0) for (const w of this.idleWaiters.splice(0)) w();
+  }
+
+  /** A failed write leaves the file in an unknown state: every append not yet acknowledged, and every
+   *  one after, is refused. */
+  private failAll(err: unknown): void {
+    this.failed ??= err instanceof Error ? err : new Error(String(err));
+    for (const b of this.inflight.splice(0)) for (const p of b.waiters) p.reject(this.failed);
+    for (const p of this.queue.splice(0)) p.reject(this.failed);
+    this.queuedBytes = 0;
   }
 
   /** Resolves once nothing is queued or in flight. */

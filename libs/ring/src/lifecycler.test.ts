@@ -1,7 +1,7 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { Logger } from '@stave/server';
+import { Logger } from '@stave/core';
 import { RingDesc, ringDescCodec } from './desc';
 import { InMemoryKV, type KVClient } from './kv';
 import { Lifecycler, type LifecyclerOptions } from './lifecycler';
@@ -136,6 +136,22 @@ describe('Lifecycler', () => {
     expect(l.isReady()).toBe(false);
   });
 
+  test('shutdown: heartbeats go on, LEAVING, while beforeUnregister runs', async () => {
+    let flushed!: () => void;
+    const flushing = new Promise<void>((r) => (flushed = r));
+    const l = lifecycler({ heartbeatPeriodMs: 10, beforeUnregister: () => flushing });
+    await l.start();
+    const stopped = l.stop();
+    await waitUntil(async () => (await entry())?.state === 'LEAVING');
+    const before = (await entry())!.timestamp;
+    clock.advance(1000);
+    await waitUntil(async () => (await entry())!.timestamp > before);
+    expect((await entry())!.state).toBe('LEAVING');
+    flushed();
+    await stopped;
+    expect((await entry())!.state).toBe('LEFT');
+  });
+
   test('observe_period: JOINING first, ACTIVE after', async () => {
     const states: Array<InstanceState | undefined> = [];
     kv.watchKey(KEY, (d) => states.push(d?.get('ingester-0')?.state));
@@ -195,5 +211,20 @@ describe('Lifecycler', () => {
     clock.advance(15_000);
     await kv.cas(KEY, (d) => d!.withInstance({ ...d!.get('other')!, timestamp: clock.t }));
     expect(l.isReady()).toBe(true);
+    // Readiness latches, as dskit's: another instance leaving or going silent does not take this one out.
+    await kv.cas(KEY, (d) => d!.withInstance({ ...d!.get('other')!, state: 'LEAVING' }));
+    clock.advance(120_000);
+    expect(l.isReady()).toBe(true);
+    // Its own state still counts.
+    await l.changeState('LEAVING');
+    expect(l.notReadyReason()).toMatch(/is LEAVING, not ACTIVE/);
   });
 });
+
+async function waitUntil(check: () => Promise<boolean>, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('condition never held');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}

@@ -7,15 +7,16 @@
 //              desc.ts: the earlier-registered instance keeps a contested token); forget instances whose
 //              heartbeat is older than the auto-forget timeout (they crashed and will not come back to
 //              say so).
-//   stopping:  LEAVING; run `beforeUnregister` (e.g. the ingester's flush); then, with
+//   stopping:  LEAVING; run `beforeUnregister` (e.g. the ingester's flush) still heartbeating; then, with
 //              unregister_on_shutdown, a LEFT tombstone that removes the instance everywhere.
 //
 // Readiness (`isReady`) needs: Running, ACTIVE, our own ACTIVE entry seen in the KV store, every other
 // instance healthy when readiness_check_ring_health is set, and min_ready_duration passed since then.
+// Once all held, only our own state is checked again (readiness latches, as dskit's).
 
 import { mkdir, open, readFile, rename } from 'node:fs/promises';
 import path from 'node:path';
-import { BasicService, nopLogger, State, type Logger } from '@stave/server';
+import { BasicService, nopLogger, State, type Logger } from '@stave/core';
 import { lostTokens, RingDesc } from './desc';
 import type { KVClient } from './kv';
 import { randomTokens, type InstanceDesc, type InstanceState } from './ring';
@@ -61,6 +62,8 @@ export class Lifecycler extends BasicService {
   private registeredAt = 0;
   private seen: RingDesc | undefined;
   private readySince: number | undefined;
+  /** Set once every check passed: ring health and min_ready_duration are not asked again (dskit latches). */
+  private wasReady = false;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private heartbeatRunning: Promise<void> | undefined;
   private unwatch: (() => void) | undefined;
@@ -102,6 +105,9 @@ export class Lifecycler extends BasicService {
 
   /** Why the instance is not ready (the /ready body), or undefined when it is. */
   notReadyReason(): string | undefined {
+    // As dskit's CheckReady, readiness latches: once ready, another instance joining, leaving or dying
+    // does not take this one out of service. Our own state is always checked.
+    if (this.wasReady) return this.ownFailure();
     const reason = this.readinessFailure();
     // As dskit: any failed check restarts the min_ready_duration wait.
     if (reason !== undefined) this.readySince = undefined;
@@ -110,14 +116,21 @@ export class Lifecycler extends BasicService {
     const min = this.opts.minReadyDurationMs ?? 0;
     const waited = this.now() - this.readySince!;
     if (waited < min) return `waiting ${Math.ceil((min - waited) / 1000)}s more of min_ready_duration`;
+    this.wasReady = true;
     return undefined;
   }
 
-  private readinessFailure(): string | undefined {
+  private ownFailure(): string | undefined {
     if (this.state !== State.Running) return `${this.name} is ${this.state}`;
     if (this.stateHeld !== 'ACTIVE') return `instance ${this.opts.instanceId} is ${this.stateHeld}, not ACTIVE`;
     const self = this.seen?.get(this.opts.instanceId);
     if (!self || self.state !== 'ACTIVE') return `instance ${this.opts.instanceId} is not yet ACTIVE in the ring seen through the KV store`;
+    return undefined;
+  }
+
+  private readinessFailure(): string | undefined {
+    const own = this.ownFailure();
+    if (own !== undefined) return own;
     const now = this.now();
     if (this.opts.readinessCheckRingHealth) {
       for (const i of this.seen!.list()) {
@@ -166,12 +179,17 @@ export class Lifecycler extends BasicService {
   }
 
   protected override async stopping(): Promise<void> {
+    if (this.registeredAt !== 0) {
+      await this.heartbeatRunning;
+      await this.changeState('LEAVING');
+      // Heartbeats go on while `beforeUnregister` runs (as dskit's): a long flush must not show the
+      // instance UNHEALTHY, as if it had crashed.
+      if (this.opts.beforeUnregister) await this.opts.beforeUnregister();
+    }
     clearInterval(this.heartbeatTimer);
     this.heartbeatTimer = undefined;
     await this.heartbeatRunning;
     if (this.registeredAt !== 0) {
-      await this.changeState('LEAVING');
-      if (this.opts.beforeUnregister) await this.opts.beforeUnregister();
       if (this.opts.unregisterOnShutdown ?? true) {
         await this.opts.kv.cas(this.opts.key, (desc) => desc?.withoutInstance(this.opts.instanceId, this.now()));
         this.stateHeld = 'LEFT';
@@ -181,6 +199,11 @@ export class Lifecycler extends BasicService {
     }
     this.unwatch?.();
     this.unwatch = undefined;
+  }
+
+  /** Whether stopping removes the instance from the ring (`/shutdown` forces it, as Tempo's does). */
+  setUnregisterOnShutdown(unregister: boolean): void {
+    this.opts.unregisterOnShutdown = unregister;
   }
 
   /** Sets our state in the ring now (e.g. LEAVING as soon as SIGTERM arrives). */

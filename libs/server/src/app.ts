@@ -7,8 +7,7 @@ import { configToYaml, defaultConfig } from './config/load';
 import type { StaveConfig } from './config/stave-config';
 import { ConnectServer } from './connect-server';
 import { HttpServer, sendJson, sendText } from './http-server';
-import { BasicService, State } from './lifecycle';
-import { Logger } from './log';
+import { BasicService, Logger, State } from '@stave/core';
 import { type ModuleManager, type RunningModules } from './modules';
 
 export interface BuildInfo {
@@ -35,6 +34,11 @@ export interface AppContext {
    * ring, say): each returns why it is not ready, or undefined.
    */
   readonly readiness: Array<() => string | undefined>;
+  /**
+   * Asks the entry point to shut the whole process down cleanly (exit 0), as SIGTERM would: used by
+   * `/shutdown`. A module never exits the process itself.
+   */
+  readonly requestShutdown: (reason: string) => void;
 }
 
 export interface AppOptions {
@@ -72,6 +76,8 @@ export class App {
   private modules: RunningModules | undefined;
   private shuttingDown = false;
   private shutdownPromise: Promise<void> | undefined;
+  private readonly shutdownListeners: Array<(reason: string) => void> = [];
+  private shutdownRequested: string | undefined;
 
   constructor(
     private readonly manager: ModuleManager<AppContext>,
@@ -90,12 +96,18 @@ export class App {
       buildInfo: opts.buildInfo,
       provided: new Map(),
       readiness: [],
+      requestShutdown: (reason) => {
+        this.shutdownRequested ??= reason;
+        for (const l of this.shutdownListeners) l(reason);
+      },
       http: new HttpServer({
         name: 'http',
         address: s.http_listen_address,
         port: s.http_listen_port,
         readTimeoutMs: s.http_server_read_timeout,
+        writeTimeoutMs: s.http_server_write_timeout,
         idleTimeoutMs: s.http_server_idle_timeout,
+        pathPrefix: s.http_path_prefix,
         registry,
         logger: logger.child({ component: 'server' }),
       }),
@@ -137,6 +149,12 @@ export class App {
   onModuleFailure(listener: (name: string, err: Error) => void): void {
     if (!this.modules) throw new Error('app not started');
     this.modules.onFailure(listener);
+  }
+
+  /** Fires when a module asks for the process to shut down (`/shutdown`); the entry point then stops it. */
+  onShutdownRequest(listener: (reason: string) => void): void {
+    this.shutdownListeners.push(listener);
+    if (this.shutdownRequested !== undefined) listener(this.shutdownRequested);
   }
 
   /**

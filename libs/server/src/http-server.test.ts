@@ -1,4 +1,5 @@
-import { Router } from './http-server';
+import { HttpServer, Router, sendText, type HttpServerOptions } from './http-server';
+import { nopLogger } from '@stave/core';
 
 describe('Router', () => {
   const r = new Router();
@@ -26,5 +27,48 @@ describe('Router', () => {
 
   it('tells a wrong method from a missing path', () => {
     expect(r.match('DELETE', '/flush')).toBe('method-not-allowed');
+  });
+});
+
+describe('HttpServer', () => {
+  async function serve(opts: Partial<HttpServerOptions>, register: (r: Router) => void): Promise<{ base: string; stop: () => Promise<void> }> {
+    const s = new HttpServer({ name: 'http', address: '127.0.0.1', port: 0, logger: nopLogger, ...opts });
+    register(s.router);
+    await s.start();
+    return { base: `http://127.0.0.1:${s.address().port}`, stop: () => s.stop() };
+  }
+
+  it('serves every route under server.http_path_prefix, and nothing outside it', async () => {
+    const { base, stop } = await serve({ pathPrefix: '/tempo/' }, (r) => {
+      r.handle('GET', '/ready', (_req, res) => sendText(res, 200, 'ready\n'));
+      r.handle('GET', '/', (_req, res) => sendText(res, 200, 'root\n'));
+    });
+    try {
+      expect(await (await fetch(`${base}/tempo/ready`)).text()).toBe('ready\n');
+      expect(await (await fetch(`${base}/tempo`)).text()).toBe('root\n');
+      expect((await fetch(`${base}/ready`)).status).toBe(404);
+      expect((await fetch(`${base}/temporary/ready`)).status).toBe(404);
+    } finally {
+      await stop();
+    }
+  });
+
+  it('closes the connection of a response still unfinished after server.http_server_write_timeout', async () => {
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const { base, stop } = await serve({ writeTimeoutMs: 200 }, (r) => {
+      r.handle('GET', '/slow', async (_req, res) => {
+        await held;
+        sendText(res, 200, 'late\n');
+      });
+      r.handle('GET', '/fast', (_req, res) => sendText(res, 200, 'fast\n'));
+    });
+    try {
+      await expect(fetch(`${base}/slow`)).rejects.toThrow();
+      expect(await (await fetch(`${base}/fast`)).text()).toBe('fast\n');
+    } finally {
+      release();
+      await stop();
+    }
   });
 });

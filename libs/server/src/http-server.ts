@@ -4,10 +4,8 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Histogram, type Registry } from 'prom-client';
-import { Code, ConnectError, httpStatusOf } from './errors';
-import { BasicService } from './lifecycle';
+import { BasicService, Code, ConnectError, httpStatusOf, type Logger } from '@stave/core';
 import { listen } from './listen';
-import type { Logger } from './log';
 
 export type HttpHandler = (req: http.IncomingMessage, res: http.ServerResponse, params: Readonly<Record<string, string>>, url: URL) => void | Promise<void>;
 
@@ -61,7 +59,14 @@ export interface HttpServerOptions {
   address: string;
   port: number;
   readTimeoutMs?: number;
+  /**
+   * Go's WriteTimeout (server.http_server_write_timeout): a response not finished this long after the
+   * request arrived has its connection closed. 0 or absent: no limit.
+   */
+  writeTimeoutMs?: number;
   idleTimeoutMs?: number;
+  /** dskit's server.http_path_prefix: every route is served under this prefix; other paths answer 404. */
+  pathPrefix?: string;
   registry?: Registry;
   logger: Logger;
 }
@@ -141,11 +146,22 @@ export class HttpServer extends BasicService {
     this.server?.closeAllConnections();
   }
 
+  /** The path the router sees: `pathname` without the path prefix; undefined when outside the prefix. */
+  private routedPath(pathname: string): string | undefined {
+    const prefix = (this.opts.pathPrefix ?? '').replace(/\/+$/, '');
+    if (prefix === '') return pathname;
+    if (pathname === prefix) return '/';
+    return pathname.startsWith(`${prefix}/`) ? pathname.slice(prefix.length) : undefined;
+  }
+
   private async dispatch(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const start = process.hrtime.bigint();
     const url = new URL(req.url ?? '/', 'http://localhost');
     const method = req.method ?? 'GET';
-    const m = this.router.match(method, url.pathname);
+    const writeTimeout = this.opts.writeTimeoutMs ? setTimeout(() => res.destroy(), this.opts.writeTimeoutMs) : undefined;
+    if (writeTimeout) res.once('close', () => clearTimeout(writeTimeout));
+    const pathname = this.routedPath(url.pathname);
+    const m = pathname === undefined ? undefined : this.router.match(method, pathname);
     let route = 'other';
     try {
       if (m === undefined) {

@@ -3,8 +3,20 @@
 
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { App, ConfigError, Logger, UnknownTargetError, loadConfig, type BuildInfo } from '@stave/server';
+import {
+  App,
+  ConfigError,
+  Logger,
+  State,
+  UnknownTargetError,
+  loadConfig,
+  type AppContext,
+  type BuildInfo,
+  type ModuleManager,
+  type StaveConfig,
+} from '@stave/server';
 import { FlagError, parseFlags } from './flags';
+import { unsupportedNode } from './node-version';
 import { staveModules } from './modules';
 
 export interface CliOptions {
@@ -13,6 +25,12 @@ export interface CliOptions {
   env?: Record<string, string | undefined>;
   stdout?: (text: string) => void;
   stderr?: (text: string) => void;
+  /** Tests: the Node.js version to check (default: this process's). */
+  nodeVersion?: string;
+  /** Test hook: sees the loaded config and returns the one to run (the config-keys test records reads). */
+  wrapConfig?: (config: StaveConfig) => StaveConfig;
+  /** The module graph (tests run small graphs of their own); Stave's by default. */
+  modules?: ModuleManager<AppContext>;
 }
 
 const USAGE = `Usage: stave [flags]
@@ -54,7 +72,12 @@ const DEFAULT_RECEIVERS: Array<[string, string]> = [
 export async function runCli(argv: readonly string[], opts: CliOptions = {}): Promise<number> {
   const out = opts.stdout ?? ((t: string) => void process.stdout.write(t));
   const err = opts.stderr ?? ((t: string) => void process.stderr.write(t));
-  const modules = staveModules();
+  const tooOld = unsupportedNode(opts.nodeVersion);
+  if (tooOld) {
+    err(`${tooOld}\n`);
+    return 1;
+  }
+  const modules = opts.modules ?? staveModules();
 
   let flags;
   try {
@@ -89,7 +112,8 @@ export async function runCli(argv: readonly string[], opts: CliOptions = {}): Pr
     err(`${e.message}\n`);
     return 1;
   }
-  const { config, warnings } = loaded;
+  const { warnings } = loaded;
+  const config = opts.wrapConfig ? opts.wrapConfig(loaded.config) : loaded.config;
   if (opts.fixedTarget && flags.target !== undefined && flags.target !== opts.fixedTarget) {
     err(`this deployable runs only -target=${opts.fixedTarget}, not "${flags.target}"\n`);
     return 1;
@@ -114,27 +138,52 @@ export async function runCli(argv: readonly string[], opts: CliOptions = {}): Pr
   const app = new App(modules, { config, target, buildInfo, logger });
   return new Promise<number>((resolve) => {
     let stopping = false;
+    const finish = (code: number): void => {
+      process.off('SIGTERM', onSignal);
+      process.off('SIGINT', onSignal);
+      process.off('unhandledRejection', onRejection);
+      resolve(code);
+    };
     const stop = (reason: string, code: number): void => {
       if (stopping) return;
       stopping = true;
       logger.info('shutting down', { reason });
-      void app.shutdown().then((clean) => {
-        if (!clean) logger.error('graceful shutdown timed out', { timeout_ms: config.server.graceful_shutdown_timeout });
-        resolve(clean ? code : 1);
-      });
+      app.shutdown().then(
+        (clean) => {
+          if (!clean) logger.error('graceful shutdown timed out', { timeout_ms: config.server.graceful_shutdown_timeout });
+          finish(clean ? code : 1);
+        },
+        (e: unknown) => {
+          logger.error('shutdown failed', { err: e instanceof Error ? e.message : String(e) });
+          finish(1);
+        },
+      );
     };
     const onSignal = (sig: NodeJS.Signals): void => {
       if (stopping) {
         logger.warn('second signal; exiting now', { signal: sig });
-        resolve(1);
+        finish(1);
         return;
       }
       stop(sig, 0);
     };
+    // A promise rejected with no handler is a bug whose effects are unknown: stop, and say so.
+    const onRejection = (reason: unknown): void => {
+      logger.error('unhandled promise rejection; stopping', { err: reason instanceof Error ? (reason.stack ?? reason.message) : String(reason) });
+      stop('unhandled promise rejection', 1);
+    };
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
+    process.on('unhandledRejection', onRejection);
+    // `/shutdown` on an ingester: the same clean path as SIGTERM, exit 0.
+    app.onShutdownRequest((reason) => stop(reason, 0));
     app.start().then(
-      () => app.onModuleFailure((name) => stop(`module ${name} failed`, 1)),
+      () => {
+        app.onModuleFailure((name, e) => stop(`module ${name} failed: ${e.message}`, 1));
+        // A module that failed while a later one was starting (logged by the app) stops the process too.
+        const failed = app.isReady().notRunning.find((m) => m.state === State.Failed);
+        if (failed) stop(`module ${failed.name} failed`, 1);
+      },
       (e: unknown) => {
         logger.error('failed to start', { err: e instanceof Error ? e.message : String(e) });
         stop('start failed', 1);

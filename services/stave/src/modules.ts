@@ -9,14 +9,12 @@ import {
   createLifecycler,
   createRing,
   InMemoryKV,
-  memberlistKVOptions,
-  memberlistPageHandler,
+  memberlistPage,
   MemberlistKV,
   RING_PAGE_PATHS,
   RING_PAGE_TITLES,
-  ringConfig,
   ringKVClient,
-  ringPageHandler,
+  ringPage,
   type InstanceDesc,
   type KVStore,
   type Lifecycler,
@@ -24,8 +22,21 @@ import {
   type RingConfig,
   type RingKind,
 } from '@stave/ring';
-import { BasicService, Code, ConnectError, ModuleManager, Overrides, ServerService, sendText, type AppContext, type Service } from '@stave/server';
+import {
+  BasicService,
+  Code,
+  ConnectError,
+  ModuleManager,
+  Overrides,
+  pageHandler,
+  ServerService,
+  State,
+  sendText,
+  type AppContext,
+  type Service,
+} from '@stave/server';
 import { Pusher, Querier as QuerierService } from '@stave/proto';
+import { memberlistKVOptions, objectStoreOptions, ringConfig } from './options';
 import { receiverServices } from './receivers';
 
 /** The components a fleet scales separately; each is also its own deployable under services/. */
@@ -71,23 +82,30 @@ function ringConfigFor(ctx: AppContext, kind: RingKind): RingConfig {
 /** The read side of a ring, with its status page mounted where Tempo serves it. */
 function readRing(ctx: AppContext, rc: RingConfig): Ring {
   const ring = createRing(rc, { kv: ringKVClient(get(ctx, keys.kv), rc), registry: ctx.registry });
-  ctx.http.router.handle(['GET', 'POST'], RING_PAGE_PATHS[rc.kind], ringPageHandler(ring, { title: RING_PAGE_TITLES[rc.kind] }));
+  ctx.http.router.handle(['GET', 'POST'], RING_PAGE_PATHS[rc.kind], pageHandler(ringPage(ring, { title: RING_PAGE_TITLES[rc.kind] })));
   return ring;
 }
 
 /**
  * This process's entry in a ring: joined once the services before it in the module are running (the
- * lifecycler needs the bound gRPC port), and counted in readiness; LEAVING then gone on stop.
+ * lifecycler needs the bound gRPC port), and counted in readiness. On stop: LEAVING, then
+ * `beforeUnregister` (the ingester drains here: writes refused, blocks flushed or sealed in the WAL),
+ * then gone (unregister_on_shutdown).
  */
-function ringMembership(ctx: AppContext, rc: RingConfig): Service {
+function ringMembership(
+  ctx: AppContext,
+  rc: RingConfig,
+  hooks: { beforeUnregister?: () => Promise<void> } = {},
+): Service & { lifecycler(): Lifecycler | undefined } {
   let lc: Lifecycler | undefined;
   ctx.readiness.push(() => (lc ? lc.notReadyReason() : `${rc.kind} has not joined its ring`));
-  return new BasicService(`${rc.kind}-lifecycler`, {
+  const svc = new BasicService(`${rc.kind}-lifecycler`, {
     starting: async () => {
       lc = createLifecycler(rc, {
         kv: ringKVClient(get(ctx, keys.kv), rc),
         grpcPort: ctx.grpc.address().port,
         logger: ctx.logger.child({ component: 'lifecycler', ring: rc.kind }),
+        ...hooks,
       });
       await lc.start();
     },
@@ -95,18 +113,36 @@ function ringMembership(ctx: AppContext, rc: RingConfig): Service {
       await lc?.stop();
     },
   });
+  return Object.assign(svc, { lifecycler: () => lc });
 }
 
-/** Runs several services as one module: started in order, stopped in reverse. */
-function group(name: string, services: Service[]): Service {
-  return new BasicService(name, {
-    starting: async () => {
-      for (const s of services) await s.start();
-    },
-    stopping: async () => {
-      for (const s of [...services].reverse()) await s.stop();
-    },
-  });
+/**
+ * Runs several services as one module: started in order, stopped in reverse. The group watches its
+ * children: one that fails while running fails the group (and so the module: the process exits 1).
+ */
+class ServiceGroup extends BasicService {
+  constructor(
+    name: string,
+    private readonly services: readonly Service[],
+  ) {
+    super(name);
+    for (const s of services) s.onFailure((err) => this.fail(new Error(`${s.name} failed: ${err.message}`, { cause: err })));
+  }
+
+  protected override async starting(): Promise<void> {
+    for (const s of this.services) await s.start();
+    // A child that failed while a later one was starting: the group does not report Running over it.
+    const failed = this.services.find((s) => s.state === State.Failed);
+    if (failed) throw new Error(`${failed.name} failed while ${this.name} was starting: ${failed.failureCase?.message ?? 'unknown error'}`);
+  }
+
+  protected override async stopping(): Promise<void> {
+    for (const s of [...this.services].reverse()) await s.stop();
+  }
+}
+
+export function group(name: string, services: Service[]): Service {
+  return new ServiceGroup(name, services);
 }
 
 export function staveModules(): ModuleManager<AppContext> {
@@ -124,9 +160,9 @@ export function staveModules(): ModuleManager<AppContext> {
       let timer: NodeJS.Timeout | undefined;
       return new BasicService('overrides', {
         starting: async () => {
-          await o.loadPerTenantFile(file);
+          await o.loadPerTenantFile(file, ctx.logger);
           timer = setInterval(() => {
-            o.loadPerTenantFile(file).catch((err: unknown) => ctx.logger.warn('per-tenant overrides not reloaded', { file, err: String(err) }));
+            o.loadPerTenantFile(file, ctx.logger).catch((err: unknown) => ctx.logger.warn('per-tenant overrides not reloaded', { file, err: String(err) }));
           }, ctx.config.overrides.per_tenant_override_period);
           timer.unref();
         },
@@ -139,7 +175,7 @@ export function staveModules(): ModuleManager<AppContext> {
     name: 'store',
     deps: [],
     init: (ctx) => {
-      const store = createObjectStore(ctx.config.storage.trace, { logger: ctx.logger.child({ component: 'backend' }), registry: ctx.registry });
+      const store = createObjectStore(objectStoreOptions(ctx.config), { logger: ctx.logger.child({ component: 'backend' }), registry: ctx.registry });
       ctx.provided.set(keys.store, store);
       return new BasicService('store', { stopping: () => store.close() });
     },
@@ -158,7 +194,7 @@ export function staveModules(): ModuleManager<AppContext> {
         memberlistKVOptions(ctx.config.memberlist, { logger: ctx.logger.child({ component: 'memberlist' }), registry: ctx.registry }),
       );
       stores.memberlist = ml;
-      ctx.http.router.handle(['GET', 'POST'], '/memberlist', memberlistPageHandler(ml));
+      ctx.http.router.handle(['GET', 'POST'], '/memberlist', pageHandler(memberlistPage(ml)));
       return ml;
     },
   });
@@ -208,6 +244,8 @@ export function staveModules(): ModuleManager<AppContext> {
         completeBlockTimeoutMs: cfg.ingester.complete_block_timeout,
         flushCheckPeriodMs: cfg.ingester.flush_check_period,
         concurrentFlushes: cfg.ingester.concurrent_flushes,
+        flushOpTimeoutMs: cfg.ingester.flush_op_timeout,
+        flushAllOnShutdown: cfg.ingester.flush_all_on_shutdown,
         block: {
           bloomFalsePositive: cfg.storage.trace.block.bloom_filter_false_positive,
           bloomShardSizeBytes: cfg.storage.trace.block.bloom_filter_shard_size_bytes,
@@ -219,18 +257,21 @@ export function staveModules(): ModuleManager<AppContext> {
         router.service(Pusher, { pushBytes: (req) => ing.pushBytes(req) });
         router.service(QuerierService, { findTraceByID: (req) => ing.findTraceByID(req) });
       });
-      const flush = async (_req: unknown, res: import('node:http').ServerResponse) => {
+      // Cuts and flushes every block; past flush_op_timeout answers 504 naming it (the flushes go on).
+      ctx.http.router.handle(['GET', 'POST'], '/flush', async (_req, res) => {
         await ing.flushAll();
         res.writeHead(204).end();
-      };
-      ctx.http.router.handle(['GET', 'POST'], '/flush', flush);
-      ctx.http.router.handle(['GET', 'POST'], '/shutdown', async (_req, res) => {
-        await ing.flushAll();
-        await ing.stop();
-        sendText(res, 200, 'ingester flushed and stopped\n');
       });
-      // The ingester joins its ring (ACTIVE) only once the WAL is replayed.
-      const lifecycle = ringMembership(ctx, get<RingConfig>(ctx, keys.ringConfig));
+      // The ingester joins its ring (ACTIVE) only once the WAL is replayed; on stop it drains while LEAVING.
+      const lifecycle = ringMembership(ctx, get<RingConfig>(ctx, keys.ringConfig), { beforeUnregister: () => ing.drain() });
+      // As Tempo's: acknowledged at once, then leave the ring, flush everything whatever
+      // flush_all_on_shutdown says, and stop: here the whole process stops, exit 0.
+      ctx.http.router.handle(['GET', 'POST'], '/shutdown', (_req, res) => {
+        ing.flushOnShutdown = true;
+        lifecycle.lifecycler()?.setUnregisterOnShutdown(true);
+        sendText(res, 200, 'shutdown job acknowledged\n');
+        ctx.requestShutdown('/shutdown');
+      });
       return group('ingester', [ing, lifecycle]);
     },
   });
@@ -249,6 +290,7 @@ export function staveModules(): ModuleManager<AppContext> {
         ingester: get(ctx, keys.ingesters),
         overrides: get(ctx, keys.overrides),
         healthyDistributors: () => distributors.healthyInstancesCount(),
+        retryAfterOnResourceExhaustedMs: ctx.config.distributor.retry_after_on_resource_exhausted,
         logger: ctx.logger,
         registry: ctx.registry,
       });

@@ -70,7 +70,11 @@ export abstract class HttpReceiver extends BasicService {
   protected override async starting(): Promise<void> {
     const endpoint = parseEndpoint(this.base.endpoint);
     const server = http.createServer({ requestTimeout: 60_000 }, (req, res) => {
-      void this.dispatch(req, res);
+      // dispatch() answers every failure itself; this catches only a failure to answer (a bug).
+      this.dispatch(req, res).catch((err: unknown) => {
+        this.base.logger.error('request handler failed', { receiver: this.receiver, err });
+        res.destroy();
+      });
     });
     this.server = server;
     await listenReceiver(server, endpoint, this.base.logger, this.receiver);

@@ -144,15 +144,20 @@ export class JaegerUdpReceiver extends BasicService {
       const msg = this.queue.shift()!;
       this.queuedBytes -= msg.length;
       this.active++;
-      void this.process(msg).finally(() => {
-        this.active--;
-        this.pump();
-        if (this.active === 0 && this.queue.length === 0) {
-          const waiters = this.idleWaiters;
-          this.idleWaiters = [];
-          for (const w of waiters) w();
-        }
-      });
+      this.process(msg)
+        .catch((err: unknown) => {
+          this.drop(UDP_DROP_PUSH_FAILED);
+          this.opts.logger.error('datagram handler failed', { receiver: this.receiver, err });
+        })
+        .finally(() => {
+          this.active--;
+          this.pump();
+          if (this.active === 0 && this.queue.length === 0) {
+            const waiters = this.idleWaiters;
+            this.idleWaiters = [];
+            for (const w of waiters) w();
+          }
+        });
     }
   }
 

@@ -101,7 +101,12 @@ export class OtlpHttpReceiver extends BasicService {
   protected override async starting(): Promise<void> {
     const endpoint = parseOtlpEndpoint(this.s.endpoint);
     const server = http.createServer({ requestTimeout: this.s.requestTimeoutMs }, (req, res) => {
-      void this.serve(req, res);
+      // serve() answers every failure itself; this catches only a failure to answer (a bug): the
+      // connection is dropped so the client retries, and it is logged.
+      this.serve(req, res).catch((err: unknown) => {
+        this.s.logger.error('OTLP/HTTP request handler failed', { receiver: 'otlp_http', err });
+        res.destroy();
+      });
     });
     this.server = server;
     await listenReceiver(server, endpoint, this.s.logger, 'otlp_http');

@@ -1,3 +1,7 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Logger } from '@stave/core';
 import { parseConfig } from './load';
 import { Overrides } from './overrides';
 import { overridesSection } from './stave-config';
@@ -43,5 +47,25 @@ describe('Overrides', () => {
       /overrides\.t\.ingestion\.rate_limit_byts: unknown config key \(did you mean rate_limit_bytes\?\)\n\s*overrides\.t\.global\.max_bytes_per_trace: expected an integer, got string "lots"/,
     );
     expect(o.forTenant('t').global.max_bytes_per_trace).toBe(10);
+  });
+
+  it('warns about the ignored or pending keys a tenant sets, once each, and not about the defaults', async () => {
+    const o = overrides({});
+    expect(o.setPerTenantYaml('overrides:\n  t:\n    max_bytes_per_trace: 10\n', 'f.yaml')).toEqual([]);
+    const yaml = 'overrides:\n  t:\n    block_retention: 48h\n    ingestion:\n      tenant_shard_size: 3\n';
+    expect(o.setPerTenantYaml(yaml, 'f.yaml')).toEqual([
+      { path: 'overrides.t.ingestion.tenant_shard_size', message: expect.stringContaining('not implemented by Stave') as string },
+      { path: 'overrides.t.compaction.block_retention', message: 'accepted but not in effect yet (lands with the compactor)' },
+    ]);
+    const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'stave-overrides-')), 'overrides.yaml');
+    writeFileSync(file, yaml);
+    const lines: string[] = [];
+    const logger = new Logger('warn', 'json', {}, { write: (l) => void lines.push(l) });
+    await o.loadPerTenantFile(file, logger);
+    await o.loadPerTenantFile(file, logger);
+    expect(lines.map((l) => (JSON.parse(l) as { key: string }).key)).toEqual([
+      'overrides.t.ingestion.tenant_shard_size',
+      'overrides.t.compaction.block_retention',
+    ]);
   });
 });

@@ -7,13 +7,14 @@
 import { readFile } from 'node:fs/promises';
 import { parse } from 'yaml';
 import { ConfigError, parseConfig } from './load';
-import { c, type Infer } from './schema';
+import type { Logger } from '@stave/core';
+import { c, type ConfigIssue, type Infer, type ParseContext } from './schema';
 import { limitsSection, overridesSection, type LimitsConfig } from './stave-config';
 
 type OverridesConfig = Infer<typeof overridesSection>;
 
 /** The legacy flat keys, and where each lives in the scoped form. */
-const LEGACY: ReadonlyArray<readonly [flat: string, scoped: readonly string[]]> = [
+export const LEGACY_OVERRIDES: ReadonlyArray<readonly [flat: string, scoped: readonly string[]]> = [
   ['ingestion_rate_strategy', ['ingestion', 'rate_strategy']],
   ['ingestion_rate_limit_bytes', ['ingestion', 'rate_limit_bytes']],
   ['ingestion_burst_size_bytes', ['ingestion', 'burst_size_bytes']],
@@ -44,7 +45,7 @@ function deepMerge(base: unknown, over: unknown): unknown {
 /** Moves legacy flat keys of a raw (YAML) tenant entry into the scoped form. */
 function scopeRaw(raw: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  const flat = new Map(LEGACY);
+  const flat = new Map(LEGACY_OVERRIDES);
   for (const [k, v] of Object.entries(raw)) if (!flat.has(k)) out[k] = v;
   for (const [k, v] of Object.entries(raw)) {
     const scoped = flat.get(k);
@@ -56,7 +57,7 @@ function scopeRaw(raw: Record<string, unknown>): Record<string, unknown> {
 /** The effective default limits from the `overrides` section. */
 export function defaultLimits(o: OverridesConfig): LimitsConfig {
   const raw = limitsSection.toYaml(o.defaults) as Record<string, unknown>;
-  for (const [flat, scoped] of LEGACY) {
+  for (const [flat, scoped] of LEGACY_OVERRIDES) {
     const v = (o as Record<string, unknown>)[flat];
     const field = (overridesSection.shape as Record<string, { toYaml(v: unknown): unknown }>)[flat]!;
     if (v !== undefined) setIn(raw, scoped, field.toYaml(v));
@@ -68,6 +69,7 @@ const perTenantFile = c.object({ overrides: c.map(c.ignored()) });
 
 export class Overrides {
   private perTenant = new Map<string, LimitsConfig>();
+  private readonly warned = new Set<string>();
 
   constructor(readonly defaults: LimitsConfig) {}
 
@@ -79,8 +81,11 @@ export class Overrides {
     return this.perTenant.get(tenant) ?? this.defaults;
   }
 
-  /** Replaces the per-tenant limits from YAML text; throws ConfigError naming every bad key. */
-  setPerTenantYaml(text: string, source: string): void {
+  /**
+   * Replaces the per-tenant limits from YAML text; throws ConfigError naming every bad key. Returns the
+   * warnings about ignored or pending keys that a tenant sets (`overrides.<tenant>.<key>`).
+   */
+  setPerTenantYaml(text: string, source: string): ConfigIssue[] {
     const doc = (parse(text) ?? {}) as Record<string, unknown>;
     const check = { errors: [], warnings: [] };
     perTenantFile.parse(doc, '', check);
@@ -88,9 +93,15 @@ export class Overrides {
     const next = new Map<string, LimitsConfig>();
     const base = limitsSection.toYaml(this.defaults);
     const errors = [];
+    const warnings: ConfigIssue[] = [];
     for (const [tenant, raw] of Object.entries(tenants)) {
+      const scoped = scopeRaw((raw ?? {}) as Record<string, unknown>);
+      // Warnings from what the tenant sets, not from the defaults it is laid over.
+      const own: ParseContext = { errors: [], warnings: [] };
+      limitsSection.parse(scoped, '', own);
+      warnings.push(...own.warnings.map((w) => ({ path: `overrides.${tenant}.${w.path}`, message: w.message })));
       try {
-        const merged = deepMerge(base, scopeRaw((raw ?? {}) as Record<string, unknown>));
+        const merged = deepMerge(base, scoped);
         next.set(tenant, parseConfig(limitsSection, merged, source).config);
       } catch (err) {
         if (!(err instanceof ConfigError)) throw err;
@@ -99,9 +110,20 @@ export class Overrides {
     }
     if (errors.length) throw new ConfigError(errors, source);
     this.perTenant = next;
+    return warnings;
   }
 
-  async loadPerTenantFile(path: string): Promise<void> {
-    this.setPerTenantYaml(await readFile(path, 'utf8'), path);
+  /**
+   * (Re)loads the per-tenant file. With a logger, each warning is logged once, when first seen (the file
+   * is reloaded every per_tenant_override_period).
+   */
+  async loadPerTenantFile(path: string, logger?: Logger): Promise<void> {
+    const warnings = this.setPerTenantYaml(await readFile(path, 'utf8'), path);
+    for (const w of warnings) {
+      const key = `${w.path}: ${w.message}`;
+      if (this.warned.has(key)) continue;
+      this.warned.add(key);
+      logger?.warn('config', { file: path, key: w.path, problem: w.message });
+    }
   }
 }

@@ -181,7 +181,7 @@ export class EnumField<V extends string> extends Field<V> {
 
 export class ListField<T> extends Field<T[]> {
   constructor(
-    private readonly item: Field<T>,
+    readonly item: Field<T>,
     private readonly def: () => T[],
     doc?: string,
   ) {
@@ -234,6 +234,101 @@ export class IgnoredField extends Field<undefined> {
   override toYaml(): unknown {
     return undefined;
   }
+}
+
+/**
+ * A Tempo setting Stave will implement but has not yet (its component has not landed): the value is
+ * parsed, validated and shown in /status/config like any other, and setting it warns, naming each key
+ * set, that it is accepted but not in effect yet. When the code that reads it lands, drop the wrapper.
+ */
+export class PendingField<T> extends Field<T> {
+  constructor(
+    readonly inner: Field<T>,
+    doc: string,
+  ) {
+    super(doc);
+  }
+  defaultValue(): T {
+    return this.inner.defaultValue();
+  }
+  parse(raw: unknown, path: string, ctx: ParseContext): T {
+    for (const p of keysSet(this.inner, raw, path)) ctx.warnings.push({ path: p, message: `accepted but not in effect yet (${this.doc})` });
+    return this.inner.parse(raw, path, ctx);
+  }
+  override toYaml(value: T): unknown {
+    return this.inner.toYaml(value);
+  }
+}
+
+/** The leaf paths under `field` that `raw` sets (ignored and pending keys warn for themselves). */
+function keysSet(field: Field<unknown>, raw: unknown, path: string): string[] {
+  if (raw === undefined || raw === null || field instanceof IgnoredField || field instanceof PendingField) return [];
+  if (field instanceof OptionalField) return keysSet(field.inner, raw, path);
+  if (field instanceof ObjectField && isPlainObject(raw)) {
+    return Object.entries(field.shape as Shape).flatMap(([k, f]) => keysSet(f, raw[k], `${path}.${k}`));
+  }
+  if (field instanceof ListField && field.item instanceof ObjectField && Array.isArray(raw)) {
+    return raw.flatMap((item, i) => keysSet(field.item as Field<unknown>, item, `${path}[${i}]`));
+  }
+  return [path];
+}
+
+/**
+ * Tempo's setting, where Stave supports exactly one value: Tempo's other values load with a warning and
+ * are replaced by Stave's, so /status/config shows what Stave really does.
+ */
+export class OnlyField<V extends string> extends Field<V> {
+  constructor(
+    private readonly value: V,
+    private readonly tempoValues: readonly string[],
+    doc: string,
+  ) {
+    super(doc);
+  }
+  defaultValue(): V {
+    return this.value;
+  }
+  parse(raw: unknown, path: string, ctx: ParseContext): V {
+    if (raw === this.value) return this.value;
+    if (typeof raw === 'string' && this.tempoValues.includes(raw)) {
+      ctx.warnings.push({ path, message: `${raw} is accepted for Tempo compatibility; ${this.doc} ${this.value}` });
+    } else {
+      ctx.errors.push({ path, message: `expected ${this.value} (or one of Tempo's ${this.tempoValues.join(', ')}), got ${describe(raw)}` });
+    }
+    return this.value;
+  }
+}
+
+/**
+ * How a declared key is treated: read by the code, `c.ignored()` (never), `c.pending()` (not yet), or
+ * `c.only()` (one value, the one the code does, so there is nothing to read).
+ */
+export type KeyStatus = 'read' | 'ignored' | 'pending' | 'fixed';
+
+export interface DeclaredKey {
+  /** Dotted path; `[]` stands for every item of a list of maps, `*` for every key of a free-form map. */
+  readonly path: string;
+  readonly status: KeyStatus;
+  readonly note: string;
+  /** The key's own type (optional and pending wrappers taken off). */
+  readonly field: Field<unknown>;
+}
+
+/**
+ * Every leaf key a schema declares, with its status. Lists and maps of scalars are leaves; lists of maps
+ * are walked through `[]`, maps of maps through `*`.
+ */
+export function declaredKeys(field: Field<unknown>, path = '', inherited?: { status: KeyStatus; note: string }): DeclaredKey[] {
+  if (field instanceof IgnoredField) return [{ path, status: 'ignored', note: field.doc, field }];
+  if (field instanceof PendingField) return declaredKeys(field.inner, path, { status: 'pending', note: field.doc });
+  if (field instanceof OnlyField) return [{ path, status: 'fixed', note: field.doc, field }];
+  if (field instanceof OptionalField) return declaredKeys(field.inner, path, inherited);
+  if (field instanceof ObjectField) {
+    return Object.entries(field.shape as Shape).flatMap(([k, f]) => declaredKeys(f, path ? `${path}.${k}` : k, inherited));
+  }
+  if (field instanceof ListField && field.item instanceof ObjectField) return declaredKeys(field.item, `${path}[]`, inherited);
+  if (field instanceof MapField && field.value instanceof ObjectField) return declaredKeys(field.value, `${path}.*`, inherited);
+  return [{ path, ...(inherited ?? { status: 'read', note: '' }), field }];
 }
 
 function isPlainObject(raw: unknown): raw is Record<string, unknown> {
@@ -308,7 +403,7 @@ export class ObjectField<S extends Shape> extends Field<InferShape<S>> {
 /** A map from free-form keys (tenant IDs, say) to values of one schema. */
 export class MapField<T> extends Field<Record<string, T>> {
   constructor(
-    private readonly value: Field<T>,
+    readonly value: Field<T>,
     doc?: string,
   ) {
     super(doc);
@@ -345,4 +440,6 @@ export const c = {
   map: <T>(value: Field<T>, doc?: string) => new MapField(value, doc),
   optional: <T>(inner: Field<T>) => new OptionalField(inner),
   ignored: (note = '') => new IgnoredField(note),
+  pending: <T>(inner: Field<T>, note: string) => new PendingField(inner, note),
+  only: <const V extends string>(value: V, tempoValues: readonly string[], doc: string) => new OnlyField(value, tempoValues, doc),
 };

@@ -1,9 +1,24 @@
 // Stave's configuration, declared once: every key, its type and its default. Key names and defaults are
-// Tempo 2.x's wherever the concept is the same, so an existing Tempo config loads unchanged. Keys that
-// Tempo has and Stave does not implement are `c.ignored()`: they load with a warning naming them.
+// Tempo 2.x's wherever the concept is the same, so an existing Tempo config loads unchanged. Every key is
+// one of four kinds, and services/stave/src/config-keys.test.ts holds each to it:
+// - read by the code that does what Tempo does with it;
+// - `c.ignored(why)`: a Tempo key Stave will not implement; setting it warns, naming it;
+// - `c.pending(field, why)`: a key Stave will honour but does not yet (its component has not landed);
+//   typed, validated and shown in /status/config, and setting it warns that it is not in effect yet;
+// - `c.only(value, ...)`: Tempo's setting where Stave does exactly one thing; Tempo's other values load
+//   with a warning and are replaced by Stave's, so /status/config shows what Stave does.
 // Defaults that differ from Tempo's, and why:
 // - server.http_listen_port 3200 (Tempo's examples and Helm chart use 3200; the Go default is 80).
 // - storage.trace.backend `local` with paths under ./data, so `stave` with no config file just runs.
+// - storage.trace.block.version `vStave1`: the only block format Stave writes (libs/block FORMAT).
+// - server.http_server_write_timeout 0 (off; Tempo 30s): Stave's /flush answers once every block is
+//   flushed, which can take minutes.
+
+const COMPACTOR = 'lands with the compactor';
+const GENERATOR = 'lands with the metrics-generator';
+const SEARCH = 'lands with search';
+const BLOCKLIST = 'the blocklist poller is not tunable yet: it polls tenants one at a time, each from its tenant index, else by listing';
+const TEMPO_NETWORKS = ['tcp4', 'tcp6'];
 
 import { c, type Infer } from './schema';
 
@@ -40,10 +55,10 @@ const compactorRing = c.object({
 });
 
 export const serverSection = c.object({
-  http_listen_network: c.string('tcp'),
+  http_listen_network: c.only('tcp', TEMPO_NETWORKS, 'Stave listens on'),
   http_listen_address: c.string(''),
   http_listen_port: c.int(3200, { min: 0, max: 65535 }),
-  grpc_listen_network: c.string('tcp'),
+  grpc_listen_network: c.only('tcp', TEMPO_NETWORKS, 'Stave listens on'),
   grpc_listen_address: c.string(''),
   grpc_listen_port: c.int(9095, { min: 0, max: 65535 }),
   http_listen_conn_limit: c.ignored(),
@@ -53,7 +68,7 @@ export const serverSection = c.object({
   register_instrumentation: c.bool(true),
   graceful_shutdown_timeout: c.duration('30s'),
   http_server_read_timeout: c.duration('30s'),
-  http_server_write_timeout: c.duration('30s'),
+  http_server_write_timeout: c.duration('0s'),
   http_server_idle_timeout: c.duration('2m'),
   grpc_server_max_recv_msg_size: c.int(16 * 1024 * 1024, { min: 1 }),
   grpc_server_max_send_msg_size: c.int(16 * 1024 * 1024, { min: 1 }),
@@ -99,17 +114,20 @@ export const distributorSection = c.object({
     kafka: c.ignored(),
   }),
   ring: basicRing,
-  log_received_spans: c.object({
-    enabled: c.bool(false),
-    include_all_attributes: c.bool(false),
-    filter_by_status_error: c.bool(false),
-  }),
+  log_received_spans: c.pending(
+    c.object({
+      enabled: c.bool(false),
+      include_all_attributes: c.bool(false),
+      filter_by_status_error: c.bool(false),
+    }),
+    'logging received spans is not implemented yet',
+  ),
   log_discarded_spans: c.ignored(),
   metric_received_spans: c.ignored(),
   forwarders: c.ignored(),
   extend_writes: c.bool(true),
   retry_after_on_resource_exhausted: c.duration('0s'),
-  max_span_attr_byte: c.int(2048, { min: 0 }),
+  max_span_attr_byte: c.pending(c.int(2048, { min: 0 }), 'attribute values are not truncated yet'),
 });
 
 export const ingesterSection = c.object({
@@ -126,9 +144,9 @@ export const ingesterSection = c.object({
     }),
     num_tokens: c.int(128, { min: 1 }),
     heartbeat_period: c.duration('5s'),
-    heartbeat_timeout: c.duration('1m'),
+    heartbeat_timeout: c.ignored('readiness and ring health use ingester.lifecycler.ring.heartbeat_timeout'),
     observe_period: c.duration('0s'),
-    join_after: c.duration('0s'),
+    join_after: c.ignored('an ingester joins its ring at once; tokens are not handed over from a leaving ingester'),
     min_ready_duration: c.duration('15s'),
     interface_names: c.list(c.string(), () => ['eth0', 'en0']),
     enable_inet6: c.bool(false),
@@ -150,14 +168,17 @@ export const ingesterSection = c.object({
 });
 
 export const querierSection = c.object({
-  search: c.object({
-    query_timeout: c.duration('30s'),
-    prefer_self: c.int(10, { min: 0 }),
-    external_endpoints: c.ignored(),
-    external_hedge_requests_at: c.ignored(),
-    external_hedge_requests_up_to: c.ignored(),
-    external_backend: c.ignored(),
-  }),
+  search: c.pending(
+    c.object({
+      query_timeout: c.duration('30s'),
+      prefer_self: c.int(10, { min: 0 }),
+      external_endpoints: c.ignored(),
+      external_hedge_requests_at: c.ignored(),
+      external_hedge_requests_up_to: c.ignored(),
+      external_backend: c.ignored(),
+    }),
+    SEARCH,
+  ),
   trace_by_id: c.object({ query_timeout: c.duration('10s') }),
   metrics: c.ignored(),
   max_concurrent_queries: c.int(20, { min: 1 }),
@@ -179,17 +200,20 @@ export const queryFrontendSection = c.object({
   querier_forget_delay: c.ignored(),
   max_batch_size: c.int(5, { min: 1 }),
   max_retries: c.int(2, { min: 0 }),
-  search: c.object({
-    concurrent_jobs: c.int(1000, { min: 1 }),
-    target_bytes_per_job: c.int(100 * 1024 * 1024, { min: 1 }),
-    default_result_limit: c.int(20, { min: 1 }),
-    max_result_limit: c.int(0, { min: 0 }),
-    max_duration: c.duration('168h'),
-    query_backend_after: c.duration('15m'),
-    query_ingesters_until: c.duration('30m'),
-    ingester_shards: c.int(3, { min: 1 }),
-    max_spans_per_span_set: c.int(100, { min: 0 }),
-  }),
+  search: c.pending(
+    c.object({
+      concurrent_jobs: c.int(1000, { min: 1 }),
+      target_bytes_per_job: c.int(100 * 1024 * 1024, { min: 1 }),
+      default_result_limit: c.int(20, { min: 1 }),
+      max_result_limit: c.int(0, { min: 0 }),
+      max_duration: c.duration('168h'),
+      query_backend_after: c.duration('15m'),
+      query_ingesters_until: c.duration('30m'),
+      ingester_shards: c.int(3, { min: 1 }),
+      max_spans_per_span_set: c.int(100, { min: 0 }),
+    }),
+    SEARCH,
+  ),
   trace_by_id: c.object({
     query_shards: c.int(50, { min: 2, max: 100_000 }),
     hedge_requests_at: c.duration('2s'),
@@ -204,22 +228,25 @@ export const queryFrontendSection = c.object({
 
 export const compactorSection = c.object({
   ring: compactorRing,
-  compaction: c.object({
-    block_retention: c.duration('336h'),
-    compacted_block_retention: c.duration('1h'),
-    compaction_window: c.duration('1h'),
-    compaction_cycle: c.duration('30s'),
-    max_compaction_objects: c.int(6_000_000, { min: 1 }),
-    max_block_bytes: c.int(100 * 1024 * 1024 * 1024, { min: 1 }),
-    max_time_per_tenant: c.duration('5m'),
-    retention_concurrency: c.int(10, { min: 1 }),
-    v2_in_buffer_bytes: c.ignored(),
-    v2_out_buffer_bytes: c.ignored(),
-    v2_prefetch_traces_count: c.ignored(),
-    chunk_size_bytes: c.ignored(),
-    flush_size_bytes: c.ignored(),
-    iterator_buffer_size: c.ignored(),
-  }),
+  compaction: c.pending(
+    c.object({
+      block_retention: c.duration('336h'),
+      compacted_block_retention: c.duration('1h'),
+      compaction_window: c.duration('1h'),
+      compaction_cycle: c.duration('30s'),
+      max_compaction_objects: c.int(6_000_000, { min: 1 }),
+      max_block_bytes: c.int(100 * 1024 * 1024 * 1024, { min: 1 }),
+      max_time_per_tenant: c.duration('5m'),
+      retention_concurrency: c.int(10, { min: 1 }),
+      v2_in_buffer_bytes: c.ignored(),
+      v2_out_buffer_bytes: c.ignored(),
+      v2_prefetch_traces_count: c.ignored(),
+      chunk_size_bytes: c.ignored(),
+      flush_size_bytes: c.ignored(),
+      iterator_buffer_size: c.ignored(),
+    }),
+    COMPACTOR,
+  ),
   override_ring_key: c.string('compactor'),
   disabled: c.ignored(),
 });
@@ -239,42 +266,51 @@ const remoteWrite = c.object({
 
 export const metricsGeneratorSection = c.object({
   ring: basicRing,
-  processor: c.object({
-    service_graphs: c.object({
-      wait: c.duration('10s'),
-      max_items: c.int(10_000, { min: 1 }),
-      workers: c.int(10, { min: 1 }),
-      histogram_buckets: c.list(c.float(0), () => [0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 6.4, 12.8]),
-      dimensions: c.list(c.string()),
-      enable_client_server_prefix: c.bool(false),
-      peer_attributes: c.list(c.string(), () => ['peer.service', 'db.name', 'db.system']),
+  processor: c.pending(
+    c.object({
+      service_graphs: c.object({
+        wait: c.duration('10s'),
+        max_items: c.int(10_000, { min: 1 }),
+        workers: c.int(10, { min: 1 }),
+        histogram_buckets: c.list(c.float(0), () => [0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 6.4, 12.8]),
+        dimensions: c.list(c.string()),
+        enable_client_server_prefix: c.bool(false),
+        peer_attributes: c.list(c.string(), () => ['peer.service', 'db.name', 'db.system']),
+      }),
+      span_metrics: c.object({
+        histogram_buckets: c.list(c.float(0), () => [0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1.024, 2.048, 4.096, 8.192, 16.384]),
+        intrinsic_dimensions: c.ignored(),
+        dimensions: c.list(c.string()),
+        dimension_mappings: c.ignored(),
+        enable_target_info: c.bool(false),
+        filter_policies: c.ignored(),
+      }),
+      local_blocks: c.ignored(),
     }),
-    span_metrics: c.object({
-      histogram_buckets: c.list(c.float(0), () => [0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1.024, 2.048, 4.096, 8.192, 16.384]),
-      intrinsic_dimensions: c.ignored(),
-      dimensions: c.list(c.string()),
-      dimension_mappings: c.ignored(),
-      enable_target_info: c.bool(false),
-      filter_policies: c.ignored(),
+    GENERATOR,
+  ),
+  registry: c.pending(
+    c.object({
+      collection_interval: c.duration('15s'),
+      stale_duration: c.duration('15m'),
+      external_labels: c.map(c.string()),
+      max_label_name_length: c.int(1024, { min: 1 }),
+      max_label_value_length: c.int(2048, { min: 1 }),
     }),
-    local_blocks: c.ignored(),
-  }),
-  registry: c.object({
-    collection_interval: c.duration('15s'),
-    stale_duration: c.duration('15m'),
-    external_labels: c.map(c.string()),
-    max_label_name_length: c.int(1024, { min: 1 }),
-    max_label_value_length: c.int(2048, { min: 1 }),
-  }),
-  storage: c.object({
-    path: c.string('./data/generator/wal'),
-    wal: c.ignored(),
-    remote_write_flush_deadline: c.duration('1m'),
-    remote_write: c.list(remoteWrite),
-    remote_write_add_org_id_header: c.bool(true),
-  }),
+    GENERATOR,
+  ),
+  storage: c.pending(
+    c.object({
+      path: c.string('./data/generator/wal'),
+      wal: c.ignored(),
+      remote_write_flush_deadline: c.duration('1m'),
+      remote_write: c.list(remoteWrite),
+      remote_write_add_org_id_header: c.bool(true),
+    }),
+    GENERATOR,
+  ),
   traces_storage: c.ignored(),
-  metrics_ingestion_time_range_slack: c.duration('30s'),
+  metrics_ingestion_time_range_slack: c.pending(c.duration('30s'), GENERATOR),
   query_timeout: c.ignored(),
   override_ring_key: c.string('metrics-generator'),
 });
@@ -306,7 +342,7 @@ const s3 = c.object({
   tls_min_version: c.ignored(),
   signature_v2: c.ignored(),
   native_aws_auth_enabled: c.ignored(),
-  list_blocks_concurrency: c.int(3, { min: 1 }),
+  list_blocks_concurrency: c.pending(c.int(3, { min: 1 }), BLOCKLIST),
 });
 
 const gcs = c.object({
@@ -319,7 +355,7 @@ const gcs = c.object({
   hedge_requests_up_to: c.int(2, { min: 0 }),
   object_cache_control: c.string(''),
   object_metadata: c.map(c.string()),
-  list_blocks_concurrency: c.int(3, { min: 1 }),
+  list_blocks_concurrency: c.pending(c.int(3, { min: 1 }), BLOCKLIST),
 });
 
 const azure = c.object({
@@ -347,7 +383,7 @@ export const storageSection = c.object({
       path: c.string('./data/wal'),
       v2_encoding: c.ignored(),
       search_encoding: c.ignored(),
-      ingestion_time_range_slack: c.duration('2m'),
+      ingestion_time_range_slack: c.pending(c.duration('2m'), 'blocks take their time range from ingestion time'),
       version: c.ignored(),
     }),
     local: c.object({ path: c.string('./data/blocks') }),
@@ -355,7 +391,8 @@ export const storageSection = c.object({
     gcs,
     azure,
     block: c.object({
-      version: c.string('vParquet4'),
+      // Tempo configs say vParquet4 (or an older format): they load, with a warning that blocks are vStave1.
+      version: c.only('vStave1', ['v2', 'vParquet', 'vParquet2', 'vParquet3', 'vParquet4', 'vParquet5'], 'Stave writes every block as'),
       bloom_filter_false_positive: c.float(0.01),
       bloom_filter_shard_size_bytes: c.int(100 * 1024, { min: 1024 }),
       row_group_size_bytes: c.int(100 * 1024 * 1024, { min: 1024 }),
@@ -386,14 +423,14 @@ export const storageSection = c.object({
       roles: c.list(c.enum(['meta', 'bloom', 'trace-id-index', 'parquet-footer'], 'meta'), () => ['meta', 'bloom', 'trace-id-index', 'parquet-footer']),
     }),
     blocklist_poll: c.duration('5m'),
-    blocklist_poll_concurrency: c.int(50, { min: 1 }),
-    blocklist_poll_fallback: c.bool(true),
-    blocklist_poll_tenant_index_builders: c.int(2, { min: 1 }),
-    blocklist_poll_stale_tenant_index: c.duration('0s'),
+    blocklist_poll_concurrency: c.pending(c.int(50, { min: 1 }), BLOCKLIST),
+    blocklist_poll_fallback: c.pending(c.bool(true), BLOCKLIST),
+    blocklist_poll_tenant_index_builders: c.pending(c.int(2, { min: 1 }), COMPACTOR),
+    blocklist_poll_stale_tenant_index: c.pending(c.duration('0s'), BLOCKLIST),
     blocklist_poll_jitter_ms: c.ignored(),
     empty_tenant_deletion_enabled: c.ignored(),
     empty_tenant_deletion_age: c.ignored(),
-    pool: c.object({ max_workers: c.int(400, { min: 1 }), queue_depth: c.int(20_000, { min: 1 }) }),
+    pool: c.pending(c.object({ max_workers: c.int(400, { min: 1 }), queue_depth: c.int(20_000, { min: 1 }) }), SEARCH),
     search: c.ignored(),
     cache: c.ignored(),
     background_cache: c.ignored(),
@@ -425,11 +462,11 @@ export const memberlistSection = c.object({
   rejoin_interval: c.duration('0s'),
   left_ingesters_timeout: c.duration('5m'),
   leave_timeout: c.duration('20s'),
-  message_history_buffer_bytes: c.int(0, { min: 0 }),
+  message_history_buffer_bytes: c.ignored('the /memberlist page keeps no message history'),
   bind_addr: c.list(c.string()),
   bind_port: c.int(7946, { min: 0, max: 65535 }),
   packet_dial_timeout: c.duration('2s'),
-  packet_write_timeout: c.duration('5s'),
+  packet_write_timeout: c.ignored('gossip packets go over UDP, where a write does not block'),
   tls_enabled: c.ignored(),
 });
 
@@ -440,24 +477,24 @@ export const limitsSection = c.object({
     rate_limit_bytes: c.int(15_000_000, { min: 0 }),
     burst_size_bytes: c.int(20_000_000, { min: 0 }),
     max_traces_per_user: c.int(10_000, { min: 0 }),
-    max_global_traces_per_user: c.int(0, { min: 0 }),
+    max_global_traces_per_user: c.pending(c.int(0, { min: 0 }), 'the global live-trace limit is not enforced yet; max_traces_per_user is'),
     tenant_shard_size: c.ignored(),
     max_attribute_bytes: c.ignored(),
   }),
   read: c.object({
-    max_bytes_per_tag_values_query: c.int(5_000_000, { min: 0 }),
-    max_blocks_per_tag_values_query: c.int(0, { min: 0 }),
-    max_search_duration: c.duration('0s'),
+    max_bytes_per_tag_values_query: c.pending(c.int(5_000_000, { min: 0 }), SEARCH),
+    max_blocks_per_tag_values_query: c.pending(c.int(0, { min: 0 }), SEARCH),
+    max_search_duration: c.pending(c.duration('0s'), SEARCH),
     max_metrics_duration: c.ignored(),
     unsafe_query_hints: c.ignored(),
   }),
-  compaction: c.object({ block_retention: c.duration('0s'), compaction_window: c.ignored(), compaction_disabled: c.ignored() }),
+  compaction: c.object({ block_retention: c.pending(c.duration('0s'), COMPACTOR), compaction_window: c.ignored(), compaction_disabled: c.ignored() }),
   metrics_generator: c.object({
-    processors: c.list(c.string()),
-    ring_size: c.int(0, { min: 0 }),
-    max_active_series: c.int(0, { min: 0 }),
-    collection_interval: c.duration('0s'),
-    disable_collection: c.bool(false),
+    processors: c.pending(c.list(c.string()), GENERATOR),
+    ring_size: c.pending(c.int(0, { min: 0 }), GENERATOR),
+    max_active_series: c.pending(c.int(0, { min: 0 }), GENERATOR),
+    collection_interval: c.pending(c.duration('0s'), GENERATOR),
+    disable_collection: c.pending(c.bool(false), GENERATOR),
     processor: c.ignored(),
     forwarder: c.ignored(),
     remote_write_headers: c.ignored(),
@@ -481,13 +518,13 @@ export const overridesSection = c.object({
   ingestion_rate_limit_bytes: c.optional(c.int(0, { min: 0 })),
   ingestion_burst_size_bytes: c.optional(c.int(0, { min: 0 })),
   max_traces_per_user: c.optional(c.int(0, { min: 0 })),
-  max_global_traces_per_user: c.optional(c.int(0, { min: 0 })),
+  max_global_traces_per_user: c.pending(c.optional(c.int(0, { min: 0 })), 'the global live-trace limit is not enforced yet; max_traces_per_user is'),
   max_bytes_per_trace: c.optional(c.int(0, { min: 0 })),
-  block_retention: c.optional(c.duration('0s')),
-  max_bytes_per_tag_values_query: c.optional(c.int(0, { min: 0 })),
-  max_search_duration: c.optional(c.duration('0s')),
-  metrics_generator_processors: c.optional(c.list(c.string())),
-  metrics_generator_max_active_series: c.optional(c.int(0, { min: 0 })),
+  block_retention: c.pending(c.optional(c.duration('0s')), COMPACTOR),
+  max_bytes_per_tag_values_query: c.pending(c.optional(c.int(0, { min: 0 })), SEARCH),
+  max_search_duration: c.pending(c.optional(c.duration('0s')), SEARCH),
+  metrics_generator_processors: c.pending(c.optional(c.list(c.string())), GENERATOR),
+  metrics_generator_max_active_series: c.pending(c.optional(c.int(0, { min: 0 })), GENERATOR),
   max_bytes_per_trace_search: c.ignored(),
   max_search_bytes_per_trace: c.ignored(),
 });
@@ -510,7 +547,7 @@ export const staveConfigSchema = c.object({
     pool_config: c.ignored(),
     grpc_client_config: c.ignored(),
   }),
-  metrics_generator_client: c.object({ remote_timeout: c.duration('5s'), pool_config: c.ignored(), grpc_client_config: c.ignored() }),
+  metrics_generator_client: c.object({ remote_timeout: c.pending(c.duration('5s'), GENERATOR), pool_config: c.ignored(), grpc_client_config: c.ignored() }),
   querier: querierSection,
   query_frontend: queryFrontendSection,
   compactor: compactorSection,

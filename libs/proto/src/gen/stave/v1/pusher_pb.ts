@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file stave/v1/pusher.proto.
  */
 export const file_stave_v1_pusher: GenFile = /*@__PURE__*/
-  fileDesc("ChVzdGF2ZS92MS9wdXNoZXIucHJvdG8SCHN0YXZlLnYxIj8KEFB1c2hCeXRlc1JlcXVlc3QSDgoGdGVuYW50GAEgASgJEg4KBnRyYWNlcxgCIAMoDBILCgNpZHMYAyADKAwiQgoMUHVzaFJlc3BvbnNlEjIKD2Vycm9yc19ieV90cmFjZRgBIAMoDjIZLnN0YXZlLnYxLlB1c2hFcnJvclJlYXNvbiqeAQoPUHVzaEVycm9yUmVhc29uEh4KGlBVU0hfRVJST1JfUkVBU09OX05PX0VSUk9SEAASJQohUFVTSF9FUlJPUl9SRUFTT05fTUFYX0xJVkVfVFJBQ0VTEAESJQohUFVTSF9FUlJPUl9SRUFTT05fVFJBQ0VfVE9PX0xBUkdFEAISHQoZUFVTSF9FUlJPUl9SRUFTT05fVU5LTk9XThADMkkKBlB1c2hlchI/CglQdXNoQnl0ZXMSGi5zdGF2ZS52MS5QdXNoQnl0ZXNSZXF1ZXN0GhYuc3RhdmUudjEuUHVzaFJlc3BvbnNlYgZwcm90bzM");
+  fileDesc("ChVzdGF2ZS92MS9wdXNoZXIucHJvdG8SCHN0YXZlLnYxImsKEFB1c2hCeXRlc1JlcXVlc3QSDgoGdGVuYW50GAEgASgJEg4KBnRyYWNlcxgCIAMoDBILCgNpZHMYAyADKAwSFQoNc3RhcnRfc2Vjb25kcxgEIAMoDRITCgtlbmRfc2Vjb25kcxgFIAMoDSJCCgxQdXNoUmVzcG9uc2USMgoPZXJyb3JzX2J5X3RyYWNlGAEgAygOMhkuc3RhdmUudjEuUHVzaEVycm9yUmVhc29uKp4BCg9QdXNoRXJyb3JSZWFzb24SHgoaUFVTSF9FUlJPUl9SRUFTT05fTk9fRVJST1IQABIlCiFQVVNIX0VSUk9SX1JFQVNPTl9NQVhfTElWRV9UUkFDRVMQARIlCiFQVVNIX0VSUk9SX1JFQVNPTl9UUkFDRV9UT09fTEFSR0UQAhIdChlQVVNIX0VSUk9SX1JFQVNPTl9VTktOT1dOEAMySQoGUHVzaGVyEj8KCVB1c2hCeXRlcxIaLnN0YXZlLnYxLlB1c2hCeXRlc1JlcXVlc3QaFi5zdGF2ZS52MS5QdXNoUmVzcG9uc2ViBnByb3RvMw");
 
 /**
  * @generated from message stave.v1.PushBytesRequest
@@ -39,6 +39,20 @@ export type PushBytesRequest = Message<"stave.v1.PushBytesRequest"> & {
    * @generated from field: repeated bytes ids = 3;
    */
   ids: Uint8Array[];
+
+  /**
+   * start_seconds[i] / end_seconds[i]: the smallest span start and largest span end of traces[i], in
+   * Unix seconds (start rounded down, end up), read by the distributor from the wire. The ingester
+   * writes them into its WAL records. Either list may be empty (an older sender): then 0, unknown.
+   *
+   * @generated from field: repeated uint32 start_seconds = 4;
+   */
+  startSeconds: number[];
+
+  /**
+   * @generated from field: repeated uint32 end_seconds = 5;
+   */
+  endSeconds: number[];
 };
 
 /**
