@@ -6,3 +6,4 @@ export { openBlock, BlockReader, type BlockReaderOptions } from './reader';
 export { FORMAT, type BlockMeta, readMeta, hexID, isBlockID } from './meta';
 export { readTenantIndex, listBlocks, type ListBlocksOptions, type TenantIndex } from './tenant-index';
 export { ByteLru } from './lru';
+export { BlockCache, BLOCK_CACHE_KINDS } from './block-cache';

@@ -20,11 +20,6 @@ export interface QuerierOptions {
   queryRelevantIngesters?: boolean;
 }
 
-/** Block IDs are UUIDs; ranges compare their hex without dashes. */
-function blockKey(id: string): string {
-  return id.replace(/-/g, '').toLowerCase();
-}
-
 export class Querier extends BasicService {
   constructor(private readonly opts: QuerierOptions) {
     super('querier');
@@ -35,19 +30,14 @@ export class Querier extends BasicService {
     let blocksInspected = 0;
     if (req.queryMode !== QueryMode.BLOCKS) parts.push(...(await this.fromIngesters(req)));
     if (req.queryMode !== QueryMode.INGESTERS) {
-      const lo = req.blockStart ? blockKey(req.blockStart) : '';
-      const hi = req.blockEnd ? blockKey(req.blockEnd) : 'g';
-      const startS = Number(req.startUnixSeconds);
-      const endS = Number(req.endUnixSeconds);
-      const metas = this.opts.blocklist.blocks(req.tenant).filter((m) => {
-        const k = blockKey(m.blockID);
-        if (k < lo || k > hi) return false;
-        if (startS > 0 && Date.parse(m.endTime) / 1000 < startS) return false;
-        if (endS > 0 && Date.parse(m.startTime) / 1000 > endS) return false;
-        return true;
+      const { inRange, readers } = this.opts.blocklist.candidates(req.tenant, req.traceId, {
+        blockStart: req.blockStart,
+        blockEnd: req.blockEnd,
+        startUnixSeconds: Number(req.startUnixSeconds),
+        endUnixSeconds: Number(req.endUnixSeconds),
       });
-      const found = await Promise.all(metas.map((m) => this.opts.blocklist.reader(m).findTraceByID(req.traceId)));
-      blocksInspected += metas.length;
+      const found = await Promise.all(readers.map((r) => r.findTraceByID(req.traceId)));
+      blocksInspected += inRange;
       for (const t of found) if (t) parts.push(t);
     }
     return create(TraceByIDResponseSchema, {

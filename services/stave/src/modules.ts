@@ -307,7 +307,9 @@ export function staveModules(): ModuleManager<AppContext> {
     userVisible: true,
     init: (ctx) => {
       const cfg = ctx.config.querier;
-      const blocklist = new Blocklist(get(ctx, keys.store), ctx.config.storage.trace.blocklist_poll, ctx.logger.child({ component: 'querier' }));
+      const blocklist = new Blocklist(get(ctx, keys.store), ctx.config.storage.trace.blocklist_poll, ctx.logger.child({ component: 'querier' }), {
+        registry: ctx.registry,
+      });
       const q = new Querier({
         ring: get(ctx, keys.ring),
         ingester: get(ctx, keys.ingesterReaders),
