@@ -12,6 +12,7 @@ export {
   type CompactedBlockMeta,
   type ListBlocksOptions,
 } from './tenant-index';
+export { COMPACTED_META_NAME, compactedMetaKey, parseCompactedMeta, markBlockCompacted, clearBlock, scanTenant, type TenantScan } from './compacted';
 export { ByteLru } from './lru';
 export { bloomSizing, bloomShardOf, BloomShard, ShardedBloomBuilder, type BloomSizing } from './bloom';
 export { COLUMN_NAMES } from './layout';
