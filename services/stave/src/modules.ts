@@ -2,6 +2,8 @@
 // Modules wire config to libraries; this file holds no business logic.
 
 import { createObjectStore } from '@stave/backend';
+import { writeOptionsFromConfig } from '@stave/block';
+import { Compactor } from '@stave/compactor';
 import { Distributor } from '@stave/distributor';
 import { Ingester, remoteIngesterClient, type IngesterClient } from '@stave/ingester';
 import { Blocklist, Querier, QueryFrontend } from '@stave/query';
@@ -9,6 +11,7 @@ import {
   createLifecycler,
   createRing,
   InMemoryKV,
+  JobOwnership,
   memberlistKVOptions,
   memberlistPageHandler,
   MemberlistKV,
@@ -17,6 +20,8 @@ import {
   ringConfig,
   ringKVClient,
   ringPageHandler,
+  waitInstanceState,
+  waitRingStability,
   type InstanceDesc,
   type KVStore,
   type Lifecycler,
@@ -320,19 +325,56 @@ export function staveModules(): ModuleManager<AppContext> {
       }),
   });
 
-  // The compactor and the metrics-generator join their rings (job ownership and trace ownership) and
-  // show them; their work lands with their own issues.
-  for (const name of ['compactor', 'metrics-generator'] as const) {
-    m.register({
-      name,
-      deps: ['server', 'kv'],
-      userVisible: true,
-      init: (ctx) => {
-        const rc = ringConfigFor(ctx, name);
-        return group(name, [readRing(ctx, rc), ringMembership(ctx, rc), placeholder(name)(ctx)]);
-      },
-    });
-  }
+  // The compactor: compaction, retention and the tenant index, each job owned by one compactor of the
+  // compactor ring. Cycles start once this instance is ACTIVE and the ring has settled
+  // (compactor.ring.wait_stability_*), in the background, so readiness does not wait for them.
+  m.register({
+    name: 'compactor',
+    deps: ['server', 'kv', 'store', 'overrides'],
+    userVisible: true,
+    init: (ctx) => {
+      const rc = ringConfigFor(ctx, 'compactor');
+      const ring = readRing(ctx, rc);
+      const ownership = new JobOwnership({ ring, instanceId: rc.instanceId });
+      const overrides = get<Overrides>(ctx, keys.overrides);
+      const cc = ctx.config.compactor.compaction;
+      const compactor = new Compactor({
+        store: get(ctx, keys.store),
+        config: {
+          blockRetentionMs: cc.block_retention,
+          compactedBlockRetentionMs: cc.compacted_block_retention,
+          compactionWindowMs: cc.compaction_window,
+          compactionCycleMs: cc.compaction_cycle,
+          maxCompactionObjects: cc.max_compaction_objects,
+          maxBlockBytes: cc.max_block_bytes,
+          maxTimePerTenantMs: cc.max_time_per_tenant,
+          retentionConcurrency: cc.retention_concurrency,
+          tenantIndexBuilders: ctx.config.storage.trace.blocklist_poll_tenant_index_builders,
+        },
+        owns: (key) => ownership.owns(key),
+        blockRetentionFor: (tenant) => overrides.forTenant(tenant).compaction.block_retention,
+        write: writeOptionsFromConfig(ctx.config.storage.trace.block),
+        ready: async (signal) => {
+          await waitInstanceState(ring, rc.instanceId, 'ACTIVE', rc.waitActiveInstanceTimeoutMs, signal);
+          await waitRingStability(ring, { minMs: rc.waitStabilityMinMs, maxMs: rc.waitStabilityMaxMs, signal });
+        },
+        logger: ctx.logger.child({ component: 'compactor' }),
+        registry: ctx.registry,
+      });
+      return group('compactor', [ring, ringMembership(ctx, rc), compactor]);
+    },
+  });
+
+  // The metrics-generator joins its ring (trace ownership) and shows it; its work lands with its issue.
+  m.register({
+    name: 'metrics-generator',
+    deps: ['server', 'kv'],
+    userVisible: true,
+    init: (ctx) => {
+      const rc = ringConfigFor(ctx, 'metrics-generator');
+      return group('metrics-generator', [readRing(ctx, rc), ringMembership(ctx, rc), placeholder('metrics-generator')(ctx)]);
+    },
+  });
   m.register({ name: 'all', deps: [...COMPONENTS], userVisible: true });
   // `all` joined to other processes by gossip: the rings use memberlist instead of the in-process store.
   m.register({ name: 'scalable-single-binary', deps: [...COMPONENTS], userVisible: true });
