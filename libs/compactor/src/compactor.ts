@@ -239,13 +239,19 @@ export class Compactor extends BasicService {
     const inputs = job.blocks;
     const level = Math.max(...inputs.map((m) => m.compactionLevel)) + 1;
     const stats = newMergeStats();
-    let lastCheck = this.now();
+    const startedAt = this.now();
+    let lastCheck = startedAt;
     const check = () => {
       if (signal?.aborted) throw new JobAbandoned('the compactor is stopping');
       const t = this.now();
       if (t - lastCheck < 1000) return;
       lastCheck = t;
       if (!this.opts.owns(job.hash)) throw new JobAbandoned('the job is owned by another compactor now');
+      // Its unfinished output is a folder without meta, which compactors delete as an orphan once they
+      // have seen it for compacted_block_retention: a job must be done well before that.
+      if (t - startedAt > this.cfg.compactedBlockRetentionMs / 2) {
+        throw new JobAbandoned(`the job ran longer than half of compacted_block_retention (${this.cfg.compactedBlockRetentionMs} ms)`);
+      }
     };
     const rfs = new Set(inputs.map((m) => m.replicationFactor));
     const rf = rfs.size === 1 ? inputs[0]!.replicationFactor : undefined;
