@@ -81,6 +81,16 @@ async function spanIDsByID(p: StaveProcess, t: number): Promise<string[]> {
 
 const allSpans = (t: number): string[] => Array.from({ length: SPANS }, (_, s) => spanHex(t, s)).sort();
 
+/** Once the tenant index shows the live blocks, every `step`th trace reads back by ID with each span once. */
+async function eachSpanOnceByID(p: StaveProcess, store: LocalStore, traces: number, step: number): Promise<void> {
+  await poll('the tenant index to show the live blocks', async () => {
+    const index = await readTenantIndex(store, TENANT);
+    const live = (await listBlocks(store, TENANT)).map((m) => m.blockID).sort();
+    return index && JSON.stringify(index.meta.map((m) => m.blockID).sort()) === JSON.stringify(live);
+  });
+  for (let t = 0; t < traces; t += step) expect(await spanIDsByID(p, t)).toEqual(allSpans(t));
+}
+
 /** The live blocks once there are at most 4 and Tempo's selection finds nothing more to compact. */
 async function converged(store: LocalStore) {
   const metas = await listBlocks(store, TENANT);
@@ -163,15 +173,14 @@ describe('compactor end to end', () => {
     expect(seen.size).toBe(TRACES * SPANS);
     expect([...seen.values()].every((n) => n === 1)).toBe(true);
 
-    // The tenant index lists exactly the live blocks once the compactor has written it after its last job.
-    await poll('the tenant index to show the compacted blocks', async () => {
-      const index = await readTenantIndex(store, TENANT);
-      const live = (await listBlocks(store, TENANT)).map((m) => m.blockID).sort();
-      return index && JSON.stringify(index.meta.map((m) => m.blockID).sort()) === JSON.stringify(live);
-    });
+    // By ID through the first process, once the tenant index shows the compacted blocks (its ingester has
+    // dropped the flushed blocks by now: complete_block_timeout).
+    await eachSpanOnceByID(all, store, TRACES, 1);
 
-    // By ID through the first process (its ingester has dropped the flushed blocks by now: complete_block_timeout).
-    for (let t = 0; t < TRACES; t++) expect(await spanIDsByID(all, t)).toEqual(allSpans(t));
+    // The merges ran on the compactor's worker thread.
+    const done = compactor.logs.filter((l) => l.msg === 'compacted blocks');
+    expect(done.length).toBeGreaterThan(0);
+    expect(done.every((l) => l.thread === 'worker')).toBe(true);
 
     // Its metrics, with Tempo's names.
     const metrics = await (await fetch(await compactor.url('/metrics'))).text();
@@ -227,12 +236,7 @@ describe('compactor end to end', () => {
       // copies, which may end in blocks of different levels (never compacted together inside the active
       // window, as in Tempo): readers combine them, so by ID each span comes back exactly once.
       expect((await spanCounts(s)).size).toBe(expected);
-      await poll('the tenant index to show the live blocks', async () => {
-        const index = await readTenantIndex(s, TENANT);
-        const live = (await listBlocks(s, TENANT)).map((m) => m.blockID).sort();
-        return index && JSON.stringify(index.meta.map((m) => m.blockID).sort()) === JSON.stringify(live);
-      });
-      for (let t = 0; t < traces; t += 7) expect(await spanIDsByID(all, t)).toEqual(allSpans(t));
+      await eachSpanOnceByID(all, s, traces, 7);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -242,7 +246,7 @@ describe('compactor end to end', () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'stave-compactor-two-'));
     const s = new LocalStore(dir);
     try {
-      await fortyBlocks(dir);
+      const all = await fortyBlocks(dir);
       // Both wait for the ring to be unchanged for 2 s, so they start from the same membership.
       const start = (id: string, join: string[] = []) => {
         const p = startStave({
@@ -270,9 +274,10 @@ describe('compactor end to end', () => {
       // Each input was compacted by one of them, once: their counts add up to the blocks marked compacted.
       const scan = await scanTenant(s, TENANT);
       expect(na + nb).toBe(scan.compacted.length);
-      const seen = await spanCounts(s);
-      expect(seen.size).toBe(TRACES * SPANS);
-      expect([...seen.values()].every((n) => n === 1)).toBe(true);
+      // No span lost; copies of a span may sit in blocks of different levels when a job of one compactor
+      // starts before another's job at the level below is done (as in Tempo): by ID each comes back once.
+      expect((await spanCounts(s)).size).toBe(TRACES * SPANS);
+      await eachSpanOnceByID(all, s, TRACES, 1);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -17,9 +17,7 @@ import type { ObjectStore } from '@stave/backend';
 import {
   clearBlock,
   markBlockCompacted,
-  openBlock,
   scanTenant,
-  writeBlock,
   writeTenantIndex,
   type BlockMeta,
   type CompactedBlockMeta,
@@ -28,7 +26,8 @@ import {
 } from '@stave/block';
 import { BasicService, type Logger } from '@stave/server';
 import { Registry } from 'prom-client';
-import { mergeByTraceID, newMergeStats, type MergeStats } from './merge';
+import { writeMergedBlock, type MergeJob, type MergeStats } from './merge';
+import type { MergeRunner } from './merge-worker-client';
 import { CompactorMetrics } from './metrics';
 import { blockEndMs, selectCompactionJobs, type CompactionJob } from './selector';
 
@@ -60,6 +59,8 @@ export interface CompactorOptions {
   readonly blockRetentionFor?: (tenant: string) => number | undefined;
   /** Block writing options (`storage.trace.block`). */
   readonly write?: Pick<WriteBlockOptions, 'bloomFalsePositive' | 'bloomShardSizeBytes' | 'rowGroupSizeBytes'>;
+  /** Runs merges off the event loop (MergeWorker); absent or unavailable: on the compactor's thread. */
+  readonly merger?: MergeRunner;
   /** Resolves when compacting may start (the ring has settled); the loop waits for it once. */
   readonly ready?: (signal: AbortSignal) => Promise<void>;
   readonly logger: Logger;
@@ -122,6 +123,7 @@ export class Compactor extends BasicService {
   protected override async stopping(): Promise<void> {
     this.stopController.abort();
     await this.loop;
+    await this.opts.merger?.close();
   }
 
   private async run(signal: AbortSignal): Promise<void> {
@@ -238,7 +240,6 @@ export class Compactor extends BasicService {
     const end = this.metrics.jobDuration.startTimer();
     const inputs = job.blocks;
     const level = Math.max(...inputs.map((m) => m.compactionLevel)) + 1;
-    const stats = newMergeStats();
     const startedAt = this.now();
     let lastCheck = startedAt;
     const check = () => {
@@ -257,19 +258,16 @@ export class Compactor extends BasicService {
     const rf = rfs.size === 1 ? inputs[0]!.replicationFactor : undefined;
     try {
       this.log.info('compacting blocks', { tenant, job: job.hash, level, blocks: inputs.map((m) => m.blockID) });
-      const merged = mergeByTraceID(
-        inputs.map((m) => openBlock(this.store, m).iterateTraces()),
-        stats,
-        check,
-      );
-      const output = await writeBlock(this.store, {
-        ...this.opts.write,
+      const mj: MergeJob = {
         tenant,
-        traces: merged,
-        compactionLevel: level,
+        inputs,
+        level,
         ...(rf !== undefined ? { replicationFactor: rf } : {}),
-        now: () => new Date(this.now()),
-      });
+        ...(this.opts.write ? { write: this.opts.write } : {}),
+        createdAtMs: this.now(),
+      };
+      const merger = this.opts.merger?.available ? this.opts.merger : undefined;
+      const { output, stats } = merger ? await merger.run(mj, check) : await writeMergedBlock(this.store, mj, check);
       // The output is visible (its meta.json is written): only now may the inputs go.
       const compactedAt = new Date(this.now());
       for (const m of inputs) await markBlockCompacted(this.store, m, compactedAt);
@@ -291,6 +289,7 @@ export class Compactor extends BasicService {
         traces: output.totalObjects,
         spans: output.totalSpans,
         duplicateSpans: stats.spansIn - stats.spansOut,
+        thread: merger ? 'worker' : 'main',
       });
       return { output, inputs, stats };
     } catch (err) {

@@ -10,7 +10,8 @@
 // (bounded by `max_compaction_objects`).
 
 import { create } from '@bufbuild/protobuf';
-import { hexID, type BlockTrace } from '@stave/block';
+import type { ObjectStore } from '@stave/backend';
+import { hexID, openBlock, writeBlock, type BlockMeta, type BlockTrace, type WriteBlockOptions } from '@stave/block';
 import { combineTraces, countSpans } from '@stave/model';
 import { TracesDataSchema, type TracesData } from '@stave/proto';
 import { errors } from '@stave/server';
@@ -96,4 +97,35 @@ export async function* mergeByTraceID(
     // Close the inputs still open (an abort or a failed write stops the merge early).
     await Promise.allSettled(heads.map(async (h) => h.it.return?.()));
   }
+}
+
+/** One compaction's merge and write, as plain data (it crosses to a worker thread). */
+export interface MergeJob {
+  readonly tenant: string;
+  readonly inputs: readonly BlockMeta[];
+  /** The output's compaction level. */
+  readonly level: number;
+  readonly replicationFactor?: number;
+  readonly write?: Pick<WriteBlockOptions, 'bloomFalsePositive' | 'bloomShardSizeBytes' | 'rowGroupSizeBytes'>;
+  /** meta.json's createdAt, ms since the epoch. */
+  readonly createdAtMs: number;
+}
+
+/** Merges the inputs into one new block (meta.json last). `check` throws to abandon it. */
+export async function writeMergedBlock(store: ObjectStore, job: MergeJob, check?: () => void): Promise<{ output: BlockMeta; stats: MergeStats }> {
+  const stats = newMergeStats();
+  const merged = mergeByTraceID(
+    job.inputs.map((m) => openBlock(store, m).iterateTraces()),
+    stats,
+    check,
+  );
+  const output = await writeBlock(store, {
+    ...job.write,
+    tenant: job.tenant,
+    traces: merged,
+    compactionLevel: job.level,
+    ...(job.replicationFactor !== undefined ? { replicationFactor: job.replicationFactor } : {}),
+    now: () => new Date(job.createdAtMs),
+  });
+  return { output, stats };
 }

@@ -3,7 +3,7 @@
 
 import { createObjectStore } from '@stave/backend';
 import { writeOptionsFromConfig } from '@stave/block';
-import { Compactor } from '@stave/compactor';
+import { Compactor, MergeWorker } from '@stave/compactor';
 import { Distributor } from '@stave/distributor';
 import { Ingester, remoteIngesterClient, type IngesterClient } from '@stave/ingester';
 import { Blocklist, Querier, QueryFrontend } from '@stave/query';
@@ -354,6 +354,7 @@ export function staveModules(): ModuleManager<AppContext> {
         owns: (key) => ownership.owns(key),
         blockRetentionFor: (tenant) => overrides.forTenant(tenant).compaction.block_retention,
         write: writeOptionsFromConfig(ctx.config.storage.trace.block),
+        merger: new MergeWorker(ctx.config.storage.trace),
         ready: async (signal) => {
           await waitInstanceState(ring, rc.instanceId, 'ACTIVE', rc.waitActiveInstanceTimeoutMs, signal);
           await waitRingStability(ring, { minMs: rc.waitStabilityMinMs, maxMs: rc.waitStabilityMaxMs, signal });
