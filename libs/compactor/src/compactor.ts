@@ -277,7 +277,8 @@ export class Compactor extends BasicService {
       this.metrics.objectsWritten.inc({ level: lv }, output.totalObjects);
       this.metrics.bytesWritten.inc({ level: lv }, output.size);
       this.metrics.objectsCombined.inc({ level: lv }, stats.combined);
-      this.metrics.spansCombined.inc({ replication_factor: String(rf ?? '') }, stats.spansIn - stats.spansOut);
+      // Tempo's label: 0 for ingester blocks (which carry no replicationFactor), 1 for RF-1 blocks.
+      this.metrics.spansCombined.inc({ replication_factor: String(rf ?? 0) }, stats.spansIn - stats.spansOut);
       this.metrics.spansIn.inc(stats.spansIn);
       this.metrics.outputBlockSize.observe(output.size);
       this.metrics.jobs.inc({ result: 'ok' });

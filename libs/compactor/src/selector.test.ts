@@ -44,8 +44,8 @@ describe('selectCompactionJobs (Tempo time-window selection)', () => {
     const jobs = selectCompactionJobs([...recentL1, ...olderL0, ...recentL0], OPTS);
     expect(jobs.map((j) => ids(j.blocks))).toEqual([ids(recentL0.slice(0, 4)), ids(recentL0.slice(4)), ids(olderL0), ids(recentL1)]);
     const w = Math.floor((NOW - 60_000) / HOUR);
-    expect(jobs[0]!.hash).toBe(`t-0-${w}-`);
-    expect(jobs[3]!.hash).toBe(`t-1-${w}-`);
+    expect(jobs[0]!.hash).toBe(`t-0-${w}-0`);
+    expect(jobs[3]!.hash).toBe(`t-1-${w}-0`);
   });
 
   it('orders a group smallest first, and stops a job at max_compaction_objects and max_block_bytes', () => {
@@ -70,7 +70,7 @@ describe('selectCompactionJobs (Tempo time-window selection)', () => {
     const old = [block({ endMs: NOW - 48 * HOUR, level: 2 }), block({ endMs: NOW - 48 * HOUR, level: 0 })];
     const jobs = selectCompactionJobs(old, OPTS);
     expect(jobs.map((j) => ids(j.blocks))).toEqual([ids([old[1]!, old[0]!])]);
-    expect(jobs[0]!.hash).toBe(`t-${Math.floor((NOW - 48 * HOUR) / HOUR)}-`);
+    expect(jobs[0]!.hash).toBe(`t-${Math.floor((NOW - 48 * HOUR) / HOUR)}-0`);
   });
 
   it('leaves alone the window that is crossing from active to inactive', () => {

@@ -67,7 +67,8 @@ export function selectCompactionJobs(blocks: readonly BlockMeta[], o: SelectorOp
     const w = windowOf(blockEndMs(meta));
     if (w === active) continue;
     const age = current - w;
-    const rf = meta.replicationFactor ?? '';
+    // Tempo's value for ingester blocks, which carry none, is 0.
+    const rf = meta.replicationFactor ?? 0;
     if (w > active) {
       entries.push({
         meta,
