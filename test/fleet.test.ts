@@ -4,24 +4,11 @@
 
 import { create, toBinary } from '@bufbuild/protobuf';
 import { ExportTraceServiceRequestSchema } from '@stave/proto';
+import { configYaml, ingesterRing, OTLP_HTTP_RECEIVER } from './support/config';
 import { poll } from './support/poll';
 import { startStave, type StaveProcess } from './support/stave-process';
 
-const CONFIG = [
-  'distributor:',
-  '  receivers:',
-  '    otlp:',
-  '      protocols:',
-  '        http:',
-  '          endpoint: 127.0.0.1:0',
-  'ingester:',
-  '  lifecycler:',
-  '    heartbeat_period: 500ms',
-  '    ring:',
-  '      replication_factor: 3',
-  '      heartbeat_timeout: 3s',
-  '',
-].join('\n');
+const CONFIG = configYaml(OTLP_HTTP_RECEIVER, ingesterRing(3));
 
 interface RingJson {
   shards: Array<{ id: string; state: string; address: string; tokens: number[] }>;

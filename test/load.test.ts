@@ -7,24 +7,11 @@ import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { generatePool, runLoad, timeQueries, type Pool } from '@stave/bench';
+import { configYaml, OTLP_HTTP_RECEIVER, UNLIMITED_INGESTION } from './support/config';
 import { poll } from './support/poll';
 import { startStave, type StaveProcess } from './support/stave-process';
 
-const CONFIG = [
-  'distributor:',
-  '  receivers:',
-  '    otlp:',
-  '      protocols:',
-  '        http:',
-  '          endpoint: 127.0.0.1:0',
-  'overrides:',
-  '  defaults:',
-  '    ingestion:',
-  '      rate_limit_bytes: 1000000000',
-  '      burst_size_bytes: 1000000000',
-  '      max_traces_per_user: 1000000',
-  '',
-].join('\n');
+const CONFIG = configYaml(OTLP_HTTP_RECEIVER, UNLIMITED_INGESTION);
 
 async function ready(p: StaveProcess): Promise<{ http: number; otlp: number }> {
   const http = await p.httpPort();

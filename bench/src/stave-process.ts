@@ -42,12 +42,17 @@ export interface StaveOptions {
   bin?: string;
   extraArgs?: string[];
   startTimeoutMs?: number;
+  /** Wait for an OTLP HTTP receiver (default true; false for targets without a distributor). */
+  otlp?: boolean;
 }
 
 export interface StaveProcess {
   pid: number;
   httpPort: number;
   otlpHttpPort: number;
+  /** The internal RPC port and the memberlist port (0 when the target gossips with nobody). */
+  grpcPort: number;
+  memberlistPort: number;
   walDir: string;
   blocksDir: string;
   logFile: string;
@@ -89,6 +94,8 @@ export async function startStave(opts: StaveOptions): Promise<StaveProcess> {
   const tail: string[] = [];
   let httpPort = 0;
   let otlpHttpPort = 0;
+  let grpcPort = 0;
+  let memberlistPort = 0;
   const onLine = (line: string): void => {
     log.write(line + '\n');
     tail.push(line);
@@ -101,6 +108,8 @@ export async function startStave(opts: StaveOptions): Promise<StaveProcess> {
       return;
     }
     if (rec.msg === 'http server listening' && !httpPort && typeof rec.port === 'number') httpPort = rec.port;
+    if (rec.msg === 'grpc server listening' && !grpcPort && typeof rec.port === 'number') grpcPort = rec.port;
+    if (rec.msg === 'memberlist listening' && typeof rec.bind === 'string') memberlistPort = Number(rec.bind.split(':').pop());
     if (isOtlpHttpReceiverLine(rec) && typeof rec.port === 'number') otlpHttpPort = rec.port;
     else if (isOtlpHttpReceiverLine(rec) && typeof rec.address === 'string') otlpHttpPort = Number(rec.address.split(':').pop());
   };
@@ -136,7 +145,7 @@ export async function startStave(opts: StaveOptions): Promise<StaveProcess> {
     await stop(2000);
     throw new Error(`${why}\n--- last lines of ${logFile} ---\n${logTail()}`);
   };
-  while (!httpPort || !otlpHttpPort) {
+  while (!httpPort || !grpcPort || (opts.otlp !== false && !otlpHttpPort)) {
     if (exited) return fail(`stave exited during startup (code ${exited.code}, signal ${exited.signal})`);
     if (performance.now() > deadline) {
       return fail(
@@ -161,6 +170,8 @@ export async function startStave(opts: StaveOptions): Promise<StaveProcess> {
     pid: child.pid!,
     httpPort,
     otlpHttpPort,
+    grpcPort,
+    memberlistPort,
     walDir: path.join(opts.dataDir, 'wal'),
     blocksDir: path.join(opts.dataDir, 'blocks'),
     logFile,

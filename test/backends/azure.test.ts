@@ -10,7 +10,8 @@ import {
   StorageSharedKeyCredential,
 } from '@azure/storage-blob';
 import { Code, codeOf, defaultConfig } from '@stave/server';
-import { createObjectStore, describeObjectStoreConformance, type ManagedObjectStore, type TraceStorageConfig } from '@stave/backend';
+import { createObjectStore, type ManagedObjectStore, type TraceStorageConfig } from '@stave/backend';
+import { describeObjectStoreConformance } from '@stave/backend/testing';
 import { AZURITE_ACCOUNT, AZURITE_KEY, createAzuriteContainer, startAzurite, type EmulatorProcess } from '../support/emulators';
 
 const CONTAINER = 'stave-traces';

@@ -4,7 +4,8 @@
 // statuses, per-attempt deadlines, hedged reads), observed through the double's request counts.
 
 import { Code, codeOf, defaultConfig } from '@stave/server';
-import { createObjectStore, describeObjectStoreConformance, type ManagedObjectStore, type TraceStorageConfig } from '@stave/backend';
+import { createObjectStore, type ManagedObjectStore, type TraceStorageConfig } from '@stave/backend';
+import { describeObjectStoreConformance } from '@stave/backend/testing';
 import { GcsTestServer } from '../support/gcs-server';
 
 const BUCKET = 'stave-traces';

@@ -4,7 +4,8 @@
 
 import { lookup as dnsLookup } from 'node:dns';
 import { Code, codeOf, defaultConfig } from '@stave/server';
-import { createObjectStore, describeObjectStoreConformance, type ManagedObjectStore, type TraceStorageConfig } from '@stave/backend';
+import { createObjectStore, type ManagedObjectStore, type TraceStorageConfig } from '@stave/backend';
+import { describeObjectStoreConformance } from '@stave/backend/testing';
 import { startS3rver, S3RVER_KEY, type EmulatorProcess } from '../support/emulators';
 import { poll } from '../support/poll';
 

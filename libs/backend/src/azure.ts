@@ -11,7 +11,7 @@
 
 import { randomBytes } from 'node:crypto';
 import { AnonymousCredential, BlobServiceClient, StorageSharedKeyCredential, type ContainerClient, type StoragePipelineOptions } from '@azure/storage-blob';
-import { Code, ConnectError } from '@stave/server';
+import { Code, ConnectError } from '@stave/core';
 import { collect, forEachLimited, type Part } from './chunks';
 import type { AzureConfig } from './config';
 import { backendError, notFound, outOfRange } from './errors';

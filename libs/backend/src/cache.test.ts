@@ -3,7 +3,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Code, codeOf } from '@stave/server';
+import { Code, codeOf } from '@stave/core';
 import { Registry } from 'prom-client';
 import { CachingStore, roleOf, type CacheRole } from './cache';
 import { LocalStore } from './local';

@@ -2,7 +2,7 @@
 // service answered, by the socket error when it did not. The code decides whether a request is retried
 // (see RETRYABLE), so classification is the one place where "is this worth another try" is decided.
 
-import { Code, ConnectError } from '@stave/server';
+import { Code, ConnectError } from '@stave/core';
 
 /** Codes worth another attempt: the service was unreachable, overloaded, throttling or too slow. */
 const RETRYABLE = new Set<Code>([Code.Unavailable, Code.ResourceExhausted, Code.DeadlineExceeded]);

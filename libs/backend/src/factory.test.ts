@@ -4,7 +4,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Code, codeOf, defaultConfig } from '@stave/server';
+import { Code, codeOf } from '@stave/core';
 import { Registry } from 'prom-client';
 import { azureAccountURL } from './azure';
 import type { TraceStorageConfig } from './config';
@@ -13,8 +13,9 @@ import { createObjectStore, validateStorageConfig } from './factory';
 import { gcsApiEndpoint } from './gcs';
 import { Keyspace } from './keyspace';
 import { s3EndpointURL } from './s3';
+import { storageOptions } from './testing/options';
 
-const base = (): TraceStorageConfig => defaultConfig().storage.trace;
+const base = storageOptions;
 
 describe('validateStorageConfig', () => {
   it.each<[string, Partial<TraceStorageConfig>, string[]]>([

@@ -6,7 +6,7 @@
 //                                →  InstrumentedStore(LocalStore)    (metrics only: a disk needs no retries)
 
 import type http from 'node:http';
-import { Code, ConnectError, type ConfigIssue, type Logger } from '@stave/server';
+import { Code, ConnectError, type Logger } from '@stave/core';
 import type { Registry } from 'prom-client';
 import { CachingStore, type CacheRole } from './cache';
 import type { TraceStorageConfig } from './config';
@@ -17,6 +17,12 @@ import type { ListResult, ObjectInfo, ObjectStore } from './object-store';
 import { RequestPolicy } from './policy';
 
 export type BackendName = TraceStorageConfig['backend'];
+
+/** A problem with the storage options, at its `storage.trace` YAML path. */
+export interface StorageIssue {
+  path: string;
+  message: string;
+}
 
 export interface ObjectStoreDeps {
   readonly logger?: Logger;
@@ -38,8 +44,8 @@ export interface ManagedObjectStore extends ObjectStore {
 }
 
 /** Every problem with the storage section at once, with its YAML path. */
-export function validateStorageConfig(cfg: TraceStorageConfig): ConfigIssue[] {
-  const issues: ConfigIssue[] = [];
+export function validateStorageConfig(cfg: TraceStorageConfig): StorageIssue[] {
+  const issues: StorageIssue[] = [];
   const need = (path: string, value: string, why = 'is required'): void => {
     if (value === '') issues.push({ path: `storage.trace.${path}`, message: `${why} for backend ${cfg.backend}` });
   };

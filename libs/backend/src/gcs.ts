@@ -12,7 +12,7 @@
 // shows an object only once its upload completes.
 
 import { CRC32C, Storage, type ApiError, type Bucket, type StorageOptions } from '@google-cloud/storage';
-import { Code, ConnectError } from '@stave/server';
+import { Code, ConnectError } from '@stave/core';
 import { collect, type Part } from './chunks';
 import type { GcsConfig } from './config';
 import { backendError, notFound, outOfRange } from './errors';

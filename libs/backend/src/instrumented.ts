@@ -1,7 +1,7 @@
 // Request metrics for a store that has no request policy of its own (the local filesystem): one
 // observation per call, with the same names and labels the remote backends use.
 
-import { codeOf, httpStatusOf } from '@stave/server';
+import { codeOf, httpStatusOf } from '@stave/core';
 import type { BackendMetrics, Operation } from './metrics';
 import type { ListResult, ObjectInfo, ObjectStore } from './object-store';
 

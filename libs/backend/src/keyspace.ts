@@ -2,7 +2,7 @@
 // Stave uses is stored under it, and listings hand keys back without it, so the rest of Stave never
 // sees it. Normalised as Tempo does: surrounding slashes are dropped and one `/` joins prefix and key.
 
-import { Code, ConnectError } from '@stave/server';
+import { Code, ConnectError } from '@stave/core';
 
 export class Keyspace {
   readonly root: string;

@@ -3,10 +3,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { defaultConfig } from '@stave/server';
 import { createObjectStore, type ManagedObjectStore } from './factory';
 import { LocalStore } from './local';
 import { describeObjectStoreConformance } from './testing/conformance';
+import { storageOptions } from './testing/options';
 
 const root = mkdtempSync(path.join(os.tmpdir(), 'stave-local-conf-'));
 let n = 0;
@@ -21,7 +21,7 @@ describeObjectStoreConformance('local', { create: async () => new LocalStore(pat
 
 describeObjectStoreConformance('local via createObjectStore (metrics, object cache)', {
   create: async () => {
-    const cfg = defaultConfig().storage.trace;
+    const cfg = storageOptions();
     const s = createObjectStore({ ...cfg, backend: 'local', local: { path: path.join(root, `managed-${n++}`) } });
     managed.push(s);
     return s;

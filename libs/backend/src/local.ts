@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { Code, ConnectError } from '@stave/server';
+import { Code, ConnectError } from '@stave/core';
 import type { ListResult, ObjectInfo, ObjectStore } from './object-store';
 
 const TMP_SUFFIX = '.stave-tmp';

@@ -1,7 +1,7 @@
 // RequestPolicy: which failures are retried, how long it waits, what a deadline does, how hedging
 // behaves — against a scripted fake request, with recorded sleeps instead of real waits.
 
-import { Code, ConnectError, codeOf } from '@stave/server';
+import { Code, ConnectError, codeOf } from '@stave/core';
 import { Registry } from 'prom-client';
 import { BackendMetrics } from './metrics';
 import { RequestPolicy, type RequestPolicyOptions } from './policy';

@@ -3,7 +3,7 @@
 // attempt. Backends wrap each single HTTP request in `run`, so a multipart upload retries one part,
 // not the whole object, and a stream that cannot be replayed is never retried as a whole.
 
-import { Code, ConnectError, httpStatusOf, type Logger } from '@stave/server';
+import { Code, ConnectError, httpStatusOf, type Logger } from '@stave/core';
 import { isRetryable } from './errors';
 import type { BackendMetrics, Operation } from './metrics';
 

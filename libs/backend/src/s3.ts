@@ -24,7 +24,7 @@ import {
   type StorageClass,
 } from '@aws-sdk/client-s3';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
-import { Code, ConnectError } from '@stave/server';
+import { Code, ConnectError } from '@stave/core';
 import { collect, forEachLimited, type Part } from './chunks';
 import type { S3Config } from './config';
 import { backendError, notFound, outOfRange } from './errors';

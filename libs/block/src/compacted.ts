@@ -12,7 +12,7 @@
 //          (cleared again next time) or, at worst, an orphan folder with no meta at all.
 
 import type { ObjectStore } from '@stave/backend';
-import { Code, codeOf, errors, validateTenantID } from '@stave/server';
+import { Code, codeOf, errors, validateTenantID } from '@stave/core';
 import { type BlockMeta, blockPrefix, checkMeta, encodeMeta, META_NAME, parseMeta } from './meta';
 import type { CompactedBlockMeta } from './tenant-index';
 

@@ -4,7 +4,7 @@
 // Stave's own: totalSpans, minID/maxID, rowGroups and the trace-ID index's page directory, which
 // lets a cold by-ID lookup go straight to one index page.
 
-import { errors } from '@stave/server';
+import { errors } from '@stave/core';
 
 /** The block format this package writes. Bump on any change to the Parquet layout, index or codec. */
 export const FORMAT = 'vStave1';

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { LocalStore } from '@stave/backend';
-import { Code, codeOf } from '@stave/server';
+import { Code, codeOf } from '@stave/core';
 import { type BlockMeta } from './meta';
 import { listBlocks, readTenantIndex, tenantIndexKey, writeTenantIndex } from './tenant-index';
 import { realisticTraces } from './testing/realistic-traces';

@@ -5,7 +5,7 @@
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 import type { ObjectStore } from '@stave/backend';
-import { Code, codeOf, errors, validateTenantID } from '@stave/server';
+import { Code, codeOf, errors, validateTenantID } from '@stave/core';
 import { type BlockMeta, checkMeta, META_NAME, parseMeta, TENANT_INDEX_NAME } from './meta';
 
 const gzip = promisify(zlib.gzip);

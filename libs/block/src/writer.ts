@@ -9,7 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import type { ObjectStore } from '@stave/backend';
 import type { TracesData } from '@stave/proto';
-import { errors, validateTenantID } from '@stave/server';
+import { errors, validateTenantID } from '@stave/core';
 import { bloomSizing, ShardedBloomBuilder } from './bloom';
 import { ByteWriter } from './bytes';
 import { blockColumns, Col } from './layout';
@@ -59,19 +59,6 @@ export const WRITE_DEFAULTS = Object.freeze({
   tracePageSizeBytes: 2 * 1024 * 1024,
   codec: 'brotli' as CodecName,
 });
-
-/** Write options from the `storage.trace.block` config section. */
-export function writeOptionsFromConfig(block: {
-  bloom_filter_false_positive: number;
-  bloom_filter_shard_size_bytes: number;
-  row_group_size_bytes: number;
-}): Pick<WriteBlockOptions, 'bloomFalsePositive' | 'bloomShardSizeBytes' | 'rowGroupSizeBytes'> {
-  return {
-    bloomFalsePositive: block.bloom_filter_false_positive,
-    bloomShardSizeBytes: block.bloom_filter_shard_size_bytes,
-    rowGroupSizeBytes: block.row_group_size_bytes,
-  };
-}
 
 const PAGE_BYTES = 1024 * 1024;
 /** Page data allowed to wait for the compression threads before the encoder waits for them. */

@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { ObjectStore } from '@stave/backend';
 import { LocalStore } from '@stave/backend';
 import { COMPACTED_META_NAME, listBlocks, openBlock, readTenantIndex, scanTenant, type BlockMeta } from '@stave/block';
-import { errors, nopLogger } from '@stave/server';
+import { errors, nopLogger } from '@stave/core';
 import { Registry } from 'prom-client';
 import { Compactor, type CompactorConfig, type CompactorOptions } from './compactor';
 import { rng, spanID, spanKeys, traceID, writeTestBlock } from './testing';

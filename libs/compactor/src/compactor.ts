@@ -24,7 +24,7 @@ import {
   type TenantScan,
   type WriteBlockOptions,
 } from '@stave/block';
-import { BasicService, type Logger } from '@stave/server';
+import { BasicService, type Logger } from '@stave/core';
 import { Registry } from 'prom-client';
 import { writeMergedBlock, type MergeJob, type MergeStats } from './merge';
 import type { MergeRunner } from './merge-worker-client';

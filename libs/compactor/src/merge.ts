@@ -14,7 +14,7 @@ import type { ObjectStore } from '@stave/backend';
 import { hexID, openBlock, writeBlock, type BlockMeta, type BlockTrace, type WriteBlockOptions } from '@stave/block';
 import { combineTraces, countSpans } from '@stave/model';
 import { TracesDataSchema, type TracesData } from '@stave/proto';
-import { errors } from '@stave/server';
+import { errors } from '@stave/core';
 
 export interface MergeStats {
   /** Traces read from the inputs (one per input that holds the ID). */

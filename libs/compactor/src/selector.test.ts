@@ -1,4 +1,4 @@
-import { FORMAT, formatNanos, type BlockMeta } from '@stave/block';
+import { FORMAT, type BlockMeta } from '@stave/block';
 import { selectCompactionJobs, type SelectorOptions } from './selector';
 
 const HOUR = 3_600_000;
@@ -8,13 +8,12 @@ const NOW = Date.UTC(2026, 0, 10, 12, 30);
 let seq = 0;
 function block(o: { endMs: number; level?: number; objects?: number; size?: number; tenant?: string }): BlockMeta {
   const id = `00000000-0000-4000-8000-${(seq++).toString(16).padStart(12, '0')}`;
-  const end = BigInt(o.endMs) * 1_000_000n;
   return {
     format: FORMAT,
     blockID: id,
     tenantID: o.tenant ?? 't',
-    startTime: formatNanos(end - 1_000_000_000n),
-    endTime: formatNanos(end),
+    startTime: new Date(o.endMs - 1000).toISOString(),
+    endTime: new Date(o.endMs).toISOString(),
     totalObjects: o.objects ?? 10,
     totalSpans: (o.objects ?? 10) * 3,
     size: o.size ?? 1000,

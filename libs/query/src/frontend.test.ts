@@ -1,4 +1,8 @@
-import { blockRanges } from './frontend';
+import { create } from '@bufbuild/protobuf';
+import { JobResultSchema, QueryMode, TraceByIDResponseSchema, TraceSchema, type FrontendMessage } from '@stave/proto';
+import { Code, HttpServer, nopLogger } from '@stave/server';
+import { blockRanges, queryTenants, QueryFrontend, type FrontendOptions } from './frontend';
+import { RequestQueue } from './queue';
 
 describe('blockRanges', () => {
   it('covers the whole block ID space in contiguous, ordered ranges', () => {
@@ -14,5 +18,94 @@ describe('blockRanges', () => {
         expect(hex(hi)).toBeGreaterThan(hex(lo));
       }
     }
+  });
+});
+
+describe('QueryFrontend on the request queue', () => {
+  const id = new Uint8Array(16).fill(7);
+  const answer = (jobId: string, name?: string) =>
+    create(JobResultSchema, {
+      jobId,
+      outcome: {
+        case: 'traceById',
+        value: create(TraceByIDResponseSchema, {
+          trace: name ? create(TraceSchema, { resourceSpans: [{ scopeSpans: [{ spans: [{ spanId: new Uint8Array(8).fill(1), name }] }] }] }) : undefined,
+        }),
+      },
+    });
+  const frontend = (queue: RequestQueue, o: Partial<FrontendOptions> = {}) =>
+    new QueryFrontend({
+      http: new HttpServer({ name: 'http', address: '127.0.0.1', port: 0, logger: nopLogger }),
+      apiPrefix: '',
+      multitenancy: false,
+      multiTenantQueries: false,
+      queue,
+      queryShards: 2,
+      timeoutMs: 5000,
+      hedgeAtMs: 0,
+      hedgeUpTo: 1,
+      ...o,
+    });
+
+  it('shards a lookup into one ingester job and query_shards - 1 block jobs, and combines the parts without duplicate spans', async () => {
+    const queue = new RequestQueue({ maxOutstandingPerTenant: 100, maxRetries: 0 });
+    const sent: FrontendMessage[] = [];
+    const w = queue.connect('q', 10, (m) => sent.push(m));
+    const f = frontend(queue, { queryShards: 4 });
+    const p = f.findTraceByID(['t'], id, 0n, 0n);
+    expect(sent.map((m) => (m.job.case === 'traceById' ? m.job.value.queryMode : undefined))).toEqual([
+      QueryMode.INGESTERS,
+      QueryMode.BLOCKS,
+      QueryMode.BLOCKS,
+      QueryMode.BLOCKS,
+    ]);
+    // The same span from the ingesters and from a block is returned once.
+    for (const m of sent) w.complete(answer(m.jobId, 'op'));
+    const trace = await p;
+    expect(trace?.resourceSpans.flatMap((r) => r.scopeSpans.flatMap((s) => s.spans))).toHaveLength(1);
+  });
+
+  it('hedges a job not answered within hedge_requests_at onto another querier, and the first answer wins', async () => {
+    const queue = new RequestQueue({ maxOutstandingPerTenant: 100, maxRetries: 0 });
+    const toSlow: FrontendMessage[] = [];
+    // Two slots, both taken by the lookup's two jobs: the copies go to a querier with room.
+    queue.connect('slow', 2, (m) => toSlow.push(m));
+    const f = frontend(queue, { hedgeAtMs: 30, hedgeUpTo: 2 });
+    const p = f.findTraceByID(['t'], id, 0n, 0n);
+    expect(toSlow).toHaveLength(2);
+    // The slow querier never answers; a second querier connects and gets the hedged copies.
+    const toFast: FrontendMessage[] = [];
+    const fast = queue.connect('fast', 10, (m) => {
+      toFast.push(m);
+      queueMicrotask(() => fast.complete(answer(m.jobId, 'hedged')));
+    });
+    const trace = await p;
+    expect(toFast).toHaveLength(2);
+    expect(trace?.resourceSpans[0]?.scopeSpans[0]?.spans[0]?.name).toBe('hedged');
+  });
+
+  it('answers 503 naming the cause when no querier is connected before the deadline, and leaves nothing queued', async () => {
+    const queue = new RequestQueue({ maxOutstandingPerTenant: 100, maxRetries: 0 });
+    const f = frontend(queue, { timeoutMs: 50 });
+    await expect(f.findTraceByID(['t'], id, 0n, 0n)).rejects.toMatchObject({
+      code: Code.Unavailable,
+      rawMessage: expect.stringContaining('no querier connected'),
+    });
+    expect(queue.length()).toBe(0);
+    queue.connect('q', 1, () => undefined);
+    await expect(f.findTraceByID(['t'], id, 0n, 0n)).rejects.toMatchObject({ code: Code.DeadlineExceeded });
+  });
+});
+
+describe('queryTenants', () => {
+  it.each([
+    ['single tenant when multitenancy is off', undefined, false, true, ['single-tenant']],
+    ['the org ID', 'a', true, true, ['a']],
+    ['every tenant of a|b|a once', 'a|b|a', true, true, ['a', 'b']],
+  ] as const)('%s', (_name, org, mt, multi, want) => {
+    expect(queryTenants(org, mt, multi)).toEqual(want);
+  });
+  it('rejects a|b when multi-tenant queries are off', () => {
+    expect(() => queryTenants('a|b', true, false)).toThrow(/unsupported characters/);
   });
 });

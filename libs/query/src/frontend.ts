@@ -1,26 +1,39 @@
 // The query-frontend's trace-by-ID API, in Tempo's shape: `GET /api/traces/<id>` (v1, `{"batches":[...]}`)
 // and `GET /api/v2/traces/<id>` (`{"trace":{...}}`), JSON or protobuf by `Accept`. A lookup is sharded
 // into one ingester job and block-range jobs over the block ID space (`query_frontend.trace_by_id
-// .query_shards`), run on the queriers, and the partial traces are combined with duplicate spans dropped.
+// .query_shards`), queued on the request queue for the queriers that pull from it, each hedged after
+// `hedge_requests_at` (up to `hedge_requests_up_to` copies), and the partial traces are combined with
+// duplicate spans dropped. The whole lookup has one deadline (`querier.trace_by_id.query_timeout`).
 
+import { setMaxListeners } from 'node:events';
 import { toBinary } from '@bufbuild/protobuf';
 import { combineTraces, parseTraceID, tempoTraceByIDV2Json, tempoTraceByIDV2Proto, tempoTraceV1Json } from '@stave/model';
 import { QueryMode, TraceSchema, type Trace, type TraceByIDRequest, type TraceByIDResponse } from '@stave/proto';
 import { traceByIDRequest } from '@stave/ingester';
-import { BasicService, Code, ConnectError, resolveTenant, type HttpServer } from '@stave/server';
+import { BasicService, Code, ConnectError, resolveTenant, validateTenantID, type HttpServer } from '@stave/server';
+import { Counter, type Registry } from 'prom-client';
+import type { JobAnswer, JobRequest } from './queue';
 
-export interface QuerierClient {
-  findTraceByID(req: TraceByIDRequest): Promise<TraceByIDResponse>;
+/** Where the frontend sends its jobs: the request queue, pulled by querier workers. */
+export interface JobQueue {
+  submit(tenant: string, request: JobRequest, signal?: AbortSignal): Promise<JobAnswer>;
+  connectedWorkers(): number;
 }
 
 export interface FrontendOptions {
   http: HttpServer;
   apiPrefix: string;
   multitenancy: boolean;
-  querier: QuerierClient;
+  /** `query_frontend.multi_tenant_queries_enabled`: an org ID `a|b` reads every tenant listed. */
+  multiTenantQueries: boolean;
+  queue: JobQueue;
   queryShards: number;
-  /** Jobs in flight per query. */
-  concurrency?: number;
+  /** Deadline of one lookup, queueing included. */
+  timeoutMs: number;
+  /** Hedge a job not answered after this long (0: never), up to `hedgeUpTo` copies in all. */
+  hedgeAtMs: number;
+  hedgeUpTo: number;
+  registry?: Registry;
 }
 
 /** Splits the 128-bit block ID space into `n` contiguous ranges, as UUID strings. */
@@ -45,36 +58,123 @@ function parseUnixSeconds(name: string, v: string | null): bigint {
   return BigInt(v);
 }
 
+/** The tenants an org ID names: `a|b` with multi-tenant queries on (deduplicated, each validated). */
+export function queryTenants(orgID: string | undefined, multitenancy: boolean, multiTenantQueries: boolean): string[] {
+  if (!multitenancy || !multiTenantQueries || orgID === undefined || !orgID.includes('|')) return [resolveTenant(orgID, multitenancy)];
+  const tenants = [...new Set(orgID.split('|'))];
+  for (const t of tenants) validateTenantID(t);
+  return tenants;
+}
+
 export class QueryFrontend extends BasicService {
   private readonly ranges: Array<[string, string]>;
+  private readonly hedged: Counter | undefined;
 
   constructor(private readonly opts: FrontendOptions) {
     super('query-frontend');
     this.ranges = blockRanges(Math.max(1, opts.queryShards - 1));
+    if (opts.registry) {
+      this.hedged = new Counter({
+        name: 'stave_query_frontend_hedged_jobs_total',
+        help: 'Job copies sent because the first was not answered within query_frontend.trace_by_id.hedge_requests_at.',
+        registers: [opts.registry],
+      });
+    }
     const api = opts.apiPrefix.replace(/\/$/, '');
     const r = opts.http.router;
     r.handle('GET', `${api}/api/traces/:traceID`, (req, res, params, url) => this.serve(req.headers, res, params.traceID!, url, 1));
     r.handle('GET', `${api}/api/v2/traces/:traceID`, (req, res, params, url) => this.serve(req.headers, res, params.traceID!, url, 2));
   }
 
-  async findTraceByID(tenant: string, id: Uint8Array, start: bigint, end: bigint): Promise<Trace | undefined> {
-    const jobs = [
-      traceByIDRequest({ tenant, traceId: id, queryMode: QueryMode.INGESTERS }),
-      ...this.ranges.map(([blockStart, blockEnd]) =>
-        traceByIDRequest({ tenant, traceId: id, queryMode: QueryMode.BLOCKS, blockStart, blockEnd, startUnixSeconds: start, endUnixSeconds: end }),
-      ),
-    ];
-    const results: TraceByIDResponse[] = [];
-    const limit = this.opts.concurrency ?? 20;
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: Math.min(limit, jobs.length) }, async () => {
-        while (next < jobs.length) results.push(await this.opts.querier.findTraceByID(jobs[next++]!));
-      }),
-    );
+  /** One lookup across `tenants`, sharded and queued; undefined when no part of the trace was found. */
+  async findTraceByID(tenants: readonly string[], id: Uint8Array, start: bigint, end: bigint): Promise<Trace | undefined> {
+    const jobs: Array<[string, TraceByIDRequest]> = [];
+    for (const tenant of tenants) {
+      jobs.push([tenant, traceByIDRequest({ tenant, traceId: id, queryMode: QueryMode.INGESTERS })]);
+      for (const [blockStart, blockEnd] of this.ranges) {
+        jobs.push([
+          tenant,
+          traceByIDRequest({ tenant, traceId: id, queryMode: QueryMode.BLOCKS, blockStart, blockEnd, startUnixSeconds: start, endUnixSeconds: end }),
+        ]);
+      }
+    }
+    const ac = new AbortController();
+    // Every job (and hedged copy) of the lookup listens to this one signal.
+    setMaxListeners(0, ac.signal);
+    const timeout = setTimeout(() => ac.abort(this.deadlineError()), this.opts.timeoutMs);
+    let results: TraceByIDResponse[];
+    try {
+      results = await Promise.all(
+        jobs.map(async ([tenant, req]) => {
+          const a = await this.hedge(tenant, { case: 'traceById', value: req }, ac.signal);
+          if (a.case !== 'traceById') throw new ConnectError(`a querier answered a trace-by-ID job with ${a.case}`, Code.Internal);
+          return a.value;
+        }),
+      );
+    } catch (err) {
+      // The first failure decides the answer: take this lookup's other jobs off the queue.
+      ac.abort(err);
+      throw err;
+    } finally {
+      clearTimeout(timeout);
+    }
     const parts = results.flatMap((r) => (r.trace && r.trace.resourceSpans.length > 0 ? [r.trace] : []));
     if (parts.length === 0) return undefined;
     return parts.length === 1 ? parts[0]! : combineTraces(parts);
+  }
+
+  /** 504 when queriers are connected but too slow, 503 when none is connected to take the jobs. */
+  private deadlineError(): ConnectError {
+    if (this.opts.queue.connectedWorkers() === 0) {
+      return new ConnectError(`no querier connected to the query-frontend within ${this.opts.timeoutMs} ms`, Code.Unavailable);
+    }
+    return new ConnectError(`trace by ID lookup did not finish within ${this.opts.timeoutMs} ms (querier.trace_by_id.query_timeout)`, Code.DeadlineExceeded);
+  }
+
+  /**
+   * Submits a job and, if it is not answered within `hedgeAtMs`, copies of it (up to `hedgeUpTo` in all);
+   * the first answer wins and the other copies are withdrawn. Fails only when every copy has failed.
+   */
+  private hedge(tenant: string, req: JobRequest, signal: AbortSignal): Promise<JobAnswer> {
+    const { hedgeAtMs, hedgeUpTo, queue } = this.opts;
+    if (hedgeAtMs <= 0 || hedgeUpTo <= 1) return queue.submit(tenant, req, signal);
+    return new Promise<JobAnswer>((resolve, reject) => {
+      const copies = new AbortController();
+      setMaxListeners(0, copies.signal);
+      const onAbort = () => copies.abort(signal.reason);
+      signal.addEventListener('abort', onAbort, { once: true });
+      let sent = 0;
+      let pending = 0;
+      let settled = false;
+      const settle = (fn: () => void) => {
+        if (settled) return;
+        settled = true;
+        clearInterval(timer);
+        signal.removeEventListener('abort', onAbort);
+        // Withdraw the other copies, if any were sent (most jobs answer before the first hedge).
+        if (sent > 1) copies.abort(new ConnectError('another copy of the job answered first', Code.Canceled));
+        fn();
+      };
+      const launch = () => {
+        sent++;
+        pending++;
+        queue.submit(tenant, req, copies.signal).then(
+          (a) => settle(() => resolve(a)),
+          (err: unknown) => {
+            pending--;
+            // Failures are not hedged (the queue already retried them): the last copy out decides.
+            if (pending === 0) settle(() => reject(err));
+          },
+        );
+      };
+      // Settling happens only in promise callbacks, after `timer` is set.
+      const timer = setInterval(() => {
+        if (settled || sent >= hedgeUpTo) return clearInterval(timer);
+        this.hedged?.inc();
+        launch();
+      }, hedgeAtMs);
+      launch();
+    });
   }
 
   private async serve(
@@ -85,12 +185,12 @@ export class QueryFrontend extends BasicService {
     version: 1 | 2,
   ): Promise<void> {
     const orgID = headers['x-scope-orgid'];
-    const tenant = resolveTenant(Array.isArray(orgID) ? orgID[0] : orgID, this.opts.multitenancy);
+    const tenants = queryTenants(Array.isArray(orgID) ? orgID[0] : orgID, this.opts.multitenancy, this.opts.multiTenantQueries);
     const id = parseTraceID(rawID);
     const start = parseUnixSeconds('start', url.searchParams.get('start'));
     const end = parseUnixSeconds('end', url.searchParams.get('end'));
     if (start > 0n && end > 0n && end < start) throw new ConnectError(`invalid time range: end (${end}) is before start (${start})`, Code.InvalidArgument);
-    const trace = await this.findTraceByID(tenant, id, start, end);
+    const trace = await this.findTraceByID(tenants, id, start, end);
     const accept = String(headers.accept ?? '');
     const wantsProto = accept.includes('application/protobuf') || accept.includes('application/x-protobuf');
     if (!trace) throw new ConnectError('trace not found', Code.NotFound);

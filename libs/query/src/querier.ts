@@ -13,11 +13,11 @@ export interface QuerierOptions {
   ring: ReadRing;
   ingester: (instance: InstanceDesc) => IngesterClient;
   blocklist: Blocklist;
-}
-
-/** Block IDs are UUIDs; ranges compare their hex without dashes. */
-function blockKey(id: string): string {
-  return id.replace(/-/g, '').toLowerCase();
+  /**
+   * `querier.query_relevant_ingesters`: ask only the ingesters that own the trace (its replication set);
+   * off (Tempo's default), ask every healthy ingester of the ring.
+   */
+  queryRelevantIngesters?: boolean;
 }
 
 export class Querier extends BasicService {
@@ -30,19 +30,14 @@ export class Querier extends BasicService {
     let blocksInspected = 0;
     if (req.queryMode !== QueryMode.BLOCKS) parts.push(...(await this.fromIngesters(req)));
     if (req.queryMode !== QueryMode.INGESTERS) {
-      const lo = req.blockStart ? blockKey(req.blockStart) : '';
-      const hi = req.blockEnd ? blockKey(req.blockEnd) : 'g';
-      const startS = Number(req.startUnixSeconds);
-      const endS = Number(req.endUnixSeconds);
-      const metas = this.opts.blocklist.blocks(req.tenant).filter((m) => {
-        const k = blockKey(m.blockID);
-        if (k < lo || k > hi) return false;
-        if (startS > 0 && Date.parse(m.endTime) / 1000 < startS) return false;
-        if (endS > 0 && Date.parse(m.startTime) / 1000 > endS) return false;
-        return true;
+      const { inRange, readers } = this.opts.blocklist.candidates(req.tenant, req.traceId, {
+        blockStart: req.blockStart,
+        blockEnd: req.blockEnd,
+        startUnixSeconds: Number(req.startUnixSeconds),
+        endUnixSeconds: Number(req.endUnixSeconds),
       });
-      const found = await Promise.all(metas.map((m) => this.opts.blocklist.reader(m).findTraceByID(req.traceId)));
-      blocksInspected += metas.length;
+      const found = await Promise.all(readers.map((r) => r.findTraceByID(req.traceId)));
+      blocksInspected += inRange;
       for (const t of found) if (t) parts.push(t);
     }
     return create(TraceByIDResponseSchema, {
@@ -54,7 +49,7 @@ export class Querier extends BasicService {
   private async fromIngesters(req: TraceByIDRequest): Promise<TraceLike[]> {
     let set;
     try {
-      set = this.opts.ring.get(tokenFor(req.tenant, req.traceId), 'read');
+      set = this.opts.queryRelevantIngesters ? this.opts.ring.get(tokenFor(req.tenant, req.traceId), 'read') : this.opts.ring.getAll();
     } catch (err) {
       if (err instanceof RingUnavailableError) throw new ConnectError(`cannot read recent traces: ${err.message}`, Code.Unavailable);
       throw err;

@@ -1,26 +1,15 @@
-// From Stave's config (Tempo's keys) to the ring library's options, in one place per ring, so services
-// only wire: which KV store, which key, which timeouts, how many tokens.
-//
-//   ring               KV key (kvstore.prefix +)                      tokens RF                   auto-forget
-//   ingester           ingester.override_ring_key ("ring")            num_tokens ingester.lifecycler.ring.replication_factor   2 × ring.heartbeat_timeout
-//   metrics-generator  metrics_generator.override_ring_key            256    1                    2 × heartbeat_timeout
-//   compactor          compactor.override_ring_key ("compactor")      512    1                    2 × heartbeat_timeout
-//   distributor        "distributor"                                  1      1                    2 × heartbeat_timeout
-//
-// Token counts and the auto-forget period (ringAutoForgetUnhealthyPeriods = 2) are Tempo's constants.
+// A ring's options (RingConfig: which KV store and key, timeouts, token count, this instance's address) and
+// the builders of its read side and its lifecycler from them. services/stave builds RingConfig from Tempo's
+// config keys (its options.ts); this library never sees the config file.
 
-import os from 'node:os';
-import type { Logger, StaveConfig } from '@stave/server';
+import type { Logger } from '@stave/core';
 import type { Registry } from 'prom-client';
 import type { RingDesc } from './desc';
 import { ringDescCodec } from './desc';
-import type { DiscoveryOptions } from './discovery';
 import { Ring } from './kv-ring';
 import type { KVClient, KVStore } from './kv';
 import { Lifecycler, type LifecyclerOptions } from './lifecycler';
-import { interfaceAddress } from './interface-address';
-import { firstPrivateAddress, hostPort } from './memberlist';
-import type { MemberlistKVOptions } from './memberlist-kv';
+import { firstPrivateAddress, hostPort } from './memberlist-addr';
 
 export type RingKind = 'ingester' | 'metrics-generator' | 'compactor' | 'distributor';
 
@@ -39,9 +28,7 @@ export const RING_PAGE_TITLES: Record<RingKind, string> = {
   distributor: 'Distributor ring',
 };
 
-const AUTO_FORGET_PERIODS = 2;
-
-/** Everything about one ring, resolved from config. */
+/** Everything about one ring, resolved from config (services/stave/src/options.ts). */
 export interface RingConfig {
   kind: RingKind;
   /** kvstore.store */
@@ -74,117 +61,6 @@ export interface RingConfig {
   waitStabilityMinMs: number;
   waitStabilityMaxMs: number;
   waitActiveInstanceTimeoutMs: number;
-}
-
-export function ringConfig(cfg: StaveConfig, kind: RingKind): RingConfig {
-  const defaultId = os.hostname();
-  const common = {
-    extendWrites: cfg.distributor.extend_writes,
-    tokensFilePath: '',
-    unregisterOnShutdown: true,
-    observePeriodMs: 0,
-    minReadyDurationMs: 0,
-    finalSleepMs: 0,
-    readinessCheckRingHealth: false,
-    excludedZones: [] as string[],
-    waitStabilityMinMs: 0,
-    waitStabilityMaxMs: 0,
-    waitActiveInstanceTimeoutMs: 0,
-  };
-  if (kind === 'ingester') {
-    const lc = cfg.ingester.lifecycler;
-    return {
-      ...common,
-      kind,
-      store: lc.ring.kvstore.store,
-      key: lc.ring.kvstore.prefix + cfg.ingester.override_ring_key,
-      replicationFactor: lc.ring.replication_factor,
-      numTokens: lc.num_tokens,
-      heartbeatPeriodMs: lc.heartbeat_period,
-      heartbeatTimeoutMs: lc.ring.heartbeat_timeout,
-      instanceId: lc.id || defaultId,
-      instanceHost: lc.address || interfaceAddress(lc.interface_names, lc.enable_inet6),
-      instancePort: lc.port,
-      zone: lc.availability_zone,
-      tokensFilePath: lc.tokens_file_path,
-      unregisterOnShutdown: lc.unregister_on_shutdown,
-      observePeriodMs: lc.observe_period,
-      minReadyDurationMs: lc.min_ready_duration,
-      finalSleepMs: lc.final_sleep,
-      readinessCheckRingHealth: lc.readiness_check_ring_health,
-      zoneAwarenessEnabled: lc.ring.zone_awareness_enabled ? true : undefined,
-      excludedZones: lc.ring.excluded_zones
-        .split(',')
-        .map((z) => z.trim())
-        .filter((z) => z !== ''),
-      autoForgetUnhealthyAfterMs: AUTO_FORGET_PERIODS * lc.ring.heartbeat_timeout,
-    };
-  }
-  const section = kind === 'compactor' ? cfg.compactor : kind === 'metrics-generator' ? cfg.metrics_generator : cfg.distributor;
-  const r = section.ring;
-  const key = kind === 'compactor' ? cfg.compactor.override_ring_key : kind === 'metrics-generator' ? cfg.metrics_generator.override_ring_key : 'distributor';
-  return {
-    ...common,
-    kind,
-    store: r.kvstore.store,
-    key: r.kvstore.prefix + key,
-    replicationFactor: 1,
-    numTokens: kind === 'compactor' ? 512 : kind === 'metrics-generator' ? 256 : 1,
-    heartbeatPeriodMs: r.heartbeat_period,
-    heartbeatTimeoutMs: r.heartbeat_timeout,
-    instanceId: r.instance_id || defaultId,
-    instanceHost: r.instance_addr || interfaceAddress(r.instance_interface_names, false),
-    instancePort: r.instance_port,
-    zone: r.instance_availability_zone,
-    zoneAwarenessEnabled: undefined,
-    autoForgetUnhealthyAfterMs: AUTO_FORGET_PERIODS * r.heartbeat_timeout,
-    ...(kind === 'compactor'
-      ? {
-          waitStabilityMinMs: cfg.compactor.ring.wait_stability_min_duration,
-          waitStabilityMaxMs: cfg.compactor.ring.wait_stability_max_duration,
-          waitActiveInstanceTimeoutMs: cfg.compactor.ring.wait_active_instance_timeout,
-        }
-      : {}),
-  };
-}
-
-/** MemberlistKV options from the `memberlist` section. */
-export function memberlistKVOptions(
-  ml: StaveConfig['memberlist'],
-  deps: { logger?: Logger; registry?: Registry; discovery?: Partial<DiscoveryOptions>; nodeName?: string } = {},
-): MemberlistKVOptions {
-  let nodeName = deps.nodeName ?? (ml.node_name || os.hostname());
-  // Tempo's default: a fresh name per start, so a restarted process is a new member rather than one that
-  // must first refute its own death (memberlist.randomize_node_name).
-  if (ml.randomize_node_name) nodeName = `${nodeName}-${Math.random().toString(16).slice(2, 10)}`;
-  return {
-    nodeName,
-    bindAddr: ml.bind_addr[0] || '0.0.0.0',
-    bindPort: ml.bind_port,
-    ...(ml.advertise_addr ? { advertiseAddr: ml.advertise_addr, advertisePort: ml.advertise_port } : {}),
-    clusterLabel: ml.cluster_label,
-    clusterLabelVerificationDisabled: ml.cluster_label_verification_disabled,
-    gossipIntervalMs: ml.gossip_interval,
-    gossipNodes: ml.gossip_nodes,
-    gossipToDeadNodesTimeMs: ml.gossip_to_dead_nodes_time,
-    deadNodeReclaimTimeMs: ml.dead_node_reclaim_time,
-    pushPullIntervalMs: ml.pull_push_interval,
-    retransmitFactor: ml.retransmit_factor,
-    streamTimeoutMs: ml.stream_timeout,
-    dialTimeoutMs: ml.packet_dial_timeout,
-    compressStreams: ml.compression_enabled,
-    joinMembers: ml.join_members,
-    minJoinBackoffMs: ml.min_join_backoff,
-    maxJoinBackoffMs: ml.max_join_backoff,
-    maxJoinRetries: ml.max_join_retries,
-    abortIfJoinFails: ml.abort_if_cluster_join_fails,
-    rejoinIntervalMs: ml.rejoin_interval,
-    leftIngestersTimeoutMs: ml.left_ingesters_timeout,
-    leaveTimeoutMs: ml.leave_timeout,
-    ...(deps.discovery ? { discovery: deps.discovery } : {}),
-    ...(deps.logger ? { logger: deps.logger } : {}),
-    ...(deps.registry ? { registry: deps.registry } : {}),
-  };
 }
 
 /** The ring descriptor client of the store a ring config names. */

@@ -14,7 +14,7 @@
 // A member that fails to resolve is reported in `errors` and the rest are still used.
 
 import dns from 'node:dns';
-import { hostPort, splitHostPort } from './memberlist';
+import { hostPort, splitHostPort } from './memberlist-addr';
 
 export type JoinMember =
   | { kind: 'static'; host: string; port: number }

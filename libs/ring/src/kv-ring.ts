@@ -15,7 +15,7 @@
 // replicas — see ownership.ts, where compactors divide jobs with it.
 
 import { Gauge, type Registry } from 'prom-client';
-import { BasicService } from '@stave/server';
+import { BasicService } from '@stave/core';
 import { INSTANCE_STATES, lowerBound, RingDesc, tokenOwners } from './desc';
 import type { KVClient } from './kv';
 import { RingUnavailableError, writeQuorum, type InstanceDesc, type InstanceState, type ReadRing, type ReplicationSet, type RingOperation } from './ring';

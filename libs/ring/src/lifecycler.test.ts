@@ -1,7 +1,7 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { Logger } from '@stave/server';
+import { Logger } from '@stave/core';
 import { RingDesc, ringDescCodec } from './desc';
 import { InMemoryKV, type KVClient } from './kv';
 import { Lifecycler, type LifecyclerOptions } from './lifecycler';

@@ -16,7 +16,7 @@
 
 import { mkdir, open, readFile, rename } from 'node:fs/promises';
 import path from 'node:path';
-import { BasicService, nopLogger, State, type Logger } from '@stave/server';
+import { BasicService, nopLogger, State, type Logger } from '@stave/core';
 import { lostTokens, RingDesc } from './desc';
 import type { KVClient } from './kv';
 import { randomTokens, type InstanceDesc, type InstanceState } from './ring';

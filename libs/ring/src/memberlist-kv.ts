@@ -7,7 +7,7 @@
 // from push/pull are merged without re-gossiping. Anything that fails to decode is dropped and counted.
 
 import { Counter, Gauge, type Registry } from 'prom-client';
-import { BasicService, nopLogger, type Logger } from '@stave/server';
+import { BasicService, nopLogger, type Logger } from '@stave/core';
 import { ringDescCodec } from './desc';
 import { resolveJoinMembers, type DiscoveryOptions } from './discovery';
 import { KVState, kvClientFor, type Codec, type KVClient, type KVEntrySummary, type KVStore } from './kv';

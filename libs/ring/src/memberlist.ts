@@ -15,11 +15,17 @@
 //   TCP frame never exceeds streamMaxBytes, inbound TCP streams are capped, every stream has a deadline.
 // - Anything that does not decode, carries another cluster label or fails its checksum is dropped and
 //   counted; it never throws out of a socket handler and never touches state.
+//
+// This file is the membership state (alive/suspect/dead/left and incarnations), gossip and push/pull. The
+// pieces it stands on: memberlist-transport.ts (UDP and framed TCP on one port), failure-detector.ts
+// (probes), broadcast-queue.ts, memberlist-addr.ts (addresses), memberlist-wire.ts (the bytes).
 
-import dgram from 'node:dgram';
-import net from 'node:net';
-import os from 'node:os';
-import { nopLogger, type Logger } from '@stave/server';
+import type net from 'node:net';
+import { nopLogger, type Logger } from '@stave/core';
+import { BroadcastQueue } from './broadcast-queue';
+import { FailureDetector, type FailureDetectorHost, type ProbeTarget } from './failure-detector';
+import { firstPrivateAddress, hostPort, splitHostPort } from './memberlist-addr';
+import { Transport, writeFrame, type Peer } from './memberlist-transport';
 import {
   decodeEnvelope,
   encodeEnvelope,
@@ -116,120 +122,23 @@ interface NodeEntry extends MemberInfo {
 /** Members we track at most (what one push/pull may carry): a flood of made-up members cannot grow memory. */
 const MAX_MEMBERS = WIRE_LIMITS.nodesPerPushPull;
 
-export function hostPort(addr: string, port: number): string {
-  return addr.includes(':') ? `[${addr}]:${port}` : `${addr}:${port}`;
-}
-
-/** Splits "host:port" / "[v6]:port"; `defaultPort` when the port is missing. Throws naming the input. */
-export function splitHostPort(s: string, defaultPort?: number): { host: string; port: number } {
-  let host: string;
-  let portStr: string | undefined;
-  if (s.startsWith('[')) {
-    const close = s.indexOf(']');
-    if (close < 0) throw new Error(`bad address "${s}": missing ]`);
-    host = s.slice(1, close);
-    const rest = s.slice(close + 1);
-    if (rest !== '' && !rest.startsWith(':')) throw new Error(`bad address "${s}"`);
-    portStr = rest === '' ? undefined : rest.slice(1);
-  } else {
-    const i = s.lastIndexOf(':');
-    if (i >= 0 && s.indexOf(':') !== i) {
-      host = s; // a bare IPv6 address
-    } else if (i >= 0) {
-      host = s.slice(0, i);
-      portStr = s.slice(i + 1);
-    } else {
-      host = s;
-    }
-  }
-  if (host === '') throw new Error(`bad address "${s}": no host`);
-  let port: number;
-  if (portStr === undefined) {
-    if (defaultPort === undefined) throw new Error(`bad address "${s}": no port`);
-    port = defaultPort;
-  } else {
-    if (!/^\d{1,5}$/.test(portStr) || Number(portStr) > 65535 || Number(portStr) === 0) throw new Error(`bad address "${s}": port "${portStr}"`);
-    port = Number(portStr);
-  }
-  return { host, port };
-}
-
-/** A transmit-limited broadcast queue (memberlist's TransmitLimitedQueue). */
-class BroadcastQueue {
-  private items: Array<{ key: string; msg: Buffer; transmits: number; id: number }> = [];
-  private nextId = 0;
-  dropped = 0;
-
-  constructor(
-    private readonly max: number,
-    private readonly onDrop?: () => void,
-  ) {}
-
-  get length(): number {
-    return this.items.length;
-  }
-
-  queue(key: string, msg: Buffer): void {
-    this.items = this.items.filter((b) => b.key !== key);
-    this.items.push({ key, msg, transmits: 0, id: this.nextId++ });
-    if (this.items.length > this.max) {
-      // Drop what has been sent most (then the oldest): it has had the most chances to spread.
-      let worst = 0;
-      for (let i = 1; i < this.items.length; i++) {
-        const a = this.items[i]!;
-        const b = this.items[worst]!;
-        if (a.transmits > b.transmits || (a.transmits === b.transmits && a.id < b.id)) worst = i;
-      }
-      this.items.splice(worst, 1);
-      this.dropped++;
-      this.onDrop?.();
-    }
-  }
-
-  /** Broadcasts that fit in `budget` bytes, fewest transmits (then newest) first. */
-  take(budget: number, limit: number): Buffer[] {
-    if (this.items.length === 0 || budget <= 0) return [];
-    const order = [...this.items].sort((a, b) => a.transmits - b.transmits || b.id - a.id);
-    const out: Buffer[] = [];
-    let left = budget;
-    for (const b of order) {
-      if (out.length >= 64) break;
-      if (b.msg.length > left) continue;
-      out.push(b.msg);
-      left -= b.msg.length;
-      b.transmits++;
-    }
-    this.items = this.items.filter((b) => b.transmits < limit);
-    return out;
-  }
-
-  has(key: string): boolean {
-    return this.items.some((b) => b.key === key);
-  }
-}
-
-export class Memberlist {
+export class Memberlist implements FailureDetectorHost {
   private readonly o: Required<Omit<MemberlistOptions, 'packetFilter' | 'onDrop' | 'advertiseAddr' | 'advertisePort' | 'logger' | 'delegate' | 'now'>>;
   private readonly log: Logger;
   private readonly now: () => number;
   private readonly nodes = new Map<string, NodeEntry>();
   private me!: NodeEntry;
-  private udp: dgram.Socket | undefined;
-  private tcp: net.Server | undefined;
-  private readonly sockets = new Set<net.Socket>();
+  private readonly transport: Transport;
+  private readonly detector: FailureDetector;
   private readonly timers = new Set<NodeJS.Timeout>();
-  private readonly ackWaiters = new Map<number, (ok: boolean) => void>();
   private readonly broadcasts: BroadcastQueue;
-  private probeOrder: string[] = [];
-  private probing = false;
-  private seq = 0;
-  private inboundStreams = 0;
   private closed = false;
+  /** Our own death is gossiped; suspicions about us are no longer refuted. */
   private leaving = false;
-  private readonly counters: MemberlistStats = {
+  /** streamsReceived is the transport's. */
+  private readonly counters: Omit<MemberlistStats, 'streamsReceived'> = {
     packetsReceived: 0,
     packetsSent: 0,
-    streamsReceived: 0,
     streamsSent: 0,
     dropped: Object.fromEntries(DROP_REASONS.map((r) => [r, 0])) as Record<DropReason, number>,
   };
@@ -270,6 +179,16 @@ export class Memberlist {
     this.log = (opts.logger ?? nopLogger).child({ component: 'memberlist' });
     this.now = opts.now ?? Date.now;
     this.broadcasts = new BroadcastQueue(this.o.broadcastQueueMax, () => opts.onDrop?.('queue_full'));
+    this.transport = new Transport(
+      { ...this.o, logger: this.log },
+      {
+        accepting: () => !this.closed && this.me !== undefined,
+        packet: (buf, from) => this.handlePacket(buf, from),
+        stream: (conn, frame, remote) => this.handleStreamFrame(conn, frame, remote),
+        dropStream: (reason, remote, detail) => this.drop(reason, remote, detail),
+      },
+    );
+    this.detector = new FailureDetector(this, this.o, this.log);
   }
 
   get name(): string {
@@ -278,17 +197,17 @@ export class Memberlist {
 
   /** Binds UDP and TCP on one port, and starts probing, gossip and push/pull. */
   async start(): Promise<void> {
-    await this.bind();
+    await this.transport.bind();
     const advertise = this.advertised();
     this.me = { name: this.o.nodeName, addr: advertise.addr, port: advertise.port, incarnation: 0, state: 'alive', stateChange: this.now() };
     this.nodes.set(this.me.name, this.me);
-    this.every(this.o.probeIntervalMs, () => void this.probeTick().catch((err: unknown) => this.log.warn('probe failed', { err: String(err) })));
+    this.every(this.o.probeIntervalMs, () => void this.detector.tick().catch((err: unknown) => this.log.warn('probe failed', { err: String(err) })));
     this.every(this.o.gossipIntervalMs, () => this.gossipTick());
     this.schedulePushPull();
     this.log.info('memberlist listening', {
       node: this.me.name,
       advertise: hostPort(this.me.addr, this.me.port),
-      bind: hostPort(this.o.bindAddr, this.boundPort()),
+      bind: hostPort(this.o.bindAddr, this.transport.boundPort()),
     });
   }
 
@@ -315,7 +234,7 @@ export class Memberlist {
   }
 
   stats(): MemberlistStats {
-    return { ...this.counters, dropped: { ...this.counters.dropped, queue_full: this.broadcasts.dropped } };
+    return { ...this.counters, streamsReceived: this.transport.streamsReceived, dropped: { ...this.counters.dropped, queue_full: this.broadcasts.dropped } };
   }
 
   broadcastQueueLength(): number {
@@ -407,68 +326,17 @@ export class Memberlist {
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
     for (const n of this.nodes.values()) if (n.suspicionTimer) clearTimeout(n.suspicionTimer);
-    for (const w of [...this.ackWaiters.values()]) w(false);
-    this.ackWaiters.clear();
-    for (const s of this.sockets) s.destroy();
-    this.sockets.clear();
-    const udp = this.udp;
-    const tcp = this.tcp;
-    await Promise.all([
-      udp ? new Promise<void>((resolve) => udp.close(() => resolve())) : undefined,
-      tcp ? new Promise<void>((resolve) => tcp.close(() => resolve())) : undefined,
-    ]);
+    this.detector.shutdown();
+    await this.transport.shutdown();
   }
 
-  // ---- binding ----
-
-  private boundPort(): number {
-    const a = this.tcp?.address();
-    return a && typeof a !== 'string' ? a.port : 0;
-  }
-
-  private async bind(): Promise<void> {
-    const family = this.o.bindAddr.includes(':') ? 'udp6' : 'udp4';
-    // UDP and TCP must share the port. With port 0 the TCP port the kernel picked may be taken for UDP:
-    // try again, a bounded number of times.
-    for (let attempt = 0; ; attempt++) {
-      const tcp = net.createServer((conn) => this.handleConn(conn));
-      tcp.on('error', (err) => this.log.warn('tcp server error', { err }));
-      await new Promise<void>((resolve, reject) => {
-        tcp.once('error', reject);
-        tcp.listen(this.o.bindPort, this.o.bindAddr, () => {
-          tcp.off('error', reject);
-          resolve();
-        });
-      });
-      const port = (tcp.address() as net.AddressInfo).port;
-      const udp = dgram.createSocket({ type: family });
-      try {
-        await new Promise<void>((resolve, reject) => {
-          udp.once('error', reject);
-          udp.bind(port, this.o.bindAddr, () => {
-            udp.off('error', reject);
-            resolve();
-          });
-        });
-      } catch (err) {
-        await new Promise<void>((r) => tcp.close(() => r()));
-        udp.close();
-        if (this.o.bindPort === 0 && attempt < 10 && (err as NodeJS.ErrnoException).code === 'EADDRINUSE') continue;
-        throw err;
-      }
-      udp.on('error', (err) => this.log.warn('udp socket error', { err }));
-      udp.on('message', (buf, rinfo) => this.handlePacket(buf, rinfo));
-      this.tcp = tcp;
-      this.udp = udp;
-      return;
-    }
-  }
+  // ---- addresses ----
 
   private advertised(): { addr: string; port: number } {
-    if (this.opts.advertiseAddr) return { addr: this.opts.advertiseAddr, port: this.opts.advertisePort || this.boundPort() };
+    if (this.opts.advertiseAddr) return { addr: this.opts.advertiseAddr, port: this.opts.advertisePort || this.transport.boundPort() };
     const bind = this.o.bindAddr;
-    if (bind !== '0.0.0.0' && bind !== '::' && bind !== '') return { addr: bind, port: this.boundPort() };
-    return { addr: firstPrivateAddress(), port: this.boundPort() };
+    if (bind !== '0.0.0.0' && bind !== '::' && bind !== '') return { addr: bind, port: this.transport.boundPort() };
+    return { addr: firstPrivateAddress(), port: this.transport.boundPort() };
   }
 
   // ---- timers ----
@@ -481,7 +349,8 @@ export class Memberlist {
     this.timers.add(t);
   }
 
-  private after(ms: number, f: () => void): NodeJS.Timeout {
+  /** A timer cleared on shutdown (also the failure detector's). */
+  after(ms: number, f: () => void): NodeJS.Timeout {
     const t = setTimeout(() => {
       this.timers.delete(t);
       if (!this.closed) f();
@@ -489,6 +358,11 @@ export class Memberlist {
     t.unref();
     this.timers.add(t);
     return t;
+  }
+
+  cancel(t: NodeJS.Timeout): void {
+    clearTimeout(t);
+    this.timers.delete(t);
   }
 
   private schedulePushPull(): void {
@@ -515,9 +389,9 @@ export class Memberlist {
     this.log.debug('gossip message dropped', { reason, from, detail });
   }
 
-  private handlePacket(buf: Buffer, rinfo: dgram.RemoteInfo): void {
+  private handlePacket(buf: Buffer, from: Peer): void {
     if (this.closed || !this.me) return;
-    const peer = hostPort(rinfo.address, rinfo.port);
+    const peer = hostPort(from.addr, from.port);
     this.counters.packetsReceived++;
     if (this.opts.packetFilter && !this.opts.packetFilter(peer, 'in', 'udp')) return this.drop('filtered', peer);
     let env;
@@ -529,30 +403,24 @@ export class Memberlist {
     if (!this.labelOk(env.label)) return this.drop('label_mismatch', peer, `label "${env.label}"`);
     for (const m of env.messages) {
       try {
-        this.handleMessage(m, { addr: rinfo.address, port: rinfo.port });
+        this.handleMessage(m, from);
       } catch (err) {
         this.drop('malformed', peer, err instanceof Error ? err.message : String(err));
       }
     }
   }
 
-  private handleMessage(m: Message, from: { addr: string; port: number }): void {
+  private handleMessage(m: Message, from: Peer): void {
     switch (m.type) {
       case 'ping':
         if (m.target !== this.me.name) return; // meant for a member that used to live at this address
         this.sendPacket(from, [encodeMessage({ type: 'ack', seq: m.seq })]);
         return;
-      case 'indirect-ping': {
-        const seq = this.nextSeq();
-        const wait = this.waitAck(seq, this.o.probeTimeoutMs);
-        this.sendPacket(m.target, [encodeMessage({ type: 'ping', seq, target: m.target.name, source: this.localNode() })]);
-        void wait.then((ok) => {
-          if (ok) this.sendPacket(m.source, [encodeMessage({ type: 'ack', seq: m.seq })]);
-        });
+      case 'indirect-ping':
+        this.detector.indirectPing(m);
         return;
-      }
       case 'ack':
-        this.ackWaiters.get(m.seq)?.(true);
+        this.detector.ack(m.seq);
         return;
       case 'alive':
         this.aliveNode(m.node, m.incarnation);
@@ -572,8 +440,8 @@ export class Memberlist {
   }
 
   /** Sends `primary` messages plus as many broadcasts as fit in one packet. */
-  private sendPacket(to: { addr: string; port: number }, primary: Buffer[]): void {
-    if (this.closed || !this.udp) return;
+  sendPacket(to: Peer, primary: Buffer[]): void {
+    if (this.closed) return;
     const peer = hostPort(to.addr, to.port);
     if (this.opts.packetFilter && !this.opts.packetFilter(peer, 'out', 'udp')) return;
     let used = envelopeOverhead(this.o.clusterLabel);
@@ -581,89 +449,38 @@ export class Memberlist {
     const piggy = this.broadcasts.take(this.o.packetMaxBytes - used, this.retransmitLimit());
     const msgs = [...primary, ...piggy];
     if (msgs.length === 0) return;
-    const env = encodeEnvelope(this.o.clusterLabel, msgs);
-    try {
-      this.udp.send(env, to.port, to.addr, (err) => {
-        if (err) this.log.debug('udp send failed', { to: peer, err });
-      });
-      this.counters.packetsSent++;
-    } catch (err) {
-      this.log.debug('udp send failed', { to: peer, err: String(err) });
-    }
+    if (this.transport.sendPacket(to, encodeEnvelope(this.o.clusterLabel, msgs))) this.counters.packetsSent++;
   }
 
   private retransmitLimit(): number {
     return this.o.retransmitFactor * Math.max(1, Math.ceil(Math.log10(this.numMembers() + 1)));
   }
 
-  private nextSeq(): number {
-    this.seq = (this.seq + 1) >>> 0;
-    return this.seq;
+  // ---- membership state (what the failure detector and gossip tell us) ----
+
+  isClosed(): boolean {
+    return this.closed;
   }
 
-  private waitAck(seq: number, timeoutMs: number): Promise<boolean> {
-    return new Promise<boolean>((resolve) => {
-      const t = this.after(timeoutMs, () => done(false));
-      const done = (ok: boolean) => {
-        if (this.ackWaiters.get(seq) !== done) return;
-        this.ackWaiters.delete(seq);
-        clearTimeout(t);
-        this.timers.delete(t);
-        resolve(ok);
-      };
-      this.ackWaiters.set(seq, done);
-      if (this.closed) done(false);
-    });
+  isLeaving(): boolean {
+    return this.leaving;
   }
 
-  // ---- failure detection ----
-
-  private async probeTick(): Promise<void> {
-    if (this.probing || this.leaving) return;
-    const target = this.nextProbeTarget();
-    if (!target) return;
-    this.probing = true;
-    try {
-      await this.probe(target);
-    } finally {
-      this.probing = false;
-    }
+  shuffledOthers(): string[] {
+    return shuffle([...this.nodes.keys()].filter((k) => k !== this.me.name));
   }
 
-  private nextProbeTarget(): NodeEntry | undefined {
-    for (let tries = 0; tries < 2; tries++) {
-      while (this.probeOrder.length > 0) {
-        const n = this.nodes.get(this.probeOrder.pop()!);
-        if (n && n !== this.me && (n.state === 'alive' || n.state === 'suspect')) return n;
-      }
-      this.probeOrder = shuffle([...this.nodes.keys()].filter((k) => k !== this.me.name));
-    }
-    return undefined;
+  probeable(name: string): ProbeTarget | undefined {
+    const n = this.nodes.get(name);
+    return n && n !== this.me && (n.state === 'alive' || n.state === 'suspect') ? n : undefined;
   }
 
-  private async probe(node: NodeEntry): Promise<void> {
-    const incarnation = node.incarnation;
-    const seq = this.nextSeq();
-    const direct = this.waitAck(seq, this.o.probeTimeoutMs);
-    this.sendPacket(node, [encodeMessage({ type: 'ping', seq, target: node.name, source: this.localNode() })]);
-    if (await direct) return;
-    if (this.closed) return;
-    const helpers = this.randomNodes(this.o.indirectChecks, (n) => n.state === 'alive' && n.name !== node.name);
-    if (helpers.length > 0) {
-      const seq2 = this.nextSeq();
-      const indirect = this.waitAck(seq2, Math.max(this.o.probeTimeoutMs, this.o.probeIntervalMs - this.o.probeTimeoutMs));
-      const req = encodeMessage({ type: 'indirect-ping', seq: seq2, target: { name: node.name, addr: node.addr, port: node.port }, source: this.localNode() });
-      for (const h of helpers) this.sendPacket(h, [req]);
-      if (await indirect) return;
-    }
-    if (this.closed) return;
-    this.log.debug('probe failed, suspecting member', { member: node.name });
-    this.suspectNode(node.name, incarnation, this.me.name);
+  helpers(k: number, exclude: string): Peer[] {
+    return this.randomNodes(k, (n) => n.state === 'alive' && n.name !== exclude);
   }
 
-  private suspicionTimeoutMs(): number {
-    const n = Math.max(1, this.numMembers());
-    return this.o.suspicionMult * Math.max(1, Math.log10(n)) * this.o.probeIntervalMs;
+  suspect(name: string, incarnation: number): void {
+    this.suspectNode(name, incarnation, this.me.name);
   }
 
   private broadcastNode(name: string, m: Message): void {
@@ -734,7 +551,7 @@ export class Memberlist {
     st.stateChange = this.now();
     this.log.debug('member suspect', { member: name, from });
     this.broadcastNode(name, { type: 'suspect', node: name, incarnation, from });
-    st.suspicionTimer = this.after(this.suspicionTimeoutMs(), () => {
+    st.suspicionTimer = this.after(this.detector.suspicionTimeoutMs(this.numMembers()), () => {
       st.suspicionTimer = undefined;
       if (st.state === 'suspect' && st.incarnation === incarnation && this.nodes.get(name) === st) this.deadNode(name, incarnation, this.me.name);
     });
@@ -805,7 +622,7 @@ export class Memberlist {
     return encodeMessage({ type: 'push-pull', join, sender: this.localNode(), nodes: this.nodeStates(), userState: this.opts.delegate.localState(join) });
   }
 
-  private async pushPull(to: { addr: string; port: number }, join: boolean): Promise<void> {
+  private async pushPull(to: Peer, join: boolean): Promise<void> {
     const reply = await this.sendStream(to, [this.pushPullMessage(join)], true);
     const env = decodeEnvelope(reply!, this.o.streamMaxBytes);
     if (!this.labelOk(env.label)) throw new Error(`peer ${hostPort(to.addr, to.port)} has cluster label "${env.label}", we have "${this.o.clusterLabel}"`);
@@ -816,86 +633,14 @@ export class Memberlist {
   }
 
   /** Sends one frame; with `wantReply`, reads one frame back. Bounded by the dial and stream timeouts. */
-  private sendStream(to: { addr: string; port: number }, msgs: Buffer[], wantReply = false): Promise<Buffer | undefined> {
+  private sendStream(to: Peer, msgs: Buffer[], wantReply = false): Promise<Buffer | undefined> {
     const peer = hostPort(to.addr, to.port);
     if (this.closed) return Promise.reject(new Error('memberlist is shut down'));
     if (this.opts.packetFilter && !this.opts.packetFilter(peer, 'out', 'tcp')) return Promise.reject(new Error(`dropped by packet filter: ${peer}`));
     const env = encodeEnvelope(this.o.clusterLabel, msgs, this.o.compressStreams);
     if (env.length > this.o.streamMaxBytes) return Promise.reject(new Error(`frame of ${env.length} bytes exceeds the ${this.o.streamMaxBytes}-byte limit`));
     this.counters.streamsSent++;
-    return new Promise<Buffer | undefined>((resolve, reject) => {
-      const sock = net.connect({ host: to.addr, port: to.port });
-      this.sockets.add(sock);
-      let settled = false;
-      let timer: NodeJS.Timeout | undefined;
-      const finish = (err: Error | undefined, value?: Buffer) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        this.sockets.delete(sock);
-        sock.destroy();
-        if (err) reject(err);
-        else resolve(value);
-      };
-      const deadline = (ms: number, what: string) => {
-        clearTimeout(timer);
-        timer = setTimeout(() => finish(new Error(`${what} ${peer} timed out after ${ms} ms`)), ms);
-        timer.unref();
-      };
-      deadline(this.o.dialTimeoutMs, 'connect to');
-      sock.on('error', (err) => finish(err));
-      sock.on('connect', () => {
-        deadline(this.o.streamTimeoutMs, 'stream to');
-        const len = Buffer.allocUnsafe(4);
-        len.writeUInt32BE(env.length, 0);
-        sock.write(len);
-        sock.write(env);
-        if (!wantReply) {
-          sock.end(() => finish(undefined));
-          return;
-        }
-        readFrame(sock, this.o.streamMaxBytes).then(
-          (frame) => finish(undefined, frame),
-          (err: Error) => finish(err),
-        );
-      });
-    });
-  }
-
-  private handleConn(conn: net.Socket): void {
-    const remote = hostPort(conn.remoteAddress ?? '?', conn.remotePort ?? 0);
-    conn.on('error', () => undefined);
-    if (this.closed || !this.me || this.inboundStreams >= this.o.maxInboundStreams) {
-      this.drop('too_many_streams', remote);
-      conn.destroy();
-      return;
-    }
-    this.inboundStreams++;
-    this.counters.streamsReceived++;
-    this.sockets.add(conn);
-    // An absolute deadline, not an idle timeout: a peer trickling a byte at a time cannot hold a stream.
-    const deadline = setTimeout(() => conn.destroy(), this.o.streamTimeoutMs);
-    deadline.unref();
-    const done = () => {
-      clearTimeout(deadline);
-      this.inboundStreams--;
-      this.sockets.delete(conn);
-    };
-    conn.once('close', done);
-    readFrame(conn, this.o.streamMaxBytes).then(
-      (frame) => {
-        try {
-          this.handleStreamFrame(conn, frame, remote);
-        } catch (err) {
-          this.drop('malformed', remote, err instanceof Error ? err.message : String(err));
-          conn.destroy();
-        }
-      },
-      (err: Error) => {
-        this.drop(err.message.includes('limit') ? 'oversize' : 'stream_error', remote, err.message);
-        conn.destroy();
-      },
-    );
+    return this.transport.sendStream(to, env, wantReply);
   }
 
   private handleStreamFrame(conn: net.Socket, frame: Buffer, remote: string): void {
@@ -933,60 +678,9 @@ export class Memberlist {
         return void conn.destroy();
       }
     }
-    if (reply) {
-      const env2 = encodeEnvelope(this.o.clusterLabel, [reply], this.o.compressStreams);
-      const len = Buffer.allocUnsafe(4);
-      len.writeUInt32BE(env2.length, 0);
-      conn.write(len);
-      conn.end(env2);
-    } else {
-      conn.end();
-    }
+    if (reply) writeFrame(conn, encodeEnvelope(this.o.clusterLabel, [reply], this.o.compressStreams));
+    conn.end();
   }
-}
-
-/** Reads one length-prefixed frame; rejects past `maxBytes` (naming the limit) or if the stream ends early. */
-export function readFrame(sock: net.Socket, maxBytes: number): Promise<Buffer> {
-  return new Promise<Buffer>((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let have = 0;
-    let want = -1;
-    const cleanup = () => {
-      sock.off('data', onData);
-      sock.off('end', onEnd);
-      sock.off('close', onEnd);
-      sock.off('error', onErr);
-    };
-    const onData = (chunk: Buffer) => {
-      chunks.push(chunk);
-      have += chunk.length;
-      if (want < 0 && have >= 4) {
-        const head = Buffer.concat(chunks);
-        want = head.readUInt32BE(0);
-        if (want > maxBytes) {
-          cleanup();
-          reject(new Error(`frame of ${want} bytes exceeds the ${maxBytes}-byte limit`));
-          return;
-        }
-      }
-      if (want >= 0 && have >= 4 + want) {
-        cleanup();
-        resolve(Buffer.concat(chunks).subarray(4, 4 + want));
-      }
-    };
-    const onEnd = () => {
-      cleanup();
-      reject(new Error(`stream ended after ${have} bytes${want >= 0 ? ` of a ${want}-byte frame` : ''}`));
-    };
-    const onErr = (err: Error) => {
-      cleanup();
-      reject(err);
-    };
-    sock.on('data', onData);
-    sock.once('end', onEnd);
-    sock.once('close', onEnd);
-    sock.once('error', onErr);
-  });
 }
 
 function shuffle<T>(a: T[]): T[] {
@@ -995,12 +689,4 @@ function shuffle<T>(a: T[]): T[] {
     [a[i], a[j]] = [a[j]!, a[i]!];
   }
   return a;
-}
-
-/** The first non-internal IPv4 address of this host (what memberlist advertises when bound to 0.0.0.0). */
-export function firstPrivateAddress(): string {
-  for (const list of Object.values(os.networkInterfaces())) {
-    for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
-  }
-  return '127.0.0.1';
 }

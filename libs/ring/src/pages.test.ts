@@ -1,17 +1,23 @@
-import { HttpServer, nopLogger } from '@stave/server';
 import { RingDesc, ringDescCodec } from './desc';
 import { InMemoryKV } from './kv';
 import { Ring } from './kv-ring';
 import { MemberlistKV } from './memberlist-kv';
-import { goTime, memberlistPageHandler, ringPageHandler } from './pages';
+import type { PageRequest, StatusPage } from '@stave/core';
+import { goTime, memberlistPage, ringPage } from './pages';
 
 const NOW = Date.UTC(2025, 0, 2, 3, 4, 5, 600);
 
-describe('status pages on a real HTTP server', () => {
-  let server: HttpServer;
+/** A GET (JSON when `json`) or a POST of form fields. */
+function request(over: Partial<PageRequest> & { json?: boolean } = {}): PageRequest {
+  const { json, ...rest } = over;
+  return { method: 'GET', accept: json ? 'application/json' : 'text/html', query: new URLSearchParams(), form: new URLSearchParams(), ...rest };
+}
+
+describe('status pages', () => {
   let ring: Ring;
   let ml: MemberlistKV;
-  let base: string;
+  let ringPg: StatusPage;
+  let mlPg: StatusPage;
 
   beforeAll(async () => {
     const kv = new InMemoryKV({ now: () => NOW }).client(ringDescCodec);
@@ -38,23 +44,19 @@ describe('status pages on a real HTTP server', () => {
       .cas('collectors/compactor', () =>
         RingDesc.empty.withInstance({ id: 'c', addr: 'x:1', zone: '', state: 'ACTIVE', tokens: [1], timestamp: NOW, registeredTimestamp: NOW }),
       );
-    server = new HttpServer({ name: 'http', address: '127.0.0.1', port: 0, logger: nopLogger });
-    server.router.handle(['GET', 'POST'], '/ingester/ring', ringPageHandler(ring, { title: 'Ingester ring', now: () => NOW }));
-    server.router.handle('GET', '/memberlist', memberlistPageHandler(ml));
-    await server.start();
-    base = `http://127.0.0.1:${server.address().port}`;
+    ringPg = ringPage(ring, { title: 'Ingester ring', now: () => NOW });
+    mlPg = memberlistPage(ml);
   });
   afterAll(async () => {
-    await server.stop();
     await ring.stop();
     await ml.stop();
   });
 
   test("ring JSON has Tempo's shape; a stale heartbeat shows UNHEALTHY; LEFT tombstones are not listed", async () => {
-    const res = await fetch(`${base}/ingester/ring`, { headers: { accept: 'application/json' } });
+    const res = await ringPg(request({ json: true }));
     expect(res.status).toBe(200);
-    expect(res.headers.get('content-type')).toBe('application/json');
-    expect(await res.json()).toEqual({
+    expect(res.contentType).toBe('application/json');
+    expect(JSON.parse(res.body)).toEqual({
       shards: [
         {
           id: 'ingester-<b>',
@@ -80,9 +82,9 @@ describe('status pages on a real HTTP server', () => {
   });
 
   test('ring HTML escapes what came from the network and offers Forget only for unhealthy instances', async () => {
-    const res = await fetch(`${base}/ingester/ring`);
-    expect(res.headers.get('content-type')).toMatch(/text\/html/);
-    const html = await res.text();
+    const res = await ringPg(request());
+    expect(res.contentType).toMatch(/text\/html/);
+    const html = res.body;
     expect(html).toContain('<h1>Ingester ring</h1>');
     expect(html).not.toContain('ingester-<b>');
     expect(html).toContain('ingester-&#60;b&#62;');
@@ -91,21 +93,21 @@ describe('status pages on a real HTTP server', () => {
   });
 
   test('forget: healthy refused, unknown 404, unhealthy removed with a redirect back', async () => {
-    const post = (id: string) => fetch(`${base}/ingester/ring`, { method: 'POST', body: new URLSearchParams({ forget: id }), redirect: 'manual' });
+    const post = (id: string) => ringPg(request({ method: 'POST', form: new URLSearchParams({ forget: id }) }));
     const healthy = await post('ingester-a');
     expect(healthy.status).toBe(400);
-    expect(await healthy.text()).toMatch(/instance "ingester-a" is healthy/);
+    expect(healthy.body).toMatch(/instance "ingester-a" is healthy/);
     expect((await post('nobody')).status).toBe(404);
     const forgot = await post('ingester-<b>');
     expect(forgot.status).toBe(302);
-    expect(forgot.headers.get('location')).toBe('#');
-    const after = (await (await fetch(`${base}/ingester/ring`, { headers: { accept: 'application/json' } })).json()) as { shards: Array<{ id: string }> };
+    expect(forgot.location).toBe('#');
+    const after = JSON.parse((await ringPg(request({ json: true }))).body) as { shards: Array<{ id: string }> };
     expect(after.shards.map((s) => s.id)).toEqual(['ingester-a']);
     expect(ring.desc().get('ingester-<b>')!.state).toBe('LEFT');
   });
 
   test('memberlist page lists members and KV keys (JSON and HTML)', async () => {
-    const json = (await (await fetch(`${base}/memberlist`, { headers: { accept: 'application/json' } })).json()) as {
+    const json = JSON.parse((await mlPg(request({ json: true }))).body) as {
       node: { name: string; address: string };
       members: Array<{ name: string; state: string; address: string }>;
       keys: Array<{ key: string; codec: string; version: number }>;
@@ -113,7 +115,7 @@ describe('status pages on a real HTTP server', () => {
     expect(json.node).toEqual({ name: 'node-1', address: ml.memberlist.localAddress() });
     expect(json.members).toEqual([expect.objectContaining({ name: 'node-1', state: 'alive', address: ml.memberlist.localAddress() })]);
     expect(json.keys).toEqual([expect.objectContaining({ key: 'collectors/compactor', codec: 'ringDesc', version: 1 })]);
-    const html = await (await fetch(`${base}/memberlist`)).text();
+    const html = (await mlPg(request())).body;
     expect(html).toContain('<h2>Members</h2>');
     expect(html).toContain('collectors/compactor');
   });

@@ -2,12 +2,9 @@
 // ring descriptors). Every read checks the bytes left and every length against a caller-given maximum,
 // so a stranger's garbage costs one thrown WireError and nothing else: no huge allocation, no partial state.
 
-export class WireError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'WireError';
-  }
-}
+import { WireError } from '@stave/core';
+
+export { WireError };
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 const utf8Encoder = new TextEncoder();

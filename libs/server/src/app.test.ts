@@ -1,8 +1,7 @@
 import { App, ServerService, type AppContext } from './app';
 import { parseConfig } from './config/load';
 import { staveConfigSchema } from './config/stave-config';
-import { BasicService } from './lifecycle';
-import { nopLogger } from './log';
+import { BasicService, nopLogger } from '@stave/core';
 import { ModuleManager } from './modules';
 
 const buildInfo = { version: '1.2.3', revision: 'abc', branch: 'main', buildUser: 'ci', buildDate: 'today' };

@@ -7,8 +7,7 @@ import { configToYaml, defaultConfig } from './config/load';
 import type { StaveConfig } from './config/stave-config';
 import { ConnectServer } from './connect-server';
 import { HttpServer, sendJson, sendText } from './http-server';
-import { BasicService, State } from './lifecycle';
-import { Logger } from './log';
+import { BasicService, Logger, State } from '@stave/core';
 import { type ModuleManager, type RunningModules } from './modules';
 
 export interface BuildInfo {

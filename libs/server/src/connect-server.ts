@@ -7,9 +7,8 @@ import type { AddressInfo } from 'node:net';
 import type { ConnectRouter, Interceptor } from '@connectrpc/connect';
 import { connectNodeAdapter } from '@connectrpc/connect-node';
 import { closeHttp2Gracefully, Http2Sessions } from './graceful-close';
-import { BasicService } from './lifecycle';
+import { BasicService, type Logger } from '@stave/core';
 import { listen } from './listen';
-import type { Logger } from './log';
 
 export interface ConnectServerOptions {
   name: string;

@@ -1,5 +1,5 @@
 import { HttpServer, Router, sendText, type HttpServerOptions } from './http-server';
-import { nopLogger } from './log';
+import { nopLogger } from '@stave/core';
 
 describe('Router', () => {
   const r = new Router();

@@ -4,10 +4,8 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Histogram, type Registry } from 'prom-client';
-import { Code, ConnectError, httpStatusOf } from './errors';
-import { BasicService } from './lifecycle';
+import { BasicService, Code, ConnectError, httpStatusOf, type Logger } from '@stave/core';
 import { listen } from './listen';
-import type { Logger } from './log';
 
 export type HttpHandler = (req: http.IncomingMessage, res: http.ServerResponse, params: Readonly<Record<string, string>>, url: URL) => void | Promise<void>;
 

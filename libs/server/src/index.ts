@@ -1,11 +1,12 @@
 // @stave/server: the runtime every component runs in — lifecycle, module graph, config, servers, logs.
-export { BasicService, State, type Service, type ServiceHooks } from './lifecycle';
+export { BasicService, State, type Service, type ServiceHooks } from '@stave/core';
 export { ModuleManager, RunningModules, UnknownTargetError, type ModuleDef } from './modules';
 export { App, ServerService, type AppContext, type AppOptions, type BuildInfo } from './app';
 export { HttpServer, Router, readBody, sendJson, sendText, type HttpHandler, type HttpServerOptions } from './http-server';
+export { pageHandler } from './status-page';
 export { ConnectServer, type ConnectServerOptions } from './connect-server';
-export { Logger, nopLogger, type LogFields, type LogFormat, type LogLevel, type LogSink } from './log';
-export { Code, ConnectError, codeOf, errors, httpStatusOf } from './errors';
+export { Logger, nopLogger, type LogFields, type LogFormat, type LogLevel, type LogSink } from '@stave/core';
+export { Code, ConnectError, codeOf, errors, httpStatusOf } from '@stave/core';
 export { c, declaredKeys, Field, ObjectField, type ConfigIssue, type DeclaredKey, type Infer, type KeyStatus, type ParseContext } from './config/schema';
 export { parseDuration, formatDuration } from './config/duration';
 export { ConfigError, configToYaml, defaultConfig, expandEnv, loadConfig, parseConfig, type LoadOptions, type LoadedConfig } from './config/load';
@@ -26,6 +27,6 @@ export {
   type LimitsConfig,
 } from './config/stave-config';
 export { LEGACY_OVERRIDES, Overrides, defaultLimits } from './config/overrides';
-export { SINGLE_TENANT, resolveTenant, validateTenantID } from './tenant';
+export { SINGLE_TENANT, resolveTenant, validateTenantID } from '@stave/core';
 export { listen } from './listen';
 export { Http2Sessions, closeHttp2Gracefully, closeHttpGracefully } from './graceful-close';

@@ -1,4 +1,4 @@
-import { BasicService, State } from './lifecycle';
+import { BasicService, State } from '@stave/core';
 import { ModuleManager, UnknownTargetError } from './modules';
 
 function recorder() {

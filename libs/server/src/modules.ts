@@ -3,7 +3,7 @@
 // reverse. Initialisation (building services, registering routes) runs for every module before any
 // service starts, so servers know all their routes before they listen.
 
-import { State, type Service } from './lifecycle';
+import { State, type Service } from '@stave/core';
 
 export interface ModuleDef<Ctx> {
   readonly name: string;

@@ -16,6 +16,7 @@ import {
   type StaveConfig,
 } from '@stave/server';
 import { FlagError, parseFlags } from './flags';
+import { unsupportedNode } from './node-version';
 import { staveModules } from './modules';
 
 export interface CliOptions {
@@ -24,6 +25,8 @@ export interface CliOptions {
   env?: Record<string, string | undefined>;
   stdout?: (text: string) => void;
   stderr?: (text: string) => void;
+  /** Tests: the Node.js version to check (default: this process's). */
+  nodeVersion?: string;
   /** Test hook: sees the loaded config and returns the one to run (the config-keys test records reads). */
   wrapConfig?: (config: StaveConfig) => StaveConfig;
   /** The module graph (tests run small graphs of their own); Stave's by default. */
@@ -69,6 +72,11 @@ const DEFAULT_RECEIVERS: Array<[string, string]> = [
 export async function runCli(argv: readonly string[], opts: CliOptions = {}): Promise<number> {
   const out = opts.stdout ?? ((t: string) => void process.stdout.write(t));
   const err = opts.stderr ?? ((t: string) => void process.stderr.write(t));
+  const tooOld = unsupportedNode(opts.nodeVersion);
+  if (tooOld) {
+    err(`${tooOld}\n`);
+    return 1;
+  }
   const modules = opts.modules ?? staveModules();
 
   let flags;

@@ -263,24 +263,6 @@ const BACKENDS: Record<string, string[]> = {
   ],
 };
 
-// ---- TEMPORARY exceptions: the lead removes each set when the branch named merges. ----
-/** Branch `fleet` wires these querier and query-frontend keys (their `search` sections are pending). */
-const WIRED_BY_FLEET = [
-  'querier.trace_by_id.query_timeout',
-  'querier.max_concurrent_queries',
-  'querier.frontend_worker.frontend_address',
-  'querier.frontend_worker.parallelism',
-  'querier.frontend_worker.match_max_concurrent',
-  'querier.query_relevant_ingesters',
-  'query_frontend.max_outstanding_per_tenant',
-  'query_frontend.max_batch_size',
-  'query_frontend.max_retries',
-  'query_frontend.trace_by_id.hedge_requests_at',
-  'query_frontend.trace_by_id.hedge_requests_up_to',
-  'query_frontend.multi_tenant_queries_enabled',
-];
-// ---- end of the temporary exceptions ----
-
 /**
  * Keys read only where nothing started here can reach, each mapped to the code that reads it. Empty today:
  * prefer covering a key by starting a target with the config that makes the code read it (as the backends
@@ -288,7 +270,7 @@ const WIRED_BY_FLEET = [
  */
 const READ_ELSEWHERE: Record<string, string> = {};
 
-const EXCEPTIONS = new Set([...WIRED_BY_FLEET, ...Object.keys(READ_ELSEWHERE)]);
+const EXCEPTIONS = new Set(Object.keys(READ_ELSEWHERE));
 
 /**
  * Holds every declared key to its kind: a key marked read must have been read (or be an exception); a key

@@ -2,24 +2,23 @@
 // Modules wire config to libraries; this file holds no business logic.
 
 import { createObjectStore } from '@stave/backend';
-import { writeOptionsFromConfig } from '@stave/block';
 import { Compactor, MergeWorker } from '@stave/compactor';
 import { Distributor } from '@stave/distributor';
 import { Ingester, remoteIngesterClient, type IngesterClient } from '@stave/ingester';
-import { Blocklist, Querier, QueryFrontend } from '@stave/query';
+import os from 'node:os';
+import { Blocklist, frontendProcessHandler, FrontendWorker, inProcessFrontendTransport, jobRunner, Querier, QueryFrontend, RequestQueue } from '@stave/query';
 import {
   createLifecycler,
   createRing,
   InMemoryKV,
   JobOwnership,
-  memberlistKVOptions,
-  memberlistPageHandler,
+  memberlistPage,
   MemberlistKV,
   RING_PAGE_PATHS,
   RING_PAGE_TITLES,
-  ringConfig,
   ringKVClient,
-  ringPageHandler,
+  ringPage,
+  resolveJoinMembers,
   waitInstanceState,
   waitRingStability,
   type InstanceDesc,
@@ -29,13 +28,17 @@ import {
   type RingConfig,
   type RingKind,
 } from '@stave/ring';
-import { BasicService, Code, ConnectError, ModuleManager, Overrides, ServerService, State, sendText, type AppContext, type Service } from '@stave/server';
-import { Pusher, Querier as QuerierService } from '@stave/proto';
+import { BasicService, ModuleManager, Overrides, pageHandler, ServerService, State, sendText, type AppContext, type Service } from '@stave/server';
+import { Frontend, Pusher, Querier as QuerierService } from '@stave/proto';
+import { blockWriteOptions, memberlistKVOptions, objectStoreOptions, ringConfig } from './options';
 import { receiverServices } from './receivers';
 
 /** The components a fleet scales separately; each is also its own deployable under services/. */
 export const COMPONENTS = ['distributor', 'ingester', 'querier', 'query-frontend', 'compactor', 'metrics-generator'] as const;
 export type Component = (typeof COMPONENTS)[number];
+
+/** The frontend address a single binary's querier uses for its own process's frontend. */
+const SELF_FRONTEND = 'in-process';
 
 /** Values modules publish for the modules that depend on them. */
 const keys = {
@@ -45,8 +48,9 @@ const keys = {
   store: 'store',
   ring: 'ring',
   ingesters: 'ingester-clients',
+  ingesterReaders: 'ingester-read-clients',
+  frontendTransport: 'query-frontend-in-process-transport',
   ingester: 'ingester',
-  querier: 'querier',
 } as const;
 
 function get<T>(ctx: AppContext, key: string): T {
@@ -76,7 +80,7 @@ function ringConfigFor(ctx: AppContext, kind: RingKind): RingConfig {
 /** The read side of a ring, with its status page mounted where Tempo serves it. */
 function readRing(ctx: AppContext, rc: RingConfig): Ring {
   const ring = createRing(rc, { kv: ringKVClient(get(ctx, keys.kv), rc), registry: ctx.registry });
-  ctx.http.router.handle(['GET', 'POST'], RING_PAGE_PATHS[rc.kind], ringPageHandler(ring, { title: RING_PAGE_TITLES[rc.kind] }));
+  ctx.http.router.handle(['GET', 'POST'], RING_PAGE_PATHS[rc.kind], pageHandler(ringPage(ring, { title: RING_PAGE_TITLES[rc.kind] })));
   return ring;
 }
 
@@ -169,7 +173,7 @@ export function staveModules(): ModuleManager<AppContext> {
     name: 'store',
     deps: [],
     init: (ctx) => {
-      const store = createObjectStore(ctx.config.storage.trace, { logger: ctx.logger.child({ component: 'backend' }), registry: ctx.registry });
+      const store = createObjectStore(objectStoreOptions(ctx.config), { logger: ctx.logger.child({ component: 'backend' }), registry: ctx.registry });
       ctx.provided.set(keys.store, store);
       return new BasicService('store', { stopping: () => store.close() });
     },
@@ -188,7 +192,7 @@ export function staveModules(): ModuleManager<AppContext> {
         memberlistKVOptions(ctx.config.memberlist, { logger: ctx.logger.child({ component: 'memberlist' }), registry: ctx.registry }),
       );
       stores.memberlist = ml;
-      ctx.http.router.handle(['GET', 'POST'], '/memberlist', memberlistPageHandler(ml));
+      ctx.http.router.handle(['GET', 'POST'], '/memberlist', pageHandler(memberlistPage(ml)));
       return ml;
     },
   });
@@ -202,9 +206,7 @@ export function staveModules(): ModuleManager<AppContext> {
       const ring = readRing(ctx, rc);
       ctx.provided.set(keys.ring, ring);
       const clients = new Map<string, IngesterClient>();
-      ctx.provided.set(keys.ingesters, (inst: InstanceDesc): IngesterClient => {
-        const local = ctx.provided.get(keys.ingester) as Ingester | undefined;
-        if (local && inst.id === rc.instanceId) return local;
+      const remote = (inst: InstanceDesc): IngesterClient => {
         let c = clients.get(inst.addr);
         if (!c) {
           c = remoteIngesterClient({
@@ -215,6 +217,17 @@ export function staveModules(): ModuleManager<AppContext> {
           clients.set(inst.addr, c);
         }
         return c;
+      };
+      // Queriers read ingesters over Connect in every target, this process's own ingester included (over
+      // loopback), exactly as they would across machines.
+      ctx.provided.set(keys.ingesterReaders, remote);
+      // The distributor's pushes to this process's own ingester skip the loopback: the call is the same
+      // IngesterClient interface, acknowledged only after the WAL sync either way, and it is the hot path
+      // of a single binary (one less copy and encode of every span).
+      ctx.provided.set(keys.ingesters, (inst: InstanceDesc): IngesterClient => {
+        const local = ctx.provided.get(keys.ingester) as Ingester | undefined;
+        if (local && inst.id === rc.instanceId) return local;
+        return remote(inst);
       });
       return ring;
     },
@@ -297,10 +310,36 @@ export function staveModules(): ModuleManager<AppContext> {
     deps: ['server', 'store', 'ring'],
     userVisible: true,
     init: (ctx) => {
-      const blocklist = new Blocklist(get(ctx, keys.store), ctx.config.storage.trace.blocklist_poll, ctx.logger.child({ component: 'querier' }));
-      const q = new Querier({ ring: get(ctx, keys.ring), ingester: get(ctx, keys.ingesters), blocklist });
-      ctx.provided.set(keys.querier, q);
-      return group('querier', [blocklist, q]);
+      const cfg = ctx.config.querier;
+      const blocklist = new Blocklist(get(ctx, keys.store), ctx.config.storage.trace.blocklist_poll, ctx.logger.child({ component: 'querier' }), {
+        registry: ctx.registry,
+      });
+      const q = new Querier({
+        ring: get(ctx, keys.ring),
+        ingester: get(ctx, keys.ingesterReaders),
+        blocklist,
+        queryRelevantIngesters: cfg.query_relevant_ingesters,
+      });
+      const maxMessageBytes = ctx.config.server.grpc_server_max_send_msg_size;
+      const single = ctx.target === 'all' || ctx.target === 'scalable-single-binary';
+      const worker = new FrontendWorker({
+        frontendAddress: cfg.frontend_worker.frontend_address,
+        // In a single binary with no frontend_address, the querier pulls from its own process's frontend,
+        // through the same Frontend.Process stream on an in-process transport.
+        selfAddress: single ? () => SELF_FRONTEND : undefined,
+        transport: (address) => (address === SELF_FRONTEND ? get<ReturnType<typeof inProcessFrontendTransport>>(ctx, keys.frontendTransport) : undefined),
+        querierId: `${os.hostname()}-${process.pid}`,
+        parallelism: cfg.frontend_worker.parallelism,
+        maxConcurrent: cfg.max_concurrent_queries,
+        matchMaxConcurrent: cfg.frontend_worker.match_max_concurrent,
+        resolveIntervalMs: cfg.frontend_worker.dns_lookup_duration,
+        resolve: (entry) => resolveJoinMembers([entry], { defaultPort: ctx.config.server.grpc_listen_port }),
+        maxMessageBytes,
+        run: jobRunner(q, { traceByIDTimeoutMs: cfg.trace_by_id.query_timeout }),
+        logger: ctx.logger.child({ component: 'frontend-worker' }),
+        registry: ctx.registry,
+      });
+      return group('querier', [blocklist, q, worker]);
     },
   });
 
@@ -308,21 +347,26 @@ export function staveModules(): ModuleManager<AppContext> {
     name: 'query-frontend',
     deps: ['server'],
     userVisible: true,
-    init: (ctx) =>
-      new QueryFrontend({
+    init: (ctx) => {
+      const cfg = ctx.config.query_frontend;
+      const queue = new RequestQueue({ maxOutstandingPerTenant: cfg.max_outstanding_per_tenant, maxRetries: cfg.max_retries, registry: ctx.registry });
+      const log = ctx.logger.child({ component: 'query-frontend' });
+      ctx.grpc.register((router) => router.service(Frontend, { process: frontendProcessHandler(queue, log) }));
+      ctx.provided.set(keys.frontendTransport, inProcessFrontendTransport(queue, log));
+      const frontend = new QueryFrontend({
         http: ctx.http,
         apiPrefix: ctx.config.http_api_prefix,
         multitenancy: ctx.config.multitenancy_enabled || ctx.config.auth_enabled === true,
-        queryShards: ctx.config.query_frontend.trace_by_id.query_shards,
-        querier: {
-          // Until queriers pull jobs over the frontend stream, jobs run on the querier in this process.
-          findTraceByID: (req) => {
-            const q = ctx.provided.get(keys.querier) as Querier | undefined;
-            if (!q) return Promise.reject(new ConnectError('no querier is connected to this query-frontend', Code.Unavailable));
-            return q.findTraceByID(req);
-          },
-        },
-      }),
+        multiTenantQueries: cfg.multi_tenant_queries_enabled,
+        queue,
+        queryShards: cfg.trace_by_id.query_shards,
+        timeoutMs: ctx.config.querier.trace_by_id.query_timeout,
+        hedgeAtMs: cfg.trace_by_id.hedge_requests_at,
+        hedgeUpTo: cfg.trace_by_id.hedge_requests_up_to,
+        registry: ctx.registry,
+      });
+      return group('query-frontend', [frontend, new BasicService('request-queue', { stopping: async () => queue.stop() })]);
+    },
   });
 
   // The compactor: compaction, retention and the tenant index, each job owned by one compactor of the
@@ -353,8 +397,8 @@ export function staveModules(): ModuleManager<AppContext> {
         },
         owns: (key) => ownership.owns(key),
         blockRetentionFor: (tenant) => overrides.forTenant(tenant).compaction.block_retention,
-        write: writeOptionsFromConfig(ctx.config.storage.trace.block),
-        merger: new MergeWorker(ctx.config.storage.trace),
+        write: blockWriteOptions(ctx.config),
+        merger: new MergeWorker(objectStoreOptions(ctx.config)),
         ready: async (signal) => {
           await waitInstanceState(ring, rc.instanceId, 'ACTIVE', rc.waitActiveInstanceTimeoutMs, signal);
           await waitRingStability(ring, { minMs: rc.waitStabilityMinMs, maxMs: rc.waitStabilityMaxMs, signal });

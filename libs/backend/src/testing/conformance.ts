@@ -11,7 +11,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import v8 from 'node:v8';
 import vm from 'node:vm';
-import { Code, codeOf } from '@stave/server';
+import { Code, codeOf } from '@stave/core';
 import type { ListResult, ObjectStore } from '../object-store';
 
 export type StoreFactory = () => Promise<ObjectStore>;

@@ -1,7 +1,7 @@
 // ObjectStore wrappers for tests: count what a reader fetches, or fail a write part-way.
 
 import type { ListResult, ObjectInfo, ObjectStore } from '@stave/backend';
-import { errors } from '@stave/server';
+import { errors } from '@stave/core';
 
 export class CountingStore implements ObjectStore {
   readonly readLog: { key: string; bytes: number }[] = [];

@@ -1,5 +1,5 @@
 import * as thrift from 'thrift';
-import { Code, ConnectError } from '@stave/server';
+import { Code, ConnectError } from '@stave/core';
 import { decodeJaegerAgentEmitBatch, decodeJaegerThriftBatch, JaegerTagType, type JaegerThriftBatch } from './jaeger-thrift';
 import { encodeBatch, encodeEmitBatch, encodeWith, i64 } from './thrift-test-encoder';
 

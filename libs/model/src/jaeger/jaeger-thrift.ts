@@ -12,7 +12,7 @@
 // Required fields are enforced as the reference (Go) decoders do; unknown fields, and fields whose wire
 // type does not match the schema, are skipped.
 
-import { Code, ConnectError } from '@stave/server';
+import { Code, ConnectError } from '@stave/core';
 import { MessageType, TType, thriftReader, typeName, type ThriftProtocol, type ThriftReader } from './thrift-reader';
 
 export const JaegerTagType = { STRING: 0, DOUBLE: 1, BOOL: 2, LONG: 3, BINARY: 4 } as const;

@@ -12,7 +12,7 @@ import {
   type KeyValue,
   type Span,
 } from '@stave/proto';
-import { Code, ConnectError } from '@stave/server';
+import { Code, ConnectError } from '@stave/core';
 import { JaegerTagType, type JaegerThriftBatch, type JaegerThriftSpan, type JaegerThriftTag } from './jaeger-thrift';
 import { DEFAULT_EVENT_NAME, jaegerProtoBatchesToOtlp, jaegerProtoBatchToOtlp, jaegerThriftBatchToOtlp } from './jaeger-to-otlp';
 

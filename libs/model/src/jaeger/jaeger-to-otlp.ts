@@ -33,7 +33,7 @@ import {
   type SpanSchema,
   type Span_LinkSchema,
 } from '@stave/proto';
-import { Code, ConnectError } from '@stave/server';
+import { Code, ConnectError } from '@stave/core';
 import { JaegerTagType, JaegerThriftSpanRefType, type JaegerThriftBatch, type JaegerThriftSpan, type JaegerThriftTag } from './jaeger-thrift';
 import {
   AttributeMap,

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import * as thrift from 'thrift';
-import { Code, ConnectError } from '@stave/server';
+import { Code, ConnectError } from '@stave/core';
 import { BinaryReader, CompactReader, MAX_THRIFT_DEPTH, MessageType, TType, thriftReader, type ThriftProtocol } from './thrift-reader';
 import { encodeWith, i64 } from './thrift-test-encoder';
 

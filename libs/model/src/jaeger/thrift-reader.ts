@@ -7,7 +7,7 @@
 // Type codes below are the binary protocol's; the compact reader translates its own codes to these so
 // that schema decoders are written once.
 
-import { Code, ConnectError } from '@stave/server';
+import { Code, ConnectError } from '@stave/core';
 
 export type ThriftProtocol = 'binary' | 'compact';
 

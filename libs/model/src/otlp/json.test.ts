@@ -4,7 +4,7 @@ import { JsonTraceSerializer, ProtobufTraceSerializer } from '@opentelemetry/otl
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
 import { AnyValueSchema, ExportTraceServiceRequestSchema, Span_SpanKind, Status_StatusCode, type AnyValue, type KeyValue } from '@stave/proto';
-import { Code, ConnectError } from '@stave/server';
+import { Code, ConnectError } from '@stave/core';
 import { parseOtlpJson, toOtlpJson } from './json';
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');

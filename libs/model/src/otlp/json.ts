@@ -42,8 +42,8 @@ import {
   type Span_Link,
   type Status,
 } from '@stave/proto';
-import { Code, ConnectError } from '@stave/server';
-import { MAX_NESTING_DEPTH } from './split';
+import { Code, ConnectError } from '@stave/core';
+import { MAX_NESTING_DEPTH } from './protobuf-wire';
 
 type JsonObject = Record<string, unknown>;
 

@@ -15,7 +15,7 @@ import {
   type ExportTraceServiceRequest,
   type Span,
 } from '@stave/proto';
-import { Code, ConnectError } from '@stave/server';
+import { Code, ConnectError } from '@stave/core';
 import fc from 'fast-check';
 import { splitByTrace, type SplitResult } from './split';
 

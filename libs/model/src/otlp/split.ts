@@ -20,9 +20,12 @@
 // By default the scan also validates what the full decoder (fromBinary, used when blocks are built) would
 // reject later: wire types of known fields, nesting, and UTF-8 in string fields of the whole span tree. An
 // acknowledged span that could not be decoded later would be a lost span, so bad input is refused here.
+//
+// The wire reading is protobuf-wire.ts; the schema-aware validation of the span tree is validate.ts.
 
-import { isUtf8 } from 'node:buffer';
-import { Code, ConnectError } from '@stave/server';
+import { Code, ConnectError } from '@stave/core';
+import { ProtobufWireError, readFixed64, readLength, readTag, skipField, validUtf8, wire, WT_I64, WT_LEN } from './protobuf-wire';
+import { SCHEMA, T_RESOURCE, T_SCOPE, T_SPAN, validateField, validateMessage, wireTypeOfKind } from './validate';
 
 export interface TraceSplit {
   /** The trace ID, 16 bytes (a copy; safe to keep). */
@@ -55,334 +58,6 @@ export interface SplitOptions {
    * and IDs. Default true; false is for callers that validated the bytes already.
    */
   readonly deep?: boolean;
-}
-
-// --- wire reading -------------------------------------------------------------------------------------
-// Readers return the new position and leave values in these module variables, so the hot loops allocate
-// nothing. splitByTrace is synchronous, so module state cannot be shared by two calls at once.
-
-const WT_VARINT = 0;
-const WT_I64 = 1;
-const WT_LEN = 2;
-const WT_SGROUP = 3;
-const WT_EGROUP = 4;
-const WT_I32 = 5;
-
-/**
- * How deep messages may nest (AnyValue arrays and maps are recursive). Deeper input is refused rather than
- * risking a stack overflow here or in the full decoder later.
- */
-export const MAX_NESTING_DEPTH = 100;
-
-class WireError extends Error {
-  constructor(
-    readonly offset: number,
-    readonly problem: string,
-  ) {
-    super(`malformed protobuf at byte offset ${offset}: ${problem}`);
-  }
-}
-
-let u32 = 0;
-let lo = 0;
-let hi = 0;
-
-function readVarint32(buf: Uint8Array, pos: number, end: number): number {
-  const start = pos;
-  let v = 0;
-  for (let shift = 0; shift < 28; shift += 7) {
-    if (pos >= end) throw new WireError(start, 'truncated varint');
-    const b = buf[pos++]!;
-    v |= (b & 0x7f) << shift;
-    if (b < 0x80) {
-      u32 = v;
-      return pos;
-    }
-  }
-  if (pos >= end) throw new WireError(start, 'truncated varint');
-  const b = buf[pos++]!;
-  if (b > 0x0f) throw new WireError(start, 'varint does not fit in 32 bits');
-  u32 = v + b * 0x10000000;
-  return pos;
-}
-
-function skipVarint(buf: Uint8Array, pos: number, end: number): number {
-  const start = pos;
-  for (let i = 0; i < 10; i++) {
-    if (pos >= end) throw new WireError(start, 'truncated varint');
-    if (buf[pos++]! < 0x80) return pos;
-  }
-  throw new WireError(start, 'varint longer than 10 bytes');
-}
-
-function readFixed64(buf: Uint8Array, pos: number, end: number): number {
-  if (pos + 8 > end) throw new WireError(pos, 'truncated fixed64');
-  lo = (buf[pos]! | (buf[pos + 1]! << 8) | (buf[pos + 2]! << 16) | (buf[pos + 3]! << 24)) >>> 0;
-  hi = (buf[pos + 4]! | (buf[pos + 5]! << 8) | (buf[pos + 6]! << 16) | (buf[pos + 7]! << 24)) >>> 0;
-  return pos + 8;
-}
-
-/** Reads a tag into u32, refusing field number 0 and wire types 6 and 7. */
-function readTag(buf: Uint8Array, pos: number, end: number): number {
-  const start = pos;
-  const b = buf[pos]!; // callers check pos < end
-  if (b < 0x80) {
-    u32 = b;
-    pos++;
-  } else {
-    pos = readVarint32(buf, pos, end);
-  }
-  if (u32 < 8) throw new WireError(start, 'field number 0');
-  if ((u32 & 7) > 5) throw new WireError(start, `invalid wire type ${u32 & 7}`);
-  return pos;
-}
-
-/** Reads a length prefix into u32 and checks that the payload fits before `end`. */
-function readLength(buf: Uint8Array, pos: number, end: number): number {
-  const start = pos;
-  if (pos < end && buf[pos]! < 0x80) {
-    u32 = buf[pos++]!;
-  } else {
-    pos = readVarint32(buf, pos, end);
-  }
-  if (u32 > end - pos) throw new WireError(start, `length ${u32} exceeds the ${end - pos} bytes remaining`);
-  return pos;
-}
-
-function skipField(buf: Uint8Array, pos: number, end: number, tag: number, depth: number): number {
-  switch (tag & 7) {
-    case WT_VARINT:
-      return skipVarint(buf, pos, end);
-    case WT_I64:
-      if (pos + 8 > end) throw new WireError(pos, 'truncated fixed64');
-      return pos + 8;
-    case WT_LEN:
-      pos = readLength(buf, pos, end);
-      return pos + u32;
-    case WT_I32:
-      if (pos + 4 > end) throw new WireError(pos, 'truncated fixed32');
-      return pos + 4;
-    case WT_SGROUP: {
-      if (depth >= MAX_NESTING_DEPTH) throw new WireError(pos, `messages nested deeper than ${MAX_NESTING_DEPTH} levels`);
-      const field = tag >>> 3;
-      for (;;) {
-        if (pos >= end) throw new WireError(pos, `group of field ${field} has no end tag`);
-        const at = pos;
-        pos = readTag(buf, pos, end);
-        const t = u32;
-        if ((t & 7) === WT_EGROUP) {
-          if (t >>> 3 !== field) throw new WireError(at, `end tag of field ${t >>> 3} inside group of field ${field}`);
-          return pos;
-        }
-        pos = skipField(buf, pos, end, t, depth + 1);
-      }
-    }
-    default:
-      throw new WireError(pos, `end-group tag of field ${tag >>> 3} without a start`);
-  }
-}
-
-/** Whether buf[pos, end) is well-formed UTF-8 by the rules of a fatal TextDecoder (no overlongs, no surrogates). */
-export function isValidUtf8(buf: Uint8Array, pos: number, end: number): boolean {
-  while (pos < end) {
-    // ASCII fast path: four bytes at a time.
-    while (pos + 4 <= end && ((buf[pos]! | buf[pos + 1]! | buf[pos + 2]! | buf[pos + 3]!) & 0x80) === 0) pos += 4;
-    if (pos >= end) break;
-    const c = buf[pos]!;
-    if (c < 0x80) {
-      pos++;
-    } else if (c >= 0xc2 && c <= 0xdf) {
-      if (pos + 1 >= end || (buf[pos + 1]! & 0xc0) !== 0x80) return false;
-      pos += 2;
-    } else if (c >= 0xe0 && c <= 0xef) {
-      if (pos + 2 >= end) return false;
-      const c1 = buf[pos + 1]!;
-      if (c1 < (c === 0xe0 ? 0xa0 : 0x80) || c1 > (c === 0xed ? 0x9f : 0xbf) || (buf[pos + 2]! & 0xc0) !== 0x80) return false;
-      pos += 3;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-      if (pos + 3 >= end) return false;
-      const c1 = buf[pos + 1]!;
-      if (c1 < (c === 0xf0 ? 0x90 : 0x80) || c1 > (c === 0xf4 ? 0x8f : 0xbf)) return false;
-      if ((buf[pos + 2]! & 0xc0) !== 0x80 || (buf[pos + 3]! & 0xc0) !== 0x80) return false;
-      pos += 4;
-    } else {
-      return false;
-    }
-  }
-  return true;
-}
-
-/** UTF-8 check of a string field: the native (SIMD) validator pays off past ~128 bytes, a JS loop below. */
-function validUtf8(buf: Uint8Array, pos: number, end: number): boolean {
-  return end - pos >= 128 ? isUtf8(buf.subarray(pos, end)) : isValidUtf8(buf, pos, end);
-}
-
-// --- schema-aware validation ----------------------------------------------------------------------------
-// Field kinds per message type, indexed by field number (0 = unknown field: skipped, as protobuf does).
-
-const K_VARINT = 1;
-const K_I64 = 2;
-const K_I32 = 3;
-const K_STRING = 4;
-const K_BYTES = 5;
-const K_MSG = 16; // K_MSG + message type
-
-const T_RESOURCE = 0;
-const T_SCOPE = 1;
-const T_KEY_VALUE = 2;
-const T_ANY_VALUE = 3;
-const T_ARRAY_VALUE = 4;
-const T_KV_LIST = 5;
-const T_EVENT = 6;
-const T_LINK = 7;
-const T_STATUS = 8;
-const T_ENTITY_REF = 9;
-const T_SPAN = 10;
-
-const TYPE_NAMES = [
-  'Resource',
-  'InstrumentationScope',
-  'KeyValue',
-  'AnyValue',
-  'ArrayValue',
-  'KeyValueList',
-  'Span.Event',
-  'Span.Link',
-  'Status',
-  'EntityRef',
-  'Span',
-];
-
-const SCHEMA: readonly Uint8Array[] = [
-  /* Resource */ Uint8Array.of(0, K_MSG + T_KEY_VALUE, K_VARINT, K_MSG + T_ENTITY_REF),
-  /* InstrumentationScope */ Uint8Array.of(0, K_STRING, K_STRING, K_MSG + T_KEY_VALUE, K_VARINT),
-  /* KeyValue */ Uint8Array.of(0, K_STRING, K_MSG + T_ANY_VALUE),
-  /* AnyValue */ Uint8Array.of(0, K_STRING, K_VARINT, K_VARINT, K_I64, K_MSG + T_ARRAY_VALUE, K_MSG + T_KV_LIST, K_BYTES),
-  /* ArrayValue */ Uint8Array.of(0, K_MSG + T_ANY_VALUE),
-  /* KeyValueList */ Uint8Array.of(0, K_MSG + T_KEY_VALUE),
-  /* Span.Event */ Uint8Array.of(0, K_I64, K_STRING, K_MSG + T_KEY_VALUE, K_VARINT),
-  /* Span.Link */ Uint8Array.of(0, K_BYTES, K_BYTES, K_STRING, K_MSG + T_KEY_VALUE, K_VARINT, K_I32),
-  /* Status (field 1 is reserved) */ Uint8Array.of(0, 0, K_STRING, K_VARINT),
-  /* EntityRef */ Uint8Array.of(0, K_STRING, K_STRING, K_STRING, K_STRING),
-  /* Span */ Uint8Array.of(
-    0,
-    K_BYTES,
-    K_BYTES,
-    K_STRING,
-    K_BYTES,
-    K_STRING,
-    K_VARINT,
-    K_I64,
-    K_I64,
-    K_MSG + T_KEY_VALUE,
-    K_VARINT,
-    K_MSG + T_EVENT,
-    K_VARINT,
-    K_MSG + T_LINK,
-    K_VARINT,
-    K_MSG + T_STATUS,
-    K_I32,
-  ),
-];
-
-function wireTypeOfKind(kind: number): number {
-  switch (kind) {
-    case K_VARINT:
-      return WT_VARINT;
-    case K_I64:
-      return WT_I64;
-    case K_I32:
-      return WT_I32;
-    default:
-      return WT_LEN;
-  }
-}
-
-/** Validates the value of one field (tag just read, `kind` from SCHEMA) and returns the position after it. */
-function validateField(buf: Uint8Array, pos: number, end: number, type: number, tag: number, kind: number, depth: number): number {
-  if (kind === 0) return skipField(buf, pos, end, tag, depth);
-  const wt = tag & 7;
-  if (wt !== wireTypeOfKind(kind)) {
-    throw new WireError(pos, `${TYPE_NAMES[type]} field ${tag >>> 3} has wire type ${wt}, expected ${wireTypeOfKind(kind)}`);
-  }
-  if (wt !== WT_LEN) return skipField(buf, pos, end, tag, depth);
-  pos = readLength(buf, pos, end);
-  const len = u32;
-  if (kind === K_STRING) {
-    if (!validUtf8(buf, pos, pos + len)) throw new WireError(pos, `${TYPE_NAMES[type]} field ${tag >>> 3} is not valid UTF-8`);
-  } else if (kind === K_MSG + T_KEY_VALUE) {
-    validateKeyValue(buf, pos, pos + len, depth + 1);
-  } else if (kind >= K_MSG) {
-    validateMessage(buf, pos, pos + len, kind - K_MSG, depth + 1);
-  }
-  return pos + len;
-}
-
-// KeyValue and AnyValue are most of the bytes of a span (attributes), so they get their own loops; anything
-// unusual (unknown fields, wrong wire types) falls back to the generic validateField.
-
-const KEY_VALUE_SCHEMA = SCHEMA[T_KEY_VALUE]!;
-const ANY_VALUE_SCHEMA = SCHEMA[T_ANY_VALUE]!;
-
-function validateKeyValue(buf: Uint8Array, pos: number, end: number, depth: number): void {
-  while (pos < end) {
-    pos = readTag(buf, pos, end);
-    const tag = u32;
-    if (tag === ((1 << 3) | WT_LEN)) {
-      pos = readLength(buf, pos, end);
-      const len = u32;
-      if (!validUtf8(buf, pos, pos + len)) throw new WireError(pos, 'KeyValue field 1 is not valid UTF-8');
-      pos += len;
-    } else if (tag === ((2 << 3) | WT_LEN)) {
-      pos = readLength(buf, pos, end);
-      const len = u32;
-      validateAnyValue(buf, pos, pos + len, depth + 1);
-      pos += len;
-    } else {
-      const field = tag >>> 3;
-      pos = validateField(buf, pos, end, T_KEY_VALUE, tag, field < KEY_VALUE_SCHEMA.length ? KEY_VALUE_SCHEMA[field]! : 0, depth);
-    }
-  }
-}
-
-function validateAnyValue(buf: Uint8Array, pos: number, end: number, depth: number): void {
-  if (depth > MAX_NESTING_DEPTH) throw new WireError(pos, `messages nested deeper than ${MAX_NESTING_DEPTH} levels`);
-  while (pos < end) {
-    pos = readTag(buf, pos, end);
-    const tag = u32;
-    switch (tag) {
-      case (1 << 3) | WT_LEN: {
-        pos = readLength(buf, pos, end);
-        const len = u32;
-        if (!validUtf8(buf, pos, pos + len)) throw new WireError(pos, 'AnyValue field 1 is not valid UTF-8');
-        pos += len;
-        break;
-      }
-      case (2 << 3) | WT_VARINT:
-      case (3 << 3) | WT_VARINT:
-        pos = skipVarint(buf, pos, end);
-        break;
-      case (4 << 3) | WT_I64:
-        if (pos + 8 > end) throw new WireError(pos, 'truncated fixed64');
-        pos += 8;
-        break;
-      default: {
-        const field = tag >>> 3;
-        pos = validateField(buf, pos, end, T_ANY_VALUE, tag, field < ANY_VALUE_SCHEMA.length ? ANY_VALUE_SCHEMA[field]! : 0, depth);
-      }
-    }
-  }
-}
-
-function validateMessage(buf: Uint8Array, pos: number, end: number, type: number, depth: number): void {
-  if (depth > MAX_NESTING_DEPTH) throw new WireError(pos, `messages nested deeper than ${MAX_NESTING_DEPTH} levels`);
-  const schema = SCHEMA[type]!;
-  while (pos < end) {
-    pos = readTag(buf, pos, end);
-    const tag = u32;
-    const field = tag >>> 3;
-    pos = validateField(buf, pos, end, type, tag, field < schema.length ? schema[field]! : 0, depth);
-  }
 }
 
 // --- scratch lists --------------------------------------------------------------------------------------
@@ -484,8 +159,8 @@ function where(): string {
   return s;
 }
 
-function wrongWireType(pos: number, message: string, field: number, wt: number, expected: number): WireError {
-  return new WireError(pos, `${message} field ${field} has wire type ${wt}, expected ${expected}`);
+function wrongWireType(pos: number, message: string, field: number, wt: number, expected: number): ProtobufWireError {
+  return new ProtobufWireError(pos, `${message} field ${field} has wire type ${wt}, expected ${expected}`);
 }
 
 /**
@@ -498,7 +173,7 @@ export function splitByTrace(req: Uint8Array, opts: SplitOptions = {}): SplitRes
   try {
     scanRequest(req);
   } catch (err) {
-    if (err instanceof WireError) throw invalid(`${where()}: ${err.message}`);
+    if (err instanceof ProtobufWireError) throw invalid(`${where()}: ${err.message}`);
     throw err;
   }
   return buildOutput(req);
@@ -511,10 +186,10 @@ function scanRequest(buf: Uint8Array): void {
   while (pos < end) {
     const fieldStart = pos;
     pos = readTag(buf, pos, end);
-    const tag = u32;
+    const tag = wire.u32;
     if (tag === ((1 << 3) | WT_LEN)) {
       pos = readLength(buf, pos, end);
-      const len = u32;
+      const len = wire.u32;
       atResource = resourceIndex;
       scanResourceSpans(buf, pos, pos + len);
       atResource = -1;
@@ -536,11 +211,11 @@ function scanResourceSpans(buf: Uint8Array, pos: number, end: number): void {
   while (pos < end) {
     const fieldStart = pos;
     pos = readTag(buf, pos, end);
-    const tag = u32;
+    const tag = wire.u32;
     switch (tag) {
       case (2 << 3) | WT_LEN: {
         pos = readLength(buf, pos, end);
-        const len = u32;
+        const len = wire.u32;
         atScope = scopeIndex++;
         scanScopeSpans(buf, pos, pos + len, r);
         atScope = -1;
@@ -550,7 +225,7 @@ function scanResourceSpans(buf: Uint8Array, pos: number, end: number): void {
       case (1 << 3) | WT_LEN: {
         // resource
         pos = readLength(buf, pos, end);
-        const len = u32; // u32 is reused by the nested reads
+        const len = wire.u32; // wire.u32 is reused by the nested reads
         if (deepValidation) validateMessage(buf, pos, pos + len, T_RESOURCE, 1);
         pos += len;
         addRange(rsRanges, rsFirst.a[r]!, fieldStart, pos);
@@ -558,8 +233,8 @@ function scanResourceSpans(buf: Uint8Array, pos: number, end: number): void {
       }
       case (3 << 3) | WT_LEN: // schema_url
         pos = readLength(buf, pos, end);
-        if (deepValidation && !validUtf8(buf, pos, pos + u32)) throw new WireError(pos, 'schema_url is not valid UTF-8');
-        pos += u32;
+        if (deepValidation && !validUtf8(buf, pos, pos + wire.u32)) throw new ProtobufWireError(pos, 'schema_url is not valid UTF-8');
+        pos += wire.u32;
         addRange(rsRanges, rsFirst.a[r]!, fieldStart, pos);
         break;
       default:
@@ -584,11 +259,11 @@ function scanScopeSpans(buf: Uint8Array, pos: number, end: number, resource: num
   while (pos < end) {
     const fieldStart = pos;
     pos = readTag(buf, pos, end);
-    const tag = u32;
+    const tag = wire.u32;
     switch (tag) {
       case (2 << 3) | WT_LEN: {
         pos = readLength(buf, pos, end);
-        const len = u32;
+        const len = wire.u32;
         atSpan = spanIndex++;
         scanSpan(buf, fieldStart, pos, pos + len, s);
         atSpan = -1;
@@ -598,7 +273,7 @@ function scanScopeSpans(buf: Uint8Array, pos: number, end: number, resource: num
       case (1 << 3) | WT_LEN: {
         // scope
         pos = readLength(buf, pos, end);
-        const len = u32; // u32 is reused by the nested reads
+        const len = wire.u32; // wire.u32 is reused by the nested reads
         if (deepValidation) validateMessage(buf, pos, pos + len, T_SCOPE, 1);
         pos += len;
         addRange(ssRanges, ssFirst.a[s]!, fieldStart, pos);
@@ -606,8 +281,8 @@ function scanScopeSpans(buf: Uint8Array, pos: number, end: number, resource: num
       }
       case (3 << 3) | WT_LEN: // schema_url
         pos = readLength(buf, pos, end);
-        if (deepValidation && !validUtf8(buf, pos, pos + u32)) throw new WireError(pos, 'schema_url is not valid UTF-8');
-        pos += u32;
+        if (deepValidation && !validUtf8(buf, pos, pos + wire.u32)) throw new ProtobufWireError(pos, 'schema_url is not valid UTF-8');
+        pos += wire.u32;
         addRange(ssRanges, ssFirst.a[s]!, fieldStart, pos);
         break;
       default:
@@ -637,29 +312,29 @@ function scanSpan(buf: Uint8Array, fieldStart: number, pos: number, end: number,
   let endLo = 0;
   while (pos < end) {
     pos = readTag(buf, pos, end);
-    const tag = u32;
+    const tag = wire.u32;
     switch (tag) {
       case (1 << 3) | WT_LEN:
         pos = readLength(buf, pos, end);
         idOff = pos;
-        idLen = u32;
-        pos += u32;
+        idLen = wire.u32;
+        pos += wire.u32;
         break;
       case (2 << 3) | WT_LEN:
         pos = readLength(buf, pos, end);
-        spanIdLen = u32;
-        pos += u32;
+        spanIdLen = wire.u32;
+        pos += wire.u32;
         break;
       case (7 << 3) | WT_I64:
         pos = readFixed64(buf, pos, end);
-        startHi = hi;
-        startLo = lo;
+        startHi = wire.hi;
+        startLo = wire.lo;
         flags |= HAS_START;
         break;
       case (8 << 3) | WT_I64:
         pos = readFixed64(buf, pos, end);
-        endHi = hi;
-        endLo = lo;
+        endHi = wire.hi;
+        endLo = wire.lo;
         flags |= HAS_END;
         break;
       default: {

@@ -1,7 +1,7 @@
 import { create, equals, fromBinary } from '@bufbuild/protobuf';
 import { BinaryReader, WireType } from '@bufbuild/protobuf/wire';
 import { Span_SpanKind, Status_StatusCode, TraceSchema, type Trace } from '@stave/proto';
-import { Code, ConnectError } from '@stave/server';
+import { Code, ConnectError } from '@stave/core';
 import { parseTempoTraceJson, parseTraceID, tempoTraceByIDV2Json, tempoTraceByIDV2Proto, tempoTraceV1Json, traceIDToHex } from './tempo-json';
 
 const TRACE_ID = Buffer.from('00000000000000006743947cc5a3045a', 'hex');

@@ -17,7 +17,7 @@
 import { create, fromJson, toBinary, toJson, type JsonValue } from '@bufbuild/protobuf';
 import { BinaryWriter, WireType } from '@bufbuild/protobuf/wire';
 import { ResourceSpansSchema, TraceSchema, type Trace } from '@stave/proto';
-import { Code, ConnectError } from '@stave/server';
+import { Code, ConnectError } from '@stave/core';
 import type { TraceLike } from './combine';
 
 /** tempopb.PartialStatus. */

@@ -3,7 +3,7 @@
 // converter reads only from it.
 
 import { isIPv4, isIPv6 } from 'node:net';
-import { Code, ConnectError } from '@stave/server';
+import { Code, ConnectError } from '@stave/core';
 
 export type ZipkinKind = 'CLIENT' | 'SERVER' | 'PRODUCER' | 'CONSUMER';
 

@@ -10,7 +10,7 @@ import {
   type KeyValue,
   type Span,
 } from '@stave/proto';
-import { Code, ConnectError } from '@stave/server';
+import { Code, ConnectError } from '@stave/core';
 import { ipv6FromBytes } from './zipkin-model';
 import { ZIPKIN_ATTR, zipkinProtoToOtlp, zipkinV1JsonToOtlp, zipkinV2JsonToOtlp } from './zipkin-to-otlp';
 

@@ -1,7 +1,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Logger } from '../log';
+import { Logger } from '@stave/core';
 import { parseConfig } from './load';
 import { Overrides } from './overrides';
 import { overridesSection } from './stave-config';

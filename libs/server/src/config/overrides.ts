@@ -7,7 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import { parse } from 'yaml';
 import { ConfigError, parseConfig } from './load';
-import type { Logger } from '../log';
+import type { Logger } from '@stave/core';
 import { c, type ConfigIssue, type Infer, type ParseContext } from './schema';
 import { limitsSection, overridesSection, type LimitsConfig } from './stave-config';
 

@@ -187,7 +187,7 @@ export const querierSection = c.object({
     parallelism: c.int(2, { min: 1 }),
     match_max_concurrent: c.bool(true),
     grpc_client_config: c.ignored(),
-    dns_lookup_duration: c.ignored(),
+    dns_lookup_duration: c.duration('10s', 'how often frontend_address is resolved again'),
   }),
   shuffle_sharding_ingesters_enabled: c.ignored(),
   shuffle_sharding_ingesters_lookback_period: c.ignored(),
@@ -198,7 +198,7 @@ export const querierSection = c.object({
 export const queryFrontendSection = c.object({
   max_outstanding_per_tenant: c.int(2000, { min: 1 }),
   querier_forget_delay: c.ignored(),
-  max_batch_size: c.int(5, { min: 1 }),
+  max_batch_size: c.ignored("the Frontend stream carries one job per message; a worker's parallelism bounds its jobs in flight"),
   max_retries: c.int(2, { min: 0 }),
   search: c.pending(
     c.object({

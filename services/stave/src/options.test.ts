@@ -1,6 +1,7 @@
-import { parseConfig, staveConfigSchema } from '@stave/server';
-import { createLifecycler, createRing, memberlistKVOptions, ringConfig, ringKVClient } from './config';
-import { InMemoryKV } from './kv';
+import { validateStorageConfig } from '@stave/backend';
+import { createLifecycler, createRing, InMemoryKV, ringKVClient } from '@stave/ring';
+import { defaultConfig, parseConfig, staveConfigSchema } from '@stave/server';
+import { memberlistKVOptions, objectStoreOptions, ringConfig } from './options';
 
 const cfg = (raw: unknown) => parseConfig(staveConfigSchema, raw).config;
 
@@ -113,5 +114,17 @@ describe('ring config from Tempo keys', () => {
     expect(() => ringKVClient({ inmemory: new InMemoryKV() }, { ...rc, store: 'memberlist' })).toThrow(/no memberlist KV was created/);
     await lc.stop();
     await ring.stop();
+  });
+});
+
+describe('object store options from Tempo keys', () => {
+  test('the default storage.trace section is complete, valid backend options', () => {
+    expect(validateStorageConfig(objectStoreOptions(defaultConfig()))).toEqual([]);
+  });
+
+  test('storage.trace keys reach the backend options as written', () => {
+    const o = objectStoreOptions(cfg({ storage: { trace: { backend: 's3', request_timeout: '10s', s3: { bucket: 'traces', endpoint: 'minio:9000' } } } }));
+    expect(o).toMatchObject({ backend: 's3', request_timeout: 10_000, s3: { bucket: 'traces', endpoint: 'minio:9000' } });
+    expect(validateStorageConfig(o)).toEqual([]);
   });
 });
