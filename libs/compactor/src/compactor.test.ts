@@ -7,7 +7,7 @@ import { COMPACTED_META_NAME, listBlocks, openBlock, readTenantIndex, scanTenant
 import { errors, nopLogger } from '@stave/core';
 import { Registry } from 'prom-client';
 import { Compactor, type CompactorConfig, type CompactorOptions } from './compactor';
-import { rng, spanID, spanKeys, traceID, writeTestBlock } from './testing';
+import { spanID, spanKeys, traceID, writeTestBlock } from './testing';
 
 const HOUR = 3_600_000;
 let dir: string;
@@ -50,7 +50,9 @@ async function liveSpans(s: ObjectStore, tenant: string): Promise<string[]> {
  * Returns the expected set of span keys.
  */
 async function overlappingBlocks(tenant: string, o: { traces: number; spans: number; parts: number; replicas: number; seed: number; startMs: number }) {
-  const rand = rng(o.seed);
+  // A linear congruential generator: seeded, the same on every machine.
+  let state = o.seed >>> 0;
+  const rand = () => (state = (Math.imul(state, 1_103_515_245) + 12_345) >>> 0) / 2 ** 32;
   const expected = new Set<string>();
   const metas: BlockMeta[] = [];
   for (let p = 0; p < o.parts; p++) {

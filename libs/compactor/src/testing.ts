@@ -73,15 +73,3 @@ export function spanKeys(trace: TracesData): string[] {
     for (const ss of rs.scopeSpans) for (const sp of ss.spans) out.push(`${Buffer.from(sp.traceId).toString('hex')}/${Buffer.from(sp.spanId).toString('hex')}`);
   return out;
 }
-
-/** A small seeded PRNG (mulberry32): tests print and replay the seed. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
