@@ -7,7 +7,7 @@
 // Then REL-13 (acceptance 2): the compactor is killed with SIGKILL at 5 seeded random moments while it
 // compacts, and restarted each time: after every kill each listed block reads back whole and no span is
 // missing; in the end each span is there exactly once and the leftovers (orphan folders, compacted blocks)
-// are gone within compacted_block_retention.
+// are gone within compacted_block_retention. A SIGTERM in the middle of a job stops the process cleanly.
 
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -221,6 +221,19 @@ describe('compactor end to end', () => {
         if ((await listBlocks(s, TENANT)).length <= 1) break;
       }
       expect(kills).toBeGreaterThanOrEqual(3);
+
+      // SIGTERM while a job runs: the process exits 0 within its grace period, the job either finished or
+      // abandoned (no partial block left behind).
+      const termed = start();
+      procs.push(termed);
+      const jobsBefore = () => termed.logs.filter((l) => l.msg === 'compacting blocks').length;
+      await poll('a compaction job to start', () => jobsBefore() > 0, { timeoutMs: 20_000, intervalMs: 10 });
+      const stopped = await termed.stop('SIGTERM');
+      expect(stopped.code).toBe(0);
+      expect(stopped.ms).toBeLessThan(10_000);
+      const abandoned = termed.logs.filter((l) => l.msg === 'compaction job abandoned').length;
+      process.stderr.write(`SIGTERM: exit 0 after ${stopped.ms} ms, jobs abandoned ${abandoned}\n`);
+      expect((await spanCounts(s)).size).toBe(expected);
 
       const last = start();
       procs.push(last);

@@ -257,7 +257,7 @@ export class Compactor extends BasicService {
     const rfs = new Set(inputs.map((m) => m.replicationFactor));
     const rf = rfs.size === 1 ? inputs[0]!.replicationFactor : undefined;
     try {
-      this.log.info('compacting blocks', { tenant, job: job.hash, level, blocks: inputs.map((m) => m.blockID) });
+      this.log.info('compacting blocks', { tenant, job: job.hash, compactionLevel: level, blocks: inputs.map((m) => m.blockID) });
       const mj: MergeJob = {
         tenant,
         inputs,
@@ -284,7 +284,7 @@ export class Compactor extends BasicService {
       this.metrics.jobs.inc({ result: 'ok' });
       this.log.info('compacted blocks', {
         tenant,
-        level,
+        compactionLevel: level,
         inputs: inputs.length,
         output: output.blockID,
         traces: output.totalObjects,
