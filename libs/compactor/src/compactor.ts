@@ -168,6 +168,7 @@ export class Compactor extends BasicService {
     // 1. Compaction: select, run the owned jobs, and select again over the result until nothing owned is
     //    left or the tenant's time is up (Tempo selects once per cycle; going on converges sooner).
     let outstanding = 0;
+    const failedBefore = report.failedJobs;
     for (;;) {
       if (signal?.aborted) return;
       const jobs = selectCompactionJobs(scan.metas, this.selectorOptions()).filter((j) => this.opts.owns(j.hash));
@@ -188,7 +189,8 @@ export class Compactor extends BasicService {
       }
       outstanding = jobs.slice(ran).reduce((n, j) => n + j.blocks.length, 0);
       scan = await this.scan(tenant);
-      if (ran < jobs.length || report.failedJobs > 0) break;
+      // A failed job is retried next cycle, not in a loop now.
+      if (ran < jobs.length || report.failedJobs > failedBefore) break;
     }
     this.metrics.outstandingBlocks.set({ tenant }, outstanding);
 
