@@ -30,7 +30,7 @@ import {
 } from '@stave/ring';
 import { BasicService, ModuleManager, Overrides, pageHandler, ServerService, State, sendText, type AppContext, type Service } from '@stave/server';
 import { Frontend, Pusher, Querier as QuerierService } from '@stave/proto';
-import { blockWriteOptions, memberlistKVOptions, objectStoreOptions, ringConfig } from './options';
+import { blockWriteOptions, compactorConfig, memberlistKVOptions, objectStoreOptions, ringConfig } from './options';
 import { receiverServices } from './receivers';
 
 /** The components a fleet scales separately; each is also its own deployable under services/. */
@@ -381,20 +381,9 @@ export function staveModules(): ModuleManager<AppContext> {
       const ring = readRing(ctx, rc);
       const ownership = new JobOwnership({ ring, instanceId: rc.instanceId });
       const overrides = get<Overrides>(ctx, keys.overrides);
-      const cc = ctx.config.compactor.compaction;
       const compactor = new Compactor({
         store: get(ctx, keys.store),
-        config: {
-          blockRetentionMs: cc.block_retention,
-          compactedBlockRetentionMs: cc.compacted_block_retention,
-          compactionWindowMs: cc.compaction_window,
-          compactionCycleMs: cc.compaction_cycle,
-          maxCompactionObjects: cc.max_compaction_objects,
-          maxBlockBytes: cc.max_block_bytes,
-          maxTimePerTenantMs: cc.max_time_per_tenant,
-          retentionConcurrency: cc.retention_concurrency,
-          tenantIndexBuilders: ctx.config.storage.trace.blocklist_poll_tenant_index_builders,
-        },
+        config: compactorConfig(ctx.config),
         owns: (key) => ownership.owns(key),
         blockRetentionFor: (tenant) => overrides.forTenant(tenant).compaction.block_retention,
         write: blockWriteOptions(ctx.config),
