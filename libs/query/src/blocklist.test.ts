@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { LocalStore } from '@stave/backend';
-import { writeBlock, type BlockMeta } from '@stave/block';
+import { writeBlock, writeTenantIndex, type BlockMeta } from '@stave/block';
 import { absentTraceIDs, CountingStore, realisticTraces } from '@stave/block/testing';
 import { Code, codeOf, nopLogger } from '@stave/server';
 import { Registry } from 'prom-client';
@@ -171,5 +171,47 @@ describe('Blocklist', () => {
     expect(text).toMatch(/^stave_querier_block_cache_bytes [1-9]/m);
     expect(text).toMatch(/^stave_querier_block_cache_max_bytes 1048576$/m);
     expect(text).toMatch(/^tempodb_blocklist_length\{tenant="t"\} 2$/m);
+  });
+
+  describe('tenant index', () => {
+    const T0 = Date.UTC(2026, 5, 1);
+    const ids = (bl: Blocklist) =>
+      bl
+        .blocks('t')
+        .map((m) => m.blockID)
+        .sort();
+
+    it('reads a fresh index and lists the blocks once it is older than blocklist_poll_stale_tenant_index', async () => {
+      const w = await writeBlocks(3, 2);
+      // The index knows the first two blocks only: a block flushed after the last index write.
+      await writeTenantIndex(store, 't', w.metas.slice(0, 2), [], () => new Date(T0));
+      let now = T0 + 60_000;
+      const bl = new Blocklist(store, 60_000, nopLogger, { staleTenantIndexMs: 10 * 60_000, now: () => now });
+      await bl.poll();
+      expect(ids(bl)).toEqual(
+        w.metas
+          .slice(0, 2)
+          .map((m) => m.blockID)
+          .sort(),
+      );
+      now = T0 + 11 * 60_000;
+      await bl.poll();
+      expect(ids(bl)).toEqual(w.metas.map((m) => m.blockID).sort());
+    });
+
+    it('never calls an index stale when the limit is 0 (Tempo default)', async () => {
+      const w = await writeBlocks(2, 2);
+      await writeTenantIndex(store, 't', w.metas.slice(0, 1), [], () => new Date(T0));
+      const bl = new Blocklist(store, 60_000, nopLogger, { staleTenantIndexMs: 0, now: () => T0 + 365 * 86_400_000 });
+      await bl.poll();
+      expect(ids(bl)).toEqual([w.metas[0]!.blockID]);
+    });
+
+    it('without fallback, a stale or missing index fails the poll (Unavailable) instead of answering from a guess', async () => {
+      await writeBlocks(1, 2);
+      const bl = new Blocklist(store, 60_000, nopLogger, { fallback: false });
+      await expect(bl.poll()).rejects.toThrow('blocklist of tenant t: no tenant index, and blocklist_poll_fallback is false');
+      expect(() => bl.blocks('t')).toThrow('has not been loaded');
+    });
   });
 });

@@ -20,6 +20,11 @@ export interface BlocklistOptions {
   cacheBytes?: number;
   /** Where the cache's metrics go (`stave_querier_block_cache_*`); none when absent. */
   registry?: Registry;
+  /** `blocklist_poll_fallback`: list the tenant's blocks when its index is missing, unreadable or stale (default true). */
+  fallback?: boolean;
+  /** `blocklist_poll_stale_tenant_index`: an index older than this is stale; 0 never (default 0). */
+  staleTenantIndexMs?: number;
+  now?: () => number;
 }
 
 /** A by-ID lookup's block selection, as a block-range job carries it. */
@@ -69,6 +74,9 @@ export class Blocklist extends BasicService {
   private timer: NodeJS.Timeout | undefined;
   private lastPoll = 0;
   readonly cache: BlockCache;
+  private readonly fallback: boolean;
+  private readonly staleTenantIndexMs: number;
+  private readonly now: () => number;
 
   constructor(
     private readonly store: ObjectStore,
@@ -78,6 +86,9 @@ export class Blocklist extends BasicService {
   ) {
     super('blocklist');
     this.cache = new BlockCache(opts.cacheBytes ?? DEFAULT_BLOCK_CACHE_BYTES);
+    this.fallback = opts.fallback ?? true;
+    this.staleTenantIndexMs = opts.staleTenantIndexMs ?? 0;
+    this.now = opts.now ?? Date.now;
     if (opts.registry) this.registerMetrics(opts.registry);
   }
 
@@ -100,6 +111,29 @@ export class Blocklist extends BasicService {
     if (this.timer) clearInterval(this.timer);
   }
 
+  /**
+   * A tenant's blocks: from its tenant index while that is fresh, else (with `fallback`) by listing, so a
+   * compactor that stopped writing indexes never hides newer blocks. Without fallback the poll fails and
+   * the last blocklist stays in use.
+   */
+  private async tenantBlocks(tenant: string): Promise<BlockMeta[]> {
+    let why: string;
+    try {
+      const idx = await readTenantIndex(this.store, tenant);
+      if (!idx) why = 'no tenant index';
+      else {
+        const ageMs = this.now() - Date.parse(idx.createdAt);
+        if (this.staleTenantIndexMs <= 0 || ageMs <= this.staleTenantIndexMs) return idx.meta;
+        why = `tenant index written ${Math.round(ageMs / 1000)}s ago is older than blocklist_poll_stale_tenant_index (${this.staleTenantIndexMs / 1000}s)`;
+      }
+    } catch (err) {
+      why = `tenant index unreadable: ${String(err)}`;
+    }
+    if (!this.fallback) throw new ConnectError(`blocklist of tenant ${tenant}: ${why}, and blocklist_poll_fallback is false`, Code.Unavailable);
+    if (why !== 'no tenant index') this.logger.warn('listing blocks instead of the tenant index', { tenant, reason: why });
+    return listBlocks(this.store, tenant);
+  }
+
   async poll(): Promise<void> {
     this.lastPoll = Date.now();
     const { prefixes } = await this.store.list('', { delimiter: '/' });
@@ -107,13 +141,7 @@ export class Blocklist extends BasicService {
     const live = new Set<string>();
     for (const p of prefixes) {
       const tenant = p.slice(0, -1);
-      let metas: BlockMeta[] | undefined;
-      try {
-        metas = (await readTenantIndex(this.store, tenant))?.meta;
-      } catch (err) {
-        this.logger.warn('tenant index unreadable; listing blocks', { tenant, err: String(err) });
-      }
-      metas ??= await listBlocks(this.store, tenant);
+      const metas = await this.tenantBlocks(tenant);
       const entries = metas.map((m) => {
         live.add(`${m.tenantID}/${m.blockID}`);
         return { key: blockKey(m.blockID), startS: Date.parse(m.startTime) / 1000, endS: Date.parse(m.endTime) / 1000, reader: this.reader(m) };

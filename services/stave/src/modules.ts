@@ -311,8 +311,11 @@ export function staveModules(): ModuleManager<AppContext> {
     userVisible: true,
     init: (ctx) => {
       const cfg = ctx.config.querier;
-      const blocklist = new Blocklist(get(ctx, keys.store), ctx.config.storage.trace.blocklist_poll, ctx.logger.child({ component: 'querier' }), {
+      const trace = ctx.config.storage.trace;
+      const blocklist = new Blocklist(get(ctx, keys.store), trace.blocklist_poll, ctx.logger.child({ component: 'querier' }), {
         registry: ctx.registry,
+        fallback: trace.blocklist_poll_fallback,
+        staleTenantIndexMs: trace.blocklist_poll_stale_tenant_index,
       });
       const q = new Querier({
         ring: get(ctx, keys.ring),

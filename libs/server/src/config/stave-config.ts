@@ -421,9 +421,11 @@ export const storageSection = c.object({
     }),
     blocklist_poll: c.duration('5m'),
     blocklist_poll_concurrency: c.pending(c.int(50, { min: 1 }), BLOCKLIST),
-    blocklist_poll_fallback: c.pending(c.bool(true), BLOCKLIST),
+    blocklist_poll_fallback: c.bool(true),
     blocklist_poll_tenant_index_builders: c.int(2, { min: 1 }),
-    blocklist_poll_stale_tenant_index: c.pending(c.duration('0s'), BLOCKLIST),
+    // Tempo's default is 0 (never stale). Stave's is under ingester.complete_block_timeout (15m), so that a
+    // compactor that stops writing tenant indexes never hides blocks flushed since: never a wrong empty.
+    blocklist_poll_stale_tenant_index: c.duration('10m'),
     blocklist_poll_jitter_ms: c.ignored(),
     empty_tenant_deletion_enabled: c.ignored(),
     empty_tenant_deletion_age: c.ignored(),
