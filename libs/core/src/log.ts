@@ -42,11 +42,20 @@ export class Logger {
 
   log(level: LogLevel, msg: string, fields?: LogFields): void {
     if (!this.enabled(level)) return;
-    const entry: LogFields = { ts: new Date().toISOString(), level, ...this.fields, msg, ...fields };
-    for (const [k, v] of Object.entries(entry)) if (v instanceof Error) entry[k] = v.message;
+    const entry: LogFields = { ts: new Date().toISOString(), level };
+    // A field may not overwrite ts, level or msg (a `level: 1` field once printed as the line's level):
+    // it keeps its value under an underscore-suffixed key.
+    const add = (from: LogFields | undefined) => {
+      if (from) for (const [k, v] of Object.entries(from)) entry[RESERVED.has(k) ? `${k}_` : k] = v instanceof Error ? v.message : v;
+    };
+    add(this.fields);
+    entry.msg = msg;
+    add(fields);
     this.sink.write((this.format === 'json' ? JSON.stringify(entry) : logfmt(entry)) + '\n');
   }
 }
+
+const RESERVED = new Set(['ts', 'level', 'msg']);
 
 function logfmt(entry: LogFields): string {
   return Object.entries(entry)
