@@ -8,9 +8,12 @@ import {
   Pusher,
   PushBytesRequestSchema,
   Querier,
+  SearchRequestSchema,
   TraceByIDRequestSchema,
   type PushBytesRequest,
   type PushResponse,
+  type SearchRequest,
+  type SearchResponse,
   type TraceByIDRequest,
   type TraceByIDResponse,
 } from '@stave/proto';
@@ -18,6 +21,7 @@ import {
 export interface IngesterClient {
   pushBytes(req: PushBytesRequest): Promise<PushResponse>;
   findTraceByID(req: TraceByIDRequest): Promise<TraceByIDResponse>;
+  search(req: SearchRequest): Promise<SearchResponse>;
 }
 
 export type PushBytesInit = MessageInitShape<typeof PushBytesRequestSchema>;
@@ -25,6 +29,10 @@ export type TraceByIDInit = MessageInitShape<typeof TraceByIDRequestSchema>;
 
 export function pushBytesRequest(init: PushBytesInit): PushBytesRequest {
   return create(PushBytesRequestSchema, init);
+}
+
+export function searchRequest(init: MessageInitShape<typeof SearchRequestSchema>): SearchRequest {
+  return create(SearchRequestSchema, init);
 }
 
 export function traceByIDRequest(init: TraceByIDInit): TraceByIDRequest {
@@ -50,5 +58,6 @@ export function remoteIngesterClient(opts: RemoteClientOptions): IngesterClient 
   return {
     pushBytes: (req) => pusher.pushBytes(req),
     findTraceByID: (req) => querier.findTraceByID(req),
+    search: (req) => querier.search(req),
   };
 }

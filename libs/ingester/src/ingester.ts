@@ -24,6 +24,8 @@ import {
   QueryMode,
   type PushBytesRequest,
   type PushResponse,
+  type SearchRequest,
+  type SearchResponse,
   type TraceByIDRequest,
   type TraceByIDResponse,
 } from '@stave/proto';
@@ -37,6 +39,7 @@ import { COMPLETE_DIR, TenantInstance, WAL_SUFFIX } from './instance';
 import { IngesterMetrics } from './metrics';
 import { admitTraces, expireIdleTraces, indexRecords, releaseLiveTraces, walRecords } from './push';
 import { replayWal } from './replay';
+import { SearchCollector } from './search';
 import { WalSegment } from './wal';
 
 export interface IngesterOptions {
@@ -293,5 +296,49 @@ export class Ingester extends BasicService implements IngesterClient {
       }
     }
     return create(TraceByIDResponseSchema, { trace: parts.length === 0 ? undefined : combineTraces(parts) });
+  }
+
+  /**
+   * A TraceQL search over what this ingester holds for the tenant: the head block, blocks being built and
+   * complete blocks not yet dropped. The parts of a trace found in several of them are combined first, so
+   * a trace is evaluated whole. Stops at `limit` matches.
+   */
+  async search(req: SearchRequest): Promise<SearchResponse> {
+    const collector = new SearchCollector(req);
+    const inst = this.tenants.get(req.tenant);
+    if (!inst) return collector.response();
+    const startS = Number(req.startUnixSeconds);
+    const endS = Number(req.endUnixSeconds);
+    const inWindow = (lo: number, hi: number) => !((startS > 0 && hi < startS) || (endS > 0 && lo > endS));
+    // Trace ID → its parts, in WAL bytes (head and cut blocks) or decoded (complete blocks).
+    const parts = new Map<string, { bytes: Buffer[]; decoded: TraceLike[]; size: number }>();
+    const entry = (key: string) => {
+      let e = parts.get(key);
+      if (!e) parts.set(key, (e = { bytes: [], decoded: [], size: 0 }));
+      return e;
+    };
+    for (const h of [...(inst.head ? [inst.head] : []), ...inst.completing]) {
+      for (const [key, t] of h.traces) {
+        if (!inWindow(t.startSeconds, t.endSeconds)) continue;
+        const e = entry(key);
+        for (const buf of await h.read(key)) {
+          e.bytes.push(buf);
+          e.size += buf.length;
+        }
+      }
+    }
+    for (const b of inst.complete) {
+      if (!inWindow(Date.parse(b.meta.startTime) / 1000, Date.parse(b.meta.endTime) / 1000)) continue;
+      collector.inspectedBlocks++;
+      collector.totalBlockBytes += BigInt(b.meta.size);
+      for await (const { id, trace } of b.reader.iterateTraces()) entry(hex(id)).decoded.push(trace);
+    }
+    for (const e of parts.values()) {
+      if (collector.full) break;
+      const all: TraceLike[] = [...e.decoded];
+      if (e.bytes.length > 0) all.push(traceFromParts(e.bytes));
+      collector.add(all.length === 1 ? all[0]! : combineTraces(all), e.size);
+    }
+    return collector.response();
   }
 }

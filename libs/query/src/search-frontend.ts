@@ -1,0 +1,167 @@
+// `GET /api/search` in Tempo's shape. A search is sharded into one job over the ingesters (recent data)
+// and `blockShards` jobs over ranges of the block ID space (the querier scans the tenant's blocks in its
+// range that overlap the window), queued for the queriers; answers are merged as they come (a trace found
+// by several jobs is one result), and once `limit` traces are found the outstanding jobs are withdrawn.
+// Results are newest first by start time. Without `start`/`end` every block is searched (Tempo searches
+// only the ingesters then): Stave prefers a complete answer.
+
+import { setMaxListeners } from 'node:events';
+import type { ServerResponse } from 'node:http';
+import { compileSearch, searchRequest } from '@stave/ingester';
+import { keyValueJson } from '@stave/model';
+import { QueryMode, type KeyValue, type SearchResponse, type TraceSearchMetadata } from '@stave/proto';
+import { Code, ConnectError } from '@stave/server';
+import type { JobQueue } from './frontend';
+import { SearchMerger } from './search-merge';
+import { parseSearchParams, type SearchLimits, type SearchParams } from './search-params';
+
+export interface SearchFrontendOptions extends SearchLimits {
+  /** Deadline of one search, queueing included (`querier.search.query_timeout`). */
+  timeoutMs: number;
+  /** Block-range jobs per search and tenant (default SEARCH_BLOCK_SHARDS). */
+  blockShards?: number;
+}
+
+/**
+ * Block-range jobs per search and tenant: enough to spread a search over a few queriers; jobs over ranges
+ * with no blocks cost one blocklist lookup. (Sizing jobs by `target_bytes_per_job` lands with the
+ * columnar engine.)
+ */
+export const SEARCH_BLOCK_SHARDS = 8;
+
+/** Tempo prints trace IDs in search results as hex without leading zeros. */
+export function tempoTraceIDString(id: Uint8Array): string {
+  return Buffer.from(id.buffer, id.byteOffset, id.byteLength).toString('hex').replace(/^0+/, '');
+}
+
+const attributesJson = (attrs: readonly KeyValue[]): unknown[] => attrs.map(keyValueJson);
+
+/** One trace of the answer, as Tempo's TraceSearchMetadata JSON (proto3 JSON names, 64-bit as strings). */
+function traceJson(t: TraceSearchMetadata): unknown {
+  const spanSets = t.spanSets.map((ss) => {
+    const out: Record<string, unknown> = {
+      spans: ss.spans.map((s) => {
+        const span: Record<string, unknown> = {
+          spanID: Buffer.from(s.spanId).toString('hex'),
+          startTimeUnixNano: String(s.startTimeUnixNano),
+          durationNanos: String(s.durationNanos),
+        };
+        if (s.name !== '') span.name = s.name;
+        if (s.attributes.length > 0) span.attributes = attributesJson(s.attributes);
+        return span;
+      }),
+      matched: ss.matched,
+    };
+    if (ss.attributes.length > 0) out.attributes = attributesJson(ss.attributes);
+    return out;
+  });
+  const out: Record<string, unknown> = { traceID: tempoTraceIDString(t.traceId) };
+  if (t.rootServiceName !== '') out.rootServiceName = t.rootServiceName;
+  if (t.rootTraceName !== '') out.rootTraceName = t.rootTraceName;
+  out.startTimeUnixNano = String(t.startTimeUnixNano);
+  // Tempo's durationMs is a whole number of milliseconds, and omitted when 0 (proto3 JSON).
+  const ms = Number(t.durationNanos / 1_000_000n);
+  if (ms > 0) out.durationMs = ms;
+  // Tempo fills the deprecated `spanSet` with the first spanset, for older clients.
+  if (spanSets.length > 0) out.spanSet = spanSets[0];
+  out.spanSets = spanSets;
+  return out;
+}
+
+/** The response body: `{"traces":[...],"metrics":{...}}`. */
+export function searchResponseJson(res: SearchResponse, jobs: { total: number; completed: number }): string {
+  const m = res.metrics;
+  const metrics: Record<string, unknown> = {
+    inspectedTraces: m?.inspectedTraces ?? 0,
+    inspectedBytes: String(m?.inspectedBytes ?? 0n),
+    inspectedBlocks: m?.inspectedBlocks ?? 0,
+    totalBlocks: m?.inspectedBlocks ?? 0,
+    completedJobs: jobs.completed,
+    totalJobs: jobs.total,
+    totalBlockBytes: String(m?.totalBlockBytes ?? 0n),
+  };
+  return JSON.stringify({ traces: res.traces.map(traceJson), metrics });
+}
+
+export class SearchFrontend {
+  constructor(
+    private readonly queue: JobQueue,
+    private readonly opts: SearchFrontendOptions,
+    private readonly ranges: ReadonlyArray<readonly [string, string]>,
+  ) {}
+
+  /** Parses and validates the request (400 with Tempo's messages), then searches. */
+  async serve(tenants: readonly string[], url: URL, res: ServerResponse): Promise<void> {
+    const params = parseSearchParams(url, this.opts);
+    try {
+      compileSearch(params.query);
+    } catch (err) {
+      const e = ConnectError.from(err);
+      throw new ConnectError(`invalid TraceQL query: ${e.rawMessage}`, e.code);
+    }
+    const { response, totalJobs, completedJobs } = await this.search(tenants, params);
+    const body = Buffer.from(searchResponseJson(response, { total: totalJobs, completed: completedJobs }));
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': body.length });
+    res.end(body);
+  }
+
+  /** Runs the jobs of one search and merges them; stops once `limit` distinct traces are found. */
+  async search(tenants: readonly string[], p: SearchParams): Promise<{ response: SearchResponse; totalJobs: number; completedJobs: number }> {
+    const base = {
+      query: p.query,
+      limit: p.limit,
+      spansPerSpanSet: p.spss,
+      startUnixSeconds: BigInt(p.start),
+      endUnixSeconds: BigInt(p.end),
+      minDurationMs: p.minDurationMs,
+      maxDurationMs: p.maxDurationMs,
+    };
+    const jobs: Array<[string, ReturnType<typeof searchRequest>]> = [];
+    for (const tenant of tenants) {
+      jobs.push([tenant, searchRequest({ ...base, tenant, queryMode: QueryMode.INGESTERS })]);
+      for (const [blockStart, blockEnd] of this.ranges)
+        jobs.push([tenant, searchRequest({ ...base, tenant, queryMode: QueryMode.BLOCKS, blockStart, blockEnd })]);
+    }
+    const merged = new SearchMerger(p.spss);
+    const ac = new AbortController();
+    setMaxListeners(0, ac.signal);
+    const timeout = setTimeout(() => ac.abort(this.deadlineError()), this.opts.timeoutMs);
+    const enough = new ConnectError('enough traces found', Code.Canceled);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        let left = jobs.length;
+        for (const [tenant, req] of jobs) {
+          this.queue.submit(tenant, { case: 'search', value: req }, ac.signal).then(
+            (a) => {
+              if (a.case !== 'search') return reject(new ConnectError(`a querier answered a search job with ${a.case}`, Code.Internal));
+              merged.add(a.value);
+              left--;
+              if (left === 0) resolve();
+              else if (merged.size >= p.limit) {
+                // Enough: withdraw the jobs still queued or running.
+                ac.abort(enough);
+                resolve();
+              }
+            },
+            (err: unknown) => {
+              if (ac.signal.aborted && ac.signal.reason === enough) return;
+              reject(err);
+            },
+          );
+        }
+      });
+    } catch (err) {
+      ac.abort(err);
+      throw err;
+    } finally {
+      clearTimeout(timeout);
+    }
+    return { response: merged.result(p.limit), totalJobs: jobs.length, completedJobs: merged.completedJobs };
+  }
+
+  private deadlineError(): ConnectError {
+    if (this.queue.connectedWorkers() === 0)
+      return new ConnectError(`no querier connected to the query-frontend within ${this.opts.timeoutMs} ms`, Code.Unavailable);
+    return new ConnectError(`search did not finish within ${this.opts.timeoutMs} ms (querier.search.query_timeout)`, Code.DeadlineExceeded);
+  }
+}
