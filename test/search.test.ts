@@ -103,6 +103,42 @@ describe('GET /api/search on the single binary', () => {
     expect(r.text).toContain(message);
   });
 
+  describe('tag endpoints', () => {
+    const spans = dataset.traces.flatMap((t) => t.spans);
+    const distinct = (xs: Iterable<string>) => [...new Set(xs)].sort();
+    const get = async (pathname: string) => {
+      const res = await fetch(await p.url(pathname));
+      return { status: res.status, body: (await res.json().catch(() => undefined)) as Record<string, unknown> | undefined };
+    };
+
+    it('lists attribute names: v1 flat, v2 by scope', async () => {
+      const v1 = await get('/api/search/tags');
+      expect(v1.status).toBe(200);
+      expect(v1.body!.tagNames).toEqual(distinct(spans.flatMap((s) => [...Object.keys(s.attributes), ...Object.keys(s.resource)])));
+      const v2 = await get('/api/v2/search/tags?scope=resource');
+      expect(v2.body!.scopes).toEqual([{ name: 'resource', tags: distinct(spans.flatMap((s) => Object.keys(s.resource))) }]);
+      const all = await get('/api/v2/search/tags');
+      expect((all.body!.scopes as Array<{ name: string }>).map((s) => s.name).sort()).toEqual(['intrinsic', 'resource', 'span']);
+      expect((await get('/api/v2/search/tags?scope=bogus')).status).toBe(400);
+    });
+
+    it('lists values: v1 strings, v2 typed, v2 filtered by q', async () => {
+      const services = distinct(spans.map((s) => String(s.resource['service.name']!.v)));
+      const v1 = await get('/api/search/tag/service.name/values');
+      expect((v1.body!.tagValues as string[]).sort()).toEqual(services);
+      const v2 = await get('/api/v2/search/tag/resource.service.name/values');
+      expect(v2.body!.tagValues).toEqual(services.map((value) => ({ type: 'string', value })));
+      const statuses = await get('/api/v2/search/tag/status/values');
+      expect(statuses.body!.tagValues).toEqual(distinct(spans.map((s) => s.status)).map((value) => ({ type: 'keyword', value })));
+      const q = encodeURIComponent('{ resource.service.name = "db" }');
+      const dbNames = await get(`/api/v2/search/tag/name/values?q=${q}`);
+      expect(dbNames.body!.tagValues).toEqual(
+        distinct(spans.filter((s) => s.resource['service.name']!.v === 'db').map((s) => s.name)).map((value) => ({ type: 'string', value })),
+      );
+      expect((await get('/api/v2/search/tag/a%20b/values')).status).toBe(400);
+    });
+  });
+
   it('answers the same from the backend blocks after /flush', async () => {
     expect((await fetch(await p.url('/flush'), { method: 'POST' })).status).toBe(204);
     // Wait until the ingester has dropped its local copies: from then on only the backend holds the traces.

@@ -22,6 +22,9 @@ class RecordingIngester implements IngesterClient {
   search(): never {
     throw new Error('not used');
   }
+  searchTags(): never {
+    throw new Error('not used');
+  }
 }
 
 function body(traces: number, spansPerTrace = 2): Uint8Array {

@@ -9,11 +9,14 @@ import {
   PushBytesRequestSchema,
   Querier,
   SearchRequestSchema,
+  SearchTagsRequestSchema,
   TraceByIDRequestSchema,
   type PushBytesRequest,
   type PushResponse,
   type SearchRequest,
   type SearchResponse,
+  type SearchTagsRequest,
+  type SearchTagsResponse,
   type TraceByIDRequest,
   type TraceByIDResponse,
 } from '@stave/proto';
@@ -22,6 +25,7 @@ export interface IngesterClient {
   pushBytes(req: PushBytesRequest): Promise<PushResponse>;
   findTraceByID(req: TraceByIDRequest): Promise<TraceByIDResponse>;
   search(req: SearchRequest): Promise<SearchResponse>;
+  searchTags(req: SearchTagsRequest): Promise<SearchTagsResponse>;
 }
 
 export type PushBytesInit = MessageInitShape<typeof PushBytesRequestSchema>;
@@ -33,6 +37,10 @@ export function pushBytesRequest(init: PushBytesInit): PushBytesRequest {
 
 export function searchRequest(init: MessageInitShape<typeof SearchRequestSchema>): SearchRequest {
   return create(SearchRequestSchema, init);
+}
+
+export function searchTagsRequest(init: MessageInitShape<typeof SearchTagsRequestSchema>): SearchTagsRequest {
+  return create(SearchTagsRequestSchema, init);
 }
 
 export function traceByIDRequest(init: TraceByIDInit): TraceByIDRequest {
@@ -59,5 +67,6 @@ export function remoteIngesterClient(opts: RemoteClientOptions): IngesterClient 
     pushBytes: (req) => pusher.pushBytes(req),
     findTraceByID: (req) => querier.findTraceByID(req),
     search: (req) => querier.search(req),
+    searchTags: (req) => querier.searchTags(req),
   };
 }

@@ -26,6 +26,8 @@ import {
   type PushResponse,
   type SearchRequest,
   type SearchResponse,
+  type SearchTagsRequest,
+  type SearchTagsResponse,
   type TraceByIDRequest,
   type TraceByIDResponse,
 } from '@stave/proto';
@@ -39,7 +41,8 @@ import { COMPLETE_DIR, TenantInstance, WAL_SUFFIX } from './instance';
 import { IngesterMetrics } from './metrics';
 import { admitTraces, expireIdleTraces, indexRecords, releaseLiveTraces, walRecords } from './push';
 import { replayWal } from './replay';
-import { SearchCollector } from './search';
+import { SearchCollector, type TraceSink } from './search';
+import { TagsCollector } from './search-tags';
 import { WalSegment } from './wal';
 
 export interface IngesterOptions {
@@ -305,8 +308,21 @@ export class Ingester extends BasicService implements IngesterClient {
    */
   async search(req: SearchRequest): Promise<SearchResponse> {
     const collector = new SearchCollector(req);
+    await this.scan(req, collector);
+    return collector.response();
+  }
+
+  /** Attribute names, or one attribute's values, over the same data as `search`. */
+  async searchTags(req: SearchTagsRequest): Promise<SearchTagsResponse> {
+    const collector = new TagsCollector(req);
+    await this.scan(req, collector);
+    return collector.response();
+  }
+
+  /** Feeds `sink` every trace of the tenant that overlaps the window, each whole, until the sink is full. */
+  private async scan(req: { tenant: string; startUnixSeconds: bigint; endUnixSeconds: bigint }, sink: TraceSink): Promise<void> {
     const inst = this.tenants.get(req.tenant);
-    if (!inst) return collector.response();
+    if (!inst) return;
     const startS = Number(req.startUnixSeconds);
     const endS = Number(req.endUnixSeconds);
     const inWindow = (lo: number, hi: number) => !((startS > 0 && hi < startS) || (endS > 0 && lo > endS));
@@ -329,16 +345,15 @@ export class Ingester extends BasicService implements IngesterClient {
     }
     for (const b of inst.complete) {
       if (!inWindow(Date.parse(b.meta.startTime) / 1000, Date.parse(b.meta.endTime) / 1000)) continue;
-      collector.inspectedBlocks++;
-      collector.totalBlockBytes += BigInt(b.meta.size);
+      sink.inspectedBlocks++;
+      sink.totalBlockBytes += BigInt(b.meta.size);
       for await (const { id, trace } of b.reader.iterateTraces()) entry(hex(id)).decoded.push(trace);
     }
     for (const e of parts.values()) {
-      if (collector.full) break;
+      if (sink.full) break;
       const all: TraceLike[] = [...e.decoded];
       if (e.bytes.length > 0) all.push(traceFromParts(e.bytes));
-      collector.add(all.length === 1 ? all[0]! : combineTraces(all), e.size);
+      sink.add(all.length === 1 ? all[0]! : combineTraces(all), e.size);
     }
-    return collector.response();
   }
 }

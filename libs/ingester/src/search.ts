@@ -72,8 +72,18 @@ function keyValues(attrs: readonly ResultAttribute[]): KeyValue[] {
   return attrs.map((a) => ({ $typeName: 'opentelemetry.proto.common.v1.KeyValue', key: a.key, value: anyValue(a.value) }));
 }
 
+/** What a scan over traces feeds: whole traces, and the blocks it read. */
+export interface TraceSink {
+  add(trace: TraceLike, bytes?: number): void;
+  /** Enough collected: the scan stops. */
+  readonly full: boolean;
+  inspectedBlocks: number;
+  inspectedBytes: bigint;
+  totalBlockBytes: bigint;
+}
+
 /** Collects one job's matches: add whole traces (all parts of each), then take `response()`. */
-export class SearchCollector {
+export class SearchCollector implements TraceSink {
   private readonly q: CompiledQuery;
   private readonly traces: TraceSearchMetadata[] = [];
   private readonly startNs: bigint;

@@ -90,6 +90,14 @@ export class QueryFrontend extends BasicService {
     if (opts.search) {
       const search = new SearchFrontend(opts.queue, opts.search, blockRanges(Math.max(1, opts.search.blockShards ?? SEARCH_BLOCK_SHARDS)));
       r.handle('GET', `${api}/api/search`, (req, res, _params, url) => search.serve(this.tenantsOf(req.headers), url, res));
+      r.handle('GET', `${api}/api/search/tags`, (req, res, _params, url) => search.serveTags(this.tenantsOf(req.headers), url, res, 1));
+      r.handle('GET', `${api}/api/v2/search/tags`, (req, res, _params, url) => search.serveTags(this.tenantsOf(req.headers), url, res, 2));
+      r.handle('GET', `${api}/api/search/tag/:tagName/values`, (req, res, params, url) =>
+        search.serveTagValues(this.tenantsOf(req.headers), url, res, params.tagName!, 1),
+      );
+      r.handle('GET', `${api}/api/v2/search/tag/:tagName/values`, (req, res, params, url) =>
+        search.serveTagValues(this.tenantsOf(req.headers), url, res, params.tagName!, 2),
+      );
     }
   }
 

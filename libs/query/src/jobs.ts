@@ -2,13 +2,14 @@
 // under the job's deadline (`querier.trace_by_id.query_timeout` for trace-by-ID, `querier.search.query_timeout`
 // for search, as in Tempo).
 
-import type { SearchRequest, SearchResponse, TraceByIDRequest, TraceByIDResponse } from '@stave/proto';
+import type { SearchRequest, SearchResponse, SearchTagsRequest, SearchTagsResponse, TraceByIDRequest, TraceByIDResponse } from '@stave/proto';
 import { Code, ConnectError } from '@stave/server';
 import type { JobAnswer, JobRequest } from './queue';
 
 export interface JobTarget {
   findTraceByID(req: TraceByIDRequest): Promise<TraceByIDResponse>;
   search(req: SearchRequest): Promise<SearchResponse>;
+  searchTags(req: SearchTagsRequest): Promise<SearchTagsResponse>;
 }
 
 export interface JobRunnerOptions {
@@ -33,6 +34,10 @@ export function jobRunner(querier: JobTarget, opts: JobRunnerOptions): (job: Job
       case 'search': {
         const value = await withDeadline(querier.search(job.value), opts.searchTimeoutMs, signal, 'search job', 'querier.search.query_timeout');
         return { case: 'search', value };
+      }
+      case 'searchTags': {
+        const value = await withDeadline(querier.searchTags(job.value), opts.searchTimeoutMs, signal, 'tag search job', 'querier.search.query_timeout');
+        return { case: 'searchTags', value };
       }
       default:
         throw new ConnectError(`this querier does not run ${String(job.case)} jobs`, Code.Unimplemented);

@@ -3,14 +3,23 @@
 // from every ingester of the ring's read set, or by scanning the job's backend blocks trace by trace.
 
 import { create } from '@bufbuild/protobuf';
-import { SearchCollector, searchRequest, traceByIDRequest, type IngesterClient } from '@stave/ingester';
+import { SearchCollector, searchRequest, searchTagsRequest, TagsCollector, traceByIDRequest, type IngesterClient, type TraceSink } from '@stave/ingester';
 import { combineTraces, type TraceLike } from '@stave/model';
-import { QueryMode, TraceByIDResponseSchema, type SearchRequest, type SearchResponse, type TraceByIDRequest, type TraceByIDResponse } from '@stave/proto';
+import {
+  QueryMode,
+  TraceByIDResponseSchema,
+  type SearchRequest,
+  type SearchResponse,
+  type SearchTagsRequest,
+  type SearchTagsResponse,
+  type TraceByIDRequest,
+  type TraceByIDResponse,
+} from '@stave/proto';
 import { RingUnavailableError, tokenFor, type InstanceDesc, type ReadRing, type ReplicationSet } from '@stave/ring';
 import { BasicService, Code, ConnectError } from '@stave/server';
 import type { BlockMeta } from '@stave/block';
 import type { Blocklist } from './blocklist';
-import { SearchMerger } from './search-merge';
+import { SearchMerger, TagsMerger } from './search-merge';
 
 export interface QuerierOptions {
   ring: ReadRing;
@@ -66,18 +75,38 @@ export class Querier extends BasicService {
 
   private async searchBlocks(req: SearchRequest): Promise<SearchResponse> {
     const collector = new SearchCollector(req);
-    const metas = this.blocksFor(req, req.blockIds);
-    for (const m of metas) {
-      if (collector.full) break;
-      collector.inspectedBlocks++;
-      collector.totalBlockBytes += BigInt(m.size);
-      collector.inspectedBytes += BigInt(m.size);
+    await this.scanBlocks(req, req.blockIds, collector);
+    return collector.response();
+  }
+
+  /** A tag job: names or values over the ingesters (QUERY_MODE_INGESTERS) or the job's backend blocks. */
+  async searchTags(req: SearchTagsRequest): Promise<SearchTagsResponse> {
+    if (req.queryMode === QueryMode.INGESTERS) {
+      const set = this.readSet(() => this.opts.ring.getAll());
+      const ask = searchTagsRequest({ ...req, queryMode: QueryMode.INGESTERS });
+      const results = await Promise.allSettled(set.instances.map((i) => this.opts.ingester(i).searchTags(ask)));
+      this.tooManyFailures(results, set);
+      const merged = new TagsMerger();
+      for (const r of results) if (r.status === 'fulfilled') merged.add(r.value);
+      return merged.result();
+    }
+    const collector = new TagsCollector(req);
+    await this.scanBlocks(req, [], collector);
+    return collector.response();
+  }
+
+  /** Feeds `sink` every trace of the job's blocks, block by block, until it is full. */
+  private async scanBlocks(req: Parameters<Querier['blocksFor']>[0], ids: readonly string[], sink: TraceSink): Promise<void> {
+    for (const m of this.blocksFor(req, ids)) {
+      if (sink.full) break;
+      sink.inspectedBlocks++;
+      sink.totalBlockBytes += BigInt(m.size);
+      sink.inspectedBytes += BigInt(m.size);
       for await (const { trace } of this.opts.blocklist.reader(m).iterateTraces()) {
-        collector.add(trace);
-        if (collector.full) break;
+        sink.add(trace);
+        if (sink.full) break;
       }
     }
-    return collector.response();
   }
 
   /**

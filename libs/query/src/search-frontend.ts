@@ -7,13 +7,13 @@
 
 import { setMaxListeners } from 'node:events';
 import type { ServerResponse } from 'node:http';
-import { compileSearch, searchRequest } from '@stave/ingester';
+import { compileSearch, parseTagName, searchRequest, searchTagsRequest, TAG_SCOPES } from '@stave/ingester';
 import { keyValueJson } from '@stave/model';
-import { QueryMode, type KeyValue, type SearchResponse, type TraceSearchMetadata } from '@stave/proto';
+import { QueryMode, type KeyValue, type SearchMetrics, type SearchResponse, type SearchTagsResponse, type TraceSearchMetadata } from '@stave/proto';
 import { Code, ConnectError } from '@stave/server';
 import type { JobQueue } from './frontend';
-import { SearchMerger } from './search-merge';
-import { parseSearchParams, type SearchLimits, type SearchParams } from './search-params';
+import { SearchMerger, TagsMerger } from './search-merge';
+import { parseSearchParams, parseUnixSeconds32, type SearchLimits, type SearchParams } from './search-params';
 
 export interface SearchFrontendOptions extends SearchLimits {
   /** Deadline of one search, queueing included (`querier.search.query_timeout`). */
@@ -68,10 +68,14 @@ function traceJson(t: TraceSearchMetadata): unknown {
   return out;
 }
 
-/** The response body: `{"traces":[...],"metrics":{...}}`. */
-export function searchResponseJson(res: SearchResponse, jobs: { total: number; completed: number }): string {
-  const m = res.metrics;
-  const metrics: Record<string, unknown> = {
+interface JobCounts {
+  total: number;
+  completed: number;
+}
+
+/** Tempo's `metrics` object of search and tag answers. */
+function metricsJson(m: SearchMetrics | undefined, jobs: JobCounts): Record<string, unknown> {
+  return {
     inspectedTraces: m?.inspectedTraces ?? 0,
     inspectedBytes: String(m?.inspectedBytes ?? 0n),
     inspectedBlocks: m?.inspectedBlocks ?? 0,
@@ -80,7 +84,28 @@ export function searchResponseJson(res: SearchResponse, jobs: { total: number; c
     totalJobs: jobs.total,
     totalBlockBytes: String(m?.totalBlockBytes ?? 0n),
   };
-  return JSON.stringify({ traces: res.traces.map(traceJson), metrics });
+}
+
+/** The response body: `{"traces":[...],"metrics":{...}}`. */
+export function searchResponseJson(res: SearchResponse, jobs: JobCounts): string {
+  return JSON.stringify({ traces: res.traces.map(traceJson), metrics: metricsJson(res.metrics, jobs) });
+}
+
+/**
+ * The tag endpoints' bodies: v1 tags `{"tagNames":[...]}` (attribute names of every scope but intrinsics),
+ * v2 tags `{"scopes":[{"name","tags"}]}`, v1 values `{"tagValues":["..."]}` (string values only), v2 values
+ * `{"tagValues":[{"type","value"}]}`; each with `metrics`.
+ */
+export function tagsResponseJson(res: SearchTagsResponse, jobs: JobCounts, kind: 'names' | 'values', version: 1 | 2): string {
+  const metrics = metricsJson(res.metrics, jobs);
+  if (kind === 'values') {
+    const tagValues =
+      version === 2 ? res.values.map((v) => ({ type: v.type, value: v.value })) : res.values.filter((v) => v.type === 'string').map((v) => v.value);
+    return JSON.stringify({ tagValues, metrics });
+  }
+  if (version === 2) return JSON.stringify({ scopes: res.scopes.map((s) => ({ name: s.name, tags: s.tags })), metrics });
+  const names = new Set(res.scopes.filter((s) => s.name !== 'intrinsic').flatMap((s) => s.tags));
+  return JSON.stringify({ tagNames: [...names].sort(), metrics });
 }
 
 export class SearchFrontend {
@@ -157,6 +182,72 @@ export class SearchFrontend {
       clearTimeout(timeout);
     }
     return { response: merged.result(p.limit), totalJobs: jobs.length, completedJobs: merged.completedJobs };
+  }
+
+  /** `/api/search/tags` (v1) and `/api/v2/search/tags`: `scope`, `q`, `start`, `end`. */
+  async serveTags(tenants: readonly string[], url: URL, res: ServerResponse, version: 1 | 2): Promise<void> {
+    const scope = url.searchParams.get('scope') ?? '';
+    if (!(TAG_SCOPES as readonly string[]).includes(scope)) throw new ConnectError(`invalid scope: ${scope}`, Code.InvalidArgument);
+    await this.runTags(tenants, url, res, { scope, tagName: '' }, 'names', version);
+  }
+
+  /** `/api/search/tag/<name>/values` (v1: an attribute key) and `/api/v2/search/tag/<name>/values` (TraceQL). */
+  async serveTagValues(tenants: readonly string[], url: URL, res: ServerResponse, name: string, version: 1 | 2): Promise<void> {
+    if (name === '') throw new ConnectError('please provide a non-empty tagName', Code.InvalidArgument);
+    // v1 names are attribute keys of any scope: the unscoped TraceQL attribute.
+    const tagName = version === 2 ? name : `.${/^[\w.-]+$/.test(name) ? name : JSON.stringify(name)}`;
+    parseTagName(tagName);
+    await this.runTags(tenants, url, res, { scope: '', tagName }, 'values', version);
+  }
+
+  private async runTags(
+    tenants: readonly string[],
+    url: URL,
+    res: ServerResponse,
+    what: { scope: string; tagName: string },
+    kind: 'names' | 'values',
+    version: 1 | 2,
+  ): Promise<void> {
+    const p = url.searchParams;
+    const start = parseUnixSeconds32('start', p.get('start'));
+    const end = parseUnixSeconds32('end', p.get('end'));
+    const query = p.get('q') ?? '';
+    if (query.trim() !== '') {
+      try {
+        compileSearch(query);
+      } catch (err) {
+        const e = ConnectError.from(err);
+        throw new ConnectError(`invalid TraceQL query: ${e.rawMessage}`, e.code);
+      }
+    }
+    const base = { ...what, query, startUnixSeconds: BigInt(start), endUnixSeconds: BigInt(end) };
+    const jobs: Array<[string, ReturnType<typeof searchTagsRequest>]> = [];
+    for (const tenant of tenants) {
+      jobs.push([tenant, searchTagsRequest({ ...base, tenant, queryMode: QueryMode.INGESTERS })]);
+      for (const [blockStart, blockEnd] of this.ranges)
+        jobs.push([tenant, searchTagsRequest({ ...base, tenant, queryMode: QueryMode.BLOCKS, blockStart, blockEnd })]);
+    }
+    const merged = new TagsMerger();
+    const ac = new AbortController();
+    setMaxListeners(0, ac.signal);
+    const timeout = setTimeout(() => ac.abort(this.deadlineError()), this.opts.timeoutMs);
+    try {
+      await Promise.all(
+        jobs.map(async ([tenant, req]) => {
+          const a = await this.queue.submit(tenant, { case: 'searchTags', value: req }, ac.signal);
+          if (a.case !== 'searchTags') throw new ConnectError(`a querier answered a tag job with ${a.case}`, Code.Internal);
+          merged.add(a.value);
+        }),
+      );
+    } catch (err) {
+      ac.abort(err);
+      throw err;
+    } finally {
+      clearTimeout(timeout);
+    }
+    const body = Buffer.from(tagsResponseJson(merged.result(), { total: jobs.length, completed: merged.completedJobs }, kind, version));
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': body.length });
+    res.end(body);
   }
 
   private deadlineError(): ConnectError {

@@ -6,7 +6,16 @@
 // different parts of the trace (a trace spread over blocks) and their counts add up.
 
 import { create } from '@bufbuild/protobuf';
-import { SearchResponseSchema, type KeyValue, type SearchMetrics, type SearchResponse, type SearchSpanSet, type TraceSearchMetadata } from '@stave/proto';
+import {
+  SearchResponseSchema,
+  SearchTagsResponseSchema,
+  type KeyValue,
+  type SearchMetrics,
+  type SearchResponse,
+  type SearchSpanSet,
+  type SearchTagsResponse,
+  type TraceSearchMetadata,
+} from '@stave/proto';
 
 const hex = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
 
@@ -45,12 +54,27 @@ function combineTrace(into: TraceSearchMetadata, from: TraceSearchMetadata, spss
   }
 }
 
-export class SearchMerger {
-  private readonly traces = new Map<string, TraceSearchMetadata>();
-  private readonly metrics = { inspectedTraces: 0, inspectedBytes: 0n, inspectedBlocks: 0, totalBlockBytes: 0n };
+/** Sums the jobs' metrics and counts the jobs. */
+class Metrics {
+  readonly metrics = { inspectedTraces: 0, inspectedBytes: 0n, inspectedBlocks: 0, totalBlockBytes: 0n };
   completedJobs = 0;
 
-  constructor(private readonly spansPerSpanSet: number) {}
+  protected count(m: SearchMetrics | undefined): void {
+    this.completedJobs++;
+    if (!m) return;
+    this.metrics.inspectedTraces += m.inspectedTraces;
+    this.metrics.inspectedBytes += m.inspectedBytes;
+    this.metrics.inspectedBlocks += m.inspectedBlocks;
+    this.metrics.totalBlockBytes += m.totalBlockBytes;
+  }
+}
+
+export class SearchMerger extends Metrics {
+  private readonly traces = new Map<string, TraceSearchMetadata>();
+
+  constructor(private readonly spansPerSpanSet: number) {
+    super();
+  }
 
   /** Distinct traces found so far. */
   get size(): number {
@@ -58,14 +82,7 @@ export class SearchMerger {
   }
 
   add(res: SearchResponse): void {
-    this.completedJobs++;
-    const m: SearchMetrics | undefined = res.metrics;
-    if (m) {
-      this.metrics.inspectedTraces += m.inspectedTraces;
-      this.metrics.inspectedBytes += m.inspectedBytes;
-      this.metrics.inspectedBlocks += m.inspectedBlocks;
-      this.metrics.totalBlockBytes += m.totalBlockBytes;
-    }
+    this.count(res.metrics);
     for (const t of res.traces) {
       const k = hex(t.traceId);
       const have = this.traces.get(k);
@@ -81,5 +98,30 @@ export class SearchMerger {
       a.startTimeUnixNano === b.startTimeUnixNano ? (hex(a.traceId) < hex(b.traceId) ? -1 : 1) : a.startTimeUnixNano > b.startTimeUnixNano ? -1 : 1,
     );
     return create(SearchResponseSchema, { traces: limit > 0 ? all.slice(0, limit) : all, metrics: this.metrics });
+  }
+}
+
+/** Tag jobs' answers: the union of names per scope, and of typed values. */
+export class TagsMerger extends Metrics {
+  private readonly scopes = new Map<string, Set<string>>();
+  private readonly values = new Map<string, { type: string; value: string }>();
+
+  add(res: SearchTagsResponse): void {
+    this.count(res.metrics);
+    for (const s of res.scopes) {
+      let set = this.scopes.get(s.name);
+      if (!set) this.scopes.set(s.name, (set = new Set()));
+      for (const t of s.tags) set.add(t);
+    }
+    for (const v of res.values) this.values.set(`${v.type}\u0000${v.value}`, { type: v.type, value: v.value });
+  }
+
+  /** Names sorted within each scope; values sorted by type, then value. */
+  result(): SearchTagsResponse {
+    return create(SearchTagsResponseSchema, {
+      scopes: [...this.scopes].map(([name, tags]) => ({ name, tags: [...tags].sort() })),
+      values: [...this.values.values()].sort((a, b) => (a.type === b.type ? (a.value < b.value ? -1 : a.value > b.value ? 1 : 0) : a.type < b.type ? -1 : 1)),
+      metrics: this.metrics,
+    });
   }
 }

@@ -142,6 +142,16 @@ export function tagsToTraceQL(tags: ReadonlyMap<string, string>): string {
   return filters.length === 0 ? '{}' : filters.join(' && ');
 }
 
+/** `start`/`end` of the tag endpoints: Tempo parses them as 32-bit integers (0 when absent). */
+export function parseUnixSeconds32(name: 'start' | 'end', v: string | null): number {
+  if (v === null || v === '') return 0;
+  try {
+    return parseIntGo('ParseInt', v, true);
+  } catch (err) {
+    throw bad(`invalid ${name}: ${(err as Error).message}`);
+  }
+}
+
 /** The search request in `url`, as Tempo's ParseSearchRequest plus the frontend's limit and range checks. */
 export function parseSearchParams(url: URL, limits: SearchLimits): SearchParams {
   const p = url.searchParams;

@@ -1,10 +1,10 @@
 import { create } from '@bufbuild/protobuf';
-import { JobResultSchema, QueryMode, SearchResponseSchema, type FrontendMessage, type SearchResponse } from '@stave/proto';
+import { JobResultSchema, QueryMode, SearchResponseSchema, SearchTagsResponseSchema, type FrontendMessage, type SearchResponse } from '@stave/proto';
 import { Code, ConnectError } from '@stave/server';
 import { compileQuery } from '@stave/traceql';
 import { RequestQueue } from './queue';
-import { SearchFrontend, searchResponseJson, tempoTraceIDString } from './search-frontend';
-import { SearchMerger } from './search-merge';
+import { SearchFrontend, searchResponseJson, tagsResponseJson, tempoTraceIDString } from './search-frontend';
+import { SearchMerger, TagsMerger } from './search-merge';
 import { parseLogfmt, parseSearchParams, tagsToTraceQL, type SearchLimits } from './search-params';
 
 const tid = (n: number) => new Uint8Array(16).fill(0).map((_, i) => (i === 15 ? n : 0));
@@ -229,5 +229,54 @@ describe('SearchFrontend on the request queue', () => {
     const p = f.search(['t'], { ...params, limit: 2 });
     w.complete(create(JobResultSchema, { jobId: sent[0]!.jobId, outcome: { case: 'error', value: { httpStatus: 503, message: '2 of 3 ingesters failed' } } }));
     await expect(p).rejects.toMatchObject({ code: Code.Unavailable });
+  });
+});
+
+describe('TagsMerger and the tag answers', () => {
+  const tags = (scopes: Array<[string, string[]]>, values: Array<[string, string]> = []) =>
+    create(SearchTagsResponseSchema, { scopes: scopes.map(([name, t]) => ({ name, tags: t })), values: values.map(([type, value]) => ({ type, value })) });
+
+  it('unions names per scope and typed values, sorted', () => {
+    const m = new TagsMerger();
+    m.add(
+      tags(
+        [
+          ['span', ['b', 'a']],
+          ['intrinsic', ['name']],
+        ],
+        [
+          ['string', 'y'],
+          ['int', '2'],
+        ],
+      ),
+    );
+    m.add(
+      tags(
+        [
+          ['span', ['c', 'a']],
+          ['resource', ['service.name']],
+        ],
+        [
+          ['string', 'x'],
+          ['string', 'y'],
+        ],
+      ),
+    );
+    const r = m.result();
+    expect(r.scopes.map((s) => [s.name, s.tags])).toEqual([
+      ['span', ['a', 'b', 'c']],
+      ['intrinsic', ['name']],
+      ['resource', ['service.name']],
+    ]);
+    expect(r.values.map((v) => [v.type, v.value])).toEqual([
+      ['int', '2'],
+      ['string', 'x'],
+      ['string', 'y'],
+    ]);
+    const jobs = { total: 2, completed: 2 };
+    expect(JSON.parse(tagsResponseJson(r, jobs, 'names', 1)).tagNames).toEqual(['a', 'b', 'c', 'service.name']);
+    expect(JSON.parse(tagsResponseJson(r, jobs, 'names', 2)).scopes[0]).toEqual({ name: 'span', tags: ['a', 'b', 'c'] });
+    expect(JSON.parse(tagsResponseJson(r, jobs, 'values', 1)).tagValues).toEqual(['x', 'y']);
+    expect(JSON.parse(tagsResponseJson(r, jobs, 'values', 2)).tagValues[0]).toEqual({ type: 'int', value: '2' });
   });
 });

@@ -258,7 +258,11 @@ export function staveModules(): ModuleManager<AppContext> {
       ctx.provided.set(keys.ingester, ing);
       ctx.grpc.register((router) => {
         router.service(Pusher, { pushBytes: (req) => ing.pushBytes(req) });
-        router.service(QuerierService, { findTraceByID: (req) => ing.findTraceByID(req), search: (req) => ing.search(req) });
+        router.service(QuerierService, {
+          findTraceByID: (req) => ing.findTraceByID(req),
+          search: (req) => ing.search(req),
+          searchTags: (req) => ing.searchTags(req),
+        });
       });
       // Cuts and flushes every block; past flush_op_timeout answers 504 naming it (the flushes go on).
       ctx.http.router.handle(['GET', 'POST'], '/flush', async (_req, res) => {

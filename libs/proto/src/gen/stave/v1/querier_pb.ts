@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file stave/v1/querier.proto.
  */
 export const file_stave_v1_querier: GenFile = /*@__PURE__*/
-  fileDesc("ChZzdGF2ZS92MS9xdWVyaWVyLnByb3RvEghzdGF2ZS52MSK7AQoQVHJhY2VCeUlEUmVxdWVzdBIOCgZ0ZW5hbnQYASABKAkSEAoIdHJhY2VfaWQYAiABKAwSEwoLYmxvY2tfc3RhcnQYAyABKAkSEQoJYmxvY2tfZW5kGAQgASgJEicKCnF1ZXJ5X21vZGUYBSABKA4yEy5zdGF2ZS52MS5RdWVyeU1vZGUSGgoSc3RhcnRfdW5peF9zZWNvbmRzGAYgASgDEhgKEGVuZF91bml4X3NlY29uZHMYByABKAMiYAoRVHJhY2VCeUlEUmVzcG9uc2USHgoFdHJhY2UYASABKAsyDy5zdGF2ZS52MS5UcmFjZRIrCgdtZXRyaWNzGAIgASgLMhouc3RhdmUudjEuVHJhY2VCeUlETWV0cmljcyJFChBUcmFjZUJ5SURNZXRyaWNzEhcKD2luc3BlY3RlZF9ieXRlcxgBIAEoBBIYChBibG9ja3NfaW5zcGVjdGVkGAIgASgNIqUCCg1TZWFyY2hSZXF1ZXN0Eg4KBnRlbmFudBgBIAEoCRINCgVxdWVyeRgCIAEoCRINCgVsaW1pdBgDIAEoDRIaChJzcGFuc19wZXJfc3Bhbl9zZXQYBCABKA0SGgoSc3RhcnRfdW5peF9zZWNvbmRzGAUgASgDEhgKEGVuZF91bml4X3NlY29uZHMYBiABKAMSFwoPbWluX2R1cmF0aW9uX21zGAcgASgNEhcKD21heF9kdXJhdGlvbl9tcxgIIAEoDRInCgpxdWVyeV9tb2RlGAkgASgOMhMuc3RhdmUudjEuUXVlcnlNb2RlEhEKCWJsb2NrX2lkcxgKIAMoCRITCgtibG9ja19zdGFydBgLIAEoCRIRCglibG9ja19lbmQYDCABKAkiaQoOU2VhcmNoUmVzcG9uc2USLQoGdHJhY2VzGAEgAygLMh0uc3RhdmUudjEuVHJhY2VTZWFyY2hNZXRhZGF0YRIoCgdtZXRyaWNzGAIgASgLMhcuc3RhdmUudjEuU2VhcmNoTWV0cmljcyK9AQoTVHJhY2VTZWFyY2hNZXRhZGF0YRIQCgh0cmFjZV9pZBgBIAEoDBIZChFyb290X3NlcnZpY2VfbmFtZRgCIAEoCRIXCg9yb290X3RyYWNlX25hbWUYAyABKAkSHAoUc3RhcnRfdGltZV91bml4X25hbm8YBCABKAQSFgoOZHVyYXRpb25fbmFub3MYBSABKAQSKgoJc3Bhbl9zZXRzGAYgAygLMhcuc3RhdmUudjEuU2VhcmNoU3BhblNldCKCAQoNU2VhcmNoU3BhblNldBIjCgVzcGFucxgBIAMoCzIULnN0YXZlLnYxLlNlYXJjaFNwYW4SDwoHbWF0Y2hlZBgCIAEoDRI7CgphdHRyaWJ1dGVzGAMgAygLMicub3BlbnRlbGVtZXRyeS5wcm90by5jb21tb24udjEuS2V5VmFsdWUingEKClNlYXJjaFNwYW4SDwoHc3Bhbl9pZBgBIAEoDBIMCgRuYW1lGAIgASgJEhwKFHN0YXJ0X3RpbWVfdW5peF9uYW5vGAMgASgEEhYKDmR1cmF0aW9uX25hbm9zGAQgASgEEjsKCmF0dHJpYnV0ZXMYBSADKAsyJy5vcGVudGVsZW1ldHJ5LnByb3RvLmNvbW1vbi52MS5LZXlWYWx1ZSJ3Cg1TZWFyY2hNZXRyaWNzEhgKEGluc3BlY3RlZF90cmFjZXMYASABKA0SFwoPaW5zcGVjdGVkX2J5dGVzGAIgASgEEhgKEGluc3BlY3RlZF9ibG9ja3MYAyABKA0SGQoRdG90YWxfYmxvY2tfYnl0ZXMYBCABKAQqUAoJUXVlcnlNb2RlEhIKDlFVRVJZX01PREVfQUxMEAASGAoUUVVFUllfTU9ERV9JTkdFU1RFUlMQARIVChFRVUVSWV9NT0RFX0JMT0NLUxACMpABCgdRdWVyaWVyEkgKDUZpbmRUcmFjZUJ5SUQSGi5zdGF2ZS52MS5UcmFjZUJ5SURSZXF1ZXN0Ghsuc3RhdmUudjEuVHJhY2VCeUlEUmVzcG9uc2USOwoGU2VhcmNoEhcuc3RhdmUudjEuU2VhcmNoUmVxdWVzdBoYLnN0YXZlLnYxLlNlYXJjaFJlc3BvbnNlYgZwcm90bzM", [file_opentelemetry_proto_common_v1_common, file_stave_v1_trace]);
+  fileDesc("ChZzdGF2ZS92MS9xdWVyaWVyLnByb3RvEghzdGF2ZS52MSK7AQoQVHJhY2VCeUlEUmVxdWVzdBIOCgZ0ZW5hbnQYASABKAkSEAoIdHJhY2VfaWQYAiABKAwSEwoLYmxvY2tfc3RhcnQYAyABKAkSEQoJYmxvY2tfZW5kGAQgASgJEicKCnF1ZXJ5X21vZGUYBSABKA4yEy5zdGF2ZS52MS5RdWVyeU1vZGUSGgoSc3RhcnRfdW5peF9zZWNvbmRzGAYgASgDEhgKEGVuZF91bml4X3NlY29uZHMYByABKAMiYAoRVHJhY2VCeUlEUmVzcG9uc2USHgoFdHJhY2UYASABKAsyDy5zdGF2ZS52MS5UcmFjZRIrCgdtZXRyaWNzGAIgASgLMhouc3RhdmUudjEuVHJhY2VCeUlETWV0cmljcyJFChBUcmFjZUJ5SURNZXRyaWNzEhcKD2luc3BlY3RlZF9ieXRlcxgBIAEoBBIYChBibG9ja3NfaW5zcGVjdGVkGAIgASgNIqUCCg1TZWFyY2hSZXF1ZXN0Eg4KBnRlbmFudBgBIAEoCRINCgVxdWVyeRgCIAEoCRINCgVsaW1pdBgDIAEoDRIaChJzcGFuc19wZXJfc3Bhbl9zZXQYBCABKA0SGgoSc3RhcnRfdW5peF9zZWNvbmRzGAUgASgDEhgKEGVuZF91bml4X3NlY29uZHMYBiABKAMSFwoPbWluX2R1cmF0aW9uX21zGAcgASgNEhcKD21heF9kdXJhdGlvbl9tcxgIIAEoDRInCgpxdWVyeV9tb2RlGAkgASgOMhMuc3RhdmUudjEuUXVlcnlNb2RlEhEKCWJsb2NrX2lkcxgKIAMoCRITCgtibG9ja19zdGFydBgLIAEoCRIRCglibG9ja19lbmQYDCABKAkiaQoOU2VhcmNoUmVzcG9uc2USLQoGdHJhY2VzGAEgAygLMh0uc3RhdmUudjEuVHJhY2VTZWFyY2hNZXRhZGF0YRIoCgdtZXRyaWNzGAIgASgLMhcuc3RhdmUudjEuU2VhcmNoTWV0cmljcyK9AQoTVHJhY2VTZWFyY2hNZXRhZGF0YRIQCgh0cmFjZV9pZBgBIAEoDBIZChFyb290X3NlcnZpY2VfbmFtZRgCIAEoCRIXCg9yb290X3RyYWNlX25hbWUYAyABKAkSHAoUc3RhcnRfdGltZV91bml4X25hbm8YBCABKAQSFgoOZHVyYXRpb25fbmFub3MYBSABKAQSKgoJc3Bhbl9zZXRzGAYgAygLMhcuc3RhdmUudjEuU2VhcmNoU3BhblNldCKCAQoNU2VhcmNoU3BhblNldBIjCgVzcGFucxgBIAMoCzIULnN0YXZlLnYxLlNlYXJjaFNwYW4SDwoHbWF0Y2hlZBgCIAEoDRI7CgphdHRyaWJ1dGVzGAMgAygLMicub3BlbnRlbGVtZXRyeS5wcm90by5jb21tb24udjEuS2V5VmFsdWUingEKClNlYXJjaFNwYW4SDwoHc3Bhbl9pZBgBIAEoDBIMCgRuYW1lGAIgASgJEhwKFHN0YXJ0X3RpbWVfdW5peF9uYW5vGAMgASgEEhYKDmR1cmF0aW9uX25hbm9zGAQgASgEEjsKCmF0dHJpYnV0ZXMYBSADKAsyJy5vcGVudGVsZW1ldHJ5LnByb3RvLmNvbW1vbi52MS5LZXlWYWx1ZSJ3Cg1TZWFyY2hNZXRyaWNzEhgKEGluc3BlY3RlZF90cmFjZXMYASABKA0SFwoPaW5zcGVjdGVkX2J5dGVzGAIgASgEEhgKEGluc3BlY3RlZF9ibG9ja3MYAyABKA0SGQoRdG90YWxfYmxvY2tfYnl0ZXMYBCABKAQi2gEKEVNlYXJjaFRhZ3NSZXF1ZXN0Eg4KBnRlbmFudBgBIAEoCRINCgVzY29wZRgCIAEoCRIQCgh0YWdfbmFtZRgDIAEoCRINCgVxdWVyeRgEIAEoCRIaChJzdGFydF91bml4X3NlY29uZHMYBSABKAMSGAoQZW5kX3VuaXhfc2Vjb25kcxgGIAEoAxInCgpxdWVyeV9tb2RlGAcgASgOMhMuc3RhdmUudjEuUXVlcnlNb2RlEhMKC2Jsb2NrX3N0YXJ0GAggASgJEhEKCWJsb2NrX2VuZBgJIAEoCSKGAQoSU2VhcmNoVGFnc1Jlc3BvbnNlEiIKBnNjb3BlcxgBIAMoCzISLnN0YXZlLnYxLlRhZ1Njb3BlEiIKBnZhbHVlcxgCIAMoCzISLnN0YXZlLnYxLlRhZ1ZhbHVlEigKB21ldHJpY3MYAyABKAsyFy5zdGF2ZS52MS5TZWFyY2hNZXRyaWNzIiYKCFRhZ1Njb3BlEgwKBG5hbWUYASABKAkSDAoEdGFncxgCIAMoCSInCghUYWdWYWx1ZRIMCgR0eXBlGAEgASgJEg0KBXZhbHVlGAIgASgJKlAKCVF1ZXJ5TW9kZRISCg5RVUVSWV9NT0RFX0FMTBAAEhgKFFFVRVJZX01PREVfSU5HRVNURVJTEAESFQoRUVVFUllfTU9ERV9CTE9DS1MQAjLZAQoHUXVlcmllchJICg1GaW5kVHJhY2VCeUlEEhouc3RhdmUudjEuVHJhY2VCeUlEUmVxdWVzdBobLnN0YXZlLnYxLlRyYWNlQnlJRFJlc3BvbnNlEjsKBlNlYXJjaBIXLnN0YXZlLnYxLlNlYXJjaFJlcXVlc3QaGC5zdGF2ZS52MS5TZWFyY2hSZXNwb25zZRJHCgpTZWFyY2hUYWdzEhsuc3RhdmUudjEuU2VhcmNoVGFnc1JlcXVlc3QaHC5zdGF2ZS52MS5TZWFyY2hUYWdzUmVzcG9uc2ViBnByb3RvMw", [file_opentelemetry_proto_common_v1_common, file_stave_v1_trace]);
 
 /**
  * @generated from message stave.v1.TraceByIDRequest
@@ -375,6 +375,146 @@ export const SearchMetricsSchema: GenMessage<SearchMetrics> = /*@__PURE__*/
   messageDesc(file_stave_v1_querier, 8);
 
 /**
+ * A tag job: the attribute names per scope, or (tag_name set) the values of one TraceQL attribute or
+ * intrinsic, over the tenant's ingester data or backend blocks in the window.
+ *
+ * @generated from message stave.v1.SearchTagsRequest
+ */
+export type SearchTagsRequest = Message<"stave.v1.SearchTagsRequest"> & {
+  /**
+   * @generated from field: string tenant = 1;
+   */
+  tenant: string;
+
+  /**
+   * For names: "", "none" (every scope), "span", "resource", "event", "link", "instrumentation", "intrinsic".
+   *
+   * @generated from field: string scope = 2;
+   */
+  scope: string;
+
+  /**
+   * For values: a TraceQL attribute (`resource.service.name`, `.http.method`, `name`).
+   *
+   * @generated from field: string tag_name = 3;
+   */
+  tagName: string;
+
+  /**
+   * Optional TraceQL: only the spans it matches contribute values.
+   *
+   * @generated from field: string query = 4;
+   */
+  query: string;
+
+  /**
+   * @generated from field: int64 start_unix_seconds = 5;
+   */
+  startUnixSeconds: bigint;
+
+  /**
+   * @generated from field: int64 end_unix_seconds = 6;
+   */
+  endUnixSeconds: bigint;
+
+  /**
+   * @generated from field: stave.v1.QueryMode query_mode = 7;
+   */
+  queryMode: QueryMode;
+
+  /**
+   * @generated from field: string block_start = 8;
+   */
+  blockStart: string;
+
+  /**
+   * @generated from field: string block_end = 9;
+   */
+  blockEnd: string;
+};
+
+/**
+ * Describes the message stave.v1.SearchTagsRequest.
+ * Use `create(SearchTagsRequestSchema)` to create a new message.
+ */
+export const SearchTagsRequestSchema: GenMessage<SearchTagsRequest> = /*@__PURE__*/
+  messageDesc(file_stave_v1_querier, 9);
+
+/**
+ * @generated from message stave.v1.SearchTagsResponse
+ */
+export type SearchTagsResponse = Message<"stave.v1.SearchTagsResponse"> & {
+  /**
+   * @generated from field: repeated stave.v1.TagScope scopes = 1;
+   */
+  scopes: TagScope[];
+
+  /**
+   * @generated from field: repeated stave.v1.TagValue values = 2;
+   */
+  values: TagValue[];
+
+  /**
+   * @generated from field: stave.v1.SearchMetrics metrics = 3;
+   */
+  metrics?: SearchMetrics | undefined;
+};
+
+/**
+ * Describes the message stave.v1.SearchTagsResponse.
+ * Use `create(SearchTagsResponseSchema)` to create a new message.
+ */
+export const SearchTagsResponseSchema: GenMessage<SearchTagsResponse> = /*@__PURE__*/
+  messageDesc(file_stave_v1_querier, 10);
+
+/**
+ * @generated from message stave.v1.TagScope
+ */
+export type TagScope = Message<"stave.v1.TagScope"> & {
+  /**
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * @generated from field: repeated string tags = 2;
+   */
+  tags: string[];
+};
+
+/**
+ * Describes the message stave.v1.TagScope.
+ * Use `create(TagScopeSchema)` to create a new message.
+ */
+export const TagScopeSchema: GenMessage<TagScope> = /*@__PURE__*/
+  messageDesc(file_stave_v1_querier, 11);
+
+/**
+ * A typed value as Tempo's v2 tag values API prints it: type is "string", "int", "float", "bool",
+ * "duration" or "keyword" (statuses and kinds).
+ *
+ * @generated from message stave.v1.TagValue
+ */
+export type TagValue = Message<"stave.v1.TagValue"> & {
+  /**
+   * @generated from field: string type = 1;
+   */
+  type: string;
+
+  /**
+   * @generated from field: string value = 2;
+   */
+  value: string;
+};
+
+/**
+ * Describes the message stave.v1.TagValue.
+ * Use `create(TagValueSchema)` to create a new message.
+ */
+export const TagValueSchema: GenMessage<TagValue> = /*@__PURE__*/
+  messageDesc(file_stave_v1_querier, 12);
+
+/**
  * Where to look. The zero value means "everywhere", the default a plain request should get.
  *
  * @generated from enum stave.v1.QueryMode
@@ -426,6 +566,16 @@ export const Querier: GenService<{
     methodKind: "unary";
     input: typeof SearchRequestSchema;
     output: typeof SearchResponseSchema;
+  },
+  /**
+   * Attribute names (tag_name empty) or the values of one attribute, over the tenant's data in the window.
+   *
+   * @generated from rpc stave.v1.Querier.SearchTags
+   */
+  searchTags: {
+    methodKind: "unary";
+    input: typeof SearchTagsRequestSchema;
+    output: typeof SearchTagsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_stave_v1_querier, 0);
