@@ -13,6 +13,7 @@ import { poll } from './support/poll';
 import { startStave, type StaveProcess } from './support/stave-process';
 
 const config = configYaml(
+  ['multitenancy_enabled: true'],
   OTLP_HTTP_RECEIVER,
   UNLIMITED_INGESTION,
   // Complete blocks leave the ingester a second after their flush, so the second half reads the backend.
@@ -26,14 +27,19 @@ interface SearchBody {
   metrics: { inspectedTraces: number; inspectedBlocks: number };
 }
 
+const TENANT = 'search-a';
+const OTHER = 'search-b';
 const dataset = generateDataset();
+// Another tenant's traces (other IDs): never in the first tenant's answers, and the only ones in its own.
+const other = generateDataset({ seed: 7, traces: 5 });
+const headers = (tenant = TENANT) => ({ 'x-scope-orgid': tenant });
 const padded = (id: string) => id.padStart(32, '0');
 
 describe('GET /api/search on the single binary', () => {
   let p: StaveProcess;
 
   async function search(params: Record<string, string>): Promise<{ status: number; text: string }> {
-    const res = await fetch(await p.url(`/api/search?${new URLSearchParams(params).toString()}`));
+    const res = await fetch(await p.url(`/api/search?${new URLSearchParams(params).toString()}`), { headers: headers() });
     return { status: res.status, text: await res.text() };
   }
 
@@ -58,10 +64,19 @@ describe('GET /api/search on the single binary', () => {
     const ready = await p.url('/ready');
     await poll('ready', async () => (await fetch(ready)).status === 200, { timeoutMs: 30_000 });
     const port = await p.receiverPort(/otlp.*http/);
-    for (const batch of dataset.batches) {
-      const body = toBinary(ExportTraceServiceRequestSchema, create(ExportTraceServiceRequestSchema, { resourceSpans: batch.resourceSpans }));
-      const res = await fetch(`http://127.0.0.1:${port}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/x-protobuf' }, body });
-      expect(res.status).toBe(200);
+    for (const [tenant, batches] of [
+      [TENANT, dataset.batches],
+      [OTHER, other.batches],
+    ] as const) {
+      for (const batch of batches) {
+        const body = toBinary(ExportTraceServiceRequestSchema, create(ExportTraceServiceRequestSchema, { resourceSpans: batch.resourceSpans }));
+        const res = await fetch(`http://127.0.0.1:${port}/v1/traces`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/x-protobuf', ...headers(tenant) },
+          body,
+        });
+        expect(res.status).toBe(200);
+      }
     }
   }, 60_000);
   afterAll(async () => {
@@ -87,6 +102,13 @@ describe('GET /api/search on the single binary', () => {
     expect(body.metrics.inspectedTraces).toBeGreaterThan(0);
   });
 
+  it("sees only the caller's tenant", async () => {
+    const res = await fetch(await p.url('/api/search?q=%7B%7D&limit=5000'), { headers: headers(OTHER) });
+    const body = (await res.json()) as SearchBody;
+    expect(body.traces.map((t) => padded(t.traceID)).sort()).toEqual(other.traces.map((t) => t.traceId).sort());
+    expect((await fetch(await p.url('/api/search?q=%7B%7D'))).status).toBe(401);
+  });
+
   it.each([
     [{ q: '{ }', tags: 'a=b' }, "invalid request: can't specify tags and q in the same query"],
     [{ q: '{ }', start: '200', end: '100' }, 'http parameter start must be before end. received start=200 end=100'],
@@ -96,7 +118,7 @@ describe('GET /api/search on the single binary', () => {
     [{ start: 'x', end: '10' }, 'invalid start: strconv.ParseInt: parsing "x": invalid syntax'],
     [{ minDuration: '2s', maxDuration: '1s' }, 'invalid maxDuration: must be greater than minDuration'],
     [{ q: '{ .a = }' }, 'invalid TraceQL query: parse error'],
-    [{ q: '{ .a =~ "(" }' }, 'invalid TraceQL query'],
+    [{ q: '{ .a =~ "(" }' }, 'invalid TraceQL query: invalid regex: "("'],
   ])('answers 400 to %j', async (params, message) => {
     const r = await search(params as Record<string, string>);
     expect(r.status).toBe(400);
@@ -107,7 +129,7 @@ describe('GET /api/search on the single binary', () => {
     const spans = dataset.traces.flatMap((t) => t.spans);
     const distinct = (xs: Iterable<string>) => [...new Set(xs)].sort();
     const get = async (pathname: string) => {
-      const res = await fetch(await p.url(pathname));
+      const res = await fetch(await p.url(pathname), { headers: headers() });
       return { status: res.status, body: (await res.json().catch(() => undefined)) as Record<string, unknown> | undefined };
     };
 
