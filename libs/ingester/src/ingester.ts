@@ -326,34 +326,45 @@ export class Ingester extends BasicService implements IngesterClient {
     const startS = Number(req.startUnixSeconds);
     const endS = Number(req.endUnixSeconds);
     const inWindow = (lo: number, hi: number) => !((startS > 0 && hi < startS) || (endS > 0 && lo > endS));
-    // Trace ID → its parts, in WAL bytes (head and cut blocks) or decoded (complete blocks).
-    const parts = new Map<string, { bytes: Buffer[]; decoded: TraceLike[]; size: number }>();
-    const entry = (key: string) => {
-      let e = parts.get(key);
-      if (!e) parts.set(key, (e = { bytes: [], decoded: [], size: 0 }));
-      return e;
-    };
-    for (const h of [...(inst.head ? [inst.head] : []), ...inst.completing]) {
-      for (const [key, t] of h.traces) {
-        if (!inWindow(t.startSeconds, t.endSeconds)) continue;
-        const e = entry(key);
-        for (const buf of await h.read(key)) {
-          e.bytes.push(buf);
-          e.size += buf.length;
-        }
-      }
-    }
+    // Complete blocks are read first, so that a trace also in a head block is evaluated whole.
+    const decoded = new Map<string, TraceLike[]>();
     for (const b of inst.complete) {
       if (!inWindow(Date.parse(b.meta.startTime) / 1000, Date.parse(b.meta.endTime) / 1000)) continue;
       sink.inspectedBlocks++;
       sink.totalBlockBytes += BigInt(b.meta.size);
-      for await (const { id, trace } of b.reader.iterateTraces()) entry(hex(id)).decoded.push(trace);
+      for await (const { id, trace } of b.reader.iterateTraces()) {
+        const key = hex(id);
+        const list = decoded.get(key);
+        if (list) list.push(trace);
+        else decoded.set(key, [trace]);
+      }
     }
-    for (const e of parts.values()) {
-      if (sink.full) break;
-      const all: TraceLike[] = [...e.decoded];
-      if (e.bytes.length > 0) all.push(traceFromParts(e.bytes));
-      sink.add(all.length === 1 ? all[0]! : combineTraces(all), e.size);
+    // Head and cut blocks: one trace at a time (its WAL parts from every block holding it), so a search
+    // that reaches its limit early reads no more of the WAL.
+    const heads = [...(inst.head ? [inst.head] : []), ...inst.completing];
+    const done = new Set<string>();
+    for (const h of heads) {
+      for (const key of h.traces.keys()) {
+        if (sink.full) return;
+        if (done.has(key)) continue;
+        done.add(key);
+        const earlier = decoded.get(key);
+        decoded.delete(key);
+        const holders = heads.filter((x) => x.traces.has(key));
+        // A trace with any part in the window is evaluated whole.
+        if (!earlier && !holders.some((x) => inWindow(x.traces.get(key)!.startSeconds, x.traces.get(key)!.endSeconds))) continue;
+        const bufs: Buffer[] = [];
+        for (const x of holders) bufs.push(...(await x.read(key)));
+        const all: TraceLike[] = [...(earlier ?? []), traceFromParts(bufs)];
+        sink.add(
+          all.length === 1 ? all[0]! : combineTraces(all),
+          bufs.reduce((n, b) => n + b.length, 0),
+        );
+      }
+    }
+    for (const parts of decoded.values()) {
+      if (sink.full) return;
+      sink.add(parts.length === 1 ? parts[0]! : combineTraces(parts));
     }
   }
 }
