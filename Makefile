@@ -7,7 +7,7 @@ PNPM_VERSION := 12.4.2
 PNPM := pnpm
 BIN := node_modules/.bin
 
-.PHONY: run build test lint format typecheck generate bench clean deps tools
+.PHONY: run build test lint format typecheck generate bench bench-blocks clean deps tools
 
 deps: node_modules/.pnpm-stamp
 
@@ -49,5 +49,10 @@ test: build lint
 bench: build
 	node bench/dist/run.js $(ARGS)
 
+# Trace by ID over 100 flushed blocks vs one block, local disk and s3rver (bench/blocks/src/run.ts).
+bench-blocks: build
+	$(BIN)/tsc -b bench/blocks
+	node bench/blocks/dist/run.js $(ARGS)
+
 clean:
-	rm -rf libs/*/dist services/*/dist test/dist bench/dist
+	rm -rf libs/*/dist services/*/dist test/dist bench/dist bench/blocks/dist

@@ -33,7 +33,15 @@ export default tseslint.config(
     // @stave/core (errors, tenant IDs, logs, lifecycle) and take plain options, never the HTTP process
     // runtime, StaveConfig or the components built on them (services/stave/src/options.ts builds their
     // options from the config).
-    files: ['libs/core/**/*.ts', 'libs/model/**/*.ts', 'libs/block/**/*.ts', 'libs/backend/**/*.ts', 'libs/ring/**/*.ts', 'libs/traceql/**/*.ts'],
+    files: [
+      'libs/core/**/*.ts',
+      'libs/model/**/*.ts',
+      'libs/block/**/*.ts',
+      'libs/backend/**/*.ts',
+      'libs/ring/**/*.ts',
+      'libs/traceql/**/*.ts',
+      'libs/compactor/**/*.ts',
+    ],
     rules: {
       'no-restricted-imports': ['error', { paths: groundPaths, patterns: groundPatterns }],
     },

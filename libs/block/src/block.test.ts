@@ -11,7 +11,7 @@ import { type BlockMeta, FORMAT, hexID, parseMeta } from './meta';
 import { openBlock } from './reader';
 import { listBlocks } from './tenant-index';
 import { tracesArb } from './testing/arbitraries';
-import { countSpans, realisticTraces, Rng } from './testing/realistic-traces';
+import { absentTraceIDs, countSpans, realisticTraces } from './testing/realistic-traces';
 import { CountingStore, FailingStore } from './testing/stores';
 import { writeBlock } from './writer';
 
@@ -24,17 +24,6 @@ beforeEach(async () => {
 afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
-
-const absentIDs = (n: number, present: Uint8Array[], seed = 99): Uint8Array[] => {
-  const have = new Set(present.map(hexID));
-  const rng = new Rng(seed);
-  const out: Uint8Array[] = [];
-  while (out.length < n) {
-    const id = rng.bytes(16);
-    if (!have.has(hexID(id))) out.push(id);
-  }
-  return out;
-};
 
 describe('writeBlock + BlockReader', () => {
   it('round-trips random OTLP traces exactly through a block, by ID and by iteration (property)', async () => {
@@ -84,7 +73,7 @@ describe('writeBlock + BlockReader', () => {
       const got = await reader.findTraceByID(t.id);
       expect(got && equals(TracesDataSchema, got, t.trace)).toBe(true);
     }
-    for (const id of absentIDs(
+    for (const id of absentTraceIDs(
       300,
       traces.map((t) => t.id),
     ))
@@ -107,7 +96,7 @@ describe('writeBlock + BlockReader', () => {
       expect(reads[0]).toMatch(/^bloom-\d+$/);
       expect(reads.slice(1)).toEqual(['index', 'data.parquet']);
     }
-    for (const id of absentIDs(
+    for (const id of absentTraceIDs(
       200,
       traces.map((t) => t.id),
     )) {

@@ -3,6 +3,8 @@
 
 export { writeBlock, type BlockTrace, type WriteBlockOptions } from './writer';
 export { openBlock, BlockReader, type BlockReaderOptions } from './reader';
-export { FORMAT, type BlockMeta, readMeta, hexID, isBlockID } from './meta';
-export { readTenantIndex, listBlocks, type ListBlocksOptions, type TenantIndex } from './tenant-index';
+export { FORMAT, type BlockMeta, readMeta, hexID, isBlockID, parseNanos } from './meta';
+export { readTenantIndex, writeTenantIndex, listBlocks, type CompactedBlockMeta, type ListBlocksOptions, type TenantIndex } from './tenant-index';
+export { COMPACTED_META_NAME, markBlockCompacted, clearBlock, scanTenant, type TenantScan } from './compacted';
 export { ByteLru } from './lru';
+export { BlockCache, BLOCK_CACHE_KINDS } from './block-cache';

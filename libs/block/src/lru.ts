@@ -7,6 +7,8 @@ export class ByteLru<V> {
   private used = 0;
   hits = 0;
   misses = 0;
+  /** Entries dropped to stay within the budget (not explicit deletes). */
+  evictions = 0;
 
   constructor(readonly maxBytes: number) {
     if (!(maxBytes >= 0)) throw new RangeError(`cache budget must be >= 0 bytes, got ${maxBytes}`);
@@ -20,13 +22,22 @@ export class ByteLru<V> {
     return this.entries.size;
   }
 
+  /** Keys, least recently used first. */
+  keys(): IterableIterator<string> {
+    return this.entries.keys();
+  }
+
   get(key: string): V | undefined {
+    const v = this.peek(key);
+    if (v === undefined) this.misses++;
+    else this.hits++;
+    return v;
+  }
+
+  /** Like `get` (the entry becomes the most recently used) without counting a hit or a miss. */
+  peek(key: string): V | undefined {
     const e = this.entries.get(key);
-    if (!e) {
-      this.misses++;
-      return undefined;
-    }
-    this.hits++;
+    if (!e) return undefined;
     // Re-insert: a Map iterates in insertion order, so the first entry is the least recently used.
     this.entries.delete(key);
     this.entries.set(key, e);
@@ -43,6 +54,7 @@ export class ByteLru<V> {
       const oldest = this.entries.keys().next();
       if (oldest.done) break;
       this.delete(oldest.value);
+      this.evictions++;
     }
   }
 

@@ -2,14 +2,17 @@
 //   1. bloom-<shard>            (whole object; skip the block when the ID is absent)
 //   2. index, one page          (ranged; the page is chosen from meta.indexPageFirstIDs)
 //   3. data.parquet, one page   (ranged; the `trace` column page the index entry points at)
-// Bloom shards and index pages are cached (byte-bounded LRU, shareable between readers); the Parquet
-// footer is never needed for by-ID. IDs outside [minID, maxID] cost no read at all.
+// Bloom shards and index pages are cached (a byte-bounded BlockCache, shared by every reader of a
+// process); the Parquet footer is never needed for by-ID. IDs outside [minID, maxID] cost no read at
+// all, and once a block's bloom shard is cached, `excludes` rules the block out synchronously: no
+// read, no promise, a hash and a few bit tests.
 
 import type { ObjectStore } from '@stave/backend';
 import type { TracesData } from '@stave/proto';
 import { errors } from '@stave/core';
 import { bloomShardOf, BloomShard } from './bloom';
-import { ByteLru } from './lru';
+import { BlockCache } from './block-cache';
+import type { ByteLru } from './lru';
 import { type BlockMeta, blockPrefix, bloomName, DATA_NAME, hexID, INDEX_NAME } from './meta';
 import { Codec, decodeFileMeta, type FileMeta, MAGIC } from './parquet/format';
 import { byteArrayValueOffsets, readPage } from './parquet/page';
@@ -17,8 +20,11 @@ import { decodeTrace } from './trace-codec';
 import { IndexPage, indexPageFor } from './trace-index';
 
 export interface BlockReaderOptions {
-  /** Shared cache for bloom shards and index pages; a private 8 MiB one when absent. */
-  readonly cache?: ByteLru<BloomShard | IndexPage>;
+  /**
+   * Cache for bloom shards and index pages, normally one per process shared by all readers; a private
+   * 8 MiB one when absent. A bare ByteLru is wrapped (its budget is then shared with its other users).
+   */
+  readonly cache?: BlockCache | ByteLru<BloomShard | IndexPage>;
 }
 
 const DEFAULT_CACHE_BYTES = 8 * 1024 * 1024;
@@ -42,9 +48,10 @@ export function openBlock(store: ObjectStore, meta: BlockMeta, opts: BlockReader
 
 export class BlockReader {
   private readonly prefix: string;
-  private readonly cache: ByteLru<BloomShard | IndexPage>;
+  private readonly cache: BlockCache;
   private readonly codec: Codec;
-  private readonly inflight = new Map<string, Promise<BloomShard | IndexPage>>();
+  /** Cache keys of the bloom shards, built once (no string concatenation per lookup). */
+  private readonly bloomKeys: string[];
 
   constructor(
     private readonly store: ObjectStore,
@@ -52,8 +59,27 @@ export class BlockReader {
     opts: BlockReaderOptions = {},
   ) {
     this.prefix = blockPrefix(meta.tenantID, meta.blockID);
-    this.cache = opts.cache ?? new ByteLru(DEFAULT_CACHE_BYTES);
+    const c = opts.cache ?? DEFAULT_CACHE_BYTES;
+    this.cache = c instanceof BlockCache ? c : new BlockCache(c);
     this.codec = codecOfMeta(meta);
+    this.bloomKeys = Array.from({ length: meta.bloomShards }, (_, i) => this.prefix + bloomName(i));
+  }
+
+  /**
+   * True when the block certainly does not hold the trace and that is known without I/O: the ID lies
+   * outside [minID, maxID], or its bloom shard is cached and says absent. False means "look": the
+   * block may hold it, or its bloom is not cached yet. `hex` is hexID(id), when the caller has it.
+   */
+  excludes(id: Uint8Array, hex: string = hexID(id)): boolean {
+    if (hex < this.meta.minID || hex > this.meta.maxID) return true;
+    const bloom = this.cache.peek(this.bloomKeys[bloomShardOf(id, this.meta.bloomShards)]!, 'bloom') as BloomShard | undefined;
+    return bloom !== undefined && !bloom.mayContain(id);
+  }
+
+  /** Forgets what the cache holds for this block (it left the blocklist). */
+  evict(): void {
+    for (const k of this.bloomKeys) this.cache.delete(k);
+    for (let p = 0; p < this.meta.indexPageFirstIDs.length; p++) this.cache.delete(this.indexKey(p));
   }
 
   /** Spans in the block (from meta.json: no read). */
@@ -62,18 +88,17 @@ export class BlockReader {
   }
 
   /** The trace with this 16-byte ID, exactly as written, or undefined when the block does not hold it. */
-  async findTraceByID(id: Uint8Array): Promise<TracesData | undefined> {
+  async findTraceByID(id: Uint8Array, hex: string = hexID(id)): Promise<TracesData | undefined> {
     if (id.length !== 16) throw errors.invalid(`trace ID must be 16 bytes, got ${id.length}`);
-    const hex = hexID(id);
     if (hex < this.meta.minID || hex > this.meta.maxID) return undefined;
 
-    const shard = bloomShardOf(id, this.meta.bloomShards);
-    const bloom = (await this.cached(bloomName(shard), async () => BloomShard.decode(await this.store.read(this.prefix + bloomName(shard))))) as BloomShard;
+    const bloomKey = this.bloomKeys[bloomShardOf(id, this.meta.bloomShards)]!;
+    const bloom = (await this.cache.get(bloomKey, 'bloom', async () => BloomShard.decode(await this.store.read(bloomKey)))) as BloomShard;
     if (!bloom.mayContain(id)) return undefined;
 
     const p = indexPageFor(this.meta.indexPageFirstIDs, hex);
     if (p < 0) return undefined;
-    const page = (await this.cached(`${INDEX_NAME}@${p}`, () => this.readIndexPage(p))) as IndexPage;
+    const page = (await this.cache.get(this.indexKey(p), 'index', () => this.readIndexPage(p))) as IndexPage;
     const loc = page.find(id);
     if (!loc) return undefined;
 
@@ -128,19 +153,7 @@ export class BlockReader {
     return IndexPage.decode(bytes);
   }
 
-  /** Cache lookup with in-flight de-duplication, so concurrent lookups share one read. */
-  private async cached(name: string, load: () => Promise<BloomShard | IndexPage>): Promise<BloomShard | IndexPage> {
-    const key = this.prefix + name;
-    const hit = this.cache.get(key);
-    if (hit) return hit;
-    let p = this.inflight.get(key);
-    if (!p) {
-      p = load().finally(() => this.inflight.delete(key));
-      this.inflight.set(key, p);
-      const v = await p;
-      this.cache.set(key, v, v.byteSize);
-      return v;
-    }
-    return p;
+  private indexKey(p: number): string {
+    return `${this.prefix}${INDEX_NAME}@${p}`;
   }
 }

@@ -5,7 +5,7 @@
 
 import { rm } from 'node:fs/promises';
 import { copyBlockObjects, type LocalStore, type ObjectStore } from '@stave/backend';
-import { openBlock } from '@stave/block';
+import { openBlock, type BlockCache } from '@stave/block';
 import { Code, ConnectError, type Logger } from '@stave/server';
 import type { BlockBuilderPool } from './block-builder';
 import type { CompleteBlock, FlushJob } from './instance';
@@ -14,6 +14,8 @@ import type { IngesterMetrics } from './metrics';
 export interface FlusherOptions {
   store: ObjectStore;
   completeStore: LocalStore;
+  /** Shared by the readers of every complete block (bloom shards and index pages). */
+  blockCache: BlockCache;
   builders: BlockBuilderPool;
   metrics: IngesterMetrics;
   log: Logger;
@@ -117,7 +119,7 @@ export class Flusher {
             blockID: h.blockID,
             ...this.opts.block,
           });
-          const built: CompleteBlock = { meta, reader: openBlock(this.opts.completeStore, meta), flushedMs: undefined };
+          const built: CompleteBlock = { meta, reader: openBlock(this.opts.completeStore, meta, { cache: this.opts.blockCache }), flushedMs: undefined };
           complete = built;
           inst.complete.push(built);
           inst.completing.splice(inst.completing.indexOf(h), 1);

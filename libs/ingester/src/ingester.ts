@@ -16,7 +16,7 @@ import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { create } from '@bufbuild/protobuf';
 import { deleteBlockObjects, LocalStore, type ObjectStore } from '@stave/backend';
-import { hexID as hex } from '@stave/block';
+import { BlockCache, hexID as hex } from '@stave/block';
 import { combineTraces, type TraceLike } from '@stave/model';
 import {
   PushResponseSchema,
@@ -67,11 +67,14 @@ export interface IngesterOptions {
 
 /** Tempo's default flush_op_timeout. */
 const DEFAULT_FLUSH_OP_TIMEOUT_MS = 5 * 60_000;
+/** Bloom and index-page cache for the complete blocks an ingester serves by ID (a few at a time). */
+const COMPLETE_BLOCK_CACHE_BYTES = 32 * 1024 * 1024;
 
 export class Ingester extends BasicService implements IngesterClient {
   private readonly tenants = new Map<string, TenantInstance>();
   private readonly metrics: IngesterMetrics;
   private readonly completeStore: LocalStore;
+  private readonly blockCache: BlockCache;
   private readonly log: Logger;
   private readonly now: () => number;
   private readonly flushOpTimeoutMs: number;
@@ -88,6 +91,9 @@ export class Ingester extends BasicService implements IngesterClient {
     super('ingester');
     this.metrics = new IngesterMetrics(opts.registry);
     this.completeStore = new LocalStore(path.join(opts.walPath, COMPLETE_DIR));
+    // One byte budget for the blooms and index pages of every complete block this ingester serves by ID,
+    // so the cache does not grow with the number of blocks awaiting flush or `complete_block_timeout`.
+    this.blockCache = new BlockCache(COMPLETE_BLOCK_CACHE_BYTES);
     this.log = opts.logger.child({ component: 'ingester' });
     this.now = opts.now ?? Date.now;
     this.flushOpTimeoutMs = opts.flushOpTimeoutMs ?? DEFAULT_FLUSH_OP_TIMEOUT_MS;
@@ -97,6 +103,7 @@ export class Ingester extends BasicService implements IngesterClient {
     this.flusher = new Flusher({
       store: opts.store,
       completeStore: this.completeStore,
+      blockCache: this.blockCache,
       builders: this.builders,
       metrics: this.metrics,
       log: this.log,
@@ -115,6 +122,7 @@ export class Ingester extends BasicService implements IngesterClient {
     await replayWal({
       walPath: this.opts.walPath,
       completeStore: this.completeStore,
+      blockCache: this.blockCache,
       metrics: this.metrics,
       log: this.log,
       instance: (t) => this.instance(t),
@@ -251,6 +259,7 @@ export class Ingester extends BasicService implements IngesterClient {
         const b = inst.complete[i]!;
         if (b.flushedMs !== undefined && now - b.flushedMs >= this.opts.completeBlockTimeoutMs) {
           inst.complete.splice(i, 1);
+          b.reader.evict();
           deleteBlockObjects(this.completeStore, inst.tenant, b.meta.blockID).catch((err: unknown) =>
             this.log.warn('flushed block not removed from local disk; retried on the next start', { tenant: inst.tenant, block: b.meta.blockID, err }),
           );
@@ -293,10 +302,10 @@ export class Ingester extends BasicService implements IngesterClient {
         const bufs = await h.read(key);
         if (bufs.length) parts.push(traceFromParts(bufs));
       }
-      for (const b of inst.complete) {
-        const t = await b.reader.findTraceByID(req.traceId);
-        if (t) parts.push(t);
-      }
+      // Blocks whose ID range or cached bloom rule the trace out cost no I/O and no promise; the rest are
+      // read concurrently (each at most bloom → index page → data page).
+      const maybe = inst.complete.filter((b) => !b.reader.excludes(req.traceId, key));
+      for (const t of await Promise.all(maybe.map((b) => b.reader.findTraceByID(req.traceId, key)))) if (t) parts.push(t);
     }
     return create(TraceByIDResponseSchema, { trace: parts.length === 0 ? undefined : combineTraces(parts) });
   }

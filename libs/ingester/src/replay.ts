@@ -10,7 +10,7 @@
 import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { LocalStore } from '@stave/backend';
-import { isBlockID, openBlock, readMeta } from '@stave/block';
+import { isBlockID, openBlock, readMeta, type BlockCache } from '@stave/block';
 import { Code, codeOf, type Logger } from '@stave/server';
 import { HeadBlock } from './head-block';
 import { COMPLETE_DIR, QUARANTINE_DIR, WAL_SUFFIX, type FlushJob, type TenantInstance } from './instance';
@@ -21,6 +21,8 @@ import { decodeSegment, WalSegment } from './wal';
 export interface ReplayOptions {
   walPath: string;
   completeStore: LocalStore;
+  /** Shared by the readers of every complete block (bloom shards and index pages). */
+  blockCache: BlockCache;
   metrics: IngesterMetrics;
   log: Logger;
   instance: (tenant: string) => TenantInstance;
@@ -69,7 +71,7 @@ async function replayBuiltBlocks(opts: ReplayOptions): Promise<Set<string>> {
       try {
         const meta = await readMeta(opts.completeStore, tenant, blockID);
         const inst = opts.instance(tenant);
-        const complete = { meta, reader: openBlock(opts.completeStore, meta), flushedMs: undefined };
+        const complete = { meta, reader: openBlock(opts.completeStore, meta, { cache: opts.blockCache }), flushedMs: undefined };
         inst.complete.push(complete);
         opts.enqueue({ inst, complete });
         whole.add(blockID);

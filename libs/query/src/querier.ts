@@ -18,7 +18,7 @@ import {
 import { RingUnavailableError, tokenFor, type InstanceDesc, type ReadRing, type ReplicationSet } from '@stave/ring';
 import { BasicService, Code, ConnectError } from '@stave/server';
 import type { BlockMeta } from '@stave/block';
-import type { Blocklist } from './blocklist';
+import { blockKey, type Blocklist } from './blocklist';
 import { SearchMerger, TagsMerger } from './search-merge';
 
 export interface QuerierOptions {
@@ -32,11 +32,6 @@ export interface QuerierOptions {
   queryRelevantIngesters?: boolean;
 }
 
-/** Block IDs are UUIDs; ranges compare their hex without dashes. */
-function blockKey(id: string): string {
-  return id.replace(/-/g, '').toLowerCase();
-}
-
 export class Querier extends BasicService {
   constructor(private readonly opts: QuerierOptions) {
     super('querier');
@@ -47,9 +42,14 @@ export class Querier extends BasicService {
     let blocksInspected = 0;
     if (req.queryMode !== QueryMode.BLOCKS) parts.push(...(await this.fromIngesters(req)));
     if (req.queryMode !== QueryMode.INGESTERS) {
-      const metas = this.blocksFor(req, []);
-      const found = await Promise.all(metas.map((m) => this.opts.blocklist.reader(m).findTraceByID(req.traceId)));
-      blocksInspected += metas.length;
+      const { inRange, readers } = this.opts.blocklist.candidates(req.tenant, req.traceId, {
+        blockStart: req.blockStart,
+        blockEnd: req.blockEnd,
+        startUnixSeconds: Number(req.startUnixSeconds),
+        endUnixSeconds: Number(req.endUnixSeconds),
+      });
+      const found = await Promise.all(readers.map((r) => r.findTraceByID(req.traceId)));
+      blocksInspected += inRange;
       for (const t of found) if (t) parts.push(t);
     }
     return create(TraceByIDResponseSchema, {

@@ -13,7 +13,8 @@ export {
 } from './ring';
 export { interfaceAddress } from './interface-address';
 export { InMemoryKV, type KVClient, type KVStore } from './kv';
-export { Ring } from './kv-ring';
+export { Ring, waitInstanceState, waitRingStability } from './kv-ring';
+export { JobOwnership } from './ownership';
 export { Lifecycler } from './lifecycler';
 export { MemberlistKV, type MemberlistKVOptions } from './memberlist-kv';
 export { resolveJoinMembers, type DiscoveryOptions } from './discovery';

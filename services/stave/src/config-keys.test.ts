@@ -81,6 +81,11 @@ storage:
     wal: { path: ${JSON.stringify(path.join(dir, 'wal'))} }
     local: { path: ${JSON.stringify(path.join(dir, 'blocks'))} }
     blocklist_poll: 1s
+compactor:
+  ring:
+    wait_stability_min_duration: 0s
+  compaction:
+    compaction_cycle: 100ms
 metrics_generator:
   storage:
     path: ${JSON.stringify(path.join(dir, 'generator'))}
@@ -188,6 +193,11 @@ async function pushQueryFlush(r: Running): Promise<void> {
   expect((await fetch(`${base}/api/traces/${TRACE_ID}`)).status).toBe(200);
   expect((await fetch(`${base}/flush`)).status).toBe(204);
   expect((await fetch(`${base}/api/traces/${TRACE_ID}`)).status).toBe(200);
+  // A compaction cycle over the flushed block: retention reads the tenant's block_retention.
+  await until('the compactor to write the tenant index', async () => {
+    const text = await (await fetch(`${base}/metrics`)).text();
+    return /^stave_compactor_tenant_index_writes_total [1-9]/m.test(text);
+  });
   for (const p of [
     '/api/search?tags=service.name%3Dconfig-keys',
     '/api/search/tags',

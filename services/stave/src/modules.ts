@@ -2,6 +2,7 @@
 // Modules wire config to libraries; this file holds no business logic.
 
 import { createObjectStore } from '@stave/backend';
+import { Compactor, MergeWorker } from '@stave/compactor';
 import { Distributor } from '@stave/distributor';
 import { Ingester, remoteIngesterClient, type IngesterClient } from '@stave/ingester';
 import os from 'node:os';
@@ -10,6 +11,7 @@ import {
   createLifecycler,
   createRing,
   InMemoryKV,
+  JobOwnership,
   memberlistPage,
   MemberlistKV,
   RING_PAGE_PATHS,
@@ -17,6 +19,8 @@ import {
   ringKVClient,
   ringPage,
   resolveJoinMembers,
+  waitInstanceState,
+  waitRingStability,
   type InstanceDesc,
   type KVStore,
   type Lifecycler,
@@ -26,7 +30,7 @@ import {
 } from '@stave/ring';
 import { BasicService, ModuleManager, Overrides, pageHandler, ServerService, State, sendText, type AppContext, type Service } from '@stave/server';
 import { Frontend, Pusher, Querier as QuerierService } from '@stave/proto';
-import { memberlistKVOptions, objectStoreOptions, ringConfig } from './options';
+import { blockWriteOptions, compactorConfig, memberlistKVOptions, objectStoreOptions, ringConfig } from './options';
 import { receiverServices } from './receivers';
 
 /** The components a fleet scales separately; each is also its own deployable under services/. */
@@ -311,7 +315,12 @@ export function staveModules(): ModuleManager<AppContext> {
     userVisible: true,
     init: (ctx) => {
       const cfg = ctx.config.querier;
-      const blocklist = new Blocklist(get(ctx, keys.store), ctx.config.storage.trace.blocklist_poll, ctx.logger.child({ component: 'querier' }));
+      const trace = ctx.config.storage.trace;
+      const blocklist = new Blocklist(get(ctx, keys.store), trace.blocklist_poll, ctx.logger.child({ component: 'querier' }), {
+        registry: ctx.registry,
+        fallback: trace.blocklist_poll_fallback,
+        staleTenantIndexMs: trace.blocklist_poll_stale_tenant_index,
+      });
       const q = new Querier({
         ring: get(ctx, keys.ring),
         ingester: get(ctx, keys.ingesterReaders),
@@ -374,19 +383,46 @@ export function staveModules(): ModuleManager<AppContext> {
     },
   });
 
-  // The compactor and the metrics-generator join their rings (job ownership and trace ownership) and
-  // show them; their work lands with their own issues.
-  for (const name of ['compactor', 'metrics-generator'] as const) {
-    m.register({
-      name,
-      deps: ['server', 'kv'],
-      userVisible: true,
-      init: (ctx) => {
-        const rc = ringConfigFor(ctx, name);
-        return group(name, [readRing(ctx, rc), ringMembership(ctx, rc), placeholder(name)(ctx)]);
-      },
-    });
-  }
+  // The compactor: compaction, retention and the tenant index, each job owned by one compactor of the
+  // compactor ring. Cycles start once this instance is ACTIVE and the ring has settled
+  // (compactor.ring.wait_stability_*), in the background, so readiness does not wait for them.
+  m.register({
+    name: 'compactor',
+    deps: ['server', 'kv', 'store', 'overrides'],
+    userVisible: true,
+    init: (ctx) => {
+      const rc = ringConfigFor(ctx, 'compactor');
+      const ring = readRing(ctx, rc);
+      const ownership = new JobOwnership({ ring, instanceId: rc.instanceId });
+      const overrides = get<Overrides>(ctx, keys.overrides);
+      const compactor = new Compactor({
+        store: get(ctx, keys.store),
+        config: compactorConfig(ctx.config),
+        owns: (key) => ownership.owns(key),
+        blockRetentionFor: (tenant) => overrides.forTenant(tenant).compaction.block_retention,
+        write: blockWriteOptions(ctx.config),
+        merger: new MergeWorker(objectStoreOptions(ctx.config)),
+        ready: async (signal) => {
+          await waitInstanceState(ring, rc.instanceId, 'ACTIVE', rc.waitActiveInstanceTimeoutMs, signal);
+          await waitRingStability(ring, { minMs: rc.waitStabilityMinMs, maxMs: rc.waitStabilityMaxMs, signal });
+        },
+        logger: ctx.logger.child({ component: 'compactor' }),
+        registry: ctx.registry,
+      });
+      return group('compactor', [ring, ringMembership(ctx, rc), compactor]);
+    },
+  });
+
+  // The metrics-generator joins its ring (trace ownership) and shows it; its work lands with its issue.
+  m.register({
+    name: 'metrics-generator',
+    deps: ['server', 'kv'],
+    userVisible: true,
+    init: (ctx) => {
+      const rc = ringConfigFor(ctx, 'metrics-generator');
+      return group('metrics-generator', [readRing(ctx, rc), ringMembership(ctx, rc), placeholder('metrics-generator')(ctx)]);
+    },
+  });
   m.register({ name: 'all', deps: [...COMPONENTS], userVisible: true });
   // `all` joined to other processes by gossip: the rings use memberlist instead of the in-process store.
   m.register({ name: 'scalable-single-binary', deps: [...COMPONENTS], userVisible: true });

@@ -13,6 +13,7 @@
 
 import os from 'node:os';
 import type { TraceStorageConfig } from '@stave/backend';
+import type { CompactorConfig } from '@stave/compactor';
 import { interfaceAddress, type DiscoveryOptions, type MemberlistKVOptions, type RingConfig, type RingKind } from '@stave/ring';
 import type { Logger, StaveConfig } from '@stave/server';
 import type { Registry } from 'prom-client';
@@ -133,4 +134,26 @@ export function memberlistKVOptions(
 /** The object store's options: `storage.trace`, whose keys (Tempo's) the backend options keep. */
 export function objectStoreOptions(cfg: StaveConfig): TraceStorageConfig {
   return cfg.storage.trace;
+}
+
+/** Block writing options (`storage.trace.block`) for everything that writes blocks. */
+export function blockWriteOptions(cfg: StaveConfig): { bloomFalsePositive: number; bloomShardSizeBytes: number; rowGroupSizeBytes: number } {
+  const b = cfg.storage.trace.block;
+  return { bloomFalsePositive: b.bloom_filter_false_positive, bloomShardSizeBytes: b.bloom_filter_shard_size_bytes, rowGroupSizeBytes: b.row_group_size_bytes };
+}
+
+/** The compactor's settings: `compactor.compaction.*` and the tenant-index builders of `storage.trace`. */
+export function compactorConfig(cfg: StaveConfig): CompactorConfig {
+  const cc = cfg.compactor.compaction;
+  return {
+    blockRetentionMs: cc.block_retention,
+    compactedBlockRetentionMs: cc.compacted_block_retention,
+    compactionWindowMs: cc.compaction_window,
+    compactionCycleMs: cc.compaction_cycle,
+    maxCompactionObjects: cc.max_compaction_objects,
+    maxBlockBytes: cc.max_block_bytes,
+    maxTimePerTenantMs: cc.max_time_per_tenant,
+    retentionConcurrency: cc.retention_concurrency,
+    tenantIndexBuilders: cfg.storage.trace.blocklist_poll_tenant_index_builders,
+  };
 }

@@ -495,3 +495,16 @@ export function countSpans(trace: TracesData): number {
   for (const rs of trace.resourceSpans) for (const ss of rs.scopeSpans) n += ss.spans.length;
   return n;
 }
+
+/** `n` random trace IDs, none of them among `present` (for lookups that must find nothing). */
+export function absentTraceIDs(n: number, present: readonly Uint8Array[], seed = 99): Uint8Array[] {
+  const hex = (id: Uint8Array): string => Buffer.from(id.buffer, id.byteOffset, id.byteLength).toString('hex');
+  const have = new Set(present.map(hex));
+  const rng = new Rng(seed);
+  const out: Uint8Array[] = [];
+  while (out.length < n) {
+    const id = rng.bytes(16);
+    if (!have.has(hex(id))) out.push(id);
+  }
+  return out;
+}

@@ -52,10 +52,10 @@ describe('Overrides', () => {
   it('warns about the ignored or pending keys a tenant sets, once each, and not about the defaults', async () => {
     const o = overrides({});
     expect(o.setPerTenantYaml('overrides:\n  t:\n    max_bytes_per_trace: 10\n', 'f.yaml')).toEqual([]);
-    const yaml = 'overrides:\n  t:\n    block_retention: 48h\n    ingestion:\n      tenant_shard_size: 3\n';
+    const yaml = 'overrides:\n  t:\n    metrics_generator_max_active_series: 100\n    ingestion:\n      tenant_shard_size: 3\n';
     expect(o.setPerTenantYaml(yaml, 'f.yaml')).toEqual([
       { path: 'overrides.t.ingestion.tenant_shard_size', message: expect.stringContaining('not implemented by Stave') as string },
-      { path: 'overrides.t.compaction.block_retention', message: 'accepted but not in effect yet (lands with the compactor)' },
+      { path: 'overrides.t.metrics_generator.max_active_series', message: 'accepted but not in effect yet (lands with the metrics-generator)' },
     ]);
     const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'stave-overrides-')), 'overrides.yaml');
     writeFileSync(file, yaml);
@@ -65,7 +65,7 @@ describe('Overrides', () => {
     await o.loadPerTenantFile(file, logger);
     expect(lines.map((l) => (JSON.parse(l) as { key: string }).key)).toEqual([
       'overrides.t.ingestion.tenant_shard_size',
-      'overrides.t.compaction.block_retention',
+      'overrides.t.metrics_generator.max_active_series',
     ]);
   });
 });

@@ -45,9 +45,11 @@ describe('the Stave config schema', () => {
   });
 
   it('shows pending keys in /status/config, with their values', () => {
-    const { config, warnings } = parseConfig(staveConfigSchema, { compactor: { compaction: { block_retention: '48h' } } });
-    expect(warnings).toEqual([{ path: 'compactor.compaction.block_retention', message: 'accepted but not in effect yet (lands with the compactor)' }]);
-    expect(configToYaml(config)).toMatchObject({ compactor: { compaction: { block_retention: '48h0m0s', compaction_window: '1h0m0s' } } });
+    const { config, warnings } = parseConfig(staveConfigSchema, { metrics_generator: { metrics_ingestion_time_range_slack: '1m' } });
+    expect(warnings).toEqual([
+      { path: 'metrics_generator.metrics_ingestion_time_range_slack', message: 'accepted but not in effect yet (lands with the metrics-generator)' },
+    ]);
+    expect(configToYaml(config)).toMatchObject({ metrics_generator: { metrics_ingestion_time_range_slack: '1m0s' } });
   });
 
   it('loads a Tempo block version with a warning, and reports the format Stave writes', () => {

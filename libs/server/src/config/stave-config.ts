@@ -14,7 +14,7 @@
 // - server.http_server_write_timeout 0 (off; Tempo 30s): Stave's /flush answers once every block is
 //   flushed, which can take minutes.
 
-const COMPACTOR = 'lands with the compactor';
+const MERGE_BUFFERS = 'compaction streams pages; its memory is set by storage.trace.block.row_group_size_bytes and max_compaction_objects';
 const GENERATOR = 'lands with the metrics-generator';
 const SEARCH = 'lands with search';
 const BLOCKLIST = 'the blocklist poller is not tunable yet: it polls tenants one at a time, each from its tenant index, else by listing';
@@ -222,25 +222,22 @@ export const queryFrontendSection = c.object({
 
 export const compactorSection = c.object({
   ring: compactorRing,
-  compaction: c.pending(
-    c.object({
-      block_retention: c.duration('336h'),
-      compacted_block_retention: c.duration('1h'),
-      compaction_window: c.duration('1h'),
-      compaction_cycle: c.duration('30s'),
-      max_compaction_objects: c.int(6_000_000, { min: 1 }),
-      max_block_bytes: c.int(100 * 1024 * 1024 * 1024, { min: 1 }),
-      max_time_per_tenant: c.duration('5m'),
-      retention_concurrency: c.int(10, { min: 1 }),
-      v2_in_buffer_bytes: c.ignored(),
-      v2_out_buffer_bytes: c.ignored(),
-      v2_prefetch_traces_count: c.ignored(),
-      chunk_size_bytes: c.ignored(),
-      flush_size_bytes: c.ignored(),
-      iterator_buffer_size: c.ignored(),
-    }),
-    COMPACTOR,
-  ),
+  compaction: c.object({
+    block_retention: c.duration('336h'),
+    compacted_block_retention: c.duration('1h'),
+    compaction_window: c.duration('1h'),
+    compaction_cycle: c.duration('30s'),
+    max_compaction_objects: c.int(6_000_000, { min: 1 }),
+    max_block_bytes: c.int(100 * 1024 * 1024 * 1024, { min: 1 }),
+    max_time_per_tenant: c.duration('5m'),
+    retention_concurrency: c.int(10, { min: 1 }),
+    v2_in_buffer_bytes: c.ignored(MERGE_BUFFERS),
+    v2_out_buffer_bytes: c.ignored(MERGE_BUFFERS),
+    v2_prefetch_traces_count: c.ignored(MERGE_BUFFERS),
+    chunk_size_bytes: c.ignored(MERGE_BUFFERS),
+    flush_size_bytes: c.ignored(MERGE_BUFFERS),
+    iterator_buffer_size: c.ignored(MERGE_BUFFERS),
+  }),
   override_ring_key: c.string('compactor'),
   disabled: c.ignored(),
 });
@@ -418,9 +415,11 @@ export const storageSection = c.object({
     }),
     blocklist_poll: c.duration('5m'),
     blocklist_poll_concurrency: c.pending(c.int(50, { min: 1 }), BLOCKLIST),
-    blocklist_poll_fallback: c.pending(c.bool(true), BLOCKLIST),
-    blocklist_poll_tenant_index_builders: c.pending(c.int(2, { min: 1 }), COMPACTOR),
-    blocklist_poll_stale_tenant_index: c.pending(c.duration('0s'), BLOCKLIST),
+    blocklist_poll_fallback: c.bool(true),
+    blocklist_poll_tenant_index_builders: c.int(2, { min: 1 }),
+    // Tempo's default is 0 (never stale). Stave's is under ingester.complete_block_timeout (15m), so that a
+    // compactor that stops writing tenant indexes never hides blocks flushed since: never a wrong empty.
+    blocklist_poll_stale_tenant_index: c.duration('10m'),
     blocklist_poll_jitter_ms: c.ignored(),
     empty_tenant_deletion_enabled: c.ignored(),
     empty_tenant_deletion_age: c.ignored(),
@@ -482,7 +481,7 @@ export const limitsSection = c.object({
     max_metrics_duration: c.ignored(),
     unsafe_query_hints: c.ignored(),
   }),
-  compaction: c.object({ block_retention: c.pending(c.duration('0s'), COMPACTOR), compaction_window: c.ignored(), compaction_disabled: c.ignored() }),
+  compaction: c.object({ block_retention: c.duration('0s'), compaction_window: c.ignored(), compaction_disabled: c.ignored() }),
   metrics_generator: c.object({
     processors: c.pending(c.list(c.string()), GENERATOR),
     ring_size: c.pending(c.int(0, { min: 0 }), GENERATOR),
@@ -514,7 +513,7 @@ export const overridesSection = c.object({
   max_traces_per_user: c.optional(c.int(0, { min: 0 })),
   max_global_traces_per_user: c.pending(c.optional(c.int(0, { min: 0 })), 'the global live-trace limit is not enforced yet; max_traces_per_user is'),
   max_bytes_per_trace: c.optional(c.int(0, { min: 0 })),
-  block_retention: c.pending(c.optional(c.duration('0s')), COMPACTOR),
+  block_retention: c.optional(c.duration('0s')),
   max_bytes_per_tag_values_query: c.pending(c.optional(c.int(0, { min: 0 })), SEARCH),
   max_search_duration: c.pending(c.optional(c.duration('0s')), SEARCH),
   metrics_generator_processors: c.pending(c.optional(c.list(c.string())), GENERATOR),

@@ -1,0 +1,4 @@
+// @stave/block/testing: test support shared with other packages' tests (never imported by library code).
+
+export { CountingStore, FailingStore } from './testing/stores';
+export { absentTraceIDs, realisticTraces, realisticTraceStream, countSpans, Rng } from './testing/realistic-traces';

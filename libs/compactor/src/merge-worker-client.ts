@@ -1,0 +1,85 @@
+// Runs compaction merges on a worker thread, so decoding, combining and encoding traces leave the event
+// loop free (in `-target=all` that loop also takes pushes and queries). One worker: the compactor runs
+// one job at a time. Ownership is checked here on the main thread, four times a second; when `check`
+// throws, the worker is told to abandon the merge and the job rejects with check's error.
+// When the compiled worker script is not there (unit tests run the TypeScript sources), `available` is
+// false and the compactor merges on its own thread.
+
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { Worker } from 'node:worker_threads';
+import type { TraceStorageConfig } from '@stave/backend';
+import type { BlockMeta } from '@stave/block';
+import type { MergeJob, MergeStats } from './merge';
+
+export interface MergeRunner {
+  readonly available: boolean;
+  run(job: MergeJob, check: () => void): Promise<{ output: BlockMeta; stats: MergeStats }>;
+  close(): Promise<void>;
+}
+
+type Reply = { result: { output: BlockMeta; stats: MergeStats }; error?: undefined } | { error: string };
+
+export class MergeWorker implements MergeRunner {
+  private readonly script = path.join(__dirname, 'merge-worker.js');
+  private worker: Worker | undefined;
+
+  /** `storage`: the `storage.trace` config the worker builds its own object store from. */
+  constructor(private readonly storage: TraceStorageConfig) {}
+
+  get available(): boolean {
+    return existsSync(this.script);
+  }
+
+  run(job: MergeJob, check: () => void): Promise<{ output: BlockMeta; stats: MergeStats }> {
+    if (!this.worker) {
+      this.worker = new Worker(this.script);
+      this.worker.unref();
+    }
+    const w = this.worker;
+    return new Promise((resolve, reject) => {
+      let abandoned: Error | undefined;
+      const timer = setInterval(() => {
+        try {
+          check();
+        } catch (err) {
+          abandoned = err as Error;
+          clearInterval(timer);
+          w.postMessage({ abort: abandoned.message });
+        }
+      }, 250);
+      const done = () => {
+        clearInterval(timer);
+        w.off('message', onMessage);
+        w.off('error', onError);
+        w.off('exit', onExit);
+      };
+      const onMessage = (msg: Reply) => {
+        done();
+        if (msg.error !== undefined) reject(abandoned ?? new Error(msg.error));
+        else resolve(msg.result);
+      };
+      const onError = (err: Error) => {
+        done();
+        this.worker = undefined;
+        reject(err);
+      };
+      const onExit = (code: number) => {
+        done();
+        this.worker = undefined;
+        reject(abandoned ?? new Error(`compaction worker exited with code ${code}`));
+      };
+      w.on('message', onMessage);
+      w.on('error', onError);
+      w.on('exit', onExit);
+      // A plain copy: the config may be a wrapper object that cannot cross threads as it is.
+      w.postMessage({ storage: JSON.parse(JSON.stringify(this.storage)) as TraceStorageConfig, job });
+    });
+  }
+
+  async close(): Promise<void> {
+    const w = this.worker;
+    this.worker = undefined;
+    await w?.terminate();
+  }
+}

@@ -1,0 +1,131 @@
+// The streaming k-way merge at the heart of compaction: every input block yields its traces in ID order
+// (BlockReader.iterateTraces), the merge yields each ID once, combining the parts of a trace that several
+// blocks hold (the same trace flushed by RF ingesters, or split across flushes) with @stave/model's
+// combineTraces: spans deduplicated by (span ID, kind), the choice among copies by content, so the result
+// does not depend on which block came first.
+//
+// Memory is bounded by configuration, not by block size: each input holds one index page and one `trace`
+// page (sizes fixed when the block was written), the merge holds one trace per input, and the writer one
+// row group (`storage.trace.block.row_group_size_bytes`) plus ~36 bytes per trace for the index and bloom
+// (bounded by `max_compaction_objects`).
+
+import { create } from '@bufbuild/protobuf';
+import type { ObjectStore } from '@stave/backend';
+import { hexID, openBlock, writeBlock, type BlockMeta, type BlockTrace, type WriteBlockOptions } from '@stave/block';
+import { combineTraces, countSpans } from '@stave/model';
+import { TracesDataSchema, type TracesData } from '@stave/proto';
+import { errors } from '@stave/core';
+
+export interface MergeStats {
+  /** Traces read from the inputs (one per input that holds the ID). */
+  tracesIn: number;
+  /** Traces yielded (distinct IDs). */
+  tracesOut: number;
+  /** Traces that more than one input held and that were combined (Tempo's objects combined). */
+  combined: number;
+  spansIn: number;
+  spansOut: number;
+}
+
+export function newMergeStats(): MergeStats {
+  return { tracesIn: 0, tracesOut: 0, combined: 0, spansIn: 0, spansOut: 0 };
+}
+
+interface Head {
+  readonly source: number;
+  readonly it: AsyncIterator<{ id: Uint8Array; trace: TracesData }>;
+  id: Buffer;
+  trace: TracesData;
+}
+
+async function advance(h: Omit<Head, 'id' | 'trace'> & Partial<Head>): Promise<Head | undefined> {
+  const r = await h.it.next();
+  if (r.done) return undefined;
+  const id = Buffer.from(r.value.id);
+  if (h.id && Buffer.compare(h.id, id) >= 0) {
+    throw errors.internal(`compaction input ${h.source} is out of order: trace ${hexID(id)} came after ${hexID(h.id)}`);
+  }
+  h.id = id;
+  h.trace = r.value.trace;
+  return h as Head;
+}
+
+/**
+ * Merges ID-ordered trace streams into one ID-ordered stream with unique IDs. `check` runs between traces
+ * (the compactor uses it to stop when it no longer owns the job); it throws to abort.
+ */
+export async function* mergeByTraceID(
+  sources: ReadonlyArray<AsyncIterable<{ id: Uint8Array; trace: TracesData }>>,
+  stats: MergeStats = newMergeStats(),
+  check?: () => void,
+): AsyncGenerator<BlockTrace> {
+  const heads: Head[] = [];
+  try {
+    for (let i = 0; i < sources.length; i++) {
+      const h = await advance({ source: i, it: sources[i]![Symbol.asyncIterator]() });
+      if (h) heads.push(h);
+    }
+    // A linear scan for the smallest head: inputs are few (max_input_blocks), a heap would not pay.
+    while (heads.length > 0) {
+      check?.();
+      let min = heads[0]!.id;
+      for (const h of heads) if (Buffer.compare(h.id, min) < 0) min = h.id;
+      const parts: TracesData[] = [];
+      for (let i = 0; i < heads.length;) {
+        const h = heads[i]!;
+        if (!h.id.equals(min)) {
+          i++;
+          continue;
+        }
+        parts.push(h.trace);
+        stats.tracesIn++;
+        stats.spansIn += countSpans(h.trace);
+        if (await advance(h)) i++;
+        else heads.splice(i, 1);
+      }
+      // A single part was combined when its block was built: it is written as it is.
+      let trace = parts[0]!;
+      if (parts.length > 1) {
+        trace = create(TracesDataSchema, { resourceSpans: combineTraces(parts).resourceSpans });
+        stats.combined++;
+      }
+      stats.spansOut += countSpans(trace);
+      stats.tracesOut++;
+      yield { id: min, trace };
+    }
+  } finally {
+    // Close the inputs still open (an abort or a failed write stops the merge early).
+    await Promise.allSettled(heads.map(async (h) => h.it.return?.()));
+  }
+}
+
+/** One compaction's merge and write, as plain data (it crosses to a worker thread). */
+export interface MergeJob {
+  readonly tenant: string;
+  readonly inputs: readonly BlockMeta[];
+  /** The output's compaction level. */
+  readonly level: number;
+  readonly replicationFactor?: number;
+  readonly write?: Pick<WriteBlockOptions, 'bloomFalsePositive' | 'bloomShardSizeBytes' | 'rowGroupSizeBytes'>;
+  /** meta.json's createdAt, ms since the epoch. */
+  readonly createdAtMs: number;
+}
+
+/** Merges the inputs into one new block (meta.json last). `check` throws to abandon it. */
+export async function writeMergedBlock(store: ObjectStore, job: MergeJob, check?: () => void): Promise<{ output: BlockMeta; stats: MergeStats }> {
+  const stats = newMergeStats();
+  const merged = mergeByTraceID(
+    job.inputs.map((m) => openBlock(store, m).iterateTraces()),
+    stats,
+    check,
+  );
+  const output = await writeBlock(store, {
+    ...job.write,
+    tenant: job.tenant,
+    traces: merged,
+    compactionLevel: job.level,
+    ...(job.replicationFactor !== undefined ? { replicationFactor: job.replicationFactor } : {}),
+    now: () => new Date(job.createdAtMs),
+  });
+  return { output, stats };
+}
