@@ -126,6 +126,15 @@ describe('the query path as a fleet', () => {
     expect(traces).toHaveLength(2000);
     expect(await readAll(http, traces, 8)).toEqual({ exact: 2000, queries: 2000, errors: {} });
 
+    // Search through the frontend: the queriers ask both ingesters (RF 2) over Connect; each trace is one
+    // result and its matched count is not doubled by the replica.
+    const found = (await (await fetch(`http://127.0.0.1:${http}/api/search?q=%7B%7D&limit=5000&spss=1`, { headers: { 'x-scope-orgid': TENANT } })).json()) as {
+      traces: Array<{ traceID: string; spanSets: Array<{ matched: number }> }>;
+    };
+    const spansByID = new Map(traces.map((t) => [t.id, t.spans]));
+    expect(found.traces).toHaveLength(2000);
+    expect(found.traces.filter((t) => spansByID.get(t.traceID.padStart(32, '0')) !== t.spanSets[0]!.matched)).toEqual([]);
+
     // 8 clients reading in a loop; one querier is killed with SIGKILL while they read.
     const jobsBefore = await metric(queriers[1]!, 'stave_querier_jobs_total');
     expect(jobsBefore).toBeGreaterThan(0);

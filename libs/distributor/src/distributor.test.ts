@@ -19,6 +19,12 @@ class RecordingIngester implements IngesterClient {
   findTraceByID(): never {
     throw new Error('not used');
   }
+  search(): never {
+    throw new Error('not used');
+  }
+  searchTags(): never {
+    throw new Error('not used');
+  }
 }
 
 function body(traces: number, spansPerTrace = 2): Uint8Array {

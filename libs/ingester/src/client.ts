@@ -8,9 +8,15 @@ import {
   Pusher,
   PushBytesRequestSchema,
   Querier,
+  SearchRequestSchema,
+  SearchTagsRequestSchema,
   TraceByIDRequestSchema,
   type PushBytesRequest,
   type PushResponse,
+  type SearchRequest,
+  type SearchResponse,
+  type SearchTagsRequest,
+  type SearchTagsResponse,
   type TraceByIDRequest,
   type TraceByIDResponse,
 } from '@stave/proto';
@@ -18,6 +24,8 @@ import {
 export interface IngesterClient {
   pushBytes(req: PushBytesRequest): Promise<PushResponse>;
   findTraceByID(req: TraceByIDRequest): Promise<TraceByIDResponse>;
+  search(req: SearchRequest): Promise<SearchResponse>;
+  searchTags(req: SearchTagsRequest): Promise<SearchTagsResponse>;
 }
 
 export type PushBytesInit = MessageInitShape<typeof PushBytesRequestSchema>;
@@ -25,6 +33,14 @@ export type TraceByIDInit = MessageInitShape<typeof TraceByIDRequestSchema>;
 
 export function pushBytesRequest(init: PushBytesInit): PushBytesRequest {
   return create(PushBytesRequestSchema, init);
+}
+
+export function searchRequest(init: MessageInitShape<typeof SearchRequestSchema>): SearchRequest {
+  return create(SearchRequestSchema, init);
+}
+
+export function searchTagsRequest(init: MessageInitShape<typeof SearchTagsRequestSchema>): SearchTagsRequest {
+  return create(SearchTagsRequestSchema, init);
 }
 
 export function traceByIDRequest(init: TraceByIDInit): TraceByIDRequest {
@@ -50,5 +66,7 @@ export function remoteIngesterClient(opts: RemoteClientOptions): IngesterClient 
   return {
     pushBytes: (req) => pusher.pushBytes(req),
     findTraceByID: (req) => querier.findTraceByID(req),
+    search: (req) => querier.search(req),
+    searchTags: (req) => querier.searchTags(req),
   };
 }

@@ -6,7 +6,7 @@ import { LocalStore, type ObjectStore } from '@stave/backend';
 import { KeyValueSchema, PushErrorReason, QueryMode, TracesDataSchema } from '@stave/proto';
 import { Code, defaultConfig, nopLogger, Overrides, parseConfig, limitsSection } from '@stave/server';
 import { Registry } from 'prom-client';
-import { pushBytesRequest, traceByIDRequest } from './client';
+import { pushBytesRequest, searchRequest, traceByIDRequest } from './client';
 import { Ingester, type IngesterOptions } from './ingester';
 import { decodeSegment } from './wal';
 
@@ -147,6 +147,32 @@ describe('Ingester', () => {
     expect(await spans(ing, 2)).toBe(3);
     // The WAL segment is gone once the block is built.
     expect(readdirSync(path.join(ing['opts'].walPath, 't'))).toEqual([]);
+    await ing.stop();
+  });
+
+  it('searches its head and complete blocks for one tenant only, a trace evaluated whole, bounded by limit', async () => {
+    const { make } = setup();
+    const ing = make();
+    await ing.start();
+    await push(ing, [
+      [1, traceBytes(1, 2)],
+      [2, traceBytes(2, 3)],
+    ]);
+    await ing.flushAll();
+    // More of trace 1 after the cut: it now sits in a complete block and in the head block.
+    await push(ing, [[1, traceBytes(1, 2, 3)]]);
+    await ing.pushBytes(pushBytesRequest({ tenant: 'other', ids: [id(3)], traces: [traceBytes(3, 4)] }));
+    const found = async (tenant: string, query: string, limit = 0) =>
+      (await ing.search(searchRequest({ tenant, query, limit }))).traces.map((t) => t.traceId[15]).sort();
+    expect(await found('t', '{ } | count() = 4')).toEqual([1]);
+    expect(await found('t', '{ name = "op-0" }')).toEqual([1, 2]);
+    expect(await found('t', '{ }', 1)).toHaveLength(1);
+    expect(await found('other', '{ }')).toEqual([3]);
+    expect(await found('nobody', '{ }')).toEqual([]);
+    const res = await ing.search(searchRequest({ tenant: 't', query: '{ }' }));
+    expect(res.metrics?.inspectedBlocks).toBe(1);
+    expect(res.traces.find((t) => t.traceId[15] === 2)?.spanSets[0]?.matched).toBe(3);
+    await expect(ing.search(searchRequest({ tenant: 't', query: '{ .a = }' }))).rejects.toMatchObject({ code: Code.InvalidArgument });
     await ing.stop();
   });
 

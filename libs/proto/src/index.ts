@@ -108,7 +108,38 @@ export type { Trace } from './gen/stave/v1/trace_pb';
 export { TraceSchema } from './gen/stave/v1/trace_pb';
 export type { PushBytesRequest, PushResponse } from './gen/stave/v1/pusher_pb';
 export { PushBytesRequestSchema, PushErrorReason, PushErrorReasonSchema, PushResponseSchema, Pusher } from './gen/stave/v1/pusher_pb';
-export type { TraceByIDMetrics, TraceByIDRequest, TraceByIDResponse } from './gen/stave/v1/querier_pb';
-export { QueryMode, QueryModeSchema, Querier, TraceByIDMetricsSchema, TraceByIDRequestSchema, TraceByIDResponseSchema } from './gen/stave/v1/querier_pb';
+export type {
+  SearchMetrics,
+  SearchRequest,
+  SearchResponse,
+  SearchSpan,
+  SearchSpanSet,
+  SearchTagsRequest,
+  SearchTagsResponse,
+  TagScope,
+  TagValue,
+  TraceByIDMetrics,
+  TraceByIDRequest,
+  TraceByIDResponse,
+  TraceSearchMetadata,
+} from './gen/stave/v1/querier_pb';
+export {
+  QueryMode,
+  QueryModeSchema,
+  Querier,
+  SearchMetricsSchema,
+  SearchRequestSchema,
+  SearchResponseSchema,
+  SearchSpanSchema,
+  SearchSpanSetSchema,
+  SearchTagsRequestSchema,
+  SearchTagsResponseSchema,
+  TagScopeSchema,
+  TagValueSchema,
+  TraceByIDMetricsSchema,
+  TraceByIDRequestSchema,
+  TraceByIDResponseSchema,
+  TraceSearchMetadataSchema,
+} from './gen/stave/v1/querier_pb';
 export type { FrontendMessage, JobError, JobResult, WorkerHello, WorkerMessage } from './gen/stave/v1/frontend_pb';
 export { Frontend, FrontendMessageSchema, JobErrorSchema, JobResultSchema, WorkerHelloSchema, WorkerMessageSchema } from './gen/stave/v1/frontend_pb';

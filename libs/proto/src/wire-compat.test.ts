@@ -425,6 +425,7 @@ describe('gRPC method paths', () => {
     [path(ZipkinSpanService, ZipkinSpanService.method.report), '/zipkin.proto3.SpanService/Report'],
     [path(Pusher, Pusher.method.pushBytes), '/stave.v1.Pusher/PushBytes'],
     [path(Querier, Querier.method.findTraceByID), '/stave.v1.Querier/FindTraceByID'],
+    [path(Querier, Querier.method.search), '/stave.v1.Querier/Search'],
     [path(Frontend, Frontend.method.process), '/stave.v1.Frontend/Process'],
   ])('%s', (actual, expected) => {
     expect(actual).toBe(expected);

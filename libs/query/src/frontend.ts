@@ -13,6 +13,7 @@ import { traceByIDRequest } from '@stave/ingester';
 import { BasicService, Code, ConnectError, resolveTenant, validateTenantID, type HttpServer } from '@stave/server';
 import { Counter, type Registry } from 'prom-client';
 import type { JobAnswer, JobRequest } from './queue';
+import { SEARCH_BLOCK_SHARDS, SearchFrontend, type SearchFrontendOptions } from './search-frontend';
 
 /** Where the frontend sends its jobs: the request queue, pulled by querier workers. */
 export interface JobQueue {
@@ -33,6 +34,8 @@ export interface FrontendOptions {
   /** Hedge a job not answered after this long (0: never), up to `hedgeUpTo` copies in all. */
   hedgeAtMs: number;
   hedgeUpTo: number;
+  /** `/api/search`; absent: not served. */
+  search?: SearchFrontendOptions;
   registry?: Registry;
 }
 
@@ -84,6 +87,18 @@ export class QueryFrontend extends BasicService {
     const r = opts.http.router;
     r.handle('GET', `${api}/api/traces/:traceID`, (req, res, params, url) => this.serve(req.headers, res, params.traceID!, url, 1));
     r.handle('GET', `${api}/api/v2/traces/:traceID`, (req, res, params, url) => this.serve(req.headers, res, params.traceID!, url, 2));
+    if (opts.search) {
+      const search = new SearchFrontend(opts.queue, opts.search, blockRanges(Math.max(1, opts.search.blockShards ?? SEARCH_BLOCK_SHARDS)));
+      r.handle('GET', `${api}/api/search`, (req, res, _params, url) => search.serve(this.tenantsOf(req.headers), url, res));
+      r.handle('GET', `${api}/api/search/tags`, (req, res, _params, url) => search.serveTags(this.tenantsOf(req.headers), url, res, 1));
+      r.handle('GET', `${api}/api/v2/search/tags`, (req, res, _params, url) => search.serveTags(this.tenantsOf(req.headers), url, res, 2));
+      r.handle('GET', `${api}/api/search/tag/:tagName/values`, (req, res, params, url) =>
+        search.serveTagValues(this.tenantsOf(req.headers), url, res, params.tagName!, 1),
+      );
+      r.handle('GET', `${api}/api/v2/search/tag/:tagName/values`, (req, res, params, url) =>
+        search.serveTagValues(this.tenantsOf(req.headers), url, res, params.tagName!, 2),
+      );
+    }
   }
 
   /** One lookup across `tenants`, sharded and queued; undefined when no part of the trace was found. */
@@ -184,8 +199,7 @@ export class QueryFrontend extends BasicService {
     url: URL,
     version: 1 | 2,
   ): Promise<void> {
-    const orgID = headers['x-scope-orgid'];
-    const tenants = queryTenants(Array.isArray(orgID) ? orgID[0] : orgID, this.opts.multitenancy, this.opts.multiTenantQueries);
+    const tenants = this.tenantsOf(headers);
     const id = parseTraceID(rawID);
     const start = parseUnixSeconds('start', url.searchParams.get('start'));
     const end = parseUnixSeconds('end', url.searchParams.get('end'));
@@ -196,6 +210,11 @@ export class QueryFrontend extends BasicService {
     if (!trace) throw new ConnectError('trace not found', Code.NotFound);
     if (wantsProto) return this.send(res, 'application/protobuf', version === 1 ? toBinary(TraceSchema, trace) : tempoTraceByIDV2Proto({ trace }));
     this.send(res, 'application/json', Buffer.from(version === 1 ? tempoTraceV1Json(trace) : tempoTraceByIDV2Json({ trace })));
+  }
+
+  private tenantsOf(headers: Record<string, string | string[] | undefined>): string[] {
+    const orgID = headers['x-scope-orgid'];
+    return queryTenants(Array.isArray(orgID) ? orgID[0] : orgID, this.opts.multitenancy, this.opts.multiTenantQueries);
   }
 
   private send(res: import('node:http').ServerResponse, contentType: string, body: Uint8Array): void {

@@ -7,3 +7,6 @@ export { RequestQueue, WorkerConnection, TOO_MANY_OUTSTANDING, type JobAnswer, t
 export { frontendProcessHandler, inProcessFrontendTransport } from './frontend-stream';
 export { FrontendWorker, type FrontendWorkerOptions } from './worker';
 export { jobRunner, type JobRunnerOptions, type JobTarget } from './jobs';
+export { SearchMerger, TagsMerger } from './search-merge';
+export { parseLogfmt, parseSearchParams, tagsToTraceQL, type SearchLimits, type SearchParams } from './search-params';
+export { SEARCH_BLOCK_SHARDS, SearchFrontend, searchResponseJson, tagsResponseJson, tempoTraceIDString, type SearchFrontendOptions } from './search-frontend';

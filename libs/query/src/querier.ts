@@ -1,13 +1,25 @@
 // The querier answers trace-by-ID jobs: from the ingesters that own the trace (recent data) and from the
-// backend blocks whose ID falls in the job's block range (bloom → index → ranged read).
+// backend blocks whose ID falls in the job's block range (bloom → index → ranged read); and search jobs:
+// from every ingester of the ring's read set, or by scanning the job's backend blocks trace by trace.
 
 import { create } from '@bufbuild/protobuf';
-import { traceByIDRequest, type IngesterClient } from '@stave/ingester';
+import { SearchCollector, searchRequest, searchTagsRequest, TagsCollector, traceByIDRequest, type IngesterClient, type TraceSink } from '@stave/ingester';
 import { combineTraces, type TraceLike } from '@stave/model';
-import { QueryMode, TraceByIDResponseSchema, type TraceByIDRequest, type TraceByIDResponse } from '@stave/proto';
-import { RingUnavailableError, tokenFor, type InstanceDesc, type ReadRing } from '@stave/ring';
+import {
+  QueryMode,
+  TraceByIDResponseSchema,
+  type SearchRequest,
+  type SearchResponse,
+  type SearchTagsRequest,
+  type SearchTagsResponse,
+  type TraceByIDRequest,
+  type TraceByIDResponse,
+} from '@stave/proto';
+import { RingUnavailableError, tokenFor, type InstanceDesc, type ReadRing, type ReplicationSet } from '@stave/ring';
 import { BasicService, Code, ConnectError } from '@stave/server';
-import type { Blocklist } from './blocklist';
+import type { BlockMeta } from '@stave/block';
+import { blockKey, type Blocklist } from './blocklist';
+import { SearchMerger, TagsMerger } from './search-merge';
 
 export interface QuerierOptions {
   ring: ReadRing;
@@ -46,24 +58,106 @@ export class Querier extends BasicService {
     });
   }
 
-  private async fromIngesters(req: TraceByIDRequest): Promise<TraceLike[]> {
-    let set;
+  /** A search job: over the ingesters (QUERY_MODE_INGESTERS) or over the job's backend blocks. */
+  async search(req: SearchRequest): Promise<SearchResponse> {
+    return req.queryMode === QueryMode.INGESTERS ? this.searchIngesters(req) : this.searchBlocks(req);
+  }
+
+  private async searchIngesters(req: SearchRequest): Promise<SearchResponse> {
+    const set = this.readSet(() => this.opts.ring.getAll());
+    const ask = searchRequest({ ...req, queryMode: QueryMode.INGESTERS });
+    const results = await Promise.allSettled(set.instances.map((i) => this.opts.ingester(i).search(ask)));
+    this.tooManyFailures(results, set);
+    const merged = new SearchMerger(req.spansPerSpanSet);
+    for (const r of results) if (r.status === 'fulfilled') merged.add(r.value);
+    return merged.result(req.limit);
+  }
+
+  private async searchBlocks(req: SearchRequest): Promise<SearchResponse> {
+    const collector = new SearchCollector(req);
+    await this.scanBlocks(req, req.blockIds, collector);
+    return collector.response();
+  }
+
+  /** A tag job: names or values over the ingesters (QUERY_MODE_INGESTERS) or the job's backend blocks. */
+  async searchTags(req: SearchTagsRequest): Promise<SearchTagsResponse> {
+    if (req.queryMode === QueryMode.INGESTERS) {
+      const set = this.readSet(() => this.opts.ring.getAll());
+      const ask = searchTagsRequest({ ...req, queryMode: QueryMode.INGESTERS });
+      const results = await Promise.allSettled(set.instances.map((i) => this.opts.ingester(i).searchTags(ask)));
+      this.tooManyFailures(results, set);
+      const merged = new TagsMerger();
+      for (const r of results) if (r.status === 'fulfilled') merged.add(r.value);
+      return merged.result();
+    }
+    const collector = new TagsCollector(req);
+    await this.scanBlocks(req, [], collector);
+    return collector.response();
+  }
+
+  /** Feeds `sink` every trace of the job's blocks, block by block, until it is full. */
+  private async scanBlocks(req: Parameters<Querier['blocksFor']>[0], ids: readonly string[], sink: TraceSink): Promise<void> {
+    for (const m of this.blocksFor(req, ids)) {
+      if (sink.full) break;
+      sink.inspectedBlocks++;
+      sink.totalBlockBytes += BigInt(m.size);
+      sink.inspectedBytes += BigInt(m.size);
+      for await (const { trace } of this.opts.blocklist.reader(m).iterateTraces()) {
+        sink.add(trace);
+        if (sink.full) break;
+      }
+    }
+  }
+
+  /**
+   * The tenant's blocks a job covers: those listed in `ids`, else those whose ID is in the job's block
+   * range; either way only blocks whose time range overlaps the job's window.
+   */
+  private blocksFor(
+    req: { tenant: string; blockStart: string; blockEnd: string; startUnixSeconds: bigint; endUnixSeconds: bigint },
+    ids: readonly string[],
+  ): BlockMeta[] {
+    const listed = new Set(ids.map(blockKey));
+    const lo = req.blockStart ? blockKey(req.blockStart) : '';
+    const hi = req.blockEnd ? blockKey(req.blockEnd) : 'g';
+    const startS = Number(req.startUnixSeconds);
+    const endS = Number(req.endUnixSeconds);
+    return this.opts.blocklist.blocks(req.tenant).filter((m) => {
+      const k = blockKey(m.blockID);
+      if (listed.size > 0 ? !listed.has(k) : k < lo || k > hi) return false;
+      if (startS > 0 && Date.parse(m.endTime) / 1000 < startS) return false;
+      if (endS > 0 && Date.parse(m.startTime) / 1000 > endS) return false;
+      return true;
+    });
+  }
+
+  private readSet(get: () => ReplicationSet): ReplicationSet {
     try {
-      set = this.opts.queryRelevantIngesters ? this.opts.ring.get(tokenFor(req.tenant, req.traceId), 'read') : this.opts.ring.getAll();
+      return get();
     } catch (err) {
       if (err instanceof RingUnavailableError) throw new ConnectError(`cannot read recent traces: ${err.message}`, Code.Unavailable);
       throw err;
     }
-    const ask = traceByIDRequest({ tenant: req.tenant, traceId: req.traceId, queryMode: QueryMode.INGESTERS });
-    const results = await Promise.allSettled(set.instances.map((i) => this.opts.ingester(i).findTraceByID(ask)));
+  }
+
+  /** Never a wrong empty: too many ingesters failed to be sure nothing was missed. */
+  private tooManyFailures(results: PromiseSettledResult<unknown>[], set: ReplicationSet): void {
     const failures = results.filter((r) => r.status === 'rejected');
-    // Never a wrong empty: too many ingesters failed to be sure nothing was missed.
     if (failures.length > set.maxErrors) {
       throw new ConnectError(
         `${failures.length} of ${set.instances.length} ingesters failed: ${String((failures[0] as PromiseRejectedResult).reason)}`,
         Code.Unavailable,
       );
     }
+  }
+
+  private async fromIngesters(req: TraceByIDRequest): Promise<TraceLike[]> {
+    const set = this.readSet(() =>
+      this.opts.queryRelevantIngesters ? this.opts.ring.get(tokenFor(req.tenant, req.traceId), 'read') : this.opts.ring.getAll(),
+    );
+    const ask = traceByIDRequest({ tenant: req.tenant, traceId: req.traceId, queryMode: QueryMode.INGESTERS });
+    const results = await Promise.allSettled(set.instances.map((i) => this.opts.ingester(i).findTraceByID(ask)));
+    this.tooManyFailures(results, set);
     const out: TraceLike[] = [];
     for (const r of results) if (r.status === 'fulfilled' && r.value.trace) out.push(r.value.trace);
     return out;

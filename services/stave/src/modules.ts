@@ -262,7 +262,11 @@ export function staveModules(): ModuleManager<AppContext> {
       ctx.provided.set(keys.ingester, ing);
       ctx.grpc.register((router) => {
         router.service(Pusher, { pushBytes: (req) => ing.pushBytes(req) });
-        router.service(QuerierService, { findTraceByID: (req) => ing.findTraceByID(req) });
+        router.service(QuerierService, {
+          findTraceByID: (req) => ing.findTraceByID(req),
+          search: (req) => ing.search(req),
+          searchTags: (req) => ing.searchTags(req),
+        });
       });
       // Cuts and flushes every block; past flush_op_timeout answers 504 naming it (the flushes go on).
       ctx.http.router.handle(['GET', 'POST'], '/flush', async (_req, res) => {
@@ -338,7 +342,7 @@ export function staveModules(): ModuleManager<AppContext> {
         resolveIntervalMs: cfg.frontend_worker.dns_lookup_duration,
         resolve: (entry) => resolveJoinMembers([entry], { defaultPort: ctx.config.server.grpc_listen_port }),
         maxMessageBytes,
-        run: jobRunner(q, { traceByIDTimeoutMs: cfg.trace_by_id.query_timeout }),
+        run: jobRunner(q, { traceByIDTimeoutMs: cfg.trace_by_id.query_timeout, searchTimeoutMs: cfg.search.query_timeout }),
         logger: ctx.logger.child({ component: 'frontend-worker' }),
         registry: ctx.registry,
       });
@@ -366,6 +370,13 @@ export function staveModules(): ModuleManager<AppContext> {
         timeoutMs: ctx.config.querier.trace_by_id.query_timeout,
         hedgeAtMs: cfg.trace_by_id.hedge_requests_at,
         hedgeUpTo: cfg.trace_by_id.hedge_requests_up_to,
+        search: {
+          defaultLimit: cfg.search.default_result_limit,
+          maxLimit: cfg.search.max_result_limit,
+          maxDurationMs: cfg.search.max_duration,
+          maxSpansPerSpanSet: cfg.search.max_spans_per_span_set,
+          timeoutMs: ctx.config.querier.search.query_timeout,
+        },
         registry: ctx.registry,
       });
       return group('query-frontend', [frontend, new BasicService('request-queue', { stopping: async () => queue.stop() })]);

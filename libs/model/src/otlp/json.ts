@@ -458,7 +458,8 @@ function spanJson(s: Span): Out {
   return o;
 }
 
-function keyValueJson(kv: KeyValue): Out {
+/** One attribute in OTLP/JSON form (as Tempo prints attributes in its JSON answers). */
+export function keyValueJson(kv: KeyValue): Out {
   const o: Out = {};
   if (kv.key) o.key = kv.key;
   if (kv.value) o.value = anyValueJson(kv.value);

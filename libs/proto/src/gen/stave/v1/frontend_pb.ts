@@ -7,7 +7,7 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
-import type { TraceByIDRequest, TraceByIDResponse } from "./querier_pb";
+import type { SearchRequest, SearchResponse, SearchTagsRequest, SearchTagsResponse, TraceByIDRequest, TraceByIDResponse } from "./querier_pb";
 import { file_stave_v1_querier } from "./querier_pb";
 import type { Message } from "@bufbuild/protobuf";
 
@@ -15,7 +15,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file stave/v1/frontend.proto.
  */
 export const file_stave_v1_frontend: GenFile = /*@__PURE__*/
-  fileDesc("ChdzdGF2ZS92MS9mcm9udGVuZC5wcm90bxIIc3RhdmUudjEiWwoPRnJvbnRlbmRNZXNzYWdlEg4KBmpvYl9pZBgBIAEoCRIxCgt0cmFjZV9ieV9pZBgCIAEoCzIaLnN0YXZlLnYxLlRyYWNlQnlJRFJlcXVlc3RIAEIFCgNqb2IiaQoNV29ya2VyTWVzc2FnZRImCgVoZWxsbxgBIAEoCzIVLnN0YXZlLnYxLldvcmtlckhlbGxvSAASJQoGcmVzdWx0GAIgASgLMhMuc3RhdmUudjEuSm9iUmVzdWx0SABCCQoHcGF5bG9hZCI2CgtXb3JrZXJIZWxsbxISCgpxdWVyaWVyX2lkGAEgASgJEhMKC3BhcmFsbGVsaXNtGAIgASgNIn8KCUpvYlJlc3VsdBIOCgZqb2JfaWQYASABKAkSMgoLdHJhY2VfYnlfaWQYAiABKAsyGy5zdGF2ZS52MS5UcmFjZUJ5SURSZXNwb25zZUgAEiMKBWVycm9yGAMgASgLMhIuc3RhdmUudjEuSm9iRXJyb3JIAEIJCgdvdXRjb21lIjAKCEpvYkVycm9yEhMKC2h0dHBfc3RhdHVzGAEgASgNEg8KB21lc3NhZ2UYAiABKAkyTQoIRnJvbnRlbmQSQQoHUHJvY2VzcxIXLnN0YXZlLnYxLldvcmtlck1lc3NhZ2UaGS5zdGF2ZS52MS5Gcm9udGVuZE1lc3NhZ2UoATABYgZwcm90bzM", [file_stave_v1_querier]);
+  fileDesc("ChdzdGF2ZS92MS9mcm9udGVuZC5wcm90bxIIc3RhdmUudjEiugEKD0Zyb250ZW5kTWVzc2FnZRIOCgZqb2JfaWQYASABKAkSMQoLdHJhY2VfYnlfaWQYAiABKAsyGi5zdGF2ZS52MS5UcmFjZUJ5SURSZXF1ZXN0SAASKQoGc2VhcmNoGAMgASgLMhcuc3RhdmUudjEuU2VhcmNoUmVxdWVzdEgAEjIKC3NlYXJjaF90YWdzGAQgASgLMhsuc3RhdmUudjEuU2VhcmNoVGFnc1JlcXVlc3RIAEIFCgNqb2IiaQoNV29ya2VyTWVzc2FnZRImCgVoZWxsbxgBIAEoCzIVLnN0YXZlLnYxLldvcmtlckhlbGxvSAASJQoGcmVzdWx0GAIgASgLMhMuc3RhdmUudjEuSm9iUmVzdWx0SABCCQoHcGF5bG9hZCI2CgtXb3JrZXJIZWxsbxISCgpxdWVyaWVyX2lkGAEgASgJEhMKC3BhcmFsbGVsaXNtGAIgASgNIuABCglKb2JSZXN1bHQSDgoGam9iX2lkGAEgASgJEjIKC3RyYWNlX2J5X2lkGAIgASgLMhsuc3RhdmUudjEuVHJhY2VCeUlEUmVzcG9uc2VIABIjCgVlcnJvchgDIAEoCzISLnN0YXZlLnYxLkpvYkVycm9ySAASKgoGc2VhcmNoGAQgASgLMhguc3RhdmUudjEuU2VhcmNoUmVzcG9uc2VIABIzCgtzZWFyY2hfdGFncxgFIAEoCzIcLnN0YXZlLnYxLlNlYXJjaFRhZ3NSZXNwb25zZUgAQgkKB291dGNvbWUiMAoISm9iRXJyb3ISEwoLaHR0cF9zdGF0dXMYASABKA0SDwoHbWVzc2FnZRgCIAEoCTJNCghGcm9udGVuZBJBCgdQcm9jZXNzEhcuc3RhdmUudjEuV29ya2VyTWVzc2FnZRoZLnN0YXZlLnYxLkZyb250ZW5kTWVzc2FnZSgBMAFiBnByb3RvMw", [file_stave_v1_querier]);
 
 /**
  * A job for the querier.
@@ -39,6 +39,18 @@ export type FrontendMessage = Message<"stave.v1.FrontendMessage"> & {
      */
     value: TraceByIDRequest;
     case: "traceById";
+  } | {
+    /**
+     * @generated from field: stave.v1.SearchRequest search = 3;
+     */
+    value: SearchRequest;
+    case: "search";
+  } | {
+    /**
+     * @generated from field: stave.v1.SearchTagsRequest search_tags = 4;
+     */
+    value: SearchTagsRequest;
+    case: "searchTags";
   } | { case: undefined; value?: undefined };
 };
 
@@ -132,6 +144,18 @@ export type JobResult = Message<"stave.v1.JobResult"> & {
      */
     value: JobError;
     case: "error";
+  } | {
+    /**
+     * @generated from field: stave.v1.SearchResponse search = 4;
+     */
+    value: SearchResponse;
+    case: "search";
+  } | {
+    /**
+     * @generated from field: stave.v1.SearchTagsResponse search_tags = 5;
+     */
+    value: SearchTagsResponse;
+    case: "searchTags";
   } | { case: undefined; value?: undefined };
 };
 
