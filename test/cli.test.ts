@@ -151,6 +151,8 @@ describe('bin/stave flags and config', () => {
         'compactor:',
         '  compaction:',
         '    block_retention: 48h',
+        'metrics_generator:',
+        '  metrics_ingestion_time_range_slack: 30s',
         'storage:',
         '  trace:',
         '    backend: local',
@@ -178,7 +180,7 @@ describe('bin/stave flags and config', () => {
     expect(warned).toEqual(
       [
         { key: 'stream_over_http_enabled', problem: expect.stringContaining('not implemented by Stave') as string },
-        { key: 'compactor.compaction.block_retention', problem: 'accepted but not in effect yet (lands with the compactor)' },
+        { key: 'metrics_generator.metrics_ingestion_time_range_slack', problem: expect.stringContaining('accepted but not in effect yet') as string },
         { key: 'storage.trace.block.version', problem: 'vParquet4 is accepted for Tempo compatibility; Stave writes every block as vStave1' },
       ].map((w) => expect.objectContaining(w) as unknown),
     );
