@@ -7,7 +7,7 @@ PNPM_VERSION := 12.4.2
 PNPM := pnpm
 BIN := node_modules/.bin
 
-.PHONY: run build test lint format typecheck generate bench bench-blocks clean deps tools
+.PHONY: run build test lint format typecheck generate bench bench-blocks bench-compaction clean deps tools
 
 deps: node_modules/.pnpm-stamp
 
@@ -54,5 +54,10 @@ bench-blocks: build
 	$(BIN)/tsc -b bench/blocks
 	node bench/blocks/dist/run.js $(ARGS)
 
+# Compaction of 20 overlapping blocks (~1.75M spans) by bin/stave -target=compactor (bench/compaction/src/run.ts).
+bench-compaction: build
+	$(BIN)/tsc -b bench/compaction
+	node bench/compaction/dist/run.js $(ARGS)
+
 clean:
-	rm -rf libs/*/dist services/*/dist test/dist bench/dist bench/blocks/dist
+	rm -rf libs/*/dist services/*/dist test/dist bench/dist bench/blocks/dist bench/compaction/dist
