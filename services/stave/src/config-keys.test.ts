@@ -24,6 +24,7 @@ import {
   type StaveConfig,
 } from '@stave/server';
 import { runCli } from './cli';
+import { ringConfig } from './options';
 import { COMPONENTS, staveModules } from './modules';
 
 /** Wraps `value` so that every own property read through it adds its dotted path to `read`. */
@@ -340,6 +341,15 @@ describe('config keys', () => {
     const dir = mkdtempSync(path.join(tmp, 'backend-'));
     const flags = [...BACKENDS[backend]!, '-storage.trace.request-timeout=1s', '-storage.trace.backoff.max-retries=1'];
     await exerciseStore(await loadRecorded(dir, read, 'all', flags));
+  });
+
+  // Processes here bind gRPC to 127.0.0.1, which rings advertise; the interface keys choose the address only
+  // when gRPC listens on every interface. Ring options are built without starting anything: no traffic
+  // leaves loopback.
+  it('records the keys ring options read when gRPC listens on every interface', async () => {
+    const dir = mkdtempSync(path.join(tmp, 'rings-'));
+    const config = await loadRecorded(dir, read, 'all', ['-server.grpc-listen-address=0.0.0.0']);
+    for (const kind of ['ingester', 'distributor', 'compactor', 'metrics-generator'] as const) expect(ringConfig(config, kind).instanceHost).toBeDefined();
   });
 
   it('finds every key read by the code, or marked ignored or pending', () => {

@@ -65,6 +65,17 @@ describe('ring config from Tempo keys', () => {
     expect(ringConfig(cfg({ compactor: { ring: { instance_interface_names: ['nosuch0'] } } }), 'compactor').instanceHost).toBe('');
   });
 
+  test('with no address set and gRPC bound to one host, an instance advertises that host before any interface', () => {
+    const bound = { server: { grpc_listen_address: '127.0.0.2' }, ingester: { lifecycler: { interface_names: ['lo'] } } };
+    expect(ringConfig(cfg(bound), 'ingester').instanceHost).toBe('127.0.0.2');
+    expect(ringConfig(cfg({ server: { grpc_listen_address: '127.0.0.2' } }), 'compactor').instanceHost).toBe('127.0.0.2');
+    // A wildcard says nothing about reachability; an explicit address still wins.
+    expect(
+      ringConfig(cfg({ server: { grpc_listen_address: '0.0.0.0' }, ingester: { lifecycler: { interface_names: ['lo'] } } }), 'ingester').instanceHost,
+    ).toBe('127.0.0.1');
+    expect(ringConfig(cfg({ ...bound, ingester: { lifecycler: { address: '10.0.0.9' } } }), 'ingester').instanceHost).toBe('10.0.0.9');
+  });
+
   test("compactor ring: Tempo's wait_stability and wait_active_instance_timeout keys", () => {
     expect(ringConfig(cfg({}), 'compactor')).toMatchObject({ waitStabilityMinMs: 60_000, waitStabilityMaxMs: 300_000, waitActiveInstanceTimeoutMs: 600_000 });
     const rc = ringConfig(

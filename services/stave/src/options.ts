@@ -20,6 +20,16 @@ import type { Registry } from 'prom-client';
 
 const AUTO_FORGET_PERIODS = 2;
 
+/**
+ * The gRPC server's listen address when it names one host (not every interface): peers can reach this
+ * instance there and nowhere else, so it is advertised before any interface's address. A wildcard or empty
+ * address says nothing about reachability and leaves the choice to `interface_names`, as in Tempo.
+ */
+function boundAddress(cfg: StaveConfig): string {
+  const a = cfg.server.grpc_listen_address.trim();
+  return a === '' || a === '0.0.0.0' || a === '::' || a === '[::]' ? '' : a;
+}
+
 export function ringConfig(cfg: StaveConfig, kind: RingKind): RingConfig {
   const defaultId = os.hostname();
   const common = {
@@ -47,7 +57,7 @@ export function ringConfig(cfg: StaveConfig, kind: RingKind): RingConfig {
       heartbeatPeriodMs: lc.heartbeat_period,
       heartbeatTimeoutMs: lc.ring.heartbeat_timeout,
       instanceId: lc.id || defaultId,
-      instanceHost: lc.address || interfaceAddress(lc.interface_names, lc.enable_inet6),
+      instanceHost: lc.address || boundAddress(cfg) || interfaceAddress(lc.interface_names, lc.enable_inet6),
       instancePort: lc.port,
       zone: lc.availability_zone,
       tokensFilePath: lc.tokens_file_path,
@@ -77,7 +87,7 @@ export function ringConfig(cfg: StaveConfig, kind: RingKind): RingConfig {
     heartbeatPeriodMs: r.heartbeat_period,
     heartbeatTimeoutMs: r.heartbeat_timeout,
     instanceId: r.instance_id || defaultId,
-    instanceHost: r.instance_addr || interfaceAddress(r.instance_interface_names, false),
+    instanceHost: r.instance_addr || boundAddress(cfg) || interfaceAddress(r.instance_interface_names, false),
     instancePort: r.instance_port,
     zone: r.instance_availability_zone,
     zoneAwarenessEnabled: undefined,
