@@ -7,9 +7,13 @@ PNPM_VERSION := 12.4.2
 PNPM := pnpm
 BIN := node_modules/.bin
 
-.PHONY: run build test lint format typecheck generate bench bench-blocks bench-compaction clean deps tools
+.PHONY: run build test lint format typecheck generate bench bench-blocks bench-compaction clean deps tools system-deps
 
 deps: node_modules/.pnpm-stamp
+
+# Debian packages that tests start (scripts/debian-packages.txt); installed only when missing.
+system-deps:
+	@scripts/system-deps.sh
 
 tools:
 	@command -v pnpm >/dev/null 2>&1 && [ "$$(pnpm --version)" = "$(PNPM_VERSION)" ] || npm i -g pnpm@$(PNPM_VERSION)
@@ -41,7 +45,7 @@ run: build
 
 # Lint and type checks first, then the whole jest suite; its last line is `N passed, N failed`.
 # OTel's HTTP exporters load their transport with a dynamic import(), which jest runs only with vm modules.
-test: build lint
+test: build lint system-deps
 	@rm -f .tmp/test-count.txt
 	@NODE_OPTIONS=--experimental-vm-modules $(BIN)/jest --ci; status=$$?; \
 	  cat .tmp/test-count.txt 2>/dev/null || echo "0 passed, 1 failed"; exit $$status
