@@ -7,7 +7,7 @@ PNPM_VERSION := 12.4.2
 PNPM := pnpm
 BIN := node_modules/.bin
 
-.PHONY: run build test lint format typecheck generate bench bench-blocks bench-compaction clean deps tools system-deps
+.PHONY: run build test lint format typecheck generate bench bench-blocks bench-compaction clean deps tools system-deps deploy-manifests
 
 deps: node_modules/.pnpm-stamp
 
@@ -62,6 +62,11 @@ bench-blocks: build
 bench-compaction: build
 	$(BIN)/tsc -b bench/compaction
 	node bench/compaction/dist/run.js $(ARGS)
+
+# Plain Kubernetes manifests in deploy/kubernetes, rendered from helm/stave (Go's text/template + sprig, built
+# from Debian's Go packages; test/helm/deploy.test.ts checks they equal a fresh render).
+deploy-manifests: system-deps
+	deploy/kubernetes/generate.sh
 
 clean:
 	rm -rf libs/*/dist services/*/dist test/dist bench/dist bench/blocks/dist bench/compaction/dist
