@@ -3,9 +3,11 @@
 // stave.yaml that `stave -config.verify` accepts for every workload's target. The renderer is test/helm/render
 // (Go's text/template + sprig), built here.
 
+import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import {
   CHART,
@@ -260,6 +262,23 @@ describe('helm/stave renders', () => {
         expect(logged.filter((l) => !(l.includes('"level":"warn"') && l.includes('"key":"metrics_generator.storage.path"')))).toEqual([]);
       }
     }, 120_000);
+  });
+});
+
+describe('helm/stave NOTES.txt', () => {
+  it.each([
+    ['single-binary', [], 'http://stave.tracing.svc.cluster.local:3200', 'Send spans to stave.tracing'],
+    [
+      'microservices',
+      ['-set', 'deploymentMode=microservices'],
+      'http://stave-query-frontend.tracing.svc.cluster.local:3200',
+      'Send spans to stave-distributor.tracing',
+    ],
+  ])('names the API and the receivers (%s)', async (_mode, args, api, receivers) => {
+    const { stdout } = await promisify(execFile)(renderer, ['-notes', '-name', 'stave', '-namespace', 'tracing', ...args, CHART]);
+    expect(stdout).toContain(api);
+    expect(stdout).toContain(receivers);
+    expect(stdout).toContain('otlp-grpc: 4317/TCP');
   });
 });
 

@@ -3,9 +3,10 @@
 // Helm's additions (include, tpl, required, toYaml, fromYaml, toJson, fromJson, lookup), with Helm's data
 // (.Values, .Release, .Chart, .Capabilities, .Template) and Helm's value rules: values.yaml, then each -f
 // file merged over it in order, then --set; a null deletes a default; numbers are float64 as Helm's JSON
-// round trip makes them. Partials (_*.tpl and any file whose name starts with "_") only define templates;
-// NOTES.txt is not rendered, as in `helm template`. Output: every non-empty document, sorted by Helm's
-// install order of kinds, each under "---" and "# Source: <chart>/templates/<file>".
+// round trip makes them. Partials (files whose name starts with "_") only define templates; NOTES.txt is
+// not rendered, as in `helm template` (-notes prints it alone, as `helm install` shows it). Output: every
+// non-empty document, sorted by Helm's install order of kinds, each under "---" and
+// "# Source: <chart>/templates/<file>".
 //
 // Subcharts, .Files and --set's list syntax are not supported: the Stave chart uses none of them.
 //
@@ -99,6 +100,7 @@ func main() {
 	namespace := flag.String("namespace", "default", "release namespace (.Release.Namespace)")
 	kube := flag.String("kube-version", "v1.30.0", "Kubernetes version for .Capabilities.KubeVersion")
 	valuesOut := flag.String("values-out", "", "also write the merged values as JSON to this file (for schema checks)")
+	notes := flag.Bool("notes", false, "print the rendered templates/NOTES.txt (what helm install shows) instead of the manifests")
 	flag.Var(&valueFiles, "f", "values file merged over the chart's values.yaml (repeatable)")
 	flag.Var(&sets, "set", "key.path=value merged last (repeatable; true/false/null/numbers are typed)")
 	flag.Var(&apis, "api-versions", "extra API version for .Capabilities.APIVersions (repeatable)")
@@ -118,6 +120,7 @@ func main() {
 		kubeVersion: *kube,
 		apis:        append(append([]string{}, defaultAPIVersions...), apis...),
 		valuesOut:   *valuesOut,
+		notes:       *notes,
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "Error:", err)
@@ -133,6 +136,7 @@ type options struct {
 	kubeVersion string
 	apis        []string
 	valuesOut   string
+	notes       bool
 }
 
 func render(chartDir string, opts options) (string, error) {
@@ -217,9 +221,17 @@ func render(chartDir string, opts options) (string, error) {
 		}
 	}
 
+	if opts.notes {
+		n := chart.Name + "/templates/NOTES.txt"
+		if root.Lookup(n) == nil {
+			return "", nil
+		}
+		return execute(root, n, top, chart.Name)
+	}
+
 	type doc struct {
 		source, kind, content string
-		order             int
+		order                 int
 	}
 	var docs []doc
 	for _, n := range names {
@@ -227,16 +239,10 @@ func render(chartDir string, opts options) (string, error) {
 		if strings.HasPrefix(base, "_") || strings.HasSuffix(base, "NOTES.txt") {
 			continue
 		}
-		data := map[string]interface{}{}
-		for k, v := range top {
-			data[k] = v
-		}
-		data["Template"] = map[string]string{"Name": n, "BasePath": chart.Name + "/templates"}
-		var buf bytes.Buffer
-		if err := root.ExecuteTemplate(&buf, n, data); err != nil {
+		text, err := execute(root, n, top, chart.Name)
+		if err != nil {
 			return "", err
 		}
-		text := strings.ReplaceAll(buf.String(), "<no value>", "")
 		for _, part := range splitManifests(text) {
 			var head struct {
 				Kind string `yaml:"kind"`
@@ -265,6 +271,20 @@ func render(chartDir string, opts options) (string, error) {
 		fmt.Fprintf(&out, "---\n# Source: %s\n%s\n", d.source, d.content)
 	}
 	return out.String(), nil
+}
+
+// execute renders one template file with Helm's data; a missing value prints as nothing, as in Helm.
+func execute(root *template.Template, name string, top map[string]interface{}, chartName string) (string, error) {
+	data := map[string]interface{}{}
+	for k, v := range top {
+		data[k] = v
+	}
+	data["Template"] = map[string]string{"Name": name, "BasePath": chartName + "/templates"}
+	var buf bytes.Buffer
+	if err := root.ExecuteTemplate(&buf, name, data); err != nil {
+		return "", err
+	}
+	return strings.ReplaceAll(buf.String(), "<no value>", ""), nil
 }
 
 // Helm's InstallOrder: kinds other resources depend on come first; unknown kinds last, by name.
