@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the chart renderer (test/helm/render) to $1 (default .tmp/helm-render), offline, in GOPATH mode on
-# Debian's packages: golang-go, golang-github-masterminds-sprig-dev, golang-gopkg-yaml.v3-dev (make
+# Debian's packages: golang-go, golang-github-masterminds-sprig-dev, golang-gopkg-yaml.v2-dev (make
 # system-deps installs them). No module download happens: GOPROXY=off, GOTOOLCHAIN=local.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)

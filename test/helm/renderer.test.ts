@@ -12,7 +12,7 @@ const run = promisify(execFile);
 
 const CHART_FILES: Record<string, string> = {
   'Chart.yaml': 'apiVersion: v2\nname: fixture\nversion: 1.2.3\nappVersion: "4.5"\n',
-  'values.yaml': 'name: base\nnested:\n  keep: 1\n  drop: 2\n  list: [a, b]\nbig: 524288000\ngreeting: "hello {{ .Release.Name }}"\nopt: null\n',
+  'values.yaml': 'name: base\nnested:\n  keep: 1\n  drop: 2\n  list: [a, b]\nbig: 524288000\nlegacy: yes\ngreeting: "hello {{ .Release.Name }}"\nopt: null\n',
   'templates/_helpers.tpl': '{{- define "fixture.label" -}}{{ .Chart.Name }}-{{ .Release.Name }}{{- end }}\nkind: NotRendered\n',
   'templates/NOTES.txt': 'Installed {{ .Release.Name }} ({{ .Values.name }}).\n',
   'templates/a-deployment.yaml': [
@@ -32,6 +32,7 @@ const CHART_FILES: Record<string, string> = {
     '  chart: {{ .Chart.Name }}-{{ .Chart.Version }}-{{ .Chart.AppVersion }}',
     '  missing: "{{ .Values.nothing }}"',
     '  fromYaml: {{ (fromYaml "a: 1").a }}',
+    '  legacy: {{ .Values.legacy }}',
   ].join('\n'),
   'templates/b-services.yaml':
     '---\n# only a comment\n---\napiVersion: v1\nkind: Service\nmetadata:\n  name: s1\n---\n\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c1\n',
@@ -71,6 +72,8 @@ describe('helm-render', () => {
     expect(parseManifests(out).map((o) => `${o.kind}/${o.metadata.name}`)).toEqual(['ConfigMap/c1', 'Service/s1', 'Deployment/fixture-rel']);
     expect(out).not.toContain('NotRendered');
     expect(out).not.toContain('Installed');
+    // toYaml prints as Helm's sigs.k8s.io/yaml (yaml.v2): a list under a key is not indented.
+    expect(out).toContain('  nested:\n    drop: 2\n    keep: 1\n    list:\n    - a\n    - b\n');
   });
 
   it('gives templates Helm data and functions, numbers as Helm prints them', async () => {
@@ -87,6 +90,8 @@ describe('helm-render', () => {
       chart: 'fixture-1.2.3-4.5',
       missing: '',
       fromYaml: 1,
+      // YAML 1.1, as Helm's yaml.v2 reads it.
+      legacy: true,
     });
   });
 

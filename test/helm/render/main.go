@@ -10,8 +10,9 @@
 //
 // Subcharts, .Files and --set's list syntax are not supported: the Stave chart uses none of them.
 //
-// Builds offline in GOPATH mode on Debian's packages (golang-go, golang-github-masterminds-sprig-dev,
-// golang-gopkg-yaml.v3-dev); see test/helm/build-renderer.sh.
+// YAML goes through yaml.v2, as in Helm (sigs.k8s.io/yaml), so values parse and toYaml prints as they do
+// there. Builds offline in GOPATH mode on Debian's packages (golang-go, golang-github-masterminds-sprig-dev,
+// golang-gopkg-yaml.v2-dev); see test/helm/build-renderer.sh.
 package main
 
 import (
@@ -30,7 +31,7 @@ import (
 	"text/template"
 
 	"github.com/Masterminds/sprig"
-	"gopkg.in/yaml.v3"
+	"gopkg.in/yaml.v2"
 )
 
 type listFlag []string
@@ -417,33 +418,22 @@ func toYAML(v interface{}) string {
 	return s
 }
 
-// marshalYAML goes through JSON as Helm's sigs.k8s.io/yaml does (so whole floats print as integers and
-// keys sort), then writes block YAML with two-space indentation.
+// marshalYAML is Helm's (sigs.k8s.io/yaml): JSON first (so keys sort and whole floats print as integers),
+// then yaml.v2's block style.
 func marshalYAML(v interface{}) (string, error) {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return "", err
 	}
-	var node yaml.Node
-	if err := yaml.Unmarshal(b, &node); err != nil {
+	var obj interface{}
+	if err := yaml.Unmarshal(b, &obj); err != nil {
 		return "", err
 	}
-	clearStyle(&node)
-	var buf bytes.Buffer
-	enc := yaml.NewEncoder(&buf)
-	enc.SetIndent(2)
-	if err := enc.Encode(&node); err != nil {
+	out, err := yaml.Marshal(obj)
+	if err != nil {
 		return "", err
 	}
-	return strings.TrimSuffix(buf.String(), "\n"), nil
-}
-
-// clearStyle turns JSON's flow style and quoting into YAML's block style (quotes stay where needed).
-func clearStyle(n *yaml.Node) {
-	n.Style = 0
-	for _, c := range n.Content {
-		clearStyle(c)
-	}
+	return strings.TrimSuffix(string(out), "\n"), nil
 }
 
 func readYAML(path string, v interface{}) error {
@@ -468,7 +458,8 @@ func readValues(path string, v interface{}) error {
 	return nil
 }
 
-// unmarshalValues reads YAML as Helm does (YAML → JSON → Go): maps with string keys, numbers as float64.
+// unmarshalValues reads YAML as Helm does (yaml.v2 → JSON → Go): maps with string keys, numbers as float64,
+// YAML 1.1 scalars (yes/no/on/off are booleans).
 func unmarshalValues(b []byte, v interface{}) error {
 	var raw interface{}
 	if err := yaml.Unmarshal(b, &raw); err != nil {
