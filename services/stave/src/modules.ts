@@ -360,7 +360,12 @@ export function staveModules(): ModuleManager<AppContext> {
     userVisible: true,
     init: (ctx) => {
       const cfg = ctx.config.query_frontend;
-      const queue = new RequestQueue({ maxOutstandingPerTenant: cfg.max_outstanding_per_tenant, maxRetries: cfg.max_retries, registry: ctx.registry });
+      const queue = new RequestQueue({
+        maxOutstandingPerTenant: cfg.max_outstanding_per_tenant,
+        maxRetries: cfg.max_retries,
+        maxBatchSize: cfg.max_batch_size,
+        registry: ctx.registry,
+      });
       const log = ctx.logger.child({ component: 'query-frontend' });
       ctx.grpc.register((router) => router.service(Frontend, { process: frontendProcessHandler(queue, log) }));
       ctx.provided.set(keys.frontendTransport, inProcessFrontendTransport(queue, log));
