@@ -46,7 +46,7 @@ export class Fleet {
     writeFileSync(config, sharedConfig(o, specs.length));
 
     const spawnMember = (spec: MemberSpec, seed: number, frontendGrpc: number): Member => {
-      const m = new Member(spec, this.stave, memberArgs(spec, config, seed, frontendGrpc));
+      const m = new Member(spec, this.stave, memberArgs(spec, config, seed, frontendGrpc, o.extraArgs));
       this.members.push(m);
       return m;
     };

@@ -26,6 +26,8 @@ const USAGE = `usage: make fleet [ARGS='...']   (or node scripts/fleet/dist/main
   --replication-factor=N   ingester ring replication factor (default 3)
   --ready-timeout=SECONDS  how long to wait for the fleet to be ready (default 120)
   --fresh                  delete the data directory first
+  --stave-arg=FLAG         a flag for every member, e.g. --stave-arg=-query-frontend.trace-by-id.query-shards=4
+                           (repeatable; flags win over the shared config)
 `;
 
 function options(argv: string[]): (FleetOptions & { readyTimeoutMs: number; fresh: boolean }) | string {
@@ -40,6 +42,7 @@ function options(argv: string[]): (FleetOptions & { readyTimeoutMs: number; fres
       'replication-factor': { type: 'string', default: '3' },
       'ready-timeout': { type: 'string', default: '120' },
       fresh: { type: 'boolean', default: false },
+      'stave-arg': { type: 'string', multiple: true, default: [] },
       help: { type: 'boolean', default: false },
     },
   });
@@ -62,6 +65,7 @@ function options(argv: string[]): (FleetOptions & { readyTimeoutMs: number; fres
         : ({ kind: 'tempo' } as const),
     readyTimeoutMs: int('ready-timeout', 1, 3600) * 1000,
     fresh: values.fresh,
+    extraArgs: values['stave-arg'],
   };
   if (o.replicationFactor > o.ingesters) throw new Error(`--replication-factor=${o.replicationFactor} needs at least that many --ingesters (${o.ingesters})`);
   return o;

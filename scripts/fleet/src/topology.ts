@@ -21,6 +21,8 @@ export interface FleetOptions {
   queriers: number;
   replicationFactor: number;
   ports: PortLayout;
+  /** Flags every member gets after its own (`--stave-arg`). */
+  extraArgs: string[];
 }
 
 export interface MemberSpec {
@@ -122,7 +124,7 @@ export function sharedConfig(o: FleetOptions, memberCount: number): string {
 }
 
 /** A member's flags; `seed` is the memberlist port every gossiping member joins through (0: none yet). */
-export function memberArgs(m: MemberSpec, configFile: string, seed: number, frontendGrpc: number): string[] {
+export function memberArgs(m: MemberSpec, configFile: string, seed: number, frontendGrpc: number, extra: readonly string[]): string[] {
   const args = [
     `-config.file=${configFile}`,
     `-target=${m.target}`,
@@ -133,7 +135,7 @@ export function memberArgs(m: MemberSpec, configFile: string, seed: number, fron
     `-storage.trace.wal.path=${path.join(m.dataDir, 'wal')}`,
     `-metrics-generator.storage.path=${path.join(m.dataDir, 'generator')}`,
   ];
-  if (m.target === 'query-frontend') return args;
+  if (m.target === 'query-frontend') return [...args, ...extra];
   args.push('-memberlist.bind-addr=127.0.0.1', `-memberlist.bind-port=${m.memberlist}`, `-memberlist.node-name=${m.name}`);
   if (seed !== 0 && seed !== m.memberlist) args.push(`-memberlist.join-members=127.0.0.1:${seed}`);
   // Ring IDs name the member instead of the host name they default to (all members share one host here).
@@ -142,7 +144,7 @@ export function memberArgs(m: MemberSpec, configFile: string, seed: number, fron
   if (m.target === 'compactor') args.push(`-compactor.ring.instance-id=${m.name}`);
   if (m.target === 'metrics-generator') args.push(`-metrics-generator.ring.instance-id=${m.name}`);
   if (m.target === 'querier') args.push(`-querier.frontend-worker.frontend-address=127.0.0.1:${frontendGrpc}`);
-  return args;
+  return [...args, ...extra];
 }
 
 function range(n: number): number[] {
