@@ -23,7 +23,7 @@ const USAGE = `usage: make fleet [ARGS='...']   (or node scripts/fleet/dist/main
   --base-port=N            ports N.. instead of Tempo's defaults (the API on N)
   --ingesters=N            ingesters (default 3)
   --queriers=N             queriers (default 2)
-  --replication-factor=N   ingester ring replication factor (default 3)
+  --replication-factor=N   ingester ring replication factor (default 3, or the ingesters when fewer)
   --ready-timeout=SECONDS  how long to wait for the fleet to be ready (default 120)
   --fresh                  delete the data directory first
   --stave-arg=FLAG         a flag for every member, e.g. --stave-arg=-query-frontend.trace-by-id.query-shards=4
@@ -39,7 +39,7 @@ function options(argv: string[]): (FleetOptions & { readyTimeoutMs: number; fres
       'base-port': { type: 'string' },
       ingesters: { type: 'string', default: '3' },
       queriers: { type: 'string', default: '2' },
-      'replication-factor': { type: 'string', default: '3' },
+      'replication-factor': { type: 'string' },
       'ready-timeout': { type: 'string', default: '120' },
       fresh: { type: 'boolean', default: false },
       'stave-arg': { type: 'string', multiple: true, default: [] },
@@ -57,7 +57,7 @@ function options(argv: string[]): (FleetOptions & { readyTimeoutMs: number; fres
     dir: path.resolve(values.dir),
     ingesters: int('ingesters', 1, 50),
     queriers: int('queriers', 1, 50),
-    replicationFactor: int('replication-factor', 1, 50),
+    replicationFactor: values['replication-factor'] === undefined ? Math.min(3, Number(values.ingesters)) : int('replication-factor', 1, 50),
     ports: values['free-ports']
       ? ({ kind: 'free' } as const)
       : values['base-port'] !== undefined
