@@ -57,7 +57,7 @@ const cases: Array<{ name: string; scenario?: string; check: (objects: K8sObject
         '-config.expand-env=true',
       ]);
       const config = staveConfig(objects);
-      expect(config.storage.trace).toEqual({ backend: 'local', local: { path: '/var/stave/blocks' }, wal: { path: '/var/stave/wal' } });
+      expect(config.storage.trace).toEqual({ backend: 'local', local: { path: '/var/lib/stave/blocks' }, wal: { path: '/var/lib/stave/wal' } });
       expect(config.ingester.lifecycler.ring.replication_factor).toBe(1);
       expect(config.memberlist.join_members).toEqual(['dns+stave-gossip-ring.tracing.svc.cluster.local:7946']);
     },
@@ -243,7 +243,7 @@ describe('helm/stave renders', () => {
         expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 10001 });
         expect(c.securityContext).toMatchObject({ readOnlyRootFilesystem: true, allowPrivilegeEscalation: false });
         expect(c.readinessProbe.httpGet).toEqual({ path: '/ready', port: 'http-metrics' });
-        expect(c.volumeMounts.map((m: any) => m.mountPath)).toEqual(expect.arrayContaining(['/conf', '/var/stave', '/tmp']));
+        expect(c.volumeMounts.map((m: any) => m.mountPath)).toEqual(expect.arrayContaining(['/conf', '/var/lib/stave', '/tmp']));
         expect(w.spec.template.metadata.annotations['checksum/config']).toMatch(/^[0-9a-f]{64}$/);
       }
     });

@@ -164,13 +164,13 @@ querier:
 {{- if and $ms .Values.metricsGenerator.enabled }}
 metrics_generator:
   storage:
-    path: /var/stave/generator/wal
+    path: /var/lib/stave/generator/wal
 {{- end }}
 storage:
   trace:
     backend: {{ $st.backend }}
     wal:
-      path: /var/stave/wal
+      path: /var/lib/stave/wal
     {{- if eq $st.backend "local" }}
     local:
       path: {{ $st.local.path | quote }}
@@ -360,7 +360,7 @@ spec:
           mountPath: /conf
           readOnly: true
         - name: data
-          mountPath: /var/stave
+          mountPath: /var/lib/stave
         - name: tmp
           mountPath: /tmp
         {{- if include "stave.sharedBlocks" . }}
