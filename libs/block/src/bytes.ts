@@ -160,13 +160,18 @@ export class ByteWriter {
 
 export class ByteReader {
   pos: number;
-  readonly end: number;
+  end: number;
+  buf: Buffer;
 
-  constructor(
-    readonly buf: Buffer,
-    start = 0,
-    end = buf.length,
-  ) {
+  constructor(buf: Buffer, start = 0, end = buf.length) {
+    this.buf = buf;
+    this.pos = start;
+    this.end = end;
+  }
+
+  /** Points the reader at `buf[start, end)` (readers are reused to avoid an allocation per trace). */
+  reset(buf: Buffer, start: number, end: number): void {
+    this.buf = buf;
     this.pos = start;
     this.end = end;
   }
@@ -274,6 +279,23 @@ export class ByteReader {
     const v = this.buf.subarray(this.pos, this.pos + n);
     this.pos += n;
     return v;
+  }
+
+  /** Moves past `n` bytes. */
+  skip(n: number): void {
+    this.need(n);
+    this.pos += n;
+  }
+
+  /** Moves past one varint of any size. */
+  skipVarint(): void {
+    for (let i = 0; i < 100; i++) if (this.u8() < 0x80) return;
+    throw new RangeError(`varint too long at ${this.pos}`);
+  }
+
+  /** Moves past a varint length and that many bytes (a string or bytes value). */
+  skipLenBytes(): void {
+    this.skip(this.varint());
   }
 
   /** A copy, so decoded messages never alias a (possibly pooled or cached) page buffer. */
