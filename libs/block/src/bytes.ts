@@ -116,6 +116,18 @@ export class ByteWriter {
     this.pos += src.length;
   }
 
+  /** Appends `src[start, end)` without making a view of it (short ranges copied in JS: no native call). */
+  copyFrom(src: Buffer, start: number, end: number): void {
+    const n = end - start;
+    this.ensure(n);
+    if (n < 32) {
+      const b = this.buf;
+      let p = this.pos;
+      for (let i = start; i < end; i++) b[p++] = src[i]!;
+    } else src.copy(this.buf, this.pos, start, end);
+    this.pos += n;
+  }
+
   /** varint length + bytes. */
   lenBytes(src: Uint8Array): void {
     this.varint(src.length);

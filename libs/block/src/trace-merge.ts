@@ -188,17 +188,17 @@ export class WireTraceMerger {
   }
 
   private copyHeader(sc: TraceScan, h: HeaderRec): void {
-    this.shape.bytes(sc.buf.subarray(h.shapeA, h.shapeB));
-    this.strs.bytes(sc.buf.subarray(h.strsA, h.strsB));
-    this.nums.bytes(sc.buf.subarray(h.numsA, h.numsB));
+    this.shape.copyFrom(sc.buf, h.shapeA, h.shapeB);
+    this.strs.copyFrom(sc.buf, h.strsA, h.strsB);
+    this.nums.copyFrom(sc.buf, h.numsA, h.numsB);
   }
 
   private copySpan(sc: TraceScan, k: number, base: bigint, spanIndex: Map<string, number>): void {
     const { shape, ids, times, strs, nums } = this;
     const sp = sc.spans[k]!;
     const buf = sc.buf;
-    shape.bytes(buf.subarray(sp.shapeA, sp.parentShapeA));
-    ids.bytes(buf.subarray(sp.idsA, sp.spanIdB));
+    shape.copyFrom(buf, sp.shapeA, sp.parentShapeA);
+    ids.copyFrom(buf, sp.idsA, sp.spanIdB);
     const parent = sc.parentId(k);
     if (parent === undefined) shape.varint(0);
     else {
@@ -210,12 +210,12 @@ export class WireTraceMerger {
         ids.bytes(parent);
       }
     }
-    shape.bytes(buf.subarray(sp.parentShapeB, sp.shapeB));
-    ids.bytes(buf.subarray(sp.parentRef === -2 ? sp.parentIdB : sp.spanIdB, sp.idsB));
+    shape.copyFrom(buf, sp.parentShapeB, sp.shapeB);
+    ids.copyFrom(buf, sp.parentRef === -2 ? sp.parentIdB : sp.spanIdB, sp.idsB);
     times.zigzagBig(sp.start - base);
-    times.bytes(buf.subarray(sp.timesTailA, sp.timesB));
-    strs.bytes(buf.subarray(sp.strsA, sp.strsB));
-    nums.bytes(buf.subarray(sp.numsA, sp.numsB));
+    times.copyFrom(buf, sp.timesTailA, sp.timesB);
+    strs.copyFrom(buf, sp.strsA, sp.strsB);
+    nums.copyFrom(buf, sp.numsA, sp.numsB);
   }
 
   private compareSpans(a: Kept, b: Kept): number {

@@ -24,6 +24,8 @@ export interface MergeStats {
   tracesOut: number;
   /** Traces that more than one input held and that were combined (Tempo's objects combined). */
   combined: number;
+  /** Combined traces whose parts were all byte-identical (replicas), written as stored. */
+  combinedIdentical: number;
   /** Combined traces whose duplicate spans differed, so they were decoded and combined as messages. */
   combinedDecoded: number;
   spansIn: number;
@@ -31,7 +33,7 @@ export interface MergeStats {
 }
 
 export function newMergeStats(): MergeStats {
-  return { tracesIn: 0, tracesOut: 0, combined: 0, combinedDecoded: 0, spansIn: 0, spansOut: 0 };
+  return { tracesIn: 0, tracesOut: 0, combined: 0, combinedIdentical: 0, combinedDecoded: 0, spansIn: 0, spansOut: 0 };
 }
 
 /** A trace as an input block stores it: the `trace` column's encoding and its span count. */
@@ -65,6 +67,12 @@ async function advance(h: Omit<Head, 'id' | 'trace'> & Partial<Head>): Promise<H
   h.id = id;
   h.trace = r.value;
   return h as Head;
+}
+
+function allEqual(parts: readonly Uint8Array[]): boolean {
+  const first = parts[0]!;
+  for (let i = 1; i < parts.length; i++) if (Buffer.compare(first, parts[i]!) !== 0) return false;
+  return true;
 }
 
 /**
@@ -105,14 +113,19 @@ export async function* mergeByTraceID(
         if (await advance(h)) i++;
         else heads.splice(i, 1);
       }
-      // A single part was combined when its block was built: it is written as it is.
+      // A single part was combined when its block was built (the ingester combines every trace it writes,
+      // and so does this merge): it is written as it is. So are byte-identical parts (the replicas of one
+      // flush, the common case with RF > 1): combining copies of a combined trace gives it back.
       let encoded = parts[0]!;
       if (parts.length > 1) {
-        const before = merger.fallbacks;
-        encoded = merger.merge(min, parts);
-        spans = merger.lastSpanCount;
         stats.combined++;
-        stats.combinedDecoded += merger.fallbacks - before;
+        if (allEqual(parts)) stats.combinedIdentical++;
+        else {
+          const before = merger.fallbacks;
+          encoded = merger.merge(min, parts);
+          spans = merger.lastSpanCount;
+          stats.combinedDecoded += merger.fallbacks - before;
+        }
       }
       stats.spansOut += spans;
       stats.tracesOut++;
