@@ -7,7 +7,7 @@ import { decodeEncodedTrace, encodeTrace, realisticTraces, Rng, traceArb } from 
 import { combineTraces } from '@stave/model';
 import { ResourceSpansSchema, ScopeSpansSchema, TracesDataSchema, type TracesData } from '@stave/proto';
 import fc from 'fast-check';
-import { COMBINE_RULES } from './merge';
+import { COMBINE_RULES, mergeByTraceID, newMergeStats } from './merge';
 
 const TRACE_ID = Uint8Array.from({ length: 16 }, (_, i) => 0xa0 + i);
 
@@ -103,5 +103,30 @@ describe('WireTraceMerger under combineTraces rules', () => {
     const merged = Buffer.from(merger.merge(TRACE_ID, [empty, empty]));
     expect(merged.equals(expected(TRACE_ID, [empty, empty]))).toBe(true);
     expect(merger.lastSpanCount).toBe(0);
+  });
+});
+
+describe('mergeByTraceID', () => {
+  async function* source(traces: Array<{ id: Uint8Array; trace: TracesData }>) {
+    for (const t of traces) {
+      let spans = 0;
+      for (const rs of t.trace.resourceSpans) for (const ss of rs.scopeSpans) spans += ss.spans.length;
+      yield { id: t.id, encoded: encodeTrace(t.id, t.trace), spans };
+    }
+  }
+
+  it('writes a trace one input holds, or byte-identical replicas, as stored; combines differing parts', async () => {
+    const [x, y, z] = realisticTraces(3, { seed: 9 }).sort((a, b) => Buffer.compare(a.id, b.id));
+    const rng = new Rng(1);
+    const [z1, z2] = partsOf(z!.trace, 2, () => rng.next());
+    const stats = newMergeStats();
+    const out: Array<{ id: Uint8Array; encoded: Buffer }> = [];
+    const inputs = [source([x!, y!, { id: z!.id, trace: z1! }]), source([y!, { id: z!.id, trace: z2! }]), source([y!])];
+    for await (const t of mergeByTraceID(inputs, stats)) out.push({ id: t.id, encoded: Buffer.from(t.encoded) });
+    expect(out.map((t) => Buffer.from(t.id).toString('hex'))).toEqual([x!, y!, z!].map((t) => Buffer.from(t.id).toString('hex')));
+    expect(out[0]!.encoded.equals(encodeTrace(x!.id, x!.trace))).toBe(true);
+    expect(out[1]!.encoded.equals(encodeTrace(y!.id, y!.trace))).toBe(true);
+    expect(out[2]!.encoded.equals(expected(z!.id, [encodeTrace(z!.id, z1!), encodeTrace(z!.id, z2!)]))).toBe(true);
+    expect(stats).toMatchObject({ tracesIn: 6, tracesOut: 3, combined: 2, combinedIdentical: 1, combinedDecoded: 0 });
   });
 });
