@@ -119,6 +119,26 @@ describe('remote write to a real Prometheus', () => {
     expect(await counterValue(w, 'samplesFailed')).toBe(0);
   });
 
+  it('a Stave stopped with samples unsent (Prometheus down) sends them on its next start', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'stave-rw-prom-'));
+    dirs.push(dir);
+    const opts = { path: dir, endpoints: [{ url: prom.remoteWriteUrl, remoteTimeoutMs: 2000 }], addOrgIdHeader: false, flushDeadlineMs: 200 };
+    await prom.stop();
+    const first = new RemoteWriter(opts);
+    await first.start();
+    const t0 = Date.now() - 30_000;
+    for (let i = 1; i <= 10; i++)
+      first.append('tenant-restart', [{ labels: labels('restart_calls_total', {}), samples: [{ value: i, timestampMs: t0 + i * 1000 }] }]);
+    await first.stop(); // Prometheus is down: the flush deadline passes, the samples stay on disk
+    await prom.restart();
+    const second = new RemoteWriter(opts);
+    writers.push(second);
+    await second.start();
+    await poll('the samples of the earlier run', () => second.drained(), { timeoutMs: 30_000 });
+    expect(await prom.queryOne('count_over_time(restart_calls_total[5m])', t0 + 11_000)).toBe(10);
+    expect(await prom.queryOne('restart_calls_total', t0 + 11_000)).toBe(10);
+  });
+
   it('Prometheus stopped for 30 s under load and restarted: every appended sample arrives (acceptance 2)', async () => {
     const w = await startWriter();
     const SERIES = 20;

@@ -164,13 +164,12 @@ export class EndpointSender {
         body,
         signal: AbortSignal.any([stop, AbortSignal.timeout(target.timeoutMs)]),
       });
-      // Read (a bounded prefix of) the body so the connection can be reused, and for the log.
-      const text = (await res.text().catch(() => '')).slice(0, 512);
+      const text = await readPrefix(res, 512);
       const kind = classify(res.status);
       if (kind === 'ok') return { kind };
-      if (kind === 'rejected') return { kind, status: res.status, error: text.trim() };
+      if (kind === 'rejected') return { kind, status: res.status, error: text };
       const after = res.status === 429 ? retryAfterMs(res.headers.get('retry-after'), Date.now(), this.o.maxBackoffMs) : undefined;
-      return { kind, status: res.status, retryAfterMs: after, error: text.trim() };
+      return { kind, status: res.status, retryAfterMs: after, error: text };
     } catch (err) {
       const cause = err instanceof Error && err.cause instanceof Error ? `: ${err.cause.message}` : '';
       return { kind: 'retry', error: `${err instanceof Error ? err.message : String(err)}${cause}` };
@@ -184,4 +183,25 @@ export class EndpointSender {
     const p = this.o.queue.pendingFor(this.o.target.key);
     return { labels: this.labels, samples: p.samples, exemplars: this.o.target.sendExemplars ? p.exemplars : 0 };
   }
+}
+
+/** The first `max` bytes of a response body as text (for the log); the rest is discarded unread. */
+async function readPrefix(res: Response, max: number): Promise<string> {
+  if (!res.body) return '';
+  const reader = res.body.getReader();
+  const parts: Uint8Array[] = [];
+  let got = 0;
+  try {
+    while (got < max) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      parts.push(value);
+      got += value.length;
+    }
+  } catch {
+    // A body cut short says nothing more than its status.
+  } finally {
+    await reader.cancel().catch(() => undefined);
+  }
+  return Buffer.concat(parts).subarray(0, max).toString('utf8').trim();
 }
