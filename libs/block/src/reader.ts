@@ -125,10 +125,21 @@ export class BlockReader {
   }
 
   /**
-   * Every trace in ID order (for compaction). Holds one index page and one data page at a time; reads
-   * each index page once and each `trace` page once.
+   * Every trace in ID order, decoded. Holds one index page and one data page at a time; reads each index
+   * page once and each `trace` page once.
    */
   async *iterateTraces(): AsyncGenerator<{ id: Uint8Array; trace: TracesData }> {
+    for await (const { id, encoded } of this.iterateEncodedTraces()) {
+      yield { id, trace: decodeTrace(id, Buffer.from(encoded.buffer, encoded.byteOffset, encoded.byteLength)) };
+    }
+  }
+
+  /**
+   * Every trace in ID order as stored (the `trace` column's encoding, for compaction: writeBlock takes it
+   * back as it is), with its span count from the index. `encoded` is a view into the data page (the page
+   * stays alive while a view of it is held; a new page is a new buffer).
+   */
+  async *iterateEncodedTraces(): AsyncGenerator<{ id: Uint8Array; encoded: Uint8Array; spans: number }> {
     let lastOffset = -1;
     let body: Buffer | undefined;
     let starts: Uint32Array | undefined;
@@ -141,8 +152,10 @@ export class BlockReader {
           ({ body, starts, ends } = await this.readTracePage(loc.pageOffset, loc.pageLength));
           lastOffset = loc.pageOffset;
         }
-        const id = new Uint8Array(page.idAt(i));
-        yield { id, trace: decodeTrace(id, body!, starts![loc.ordinal]!, ends![loc.ordinal]!) };
+        if (loc.ordinal >= starts!.length) {
+          throw errors.internal(`block ${this.meta.blockID}: index points at value ${loc.ordinal} of a page with ${starts!.length} traces`);
+        }
+        yield { id: new Uint8Array(page.idAt(i)), encoded: body!.subarray(starts![loc.ordinal]!, ends![loc.ordinal]!), spans: loc.spans };
       }
     }
   }
