@@ -23,8 +23,11 @@ node_modules/.pnpm-stamp: package.json pnpm-lock.yaml pnpm-workspace.yaml $(wild
 	$(PNPM) install --frozen-lockfile
 	@touch $@
 
+# The explorer pages: type-checked, then bundled by esbuild into libs/explorer/dist/ui (bundle size printed).
 build: deps
 	$(BIN)/tsc -b tsconfig.json
+	$(BIN)/tsc -p libs/explorer/ui/tsconfig.json
+	node libs/explorer/scripts/build-ui.mjs
 	@node scripts/build-info.js > services/stave/dist/build-info.json
 
 typecheck: deps

@@ -1,0 +1,231 @@
+// A trace as the waterfall needs it, read from Tempo's trace-by-ID JSON (v2 {"trace":{"resourceSpans"}},
+// v1 {"batches"} or bare {"resourceSpans"}): one flat array of spans with times relative to the trace's
+// start (nanoseconds as numbers: absolute times need BigInt, offsets within a trace fit a double), each
+// linked to its parent, children ordered by start time. A span whose parent is absent is a root; spans
+// caught in a parent cycle become roots too, so every span is shown exactly once.
+
+export interface AnyValue {
+  stringValue?: string;
+  boolValue?: boolean;
+  intValue?: string | number;
+  doubleValue?: number;
+  bytesValue?: string;
+  arrayValue?: { values?: AnyValue[] };
+  kvlistValue?: { values?: KeyValue[] };
+}
+export interface KeyValue {
+  key: string;
+  value?: AnyValue;
+}
+interface JsonEvent {
+  timeUnixNano?: string;
+  name?: string;
+  attributes?: KeyValue[];
+}
+interface JsonLink {
+  traceId?: string;
+  spanId?: string;
+  attributes?: KeyValue[];
+}
+interface JsonSpan {
+  traceId?: string;
+  spanId?: string;
+  parentSpanId?: string;
+  name?: string;
+  kind?: string;
+  startTimeUnixNano?: string;
+  endTimeUnixNano?: string;
+  attributes?: KeyValue[];
+  events?: JsonEvent[];
+  links?: JsonLink[];
+  status?: { code?: string; message?: string };
+}
+interface JsonResourceSpans {
+  resource?: { attributes?: KeyValue[] };
+  scopeSpans?: Array<{ scope?: { name?: string; version?: string }; spans?: JsonSpan[] }>;
+}
+export interface TraceJson {
+  trace?: { resourceSpans?: JsonResourceSpans[] };
+  batches?: JsonResourceSpans[];
+  resourceSpans?: JsonResourceSpans[];
+}
+
+export interface Attr {
+  key: string;
+  value: string;
+}
+
+export interface Span {
+  /** Position in `Trace.spans`. */
+  index: number;
+  id: string;
+  parentId: string;
+  name: string;
+  service: string;
+  kind: string;
+  /** Nanoseconds from the trace's start. */
+  startNs: number;
+  durationNs: number;
+  error: boolean;
+  statusMessage: string;
+  attributes: Attr[];
+  resource: Attr[];
+  scope: string;
+  events: Array<{ offsetNs: number; name: string; attributes: Attr[] }>;
+  links: Array<{ traceId: string; spanId: string; attributes: Attr[] }>;
+  parent: Span | undefined;
+  children: Span[];
+  depth: number;
+  /** Lower-cased text searched by the in-trace search: name, service and attribute keys and values. */
+  haystack: string;
+}
+
+export interface Trace {
+  traceId: string;
+  spans: Span[];
+  roots: Span[];
+  durationNs: number;
+  /** Absolute start, for display. */
+  startUnixNano: bigint;
+  services: string[];
+}
+
+/** Base64 (Tempo's JSON for IDs) to lower-case hex; '' for absent. */
+export function base64ToHex(b64: string | undefined): string {
+  if (!b64) return '';
+  const bin = atob(b64);
+  let out = '';
+  for (let i = 0; i < bin.length; i++) out += bin.charCodeAt(i).toString(16).padStart(2, '0');
+  return out;
+}
+
+export function valueText(v: AnyValue | undefined): string {
+  if (!v) return '';
+  if (v.stringValue !== undefined) return v.stringValue;
+  if (v.intValue !== undefined) return String(v.intValue);
+  if (v.doubleValue !== undefined) return String(v.doubleValue);
+  if (v.boolValue !== undefined) return String(v.boolValue);
+  if (v.bytesValue !== undefined) return base64ToHex(v.bytesValue);
+  if (v.arrayValue) return `[${(v.arrayValue.values ?? []).map(valueText).join(', ')}]`;
+  if (v.kvlistValue) return `{${(v.kvlistValue.values ?? []).map((kv) => `${kv.key}: ${valueText(kv.value)}`).join(', ')}}`;
+  return '';
+}
+
+const attrs = (kvs: KeyValue[] | undefined): Attr[] => (kvs ?? []).map((kv) => ({ key: kv.key, value: valueText(kv.value) }));
+
+function nanos(s: string | undefined): bigint {
+  try {
+    return BigInt(s ?? '0');
+  } catch {
+    return 0n;
+  }
+}
+
+export function parseTrace(doc: TraceJson, traceIdHex = ''): Trace {
+  const batches = doc.trace?.resourceSpans ?? doc.batches ?? doc.resourceSpans ?? [];
+  const raw: Array<{ s: JsonSpan; resource: Attr[]; service: string; scope: string; start: bigint; end: bigint }> = [];
+  let min: bigint | undefined;
+  let max = 0n;
+  for (const rs of batches) {
+    const resource = attrs(rs.resource?.attributes);
+    const service = resource.find((a) => a.key === 'service.name')?.value ?? '';
+    for (const ss of rs.scopeSpans ?? []) {
+      const scope = [ss.scope?.name, ss.scope?.version].filter(Boolean).join(' ');
+      for (const s of ss.spans ?? []) {
+        const start = nanos(s.startTimeUnixNano);
+        let end = nanos(s.endTimeUnixNano);
+        if (end < start) end = start;
+        if (min === undefined || start < min) min = start;
+        if (end > max) max = end;
+        raw.push({ s, resource, service, scope, start, end });
+      }
+    }
+  }
+  const t0 = min ?? 0n;
+  const spans: Span[] = raw.map((r, index) => {
+    const attributes = attrs(r.s.attributes);
+    const span: Span = {
+      index,
+      id: base64ToHex(r.s.spanId),
+      parentId: base64ToHex(r.s.parentSpanId),
+      name: r.s.name ?? '',
+      service: r.service,
+      kind: (r.s.kind ?? 'SPAN_KIND_UNSPECIFIED').replace(/^SPAN_KIND_/, '').toLowerCase(),
+      startNs: Number(r.start - t0),
+      durationNs: Number(r.end - r.start),
+      error: r.s.status?.code === 'STATUS_CODE_ERROR',
+      statusMessage: r.s.status?.message ?? '',
+      attributes,
+      resource: r.resource,
+      scope: r.scope,
+      events: (r.s.events ?? []).map((e) => ({ offsetNs: Number(nanos(e.timeUnixNano) - r.start), name: e.name ?? '', attributes: attrs(e.attributes) })),
+      links: (r.s.links ?? []).map((l) => ({ traceId: base64ToHex(l.traceId), spanId: base64ToHex(l.spanId), attributes: attrs(l.attributes) })),
+      parent: undefined,
+      children: [],
+      depth: 0,
+      haystack: '',
+    };
+    span.haystack = [span.name, span.service, ...attributes.flatMap((a) => [a.key, a.value])].join('\n').toLowerCase();
+    return span;
+  });
+  const byId = new Map<string, Span>();
+  for (const s of spans) if (!byId.has(s.id)) byId.set(s.id, s);
+  for (const s of spans) {
+    const p = s.parentId ? byId.get(s.parentId) : undefined;
+    if (p && p !== s) {
+      s.parent = p;
+      p.children.push(s);
+    }
+  }
+  const byStart = (a: Span, b: Span): number => a.startNs - b.startNs || a.index - b.index;
+  const roots = spans.filter((s) => !s.parent).sort(byStart);
+  // Depths by walking down from the roots; spans never reached sit in a parent cycle: cut them loose.
+  const seen = new Set<Span>();
+  const walk = (from: Span[]): void => {
+    const stack = from.map((s) => ({ s, depth: 0 }));
+    while (stack.length) {
+      const { s, depth } = stack.pop()!;
+      if (seen.has(s)) continue;
+      seen.add(s);
+      s.depth = depth;
+      s.children.sort(byStart);
+      for (const c of s.children) stack.push({ s: c, depth: depth + 1 });
+    }
+  };
+  walk(roots);
+  for (const s of spans) {
+    if (seen.has(s)) continue;
+    s.parent?.children.splice(s.parent.children.indexOf(s), 1);
+    s.parent = undefined;
+    roots.push(s);
+    walk([s]);
+  }
+  roots.sort(byStart);
+  const services = [...new Set(spans.map((s) => s.service))].sort();
+  const traceId = traceIdHex || base64ToHex(raw[0]?.s.traceId);
+  return { traceId, spans, roots, durationNs: Number(max - t0), startUnixNano: t0, services };
+}
+
+/** The rows the waterfall shows: depth-first, children of collapsed spans left out. */
+export function visibleRows(trace: Trace, collapsed: ReadonlySet<string>): Span[] {
+  const out: Span[] = [];
+  const stack = [...trace.roots].reverse();
+  while (stack.length) {
+    const s = stack.pop()!;
+    out.push(s);
+    if (collapsed.has(s.id)) continue;
+    for (let i = s.children.length - 1; i >= 0; i--) stack.push(s.children[i]!);
+  }
+  return out;
+}
+
+/** Human durations: 800 ns, 45.6 µs, 120 ms, 1.25 s, 2 m 5 s. */
+export function formatDuration(ns: number): string {
+  const trim = (n: number): string => String(Number(n.toFixed(n < 10 ? 2 : n < 100 ? 1 : 0)));
+  if (ns < 1_000) return `${Math.round(ns)} ns`;
+  if (ns < 1_000_000) return `${trim(ns / 1_000)} µs`;
+  if (ns < 1_000_000_000) return `${trim(ns / 1_000_000)} ms`;
+  if (ns < 60_000_000_000) return `${trim(ns / 1_000_000_000)} s`;
+  const s = Math.round(ns / 1_000_000_000);
+  return `${Math.floor(s / 60)} m ${s % 60} s`;
+}
