@@ -2,7 +2,7 @@
 // defaults to the serving process (with its http_api_prefix) and can point at any Tempo-compatible
 // backend; the tenant (X-Scope-OrgID) is optional. Both are kept in localStorage.
 
-import type { TraceJson } from './trace-model';
+import type { TraceJson } from '../src/trace-model';
 
 export interface Settings {
   /** '' means the serving process. */

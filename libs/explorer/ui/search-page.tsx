@@ -4,7 +4,7 @@
 
 import { useEffect, useState } from 'preact/hooks';
 import { rememberQuery, recentQueries, search, type SearchParams, type SearchTrace, type Settings } from './api';
-import { formatDuration } from './trace-model';
+import { formatDuration } from '../src/trace-model';
 
 export const RANGES: ReadonlyArray<[string, string, number]> = [
   ['15m', 'Last 15 minutes', 15 * 60],

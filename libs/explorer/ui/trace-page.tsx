@@ -4,7 +4,7 @@
 
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import { ApiError, traceByID, type Settings } from './api';
-import { formatDuration, parseTrace, visibleRows, type Attr, type Span, type Trace } from './trace-model';
+import { formatDuration, parseTrace, visibleRows, type Attr, type Span, type Trace } from '../src/trace-model';
 import { serviceColour, Waterfall } from './waterfall';
 
 function AttrTable(props: { title: string; attrs: Attr[]; testId: string }) {

@@ -3,7 +3,7 @@
 // what a screenful does. Rows have a fixed height; the scroll area's height stands for the rest.
 
 import { useLayoutEffect, useRef, useState } from 'preact/hooks';
-import { formatDuration, type Span, type Trace } from './trace-model';
+import { formatDuration, type Span, type Trace } from '../src/trace-model';
 
 export const ROW_HEIGHT = 24;
 const OVERSCAN = 12;

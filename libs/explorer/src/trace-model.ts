@@ -1,4 +1,4 @@
-// A trace as the waterfall needs it, read from Tempo's trace-by-ID JSON (v2 {"trace":{"resourceSpans"}},
+// A trace as the waterfall (and `stave query trace`) needs it, read from Tempo's trace-by-ID JSON (v2 {"trace":{"resourceSpans"}},
 // v1 {"batches"} or bare {"resourceSpans"}): one flat array of spans with times relative to the trace's
 // start (nanoseconds as numbers: absolute times need BigInt, offsets within a trace fit a double), each
 // linked to its parent, children ordered by start time. A span whose parent is absent is a root; spans
