@@ -7,7 +7,7 @@ PNPM_VERSION := 12.4.2
 PNPM := pnpm
 BIN := node_modules/.bin
 
-.PHONY: run build test lint format typecheck generate bench bench-blocks bench-compaction clean deps tools system-deps
+.PHONY: run build test lint format typecheck generate bench bench-blocks bench-compaction bench-explorer clean deps tools system-deps
 
 deps: node_modules/.pnpm-stamp
 
@@ -66,5 +66,10 @@ bench-compaction: build
 	$(BIN)/tsc -b bench/compaction
 	node bench/compaction/dist/run.js $(ARGS)
 
+# The explorer's trace view on a 20,000-span trace in headless Chromium, and the bundle size (bench/explorer/src/run.ts).
+bench-explorer: build system-deps
+	$(BIN)/tsc -b bench/explorer
+	node bench/explorer/dist/run.js $(ARGS)
+
 clean:
-	rm -rf libs/*/dist services/*/dist test/dist bench/dist bench/blocks/dist bench/compaction/dist
+	rm -rf libs/*/dist services/*/dist test/dist bench/dist bench/blocks/dist bench/compaction/dist bench/explorer/dist

@@ -4,7 +4,7 @@
 
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import { ApiError, traceByID, type Settings } from './api';
-import { formatDuration, parseTrace, visibleRows, type Attr, type Span, type Trace } from '../src/trace-model';
+import { formatDuration, haystack, parseTrace, visibleRows, type Attr, type Span, type Trace } from '../src/trace-model';
 import { serviceColour, Waterfall } from './waterfall';
 
 function AttrTable(props: { title: string; attrs: Attr[]; testId: string }) {
@@ -144,7 +144,7 @@ export function TracePage(props: { settings: Settings; id: string }) {
   const rows = useMemo(() => (trace ? visibleRows(trace, collapsed) : []), [trace, collapsed]);
   const matchList = useMemo(() => {
     const q = find.trim().toLowerCase();
-    return trace && q ? trace.spans.filter((s) => s.haystack.includes(q)) : [];
+    return trace && q ? trace.spans.filter((s) => haystack(s).includes(q)) : [];
   }, [trace, find]);
   const matches = useMemo(() => new Set(matchList), [matchList]);
 
@@ -189,7 +189,7 @@ export function TracePage(props: { settings: Settings; id: string }) {
             Depth <b>{trace.spans.reduce((d, s) => Math.max(d, s.depth + 1), 0)}</b>
           </span>
           {errors > 0 && <span class="err-mark">● {errors === 1 ? '1 error' : `${errors} errors`}</span>}
-          <span>Started {new Date(Number(trace.startUnixNano / 1_000_000n)).toLocaleString()}</span>
+          <span>Started {new Date(trace.startUnixMs).toLocaleString()}</span>
         </div>
         <div class="legend">
           {trace.services.map((svc) => (
