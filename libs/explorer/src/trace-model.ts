@@ -56,29 +56,69 @@ export interface Attr {
   value: string;
 }
 
-export interface Span {
-  /** Position in `Trace.spans`. */
-  index: number;
-  id: string;
-  parentId: string;
-  name: string;
-  service: string;
-  kind: string;
-  /** Nanoseconds from the trace's start. */
-  startNs: number;
-  durationNs: number;
-  error: boolean;
-  statusMessage: string;
-  attributes: Attr[];
-  resource: Attr[];
-  scope: string;
-  events: Array<{ offsetNs: number; name: string; attributes: Attr[] }>;
-  links: Array<{ traceId: string; spanId: string; attributes: Attr[] }>;
-  parent: Span | undefined;
-  children: Span[];
-  depth: number;
+export type SpanEvent = { offsetNs: number; name: string; attributes: Attr[] };
+export type SpanLink = { traceId: string; spanId: string; attributes: Attr[] };
+
+/**
+ * One span. What the waterfall draws is read up front; attributes, events and links are converted from
+ * the JSON on first use (the details panel, the in-trace search), which keeps a 20,000-span trace's first
+ * screen to the work it shows.
+ */
+export class Span {
+  parent: Span | undefined = undefined;
+  children: Span[] = [];
+  depth = 0;
   /** Lower-cased text searched by the in-trace search (name, service, attribute keys and values); see haystack(). */
-  haystack: string | undefined;
+  haystack: string | undefined = undefined;
+  private attrs: Attr[] | undefined = undefined;
+  private hexID: string | undefined = undefined;
+
+  constructor(
+    /** Position in `Trace.spans`. */
+    readonly index: number,
+    /** The span ID and its parent's as Tempo's JSON has them (base64): the tree is linked by these. */
+    readonly idB64: string,
+    readonly parentB64: string,
+    readonly name: string,
+    readonly service: string,
+    readonly kind: string,
+    /** Nanoseconds from the trace's start. */
+    readonly startNs: number,
+    readonly durationNs: number,
+    readonly error: boolean,
+    readonly statusMessage: string,
+    readonly resource: Attr[],
+    readonly scope: string,
+    private readonly json: JsonSpan,
+    private readonly start: Nanos,
+  ) {}
+
+  /** The span ID in hex (converted on first use: most spans of a big trace are never shown). */
+  get id(): string {
+    this.hexID ??= base64ToHex(this.idB64);
+    return this.hexID;
+  }
+
+  get parentId(): string {
+    return this.parent?.id ?? base64ToHex(this.parentB64);
+  }
+
+  get attributes(): Attr[] {
+    this.attrs ??= attrs(this.json.attributes);
+    return this.attrs;
+  }
+
+  get events(): SpanEvent[] {
+    return (this.json.events ?? []).map((e) => ({
+      offsetNs: nsBetween(this.start, nanos(e.timeUnixNano)),
+      name: e.name ?? '',
+      attributes: attrs(e.attributes),
+    }));
+  }
+
+  get links(): SpanLink[] {
+    return (this.json.links ?? []).map((l) => ({ traceId: base64ToHex(l.traceId), spanId: base64ToHex(l.spanId), attributes: attrs(l.attributes) }));
+  }
 }
 
 export interface Trace {
@@ -156,35 +196,29 @@ export function parseTrace(doc: TraceJson, traceIdHex = ''): Trace {
     }
   }
   const t0: Nanos = min ?? [0, 0];
-  const spans: Span[] = raw.map((r, index) => {
-    const attributes = attrs(r.s.attributes);
-    const span: Span = {
-      index,
-      id: base64ToHex(r.s.spanId),
-      parentId: base64ToHex(r.s.parentSpanId),
-      name: r.s.name ?? '',
-      service: r.service,
-      kind: kindName(r.s.kind),
-      startNs: nsBetween(t0, r.start),
-      durationNs: nsBetween(r.start, r.end),
-      error: r.s.status?.code === 'STATUS_CODE_ERROR' || r.s.status?.code === 2,
-      statusMessage: r.s.status?.message ?? '',
-      attributes,
-      resource: r.resource,
-      scope: r.scope,
-      events: (r.s.events ?? []).map((e) => ({ offsetNs: nsBetween(r.start, nanos(e.timeUnixNano)), name: e.name ?? '', attributes: attrs(e.attributes) })),
-      links: (r.s.links ?? []).map((l) => ({ traceId: base64ToHex(l.traceId), spanId: base64ToHex(l.spanId), attributes: attrs(l.attributes) })),
-      parent: undefined,
-      children: [],
-      depth: 0,
-      haystack: undefined,
-    };
-    return span;
-  });
+  const spans: Span[] = raw.map(
+    (r, index) =>
+      new Span(
+        index,
+        r.s.spanId ?? '',
+        r.s.parentSpanId ?? '',
+        r.s.name ?? '',
+        r.service,
+        kindName(r.s.kind),
+        nsBetween(t0, r.start),
+        nsBetween(r.start, r.end),
+        r.s.status?.code === 'STATUS_CODE_ERROR' || r.s.status?.code === 2,
+        r.s.status?.message ?? '',
+        r.resource,
+        r.scope,
+        r.s,
+        r.start,
+      ),
+  );
   const byId = new Map<string, Span>();
-  for (const s of spans) if (!byId.has(s.id)) byId.set(s.id, s);
+  for (const s of spans) if (!byId.has(s.idB64)) byId.set(s.idB64, s);
   for (const s of spans) {
-    const p = s.parentId ? byId.get(s.parentId) : undefined;
+    const p = s.parentB64 ? byId.get(s.parentB64) : undefined;
     if (p && p !== s) {
       s.parent = p;
       p.children.push(s);
@@ -232,7 +266,8 @@ export function visibleRows(trace: Trace, collapsed: ReadonlySet<string>): Span[
   while (stack.length) {
     const s = stack.pop()!;
     out.push(s);
-    if (collapsed.has(s.id)) continue;
+    // An empty set is the common case: skip the lookup, which would convert every span's ID to hex.
+    if (collapsed.size > 0 && collapsed.has(s.id)) continue;
     for (let i = s.children.length - 1; i >= 0; i--) stack.push(s.children[i]!);
   }
   return out;

@@ -63,6 +63,7 @@ async function get(settings: Settings, path: string): Promise<unknown> {
   if (settings.orgId) headers['X-Scope-OrgID'] = settings.orgId;
   const res = await fetch(`${base}${path}`, { headers });
   const text = await res.text();
+  performance.mark('stave:api-body');
   if (!res.ok) throw new ApiError(res.status, `${res.status} ${res.statusText}: ${text.trim() || 'no message'}`);
   try {
     return JSON.parse(text) as unknown;
