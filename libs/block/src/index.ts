@@ -7,4 +7,4 @@ export { FORMAT, type BlockMeta, readMeta, hexID, isBlockID, parseNanos } from '
 export { readTenantIndex, writeTenantIndex, listBlocks, type CompactedBlockMeta, type ListBlocksOptions, type TenantIndex } from './tenant-index';
 export { COMPACTED_META_NAME, markBlockCompacted, clearBlock, scanTenant, type TenantScan } from './compacted';
 export { ByteLru } from './lru';
-export { BlockCache, BLOCK_CACHE_KINDS } from './block-cache';
+export { BlockCache, BLOCK_CACHE_DEFAULTS, BLOCK_CACHE_KINDS, TracePage } from './block-cache';
