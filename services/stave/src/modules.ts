@@ -5,6 +5,7 @@ import { createObjectStore } from '@stave/backend';
 import { BLOCK_CACHE_DEFAULTS, BlockCache } from '@stave/block';
 import { Compactor, MergeWorker } from '@stave/compactor';
 import { Distributor } from '@stave/distributor';
+import { mountExplorer } from '@stave/explorer';
 import { Ingester, remoteIngesterClient, type IngesterClient } from '@stave/ingester';
 import os from 'node:os';
 import { Blocklist, frontendProcessHandler, FrontendWorker, inProcessFrontendTransport, jobRunner, Querier, QueryFrontend, RequestQueue } from '@stave/query';
@@ -388,6 +389,8 @@ export function staveModules(): ModuleManager<AppContext> {
         },
         registry: ctx.registry,
       });
+      // The explorer pages at `/`, beside the API they call.
+      mountExplorer(ctx.http.router, { apiPrefix: ctx.config.http_api_prefix });
       return group('query-frontend', [frontend, new BasicService('request-queue', { stopping: async () => queue.stop() })]);
     },
   });
