@@ -1,0 +1,25 @@
+// The HTTP/2 server both gRPC receivers (OTLP, Jaeger) run their Connect handler on.
+
+import http2 from 'node:http2';
+
+/**
+ * An h2c server for a gRPC handler. A call refused before its request was read whole (over the receive
+ * cap) leaves the client's half of the stream open, and it would hold shutdown for the whole grace period.
+ * Once the trailers (the status) are out, the stream is reset with RST_STREAM NO_ERROR ("stop sending"), as
+ * grpc-go servers do. Node's compat response sends the trailers from its own 'wantTrailers' listener,
+ * registered before this one.
+ */
+export function createGrpcServer(
+  handler: (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void,
+  settings: http2.Settings = {},
+): http2.Http2Server {
+  return http2.createServer({ settings }, (req, res) => {
+    req.stream.once('wantTrailers', () => {
+      setImmediate(() => {
+        // destroy() rather than close(NO_ERROR): close waits for a 'finish' that has already happened.
+        if (!req.stream.closed && !req.readableEnded) req.stream.destroy();
+      });
+    });
+    handler(req, res);
+  });
+}
