@@ -12,9 +12,9 @@
 // carrying an encoded ExportTracePartialSuccess. The stand-ins are described in code, under the real
 // service's name, so the route is /opentelemetry.proto.collector.trace.v1.TraceService/Export.
 //
-// Consequences: a request whose top-level framing is malformed fails while Connect parses it and is
-// answered INTERNAL ("parse binary: ..."), as grpc-go servers (Tempo, the Collector) answer it; malformed
-// content inside is INVALID_ARGUMENT from the pusher. The gRPC+JSON codec is not meaningful with the
+// Consequences: a request whose top-level framing is malformed fails while Connect parses it ("parse
+// binary: ..."); grpc-go servers (Tempo, the Collector) answer that INTERNAL, Stave INVALID_ARGUMENT like any
+// malformed input (see createGrpcServer); malformed content inside is INVALID_ARGUMENT from the pusher. The gRPC+JSON codec is not meaningful with the
 // stand-ins; OTLP clients never use it.
 //
 // The pusher's ConnectError codes become the gRPC status (RESOURCE_EXHAUSTED, UNAVAILABLE, ...). The
