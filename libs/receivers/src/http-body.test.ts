@@ -5,7 +5,7 @@
 import http from 'node:http';
 import zlib from 'node:zlib';
 import { create, toBinary } from '@bufbuild/protobuf';
-import { ExportTraceServiceRequestSchema } from '@stave/proto';
+import { ExportTraceServiceRequestSchema, ZipkinListOfSpansSchema } from '@stave/proto';
 import { MAX_ERROR_MESSAGE_CHARS, nopLogger, type BasicService } from '@stave/server';
 import { splitByTrace } from '@stave/model';
 import { CapturingPusher, hex } from './jaeger/test-support';
@@ -220,6 +220,25 @@ describe('invalid UTF-8 is stored as U+FFFD by every receiver, the batch kept', 
             create(ExportTraceServiceRequestSchema, {
               resourceSpans: [
                 { scopeSpans: [{ spans: [{ traceId: Buffer.from(TRACE, 'hex'), spanId: Buffer.from('b7ad6b7169203331', 'hex'), name: 'opZx' }] }] },
+              ],
+            }),
+          ),
+        );
+        b[b.indexOf('Z')] = 0xff;
+        return b;
+      },
+      'application/x-protobuf',
+    ],
+    [
+      'Zipkin proto3',
+      1,
+      () => {
+        const b = Buffer.from(
+          toBinary(
+            ZipkinListOfSpansSchema,
+            create(ZipkinListOfSpansSchema, {
+              spans: [
+                { traceId: Buffer.from(TRACE, 'hex'), id: Buffer.from('b7ad6b7169203331', 'hex'), name: 'opZx', timestamp: 1700000000000000n, duration: 5n },
               ],
             }),
           ),
