@@ -19,20 +19,6 @@ async function untilReady(p: StaveProcess): Promise<void> {
   await poll('/ready to answer 200', async () => (await fetch(url)).status === 200, { timeoutMs: 30_000 });
 }
 
-/** Ready, or, for the metrics-generator (no processors yet), a 503 that says it generates nothing. */
-async function untilAnswered(p: StaveProcess, target: string): Promise<void> {
-  if (target !== 'metrics-generator') return untilReady(p);
-  const url = await p.url('/ready');
-  await poll(
-    '/ready to say the metrics-generator is not implemented',
-    async () => {
-      const r = await fetch(url);
-      return r.status === 503 && (await r.text()).includes('span-metrics and service-graphs are not implemented');
-    },
-    { timeoutMs: 30_000 },
-  );
-}
-
 describe('stave -target=all', () => {
   let p: StaveProcess;
   beforeAll(async () => {
@@ -99,7 +85,7 @@ describe.each(['distributor', 'ingester', 'querier', 'query-frontend', 'compacto
   it('starts, answers /ready, and stops cleanly', async () => {
     const p = startStave({ args: [`-target=${target}`] });
     try {
-      await untilAnswered(p, target);
+      await untilReady(p);
       expect(p.logs.some((l) => l.msg === 'stave started' && l.target === target)).toBe(true);
       const r = await p.stop('SIGTERM');
       expect(r).toMatchObject({ code: 0, signal: null });
@@ -111,7 +97,7 @@ describe.each(['distributor', 'ingester', 'querier', 'query-frontend', 'compacto
   it(`has a deployable under services/${target} that runs exactly its target`, async () => {
     const p = startStave({ deployable: target });
     try {
-      await untilAnswered(p, target);
+      await untilReady(p);
       expect(p.logs.find((l) => l.msg === 'stave started')?.target).toBe(target);
       expect((await p.stop('SIGINT')).code).toBe(0);
     } finally {
