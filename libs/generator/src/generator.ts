@@ -16,6 +16,8 @@ export interface GeneratorOptions {
   appender: SampleAppender;
   registry: PromRegistry;
   logger: Logger;
+  /** The `__metrics_gen_instance` label of every series (default: the host name, as Tempo). */
+  instanceLabel?: string;
   now?: () => number;
   /** false in tests that drive collection and expiry by hand. */
   timers?: boolean;
@@ -62,6 +64,7 @@ export class Generator extends BasicService {
         appender: this.opts.appender,
         metrics: this.metrics,
         logger: this.log.child({ tenant }),
+        instanceLabel: this.opts.instanceLabel,
         now: this.opts.now,
         timers: this.opts.timers,
       });

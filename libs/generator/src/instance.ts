@@ -42,6 +42,7 @@ export interface InstanceOptions {
   appender: SampleAppender;
   metrics: GeneratorMetrics;
   logger: Logger;
+  instanceLabel?: string;
   now?: () => number;
   /** false in tests that drive collection and expiry by hand. */
   timers?: boolean;
@@ -68,6 +69,7 @@ export class TenantInstance {
       },
       metrics: opts.metrics,
       logger: opts.logger,
+      instanceLabel: opts.instanceLabel,
       now: opts.now,
     });
     this.updateProcessors();

@@ -475,6 +475,8 @@ export function staveModules(): ModuleManager<AppContext> {
       const log = ctx.logger.child({ component: 'metrics-generator' });
       const g = new Generator({
         config: generatorConfig(ctx.config),
+        // __metrics_gen_instance: the ring instance ID (the host name unless set), so generators on one host stay apart.
+        instanceLabel: get<RingConfig>(ctx, keys.generatorRingConfig).instanceId,
         overrides: generatorOverrides(get(ctx, keys.overrides)),
         appender: discardingAppender(log),
         registry: ctx.registry,
