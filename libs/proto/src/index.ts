@@ -2,7 +2,7 @@
 // ./gen (never edit gen/ by hand; run `pnpm run generate`).
 //
 // Naming: OTLP and stave.v1 types keep their generated names (OTLP is Stave's native model), and
-// every Jaeger or Zipkin export carries a `Jaeger` / `Zipkin` prefix, so a name always says
+// every Jaeger, Prometheus or Zipkin export carries a `Jaeger` / `Prom` / `Zipkin` prefix, so a name always says
 // which protocol it belongs to and Span, KeyValue and Trace never clash. Nested types keep
 // protobuf-es's `Parent_Child` form (Span_Event, Span_Link, Span_SpanKind, ZipkinSpan_Kind).
 
@@ -83,6 +83,25 @@ export {
   PostSpansRequestSchema as JaegerPostSpansRequestSchema,
   PostSpansResponseSchema as JaegerPostSpansResponseSchema,
 } from './gen/jaeger/api_v2/collector_pb';
+
+// Prometheus remote write 1.0 (prometheus; what the metrics-generator sends).
+export type { WriteRequest as PromWriteRequest } from './gen/prometheus/remote_pb';
+export { WriteRequestSchema as PromWriteRequestSchema } from './gen/prometheus/remote_pb';
+export type {
+  Exemplar as PromExemplar,
+  Label as PromLabel,
+  MetricMetadata as PromMetricMetadata,
+  Sample as PromSample,
+  TimeSeries as PromTimeSeries,
+} from './gen/prometheus/types_pb';
+export {
+  ExemplarSchema as PromExemplarSchema,
+  LabelSchema as PromLabelSchema,
+  MetricMetadataSchema as PromMetricMetadataSchema,
+  MetricMetadata_MetricType as PromMetricMetadata_MetricType,
+  SampleSchema as PromSampleSchema,
+  TimeSeriesSchema as PromTimeSeriesSchema,
+} from './gen/prometheus/types_pb';
 
 // Zipkin proto3 (zipkin.proto3).
 export type {

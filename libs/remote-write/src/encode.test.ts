@@ -1,0 +1,147 @@
+import { fromBinary } from '@bufbuild/protobuf';
+import { PromWriteRequestSchema } from '@stave/proto';
+import { compress, encodeChunks, uncompress, withoutExemplars } from './encode';
+import type { Series } from './types';
+
+const calls: Series = {
+  labels: [
+    ['__name__', 'traces_spanmetrics_calls_total'],
+    ['service', 'checkout'],
+    ['span_kind', 'SPAN_KIND_SERVER'],
+  ],
+  samples: [
+    { value: 3, timestampMs: 1_700_000_000_000 },
+    { value: 5, timestampMs: 1_700_000_015_000 },
+  ],
+  exemplars: [{ labels: [['trace_id', '0af7651916cd43dd8448eb211c80319c']], value: 0.25, timestampMs: 1_700_000_014_000 }],
+};
+
+function decode(bytes: Uint8Array) {
+  return fromBinary(PromWriteRequestSchema, bytes, { readUnknownFields: true });
+}
+
+describe('encodeChunks', () => {
+  it('writes what the generated prometheus.WriteRequest decodes, field for field', () => {
+    const [chunk] = encodeChunks([calls], 2000);
+    expect(chunk).toMatchObject({ samples: 2, exemplars: 1, newestMs: 1_700_000_015_000 });
+    const req = decode(chunk!.bytes);
+    expect(req.timeseries).toHaveLength(1);
+    const ts = req.timeseries[0]!;
+    expect(ts.labels.map((l) => [l.name, l.value])).toEqual(calls.labels);
+    expect(ts.samples.map((s) => [s.value, Number(s.timestamp)])).toEqual([
+      [3, 1_700_000_000_000],
+      [5, 1_700_000_015_000],
+    ]);
+    expect(ts.exemplars.map((e) => ({ labels: e.labels.map((l) => [l.name, l.value]), value: e.value, ts: Number(e.timestamp) }))).toEqual([
+      { labels: [['trace_id', '0af7651916cd43dd8448eb211c80319c']], value: 0.25, ts: 1_700_000_014_000 },
+    ]);
+    expect(ts.$unknown).toBeUndefined();
+    expect(req.$unknown).toBeUndefined();
+  });
+
+  it.each([
+    ['zero', 0],
+    ['negative zero', -0],
+    ['NaN (the staleness marker family)', NaN],
+    ['+Inf', Infinity],
+    ['-Inf', -Infinity],
+    ['a large counter', 2 ** 53 - 1],
+    ['a tiny fraction', 1e-300],
+  ])('round-trips %s exactly', (_name, value) => {
+    const [chunk] = encodeChunks([{ labels: [['__name__', 'm']], samples: [{ value, timestampMs: 0 }] }], 10);
+    const got = decode(chunk!.bytes).timeseries[0]!.samples[0]!;
+    expect(Object.is(got.value, value)).toBe(true);
+    expect(got.timestamp).toBe(0n);
+  });
+
+  it('keeps empty label values and non-ASCII text', () => {
+    const [chunk] = encodeChunks(
+      [
+        {
+          labels: [
+            ['__name__', 'm'],
+            ['empty', ''],
+            ['name', 'Zürich → 東京'],
+          ],
+          samples: [{ value: 1, timestampMs: 1 }],
+        },
+      ],
+      10,
+    );
+    expect(decode(chunk!.bytes).timeseries[0]!.labels.map((l) => [l.name, l.value])).toEqual([
+      ['__name__', 'm'],
+      ['empty', ''],
+      ['name', 'Zürich → 東京'],
+    ]);
+  });
+
+  it('cuts requests at maxSamples, splitting a long series in time order and keeping exemplars with its last part', () => {
+    const long: Series = {
+      labels: [['__name__', 'long']],
+      samples: Array.from({ length: 7 }, (_, i) => ({ value: i, timestampMs: 1000 + i })),
+      exemplars: [{ labels: [], value: 6, timestampMs: 1006 }],
+    };
+    const short: Series = { labels: [['__name__', 'short']], samples: [{ value: 1, timestampMs: 5 }] };
+    const chunks = encodeChunks([short, long], 3);
+    expect(chunks.map((c) => c.samples + c.exemplars)).toEqual([3, 3, 3]);
+    const decoded = chunks.map((c) => decode(c.bytes).timeseries.map((ts) => [ts.labels[0]!.value, ts.samples.map((s) => s.value), ts.exemplars.length]));
+    expect(decoded).toEqual([
+      [
+        ['short', [1], 0],
+        ['long', [0, 1], 0],
+      ],
+      [['long', [2, 3, 4], 0]],
+      [['long', [5, 6], 1]],
+    ]);
+  });
+
+  it('skips series with nothing to send and returns no chunk for nothing', () => {
+    expect(encodeChunks([], 10)).toEqual([]);
+    expect(encodeChunks([{ labels: [['__name__', 'm']], samples: [] }], 10)).toEqual([]);
+  });
+
+  it('concatenated requests decode as one request holding both lists (how the queue batches)', () => {
+    const a = encodeChunks([calls], 2000)[0]!.bytes;
+    const b = encodeChunks([{ labels: [['__name__', 'other']], samples: [{ value: 9, timestampMs: 9 }] }], 2000)[0]!.bytes;
+    const merged = decode(Buffer.concat([a, b]));
+    expect(merged.timeseries.map((ts) => ts.labels[0]!.value)).toEqual(['traces_spanmetrics_calls_total', 'other']);
+  });
+});
+
+describe('withoutExemplars', () => {
+  it('removes exemplars and exemplar-only series, keeping samples', () => {
+    const exemplarOnly: Series = { labels: [['__name__', 'x']], samples: [], exemplars: [{ labels: [], value: 1, timestampMs: 1 }] };
+    const [chunk] = encodeChunks([calls, exemplarOnly], 100);
+    const stripped = decode(withoutExemplars(chunk!.bytes));
+    expect(stripped.timeseries).toHaveLength(1);
+    expect(stripped.timeseries[0]!.exemplars).toEqual([]);
+    expect(stripped.timeseries[0]!.samples).toHaveLength(2);
+  });
+});
+
+describe('snappy (block format)', () => {
+  it('round-trips encoded requests and compresses repetitive ones', () => {
+    const many = Array.from({ length: 500 }, (_, i): Series => ({
+      labels: [
+        ['__name__', 'traces_spanmetrics_latency_bucket'],
+        ['le', String(i)],
+      ],
+      samples: [{ value: i, timestampMs: 1_700_000_000_000 }],
+    }));
+    const raw = encodeChunks(many, 10_000)[0]!.bytes;
+    const packed = compress(raw);
+    expect(packed.length).toBeLessThan(raw.length / 2);
+    expect(Buffer.from(uncompress(packed)).equals(Buffer.from(raw))).toBe(true);
+  });
+
+  it('decodes a block written by hand from the format (varint length, one literal)', () => {
+    // 0x05 = uncompressed length 5; tag 0x10 = literal of (0x10 >> 2) + 1 = 5 bytes.
+    const block = Uint8Array.from([0x05, 0x10, ...Buffer.from('hello')]);
+    expect(Buffer.from(uncompress(block)).toString()).toBe('hello');
+  });
+
+  it('refuses a block that claims more than the cap', () => {
+    const packed = compress(new Uint8Array(1000));
+    expect(() => uncompress(packed, 100)).toThrow();
+  });
+});
