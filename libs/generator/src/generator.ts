@@ -5,7 +5,7 @@ import { create } from '@bufbuild/protobuf';
 import { BasicService, Code, ConnectError, State, type Logger } from '@stave/core';
 import { PushSpansResponseSchema, type PushSpansRequest, type PushSpansResponse } from '@stave/proto';
 import type { Registry as PromRegistry } from 'prom-client';
-import type { SampleAppender } from './appender';
+import type { SampleAppender } from '@stave/remote-write';
 import { TenantInstance, type GeneratorConfig, type TenantOverrides } from './instance';
 import { GeneratorMetrics } from './metrics';
 import { decodeTraces, type ResourceBatch } from './spans';

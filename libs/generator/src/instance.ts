@@ -2,7 +2,7 @@
 // (metrics_generator_processors), created and dropped as the overrides change.
 
 import type { Logger } from '@stave/core';
-import type { SampleAppender } from './appender';
+import type { SampleAppender } from '@stave/remote-write';
 import { GeneratorDiscardReason, type GeneratorMetrics } from './metrics';
 import { PROCESSORS, SPAN_METRICS, type Processor, type ProcessorName } from './processors/processor';
 import { ServiceGraphsProcessor, type ServiceGraphsConfig } from './processors/service-graphs';

@@ -2,7 +2,7 @@
 
 import { create, toBinary } from '@bufbuild/protobuf';
 import { SpanSchema, TracesDataSchema, type Span } from '@stave/proto';
-import type { Labels, SampleAppender, Series } from './appender';
+import type { Labels, SampleAppender, Series } from '@stave/remote-write';
 
 export interface TestSpan {
   /** 32 hex digits. */

@@ -1,6 +1,6 @@
 // A counter of the registry: one value per label set, sent as a Prometheus counter sample.
 
-import type { Series } from '../appender';
+import type { Series } from '@stave/remote-write';
 import { seriesLabels, type LabelSet } from './labels';
 import { FIRST_SAMPLE_OFFSET_MS, type Counter, type Metric, type SeriesHooks } from './metric';
 

@@ -2,7 +2,7 @@
 // `le`, cumulative, +Inf included), `_sum` and `_count`. Each bucket keeps the trace ID of its latest
 // observation as an exemplar, sent once with the next collection.
 
-import type { Series } from '../appender';
+import type { Series } from '@stave/remote-write';
 import { seriesLabels, type LabelSet } from './labels';
 import { FIRST_SAMPLE_OFFSET_MS, formatFloat, type Histogram, type Metric, type SeriesHooks } from './metric';
 

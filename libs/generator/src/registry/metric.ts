@@ -1,6 +1,6 @@
 // What the registry needs of each metric it manages, and what each metric needs of the registry.
 
-import type { Series } from '../appender';
+import type { Series } from '@stave/remote-write';
 import type { LabelSet } from './labels';
 
 /** The registry's side: admission of new series (max_active_series) and their removal. */

@@ -5,7 +5,7 @@
 
 import os from 'node:os';
 import type { Logger } from '@stave/core';
-import type { SampleAppender, Series } from '../appender';
+import type { SampleAppender, Series } from '@stave/remote-write';
 import type { GeneratorMetrics } from '../metrics';
 import { RegistryCounter } from './counter';
 import { RegistryHistogram } from './histogram';
