@@ -153,6 +153,9 @@ describe('bin/stave flags and config', () => {
         '    block_retention: 48h',
         'metrics_generator:',
         '  metrics_ingestion_time_range_slack: 30s',
+        '  processor:',
+        '    span_metrics:',
+        '      enable_target_info: true',
         'storage:',
         '  trace:',
         '    backend: local',
@@ -180,7 +183,7 @@ describe('bin/stave flags and config', () => {
     expect(warned).toEqual(
       [
         { key: 'stream_over_http_enabled', problem: expect.stringContaining('not implemented by Stave') as string },
-        { key: 'metrics_generator.metrics_ingestion_time_range_slack', problem: expect.stringContaining('accepted but not in effect yet') as string },
+        { key: 'metrics_generator.processor.span_metrics.enable_target_info', problem: expect.stringContaining('accepted but not in effect yet') as string },
         { key: 'storage.trace.block.version', problem: 'vParquet4 is accepted for Tempo compatibility; Stave writes every block as vStave1' },
       ].map((w) => expect.objectContaining(w) as unknown),
     );

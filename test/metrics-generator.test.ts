@@ -1,12 +1,23 @@
-// The metrics-generator as a user runs it: `bin/stave` takes a known set of client/server spans over OTLP
-// HTTP, the distributor forwards them (in process in `-target=all`, over Connect between a separate
-// distributor and metrics-generator on loopback), and the generator's series come out with exactly the
-// values computed by hand below.
+// The metrics-generator as a user runs it (issue 13, acceptance 1): `bin/stave` takes a known set of
+// client/server spans over OTLP HTTP, the distributor forwards them (in process in `-target=all`, over
+// Connect between a separate distributor and metrics-generator on loopback), the generator remote-writes its
+// series to Debian's real Prometheus, and PromQL returns exactly the values computed by hand below.
 
 import { tracesData, type TestResource, type TestSpan } from '@stave/generator/testing';
 import { configYaml, OTLP_HTTP_RECEIVER } from './support/config';
 import { poll } from './support/poll';
+import { startPrometheus, type PrometheusProcess } from './support/prometheus';
 import { startStave, type StaveProcess } from './support/stave-process';
+
+jest.setTimeout(120_000);
+
+let prom: PrometheusProcess;
+beforeAll(async () => {
+  prom = await startPrometheus();
+});
+afterAll(async () => {
+  await prom?.cleanup();
+});
 
 const SERVER = 2;
 const CLIENT = 3;
@@ -52,8 +63,27 @@ function checkouts(nowMs: number): TestResource[] {
 }
 const SPANS = 9;
 
-/** Generator settings that make a test quick: collect every second, pair within 2 s. */
-const GENERATOR = ['metrics_generator:', '  registry:', '    collection_interval: 1s', '  processor:', '    service_graphs:', '      wait: 2s'];
+/**
+ * Generator settings that make a test quick (collect every second, pair within 2 s), remote writing to the
+ * test's Prometheus with `deployment` as an external label, so each Stave here writes its own series.
+ */
+function generatorConfig(deployment: string): string[] {
+  return [
+    'metrics_generator:',
+    '  registry:',
+    '    collection_interval: 1s',
+    '    external_labels:',
+    `      deployment: ${deployment}`,
+    '  processor:',
+    '    service_graphs:',
+    '      wait: 2s',
+    '  storage:',
+    '    remote_write_flush_deadline: 5s',
+    '    remote_write:',
+    `      - url: ${prom.remoteWriteUrl}`,
+    '        send_exemplars: true',
+  ];
+}
 const PROCESSORS = ['overrides:', '  defaults:', '    metrics_generator:', '      processors: [span-metrics, service-graphs]'];
 
 async function push(p: StaveProcess, resources: TestResource[]): Promise<void> {
@@ -86,10 +116,72 @@ async function untilMetric(p: StaveProcess, name: string, want: number, ...match
   });
 }
 
+/**
+ * The values PromQL must return for the checkouts of one deployment, computed by hand: the span durations
+ * are 300 ms (frontend server), 120 ms (frontend client), 100 ms (payments server), against the default
+ * buckets (span metrics 0.002 doubling to 16.384; service graphs 0.1 doubling to 12.8).
+ */
+async function expectCheckoutSeries(deployment: string, traceIDs: readonly string[]): Promise<void> {
+  const d = `deployment="${deployment}"`;
+  const calls = (svc: string, name: string, kind: string, status: string) =>
+    `traces_spanmetrics_calls_total{${d},service="${svc}",span_name="${name}",span_kind="SPAN_KIND_${kind}",status_code="STATUS_CODE_${status}"}`;
+  const latency = (svc: string, name: string, kind: string, le: string) =>
+    `traces_spanmetrics_latency_bucket{${d},service="${svc}",span_name="${name}",span_kind="SPAN_KIND_${kind}",status_code="STATUS_CODE_UNSET",le="${le}"}`;
+  const edge = (metric: string, client: string, server: string, type: string, le?: string) =>
+    `traces_service_graph_${metric}{${d},client="${client}",server="${server}",connection_type="${type}"${le ? `,le="${le}"` : ''}}`;
+  const want: Array<[string, number]> = [
+    [calls('frontend', 'GET /checkout', 'SERVER', 'UNSET'), 3],
+    [calls('frontend', 'POST /pay', 'CLIENT', 'UNSET'), 3],
+    [calls('payments', 'POST /pay', 'SERVER', 'UNSET'), 2],
+    [calls('payments', 'POST /pay', 'SERVER', 'ERROR'), 1],
+    [latency('frontend', 'GET /checkout', 'SERVER', '0.256'), 0],
+    [latency('frontend', 'GET /checkout', 'SERVER', '0.512'), 3],
+    [latency('frontend', 'POST /pay', 'CLIENT', '0.064'), 0],
+    [latency('frontend', 'POST /pay', 'CLIENT', '0.128'), 3],
+    [latency('frontend', 'POST /pay', 'CLIENT', '+Inf'), 3],
+    [latency('payments', 'POST /pay', 'SERVER', '0.064'), 0],
+    [latency('payments', 'POST /pay', 'SERVER', '0.128'), 2],
+    [`traces_spanmetrics_latency_count{${d},service="frontend",span_name="GET /checkout"}`, 3],
+    [edge('request_total', 'frontend', 'payments', ''), 3],
+    [edge('request_failed_total', 'frontend', 'payments', ''), 1],
+    [edge('request_server_seconds_bucket', 'frontend', 'payments', '', '0.1'), 3],
+    [edge('request_client_seconds_bucket', 'frontend', 'payments', '', '0.1'), 0],
+    [edge('request_client_seconds_bucket', 'frontend', 'payments', '', '0.2'), 3],
+    [edge('request_server_seconds_count', 'frontend', 'payments', ''), 3],
+    // After wait, the root spans are requests from a user, and counted as unpaired.
+    [edge('request_total', 'user', 'frontend', 'virtual_node'), 3],
+    [edge('request_server_seconds_bucket', 'user', 'frontend', 'virtual_node', '0.2'), 0],
+    [edge('request_server_seconds_bucket', 'user', 'frontend', 'virtual_node', '0.4'), 3],
+    [edge('unpaired_spans_total', '', 'frontend', ''), 3],
+  ];
+  const got = async () => Promise.all(want.map(async ([q]) => [q, await prom.queryOne(q)] as const));
+  await poll(
+    `Prometheus to hold the ${deployment} checkout series`,
+    async () => {
+      const g = await got();
+      return g.every(([q, v], i) => v === want[i]![1] && q);
+    },
+    { timeoutMs: 30_000, intervalMs: 500 },
+  ).catch(async (err: unknown) => {
+    // Show every value next to its expectation.
+    expect(Object.fromEntries(await got())).toEqual(Object.fromEntries(want));
+    throw err;
+  });
+  expect(await prom.queryOne(`traces_spanmetrics_latency_sum{${d},service="frontend",span_name="GET /checkout"}`)).toBeCloseTo(0.9, 9);
+  expect(await prom.queryOne(`traces_spanmetrics_size_total{${d},service="frontend",span_name="GET /checkout"}`)).toBeGreaterThan(0);
+  // Exemplars carry the trace IDs (hex without leading zeros, as Tempo prints them).
+  const exemplars = await prom.exemplars(`traces_spanmetrics_latency_bucket{${d}}`, Date.now() - 300_000, Date.now() + 60_000);
+  expect(exemplars.length).toBeGreaterThan(0);
+  for (const e of exemplars) expect(traceIDs).toContain(e.labels.traceID);
+}
+
+/** The trace IDs of the checkouts as exemplars show them. */
+const CHECKOUT_TRACE_IDS = [1, 2, 3].map((i) => `${i}${'ab'.repeat(15)}`);
+
 describe('metrics-generator in -target=all', () => {
   let p: StaveProcess;
   beforeAll(async () => {
-    p = startStave({ configYaml: configYaml(OTLP_HTTP_RECEIVER, GENERATOR, PROCESSORS) });
+    p = startStave({ configYaml: configYaml(OTLP_HTTP_RECEIVER, generatorConfig('all'), PROCESSORS) });
     await ready(p);
   });
   afterAll(async () => {
@@ -109,6 +201,7 @@ describe('metrics-generator in -target=all', () => {
     expect(await metric(p, 'tempo_metrics_generator_registry_series_limited_total')).toBe(0);
     expect(await metric(p, 'tempo_metrics_generator_processor_service_graphs_expired_edges', 'tenant="single-tenant"')).toBe(3);
     expect(await metric(p, 'tempo_distributor_metrics_generator_pushes_failures_total')).toBe(0);
+    await expectCheckoutSeries('all', CHECKOUT_TRACE_IDS);
   });
 });
 
@@ -120,7 +213,7 @@ describe('metrics-generator as its own process', () => {
   });
 
   it('gets the spans from a separate distributor over Connect, chosen through the generator ring', async () => {
-    const config = configYaml(OTLP_HTTP_RECEIVER, GENERATOR, PROCESSORS);
+    const config = configYaml(OTLP_HTTP_RECEIVER, generatorConfig('fleet'), PROCESSORS);
     const start = (target: string, ...args: string[]) => {
       const x = startStave({ configYaml: config, args: [`-target=${target}`, ...args] });
       procs.push(x);
@@ -150,5 +243,6 @@ describe('metrics-generator as its own process', () => {
     expect(await metric(distributor, 'tempo_distributor_metrics_generator_pushes_failures_total')).toBe(0);
     expect(await metric(distributor, 'tempo_distributor_metrics_generator_pushes_total')).toBeGreaterThanOrEqual(1);
     await untilMetric(generator, 'tempo_metrics_generator_processor_service_graphs_expired_edges', 3, 'tenant="single-tenant"');
+    await expectCheckoutSeries('fleet', CHECKOUT_TRACE_IDS);
   });
 });

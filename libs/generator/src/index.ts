@@ -1,7 +1,6 @@
 // @stave/generator: the metrics-generator — span-metrics and service-graphs processors, the per-tenant
 // registry that collects their series, and the MetricsGenerator service and its clients. See
 // docs/metrics-generator.md.
-export type { Labels, SampleAppender, Series } from '@stave/remote-write';
 export { Generator, type GeneratorOptions } from './generator';
 export { TenantInstance, type GeneratorConfig, type TenantOverrides } from './instance';
 export { generatorHandlers, inProcessGeneratorClient, remoteGeneratorClient, type GeneratorClient, type RemoteGeneratorClientOptions } from './client';

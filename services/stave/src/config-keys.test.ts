@@ -92,6 +92,12 @@ metrics_generator:
     collection_interval: 100ms
   storage:
     path: ${JSON.stringify(path.join(dir, 'generator'))}
+    remote_write_flush_deadline: 100ms
+    remote_write: # nothing listens: the sender retries until the flush deadline at stop
+      - url: http://127.0.0.1:1/api/v1/write
+        name: nowhere
+        headers: { x-test: config-keys }
+        send_exemplars: true
 overrides:
   defaults:
     metrics_generator:

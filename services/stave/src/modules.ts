@@ -4,7 +4,8 @@
 import { createObjectStore } from '@stave/backend';
 import { Compactor, MergeWorker } from '@stave/compactor';
 import { Distributor, GeneratorForwarder } from '@stave/distributor';
-import { Generator, generatorHandlers, inProcessGeneratorClient, remoteGeneratorClient, type GeneratorClient, type SampleAppender } from '@stave/generator';
+import { Generator, generatorHandlers, inProcessGeneratorClient, remoteGeneratorClient, type GeneratorClient } from '@stave/generator';
+import { RemoteWriter, remoteWriterOptions } from '@stave/remote-write';
 import { Ingester, remoteIngesterClient, type IngesterClient } from '@stave/ingester';
 import os from 'node:os';
 import { Blocklist, frontendProcessHandler, FrontendWorker, inProcessFrontendTransport, jobRunner, Querier, QueryFrontend, RequestQueue } from '@stave/query';
@@ -29,7 +30,7 @@ import {
   type RingConfig,
   type RingKind,
 } from '@stave/ring';
-import { BasicService, ModuleManager, Overrides, pageHandler, ServerService, State, sendText, type AppContext, type Logger, type Service } from '@stave/server';
+import { BasicService, ModuleManager, Overrides, pageHandler, ServerService, State, sendText, type AppContext, type Service } from '@stave/server';
 import { Frontend, MetricsGenerator, Pusher, Querier as QuerierService } from '@stave/proto';
 import { blockWriteOptions, compactorConfig, generatorConfig, generatorOverrides, memberlistKVOptions, objectStoreOptions, ringConfig } from './options';
 import { receiverServices } from './receivers';
@@ -134,21 +135,6 @@ class ServiceGroup extends BasicService {
 
 export function group(name: string, services: Service[]): Service {
   return new ServiceGroup(name, services);
-}
-
-/**
- * Until remote write lands, collected series go nowhere: said once in the log, so nobody takes the
- * silence for an empty Prometheus.
- */
-function discardingAppender(log: Logger): SampleAppender {
-  let said = false;
-  return {
-    append: (tenant) => {
-      if (said) return;
-      said = true;
-      log.warn('metrics-generator: no remote write configured; collected series are discarded', { tenant });
-    },
-  };
 }
 
 /**
@@ -466,25 +452,32 @@ export function staveModules(): ModuleManager<AppContext> {
   });
 
   // The metrics-generator: span-metrics and service-graphs per tenant (metrics_generator_processors), fed
-  // by distributors over MetricsGenerator.PushSpans; it joins its ring once it can take spans.
+  // by distributors over MetricsGenerator.PushSpans; every collection its series go to Prometheus remote
+  // write (metrics_generator.storage). It joins its ring once it can take spans; on stop it leaves the
+  // ring, stops generating, then gives remote write its flush deadline.
   m.register({
     name: 'metrics-generator',
     deps: ['server', 'overrides', 'metrics-generator-ring'],
     userVisible: true,
     init: (ctx) => {
-      const log = ctx.logger.child({ component: 'metrics-generator' });
+      const multitenancy = ctx.config.multitenancy_enabled || ctx.config.auth_enabled === true;
+      const writer = new RemoteWriter({
+        ...remoteWriterOptions(ctx.config.metrics_generator.storage, multitenancy),
+        registry: ctx.registry,
+        logger: ctx.logger.child({ component: 'remote-write' }),
+      });
       const g = new Generator({
         config: generatorConfig(ctx.config),
         // __metrics_gen_instance: the ring instance ID (the host name unless set), so generators on one host stay apart.
         instanceLabel: get<RingConfig>(ctx, keys.generatorRingConfig).instanceId,
         overrides: generatorOverrides(get(ctx, keys.overrides)),
-        appender: discardingAppender(log),
+        appender: writer,
         registry: ctx.registry,
         logger: ctx.logger,
       });
       ctx.provided.set(keys.generator, g);
       ctx.grpc.register((router) => router.service(MetricsGenerator, generatorHandlers(g)));
-      return group('metrics-generator', [g, ringMembership(ctx, get<RingConfig>(ctx, keys.generatorRingConfig))]);
+      return group('metrics-generator', [writer, g, ringMembership(ctx, get<RingConfig>(ctx, keys.generatorRingConfig))]);
     },
   });
   m.register({ name: 'all', deps: [...COMPONENTS], userVisible: true });

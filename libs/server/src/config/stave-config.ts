@@ -15,7 +15,6 @@
 //   flushed, which can take minutes.
 
 const MERGE_BUFFERS = 'compaction streams pages; its memory is set by storage.trace.block.row_group_size_bytes and max_compaction_objects';
-const GENERATOR = 'lands with the metrics-generator';
 const SEARCH = 'lands with search';
 const BLOCKLIST = 'the blocklist poller is not tunable yet: it polls tenants one at a time, each from its tenant index, else by listing';
 const TEMPO_NETWORKS = ['tcp4', 'tcp6'];
@@ -296,16 +295,22 @@ export const metricsGeneratorSection = c.object({
     max_label_name_length: c.int(1024, { min: 1 }),
     max_label_value_length: c.int(2048, { min: 1 }),
   }),
-  storage: c.pending(
-    c.object({
-      path: c.string('./data/generator/wal'),
-      wal: c.ignored(),
-      remote_write_flush_deadline: c.duration('1m'),
-      remote_write: c.list(remoteWrite),
-      remote_write_add_org_id_header: c.bool(true),
+  storage: c.object({
+    path: c.string('./data/generator/wal'),
+    wal: c.object({
+      // Tempo's (Prometheus agent's) WAL options; Stave's remote write queue reads only this one.
+      max_wal_time: c.int(4 * 60 * 60 * 1000, { min: 0 }, 'ms: queued records whose newest sample is older are dropped'),
+      wal_segment_size: c.ignored(),
+      wal_compression: c.ignored(),
+      stripe_size: c.ignored(),
+      truncate_frequency: c.ignored(),
+      min_wal_time: c.ignored(),
+      no_lockfile: c.ignored(),
     }),
-    GENERATOR,
-  ),
+    remote_write_flush_deadline: c.duration('1m'),
+    remote_write: c.list(remoteWrite),
+    remote_write_add_org_id_header: c.bool(true),
+  }),
   traces_storage: c.ignored(),
   metrics_ingestion_time_range_slack: c.duration('30s', 'spans that ended further than this from now are dropped'),
   query_timeout: c.ignored(),
