@@ -3,6 +3,9 @@
 // Connect between a separate distributor and metrics-generator on loopback), the generator remote-writes its
 // series to Debian's real Prometheus, and PromQL returns exactly the values computed by hand below.
 
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { tracesData, type TestResource, type TestSpan } from '@stave/generator/testing';
 import { configYaml, OTLP_HTTP_RECEIVER } from './support/config';
 import { poll } from './support/poll';
@@ -67,8 +70,8 @@ const SPANS = 9;
  * Generator settings that make a test quick (collect every second, pair within 2 s), remote writing to the
  * test's Prometheus with `deployment` as an external label, so each Stave here writes its own series.
  */
-function generatorConfig(deployment: string): string[] {
-  return [
+function generatorConfig(deployment: string, remoteWrite = true): string[] {
+  const lines = [
     'metrics_generator:',
     '  registry:',
     '    collection_interval: 1s',
@@ -83,13 +86,14 @@ function generatorConfig(deployment: string): string[] {
     `      - url: ${prom.remoteWriteUrl}`,
     '        send_exemplars: true',
   ];
+  return remoteWrite ? lines : lines.slice(0, -3);
 }
 const PROCESSORS = ['overrides:', '  defaults:', '    metrics_generator:', '      processors: [span-metrics, service-graphs]'];
 
-async function push(p: StaveProcess, resources: TestResource[]): Promise<void> {
+async function push(p: StaveProcess, resources: TestResource[], tenant?: string): Promise<void> {
   const res = await fetch(`http://127.0.0.1:${await p.receiverPort(/otlp.*http/)}/v1/traces`, {
     method: 'POST',
-    headers: { 'content-type': 'application/x-protobuf' },
+    headers: { 'content-type': 'application/x-protobuf', ...(tenant ? { 'x-scope-orgid': tenant } : {}) },
     body: tracesData(resources),
   });
   expect(res.status).toBe(200);
@@ -244,5 +248,36 @@ describe('metrics-generator as its own process', () => {
     expect(await metric(distributor, 'tempo_distributor_metrics_generator_pushes_total')).toBeGreaterThanOrEqual(1);
     await untilMetric(generator, 'tempo_metrics_generator_processor_service_graphs_expired_edges', 3, 'tenant="single-tenant"');
     await expectCheckoutSeries('fleet', CHECKOUT_TRACE_IDS);
+  });
+});
+
+describe('max_active_series per tenant', () => {
+  let p: StaveProcess;
+  afterAll(async () => {
+    await p?.stop();
+    p?.cleanup();
+  });
+
+  // Not remote-written: Prometheus keeps no tenants apart (Tempo sends X-Scope-OrgID for Mimir or Cortex to),
+  // and both tenants here make the same series.
+  it('caps the series of a tenant whose override sets it, counts the refusals, and leaves other tenants alone', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'stave-mgen-overrides-'));
+    const overrides = path.join(dir, 'overrides.yaml');
+    writeFileSync(overrides, 'overrides:\n  capped:\n    metrics_generator_max_active_series: 20\n');
+    p = startStave({
+      configYaml: configYaml(['multitenancy_enabled: true'], OTLP_HTTP_RECEIVER, generatorConfig('tenants', false), PROCESSORS, [
+        `  per_tenant_override_config: ${overrides}`,
+      ]),
+    });
+    await ready(p);
+    await push(p, checkouts(Date.now()), 'capped');
+    await push(p, checkouts(Date.now()), 'free');
+    for (const tenant of ['capped', 'free']) await untilMetric(p, 'tempo_metrics_generator_spans_received_total', SPANS, `tenant="${tenant}"`);
+    // The first span (frontend's GET /checkout) creates calls, size and a latency histogram of 17 series:
+    // 19; the next one's calls series makes 20; every series after that is refused.
+    await untilMetric(p, 'tempo_metrics_generator_registry_active_series', 20, 'tenant="capped"');
+    expect(await metric(p, 'tempo_metrics_generator_registry_series_limited_total', 'tenant="capped"')).toBeGreaterThan(0);
+    expect(await metric(p, 'tempo_metrics_generator_registry_series_limited_total', 'tenant="free"')).toBe(0);
+    rmSync(dir, { recursive: true, force: true });
   });
 });

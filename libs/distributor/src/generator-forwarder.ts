@@ -138,6 +138,8 @@ export class GeneratorForwarder extends BasicService {
         .finally(() => {
           q.inFlight--;
           this.drain(q);
+          // An idle queue is forgotten, so generators that left the ring leave nothing behind.
+          if (q.inFlight === 0 && q.items.length === 0 && this.queues.get(addr) === q) this.queues.delete(addr);
           this.notifyIdle();
         });
     }

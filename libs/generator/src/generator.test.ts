@@ -417,3 +417,27 @@ describe('metrics-generator instance', () => {
     push([{ service: 'frontend', spans: [frontendRootB] }]);
   });
 });
+
+describe('metrics-generator shutdown', () => {
+  it('collects each tenant once more on stop, so the last counts reach the appender', async () => {
+    const appender = new MemoryAppender();
+    const g = new Generator({
+      config: config(),
+      overrides: () => ({ processors: ['span-metrics'], maxActiveSeries: 0, collectionIntervalMs: 3_600_000, disableCollection: false }),
+      appender,
+      registry: new PromRegistry(),
+      logger: nopLogger,
+      instanceLabel: 'gen-test',
+    });
+    await g.start();
+    const now = Date.now();
+    g.pushSpans(
+      create(PushSpansRequestSchema, { tenant: 't1', traces: [tracesData([{ service: 'frontend', spans: [{ ...frontendRootB, startUnixMs: now - 1000 }] }])] }),
+    );
+    expect(appender.appended).toEqual([]);
+    await g.stop();
+    expect(only(appender.latest('t1'), 'traces_spanmetrics_calls_total')).toEqual({
+      'traces_spanmetrics_calls_total{service="frontend",span_kind="SPAN_KIND_SERVER",span_name="GET /",status_code="STATUS_CODE_OK"}': 1,
+    });
+  });
+});

@@ -147,8 +147,16 @@ export class TenantInstance {
     for (const p of this.processors.values()) p.pushSpans(batches);
   }
 
+  /**
+   * Stops the processors and the collection timer, after one last collection so that what the processors
+   * counted since the previous one still reaches the appender (which flushes after the generator stops).
+   */
   shutdown(): void {
     this.registry.stop();
     for (const p of this.processors.values()) p.shutdown();
+    if (this.opts.timers ?? true) {
+      const series = this.registry.collect();
+      if (series.length > 0) this.opts.appender.append(this.opts.tenant, series);
+    }
   }
 }
