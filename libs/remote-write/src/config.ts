@@ -14,6 +14,8 @@ export interface GeneratorStorageConfig {
     readonly headers: Readonly<Record<string, string>>;
     readonly send_exemplars: boolean;
     readonly remote_timeout: number;
+    readonly basic_auth: { readonly username: string; readonly password: string };
+    readonly authorization: { readonly type: string; readonly credentials: string };
   }>;
 }
 
@@ -31,9 +33,18 @@ export function remoteWriterOptions(
     endpoints: storage.remote_write.map((e) => ({
       url: e.url,
       name: e.name,
-      headers: e.headers,
+      headers: { ...authorizationHeader(e), ...e.headers },
       sendExemplars: e.send_exemplars,
       remoteTimeoutMs: e.remote_timeout,
     })),
   };
+}
+
+/** `basic_auth` or `authorization` as an Authorization header (Prometheus allows one of them per endpoint). */
+function authorizationHeader(e: GeneratorStorageConfig['remote_write'][number]): Record<string, string> {
+  if (e.basic_auth.username !== '' || e.basic_auth.password !== '') {
+    return { Authorization: `Basic ${Buffer.from(`${e.basic_auth.username}:${e.basic_auth.password}`).toString('base64')}` };
+  }
+  if (e.authorization.credentials !== '') return { Authorization: `${e.authorization.type || 'Bearer'} ${e.authorization.credentials}` };
+  return {};
 }

@@ -39,6 +39,13 @@ describe('encodeChunks', () => {
     expect(req.$unknown).toBeUndefined();
   });
 
+  it('writes the bytes the field numbers dictate (prometheus.WriteRequest, computed by hand)', () => {
+    const [chunk] = encodeChunks([{ labels: [['a', 'b']], samples: [{ value: 1, timestampMs: 2 }] }], 10);
+    // timeseries(1) len 21 { labels(1) len 6 { name(1) "a", value(2) "b" }, samples(2) len 11 { value(1) double 1.0, timestamp(2) 2 } }
+    const want = [0x0a, 0x15, 0x0a, 0x06, 0x0a, 0x01, 0x61, 0x12, 0x01, 0x62, 0x12, 0x0b, 0x09, 0, 0, 0, 0, 0, 0, 0xf0, 0x3f, 0x10, 0x02];
+    expect([...chunk!.bytes]).toEqual(want);
+  });
+
   it.each([
     ['zero', 0],
     ['negative zero', -0],

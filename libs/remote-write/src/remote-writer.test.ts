@@ -2,7 +2,10 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Registry } from 'prom-client';
-import { RemoteWriter, type RemoteWriterOptions } from './remote-writer';
+import { nopLogger } from '@stave/core';
+import { encodeChunks } from './encode';
+import { TenantQueue } from './queue';
+import { endpointKey, RemoteWriter, type RemoteWriterOptions } from './remote-writer';
 import { startTestReceiver, type TestReceiver } from './testing';
 import type { Series } from './types';
 
@@ -21,8 +24,8 @@ function tmpDir(): string {
   return d;
 }
 
-async function receiver(port = 0): Promise<TestReceiver> {
-  const r = await startTestReceiver(port);
+async function receiver(port = 0, ordering = false): Promise<TestReceiver> {
+  const r = await startTestReceiver({ port, ordering });
   receivers.push(r);
   return r;
 }
@@ -155,6 +158,38 @@ describe('RemoteWriter', () => {
     const second = await writer({ path: dir, endpoints: [{ url: gone.url }] });
     await poll('the queued samples', () => second.w.drained() && back.acceptedSamples() === 5);
     expect(back.series.get('__name__="c"')!.map((s) => s.value)).toEqual([1, 2, 3, 4, 5]);
+  });
+
+  it('after a crash between the receiver committing a request and the ack, resending it loses nothing newer', async () => {
+    // The receiver refuses out-of-order samples and rolls back the whole request, as Prometheus does. Had
+    // the three committed records been resent together with the new one, the new one would be lost.
+    const dir = tmpDir();
+    const r = await receiver(0, true);
+    const q = await TenantQueue.open({
+      dir: path.join(dir, 't', 'wal'),
+      endpoints: [endpointKey({ url: r.url })],
+      segmentBytes: 1 << 20,
+      maxBytes: 1 << 30,
+      maxPendingBytes: 1 << 20,
+      maxAgeMs: 4 * 3600_000,
+      now: Date.now,
+      logger: nopLogger,
+      onDrop: () => undefined,
+    });
+    const chunks = [1, 2, 3].map((v) => encodeChunks([counter('c', v, v)], 100)[0]!);
+    q.enqueue(chunks);
+    await q.flush();
+    const batch = await q.nextBatch(endpointKey({ url: r.url }), { maxSamples: 100, maxBytes: 1 << 20 });
+    expect(batch!.records).toHaveLength(3);
+    await q.markInflight(endpointKey({ url: r.url }), batch!.end);
+    for (const v of [1, 2, 3]) r.commit('__name__="c"', v, T0 + v); // the receiver took it; then the crash
+    await q.close();
+
+    const { w } = await writer({ path: dir, endpoints: [{ url: r.url }] });
+    w.append('t', [counter('c', 4, 4)]);
+    await poll('the new sample', () => r.series.get('__name__="c"')?.length === 4 && w.drained());
+    expect(r.series.get('__name__="c"')!.map((s) => s.value)).toEqual([1, 2, 3, 4]);
+    expect(r.requests.map((q) => q.status)).toEqual([400, 400, 204, 204]);
   });
 
   it('stop waits up to the flush deadline for the queue to empty', async () => {

@@ -98,6 +98,7 @@ metrics_generator:
         name: nowhere
         headers: { x-test: config-keys }
         send_exemplars: true
+        authorization: { credentials: config-keys }
 overrides:
   defaults:
     metrics_generator:

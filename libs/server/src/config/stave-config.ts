@@ -241,17 +241,41 @@ export const compactorSection = c.object({
   disabled: c.ignored(),
 });
 
+// One Prometheus `remote_write` entry (@stave/remote-write applies it; docs/remote-write.md).
 const remoteWrite = c.object({
   url: c.string(''),
   name: c.string(''),
   send_exemplars: c.bool(false),
   headers: c.map(c.string()),
   remote_timeout: c.duration('30s'),
-  basic_auth: c.ignored(),
+  basic_auth: c.object({
+    username: c.string(''),
+    password: c.string(''),
+    username_file: c.ignored('set username instead'),
+    password_file: c.ignored('set password instead'),
+  }),
+  authorization: c.object({
+    type: c.string('Bearer'),
+    credentials: c.string(''),
+    credentials_file: c.ignored('set credentials instead'),
+  }),
   tls_config: c.ignored(),
-  queue_config: c.ignored(),
+  queue_config: c.ignored('one request in flight per tenant and endpoint, up to 2000 samples each, backoff 30ms to 5s'),
   write_relabel_configs: c.ignored(),
   metadata_config: c.ignored(),
+  send_native_histograms: c.ignored('Stave sends classic histograms only'),
+  protobuf_message: c.ignored('Stave sends remote write 1.0 (prometheus.WriteRequest)'),
+  sigv4: c.ignored(),
+  oauth2: c.ignored(),
+  azuread: c.ignored(),
+  google_iam: c.ignored(),
+  proxy_url: c.ignored(),
+  no_proxy: c.ignored(),
+  proxy_from_environment: c.ignored(),
+  proxy_connect_header: c.ignored(),
+  follow_redirects: c.ignored(),
+  enable_http2: c.ignored(),
+  round_robin_dns: c.ignored(),
 });
 
 export const metricsGeneratorSection = c.object({
@@ -297,13 +321,14 @@ export const metricsGeneratorSection = c.object({
   }),
   storage: c.object({
     path: c.string('./data/generator/wal'),
+    // Tempo's copy of the Prometheus agent WAL options. Stave's queue is its own (docs/remote-write.md):
+    // only the age limit applies.
     wal: c.object({
-      // Tempo's (Prometheus agent's) WAL options; Stave's remote write queue reads only this one.
-      max_wal_time: c.int(4 * 60 * 60 * 1000, { min: 0 }, 'ms: queued records whose newest sample is older are dropped'),
-      wal_segment_size: c.ignored(),
+      max_wal_time: c.int(4 * 60 * 60 * 1000, { min: 0 }, 'queued records whose newest sample is older (ms) are dropped'),
+      wal_segment_size: c.ignored('queue segments are 8 MiB'),
       wal_compression: c.ignored(),
       stripe_size: c.ignored(),
-      truncate_frequency: c.ignored(),
+      truncate_frequency: c.ignored('segments are deleted as soon as every endpoint has sent them'),
       min_wal_time: c.ignored(),
       no_lockfile: c.ignored(),
     }),
