@@ -150,43 +150,49 @@ export class ServiceGraphsProcessor implements Processor {
         const messaging = span.kind === KIND_PRODUCER || span.kind === KIND_CONSUMER;
         const connectionType: ConnectionType = messaging ? 'messaging_system' : '';
         let result;
-        if (span.kind === KIND_CLIENT || span.kind === KIND_PRODUCER) {
-          result = this.store.upsert(
-            `${hex(span.traceId)}-${hex(span.spanId)}`,
-            (e) => {
-              e.traceID = traceIDString(span.traceId);
-              e.connectionType = connectionType;
-              e.clientService = service;
-              e.clientLatencySec = durationSeconds(span.startTimeUnixNano, span.endTimeUnixNano);
-              e.clientEndUnixNano = span.endTimeUnixNano;
-              e.failed ||= span.status?.code === STATUS_ERROR;
-              this.upsertDimensions('client_', e.dimensions, resourceAttributes, span.attributes);
-              e.spanMultiplier = multiplier;
-              this.upsertPeerNode(e, span.attributes);
-              upsertDatabaseRequest(e, resourceAttributes, span);
-            },
-            (e) => this.onDropped(e),
-          );
-        } else if (span.kind === KIND_SERVER || span.kind === KIND_CONSUMER) {
-          result = this.store.upsert(
-            `${hex(span.traceId)}-${hex(span.parentSpanId)}`,
-            (e) => {
-              e.traceID = traceIDString(span.traceId);
-              e.connectionType = connectionType;
-              e.serverService = service;
-              e.serverLatencySec = durationSeconds(span.startTimeUnixNano, span.endTimeUnixNano);
-              e.serverStartUnixNano = span.startTimeUnixNano;
-              e.failed ||= span.status?.code === STATUS_ERROR;
-              this.upsertDimensions('server_', e.dimensions, resourceAttributes, span.attributes);
-              e.spanMultiplier = multiplier;
-              this.upsertPeerNode(e, span.attributes);
-            },
-            (e) => this.onDropped(e),
-          );
-        } else continue;
+        // The client side keys its edge by its own span ID, the server side by its parent's.
+        if (span.kind === KIND_CLIENT || span.kind === KIND_PRODUCER)
+          result = this.upsertSide('client', `${hex(span.traceId)}-${hex(span.spanId)}`, service, resourceAttributes, span, connectionType, multiplier);
+        else if (span.kind === KIND_SERVER || span.kind === KIND_CONSUMER)
+          result = this.upsertSide('server', `${hex(span.traceId)}-${hex(span.parentSpanId)}`, service, resourceAttributes, span, connectionType, multiplier);
+        else continue;
         if (result === 'stored') this.metrics.serviceGraphEdges.inc({ tenant: this.tenant });
       }
     }
+  }
+
+  private upsertSide(
+    side: 'client' | 'server',
+    key: string,
+    service: string,
+    resource: readonly KeyValue[],
+    span: Span,
+    connectionType: ConnectionType,
+    multiplier: number,
+  ) {
+    return this.store.upsert(
+      key,
+      (e) => {
+        e.traceID = traceIDString(span.traceId);
+        e.connectionType = connectionType;
+        const latency = durationSeconds(span.startTimeUnixNano, span.endTimeUnixNano);
+        if (side === 'client') {
+          e.clientService = service;
+          e.clientLatencySec = latency;
+          e.clientEndUnixNano = span.endTimeUnixNano;
+        } else {
+          e.serverService = service;
+          e.serverLatencySec = latency;
+          e.serverStartUnixNano = span.startTimeUnixNano;
+        }
+        e.failed ||= span.status?.code === STATUS_ERROR;
+        this.upsertDimensions(`${side}_`, e.dimensions, resource, span.attributes);
+        e.spanMultiplier = multiplier;
+        this.upsertPeerNode(e, span.attributes);
+        if (side === 'client') upsertDatabaseRequest(e, resource, span);
+      },
+      (e) => this.onDropped(e),
+    );
   }
 
   private upsertDimensions(prefix: string, m: Map<string, string>, resource: readonly KeyValue[], span: readonly KeyValue[]): void {
