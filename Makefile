@@ -7,7 +7,7 @@ PNPM_VERSION := 12.4.2
 PNPM := pnpm
 BIN := node_modules/.bin
 
-.PHONY: run build test lint format typecheck generate bench bench-blocks bench-compaction clean deps tools system-deps
+.PHONY: run fleet image-root build test lint format typecheck generate bench bench-blocks bench-compaction clean deps tools system-deps
 
 deps: node_modules/.pnpm-stamp
 
@@ -43,6 +43,18 @@ format: deps
 run: build
 	bin/stave -target=all $(ARGS)
 
+# The microservices topology as separate processes on loopback (scripts/fleet/src/main.ts): the frontend's
+# API on :3200, the receivers on their default ports, logs in .tmp/fleet/logs/; Ctrl-C stops it cleanly.
+# `make fleet ARGS='--help'` lists its options.
+fleet: build
+	node scripts/fleet/dist/main.js $(ARGS)
+
+# The folder the container image runs from (the Dockerfile's final stage copies exactly this): the stave
+# CLI with production dependencies only. test/image-root.test.ts starts it alone and reads a trace back.
+IMAGE_ROOT ?= .tmp/image-root
+image-root: build
+	scripts/image-root.sh $(IMAGE_ROOT)
+
 # Lint and type checks first, then the whole jest suite; its last line is `N passed, N failed`.
 # OTel's HTTP exporters load their transport with a dynamic import(), which jest runs only with vm modules.
 test: build lint system-deps
@@ -64,4 +76,4 @@ bench-compaction: build
 	node bench/compaction/dist/run.js $(ARGS)
 
 clean:
-	rm -rf libs/*/dist services/*/dist test/dist bench/dist bench/blocks/dist bench/compaction/dist
+	rm -rf libs/*/dist services/*/dist test/dist bench/dist bench/blocks/dist bench/compaction/dist scripts/fleet/dist

@@ -9,6 +9,8 @@ module.exports = {
   transform: { '^.+\\.ts$': swc },
   testMatch: ['<rootDir>/{libs,services,test,bench}/**/*.test.ts'],
   testPathIgnorePatterns: ['/node_modules/', '/dist/'],
+  // Scratch output (e.g. `make image-root`'s copy of the stave package) is not part of the workspace.
+  modulePathIgnorePatterns: ['<rootDir>/.tmp/'],
   moduleNameMapper: {
     '^@stave/cli$': '<rootDir>/services/stave/src/index.ts',
     '^@stave/bench$': '<rootDir>/bench/src/index.ts',

@@ -11,8 +11,9 @@ const git = (args) => {
 };
 process.stdout.write(
   JSON.stringify({
-    revision: git('rev-parse --short HEAD'),
-    branch: git('rev-parse --abbrev-ref HEAD'),
+    // A container build has no .git (see .dockerignore): it passes these in (Dockerfile build args).
+    revision: process.env.STAVE_REVISION || git('rev-parse --short HEAD'),
+    branch: process.env.STAVE_BRANCH || git('rev-parse --abbrev-ref HEAD'),
     buildUser: process.env.USER ?? '',
     buildDate: new Date().toISOString(),
   }) + '\n',

@@ -6,13 +6,10 @@ import { create, toBinary } from '@bufbuild/protobuf';
 import { ExportTraceServiceRequestSchema } from '@stave/proto';
 import { configYaml, ingesterRing, OTLP_HTTP_RECEIVER } from './support/config';
 import { poll } from './support/poll';
+import { ringShards, type RingShard } from './support/stave-http';
 import { startStave, type StaveProcess } from './support/stave-process';
 
 const CONFIG = configYaml(OTLP_HTTP_RECEIVER, ingesterRing(3));
-
-interface RingJson {
-  shards: Array<{ id: string; state: string; address: string; tokens: number[] }>;
-}
 
 function memberlistPort(p: StaveProcess): Promise<number> {
   return poll('memberlist to listen', () => {
@@ -21,9 +18,8 @@ function memberlistPort(p: StaveProcess): Promise<number> {
   });
 }
 
-async function ring(p: StaveProcess): Promise<RingJson> {
-  const res = await fetch(await p.url('/ingester/ring'), { headers: { accept: 'application/json' } });
-  return (await res.json()) as RingJson;
+async function ring(p: StaveProcess): Promise<{ shards: RingShard[] }> {
+  return { shards: await ringShards(await p.url('/ingester/ring')) };
 }
 
 function request(traceByte: number, spanByte: number): Uint8Array {

@@ -36,6 +36,8 @@ export interface StartOptions {
   dataDir?: string;
   /** Run a component's deployable (services/<name>/dist/main.js) instead of bin/stave. */
   deployable?: string;
+  /** Run this `stave` executable instead of bin/stave (e.g. the container image's folder's bin/stave). */
+  bin?: string;
   env?: Record<string, string>;
 }
 
@@ -60,7 +62,7 @@ export function startStave(opts: StartOptions = {}): StaveProcess {
     '-ingester.lifecycler.min-ready-duration=0s',
     ...(opts.args ?? []),
   ];
-  const cmd = opts.deployable ? ['node', [path.join(REPO, 'services', opts.deployable, 'dist', 'main.js'), ...args]] : [STAVE_BIN, args];
+  const cmd = opts.deployable ? ['node', [path.join(REPO, 'services', opts.deployable, 'dist', 'main.js'), ...args]] : [opts.bin ?? STAVE_BIN, args];
   const child = spawn(cmd[0] as string, cmd[1] as string[], {
     cwd: dataDir,
     env: { ...process.env, ...opts.env },

@@ -19,7 +19,7 @@
 // Imports built code by path (bench/compaction is not a workspace package), as bench/blocks does.
 
 import { execFileSync } from 'node:child_process';
-import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ArgError, boolArg, intArg, parseArgs } from '../../../bench/dist/args.js';
@@ -51,7 +51,10 @@ const USAGE = `node bench/compaction/dist/run.js [flags]
   --ingest-rate N   the baseline in spans/s (default 137968: bench/results/ingest.md, 2026-11-25T17:26)
   --out FILE        append the markdown result to FILE
   --note TEXT       free text stored with the result
-  --keep-data       leave the temp dir`;
+  --keep-data       leave the temp dir
+  --input-dir D     reuse the level-0 blocks of an earlier run's blocks dir (kept with --keep-data, or a
+                    copy taken while it ran) instead of generating them; its input.json, when there, holds
+                    the generation figures`;
 
 /** Splits a trace's spans in two: the first `frac` of them (in the trace's order) and the rest. */
 function split(trace: TracesData, frac: number): [TracesData, TracesData] {
@@ -136,6 +139,23 @@ async function writeInput(store: LocalStore, traces: number, seed: number): Prom
   return { blocks: metas, uniqueTraces, uniqueSpans, splitParts, genMs, writeMs: performance.now() - t1 };
 }
 
+/** The level-0 blocks of an earlier run (compaction markers and outputs left out), with its input.json. */
+function copyInput(from: string, blocksDir: string): Input {
+  const blocks: BlockMeta[] = [];
+  for (const id of readdirSync(path.join(from, TENANT))) {
+    const dir = path.join(from, TENANT, id);
+    if (!existsSync(path.join(dir, 'meta.json'))) continue;
+    const meta = JSON.parse(readFileSync(path.join(dir, 'meta.json'), 'utf8')) as BlockMeta;
+    if (meta.compactionLevel !== 0) continue;
+    mkdirSync(path.join(blocksDir, TENANT, id), { recursive: true });
+    for (const f of readdirSync(dir)) if (f !== 'meta.compacted.json') copyFileSync(path.join(dir, f), path.join(blocksDir, TENANT, id, f));
+    blocks.push(meta);
+  }
+  const figures = path.join(from, 'input.json');
+  const known = existsSync(figures) ? (JSON.parse(readFileSync(figures, 'utf8')) as Omit<Input, 'blocks'>) : undefined;
+  return { uniqueTraces: NaN, uniqueSpans: NaN, splitParts: NaN, genMs: NaN, writeMs: NaN, ...known, blocks };
+}
+
 const CLK_TCK = (() => {
   try {
     return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
@@ -186,7 +206,7 @@ interface LogRec {
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2), {
-    known: ['traces', 'seed', 'timeout-s', 'profile-dir', 'ingest-rate', 'out', 'note', 'keep-data', 'help'],
+    known: ['traces', 'seed', 'timeout-s', 'profile-dir', 'ingest-rate', 'out', 'note', 'keep-data', 'input-dir', 'help'],
     booleans: ['keep-data', 'help'],
   });
   if (boolArg(args, 'help')) {
@@ -206,8 +226,17 @@ async function main(): Promise<void> {
   mkdirSync(blocksDir, { recursive: true });
   const store = new LocalStore(blocksDir);
   try {
-    process.stderr.write(`writing ${INGESTERS * CUTS} blocks from ${fmtInt(traces)} traces...\n`);
-    const input = await writeInput(store, traces, seed);
+    const inputDir = args.get('input-dir');
+    let input: Input;
+    if (inputDir) {
+      process.stderr.write(`copying the level-0 blocks of ${inputDir}...\n`);
+      input = copyInput(path.resolve(inputDir), blocksDir);
+    } else {
+      process.stderr.write(`writing ${INGESTERS * CUTS} blocks from ${fmtInt(traces)} traces...\n`);
+      input = await writeInput(store, traces, seed);
+      const { blocks: _, ...figures } = input;
+      writeFileSync(path.join(blocksDir, 'input.json'), JSON.stringify(figures));
+    }
     const spansIn = input.blocks.reduce((n, m) => n + m.totalSpans, 0);
     const bytesIn = input.blocks.reduce((n, m) => n + m.size, 0);
     process.stderr.write(
@@ -292,7 +321,7 @@ async function main(): Promise<void> {
       '',
       `- machine: ${machine.nproc} CPUs (${machine.cpuModel}), ${(machine.totalMemBytes / 2 ** 30).toFixed(1)} GiB RAM, node ${machine.node}, ${machine.platform}, commit ${machine.git ?? '?'}`,
       `- load (1/5/15-min loadavg): ${fmtLoad(load)} when generating the input, ${fmtLoad(loadAtCompaction)} when the compactor started, ${fmtLoad(loadAtDone)} when it was done${args.get('note') ? `; note: ${args.get('note')}` : ''}`,
-      `- input: seed ${seed}, ${fmtInt(input.uniqueTraces)} traces / ${fmtInt(input.uniqueSpans)} unique spans (realisticTraceStream), as ${INGESTERS} ingesters with RF ${RF} cut them: ${input.blocks.length} level-0 blocks, ${fmtInt(spansIn)} spans, ${fmtBytes(bytesIn)} of data.parquet; ${fmtInt(input.splitParts)} trace copies split across two blocks of one ingester; generated in ${(input.genMs / 1000).toFixed(1)} s and written in ${(input.writeMs / 1000).toFixed(1)} s (untimed)`,
+      `- input: ${inputDir ? `blocks reused from ${inputDir} (the seed below is this run's flag, not necessarily theirs); ` : ''}seed ${seed}, ${fmtInt(input.uniqueTraces)} traces / ${fmtInt(input.uniqueSpans)} unique spans (realisticTraceStream), as ${INGESTERS} ingesters with RF ${RF} cut them: ${input.blocks.length} level-0 blocks, ${fmtInt(spansIn)} spans, ${fmtBytes(bytesIn)} of data.parquet; ${fmtInt(input.splitParts)} trace copies split across two blocks of one ingester; generated in ${(input.genMs / 1000).toFixed(1)} s and written in ${(input.writeMs / 1000).toFixed(1)} s (untimed)`,
       `- compactor: \`bin/stave -target=compactor\`${profileDir ? ' under --cpu-prof' : ''}, local backend, compaction_window 1h, compaction_cycle 1s, max_compaction_objects ${MAX_COMPACTION_OBJECTS}, max_block_bytes 100 GiB, other options default; done when Tempo's selection finds no job in the block listing`,
       `- command: \`make bench-compaction ARGS="${process.argv.slice(2).join(' ')}"\``,
       '',

@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { LocalStore } from '@stave/backend';
+import { copyBlockObjects, LocalStore } from '@stave/backend';
 import { BlockCache, ENTRY_OVERHEAD_BYTES } from './block-cache';
 import { BloomShard, ShardedBloomBuilder } from './bloom';
 import type { BlockMeta } from './meta';
@@ -50,8 +50,8 @@ describe('BlockCache', () => {
     expect(await cache.get('k', 'bloom', load)).toBe(a);
     expect(cache.peek('k', 'bloom')).toBe(a);
     expect(cache.peek('absent', 'index')).toBeUndefined();
-    expect(cache.misses).toEqual({ bloom: 2, index: 0 });
-    expect(cache.hits).toEqual({ bloom: 2, index: 0 });
+    expect(cache.misses).toEqual({ bloom: 2, index: 0, page: 0 });
+    expect(cache.hits).toEqual({ bloom: 2, index: 0, page: 0 });
   });
 
   it('does not cache a failed load, so the next lookup reads again', async () => {
@@ -124,5 +124,51 @@ describe('BlockReader with a shared cache', () => {
     a!.evict();
     expect(cache.entries).toBeLessThan(before);
     expect([...cache.lru.keys()].every((k) => k.includes(metas[1]!.blockID))).toBe(true);
+  });
+
+  it('reads and decompresses a block’s trace page once for two copies of the block (ingester and backend) sharing the cache', async () => {
+    const { metas, ids } = await blocks(1, 60);
+    const meta = metas[0]!;
+    // The flushed copy, as the ingester's flusher makes it: the same objects under the same keys elsewhere.
+    const backendDir = await mkdtemp(path.join(os.tmpdir(), 'stave-block-cache-backend-'));
+    try {
+      const backend = new LocalStore(backendDir);
+      await copyBlockObjects(store, backend, 't', meta.blockID);
+      const local = new CountingStore(store);
+      const remote = new CountingStore(backend);
+      const cache = new BlockCache(1024 * 1024, 16 * 1024 * 1024);
+      const held = openBlock(local, meta, { cache });
+      const flushed = openBlock(remote, meta, { cache });
+      const id = ids[0]![5]!;
+      const [a, b] = await Promise.all([held.findTraceByID(id), flushed.findTraceByID(id)]);
+      expect(a).toEqual(b);
+      expect(a?.resourceSpans.length).toBeGreaterThan(0);
+      const dataReads = () => [...local.readLog, ...remote.readLog].filter((r) => r.key.endsWith('data.parquet')).length;
+      expect(dataReads()).toBe(1);
+      expect(cache.misses.page).toBe(2);
+      // Another trace of the same page, from either copy: no read at all.
+      local.reset();
+      remote.reset();
+      expect(await flushed.findTraceByID(ids[0]![6]!)).toBeDefined();
+      expect(await held.findTraceByID(id)).toEqual(a);
+      expect(local.reads + remote.reads).toBe(0);
+      expect(cache.hits.page).toBe(2);
+      // Forgetting the block drops its pages too.
+      expect(cache.pages.size).toBeGreaterThan(0);
+      held.evict();
+      expect(cache.pages.size).toBe(0);
+    } finally {
+      await rm(backendDir, { recursive: true, force: true });
+    }
+  });
+
+  it('keeps decompressed trace pages within their own budget, never at the blooms’ expense', async () => {
+    const { metas, ids } = await blocks(8, 40);
+    const cache = new BlockCache(1024 * 1024, 1);
+    const readers = metas.map((m) => openBlock(store, m, { cache }));
+    for (const [i, r] of readers.entries()) expect(await r.findTraceByID(ids[i]![0]!)).toBeDefined();
+    // A page is larger than a 1-byte budget: none kept, every bloom and index page still cached.
+    expect(cache.pages.size).toBe(0);
+    expect(cache.lru.size).toBe(16);
   });
 });

@@ -1,57 +1,91 @@
-// One cache of decoded bloom shards and trace-ID index pages for every block a process reads, bounded by
-// bytes (a querier holds thousands of blocks: a budget per block would grow with the blocklist). Keys
-// carry tenant and block, so readers of different blocks share the budget and never collide. Concurrent
-// misses of one key share one load. Hits and misses are counted per kind for the querier's metrics.
+// One cache of decoded bloom shards, trace-ID index pages and decompressed `trace` pages for every block a
+// process reads, bounded by bytes (a querier holds thousands of blocks: a budget per block would grow with
+// the blocklist). Keys carry tenant and block, and a block's objects never change once written, so readers
+// of different blocks share the budget and never collide, and readers of the same block in two places (an
+// ingester's complete block and its flushed copy in the backend, in one process) share its entries.
+// Concurrent misses of one key share one load. `trace` pages (megabytes each) have a budget of their own so
+// that they never push out the blooms that rule blocks out without I/O. Hits and misses are counted per
+// kind for the querier's metrics.
 
 import type { BloomShard } from './bloom';
 import { ByteLru } from './lru';
 import type { IndexPage } from './trace-index';
 
-export type BlockCacheKind = 'bloom' | 'index';
-export type BlockCacheValue = BloomShard | IndexPage;
+/** A decompressed `trace` column page: its values' bodies and where each one starts and ends. */
+export class TracePage {
+  constructor(
+    readonly body: Buffer,
+    readonly starts: Uint32Array,
+    readonly ends: Uint32Array,
+  ) {}
 
-export const BLOCK_CACHE_KINDS: readonly BlockCacheKind[] = ['bloom', 'index'];
+  get byteSize(): number {
+    return this.body.length + this.starts.byteLength + this.ends.byteLength;
+  }
+}
+
+export type BlockCacheKind = 'bloom' | 'index' | 'page';
+export type BlockCacheValue = BloomShard | IndexPage | TracePage;
+
+export const BLOCK_CACHE_KINDS: readonly BlockCacheKind[] = ['bloom', 'index', 'page'];
+
+/** Budgets of the one cache a process shares between its querier and ingester. */
+export const BLOCK_CACHE_DEFAULTS = Object.freeze({
+  /** Bloom shards and index pages: enough for ~10,000 blocks' hot shards. */
+  bytes: 128 * 1024 * 1024,
+  /** Decompressed `trace` pages (2 MiB each by default): the pages of the traces read most recently. */
+  pageBytes: 64 * 1024 * 1024,
+});
 
 /** Bookkeeping per entry beyond the object's bytes (key string, map slot, wrapper), so many tiny entries still count. */
 export const ENTRY_OVERHEAD_BYTES = 128;
 
 export class BlockCache {
+  /** Bloom shards and index pages. */
   readonly lru: ByteLru<BlockCacheValue>;
-  readonly hits: Record<BlockCacheKind, number> = { bloom: 0, index: 0 };
-  readonly misses: Record<BlockCacheKind, number> = { bloom: 0, index: 0 };
+  /** Decompressed `trace` pages (budget 0: none kept, concurrent reads of one page still share one load). */
+  readonly pages: ByteLru<BlockCacheValue>;
+  readonly hits: Record<BlockCacheKind, number> = { bloom: 0, index: 0, page: 0 };
+  readonly misses: Record<BlockCacheKind, number> = { bloom: 0, index: 0, page: 0 };
   private readonly inflight = new Map<string, Promise<BlockCacheValue>>();
 
-  /** A budget in bytes, or an existing LRU to wrap (its budget, shared with whoever else holds it). */
-  constructor(budget: number | ByteLru<BlockCacheValue>) {
+  /** A budget in bytes, or an existing LRU to wrap (its budget, shared with whoever else holds it); and the pages' budget. */
+  constructor(budget: number | ByteLru<BlockCacheValue>, pageBudget = 0) {
     this.lru = typeof budget === 'number' ? new ByteLru(budget) : budget;
+    this.pages = new ByteLru(pageBudget);
   }
 
   get maxBytes(): number {
-    return this.lru.maxBytes;
+    return this.lru.maxBytes + this.pages.maxBytes;
   }
 
   get bytes(): number {
-    return this.lru.bytes;
+    return this.lru.bytes + this.pages.bytes;
   }
 
   get entries(): number {
-    return this.lru.size;
+    return this.lru.size + this.pages.size;
   }
 
   get evictions(): number {
-    return this.lru.evictions;
+    return this.lru.evictions + this.pages.evictions;
+  }
+
+  private lruOf(kind: BlockCacheKind): ByteLru<BlockCacheValue> {
+    return kind === 'page' ? this.pages : this.lru;
   }
 
   /** The cached value, without loading; a hit is counted, an absence is not (the caller's `get` counts the miss). */
   peek(key: string, kind: BlockCacheKind): BlockCacheValue | undefined {
-    const v = this.lru.peek(key);
+    const v = this.lruOf(kind).peek(key);
     if (v) this.hits[kind]++;
     return v;
   }
 
   /** The cached value, or `load()`'s, cached; concurrent misses of one key share one load. */
   async get(key: string, kind: BlockCacheKind, load: () => Promise<BlockCacheValue>): Promise<BlockCacheValue> {
-    const hit = this.lru.peek(key);
+    const lru = this.lruOf(kind);
+    const hit = lru.peek(key);
     if (hit) {
       this.hits[kind]++;
       return hit;
@@ -62,7 +96,7 @@ export class BlockCache {
       p = load().then(
         (v) => {
           this.inflight.delete(key);
-          this.lru.set(key, v, v.byteSize + ENTRY_OVERHEAD_BYTES);
+          lru.set(key, v, v.byteSize + ENTRY_OVERHEAD_BYTES);
           return v;
         },
         (err: unknown) => {
@@ -77,5 +111,6 @@ export class BlockCache {
 
   delete(key: string): void {
     this.lru.delete(key);
+    this.pages.delete(key);
   }
 }

@@ -51,6 +51,29 @@ describe('writeBlock + BlockReader', () => {
     );
   });
 
+  it('writes the same block from stored encodings (iterateEncodedTraces) as from messages (property)', async () => {
+    await fc.assert(
+      fc.asyncProperty(tracesArb(6), fc.integer({ min: 1, max: 4096 }), async (traces, rowGroup) => {
+        const sub = await mkdtemp(path.join(dir, 'e-'));
+        try {
+          const s = new LocalStore(sub);
+          const opts = { tenant: 'enc', rowGroupSizeBytes: rowGroup, now: () => new Date(0) };
+          const a = await writeBlock(s, { ...opts, blockID: '00000000-0000-4000-8000-000000000001', traces });
+          const copied: { id: Uint8Array; encoded: Uint8Array }[] = [];
+          for await (const t of openBlock(s, a).iterateEncodedTraces()) copied.push({ id: t.id, encoded: Uint8Array.from(t.encoded) });
+          const b = await writeBlock(s, { ...opts, blockID: '00000000-0000-4000-8000-000000000002', traces: copied });
+          const data = async (m: BlockMeta) => Buffer.from(await s.read(`${m.tenantID}/${m.blockID}/data.parquet`));
+          // Same pages and rows; only the footer's block ID differs.
+          expect({ ...b, blockID: a.blockID, footerSize: 0 }).toEqual({ ...a, footerSize: 0 });
+          expect((await data(b)).subarray(0, a.size - a.footerSize - 8)).toEqual((await data(a)).subarray(0, a.size - a.footerSize - 8));
+        } finally {
+          await rm(sub, { recursive: true, force: true });
+        }
+      }),
+      { numRuns: 20, seed: 11 },
+    );
+  });
+
   it('finds every trace and no absent one in a block of many row groups, pages and index pages', async () => {
     const traces = realisticTraces(400, { seed: 11 });
     const meta = await writeBlock(store, {

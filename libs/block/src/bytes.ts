@@ -116,6 +116,18 @@ export class ByteWriter {
     this.pos += src.length;
   }
 
+  /** Appends `src[start, end)` without making a view of it (short ranges copied in JS: no native call). */
+  copyFrom(src: Buffer, start: number, end: number): void {
+    const n = end - start;
+    this.ensure(n);
+    if (n < 32) {
+      const b = this.buf;
+      let p = this.pos;
+      for (let i = start; i < end; i++) b[p++] = src[i]!;
+    } else src.copy(this.buf, this.pos, start, end);
+    this.pos += n;
+  }
+
   /** varint length + bytes. */
   lenBytes(src: Uint8Array): void {
     this.varint(src.length);
@@ -160,13 +172,18 @@ export class ByteWriter {
 
 export class ByteReader {
   pos: number;
-  readonly end: number;
+  end: number;
+  buf: Buffer;
 
-  constructor(
-    readonly buf: Buffer,
-    start = 0,
-    end = buf.length,
-  ) {
+  constructor(buf: Buffer, start = 0, end = buf.length) {
+    this.buf = buf;
+    this.pos = start;
+    this.end = end;
+  }
+
+  /** Points the reader at `buf[start, end)` (readers are reused to avoid an allocation per trace). */
+  reset(buf: Buffer, start: number, end: number): void {
+    this.buf = buf;
     this.pos = start;
     this.end = end;
   }
@@ -274,6 +291,23 @@ export class ByteReader {
     const v = this.buf.subarray(this.pos, this.pos + n);
     this.pos += n;
     return v;
+  }
+
+  /** Moves past `n` bytes. */
+  skip(n: number): void {
+    this.need(n);
+    this.pos += n;
+  }
+
+  /** Moves past one varint of any size. */
+  skipVarint(): void {
+    for (let i = 0; i < 100; i++) if (this.u8() < 0x80) return;
+    throw new RangeError(`varint too long at ${this.pos}`);
+  }
+
+  /** Moves past a varint length and that many bytes (a string or bytes value). */
+  skipLenBytes(): void {
+    this.skip(this.varint());
   }
 
   /** A copy, so decoded messages never alias a (possibly pooled or cached) page buffer. */

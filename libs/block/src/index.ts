@@ -3,8 +3,9 @@
 
 export { writeBlock, type BlockTrace, type WriteBlockOptions } from './writer';
 export { openBlock, BlockReader, type BlockReaderOptions } from './reader';
+export { WireTraceMerger, type WireMergeRules } from './trace-merge';
 export { FORMAT, type BlockMeta, readMeta, hexID, isBlockID, parseNanos } from './meta';
 export { readTenantIndex, writeTenantIndex, listBlocks, type CompactedBlockMeta, type ListBlocksOptions, type TenantIndex } from './tenant-index';
 export { COMPACTED_META_NAME, markBlockCompacted, clearBlock, scanTenant, type TenantScan } from './compacted';
 export { ByteLru } from './lru';
-export { BlockCache, BLOCK_CACHE_KINDS } from './block-cache';
+export { BlockCache, BLOCK_CACHE_DEFAULTS, BLOCK_CACHE_KINDS, TracePage } from './block-cache';

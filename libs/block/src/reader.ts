@@ -2,8 +2,8 @@
 //   1. bloom-<shard>            (whole object; skip the block when the ID is absent)
 //   2. index, one page          (ranged; the page is chosen from meta.indexPageFirstIDs)
 //   3. data.parquet, one page   (ranged; the `trace` column page the index entry points at)
-// Bloom shards and index pages are cached (a byte-bounded BlockCache, shared by every reader of a
-// process); the Parquet footer is never needed for by-ID. IDs outside [minID, maxID] cost no read at
+// Bloom shards, index pages and decompressed `trace` pages are cached (a byte-bounded BlockCache, shared
+// by every reader of a process); the Parquet footer is never needed for by-ID. IDs outside [minID, maxID] cost no read at
 // all, and once a block's bloom shard is cached, `excludes` rules the block out synchronously: no
 // read, no promise, a hash and a few bit tests.
 
@@ -11,7 +11,7 @@ import type { ObjectStore } from '@stave/backend';
 import type { TracesData } from '@stave/proto';
 import { errors } from '@stave/core';
 import { bloomShardOf, BloomShard } from './bloom';
-import { BlockCache } from './block-cache';
+import { BlockCache, TracePage } from './block-cache';
 import type { ByteLru } from './lru';
 import { type BlockMeta, blockPrefix, bloomName, DATA_NAME, hexID, INDEX_NAME } from './meta';
 import { Codec, decodeFileMeta, type FileMeta, MAGIC } from './parquet/format';
@@ -21,8 +21,9 @@ import { IndexPage, indexPageFor } from './trace-index';
 
 export interface BlockReaderOptions {
   /**
-   * Cache for bloom shards and index pages, normally one per process shared by all readers; a private
-   * 8 MiB one when absent. A bare ByteLru is wrapped (its budget is then shared with its other users).
+   * Cache for bloom shards, index pages and `trace` pages, normally one per process shared by all readers;
+   * a private 8 MiB one (no pages kept) when absent. A bare ByteLru is wrapped (its budget is then shared
+   * with its other users).
    */
   readonly cache?: BlockCache | ByteLru<BloomShard | IndexPage>;
 }
@@ -52,6 +53,8 @@ export class BlockReader {
   private readonly codec: Codec;
   /** Cache keys of the bloom shards, built once (no string concatenation per lookup). */
   private readonly bloomKeys: string[];
+  /** Keys of the `trace` pages this reader has put in the cache, to forget them with the block. */
+  private readonly pageKeys = new Set<string>();
 
   constructor(
     private readonly store: ObjectStore,
@@ -80,6 +83,8 @@ export class BlockReader {
   evict(): void {
     for (const k of this.bloomKeys) this.cache.delete(k);
     for (let p = 0; p < this.meta.indexPageFirstIDs.length; p++) this.cache.delete(this.indexKey(p));
+    for (const k of this.pageKeys) this.cache.delete(k);
+    this.pageKeys.clear();
   }
 
   /** Spans in the block (from meta.json: no read). */
@@ -102,20 +107,39 @@ export class BlockReader {
     const loc = page.find(id);
     if (!loc) return undefined;
 
-    const bytes = Buffer.from(await this.store.readRange(this.prefix + DATA_NAME, loc.pageOffset, loc.pageLength));
-    const data = readPage(bytes, 0, this.codec);
-    const { starts, ends } = byteArrayValueOffsets(data, true);
+    const pageKey = `${this.prefix}${DATA_NAME}@${loc.pageOffset}`;
+    this.pageKeys.add(pageKey);
+    const { body, starts, ends } = (await this.cache.get(pageKey, 'page', () => this.readTracePage(loc.pageOffset, loc.pageLength))) as TracePage;
     if (loc.ordinal >= starts.length) {
       throw errors.internal(`block ${this.meta.blockID}: index points at value ${loc.ordinal} of a page with ${starts.length} traces`);
     }
-    return decodeTrace(id, data.body, starts[loc.ordinal]!, ends[loc.ordinal]!);
+    return decodeTrace(id, body, starts[loc.ordinal]!, ends[loc.ordinal]!);
+  }
+
+  /** One `trace` column page, read with one ranged read and decompressed. */
+  private async readTracePage(offset: number, length: number): Promise<TracePage> {
+    const bytes = Buffer.from(await this.store.readRange(this.prefix + DATA_NAME, offset, length));
+    const data = readPage(bytes, 0, this.codec);
+    const { starts, ends } = byteArrayValueOffsets(data, true);
+    return new TracePage(data.body, starts, ends);
   }
 
   /**
-   * Every trace in ID order (for compaction). Holds one index page and one data page at a time; reads
-   * each index page once and each `trace` page once.
+   * Every trace in ID order, decoded. Holds one index page and one data page at a time; reads each index
+   * page once and each `trace` page once.
    */
   async *iterateTraces(): AsyncGenerator<{ id: Uint8Array; trace: TracesData }> {
+    for await (const { id, encoded } of this.iterateEncodedTraces()) {
+      yield { id, trace: decodeTrace(id, Buffer.from(encoded.buffer, encoded.byteOffset, encoded.byteLength)) };
+    }
+  }
+
+  /**
+   * Every trace in ID order as stored (the `trace` column's encoding, for compaction: writeBlock takes it
+   * back as it is), with its span count from the index. `encoded` is a view into the data page (the page
+   * stays alive while a view of it is held; a new page is a new buffer).
+   */
+  async *iterateEncodedTraces(): AsyncGenerator<{ id: Uint8Array; encoded: Uint8Array; spans: number }> {
     let lastOffset = -1;
     let body: Buffer | undefined;
     let starts: Uint32Array | undefined;
@@ -125,14 +149,13 @@ export class BlockReader {
       for (let i = 0; i < page.length; i++) {
         const loc = page.locationAt(i);
         if (loc.pageOffset !== lastOffset) {
-          const bytes = Buffer.from(await this.store.readRange(this.prefix + DATA_NAME, loc.pageOffset, loc.pageLength));
-          const data = readPage(bytes, 0, this.codec);
-          ({ starts, ends } = byteArrayValueOffsets(data, true));
-          body = data.body;
+          ({ body, starts, ends } = await this.readTracePage(loc.pageOffset, loc.pageLength));
           lastOffset = loc.pageOffset;
         }
-        const id = new Uint8Array(page.idAt(i));
-        yield { id, trace: decodeTrace(id, body!, starts![loc.ordinal]!, ends![loc.ordinal]!) };
+        if (loc.ordinal >= starts!.length) {
+          throw errors.internal(`block ${this.meta.blockID}: index points at value ${loc.ordinal} of a page with ${starts!.length} traces`);
+        }
+        yield { id: new Uint8Array(page.idAt(i)), encoded: body!.subarray(starts![loc.ordinal]!, ends![loc.ordinal]!), spans: loc.spans };
       }
     }
   }

@@ -2,3 +2,5 @@
 
 export { CountingStore, FailingStore } from './testing/stores';
 export { absentTraceIDs, realisticTraces, realisticTraceStream, countSpans, Rng } from './testing/realistic-traces';
+export { traceArb } from './testing/arbitraries';
+export { decodeEncodedTrace, encodeTrace } from './testing/codec';

@@ -33,29 +33,29 @@ import type {
 import { ByteReader, ByteWriter } from './bytes';
 
 // Span presence bits (shape stream).
-const S_OWN_TRACE_ID = 1;
-const S_TRACE_STATE = 2;
-const S_STATUS = 4;
-const S_EVENTS = 8;
-const S_LINKS = 16;
-const S_DROPPED = 32;
-const S_FLAGS = 64;
+export const S_OWN_TRACE_ID = 1;
+export const S_TRACE_STATE = 2;
+export const S_STATUS = 4;
+export const S_EVENTS = 8;
+export const S_LINKS = 16;
+export const S_DROPPED = 32;
+export const S_FLAGS = 64;
 
 // AnyValue tags (shape stream). 0 is "KeyValue.value absent".
-const V_ABSENT = 0;
-const V_EMPTY = 1;
-const V_STRING = 2;
-const V_TRUE = 3;
-const V_FALSE = 4;
-const V_INT = 5;
-const V_DOUBLE = 6;
-const V_ARRAY = 7;
-const V_KVLIST = 8;
-const V_BYTES = 9;
+export const V_ABSENT = 0;
+export const V_EMPTY = 1;
+export const V_STRING = 2;
+export const V_TRUE = 3;
+export const V_FALSE = 4;
+export const V_INT = 5;
+export const V_DOUBLE = 6;
+export const V_ARRAY = 7;
+export const V_KVLIST = 8;
+export const V_BYTES = 9;
 
 // Parent reference (shape stream): 0 empty, 1 explicit bytes follow, k+2 the k-th span of this trace.
-const P_EMPTY = 0;
-const P_EXPLICIT = 1;
+export const P_EMPTY = 0;
+export const P_EXPLICIT = 1;
 
 /** Reusable encoder: one per writer (not shared between threads), streams reset per trace. */
 export class TraceEncoder {
@@ -265,7 +265,7 @@ export class TraceEncoder {
 }
 
 /** A Map key for an ID: two bytes per UTF-16 unit, then the length (so keys of different lengths differ). */
-function idKey(id: Uint8Array): string {
+export function idKey(id: Uint8Array): string {
   if (id.length === 8) {
     return String.fromCharCode((id[0]! << 8) | id[1]!, (id[2]! << 8) | id[3]!, (id[4]! << 8) | id[5]!, (id[6]! << 8) | id[7]!, 8);
   }

@@ -19,12 +19,23 @@ import { type CodecName, codecOf } from './parquet/compression';
 import { ParquetFileWriter } from './parquet/file-writer';
 import { TraceEncoder } from './trace-codec';
 import { TraceIndexBuilder } from './trace-index';
+import { TraceScan } from './trace-scan';
 
-export interface BlockTrace {
-  /** 16-byte trace ID. */
-  readonly id: Uint8Array;
-  readonly trace: TracesData;
-}
+/**
+ * One trace to write: a message, or its bytes in the `trace` column's encoding (what BlockReader's
+ * iterateEncodedTraces yields; compaction copies them without decoding). Either way the block is the same.
+ */
+export type BlockTrace =
+  | {
+      /** 16-byte trace ID. */
+      readonly id: Uint8Array;
+      readonly trace: TracesData;
+    }
+  | {
+      readonly id: Uint8Array;
+      /** Read only while the writer handles this trace (it may be a view into a reused buffer). */
+      readonly encoded: Uint8Array;
+    };
 
 export interface WriteBlockOptions {
   readonly tenant: string;
@@ -97,6 +108,7 @@ export async function writeBlock(store: ObjectStore, opts: WriteBlockOptions): P
   const cols = pw.columns;
   const index = new TraceIndexBuilder();
   const encoder = new TraceEncoder();
+  const scan = new TraceScan();
   const payload = new ByteWriter(64 * 1024);
   const stats = { spans: 0, minStart: undefined as bigint | undefined, maxEnd: undefined as bigint | undefined };
   let prev: Buffer | undefined;
@@ -124,6 +136,50 @@ export async function writeBlock(store: ObjectStore, opts: WriteBlockOptions): P
     yield* rg.buffers;
   }
 
+  /** One span's row; the trace's encoding goes with the first row of the trace. */
+  function addRow(
+    id: Buffer,
+    row: number,
+    spanId: Uint8Array,
+    parentSpanId: Uint8Array | undefined,
+    service: string | undefined,
+    name: string,
+    kind: number,
+    start: bigint,
+    end: bigint,
+    statusCode: number,
+  ): void {
+    cols[Col.TraceId]!.addBytes(id);
+    cols[Col.SpanId]!.addBytes(spanId);
+    if (parentSpanId?.length) cols[Col.ParentSpanId]!.addBytes(parentSpanId);
+    else cols[Col.ParentSpanId]!.addNull();
+    if (service !== undefined) cols[Col.ServiceName]!.addString(service);
+    else cols[Col.ServiceName]!.addNull();
+    cols[Col.Name]!.addString(name);
+    cols[Col.Kind]!.addInt32(kind);
+    cols[Col.Start]!.addInt64(start);
+    cols[Col.Duration]!.addInt64(end - start);
+    cols[Col.StatusCode]!.addInt32(statusCode);
+    if (row === 0) cols[Col.Trace]!.addBytes(payload.view());
+    else cols[Col.Trace]!.addNull();
+    if (stats.minStart === undefined || start < stats.minStart) stats.minStart = start;
+    if (stats.maxEnd === undefined || end > stats.maxEnd) stats.maxEnd = end;
+  }
+
+  function endTrace(id: Buffer, rows: number, pos: { page: number; ordinal: number }): void {
+    if (rows === 0) {
+      // A trace without spans still gets its row, so it round-trips.
+      cols[Col.TraceId]!.addBytes(id);
+      for (const c of [Col.SpanId, Col.ParentSpanId, Col.ServiceName, Col.Name, Col.Kind, Col.Start, Col.Duration, Col.StatusCode]) cols[c]!.addNull();
+      cols[Col.Trace]!.addBytes(payload.view());
+    }
+    stats.spans += rows;
+    pendingIds.push(id);
+    pendingPage.push(pos.page);
+    pendingOrdinal.push(pos.ordinal);
+    pendingSpans.push(rows);
+  }
+
   function addTrace(id: Buffer, trace: TracesData): void {
     payload.reset();
     encoder.encode(id, trace, payload);
@@ -139,42 +195,51 @@ export async function writeBlock(store: ObjectStore, opts: WriteBlockOptions): P
       }
       for (const ss of rs.scopeSpans) {
         for (const span of ss.spans) {
-          cols[Col.TraceId]!.addBytes(id);
-          cols[Col.SpanId]!.addBytes(span.spanId);
-          if (span.parentSpanId.length) cols[Col.ParentSpanId]!.addBytes(span.parentSpanId);
-          else cols[Col.ParentSpanId]!.addNull();
-          if (service !== undefined) cols[Col.ServiceName]!.addString(service);
-          else cols[Col.ServiceName]!.addNull();
-          cols[Col.Name]!.addString(span.name);
-          cols[Col.Kind]!.addInt32(span.kind);
-          cols[Col.Start]!.addInt64(span.startTimeUnixNano);
-          cols[Col.Duration]!.addInt64(span.endTimeUnixNano - span.startTimeUnixNano);
-          cols[Col.StatusCode]!.addInt32(span.status?.code ?? 0);
-          if (rows === 0) cols[Col.Trace]!.addBytes(payload.view());
-          else cols[Col.Trace]!.addNull();
-          rows++;
-          if (stats.minStart === undefined || span.startTimeUnixNano < stats.minStart) stats.minStart = span.startTimeUnixNano;
-          if (stats.maxEnd === undefined || span.endTimeUnixNano > stats.maxEnd) stats.maxEnd = span.endTimeUnixNano;
+          addRow(
+            id,
+            rows++,
+            span.spanId,
+            span.parentSpanId,
+            service,
+            span.name,
+            span.kind,
+            span.startTimeUnixNano,
+            span.endTimeUnixNano,
+            span.status?.code ?? 0,
+          );
         }
       }
     }
-    if (rows === 0) {
-      // A trace without spans still gets its row, so it round-trips.
-      cols[Col.TraceId]!.addBytes(id);
-      for (const c of [Col.SpanId, Col.ParentSpanId, Col.ServiceName, Col.Name, Col.Kind, Col.Start, Col.Duration, Col.StatusCode]) cols[c]!.addNull();
-      cols[Col.Trace]!.addBytes(payload.view());
+    endTrace(id, rows, pos);
+  }
+
+  /** A trace already in the `trace` column's encoding (compaction): its bytes are stored as they are. */
+  function addEncoded(id: Buffer, bytes: Uint8Array): void {
+    payload.reset();
+    payload.bytes(bytes);
+    const buf = payload.view();
+    scan.scan(buf);
+    const pos = cols[Col.Trace]!.nextValuePosition();
+    let rows = 0;
+    for (let r = 0; r < scan.resourceCount; r++) {
+      const rr = scan.resources[r]!;
+      const service = rr.serviceA >= 0 ? buf.toString('utf8', rr.serviceA, rr.serviceB) : undefined;
+      for (let s = rr.firstScope; s < rr.firstScope + rr.scopeCount; s++) {
+        const sr = scan.scopes[s]!;
+        for (let k = sr.firstSpan; k < sr.firstSpan + sr.spanCount; k++) {
+          const sp = scan.spans[k]!;
+          addRow(id, rows++, scan.spanId(k), scan.parentId(k), service, buf.toString('utf8', sp.nameA, sp.nameB), sp.kind, sp.start, sp.end, sp.statusCode);
+        }
+      }
     }
-    stats.spans += rows;
-    pendingIds.push(id);
-    pendingPage.push(pos.page);
-    pendingOrdinal.push(pos.ordinal);
-    pendingSpans.push(rows);
+    endTrace(id, rows, pos);
   }
 
   async function* data(): AsyncGenerator<Uint8Array> {
     yield pw.head();
     let n = 0;
-    for await (const { id: rawId, trace } of opts.traces) {
+    for await (const t of opts.traces) {
+      const rawId = t.id;
       if (rawId.length !== 16) throw errors.invalid(`trace ID must be 16 bytes, got ${rawId.length} (${hexID(rawId)})`);
       const id = Buffer.from(rawId);
       if (prev && Buffer.compare(prev, id) >= 0) {
@@ -182,7 +247,8 @@ export async function writeBlock(store: ObjectStore, opts: WriteBlockOptions): P
       }
       prev = id;
       first ??= id;
-      addTrace(id, trace);
+      if ('encoded' in t) addEncoded(id, t.encoded);
+      else addTrace(id, t.trace);
       if (pw.bufferedBytes >= rowGroupSize) yield* flush();
       else if (++n % 64 === 0) await pw.throttle(MAX_COMPRESSING_BYTES);
     }

@@ -1,19 +1,20 @@
 // The streaming k-way merge at the heart of compaction: every input block yields its traces in ID order
-// (BlockReader.iterateTraces), the merge yields each ID once, combining the parts of a trace that several
-// blocks hold (the same trace flushed by RF ingesters, or split across flushes) with @stave/model's
-// combineTraces: spans deduplicated by (span ID, kind), the choice among copies by content, so the result
-// does not depend on which block came first.
+// (BlockReader.iterateEncodedTraces, the stored bytes), the merge yields each ID once. A trace that one
+// input holds is copied through as it is stored (it was combined when its block was built). The parts of a
+// trace that several inputs hold (the same trace flushed by RF ingesters, or split across flushes) are
+// combined at the wire level by @stave/block's WireTraceMerger under @stave/model's combine rules: spans
+// deduplicated by (span ID, kind), the choice among copies by content, so the result does not depend on
+// which block came first, and it is byte for byte what combineTraces would give.
 //
 // Memory is bounded by configuration, not by block size: each input holds one index page and one `trace`
-// page (sizes fixed when the block was written), the merge holds one trace per input, and the writer one
-// row group (`storage.trace.block.row_group_size_bytes`) plus ~36 bytes per trace for the index and bloom
-// (bounded by `max_compaction_objects`).
+// page (sizes fixed when the block was written; a head's bytes are a view into its page), the merge holds
+// one trace per input and one combined trace, and the writer one row group
+// (`storage.trace.block.row_group_size_bytes`) plus ~36 bytes per trace for the index and bloom (bounded by
+// `max_compaction_objects`).
 
-import { create } from '@bufbuild/protobuf';
 import type { ObjectStore } from '@stave/backend';
-import { hexID, openBlock, writeBlock, type BlockMeta, type BlockTrace, type WriteBlockOptions } from '@stave/block';
-import { combineTraces, countSpans } from '@stave/model';
-import { TracesDataSchema, type TracesData } from '@stave/proto';
+import { hexID, openBlock, WireTraceMerger, writeBlock, type BlockMeta, type BlockTrace, type WireMergeRules, type WriteBlockOptions } from '@stave/block';
+import { combineTraces, resourceKey, scopeKey } from '@stave/model';
 import { errors } from '@stave/core';
 
 export interface MergeStats {
@@ -23,19 +24,37 @@ export interface MergeStats {
   tracesOut: number;
   /** Traces that more than one input held and that were combined (Tempo's objects combined). */
   combined: number;
+  /** Combined traces whose parts were all byte-identical (replicas), written as stored. */
+  combinedIdentical: number;
+  /** Combined traces whose duplicate spans differed, so they were decoded and combined as messages. */
+  combinedDecoded: number;
   spansIn: number;
   spansOut: number;
 }
 
 export function newMergeStats(): MergeStats {
-  return { tracesIn: 0, tracesOut: 0, combined: 0, spansIn: 0, spansOut: 0 };
+  return { tracesIn: 0, tracesOut: 0, combined: 0, combinedIdentical: 0, combinedDecoded: 0, spansIn: 0, spansOut: 0 };
 }
+
+/** A trace as an input block stores it: the `trace` column's encoding and its span count. */
+export interface EncodedTrace {
+  readonly id: Uint8Array;
+  readonly encoded: Uint8Array;
+  readonly spans: number;
+}
+
+/** @stave/model's combine rules, for the wire-level merge. */
+export const COMBINE_RULES: WireMergeRules = Object.freeze({
+  resourceOrder: resourceKey,
+  scopeOrder: scopeKey,
+  combine: combineTraces,
+});
 
 interface Head {
   readonly source: number;
-  readonly it: AsyncIterator<{ id: Uint8Array; trace: TracesData }>;
+  readonly it: AsyncIterator<EncodedTrace>;
   id: Buffer;
-  trace: TracesData;
+  trace: EncodedTrace;
 }
 
 async function advance(h: Omit<Head, 'id' | 'trace'> & Partial<Head>): Promise<Head | undefined> {
@@ -46,20 +65,29 @@ async function advance(h: Omit<Head, 'id' | 'trace'> & Partial<Head>): Promise<H
     throw errors.internal(`compaction input ${h.source} is out of order: trace ${hexID(id)} came after ${hexID(h.id)}`);
   }
   h.id = id;
-  h.trace = r.value.trace;
+  h.trace = r.value;
   return h as Head;
 }
 
+function allEqual(parts: readonly Uint8Array[]): boolean {
+  const first = parts[0]!;
+  for (let i = 1; i < parts.length; i++) if (Buffer.compare(first, parts[i]!) !== 0) return false;
+  return true;
+}
+
 /**
- * Merges ID-ordered trace streams into one ID-ordered stream with unique IDs. `check` runs between traces
- * (the compactor uses it to stop when it no longer owns the job); it throws to abort.
+ * Merges ID-ordered streams of encoded traces into one ID-ordered stream with unique IDs. `check` runs
+ * between traces (the compactor uses it to stop when it no longer owns the job); it throws to abort. A
+ * yielded trace's bytes are valid until the next one is asked for.
  */
 export async function* mergeByTraceID(
-  sources: ReadonlyArray<AsyncIterable<{ id: Uint8Array; trace: TracesData }>>,
+  sources: ReadonlyArray<AsyncIterable<EncodedTrace>>,
   stats: MergeStats = newMergeStats(),
   check?: () => void,
-): AsyncGenerator<BlockTrace> {
+): AsyncGenerator<BlockTrace & { readonly encoded: Uint8Array }> {
   const heads: Head[] = [];
+  const merger = new WireTraceMerger(COMBINE_RULES);
+  const parts: Uint8Array[] = [];
   try {
     for (let i = 0; i < sources.length; i++) {
       const h = await advance({ source: i, it: sources[i]![Symbol.asyncIterator]() });
@@ -70,28 +98,38 @@ export async function* mergeByTraceID(
       check?.();
       let min = heads[0]!.id;
       for (const h of heads) if (Buffer.compare(h.id, min) < 0) min = h.id;
-      const parts: TracesData[] = [];
+      parts.length = 0;
+      let spans = 0;
       for (let i = 0; i < heads.length;) {
         const h = heads[i]!;
         if (!h.id.equals(min)) {
           i++;
           continue;
         }
-        parts.push(h.trace);
+        parts.push(h.trace.encoded);
+        spans = h.trace.spans;
         stats.tracesIn++;
-        stats.spansIn += countSpans(h.trace);
+        stats.spansIn += h.trace.spans;
         if (await advance(h)) i++;
         else heads.splice(i, 1);
       }
-      // A single part was combined when its block was built: it is written as it is.
-      let trace = parts[0]!;
+      // A single part was combined when its block was built (the ingester combines every trace it writes,
+      // and so does this merge): it is written as it is. So are byte-identical parts (the replicas of one
+      // flush, the common case with RF > 1): combining copies of a combined trace gives it back.
+      let encoded = parts[0]!;
       if (parts.length > 1) {
-        trace = create(TracesDataSchema, { resourceSpans: combineTraces(parts).resourceSpans });
         stats.combined++;
+        if (allEqual(parts)) stats.combinedIdentical++;
+        else {
+          const before = merger.fallbacks;
+          encoded = merger.merge(min, parts);
+          spans = merger.lastSpanCount;
+          stats.combinedDecoded += merger.fallbacks - before;
+        }
       }
-      stats.spansOut += countSpans(trace);
+      stats.spansOut += spans;
       stats.tracesOut++;
-      yield { id: min, trace };
+      yield { id: min, encoded };
     }
   } finally {
     // Close the inputs still open (an abort or a failed write stops the merge early).
@@ -115,7 +153,7 @@ export interface MergeJob {
 export async function writeMergedBlock(store: ObjectStore, job: MergeJob, check?: () => void): Promise<{ output: BlockMeta; stats: MergeStats }> {
   const stats = newMergeStats();
   const merged = mergeByTraceID(
-    job.inputs.map((m) => openBlock(store, m).iterateTraces()),
+    job.inputs.map((m) => openBlock(store, m).iterateEncodedTraces()),
     stats,
     check,
   );

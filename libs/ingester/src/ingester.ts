@@ -62,6 +62,12 @@ export interface IngesterOptions {
   /** ingester.flush_all_on_shutdown: flush every block to the backend on shutdown (else: WAL replay). */
   flushAllOnShutdown?: boolean;
   block: { bloomFalsePositive: number; bloomShardSizeBytes: number; rowGroupSizeBytes: number };
+  /**
+   * The process's block cache, shared with its querier (a flushed block's copy in the backend has the same
+   * keys as the complete block here, so one process reads and decompresses its pages once); else a private
+   * one for blooms and index pages.
+   */
+  blockCache?: BlockCache;
   now?: () => number;
 }
 
@@ -93,7 +99,7 @@ export class Ingester extends BasicService implements IngesterClient {
     this.completeStore = new LocalStore(path.join(opts.walPath, COMPLETE_DIR));
     // One byte budget for the blooms and index pages of every complete block this ingester serves by ID,
     // so the cache does not grow with the number of blocks awaiting flush or `complete_block_timeout`.
-    this.blockCache = new BlockCache(COMPLETE_BLOCK_CACHE_BYTES);
+    this.blockCache = opts.blockCache ?? new BlockCache(COMPLETE_BLOCK_CACHE_BYTES);
     this.log = opts.logger.child({ component: 'ingester' });
     this.now = opts.now ?? Date.now;
     this.flushOpTimeoutMs = opts.flushOpTimeoutMs ?? DEFAULT_FLUSH_OP_TIMEOUT_MS;

@@ -162,5 +162,14 @@ export {
   TraceByIDResponseSchema,
   TraceSearchMetadataSchema,
 } from './gen/stave/v1/querier_pb';
-export type { FrontendMessage, JobError, JobResult, WorkerHello, WorkerMessage } from './gen/stave/v1/frontend_pb';
-export { Frontend, FrontendMessageSchema, JobErrorSchema, JobResultSchema, WorkerHelloSchema, WorkerMessageSchema } from './gen/stave/v1/frontend_pb';
+export type { FrontendBatch, FrontendMessage, JobError, JobResult, JobResults, WorkerHello, WorkerMessage } from './gen/stave/v1/frontend_pb';
+export {
+  Frontend,
+  FrontendBatchSchema,
+  FrontendMessageSchema,
+  JobErrorSchema,
+  JobResultSchema,
+  JobResultsSchema,
+  WorkerHelloSchema,
+  WorkerMessageSchema,
+} from './gen/stave/v1/frontend_pb';

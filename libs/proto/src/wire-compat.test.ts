@@ -17,7 +17,7 @@ import {
   ExportTraceServiceRequestSchema,
   ExportTraceServiceResponseSchema,
   Frontend,
-  FrontendMessageSchema,
+  FrontendBatchSchema,
   JaegerBatchSchema,
   JaegerCollectorService,
   JaegerKeyValueSchema,
@@ -396,24 +396,26 @@ describe('round trips', () => {
     expect(equals(WorkerMessageSchema, fromBinary(WorkerMessageSchema, toBinary(WorkerMessageSchema, hello)), hello)).toBe(true);
 
     const job = create(WorkerMessageSchema, {
-      payload: { case: 'result', value: { jobId: 'j1', outcome: { case: 'traceById', value: response } } },
+      payload: { case: 'results', value: { results: [{ jobId: 'j1', outcome: { case: 'traceById', value: response } }] } },
     });
     const jobBack = fromBinary(WorkerMessageSchema, toBinary(WorkerMessageSchema, job));
     expect(equals(WorkerMessageSchema, jobBack, job)).toBe(true);
 
     const failed = create(WorkerMessageSchema, {
       payload: {
-        case: 'result',
-        value: { jobId: 'j2', outcome: { case: 'error', value: { httpStatus: 503, message: 'overloaded' } } },
+        case: 'results',
+        value: { results: [{ jobId: 'j2', outcome: { case: 'error', value: { httpStatus: 503, message: 'overloaded' } } }] },
       },
     });
     expect(equals(WorkerMessageSchema, fromBinary(WorkerMessageSchema, toBinary(WorkerMessageSchema, failed)), failed)).toBe(true);
 
-    const work = create(FrontendMessageSchema, {
-      jobId: 'j1',
-      job: { case: 'traceById', value: { tenant: 't1', traceId: bytesOf('01'.repeat(16)), queryMode: QueryMode.INGESTERS } },
+    const work = create(FrontendBatchSchema, {
+      jobs: [
+        { jobId: 'j1', job: { case: 'traceById', value: { tenant: 't1', traceId: bytesOf('01'.repeat(16)), queryMode: QueryMode.INGESTERS } } },
+        { jobId: 'j2', job: { case: 'searchTags', value: { tenant: 't1', scope: 'span' } } },
+      ],
     });
-    expect(equals(FrontendMessageSchema, fromBinary(FrontendMessageSchema, toBinary(FrontendMessageSchema, work)), work)).toBe(true);
+    expect(equals(FrontendBatchSchema, fromBinary(FrontendBatchSchema, toBinary(FrontendBatchSchema, work)), work)).toBe(true);
   });
 });
 

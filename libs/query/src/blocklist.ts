@@ -8,15 +8,24 @@
 // only the rest are read.
 
 import type { ObjectStore } from '@stave/backend';
-import { BLOCK_CACHE_KINDS, BlockCache, hexID, listBlocks, openBlock, readTenantIndex, type BlockMeta, type BlockReader } from '@stave/block';
+import {
+  BLOCK_CACHE_DEFAULTS,
+  BLOCK_CACHE_KINDS,
+  BlockCache,
+  hexID,
+  listBlocks,
+  openBlock,
+  readTenantIndex,
+  type BlockMeta,
+  type BlockReader,
+} from '@stave/block';
 import { BasicService, Code, ConnectError, type Logger } from '@stave/server';
 import { Counter, Gauge, type Registry } from 'prom-client';
 
-/** Bloom shards and index pages of every block, decoded; enough for ~10k blocks of 1,000 traces. */
-export const DEFAULT_BLOCK_CACHE_BYTES = 128 * 1024 * 1024;
-
 export interface BlocklistOptions {
-  /** Budget of the shared bloom/index cache (DEFAULT_BLOCK_CACHE_BYTES). */
+  /** The process's block cache (shared with its ingester, if any); else a private one with BLOCK_CACHE_DEFAULTS' budgets. */
+  cache?: BlockCache;
+  /** Bloom/index budget of the private cache (BLOCK_CACHE_DEFAULTS.bytes). */
   cacheBytes?: number;
   /** Where the cache's metrics go (`stave_querier_block_cache_*`); none when absent. */
   registry?: Registry;
@@ -85,7 +94,7 @@ export class Blocklist extends BasicService {
     opts: BlocklistOptions = {},
   ) {
     super('blocklist');
-    this.cache = new BlockCache(opts.cacheBytes ?? DEFAULT_BLOCK_CACHE_BYTES);
+    this.cache = opts.cache ?? new BlockCache(opts.cacheBytes ?? BLOCK_CACHE_DEFAULTS.bytes, BLOCK_CACHE_DEFAULTS.pageBytes);
     this.fallback = opts.fallback ?? true;
     this.staleTenantIndexMs = opts.staleTenantIndexMs ?? 0;
     this.now = opts.now ?? Date.now;
@@ -215,8 +224,8 @@ export class Blocklist extends BasicService {
           for (const kind of BLOCK_CACHE_KINDS) this.inc({ kind }, of[kind]!);
         },
       });
-    perKind('stave_querier_block_cache_hits_total', 'Bloom shard and index page lookups answered by the shared block cache.', cache.hits);
-    perKind('stave_querier_block_cache_misses_total', 'Bloom shard and index page lookups that read the backend.', cache.misses);
+    perKind('stave_querier_block_cache_hits_total', 'Bloom shard, index page and trace page lookups answered by the shared block cache.', cache.hits);
+    perKind('stave_querier_block_cache_misses_total', 'Bloom shard, index page and trace page lookups that read the backend.', cache.misses);
     new Counter({
       name: 'stave_querier_block_cache_evictions_total',
       help: 'Entries dropped from the shared block cache to stay within its byte budget.',
@@ -235,7 +244,11 @@ export class Blocklist extends BasicService {
           this.set(value());
         },
       });
-    gauge('stave_querier_block_cache_bytes', 'Bytes held by the shared block cache (decoded bloom shards and index pages).', () => cache.bytes);
+    gauge(
+      'stave_querier_block_cache_bytes',
+      'Bytes held by the shared block cache (decoded bloom shards and index pages, decompressed trace pages).',
+      () => cache.bytes,
+    );
     gauge('stave_querier_block_cache_max_bytes', 'Byte budget of the shared block cache.', () => cache.maxBytes);
     gauge('stave_querier_block_cache_entries', 'Entries in the shared block cache.', () => cache.entries);
     const tenants = (): Map<string, TenantBlocks> => this.tenants ?? new Map<string, TenantBlocks>();

@@ -1,10 +1,11 @@
 // The query-frontend's side of `stave.v1 Frontend.Process`: a querier opens the stream and says hello; from
-// then on the frontend sends it jobs from the request queue (at most `parallelism` in flight) and the
-// querier answers each with one JobResult. When the stream ends for any reason — the querier stopped,
+// then on the frontend sends it batches of jobs from the request queue (at most `parallelism` batches in
+// flight) and the querier answers each batch with one JobResult per job. When the stream ends for any reason — the querier stopped,
 // was killed, or the connection broke — its in-flight jobs are retried on other queriers.
 
 import { createRouterTransport, type HandlerContext, type Transport } from '@connectrpc/connect';
-import { Frontend, type FrontendMessage, type WorkerMessage } from '@stave/proto';
+import { create } from '@bufbuild/protobuf';
+import { Frontend, FrontendBatchSchema, type FrontendBatch, type WorkerMessage } from '@stave/proto';
 import { Code, ConnectError, type Logger } from '@stave/server';
 import { AsyncChannel } from './channel';
 import type { RequestQueue } from './queue';
@@ -13,7 +14,7 @@ import type { RequestQueue } from './queue';
 const MAX_PARALLELISM = 1024;
 
 export function frontendProcessHandler(queue: RequestQueue, logger: Logger) {
-  return async function* process(requests: AsyncIterable<WorkerMessage>, context: HandlerContext): AsyncGenerator<FrontendMessage> {
+  return async function* process(requests: AsyncIterable<WorkerMessage>, context: HandlerContext): AsyncGenerator<FrontendBatch> {
     const it = requests[Symbol.asyncIterator]();
     const first = await it.next();
     if (first.done) return;
@@ -23,13 +24,13 @@ export function frontendProcessHandler(queue: RequestQueue, logger: Logger) {
     const hello = first.value.payload.value;
     const querierId = hello.querierId || 'unknown';
     const parallelism = Math.min(MAX_PARALLELISM, Math.max(1, hello.parallelism));
-    const out = new AsyncChannel<FrontendMessage>();
+    const out = new AsyncChannel<FrontendBatch>();
     // Stopping the queue closes `out`, which ends this stream, so a stopping frontend is not held open by
     // its queriers (they reconnect elsewhere or when it is back).
     const conn = queue.connect(
       querierId,
       parallelism,
-      (msg) => out.push(msg),
+      (jobs) => out.push(create(FrontendBatchSchema, { jobs })),
       () => out.close(),
     );
     logger.info('querier worker connected', { querier: querierId, parallelism });
@@ -45,7 +46,7 @@ export function frontendProcessHandler(queue: RequestQueue, logger: Logger) {
         for (;;) {
           const r = await it.next();
           if (r.done) break;
-          if (r.value.payload.case === 'result') conn.complete(r.value.payload.value);
+          if (r.value.payload.case === 'results') for (const result of r.value.payload.value.results) conn.complete(result);
         }
       } catch (err) {
         reason = err instanceof Error ? err.message : String(err);

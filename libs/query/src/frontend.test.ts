@@ -50,7 +50,7 @@ describe('QueryFrontend on the request queue', () => {
   it('shards a lookup into one ingester job and query_shards - 1 block jobs, and combines the parts without duplicate spans', async () => {
     const queue = new RequestQueue({ maxOutstandingPerTenant: 100, maxRetries: 0 });
     const sent: FrontendMessage[] = [];
-    const w = queue.connect('q', 10, (m) => sent.push(m));
+    const w = queue.connect('q', 10, (jobs) => sent.push(...jobs));
     const f = frontend(queue, { queryShards: 4 });
     const p = f.findTraceByID(['t'], id, 0n, 0n);
     expect(sent.map((m) => (m.job.case === 'traceById' ? m.job.value.queryMode : undefined))).toEqual([
@@ -69,15 +69,15 @@ describe('QueryFrontend on the request queue', () => {
     const queue = new RequestQueue({ maxOutstandingPerTenant: 100, maxRetries: 0 });
     const toSlow: FrontendMessage[] = [];
     // Two slots, both taken by the lookup's two jobs: the copies go to a querier with room.
-    queue.connect('slow', 2, (m) => toSlow.push(m));
+    queue.connect('slow', 2, (jobs) => toSlow.push(...jobs));
     const f = frontend(queue, { hedgeAtMs: 30, hedgeUpTo: 2 });
     const p = f.findTraceByID(['t'], id, 0n, 0n);
     expect(toSlow).toHaveLength(2);
     // The slow querier never answers; a second querier connects and gets the hedged copies.
     const toFast: FrontendMessage[] = [];
-    const fast = queue.connect('fast', 10, (m) => {
-      toFast.push(m);
-      queueMicrotask(() => fast.complete(answer(m.jobId, 'hedged')));
+    const fast = queue.connect('fast', 10, (jobs) => {
+      toFast.push(...jobs);
+      for (const m of jobs) queueMicrotask(() => fast.complete(answer(m.jobId, 'hedged')));
     });
     const trace = await p;
     expect(toFast).toHaveLength(2);

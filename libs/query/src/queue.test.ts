@@ -28,7 +28,7 @@ describe('RequestQueue', () => {
     void q2.submit('b', job('b')).catch(() => undefined);
     void q2.submit('c', job('c')).catch(() => undefined);
     void q2.submit('b', job('b')).catch(() => undefined);
-    const w2 = q2.connect('q1', 1, (m) => sent.push(m));
+    const w2 = q2.connect('q1', 1, (jobs) => sent.push(...jobs));
     for (let i = 0; i < 9; i++) w2.complete(answer(sent[sent.length - 1]!.jobId));
     expect(sent.map(tenantOf)).toEqual(['flood', 'b', 'c', 'flood', 'b', 'flood', 'flood', 'flood', 'flood']);
     expect(q2.length()).toBe(0);
@@ -43,7 +43,7 @@ describe('RequestQueue', () => {
     expect(await codeOf(over)).toBe(Code.ResourceExhausted);
     const other = q.submit('b', job('b'));
     const sent: FrontendMessage[] = [];
-    const w = q.connect('q1', 10, (m) => sent.push(m));
+    const w = q.connect('q1', 10, (jobs) => sent.push(...jobs));
     expect(sent).toHaveLength(4);
     const forB = sent.find((m) => tenantOf(m) === 'b')!;
     w.complete(answer(forB.jobId));
@@ -57,7 +57,7 @@ describe('RequestQueue', () => {
     const q = new RequestQueue({ maxOutstandingPerTenant: 100, maxRetries: 0 });
     for (let i = 0; i < 10; i++) void q.submit('a', job('a')).catch(() => undefined);
     const sent: FrontendMessage[] = [];
-    const w = q.connect('q1', 3, (m) => sent.push(m));
+    const w = q.connect('q1', 3, (jobs) => sent.push(...jobs));
     expect(sent).toHaveLength(3);
     expect(q.length('a')).toBe(7);
     w.complete(answer(sent[0]!.jobId));
@@ -69,11 +69,11 @@ describe('RequestQueue', () => {
     const q = new RequestQueue({ maxOutstandingPerTenant: 100, maxRetries: 1, registry });
     const p = q.submit('a', job('a'));
     const toFirst: FrontendMessage[] = [];
-    const first = q.connect('q1', 1, (m) => toFirst.push(m));
+    const first = q.connect('q1', 1, (jobs) => toFirst.push(...jobs));
     expect(toFirst).toHaveLength(1);
     first.close('killed');
     const toSecond: FrontendMessage[] = [];
-    const second = q.connect('q2', 1, (m) => toSecond.push(m));
+    const second = q.connect('q2', 1, (jobs) => toSecond.push(...jobs));
     expect(toSecond).toHaveLength(1);
     // The answer of the lost worker, arriving late, is ignored; the retry's answer counts.
     first.complete(answer(toFirst[0]!.jobId));
@@ -83,7 +83,7 @@ describe('RequestQueue', () => {
 
     const lost = q.submit('a', job('a'));
     const toThird: FrontendMessage[] = [];
-    const third = q.connect('q3', 1, (m) => toThird.push(m));
+    const third = q.connect('q3', 1, (jobs) => toThird.push(...jobs));
     second.close('killed');
     expect(toThird).toHaveLength(1);
     third.close('killed');
@@ -95,7 +95,7 @@ describe('RequestQueue', () => {
   it('retries a 5xx answer but passes 4xx and overload answers through', async () => {
     const q = new RequestQueue({ maxOutstandingPerTenant: 100, maxRetries: 2 });
     const sent: FrontendMessage[] = [];
-    const w = q.connect('q1', 1, (m) => sent.push(m));
+    const w = q.connect('q1', 1, (jobs) => sent.push(...jobs));
     const p = q.submit('a', job('a'));
     w.complete(failure(sent[0]!.jobId, 500));
     expect(sent).toHaveLength(2);
@@ -121,7 +121,7 @@ describe('RequestQueue', () => {
     expect(await codeOf(p)).toBe(Code.DeadlineExceeded);
     expect(q.length('a')).toBe(0);
     const sent: FrontendMessage[] = [];
-    q.connect('q1', 1, (m) => sent.push(m));
+    q.connect('q1', 1, (jobs) => sent.push(...jobs));
     expect(sent).toHaveLength(0);
   });
 
@@ -133,7 +133,7 @@ describe('RequestQueue', () => {
     const p = q.submit('a', job('a'));
     expect(broken.closed).toBe(true);
     const sent: FrontendMessage[] = [];
-    const w = q.connect('q2', 1, (m) => sent.push(m));
+    const w = q.connect('q2', 1, (jobs) => sent.push(...jobs));
     w.complete(answer(sent[0]!.jobId));
     expect(await codeOf(p)).toBe('resolved');
   });
@@ -147,5 +147,31 @@ describe('RequestQueue', () => {
     expect(await codeOf(inFlight)).toBe(Code.Unavailable);
     expect(await codeOf(waiting)).toBe(Code.Unavailable);
     expect(await codeOf(q.submit('a', job('a')))).toBe(Code.Unavailable);
+  });
+
+  it('sends up to max_batch_size jobs of one tenant in one message, and frees the slot once the whole batch is answered', async () => {
+    const q = new RequestQueue({ maxOutstandingPerTenant: 100, maxRetries: 1, maxBatchSize: 3 });
+    const done: Array<Promise<Code | 'resolved'>> = [];
+    for (let i = 0; i < 4; i++) done.push(codeOf(q.submit('a', job('a'))));
+    done.push(codeOf(q.submit('b', job('b'))));
+    const batches: FrontendMessage[][] = [];
+    const w = q.connect('q1', 1, (jobs) => batches.push(jobs));
+    // One slot, one batch: three of a's jobs, none of b's.
+    expect(batches.map((b) => b.map(tenantOf))).toEqual([['a', 'a', 'a']]);
+    w.complete(answer(batches[0]![0]!.jobId));
+    w.complete(answer(batches[0]![1]!.jobId));
+    expect(batches).toHaveLength(1);
+    w.complete(answer(batches[0]![2]!.jobId));
+    // Round robin over tenants: b's job next, then a's last one.
+    expect(batches.map((b) => b.map(tenantOf))).toEqual([['a', 'a', 'a'], ['b']]);
+    w.complete(answer(batches[1]![0]!.jobId));
+    expect(batches[2]!.map(tenantOf)).toEqual(['a']);
+    // The worker dies holding that batch: its job is retried whole on the next worker.
+    w.close('killed');
+    const retried: FrontendMessage[][] = [];
+    const w2 = q.connect('q2', 1, (jobs) => retried.push(jobs));
+    expect(retried).toHaveLength(1);
+    w2.complete(answer(retried[0]![0]!.jobId));
+    expect(await Promise.all(done)).toEqual(['resolved', 'resolved', 'resolved', 'resolved', 'resolved']);
   });
 });

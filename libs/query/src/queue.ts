@@ -4,7 +4,9 @@
 // frontend delays another tenant by at most one job per hand-out.
 //
 // Queriers pull: each connected worker stream is a `WorkerConnection` with a number of slots (its
-// `parallelism`); a job goes to a free slot and stays in flight until the worker answers it. When a worker
+// `parallelism`); a free slot takes a batch of up to `query_frontend.max_batch_size` jobs of one tenant in
+// one stream message, as Tempo's frontend batches them, and stays taken until the worker has answered every
+// job of the batch. When a worker
 // goes away (stream closed, querier killed), its in-flight jobs go back to the front of their tenant's queue
 // and are retried on another querier, up to `query_frontend.max_retries` times; so is a job that failed
 // with a 5xx. A caller that gives up (deadline, client gone) removes its queued jobs; answers that arrive
@@ -25,7 +27,14 @@ export const TOO_MANY_OUTSTANDING = 'too many outstanding requests';
 export interface RequestQueueOptions {
   maxOutstandingPerTenant: number;
   maxRetries: number;
+  /** `query_frontend.max_batch_size`: jobs of one tenant sent to a querier in one message (default 1). */
+  maxBatchSize?: number;
   registry?: Registry;
+}
+
+/** Jobs handed to a worker together: its slot is free again once all are answered or gone. */
+interface Batch {
+  remaining: number;
 }
 
 interface Job {
@@ -36,6 +45,8 @@ interface Job {
   /** Times handed to a worker. */
   attempts: number;
   worker: WorkerConnection | undefined;
+  /** The batch the job went out in, while it is in flight. */
+  batch: Batch | undefined;
   done: boolean;
   resolve(a: JobAnswer): void;
   reject(e: ConnectError): void;
@@ -50,19 +61,21 @@ function codeForStatus(status: number): Code {
 /** One querier worker stream, as the queue sees it. */
 export class WorkerConnection {
   readonly inFlight = new Map<string, Job>();
+  /** Batches in flight: each holds one of `parallelism` slots. */
+  batches = 0;
   closed = false;
 
   constructor(
     private readonly queue: RequestQueue,
     readonly querierId: string,
     readonly parallelism: number,
-    /** Hands a job to the stream; throws if the stream cannot take it (the job is then retried elsewhere). */
-    readonly send: (msg: FrontendMessage) => void,
+    /** Hands a batch of jobs to the stream; throws if the stream cannot take it (the jobs are then retried elsewhere). */
+    readonly send: (jobs: FrontendMessage[]) => void,
     /** Ends the stream when the queue lets go of the worker first (the frontend is stopping). */
     readonly onClose: () => void = () => undefined,
   ) {}
 
-  /** The worker's answer to one job. Answers for unknown or abandoned jobs are ignored. */
+  /** The worker's answer to one job (of a batch). Answers for unknown or abandoned jobs are ignored. */
   complete(result: JobResult): void {
     this.queue.complete(this, result);
   }
@@ -151,6 +164,7 @@ export class RequestQueue {
         enqueuedAt: performance.now(),
         attempts: 0,
         worker: undefined,
+        batch: undefined,
         done: false,
         resolve: (a) => {
           cleanup();
@@ -170,7 +184,7 @@ export class RequestQueue {
   }
 
   /** A new worker stream with `parallelism` slots. */
-  connect(querierId: string, parallelism: number, send: (msg: FrontendMessage) => void, onClose?: () => void): WorkerConnection {
+  connect(querierId: string, parallelism: number, send: (jobs: FrontendMessage[]) => void, onClose?: () => void): WorkerConnection {
     const w = new WorkerConnection(this, querierId, Math.max(1, parallelism), send, onClose);
     if (this.stopped) {
       w.close('the query-frontend is shutting down');
@@ -200,7 +214,7 @@ export class RequestQueue {
     const job = w.inFlight.get(result.jobId);
     if (!job) return;
     w.inFlight.delete(result.jobId);
-    job.worker = undefined;
+    this.release(w, job);
     const o = result.outcome;
     if (o.case === 'error') {
       const status = o.value.httpStatus;
@@ -226,11 +240,21 @@ export class RequestQueue {
     if (i >= 0) this.workers.splice(i, 1);
     const jobs = [...w.inFlight.values()];
     w.inFlight.clear();
+    w.batches = 0;
     for (const j of jobs) {
       j.worker = undefined;
+      j.batch = undefined;
       this.retryOrFail(j, new ConnectError(`querier ${w.querierId} went away during the job (${reason})`, Code.Unavailable));
     }
     this.pump();
+  }
+
+  /** The job is no longer in flight on `w`: its batch's slot frees once the batch's last job is. */
+  private release(w: WorkerConnection, job: Job): void {
+    job.worker = undefined;
+    const b = job.batch;
+    job.batch = undefined;
+    if (b && --b.remaining === 0) w.batches--;
   }
 
   private retryOrFail(job: Job, err: ConnectError): void {
@@ -286,21 +310,21 @@ export class RequestQueue {
     if (this.cursor >= this.order.length) this.cursor = 0;
   }
 
-  /** The next job, round robin over tenants with work. */
-  private take(): Job | undefined {
+  /** The next tenant's next jobs (up to `max`), round robin over tenants with work. */
+  private take(max: number): Job[] {
     while (this.order.length > 0) {
       if (this.cursor >= this.order.length) this.cursor = 0;
       const tenant = this.order[this.cursor]!;
       const q = this.queues.get(tenant);
-      const job = q?.shift();
+      const jobs = q ? q.splice(0, max) : [];
       if (!q || q.length === 0) this.dropTenant(tenant);
       else this.cursor++;
-      if (job) {
+      if (jobs.length > 0) {
         this.updateLengths(tenant);
-        return job;
+        return jobs;
       }
     }
-    return undefined;
+    return [];
   }
 
   /** A worker with a free slot, round robin so load spreads over queriers. */
@@ -308,7 +332,7 @@ export class RequestQueue {
     for (let n = 0; n < this.workers.length; n++) {
       const i = (this.workerCursor + n) % this.workers.length;
       const w = this.workers[i]!;
-      if (w.inFlight.size < w.parallelism) {
+      if (w.batches < w.parallelism) {
         this.workerCursor = (i + 1) % this.workers.length;
         return w;
       }
@@ -316,20 +340,27 @@ export class RequestQueue {
     return undefined;
   }
 
-  /** Hands queued jobs to free worker slots until either runs out. */
+  /** Hands batches of queued jobs to free worker slots until either runs out. */
   private pump(): void {
+    const max = Math.max(1, this.opts.maxBatchSize ?? 1);
     for (;;) {
       if (this.order.length === 0) return;
       const w = this.freeWorker();
       if (!w) return;
-      const job = this.take();
-      if (!job) return;
-      job.attempts++;
-      job.worker = w;
-      w.inFlight.set(job.id, job);
-      this.queueDuration?.observe((performance.now() - job.enqueuedAt) / 1000);
+      const jobs = this.take(max);
+      if (jobs.length === 0) return;
+      const batch: Batch = { remaining: jobs.length };
+      w.batches++;
+      const now = performance.now();
+      for (const job of jobs) {
+        job.attempts++;
+        job.worker = w;
+        job.batch = batch;
+        w.inFlight.set(job.id, job);
+        this.queueDuration?.observe((now - job.enqueuedAt) / 1000);
+      }
       try {
-        w.send(create(FrontendMessageSchema, { jobId: job.id, job: job.request }));
+        w.send(jobs.map((job) => create(FrontendMessageSchema, { jobId: job.id, job: job.request })));
       } catch (err) {
         // The stream is gone: this worker's jobs, this one included, go to the others.
         this.disconnect(w, err instanceof Error ? err.message : String(err));

@@ -178,7 +178,7 @@ describe('SearchFrontend on the request queue', () => {
   it('sends one ingester job and one job per block range for each tenant', async () => {
     const queue = new RequestQueue({ maxOutstandingPerTenant: 100, maxRetries: 0 });
     const sent: FrontendMessage[] = [];
-    const w = queue.connect('q', 100, (m) => sent.push(m));
+    const w = queue.connect('q', 100, (jobs) => sent.push(...jobs));
     const f = new SearchFrontend(queue, opts, [
       ['0', '7'],
       ['8', 'f'],
@@ -195,7 +195,7 @@ describe('SearchFrontend on the request queue', () => {
     const queue = new RequestQueue({ maxOutstandingPerTenant: 100, maxRetries: 0 });
     const sent: FrontendMessage[] = [];
     // One slot: the other jobs wait in the queue.
-    const w = queue.connect('q', 1, (m) => sent.push(m));
+    const w = queue.connect('q', 1, (jobs) => sent.push(...jobs));
     const f = new SearchFrontend(
       queue,
       opts,
@@ -224,7 +224,7 @@ describe('SearchFrontend on the request queue', () => {
   it('fails the search with the first job error', async () => {
     const queue = new RequestQueue({ maxOutstandingPerTenant: 100, maxRetries: 0 });
     const sent: FrontendMessage[] = [];
-    const w = queue.connect('q', 10, (m) => sent.push(m));
+    const w = queue.connect('q', 10, (jobs) => sent.push(...jobs));
     const f = new SearchFrontend(queue, opts, [['0', 'f']]);
     const p = f.search(['t'], { ...params, limit: 2 });
     w.complete(create(JobResultSchema, { jobId: sent[0]!.jobId, outcome: { case: 'error', value: { httpStatus: 503, message: '2 of 3 ingesters failed' } } }));

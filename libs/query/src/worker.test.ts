@@ -82,6 +82,31 @@ describe('FrontendWorker over Frontend.Process', () => {
     expect(spanName(await queue.submit('t', job))).toBe('a');
   });
 
+  it('runs a batch of jobs concurrently, bounded by max_concurrent_queries, and answers every job of it', async () => {
+    const queue = new RequestQueue({ maxOutstandingPerTenant: 100, maxRetries: 0, maxBatchSize: 5 });
+    const server = await frontendServer(queue);
+    cleanup.push(() => stopFrontend(queue, server));
+    let running = 0;
+    let peak = 0;
+    const w = worker(`127.0.0.1:${server.address().port}`, 'q1', async (j) => {
+      running++;
+      peak = Math.max(peak, running);
+      await new Promise((r) => setTimeout(r, 10));
+      running--;
+      return found(j.case === 'traceById' ? j.value.tenant : '?');
+    });
+    await w.start();
+    cleanup.push(() => w.stop());
+    await until('the worker to connect', () => queue.connectedWorkers() === 1);
+    const tenants = Array.from({ length: 12 }, (_, i) => `t${i % 3}`);
+    const answers = await Promise.all(
+      tenants.map((t) => queue.submit(t, { case: 'traceById', value: traceByIDRequest({ tenant: t, traceId: new Uint8Array(16) }) })),
+    );
+    expect(answers.map(spanName)).toEqual(tenants);
+    // Two batches in flight (parallelism 2) of up to five jobs, but never more than max_concurrent_queries (2) running.
+    expect(peak).toBe(2);
+  });
+
   it("lets a stopping frontend close: stopping the queue ends the workers' streams", async () => {
     const queue = new RequestQueue({ maxOutstandingPerTenant: 10, maxRetries: 0 });
     const server = await frontendServer(queue);

@@ -9,7 +9,7 @@
 import { create } from '@bufbuild/protobuf';
 import { createClient, type Transport } from '@connectrpc/connect';
 import { createGrpcTransport } from '@connectrpc/connect-node';
-import { Frontend, WorkerMessageSchema, type FrontendMessage, type WorkerMessage } from '@stave/proto';
+import { Frontend, JobResultSchema, WorkerMessageSchema, type FrontendBatch, type FrontendMessage, type JobResult, type WorkerMessage } from '@stave/proto';
 import { BasicService, ConnectError, httpStatusOf, type Logger } from '@stave/server';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { AsyncChannel } from './channel';
@@ -170,7 +170,7 @@ export class FrontendWorker extends BasicService {
     out.push(create(WorkerMessageSchema, { payload: { case: 'hello', value: { querierId: this.opts.querierId, parallelism } } }));
     this.connected?.inc();
     try {
-      for await (const msg of client.process(out, { signal: ac.signal })) void this.runJob(msg, out, ac.signal);
+      for await (const batch of client.process(out, { signal: ac.signal })) void this.runBatch(batch, out, ac.signal);
     } finally {
       this.connected?.dec();
       outer.removeEventListener('abort', stop);
@@ -179,28 +179,29 @@ export class FrontendWorker extends BasicService {
     }
   }
 
-  private async runJob(msg: FrontendMessage, out: AsyncChannel<WorkerMessage>, signal: AbortSignal): Promise<void> {
+  /** Runs a batch's jobs concurrently (each taking a slot of max_concurrent_queries) and answers them in one message. */
+  private async runBatch(batch: FrontendBatch, out: AsyncChannel<WorkerMessage>, signal: AbortSignal): Promise<void> {
+    const results = await Promise.all(batch.jobs.map((msg) => this.runJob(msg, signal)));
+    // The stream may have closed meanwhile: the frontend retries the jobs elsewhere, so the answers are dropped.
+    if (!out.isClosed) out.push(create(WorkerMessageSchema, { payload: { case: 'results', value: { results } } }));
+  }
+
+  private async runJob(msg: FrontendMessage, signal: AbortSignal): Promise<JobResult> {
     await this.slots.acquire();
     this.inFlight?.inc();
-    let result: WorkerMessage;
     try {
       const answer = await this.opts.run(msg.job, signal);
-      result = create(WorkerMessageSchema, { payload: { case: 'result', value: { jobId: msg.jobId, outcome: answer } } });
       this.jobs?.inc({ result: 'success' });
+      return create(JobResultSchema, { jobId: msg.jobId, outcome: answer });
     } catch (err) {
       const e = ConnectError.from(err);
       const status = httpStatusOf(e.code);
-      const message = e.rawMessage;
-      result = create(WorkerMessageSchema, {
-        payload: { case: 'result', value: { jobId: msg.jobId, outcome: { case: 'error', value: { httpStatus: status, message } } } },
-      });
       this.jobs?.inc({ result: String(status) });
+      return create(JobResultSchema, { jobId: msg.jobId, outcome: { case: 'error', value: { httpStatus: status, message: e.rawMessage } } });
     } finally {
       this.inFlight?.dec();
       this.slots.release();
     }
-    // The stream may have closed meanwhile: the frontend retries the job elsewhere, so the answer is dropped.
-    if (!out.isClosed) out.push(result);
   }
 }
 

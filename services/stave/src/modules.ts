@@ -2,6 +2,7 @@
 // Modules wire config to libraries; this file holds no business logic.
 
 import { createObjectStore } from '@stave/backend';
+import { BLOCK_CACHE_DEFAULTS, BlockCache } from '@stave/block';
 import { Compactor, MergeWorker } from '@stave/compactor';
 import { Distributor, GeneratorForwarder } from '@stave/distributor';
 import { Generator, generatorHandlers, inProcessGeneratorClient, remoteGeneratorClient, type GeneratorClient } from '@stave/generator';
@@ -53,6 +54,7 @@ const keys = {
   ingesterReaders: 'ingester-read-clients',
   frontendTransport: 'query-frontend-in-process-transport',
   ingester: 'ingester',
+  blockCache: 'block-cache',
   generatorRingConfig: 'metrics-generator-ring-config',
   generatorRing: 'metrics-generator-ring',
   generator: 'metrics-generator',
@@ -62,6 +64,17 @@ function get<T>(ctx: AppContext, key: string): T {
   const v = ctx.provided.get(key);
   if (v === undefined) throw new Error(`module value ${key} is not available in target ${ctx.target}`);
   return v as T;
+}
+
+/**
+ * The process's one block cache, shared by its ingester and querier: blocks are immutable and keyed by
+ * tenant and ID, so in one process a just-flushed block held by the ingester and its copy in the backend
+ * are read and decompressed once.
+ */
+function blockCache(ctx: AppContext): BlockCache {
+  let c = ctx.provided.get(keys.blockCache) as BlockCache | undefined;
+  if (!c) ctx.provided.set(keys.blockCache, (c = new BlockCache(BLOCK_CACHE_DEFAULTS.bytes, BLOCK_CACHE_DEFAULTS.pageBytes)));
+  return c;
 }
 
 /** A ring's config, with `all` forced onto the in-process store (one process, nobody to gossip with). */
@@ -280,6 +293,7 @@ export function staveModules(): ModuleManager<AppContext> {
           bloomShardSizeBytes: cfg.storage.trace.block.bloom_filter_shard_size_bytes,
           rowGroupSizeBytes: cfg.storage.trace.block.row_group_size_bytes,
         },
+        blockCache: blockCache(ctx),
       });
       ctx.provided.set(keys.ingester, ing);
       ctx.grpc.register((router) => {
@@ -344,6 +358,7 @@ export function staveModules(): ModuleManager<AppContext> {
         registry: ctx.registry,
         fallback: trace.blocklist_poll_fallback,
         staleTenantIndexMs: trace.blocklist_poll_stale_tenant_index,
+        cache: blockCache(ctx),
       });
       const q = new Querier({
         ring: get(ctx, keys.ring),
@@ -380,7 +395,12 @@ export function staveModules(): ModuleManager<AppContext> {
     userVisible: true,
     init: (ctx) => {
       const cfg = ctx.config.query_frontend;
-      const queue = new RequestQueue({ maxOutstandingPerTenant: cfg.max_outstanding_per_tenant, maxRetries: cfg.max_retries, registry: ctx.registry });
+      const queue = new RequestQueue({
+        maxOutstandingPerTenant: cfg.max_outstanding_per_tenant,
+        maxRetries: cfg.max_retries,
+        maxBatchSize: cfg.max_batch_size,
+        registry: ctx.registry,
+      });
       const log = ctx.logger.child({ component: 'query-frontend' });
       ctx.grpc.register((router) => router.service(Frontend, { process: frontendProcessHandler(queue, log) }));
       ctx.provided.set(keys.frontendTransport, inProcessFrontendTransport(queue, log));

@@ -56,13 +56,15 @@ interface Kept {
 
 const latin1 = (bytes: Uint8Array): string => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
 
-function resourceKey(rs: ResourceSpans): string {
+/** A ResourceSpans' identity and output order: its resource and schema URL (its scopes play no part). */
+export function resourceKey(rs: ResourceSpans): string {
   const r = rs.resource ? latin1(toBinary(ResourceSchema, rs.resource)) : '';
   // `\u0001` separates the parts and marks presence: an absent resource differs from an empty one.
   return `${rs.resource ? '\u0001' : '\u0000'}${r}\u0000${rs.schemaUrl}`;
 }
 
-function scopeKey(ss: ResourceSpans['scopeSpans'][number]): string {
+/** A ScopeSpans' identity and output order within its resource: its scope and schema URL. */
+export function scopeKey(ss: ResourceSpans['scopeSpans'][number]): string {
   const s = ss.scope ? latin1(toBinary(InstrumentationScopeSchema, ss.scope)) : '';
   return `${ss.scope ? '\u0001' : '\u0000'}${s}\u0000${ss.schemaUrl}`;
 }

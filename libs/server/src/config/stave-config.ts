@@ -194,7 +194,7 @@ export const querierSection = c.object({
 export const queryFrontendSection = c.object({
   max_outstanding_per_tenant: c.int(2000, { min: 1 }),
   querier_forget_delay: c.ignored(),
-  max_batch_size: c.ignored("the Frontend stream carries one job per message; a worker's parallelism bounds its jobs in flight"),
+  max_batch_size: c.int(5, { min: 1 }),
   max_retries: c.int(2, { min: 0 }),
   search: c.object({
     concurrent_jobs: c.pending(c.int(1000, { min: 1 }), SEARCH),

@@ -15,7 +15,27 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file stave/v1/frontend.proto.
  */
 export const file_stave_v1_frontend: GenFile = /*@__PURE__*/
-  fileDesc("ChdzdGF2ZS92MS9mcm9udGVuZC5wcm90bxIIc3RhdmUudjEiugEKD0Zyb250ZW5kTWVzc2FnZRIOCgZqb2JfaWQYASABKAkSMQoLdHJhY2VfYnlfaWQYAiABKAsyGi5zdGF2ZS52MS5UcmFjZUJ5SURSZXF1ZXN0SAASKQoGc2VhcmNoGAMgASgLMhcuc3RhdmUudjEuU2VhcmNoUmVxdWVzdEgAEjIKC3NlYXJjaF90YWdzGAQgASgLMhsuc3RhdmUudjEuU2VhcmNoVGFnc1JlcXVlc3RIAEIFCgNqb2IiaQoNV29ya2VyTWVzc2FnZRImCgVoZWxsbxgBIAEoCzIVLnN0YXZlLnYxLldvcmtlckhlbGxvSAASJQoGcmVzdWx0GAIgASgLMhMuc3RhdmUudjEuSm9iUmVzdWx0SABCCQoHcGF5bG9hZCI2CgtXb3JrZXJIZWxsbxISCgpxdWVyaWVyX2lkGAEgASgJEhMKC3BhcmFsbGVsaXNtGAIgASgNIuABCglKb2JSZXN1bHQSDgoGam9iX2lkGAEgASgJEjIKC3RyYWNlX2J5X2lkGAIgASgLMhsuc3RhdmUudjEuVHJhY2VCeUlEUmVzcG9uc2VIABIjCgVlcnJvchgDIAEoCzISLnN0YXZlLnYxLkpvYkVycm9ySAASKgoGc2VhcmNoGAQgASgLMhguc3RhdmUudjEuU2VhcmNoUmVzcG9uc2VIABIzCgtzZWFyY2hfdGFncxgFIAEoCzIcLnN0YXZlLnYxLlNlYXJjaFRhZ3NSZXNwb25zZUgAQgkKB291dGNvbWUiMAoISm9iRXJyb3ISEwoLaHR0cF9zdGF0dXMYASABKA0SDwoHbWVzc2FnZRgCIAEoCTJNCghGcm9udGVuZBJBCgdQcm9jZXNzEhcuc3RhdmUudjEuV29ya2VyTWVzc2FnZRoZLnN0YXZlLnYxLkZyb250ZW5kTWVzc2FnZSgBMAFiBnByb3RvMw", [file_stave_v1_querier]);
+  fileDesc("ChdzdGF2ZS92MS9mcm9udGVuZC5wcm90bxIIc3RhdmUudjEiOAoNRnJvbnRlbmRCYXRjaBInCgRqb2JzGAEgAygLMhkuc3RhdmUudjEuRnJvbnRlbmRNZXNzYWdlIroBCg9Gcm9udGVuZE1lc3NhZ2USDgoGam9iX2lkGAEgASgJEjEKC3RyYWNlX2J5X2lkGAIgASgLMhouc3RhdmUudjEuVHJhY2VCeUlEUmVxdWVzdEgAEikKBnNlYXJjaBgDIAEoCzIXLnN0YXZlLnYxLlNlYXJjaFJlcXVlc3RIABIyCgtzZWFyY2hfdGFncxgEIAEoCzIbLnN0YXZlLnYxLlNlYXJjaFRhZ3NSZXF1ZXN0SABCBQoDam9iInEKDVdvcmtlck1lc3NhZ2USJgoFaGVsbG8YASABKAsyFS5zdGF2ZS52MS5Xb3JrZXJIZWxsb0gAEicKB3Jlc3VsdHMYAyABKAsyFC5zdGF2ZS52MS5Kb2JSZXN1bHRzSABCCQoHcGF5bG9hZEoECAIQAyIyCgpKb2JSZXN1bHRzEiQKB3Jlc3VsdHMYASADKAsyEy5zdGF2ZS52MS5Kb2JSZXN1bHQiNgoLV29ya2VySGVsbG8SEgoKcXVlcmllcl9pZBgBIAEoCRITCgtwYXJhbGxlbGlzbRgCIAEoDSLgAQoJSm9iUmVzdWx0Eg4KBmpvYl9pZBgBIAEoCRIyCgt0cmFjZV9ieV9pZBgCIAEoCzIbLnN0YXZlLnYxLlRyYWNlQnlJRFJlc3BvbnNlSAASIwoFZXJyb3IYAyABKAsyEi5zdGF2ZS52MS5Kb2JFcnJvckgAEioKBnNlYXJjaBgEIAEoCzIYLnN0YXZlLnYxLlNlYXJjaFJlc3BvbnNlSAASMwoLc2VhcmNoX3RhZ3MYBSABKAsyHC5zdGF2ZS52MS5TZWFyY2hUYWdzUmVzcG9uc2VIAEIJCgdvdXRjb21lIjAKCEpvYkVycm9yEhMKC2h0dHBfc3RhdHVzGAEgASgNEg8KB21lc3NhZ2UYAiABKAkySwoIRnJvbnRlbmQSPwoHUHJvY2VzcxIXLnN0YXZlLnYxLldvcmtlck1lc3NhZ2UaFy5zdGF2ZS52MS5Gcm9udGVuZEJhdGNoKAEwAWIGcHJvdG8z", [file_stave_v1_querier]);
+
+/**
+ * Up to `query_frontend.max_batch_size` jobs of one tenant, sent in one message; the querier runs them
+ * concurrently and answers them together.
+ *
+ * @generated from message stave.v1.FrontendBatch
+ */
+export type FrontendBatch = Message<"stave.v1.FrontendBatch"> & {
+  /**
+   * @generated from field: repeated stave.v1.FrontendMessage jobs = 1;
+   */
+  jobs: FrontendMessage[];
+};
+
+/**
+ * Describes the message stave.v1.FrontendBatch.
+ * Use `create(FrontendBatchSchema)` to create a new message.
+ */
+export const FrontendBatchSchema: GenMessage<FrontendBatch> = /*@__PURE__*/
+  messageDesc(file_stave_v1_frontend, 0);
 
 /**
  * A job for the querier.
@@ -59,7 +79,7 @@ export type FrontendMessage = Message<"stave.v1.FrontendMessage"> & {
  * Use `create(FrontendMessageSchema)` to create a new message.
  */
 export const FrontendMessageSchema: GenMessage<FrontendMessage> = /*@__PURE__*/
-  messageDesc(file_stave_v1_frontend, 0);
+  messageDesc(file_stave_v1_frontend, 1);
 
 /**
  * What a querier sends on the stream.
@@ -80,10 +100,12 @@ export type WorkerMessage = Message<"stave.v1.WorkerMessage"> & {
     case: "hello";
   } | {
     /**
-     * @generated from field: stave.v1.JobResult result = 2;
+     * The answers to one FrontendBatch, one per job.
+     *
+     * @generated from field: stave.v1.JobResults results = 3;
      */
-    value: JobResult;
-    case: "result";
+    value: JobResults;
+    case: "results";
   } | { case: undefined; value?: undefined };
 };
 
@@ -92,7 +114,24 @@ export type WorkerMessage = Message<"stave.v1.WorkerMessage"> & {
  * Use `create(WorkerMessageSchema)` to create a new message.
  */
 export const WorkerMessageSchema: GenMessage<WorkerMessage> = /*@__PURE__*/
-  messageDesc(file_stave_v1_frontend, 1);
+  messageDesc(file_stave_v1_frontend, 2);
+
+/**
+ * @generated from message stave.v1.JobResults
+ */
+export type JobResults = Message<"stave.v1.JobResults"> & {
+  /**
+   * @generated from field: repeated stave.v1.JobResult results = 1;
+   */
+  results: JobResult[];
+};
+
+/**
+ * Describes the message stave.v1.JobResults.
+ * Use `create(JobResultsSchema)` to create a new message.
+ */
+export const JobResultsSchema: GenMessage<JobResults> = /*@__PURE__*/
+  messageDesc(file_stave_v1_frontend, 3);
 
 /**
  * @generated from message stave.v1.WorkerHello
@@ -106,7 +145,7 @@ export type WorkerHello = Message<"stave.v1.WorkerHello"> & {
   querierId: string;
 
   /**
-   * Maximum number of jobs the querier runs at once on this stream.
+   * Maximum number of batches the querier runs at once on this stream.
    *
    * @generated from field: uint32 parallelism = 2;
    */
@@ -118,7 +157,7 @@ export type WorkerHello = Message<"stave.v1.WorkerHello"> & {
  * Use `create(WorkerHelloSchema)` to create a new message.
  */
 export const WorkerHelloSchema: GenMessage<WorkerHello> = /*@__PURE__*/
-  messageDesc(file_stave_v1_frontend, 2);
+  messageDesc(file_stave_v1_frontend, 4);
 
 /**
  * @generated from message stave.v1.JobResult
@@ -164,7 +203,7 @@ export type JobResult = Message<"stave.v1.JobResult"> & {
  * Use `create(JobResultSchema)` to create a new message.
  */
 export const JobResultSchema: GenMessage<JobResult> = /*@__PURE__*/
-  messageDesc(file_stave_v1_frontend, 3);
+  messageDesc(file_stave_v1_frontend, 5);
 
 /**
  * A failed job, with the HTTP status the frontend should answer with (e.g. 400 for a bad
@@ -189,7 +228,7 @@ export type JobError = Message<"stave.v1.JobError"> & {
  * Use `create(JobErrorSchema)` to create a new message.
  */
 export const JobErrorSchema: GenMessage<JobError> = /*@__PURE__*/
-  messageDesc(file_stave_v1_frontend, 4);
+  messageDesc(file_stave_v1_frontend, 6);
 
 /**
  * Implemented by the query-frontend.
@@ -198,15 +237,16 @@ export const JobErrorSchema: GenMessage<JobError> = /*@__PURE__*/
  */
 export const Frontend: GenService<{
   /**
-   * A querier opens one stream, says hello, then answers each FrontendMessage with exactly one
-   * JobResult carrying the same job_id. It may have up to `parallelism` jobs in flight.
+   * A querier opens one stream and says hello; the frontend then sends it batches of jobs, and the querier
+   * answers each batch with one JobResults holding exactly one JobResult per job (same job_id). It may
+   * have up to `parallelism` batches in flight.
    *
    * @generated from rpc stave.v1.Frontend.Process
    */
   process: {
     methodKind: "bidi_streaming";
     input: typeof WorkerMessageSchema;
-    output: typeof FrontendMessageSchema;
+    output: typeof FrontendBatchSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_stave_v1_frontend, 0);

@@ -1,0 +1,309 @@
+// Combining the encoded parts of one trace (trace-codec.ts's layout, as blocks store them) without
+// decoding them: compaction's hot path. The result is byte for byte what
+// `TraceEncoder.encode(combine(parts.map(decodeTrace)))` gives with @stave/model's combineTraces:
+//
+// - Resources and scopes are grouped and ordered by the caller's keys (`resourceOrder`, `scopeOrder`:
+//   combineTraces's protobuf-encoding keys). A key is computed once per distinct resource or scope encoding
+//   (from a tiny decode of that header alone) and cached; the cache is bounded (`MAX_ORDER_KEYS`).
+// - Spans are deduplicated by (span ID, kind). A copy that is byte-identical to the one kept, under the same
+//   resource and scope, is dropped. When two copies differ (content or where they sit), the rule that picks
+//   one (smallest encoding) needs the protobuf encodings: that trace is combined at the object level by
+//   the caller's `combine` (counted in `fallbacks`); replicas write identical copies, so this is rare.
+// - Spans are ordered by start time, span ID and kind; each span's bytes are copied from its part, with only
+//   its start time (relative to the trace's base time) and its parent reference (an index into the trace's
+//   spans) rewritten.
+//
+// Memory: the scanned records of the parts of one trace and the output streams, reused from trace to trace.
+
+import type { ResourceSpans, ScopeSpans, TracesData } from '@stave/proto';
+import { ByteWriter } from './bytes';
+import { decodeTrace, idKey, TraceEncoder } from './trace-codec';
+import { type HeaderRec, TraceScan } from './trace-scan';
+
+export interface WireMergeRules {
+  /** Identity and order of a ResourceSpans (resource and schema URL; its scopeSpans are empty). */
+  resourceOrder(rs: ResourceSpans): string;
+  /** Identity and order of a ScopeSpans (scope and schema URL; its spans are empty). */
+  scopeOrder(ss: ScopeSpans): string;
+  /** The object-level combine, for traces whose duplicate spans differ. */
+  combine(parts: TracesData[]): Pick<TracesData, 'resourceSpans'>;
+}
+
+/** Distinct header encodings whose order key is cached (a few per service and library in practice). */
+const MAX_ORDER_KEYS = 16_384;
+
+interface ScopeGroup {
+  readonly order: string;
+  readonly part: number;
+  readonly rec: number;
+  readonly spans: Kept[];
+}
+
+interface ResourceGroup {
+  readonly order: string;
+  readonly part: number;
+  readonly rec: number;
+  readonly scopes: Map<string, ScopeGroup>;
+}
+
+interface Kept {
+  readonly part: number;
+  readonly span: number;
+  readonly scope: ScopeGroup;
+  readonly resource: ResourceGroup;
+}
+
+const compareStrings = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
+export class WireTraceMerger {
+  /** Traces combined at the object level because duplicate spans differed. */
+  fallbacks = 0;
+  /** Spans in the last merged trace. */
+  lastSpanCount = 0;
+  private readonly scans: TraceScan[] = [];
+  private readonly shape = new ByteWriter(4096);
+  private readonly ids = new ByteWriter(1024);
+  private readonly times = new ByteWriter(1024);
+  private readonly strs = new ByteWriter(8192);
+  private readonly nums = new ByteWriter(512);
+  private readonly out = new ByteWriter(16 * 1024);
+  private readonly mini = new ByteWriter(1024);
+  private readonly encoder = new TraceEncoder();
+  private readonly resourceKeys = new Map<string, string>();
+  private readonly scopeKeys = new Map<string, string>();
+
+  constructor(private readonly rules: WireMergeRules) {}
+
+  /**
+   * Combines the encoded parts of trace `traceId` into one encoding. Returns a view that is valid until
+   * the next call.
+   */
+  merge(traceId: Uint8Array, parts: readonly Uint8Array[]): Buffer {
+    // Identical parts (replicas of one flush) are one part.
+    const distinct: Buffer[] = [];
+    for (const p of parts) {
+      const b = Buffer.from(p.buffer, p.byteOffset, p.byteLength);
+      if (!distinct.some((d) => d.equals(b))) distinct.push(b);
+    }
+    for (let i = 0; i < distinct.length; i++) (this.scans[i] ??= new TraceScan()).scan(distinct[i]!);
+    const scans = this.scans;
+
+    const resources = new Map<string, ResourceGroup>();
+    const kept = new Map<string, Kept>();
+    for (let p = 0; p < distinct.length; p++) {
+      const sc = scans[p]!;
+      for (let r = 0; r < sc.resourceCount; r++) {
+        const rr = sc.resources[r]!;
+        const rOrder = this.resourceOrder(sc, rr);
+        let rg = resources.get(rOrder);
+        if (!rg) {
+          rg = { order: rOrder, part: p, rec: r, scopes: new Map() };
+          resources.set(rOrder, rg);
+        }
+        for (let s = rr.firstScope; s < rr.firstScope + rr.scopeCount; s++) {
+          const sr = sc.scopes[s]!;
+          const sOrder = this.scopeOrder(sc, sr);
+          let sg = rg.scopes.get(sOrder);
+          if (!sg) {
+            sg = { order: sOrder, part: p, rec: s, spans: [] };
+            rg.scopes.set(sOrder, sg);
+          }
+          for (let k = sr.firstSpan; k < sr.firstSpan + sr.spanCount; k++) {
+            const sp = sc.spans[k]!;
+            const key = `${sc.buf.toString('latin1', sp.spanIdA, sp.spanIdB)}\u0000${sp.kind}`;
+            const existing = kept.get(key);
+            if (!existing) kept.set(key, { part: p, span: k, scope: sg, resource: rg });
+            else if (existing.scope !== sg || existing.resource !== rg || !this.sameSpan(existing.part, existing.span, p, k))
+              return this.fallback(traceId, distinct);
+          }
+        }
+      }
+    }
+    for (const k of kept.values()) k.scope.spans.push(k);
+
+    // Output order, and the first pass of the encoder: base time and the first index of each span ID.
+    const order: ResourceGroup[] = [...resources.values()].sort((a, b) => compareStrings(a.order, b.order));
+    const scopeOrders: ScopeGroup[][] = [];
+    const spanIndex = new Map<string, number>();
+    let base: bigint | undefined;
+    let n = 0;
+    for (const rg of order) {
+      const groups = [...rg.scopes.values()].filter((g) => g.spans.length > 0).sort((a, b) => compareStrings(a.order, b.order));
+      scopeOrders.push(groups);
+      for (const sg of groups) {
+        sg.spans.sort((a, b) => this.compareSpans(a, b));
+        for (const k of sg.spans) {
+          const sc = scans[k.part]!;
+          const sp = sc.spans[k.span]!;
+          const key = idKey(sc.spanId(k.span));
+          if (!spanIndex.has(key)) spanIndex.set(key, n);
+          n++;
+          if (base === undefined || sp.start < base) base = sp.start;
+        }
+      }
+    }
+    base ??= 0n;
+    this.lastSpanCount = n;
+
+    const { shape, ids, times, strs, nums } = this;
+    shape.reset();
+    ids.reset();
+    times.reset();
+    strs.reset();
+    nums.reset();
+    times.varintBig(base);
+    let resourcesOut = 0;
+    for (const groups of scopeOrders) if (groups.length > 0) resourcesOut++;
+    shape.varint(resourcesOut);
+    for (let i = 0; i < order.length; i++) {
+      const groups = scopeOrders[i]!;
+      if (groups.length === 0) continue;
+      const rg = order[i]!;
+      const rsc = scans[rg.part]!;
+      this.copyHeader(rsc, rsc.resources[rg.rec]!);
+      shape.varint(groups.length);
+      for (const sg of groups) {
+        const ssc = scans[sg.part]!;
+        this.copyHeader(ssc, ssc.scopes[sg.rec]!);
+        shape.varint(sg.spans.length);
+        for (const k of sg.spans) this.copySpan(scans[k.part]!, k.span, base, spanIndex);
+      }
+    }
+    return this.assemble();
+  }
+
+  private assemble(): Buffer {
+    const { out, shape, ids, times, strs, nums } = this;
+    out.reset();
+    out.varint(shape.length);
+    out.varint(ids.length);
+    out.varint(times.length);
+    out.varint(strs.length);
+    out.bytes(shape.view());
+    out.bytes(ids.view());
+    out.bytes(times.view());
+    out.bytes(strs.view());
+    out.bytes(nums.view());
+    return out.view();
+  }
+
+  private copyHeader(sc: TraceScan, h: HeaderRec): void {
+    this.shape.copyFrom(sc.buf, h.shapeA, h.shapeB);
+    this.strs.copyFrom(sc.buf, h.strsA, h.strsB);
+    this.nums.copyFrom(sc.buf, h.numsA, h.numsB);
+  }
+
+  private copySpan(sc: TraceScan, k: number, base: bigint, spanIndex: Map<string, number>): void {
+    const { shape, ids, times, strs, nums } = this;
+    const sp = sc.spans[k]!;
+    const buf = sc.buf;
+    shape.copyFrom(buf, sp.shapeA, sp.parentShapeA);
+    ids.copyFrom(buf, sp.idsA, sp.spanIdB);
+    const parent = sc.parentId(k);
+    if (parent === undefined) shape.varint(0);
+    else {
+      const ref = spanIndex.get(idKey(parent));
+      if (ref !== undefined) shape.varint(ref + 2);
+      else {
+        shape.varint(1);
+        shape.varint(parent.length);
+        ids.bytes(parent);
+      }
+    }
+    shape.copyFrom(buf, sp.parentShapeB, sp.shapeB);
+    ids.copyFrom(buf, sp.parentRef === -2 ? sp.parentIdB : sp.spanIdB, sp.idsB);
+    times.zigzagBig(sp.start - base);
+    times.copyFrom(buf, sp.timesTailA, sp.timesB);
+    strs.copyFrom(buf, sp.strsA, sp.strsB);
+    nums.copyFrom(buf, sp.numsA, sp.numsB);
+  }
+
+  private compareSpans(a: Kept, b: Kept): number {
+    const sa = this.scans[a.part]!;
+    const sb = this.scans[b.part]!;
+    const x = sa.spans[a.span]!;
+    const y = sb.spans[b.span]!;
+    if (x.start !== y.start) return x.start < y.start ? -1 : 1;
+    return sa.buf.compare(sb.buf, y.spanIdA, y.spanIdB, x.spanIdA, x.spanIdB) || x.kind - y.kind;
+  }
+
+  /** Whether two span copies are the same span: every byte equal but for the context-relative parts. */
+  private sameSpan(pa: number, ka: number, pb: number, kb: number): boolean {
+    const sa = this.scans[pa]!;
+    const sb = this.scans[pb]!;
+    const x = sa.spans[ka]!;
+    const y = sb.spans[kb]!;
+    if (x.start !== y.start) return false;
+    const eq = (a0: number, a1: number, b0: number, b1: number) => a1 - a0 === b1 - b0 && sa.buf.compare(sb.buf, b0, b1, a0, a1) === 0;
+    if (!eq(x.shapeA, x.parentShapeA, y.shapeA, y.parentShapeA)) return false;
+    if (!eq(x.parentShapeB, x.shapeB, y.parentShapeB, y.shapeB)) return false;
+    if (!eq(x.idsA, x.spanIdB, y.idsA, y.spanIdB)) return false;
+    if (!eq(x.parentRef === -2 ? x.parentIdB : x.spanIdB, x.idsB, y.parentRef === -2 ? y.parentIdB : y.spanIdB, y.idsB)) return false;
+    if (!eq(x.timesTailA, x.timesB, y.timesTailA, y.timesB)) return false;
+    if (!eq(x.strsA, x.strsB, y.strsA, y.strsB)) return false;
+    if (!eq(x.numsA, x.numsB, y.numsA, y.numsB)) return false;
+    const p = sa.parentId(ka);
+    const q = sb.parentId(kb);
+    return p === undefined ? q === undefined : q !== undefined && p.equals(q);
+  }
+
+  private fallback(traceId: Uint8Array, parts: readonly Buffer[]): Buffer {
+    this.fallbacks++;
+    const combined = this.rules.combine(parts.map((p) => decodeTrace(traceId, p)));
+    let n = 0;
+    for (const rs of combined.resourceSpans) for (const ss of rs.scopeSpans) n += ss.spans.length;
+    this.lastSpanCount = n;
+    this.out.reset();
+    this.encoder.encode(traceId, combined as TracesData, this.out);
+    return this.out.view();
+  }
+
+  private headerKey(sc: TraceScan, h: HeaderRec): string {
+    const b = sc.buf;
+    return `${h.shapeB - h.shapeA}:${h.strsB - h.strsA}:${b.toString('latin1', h.shapeA, h.shapeB)}${b.toString('latin1', h.strsA, h.strsB)}${b.toString('latin1', h.numsA, h.numsB)}`;
+  }
+
+  /** combineTraces's key of a resource, from a decode of its header alone (cached by encoding). */
+  private resourceOrder(sc: TraceScan, h: HeaderRec): string {
+    const wire = this.headerKey(sc, h);
+    let key = this.resourceKeys.get(wire);
+    if (key === undefined) {
+      // A trace of one resource with no scopes: shape [1, header, 0].
+      const rs = this.decodeMini(sc, h, [1], [0]).resourceSpans[0]!;
+      key = this.rules.resourceOrder(rs);
+      if (this.resourceKeys.size >= MAX_ORDER_KEYS) this.resourceKeys.clear();
+      this.resourceKeys.set(wire, key);
+    }
+    return key;
+  }
+
+  private scopeOrder(sc: TraceScan, h: HeaderRec): string {
+    const wire = this.headerKey(sc, h);
+    let key = this.scopeKeys.get(wire);
+    if (key === undefined) {
+      // A trace of one bare resource holding one scope with no spans: shape [1, 0, 1, header, 0].
+      const ss = this.decodeMini(sc, h, [1, 0, 1], [0]).resourceSpans[0]!.scopeSpans[0]!;
+      key = this.rules.scopeOrder(ss);
+      if (this.scopeKeys.size >= MAX_ORDER_KEYS) this.scopeKeys.clear();
+      this.scopeKeys.set(wire, key);
+    }
+    return key;
+  }
+
+  private decodeMini(sc: TraceScan, h: HeaderRec, before: number[], after: number[]): TracesData {
+    const m = this.mini;
+    const shapeLen = before.length + (h.shapeB - h.shapeA) + after.length;
+    m.reset();
+    m.varint(shapeLen);
+    m.varint(0); // ids
+    m.varint(1); // times: base 0
+    m.varint(h.strsB - h.strsA);
+    for (const v of before) m.u8(v);
+    m.bytes(sc.buf.subarray(h.shapeA, h.shapeB));
+    for (const v of after) m.u8(v);
+    m.u8(0);
+    m.bytes(sc.buf.subarray(h.strsA, h.strsB));
+    m.bytes(sc.buf.subarray(h.numsA, h.numsB));
+    return decodeTrace(new Uint8Array(16), m.toBytes());
+  }
+}

@@ -1,0 +1,390 @@
+// Reading the structure of one encoded trace (trace-codec.ts's layout) without decoding it: where each
+// resource, scope and span lies in the five streams, and the few span fields that blocks store as columns
+// or that merging needs (span ID, parent, kind, times, status code, name, service name). No message
+// objects and no strings are built; the records are reused from one trace to the next, so scanning a
+// trace allocates (almost) nothing. The byte ranges let a merge copy a span's bytes as they are.
+//
+// The walk mirrors TraceEncoder/Decoder exactly; a change to the layout must change all three.
+
+import { ByteReader } from './bytes';
+import {
+  P_EMPTY,
+  P_EXPLICIT,
+  S_DROPPED,
+  S_EVENTS,
+  S_FLAGS,
+  S_LINKS,
+  S_OWN_TRACE_ID,
+  S_STATUS,
+  S_TRACE_STATE,
+  V_ABSENT,
+  V_ARRAY,
+  V_BYTES,
+  V_DOUBLE,
+  V_EMPTY,
+  V_FALSE,
+  V_INT,
+  V_KVLIST,
+  V_STRING,
+  V_TRUE,
+} from './trace-codec';
+
+/** A header (resource or scope): its bytes in the shape, strs and nums streams, count varint excluded. */
+export interface HeaderRec {
+  shapeA: number;
+  shapeB: number;
+  strsA: number;
+  strsB: number;
+  numsA: number;
+  numsB: number;
+}
+
+export interface ResourceRec extends HeaderRec {
+  /** service.name's UTF-8 bytes in strs ([serviceA, serviceB)), serviceA -1 when absent. */
+  serviceA: number;
+  serviceB: number;
+  firstScope: number;
+  scopeCount: number;
+}
+
+export interface ScopeRec extends HeaderRec {
+  resource: number;
+  firstSpan: number;
+  spanCount: number;
+}
+
+/**
+ * One span. Streams: shape [shapeA, parentShapeA) flags..span ID length, [parentShapeA, parentShapeB) the
+ * parent reference, [parentShapeB, shapeB) the rest; ids [idsA, spanIdA) own trace ID when not the trace's,
+ * [spanIdA, spanIdB) span ID, [spanIdB, idsB) explicit parent then link IDs; times [timesA, timesTailA) the
+ * start (relative to the trace's base), [timesTailA, timesB) duration and event times (relative to the
+ * span); strs [strsA, strsB) with the name at [nameA, nameB); nums [numsA, numsB).
+ */
+export interface SpanRec {
+  scope: number;
+  shapeA: number;
+  parentShapeA: number;
+  parentShapeB: number;
+  shapeB: number;
+  idsA: number;
+  spanIdA: number;
+  spanIdB: number;
+  /** Explicit parent ID bytes in ids, or -1. */
+  parentIdA: number;
+  parentIdB: number;
+  idsB: number;
+  timesA: number;
+  timesTailA: number;
+  timesB: number;
+  strsA: number;
+  nameA: number;
+  nameB: number;
+  strsB: number;
+  numsA: number;
+  numsB: number;
+  /** -1 no parent, -2 explicit parent bytes, k ≥ 0 the k-th span of this trace. */
+  parentRef: number;
+  kind: number;
+  statusCode: number;
+  start: bigint;
+  end: bigint;
+}
+
+const SERVICE_NAME = Buffer.from('service.name');
+
+function newHeader(): HeaderRec {
+  return { shapeA: 0, shapeB: 0, strsA: 0, strsB: 0, numsA: 0, numsB: 0 };
+}
+
+function newSpan(): SpanRec {
+  return {
+    scope: 0,
+    shapeA: 0,
+    parentShapeA: 0,
+    parentShapeB: 0,
+    shapeB: 0,
+    idsA: 0,
+    spanIdA: 0,
+    spanIdB: 0,
+    parentIdA: -1,
+    parentIdB: -1,
+    idsB: 0,
+    timesA: 0,
+    timesTailA: 0,
+    timesB: 0,
+    strsA: 0,
+    nameA: 0,
+    nameB: 0,
+    strsB: 0,
+    numsA: 0,
+    numsB: 0,
+    parentRef: -1,
+    kind: 0,
+    statusCode: 0,
+    start: 0n,
+    end: 0n,
+  };
+}
+
+/** A reusable scanner: `scan` one encoded trace, then read its records until the next `scan`. */
+export class TraceScan {
+  buf: Buffer = Buffer.alloc(0);
+  /** Where the encoded trace starts and ends in `buf`. */
+  start = 0;
+  end = 0;
+  readonly shape = new ByteReader(Buffer.alloc(0));
+  readonly ids = new ByteReader(Buffer.alloc(0));
+  readonly times = new ByteReader(Buffer.alloc(0));
+  readonly strs = new ByteReader(Buffer.alloc(0));
+  readonly nums = new ByteReader(Buffer.alloc(0));
+  /** Stream starts in `buf`. */
+  shapeStart = 0;
+  idsStart = 0;
+  timesStart = 0;
+  strsStart = 0;
+  numsStart = 0;
+  base = 0n;
+  readonly resources: ResourceRec[] = [];
+  readonly scopes: ScopeRec[] = [];
+  readonly spans: SpanRec[] = [];
+  resourceCount = 0;
+  scopeCount = 0;
+  spanCount = 0;
+
+  /** Scans `buf[start, end)`. Throws RangeError on a malformed encoding. */
+  scan(buf: Buffer, start = 0, end = buf.length): this {
+    this.buf = buf;
+    this.start = start;
+    this.end = end;
+    const hdr = new ByteReader(buf, start, end);
+    const shapeLen = hdr.varint();
+    const idsLen = hdr.varint();
+    const timesLen = hdr.varint();
+    const strsLen = hdr.varint();
+    let p = hdr.pos;
+    this.shapeStart = p;
+    this.shape.reset(buf, p, (p += shapeLen));
+    this.idsStart = p;
+    this.ids.reset(buf, p, (p += idsLen));
+    this.timesStart = p;
+    this.times.reset(buf, p, (p += timesLen));
+    this.strsStart = p;
+    this.strs.reset(buf, p, (p += strsLen));
+    this.numsStart = p;
+    if (p > end) throw new RangeError(`corrupt trace encoding: streams end at ${p}, past ${end}`);
+    this.nums.reset(buf, p, end);
+    this.resourceCount = 0;
+    this.scopeCount = 0;
+    this.spanCount = 0;
+
+    this.base = this.times.varintBig();
+    const n = this.shape.varint();
+    for (let i = 0; i < n; i++) this.resource();
+    for (let i = 0; i < this.spanCount; i++) {
+      const ref = this.spans[i]!.parentRef;
+      if (ref >= this.spanCount) throw new RangeError(`corrupt trace encoding: parent reference ${ref} of ${this.spanCount} spans`);
+    }
+    return this;
+  }
+
+  /** The bytes of the k-th span's ID (a view into the scanned buffer). */
+  spanId(k: number): Buffer {
+    const s = this.spans[k]!;
+    return this.buf.subarray(s.spanIdA, s.spanIdB);
+  }
+
+  /** The k-th span's parent ID (a view), or undefined when it has none. */
+  parentId(k: number): Buffer | undefined {
+    const s = this.spans[k]!;
+    if (s.parentRef === -1) return undefined;
+    if (s.parentRef === -2) return this.buf.subarray(s.parentIdA, s.parentIdB);
+    return this.spanId(s.parentRef);
+  }
+
+  private header<T extends HeaderRec>(h: T): T {
+    h.shapeA = this.shape.pos;
+    h.strsA = this.strs.pos;
+    h.numsA = this.nums.pos;
+    return h;
+  }
+
+  private endHeader(h: HeaderRec): void {
+    h.shapeB = this.shape.pos;
+    h.strsB = this.strs.pos;
+    h.numsB = this.nums.pos;
+  }
+
+  private resource(): void {
+    const { shape, strs } = this;
+    const r = (this.resources[this.resourceCount] ??= { ...newHeader(), serviceA: -1, serviceB: -1, firstScope: 0, scopeCount: 0 });
+    const ri = this.resourceCount++;
+    this.header(r);
+    r.serviceA = -1;
+    r.serviceB = -1;
+    const bits = shape.varint();
+    if (bits & 1) {
+      this.attrs(r);
+      shape.skipVarint(); // dropped attributes
+      const refs = shape.varint();
+      for (let i = 0; i < refs; i++) {
+        strs.skipLenBytes(); // schema URL
+        strs.skipLenBytes(); // type
+        for (let k = 0, n = shape.varint(); k < n; k++) strs.skipLenBytes();
+        for (let k = 0, n = shape.varint(); k < n; k++) strs.skipLenBytes();
+      }
+    }
+    if (bits & 2) strs.skipLenBytes();
+    this.endHeader(r);
+    r.firstScope = this.scopeCount;
+    r.scopeCount = shape.varint();
+    for (let i = 0; i < r.scopeCount; i++) this.scope(ri);
+  }
+
+  private scope(ri: number): void {
+    const { shape, strs } = this;
+    const s = (this.scopes[this.scopeCount] ??= { ...newHeader(), resource: 0, firstSpan: 0, spanCount: 0 });
+    const si = this.scopeCount++;
+    this.header(s);
+    s.resource = ri;
+    const bits = shape.varint();
+    if (bits & 1) {
+      strs.skipLenBytes(); // name
+      strs.skipLenBytes(); // version
+      this.attrs();
+      shape.skipVarint(); // dropped attributes
+    }
+    if (bits & 2) strs.skipLenBytes();
+    this.endHeader(s);
+    s.firstSpan = this.spanCount;
+    s.spanCount = shape.varint();
+    for (let i = 0; i < s.spanCount; i++) this.span(si);
+  }
+
+  private span(si: number): void {
+    const { shape, ids, times, strs, nums } = this;
+    const sp = (this.spans[this.spanCount] ??= newSpan());
+    this.spanCount++;
+    sp.scope = si;
+    sp.shapeA = shape.pos;
+    sp.idsA = ids.pos;
+    sp.timesA = times.pos;
+    sp.strsA = strs.pos;
+    sp.numsA = nums.pos;
+    const bits = shape.varint();
+    if (!(bits & S_OWN_TRACE_ID)) ids.skip(shape.varint());
+    const idLen = shape.varint();
+    sp.spanIdA = ids.pos;
+    ids.skip(idLen);
+    sp.spanIdB = ids.pos;
+    sp.parentShapeA = shape.pos;
+    const pref = shape.varint();
+    sp.parentIdA = -1;
+    sp.parentIdB = -1;
+    if (pref === P_EMPTY) sp.parentRef = -1;
+    else if (pref === P_EXPLICIT) {
+      sp.parentRef = -2;
+      const n = shape.varint();
+      sp.parentIdA = ids.pos;
+      ids.skip(n);
+      sp.parentIdB = ids.pos;
+    } else sp.parentRef = pref - 2;
+    sp.parentShapeB = shape.pos;
+    if (bits & S_TRACE_STATE) strs.skipLenBytes();
+    if (bits & S_FLAGS) shape.skipVarint();
+    const nameLen = strs.varint();
+    sp.nameA = strs.pos;
+    strs.skip(nameLen);
+    sp.nameB = strs.pos;
+    sp.kind = shape.zigzag();
+    sp.start = BigInt.asUintN(64, this.base + times.zigzagBig());
+    sp.timesTailA = times.pos;
+    sp.end = BigInt.asUintN(64, sp.start + times.zigzagBig());
+    this.attrs();
+    if (bits & S_DROPPED) {
+      shape.skipVarint();
+      shape.skipVarint();
+      shape.skipVarint();
+    }
+    if (bits & S_EVENTS) {
+      for (let i = 0, n = shape.varint(); i < n; i++) {
+        times.skipVarint();
+        strs.skipLenBytes();
+        this.attrs();
+        shape.skipVarint();
+      }
+    }
+    if (bits & S_LINKS) {
+      for (let i = 0, n = shape.varint(); i < n; i++) {
+        ids.skip(shape.varint());
+        ids.skip(shape.varint());
+        strs.skipLenBytes();
+        this.attrs();
+        shape.skipVarint();
+        shape.skipVarint();
+      }
+    }
+    sp.statusCode = 0;
+    if (bits & S_STATUS) {
+      strs.skipLenBytes();
+      sp.statusCode = shape.zigzag();
+    }
+    sp.shapeB = shape.pos;
+    sp.idsB = ids.pos;
+    sp.timesB = times.pos;
+    sp.strsB = strs.pos;
+    sp.numsB = nums.pos;
+  }
+
+  /** Skips a KeyValue list; for a resource, notes the first string service.name (the writer's rule). */
+  private attrs(resource?: ResourceRec): void {
+    const { shape, strs } = this;
+    for (let i = 0, n = shape.varint(); i < n; i++) {
+      const keyLen = strs.varint();
+      const keyA = strs.pos;
+      strs.skip(keyLen);
+      const tag = shape.u8();
+      if (
+        resource &&
+        resource.serviceA < 0 &&
+        tag === V_STRING &&
+        keyLen === SERVICE_NAME.length &&
+        this.buf.compare(SERVICE_NAME, 0, keyLen, keyA, keyA + keyLen) === 0
+      ) {
+        const len = strs.varint();
+        resource.serviceA = strs.pos;
+        strs.skip(len);
+        resource.serviceB = strs.pos;
+        continue;
+      }
+      this.value(tag);
+    }
+  }
+
+  private value(tag: number): void {
+    switch (tag) {
+      case V_ABSENT:
+      case V_EMPTY:
+      case V_TRUE:
+      case V_FALSE:
+        return;
+      case V_STRING:
+      case V_BYTES:
+        this.strs.skipLenBytes();
+        return;
+      case V_INT:
+        this.nums.skipVarint();
+        return;
+      case V_DOUBLE:
+        this.nums.skip(8);
+        return;
+      case V_ARRAY:
+        for (let i = 0, n = this.shape.varint(); i < n; i++) this.value(this.shape.u8());
+        return;
+      case V_KVLIST:
+        this.attrs();
+        return;
+      default:
+        throw new RangeError(`corrupt trace encoding: AnyValue tag ${tag}`);
+    }
+  }
+}
