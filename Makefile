@@ -7,7 +7,7 @@ PNPM_VERSION := 12.4.2
 PNPM := pnpm
 BIN := node_modules/.bin
 
-.PHONY: run fleet image-root build test lint format typecheck generate bench bench-blocks bench-compaction clean deps tools system-deps deploy-manifests
+.PHONY: run fleet image-root build test lint format typecheck generate bench bench-blocks bench-compaction bench-explorer clean deps tools system-deps deploy-manifests
 
 deps: node_modules/.pnpm-stamp
 
@@ -23,8 +23,11 @@ node_modules/.pnpm-stamp: package.json pnpm-lock.yaml pnpm-workspace.yaml $(wild
 	$(PNPM) install --frozen-lockfile
 	@touch $@
 
+# The explorer pages: type-checked, then bundled by esbuild into libs/explorer/dist/ui (bundle size printed).
 build: deps
 	$(BIN)/tsc -b tsconfig.json
+	$(BIN)/tsc -p libs/explorer/ui/tsconfig.json
+	node libs/explorer/scripts/build-ui.mjs
 	@node scripts/build-info.js > services/stave/dist/build-info.json
 
 typecheck: deps
@@ -75,10 +78,15 @@ bench-compaction: build
 	$(BIN)/tsc -b bench/compaction
 	node bench/compaction/dist/run.js $(ARGS)
 
+# The explorer's trace view on a 20,000-span trace in headless Chromium, and the bundle size (bench/explorer/src/run.ts).
+bench-explorer: build system-deps
+	$(BIN)/tsc -b bench/explorer
+	node bench/explorer/dist/run.js $(ARGS)
+
 # Plain Kubernetes manifests in deploy/kubernetes, rendered from helm/stave (Go's text/template + sprig, built
 # from Debian's Go packages; test/helm/deploy.test.ts checks they equal a fresh render).
 deploy-manifests: system-deps
 	deploy/kubernetes/generate.sh
 
 clean:
-	rm -rf libs/*/dist services/*/dist test/dist bench/dist bench/blocks/dist bench/compaction/dist scripts/fleet/dist
+	rm -rf libs/*/dist services/*/dist test/dist bench/dist bench/blocks/dist bench/compaction/dist bench/explorer/dist scripts/fleet/dist

@@ -19,20 +19,6 @@ async function untilReady(p: StaveProcess): Promise<void> {
   await poll('/ready to answer 200', async () => (await fetch(url)).status === 200, { timeoutMs: 30_000 });
 }
 
-/** Ready, or, for the metrics-generator (no processors yet), a 503 that says it generates nothing. */
-async function untilAnswered(p: StaveProcess, target: string): Promise<void> {
-  if (target !== 'metrics-generator') return untilReady(p);
-  const url = await p.url('/ready');
-  await poll(
-    '/ready to say the metrics-generator is not implemented',
-    async () => {
-      const r = await fetch(url);
-      return r.status === 503 && (await r.text()).includes('span-metrics and service-graphs are not implemented');
-    },
-    { timeoutMs: 30_000 },
-  );
-}
-
 describe('stave -target=all', () => {
   let p: StaveProcess;
   beforeAll(async () => {
@@ -99,7 +85,7 @@ describe.each(['distributor', 'ingester', 'querier', 'query-frontend', 'compacto
   it('starts, answers /ready, and stops cleanly', async () => {
     const p = startStave({ args: [`-target=${target}`] });
     try {
-      await untilAnswered(p, target);
+      await untilReady(p);
       expect(p.logs.some((l) => l.msg === 'stave started' && l.target === target)).toBe(true);
       const r = await p.stop('SIGTERM');
       expect(r).toMatchObject({ code: 0, signal: null });
@@ -111,7 +97,7 @@ describe.each(['distributor', 'ingester', 'querier', 'query-frontend', 'compacto
   it(`has a deployable under services/${target} that runs exactly its target`, async () => {
     const p = startStave({ deployable: target });
     try {
-      await untilAnswered(p, target);
+      await untilReady(p);
       expect(p.logs.find((l) => l.msg === 'stave started')?.target).toBe(target);
       expect((await p.stop('SIGINT')).code).toBe(0);
     } finally {
@@ -167,6 +153,9 @@ describe('bin/stave flags and config', () => {
         '    block_retention: 48h',
         'metrics_generator:',
         '  metrics_ingestion_time_range_slack: 30s',
+        '  processor:',
+        '    span_metrics:',
+        '      enable_target_info: true',
         'storage:',
         '  trace:',
         '    backend: local',
@@ -194,7 +183,7 @@ describe('bin/stave flags and config', () => {
     expect(warned).toEqual(
       [
         { key: 'stream_over_http_enabled', problem: expect.stringContaining('not implemented by Stave') as string },
-        { key: 'metrics_generator.metrics_ingestion_time_range_slack', problem: expect.stringContaining('accepted but not in effect yet') as string },
+        { key: 'metrics_generator.processor.span_metrics.enable_target_info', problem: expect.stringContaining('accepted but not in effect yet') as string },
         { key: 'storage.trace.block.version', problem: 'vParquet4 is accepted for Tempo compatibility; Stave writes every block as vStave1' },
       ].map((w) => expect.objectContaining(w) as unknown),
     );

@@ -9,6 +9,7 @@ import type { PushContext, PushOutcome, TracePusher } from '@stave/receivers';
 import { RingUnavailableError, tokenFor, type InstanceDesc, type ReadRing } from '@stave/ring';
 import { BasicService, Code, ConnectError, codeOf, resolveTenant, type Logger, type Overrides } from '@stave/server';
 import { Counter, Histogram, type Registry } from 'prom-client';
+import type { GeneratorForwarder } from './generator-forwarder';
 import { RateLimiter } from './rate-limiter';
 
 /** Why spans were discarded: the `reason` label of tempo_discarded_spans_total, as Tempo names them. */
@@ -33,6 +34,11 @@ export interface DistributorOptions {
    * default): the time until the tenant's bucket holds the request again.
    */
   retryAfterOnResourceExhaustedMs?: number;
+  /**
+   * Forwards the spans of tenants whose overrides enable metrics-generator processors
+   * (metrics_generator_processors), after the ingesters accepted them; never fails or slows the push.
+   */
+  generators?: GeneratorForwarder;
   logger: Logger;
   registry: Registry;
   now?: () => number;
@@ -84,11 +90,14 @@ export class Distributor extends BasicService implements TracePusher {
     this.bytesReceived.inc({ tenant }, body.length);
 
     const end = this.pushDuration.startTimer();
+    let outcome: PushOutcome;
     try {
-      return await this.replicate(tenant, split.traces);
+      outcome = await this.replicate(tenant, split.traces);
     } finally {
       end();
     }
+    if (limits.metrics_generator.processors.length > 0) this.opts.generators?.send(tenant, split.traces);
+    return outcome;
   }
 
   /** Sends each trace to its replication set; every trace must reach its write quorum. */

@@ -12,3 +12,6 @@ export { parseTraceID, tempoTraceByIDV2Json, tempoTraceByIDV2Proto, tempoTraceV1
 export { decodeJaegerAgentEmitBatch, decodeJaegerThriftBatch, JaegerTagType, type JaegerThriftBatch } from './jaeger/jaeger-thrift';
 export { jaegerProtoBatchToOtlp, jaegerThriftBatchToOtlp } from './jaeger/jaeger-to-otlp';
 export { zipkinProtoToOtlp, zipkinV1JsonToOtlp, zipkinV2JsonToOtlp } from './zipkin/zipkin-to-otlp';
+
+// --- invalid UTF-8 (one rule for every receiver) ---
+export { decodeProtobufStringsLeniently, fromBinaryLenientUtf8 } from './lenient-utf8';

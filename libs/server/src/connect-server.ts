@@ -7,8 +7,33 @@ import type { AddressInfo } from 'node:net';
 import type { ConnectRouter, Interceptor } from '@connectrpc/connect';
 import { connectNodeAdapter } from '@connectrpc/connect-node';
 import { closeHttp2Gracefully, Http2Sessions } from './graceful-close';
-import { BasicService, type Logger } from '@stave/core';
+import { BasicService, toPublicConnectError, validateTenantID, type Logger } from '@stave/core';
 import { listen } from './listen';
+
+/**
+ * What every gRPC/Connect port answers with: errors with the same code and metadata but a public message
+ * (capped, first line only, no file paths in server-side failures; see @stave/core publicErrorMessage).
+ */
+export const publicErrorsInterceptor: Interceptor = (next) => async (req) => {
+  try {
+    return await next(req);
+  } catch (err) {
+    throw toPublicConnectError(err);
+  }
+};
+
+/**
+ * Stave's internal requests name their tenant in a `tenant` field (PushBytes, FindTraceByID, Search,
+ * SearchTags). The internal port is reachable, and the tenant becomes a directory name in the WAL and the
+ * object store: a unary request whose tenant is not a valid tenant ID ("../x", "") is INVALID_ARGUMENT.
+ */
+export const tenantFieldInterceptor: Interceptor = (next) => (req) => {
+  if (!req.stream) {
+    const tenant = (req.message as { tenant?: unknown }).tenant;
+    if (typeof tenant === 'string') validateTenantID(tenant);
+  }
+  return next(req);
+};
 
 export interface ConnectServerOptions {
   name: string;
@@ -49,7 +74,7 @@ export class ConnectServer extends BasicService {
       },
       readMaxBytes: this.opts.maxRecvBytes,
       writeMaxBytes: this.opts.maxSendBytes,
-      interceptors: this.opts.interceptors ?? [],
+      interceptors: [publicErrorsInterceptor, tenantFieldInterceptor, ...(this.opts.interceptors ?? [])],
     });
     const server = http2.createServer({ settings: { maxConcurrentStreams: this.opts.maxConcurrentStreams ?? 100 } }, handler);
     this.sessions.track(server);

@@ -1,5 +1,6 @@
 import { HttpServer, Router, sendText, type HttpServerOptions } from './http-server';
-import { nopLogger } from '@stave/core';
+import http from 'node:http';
+import { Code, ConnectError, MAX_ERROR_MESSAGE_CHARS, nopLogger } from '@stave/core';
 
 describe('Router', () => {
   const r = new Router();
@@ -68,6 +69,54 @@ describe('HttpServer', () => {
       expect(await (await fetch(`${base}/fast`)).text()).toBe('fast\n');
     } finally {
       release();
+      await stop();
+    }
+  });
+
+  it('answers a malformed percent-escape or request target with 400, and keeps serving (it used to stop the process)', async () => {
+    const { base, stop } = await serve({}, (r) => {
+      r.handle('GET', '/api/traces/:traceID', (_req, res, params) => sendText(res, 200, params.traceID!));
+    });
+    const raw = (target: string) =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = http.request(`${base}/`, { path: target, agent: false }, (res) => {
+          let body = '';
+          res.on('data', (c: Buffer) => (body += c.toString()));
+          res.on('end', () => resolve({ status: res.statusCode!, body }));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    try {
+      const bad = await raw('/api/traces/%E0%A4%A');
+      expect(bad).toEqual({ status: 400, body: 'malformed percent-encoding in path segment "%E0%A4%A"\n' });
+      expect((await raw('//[')).status).toBe(400);
+      expect(await raw('/api/traces/abc')).toEqual({ status: 200, body: 'abc' });
+    } finally {
+      await stop();
+    }
+  });
+
+  it('answers a handler error with a capped first line, and no file paths in a 5xx', async () => {
+    const { base, stop } = await serve({}, (r) => {
+      r.handle('GET', '/long', () => {
+        throw new ConnectError(`bad query ${'x'.repeat(5000)}`, Code.InvalidArgument);
+      });
+      r.handle('GET', '/disk', () => {
+        throw new ConnectError("cannot read '/var/lib/stave/blocks/t/meta.json'\n    at read (node:fs:1)", Code.Unavailable);
+      });
+      r.handle('GET', '/bug', () => {
+        throw new TypeError("Cannot read properties of undefined (reading 'x')");
+      });
+    });
+    try {
+      const long = await (await fetch(`${base}/long`)).text();
+      expect(long.trimEnd().length).toBe(MAX_ERROR_MESSAGE_CHARS);
+      expect(long.trimEnd().endsWith('…')).toBe(true);
+      expect(await (await fetch(`${base}/disk`)).text()).toBe("cannot read '<path>'\n");
+      const bug = await fetch(`${base}/bug`);
+      expect([bug.status, await bug.text()]).toEqual([500, 'internal error (details are in the server log)\n']);
+    } finally {
       await stop();
     }
   });

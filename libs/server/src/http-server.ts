@@ -4,7 +4,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Histogram, type Registry } from 'prom-client';
-import { BasicService, Code, ConnectError, httpStatusOf, type Logger } from '@stave/core';
+import { BasicService, Code, codeOf, ConnectError, httpStatusOf, publicErrorMessage, truncateMessage, type Logger } from '@stave/core';
 import { listen } from './listen';
 
 export type HttpHandler = (req: http.IncomingMessage, res: http.ServerResponse, params: Readonly<Record<string, string>>, url: URL) => void | Promise<void>;
@@ -40,7 +40,7 @@ export class Router {
             ok = false;
             break;
           }
-          params[seg.slice(1)] = decodeURIComponent(parts[i]!);
+          params[seg.slice(1)] = decodePathSegment(parts[i]!);
         } else if (seg !== parts[i]) {
           ok = false;
           break;
@@ -51,6 +51,15 @@ export class Router {
       if (route.method === '*' || route.method === method || (route.method === 'GET' && method === 'HEAD')) return { route, params };
     }
     return pathMatched ? 'method-not-allowed' : undefined;
+  }
+}
+
+/** decodeURIComponent, with a malformed escape ("%E0%A4%A") a 400 naming it rather than a URIError. */
+function decodePathSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new ConnectError(`malformed percent-encoding in path segment ${JSON.stringify(segment)}`, Code.InvalidArgument);
   }
 }
 
@@ -124,7 +133,12 @@ export class HttpServer extends BasicService {
 
   protected override async starting(): Promise<void> {
     const server = http.createServer({ requestTimeout: this.opts.readTimeoutMs ?? 30_000 }, (req, res) => {
-      void this.dispatch(req, res);
+      // dispatch() answers every failure itself; this catches only a failure to answer (a bug), which must
+      // cost that request its connection, never the process.
+      this.dispatch(req, res).catch((err: unknown) => {
+        this.opts.logger.error('request handler failed', { server: this.name, err });
+        res.destroy();
+      });
     });
     server.keepAliveTimeout = this.opts.idleTimeoutMs ?? 120_000;
     this.server = server;
@@ -156,27 +170,27 @@ export class HttpServer extends BasicService {
 
   private async dispatch(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const start = process.hrtime.bigint();
-    const url = new URL(req.url ?? '/', 'http://localhost');
     const method = req.method ?? 'GET';
     const writeTimeout = this.opts.writeTimeoutMs ? setTimeout(() => res.destroy(), this.opts.writeTimeoutMs) : undefined;
     if (writeTimeout) res.once('close', () => clearTimeout(writeTimeout));
-    const pathname = this.routedPath(url.pathname);
-    const m = pathname === undefined ? undefined : this.router.match(method, pathname);
     let route = 'other';
     try {
+      const url = parseRequestURL(req.url);
+      const pathname = this.routedPath(url.pathname);
+      const m = pathname === undefined ? undefined : this.router.match(method, pathname);
       if (m === undefined) {
         sendText(res, 404, '404 page not found\n');
       } else if (m === 'method-not-allowed') {
-        sendText(res, 405, `method ${method} not allowed on ${url.pathname}\n`);
+        sendText(res, 405, truncateMessage(`method ${method} not allowed on ${url.pathname}`) + '\n');
       } else {
         route = m.route.pattern;
         await m.route.handler(req, res, m.params, url);
       }
     } catch (err) {
-      const ce = ConnectError.from(err);
-      const status = httpStatusOf(ce.code);
-      if (status >= 500) this.opts.logger.error('request failed', { route, err: ce.rawMessage });
-      if (!res.headersSent) sendText(res, status, ce.rawMessage + '\n');
+      const status = httpStatusOf(codeOf(err));
+      if (status >= 500) this.opts.logger.error('request failed', { route, err });
+      // Capped, first line only, no paths of this machine in a 5xx (publicErrorMessage).
+      if (!res.headersSent) sendText(res, status, publicErrorMessage(err, status) + '\n');
       else res.destroy();
     } finally {
       const seconds = Number(process.hrtime.bigint() - start) / 1e9;
@@ -185,17 +199,53 @@ export class HttpServer extends BasicService {
   }
 }
 
-/** Reads a request body up to `limit` bytes; a larger body is an InvalidArgument naming the limit. */
-export async function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > limit) {
-      req.resume();
-      throw new ConnectError(`request body too large: more than ${limit} bytes`, Code.InvalidArgument);
-    }
-    chunks.push(chunk as Buffer);
+/** The request's URL; one that does not parse ("//[") is a 400. */
+function parseRequestURL(raw: string | undefined): URL {
+  try {
+    return new URL(raw ?? '/', 'http://localhost');
+  } catch {
+    throw new ConnectError(`malformed request target ${JSON.stringify(truncateMessage(raw ?? ''))}`, Code.InvalidArgument);
   }
-  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
+}
+
+/** How much of an over-size body readBody reads and drops before answering, so the client sees the answer. */
+const MAX_DRAIN_BYTES = 64 * 1024 * 1024;
+
+/**
+ * Reads a request body up to `limit` bytes; a larger body is an InvalidArgument naming the limit, thrown
+ * once the rest of it has been read and dropped (up to MAX_DRAIN_BYTES), so that the client, still
+ * uploading, is not cut off (EPIPE) before the answer. Events, not `for await`: leaving the iterator early
+ * would destroy the socket.
+ */
+export function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer> {
+  return new Promise<Buffer>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const tooLarge = () => new ConnectError(`request body too large: more than ${limit} bytes`, Code.InvalidArgument);
+    const finish = (): void => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onError);
+    };
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length;
+      if (size > limit + MAX_DRAIN_BYTES) {
+        finish();
+        req.destroy();
+        reject(tooLarge());
+      } else if (size <= limit) chunks.push(chunk);
+    };
+    const onEnd = (): void => {
+      finish();
+      if (size > limit) reject(tooLarge());
+      else resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
+    };
+    const onError = (err: Error): void => {
+      finish();
+      reject(err);
+    };
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onError);
+  });
 }

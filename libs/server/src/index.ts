@@ -4,9 +4,20 @@ export { ModuleManager, RunningModules, UnknownTargetError, type ModuleDef } fro
 export { App, ServerService, type AppContext, type AppOptions, type BuildInfo } from './app';
 export { HttpServer, Router, readBody, sendJson, sendText, type HttpHandler, type HttpServerOptions } from './http-server';
 export { pageHandler } from './status-page';
-export { ConnectServer, type ConnectServerOptions } from './connect-server';
+export { ConnectServer, publicErrorsInterceptor, tenantFieldInterceptor, type ConnectServerOptions } from './connect-server';
 export { Logger, nopLogger, type LogFields, type LogFormat, type LogLevel, type LogSink } from '@stave/core';
-export { Code, ConnectError, codeOf, errors, httpStatusOf } from '@stave/core';
+export {
+  Code,
+  ConnectError,
+  MAX_ERROR_MESSAGE_CHARS,
+  codeOf,
+  errors,
+  httpStatusOf,
+  publicErrorMessage,
+  publicMessage,
+  toPublicConnectError,
+  truncateMessage,
+} from '@stave/core';
 export { c, declaredKeys, Field, ObjectField, type ConfigIssue, type DeclaredKey, type Infer, type KeyStatus, type ParseContext } from './config/schema';
 export { parseDuration, formatDuration } from './config/duration';
 export { ConfigError, configToYaml, defaultConfig, expandEnv, loadConfig, parseConfig, type LoadOptions, type LoadedConfig } from './config/load';

@@ -17,12 +17,7 @@ export interface FleetState {
   /** Receiver name (otlp_grpc, otlp_http, jaeger_grpc, ...) → port, all on the distributor. */
   receivers: Record<string, number>;
   members: Array<{ name: string; target: string; pid: number; http: number; grpc: number; memberlist: number; dataDir: string; log: string }>;
-  /** Members that did not report ready but were not waited for, with what their /ready said. */
-  notReady: Record<string, string>;
 }
-
-/** Not waited for: alone, `-target=metrics-generator` answers /ready 503 until its processors exist. */
-const OPTIONAL: ReadonlySet<string> = new Set(['metrics-generator']);
 
 export class Fleet {
   readonly members: Member[] = [];
@@ -57,8 +52,7 @@ export class Fleet {
     const frontendGrpc = await this.until('the query-frontend to listen for queriers', () => frontend.ports.get('grpc'));
     for (const spec of specs) if (spec !== seedMember.spec && spec !== frontend.spec) spawnMember(spec, seed, frontendGrpc);
 
-    const required = this.members.filter((m) => !OPTIONAL.has(m.spec.name));
-    for (const m of required) await this.until(`${m.spec.name} to answer /ready 200`, async () => (await this.get(m, '/ready'))?.status === 200);
+    for (const m of this.members) await this.until(`${m.spec.name} to answer /ready 200`, async () => (await this.get(m, '/ready'))?.status === 200);
     const distributor = this.member('distributor');
     await this.until(`${o.ingesters} ACTIVE ingesters in the distributor's ring`, async () => {
       const r = await this.get(distributor, '/ingester/ring', 'application/json');
@@ -73,12 +67,6 @@ export class Fleet {
     });
     await this.until("the distributor's receivers to listen", () => RECEIVERS.every((r) => distributor.ports.has(r.name)));
 
-    const notReady: Record<string, string> = {};
-    for (const m of this.members.filter((x) => OPTIONAL.has(x.spec.name))) {
-      await this.until(`${m.spec.name} to serve HTTP`, () => m.ports.get('http'));
-      const r = await this.get(m, '/ready');
-      if (r?.status !== 200) notReady[m.spec.name] = r ? `${r.status} ${r.body.trim()}` : 'no answer';
-    }
     const state: FleetState = {
       launcherPid: process.pid,
       dir: o.dir,
@@ -97,7 +85,6 @@ export class Fleet {
           dataDir: m.spec.dataDir,
           log: m.spec.log,
         })),
-      notReady,
     };
     writeFileSync(path.join(o.dir, 'fleet.json'), JSON.stringify(state, null, 2) + '\n');
     return state;

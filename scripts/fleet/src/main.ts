@@ -95,7 +95,6 @@ function summary(s: FleetState, ingesters: number, rf: number): string {
     `  config ${rel(s.config)}; blocks (local backend) ${rel(path.join(s.dir, 'blocks'))}; each member's WAL under ${rel(s.dir)}/<member>/; ports in ${rel(path.join(s.dir, 'fleet.json'))}`,
     `  rings: ${at('distributor')}/ingester/ring  ${at('compactor')}/compactor/ring  ${at('metrics-generator')}/metrics-generator/ring`,
   ];
-  for (const [name, why] of Object.entries(s.notReady)) out.push(`  ${name}: not ready, not waited for (optional for now): ${why}`);
   out.push('', 'Ctrl-C (or SIGTERM) stops the fleet: SIGTERM to each member, ingesters last (they flush their blocks first).', '');
   return out.join('\n');
 }

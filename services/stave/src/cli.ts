@@ -17,6 +17,7 @@ import {
 } from '@stave/server';
 import { FlagError, parseFlags } from './flags';
 import { unsupportedNode } from './node-version';
+import { COMMANDS, runCommand } from './commands';
 import { staveModules } from './modules';
 
 export interface CliOptions {
@@ -34,6 +35,8 @@ export interface CliOptions {
 }
 
 const USAGE = `Usage: stave [flags]
+       stave query trace|search ...   read traces from a Tempo-compatible HTTP API (stave query --help)
+       stave blocks list|inspect ...  the backend's blocks, from a config file (stave blocks --help)
   -target=<module>          module to run (default all); see below
   -config.file=<path>       YAML config file, with Tempo's key names
   -config.expand-env=true   expand \${VAR} and \${VAR:-default} in the config file
@@ -76,6 +79,15 @@ export async function runCli(argv: readonly string[], opts: CliOptions = {}): Pr
   if (tooOld) {
     err(`${tooOld}\n`);
     return 1;
+  }
+  const command = COMMANDS.find((c) => c === argv[0]);
+  if (command && !opts.fixedTarget) {
+    return runCommand(
+      command,
+      argv.slice(1),
+      { out, err, errIsTTY: opts.stderr ? false : process.stderr.isTTY === true, columns: process.stderr.columns },
+      opts.env ?? process.env,
+    );
   }
   const modules = opts.modules ?? staveModules();
 

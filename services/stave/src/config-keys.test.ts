@@ -88,9 +88,21 @@ compactor:
   compaction:
     compaction_cycle: 100ms
 metrics_generator:
+  registry:
+    collection_interval: 100ms
   storage:
     path: ${JSON.stringify(path.join(dir, 'generator'))}
+    remote_write_flush_deadline: 100ms
+    remote_write: # nothing listens: the sender retries until the flush deadline at stop
+      - url: http://127.0.0.1:1/api/v1/write
+        name: nowhere
+        headers: { x-test: config-keys }
+        send_exemplars: true
+        authorization: { credentials: config-keys }
 overrides:
+  defaults:
+    metrics_generator:
+      processors: [span-metrics, service-graphs]
   per_tenant_override_config: ${JSON.stringify(overrides)}
 `;
 }
@@ -198,6 +210,11 @@ async function pushQueryFlush(r: Running): Promise<void> {
   await until('the compactor to write the tenant index', async () => {
     const text = await (await fetch(`${base}/metrics`)).text();
     return /^stave_compactor_tenant_index_writes_total [1-9]/m.test(text);
+  });
+  // The metrics-generator got the trace (forwarded in process) and its registry collected it.
+  await until('the metrics-generator to collect the tenant', async () => {
+    const text = await (await fetch(`${base}/metrics`)).text();
+    return /^tempo_metrics_generator_registry_collections_total\{tenant="single-tenant"\} [1-9]/m.test(text);
   });
   for (const p of [
     '/api/search?tags=service.name%3Dconfig-keys',

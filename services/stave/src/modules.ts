@@ -4,7 +4,10 @@
 import { createObjectStore } from '@stave/backend';
 import { BLOCK_CACHE_DEFAULTS, BlockCache } from '@stave/block';
 import { Compactor, MergeWorker } from '@stave/compactor';
-import { Distributor } from '@stave/distributor';
+import { Distributor, GeneratorForwarder } from '@stave/distributor';
+import { mountExplorer } from '@stave/explorer';
+import { Generator, generatorHandlers, inProcessGeneratorClient, remoteGeneratorClient, type GeneratorClient } from '@stave/generator';
+import { RemoteWriter, remoteWriterOptions } from '@stave/remote-write';
 import { Ingester, remoteIngesterClient, type IngesterClient } from '@stave/ingester';
 import os from 'node:os';
 import { Blocklist, frontendProcessHandler, FrontendWorker, inProcessFrontendTransport, jobRunner, Querier, QueryFrontend, RequestQueue } from '@stave/query';
@@ -30,8 +33,8 @@ import {
   type RingKind,
 } from '@stave/ring';
 import { BasicService, ModuleManager, Overrides, pageHandler, ServerService, State, sendText, type AppContext, type Service } from '@stave/server';
-import { Frontend, Pusher, Querier as QuerierService } from '@stave/proto';
-import { blockWriteOptions, compactorConfig, memberlistKVOptions, objectStoreOptions, ringConfig } from './options';
+import { Frontend, MetricsGenerator, Pusher, Querier as QuerierService } from '@stave/proto';
+import { blockWriteOptions, compactorConfig, generatorConfig, generatorOverrides, memberlistKVOptions, objectStoreOptions, ringConfig } from './options';
 import { receiverServices } from './receivers';
 
 /** The components a fleet scales separately; each is also its own deployable under services/. */
@@ -53,6 +56,9 @@ const keys = {
   frontendTransport: 'query-frontend-in-process-transport',
   ingester: 'ingester',
   blockCache: 'block-cache',
+  generatorRingConfig: 'metrics-generator-ring-config',
+  generatorRing: 'metrics-generator-ring',
+  generator: 'metrics-generator',
 } as const;
 
 function get<T>(ctx: AppContext, key: string): T {
@@ -143,6 +149,34 @@ class ServiceGroup extends BasicService {
 
 export function group(name: string, services: Service[]): Service {
   return new ServiceGroup(name, services);
+}
+
+/**
+ * The distributor's forwarder to metrics-generators: remote ones over Connect with
+ * metrics_generator_client.remote_timeout, this process's own (`all`) on an in-process transport.
+ */
+function generatorForwarder(ctx: AppContext): GeneratorForwarder {
+  const rc = get<RingConfig>(ctx, keys.generatorRingConfig);
+  const timeoutMs = ctx.config.metrics_generator_client.remote_timeout;
+  const clients = new Map<string, GeneratorClient>();
+  return new GeneratorForwarder({
+    ring: get(ctx, keys.generatorRing),
+    client: (inst) => {
+      const local = ctx.provided.get(keys.generator) as Generator | undefined;
+      const key = local && inst.id === rc.instanceId ? 'in-process' : inst.addr;
+      let c = clients.get(key);
+      if (!c) {
+        c =
+          key === 'in-process'
+            ? inProcessGeneratorClient(local!, timeoutMs)
+            : remoteGeneratorClient({ address: inst.addr, timeoutMs, maxMessageBytes: ctx.config.server.grpc_server_max_send_msg_size });
+        clients.set(key, c);
+      }
+      return c;
+    },
+    logger: ctx.logger,
+    registry: ctx.registry,
+  });
 }
 
 export function staveModules(): ModuleManager<AppContext> {
@@ -292,12 +326,13 @@ export function staveModules(): ModuleManager<AppContext> {
 
   m.register({
     name: 'distributor',
-    deps: ['server', 'overrides', 'ring', 'kv'],
+    deps: ['server', 'overrides', 'ring', 'kv', 'metrics-generator-ring'],
     userVisible: true,
     init: (ctx) => {
       // The distributor ring counts the healthy distributors that share a `global` rate limit.
       const rc = ringConfigFor(ctx, 'distributor');
       const distributors = readRing(ctx, rc);
+      const generators = generatorForwarder(ctx);
       const d = new Distributor({
         multitenancy: ctx.config.multitenancy_enabled || ctx.config.auth_enabled === true,
         ring: get(ctx, keys.ring),
@@ -305,10 +340,11 @@ export function staveModules(): ModuleManager<AppContext> {
         overrides: get(ctx, keys.overrides),
         healthyDistributors: () => distributors.healthyInstancesCount(),
         retryAfterOnResourceExhaustedMs: ctx.config.distributor.retry_after_on_resource_exhausted,
+        generators,
         logger: ctx.logger,
         registry: ctx.registry,
       });
-      return group('distributor', [distributors, ringMembership(ctx, rc), d, ...receiverServices(ctx, d)]);
+      return group('distributor', [distributors, ringMembership(ctx, rc), generators, d, ...receiverServices(ctx, d)]);
     },
   });
 
@@ -388,6 +424,8 @@ export function staveModules(): ModuleManager<AppContext> {
         },
         registry: ctx.registry,
       });
+      // The explorer pages at `/`, beside the API they call.
+      mountExplorer(ctx.http.router, { apiPrefix: ctx.config.http_api_prefix });
       return group('query-frontend', [frontend, new BasicService('request-queue', { stopping: async () => queue.stop() })]);
     },
   });
@@ -422,19 +460,47 @@ export function staveModules(): ModuleManager<AppContext> {
     },
   });
 
-  // The metrics-generator joins its ring (trace ownership) and shows it, but has no processors yet: run on
-  // its own (`-target=metrics-generator`) it says so in /ready (503) instead of reporting ready as if it
-  // generated metrics; inside `all` the other components' readiness is unaffected.
+  // The metrics-generator ring: read by distributors (which generator owns a trace) and joined by
+  // metrics-generators; its page is served by whichever of them runs here.
   m.register({
-    name: 'metrics-generator',
+    name: 'metrics-generator-ring',
     deps: ['server', 'kv'],
-    userVisible: true,
     init: (ctx) => {
       const rc = ringConfigFor(ctx, 'metrics-generator');
-      const why = 'metrics-generator: span-metrics and service-graphs are not implemented; this target generates no metrics';
-      if (ctx.target === 'metrics-generator') ctx.readiness.push(() => why);
-      const notice = new BasicService('metrics-generator', { starting: async () => ctx.logger.child({ component: 'metrics-generator' }).warn(why) });
-      return group('metrics-generator', [readRing(ctx, rc), ringMembership(ctx, rc), notice]);
+      ctx.provided.set(keys.generatorRingConfig, rc);
+      const ring = readRing(ctx, rc);
+      ctx.provided.set(keys.generatorRing, ring);
+      return ring;
+    },
+  });
+
+  // The metrics-generator: span-metrics and service-graphs per tenant (metrics_generator_processors), fed
+  // by distributors over MetricsGenerator.PushSpans; every collection its series go to Prometheus remote
+  // write (metrics_generator.storage). It joins its ring once it can take spans; on stop it leaves the
+  // ring, stops generating, then gives remote write its flush deadline.
+  m.register({
+    name: 'metrics-generator',
+    deps: ['server', 'overrides', 'metrics-generator-ring'],
+    userVisible: true,
+    init: (ctx) => {
+      const multitenancy = ctx.config.multitenancy_enabled || ctx.config.auth_enabled === true;
+      const writer = new RemoteWriter({
+        ...remoteWriterOptions(ctx.config.metrics_generator.storage, multitenancy),
+        registry: ctx.registry,
+        logger: ctx.logger.child({ component: 'remote-write' }),
+      });
+      const g = new Generator({
+        config: generatorConfig(ctx.config),
+        // __metrics_gen_instance: the ring instance ID (the host name unless set), so generators on one host stay apart.
+        instanceLabel: get<RingConfig>(ctx, keys.generatorRingConfig).instanceId,
+        overrides: generatorOverrides(get(ctx, keys.overrides)),
+        appender: writer,
+        registry: ctx.registry,
+        logger: ctx.logger,
+      });
+      ctx.provided.set(keys.generator, g);
+      ctx.grpc.register((router) => router.service(MetricsGenerator, generatorHandlers(g)));
+      return group('metrics-generator', [writer, g, ringMembership(ctx, get<RingConfig>(ctx, keys.generatorRingConfig))]);
     },
   });
   m.register({ name: 'all', deps: [...COMPONENTS], userVisible: true });

@@ -14,8 +14,9 @@
 import os from 'node:os';
 import type { TraceStorageConfig } from '@stave/backend';
 import type { CompactorConfig } from '@stave/compactor';
+import type { GeneratorConfig, TenantOverrides } from '@stave/generator';
 import { interfaceAddress, type DiscoveryOptions, type MemberlistKVOptions, type RingConfig, type RingKind } from '@stave/ring';
-import type { Logger, StaveConfig } from '@stave/server';
+import type { Logger, Overrides, StaveConfig } from '@stave/server';
 import type { Registry } from 'prom-client';
 
 const AUTO_FORGET_PERIODS = 2;
@@ -165,5 +166,60 @@ export function compactorConfig(cfg: StaveConfig): CompactorConfig {
     maxTimePerTenantMs: cc.max_time_per_tenant,
     retentionConcurrency: cc.retention_concurrency,
     tenantIndexBuilders: cfg.storage.trace.blocklist_poll_tenant_index_builders,
+  };
+}
+
+/** metrics_generator.* as the generator takes it. */
+export function generatorConfig(cfg: StaveConfig): GeneratorConfig {
+  const g = cfg.metrics_generator;
+  const sg = g.processor.service_graphs;
+  const sm = g.processor.span_metrics;
+  return {
+    spanMetrics: {
+      histogramBuckets: sm.histogram_buckets,
+      intrinsicDimensions: { ...sm.intrinsic_dimensions },
+      dimensions: sm.dimensions,
+      spanMultiplierKey: sm.span_multiplier_key,
+    },
+    serviceGraphs: {
+      waitMs: sg.wait,
+      maxItems: sg.max_items,
+      histogramBuckets: sg.histogram_buckets,
+      dimensions: sg.dimensions,
+      enableClientServerPrefix: sg.enable_client_server_prefix,
+      enableMessagingSystemLatencyHistogram: sg.enable_messaging_system_latency_histogram,
+      enableVirtualNodeLabel: sg.enable_virtual_node_label,
+      peerAttributes: sg.peer_attributes,
+      spanMultiplierKey: sg.span_multiplier_key,
+    },
+    registry: {
+      collectionIntervalMs: g.registry.collection_interval,
+      staleDurationMs: g.registry.stale_duration,
+      externalLabels: { ...g.registry.external_labels },
+      maxLabelNameLength: g.registry.max_label_name_length,
+      maxLabelValueLength: g.registry.max_label_value_length,
+    },
+    ingestionSlackMs: g.metrics_ingestion_time_range_slack,
+  };
+}
+
+/** A tenant's metrics_generator overrides, read from the (reloaded) overrides at each use. */
+export function generatorOverrides(overrides: Overrides): (tenant: string) => TenantOverrides {
+  return (tenant) => {
+    const m = overrides.forTenant(tenant).metrics_generator;
+    return {
+      get processors() {
+        return m.processors;
+      },
+      get maxActiveSeries() {
+        return m.max_active_series;
+      },
+      get collectionIntervalMs() {
+        return m.collection_interval;
+      },
+      get disableCollection() {
+        return m.disable_collection;
+      },
+    };
   };
 }

@@ -26,6 +26,9 @@ export class ProtobufWireError extends WireError {
   }
 }
 
+/** A string field that is not valid UTF-8: repairable (repair-utf8.ts), unlike other wire errors. */
+export class InvalidUtf8Error extends ProtobufWireError {}
+
 /**
  * Where the readers leave what they read (a varint in `u32`, a fixed64 as `hi`/`lo` 32-bit halves): they
  * return the new position, so the hot loops allocate nothing. Readers are synchronous, so two calls never

@@ -222,11 +222,6 @@ describe('splitByTrace', () => {
       ['an all-zero trace ID', () => ok(span('00000000000000000000000000000000', '0000000000000002', 1n, 2n)), 'trace ID must not be all zeros'],
       ['a 4-byte span ID', () => ok(span(T1, '00000002', 1n, 2n)), 'span ID must be 8 bytes, got 4'],
       [
-        'invalid UTF-8 in a span name',
-        () => ok(span(T1, '0000000000000002', 1n, 2n, { name: 'x' })).map((b, i, a) => (b === 0x78 && a[i - 1] === 1 ? 0xff : b)),
-        /spans\[1\]: malformed protobuf at byte offset \d+: Span field 5 is not valid UTF-8/,
-      ],
-      [
         'a truncated request',
         () => ok(span(T1, '0000000000000002', 1n, 2n)).subarray(0, 60),
         /^request: malformed protobuf at byte offset 1: length \d+ exceeds the 57 bytes remaining$/,
@@ -251,7 +246,13 @@ describe('splitByTrace', () => {
     });
 
     it('skips deep checks when told the bytes were validated', () => {
-      const bad = cases[4]![1]();
+      const bad = ok(
+        span(T1, '0000000000000002', 1n, 2n, { attributes: [create(KeyValueSchema, { key: 'k', value: { value: { case: 'intValue', value: 5n } } })] }),
+      );
+      // AnyValue field 3 (int_value) sent as a length-delimited field: a wrong wire type only the deep scan sees.
+      const at = Buffer.from(bad).indexOf(Buffer.from([0x18, 0x05]));
+      bad[at] = 0x1a;
+      expectInvalid(() => splitByTrace(bad), 'AnyValue field 3 has wire type 2, expected 0');
       expect(splitByTrace(bad, { deep: false }).spanCount).toBe(2);
     });
 
@@ -270,6 +271,104 @@ describe('splitByTrace', () => {
         }
       }
       expect(refused).toBeGreaterThan(bytes.length / 2);
+    });
+  });
+
+  describe('invalid UTF-8 in any string field becomes U+FFFD and the batch is kept (docs/limits.md)', () => {
+    // Each marker is patched to hold a 0xff byte (never valid UTF-8) once encoded.
+    const MARK = 'Zq';
+    const bad = (bytes: Uint8Array): Uint8Array => {
+      const b = Buffer.from(bytes);
+      let n = 0;
+      for (let at = b.indexOf(MARK); at >= 0; at = b.indexOf(MARK, at + 1)) {
+        b[at] = 0xff;
+        n++;
+      }
+      expect(n).toBeGreaterThan(0);
+      return b;
+    };
+    const spanOf = (r: SplitResult) => fromBinary(ExportTraceServiceRequestSchema, r.traces[0]!.bytes).resourceSpans[0]!;
+    const cases: Array<[string, MessageInitShape<typeof SpanSchema>, (rs: ReturnType<typeof spanOf>) => string]> = [
+      ['a span name', { name: `op${MARK}` }, (rs) => rs.scopeSpans[0]!.spans[0]!.name],
+      [
+        'an attribute key',
+        { attributes: [{ key: `k${MARK}`, value: { value: { case: 'intValue', value: 1n } } }] },
+        (rs) => rs.scopeSpans[0]!.spans[0]!.attributes[0]!.key,
+      ],
+      [
+        'a nested attribute value',
+        { attributes: [{ key: 'k', value: { value: { case: 'arrayValue', value: { values: [{ value: { case: 'stringValue', value: `v${MARK}` } }] } } } }] },
+        (rs) => {
+          const v = rs.scopeSpans[0]!.spans[0]!.attributes[0]!.value!.value;
+          return v.case === 'arrayValue' && v.value.values[0]!.value.case === 'stringValue' ? v.value.values[0]!.value.value : '';
+        },
+      ],
+      ['an event name', { events: [{ name: `e${MARK}`, timeUnixNano: 1n }] }, (rs) => rs.scopeSpans[0]!.spans[0]!.events[0]!.name],
+      ['a status message', { status: { message: `m${MARK}` } }, (rs) => rs.scopeSpans[0]!.spans[0]!.status!.message],
+    ];
+    it.each(cases)('in %s', (_name, fields, read) => {
+      const bytes = bad(
+        toBinary(
+          ExportTraceServiceRequestSchema,
+          request([
+            {
+              service: 'svc',
+              scopes: [
+                {
+                  name: 's',
+                  spans: [
+                    create(SpanSchema, { traceId: bytesOf(T1), spanId: bytesOf('0000000000000002'), startTimeUnixNano: 1n, endTimeUnixNano: 2n, ...fields }),
+                  ],
+                },
+              ],
+            },
+          ]),
+        ),
+      );
+      const result = splitByTrace(bytes);
+      expect(result.spanCount).toBe(1);
+      const rs = spanOf(result);
+      expect(read(rs)).toContain('\uFFFDq');
+      // Everything else is intact.
+      expect(hex(rs.scopeSpans[0]!.spans[0]!.traceId)).toBe(T1);
+      expect(rs.scopeSpans[0]!.scope!.name).toBe('s');
+    });
+
+    it('in resource and scope fields, schema URLs included, with other traces of the batch kept', () => {
+      const req = create(ExportTraceServiceRequestSchema, {
+        resourceSpans: [
+          {
+            resource: { attributes: [{ key: 'service.name', value: { value: { case: 'stringValue', value: `svc${MARK}` } } }] },
+            schemaUrl: `https://s${MARK}`,
+            scopeSpans: [
+              {
+                scope: { name: `lib${MARK}`, version: '1' },
+                schemaUrl: `u${MARK}`,
+                spans: [span(T1, '0000000000000002', 1n, 2n), span(T2, '0000000000000003', 1n, 2n)],
+              },
+            ],
+          },
+        ],
+      });
+      const result = splitByTrace(bad(toBinary(ExportTraceServiceRequestSchema, req)));
+      expect(result.spanCount).toBe(2);
+      expect(result.traces).toHaveLength(2);
+      const rs = spanOf(result);
+      const svc = rs.resource!.attributes[0]!.value!.value;
+      expect(svc.case === 'stringValue' && svc.value).toBe('svc\uFFFDq');
+      expect(rs.schemaUrl).toBe('https://s\uFFFDq');
+      expect(rs.scopeSpans[0]!.scope!.name).toBe('lib\uFFFDq');
+      expect(rs.scopeSpans[0]!.schemaUrl).toBe('u\uFFFDq');
+    });
+
+    it('a batch that also has another problem is still refused, naming it', () => {
+      const bytes = bad(
+        toBinary(
+          ExportTraceServiceRequestSchema,
+          request([{ service: 'a', scopes: [{ name: 's', spans: [span(T1, '0000000000000002', 1n, 2n, { name: `x${MARK}` })] }] }]),
+        ),
+      );
+      expectInvalid(() => splitByTrace(bytes.subarray(0, bytes.length - 3)), /malformed protobuf/);
     });
   });
 

@@ -24,7 +24,8 @@
 // The wire reading is protobuf-wire.ts; the schema-aware validation of the span tree is validate.ts.
 
 import { Code, ConnectError } from '@stave/core';
-import { ProtobufWireError, readFixed64, readLength, readTag, skipField, validUtf8, wire, WT_I64, WT_LEN } from './protobuf-wire';
+import { InvalidUtf8Error, ProtobufWireError, readFixed64, readLength, readTag, skipField, validUtf8, wire, WT_I64, WT_LEN } from './protobuf-wire';
+import { repairUtf8 } from './repair-utf8';
 import { SCHEMA, T_RESOURCE, T_SCOPE, T_SPAN, validateField, validateMessage, wireTypeOfKind } from './validate';
 
 export interface TraceSplit {
@@ -169,10 +170,26 @@ function wrongWireType(pos: number, message: string, field: number, wt: number, 
  * 16 bytes or is all zeros, or a span ID that is present but not 8 bytes.
  */
 export function splitByTrace(req: Uint8Array, opts: SplitOptions = {}): SplitResult {
+  return split(req, opts, false);
+}
+
+function split(req: Uint8Array, opts: SplitOptions, repaired: boolean): SplitResult {
   reset(opts.deep ?? true);
   try {
     scanRequest(req);
   } catch (err) {
+    if (err instanceof InvalidUtf8Error && !repaired) {
+      // Stave's one rule for every receiver (docs/limits.md): invalid UTF-8 becomes U+FFFD and the batch is
+      // kept. Rare, so the repair is a second pass over a rewritten copy rather than a cost on the hot path.
+      let fixed: Uint8Array;
+      try {
+        fixed = repairUtf8(req);
+      } catch (e) {
+        if (e instanceof ProtobufWireError) throw invalid(`${where()}: ${e.message}`);
+        throw e;
+      }
+      return split(fixed, opts, true);
+    }
     if (err instanceof ProtobufWireError) throw invalid(`${where()}: ${err.message}`);
     throw err;
   }
@@ -233,7 +250,7 @@ function scanResourceSpans(buf: Uint8Array, pos: number, end: number): void {
       }
       case (3 << 3) | WT_LEN: // schema_url
         pos = readLength(buf, pos, end);
-        if (deepValidation && !validUtf8(buf, pos, pos + wire.u32)) throw new ProtobufWireError(pos, 'schema_url is not valid UTF-8');
+        if (deepValidation && !validUtf8(buf, pos, pos + wire.u32)) throw new InvalidUtf8Error(pos, 'schema_url is not valid UTF-8');
         pos += wire.u32;
         addRange(rsRanges, rsFirst.a[r]!, fieldStart, pos);
         break;
@@ -281,7 +298,7 @@ function scanScopeSpans(buf: Uint8Array, pos: number, end: number, resource: num
       }
       case (3 << 3) | WT_LEN: // schema_url
         pos = readLength(buf, pos, end);
-        if (deepValidation && !validUtf8(buf, pos, pos + wire.u32)) throw new ProtobufWireError(pos, 'schema_url is not valid UTF-8');
+        if (deepValidation && !validUtf8(buf, pos, pos + wire.u32)) throw new InvalidUtf8Error(pos, 'schema_url is not valid UTF-8');
         pos += wire.u32;
         addRange(ssRanges, ssFirst.a[s]!, fieldStart, pos);
         break;

@@ -4,6 +4,7 @@
 // be a lost span, so bad input is refused before it is acknowledged.
 
 import {
+  InvalidUtf8Error,
   MAX_NESTING_DEPTH,
   ProtobufWireError,
   readLength,
@@ -24,9 +25,9 @@ import {
 const K_VARINT = 1;
 const K_I64 = 2;
 const K_I32 = 3;
-const K_STRING = 4;
+export const K_STRING = 4;
 const K_BYTES = 5;
-const K_MSG = 16; // K_MSG + message type
+export const K_MSG = 16; // K_MSG + message type
 
 export const T_RESOURCE = 0;
 export const T_SCOPE = 1;
@@ -110,7 +111,7 @@ export function validateField(buf: Uint8Array, pos: number, end: number, type: n
   pos = readLength(buf, pos, end);
   const len = wire.u32;
   if (kind === K_STRING) {
-    if (!validUtf8(buf, pos, pos + len)) throw new ProtobufWireError(pos, `${TYPE_NAMES[type]} field ${tag >>> 3} is not valid UTF-8`);
+    if (!validUtf8(buf, pos, pos + len)) throw new InvalidUtf8Error(pos, `${TYPE_NAMES[type]} field ${tag >>> 3} is not valid UTF-8`);
   } else if (kind === K_MSG + T_KEY_VALUE) {
     validateKeyValue(buf, pos, pos + len, depth + 1);
   } else if (kind >= K_MSG) {
@@ -132,7 +133,7 @@ function validateKeyValue(buf: Uint8Array, pos: number, end: number, depth: numb
     if (tag === ((1 << 3) | WT_LEN)) {
       pos = readLength(buf, pos, end);
       const len = wire.u32;
-      if (!validUtf8(buf, pos, pos + len)) throw new ProtobufWireError(pos, 'KeyValue field 1 is not valid UTF-8');
+      if (!validUtf8(buf, pos, pos + len)) throw new InvalidUtf8Error(pos, 'KeyValue field 1 is not valid UTF-8');
       pos += len;
     } else if (tag === ((2 << 3) | WT_LEN)) {
       pos = readLength(buf, pos, end);
@@ -155,7 +156,7 @@ function validateAnyValue(buf: Uint8Array, pos: number, end: number, depth: numb
       case (1 << 3) | WT_LEN: {
         pos = readLength(buf, pos, end);
         const len = wire.u32;
-        if (!validUtf8(buf, pos, pos + len)) throw new ProtobufWireError(pos, 'AnyValue field 1 is not valid UTF-8');
+        if (!validUtf8(buf, pos, pos + len)) throw new InvalidUtf8Error(pos, 'AnyValue field 1 is not valid UTF-8');
         pos += len;
         break;
       }

@@ -1,7 +1,7 @@
 // Zipkin proto3 (zipkin.proto3.ListOfSpans, POST /api/v2/spans with application/x-protobuf) validated
 // into ZipkinSpanModel.
 
-import { fromBinary } from '@bufbuild/protobuf';
+import { fromBinaryLenientUtf8 } from '../lenient-utf8';
 import { ZipkinListOfSpansSchema, ZipkinSpan_Kind, type ZipkinEndpoint, type ZipkinListOfSpans } from '@stave/proto';
 import { ipv4FromBytes, ipv6FromBytes, traceIdBytes, zipkinInvalid, type ZipkinEndpointModel, type ZipkinKind, type ZipkinSpanModel } from './zipkin-model';
 import { isAllZero as isAllZeroBytes } from '../jaeger/otlp-build';
@@ -19,7 +19,7 @@ const KIND: Record<number, ZipkinKind | undefined> = {
 export function decodeZipkinProto(body: Uint8Array): ZipkinSpanModel[] {
   let list: ZipkinListOfSpans;
   try {
-    list = fromBinary(ZipkinListOfSpansSchema, body);
+    list = fromBinaryLenientUtf8(ZipkinListOfSpansSchema, body);
   } catch (err) {
     throw zipkinInvalid(FORMAT, undefined, '', `malformed ListOfSpans: ${(err as Error).message}`);
   }

@@ -10,7 +10,7 @@ import {
   type JaegerPostSpansRequest,
   type JaegerPostSpansResponse,
 } from '@stave/proto';
-import { Code, ConnectError, nopLogger } from '@stave/server';
+import { Code, ConnectError, MAX_ERROR_MESSAGE_CHARS, nopLogger } from '@stave/server';
 import { CapturingPusher, attrs, hex } from './test-support';
 import { JaegerGrpcReceiver } from './grpc-receiver';
 
@@ -31,11 +31,15 @@ afterEach(async () => {
 });
 
 /** A real grpc-js unary call to CollectorService/PostSpans, with our generated messages as the codec. */
-function postSpans(req: MessageInitShape<typeof JaegerPostSpansRequestSchema>, metadata = new grpc.Metadata()): Promise<JaegerPostSpansResponse> {
+function postSpans(
+  req: MessageInitShape<typeof JaegerPostSpansRequestSchema>,
+  metadata = new grpc.Metadata(),
+  patch: (wire: Buffer) => Buffer = (b) => b,
+): Promise<JaegerPostSpansResponse> {
   return new Promise((resolve, reject) => {
     client.makeUnaryRequest<JaegerPostSpansRequest, JaegerPostSpansResponse>(
       '/jaeger.api_v2.CollectorService/PostSpans',
-      (m) => Buffer.from(toBinary(JaegerPostSpansRequestSchema, m)),
+      (m) => patch(Buffer.from(toBinary(JaegerPostSpansRequestSchema, m))),
       (b) => fromBinary(JaegerPostSpansResponseSchema, b),
       create(JaegerPostSpansRequestSchema, req),
       metadata,
@@ -121,6 +125,33 @@ describe('Jaeger gRPC receiver (grpc-js client)', () => {
     expect(pusher.calls).toBe(0);
     await postSpans(request);
     expect(pusher.pushes).toHaveLength(1);
+  });
+
+  test('invalid UTF-8 in a string becomes U+FFFD and the batch is kept (docs/limits.md)', async () => {
+    const one = { batch: { spans: [{ traceId, spanId: Buffer.alloc(8, 1), operationName: 'opZx' }] } };
+    await postSpans(one, new grpc.Metadata(), (b) => {
+      b[b.indexOf('Z')] = 0xff;
+      return b;
+    });
+    expect(pusher.spans().map((sp) => sp.name)).toEqual(['op\uFFFDx']);
+  });
+
+  test('a message over the receive limit is RESOURCE_EXHAUSTED naming it; the server keeps serving', async () => {
+    const big = { batch: { spans: [{ traceId, spanId: Buffer.alloc(8, 1), operationName: 'x'.repeat(5 << 20) }] } };
+    const err = (await postSpans(big).catch((e: unknown) => e)) as grpc.ServiceError;
+    expect(err.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
+    expect(decodeURIComponent(err.details)).toContain(String(4 << 20));
+    await postSpans(request);
+    expect(pusher.pushes).toHaveLength(1);
+  });
+
+  test('error messages are capped at MAX_ERROR_MESSAGE_CHARS and carry no file paths', async () => {
+    pusher.failWith = new ConnectError(`cannot write /var/lib/stave/wal/t1/0001.wal: ${'x'.repeat(5000)}`, Code.Unavailable);
+    const err = (await postSpans(request).catch((e: unknown) => e)) as grpc.ServiceError;
+    expect(err.code).toBe(grpc.status.UNAVAILABLE);
+    const details = decodeURIComponent(err.details);
+    expect(details.length).toBeLessThanOrEqual(MAX_ERROR_MESSAGE_CHARS);
+    expect(details).toMatch(/^cannot write <path>: x+…$/);
   });
 
   test('an empty request is answered without a push', async () => {

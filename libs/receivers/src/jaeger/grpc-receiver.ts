@@ -3,15 +3,16 @@
 // directly. Conversion errors are INVALID_ARGUMENT; the pusher's ConnectError codes pass through unchanged
 // (RESOURCE_EXHAUSTED, UNAVAILABLE, ...), which is what gRPC clients retry on.
 
-import http2 from 'node:http2';
+import type http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { create } from '@bufbuild/protobuf';
 import { ConnectError, type HandlerContext } from '@connectrpc/connect';
 import { connectNodeAdapter } from '@connectrpc/connect-node';
-import { jaegerProtoBatchToOtlp } from '@stave/model';
+import { decodeProtobufStringsLeniently, jaegerProtoBatchToOtlp } from '@stave/model';
 import { JaegerCollectorService, JaegerPostSpansResponseSchema, type JaegerPostSpansRequest, type JaegerPostSpansResponse } from '@stave/proto';
-import { BasicService, closeHttp2Gracefully, Http2Sessions, type Logger } from '@stave/server';
+import { BasicService, closeHttp2Gracefully, Http2Sessions, publicErrorsInterceptor, type Logger } from '@stave/server';
 import { listenReceiver, parseEndpoint } from '../endpoint';
+import { createGrpcServer } from '../grpc-server';
 import type { TracePusher } from '../pusher';
 import { countSpans, pushRequest } from './receiver-common';
 
@@ -61,6 +62,10 @@ export class JaegerGrpcReceiver extends BasicService {
 
   protected override async starting(): Promise<void> {
     const endpoint = parseEndpoint(this.endpoint);
+    // Connect decodes PostSpans with protobuf-es, whose string decoder is fatal: invalid UTF-8 would lose the
+    // whole batch. Stave's rule for every receiver is U+FFFD instead (docs/limits.md); this makes the
+    // process's protobuf decoding replace, which only widens what other decoders here accept.
+    decodeProtobufStringsLeniently();
     const handler = connectNodeAdapter({
       routes: (router) => {
         router.service(JaegerCollectorService, { postSpans: (req, ctx) => this.postSpans(req, ctx) });
@@ -69,8 +74,11 @@ export class JaegerGrpcReceiver extends BasicService {
       // Only gRPC is on the menu for this port: Jaeger clients speak nothing else.
       grpcWeb: false,
       connect: false,
+      // Errors keep their code; messages are capped and carry no paths (as every Stave port answers).
+      interceptors: [publicErrorsInterceptor],
     });
-    const server = http2.createServer(handler);
+    // Resets streams refused before their request was read whole (see createGrpcServer).
+    const server = createGrpcServer(handler);
     this.sessions.track(server);
     this.server = server;
     await listenReceiver(server, endpoint, this.opts.logger, 'jaeger_grpc');

@@ -91,14 +91,13 @@ export abstract class HttpReceiver extends BasicService {
       const path = new URL(req.url ?? '/', 'http://localhost').pathname;
       await this.handle(req, res, path);
     } catch (err) {
-      sendFailure(res, err, this.base.retryAfterSeconds, this.base.logger, this.receiver);
+      await sendFailure(req, res, err, this.base.retryAfterSeconds, this.base.logger, this.receiver);
     }
   }
 
   /** 405 for a known path with the wrong method. */
   protected requirePost(req: http.IncomingMessage): void {
     if (req.method !== 'POST') {
-      req.resume();
       throw new HttpError(405, `method ${req.method ?? ''} not allowed: use POST`, { allow: 'POST' });
     }
   }

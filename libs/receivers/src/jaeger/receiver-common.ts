@@ -3,16 +3,13 @@
 // and re-exported here for existing importers.
 
 import type http from 'node:http';
-import { promisify } from 'node:util';
-import zlib from 'node:zlib';
 import { create, toBinary } from '@bufbuild/protobuf';
 import { ExportTraceServiceRequestSchema, type ExportTraceServiceRequest } from '@stave/proto';
-import { Code, ConnectError, codeOf, httpStatusOf, type Logger } from '@stave/server';
+import { Code, ConnectError, codeOf, httpStatusOf, publicErrorMessage, publicMessage, type Logger } from '@stave/server';
+import { answerAfterDrain, BadEncodingError, BodyTooLargeError, ClientGoneError, readRequestBody, UnsupportedEncodingError } from '../http-body';
 import type { PushContext, TracePusher } from '../pusher';
 
 export { parseEndpoint, type Endpoint } from '../endpoint';
-
-const gunzip = promisify(zlib.gunzip);
 
 /** An HTTP failure with the status to answer it with. */
 export class HttpError extends Error {
@@ -36,39 +33,18 @@ export function orgIdOf(req: http.IncomingMessage): string | undefined {
 }
 
 /**
- * Reads a body of at most `maxBytes` (before and after decompression): a larger one is a 413 naming the
- * limit; a gzip body is inflated with the same cap; other encodings are a 415.
+ * Reads a body of at most `maxBytes` (before and after decompression; gzip is the one encoding Jaeger's and
+ * Zipkin's collectors accept): a larger one is a 413 naming the limit, another encoding a 415, a corrupt
+ * gzip stream a 400. The answer is sent after the rest of the body is drained (see ../http-body).
  */
 export async function readBoundedBody(req: http.IncomingMessage, maxBytes: number): Promise<Buffer> {
-  const encoding = (req.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
-  if (encoding !== 'identity' && encoding !== 'gzip' && encoding !== '') {
-    req.resume();
-    throw new HttpError(415, `unsupported content encoding ${JSON.stringify(encoding)} (gzip and identity are accepted)`);
-  }
-  const declared = Number(req.headers['content-length'] ?? NaN);
-  if (declared > maxBytes) {
-    req.resume();
-    throw new HttpError(413, `request body too large: ${declared} bytes is more than the ${maxBytes} byte limit`);
-  }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > maxBytes) {
-      req.resume();
-      throw new HttpError(413, `request body too large: more than the ${maxBytes} byte limit`);
-    }
-    chunks.push(chunk as Buffer);
-  }
-  const raw = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
-  if (encoding !== 'gzip') return raw;
   try {
-    return await gunzip(raw, { maxOutputLength: maxBytes });
+    return await readRequestBody(req, { maxBytes, maxDecompressedBytes: maxBytes, codings: ['gzip'] });
   } catch (err) {
-    if ((err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') {
-      throw new HttpError(413, `request body too large: more than the ${maxBytes} byte limit once decompressed`);
-    }
-    throw new HttpError(400, `invalid gzip body: ${(err as Error).message}`);
+    if (err instanceof BodyTooLargeError) throw new HttpError(413, err.message);
+    if (err instanceof UnsupportedEncodingError) throw new HttpError(415, err.message);
+    if (err instanceof BadEncodingError) throw new HttpError(400, err.message);
+    throw err;
   }
 }
 
@@ -90,10 +66,23 @@ export async function pushRequest(pusher: TracePusher, ctx: PushContext, req: Ex
 export const emptyRequest = (): ExportTraceServiceRequest => create(ExportTraceServiceRequestSchema);
 
 /**
- * Answers a failed request. Codes map to statuses through the one table in @stave/server; overload
- * (429/503) carries Retry-After so that clients back off instead of hammering.
+ * Answers a failed request, once its body is drained (see ../http-body). Codes map to statuses through the
+ * one table in @stave/server; overload (429/503) carries Retry-After so that clients back off instead of
+ * hammering. Messages are capped and, for 5xx, cleaned of paths (publicMessage).
  */
-export function sendFailure(res: http.ServerResponse, err: unknown, retryAfterSeconds: number, logger: Logger, receiver: string): void {
+export async function sendFailure(
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  err: unknown,
+  retryAfterSeconds: number,
+  logger: Logger,
+  receiver: string,
+): Promise<void> {
+  if (err instanceof ClientGoneError || res.destroyed) {
+    logger.debug('request abandoned by the client', { receiver });
+    res.destroy();
+    return;
+  }
   let status: number;
   let message: string;
   const headers: Record<string, string> = {};
@@ -105,18 +94,16 @@ export function sendFailure(res: http.ServerResponse, err: unknown, retryAfterSe
     const code = codeOf(err);
     const ce = ConnectError.from(err);
     status = httpStatusOf(code);
-    message = ce.rawMessage;
+    message = publicErrorMessage(err, status);
     if (code === Code.ResourceExhausted || code === Code.Unavailable) {
       headers['retry-after'] = ce.metadata.get('retry-after') ?? String(retryAfterSeconds);
     }
   }
-  if (status >= 500) logger.error('push failed', { receiver, status, err: message });
+  if (status >= 500) logger.error('push failed', { receiver, status, err });
   else logger.debug('request refused', { receiver, status, err: message });
   if (res.headersSent) {
     res.destroy();
     return;
   }
-  const body = message + '\n';
-  res.writeHead(status, { ...headers, 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body) });
-  res.end(body);
+  await answerAfterDrain(req, res, status, { ...headers, 'content-type': 'text/plain; charset=utf-8' }, publicMessage(message, status) + '\n');
 }

@@ -22,13 +22,11 @@ export class JaegerThriftHttpReceiver extends HttpReceiver {
 
   protected async handle(req: http.IncomingMessage, res: http.ServerResponse, path: string): Promise<void> {
     if (path !== JAEGER_THRIFT_HTTP_PATH) {
-      req.resume();
       throw new HttpError(404, `404 page not found: ${path}`);
     }
     this.requirePost(req);
     const type = mediaType(req);
     if (!JAEGER_THRIFT_CONTENT_TYPES.has(type)) {
-      req.resume();
       throw new HttpError(415, `unsupported content type ${JSON.stringify(type)}: want application/x-thrift or application/vnd.apache.thrift.binary`);
     }
     const body = await readBoundedBody(req, this.base.maxRequestBytes);

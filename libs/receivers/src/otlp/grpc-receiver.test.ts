@@ -144,8 +144,8 @@ describe('OtlpGrpcReceiver', () => {
         grpc.status.INVALID_ARGUMENT,
         /malformed protobuf at byte offset 3: length 5 exceeds the 0 bytes remaining/,
       ],
-      // Like grpc-go servers, a request that does not even frame is INTERNAL (see the receiver's comment).
-      ['truncated top-level framing', () => validRequest().subarray(0, 20), {}, grpc.status.INTERNAL, /parse binary/],
+      // A request that does not even frame is the client's malformed input: INVALID_ARGUMENT (grpc-go says INTERNAL).
+      ['truncated top-level framing', () => validRequest().subarray(0, 20), {}, grpc.status.INVALID_ARGUMENT, /parse binary/],
       [
         'a message over the cap',
         () => new Uint8Array(300 * 1024),

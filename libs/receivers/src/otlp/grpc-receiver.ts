@@ -12,15 +12,15 @@
 // carrying an encoded ExportTracePartialSuccess. The stand-ins are described in code, under the real
 // service's name, so the route is /opentelemetry.proto.collector.trace.v1.TraceService/Export.
 //
-// Consequences: a request whose top-level framing is malformed fails while Connect parses it and is
-// answered INTERNAL ("parse binary: ..."), as grpc-go servers (Tempo, the Collector) answer it; malformed
-// content inside is INVALID_ARGUMENT from the pusher. The gRPC+JSON codec is not meaningful with the
+// Consequences: a request whose top-level framing is malformed fails while Connect parses it ("parse
+// binary: ..."); grpc-go servers (Tempo, the Collector) answer that INTERNAL, Stave INVALID_ARGUMENT like any
+// malformed input (see createGrpcServer); malformed content inside is INVALID_ARGUMENT from the pusher. The gRPC+JSON codec is not meaningful with the
 // stand-ins; OTLP clients never use it.
 //
 // The pusher's ConnectError codes become the gRPC status (RESOURCE_EXHAUSTED, UNAVAILABLE, ...). The
 // receive cap applies to each message after decompression (RESOURCE_EXHAUSTED past it).
 
-import http2 from 'node:http2';
+import type http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
@@ -30,8 +30,9 @@ import { Code, ConnectError, type HandlerContext } from '@connectrpc/connect';
 import type { Compression } from '@connectrpc/connect/protocol';
 import { connectNodeAdapter } from '@connectrpc/connect-node';
 import { ExportTracePartialSuccessSchema } from '@stave/proto';
-import { BasicService, closeHttp2Gracefully, Http2Sessions, type Logger } from '@stave/server';
+import { BasicService, closeHttp2Gracefully, Http2Sessions, publicErrorsInterceptor, type Logger } from '@stave/server';
 import { listenReceiver } from '../endpoint';
+import { createGrpcServer } from '../grpc-server';
 import type { TracePusher } from '../pusher';
 import { BodyTooLargeError, inflateBounded, parseOtlpEndpoint, type ContentCoding } from './common';
 import { OTLP_DEFAULT_MAX_REQUEST_BYTES } from './http-receiver';
@@ -153,20 +154,11 @@ export class OtlpGrpcReceiver extends BasicService {
       connect: false,
       readMaxBytes: this.s.maxRecvBytes,
       acceptCompression: [cappedCompression('gzip'), cappedCompression('deflate')],
+      // Errors keep their code; messages are capped and carry no paths (as every Stave port answers).
+      interceptors: [publicErrorsInterceptor],
     });
-    const server = http2.createServer({ settings: { maxConcurrentStreams: this.s.maxConcurrentStreams } }, (req, res) => {
-      // A call refused before its request was read whole (over the cap) leaves the client's half of the
-      // stream open, and it would hold shutdown for the whole grace period. Once the trailers (the status)
-      // are out, reset the stream with RST_STREAM NO_ERROR ("stop sending"), as grpc-go servers do. Node's
-      // compat response sends the trailers from its own 'wantTrailers' listener, registered before this one.
-      req.stream.once('wantTrailers', () => {
-        setImmediate(() => {
-          // destroy() rather than close(NO_ERROR): close waits for a 'finish' that has already happened.
-          if (!req.stream.closed && !req.readableEnded) req.stream.destroy();
-        });
-      });
-      handler(req, res);
-    });
+    // Resets streams refused before their request was read whole (see createGrpcServer).
+    const server = createGrpcServer(handler, { maxConcurrentStreams: this.s.maxConcurrentStreams });
     this.sessions.track(server);
     this.server = server;
     await listenReceiver(server, endpoint, this.s.logger, 'otlp_grpc');

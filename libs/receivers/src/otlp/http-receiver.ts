@@ -18,10 +18,19 @@ import { create, toBinary, toJsonString } from '@bufbuild/protobuf';
 import { BinaryWriter, WireType } from '@bufbuild/protobuf/wire';
 import { parseOtlpJson } from '@stave/model';
 import { ExportTraceServiceRequestSchema, ExportTraceServiceResponseSchema } from '@stave/proto';
-import { BasicService, closeHttpGracefully, Code, ConnectError, httpStatusOf, type Logger } from '@stave/server';
+import { BasicService, closeHttpGracefully, Code, ConnectError, httpStatusOf, publicErrorMessage, publicMessage, type Logger } from '@stave/server';
 import { listenReceiver } from '../endpoint';
+import {
+  answerAfterDrain,
+  BadEncodingError,
+  BodyTooLargeError,
+  ClientGoneError,
+  readRequestBody,
+  UnsupportedEncodingError,
+  type ContentCoding,
+} from '../http-body';
 import type { PushOutcome, TracePusher } from '../pusher';
-import { BadEncodingError, BodyTooLargeError, inflateBounded, parseOtlpEndpoint, type ContentCoding } from './common';
+import { parseOtlpEndpoint } from './common';
 
 export const OTLP_HTTP_DEFAULT_ENDPOINT = '0.0.0.0:4318';
 export const OTLP_HTTP_TRACES_PATH = '/v1/traces';
@@ -67,8 +76,8 @@ function settle(o: OtlpHttpReceiverOptions): Settings {
 
 type Encoding = 'proto' | 'json';
 
-/** The client went away before sending its whole body: nobody to answer. */
-class ClientGoneError extends Error {}
+/** Content-Encodings accepted besides identity. */
+const CODINGS: readonly ContentCoding[] = ['gzip', 'deflate'];
 
 /** A refusal decided here (not by the pusher): an HTTP status, a gRPC code for the Status body, a message. */
 class Refusal extends Error {
@@ -143,17 +152,15 @@ export class OtlpHttpReceiver extends BasicService {
       );
       sendSuccess(res, encoding, outcome);
     } catch (err) {
-      this.sendFailure(req, res, encoding, err);
+      await this.sendFailure(req, res, encoding, err);
     }
   }
 
-  private async readBody(req: http.IncomingMessage): Promise<Uint8Array> {
-    const coding = contentCodingOf(req);
-    const raw = await readCapped(req, this.s.maxRequestBytes);
-    return coding === undefined ? raw : inflateBounded(raw, coding, this.s.maxDecompressedBytes);
+  private readBody(req: http.IncomingMessage): Promise<Uint8Array> {
+    return readRequestBody(req, { maxBytes: this.s.maxRequestBytes, maxDecompressedBytes: this.s.maxDecompressedBytes, codings: CODINGS });
   }
 
-  private sendFailure(req: http.IncomingMessage, res: http.ServerResponse, encoding: Encoding, err: unknown): void {
+  private async sendFailure(req: http.IncomingMessage, res: http.ServerResponse, encoding: Encoding, err: unknown): Promise<void> {
     if (err instanceof ClientGoneError || res.destroyed) {
       this.s.logger.debug('otlp request abandoned by the client', { receiver: 'otlp_http', err });
       res.destroy();
@@ -168,27 +175,27 @@ export class OtlpHttpReceiver extends BasicService {
       Object.assign(headers, err.headers);
     } else if (err instanceof BodyTooLargeError) {
       [status, code, message] = [413, Code.ResourceExhausted, err.message];
-      // The rest of an over-size body is not worth reading: answer and close the connection.
-      headers.connection = 'close';
+    } else if (err instanceof UnsupportedEncodingError) {
+      [status, code, message] = [415, Code.InvalidArgument, err.message];
     } else if (err instanceof BadEncodingError) {
       [status, code, message] = [400, Code.InvalidArgument, err.message];
     } else {
       const ce = ConnectError.from(err);
-      [status, code, message] = [httpStatusOf(ce.code), ce.code, ce.rawMessage];
+      [status, code, message] = [httpStatusOf(ce.code), ce.code, publicErrorMessage(err, httpStatusOf(ce.code))];
       if (ce.code === Code.ResourceExhausted || ce.code === Code.Unavailable) {
         headers['retry-after'] = ce.metadata.get('retry-after') ?? String(this.s.retryAfterSeconds);
       }
     }
-    if (status >= 500) this.s.logger.error('otlp push failed', { receiver: 'otlp_http', status, tenant: headerValue(req, 'x-scope-orgid'), err: message });
+    if (status >= 500) this.s.logger.error('otlp push failed', { receiver: 'otlp_http', status, tenant: headerValue(req, 'x-scope-orgid'), err });
     else this.s.logger.debug('otlp request refused', { receiver: 'otlp_http', status, err: message });
     if (res.headersSent) {
       res.destroy();
       return;
     }
+    message = publicMessage(message, status);
     const body = encoding === 'proto' ? statusProto(code, message) : Buffer.from(JSON.stringify({ code, message }));
-    res.writeHead(status, { ...headers, 'content-type': encoding === 'proto' ? 'application/x-protobuf' : 'application/json', 'content-length': body.length });
-    res.end(body);
-    // With `connection: close` Node ends the socket after the response; an unread request body is dropped.
+    // Answered once the rest of the body is read (bounded): see ../http-body.
+    await answerAfterDrain(req, res, status, { ...headers, 'content-type': encoding === 'proto' ? 'application/x-protobuf' : 'application/json' }, body);
   }
 }
 
@@ -206,68 +213,11 @@ function encodingOf(req: http.IncomingMessage): Encoding | undefined {
   return undefined;
 }
 
-function contentCodingOf(req: http.IncomingMessage): ContentCoding | undefined {
-  const coding = (req.headers['content-encoding'] ?? '').trim().toLowerCase();
-  if (coding === '' || coding === 'identity') return undefined;
-  if (coding === 'gzip' || coding === 'x-gzip') return 'gzip';
-  if (coding === 'deflate') return 'deflate';
-  throw new Refusal(415, Code.InvalidArgument, `unsupported content encoding ${JSON.stringify(coding)}: gzip, deflate and identity are accepted`);
-}
-
-/**
- * Reads a request body of at most `limit` bytes. Events rather than `for await`, because leaving an async
- * iterator early destroys the request and its socket, and the 413 could not be sent.
- */
-function readCapped(req: http.IncomingMessage, limit: number): Promise<Buffer> {
-  if (Number(req.headers['content-length']) > limit) return Promise.reject(new BodyTooLargeError(limit, false));
-  return new Promise<Buffer>((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const done = (): void => {
-      req.off('data', onData);
-      req.off('end', onEnd);
-      req.off('error', onError);
-      req.off('close', onClose);
-    };
-    const onData = (chunk: Buffer): void => {
-      size += chunk.length;
-      if (size > limit) {
-        done();
-        req.pause();
-        reject(new BodyTooLargeError(limit, false));
-        return;
-      }
-      chunks.push(chunk);
-    };
-    const onEnd = (): void => {
-      done();
-      resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
-    };
-    const onError = (err: Error): void => {
-      done();
-      reject(err);
-    };
-    const onClose = (): void => {
-      done();
-      reject(new ClientGoneError('client closed the connection before sending the whole body'));
-    };
-    req.on('data', onData);
-    req.on('end', onEnd);
-    req.on('error', onError);
-    req.on('close', onClose);
-  });
-}
-
-const utf8 = new TextDecoder('utf-8', { fatal: true });
+/** Invalid UTF-8 sequences become U+FFFD, as in every receiver (docs/limits.md): one bad byte costs one character, not the batch. */
+const utf8 = new TextDecoder('utf-8');
 
 function jsonToProtobuf(body: Uint8Array): Uint8Array {
-  let text: string;
-  try {
-    text = utf8.decode(body);
-  } catch {
-    throw new ConnectError('request body is not valid UTF-8', Code.InvalidArgument);
-  }
-  return toBinary(ExportTraceServiceRequestSchema, parseOtlpJson(text));
+  return toBinary(ExportTraceServiceRequestSchema, parseOtlpJson(utf8.decode(body)));
 }
 
 function sendSuccess(res: http.ServerResponse, encoding: Encoding, outcome: PushOutcome): void {

@@ -27,7 +27,6 @@ export class ZipkinReceiver extends HttpReceiver {
 
   protected async handle(req: http.IncomingMessage, res: http.ServerResponse, path: string): Promise<void> {
     if (path !== ZIPKIN_V2_PATH && path !== ZIPKIN_V1_PATH) {
-      req.resume();
       throw new HttpError(404, `404 page not found: ${path}`);
     }
     this.requirePost(req);
@@ -41,7 +40,6 @@ export class ZipkinReceiver extends HttpReceiver {
       convert = zipkinProtoToOtlp;
       protocol = 'zipkin_proto';
     } else {
-      req.resume();
       const want = path === ZIPKIN_V2_PATH ? 'application/json or application/x-protobuf' : 'application/json';
       throw new HttpError(415, `unsupported content type ${JSON.stringify(type)} on ${path}: want ${want}`);
     }

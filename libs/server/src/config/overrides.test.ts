@@ -52,10 +52,13 @@ describe('Overrides', () => {
   it('warns about the ignored or pending keys a tenant sets, once each, and not about the defaults', async () => {
     const o = overrides({});
     expect(o.setPerTenantYaml('overrides:\n  t:\n    max_bytes_per_trace: 10\n', 'f.yaml')).toEqual([]);
-    const yaml = 'overrides:\n  t:\n    metrics_generator_max_active_series: 100\n    ingestion:\n      tenant_shard_size: 3\n';
+    const yaml = 'overrides:\n  t:\n    max_global_traces_per_user: 100\n    ingestion:\n      tenant_shard_size: 3\n';
     expect(o.setPerTenantYaml(yaml, 'f.yaml')).toEqual([
+      {
+        path: 'overrides.t.ingestion.max_global_traces_per_user',
+        message: 'accepted but not in effect yet (the global live-trace limit is not enforced yet; max_traces_per_user is)',
+      },
       { path: 'overrides.t.ingestion.tenant_shard_size', message: expect.stringContaining('not implemented by Stave') as string },
-      { path: 'overrides.t.metrics_generator.max_active_series', message: 'accepted but not in effect yet (lands with the metrics-generator)' },
     ]);
     const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'stave-overrides-')), 'overrides.yaml');
     writeFileSync(file, yaml);
@@ -64,8 +67,8 @@ describe('Overrides', () => {
     await o.loadPerTenantFile(file, logger);
     await o.loadPerTenantFile(file, logger);
     expect(lines.map((l) => (JSON.parse(l) as { key: string }).key)).toEqual([
+      'overrides.t.ingestion.max_global_traces_per_user',
       'overrides.t.ingestion.tenant_shard_size',
-      'overrides.t.metrics_generator.max_active_series',
     ]);
   });
 });

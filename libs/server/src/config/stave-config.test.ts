@@ -45,11 +45,14 @@ describe('the Stave config schema', () => {
   });
 
   it('shows pending keys in /status/config, with their values', () => {
-    const { config, warnings } = parseConfig(staveConfigSchema, { metrics_generator: { metrics_ingestion_time_range_slack: '1m' } });
+    const { config, warnings } = parseConfig(staveConfigSchema, { metrics_generator: { processor: { span_metrics: { enable_target_info: true } } } });
     expect(warnings).toEqual([
-      { path: 'metrics_generator.metrics_ingestion_time_range_slack', message: 'accepted but not in effect yet (lands with the metrics-generator)' },
+      {
+        path: 'metrics_generator.processor.span_metrics.enable_target_info',
+        message: 'accepted but not in effect yet (traces_target_info is not generated yet)',
+      },
     ]);
-    expect(configToYaml(config)).toMatchObject({ metrics_generator: { metrics_ingestion_time_range_slack: '1m0s' } });
+    expect(configToYaml(config)).toMatchObject({ metrics_generator: { processor: { span_metrics: { enable_target_info: true } } } });
   });
 
   it('loads a Tempo block version with a warning, and reports the format Stave writes', () => {

@@ -15,7 +15,6 @@
 //   flushed, which can take minutes.
 
 const MERGE_BUFFERS = 'compaction streams pages; its memory is set by storage.trace.block.row_group_size_bytes and max_compaction_objects';
-const GENERATOR = 'lands with the metrics-generator';
 const SEARCH = 'lands with search';
 const BLOCKLIST = 'the blocklist poller is not tunable yet: it polls tenants one at a time, each from its tenant index, else by listing';
 const TEMPO_NETWORKS = ['tcp4', 'tcp6'];
@@ -281,61 +280,64 @@ const remoteWrite = c.object({
 
 export const metricsGeneratorSection = c.object({
   ring: basicRing,
-  processor: c.pending(
-    c.object({
-      service_graphs: c.object({
-        wait: c.duration('10s'),
-        max_items: c.int(10_000, { min: 1 }),
-        workers: c.int(10, { min: 1 }),
-        histogram_buckets: c.list(c.float(0), () => [0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 6.4, 12.8]),
-        dimensions: c.list(c.string()),
-        enable_client_server_prefix: c.bool(false),
-        peer_attributes: c.list(c.string(), () => ['peer.service', 'db.name', 'db.system']),
-      }),
-      span_metrics: c.object({
-        histogram_buckets: c.list(c.float(0), () => [0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1.024, 2.048, 4.096, 8.192, 16.384]),
-        intrinsic_dimensions: c.ignored(),
-        dimensions: c.list(c.string()),
-        dimension_mappings: c.ignored(),
-        enable_target_info: c.bool(false),
-        filter_policies: c.ignored(),
-      }),
-      local_blocks: c.ignored(),
+  processor: c.object({
+    service_graphs: c.object({
+      wait: c.duration('10s', 'how long an edge waits for its other side'),
+      max_items: c.int(10_000, { min: 1 }, 'edges waiting at most; spans past it are dropped'),
+      workers: c.ignored('edges are paired on the event loop, where a span never waits for a worker'),
+      histogram_buckets: c.list(c.float(0), () => [0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 6.4, 12.8]),
+      dimensions: c.list(c.string()),
+      enable_client_server_prefix: c.bool(false),
+      enable_messaging_system_latency_histogram: c.bool(false),
+      enable_virtual_node_label: c.bool(false),
+      peer_attributes: c.list(c.string(), () => ['peer.service', 'db.name', 'db.system']),
+      span_multiplier_key: c.string(''),
     }),
-    GENERATOR,
-  ),
-  registry: c.pending(
-    c.object({
-      collection_interval: c.duration('15s'),
-      stale_duration: c.duration('15m'),
-      external_labels: c.map(c.string()),
-      max_label_name_length: c.int(1024, { min: 1 }),
-      max_label_value_length: c.int(2048, { min: 1 }),
-    }),
-    GENERATOR,
-  ),
-  storage: c.pending(
-    c.object({
-      path: c.string('./data/generator/wal'),
-      // Tempo's copy of the Prometheus agent WAL options. Stave's queue is its own (docs/remote-write.md):
-      // only the age limit applies.
-      wal: c.object({
-        max_wal_time: c.int(4 * 60 * 60 * 1000, { min: 0 }, 'queued records whose newest sample is older (ms) are dropped'),
-        wal_segment_size: c.ignored('queue segments are 8 MiB'),
-        wal_compression: c.ignored(),
-        stripe_size: c.ignored(),
-        truncate_frequency: c.ignored('segments are deleted as soon as every endpoint has sent them'),
-        min_wal_time: c.ignored(),
-        no_lockfile: c.ignored(),
+    span_metrics: c.object({
+      histogram_buckets: c.list(c.float(0), () => [0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1.024, 2.048, 4.096, 8.192, 16.384]),
+      intrinsic_dimensions: c.object({
+        service: c.bool(true),
+        span_name: c.bool(true),
+        span_kind: c.bool(true),
+        status_code: c.bool(true),
+        status_message: c.bool(false),
       }),
-      remote_write_flush_deadline: c.duration('1m'),
-      remote_write: c.list(remoteWrite),
-      remote_write_add_org_id_header: c.bool(true),
+      dimensions: c.list(c.string()),
+      dimension_mappings: c.ignored(),
+      enable_target_info: c.pending(c.bool(false), 'traces_target_info is not generated yet'),
+      target_info_excluded_dimensions: c.ignored(),
+      span_multiplier_key: c.string(''),
+      filter_policies: c.ignored(),
     }),
-    GENERATOR,
-  ),
+    local_blocks: c.ignored(),
+  }),
+  registry: c.object({
+    collection_interval: c.duration('15s'),
+    stale_duration: c.duration('15m'),
+    external_labels: c.map(c.string()),
+    inject_tenant_id_as: c.ignored(),
+    max_label_name_length: c.int(1024, { min: 1 }),
+    max_label_value_length: c.int(2048, { min: 1 }),
+  }),
+  storage: c.object({
+    path: c.string('./data/generator/wal'),
+    // Tempo's copy of the Prometheus agent WAL options. Stave's queue is its own (docs/remote-write.md):
+    // only the age limit applies.
+    wal: c.object({
+      max_wal_time: c.int(4 * 60 * 60 * 1000, { min: 0 }, 'queued records whose newest sample is older (ms) are dropped'),
+      wal_segment_size: c.ignored('queue segments are 8 MiB'),
+      wal_compression: c.ignored(),
+      stripe_size: c.ignored(),
+      truncate_frequency: c.ignored('segments are deleted as soon as every endpoint has sent them'),
+      min_wal_time: c.ignored(),
+      no_lockfile: c.ignored(),
+    }),
+    remote_write_flush_deadline: c.duration('1m'),
+    remote_write: c.list(remoteWrite),
+    remote_write_add_org_id_header: c.bool(true),
+  }),
   traces_storage: c.ignored(),
-  metrics_ingestion_time_range_slack: c.pending(c.duration('30s'), GENERATOR),
+  metrics_ingestion_time_range_slack: c.duration('30s', 'spans that ended further than this from now are dropped'),
   query_timeout: c.ignored(),
   override_ring_key: c.string('metrics-generator'),
 });
@@ -517,11 +519,11 @@ export const limitsSection = c.object({
   }),
   compaction: c.object({ block_retention: c.duration('0s'), compaction_window: c.ignored(), compaction_disabled: c.ignored() }),
   metrics_generator: c.object({
-    processors: c.pending(c.list(c.string()), GENERATOR),
-    ring_size: c.pending(c.int(0, { min: 0 }), GENERATOR),
-    max_active_series: c.pending(c.int(0, { min: 0 }), GENERATOR),
-    collection_interval: c.pending(c.duration('0s'), GENERATOR),
-    disable_collection: c.pending(c.bool(false), GENERATOR),
+    processors: c.list(c.string()),
+    ring_size: c.pending(c.int(0, { min: 0 }), 'no shuffle sharding yet: every tenant uses the whole metrics-generator ring'),
+    max_active_series: c.int(0, { min: 0 }),
+    collection_interval: c.duration('0s'),
+    disable_collection: c.bool(false),
     processor: c.ignored(),
     forwarder: c.ignored(),
     remote_write_headers: c.ignored(),
@@ -550,8 +552,8 @@ export const overridesSection = c.object({
   block_retention: c.optional(c.duration('0s')),
   max_bytes_per_tag_values_query: c.pending(c.optional(c.int(0, { min: 0 })), SEARCH),
   max_search_duration: c.pending(c.optional(c.duration('0s')), SEARCH),
-  metrics_generator_processors: c.pending(c.optional(c.list(c.string())), GENERATOR),
-  metrics_generator_max_active_series: c.pending(c.optional(c.int(0, { min: 0 })), GENERATOR),
+  metrics_generator_processors: c.optional(c.list(c.string())),
+  metrics_generator_max_active_series: c.optional(c.int(0, { min: 0 })),
   max_bytes_per_trace_search: c.ignored(),
   max_search_bytes_per_trace: c.ignored(),
 });
@@ -574,7 +576,7 @@ export const staveConfigSchema = c.object({
     pool_config: c.ignored(),
     grpc_client_config: c.ignored(),
   }),
-  metrics_generator_client: c.object({ remote_timeout: c.pending(c.duration('5s'), GENERATOR), pool_config: c.ignored(), grpc_client_config: c.ignored() }),
+  metrics_generator_client: c.object({ remote_timeout: c.duration('5s'), pool_config: c.ignored(), grpc_client_config: c.ignored() }),
   querier: querierSection,
   query_frontend: queryFrontendSection,
   compactor: compactorSection,

@@ -1,0 +1,52 @@
+// A counter of the registry: one value per label set, sent as a Prometheus counter sample.
+
+import type { Series } from '@stave/remote-write';
+import { seriesLabels, type LabelSet } from './labels';
+import { FIRST_SAMPLE_OFFSET_MS, type Counter, type Metric, type SeriesHooks } from './metric';
+
+interface CounterSeries {
+  readonly labels: LabelSet;
+  value: number;
+  lastUpdated: number;
+  isNew: boolean;
+}
+
+export class RegistryCounter implements Counter, Metric {
+  private readonly series = new Map<string, CounterSeries>();
+
+  constructor(
+    readonly name: string,
+    private readonly hooks: SeriesHooks,
+  ) {}
+
+  inc(labels: LabelSet, value: number): void {
+    if (!(value >= 0)) throw new Error(`counter ${this.name} can only increase (got ${value})`);
+    const s = this.series.get(labels.key);
+    if (s) {
+      s.value += value;
+      s.lastUpdated = this.hooks.now();
+      return;
+    }
+    if (!this.hooks.onAdd(1)) return;
+    this.series.set(labels.key, { labels, value, lastUpdated: this.hooks.now(), isNew: true });
+  }
+
+  collect(timeMs: number, external: ReadonlyMap<string, string>, out: Series[]): number {
+    for (const s of this.series.values()) {
+      const labels = seriesLabels(this.name, s.labels, external);
+      const samples = s.isNew ? [{ value: 0, timestampMs: timeMs - FIRST_SAMPLE_OFFSET_MS }] : [];
+      samples.push({ value: s.value, timestampMs: timeMs });
+      s.isNew = false;
+      out.push({ labels, samples });
+    }
+    return this.series.size;
+  }
+
+  removeStale(beforeMs: number): void {
+    for (const [key, s] of this.series) {
+      if (s.lastUpdated >= beforeMs) continue;
+      this.series.delete(key);
+      this.hooks.onRemove(1);
+    }
+  }
+}
