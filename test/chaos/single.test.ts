@@ -79,7 +79,9 @@ describe(`chaos on the single binary (seed ${SEED})`, () => {
     appendFileSync(seg, new Prng(SEED).bytes(new Uint8Array(1000)));
     const m = fleet.restart('stave');
     await fleet.ready('stave');
-    const tear = await poll('the tear logged', () => m.proc.logs.find((l) => l.msg === 'WAL segment has a torn or corrupt tail'));
+    receiver.port = await m.proc.receiverPort(/otlp.*http/);
+    port = await m.proc.httpPort();
+    const tear = await poll('the tear logged', () => m.proc.logs.find((l) => String(l.msg).startsWith('WAL segment has a torn or corrupt tail')));
     expect(tear).toMatchObject({ file: seg });
     expect(typeof tear.offset).toBe('number');
     expect(tear.offset as number).toBeLessThanOrEqual(cut);

@@ -8,7 +8,7 @@
 // 404s and short answers are not: a healthy fleet must not answer them for acknowledged data.
 
 import { fromBinary } from '@bufbuild/protobuf';
-import { httpRequest, keepAliveAgent } from '@stave/bench';
+import { httpRequest, keepAliveAgent, sample } from '@stave/bench';
 import { TraceSchema } from '@stave/proto';
 import type { SpanLedger, TraceRecord } from './load';
 
@@ -35,10 +35,13 @@ export interface CheckOptions {
   attempts?: number;
   /** Only these traces (default: every acknowledged trace of the ledger). */
   only?: Array<[string, TraceRecord]>;
+  /** Check a seeded sample of at most this many traces (the CI tier's budget); all when unset. */
+  sample?: { max: number; seed: number };
 }
 
 export async function checkLedger(ledger: SpanLedger, opts: CheckOptions): Promise<CheckReport> {
-  const traces = opts.only ?? ledger.ackedTraces();
+  const all = opts.only ?? ledger.ackedTraces();
+  const traces = opts.sample && all.length > opts.sample.max ? sample(all, opts.sample.max, opts.sample.seed) : all;
   const report: CheckReport = {
     traces: traces.length,
     spans: 0,

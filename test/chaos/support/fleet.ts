@@ -102,7 +102,15 @@ export class Fleet {
 
   async ready(name: string, timeoutMs = 90_000): Promise<void> {
     const p = this.get(name).proc;
-    const url = await p.url('/ready');
+    const port = await poll(
+      `${name} to log its http port`,
+      () => {
+        if (p.child.exitCode !== null) throw new Error(`${name} exited: ${p.stderrText().slice(-1500)}`);
+        return p.logs.find((x) => x.msg === 'http server listening' && x.server === 'http')?.port as number | undefined;
+      },
+      SLOW,
+    );
+    const url = `http://127.0.0.1:${port}/ready`;
     await poll(`${name} /ready to answer 200`, async () => (await fetch(url)).status === 200, { timeoutMs, intervalMs: 100 });
   }
 
@@ -146,6 +154,11 @@ export class Fleet {
     let sum = 0;
     for (const line of text.split('\n')) if (line.split(/[{ ]/)[0] === metric) sum += Number(line.split(' ').pop());
     return sum;
+  }
+
+  isRunning(name: string): boolean {
+    const c = this.get(name).proc.child;
+    return c.exitCode === null && c.signalCode === null;
   }
 
   running(): Member[] {
