@@ -69,8 +69,9 @@ export class FaultProxy {
     if (opts.latencyMs !== undefined) this.latencyMs = opts.latencyMs;
     this.modeNow = mode;
     if (mode === 'refuse') {
-      await this.stopListening();
+      // Reset first: a server's close() waits for its open connections (keep-alive ones never end).
       this.resetAll();
+      await this.stopListening();
     } else {
       if (mode !== 'pass') this.resetAll();
       await this.start();
@@ -87,15 +88,19 @@ export class FaultProxy {
   }
 
   async close(): Promise<void> {
-    await this.stopListening();
     for (const s of this.sockets) s.destroy();
     this.sockets.clear();
+    await this.stopListening();
   }
 
   private async stopListening(): Promise<void> {
     const server = this.server;
     this.server = undefined;
-    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+    if (!server) return;
+    // Connections accepted between the reset and close() are reset too, so the close completes.
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    this.resetAll();
+    await closed;
   }
 
   private track(s: net.Socket): void {
