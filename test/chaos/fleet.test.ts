@@ -28,7 +28,7 @@ describe(`chaos on a fleet (seed ${SEED})`, () => {
   const check = async (all = false) => {
     note(`load: ${JSON.stringify(load.summary())}; checking ${load.ledger.ackedTraces().length} traces`);
     const r = await checkLedger(load.ledger, { port: frontendPort, ...(all || FULL ? {} : { sample: { max: 80, seed: SEED } }) });
-    note(`checked: ${r.exact}/${r.traces} exact, ${JSON.stringify(verdict(r))}`);
+    note(`checked: ${r.exact}/${r.traces} exact, ${JSON.stringify(verdict(r))} ${JSON.stringify(r.messages)}`);
     return r;
   };
 
@@ -279,7 +279,10 @@ describe(`chaos on a fleet (seed ${SEED})`, () => {
     })();
     await poll('jobs on querier-1', async () => (await fleet.metric('querier-1', 'stave_querier_jobs_total')) > jobsBefore + 10, { intervalMs: 20 });
     await fleet.kill('querier-1', 'SIGKILL');
-    for (const r of await reading) expect(verdict(r)).toEqual(CLEAN);
+    for (const r of await reading) {
+      note(`REL-18 reads: ${r.exact}/${r.traces} exact ${JSON.stringify(r.messages)}`);
+      expect(verdict(r)).toEqual(CLEAN);
+    }
 
     const flood = await Promise.all(
       Array.from({ length: 150 }, async (_, i) => {

@@ -155,7 +155,14 @@ describe(`chaos on the single binary (seed ${SEED})`, () => {
     const res = await fetch(`http://127.0.0.1:${receiver.port}/v1/traces`, {
       method: 'POST',
       headers: { 'content-type': 'application/x-protobuf', 'x-scope-orgid': 'noisy' },
-      body: new Uint8Array(RATE_BYTES * 2).fill(0),
+      body: toBinary(
+        ExportTraceServiceRequestSchema,
+        create(ExportTraceServiceRequestSchema, {
+          resourceSpans: [
+            { scopeSpans: [{ spans: [{ traceId: new Uint8Array(16).fill(7), spanId: new Uint8Array(8).fill(7), name: 'n'.repeat(RATE_BYTES * 2) }] }] },
+          ],
+        }),
+      ),
     });
     note(`REL-15 oversized body for the bucket: ${res.status} retry-after ${res.headers.get('retry-after')}`);
     expect([res.status, Number(res.headers.get('retry-after')) > 0]).toEqual([429, true]);

@@ -24,6 +24,8 @@ export interface CheckReport {
   foreignSpans: number;
   /** Answers still failing after the retries, by kind. */
   errors: Record<string, number>;
+  /** The first answer body of each error kind (what the fleet said). */
+  messages: Record<string, string>;
 }
 
 export interface CheckOptions {
@@ -52,6 +54,7 @@ export async function checkLedger(ledger: SpanLedger, opts: CheckOptions): Promi
     duplicateSpans: 0,
     foreignSpans: 0,
     errors: {},
+    messages: {},
   };
   const agent = keepAliveAgent(opts.concurrency ?? 4);
   const headers: Record<string, string> = { accept: 'application/protobuf' };
@@ -74,6 +77,7 @@ export async function checkLedger(ledger: SpanLedger, opts: CheckOptions): Promi
     if (res.status !== 200) {
       const kind = res.status === 0 ? (res.error ?? 'network error') : `HTTP ${res.status}`;
       report.errors[kind] = (report.errors[kind] ?? 0) + 1;
+      report.messages[kind] ??= res.body.toString('utf8').slice(0, 300);
       return;
     }
     const got = new Map<string, number>();
