@@ -100,6 +100,8 @@ export class ChaosLoad {
     this.running = false;
     await Promise.all(this.workers);
     this.workers = [];
+    // Idle keep-alive sockets would outlive the test; the agent opens new ones if the load goes on.
+    this.agent.destroy();
   }
 
   /** Sends `n` requests one after another (outside `start`/`stop`), for a fixed amount of data. */
