@@ -227,7 +227,7 @@ describe(`chaos on a fleet (seed ${SEED})`, () => {
     expect(new Set(tokens).size).toBe(tokens.length);
   }, 240_000);
 
-  it(`REL-11 object store down ${FULL ? 30 : 8} s: ingest unaffected, recent traces found, every block flushed after recovery`, async () => {
+  it(`REL-11 object store down ${FULL ? 30 : 8} s: ingest unaffected, by-ID answers exact or 5xx meanwhile, every block flushed after recovery`, async () => {
     newLoad().start();
     await load.untilAcked(20);
     await stack.s3Proxy.set('refuse');
