@@ -7,7 +7,7 @@ PNPM_VERSION := 12.4.2
 PNPM := pnpm
 BIN := node_modules/.bin
 
-.PHONY: run fleet image-root build test lint format typecheck generate bench bench-blocks bench-compaction bench-explorer clean deps tools system-deps deploy-manifests
+.PHONY: run fleet image-root build test chaos lint format typecheck generate bench bench-blocks bench-compaction bench-explorer clean deps tools system-deps deploy-manifests
 
 deps: node_modules/.pnpm-stamp
 
@@ -64,6 +64,13 @@ test: build lint system-deps
 	@rm -f .tmp/test-count.txt
 	@NODE_OPTIONS=--experimental-vm-modules $(BIN)/jest --ci; status=$$?; \
 	  cat .tmp/test-count.txt 2>/dev/null || echo "0 passed, 1 failed"; exit $$status
+
+# The whole reliability battery (docs/reliability.md): the chaos tier of `make test`, the longer scenarios and
+# the seeded soak (CHAOS_SOAK_MINUTES, default 30). One seed for every suite: CHAOS_SEED=<n> replays a run.
+chaos: build system-deps
+	@seed=$${CHAOS_SEED:-$$(( (RANDOM << 15) | RANDOM ))}; start=$$(date +%s); echo "make chaos: seed $$seed (replay with CHAOS_SEED=$$seed)"; \
+	  CHAOS_SEED=$$seed CHAOS_FULL=1 NODE_OPTIONS=--experimental-vm-modules $(BIN)/jest --ci -c test/chaos/jest.chaos.config.js; status=$$?; \
+	  echo "make chaos: seed $$seed, $$(( $$(date +%s) - start )) s, exit $$status"; exit $$status
 
 bench: build
 	node bench/dist/run.js $(ARGS)

@@ -10,8 +10,11 @@ import { Distributor } from './distributor';
 class RecordingIngester implements IngesterClient {
   readonly pushes: PushBytesRequest[] = [];
   fail: Error | undefined;
+  /** When set, pushes wait for it (a replica that hangs, as under SIGSTOP). */
+  hang: Promise<void> | undefined;
   reject: PushErrorReason = PushErrorReason.NO_ERROR;
   async pushBytes(req: PushBytesRequest) {
+    if (this.hang) await this.hang;
     if (this.fail) throw this.fail;
     this.pushes.push(req);
     return create(PushResponseSchema, { errorsByTrace: req.ids.map(() => this.reject) });
@@ -134,6 +137,15 @@ describe('Distributor', () => {
     expect((err as ConnectError).rawMessage).toMatch(
       /^write quorum not reached for trace (01){16}: 1 of 2 replicas required succeeded \(connection refused\)$/,
     );
+  });
+
+  it('answers once every trace has its quorum, without waiting for a replica that hangs (REL-10)', async () => {
+    const { d, ingesters } = setup(3);
+    let release!: () => void;
+    ingesters[2]!.hang = new Promise((r) => (release = r));
+    await expect(d.pushOtlp(ctx, body(4))).resolves.toEqual({ rejectedSpans: 0, errorMessage: '' });
+    expect(ingesters[2]!.pushes).toEqual([]);
+    release();
   });
 
   it('reports spans an ingester refused as rejected, naming the limit', async () => {

@@ -125,30 +125,41 @@ export class Distributor extends BasicService implements TracePusher {
     const failed = new Array<number>(traces.length).fill(0);
     const rejected = new Map<number, PushErrorReason>();
     let lastErr: unknown;
-    await Promise.all(
-      [...batches.values()].map(async ({ instance, idx }) => {
-        try {
-          const res = await this.opts.ingester(instance).pushBytes(
-            pushBytesRequest({
-              tenant,
-              traces: idx.map((i) => traces[i]!.bytes),
-              ids: idx.map((i) => traces[i]!.id),
-              startSeconds: idx.map((i) => startSeconds(traces[i]!.startUnixNano)),
-              endSeconds: idx.map((i) => endSeconds(traces[i]!.endUnixNano)),
-            }),
-          );
-          idx.forEach((i, k) => {
-            const reason = res.errorsByTrace[k] ?? PushErrorReason.NO_ERROR;
-            if (reason === PushErrorReason.NO_ERROR) ok[i]!++;
-            else rejected.set(i, reason);
-          });
-        } catch (err) {
-          lastErr = err;
-          this.log.warn('push to ingester failed', { ingester: instance.addr, err: err instanceof Error ? err.message : String(err) });
-          for (const i of idx) failed[i]!++;
-        }
-      }),
-    );
+    const send = async ({ instance, idx }: { instance: InstanceDesc; idx: number[] }): Promise<void> => {
+      try {
+        const res = await this.opts.ingester(instance).pushBytes(
+          pushBytesRequest({
+            tenant,
+            traces: idx.map((i) => traces[i]!.bytes),
+            ids: idx.map((i) => traces[i]!.id),
+            startSeconds: idx.map((i) => startSeconds(traces[i]!.startUnixNano)),
+            endSeconds: idx.map((i) => endSeconds(traces[i]!.endUnixNano)),
+          }),
+        );
+        idx.forEach((i, k) => {
+          const reason = res.errorsByTrace[k] ?? PushErrorReason.NO_ERROR;
+          if (reason === PushErrorReason.NO_ERROR) ok[i]!++;
+          else rejected.set(i, reason);
+        });
+      } catch (err) {
+        lastErr = err;
+        this.log.warn('push to ingester failed', { ingester: instance.addr, err: err instanceof Error ? err.message : String(err) });
+        for (const i of idx) failed[i]!++;
+      }
+    };
+    // Answer as soon as every trace has its quorum: a replica that hangs (SIGSTOP, a full disk) must not
+    // hold every push until the client timeout. The slow call goes on and only adds to the counts.
+    await new Promise<void>((resolve) => {
+      let pending = batches.size;
+      if (pending === 0) resolve();
+      const quorum = () => ok.every((n, i) => n >= need[i]!);
+      for (const b of batches.values()) {
+        void send(b).finally(() => {
+          pending--;
+          if (pending === 0 || quorum()) resolve();
+        });
+      }
+    });
     let rejectedSpans = 0;
     const byReason = new Map<string, number>();
     for (let i = 0; i < traces.length; i++) {
