@@ -7,7 +7,7 @@ PNPM_VERSION := 12.4.2
 PNPM := pnpm
 BIN := node_modules/.bin
 
-.PHONY: run fleet image-root build test chaos lint format typecheck generate bench bench-blocks bench-compaction bench-explorer clean deps tools system-deps
+.PHONY: run fleet image-root build test chaos lint format typecheck generate bench bench-blocks bench-compaction bench-explorer clean deps tools system-deps deploy-manifests
 
 deps: node_modules/.pnpm-stamp
 
@@ -89,6 +89,11 @@ bench-compaction: build
 bench-explorer: build system-deps
 	$(BIN)/tsc -b bench/explorer
 	node bench/explorer/dist/run.js $(ARGS)
+
+# Plain Kubernetes manifests in deploy/kubernetes, rendered from helm/stave (Go's text/template + sprig, built
+# from Debian's Go packages; test/helm/deploy.test.ts checks they equal a fresh render).
+deploy-manifests: system-deps
+	deploy/kubernetes/generate.sh
 
 clean:
 	rm -rf libs/*/dist services/*/dist test/dist bench/dist bench/blocks/dist bench/compaction/dist bench/explorer/dist scripts/fleet/dist
