@@ -61,17 +61,21 @@ export async function checkLedger(ledger: SpanLedger, opts: CheckOptions): Promi
   if (opts.tenant) headers['x-scope-orgid'] = opts.tenant;
   let next = 0;
   const one = async ([id, rec]: [string, TraceRecord]): Promise<void> => {
-    report.spans += rec.acked.size;
     let res;
+    // What must be there is what was acknowledged before the read was sent: load may still be running, and
+    // a span acknowledged while the answer is on its way may or may not be in it.
+    let acked: Set<string>;
     for (let attempt = 1; ; attempt++) {
+      acked = new Set(rec.acked);
       res = await httpRequest(agent, { host: opts.host ?? '127.0.0.1', port: opts.port, method: 'GET', path: `/api/traces/${id}`, headers, timeoutMs: 15_000 });
       if (res.status === 200 || res.status === 404 || attempt >= (opts.attempts ?? 5)) break;
       await new Promise((r) => setTimeout(r, 200 * attempt));
     }
+    report.spans += acked.size;
     if (res.status === 404) {
       report.wrongEmpty++;
       report.lostTraces.push(id);
-      report.lostSpans += rec.acked.size;
+      report.lostSpans += acked.size;
       return;
     }
     if (res.status !== 200) {
@@ -90,7 +94,7 @@ export async function checkLedger(ledger: SpanLedger, opts: CheckOptions): Promi
       }
     }
     let missing = 0;
-    for (const s of rec.acked) if (!got.has(s)) missing++;
+    for (const s of acked) if (!got.has(s)) missing++;
     let dup = 0;
     let foreign = 0;
     for (const [s, n] of got) {
