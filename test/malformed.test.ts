@@ -9,6 +9,7 @@ import http2 from 'node:http2';
 import { readFileSync } from 'node:fs';
 import zlib from 'node:zlib';
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
+import { Prng } from '@stave/bench';
 import { ExportTraceServiceRequestSchema, TraceSchema } from '@stave/proto';
 import { configYaml } from './support/config';
 import { poll } from './support/poll';
@@ -46,16 +47,10 @@ const config = configYaml(
   ['overrides:', '  defaults:', '    ingestion:', '      rate_limit_bytes: 1000000000', '      burst_size_bytes: 1000000000'],
 );
 
-/** mulberry32: small, seedable, good enough to pick cases. */
+/** A seeded draw in [0, 1), from the bench's PRNG. */
 function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const prng = new Prng(seed);
+  return () => prng.next();
 }
 
 interface Ports {

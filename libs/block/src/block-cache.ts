@@ -49,9 +49,9 @@ export class BlockCache {
   readonly misses: Record<BlockCacheKind, number> = { bloom: 0, index: 0, page: 0 };
   private readonly inflight = new Map<string, Promise<BlockCacheValue>>();
 
-  /** A budget in bytes, or an existing LRU to wrap (its budget, shared with whoever else holds it); and the pages' budget. */
-  constructor(budget: number | ByteLru<BlockCacheValue>, pageBudget = 0) {
-    this.lru = typeof budget === 'number' ? new ByteLru(budget) : budget;
+  /** Budgets in bytes: bloom shards and index pages, and `trace` pages. */
+  constructor(budget: number, pageBudget = 0) {
+    this.lru = new ByteLru(budget);
     this.pages = new ByteLru(pageBudget);
   }
 

@@ -6,7 +6,7 @@ import { LocalStore } from '@stave/backend';
 import { type TracesData, TracesDataSchema } from '@stave/proto';
 import { Code, codeOf } from '@stave/core';
 import fc from 'fast-check';
-import { ByteLru } from './lru';
+import { BlockCache } from './block-cache';
 import { type BlockMeta, FORMAT, hexID, parseMeta } from './meta';
 import { openBlock } from './reader';
 import { listBlocks } from './tenant-index';
@@ -109,7 +109,7 @@ describe('writeBlock + BlockReader', () => {
     const counting = new CountingStore(store);
     const cold = async (id: Uint8Array) => {
       counting.reset();
-      const got = await openBlock(counting, meta, { cache: new ByteLru(0) }).findTraceByID(id);
+      const got = await openBlock(counting, meta, { cache: new BlockCache(0) }).findTraceByID(id);
       return { got, reads: counting.readLog.map((r) => r.key.split('/').pop()) };
     };
     for (const t of traces) {

@@ -12,7 +12,6 @@ import type { TracesData } from '@stave/proto';
 import { errors } from '@stave/core';
 import { bloomShardOf, BloomShard } from './bloom';
 import { BlockCache, TracePage } from './block-cache';
-import type { ByteLru } from './lru';
 import { type BlockMeta, blockPrefix, bloomName, DATA_NAME, hexID, INDEX_NAME } from './meta';
 import { Codec, decodeFileMeta, type FileMeta, MAGIC } from './parquet/format';
 import { byteArrayValueOffsets, readPage } from './parquet/page';
@@ -22,10 +21,9 @@ import { IndexPage, indexPageFor } from './trace-index';
 export interface BlockReaderOptions {
   /**
    * Cache for bloom shards, index pages and `trace` pages, normally one per process shared by all readers;
-   * a private 8 MiB one (no pages kept) when absent. A bare ByteLru is wrapped (its budget is then shared
-   * with its other users).
+   * a private 8 MiB one (no pages kept) when absent.
    */
-  readonly cache?: BlockCache | ByteLru<BloomShard | IndexPage>;
+  readonly cache?: BlockCache;
 }
 
 const DEFAULT_CACHE_BYTES = 8 * 1024 * 1024;
@@ -62,8 +60,7 @@ export class BlockReader {
     opts: BlockReaderOptions = {},
   ) {
     this.prefix = blockPrefix(meta.tenantID, meta.blockID);
-    const c = opts.cache ?? DEFAULT_CACHE_BYTES;
-    this.cache = c instanceof BlockCache ? c : new BlockCache(c);
+    this.cache = opts.cache ?? new BlockCache(DEFAULT_CACHE_BYTES);
     this.codec = codecOfMeta(meta);
     this.bloomKeys = Array.from({ length: meta.bloomShards }, (_, i) => this.prefix + bloomName(i));
   }

@@ -17,7 +17,7 @@ import path from 'node:path';
 import { create } from '@bufbuild/protobuf';
 import { deleteBlockObjects, LocalStore, type ObjectStore } from '@stave/backend';
 import { BlockCache, hexID as hex } from '@stave/block';
-import { combineTraces, type TraceLike } from '@stave/model';
+import { joinCombined, type TraceLike } from '@stave/model';
 import {
   PushResponseSchema,
   TraceByIDResponseSchema,
@@ -313,7 +313,7 @@ export class Ingester extends BasicService implements IngesterClient {
       const maybe = inst.complete.filter((b) => !b.reader.excludes(req.traceId, key));
       for (const t of await Promise.all(maybe.map((b) => b.reader.findTraceByID(req.traceId, key)))) if (t) parts.push(t);
     }
-    return create(TraceByIDResponseSchema, { trace: parts.length === 0 ? undefined : combineTraces(parts) });
+    return create(TraceByIDResponseSchema, { trace: joinCombined(parts) });
   }
 
   /**
@@ -372,14 +372,14 @@ export class Ingester extends BasicService implements IngesterClient {
         for (const x of holders) bufs.push(...(await x.read(key)));
         const all: TraceLike[] = [...(earlier ?? []), traceFromParts(bufs)];
         sink.add(
-          all.length === 1 ? all[0]! : combineTraces(all),
+          joinCombined(all)!,
           bufs.reduce((n, b) => n + b.length, 0),
         );
       }
     }
     for (const parts of decoded.values()) {
       if (sink.full) return;
-      sink.add(parts.length === 1 ? parts[0]! : combineTraces(parts));
+      sink.add(joinCombined(parts)!);
     }
   }
 }

@@ -7,7 +7,7 @@
 
 import { setMaxListeners } from 'node:events';
 import { toBinary } from '@bufbuild/protobuf';
-import { combineTraces, parseTraceID, tempoTraceByIDV2Json, tempoTraceByIDV2Proto, tempoTraceV1Json } from '@stave/model';
+import { joinCombined, parseTraceID, tempoTraceByIDV2Json, tempoTraceByIDV2Proto, tempoTraceV1Json } from '@stave/model';
 import { QueryMode, TraceSchema, type Trace, type TraceByIDRequest, type TraceByIDResponse } from '@stave/proto';
 import { traceByIDRequest } from '@stave/ingester';
 import { BasicService, Code, ConnectError, resolveTenant, validateTenantID, type HttpServer } from '@stave/server';
@@ -134,8 +134,7 @@ export class QueryFrontend extends BasicService {
       clearTimeout(timeout);
     }
     const parts = results.flatMap((r) => (r.trace && r.trace.resourceSpans.length > 0 ? [r.trace] : []));
-    if (parts.length === 0) return undefined;
-    return parts.length === 1 ? parts[0]! : combineTraces(parts);
+    return joinCombined(parts);
   }
 
   /** 504 when queriers are connected but too slow, 503 when none is connected to take the jobs. */

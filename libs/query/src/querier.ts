@@ -4,7 +4,7 @@
 
 import { create } from '@bufbuild/protobuf';
 import { SearchCollector, searchRequest, searchTagsRequest, TagsCollector, traceByIDRequest, type IngesterClient, type TraceSink } from '@stave/ingester';
-import { combineTraces, type TraceLike } from '@stave/model';
+import { joinCombined, type TraceLike } from '@stave/model';
 import {
   QueryMode,
   TraceByIDResponseSchema,
@@ -53,7 +53,7 @@ export class Querier extends BasicService {
       for (const t of found) if (t) parts.push(t);
     }
     return create(TraceByIDResponseSchema, {
-      trace: parts.length === 0 ? undefined : combineTraces(parts),
+      trace: joinCombined(parts),
       metrics: { blocksInspected },
     });
   }

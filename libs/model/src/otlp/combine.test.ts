@@ -1,7 +1,7 @@
 import { create, equals, toBinary, type MessageInitShape } from '@bufbuild/protobuf';
 import { ResourceSpansSchema, Span_SpanKind, SpanSchema, TraceSchema, TracesDataSchema, type Span, type Trace } from '@stave/proto';
 import fc from 'fast-check';
-import { combineTraceBytes, combineTraces, countSpans } from './combine';
+import { combineTraceBytes, combineTraces, countSpans, joinCombined } from './combine';
 
 const TRACE = Uint8Array.from({ length: 16 }, (_, i) => i + 1);
 const id = (n: number): Uint8Array => Uint8Array.of(0, 0, 0, 0, 0, 0, 0, n);
@@ -166,5 +166,19 @@ describe('combineTraces', () => {
         }),
       );
     });
+  });
+});
+
+describe('joinCombined', () => {
+  it('takes one already-combined part as it is, combines several, and has nothing for none', () => {
+    const a = trace(rs('svc', [['s', [sp(1, 100n), sp(2, 200n)]]]));
+    expect(joinCombined([])).toBeUndefined();
+    expect(joinCombined([a])).toBe(a);
+    const asData = create(TracesDataSchema, { resourceSpans: a.resourceSpans });
+    const wrapped = joinCombined([asData])!;
+    expect(wrapped.$typeName).toBe(TraceSchema.typeName);
+    expect(wrapped.resourceSpans).toEqual(a.resourceSpans);
+    const b = trace(rs('svc', [['s', [sp(2, 200n), sp(3, 300n)]]]));
+    expect(equals(TraceSchema, joinCombined([a, b])!, combineTraces([a, b]))).toBe(true);
   });
 });
