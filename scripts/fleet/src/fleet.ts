@@ -54,12 +54,15 @@ export class Fleet {
 
     for (const m of this.members) await this.until(`${m.spec.name} to answer /ready 200`, async () => (await this.get(m, '/ready'))?.status === 200);
     const distributor = this.member('distributor');
-    await this.until(`${o.ingesters} ACTIVE ingesters in the distributor's ring`, async () => {
-      const r = await this.get(distributor, '/ingester/ring', 'application/json');
-      if (r?.status !== 200) return false;
-      const ring = JSON.parse(r.body) as { shards: Array<{ state: string }> };
-      return ring.shards.filter((s) => s.state === 'ACTIVE').length === o.ingesters;
-    });
+    // Every member that writes to or reads from the ingesters sees all of them ACTIVE (gossip reaches each on its own).
+    for (const m of this.members.filter((x) => x.spec.target === 'distributor' || x.spec.target === 'querier')) {
+      await this.until(`${o.ingesters} ACTIVE ingesters in ${m.spec.name}'s ring`, async () => {
+        const r = await this.get(m, '/ingester/ring', 'application/json');
+        if (r?.status !== 200) return false;
+        const ring = JSON.parse(r.body) as { shards: Array<{ state: string }> };
+        return ring.shards.filter((s) => s.state === 'ACTIVE').length === o.ingesters;
+      });
+    }
     await this.until(`${o.queriers} queriers connected to the query-frontend`, async () => {
       const r = await this.get(frontend, '/metrics');
       const line = r?.body.split('\n').find((l) => l.startsWith('tempo_query_frontend_connected_clients '));
