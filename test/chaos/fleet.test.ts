@@ -234,6 +234,17 @@ describe(`chaos on a fleet (seed ${SEED})`, () => {
     const downAt = Date.now();
     note('REL-11 store refused');
     const failedBefore = await fleet.metric('ingester-0', 'tempo_ingester_failed_flushes_total');
+    // Something to flush that cannot reach the store: a trace that reached ingester-0 after the refusal
+    // (at quorum, ingester-0 may not have had a head block when the last acknowledged push answered).
+    const createdAtRefusal = await fleet.metric('ingester-0', 'tempo_ingester_traces_created_total');
+    await poll(
+      'a trace on ingester-0 after the refusal',
+      async () => (await fleet.metric('ingester-0', 'tempo_ingester_traces_created_total')) > createdAtRefusal,
+      {
+        timeoutMs: 20_000,
+        intervalMs: 100,
+      },
+    );
     // A flush during the outage cannot finish: 504 after flush_op_timeout, never a false 204.
     const flushDuring = await fetch(await fleet.get('ingester-0').proc.url('/flush'), { method: 'POST', signal: AbortSignal.timeout(30_000) });
     note(`REL-11 /flush during the outage: ${flushDuring.status}`);
