@@ -57,6 +57,18 @@ describe('loadConfig', () => {
     ]);
   });
 
+  it('rejects a receiver endpoint that is not host:port with a port 0-65535 when the config loads', async () => {
+    const yaml = (at: string) => `distributor:\n  receivers:\n    jaeger:\n      protocols:\n        grpc:\n          endpoint: ${at}\n`;
+    expect(await problems(yaml('0.0.0.0:114250'))).toEqual([
+      'distributor.receivers.jaeger.protocols.grpc.endpoint: invalid address "0.0.0.0:114250": want "host:port" with a port 0-65535',
+    ]);
+    expect(await problems(yaml('localhost'))).toEqual([
+      'distributor.receivers.jaeger.protocols.grpc.endpoint: invalid address "localhost": want "host:port" with a port 0-65535',
+    ]);
+    expect(await problems(yaml('"[::1]:0"'))).toEqual([]);
+    expect(await problems(yaml('":14250"'))).toEqual([]);
+  });
+
   it('rejects a section that is not a map, and duplicate keys', async () => {
     expect(await problems('server: 3200\n')).toEqual(['server: expected a map, got number 3200']);
     const dup = await problems('server:\n  http_listen_port: 1\n  http_listen_port: 2\n');

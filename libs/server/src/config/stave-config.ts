@@ -21,7 +21,7 @@ const TEMPO_NETWORKS = ['tcp4', 'tcp6'];
 
 import { c, type Infer } from './schema';
 
-const endpoint = (def: string) => c.object({ endpoint: c.string(def), tls: c.ignored(), include_metadata: c.ignored() });
+const endpoint = (def: string) => c.object({ endpoint: c.hostPort(def), tls: c.ignored(), include_metadata: c.ignored() });
 
 const ringKv = c.object({
   store: c.enum(['inmemory', 'memberlist'], 'memberlist'),
