@@ -91,6 +91,15 @@ describe('loadConfig', () => {
     expect(warnings.map((w) => w.path)).toEqual(['usage_report', 'server.grpc_tls_config']);
   });
 
+  it('warns when query_frontend.max_outstanding_per_tenant is below trace_by_id.query_shards (every lookup would be 429)', async () => {
+    const qf = (outstanding: number) => `query_frontend:\n  max_outstanding_per_tenant: ${outstanding}\n  trace_by_id:\n    query_shards: 20\n`;
+    const { warnings } = await loadConfig({ file: file(qf(10)) });
+    expect(warnings.map((w) => `${w.path}: ${w.message}`)).toEqual([
+      'query_frontend.max_outstanding_per_tenant: 10 is below trace_by_id.query_shards (20): every trace-by-ID lookup queues query_shards jobs and would be answered 429',
+    ]);
+    expect((await loadConfig({ file: file(qf(20)) })).warnings).toEqual([]);
+  });
+
   it('applies flags over the file over defaults', async () => {
     const { config } = await loadConfig({
       file: file('server:\n  http_listen_port: 3300\n  grpc_listen_port: 9000\n'),

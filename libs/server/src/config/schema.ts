@@ -374,12 +374,21 @@ function editDistance(a: string, b: string): number {
   return row[b.length]!;
 }
 
+/** A rule across a section's keys, run once the section parsed: records its problems (usually warnings). */
+export type SectionCheck<T> = (value: T, path: string, ctx: ParseContext) => void;
+
 export class ObjectField<S extends Shape> extends Field<InferShape<S>> {
   constructor(
     readonly shape: S,
     doc?: string,
   ) {
     super(doc);
+  }
+  private readonly checks: SectionCheck<InferShape<S>>[] = [];
+  /** Adds a rule across the section's keys, run after every parse. */
+  addCheck(check: SectionCheck<InferShape<S>>): this {
+    this.checks.push(check);
+    return this;
   }
   defaultValue(): InferShape<S> {
     const out: Record<string, unknown> = {};
@@ -410,6 +419,7 @@ export class ObjectField<S extends Shape> extends Field<InferShape<S>> {
         .sort((x, y) => x[1] - y[1])[0];
       ctx.errors.push({ path: p, message: `unknown config key${near ? ` (did you mean ${near[0]}?)` : ''}` });
     }
+    for (const check of this.checks) check(out as InferShape<S>, path, ctx);
     return out as InferShape<S>;
   }
   override toYaml(value: InferShape<S>): unknown {

@@ -219,6 +219,15 @@ export const queryFrontendSection = c.object({
   api_timeout: c.ignored(),
 });
 
+// A lookup queues query_shards jobs at once: a tenant bound below that could never be served.
+queryFrontendSection.addCheck((v, path, ctx) => {
+  if (v.max_outstanding_per_tenant >= v.trace_by_id.query_shards) return;
+  ctx.warnings.push({
+    path: `${path}.max_outstanding_per_tenant`,
+    message: `${v.max_outstanding_per_tenant} is below trace_by_id.query_shards (${v.trace_by_id.query_shards}): every trace-by-ID lookup queues query_shards jobs and would be answered 429`,
+  });
+});
+
 export const compactorSection = c.object({
   ring: compactorRing,
   compaction: c.object({
