@@ -17,7 +17,7 @@ import {
 } from '@stave/proto';
 import { RingUnavailableError, tokenFor, type InstanceDesc, type ReadRing, type ReplicationSet } from '@stave/ring';
 import { BasicService, Code, ConnectError } from '@stave/server';
-import type { BlockMeta } from '@stave/block';
+import { parseMeta, type BlockMeta } from '@stave/block';
 import { blockKey, type Blocklist } from './blocklist';
 import { SearchMerger, TagsMerger } from './search-merge';
 
@@ -75,8 +75,38 @@ export class Querier extends BasicService {
 
   private async searchBlocks(req: SearchRequest): Promise<SearchResponse> {
     const collector = new SearchCollector(req);
-    await this.scanBlocks(req, req.blockIds, collector);
+    if (req.blockMeta.length > 0) await this.scanRowGroups(req, collector);
+    else await this.scanBlocks(req, req.blockIds, collector);
     return collector.response();
+  }
+
+  /**
+   * A sharder's block job: the row groups [startRowGroup, startRowGroup + rowGroups) of the block whose
+   * meta.json the job carries (the frontend's blocklist may know a block this querier has not polled yet).
+   */
+  private async scanRowGroups(req: SearchRequest, sink: TraceSink): Promise<void> {
+    let meta: BlockMeta;
+    try {
+      meta = parseMeta(req.blockMeta);
+    } catch (err) {
+      throw new ConnectError(`search job: ${ConnectError.from(err).rawMessage}`, Code.InvalidArgument);
+    }
+    // Tenant isolation: a job reads only its own tenant's blocks, whatever meta it carries.
+    if (meta.tenantID !== req.tenant) {
+      throw new ConnectError(`search job for tenant ${req.tenant} names block ${meta.blockID} of tenant ${meta.tenantID}`, Code.InvalidArgument);
+    }
+    const total = meta.rowGroups;
+    const start = req.startRowGroup;
+    const count = req.rowGroups > 0 ? Math.min(req.rowGroups, total - start) : total - start;
+    sink.inspectedBlocks++;
+    sink.totalBlockBytes += BigInt(meta.size);
+    // The range's share of the block's bytes (the shares of a partition of the row groups add up to the size).
+    const share = (rg: number): bigint => (BigInt(meta.size) * BigInt(rg)) / BigInt(Math.max(1, total));
+    if (count > 0) sink.inspectedBytes += share(start + count) - share(start);
+    for await (const { trace } of this.opts.blocklist.reader(meta).iterateTraces({ startRowGroup: start, rowGroups: Math.max(1, count) })) {
+      sink.add(trace);
+      if (sink.full) break;
+    }
   }
 
   /** A tag job: names or values over the ingesters (QUERY_MODE_INGESTERS) or the job's backend blocks. */

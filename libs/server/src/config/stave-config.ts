@@ -169,7 +169,7 @@ export const ingesterSection = c.object({
 export const querierSection = c.object({
   search: c.object({
     query_timeout: c.duration('30s'),
-    prefer_self: c.pending(c.int(10, { min: 0 }), SEARCH),
+    prefer_self: c.ignored('it only divides jobs between this querier and querier.search.external_endpoints, which Stave does not call'),
     external_endpoints: c.ignored(),
     external_hedge_requests_at: c.ignored(),
     external_hedge_requests_up_to: c.ignored(),
@@ -197,14 +197,14 @@ export const queryFrontendSection = c.object({
   max_batch_size: c.int(5, { min: 1 }),
   max_retries: c.int(2, { min: 0 }),
   search: c.object({
-    concurrent_jobs: c.pending(c.int(1000, { min: 1 }), SEARCH),
-    target_bytes_per_job: c.pending(c.int(100 * 1024 * 1024, { min: 1 }), SEARCH),
+    concurrent_jobs: c.int(1000, { min: 1 }),
+    target_bytes_per_job: c.int(100 * 1024 * 1024, { min: 1 }),
     default_result_limit: c.int(20, { min: 1 }),
     max_result_limit: c.int(0, { min: 0 }),
     max_duration: c.duration('168h'),
-    query_backend_after: c.pending(c.duration('15m'), SEARCH),
-    query_ingesters_until: c.pending(c.duration('30m'), SEARCH),
-    ingester_shards: c.pending(c.int(3, { min: 1 }), SEARCH),
+    query_backend_after: c.duration('15m'),
+    query_ingesters_until: c.duration('30m'),
+    ingester_shards: c.int(3, { min: 1 }),
     max_spans_per_span_set: c.int(100, { min: 0 }),
   }),
   trace_by_id: c.object({
