@@ -1,6 +1,7 @@
 // The querier answers trace-by-ID jobs: from the ingesters that own the trace (recent data) and from the
 // backend blocks whose ID falls in the job's block range (bloom → index → ranged read); and search jobs:
-// from every ingester of the ring's read set, or by scanning the job's backend blocks trace by trace.
+// from every ingester of the ring's read set, or by scanning backend blocks trace by trace: the row-group
+// range of the one block a sharded job names (search), or the blocks of the job's block-ID range (tags).
 
 import { create } from '@bufbuild/protobuf';
 import { SearchCollector, searchRequest, searchTagsRequest, TagsCollector, traceByIDRequest, type IngesterClient, type TraceSink } from '@stave/ingester';

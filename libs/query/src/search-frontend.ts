@@ -139,7 +139,7 @@ export function tagsResponseJson(res: SearchTagsResponse, jobs: JobCounts, kind:
 /** One job of a search; `blockKey` (tenant/blockID) for block jobs. */
 interface SearchJob {
   tenant: string;
-  req: SearchRequest;
+  req: () => SearchRequest;
   blockKey?: string;
 }
 
@@ -195,15 +195,19 @@ export class SearchFrontend {
       totalBlocks += plan.totalBlocks;
       totalBlockBytes += plan.totalBlockBytes;
       for (const w of plan.ingesters) {
-        const req = searchRequest({ ...base, tenant, queryMode: QueryMode.INGESTERS, startUnixSeconds: BigInt(w.start), endUnixSeconds: BigInt(w.end) });
+        const req = () => searchRequest({ ...base, tenant, queryMode: QueryMode.INGESTERS, startUnixSeconds: BigInt(w.start), endUnixSeconds: BigInt(w.end) });
         ingesters.push({ tenant, req });
       }
-      // One meta.json per block, shared by its jobs.
-      const metas = new Map<string, Uint8Array>();
+      // Requests are built as they are sent (a search that stops at `limit` never builds most of them),
+      // with one meta.json per block, shared by its jobs.
+      let encoded: { blockID: string; bytes: Uint8Array } | undefined;
+      const metaOf = (m: BlockMeta): Uint8Array => {
+        if (encoded?.blockID !== m.blockID) encoded = { blockID: m.blockID, bytes: encodeMeta(m) };
+        return encoded.bytes;
+      };
       for (const b of plan.blocks) {
-        let blockMeta = metas.get(b.meta.blockID);
-        if (!blockMeta) metas.set(b.meta.blockID, (blockMeta = encodeMeta(b.meta)));
-        const req = searchRequest({ ...base, tenant, queryMode: QueryMode.BLOCKS, blockMeta, startRowGroup: b.startRowGroup, rowGroups: b.rowGroups });
+        const req = () =>
+          searchRequest({ ...base, tenant, queryMode: QueryMode.BLOCKS, blockMeta: metaOf(b.meta), startRowGroup: b.startRowGroup, rowGroups: b.rowGroups });
         blocks.push({ tenant, req, blockKey: `${tenant}/${b.meta.blockID}`, endMs: Date.parse(b.meta.endTime) });
       }
     }
@@ -242,7 +246,7 @@ export class SearchFrontend {
           while (!done && running < concurrency && next < jobs.length) {
             const job = jobs[next++]!;
             running++;
-            this.queue.submit(job.tenant, { case: 'search', value: job.req }, ac.signal).then(
+            this.queue.submit(job.tenant, { case: 'search', value: job.req() }, ac.signal).then(
               (a) => {
                 running--;
                 if (done) return;
