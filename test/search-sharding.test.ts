@@ -4,8 +4,8 @@
 // per block here) whose jobs a separate querier runs. Three datasets, hours apart, are flushed into three
 // blocks of many row groups each. Over windows older than query_ingesters_until (so block jobs alone
 // answer), both frontends return the same traces, equal to the brute-force reference; the metrics count
-// the blocks and jobs the sharder made; and a small `limit` stops the fine-grained search early with the
-// newest block's traces.
+// the blocks and jobs the sharder made; the tag endpoints, cut the same way, agree; and a small `limit`
+// stops the fine-grained search early with the newest block's traces.
 
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -140,6 +140,24 @@ describe('search sharding by row groups, on separate processes', () => {
     expect(ids(a)).toEqual(want);
     expect(ids(b)).toEqual(want);
     expect([a.metrics.totalBlocks, b.metrics.totalBlocks, b.metrics.totalJobs]).toEqual([1, 1, 1]);
+  });
+
+  it('cuts tag searches the same way: the same names and values from row-group jobs as from block jobs', async () => {
+    const window = `start=${startS(0) - HOUR_S}&end=${nowS - HOUR_S}`;
+    for (const path of ['/api/v2/search/tags', '/api/v2/search/tag/resource.service.name/values', '/api/search/tag/http.method/values']) {
+      const [a, b] = await Promise.all(
+        [fine, coarse].map(async (p) => {
+          const res = await fetch(await p.url(`${path}?${window}`), { headers: { 'x-scope-orgid': TENANT } });
+          expect(res.status).toBe(200);
+          return (await res.json()) as { metrics: SearchBody['metrics'] } & Record<string, unknown>;
+        }),
+      );
+      const { metrics: ma, ...bodyA } = a;
+      const { metrics: mb, ...bodyB } = b;
+      expect(bodyA).toEqual(bodyB);
+      expect(JSON.stringify(bodyA).length).toBeGreaterThan(40);
+      expect([ma.totalBlocks, mb.totalBlocks, mb.totalJobs, ma.completedJobs]).toEqual([3, 3, 3, ma.totalJobs]);
+    }
   });
 
   it('stops at limit with traces of the newest block, leaving jobs unrun', async () => {

@@ -11,7 +11,6 @@ export { SearchMerger, TagsMerger } from './search-merge';
 export { parseLogfmt, parseSearchParams, tagsToTraceQL, type SearchLimits, type SearchParams } from './search-params';
 export {
   DEFAULT_CONCURRENT_JOBS,
-  SEARCH_BLOCK_SHARDS,
   SearchFrontend,
   searchResponseJson,
   tagsResponseJson,

@@ -19,7 +19,10 @@ import {
 import { RingUnavailableError, tokenFor, type InstanceDesc, type ReadRing, type ReplicationSet } from '@stave/ring';
 import { BasicService, Code, ConnectError } from '@stave/server';
 import { parseMeta, type BlockMeta } from '@stave/block';
-import { blockKey, type Blocklist } from './blocklist';
+
+/** What a block job names: its tenant, the block's meta.json and a row-group range. */
+type BlockJob = Pick<SearchRequest, 'tenant' | 'blockMeta' | 'startRowGroup' | 'rowGroups'>;
+import type { Blocklist } from './blocklist';
 import { SearchMerger, TagsMerger } from './search-merge';
 
 export interface QuerierOptions {
@@ -76,16 +79,33 @@ export class Querier extends BasicService {
 
   private async searchBlocks(req: SearchRequest): Promise<SearchResponse> {
     const collector = new SearchCollector(req);
-    if (req.blockMeta.length > 0) await this.scanRowGroups(req, collector);
-    else await this.scanBlocks(req, req.blockIds, collector);
+    await this.scanRowGroups(req, collector);
+    return collector.response();
+  }
+
+  /** A tag job: names or values over the ingesters (QUERY_MODE_INGESTERS) or a block job's row groups. */
+  async searchTags(req: SearchTagsRequest): Promise<SearchTagsResponse> {
+    if (req.queryMode === QueryMode.INGESTERS) {
+      const set = this.readSet(() => this.opts.ring.getAll());
+      const ask = searchTagsRequest({ ...req, queryMode: QueryMode.INGESTERS });
+      const results = await Promise.allSettled(set.instances.map((i) => this.opts.ingester(i).searchTags(ask)));
+      this.tooManyFailures(results, set);
+      const merged = new TagsMerger();
+      for (const r of results) if (r.status === 'fulfilled') merged.add(r.value);
+      return merged.result();
+    }
+    const collector = new TagsCollector(req);
+    await this.scanRowGroups(req, collector);
     return collector.response();
   }
 
   /**
-   * A sharder's block job: the row groups [startRowGroup, startRowGroup + rowGroups) of the block whose
-   * meta.json the job carries (the frontend's blocklist may know a block this querier has not polled yet).
+   * A sharder's block job: feeds `sink` the traces of row groups [startRowGroup, startRowGroup + rowGroups)
+   * of the block whose meta.json the job carries (the frontend's blocklist may know a block this querier
+   * has not polled yet), until it is full.
    */
-  private async scanRowGroups(req: SearchRequest, sink: TraceSink): Promise<void> {
+  private async scanRowGroups(req: BlockJob, sink: TraceSink): Promise<void> {
+    if (req.blockMeta.length === 0) throw new ConnectError('block search job without block_meta', Code.InvalidArgument);
     let meta: BlockMeta;
     try {
       meta = parseMeta(req.blockMeta);
@@ -108,58 +128,6 @@ export class Querier extends BasicService {
       sink.add(trace);
       if (sink.full) break;
     }
-  }
-
-  /** A tag job: names or values over the ingesters (QUERY_MODE_INGESTERS) or the job's backend blocks. */
-  async searchTags(req: SearchTagsRequest): Promise<SearchTagsResponse> {
-    if (req.queryMode === QueryMode.INGESTERS) {
-      const set = this.readSet(() => this.opts.ring.getAll());
-      const ask = searchTagsRequest({ ...req, queryMode: QueryMode.INGESTERS });
-      const results = await Promise.allSettled(set.instances.map((i) => this.opts.ingester(i).searchTags(ask)));
-      this.tooManyFailures(results, set);
-      const merged = new TagsMerger();
-      for (const r of results) if (r.status === 'fulfilled') merged.add(r.value);
-      return merged.result();
-    }
-    const collector = new TagsCollector(req);
-    await this.scanBlocks(req, [], collector);
-    return collector.response();
-  }
-
-  /** Feeds `sink` every trace of the job's blocks, block by block, until it is full. */
-  private async scanBlocks(req: Parameters<Querier['blocksFor']>[0], ids: readonly string[], sink: TraceSink): Promise<void> {
-    for (const m of this.blocksFor(req, ids)) {
-      if (sink.full) break;
-      sink.inspectedBlocks++;
-      sink.totalBlockBytes += BigInt(m.size);
-      sink.inspectedBytes += BigInt(m.size);
-      for await (const { trace } of this.opts.blocklist.reader(m).iterateTraces()) {
-        sink.add(trace);
-        if (sink.full) break;
-      }
-    }
-  }
-
-  /**
-   * The tenant's blocks a job covers: those listed in `ids`, else those whose ID is in the job's block
-   * range; either way only blocks whose time range overlaps the job's window.
-   */
-  private blocksFor(
-    req: { tenant: string; blockStart: string; blockEnd: string; startUnixSeconds: bigint; endUnixSeconds: bigint },
-    ids: readonly string[],
-  ): BlockMeta[] {
-    const listed = new Set(ids.map(blockKey));
-    const lo = req.blockStart ? blockKey(req.blockStart) : '';
-    const hi = req.blockEnd ? blockKey(req.blockEnd) : 'g';
-    const startS = Number(req.startUnixSeconds);
-    const endS = Number(req.endUnixSeconds);
-    return this.opts.blocklist.blocks(req.tenant).filter((m) => {
-      const k = blockKey(m.blockID);
-      if (listed.size > 0 ? !listed.has(k) : k < lo || k > hi) return false;
-      if (startS > 0 && Date.parse(m.endTime) / 1000 < startS) return false;
-      if (endS > 0 && Date.parse(m.startTime) / 1000 > endS) return false;
-      return true;
-    });
   }
 
   private readSet(get: () => ReplicationSet): ReplicationSet {

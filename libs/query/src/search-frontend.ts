@@ -7,8 +7,8 @@
 // time. Without `start`/`end` the ingesters and every block are searched (Tempo searches only the
 // ingesters then): Stave prefers a complete answer.
 //
-// The tag endpoints still cut the block ID space into `blockShards` ranges (the querier scans the blocks
-// of its range that overlap the window) and run every job.
+// The tag endpoints are cut the same way (one ingester job, no time slices, as Tempo's tag sharder), and
+// every job runs: names and values are a union.
 
 import { setMaxListeners } from 'node:events';
 import { create } from '@bufbuild/protobuf';
@@ -21,7 +21,6 @@ import {
   SearchMetricsSchema,
   type KeyValue,
   type SearchMetrics,
-  type SearchRequest,
   type SearchResponse,
   type SearchTagsResponse,
   type TraceSearchMetadata,
@@ -30,7 +29,8 @@ import { Code, ConnectError } from '@stave/server';
 import type { JobQueue } from './frontend';
 import { SearchMerger, TagsMerger } from './search-merge';
 import { parseSearchParams, parseUnixSeconds32, type SearchLimits, type SearchParams } from './search-params';
-import { planSearch, SEARCH_SHARD_DEFAULTS, type SearchShardOptions } from './search-sharder';
+import type { JobAnswer, JobRequest } from './queue';
+import { planSearch, SEARCH_SHARD_DEFAULTS, type IngesterShard, type SearchShardOptions } from './search-sharder';
 
 export interface SearchFrontendOptions extends SearchLimits {
   /** Deadline of one search, queueing included (`querier.search.query_timeout`). */
@@ -41,19 +41,11 @@ export interface SearchFrontendOptions extends SearchLimits {
   sharding?: Partial<SearchShardOptions>;
   /** `query_frontend.search.concurrent_jobs`: jobs of one search in flight at once (default 1000). */
   concurrentJobs?: number;
-  /** Block-range jobs per tag search and tenant (default SEARCH_BLOCK_SHARDS). */
-  blockShards?: number;
   now?: () => number;
 }
 
 /** Tempo's default `concurrent_jobs`. */
 export const DEFAULT_CONCURRENT_JOBS = 1000;
-
-/**
- * Block-range jobs per tag search and tenant: enough to spread it over a few queriers; jobs over ranges
- * with no blocks cost one blocklist lookup.
- */
-export const SEARCH_BLOCK_SHARDS = 8;
 
 /** Tempo prints trace IDs in search results as hex without leading zeros. */
 export function tempoTraceIDString(id: Uint8Array): string {
@@ -136,11 +128,25 @@ export function tagsResponseJson(res: SearchTagsResponse, jobs: JobCounts, kind:
   return JSON.stringify({ tagNames: [...names].sort(), metrics });
 }
 
-/** One job of a search; `blockKey` (tenant/blockID) for block jobs. */
-interface SearchJob {
+/** One job of a search or tag request, built when it is sent; `blockKey` (tenant/blockID) for block jobs. */
+interface Job {
   tenant: string;
-  req: () => SearchRequest;
+  request: () => JobRequest;
   blockKey?: string;
+  endMs?: number;
+}
+
+interface Plan {
+  jobs: Job[];
+  /** Blocks the window selected, and their bytes. */
+  totalBlocks: number;
+  totalBlockBytes: bigint;
+}
+
+/** Builds the requests of one kind of job (search or tags). */
+interface JobMaker {
+  ingesters(tenant: string, window: IngesterShard): JobRequest;
+  block(tenant: string, range: { blockMeta: Uint8Array; startRowGroup: number; rowGroups: number }): JobRequest;
 }
 
 export class SearchFrontend {
@@ -149,7 +155,6 @@ export class SearchFrontend {
   constructor(
     private readonly queue: JobQueue,
     private readonly opts: SearchFrontendOptions,
-    private readonly ranges: ReadonlyArray<readonly [string, string]>,
   ) {
     this.sharding = { ...SEARCH_SHARD_DEFAULTS, ...opts.sharding };
     // Tempo's check: otherwise a window's middle part would be searched by neither.
@@ -173,59 +178,45 @@ export class SearchFrontend {
     res.end(body);
   }
 
-  /** The jobs of one search, in the order they are sent: every tenant's ingester jobs, then block jobs newest first. */
-  plan(tenants: readonly string[], p: SearchParams): { jobs: SearchJob[]; totalBlocks: number; totalBlockBytes: bigint } {
-    const base = {
-      query: p.query,
-      limit: p.limit,
-      spansPerSpanSet: p.spss,
-      startUnixSeconds: BigInt(p.start),
-      endUnixSeconds: BigInt(p.end),
-      minDurationMs: p.minDurationMs,
-      maxDurationMs: p.maxDurationMs,
-    };
-    const sharding = this.sharding;
+  /**
+   * The jobs of one search or tag request, in the order they are sent: every tenant's ingester jobs, then
+   * block jobs newest first. Requests are built as they are sent (a search that stops at `limit` never
+   * builds most of them), with one meta.json per block, shared by its jobs.
+   */
+  private plan(tenants: readonly string[], window: { start: number; end: number }, ingesterShards: number, make: JobMaker): Plan {
     const now = (this.opts.now ?? Date.now)();
-    const ingesters: SearchJob[] = [];
-    const blocks: Array<SearchJob & { endMs: number }> = [];
+    const ingesters: Job[] = [];
+    const blocks: Job[] = [];
     let totalBlocks = 0;
     let totalBlockBytes = 0n;
     for (const tenant of tenants) {
-      const plan = planSearch({ start: p.start, end: p.end }, this.opts.blocks(tenant), now, sharding);
+      const plan = planSearch(window, this.opts.blocks(tenant), now, { ...this.sharding, ingesterShards });
       totalBlocks += plan.totalBlocks;
       totalBlockBytes += plan.totalBlockBytes;
-      for (const w of plan.ingesters) {
-        const req = () => searchRequest({ ...base, tenant, queryMode: QueryMode.INGESTERS, startUnixSeconds: BigInt(w.start), endUnixSeconds: BigInt(w.end) });
-        ingesters.push({ tenant, req });
-      }
-      // Requests are built as they are sent (a search that stops at `limit` never builds most of them),
-      // with one meta.json per block, shared by its jobs.
+      for (const w of plan.ingesters) ingesters.push({ tenant, request: () => make.ingesters(tenant, w) });
       let encoded: { blockID: string; bytes: Uint8Array } | undefined;
       const metaOf = (m: BlockMeta): Uint8Array => {
         if (encoded?.blockID !== m.blockID) encoded = { blockID: m.blockID, bytes: encodeMeta(m) };
         return encoded.bytes;
       };
-      for (const b of plan.blocks) {
-        const req = () =>
-          searchRequest({ ...base, tenant, queryMode: QueryMode.BLOCKS, blockMeta: metaOf(b.meta), startRowGroup: b.startRowGroup, rowGroups: b.rowGroups });
-        blocks.push({ tenant, req, blockKey: `${tenant}/${b.meta.blockID}`, endMs: Date.parse(b.meta.endTime) });
+      for (const shard of plan.blocks) {
+        const { meta, startRowGroup, rowGroups } = shard;
+        const request = () => make.block(tenant, { blockMeta: metaOf(meta), startRowGroup, rowGroups });
+        blocks.push({ tenant, request, blockKey: `${tenant}/${meta.blockID}`, endMs: Date.parse(meta.endTime) });
       }
     }
     // Several tenants: their blocks interleave newest first (stable: a block's jobs stay in row-group order).
-    if (tenants.length > 1) blocks.sort((a, b) => b.endMs - a.endMs);
+    if (tenants.length > 1) blocks.sort((x, y) => y.endMs! - x.endMs!);
     return { jobs: [...ingesters, ...blocks], totalBlocks, totalBlockBytes };
   }
 
   /**
-   * Runs the jobs of one search, at most `concurrent_jobs` at a time, and merges them; once `limit`
-   * distinct traces are found, sends no more and withdraws those in flight.
+   * Runs `jobs` in order, at most `concurrent_jobs` in flight, under the search deadline. `take` gets each
+   * answer and says whether that is enough: then no further job is sent and those queued or running are
+   * withdrawn. Resolves with the blocks (tenant/blockID) of which a job was answered; fails with the first
+   * job's error.
    */
-  async search(
-    tenants: readonly string[],
-    p: SearchParams,
-  ): Promise<{ response: SearchResponse; totalJobs: number; completedJobs: number; totalBlocks: number }> {
-    const { jobs, totalBlocks, totalBlockBytes } = this.plan(tenants, p);
-    const merged = new SearchMerger(p.spss);
+  private async run(jobs: readonly Job[], take: (a: JobAnswer) => boolean): Promise<Set<string>> {
     const inspected = new Set<string>();
     const ac = new AbortController();
     setMaxListeners(0, ac.signal);
@@ -246,14 +237,18 @@ export class SearchFrontend {
           while (!done && running < concurrency && next < jobs.length) {
             const job = jobs[next++]!;
             running++;
-            this.queue.submit(job.tenant, { case: 'search', value: job.req() }, ac.signal).then(
+            this.queue.submit(job.tenant, job.request(), ac.signal).then(
               (a) => {
                 running--;
                 if (done) return;
-                if (a.case !== 'search') return finish(new ConnectError(`a querier answered a search job with ${a.case}`, Code.Internal));
-                merged.add(a.value);
+                let enough: boolean;
+                try {
+                  enough = take(a);
+                } catch (err) {
+                  return finish(err);
+                }
                 if (job.blockKey !== undefined) inspected.add(job.blockKey);
-                if (merged.size >= p.limit && (running > 0 || next < jobs.length)) {
+                if (enough && (running > 0 || next < jobs.length)) {
                   // Enough: withdraw the jobs still queued or running, and send no more.
                   finish();
                   ac.abort(new ConnectError('enough traces found', Code.Canceled));
@@ -276,6 +271,39 @@ export class SearchFrontend {
     } finally {
       clearTimeout(timeout);
     }
+    return inspected;
+  }
+
+  /**
+   * Runs the jobs of one search and merges them; once `limit` distinct traces are found, sends no more
+   * and withdraws those in flight.
+   */
+  async search(
+    tenants: readonly string[],
+    p: SearchParams,
+  ): Promise<{ response: SearchResponse; totalJobs: number; completedJobs: number; totalBlocks: number }> {
+    const base = {
+      query: p.query,
+      limit: p.limit,
+      spansPerSpanSet: p.spss,
+      startUnixSeconds: BigInt(p.start),
+      endUnixSeconds: BigInt(p.end),
+      minDurationMs: p.minDurationMs,
+      maxDurationMs: p.maxDurationMs,
+    };
+    const { jobs, totalBlocks, totalBlockBytes } = this.plan(tenants, p, this.sharding.ingesterShards, {
+      ingesters: (tenant, w) => ({
+        case: 'search',
+        value: searchRequest({ ...base, tenant, queryMode: QueryMode.INGESTERS, startUnixSeconds: BigInt(w.start), endUnixSeconds: BigInt(w.end) }),
+      }),
+      block: (tenant, range) => ({ case: 'search', value: searchRequest({ ...base, tenant, queryMode: QueryMode.BLOCKS, ...range }) }),
+    });
+    const merged = new SearchMerger(p.spss);
+    const inspected = await this.run(jobs, (a) => {
+      if (a.case !== 'search') throw new ConnectError(`a querier answered a search job with ${a.case}`, Code.Internal);
+      merged.add(a.value);
+      return merged.size >= p.limit;
+    });
     const response = merged.result(p.limit);
     // A block cut into several jobs is one inspected block; the window's blocks are the sharder's.
     response.metrics = create(SearchMetricsSchema, { ...merged.metrics, inspectedBlocks: inspected.size, totalBlockBytes });
@@ -319,31 +347,23 @@ export class SearchFrontend {
       }
     }
     const base = { ...what, query, startUnixSeconds: BigInt(start), endUnixSeconds: BigInt(end) };
-    const jobs: Array<[string, ReturnType<typeof searchTagsRequest>]> = [];
-    for (const tenant of tenants) {
-      jobs.push([tenant, searchTagsRequest({ ...base, tenant, queryMode: QueryMode.INGESTERS })]);
-      for (const [blockStart, blockEnd] of this.ranges)
-        jobs.push([tenant, searchTagsRequest({ ...base, tenant, queryMode: QueryMode.BLOCKS, blockStart, blockEnd })]);
-    }
+    // As Tempo's tag sharder: one ingester job (no time slices), block jobs as a search's, all run.
+    const { jobs, totalBlocks, totalBlockBytes } = this.plan(tenants, { start, end }, 1, {
+      ingesters: (tenant, w) => ({
+        case: 'searchTags',
+        value: searchTagsRequest({ ...base, tenant, queryMode: QueryMode.INGESTERS, startUnixSeconds: BigInt(w.start), endUnixSeconds: BigInt(w.end) }),
+      }),
+      block: (tenant, range) => ({ case: 'searchTags', value: searchTagsRequest({ ...base, tenant, queryMode: QueryMode.BLOCKS, ...range }) }),
+    });
     const merged = new TagsMerger();
-    const ac = new AbortController();
-    setMaxListeners(0, ac.signal);
-    const timeout = setTimeout(() => ac.abort(this.deadlineError()), this.opts.timeoutMs);
-    try {
-      await Promise.all(
-        jobs.map(async ([tenant, req]) => {
-          const a = await this.queue.submit(tenant, { case: 'searchTags', value: req }, ac.signal);
-          if (a.case !== 'searchTags') throw new ConnectError(`a querier answered a tag job with ${a.case}`, Code.Internal);
-          merged.add(a.value);
-        }),
-      );
-    } catch (err) {
-      ac.abort(err);
-      throw err;
-    } finally {
-      clearTimeout(timeout);
-    }
-    const body = Buffer.from(tagsResponseJson(merged.result(), { total: jobs.length, completed: merged.completedJobs }, kind, version));
+    const inspected = await this.run(jobs, (a) => {
+      if (a.case !== 'searchTags') throw new ConnectError(`a querier answered a tag job with ${a.case}`, Code.Internal);
+      merged.add(a.value);
+      return false;
+    });
+    const result = merged.result();
+    result.metrics = create(SearchMetricsSchema, { ...merged.metrics, inspectedBlocks: inspected.size, totalBlockBytes });
+    const body = Buffer.from(tagsResponseJson(result, { total: jobs.length, completed: merged.completedJobs, totalBlocks }, kind, version));
     res.writeHead(200, { 'content-type': 'application/json', 'content-length': body.length });
     res.end(body);
   }

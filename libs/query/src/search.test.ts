@@ -209,7 +209,7 @@ describe('SearchFrontend on the request queue', () => {
     const queue = new RequestQueue({ maxOutstandingPerTenant: 100, maxRetries: 0 });
     const sent: FrontendMessage[] = [];
     const w = queue.connect('q', 100, (jobs) => sent.push(...jobs));
-    const f = new SearchFrontend(queue, opts, []);
+    const f = new SearchFrontend(queue, opts);
     const p = f.search(['t'], { ...params, limit: 10 });
     expect(jobsOf(sent)).toEqual(['ingesters', 'b2:0+1', 'b2:1+1', 'b2:2+1', 'b1:0+1', 'b1:1+1']);
     sent.forEach((m, i) => reply(w, m, answer([[i + 1, BigInt(i), [1]]])));
@@ -225,7 +225,7 @@ describe('SearchFrontend on the request queue', () => {
     const queue = new RequestQueue({ maxOutstandingPerTenant: 100, maxRetries: 0 });
     const sent: FrontendMessage[] = [];
     const w = queue.connect('q', 100, (jobs) => sent.push(...jobs));
-    const f = new SearchFrontend(queue, { ...opts, concurrentJobs: 2 }, []);
+    const f = new SearchFrontend(queue, { ...opts, concurrentJobs: 2 });
     const p = f.search(['t'], { ...params, limit: 10 });
     expect(sent).toHaveLength(2);
     reply(w, sent[0]!, answer([]));
@@ -243,7 +243,7 @@ describe('SearchFrontend on the request queue', () => {
     const sent: FrontendMessage[] = [];
     // One slot: the other jobs wait in the queue.
     const w = queue.connect('q', 1, (jobs) => sent.push(...jobs));
-    const f = new SearchFrontend(queue, { ...opts, concurrentJobs: 3 }, []);
+    const f = new SearchFrontend(queue, { ...opts, concurrentJobs: 3 });
     const p = f.search(['t'], { ...params, limit: 2 });
     expect(sent).toHaveLength(1);
     expect(queue.length('t')).toBe(2);
@@ -268,7 +268,7 @@ describe('SearchFrontend on the request queue', () => {
     const queue = new RequestQueue({ maxOutstandingPerTenant: 100, maxRetries: 0 });
     const sent: FrontendMessage[] = [];
     const w = queue.connect('q', 10, (jobs) => sent.push(...jobs));
-    const f = new SearchFrontend(queue, opts, []);
+    const f = new SearchFrontend(queue, opts);
     const p = f.search(['t'], { ...params, limit: 2 });
     w.complete(create(JobResultSchema, { jobId: sent[0]!.jobId, outcome: { case: 'error', value: { httpStatus: 503, message: '2 of 3 ingesters failed' } } }));
     await expect(p).rejects.toMatchObject({ code: Code.Unavailable });
@@ -276,7 +276,7 @@ describe('SearchFrontend on the request queue', () => {
 
   it("refuses query_backend_after beyond query_ingesters_until, in Tempo's words", () => {
     const queue = new RequestQueue({ maxOutstandingPerTenant: 100, maxRetries: 0 });
-    expect(() => new SearchFrontend(queue, { ...opts, sharding: { queryBackendAfterMs: 3_600_000, queryIngestersUntilMs: 60_000 } }, [])).toThrow(
+    expect(() => new SearchFrontend(queue, { ...opts, sharding: { queryBackendAfterMs: 3_600_000, queryIngestersUntilMs: 60_000 } })).toThrow(
       'query backend after should be less than or equal to query ingester until',
     );
   });
