@@ -228,6 +228,22 @@ queryFrontendSection.addCheck((v, path, ctx) => {
   });
 });
 
+// Tempo refuses to start so: the window between the two would be searched neither on the ingesters nor
+// in the blocks.
+queryFrontendSection.addCheck((v, path, ctx) => {
+  if (v.search.query_ingesters_until >= v.search.query_backend_after) return;
+  ctx.errors.push({ path: `${path}.search.query_backend_after`, message: 'query backend after should be less than or equal to query ingester until' });
+});
+
+// A search keeps up to concurrent_jobs jobs queued at once: above the tenant bound, a large search is answered 429.
+queryFrontendSection.addCheck((v, path, ctx) => {
+  if (v.search.concurrent_jobs <= v.max_outstanding_per_tenant) return;
+  ctx.warnings.push({
+    path: `${path}.search.concurrent_jobs`,
+    message: `${v.search.concurrent_jobs} is above max_outstanding_per_tenant (${v.max_outstanding_per_tenant}): a search with more jobs than that would be answered 429`,
+  });
+});
+
 export const compactorSection = c.object({
   ring: compactorRing,
   compaction: c.object({
