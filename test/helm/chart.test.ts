@@ -70,7 +70,7 @@ const cases: Array<{ name: string; scenario?: string; check: (objects: K8sObject
       expect(byKind(objects, 'StatefulSet')).toEqual(['stave-ingester']);
       const pvc = find(objects, 'PersistentVolumeClaim', 'stave-blocks');
       expect(pvc.spec.accessModes).toEqual(['ReadWriteMany']);
-      for (const w of ['stave-ingester', 'stave-querier', 'stave-compactor']) {
+      for (const w of ['stave-ingester', 'stave-querier', 'stave-query-frontend', 'stave-compactor']) {
         const o = objects.find((x) => x.metadata.name === w && (x.kind === 'Deployment' || x.kind === 'StatefulSet'))!;
         expect(o.spec.template.spec.volumes).toContainEqual({ name: 'blocks', persistentVolumeClaim: { claimName: 'stave-blocks' } });
       }

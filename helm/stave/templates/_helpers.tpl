@@ -260,10 +260,11 @@ storage:
 
 {{/*
 Which volumes hold blocks of the local backend in microservices mode: one shared claim (ReadWriteMany)
-mounted by the components that write or read blocks.
+mounted by the components that write or read blocks (the query-frontend reads the blocklist to cut
+searches into jobs).
 */}}
 {{- define "stave.sharedBlocks" -}}
-{{- if and (include "stave.microservices" .ctx) (eq .ctx.Values.storage.backend "local") (has .component (list "ingester" "querier" "compactor")) }}true{{ end }}
+{{- if and (include "stave.microservices" .ctx) (eq .ctx.Values.storage.backend "local") (has .component (list "ingester" "querier" "query-frontend" "compactor")) }}true{{ end }}
 {{- end }}
 
 {{- define "stave.blocksClaimName" -}}

@@ -2,9 +2,9 @@
 // Exports what other packages use; test helpers stay in src/testing/.
 
 export { writeBlock, type BlockTrace, type WriteBlockOptions } from './writer';
-export { openBlock, BlockReader, type BlockReaderOptions } from './reader';
+export { openBlock, BlockReader, type BlockReaderOptions, type RowGroupRange } from './reader';
 export { WireTraceMerger, type WireMergeRules } from './trace-merge';
-export { FORMAT, type BlockMeta, readMeta, hexID, isBlockID, parseNanos } from './meta';
+export { FORMAT, type BlockMeta, readMeta, encodeMeta, parseMeta, hexID, isBlockID, parseNanos } from './meta';
 export { readTenantIndex, writeTenantIndex, listBlocks, type CompactedBlockMeta, type ListBlocksOptions, type TenantIndex } from './tenant-index';
 export { COMPACTED_META_NAME, markBlockCompacted, clearBlock, scanTenant, type TenantScan } from './compacted';
 export { ByteLru } from './lru';

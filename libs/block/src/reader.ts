@@ -28,6 +28,17 @@ export interface BlockReaderOptions {
 
 const DEFAULT_CACHE_BYTES = 8 * 1024 * 1024;
 
+/**
+ * A contiguous range of a block's Parquet row groups, [startRowGroup, startRowGroup + rowGroups): one
+ * search job's share of a block. The writer cuts a row group only between traces, so every trace of the
+ * block lies in exactly one row group and a set of ranges that partitions the row groups partitions the
+ * traces.
+ */
+export interface RowGroupRange {
+  readonly startRowGroup: number;
+  readonly rowGroups: number;
+}
+
 function codecOfMeta(meta: BlockMeta): Codec {
   switch (meta.encoding) {
     case 'brotli':
@@ -125,8 +136,8 @@ export class BlockReader {
    * Every trace in ID order, decoded. Holds one index page and one data page at a time; reads each index
    * page once and each `trace` page once.
    */
-  async *iterateTraces(): AsyncGenerator<{ id: Uint8Array; trace: TracesData }> {
-    for await (const { id, encoded } of this.iterateEncodedTraces()) {
+  async *iterateTraces(range?: RowGroupRange): AsyncGenerator<{ id: Uint8Array; trace: TracesData }> {
+    for await (const { id, encoded } of this.iterateEncodedTraces(range)) {
       yield { id, trace: decodeTrace(id, Buffer.from(encoded.buffer, encoded.byteOffset, encoded.byteLength)) };
     }
   }
@@ -135,16 +146,22 @@ export class BlockReader {
    * Every trace in ID order as stored (the `trace` column's encoding, for compaction: writeBlock takes it
    * back as it is), with its span count from the index. `encoded` is a view into the data page (the page
    * stays alive while a view of it is held; a new page is a new buffer).
+   *
+   * With `range`, only the traces of those row groups (one footer read more): the index pages that may
+   * hold their IDs (from the row groups' trace_id statistics) are read, and of their entries those whose
+   * `trace` page lies in the row groups' `trace` column chunks are kept.
    */
-  async *iterateEncodedTraces(): AsyncGenerator<{ id: Uint8Array; encoded: Uint8Array; spans: number }> {
+  async *iterateEncodedTraces(range?: RowGroupRange): AsyncGenerator<{ id: Uint8Array; encoded: Uint8Array; spans: number }> {
+    const sel = range ? await this.selectRowGroups(range) : { firstPage: 0, lastPage: this.meta.indexPageFirstIDs.length - 1, lo: 0, hi: Infinity };
     let lastOffset = -1;
     let body: Buffer | undefined;
     let starts: Uint32Array | undefined;
     let ends: Uint32Array | undefined;
-    for (let p = 0; p < this.meta.indexPageFirstIDs.length; p++) {
+    for (let p = sel.firstPage; p <= sel.lastPage; p++) {
       const page = await this.readIndexPage(p);
       for (let i = 0; i < page.length; i++) {
         const loc = page.locationAt(i);
+        if (loc.pageOffset < sel.lo || loc.pageOffset >= sel.hi) continue;
         if (loc.pageOffset !== lastOffset) {
           ({ body, starts, ends } = await this.readTracePage(loc.pageOffset, loc.pageLength));
           lastOffset = loc.pageOffset;
@@ -165,6 +182,35 @@ export class BlockReader {
       throw errors.internal(`block ${this.meta.blockID}: data.parquet footer does not match meta.json (footerSize ${this.meta.footerSize})`);
     }
     return decodeFileMeta(bytes.subarray(0, this.meta.footerSize));
+  }
+
+  /** The index pages and `trace` byte interval [lo, hi) of a row-group range. */
+  private async selectRowGroups(range: RowGroupRange): Promise<{ firstPage: number; lastPage: number; lo: number; hi: number }> {
+    const total = this.meta.rowGroups;
+    const { startRowGroup: start, rowGroups: count } = range;
+    if (!Number.isInteger(start) || !Number.isInteger(count) || start < 0 || count < 1 || start >= total) {
+      throw errors.invalid(`block ${this.meta.blockID} has ${total} row groups: no row groups ${start}..${start + count - 1}`);
+    }
+    const groups = (await this.readFooter()).rowGroups.slice(start, Math.min(total, start + count));
+    const column = (name: string): number => groups[0]!.columns.findIndex((c) => c.path.length === 1 && c.path[0] === name);
+    const traceCol = column('trace');
+    const idCol = column('trace_id');
+    if (traceCol < 0 || idCol < 0) throw errors.internal(`block ${this.meta.blockID}: data.parquet has no trace or trace_id column`);
+    const chunkStart = (rg: (typeof groups)[number]): number => {
+      const c = rg.columns[traceCol]!;
+      return c.dictionaryPageOffset !== undefined ? Math.min(c.dictionaryPageOffset, c.dataPageOffset) : c.dataPageOffset;
+    };
+    const last = groups[groups.length - 1]!;
+    const lo = chunkStart(groups[0]!);
+    const hi = chunkStart(last) + last.columns[traceCol]!.totalCompressedSize;
+    // Rows are sorted by trace ID across the file: the range's IDs lie between its first group's min and
+    // its last group's max. Without statistics, every index page is read (the byte interval still decides).
+    const minStat = groups[0]!.columns[idCol]!.statistics?.min;
+    const maxStat = last.columns[idCol]!.statistics?.max;
+    const pages = this.meta.indexPageFirstIDs;
+    const firstPage = minStat?.length === 16 ? Math.max(0, indexPageFor(pages, hexID(minStat))) : 0;
+    const lastPage = maxStat?.length === 16 ? indexPageFor(pages, hexID(maxStat)) : pages.length - 1;
+    return { firstPage, lastPage, lo, hi };
   }
 
   private async readIndexPage(p: number): Promise<IndexPage> {

@@ -13,7 +13,7 @@ import { traceByIDRequest } from '@stave/ingester';
 import { BasicService, Code, ConnectError, resolveTenant, validateTenantID, type HttpServer } from '@stave/server';
 import { Counter, type Registry } from 'prom-client';
 import type { JobAnswer, JobRequest } from './queue';
-import { SEARCH_BLOCK_SHARDS, SearchFrontend, type SearchFrontendOptions } from './search-frontend';
+import { SearchFrontend, type SearchFrontendOptions } from './search-frontend';
 
 /** Where the frontend sends its jobs: the request queue, pulled by querier workers. */
 export interface JobQueue {
@@ -88,7 +88,7 @@ export class QueryFrontend extends BasicService {
     r.handle('GET', `${api}/api/traces/:traceID`, (req, res, params, url) => this.serve(req.headers, res, params.traceID!, url, 1));
     r.handle('GET', `${api}/api/v2/traces/:traceID`, (req, res, params, url) => this.serve(req.headers, res, params.traceID!, url, 2));
     if (opts.search) {
-      const search = new SearchFrontend(opts.queue, opts.search, blockRanges(Math.max(1, opts.search.blockShards ?? SEARCH_BLOCK_SHARDS)));
+      const search = new SearchFrontend(opts.queue, opts.search);
       r.handle('GET', `${api}/api/search`, (req, res, _params, url) => search.serve(this.tenantsOf(req.headers), url, res));
       r.handle('GET', `${api}/api/search/tags`, (req, res, _params, url) => search.serveTags(this.tenantsOf(req.headers), url, res, 1));
       r.handle('GET', `${api}/api/v2/search/tags`, (req, res, _params, url) => search.serveTags(this.tenantsOf(req.headers), url, res, 2));

@@ -9,4 +9,20 @@ export { FrontendWorker, type FrontendWorkerOptions } from './worker';
 export { jobRunner, type JobRunnerOptions, type JobTarget } from './jobs';
 export { SearchMerger, TagsMerger } from './search-merge';
 export { parseLogfmt, parseSearchParams, tagsToTraceQL, type SearchLimits, type SearchParams } from './search-params';
-export { SEARCH_BLOCK_SHARDS, SearchFrontend, searchResponseJson, tagsResponseJson, tempoTraceIDString, type SearchFrontendOptions } from './search-frontend';
+export {
+  DEFAULT_CONCURRENT_JOBS,
+  SearchFrontend,
+  searchResponseJson,
+  tagsResponseJson,
+  tempoTraceIDString,
+  type SearchFrontendOptions,
+} from './search-frontend';
+export {
+  planSearch,
+  rowGroupsPerJob,
+  SEARCH_SHARD_DEFAULTS,
+  type BlockShard,
+  type IngesterShard,
+  type SearchPlan,
+  type SearchShardOptions,
+} from './search-sharder';

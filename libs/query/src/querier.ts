@@ -1,6 +1,7 @@
 // The querier answers trace-by-ID jobs: from the ingesters that own the trace (recent data) and from the
 // backend blocks whose ID falls in the job's block range (bloom → index → ranged read); and search jobs:
-// from every ingester of the ring's read set, or by scanning the job's backend blocks trace by trace.
+// from every ingester of the ring's read set, or by scanning backend blocks trace by trace: the row-group
+// range of the one block a sharded job names (search), or the blocks of the job's block-ID range (tags).
 
 import { create } from '@bufbuild/protobuf';
 import { SearchCollector, searchRequest, searchTagsRequest, TagsCollector, traceByIDRequest, type IngesterClient, type TraceSink } from '@stave/ingester';
@@ -17,8 +18,11 @@ import {
 } from '@stave/proto';
 import { RingUnavailableError, tokenFor, type InstanceDesc, type ReadRing, type ReplicationSet } from '@stave/ring';
 import { BasicService, Code, ConnectError } from '@stave/server';
-import type { BlockMeta } from '@stave/block';
-import { blockKey, type Blocklist } from './blocklist';
+import { parseMeta, type BlockMeta } from '@stave/block';
+
+/** What a block job names: its tenant, the block's meta.json and a row-group range. */
+type BlockJob = Pick<SearchRequest, 'tenant' | 'blockMeta' | 'startRowGroup' | 'rowGroups'>;
+import type { Blocklist } from './blocklist';
 import { SearchMerger, TagsMerger } from './search-merge';
 
 export interface QuerierOptions {
@@ -75,11 +79,11 @@ export class Querier extends BasicService {
 
   private async searchBlocks(req: SearchRequest): Promise<SearchResponse> {
     const collector = new SearchCollector(req);
-    await this.scanBlocks(req, req.blockIds, collector);
+    await this.scanRowGroups(req, collector);
     return collector.response();
   }
 
-  /** A tag job: names or values over the ingesters (QUERY_MODE_INGESTERS) or the job's backend blocks. */
+  /** A tag job: names or values over the ingesters (QUERY_MODE_INGESTERS) or a block job's row groups. */
   async searchTags(req: SearchTagsRequest): Promise<SearchTagsResponse> {
     if (req.queryMode === QueryMode.INGESTERS) {
       const set = this.readSet(() => this.opts.ring.getAll());
@@ -91,44 +95,39 @@ export class Querier extends BasicService {
       return merged.result();
     }
     const collector = new TagsCollector(req);
-    await this.scanBlocks(req, [], collector);
+    await this.scanRowGroups(req, collector);
     return collector.response();
   }
 
-  /** Feeds `sink` every trace of the job's blocks, block by block, until it is full. */
-  private async scanBlocks(req: Parameters<Querier['blocksFor']>[0], ids: readonly string[], sink: TraceSink): Promise<void> {
-    for (const m of this.blocksFor(req, ids)) {
-      if (sink.full) break;
-      sink.inspectedBlocks++;
-      sink.totalBlockBytes += BigInt(m.size);
-      sink.inspectedBytes += BigInt(m.size);
-      for await (const { trace } of this.opts.blocklist.reader(m).iterateTraces()) {
-        sink.add(trace);
-        if (sink.full) break;
-      }
-    }
-  }
-
   /**
-   * The tenant's blocks a job covers: those listed in `ids`, else those whose ID is in the job's block
-   * range; either way only blocks whose time range overlaps the job's window.
+   * A sharder's block job: feeds `sink` the traces of row groups [startRowGroup, startRowGroup + rowGroups)
+   * of the block whose meta.json the job carries (the frontend's blocklist may know a block this querier
+   * has not polled yet), until it is full.
    */
-  private blocksFor(
-    req: { tenant: string; blockStart: string; blockEnd: string; startUnixSeconds: bigint; endUnixSeconds: bigint },
-    ids: readonly string[],
-  ): BlockMeta[] {
-    const listed = new Set(ids.map(blockKey));
-    const lo = req.blockStart ? blockKey(req.blockStart) : '';
-    const hi = req.blockEnd ? blockKey(req.blockEnd) : 'g';
-    const startS = Number(req.startUnixSeconds);
-    const endS = Number(req.endUnixSeconds);
-    return this.opts.blocklist.blocks(req.tenant).filter((m) => {
-      const k = blockKey(m.blockID);
-      if (listed.size > 0 ? !listed.has(k) : k < lo || k > hi) return false;
-      if (startS > 0 && Date.parse(m.endTime) / 1000 < startS) return false;
-      if (endS > 0 && Date.parse(m.startTime) / 1000 > endS) return false;
-      return true;
-    });
+  private async scanRowGroups(req: BlockJob, sink: TraceSink): Promise<void> {
+    if (req.blockMeta.length === 0) throw new ConnectError('block search job without block_meta', Code.InvalidArgument);
+    let meta: BlockMeta;
+    try {
+      meta = parseMeta(req.blockMeta);
+    } catch (err) {
+      throw new ConnectError(`search job: ${ConnectError.from(err).rawMessage}`, Code.InvalidArgument);
+    }
+    // Tenant isolation: a job reads only its own tenant's blocks, whatever meta it carries.
+    if (meta.tenantID !== req.tenant) {
+      throw new ConnectError(`search job for tenant ${req.tenant} names block ${meta.blockID} of tenant ${meta.tenantID}`, Code.InvalidArgument);
+    }
+    const total = meta.rowGroups;
+    const start = req.startRowGroup;
+    const count = req.rowGroups > 0 ? Math.min(req.rowGroups, total - start) : total - start;
+    sink.inspectedBlocks++;
+    sink.totalBlockBytes += BigInt(meta.size);
+    // The range's share of the block's bytes (the shares of a partition of the row groups add up to the size).
+    const share = (rg: number): bigint => (BigInt(meta.size) * BigInt(rg)) / BigInt(Math.max(1, total));
+    if (count > 0) sink.inspectedBytes += share(start + count) - share(start);
+    for await (const { trace } of this.opts.blocklist.reader(meta).iterateTraces({ startRowGroup: start, rowGroups: Math.max(1, count) })) {
+      sink.add(trace);
+      if (sink.full) break;
+    }
   }
 
   private readSet(get: () => ReplicationSet): ReplicationSet {

@@ -1,8 +1,18 @@
 import { create } from '@bufbuild/protobuf';
-import { JobResultSchema, QueryMode, SearchResponseSchema, SearchTagsResponseSchema, type FrontendMessage, type SearchResponse } from '@stave/proto';
+import { parseMeta } from '@stave/block';
+import {
+  JobResultSchema,
+  QueryMode,
+  SearchResponseSchema,
+  SearchTagsResponseSchema,
+  type FrontendMessage,
+  type SearchRequest,
+  type SearchResponse,
+} from '@stave/proto';
 import { Code, ConnectError } from '@stave/server';
 import { compileQuery } from '@stave/traceql';
-import { RequestQueue } from './queue';
+import { RequestQueue, type WorkerConnection } from './queue';
+import { settle, testBlockMeta, testBlockName } from './testing/block-meta';
 import { SearchFrontend, searchResponseJson, tagsResponseJson, tempoTraceIDString } from './search-frontend';
 import { SearchMerger, TagsMerger } from './search-merge';
 import { parseLogfmt, parseSearchParams, tagsToTraceQL, type SearchLimits } from './search-params';
@@ -173,62 +183,102 @@ describe('search answer JSON', () => {
 
 describe('SearchFrontend on the request queue', () => {
   const params = { query: '{}', spss: 3, start: 0, end: 0, minDurationMs: 0, maxDurationMs: 0 };
-  const opts = { defaultLimit: 20, maxLimit: 0, maxDurationMs: 0, maxSpansPerSpanSet: 0, timeoutMs: 5000 };
+  const blocks = [
+    testBlockMeta('b1', { end: '2026-01-01T01:00:00Z', size: 200, rowGroups: 2 }),
+    testBlockMeta('b2', { end: '2026-01-01T02:00:00Z', size: 300, rowGroups: 3 }),
+  ];
+  const opts = {
+    defaultLimit: 20,
+    maxLimit: 0,
+    maxDurationMs: 0,
+    maxSpansPerSpanSet: 0,
+    timeoutMs: 5000,
+    blocks: (tenant: string) => (tenant === 't' ? blocks : []),
+    // One row group per job.
+    sharding: { targetBytesPerJob: 100 },
+  };
+  const jobsOf = (sent: FrontendMessage[]) =>
+    sent.map((m) => {
+      const r = m.job.value as SearchRequest;
+      return r.queryMode === QueryMode.INGESTERS ? 'ingesters' : `${testBlockName(parseMeta(r.blockMeta).blockID)}:${r.startRowGroup}+${r.rowGroups}`;
+    });
+  const reply = (w: WorkerConnection, m: FrontendMessage, res: SearchResponse) =>
+    w.complete(create(JobResultSchema, { jobId: m.jobId, outcome: { case: 'search', value: res } }));
 
-  it('sends one ingester job and one job per block range for each tenant', async () => {
+  it('sends the ingester job, then one job per row group of each block, newest block first', async () => {
     const queue = new RequestQueue({ maxOutstandingPerTenant: 100, maxRetries: 0 });
     const sent: FrontendMessage[] = [];
     const w = queue.connect('q', 100, (jobs) => sent.push(...jobs));
-    const f = new SearchFrontend(queue, opts, [
-      ['0', '7'],
-      ['8', 'f'],
-    ]);
+    const f = new SearchFrontend(queue, opts);
     const p = f.search(['t'], { ...params, limit: 10 });
-    expect(sent.map((m) => (m.job.case === 'search' ? m.job.value.queryMode : undefined))).toEqual([QueryMode.INGESTERS, QueryMode.BLOCKS, QueryMode.BLOCKS]);
-    sent.forEach((m, i) => w.complete(create(JobResultSchema, { jobId: m.jobId, outcome: { case: 'search', value: answer([[i + 1, BigInt(i), [1]]]) } })));
+    expect(jobsOf(sent)).toEqual(['ingesters', 'b2:0+1', 'b2:1+1', 'b2:2+1', 'b1:0+1', 'b1:1+1']);
+    sent.forEach((m, i) => reply(w, m, answer([[i + 1, BigInt(i), [1]]])));
     const r = await p;
-    expect(r.response.traces.map((t) => t.traceId[15])).toEqual([3, 2, 1]);
-    expect([r.totalJobs, r.completedJobs]).toEqual([3, 3]);
+    expect(r.response.traces.map((t) => t.traceId[15])).toEqual([6, 5, 4, 3, 2, 1]);
+    expect([r.totalJobs, r.completedJobs, r.totalBlocks]).toEqual([6, 6, 2]);
+    // Two blocks inspected (b2 in three jobs), of 500 bytes in the window.
+    expect(r.response.metrics?.inspectedBlocks).toBe(2);
+    expect(r.response.metrics?.totalBlockBytes).toBe(500n);
   });
 
-  it('stops once limit traces are found and withdraws the queued jobs', async () => {
+  it('keeps at most concurrent_jobs jobs in flight', async () => {
+    const queue = new RequestQueue({ maxOutstandingPerTenant: 100, maxRetries: 0 });
+    const sent: FrontendMessage[] = [];
+    const w = queue.connect('q', 100, (jobs) => sent.push(...jobs));
+    const f = new SearchFrontend(queue, { ...opts, concurrentJobs: 2 });
+    const p = f.search(['t'], { ...params, limit: 10 });
+    expect(sent).toHaveLength(2);
+    reply(w, sent[0]!, answer([]));
+    await settle('the next job', () => sent.length === 3);
+    for (let i = 1; i < 6; i++) {
+      reply(w, sent[i]!, answer([]));
+      if (i < 5) await settle('the next job', () => sent.length === Math.min(6, i + 3));
+    }
+    const r = await p;
+    expect([r.totalJobs, r.completedJobs]).toEqual([6, 6]);
+  });
+
+  it('stops once limit traces are found: sends no more jobs and withdraws those queued', async () => {
     const queue = new RequestQueue({ maxOutstandingPerTenant: 100, maxRetries: 0 });
     const sent: FrontendMessage[] = [];
     // One slot: the other jobs wait in the queue.
     const w = queue.connect('q', 1, (jobs) => sent.push(...jobs));
-    const f = new SearchFrontend(
-      queue,
-      opts,
-      Array.from({ length: 5 }, (_, i) => [String(i), String(i)] as const),
-    );
+    const f = new SearchFrontend(queue, { ...opts, concurrentJobs: 3 });
     const p = f.search(['t'], { ...params, limit: 2 });
     expect(sent).toHaveLength(1);
-    w.complete(
-      create(JobResultSchema, {
-        jobId: sent[0]!.jobId,
-        outcome: {
-          case: 'search',
-          value: answer([
-            [1, 1n, [1]],
-            [2, 2n, [1]],
-          ]),
-        },
-      }),
+    expect(queue.length('t')).toBe(2);
+    reply(
+      w,
+      sent[0]!,
+      answer([
+        [1, 1n, [1]],
+        [2, 2n, [1]],
+      ]),
     );
     const r = await p;
     expect(r.response.traces).toHaveLength(2);
     expect(queue.length('t')).toBe(0);
-    expect(r.completedJobs).toBe(1);
+    // The slot the answer freed may have taken the next queued job before the answer was merged (it is
+    // withdrawn then); the jobs beyond concurrent_jobs were never sent.
+    expect(sent.length).toBeLessThanOrEqual(2);
+    expect([r.totalJobs, r.completedJobs]).toEqual([6, 1]);
   });
 
   it('fails the search with the first job error', async () => {
     const queue = new RequestQueue({ maxOutstandingPerTenant: 100, maxRetries: 0 });
     const sent: FrontendMessage[] = [];
     const w = queue.connect('q', 10, (jobs) => sent.push(...jobs));
-    const f = new SearchFrontend(queue, opts, [['0', 'f']]);
+    const f = new SearchFrontend(queue, opts);
     const p = f.search(['t'], { ...params, limit: 2 });
     w.complete(create(JobResultSchema, { jobId: sent[0]!.jobId, outcome: { case: 'error', value: { httpStatus: 503, message: '2 of 3 ingesters failed' } } }));
     await expect(p).rejects.toMatchObject({ code: Code.Unavailable });
+  });
+
+  it("refuses query_backend_after beyond query_ingesters_until, in Tempo's words", () => {
+    const queue = new RequestQueue({ maxOutstandingPerTenant: 100, maxRetries: 0 });
+    expect(() => new SearchFrontend(queue, { ...opts, sharding: { queryBackendAfterMs: 3_600_000, queryIngestersUntilMs: 60_000 } })).toThrow(
+      'query backend after should be less than or equal to query ingester until',
+    );
   });
 });
 

@@ -56,6 +56,7 @@ const keys = {
   frontendTransport: 'query-frontend-in-process-transport',
   ingester: 'ingester',
   blockCache: 'block-cache',
+  blocklist: 'blocklist',
   generatorRingConfig: 'metrics-generator-ring-config',
   generatorRing: 'metrics-generator-ring',
   generator: 'metrics-generator',
@@ -215,6 +216,25 @@ export function staveModules(): ModuleManager<AppContext> {
     },
   });
 
+  // The tenants' blocklists, polled every `storage.trace.blocklist_poll`: the querier opens blocks from
+  // it, and the query-frontend cuts searches into jobs over it (as Tempo's frontend reads its own blocklist).
+  // One per process, so a single binary polls once and registers its metrics once.
+  m.register({
+    name: 'blocklist',
+    deps: ['server', 'store'],
+    init: (ctx) => {
+      const trace = ctx.config.storage.trace;
+      const blocklist = new Blocklist(get(ctx, keys.store), trace.blocklist_poll, ctx.logger.child({ component: 'blocklist' }), {
+        registry: ctx.registry,
+        fallback: trace.blocklist_poll_fallback,
+        staleTenantIndexMs: trace.blocklist_poll_stale_tenant_index,
+        cache: blockCache(ctx),
+      });
+      ctx.provided.set(keys.blocklist, blocklist);
+      return blocklist;
+    },
+  });
+
   // Ring state lives in a KV store: in-process for `all` (one process, RF 1), gossiped by memberlist for
   // every other target (`ingester.lifecycler.ring.kvstore.store`, Tempo's default memberlist).
   m.register({
@@ -347,17 +367,11 @@ export function staveModules(): ModuleManager<AppContext> {
 
   m.register({
     name: 'querier',
-    deps: ['server', 'store', 'ring'],
+    deps: ['server', 'store', 'ring', 'blocklist'],
     userVisible: true,
     init: (ctx) => {
       const cfg = ctx.config.querier;
-      const trace = ctx.config.storage.trace;
-      const blocklist = new Blocklist(get(ctx, keys.store), trace.blocklist_poll, ctx.logger.child({ component: 'querier' }), {
-        registry: ctx.registry,
-        fallback: trace.blocklist_poll_fallback,
-        staleTenantIndexMs: trace.blocklist_poll_stale_tenant_index,
-        cache: blockCache(ctx),
-      });
+      const blocklist = get<Blocklist>(ctx, keys.blocklist);
       const q = new Querier({
         ring: get(ctx, keys.ring),
         ingester: get(ctx, keys.ingesterReaders),
@@ -383,16 +397,17 @@ export function staveModules(): ModuleManager<AppContext> {
         logger: ctx.logger.child({ component: 'frontend-worker' }),
         registry: ctx.registry,
       });
-      return group('querier', [blocklist, q, worker]);
+      return group('querier', [q, worker]);
     },
   });
 
   m.register({
     name: 'query-frontend',
-    deps: ['server'],
+    deps: ['server', 'blocklist'],
     userVisible: true,
     init: (ctx) => {
       const cfg = ctx.config.query_frontend;
+      const blocklist = get<Blocklist>(ctx, keys.blocklist);
       const queue = new RequestQueue({
         maxOutstandingPerTenant: cfg.max_outstanding_per_tenant,
         maxRetries: cfg.max_retries,
@@ -418,6 +433,14 @@ export function staveModules(): ModuleManager<AppContext> {
           maxDurationMs: cfg.search.max_duration,
           maxSpansPerSpanSet: cfg.search.max_spans_per_span_set,
           timeoutMs: ctx.config.querier.search.query_timeout,
+          blocks: (tenant) => blocklist.blocks(tenant),
+          concurrentJobs: cfg.search.concurrent_jobs,
+          sharding: {
+            queryBackendAfterMs: cfg.search.query_backend_after,
+            queryIngestersUntilMs: cfg.search.query_ingesters_until,
+            targetBytesPerJob: cfg.search.target_bytes_per_job,
+            ingesterShards: cfg.search.ingester_shards,
+          },
         },
         registry: ctx.registry,
       });

@@ -92,12 +92,29 @@ describe('loadConfig', () => {
   });
 
   it('warns when query_frontend.max_outstanding_per_tenant is below trace_by_id.query_shards (every lookup would be 429)', async () => {
-    const qf = (outstanding: number) => `query_frontend:\n  max_outstanding_per_tenant: ${outstanding}\n  trace_by_id:\n    query_shards: 20\n`;
+    const qf = (outstanding: number) =>
+      `query_frontend:\n  max_outstanding_per_tenant: ${outstanding}\n  trace_by_id:\n    query_shards: 20\n  search:\n    concurrent_jobs: 5\n`;
     const { warnings } = await loadConfig({ file: file(qf(10)) });
     expect(warnings.map((w) => `${w.path}: ${w.message}`)).toEqual([
       'query_frontend.max_outstanding_per_tenant: 10 is below trace_by_id.query_shards (20): every trace-by-ID lookup queues query_shards jobs and would be answered 429',
     ]);
     expect((await loadConfig({ file: file(qf(20)) })).warnings).toEqual([]);
+  });
+
+  it('warns when query_frontend.search.concurrent_jobs is above max_outstanding_per_tenant (a large search would be 429)', async () => {
+    const { warnings } = await loadConfig({ file: file('query_frontend:\n  max_outstanding_per_tenant: 100\n  search:\n    concurrent_jobs: 101\n') });
+    expect(warnings.map((w) => `${w.path}: ${w.message}`)).toEqual([
+      'query_frontend.search.concurrent_jobs: 101 is above max_outstanding_per_tenant (100): a search with more jobs than that would be answered 429',
+    ]);
+  });
+
+  it("refuses query_backend_after beyond query_ingesters_until, in Tempo's words", async () => {
+    const err: unknown = await loadConfig({ file: file('query_frontend:\n  search:\n    query_backend_after: 1h\n    query_ingesters_until: 1m\n') }).catch(
+      (e: unknown) => e,
+    );
+    expect(String(err)).toContain('query_frontend.search.query_backend_after: query backend after should be less than or equal to query ingester until');
+    const ok = await loadConfig({ file: file('query_frontend:\n  search:\n    query_backend_after: 30m\n    query_ingesters_until: 30m\n') });
+    expect(ok.config.query_frontend.search.query_backend_after).toBe(30 * 60_000);
   });
 
   it('applies flags over the file over defaults', async () => {

@@ -169,7 +169,7 @@ export const ingesterSection = c.object({
 export const querierSection = c.object({
   search: c.object({
     query_timeout: c.duration('30s'),
-    prefer_self: c.pending(c.int(10, { min: 0 }), SEARCH),
+    prefer_self: c.ignored('it only divides jobs between this querier and querier.search.external_endpoints, which Stave does not call'),
     external_endpoints: c.ignored(),
     external_hedge_requests_at: c.ignored(),
     external_hedge_requests_up_to: c.ignored(),
@@ -197,14 +197,14 @@ export const queryFrontendSection = c.object({
   max_batch_size: c.int(5, { min: 1 }),
   max_retries: c.int(2, { min: 0 }),
   search: c.object({
-    concurrent_jobs: c.pending(c.int(1000, { min: 1 }), SEARCH),
-    target_bytes_per_job: c.pending(c.int(100 * 1024 * 1024, { min: 1 }), SEARCH),
+    concurrent_jobs: c.int(1000, { min: 1 }),
+    target_bytes_per_job: c.int(100 * 1024 * 1024, { min: 1 }),
     default_result_limit: c.int(20, { min: 1 }),
     max_result_limit: c.int(0, { min: 0 }),
     max_duration: c.duration('168h'),
-    query_backend_after: c.pending(c.duration('15m'), SEARCH),
-    query_ingesters_until: c.pending(c.duration('30m'), SEARCH),
-    ingester_shards: c.pending(c.int(3, { min: 1 }), SEARCH),
+    query_backend_after: c.duration('15m'),
+    query_ingesters_until: c.duration('30m'),
+    ingester_shards: c.int(3, { min: 1 }),
     max_spans_per_span_set: c.int(100, { min: 0 }),
   }),
   trace_by_id: c.object({
@@ -225,6 +225,22 @@ queryFrontendSection.addCheck((v, path, ctx) => {
   ctx.warnings.push({
     path: `${path}.max_outstanding_per_tenant`,
     message: `${v.max_outstanding_per_tenant} is below trace_by_id.query_shards (${v.trace_by_id.query_shards}): every trace-by-ID lookup queues query_shards jobs and would be answered 429`,
+  });
+});
+
+// Tempo refuses to start so: the window between the two would be searched neither on the ingesters nor
+// in the blocks.
+queryFrontendSection.addCheck((v, path, ctx) => {
+  if (v.search.query_ingesters_until >= v.search.query_backend_after) return;
+  ctx.errors.push({ path: `${path}.search.query_backend_after`, message: 'query backend after should be less than or equal to query ingester until' });
+});
+
+// A search keeps up to concurrent_jobs jobs queued at once: above the tenant bound, a large search is answered 429.
+queryFrontendSection.addCheck((v, path, ctx) => {
+  if (v.search.concurrent_jobs <= v.max_outstanding_per_tenant) return;
+  ctx.warnings.push({
+    path: `${path}.search.concurrent_jobs`,
+    message: `${v.search.concurrent_jobs} is above max_outstanding_per_tenant (${v.max_outstanding_per_tenant}): a search with more jobs than that would be answered 429`,
   });
 });
 

@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file stave/v1/querier.proto.
  */
 export const file_stave_v1_querier: GenFile = /*@__PURE__*/
-  fileDesc("ChZzdGF2ZS92MS9xdWVyaWVyLnByb3RvEghzdGF2ZS52MSK7AQoQVHJhY2VCeUlEUmVxdWVzdBIOCgZ0ZW5hbnQYASABKAkSEAoIdHJhY2VfaWQYAiABKAwSEwoLYmxvY2tfc3RhcnQYAyABKAkSEQoJYmxvY2tfZW5kGAQgASgJEicKCnF1ZXJ5X21vZGUYBSABKA4yEy5zdGF2ZS52MS5RdWVyeU1vZGUSGgoSc3RhcnRfdW5peF9zZWNvbmRzGAYgASgDEhgKEGVuZF91bml4X3NlY29uZHMYByABKAMiYAoRVHJhY2VCeUlEUmVzcG9uc2USHgoFdHJhY2UYASABKAsyDy5zdGF2ZS52MS5UcmFjZRIrCgdtZXRyaWNzGAIgASgLMhouc3RhdmUudjEuVHJhY2VCeUlETWV0cmljcyJFChBUcmFjZUJ5SURNZXRyaWNzEhcKD2luc3BlY3RlZF9ieXRlcxgBIAEoBBIYChBibG9ja3NfaW5zcGVjdGVkGAIgASgNIqUCCg1TZWFyY2hSZXF1ZXN0Eg4KBnRlbmFudBgBIAEoCRINCgVxdWVyeRgCIAEoCRINCgVsaW1pdBgDIAEoDRIaChJzcGFuc19wZXJfc3Bhbl9zZXQYBCABKA0SGgoSc3RhcnRfdW5peF9zZWNvbmRzGAUgASgDEhgKEGVuZF91bml4X3NlY29uZHMYBiABKAMSFwoPbWluX2R1cmF0aW9uX21zGAcgASgNEhcKD21heF9kdXJhdGlvbl9tcxgIIAEoDRInCgpxdWVyeV9tb2RlGAkgASgOMhMuc3RhdmUudjEuUXVlcnlNb2RlEhEKCWJsb2NrX2lkcxgKIAMoCRITCgtibG9ja19zdGFydBgLIAEoCRIRCglibG9ja19lbmQYDCABKAkiaQoOU2VhcmNoUmVzcG9uc2USLQoGdHJhY2VzGAEgAygLMh0uc3RhdmUudjEuVHJhY2VTZWFyY2hNZXRhZGF0YRIoCgdtZXRyaWNzGAIgASgLMhcuc3RhdmUudjEuU2VhcmNoTWV0cmljcyK9AQoTVHJhY2VTZWFyY2hNZXRhZGF0YRIQCgh0cmFjZV9pZBgBIAEoDBIZChFyb290X3NlcnZpY2VfbmFtZRgCIAEoCRIXCg9yb290X3RyYWNlX25hbWUYAyABKAkSHAoUc3RhcnRfdGltZV91bml4X25hbm8YBCABKAQSFgoOZHVyYXRpb25fbmFub3MYBSABKAQSKgoJc3Bhbl9zZXRzGAYgAygLMhcuc3RhdmUudjEuU2VhcmNoU3BhblNldCKCAQoNU2VhcmNoU3BhblNldBIjCgVzcGFucxgBIAMoCzIULnN0YXZlLnYxLlNlYXJjaFNwYW4SDwoHbWF0Y2hlZBgCIAEoDRI7CgphdHRyaWJ1dGVzGAMgAygLMicub3BlbnRlbGVtZXRyeS5wcm90by5jb21tb24udjEuS2V5VmFsdWUingEKClNlYXJjaFNwYW4SDwoHc3Bhbl9pZBgBIAEoDBIMCgRuYW1lGAIgASgJEhwKFHN0YXJ0X3RpbWVfdW5peF9uYW5vGAMgASgEEhYKDmR1cmF0aW9uX25hbm9zGAQgASgEEjsKCmF0dHJpYnV0ZXMYBSADKAsyJy5vcGVudGVsZW1ldHJ5LnByb3RvLmNvbW1vbi52MS5LZXlWYWx1ZSJ3Cg1TZWFyY2hNZXRyaWNzEhgKEGluc3BlY3RlZF90cmFjZXMYASABKA0SFwoPaW5zcGVjdGVkX2J5dGVzGAIgASgEEhgKEGluc3BlY3RlZF9ibG9ja3MYAyABKA0SGQoRdG90YWxfYmxvY2tfYnl0ZXMYBCABKAQi2gEKEVNlYXJjaFRhZ3NSZXF1ZXN0Eg4KBnRlbmFudBgBIAEoCRINCgVzY29wZRgCIAEoCRIQCgh0YWdfbmFtZRgDIAEoCRINCgVxdWVyeRgEIAEoCRIaChJzdGFydF91bml4X3NlY29uZHMYBSABKAMSGAoQZW5kX3VuaXhfc2Vjb25kcxgGIAEoAxInCgpxdWVyeV9tb2RlGAcgASgOMhMuc3RhdmUudjEuUXVlcnlNb2RlEhMKC2Jsb2NrX3N0YXJ0GAggASgJEhEKCWJsb2NrX2VuZBgJIAEoCSKGAQoSU2VhcmNoVGFnc1Jlc3BvbnNlEiIKBnNjb3BlcxgBIAMoCzISLnN0YXZlLnYxLlRhZ1Njb3BlEiIKBnZhbHVlcxgCIAMoCzISLnN0YXZlLnYxLlRhZ1ZhbHVlEigKB21ldHJpY3MYAyABKAsyFy5zdGF2ZS52MS5TZWFyY2hNZXRyaWNzIiYKCFRhZ1Njb3BlEgwKBG5hbWUYASABKAkSDAoEdGFncxgCIAMoCSInCghUYWdWYWx1ZRIMCgR0eXBlGAEgASgJEg0KBXZhbHVlGAIgASgJKlAKCVF1ZXJ5TW9kZRISCg5RVUVSWV9NT0RFX0FMTBAAEhgKFFFVRVJZX01PREVfSU5HRVNURVJTEAESFQoRUVVFUllfTU9ERV9CTE9DS1MQAjLZAQoHUXVlcmllchJICg1GaW5kVHJhY2VCeUlEEhouc3RhdmUudjEuVHJhY2VCeUlEUmVxdWVzdBobLnN0YXZlLnYxLlRyYWNlQnlJRFJlc3BvbnNlEjsKBlNlYXJjaBIXLnN0YXZlLnYxLlNlYXJjaFJlcXVlc3QaGC5zdGF2ZS52MS5TZWFyY2hSZXNwb25zZRJHCgpTZWFyY2hUYWdzEhsuc3RhdmUudjEuU2VhcmNoVGFnc1JlcXVlc3QaHC5zdGF2ZS52MS5TZWFyY2hUYWdzUmVzcG9uc2ViBnByb3RvMw", [file_opentelemetry_proto_common_v1_common, file_stave_v1_trace]);
+  fileDesc("ChZzdGF2ZS92MS9xdWVyaWVyLnByb3RvEghzdGF2ZS52MSK7AQoQVHJhY2VCeUlEUmVxdWVzdBIOCgZ0ZW5hbnQYASABKAkSEAoIdHJhY2VfaWQYAiABKAwSEwoLYmxvY2tfc3RhcnQYAyABKAkSEQoJYmxvY2tfZW5kGAQgASgJEicKCnF1ZXJ5X21vZGUYBSABKA4yEy5zdGF2ZS52MS5RdWVyeU1vZGUSGgoSc3RhcnRfdW5peF9zZWNvbmRzGAYgASgDEhgKEGVuZF91bml4X3NlY29uZHMYByABKAMiYAoRVHJhY2VCeUlEUmVzcG9uc2USHgoFdHJhY2UYASABKAsyDy5zdGF2ZS52MS5UcmFjZRIrCgdtZXRyaWNzGAIgASgLMhouc3RhdmUudjEuVHJhY2VCeUlETWV0cmljcyJFChBUcmFjZUJ5SURNZXRyaWNzEhcKD2luc3BlY3RlZF9ieXRlcxgBIAEoBBIYChBibG9ja3NfaW5zcGVjdGVkGAIgASgNIuACCg1TZWFyY2hSZXF1ZXN0Eg4KBnRlbmFudBgBIAEoCRINCgVxdWVyeRgCIAEoCRINCgVsaW1pdBgDIAEoDRIaChJzcGFuc19wZXJfc3Bhbl9zZXQYBCABKA0SGgoSc3RhcnRfdW5peF9zZWNvbmRzGAUgASgDEhgKEGVuZF91bml4X3NlY29uZHMYBiABKAMSFwoPbWluX2R1cmF0aW9uX21zGAcgASgNEhcKD21heF9kdXJhdGlvbl9tcxgIIAEoDRInCgpxdWVyeV9tb2RlGAkgASgOMhMuc3RhdmUudjEuUXVlcnlNb2RlEhIKCmJsb2NrX21ldGEYDSABKAwSFwoPc3RhcnRfcm93X2dyb3VwGA4gASgNEhIKCnJvd19ncm91cHMYDyABKA1KBAgKEAtKBAgLEAxKBAgMEA1SCWJsb2NrX2lkc1ILYmxvY2tfc3RhcnRSCWJsb2NrX2VuZCJpCg5TZWFyY2hSZXNwb25zZRItCgZ0cmFjZXMYASADKAsyHS5zdGF2ZS52MS5UcmFjZVNlYXJjaE1ldGFkYXRhEigKB21ldHJpY3MYAiABKAsyFy5zdGF2ZS52MS5TZWFyY2hNZXRyaWNzIr0BChNUcmFjZVNlYXJjaE1ldGFkYXRhEhAKCHRyYWNlX2lkGAEgASgMEhkKEXJvb3Rfc2VydmljZV9uYW1lGAIgASgJEhcKD3Jvb3RfdHJhY2VfbmFtZRgDIAEoCRIcChRzdGFydF90aW1lX3VuaXhfbmFubxgEIAEoBBIWCg5kdXJhdGlvbl9uYW5vcxgFIAEoBBIqCglzcGFuX3NldHMYBiADKAsyFy5zdGF2ZS52MS5TZWFyY2hTcGFuU2V0IoIBCg1TZWFyY2hTcGFuU2V0EiMKBXNwYW5zGAEgAygLMhQuc3RhdmUudjEuU2VhcmNoU3BhbhIPCgdtYXRjaGVkGAIgASgNEjsKCmF0dHJpYnV0ZXMYAyADKAsyJy5vcGVudGVsZW1ldHJ5LnByb3RvLmNvbW1vbi52MS5LZXlWYWx1ZSKeAQoKU2VhcmNoU3BhbhIPCgdzcGFuX2lkGAEgASgMEgwKBG5hbWUYAiABKAkSHAoUc3RhcnRfdGltZV91bml4X25hbm8YAyABKAQSFgoOZHVyYXRpb25fbmFub3MYBCABKAQSOwoKYXR0cmlidXRlcxgFIAMoCzInLm9wZW50ZWxlbWV0cnkucHJvdG8uY29tbW9uLnYxLktleVZhbHVlIncKDVNlYXJjaE1ldHJpY3MSGAoQaW5zcGVjdGVkX3RyYWNlcxgBIAEoDRIXCg9pbnNwZWN0ZWRfYnl0ZXMYAiABKAQSGAoQaW5zcGVjdGVkX2Jsb2NrcxgDIAEoDRIZChF0b3RhbF9ibG9ja19ieXRlcxgEIAEoBCKXAgoRU2VhcmNoVGFnc1JlcXVlc3QSDgoGdGVuYW50GAEgASgJEg0KBXNjb3BlGAIgASgJEhAKCHRhZ19uYW1lGAMgASgJEg0KBXF1ZXJ5GAQgASgJEhoKEnN0YXJ0X3VuaXhfc2Vjb25kcxgFIAEoAxIYChBlbmRfdW5peF9zZWNvbmRzGAYgASgDEicKCnF1ZXJ5X21vZGUYByABKA4yEy5zdGF2ZS52MS5RdWVyeU1vZGUSEgoKYmxvY2tfbWV0YRgKIAEoDBIXCg9zdGFydF9yb3dfZ3JvdXAYCyABKA0SEgoKcm93X2dyb3VwcxgMIAEoDUoECAgQCUoECAkQClILYmxvY2tfc3RhcnRSCWJsb2NrX2VuZCKGAQoSU2VhcmNoVGFnc1Jlc3BvbnNlEiIKBnNjb3BlcxgBIAMoCzISLnN0YXZlLnYxLlRhZ1Njb3BlEiIKBnZhbHVlcxgCIAMoCzISLnN0YXZlLnYxLlRhZ1ZhbHVlEigKB21ldHJpY3MYAyABKAsyFy5zdGF2ZS52MS5TZWFyY2hNZXRyaWNzIiYKCFRhZ1Njb3BlEgwKBG5hbWUYASABKAkSDAoEdGFncxgCIAMoCSInCghUYWdWYWx1ZRIMCgR0eXBlGAEgASgJEg0KBXZhbHVlGAIgASgJKlAKCVF1ZXJ5TW9kZRISCg5RVUVSWV9NT0RFX0FMTBAAEhgKFFFVRVJZX01PREVfSU5HRVNURVJTEAESFQoRUVVFUllfTU9ERV9CTE9DS1MQAjLZAQoHUXVlcmllchJICg1GaW5kVHJhY2VCeUlEEhouc3RhdmUudjEuVHJhY2VCeUlEUmVxdWVzdBobLnN0YXZlLnYxLlRyYWNlQnlJRFJlc3BvbnNlEjsKBlNlYXJjaBIXLnN0YXZlLnYxLlNlYXJjaFJlcXVlc3QaGC5zdGF2ZS52MS5TZWFyY2hSZXNwb25zZRJHCgpTZWFyY2hUYWdzEhsuc3RhdmUudjEuU2VhcmNoVGFnc1JlcXVlc3QaHC5zdGF2ZS52MS5TZWFyY2hUYWdzUmVzcG9uc2ViBnByb3RvMw", [file_opentelemetry_proto_common_v1_common, file_stave_v1_trace]);
 
 /**
  * @generated from message stave.v1.TraceByIDRequest
@@ -119,8 +119,8 @@ export const TraceByIDMetricsSchema: GenMessage<TraceByIDMetrics> = /*@__PURE__*
   messageDesc(file_stave_v1_querier, 2);
 
 /**
- * One search job: a TraceQL query over the tenant's ingester data (QUERY_MODE_INGESTERS) or over the
- * listed backend blocks (QUERY_MODE_BLOCKS).
+ * One search job: a TraceQL query over the tenant's ingester data (QUERY_MODE_INGESTERS) or over
+ * a row-group range of one backend block (QUERY_MODE_BLOCKS).
  *
  * @generated from message stave.v1.SearchRequest
  */
@@ -181,22 +181,24 @@ export type SearchRequest = Message<"stave.v1.SearchRequest"> & {
   queryMode: QueryMode;
 
   /**
-   * For QUERY_MODE_BLOCKS: the block IDs (UUID strings) this job searches; when empty, the tenant's
-   * blocks whose ID is within [block_start, block_end] (empty bound: unbounded).
+   * For QUERY_MODE_BLOCKS, a block job as the query-frontend's sharder cuts it (Tempo's
+   * SearchBlockRequest): the block's meta.json as written, so the querier opens the block without
+   * listing it, and the range of its Parquet row groups to search, [start_row_group, start_row_group +
+   * row_groups); row_groups 0 means every row group from start_row_group on.
    *
-   * @generated from field: repeated string block_ids = 10;
+   * @generated from field: bytes block_meta = 13;
    */
-  blockIds: string[];
+  blockMeta: Uint8Array;
 
   /**
-   * @generated from field: string block_start = 11;
+   * @generated from field: uint32 start_row_group = 14;
    */
-  blockStart: string;
+  startRowGroup: number;
 
   /**
-   * @generated from field: string block_end = 12;
+   * @generated from field: uint32 row_groups = 15;
    */
-  blockEnd: string;
+  rowGroups: number;
 };
 
 /**
@@ -423,14 +425,21 @@ export type SearchTagsRequest = Message<"stave.v1.SearchTagsRequest"> & {
   queryMode: QueryMode;
 
   /**
-   * @generated from field: string block_start = 8;
+   * For QUERY_MODE_BLOCKS: as in SearchRequest, the block's meta.json and the row groups to read.
+   *
+   * @generated from field: bytes block_meta = 10;
    */
-  blockStart: string;
+  blockMeta: Uint8Array;
 
   /**
-   * @generated from field: string block_end = 9;
+   * @generated from field: uint32 start_row_group = 11;
    */
-  blockEnd: string;
+  startRowGroup: number;
+
+  /**
+   * @generated from field: uint32 row_groups = 12;
+   */
+  rowGroups: number;
 };
 
 /**
