@@ -7,7 +7,9 @@
 import { errors } from '@stave/core';
 
 /** The block format this package writes. Bump on any change to the Parquet layout, index or codec. */
-export const FORMAT = 'vStave1';
+export const FORMAT = 'vStave2';
+/** Formats this package reads: vStave1 blocks (no search columns) are searched trace by trace. */
+export const READABLE_FORMATS: readonly string[] = ['vStave1', FORMAT];
 
 export const META_NAME = 'meta.json';
 export const DATA_NAME = 'data.parquet';
@@ -48,6 +50,8 @@ export interface BlockMeta {
   indexPageOffsets: number[];
   /** When the block was written (RFC3339). */
   createdAt: string;
+  /** data.parquet's columns, in schema order (layout.ts); absent in vStave1 blocks. */
+  columns?: string[];
 }
 
 export function blockPrefix(tenant: string, blockID: string): string {
@@ -121,7 +125,12 @@ export function checkMeta(raw: unknown): BlockMeta {
   }
   if (m.replicationFactor !== undefined && typeof m.replicationFactor !== 'number') problems.push('replicationFactor must be a number');
   if (problems.length) throw errors.invalid(`meta.json of block ${String(m.blockID)}: ${problems.join('; ')}`);
-  if (m.format !== FORMAT) throw errors.invalid(`block ${String(m.blockID)} has format ${String(m.format)}; this reader knows ${FORMAT}`);
+  if (!READABLE_FORMATS.includes(m.format as string)) {
+    throw errors.invalid(`block ${String(m.blockID)} has format ${String(m.format)}; this reader knows ${READABLE_FORMATS.join(', ')}`);
+  }
+  if (m.columns !== undefined && (!Array.isArray(m.columns) || !m.columns.every((x) => typeof x === 'string'))) {
+    throw errors.invalid(`meta.json of block ${String(m.blockID)}: columns must be an array of names`);
+  }
   return {
     format: m.format as string,
     blockID: m.blockID as string,
@@ -144,6 +153,7 @@ export function checkMeta(raw: unknown): BlockMeta {
     indexPageFirstIDs: m.indexPageFirstIDs as string[],
     indexPageOffsets: m.indexPageOffsets as number[],
     createdAt: typeof m.createdAt === 'string' ? m.createdAt : '',
+    ...(Array.isArray(m.columns) ? { columns: m.columns as string[] } : {}),
   };
 }
 

@@ -7,6 +7,7 @@
 // The walk mirrors TraceEncoder/Decoder exactly; a change to the layout must change all three.
 
 import { ByteReader } from './bytes';
+import { OTHER_INT } from './layout';
 import {
   P_EMPTY,
   P_EXPLICIT,
@@ -86,11 +87,27 @@ export interface SpanRec {
   parentRef: number;
   kind: number;
   statusCode: number;
+  /** Status message's UTF-8 bytes in strs, statusMsgA -1 when the span has no status. */
+  statusMsgA: number;
+  statusMsgB: number;
+  /** The first string (or array: ATTR_OTHER) value of span attributes http.method and http.url in strs, -1 when absent. */
+  httpMethodA: number;
+  httpMethodB: number;
+  httpUrlA: number;
+  httpUrlB: number;
+  /** The first int value of span attribute http.status_code; OTHER_INT for a double or array value first; undefined when absent. */
+  httpStatus: bigint | undefined;
   start: bigint;
   end: bigint;
 }
 
+/** A well-known attribute's first value is an array: its column holds no value search could rule out. */
+export const ATTR_OTHER = -2;
+
 const SERVICE_NAME = Buffer.from('service.name');
+const HTTP_METHOD = Buffer.from('http.method');
+const HTTP_URL = Buffer.from('http.url');
+const HTTP_STATUS_CODE = Buffer.from('http.status_code');
 
 function newHeader(): HeaderRec {
   return { shapeA: 0, shapeB: 0, strsA: 0, strsB: 0, numsA: 0, numsB: 0 };
@@ -121,6 +138,13 @@ function newSpan(): SpanRec {
     parentRef: -1,
     kind: 0,
     statusCode: 0,
+    statusMsgA: -1,
+    statusMsgB: -1,
+    httpMethodA: -1,
+    httpMethodB: -1,
+    httpUrlA: -1,
+    httpUrlB: -1,
+    httpStatus: undefined,
     start: 0n,
     end: 0n,
   };
@@ -150,6 +174,8 @@ export class TraceScan {
   resourceCount = 0;
   scopeCount = 0;
   spanCount = 0;
+  /** The first span without a parent (empty or all-zero parent ID): TraceQL's root span; -1 when none. */
+  rootSpan = -1;
 
   /** Scans `buf[start, end)`. Throws RangeError on a malformed encoding. */
   scan(buf: Buffer, start = 0, end = buf.length): this {
@@ -180,9 +206,12 @@ export class TraceScan {
     this.base = this.times.varintBig();
     const n = this.shape.varint();
     for (let i = 0; i < n; i++) this.resource();
+    this.rootSpan = -1;
     for (let i = 0; i < this.spanCount; i++) {
-      const ref = this.spans[i]!.parentRef;
+      const sp = this.spans[i]!;
+      const ref = sp.parentRef;
       if (ref >= this.spanCount) throw new RangeError(`corrupt trace encoding: parent reference ${ref} of ${this.spanCount} spans`);
+      if (this.rootSpan < 0 && (ref === -1 || (ref === -2 && allZero(buf, sp.parentIdA, sp.parentIdB)))) this.rootSpan = i;
     }
     return this;
   }
@@ -299,7 +328,9 @@ export class TraceScan {
     sp.start = BigInt.asUintN(64, this.base + times.zigzagBig());
     sp.timesTailA = times.pos;
     sp.end = BigInt.asUintN(64, sp.start + times.zigzagBig());
-    this.attrs();
+    sp.httpMethodA = sp.httpMethodB = sp.httpUrlA = sp.httpUrlB = -1;
+    sp.httpStatus = undefined;
+    this.attrs(undefined, sp);
     if (bits & S_DROPPED) {
       shape.skipVarint();
       shape.skipVarint();
@@ -324,8 +355,12 @@ export class TraceScan {
       }
     }
     sp.statusCode = 0;
+    sp.statusMsgA = sp.statusMsgB = -1;
     if (bits & S_STATUS) {
-      strs.skipLenBytes();
+      const len = strs.varint();
+      sp.statusMsgA = strs.pos;
+      strs.skip(len);
+      sp.statusMsgB = strs.pos;
       sp.statusCode = shape.zigzag();
     }
     sp.shapeB = shape.pos;
@@ -335,14 +370,18 @@ export class TraceScan {
     sp.numsB = nums.pos;
   }
 
-  /** Skips a KeyValue list; for a resource, notes the first string service.name (the writer's rule). */
-  private attrs(resource?: ResourceRec): void {
+  /**
+   * Skips a KeyValue list; for a resource, notes the first string service.name (the writer's rule); for a
+   * span, the well-known HTTP attributes that have columns.
+   */
+  private attrs(resource?: ResourceRec, span?: SpanRec): void {
     const { shape, strs } = this;
     for (let i = 0, n = shape.varint(); i < n; i++) {
       const keyLen = strs.varint();
       const keyA = strs.pos;
       strs.skip(keyLen);
       const tag = shape.u8();
+      if (span && keyLen >= HTTP_URL.length && keyLen <= HTTP_STATUS_CODE.length && this.wellKnown(span, tag, keyA, keyLen)) continue;
       if (
         resource &&
         resource.serviceA < 0 &&
@@ -358,6 +397,40 @@ export class TraceScan {
       }
       this.value(tag);
     }
+  }
+
+  /** Notes a span's http.method / http.url / http.status_code value; true when it consumed the value. */
+  private wellKnown(span: SpanRec, tag: number, keyA: number, keyLen: number): boolean {
+    const is = (k: Buffer): boolean => keyLen === k.length && this.buf.compare(k, 0, keyLen, keyA, keyA + keyLen) === 0;
+    if (is(HTTP_STATUS_CODE)) {
+      if (span.httpStatus !== undefined) return false;
+      if (tag === V_INT) {
+        span.httpStatus = BigInt.asIntN(64, this.nums.zigzagBig());
+        return true;
+      }
+      if (tag === V_DOUBLE || tag === V_ARRAY) span.httpStatus = OTHER_INT;
+      return false;
+    }
+    const method = is(HTTP_METHOD);
+    if (!method && !is(HTTP_URL)) return false;
+    if ((method ? span.httpMethodA : span.httpUrlA) !== -1) return false;
+    if (tag === V_ARRAY) {
+      if (method) span.httpMethodA = ATTR_OTHER;
+      else span.httpUrlA = ATTR_OTHER;
+      return false;
+    }
+    if (tag !== V_STRING) return false;
+    const len = this.strs.varint();
+    const a = this.strs.pos;
+    this.strs.skip(len);
+    if (method) {
+      span.httpMethodA = a;
+      span.httpMethodB = a + len;
+    } else {
+      span.httpUrlA = a;
+      span.httpUrlB = a + len;
+    }
+    return true;
   }
 
   private value(tag: number): void {
@@ -387,4 +460,9 @@ export class TraceScan {
         throw new RangeError(`corrupt trace encoding: AnyValue tag ${tag}`);
     }
   }
+}
+
+function allZero(buf: Buffer, a: number, b: number): boolean {
+  for (let i = a; i < b; i++) if (buf[i] !== 0) return false;
+  return true;
 }

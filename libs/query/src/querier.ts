@@ -1,6 +1,7 @@
 // The querier answers trace-by-ID jobs: from the ingesters that own the trace (recent data) and from the
 // backend blocks whose ID falls in the job's block range (bloom → index → ranged read); and search jobs:
-// from every ingester of the ring's read set, or by scanning the job's backend blocks trace by trace.
+// from every ingester of the ring's read set, or from the job's backend blocks (columnar: @stave/block's
+// searchBlock decodes only the traces its columns cannot rule out).
 
 import { create } from '@bufbuild/protobuf';
 import { SearchCollector, searchRequest, searchTagsRequest, TagsCollector, traceByIDRequest, type IngesterClient, type TraceSink } from '@stave/ingester';
@@ -14,10 +15,11 @@ import {
   type SearchTagsResponse,
   type TraceByIDRequest,
   type TraceByIDResponse,
+  type TracesData,
 } from '@stave/proto';
 import { RingUnavailableError, tokenFor, type InstanceDesc, type ReadRing, type ReplicationSet } from '@stave/ring';
 import { BasicService, Code, ConnectError } from '@stave/server';
-import type { BlockMeta } from '@stave/block';
+import { searchBlock, type BlockMeta, type BlockReader } from '@stave/block';
 import { blockKey, type Blocklist } from './blocklist';
 import { SearchMerger, TagsMerger } from './search-merge';
 
@@ -75,7 +77,12 @@ export class Querier extends BasicService {
 
   private async searchBlocks(req: SearchRequest): Promise<SearchResponse> {
     const collector = new SearchCollector(req);
-    await this.scanBlocks(req, req.blockIds, collector);
+    // Columnar: only the traces the block's search columns cannot rule out are decoded and evaluated.
+    const window = {
+      startNs: req.startUnixSeconds > 0n ? req.startUnixSeconds * 1_000_000_000n : 0n,
+      endNs: req.endUnixSeconds > 0n ? (req.endUnixSeconds + 1n) * 1_000_000_000n : 0n,
+    };
+    await this.scanBlocks(req, req.blockIds, collector, (r) => searchBlock(r, { query: req.query, ...window }));
     return collector.response();
   }
 
@@ -95,14 +102,21 @@ export class Querier extends BasicService {
     return collector.response();
   }
 
-  /** Feeds `sink` every trace of the job's blocks, block by block, until it is full. */
-  private async scanBlocks(req: Parameters<Querier['blocksFor']>[0], ids: readonly string[], sink: TraceSink): Promise<void> {
+  /** Feeds `sink` every trace of the job's blocks (or those `traces` picks), block by block, until it is full. */
+  private async scanBlocks(
+    req: Parameters<Querier['blocksFor']>[0],
+    ids: readonly string[],
+    sink: TraceSink,
+    traces: (r: BlockReader) => AsyncIterable<TracesData> = async function* (r) {
+      for await (const { trace } of r.iterateTraces()) yield trace;
+    },
+  ): Promise<void> {
     for (const m of this.blocksFor(req, ids)) {
       if (sink.full) break;
       sink.inspectedBlocks++;
       sink.totalBlockBytes += BigInt(m.size);
       sink.inspectedBytes += BigInt(m.size);
-      for await (const { trace } of this.opts.blocklist.reader(m).iterateTraces()) {
+      for await (const trace of traces(this.opts.blocklist.reader(m))) {
         sink.add(trace);
         if (sink.full) break;
       }
