@@ -4,9 +4,9 @@ import path from 'node:path';
 import { create } from '@bufbuild/protobuf';
 import { LocalStore } from '@stave/backend';
 import { AnyValueSchema, KeyValueSchema, TracesDataSchema, type TracesData } from '@stave/proto';
-import { compileQuery, indexTraces } from '@stave/traceql';
+import { compileQuery, indexTraces, parseFieldExpression, staticToString, type AttributeExpr, type EvalSpan, type Static } from '@stave/traceql';
 import { CONFORMANCE_CASES, expectedTraceIds, generateDataset } from '@stave/traceql/testing';
-import { planQuery, searchBlock, type BlockSearchStats } from './block-search';
+import { blockTagValues, planQuery, searchBlock, type BlockSearchStats } from './block-search';
 import { Col } from './layout';
 import { encodeMeta, META_NAME, metaKey, type BlockMeta } from './meta';
 import { openBlock } from './reader';
@@ -155,6 +155,31 @@ describe('columnar block search', () => {
     expect(got).toEqual([]);
     expect(stats.candidates).toBe(traces.length);
     expect(META_NAME).toBe('meta.json');
+  });
+
+  it('lists a column-backed tag\'s values from dictionaries, as the engine sees them', async () => {
+    const store = new LocalStore(dir);
+    const ds = generateDataset();
+    const traces = perTrace(ds.batches);
+    const meta = await writeBlock(store, { tenant: 'tags', traces, rowGroupSizeBytes: 16 * 1024 });
+    const spans = traces.flatMap((t) => indexTraces(t.trace).flatMap((e) => e.spans));
+    const cases: [string, (s: EvalSpan) => Static | undefined][] = [
+      ['name', (s) => ({ type: 'string', value: s.name })],
+      ['status', (s) => ({ type: 'status', value: s.status })],
+      ['kind', (s) => ({ type: 'kind', value: s.kind })],
+      ['statusMessage', (s) => (s.statusMessage === '' ? undefined : { type: 'string', value: s.statusMessage })],
+      ['rootName', (s) => (s.trace.root ? { type: 'string', value: s.trace.root.name } : undefined)],
+      ['resource.service.name', (s) => s.resourceAttributes.get('service.name')],
+      ['span.http.method', (s) => s.attributes.get('http.method')],
+      ['span.http.status_code', (s) => s.attributes.get('http.status_code')],
+    ];
+    const show = (v: Static): string => `${v.type}:${staticToString(v, false)}`;
+    for (const [tag, of] of cases) {
+      const want = [...new Set(spans.map(of).filter((v): v is Static => v !== undefined).map(show))].sort();
+      const got = await blockTagValues(openBlock(store, meta), parseFieldExpression(tag) as AttributeExpr);
+      expect({ tag, values: got?.map(show).sort() }).toEqual({ tag, values: want });
+    }
+    expect(await blockTagValues(openBlock(store, meta), parseFieldExpression('span.foo') as AttributeExpr)).toBeUndefined();
   });
 
   it('plans only conditions every match must meet', () => {

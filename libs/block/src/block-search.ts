@@ -533,3 +533,67 @@ export async function* searchBlock(reader: BlockReader, opts: BlockSearchOptions
     }
   }
 }
+
+// ---------------------------------------------------------------------------------------------------
+// Tag values
+
+/** The column holding every value TraceQL sees for a tag, and how to read a value of it. */
+function tagColumn(a: AttributeExpr): Column | undefined {
+  if (a.parent) return undefined;
+  switch (a.intrinsic) {
+    case 'name':
+      return COLUMNS.name;
+    case 'status':
+      return COLUMNS.status;
+    case 'kind':
+      return COLUMNS.kind;
+    case 'statusMessage':
+      return COLUMNS.statusMessage;
+    case 'rootName':
+      return stringColumn(Col.RootName, true);
+    case 'rootServiceName':
+      return stringColumn(Col.RootServiceName, true);
+    case undefined:
+      break;
+    default:
+      return undefined;
+  }
+  if (a.scope === 'resource' && a.name === 'service.name') return stringColumn(Col.ServiceName);
+  if (a.scope !== 'span') return undefined;
+  if (a.name === 'http.method') return stringColumn(Col.HttpMethod);
+  if (a.name === 'http.url') return stringColumn(Col.HttpUrl);
+  if (a.name === 'http.status_code') return COLUMNS.httpStatusCode;
+  return undefined;
+}
+
+/**
+ * The distinct values of a tag over every span of the block (or of its row groups in range), from the
+ * column's dictionaries (a dictionary page per row group; a chunk whose dictionary is partial is read
+ * whole). Undefined when the block cannot answer from columns — no column for the tag, a vStave1 block,
+ * or a value of another type than the column's — and the caller reads the block trace by trace.
+ */
+export async function blockTagValues(
+  reader: BlockReader,
+  tag: AttributeExpr,
+  range: Pick<BlockSearchOptions, 'startRowGroup' | 'rowGroups'> = {},
+): Promise<Static[] | undefined> {
+  const column = tagColumn(tag);
+  if (!column || !hasSearchColumns(reader)) return undefined;
+  const footer = await reader.footer();
+  if (!hasSearchColumns(reader, footer)) return undefined;
+  const partial = new Set((footer.keyValue[PARTIAL_DICTIONARIES_KEY] ?? '').split(',').filter((x) => x !== ''));
+  const first = range.startRowGroup ?? 0;
+  const last = Math.min(footer.rowGroups.length, range.rowGroups === undefined ? Infinity : first + range.rowGroups);
+  const seen = new Map<string, Static>();
+  for (let g = first; g < last; g++) {
+    const rg = new RowGroupReader(reader, footer, footer.rowGroups[g]!, partial);
+    const values = rg.completeDictionary(column.col) ? await rg.dictionary(column.col) : (await rg.values(column.col)).values;
+    for (const v of values ?? []) {
+      const s = column.toStatic(v);
+      if (s === 'any') return undefined;
+      if (s.type === 'nil' || (column === COLUMNS.statusMessage && s.value === '')) continue;
+      seen.set(`${s.type}\u0000${String(s.value)}`, s);
+    }
+  }
+  return [...seen.values()];
+}

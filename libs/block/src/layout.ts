@@ -3,16 +3,17 @@
 //   trace_id               FIXED_LEN_BYTE_ARRAY(16)  dictionary; sorted; chunk min/max. A row group's
 //                                                    dictionary lists its traces in row order, so a
 //                                                    row's dictionary index is its trace's ordinal
-//   service_name           STRING                    dictionary; resource attribute service.name
+//   service_name           STRING                    dictionary; resource attribute service.name (the
+//                                                    first value TraceQL sees; OTHER_STRING if not a string)
 //   name                   STRING                    dictionary
 //   kind                   INT32                     dictionary; OTLP SpanKind number
 //   duration_nano          INT64                     PLAIN; end − start; chunk min/max
 //   status_code            INT32                     dictionary; OTLP StatusCode number
 //   status_message         STRING                    dictionary; null when empty
-//   http_method            STRING                    dictionary; span attribute http.method (string)
-//   http_url               STRING                    dictionary; span attribute http.url (string)
+//   http_method            STRING                    dictionary; span attribute http.method (or OTHER_STRING)
+//   http_url               STRING                    dictionary; span attribute http.url (or OTHER_STRING)
 //   http_status_code       INT64                     dictionary; span attribute http.status_code (int);
-//                                                    OTHER_INT when it is a double or an array
+//                                                    OTHER_INT when it is not an int
 //   root_service_name      STRING                    dictionary; trace-level, on the trace's first row
 //   root_name              STRING                    dictionary; trace-level, on the first row
 //   trace_start_nano       INT64                     PLAIN; trace-level (first span start); min/max
@@ -86,8 +87,11 @@ export const V1_COLUMN_NAMES = [
 
 /** http_status_code's value for a span whose http.status_code is a double or an array: search cannot rule it out. */
 export const OTHER_INT = -(2n ** 63n);
-/** http_method's / http_url's value for a span whose attribute is an array: search cannot rule it out. */
-export const OTHER_STRING = '\u0000array';
+/**
+ * The value of a string column (service_name, root_service_name, http_method, http_url) when the attribute's
+ * first value is of another type: search cannot rule it out, tag values read such blocks trace by trace.
+ */
+export const OTHER_STRING = '\u0000other';
 
 /** Footer key-value: the `rowGroup:column` chunks whose dictionary does not list every value (search reads their pages). */
 export const PARTIAL_DICTIONARIES_KEY = 'stave.partial_dictionaries';

@@ -41,7 +41,7 @@ export interface HeaderRec {
 }
 
 export interface ResourceRec extends HeaderRec {
-  /** service.name's UTF-8 bytes in strs ([serviceA, serviceB)), serviceA -1 when absent. */
+  /** service.name's UTF-8 bytes in strs ([serviceA, serviceB)), serviceA -1 when absent, ATTR_OTHER when not a string. */
   serviceA: number;
   serviceB: number;
   firstScope: number;
@@ -90,19 +90,27 @@ export interface SpanRec {
   /** Status message's UTF-8 bytes in strs, statusMsgA -1 when the span has no status. */
   statusMsgA: number;
   statusMsgB: number;
-  /** The first string (or array: ATTR_OTHER) value of span attributes http.method and http.url in strs, -1 when absent. */
+  /** Span attributes http.method and http.url in strs: -1 when absent, ATTR_OTHER when not a string. */
   httpMethodA: number;
   httpMethodB: number;
   httpUrlA: number;
   httpUrlB: number;
-  /** The first int value of span attribute http.status_code; OTHER_INT for a double or array value first; undefined when absent. */
+  /** Span attribute http.status_code; OTHER_INT when not an int; undefined when absent. */
   httpStatus: bigint | undefined;
   start: bigint;
   end: bigint;
 }
 
-/** A well-known attribute's first value is an array: its column holds no value search could rule out. */
+/**
+ * A column-backed attribute's first value (as TraceQL reads attributes: the first of a type it converts)
+ * is not a string: its column holds a marker that search cannot rule out.
+ */
 export const ATTR_OTHER = -2;
+
+/** Whether TraceQL turns a value of this tag into a value (bytes, maps and empty values it skips). */
+function convertible(tag: number): boolean {
+  return tag === V_STRING || tag === V_INT || tag === V_DOUBLE || tag === V_TRUE || tag === V_FALSE || tag === V_ARRAY;
+}
 
 const SERVICE_NAME = Buffer.from('service.name');
 const HTTP_METHOD = Buffer.from('http.method');
@@ -384,42 +392,50 @@ export class TraceScan {
       if (span && keyLen >= HTTP_URL.length && keyLen <= HTTP_STATUS_CODE.length && this.wellKnown(span, tag, keyA, keyLen)) continue;
       if (
         resource &&
-        resource.serviceA < 0 &&
-        tag === V_STRING &&
+        resource.serviceA === -1 &&
+        convertible(tag) &&
         keyLen === SERVICE_NAME.length &&
         this.buf.compare(SERVICE_NAME, 0, keyLen, keyA, keyA + keyLen) === 0
       ) {
-        const len = strs.varint();
-        resource.serviceA = strs.pos;
-        strs.skip(len);
-        resource.serviceB = strs.pos;
-        continue;
+        if (tag !== V_STRING) {
+          resource.serviceA = ATTR_OTHER;
+        } else {
+          const len = strs.varint();
+          resource.serviceA = strs.pos;
+          strs.skip(len);
+          resource.serviceB = strs.pos;
+          continue;
+        }
       }
       this.value(tag);
     }
   }
 
-  /** Notes a span's http.method / http.url / http.status_code value; true when it consumed the value. */
+  /**
+   * Notes a span's http.method / http.url / http.status_code: the first value TraceQL would see (the first
+   * of a type it converts), or ATTR_OTHER / OTHER_INT when that value is not of the column's type.
+   * True when it consumed the value.
+   */
   private wellKnown(span: SpanRec, tag: number, keyA: number, keyLen: number): boolean {
+    if (!convertible(tag)) return false;
     const is = (k: Buffer): boolean => keyLen === k.length && this.buf.compare(k, 0, keyLen, keyA, keyA + keyLen) === 0;
     if (is(HTTP_STATUS_CODE)) {
       if (span.httpStatus !== undefined) return false;
-      if (tag === V_INT) {
-        span.httpStatus = BigInt.asIntN(64, this.nums.zigzagBig());
-        return true;
+      if (tag !== V_INT) {
+        span.httpStatus = OTHER_INT;
+        return false;
       }
-      if (tag === V_DOUBLE || tag === V_ARRAY) span.httpStatus = OTHER_INT;
-      return false;
+      span.httpStatus = BigInt.asIntN(64, this.nums.zigzagBig());
+      return true;
     }
     const method = is(HTTP_METHOD);
     if (!method && !is(HTTP_URL)) return false;
     if ((method ? span.httpMethodA : span.httpUrlA) !== -1) return false;
-    if (tag === V_ARRAY) {
+    if (tag !== V_STRING) {
       if (method) span.httpMethodA = ATTR_OTHER;
       else span.httpUrlA = ATTR_OTHER;
       return false;
     }
-    if (tag !== V_STRING) return false;
     const len = this.strs.varint();
     const a = this.strs.pos;
     this.strs.skip(len);

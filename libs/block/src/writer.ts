@@ -162,7 +162,7 @@ export async function writeBlock(store: ObjectStore, opts: WriteBlockOptions): P
     const rootService = root ? scan.resources[scan.scopes[root.scope]!.resource]! : undefined;
     for (let r = 0; r < scan.resourceCount; r++) {
       const rr = scan.resources[r]!;
-      const service = rr.serviceA >= 0 ? buf.toString('utf8', rr.serviceA, rr.serviceB) : undefined;
+      const service = rr.serviceA >= 0 ? buf.toString('utf8', rr.serviceA, rr.serviceB) : rr.serviceA === ATTR_OTHER ? OTHER_STRING : undefined;
       for (let s = rr.firstScope; s < rr.firstScope + rr.scopeCount; s++) {
         const sr = scan.scopes[s]!;
         for (let k = sr.firstSpan; k < sr.firstSpan + sr.spanCount; k++) {
@@ -180,8 +180,7 @@ export async function writeBlock(store: ObjectStore, opts: WriteBlockOptions): P
           if (sp.httpStatus !== undefined) cols[Col.HttpStatusCode]!.addInt64(sp.httpStatus);
           else cols[Col.HttpStatusCode]!.addNull();
           if (rows === 0) {
-            if (rootService && rootService.serviceA >= 0)
-              cols[Col.RootServiceName]!.addString(buf.toString('utf8', rootService.serviceA, rootService.serviceB));
+            if (rootService) str(Col.RootServiceName, buf, rootService.serviceA, rootService.serviceB);
             else cols[Col.RootServiceName]!.addNull();
             if (root) cols[Col.RootName]!.addString(buf.toString('utf8', root.nameA, root.nameB));
             else cols[Col.RootName]!.addNull();

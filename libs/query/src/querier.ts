@@ -19,7 +19,7 @@ import {
 } from '@stave/proto';
 import { RingUnavailableError, tokenFor, type InstanceDesc, type ReadRing, type ReplicationSet } from '@stave/ring';
 import { BasicService, Code, ConnectError } from '@stave/server';
-import { searchBlock, type BlockMeta, type BlockReader } from '@stave/block';
+import { blockTagValues, searchBlock, type BlockMeta, type BlockReader } from '@stave/block';
 import { blockKey, type Blocklist } from './blocklist';
 import { SearchMerger, TagsMerger } from './search-merge';
 
@@ -98,7 +98,13 @@ export class Querier extends BasicService {
       return merged.result();
     }
     const collector = new TagsCollector(req);
-    await this.scanBlocks(req, [], collector);
+    const tag = collector.unfilteredTag;
+    await this.scanBlocks(req, [], collector, async function* (r) {
+      // A column-backed tag's values come from the block's dictionaries; else the block is read trace by trace.
+      const values = tag ? await blockTagValues(r, tag) : undefined;
+      if (values) for (const v of values) collector.addStatic(v);
+      else for await (const { trace } of r.iterateTraces()) yield trace;
+    });
     return collector.response();
   }
 
