@@ -3,11 +3,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { create } from '@bufbuild/protobuf';
 import { LocalStore } from '@stave/backend';
+import fc from 'fast-check';
 import { AnyValueSchema, KeyValueSchema, TracesDataSchema, type TracesData } from '@stave/proto';
 import { compileQuery, indexTraces, parseFieldExpression, staticToString, type AttributeExpr, type EvalSpan, type Static } from '@stave/traceql';
 import { CONFORMANCE_CASES, expectedTraceIds, generateDataset } from '@stave/traceql/testing';
 import { blockTagValues, planQuery, searchBlock, type BlockSearchStats } from './block-search';
-import { Col } from './layout';
+import { bucketRange, Col, durationBucket } from './layout';
 import { encodeMeta, META_NAME, metaKey, type BlockMeta } from './meta';
 import { openBlock } from './reader';
 import { addLegacyHttpAttributes, realisticTraces } from './testing/realistic-traces';
@@ -107,7 +108,7 @@ describe('columnar block search', () => {
     expect(await columnar(store, meta, '{ span.http.url =~ ".*needle-42" }')).toEqual([hex]);
   });
 
-  it('skips row groups by min/max statistics (duration) and by the search window', async () => {
+  it('skips row groups by duration buckets and by the search window (trace start/end statistics)', async () => {
     const store = new LocalStore(dir);
     const traces = realisticTraces(200, { seed: 32 });
     const meta = await writeBlock(store, { tenant: 'stats', traces, rowGroupSizeBytes: 64 * 1024 });
@@ -180,6 +181,19 @@ describe('columnar block search', () => {
       expect({ tag, values: got?.map(show).sort() }).toEqual({ tag, values: want });
     }
     expect(await blockTagValues(openBlock(store, meta), parseFieldExpression('span.foo') as AttributeExpr)).toBeUndefined();
+  });
+
+  it('puts every duration in a bucket holding it, buckets in duration order', () => {
+    fc.assert(
+      fc.property(fc.bigInt({ min: 0n, max: 2n ** 62n }), fc.bigInt({ min: 0n, max: 2n ** 62n }), (a, b) => {
+        const [lo, hi] = bucketRange(durationBucket(a));
+        expect(lo <= Number(a) && Number(a) <= hi).toBe(true);
+        expect(hi - lo).toBeLessThanOrEqual(Math.max(0, lo / 8));
+        if (a <= b) expect(durationBucket(a)).toBeLessThanOrEqual(durationBucket(b));
+      }),
+      { numRuns: 500 },
+    );
+    expect(durationBucket(-5n)).toBe(-1);
   });
 
   it('plans only conditions every match must meet', () => {

@@ -15,7 +15,8 @@
 // value or one of another type then cannot match either way.
 //
 // Pruning, per row group, before any data page is read: a dictionary-encoded column's dictionary page is
-// read alone and each value tested once; min/max statistics bound numeric columns. A row group where the
+// read alone and each value tested once (durations are buckets: a bucket passes when some duration in it
+// could). A row group where the
 // condition is false for every dictionary value / the whole range is skipped: its data pages are never
 // read. Otherwise only the needed columns' chunks are read (one ranged read each), evaluated row by row,
 // and rows mapped to traces through trace_id (a row group's dictionary lists its traces in row order).
@@ -25,10 +26,10 @@
 import type { TracesData } from '@stave/proto';
 import { binaryFn, KIND, parse, STATUS, type AttributeExpr, type BinaryOp, type FieldExpr, type Pipeline, type SpansetExpr, type Static } from '@stave/traceql';
 import { ByteReader } from './bytes';
-import { Col, COLUMN_NAMES, OTHER_INT, OTHER_STRING, PARTIAL_DICTIONARIES_KEY } from './layout';
+import { bucketRange, Col, COLUMN_NAMES, OTHER_INT, OTHER_STRING, PARTIAL_DICTIONARIES_KEY } from './layout';
 import { FORMAT } from './meta';
 import { readRleHybrid } from './parquet/encodings';
-import { Encoding, PageType, PhysicalType, Repetition, type ColumnChunkMeta, type FileMeta, type RowGroupMeta } from './parquet/format';
+import { Encoding, PageType, Repetition, type ColumnChunkMeta, type FileMeta, type RowGroupMeta } from './parquet/format';
 import { readDefinitionLevels, readPage, readPlain, type PlainValue } from './parquet/page';
 import type { BlockReader } from './reader';
 
@@ -62,6 +63,8 @@ interface Column {
   readonly trace: boolean;
   /** The column's value as the engine would see it; 'any' for a value nothing can be ruled out for. */
   readonly toStatic: (v: PlainValue) => Static | 'any';
+  /** A column of ranges (duration buckets): the numbers [lo, hi] a value stands for, or 'any'. */
+  readonly range?: (v: PlainValue) => [number, number];
 }
 
 const NIL: Static = { type: 'nil' };
@@ -80,7 +83,12 @@ const COLUMNS = {
   statusMessage: { col: Col.StatusMessage, trace: false, toStatic: (v) => ({ type: 'string', value: v === null ? '' : utf8(v) }) },
   kind: { col: Col.Kind, trace: false, toStatic: (v) => (v === null ? NIL : { type: 'kind', value: OTLP_KIND[v as number] ?? KIND.unspecified }) },
   status: { col: Col.StatusCode, trace: false, toStatic: (v) => (v === null ? NIL : { type: 'status', value: OTLP_STATUS[v as number] ?? STATUS.unset }) },
-  duration: { col: Col.Duration, trace: false, toStatic: (v) => (v === null ? NIL : { type: 'duration', value: Number(v as bigint) }) },
+  duration: {
+    col: Col.Duration,
+    trace: false,
+    toStatic: () => 'any',
+    range: (v) => bucketRange(v as number),
+  },
   httpStatusCode: {
     col: Col.HttpStatusCode,
     trace: false,
@@ -136,7 +144,7 @@ interface Leaf {
   readonly column: Column;
   /** Whether a value (as the engine sees it) can satisfy the comparison. */
   readonly test: (v: Static) => boolean;
-  /** For min/max pruning of numeric columns: the comparison and its constant, column on the left. */
+  /** For range columns (duration buckets): the comparison and its numeric constant, column on the left. */
   readonly bound?: { readonly op: string; readonly value: number };
 }
 
@@ -324,40 +332,52 @@ class RowGroupReader {
 // ---------------------------------------------------------------------------------------------------
 // Evaluating
 
+/** Whether some number in [lo, hi] satisfies `x op value`. */
+function rangeMayPass(lo: number, hi: number, op: string, value: number): boolean {
+  switch (op) {
+    case '>':
+      return hi > value;
+    case '>=':
+      return hi >= value;
+    case '<':
+      return lo < value;
+    case '<=':
+      return lo <= value;
+    case '=':
+      return lo <= value && value <= hi;
+    default:
+      return true;
+  }
+}
+
+/** Whether a column value can satisfy the leaf. */
+function valuePasses(leaf: Leaf, v: PlainValue): boolean {
+  const { range } = leaf.column;
+  if (range) {
+    // null: a row without a span (an empty trace), which no spanset filter matches
+    if (v === null) return false;
+    const r = range(v);
+    return leaf.bound === undefined || rangeMayPass(r[0], r[1], leaf.bound.op, leaf.bound.value);
+  }
+  const s = leaf.column.toStatic(v);
+  return s === 'any' || leaf.test(s);
+}
+
 /** Per value ID (and null): can it satisfy the leaf? Computed once per distinct value. */
 function passTable(leaf: Leaf, values: PlainValue[]): { pass: Uint8Array; nullPass: boolean } {
   const pass = new Uint8Array(values.length);
-  for (let i = 0; i < values.length; i++) {
-    const s = leaf.column.toStatic(values[i]!);
-    pass[i] = s === 'any' || leaf.test(s) ? 1 : 0;
-  }
-  const n = leaf.column.toStatic(null);
-  return { pass, nullPass: n === 'any' || leaf.test(n) };
+  for (let i = 0; i < values.length; i++) pass[i] = valuePasses(leaf, values[i]!) ? 1 : 0;
+  return { pass, nullPass: valuePasses(leaf, null) };
 }
 
 /** Whether the row group may hold a row satisfying the leaf, from its dictionary or statistics alone. */
 async function leafMayMatch(rg: RowGroupReader, leaf: Leaf): Promise<boolean> {
   const m = rg.meta(leaf.column.col);
   const nulls = m.statistics?.nullCount;
-  const nullPass = (() => {
-    const n = leaf.column.toStatic(null);
-    return n === 'any' || leaf.test(n);
-  })();
-  if (nullPass && nulls !== 0) return true;
+  if (valuePasses(leaf, null) && nulls !== 0) return true;
   if (rg.completeDictionary(leaf.column.col)) {
     const dict = await rg.dictionary(leaf.column.col);
     if (dict) return passTable(leaf, dict).pass.includes(1);
-  }
-  const b = leaf.bound;
-  const st = m.statistics;
-  if (b && st?.min && st.max && m.type === PhysicalType.INT64) {
-    const min = Number(Buffer.from(st.min).readBigInt64LE());
-    const max = Number(Buffer.from(st.max).readBigInt64LE());
-    if (b.op === '>' && !(max > b.value)) return false;
-    if (b.op === '>=' && !(max >= b.value)) return false;
-    if (b.op === '<' && !(min < b.value)) return false;
-    if (b.op === '<=' && !(min <= b.value)) return false;
-    if (b.op === '=' && !(min <= b.value && b.value <= max)) return false;
   }
   return true;
 }

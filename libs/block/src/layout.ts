@@ -7,7 +7,8 @@
 //                                                    first value TraceQL sees; OTHER_STRING if not a string)
 //   name                   STRING                    dictionary
 //   kind                   INT32                     dictionary; OTLP SpanKind number
-//   duration_nano          INT64                     PLAIN; end − start; chunk min/max
+//   duration_bucket        INT32                     dictionary; end − start rounded to 4 significant
+//                                                    bits (durationBucket: ≤ 1/8 wide), -1 if negative
 //   status_code            INT32                     dictionary; OTLP StatusCode number
 //   status_message         STRING                    dictionary; null when empty
 //   http_method            STRING                    dictionary; span attribute http.method (or OTHER_STRING)
@@ -58,7 +59,7 @@ export const COLUMN_NAMES = [
   'service_name',
   'name',
   'kind',
-  'duration_nano',
+  'duration_bucket',
   'status_code',
   'status_message',
   'http_method',
@@ -92,6 +93,26 @@ export const OTHER_INT = -(2n ** 63n);
  * first value is of another type: search cannot rule it out, tag values read such blocks trace by trace.
  */
 export const OTHER_STRING = '\u0000other';
+
+/**
+ * A span duration's bucket: the duration itself below 16 ns, else its top 4 bits and its bit length, so
+ * buckets sort as durations do and each spans at most 1/8 of its lower bound. Negative: -1.
+ */
+export function durationBucket(ns: bigint): number {
+  if (ns < 0n) return -1;
+  if (ns < 16n) return Number(ns);
+  const e = ns.toString(2).length - 4;
+  return e * 16 + Number(ns >> BigInt(e));
+}
+
+/** The durations [lo, hi] a bucket holds (nanoseconds, as numbers: TraceQL compares durations as numbers). */
+export function bucketRange(b: number): [number, number] {
+  if (b < 0) return [-Infinity, -1];
+  const e = b >> 4;
+  const m = b & 15;
+  if (e === 0) return [m, m];
+  return [m * 2 ** e, (m + 1) * 2 ** e - 1];
+}
 
 /** Footer key-value: the `rowGroup:column` chunks whose dictionary does not list every value (search reads their pages). */
 export const PARTIAL_DICTIONARIES_KEY = 'stave.partial_dictionaries';
@@ -131,7 +152,7 @@ export function blockColumns(o: LayoutOptions): ColumnOptions[] {
     { ...base, leaf: leaf('service_name', PhysicalType.BYTE_ARRAY, str), dictionary: true },
     { ...base, leaf: leaf('name', PhysicalType.BYTE_ARRAY, str), dictionary: true },
     { ...base, leaf: leaf('kind', PhysicalType.INT32), dictionary: true },
-    { ...base, leaf: leaf('duration_nano', PhysicalType.INT64), minMax: true },
+    { ...base, leaf: leaf('duration_bucket', PhysicalType.INT32), dictionary: true },
     { ...base, leaf: leaf('status_code', PhysicalType.INT32), dictionary: true },
     { ...base, leaf: leaf('status_message', PhysicalType.BYTE_ARRAY, str), dictionary: true, ...bigDict },
     { ...base, leaf: leaf('http_method', PhysicalType.BYTE_ARRAY, str), dictionary: true },

@@ -8,7 +8,7 @@ import { promisify } from 'node:util';
 import { LocalStore } from '@stave/backend';
 import fc from 'fast-check';
 import { ByteReader, ByteWriter } from './bytes';
-import { COLUMN_NAMES } from './layout';
+import { COLUMN_NAMES, durationBucket } from './layout';
 import { openBlock } from './reader';
 import { readRleHybrid, writeRleHybrid } from './parquet/encodings';
 import { addLegacyHttpAttributes, countSpans, realisticTraces } from './testing/realistic-traces';
@@ -73,7 +73,7 @@ describe('data.parquet read by DuckDB', () => {
     // Row-level agreement: every span's columns, in file order.
     const got = await query(
       file,
-      `SELECT hex(trace_id), service_name, name, kind, duration_nano, status_code, status_message, http_method, http_url, http_status_code, root_name, epoch_ns(trace_start_nano) FROM read_parquet($FILE)`,
+      `SELECT hex(trace_id), service_name, name, kind, duration_bucket, status_code, status_message, http_method, http_url, http_status_code, root_name, epoch_ns(trace_start_nano) FROM read_parquet($FILE)`,
     );
     const want: unknown[][] = [];
     for (const t of traces) {
@@ -94,7 +94,7 @@ describe('data.parquet read by DuckDB', () => {
               svc,
               s.name,
               s.kind,
-              big(s.endTimeUnixNano - s.startTimeUnixNano),
+              durationBucket(s.endTimeUnixNano - s.startTimeUnixNano),
               s.status?.code ?? 0,
               s.status?.message ? s.status.message : null,
               attr('http.method', 'stringValue'),
@@ -127,9 +127,9 @@ const HYPARQUET_SCRIPT = `
 import { readFileSync } from 'node:fs';
 import { parquetReadObjects } from 'hyparquet';
 const buf = readFileSync(process.argv[1]);
-const rows = await parquetReadObjects({ file: buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.length), columns: ['trace_id', 'kind', 'name', 'duration_nano', 'trace'], utf8: false });
+const rows = await parquetReadObjects({ file: buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.length), columns: ['trace_id', 'kind', 'name', 'duration_bucket', 'trace'], utf8: false });
 const hex = (b) => (b ? Buffer.from(b).toString('hex') : null);
-process.stdout.write(JSON.stringify(rows.map((r) => [hex(r.trace_id), r.kind, r.name, String(r.duration_nano), r.trace ? r.trace.length : null])));
+process.stdout.write(JSON.stringify(rows.map((r) => [hex(r.trace_id), r.kind, r.name, String(r.duration_bucket), r.trace ? r.trace.length : null])));
 `;
 
 describe('data.parquet read by hyparquet', () => {
@@ -147,7 +147,7 @@ describe('data.parquet read by hyparquet', () => {
     for (const t of traces)
       for (const rs of t.trace.resourceSpans)
         for (const ss of rs.scopeSpans)
-          for (const sp of ss.spans) want.push([Buffer.from(t.id).toString('hex'), sp.kind, sp.name, big(sp.endTimeUnixNano - sp.startTimeUnixNano)]);
+          for (const sp of ss.spans) want.push([Buffer.from(t.id).toString('hex'), sp.kind, sp.name, String(durationBucket(sp.endTimeUnixNano - sp.startTimeUnixNano))]);
     expect(got.map((r) => r.slice(0, 4))).toEqual(want);
     expect(got.filter((r) => r[4] !== null)).toHaveLength(traces.length);
   });

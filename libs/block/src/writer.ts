@@ -12,7 +12,7 @@ import type { TracesData } from '@stave/proto';
 import { errors, validateTenantID } from '@stave/core';
 import { bloomSizing, ShardedBloomBuilder } from './bloom';
 import { ByteWriter } from './bytes';
-import { blockColumns, Col, COLUMN_NAMES, OTHER_STRING, PARTIAL_DICTIONARIES_KEY, TRACE_LEVEL } from './layout';
+import { blockColumns, Col, COLUMN_NAMES, durationBucket, OTHER_STRING, PARTIAL_DICTIONARIES_KEY, TRACE_LEVEL } from './layout';
 import { type BlockMeta, blockPrefix, bloomName, DATA_NAME, encodeMeta, FORMAT, formatNanos, hexID, INDEX_NAME, META_NAME, validateBlockID } from './meta';
 import { type CodecName, codecOf } from './parquet/compression';
 // Own Parquet encoder, not hyparquet-writer (~25% faster alone, 7% bigger files): it streams row groups into ObjectStore.write and reports each page's offset for the index (bench/results/block.md).
@@ -172,7 +172,7 @@ export async function writeBlock(store: ObjectStore, opts: WriteBlockOptions): P
           else cols[Col.ServiceName]!.addNull();
           cols[Col.Name]!.addString(buf.toString('utf8', sp.nameA, sp.nameB));
           cols[Col.Kind]!.addInt32(sp.kind);
-          cols[Col.Duration]!.addInt64(sp.end - sp.start);
+          cols[Col.Duration]!.addInt32(durationBucket(sp.end - sp.start));
           cols[Col.StatusCode]!.addInt32(sp.statusCode);
           str(Col.StatusMessage, buf, sp.statusMsgB > sp.statusMsgA ? sp.statusMsgA : -1, sp.statusMsgB);
           str(Col.HttpMethod, buf, sp.httpMethodA, sp.httpMethodB);
