@@ -17,24 +17,25 @@
 //
 // In process, no HTTP or job queue: this measures the block search itself. Imports built code by path.
 
-import { appendFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ArgError, intArg, parseArgs } from '../../../bench/dist/args.js';
 import { machineInfo } from '../../../bench/dist/machine.js';
 import { LocalStore } from '../../../libs/backend/dist/index.js';
-import { BlockCache, blockTagValues, openBlock, searchBlock, writeBlock, type BlockMeta, type BlockReader } from '../../../libs/block/dist/index.js';
+import { BlockCache, blockTagValues, openBlock, readMeta, searchBlock, writeBlock, type BlockMeta, type BlockReader } from '../../../libs/block/dist/index.js';
 import { addLegacyHttpAttributes, countSpans, realisticTraceStream } from '../../../libs/block/dist/testing/realistic-traces.js';
 import { searchRequest, searchTagsRequest, SearchCollector, TagsCollector } from '../../../libs/ingester/dist/index.js';
 import { AnyValueSchema, KeyValueSchema, type TracesData } from '../../../libs/proto/dist/index.js';
 import { parseFieldExpression, type AttributeExpr } from '../../../libs/traceql/dist/index.js';
 import { create } from '@bufbuild/protobuf';
 
-const HELP = `node bench/search/dist/run.js [--traces 100000] [--seed 1] [--runs 21] [--baseline-traces 10000] [--out FILE]
+const HELP = `node bench/search/dist/run.js [--traces 100000] [--seed 1] [--runs 21] [--baseline-traces 10000] [--out FILE] [--dir DIR]
   --traces N            traces in the block (5–30 spans each, ~17.5 on average)
   --runs N              timed runs per query (p50 over them; the first run is a warm-up, not counted)
   --baseline-traces N   traces the trace-by-trace baseline evaluates (its rate is per span, so a prefix suffices)
-  --out FILE            append the markdown result to FILE`;
+  --out FILE            append the markdown result to FILE
+  --dir DIR             keep the block in DIR, and reuse the one there (same --traces and --seed) instead of writing it again`;
 
 const TENANT = 'bench';
 const NEEDLE_URL = 'http://checkout.shop.svc.cluster.local:8080/api/orders/needle-5f3c2a';
@@ -88,7 +89,7 @@ async function tagValues(reader: BlockReader, tag: string): Promise<number> {
 }
 
 async function main(): Promise<void> {
-  const args = parseArgs(process.argv.slice(2), { known: ['traces', 'seed', 'runs', 'baseline-traces', 'out', 'help'], booleans: ['help'] });
+  const args = parseArgs(process.argv.slice(2), { known: ['traces', 'seed', 'runs', 'baseline-traces', 'out', 'dir', 'help'], booleans: ['help'] });
   if (args.has('help')) {
     console.log(HELP);
     return;
@@ -99,7 +100,8 @@ async function main(): Promise<void> {
   const baselineTraces = intArg(args, 'baseline-traces', 10_000, 1);
   const out = args.get('out');
   const load0 = os.loadavg();
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'stave-bench-search-'));
+  const keep = args.get('dir');
+  const dir = keep ?? mkdtempSync(path.join(os.tmpdir(), 'stave-bench-search-'));
   try {
     const store = new LocalStore(dir);
     const needleAt = Math.floor(traceCount * 0.61);
@@ -125,7 +127,20 @@ async function main(): Promise<void> {
         yield t;
       }
     }
-    const w = await timed(() => writeBlock(store, { tenant: TENANT, traces: traces() }));
+    const saved = path.join(dir, 'bench-search.json');
+    let w: { ms: number; value: BlockMeta };
+    if (keep && existsSync(saved)) {
+      // A block this bench wrote before with the same flags: only the queries run again.
+      const s = JSON.parse(readFileSync(saved, 'utf8')) as { blockID: string; spans: number; needleId: string; services: string[]; writeMs: number };
+      if (s.spans === 0) throw new Error(`${saved} is empty`);
+      w = { ms: s.writeMs, value: await readMeta(store, TENANT, s.blockID) };
+      spans = s.spans;
+      needleId = s.needleId;
+      for (const x of s.services) services.add(x);
+    } else {
+      w = await timed(() => writeBlock(store, { tenant: TENANT, traces: traces() }));
+      if (keep) writeFileSync(saved, JSON.stringify({ blockID: w.value.blockID, spans, needleId, services: [...services], writeMs: w.ms }));
+    }
     const meta: BlockMeta = w.value;
     const prefix = `${TENANT}/${meta.blockID}/`;
     let bloomBytes = 0;
@@ -244,7 +259,7 @@ async function main(): Promise<void> {
     console.log('\n' + md);
     if (out) appendFileSync(out, md + '\n');
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    if (!keep) rmSync(dir, { recursive: true, force: true });
   }
 }
 

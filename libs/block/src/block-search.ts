@@ -29,7 +29,7 @@ import { ByteReader } from './bytes';
 import { bucketRange, Col, COLUMN_NAMES, OTHER_INT, OTHER_STRING, PARTIAL_DICTIONARIES_KEY } from './layout';
 import { FORMAT } from './meta';
 import { readRleHybrid } from './parquet/encodings';
-import { Encoding, PageType, Repetition, type ColumnChunkMeta, type FileMeta, type RowGroupMeta } from './parquet/format';
+import { Encoding, PageType, PhysicalType, Repetition, type ColumnChunkMeta, type FileMeta, type RowGroupMeta } from './parquet/format';
 import { readDefinitionLevels, readPage, readPlain, type PlainValue } from './parquet/page';
 import type { BlockReader } from './reader';
 
@@ -146,7 +146,11 @@ interface Leaf {
   readonly test: (v: Static) => boolean;
   /** For range columns (duration buckets): the comparison and its numeric constant, column on the left. */
   readonly bound?: { readonly op: string; readonly value: number };
+  /** `=` a string constant on a string column: its UTF-8 bytes, compared without building strings. */
+  readonly equals?: Buffer;
 }
+
+const OTHER_BYTES = Buffer.from(OTHER_STRING);
 
 /** A condition on a trace. */
 type TraceCond = { readonly k: 'true' } | { readonly k: 'and' | 'or'; readonly c: readonly TraceCond[] } | { readonly k: 'any'; readonly row: RowCond };
@@ -183,7 +187,15 @@ function rowCond(e: FieldExpr): RowCond {
   const test = attrLeft ? (v: Static) => holds(fn(v, constant)) : (v: Static) => holds(fn(constant, v));
   const op = attrLeft ? e.op : FLIPPED[e.op];
   const numeric = constant.type === 'int' || constant.type === 'float' || constant.type === 'duration';
-  return { k: 'leaf', column: t.column, test, ...(numeric && op !== undefined ? { bound: { op, value: constant.value as number } } : {}) };
+  const holdsStrings = t.types?.includes('string') || t.column === COLUMNS.name || t.column === COLUMNS.statusMessage;
+  const equals = e.op === '=' && constant.type === 'string' && holdsStrings ? Buffer.from(constant.value) : undefined;
+  return {
+    k: 'leaf',
+    column: t.column,
+    test,
+    ...(numeric && op !== undefined ? { bound: { op, value: constant.value as number } } : {}),
+    ...(equals ? { equals } : {}),
+  };
 }
 
 const NEGATED = new Set<string>(['!>', '!<', '!>>', '!<<', '!~']);
@@ -240,6 +252,8 @@ interface ChunkValues {
 
 class RowGroupReader {
   private readonly dicts = new Map<Col, Promise<PlainValue[] | undefined>>();
+  private readonly dictBodies = new Map<Col, Promise<Buffer | undefined>>();
+  private readonly dictSizes = new Map<Col, number>();
   private readonly chunks = new Map<Col, Promise<ChunkValues>>();
 
   constructor(
@@ -269,12 +283,40 @@ class RowGroupReader {
   }
 
   private async readDictionary(col: Col): Promise<PlainValue[] | undefined> {
+    const body = await this.dictionaryBody(col);
+    if (!body) return undefined;
+    const m = this.meta(col);
+    const n = this.dictSizes.get(col)!;
+    if (m.type !== PhysicalType.BYTE_ARRAY && m.type !== PhysicalType.FIXED_LEN_BYTE_ARRAY) return readPlain(new ByteReader(body), m.type, n);
+    // Views into the page, not copies: a dictionary can hold a row group's every trace ID or URL.
+    const width = this.footer.schema[col]!.typeLength ?? 0;
+    const out: PlainValue[] = new Array<PlainValue>(n);
+    let p = 0;
+    for (let i = 0; i < n; i++) {
+      const len = m.type === PhysicalType.FIXED_LEN_BYTE_ARRAY ? width : body.readUInt32LE((p += 4) - 4);
+      out[i] = body.subarray(p, (p += len));
+    }
+    return out;
+  }
+
+  /** The chunk's dictionary page, decompressed (one ranged read), or undefined without one. */
+  dictionaryBody(col: Col): Promise<Buffer | undefined> {
+    let d = this.dictBodies.get(col);
+    if (!d) {
+      d = this.readDictionaryBody(col);
+      this.dictBodies.set(col, d);
+    }
+    return d;
+  }
+
+  private async readDictionaryBody(col: Col): Promise<Buffer | undefined> {
     const m = this.meta(col);
     if (m.dictionaryPageOffset === undefined) return undefined;
     const buf = await this.reader.readData(m.dictionaryPageOffset, m.dataPageOffset - m.dictionaryPageOffset);
     const page = readPage(buf, 0, this.reader.codec);
     if (page.header.type !== PageType.DICTIONARY_PAGE) throw new RangeError(`parquet: expected a dictionary page in column ${COLUMN_NAMES[col]}`);
-    return readPlain(new ByteReader(page.body), m.type, page.header.numValues, this.footer.schema[col]!.typeLength ?? 0);
+    this.dictSizes.set(col, page.header.numValues);
+    return page.body;
   }
 
   /** Every row's value of the column (the data pages in one ranged read). */
@@ -314,9 +356,9 @@ class RowGroupReader {
       if (page.header.encoding === Encoding.RLE_DICTIONARY || page.header.encoding === Encoding.PLAIN_DICTIONARY) {
         pageIds = readRleHybrid(r, present, r.u8());
       } else {
+        // PLAIN (a dictionary that overflowed, or a page of nulls): each value gets its own ID.
         const base = values.length;
         for (const v of readPlain(r, leaf.type, present, leaf.typeLength ?? 0)) values.push(v);
-        pageIds = { length: present } as ArrayLike<number>;
         const seq = new Int32Array(present);
         for (let i = 0; i < present; i++) seq[i] = base + i;
         pageIds = seq;
@@ -352,6 +394,7 @@ function rangeMayPass(lo: number, hi: number, op: string, value: number): boolea
 
 /** Whether a column value can satisfy the leaf. */
 function valuePasses(leaf: Leaf, v: PlainValue): boolean {
+  if (leaf.equals && v !== null) return leaf.equals.equals(v as Buffer) || OTHER_BYTES.equals(v as Buffer);
   const { range } = leaf.column;
   if (range) {
     // null: a row without a span (an empty trace), which no spanset filter matches
@@ -376,6 +419,11 @@ async function leafMayMatch(rg: RowGroupReader, leaf: Leaf): Promise<boolean> {
   const nulls = m.statistics?.nullCount;
   if (valuePasses(leaf, null) && nulls !== 0) return true;
   if (rg.completeDictionary(leaf.column.col)) {
+    if (leaf.equals) {
+      // A needle: absent from the dictionary page's bytes, it is in no value (no value decoded).
+      const body = await rg.dictionaryBody(leaf.column.col);
+      if (body && body.indexOf(leaf.equals) < 0 && body.indexOf(OTHER_BYTES) < 0) return false;
+    }
     const dict = await rg.dictionary(leaf.column.col);
     if (dict) return passTable(leaf, dict).pass.includes(1);
   }
@@ -496,6 +544,16 @@ function inWindow(rg: RowGroupMeta, startNs: bigint, endNs: bigint): boolean {
   return true;
 }
 
+/** The `rowGroup:column` chunks whose dictionary does not list every value (from the footer). */
+function partialDictionaries(footer: FileMeta): ReadonlySet<string> {
+  return new Set((footer.keyValue[PARTIAL_DICTIONARIES_KEY] ?? '').split(',').filter((x) => x !== ''));
+}
+
+/** One past the last row group of a range starting at `first` (`count` undefined: to the end). */
+function rangeEnd(footer: FileMeta, first: number, count: number | undefined): number {
+  return Math.min(footer.rowGroups.length, count === undefined ? Infinity : first + count);
+}
+
 /** Whether this block has the search columns (format and schema): else it is searched trace by trace. */
 export function hasSearchColumns(reader: BlockReader, footer?: FileMeta): boolean {
   if (reader.meta.format !== FORMAT) return false;
@@ -522,9 +580,9 @@ export async function* searchBlock(reader: BlockReader, opts: BlockSearchOptions
   const footer = await reader.footer();
   if (!hasSearchColumns(reader, footer)) throw new RangeError(`block ${reader.meta.blockID}: data.parquet's columns do not match format ${FORMAT}`);
   const cond = planQuery(opts.query);
-  const partial = new Set((footer.keyValue[PARTIAL_DICTIONARIES_KEY] ?? '').split(',').filter((x) => x !== ''));
+  const partial = partialDictionaries(footer);
   const needed = leaves(cond);
-  const last = Math.min(footer.rowGroups.length, opts.rowGroups === undefined ? Infinity : first + opts.rowGroups);
+  const last = rangeEnd(footer, first, opts.rowGroups);
   for (let g = first; g < last; g++) {
     const meta = footer.rowGroups[g]!;
     if (stats) stats.rowGroups++;
@@ -601,9 +659,9 @@ export async function blockTagValues(
   if (!column || !hasSearchColumns(reader)) return undefined;
   const footer = await reader.footer();
   if (!hasSearchColumns(reader, footer)) return undefined;
-  const partial = new Set((footer.keyValue[PARTIAL_DICTIONARIES_KEY] ?? '').split(',').filter((x) => x !== ''));
+  const partial = partialDictionaries(footer);
   const first = range.startRowGroup ?? 0;
-  const last = Math.min(footer.rowGroups.length, range.rowGroups === undefined ? Infinity : first + range.rowGroups);
+  const last = rangeEnd(footer, first, range.rowGroups);
   const seen = new Map<string, Static>();
   for (let g = first; g < last; g++) {
     const rg = new RowGroupReader(reader, footer, footer.rowGroups[g]!, partial);
