@@ -114,7 +114,9 @@ async function main(): Promise<void> {
         addLegacyHttpAttributes(t.trace);
         if (i === needleAt) {
           const span = t.trace.resourceSpans[0]!.scopeSpans[0]!.spans[0]!;
-          span.attributes.push(create(KeyValueSchema, { key: 'http.url', value: create(AnyValueSchema, { value: { case: 'stringValue', value: NEEDLE_URL } }) }));
+          span.attributes.push(
+            create(KeyValueSchema, { key: 'http.url', value: create(AnyValueSchema, { value: { case: 'stringValue', value: NEEDLE_URL } }) }),
+          );
           needleId = Buffer.from(t.id).toString('hex');
         }
         if (i < 2000)
@@ -148,7 +150,9 @@ async function main(): Promise<void> {
     const indexBytes = (await store.stat(`${prefix}index`)).size;
     const stored = meta.size + indexBytes + bloomBytes;
     console.log(`block: ${meta.totalObjects} traces, ${spans} spans, ${meta.rowGroups} row groups, written in ${(w.ms / 1000).toFixed(1)} s`);
-    console.log(`stored: ${(stored / spans).toFixed(1)} B/span (data.parquet ${(meta.size / spans).toFixed(1)}, index ${(indexBytes / spans).toFixed(2)}, bloom ${(bloomBytes / spans).toFixed(2)})`);
+    console.log(
+      `stored: ${(stored / spans).toFixed(1)} B/span (data.parquet ${(meta.size / spans).toFixed(1)}, index ${(indexBytes / spans).toFixed(2)}, bloom ${(bloomBytes / spans).toFixed(2)})`,
+    );
 
     // One reader for the run, as a querier keeps one per block, with the querier's default cache sizes.
     const reader = openBlock(store, meta, { cache: new BlockCache(128 * 1024 * 1024, 64 * 1024 * 1024) });
@@ -167,7 +171,7 @@ async function main(): Promise<void> {
     const tbt = await timed(() => searchTraceByTrace(reader, needleQuery, baselineTraces));
     const tbtRate = tbt.value.spans / (tbt.cpuMs / 1000);
     console.log(
-      `baseline: raw read ${raw.ms.toFixed(0)} ms (${((meta.size / raw.ms) * 1000 / 1048576).toFixed(0)} MiB/s); trace by trace ${tbt.value.spans} spans in ${tbt.ms.toFixed(0)} ms (${Math.round(tbtRate)} spans/CPU-s; whole block ≈ ${((spans / tbtRate)).toFixed(1)} CPU-s)`,
+      `baseline: raw read ${raw.ms.toFixed(0)} ms (${(((meta.size / raw.ms) * 1000) / 1048576).toFixed(0)} MiB/s); trace by trace ${tbt.value.spans} spans in ${tbt.ms.toFixed(0)} ms (${Math.round(tbtRate)} spans/CPU-s; whole block ≈ ${(spans / tbtRate).toFixed(1)} CPU-s)`,
     );
 
     const svcList = [...services].sort().slice(0, 8);
@@ -199,7 +203,9 @@ async function main(): Promise<void> {
       }
       const cpuP50 = pct(cpu, 50);
       rows.push({ name: c.name, p50: pct(lat, 50), p90: pct(lat, 90), cpuP50, spansPerCpuS: spans / (Math.max(cpuP50, 0.001) / 1000), found, inspected });
-      console.log(`${c.name}: p50 ${pct(lat, 50).toFixed(1)} ms, p90 ${pct(lat, 90).toFixed(1)} ms, CPU p50 ${cpuP50.toFixed(1)} ms, ${found} found, ${inspected} traces decoded`);
+      console.log(
+        `${c.name}: p50 ${pct(lat, 50).toFixed(1)} ms, p90 ${pct(lat, 90).toFixed(1)} ms, CPU p50 ${cpuP50.toFixed(1)} ms, ${found} found, ${inspected} traces decoded`,
+      );
     }
 
     const tagRows: { tag: string; p50: number; values: number }[] = [];
@@ -242,7 +248,10 @@ async function main(): Promise<void> {
       '',
       '| query (limit 20) | p50 ms | p90 ms | CPU p50 ms | spans/CPU-s | found | traces decoded |',
       '|---|---|---|---|---|---|---|',
-      ...rows.map((r) => `| ${r.name} | ${r.p50.toFixed(1)} | ${r.p90.toFixed(1)} | ${r.cpuP50.toFixed(1)} | ${Math.round(r.spansPerCpuS).toLocaleString('en-US')} | ${r.found} | ${r.inspected} |`),
+      ...rows.map(
+        (r) =>
+          `| ${r.name} | ${r.p50.toFixed(1)} | ${r.p90.toFixed(1)} | ${r.cpuP50.toFixed(1)} | ${Math.round(r.spansPerCpuS).toLocaleString('en-US')} | ${r.found} | ${r.inspected} |`,
+      ),
       '',
       `Needle cold (new reader and cache each time): p50 ${pct(coldLat, 50).toFixed(1)} ms over ${coldLat.length}.`,
       '',
@@ -252,7 +261,7 @@ async function main(): Promise<void> {
       '',
       `Baselines in the same run: trace-by-trace path (every trace decoded and evaluated, as vStave1 blocks are searched) ` +
         `${Math.round(tbtRate).toLocaleString('en-US')} spans/CPU-s over the first ${baselineTraces.toLocaleString('en-US')} traces: the whole block would take ≈ ${(spans / tbtRate).toFixed(1)} CPU-s, ` +
-        `so the needle query is **${((spans / tbtRate) * 1000 / needle.cpuP50).toFixed(0)}×** cheaper in CPU (${((spans / tbtRate) * 1000 / needle.p50).toFixed(0)}× in wall time). ` +
+        `so the needle query is **${(((spans / tbtRate) * 1000) / needle.cpuP50).toFixed(0)}×** cheaper in CPU (${(((spans / tbtRate) * 1000) / needle.p50).toFixed(0)}× in wall time). ` +
         `A raw read of data.parquet (${(meta.size / 1048576).toFixed(0)} MiB, page cache warm) took ${raw.ms.toFixed(0)} ms: the needle p50 is ${(needle.p50 / raw.ms).toFixed(2)}× that.`,
       '',
     ].join('\n');

@@ -158,7 +158,7 @@ describe('columnar block search', () => {
     expect(META_NAME).toBe('meta.json');
   });
 
-  it('lists a column-backed tag\'s values from dictionaries, as the engine sees them', async () => {
+  it("lists a column-backed tag's values from dictionaries, as the engine sees them", async () => {
     const store = new LocalStore(dir);
     const ds = generateDataset();
     const traces = perTrace(ds.batches);
@@ -176,7 +176,14 @@ describe('columnar block search', () => {
     ];
     const show = (v: Static): string => `${v.type}:${staticToString(v, false)}`;
     for (const [tag, of] of cases) {
-      const want = [...new Set(spans.map(of).filter((v): v is Static => v !== undefined).map(show))].sort();
+      const want = [
+        ...new Set(
+          spans
+            .map(of)
+            .filter((v): v is Static => v !== undefined)
+            .map(show),
+        ),
+      ].sort();
       const got = await blockTagValues(openBlock(store, meta), parseFieldExpression(tag) as AttributeExpr);
       expect({ tag, values: got?.map(show).sort() }).toEqual({ tag, values: want });
     }

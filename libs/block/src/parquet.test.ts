@@ -147,7 +147,8 @@ describe('data.parquet read by hyparquet', () => {
     for (const t of traces)
       for (const rs of t.trace.resourceSpans)
         for (const ss of rs.scopeSpans)
-          for (const sp of ss.spans) want.push([Buffer.from(t.id).toString('hex'), sp.kind, sp.name, String(durationBucket(sp.endTimeUnixNano - sp.startTimeUnixNano))]);
+          for (const sp of ss.spans)
+            want.push([Buffer.from(t.id).toString('hex'), sp.kind, sp.name, String(durationBucket(sp.endTimeUnixNano - sp.startTimeUnixNano))]);
     expect(got.map((r) => r.slice(0, 4))).toEqual(want);
     expect(got.filter((r) => r[4] !== null)).toHaveLength(traces.length);
   });
