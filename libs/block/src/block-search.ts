@@ -312,10 +312,8 @@ class RowGroupReader {
   private async readDictionaryBody(col: Col): Promise<Buffer | undefined> {
     const m = this.meta(col);
     if (m.dictionaryPageOffset === undefined) return undefined;
-    const buf = await this.reader.readData(m.dictionaryPageOffset, m.dataPageOffset - m.dictionaryPageOffset);
-    const page = readPage(buf, 0, this.reader.codec);
-    if (page.header.type !== PageType.DICTIONARY_PAGE) throw new RangeError(`parquet: expected a dictionary page in column ${COLUMN_NAMES[col]}`);
-    this.dictSizes.set(col, page.header.numValues);
+    const page = await this.reader.dictionaryPage(m.dictionaryPageOffset, m.dataPageOffset - m.dictionaryPageOffset);
+    this.dictSizes.set(col, page.entries);
     return page.body;
   }
 

@@ -11,9 +11,9 @@ import type { ObjectStore } from '@stave/backend';
 import type { TracesData } from '@stave/proto';
 import { errors } from '@stave/core';
 import { bloomShardOf, BloomShard } from './bloom';
-import { BlockCache, TracePage } from './block-cache';
+import { BlockCache, DictionaryPage, TracePage } from './block-cache';
 import { type BlockMeta, blockPrefix, bloomName, DATA_NAME, hexID, INDEX_NAME } from './meta';
-import { Codec, decodeFileMeta, type FileMeta, MAGIC } from './parquet/format';
+import { Codec, decodeFileMeta, type FileMeta, MAGIC, PageType } from './parquet/format';
 import { byteArrayValueOffsets, readPage } from './parquet/page';
 import { decodeTrace } from './trace-codec';
 import { IndexPage, indexPageFor } from './trace-index';
@@ -175,7 +175,18 @@ export class BlockReader {
     return this.footerPromise;
   }
 
-  /** `length` bytes of data.parquet from `offset`: one ranged read (search's column chunks and dictionaries). */
+  /** A column chunk's dictionary page (`length` bytes at `offset`), decompressed, through the cache. */
+  async dictionaryPage(offset: number, length: number): Promise<DictionaryPage> {
+    const key = `${this.prefix}${DATA_NAME}#dictionary@${offset}`;
+    this.pageKeys.add(key);
+    return (await this.cache.get(key, 'page', async () => {
+      const page = readPage(await this.readData(offset, length), 0, this.codec);
+      if (page.header.type !== PageType.DICTIONARY_PAGE) throw errors.internal(`block ${this.meta.blockID}: no dictionary page at ${offset}`);
+      return new DictionaryPage(page.body, page.header.numValues);
+    })) as DictionaryPage;
+  }
+
+  /** `length` bytes of data.parquet from `offset`: one ranged read (search's column chunks). */
   async readData(offset: number, length: number): Promise<Buffer> {
     const b = await this.store.readRange(this.prefix + DATA_NAME, offset, length);
     return Buffer.from(b.buffer, b.byteOffset, b.byteLength);
