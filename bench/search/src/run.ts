@@ -8,9 +8,9 @@
 // per CPU second. Baselines measured in the same run: the trace-by-trace path (every trace decoded and
 // evaluated, as vStave1 blocks are searched) on the same block, and a raw read of data.parquet.
 //
-// The data is realisticTraceStream's (bench/block's workload) with the pre-1.21 HTTP attribute names on
-// every other HTTP span (addLegacyHttpAttributes: http.url has its own column); one span of one trace gets
-// a URL no other span has: the needle.
+// The data is realisticTraceStream's (bench/block's workload) with every other HTTP span using the pre-1.21
+// HTTP attribute names (addLegacyHttpAttributes: http.url has its own column); one span of one trace gets a
+// URL no other span has: the needle.
 //
 //   make bench-search ARGS="--out bench/results/search.md"
 //   node_modules/.bin/tsc -b bench/search && node bench/search/dist/run.js --help
