@@ -196,6 +196,7 @@ describe('compactor end to end', () => {
     process.stderr.write(`compactor kill test: seed ${seed} (replay with STAVE_TEST_SEED=${seed})\n`);
     const dir = mkdtempSync(path.join(os.tmpdir(), 'stave-compactor-kill-'));
     const s = new LocalStore(dir);
+    const ownProcs = procs.length;
     try {
       const traces = 200;
       const all = await fortyBlocks(dir, traces);
@@ -251,6 +252,8 @@ describe('compactor end to end', () => {
       expect((await spanCounts(s)).size).toBe(expected);
       await eachSpanOnceByID(all, s, traces, 7);
     } finally {
+      // Stop this test's processes before their backend goes: a compactor writing into it fails the rm.
+      for (const p of procs.slice(ownProcs)) await p.stop();
       rmSync(dir, { recursive: true, force: true });
     }
   }, 180_000);

@@ -77,7 +77,7 @@ describe('20,000 traces over OTLP HTTP', () => {
       conn.closeSync();
       duck.closeSync();
     }
-  });
+  }, 240_000);
 });
 
 describe('kill -9 under load', () => {
@@ -112,7 +112,7 @@ describe('kill -9 under load', () => {
       await second.stop();
       second.cleanup();
     }
-  });
+  }, 240_000);
 });
 
 /** Spans the distributor has taken so far, from its own metric: the moment to pull the plug. */

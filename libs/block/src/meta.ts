@@ -1,8 +1,8 @@
 // meta.json: what a block holds and how to read it without listing or opening anything else.
 // Field names follow Tempo's meta.json (format, blockID, tenantID, startTime, endTime, totalObjects,
 // size, compactionLevel, encoding, dataEncoding, bloomShards, footerSize, replicationFactor), plus
-// Stave's own: totalSpans, minID/maxID, rowGroups and the trace-ID index's page directory, which
-// lets a cold by-ID lookup go straight to one index page.
+// Stave's own: totalSpans, minID/maxID, rowGroups, the trace-ID index's page directory, which lets a
+// cold by-ID lookup go straight to one index page, and a compaction output's input blocks.
 
 import { errors } from '@stave/core';
 
@@ -52,6 +52,11 @@ export interface BlockMeta {
   createdAt: string;
   /** data.parquet's columns, in schema order (layout.ts); absent in vStave1 blocks. */
   columns?: string[];
+  /**
+   * A compaction output's input blocks (Stave's own field). A compactor that finds any of them still live
+   * finishes the job a crash interrupted between this meta.json and the inputs' marks: it marks them.
+   */
+  compactedFrom?: string[];
 }
 
 export function blockPrefix(tenant: string, blockID: string): string {
@@ -124,12 +129,12 @@ export function checkMeta(raw: unknown): BlockMeta {
     problems.push(`indexPageOffsets must have one more entry (${m.indexPageOffsets.length}) than indexPageFirstIDs (${m.indexPageFirstIDs.length})`);
   }
   if (m.replicationFactor !== undefined && typeof m.replicationFactor !== 'number') problems.push('replicationFactor must be a number');
+  if (m.compactedFrom !== undefined && !(Array.isArray(m.compactedFrom) && m.compactedFrom.every((x) => typeof x === 'string' && isBlockID(x))))
+    problems.push('compactedFrom must be an array of block IDs');
+  if (m.columns !== undefined && !(Array.isArray(m.columns) && m.columns.every((x) => typeof x === 'string'))) problems.push('columns must be an array of names');
   if (problems.length) throw errors.invalid(`meta.json of block ${String(m.blockID)}: ${problems.join('; ')}`);
   if (!READABLE_FORMATS.includes(m.format as string)) {
     throw errors.invalid(`block ${String(m.blockID)} has format ${String(m.format)}; this reader knows ${READABLE_FORMATS.join(', ')}`);
-  }
-  if (m.columns !== undefined && (!Array.isArray(m.columns) || !m.columns.every((x) => typeof x === 'string'))) {
-    throw errors.invalid(`meta.json of block ${String(m.blockID)}: columns must be an array of names`);
   }
   return {
     format: m.format as string,
@@ -154,6 +159,7 @@ export function checkMeta(raw: unknown): BlockMeta {
     indexPageOffsets: m.indexPageOffsets as number[],
     createdAt: typeof m.createdAt === 'string' ? m.createdAt : '',
     ...(Array.isArray(m.columns) ? { columns: m.columns as string[] } : {}),
+    ...(Array.isArray(m.compactedFrom) ? { compactedFrom: m.compactedFrom as string[] } : {}),
   };
 }
 

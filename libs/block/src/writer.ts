@@ -51,6 +51,8 @@ export interface WriteBlockOptions {
   readonly rowGroupSizeBytes?: number;
   readonly compactionLevel?: number;
   readonly replicationFactor?: number;
+  /** A compaction output's input block IDs (meta.json's compactedFrom). */
+  readonly compactedFrom?: readonly string[];
   /** Target size of one trace-ID index page (one by-ID read). Default 64 KiB. */
   readonly indexPageSizeBytes?: number;
   /** Uncompressed size of one `trace` column page (one by-ID read, before compression). Default 2 MiB. */
@@ -278,6 +280,7 @@ export async function writeBlock(store: ObjectStore, opts: WriteBlockOptions): P
       indexPageFirstIDs: built.firstIDs,
       indexPageOffsets: built.offsets,
       createdAt: (opts.now?.() ?? new Date()).toISOString(),
+      ...(opts.compactedFrom ? { compactedFrom: [...opts.compactedFrom] } : {}),
     };
     // meta.json last: its presence is what makes the block exist.
     await put(META_NAME, encodeMeta(meta));

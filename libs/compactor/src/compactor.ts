@@ -6,8 +6,9 @@
 // Crash safety (REL-13): a job writes its output block with meta.json last (invisible until complete),
 // and only then marks its inputs compacted. A crash before the output's meta.json leaves an orphan folder
 // (deleted after compacted_block_retention) and the inputs live; a crash after it and before the marks
-// leaves the spans in both, which readers combine and deduplicate and the next cycle compacts away. No
-// step removes the last visible copy of a span.
+// leaves the spans in both, which readers combine and deduplicate, until the next scan finishes the job:
+// the output's meta.json names its inputs (compactedFrom), and those still live are marked. No step
+// removes the last visible copy of a span.
 //
 // Ownership: a job's key (selector.ts) and each block ID for retention and deletion are owned by exactly
 // one healthy compactor of the ring (JobOwnership in @stave/ring); a job is abandoned as soon as a check,
@@ -225,7 +226,11 @@ export class Compactor extends BasicService {
     };
   }
 
-  /** The tenant's blocks; a mark that a crash interrupted (marker and meta.json both there) is finished. */
+  /**
+   * The tenant's blocks, with what a crash interrupted finished: a mark (marker and meta.json both there)
+   * is completed, and a live block that a live compaction output names in `compactedFrom` (the crash came
+   * between the output's meta.json and the inputs' marks) is marked compacted, as its job would have.
+   */
   private async scan(tenant: string): Promise<TenantScan> {
     const scan = await scanTenant(this.store, tenant);
     for (const { blockID, err } of scan.invalid) this.log.warn('block meta unreadable; block left alone', { tenant, block: blockID, err: String(err) });
@@ -234,6 +239,18 @@ export class Compactor extends BasicService {
       await markBlockCompacted(this.store, c, new Date(Date.parse(c.compactedTime)));
       scan.compacted.push(c);
     }
+    const replaced = new Set(scan.metas.flatMap((m) => m.compactedFrom ?? []));
+    if (replaced.size === 0) return scan;
+    const live: BlockMeta[] = [];
+    for (const m of scan.metas) {
+      if (!replaced.has(m.blockID) || !this.opts.owns(m.blockID)) {
+        live.push(m);
+        continue;
+      }
+      this.log.info('finishing an interrupted compaction: marking an input its output replaced', { tenant, block: m.blockID });
+      scan.compacted.push(await markBlockCompacted(this.store, m, new Date(this.now())));
+    }
+    scan.metas.splice(0, scan.metas.length, ...live);
     return scan;
   }
 

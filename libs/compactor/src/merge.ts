@@ -162,6 +162,7 @@ export async function writeMergedBlock(store: ObjectStore, job: MergeJob, check?
     tenant: job.tenant,
     traces: merged,
     compactionLevel: job.level,
+    compactedFrom: job.inputs.map((m) => m.blockID),
     ...(job.replicationFactor !== undefined ? { replicationFactor: job.replicationFactor } : {}),
     now: () => new Date(job.createdAtMs),
   });

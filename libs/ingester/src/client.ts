@@ -70,3 +70,30 @@ export function remoteIngesterClient(opts: RemoteClientOptions): IngesterClient 
     searchTags: (req) => querier.searchTags(req),
   };
 }
+
+/**
+ * Remote clients by ingester address, made on first use. A new address first forgets those no longer in
+ * the ring (pods come back on new addresses), so the pool stays the size of the ring however often
+ * ingesters are replaced.
+ */
+export class IngesterClientPool {
+  private readonly clients = new Map<string, IngesterClient>();
+  constructor(
+    private readonly ringAddresses: () => Iterable<string>,
+    private readonly connect: (address: string) => IngesterClient,
+  ) {}
+
+  get(address: string): IngesterClient {
+    let c = this.clients.get(address);
+    if (c) return c;
+    const inRing = new Set(this.ringAddresses());
+    for (const addr of this.clients.keys()) if (!inRing.has(addr)) this.clients.delete(addr);
+    c = this.connect(address);
+    this.clients.set(address, c);
+    return c;
+  }
+
+  get size(): number {
+    return this.clients.size;
+  }
+}

@@ -3,6 +3,7 @@
 export { Ingester, type IngesterOptions } from './ingester';
 export {
   pushBytesRequest,
+  IngesterClientPool,
   remoteIngesterClient,
   searchRequest,
   searchTagsRequest,

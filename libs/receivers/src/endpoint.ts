@@ -1,12 +1,9 @@
 // What every receiver that binds a port shares: the collector-style endpoint and the bind that logs it.
 
 import type { Server } from 'node:net';
-import { listen, type Logger } from '@stave/server';
+import { listen, parseHostPort, type HostPort, type Logger } from '@stave/server';
 
-export interface Endpoint {
-  readonly host: string;
-  readonly port: number;
-}
+export type Endpoint = HostPort;
 
 /**
  * Parses a collector-style endpoint, "host:port": "0.0.0.0:14268", "[::1]:0", ":9411" (all interfaces),
@@ -14,10 +11,9 @@ export interface Endpoint {
  * tests match on it: keep each caller's wording).
  */
 export function parseEndpoint(endpoint: string, what = 'endpoint'): Endpoint {
-  const m = /^(?:\[([^\]]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(endpoint.trim());
-  const port = m ? Number(m[3]) : NaN;
-  if (!m || port > 65535) throw new Error(`invalid ${what} ${JSON.stringify(endpoint)}: want "host:port" with a port 0-65535`);
-  return { host: m[1] ?? m[2] ?? '', port };
+  const at = parseHostPort(endpoint);
+  if (!at) throw new Error(`invalid ${what} ${JSON.stringify(endpoint)}: want "host:port" with a port 0-65535`);
+  return at;
 }
 
 /** Binds `server` to `at` (rejecting with the bind error) and logs the bound address under `receiver`. */

@@ -18,7 +18,19 @@ export {
   toPublicConnectError,
   truncateMessage,
 } from '@stave/core';
-export { c, declaredKeys, Field, ObjectField, type ConfigIssue, type DeclaredKey, type Infer, type KeyStatus, type ParseContext } from './config/schema';
+export {
+  c,
+  declaredKeys,
+  parseHostPort,
+  type HostPort,
+  Field,
+  ObjectField,
+  type ConfigIssue,
+  type DeclaredKey,
+  type Infer,
+  type KeyStatus,
+  type ParseContext,
+} from './config/schema';
 export { parseDuration, formatDuration } from './config/duration';
 export { ConfigError, configToYaml, defaultConfig, expandEnv, loadConfig, parseConfig, type LoadOptions, type LoadedConfig } from './config/load';
 export {

@@ -8,7 +8,7 @@ import { Distributor, GeneratorForwarder } from '@stave/distributor';
 import { mountExplorer } from '@stave/explorer';
 import { Generator, generatorHandlers, inProcessGeneratorClient, remoteGeneratorClient, type GeneratorClient } from '@stave/generator';
 import { RemoteWriter, remoteWriterOptions } from '@stave/remote-write';
-import { Ingester, remoteIngesterClient, type IngesterClient } from '@stave/ingester';
+import { Ingester, IngesterClientPool, remoteIngesterClient, type IngesterClient } from '@stave/ingester';
 import os from 'node:os';
 import { Blocklist, frontendProcessHandler, FrontendWorker, inProcessFrontendTransport, jobRunner, Querier, QueryFrontend, RequestQueue } from '@stave/query';
 import {
@@ -241,19 +241,16 @@ export function staveModules(): ModuleManager<AppContext> {
       ctx.provided.set(keys.ringConfig, rc);
       const ring = readRing(ctx, rc);
       ctx.provided.set(keys.ring, ring);
-      const clients = new Map<string, IngesterClient>();
-      const remote = (inst: InstanceDesc): IngesterClient => {
-        let c = clients.get(inst.addr);
-        if (!c) {
-          c = remoteIngesterClient({
-            address: inst.addr,
+      const clients = new IngesterClientPool(
+        () => ring.instances().map((i) => i.addr),
+        (address) =>
+          remoteIngesterClient({
+            address,
             timeoutMs: ctx.config.ingester_client.remote_timeout,
             maxMessageBytes: ctx.config.server.grpc_server_max_send_msg_size,
-          });
-          clients.set(inst.addr, c);
-        }
-        return c;
-      };
+          }),
+      );
+      const remote = (inst: InstanceDesc): IngesterClient => clients.get(inst.addr);
       // Queriers read ingesters over Connect in every target, this process's own ingester included (over
       // loopback), exactly as they would across machines.
       ctx.provided.set(keys.ingesterReaders, remote);

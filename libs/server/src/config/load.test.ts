@@ -57,6 +57,18 @@ describe('loadConfig', () => {
     ]);
   });
 
+  it('rejects a receiver endpoint that is not host:port with a port 0-65535 when the config loads', async () => {
+    const yaml = (at: string) => `distributor:\n  receivers:\n    jaeger:\n      protocols:\n        grpc:\n          endpoint: ${at}\n`;
+    expect(await problems(yaml('0.0.0.0:114250'))).toEqual([
+      'distributor.receivers.jaeger.protocols.grpc.endpoint: invalid address "0.0.0.0:114250": want "host:port" with a port 0-65535',
+    ]);
+    expect(await problems(yaml('localhost'))).toEqual([
+      'distributor.receivers.jaeger.protocols.grpc.endpoint: invalid address "localhost": want "host:port" with a port 0-65535',
+    ]);
+    expect(await problems(yaml('"[::1]:0"'))).toEqual([]);
+    expect(await problems(yaml('":14250"'))).toEqual([]);
+  });
+
   it('rejects a section that is not a map, and duplicate keys', async () => {
     expect(await problems('server: 3200\n')).toEqual(['server: expected a map, got number 3200']);
     const dup = await problems('server:\n  http_listen_port: 1\n  http_listen_port: 2\n');
@@ -77,6 +89,15 @@ describe('loadConfig', () => {
   it('warns, naming the key, about Tempo settings Stave does not implement', async () => {
     const { warnings } = await loadConfig({ file: file('usage_report:\n  reporting_enabled: false\nserver:\n  grpc_tls_config: {}\n') });
     expect(warnings.map((w) => w.path)).toEqual(['usage_report', 'server.grpc_tls_config']);
+  });
+
+  it('warns when query_frontend.max_outstanding_per_tenant is below trace_by_id.query_shards (every lookup would be 429)', async () => {
+    const qf = (outstanding: number) => `query_frontend:\n  max_outstanding_per_tenant: ${outstanding}\n  trace_by_id:\n    query_shards: 20\n`;
+    const { warnings } = await loadConfig({ file: file(qf(10)) });
+    expect(warnings.map((w) => `${w.path}: ${w.message}`)).toEqual([
+      'query_frontend.max_outstanding_per_tenant: 10 is below trace_by_id.query_shards (20): every trace-by-ID lookup queues query_shards jobs and would be answered 429',
+    ]);
+    expect((await loadConfig({ file: file(qf(20)) })).warnings).toEqual([]);
   });
 
   it('applies flags over the file over defaults', async () => {

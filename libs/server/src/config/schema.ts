@@ -58,6 +58,28 @@ export class StringField extends Field<string> {
   }
 }
 
+/** A listen address as the collector writes it: "0.0.0.0:4317", "[::1]:0", ":9411" (all interfaces). */
+export interface HostPort {
+  readonly host: string;
+  readonly port: number;
+}
+
+/** Parses "host:port" (port 0-65535; 0 asks the OS for a free one); undefined when it is not one. */
+export function parseHostPort(s: string): HostPort | undefined {
+  const m = /^(?:\[([^\]]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(s.trim());
+  if (!m || Number(m[3]) > 65535) return undefined;
+  return { host: m[1] ?? m[2] ?? '', port: Number(m[3]) };
+}
+
+/** A listen address, checked when the config loads (so `-config.verify` catches a bad one). */
+export class HostPortField extends StringField {
+  override parse(raw: unknown, path: string, ctx: ParseContext): string {
+    const v = super.parse(raw, path, ctx);
+    if (!parseHostPort(v)) ctx.errors.push({ path, message: `invalid address ${JSON.stringify(v)}: want "host:port" with a port 0-65535` });
+    return v;
+  }
+}
+
 export interface IntOptions {
   min?: number;
   max?: number;
@@ -352,12 +374,21 @@ function editDistance(a: string, b: string): number {
   return row[b.length]!;
 }
 
+/** A rule across a section's keys, run once the section parsed: records its problems (usually warnings). */
+export type SectionCheck<T> = (value: T, path: string, ctx: ParseContext) => void;
+
 export class ObjectField<S extends Shape> extends Field<InferShape<S>> {
   constructor(
     readonly shape: S,
     doc?: string,
   ) {
     super(doc);
+  }
+  private readonly checks: SectionCheck<InferShape<S>>[] = [];
+  /** Adds a rule across the section's keys, run after every parse. */
+  addCheck(check: SectionCheck<InferShape<S>>): this {
+    this.checks.push(check);
+    return this;
   }
   defaultValue(): InferShape<S> {
     const out: Record<string, unknown> = {};
@@ -388,6 +419,7 @@ export class ObjectField<S extends Shape> extends Field<InferShape<S>> {
         .sort((x, y) => x[1] - y[1])[0];
       ctx.errors.push({ path: p, message: `unknown config key${near ? ` (did you mean ${near[0]}?)` : ''}` });
     }
+    for (const check of this.checks) check(out as InferShape<S>, path, ctx);
     return out as InferShape<S>;
   }
   override toYaml(value: InferShape<S>): unknown {
@@ -430,6 +462,7 @@ export class MapField<T> extends Field<Record<string, T>> {
 /** The schema builders. */
 export const c = {
   string: (def = '', doc?: string) => new StringField(def, doc),
+  hostPort: (def: string, doc?: string) => new HostPortField(def, doc),
   int: (def: number, opts: IntOptions = {}, doc?: string) => new IntField(def, opts, doc),
   float: (def: number, doc?: string) => new FloatField(def, doc),
   bool: (def: boolean, doc?: string) => new BoolField(def, doc),

@@ -21,7 +21,7 @@ const TEMPO_NETWORKS = ['tcp4', 'tcp6'];
 
 import { c, type Infer } from './schema';
 
-const endpoint = (def: string) => c.object({ endpoint: c.string(def), tls: c.ignored(), include_metadata: c.ignored() });
+const endpoint = (def: string) => c.object({ endpoint: c.hostPort(def), tls: c.ignored(), include_metadata: c.ignored() });
 
 const ringKv = c.object({
   store: c.enum(['inmemory', 'memberlist'], 'memberlist'),
@@ -217,6 +217,15 @@ export const queryFrontendSection = c.object({
   multi_tenant_queries_enabled: c.bool(true),
   response_consumers: c.ignored(),
   api_timeout: c.ignored(),
+});
+
+// A lookup queues query_shards jobs at once: a tenant bound below that could never be served.
+queryFrontendSection.addCheck((v, path, ctx) => {
+  if (v.max_outstanding_per_tenant >= v.trace_by_id.query_shards) return;
+  ctx.warnings.push({
+    path: `${path}.max_outstanding_per_tenant`,
+    message: `${v.max_outstanding_per_tenant} is below trace_by_id.query_shards (${v.trace_by_id.query_shards}): every trace-by-ID lookup queues query_shards jobs and would be answered 429`,
+  });
 });
 
 export const compactorSection = c.object({
