@@ -36,8 +36,23 @@ export class DictionaryPage {
   }
 }
 
+/**
+ * A search column chunk decoded (kept with `trace` pages): each row's value ID (-1 null) into `values` (the
+ * dictionary's entries, views into its page, then PLAIN values).
+ */
+export class ColumnChunkValues {
+  constructor(
+    readonly ids: Int32Array,
+    readonly values: (Buffer | number | bigint | null)[],
+  ) {}
+
+  get byteSize(): number {
+    return this.ids.byteLength + this.values.length * 16;
+  }
+}
+
 export type BlockCacheKind = 'bloom' | 'index' | 'page';
-export type BlockCacheValue = BloomShard | IndexPage | TracePage | DictionaryPage;
+export type BlockCacheValue = BloomShard | IndexPage | TracePage | DictionaryPage | ColumnChunkValues;
 
 export const BLOCK_CACHE_KINDS: readonly BlockCacheKind[] = ['bloom', 'index', 'page'];
 

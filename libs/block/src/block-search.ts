@@ -25,6 +25,7 @@
 
 import type { TracesData } from '@stave/proto';
 import { binaryFn, KIND, parse, STATUS, type AttributeExpr, type BinaryOp, type FieldExpr, type Pipeline, type SpansetExpr, type Static } from '@stave/traceql';
+import { ColumnChunkValues } from './block-cache';
 import { ByteReader } from './bytes';
 import { bucketRange, Col, COLUMN_NAMES, OTHER_INT, OTHER_STRING, PARTIAL_DICTIONARIES_KEY } from './layout';
 import { FORMAT } from './meta';
@@ -244,11 +245,8 @@ function leaves(c: TraceCond | RowCond, out: Leaf[] = []): Leaf[] {
 // ---------------------------------------------------------------------------------------------------
 // Reading columns
 
-/** A column chunk decoded: each row's value ID (-1 null) into `values` (the dictionary, then PLAIN values). */
-interface ChunkValues {
-  readonly ids: Int32Array;
-  readonly values: PlainValue[];
-}
+/** A column chunk decoded (cached by the reader's BlockCache with `trace` pages). */
+type ChunkValues = ColumnChunkValues;
 
 class RowGroupReader {
   private readonly dicts = new Map<Col, Promise<PlainValue[] | undefined>>();
@@ -321,7 +319,7 @@ class RowGroupReader {
   values(col: Col): Promise<ChunkValues> {
     let c = this.chunks.get(col);
     if (!c) {
-      c = this.readValues(col);
+      c = this.reader.columnChunk(this.meta(col).dataPageOffset, () => this.readValues(col));
       this.chunks.set(col, c);
     }
     return c;
@@ -365,7 +363,7 @@ class RowGroupReader {
       for (let i = 0; i < n; i++) ids[row++] = !defs || defs[i] ? pageIds[k++]! : -1;
     }
     if (row !== ids.length) throw new RangeError(`parquet: column ${COLUMN_NAMES[col]} has ${row} rows in a row group of ${ids.length}`);
-    return { ids, values };
+    return new ColumnChunkValues(ids, values);
   }
 }
 

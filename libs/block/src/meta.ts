@@ -131,7 +131,8 @@ export function checkMeta(raw: unknown): BlockMeta {
   if (m.replicationFactor !== undefined && typeof m.replicationFactor !== 'number') problems.push('replicationFactor must be a number');
   if (m.compactedFrom !== undefined && !(Array.isArray(m.compactedFrom) && m.compactedFrom.every((x) => typeof x === 'string' && isBlockID(x))))
     problems.push('compactedFrom must be an array of block IDs');
-  if (m.columns !== undefined && !(Array.isArray(m.columns) && m.columns.every((x) => typeof x === 'string'))) problems.push('columns must be an array of names');
+  if (m.columns !== undefined && !(Array.isArray(m.columns) && m.columns.every((x) => typeof x === 'string')))
+    problems.push('columns must be an array of names');
   if (problems.length) throw errors.invalid(`meta.json of block ${String(m.blockID)}: ${problems.join('; ')}`);
   if (!READABLE_FORMATS.includes(m.format as string)) {
     throw errors.invalid(`block ${String(m.blockID)} has format ${String(m.format)}; this reader knows ${READABLE_FORMATS.join(', ')}`);

@@ -11,7 +11,7 @@ import type { ObjectStore } from '@stave/backend';
 import type { TracesData } from '@stave/proto';
 import { errors } from '@stave/core';
 import { bloomShardOf, BloomShard } from './bloom';
-import { BlockCache, DictionaryPage, TracePage } from './block-cache';
+import { BlockCache, type ColumnChunkValues, DictionaryPage, TracePage } from './block-cache';
 import { type BlockMeta, blockPrefix, bloomName, DATA_NAME, hexID, INDEX_NAME } from './meta';
 import { Codec, decodeFileMeta, type FileMeta, MAGIC, PageType } from './parquet/format';
 import { byteArrayValueOffsets, readPage } from './parquet/page';
@@ -184,6 +184,13 @@ export class BlockReader {
       if (page.header.type !== PageType.DICTIONARY_PAGE) throw errors.internal(`block ${this.meta.blockID}: no dictionary page at ${offset}`);
       return new DictionaryPage(page.body, page.header.numValues);
     })) as DictionaryPage;
+  }
+
+  /** A search column chunk (starting at `offset`) decoded by `load`, through the cache. */
+  async columnChunk(offset: number, load: () => Promise<ColumnChunkValues>): Promise<ColumnChunkValues> {
+    const key = `${this.prefix}${DATA_NAME}#chunk@${offset}`;
+    this.pageKeys.add(key);
+    return (await this.cache.get(key, 'page', load)) as ColumnChunkValues;
   }
 
   /** `length` bytes of data.parquet from `offset`: one ranged read (search's column chunks). */
