@@ -250,7 +250,7 @@ async function main(): Promise<void> {
       '|---|---|---|---|---|---|---|',
       ...rows.map(
         (r) =>
-          `| ${r.name} | ${r.p50.toFixed(1)} | ${r.p90.toFixed(1)} | ${r.cpuP50.toFixed(1)} | ${Math.round(r.spansPerCpuS).toLocaleString('en-US')} | ${r.found} | ${r.inspected} |`,
+          `| ${r.name.replaceAll('|', '\\|')} | ${r.p50.toFixed(1)} | ${r.p90.toFixed(1)} | ${r.cpuP50.toFixed(1)} | ${Math.round(r.spansPerCpuS).toLocaleString('en-US')} | ${r.found} | ${r.inspected} |`,
       ),
       '',
       `Needle cold (new reader and cache each time): p50 ${pct(coldLat, 50).toFixed(1)} ms over ${coldLat.length}.`,
