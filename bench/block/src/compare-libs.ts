@@ -95,16 +95,16 @@ async function main(): Promise<void> {
         let n = pw.head().length;
         for (let r = 0; r < spans; r++) {
           c[Col.TraceId]!.addBytes(rows.traceId[r]!);
-          c[Col.SpanId]!.addBytes(rows.spanId[r]!);
-          if (rows.parent[r]) c[Col.ParentSpanId]!.addBytes(rows.parent[r]!);
-          else c[Col.ParentSpanId]!.addNull();
           if (rows.service[r] !== null) c[Col.ServiceName]!.addString(rows.service[r]!);
           else c[Col.ServiceName]!.addNull();
           c[Col.Name]!.addString(rows.name[r]!);
           c[Col.Kind]!.addInt32(rows.kind[r]!);
-          c[Col.Start]!.addInt64(rows.start[r]!);
           c[Col.Duration]!.addInt64(rows.duration[r]!);
           c[Col.StatusCode]!.addInt32(rows.status[r]!);
+          for (let k = Col.StatusMessage; k <= Col.RootName; k++) c[k]!.addNull();
+          if (rows.trace[r]) c[Col.TraceStart]!.addInt64(rows.start[r]!);
+          else c[Col.TraceStart]!.addNull();
+          c[Col.TraceEnd]!.addNull();
           if (rows.trace[r]) c[Col.Trace]!.addBytes(rows.trace[r]!);
           else c[Col.Trace]!.addNull();
         }

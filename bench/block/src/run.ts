@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { LocalStore, type ObjectStore } from '../../../libs/backend/dist/index.js';
-import { ByteLru, openBlock, writeBlock, type BlockMeta } from '../../../libs/block/dist/index.js';
+import { BlockCache, openBlock, writeBlock, type BlockMeta } from '../../../libs/block/dist/index.js';
 import { countSpans, realisticTraceStream, Rng } from '../../../libs/block/dist/testing/realistic-traces.js';
 import type { TracesData } from '../../../libs/proto/dist/index.js';
 
@@ -108,7 +108,7 @@ async function main(): Promise<void> {
       let found = 0;
       for (const id of list) {
         // A fresh reader with no cache: every lookup is cold.
-        const reader = openBlock(counting, meta, { cache: new ByteLru(0) });
+        const reader = openBlock(counting, meta, { cache: new BlockCache(0) });
         counting.reads = 0;
         counting.bytes = 0;
         const t = process.hrtime.bigint();
@@ -124,7 +124,7 @@ async function main(): Promise<void> {
     const coldPresent = await cold(present, true);
     const coldAbsent = await cold(absent, false);
 
-    const shared = openBlock(counting, meta, { cache: new ByteLru(64 * 1024 * 1024) });
+    const shared = openBlock(counting, meta, { cache: new BlockCache(64 * 1024 * 1024, 64 * 1024 * 1024) });
     for (const id of present) await shared.findTraceByID(id); // fill the cache
     counting.bytes = 0;
     counting.reads = 0;

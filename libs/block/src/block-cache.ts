@@ -24,8 +24,35 @@ export class TracePage {
   }
 }
 
+/** A decompressed dictionary page of a search column (kept with `trace` pages: search reads them per query). */
+export class DictionaryPage {
+  constructor(
+    readonly body: Buffer,
+    readonly entries: number,
+  ) {}
+
+  get byteSize(): number {
+    return this.body.length;
+  }
+}
+
+/**
+ * A search column chunk decoded (kept with `trace` pages): each row's value ID (-1 null) into `values` (the
+ * dictionary's entries, views into its page, then PLAIN values).
+ */
+export class ColumnChunkValues {
+  constructor(
+    readonly ids: Int32Array,
+    readonly values: (Buffer | number | bigint | null)[],
+  ) {}
+
+  get byteSize(): number {
+    return this.ids.byteLength + this.values.length * 16;
+  }
+}
+
 export type BlockCacheKind = 'bloom' | 'index' | 'page';
-export type BlockCacheValue = BloomShard | IndexPage | TracePage;
+export type BlockCacheValue = BloomShard | IndexPage | TracePage | DictionaryPage | ColumnChunkValues;
 
 export const BLOCK_CACHE_KINDS: readonly BlockCacheKind[] = ['bloom', 'index', 'page'];
 
@@ -43,7 +70,7 @@ export const ENTRY_OVERHEAD_BYTES = 128;
 export class BlockCache {
   /** Bloom shards and index pages. */
   readonly lru: ByteLru<BlockCacheValue>;
-  /** Decompressed `trace` pages (budget 0: none kept, concurrent reads of one page still share one load). */
+  /** Decompressed `trace` pages and search columns' dictionary pages (budget 0: none kept, concurrent reads of one page still share one load). */
   readonly pages: ByteLru<BlockCacheValue>;
   readonly hits: Record<BlockCacheKind, number> = { bloom: 0, index: 0, page: 0 };
   readonly misses: Record<BlockCacheKind, number> = { bloom: 0, index: 0, page: 0 };

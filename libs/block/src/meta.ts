@@ -7,7 +7,9 @@
 import { errors } from '@stave/core';
 
 /** The block format this package writes. Bump on any change to the Parquet layout, index or codec. */
-export const FORMAT = 'vStave1';
+export const FORMAT = 'vStave2';
+/** Formats this package reads: vStave1 blocks (no search columns) are searched trace by trace. */
+export const READABLE_FORMATS: readonly string[] = ['vStave1', FORMAT];
 
 export const META_NAME = 'meta.json';
 export const DATA_NAME = 'data.parquet';
@@ -48,6 +50,8 @@ export interface BlockMeta {
   indexPageOffsets: number[];
   /** When the block was written (RFC3339). */
   createdAt: string;
+  /** data.parquet's columns, in schema order (layout.ts); absent in vStave1 blocks. */
+  columns?: string[];
   /**
    * A compaction output's input blocks (Stave's own field). A compactor that finds any of them still live
    * finishes the job a crash interrupted between this meta.json and the inputs' marks: it marks them.
@@ -127,8 +131,12 @@ export function checkMeta(raw: unknown): BlockMeta {
   if (m.replicationFactor !== undefined && typeof m.replicationFactor !== 'number') problems.push('replicationFactor must be a number');
   if (m.compactedFrom !== undefined && !(Array.isArray(m.compactedFrom) && m.compactedFrom.every((x) => typeof x === 'string' && isBlockID(x))))
     problems.push('compactedFrom must be an array of block IDs');
+  if (m.columns !== undefined && !(Array.isArray(m.columns) && m.columns.every((x) => typeof x === 'string')))
+    problems.push('columns must be an array of names');
   if (problems.length) throw errors.invalid(`meta.json of block ${String(m.blockID)}: ${problems.join('; ')}`);
-  if (m.format !== FORMAT) throw errors.invalid(`block ${String(m.blockID)} has format ${String(m.format)}; this reader knows ${FORMAT}`);
+  if (!READABLE_FORMATS.includes(m.format as string)) {
+    throw errors.invalid(`block ${String(m.blockID)} has format ${String(m.format)}; this reader knows ${READABLE_FORMATS.join(', ')}`);
+  }
   return {
     format: m.format as string,
     blockID: m.blockID as string,
@@ -151,6 +159,7 @@ export function checkMeta(raw: unknown): BlockMeta {
     indexPageFirstIDs: m.indexPageFirstIDs as string[],
     indexPageOffsets: m.indexPageOffsets as number[],
     createdAt: typeof m.createdAt === 'string' ? m.createdAt : '',
+    ...(Array.isArray(m.columns) ? { columns: m.columns as string[] } : {}),
     ...(Array.isArray(m.compactedFrom) ? { compactedFrom: m.compactedFrom as string[] } : {}),
   };
 }

@@ -8,10 +8,10 @@ import { promisify } from 'node:util';
 import { LocalStore } from '@stave/backend';
 import fc from 'fast-check';
 import { ByteReader, ByteWriter } from './bytes';
-import { COLUMN_NAMES } from './layout';
+import { COLUMN_NAMES, durationBucket } from './layout';
 import { openBlock } from './reader';
 import { readRleHybrid, writeRleHybrid } from './parquet/encodings';
-import { countSpans, realisticTraces } from './testing/realistic-traces';
+import { addLegacyHttpAttributes, countSpans, realisticTraces } from './testing/realistic-traces';
 import { writeBlock } from './writer';
 
 let dir: string;
@@ -53,7 +53,7 @@ describe('data.parquet read by DuckDB', () => {
     ['uncompressed, tiny pages', { codec: 'none' as const, tracePageSizeBytes: 1, rowGroupSizeBytes: 8 * 1024 }],
   ])('has every span and trace (%s)', async (_name, opts) => {
     const store = new LocalStore(dir);
-    const traces = realisticTraces(150, { seed: 21 });
+    const traces = realisticTraces(150, { seed: 21 }).map((t) => ({ id: t.id, trace: addLegacyHttpAttributes(t.trace) }));
     const spans = traces.reduce((a, t) => a + countSpans(t.trace), 0);
     const meta = await writeBlock(store, { tenant: 'duck', traces, ...opts });
     const file = path.join(dir, 'duck', meta.blockID, 'data.parquet');
@@ -73,25 +73,37 @@ describe('data.parquet read by DuckDB', () => {
     // Row-level agreement: every span's columns, in file order.
     const got = await query(
       file,
-      `SELECT hex(trace_id), hex(span_id), hex(parent_span_id), service_name, name, kind, epoch_ns(start_time_unix_nano), duration_nano, status_code FROM read_parquet($FILE)`,
+      `SELECT hex(trace_id), service_name, name, kind, duration_bucket, status_code, status_message, http_method, http_url, http_status_code, root_name, epoch_ns(trace_start_nano) FROM read_parquet($FILE)`,
     );
     const want: unknown[][] = [];
     for (const t of traces) {
+      const spans = t.trace.resourceSpans.flatMap((rs) => rs.scopeSpans.flatMap((ss) => ss.spans));
+      const root = spans.find((s) => s.parentSpanId.length === 0 || s.parentSpanId.every((b) => b === 0));
+      const start = spans.reduce((a, s) => (s.startTimeUnixNano < a ? s.startTimeUnixNano : a), spans[0]!.startTimeUnixNano);
+      let row = 0;
       for (const rs of t.trace.resourceSpans) {
         const svc = rs.resource?.attributes.find((a) => a.key === 'service.name')?.value?.value.value ?? null;
         for (const ss of rs.scopeSpans) {
           for (const s of ss.spans) {
+            const attr = (key: string, kind: string): unknown => {
+              const v = s.attributes.find((a) => a.key === key && a.value?.value.case === kind)?.value?.value.value;
+              return v === undefined ? null : typeof v === 'bigint' ? v.toString() : v;
+            };
             want.push([
               Buffer.from(t.id).toString('hex').toUpperCase(),
-              Buffer.from(s.spanId).toString('hex').toUpperCase(),
-              s.parentSpanId.length ? Buffer.from(s.parentSpanId).toString('hex').toUpperCase() : null,
               svc,
               s.name,
               s.kind,
-              big(s.startTimeUnixNano),
-              big(s.endTimeUnixNano - s.startTimeUnixNano),
+              durationBucket(s.endTimeUnixNano - s.startTimeUnixNano),
               s.status?.code ?? 0,
+              s.status?.message ? s.status.message : null,
+              attr('http.method', 'stringValue'),
+              attr('http.url', 'stringValue'),
+              attr('http.status_code', 'intValue'),
+              row === 0 ? (root?.name ?? null) : null,
+              row === 0 ? big(start) : null,
             ]);
+            row++;
           }
         }
       }
@@ -115,9 +127,9 @@ const HYPARQUET_SCRIPT = `
 import { readFileSync } from 'node:fs';
 import { parquetReadObjects } from 'hyparquet';
 const buf = readFileSync(process.argv[1]);
-const rows = await parquetReadObjects({ file: buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.length), columns: ['trace_id', 'span_id', 'name', 'duration_nano', 'trace'], utf8: false });
+const rows = await parquetReadObjects({ file: buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.length), columns: ['trace_id', 'kind', 'name', 'duration_bucket', 'trace'], utf8: false });
 const hex = (b) => (b ? Buffer.from(b).toString('hex') : null);
-process.stdout.write(JSON.stringify(rows.map((r) => [hex(r.trace_id), hex(r.span_id), r.name, String(r.duration_nano), r.trace ? r.trace.length : null])));
+process.stdout.write(JSON.stringify(rows.map((r) => [hex(r.trace_id), r.kind, r.name, String(r.duration_bucket), r.trace ? r.trace.length : null])));
 `;
 
 describe('data.parquet read by hyparquet', () => {
@@ -130,13 +142,13 @@ describe('data.parquet read by hyparquet', () => {
       cwd: path.resolve(__dirname, '..'),
       maxBuffer: 64 * 1024 * 1024,
     });
-    const got = JSON.parse(stdout) as [string, string, string, string, number | null][];
-    const want: [string, string, string, string][] = [];
+    const got = JSON.parse(stdout) as [string, number, string, string, number | null][];
+    const want: [string, number, string, string][] = [];
     for (const t of traces)
       for (const rs of t.trace.resourceSpans)
         for (const ss of rs.scopeSpans)
           for (const sp of ss.spans)
-            want.push([Buffer.from(t.id).toString('hex'), Buffer.from(sp.spanId).toString('hex'), sp.name, big(sp.endTimeUnixNano - sp.startTimeUnixNano)]);
+            want.push([Buffer.from(t.id).toString('hex'), sp.kind, sp.name, String(durationBucket(sp.endTimeUnixNano - sp.startTimeUnixNano))]);
     expect(got.map((r) => r.slice(0, 4))).toEqual(want);
     expect(got.filter((r) => r[4] !== null)).toHaveLength(traces.length);
   });

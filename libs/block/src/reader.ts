@@ -11,9 +11,9 @@ import type { ObjectStore } from '@stave/backend';
 import type { TracesData } from '@stave/proto';
 import { errors } from '@stave/core';
 import { bloomShardOf, BloomShard } from './bloom';
-import { BlockCache, TracePage } from './block-cache';
+import { BlockCache, type ColumnChunkValues, DictionaryPage, TracePage } from './block-cache';
 import { type BlockMeta, blockPrefix, bloomName, DATA_NAME, hexID, INDEX_NAME } from './meta';
-import { Codec, decodeFileMeta, type FileMeta, MAGIC } from './parquet/format';
+import { Codec, decodeFileMeta, type FileMeta, MAGIC, PageType } from './parquet/format';
 import { byteArrayValueOffsets, readPage } from './parquet/page';
 import { decodeTrace } from './trace-codec';
 import { IndexPage, indexPageFor } from './trace-index';
@@ -59,11 +59,13 @@ export function openBlock(store: ObjectStore, meta: BlockMeta, opts: BlockReader
 export class BlockReader {
   private readonly prefix: string;
   private readonly cache: BlockCache;
-  private readonly codec: Codec;
   /** Cache keys of the bloom shards, built once (no string concatenation per lookup). */
   private readonly bloomKeys: string[];
   /** Keys of the `trace` pages this reader has put in the cache, to forget them with the block. */
   private readonly pageKeys = new Set<string>();
+  private footerPromise: Promise<FileMeta> | undefined;
+  /** The block's page codec. */
+  readonly codec: Codec;
 
   constructor(
     private readonly store: ObjectStore,
@@ -108,7 +110,14 @@ export class BlockReader {
     const bloomKey = this.bloomKeys[bloomShardOf(id, this.meta.bloomShards)]!;
     const bloom = (await this.cache.get(bloomKey, 'bloom', async () => BloomShard.decode(await this.store.read(bloomKey)))) as BloomShard;
     if (!bloom.mayContain(id)) return undefined;
+    return this.findIndexed(id, hex);
+  }
 
+  /**
+   * The trace with this ID through the index alone (no bloom filter): for search, which found the ID in
+   * the block's own trace_id column.
+   */
+  async findIndexed(id: Uint8Array, hex: string = hexID(id)): Promise<TracesData | undefined> {
     const p = indexPageFor(this.meta.indexPageFirstIDs, hex);
     if (p < 0) return undefined;
     const page = (await this.cache.get(this.indexKey(p), 'index', () => this.readIndexPage(p))) as IndexPage;
@@ -172,6 +181,39 @@ export class BlockReader {
         yield { id: new Uint8Array(page.idAt(i)), encoded: body!.subarray(starts![loc.ordinal]!, ends![loc.ordinal]!), spans: loc.spans };
       }
     }
+  }
+
+  /** data.parquet's FileMetaData, read once per reader (search reads it for every query). */
+  footer(): Promise<FileMeta> {
+    this.footerPromise ??= this.readFooter().catch((err: unknown) => {
+      this.footerPromise = undefined;
+      throw err;
+    });
+    return this.footerPromise;
+  }
+
+  /** A column chunk's dictionary page (`length` bytes at `offset`), decompressed, through the cache. */
+  async dictionaryPage(offset: number, length: number): Promise<DictionaryPage> {
+    const key = `${this.prefix}${DATA_NAME}#dictionary@${offset}`;
+    this.pageKeys.add(key);
+    return (await this.cache.get(key, 'page', async () => {
+      const page = readPage(await this.readData(offset, length), 0, this.codec);
+      if (page.header.type !== PageType.DICTIONARY_PAGE) throw errors.internal(`block ${this.meta.blockID}: no dictionary page at ${offset}`);
+      return new DictionaryPage(page.body, page.header.numValues);
+    })) as DictionaryPage;
+  }
+
+  /** A search column chunk (starting at `offset`) decoded by `load`, through the cache. */
+  async columnChunk(offset: number, load: () => Promise<ColumnChunkValues>): Promise<ColumnChunkValues> {
+    const key = `${this.prefix}${DATA_NAME}#chunk@${offset}`;
+    this.pageKeys.add(key);
+    return (await this.cache.get(key, 'page', load)) as ColumnChunkValues;
+  }
+
+  /** `length` bytes of data.parquet from `offset`: one ranged read (search's column chunks). */
+  async readData(offset: number, length: number): Promise<Buffer> {
+    const b = await this.store.readRange(this.prefix + DATA_NAME, offset, length);
+    return Buffer.from(b.buffer, b.byteOffset, b.byteLength);
   }
 
   /** data.parquet's FileMetaData in one ranged read (meta.footerSize says how much): for search. */

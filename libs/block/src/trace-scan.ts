@@ -7,6 +7,7 @@
 // The walk mirrors TraceEncoder/Decoder exactly; a change to the layout must change all three.
 
 import { ByteReader } from './bytes';
+import { OTHER_INT } from './layout';
 import {
   P_EMPTY,
   P_EXPLICIT,
@@ -40,7 +41,7 @@ export interface HeaderRec {
 }
 
 export interface ResourceRec extends HeaderRec {
-  /** service.name's UTF-8 bytes in strs ([serviceA, serviceB)), serviceA -1 when absent. */
+  /** service.name's UTF-8 bytes in strs ([serviceA, serviceB)), serviceA -1 when absent, ATTR_OTHER when not a string. */
   serviceA: number;
   serviceB: number;
   firstScope: number;
@@ -86,11 +87,35 @@ export interface SpanRec {
   parentRef: number;
   kind: number;
   statusCode: number;
+  /** Status message's UTF-8 bytes in strs, statusMsgA -1 when the span has no status. */
+  statusMsgA: number;
+  statusMsgB: number;
+  /** Span attributes http.method and http.url in strs: -1 when absent, ATTR_OTHER when not a string. */
+  httpMethodA: number;
+  httpMethodB: number;
+  httpUrlA: number;
+  httpUrlB: number;
+  /** Span attribute http.status_code; OTHER_INT when not an int; undefined when absent. */
+  httpStatus: bigint | undefined;
   start: bigint;
   end: bigint;
 }
 
+/**
+ * A column-backed attribute's first value (as TraceQL reads attributes: the first of a type it converts)
+ * is not a string: its column holds a marker that search cannot rule out.
+ */
+export const ATTR_OTHER = -2;
+
+/** Whether TraceQL turns a value of this tag into a value (bytes, maps and empty values it skips). */
+function convertible(tag: number): boolean {
+  return tag === V_STRING || tag === V_INT || tag === V_DOUBLE || tag === V_TRUE || tag === V_FALSE || tag === V_ARRAY;
+}
+
 const SERVICE_NAME = Buffer.from('service.name');
+const HTTP_METHOD = Buffer.from('http.method');
+const HTTP_URL = Buffer.from('http.url');
+const HTTP_STATUS_CODE = Buffer.from('http.status_code');
 
 function newHeader(): HeaderRec {
   return { shapeA: 0, shapeB: 0, strsA: 0, strsB: 0, numsA: 0, numsB: 0 };
@@ -121,6 +146,13 @@ function newSpan(): SpanRec {
     parentRef: -1,
     kind: 0,
     statusCode: 0,
+    statusMsgA: -1,
+    statusMsgB: -1,
+    httpMethodA: -1,
+    httpMethodB: -1,
+    httpUrlA: -1,
+    httpUrlB: -1,
+    httpStatus: undefined,
     start: 0n,
     end: 0n,
   };
@@ -150,6 +182,8 @@ export class TraceScan {
   resourceCount = 0;
   scopeCount = 0;
   spanCount = 0;
+  /** The first span without a parent (empty or all-zero parent ID): TraceQL's root span; -1 when none. */
+  rootSpan = -1;
 
   /** Scans `buf[start, end)`. Throws RangeError on a malformed encoding. */
   scan(buf: Buffer, start = 0, end = buf.length): this {
@@ -180,9 +214,12 @@ export class TraceScan {
     this.base = this.times.varintBig();
     const n = this.shape.varint();
     for (let i = 0; i < n; i++) this.resource();
+    this.rootSpan = -1;
     for (let i = 0; i < this.spanCount; i++) {
-      const ref = this.spans[i]!.parentRef;
+      const sp = this.spans[i]!;
+      const ref = sp.parentRef;
       if (ref >= this.spanCount) throw new RangeError(`corrupt trace encoding: parent reference ${ref} of ${this.spanCount} spans`);
+      if (this.rootSpan < 0 && (ref === -1 || (ref === -2 && allZero(buf, sp.parentIdA, sp.parentIdB)))) this.rootSpan = i;
     }
     return this;
   }
@@ -299,7 +336,9 @@ export class TraceScan {
     sp.start = BigInt.asUintN(64, this.base + times.zigzagBig());
     sp.timesTailA = times.pos;
     sp.end = BigInt.asUintN(64, sp.start + times.zigzagBig());
-    this.attrs();
+    sp.httpMethodA = sp.httpMethodB = sp.httpUrlA = sp.httpUrlB = -1;
+    sp.httpStatus = undefined;
+    this.attrs(undefined, sp);
     if (bits & S_DROPPED) {
       shape.skipVarint();
       shape.skipVarint();
@@ -324,8 +363,12 @@ export class TraceScan {
       }
     }
     sp.statusCode = 0;
+    sp.statusMsgA = sp.statusMsgB = -1;
     if (bits & S_STATUS) {
-      strs.skipLenBytes();
+      const len = strs.varint();
+      sp.statusMsgA = strs.pos;
+      strs.skip(len);
+      sp.statusMsgB = strs.pos;
       sp.statusCode = shape.zigzag();
     }
     sp.shapeB = shape.pos;
@@ -335,29 +378,75 @@ export class TraceScan {
     sp.numsB = nums.pos;
   }
 
-  /** Skips a KeyValue list; for a resource, notes the first string service.name (the writer's rule). */
-  private attrs(resource?: ResourceRec): void {
+  /**
+   * Skips a KeyValue list; for a resource, notes the first string service.name (the writer's rule); for a
+   * span, the well-known HTTP attributes that have columns.
+   */
+  private attrs(resource?: ResourceRec, span?: SpanRec): void {
     const { shape, strs } = this;
     for (let i = 0, n = shape.varint(); i < n; i++) {
       const keyLen = strs.varint();
       const keyA = strs.pos;
       strs.skip(keyLen);
       const tag = shape.u8();
+      if (span && keyLen >= HTTP_URL.length && keyLen <= HTTP_STATUS_CODE.length && this.wellKnown(span, tag, keyA, keyLen)) continue;
       if (
         resource &&
-        resource.serviceA < 0 &&
-        tag === V_STRING &&
+        resource.serviceA === -1 &&
+        convertible(tag) &&
         keyLen === SERVICE_NAME.length &&
         this.buf.compare(SERVICE_NAME, 0, keyLen, keyA, keyA + keyLen) === 0
       ) {
-        const len = strs.varint();
-        resource.serviceA = strs.pos;
-        strs.skip(len);
-        resource.serviceB = strs.pos;
-        continue;
+        if (tag !== V_STRING) {
+          resource.serviceA = ATTR_OTHER;
+        } else {
+          const len = strs.varint();
+          resource.serviceA = strs.pos;
+          strs.skip(len);
+          resource.serviceB = strs.pos;
+          continue;
+        }
       }
       this.value(tag);
     }
+  }
+
+  /**
+   * Notes a span's http.method / http.url / http.status_code: the first value TraceQL would see (the first
+   * of a type it converts), or ATTR_OTHER / OTHER_INT when that value is not of the column's type.
+   * True when it consumed the value.
+   */
+  private wellKnown(span: SpanRec, tag: number, keyA: number, keyLen: number): boolean {
+    if (!convertible(tag)) return false;
+    const is = (k: Buffer): boolean => keyLen === k.length && this.buf.compare(k, 0, keyLen, keyA, keyA + keyLen) === 0;
+    if (is(HTTP_STATUS_CODE)) {
+      if (span.httpStatus !== undefined) return false;
+      if (tag !== V_INT) {
+        span.httpStatus = OTHER_INT;
+        return false;
+      }
+      span.httpStatus = BigInt.asIntN(64, this.nums.zigzagBig());
+      return true;
+    }
+    const method = is(HTTP_METHOD);
+    if (!method && !is(HTTP_URL)) return false;
+    if ((method ? span.httpMethodA : span.httpUrlA) !== -1) return false;
+    if (tag !== V_STRING) {
+      if (method) span.httpMethodA = ATTR_OTHER;
+      else span.httpUrlA = ATTR_OTHER;
+      return false;
+    }
+    const len = this.strs.varint();
+    const a = this.strs.pos;
+    this.strs.skip(len);
+    if (method) {
+      span.httpMethodA = a;
+      span.httpMethodB = a + len;
+    } else {
+      span.httpUrlA = a;
+      span.httpUrlB = a + len;
+    }
+    return true;
   }
 
   private value(tag: number): void {
@@ -387,4 +476,9 @@ export class TraceScan {
         throw new RangeError(`corrupt trace encoding: AnyValue tag ${tag}`);
     }
   }
+}
+
+function allZero(buf: Buffer, a: number, b: number): boolean {
+  for (let i = a; i < b; i++) if (buf[i] !== 0) return false;
+  return true;
 }

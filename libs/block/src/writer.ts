@@ -12,14 +12,14 @@ import type { TracesData } from '@stave/proto';
 import { errors, validateTenantID } from '@stave/core';
 import { bloomSizing, ShardedBloomBuilder } from './bloom';
 import { ByteWriter } from './bytes';
-import { blockColumns, Col } from './layout';
+import { blockColumns, Col, COLUMN_NAMES, durationBucket, OTHER_STRING, PARTIAL_DICTIONARIES_KEY, TRACE_LEVEL } from './layout';
 import { type BlockMeta, blockPrefix, bloomName, DATA_NAME, encodeMeta, FORMAT, formatNanos, hexID, INDEX_NAME, META_NAME, validateBlockID } from './meta';
 import { type CodecName, codecOf } from './parquet/compression';
 // Own Parquet encoder, not hyparquet-writer (~25% faster alone, 7% bigger files): it streams row groups into ObjectStore.write and reports each page's offset for the index (bench/results/block.md).
 import { ParquetFileWriter } from './parquet/file-writer';
 import { TraceEncoder } from './trace-codec';
 import { TraceIndexBuilder } from './trace-index';
-import { TraceScan } from './trace-scan';
+import { ATTR_OTHER, TraceScan } from './trace-scan';
 
 /**
  * One trace to write: a message, or its bytes in the `trace` column's encoding (what BlockReader's
@@ -138,103 +138,77 @@ export async function writeBlock(store: ObjectStore, opts: WriteBlockOptions): P
     yield* rg.buffers;
   }
 
-  /** One span's row; the trace's encoding goes with the first row of the trace. */
-  function addRow(
-    id: Buffer,
-    row: number,
-    spanId: Uint8Array,
-    parentSpanId: Uint8Array | undefined,
-    service: string | undefined,
-    name: string,
-    kind: number,
-    start: bigint,
-    end: bigint,
-    statusCode: number,
-  ): void {
-    cols[Col.TraceId]!.addBytes(id);
-    cols[Col.SpanId]!.addBytes(spanId);
-    if (parentSpanId?.length) cols[Col.ParentSpanId]!.addBytes(parentSpanId);
-    else cols[Col.ParentSpanId]!.addNull();
-    if (service !== undefined) cols[Col.ServiceName]!.addString(service);
-    else cols[Col.ServiceName]!.addNull();
-    cols[Col.Name]!.addString(name);
-    cols[Col.Kind]!.addInt32(kind);
-    cols[Col.Start]!.addInt64(start);
-    cols[Col.Duration]!.addInt64(end - start);
-    cols[Col.StatusCode]!.addInt32(statusCode);
-    if (row === 0) cols[Col.Trace]!.addBytes(payload.view());
-    else cols[Col.Trace]!.addNull();
-    if (stats.minStart === undefined || start < stats.minStart) stats.minStart = start;
-    if (stats.maxEnd === undefined || end > stats.maxEnd) stats.maxEnd = end;
-  }
+  const str = (c: Col, buf: Buffer, a: number, b: number): void => {
+    if (a === ATTR_OTHER) cols[c]!.addString(OTHER_STRING);
+    else if (a >= 0) cols[c]!.addString(buf.toString('utf8', a, b));
+    else cols[c]!.addNull();
+  };
 
-  function endTrace(id: Buffer, rows: number, pos: { page: number; ordinal: number }): void {
+  /**
+   * One trace's rows from its encoding (already in `payload`): the columns are derived from the encoding
+   * alone, so a trace given as a message and the same trace given encoded make the same block.
+   */
+  function addRows(id: Buffer): void {
+    const buf = payload.view();
+    scan.scan(buf);
+    const pos = cols[Col.Trace]!.nextValuePosition();
+    let rows = 0;
+    let traceStart: bigint | undefined;
+    let traceEnd: bigint | undefined;
+    for (let k = 0; k < scan.spanCount; k++) {
+      const sp = scan.spans[k]!;
+      if (traceStart === undefined || sp.start < traceStart) traceStart = sp.start;
+      if (traceEnd === undefined || sp.end > traceEnd) traceEnd = sp.end;
+    }
+    const root = scan.rootSpan >= 0 ? scan.spans[scan.rootSpan]! : undefined;
+    const rootService = root ? scan.resources[scan.scopes[root.scope]!.resource]! : undefined;
+    for (let r = 0; r < scan.resourceCount; r++) {
+      const rr = scan.resources[r]!;
+      const service = rr.serviceA >= 0 ? buf.toString('utf8', rr.serviceA, rr.serviceB) : rr.serviceA === ATTR_OTHER ? OTHER_STRING : undefined;
+      for (let s = rr.firstScope; s < rr.firstScope + rr.scopeCount; s++) {
+        const sr = scan.scopes[s]!;
+        for (let k = sr.firstSpan; k < sr.firstSpan + sr.spanCount; k++) {
+          const sp = scan.spans[k]!;
+          cols[Col.TraceId]!.addBytes(id);
+          if (service !== undefined) cols[Col.ServiceName]!.addString(service);
+          else cols[Col.ServiceName]!.addNull();
+          cols[Col.Name]!.addString(buf.toString('utf8', sp.nameA, sp.nameB));
+          cols[Col.Kind]!.addInt32(sp.kind);
+          cols[Col.Duration]!.addInt32(durationBucket(sp.end - sp.start));
+          cols[Col.StatusCode]!.addInt32(sp.statusCode);
+          str(Col.StatusMessage, buf, sp.statusMsgB > sp.statusMsgA ? sp.statusMsgA : -1, sp.statusMsgB);
+          str(Col.HttpMethod, buf, sp.httpMethodA, sp.httpMethodB);
+          str(Col.HttpUrl, buf, sp.httpUrlA, sp.httpUrlB);
+          if (sp.httpStatus !== undefined) cols[Col.HttpStatusCode]!.addInt64(sp.httpStatus);
+          else cols[Col.HttpStatusCode]!.addNull();
+          if (rows === 0) {
+            if (rootService) str(Col.RootServiceName, buf, rootService.serviceA, rootService.serviceB);
+            else cols[Col.RootServiceName]!.addNull();
+            if (root) cols[Col.RootName]!.addString(buf.toString('utf8', root.nameA, root.nameB));
+            else cols[Col.RootName]!.addNull();
+            cols[Col.TraceStart]!.addInt64(traceStart!);
+            cols[Col.TraceEnd]!.addInt64(traceEnd!);
+            cols[Col.Trace]!.addBytes(buf);
+          } else {
+            for (const c of TRACE_LEVEL) cols[c]!.addNull();
+          }
+          rows++;
+        }
+      }
+    }
+    if (traceStart !== undefined && (stats.minStart === undefined || traceStart < stats.minStart)) stats.minStart = traceStart;
+    if (traceEnd !== undefined && (stats.maxEnd === undefined || traceEnd > stats.maxEnd)) stats.maxEnd = traceEnd;
     if (rows === 0) {
       // A trace without spans still gets its row, so it round-trips.
       cols[Col.TraceId]!.addBytes(id);
-      for (const c of [Col.SpanId, Col.ParentSpanId, Col.ServiceName, Col.Name, Col.Kind, Col.Start, Col.Duration, Col.StatusCode]) cols[c]!.addNull();
-      cols[Col.Trace]!.addBytes(payload.view());
+      for (let c = Col.TraceId + 1; c < Col.Trace; c++) cols[c]!.addNull();
+      cols[Col.Trace]!.addBytes(buf);
     }
     stats.spans += rows;
     pendingIds.push(id);
     pendingPage.push(pos.page);
     pendingOrdinal.push(pos.ordinal);
     pendingSpans.push(rows);
-  }
-
-  function addTrace(id: Buffer, trace: TracesData): void {
-    payload.reset();
-    encoder.encode(id, trace, payload);
-    const pos = cols[Col.Trace]!.nextValuePosition();
-    let rows = 0;
-    for (const rs of trace.resourceSpans) {
-      let service: string | undefined;
-      for (const kv of rs.resource?.attributes ?? []) {
-        if (kv.key === 'service.name' && kv.value?.value.case === 'stringValue') {
-          service = kv.value.value.value;
-          break;
-        }
-      }
-      for (const ss of rs.scopeSpans) {
-        for (const span of ss.spans) {
-          addRow(
-            id,
-            rows++,
-            span.spanId,
-            span.parentSpanId,
-            service,
-            span.name,
-            span.kind,
-            span.startTimeUnixNano,
-            span.endTimeUnixNano,
-            span.status?.code ?? 0,
-          );
-        }
-      }
-    }
-    endTrace(id, rows, pos);
-  }
-
-  /** A trace already in the `trace` column's encoding (compaction): its bytes are stored as they are. */
-  function addEncoded(id: Buffer, bytes: Uint8Array): void {
-    payload.reset();
-    payload.bytes(bytes);
-    const buf = payload.view();
-    scan.scan(buf);
-    const pos = cols[Col.Trace]!.nextValuePosition();
-    let rows = 0;
-    for (let r = 0; r < scan.resourceCount; r++) {
-      const rr = scan.resources[r]!;
-      const service = rr.serviceA >= 0 ? buf.toString('utf8', rr.serviceA, rr.serviceB) : undefined;
-      for (let s = rr.firstScope; s < rr.firstScope + rr.scopeCount; s++) {
-        const sr = scan.scopes[s]!;
-        for (let k = sr.firstSpan; k < sr.firstSpan + sr.spanCount; k++) {
-          const sp = scan.spans[k]!;
-          addRow(id, rows++, scan.spanId(k), scan.parentId(k), service, buf.toString('utf8', sp.nameA, sp.nameB), sp.kind, sp.start, sp.end, sp.statusCode);
-        }
-      }
-    }
-    endTrace(id, rows, pos);
   }
 
   async function* data(): AsyncGenerator<Uint8Array> {
@@ -249,14 +223,25 @@ export async function writeBlock(store: ObjectStore, opts: WriteBlockOptions): P
       }
       prev = id;
       first ??= id;
-      if ('encoded' in t) addEncoded(id, t.encoded);
-      else addTrace(id, t.trace);
+      payload.reset();
+      if ('encoded' in t) payload.bytes(t.encoded);
+      else encoder.encode(id, t.trace, payload);
+      addRows(id);
       if (pw.bufferedBytes >= rowGroupSize) yield* flush();
       else if (++n % 64 === 0) await pw.throttle(MAX_COMPRESSING_BYTES);
     }
     if (!first) throw errors.invalid(`block ${blockID} for tenant ${opts.tenant}: no traces to write`);
     yield* flush();
-    const footer = pw.footer({ 'stave.format': FORMAT, 'stave.block_id': blockID, 'stave.tenant_id': opts.tenant }, `stave ${FORMAT}`);
+    const footer = pw.footer(
+      {
+        'stave.format': FORMAT,
+        'stave.block_id': blockID,
+        'stave.tenant_id': opts.tenant,
+        'stave.columns': COLUMN_NAMES.join(','),
+        [PARTIAL_DICTIONARIES_KEY]: pw.partialDictionaries.join(','),
+      },
+      `stave ${FORMAT}`,
+    );
     footerSize = footer.metadataSize;
     yield footer.bytes;
   }
@@ -284,6 +269,7 @@ export async function writeBlock(store: ObjectStore, opts: WriteBlockOptions): P
       compactionLevel,
       encoding: opts.codec ?? WRITE_DEFAULTS.codec,
       dataEncoding: FORMAT,
+      columns: [...COLUMN_NAMES],
       bloomShards: shards.length,
       minID: hexID(first!),
       maxID: hexID(prev!),

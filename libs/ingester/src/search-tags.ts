@@ -131,9 +131,19 @@ export class TagsCollector {
     }
   }
 
+  /** The tag whose values this job lists when no query narrows them (values may then come from block columns). */
+  get unfilteredTag(): AttributeExpr | undefined {
+    return this.filter ? undefined : this.tag;
+  }
+
   private addValues(tag: AttributeExpr, s: EvalSpan): void {
     const v = valueOf(tag, s);
-    if (v === undefined) return;
+    if (v !== undefined) this.addStatic(v);
+  }
+
+  /** One value of the tag, found without a trace (a block column's dictionary). */
+  addStatic(v: Static): void {
+    if (this.full) return;
     for (const [type, value] of typedValues(v)) {
       const k = `${type}\u0000${value}`;
       if (this.values.has(k)) continue;

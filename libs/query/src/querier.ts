@@ -1,7 +1,8 @@
 // The querier answers trace-by-ID jobs: from the ingesters that own the trace (recent data) and from the
 // backend blocks whose ID falls in the job's block range (bloom → index → ranged read); and search jobs:
-// from every ingester of the ring's read set, or by scanning backend blocks trace by trace: the row-group
-// range of the one block a sharded job names (search), or the blocks of the job's block-ID range (tags).
+// from every ingester of the ring's read set, or from the row-group range of the one backend block a
+// sharded job names: columnar (@stave/block's searchBlock decodes only the traces its columns cannot rule
+// out), and tag values of column-backed tags from the block's dictionaries.
 
 import { create } from '@bufbuild/protobuf';
 import { SearchCollector, searchRequest, searchTagsRequest, TagsCollector, traceByIDRequest, type IngesterClient, type TraceSink } from '@stave/ingester';
@@ -15,10 +16,11 @@ import {
   type SearchTagsResponse,
   type TraceByIDRequest,
   type TraceByIDResponse,
+  type TracesData,
 } from '@stave/proto';
 import { RingUnavailableError, tokenFor, type InstanceDesc, type ReadRing, type ReplicationSet } from '@stave/ring';
 import { BasicService, Code, ConnectError } from '@stave/server';
-import { parseMeta, type BlockMeta } from '@stave/block';
+import { blockTagValues, parseMeta, searchBlock, type BlockMeta, type BlockReader, type RowGroupRange } from '@stave/block';
 
 /** What a block job names: its tenant, the block's meta.json and a row-group range. */
 type BlockJob = Pick<SearchRequest, 'tenant' | 'blockMeta' | 'startRowGroup' | 'rowGroups'>;
@@ -79,7 +81,12 @@ export class Querier extends BasicService {
 
   private async searchBlocks(req: SearchRequest): Promise<SearchResponse> {
     const collector = new SearchCollector(req);
-    await this.scanRowGroups(req, collector);
+    // Columnar: only the traces the block's search columns cannot rule out are decoded and evaluated.
+    const window = {
+      startNs: req.startUnixSeconds > 0n ? req.startUnixSeconds * 1_000_000_000n : 0n,
+      endNs: req.endUnixSeconds > 0n ? (req.endUnixSeconds + 1n) * 1_000_000_000n : 0n,
+    };
+    await this.scanRowGroups(req, collector, (r, range) => searchBlock(r, { query: req.query, ...window, ...range }));
     return collector.response();
   }
 
@@ -95,7 +102,13 @@ export class Querier extends BasicService {
       return merged.result();
     }
     const collector = new TagsCollector(req);
-    await this.scanRowGroups(req, collector);
+    const tag = collector.unfilteredTag;
+    await this.scanRowGroups(req, collector, async function* (r, range) {
+      // A column-backed tag's values come from the block's dictionaries; else the range is read trace by trace.
+      const values = tag ? await blockTagValues(r, tag, range) : undefined;
+      if (values) for (const v of values) collector.addStatic(v);
+      else for await (const { trace } of r.iterateTraces(range)) yield trace;
+    });
     return collector.response();
   }
 
@@ -104,7 +117,7 @@ export class Querier extends BasicService {
    * of the block whose meta.json the job carries (the frontend's blocklist may know a block this querier
    * has not polled yet), until it is full.
    */
-  private async scanRowGroups(req: BlockJob, sink: TraceSink): Promise<void> {
+  private async scanRowGroups(req: BlockJob, sink: TraceSink, traces: (r: BlockReader, range: RowGroupRange) => AsyncIterable<TracesData>): Promise<void> {
     if (req.blockMeta.length === 0) throw new ConnectError('block search job without block_meta', Code.InvalidArgument);
     let meta: BlockMeta;
     try {
@@ -124,7 +137,7 @@ export class Querier extends BasicService {
     // The range's share of the block's bytes (the shares of a partition of the row groups add up to the size).
     const share = (rg: number): bigint => (BigInt(meta.size) * BigInt(rg)) / BigInt(Math.max(1, total));
     if (count > 0) sink.inspectedBytes += share(start + count) - share(start);
-    for await (const { trace } of this.opts.blocklist.reader(meta).iterateTraces({ startRowGroup: start, rowGroups: Math.max(1, count) })) {
+    for await (const trace of traces(this.opts.blocklist.reader(meta), { startRowGroup: start, rowGroups: Math.max(1, count) })) {
       sink.add(trace);
       if (sink.full) break;
     }

@@ -44,6 +44,6 @@ export {
 export { isTraceQLError, TraceQLError, TraceQLParseError, type TraceQLErrorReason } from './errors';
 export { parseDuration, tokenize, type Token } from './lexer';
 export { parse, parseFieldExpression } from './parser';
-export { KIND, STATUS, staticToString, type ImpliedType, type Static, type StaticType } from './static';
+export { binaryFn, KIND, STATUS, staticToString, type BinaryOp, type ImpliedType, type Static, type StaticType } from './static';
 export { anyValueToStatic, indexTraces, toHex, type EvalEvent, type EvalLink, type EvalSpan, type EvalTrace } from './trace-model';
 export { impliedType, validate } from './validate';

@@ -32,6 +32,8 @@ export interface ChunkOutput {
   readonly buffers: Buffer[];
   readonly meta: ColumnChunkMeta;
   readonly pages: PageLocation[];
+  /** Some data pages are PLAIN: the dictionary (if any) does not list every value of the chunk. */
+  readonly plainData: boolean;
 }
 
 interface PendingPage {
@@ -250,7 +252,11 @@ export class ColumnWriter {
       body.bytes(levels.view());
     }
     let encoding: Encoding;
-    if (this.useDict) {
+    if (this.useDict && this.pageNonNull === 0) {
+      // Only nulls: PLAIN with no values (a dictionary-encoded page needs a dictionary page, which a chunk
+      // of nulls does not get).
+      encoding = Encoding.PLAIN;
+    } else if (this.useDict) {
       encoding = Encoding.RLE_DICTIONARY;
       const width = Math.max(1, bitWidth(this.dict.size - 1));
       body.u8(width);
@@ -327,6 +333,7 @@ export class ColumnWriter {
       encodings.add(p.encoding);
     }
     if (this.usedPlainData) encodings.add(Encoding.PLAIN);
+    const plainData = this.usedPlainData;
 
     const statistics: Statistics = { nullCount: this.chunkNulls, ...this.minMaxStats() };
     const meta: ColumnChunkMeta = {
@@ -354,7 +361,7 @@ export class ColumnWriter {
     this.usedPlainData = false;
     this.min = undefined;
     this.max = undefined;
-    return { buffers, meta, pages: locations };
+    return { buffers, meta, pages: locations, plainData };
   }
 
   private minMaxStats(): { min?: Uint8Array; max?: Uint8Array } {

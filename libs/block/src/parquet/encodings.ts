@@ -89,6 +89,24 @@ export function readRleHybrid(r: ByteReader, n: number, width: number, out: Uint
     } else {
       const count = ((h - 1) / 2) * 8;
       const bytes = r.bytes(Math.ceil((count * width) / 8));
+      if (width <= 24) {
+        // 32-bit integer arithmetic: the accumulator never holds more than width + 7 ≤ 31 bits.
+        const mask = (1 << width) - 1;
+        let acc = 0;
+        let bits = 0;
+        let p = 0;
+        const stop = Math.min(n, i + count);
+        while (i < stop) {
+          while (bits < width) {
+            acc |= bytes[p++]! << bits;
+            bits += 8;
+          }
+          out[i++] = acc & mask;
+          acc >>>= width;
+          bits -= width;
+        }
+        continue;
+      }
       let acc = 0;
       let bits = 0;
       let p = 0;

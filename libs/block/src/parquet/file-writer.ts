@@ -83,6 +83,7 @@ export class ParquetFileWriter {
       }
       pages.push(out.pages);
       metas.push(out.meta);
+      if (out.plainData && out.meta.dictionaryPageOffset !== undefined) this.partialDictionaries.push(`${this.rowGroups.length}:${metas.length - 1}`);
       uncompressed += out.meta.totalUncompressedSize;
     }
     const ordinal = this.rowGroups.length;
@@ -114,6 +115,12 @@ export class ParquetFileWriter {
     this.offset += bytes.length;
     return { bytes, metadataSize: meta.length };
   }
+
+  /**
+   * Chunks (`rowGroup:column`) whose dictionary stopped filling part way (their later pages are PLAIN), so
+   * a reader cannot rule a value out from the dictionary alone.
+   */
+  readonly partialDictionaries: string[] = [];
 
   get rowGroupCount(): number {
     return this.rowGroups.length;

@@ -508,3 +508,21 @@ export function absentTraceIDs(n: number, present: readonly Uint8Array[], seed =
   }
   return out;
 }
+
+const LEGACY_HTTP: Record<string, string> = { 'url.full': 'http.url', 'http.request.method': 'http.method', 'http.response.status_code': 'http.status_code' };
+
+/**
+ * Renames the HTTP attributes of every other HTTP span of a trace to the pre-1.21 semantic-convention names
+ * (http.url, http.method, http.status_code: the attributes with their own block columns), in place, as older
+ * SDKs still send them.
+ */
+export function addLegacyHttpAttributes(trace: TracesData): TracesData {
+  let n = 0;
+  for (const rs of trace.resourceSpans)
+    for (const ss of rs.scopeSpans)
+      for (const s of ss.spans) {
+        if (!s.attributes.some((a) => a.key === 'url.full') || n++ % 2 === 1) continue;
+        s.attributes = s.attributes.map((a) => (LEGACY_HTTP[a.key] ? create(KeyValueSchema, { key: LEGACY_HTTP[a.key], value: a.value }) : a));
+      }
+  return trace;
+}

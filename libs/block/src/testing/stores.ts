@@ -4,7 +4,8 @@ import type { ListResult, ObjectInfo, ObjectStore } from '@stave/backend';
 import { errors } from '@stave/core';
 
 export class CountingStore implements ObjectStore {
-  readonly readLog: { key: string; bytes: number }[] = [];
+  /** Every read: whole objects have no offset. */
+  readonly readLog: { key: string; bytes: number; offset?: number }[] = [];
   readonly writeLog: string[] = [];
 
   constructor(readonly inner: ObjectStore) {}
@@ -25,7 +26,7 @@ export class CountingStore implements ObjectStore {
 
   async readRange(key: string, offset: number, length: number): Promise<Uint8Array> {
     const b = await this.inner.readRange(key, offset, length);
-    this.readLog.push({ key, bytes: b.length });
+    this.readLog.push({ key, bytes: b.length, offset });
     return b;
   }
 

@@ -58,12 +58,12 @@ describe('the Stave config schema', () => {
   it('loads a Tempo block version with a warning, and reports the format Stave writes', () => {
     const { config, warnings } = parseConfig(staveConfigSchema, { storage: { trace: { block: { version: 'vParquet4' } } } });
     expect(warnings).toEqual([
-      { path: 'storage.trace.block.version', message: 'vParquet4 is accepted for Tempo compatibility; Stave writes every block as vStave1' },
+      { path: 'storage.trace.block.version', message: 'vParquet4 is accepted for Tempo compatibility; Stave writes every block as vStave2' },
     ]);
-    expect(config.storage.trace.block.version).toBe('vStave1');
-    expect(parseConfig(staveConfigSchema, { storage: { trace: { block: { version: 'vStave1' } } } }).warnings).toEqual([]);
+    expect(config.storage.trace.block.version).toBe('vStave2');
+    expect(parseConfig(staveConfigSchema, { storage: { trace: { block: { version: 'vStave2' } } } }).warnings).toEqual([]);
     expect(() => parseConfig(staveConfigSchema, { storage: { trace: { block: { version: 'vParquet9' } } } })).toThrow(
-      /storage.trace.block.version: expected vStave1 \(or one of Tempo's v2, vParquet, vParquet2, vParquet3, vParquet4, vParquet5\), got string "vParquet9"/,
+      /storage.trace.block.version: expected vStave2 \(or one of Tempo's vStave1, v2, vParquet, vParquet2, vParquet3, vParquet4, vParquet5\), got string "vParquet9"/,
     );
   });
 

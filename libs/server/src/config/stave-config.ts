@@ -10,7 +10,7 @@
 // Defaults that differ from Tempo's, and why:
 // - server.http_listen_port 3200 (Tempo's examples and Helm chart use 3200; the Go default is 80).
 // - storage.trace.backend `local` with paths under ./data, so `stave` with no config file just runs.
-// - storage.trace.block.version `vStave1`: the only block format Stave writes (libs/block FORMAT).
+// - storage.trace.block.version `vStave2`: the only block format Stave writes (libs/block FORMAT; it reads vStave1 too).
 // - server.http_server_write_timeout 0 (off; Tempo 30s): Stave's /flush answers once every block is
 //   flushed, which can take minutes.
 
@@ -443,8 +443,8 @@ export const storageSection = c.object({
     gcs,
     azure,
     block: c.object({
-      // Tempo configs say vParquet4 (or an older format): they load, with a warning that blocks are vStave1.
-      version: c.only('vStave1', ['v2', 'vParquet', 'vParquet2', 'vParquet3', 'vParquet4', 'vParquet5'], 'Stave writes every block as'),
+      // Tempo configs say vParquet4 (or an older format): they load, with a warning that blocks are vStave2 (as does vStave1, which Stave reads but no longer writes).
+      version: c.only('vStave2', ['vStave1', 'v2', 'vParquet', 'vParquet2', 'vParquet3', 'vParquet4', 'vParquet5'], 'Stave writes every block as'),
       bloom_filter_false_positive: c.float(0.01),
       bloom_filter_shard_size_bytes: c.int(100 * 1024, { min: 1024 }),
       row_group_size_bytes: c.int(100 * 1024 * 1024, { min: 1024 }),
