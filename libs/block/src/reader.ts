@@ -56,6 +56,15 @@ export function openBlock(store: ObjectStore, meta: BlockMeta, opts: BlockReader
   return new BlockReader(store, meta, opts);
 }
 
+/** Throws InvalidArgument unless `range` names at least one row group of the block, starting inside it. */
+export function checkRowGroupRange(meta: BlockMeta, range: RowGroupRange): void {
+  const total = meta.rowGroups;
+  const { startRowGroup: start, rowGroups: count } = range;
+  if (!Number.isInteger(start) || !Number.isInteger(count) || start < 0 || count < 1 || start >= total) {
+    throw errors.invalid(`block ${meta.blockID} has ${total} row groups: no row groups ${start}..${start + count - 1}`);
+  }
+}
+
 export class BlockReader {
   private readonly prefix: string;
   private readonly cache: BlockCache;
@@ -228,11 +237,9 @@ export class BlockReader {
 
   /** The index pages and `trace` byte interval [lo, hi) of a row-group range. */
   private async selectRowGroups(range: RowGroupRange): Promise<{ firstPage: number; lastPage: number; lo: number; hi: number }> {
+    checkRowGroupRange(this.meta, range);
     const total = this.meta.rowGroups;
     const { startRowGroup: start, rowGroups: count } = range;
-    if (!Number.isInteger(start) || !Number.isInteger(count) || start < 0 || count < 1 || start >= total) {
-      throw errors.invalid(`block ${this.meta.blockID} has ${total} row groups: no row groups ${start}..${start + count - 1}`);
-    }
     const groups = (await this.readFooter()).rowGroups.slice(start, Math.min(total, start + count));
     const column = (name: string): number => groups[0]!.columns.findIndex((c) => c.path.length === 1 && c.path[0] === name);
     const traceCol = column('trace');

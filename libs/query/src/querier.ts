@@ -20,7 +20,7 @@ import {
 } from '@stave/proto';
 import { RingUnavailableError, tokenFor, type InstanceDesc, type ReadRing, type ReplicationSet } from '@stave/ring';
 import { BasicService, Code, ConnectError } from '@stave/server';
-import { blockTagValues, parseMeta, searchBlock, type BlockMeta, type BlockReader, type RowGroupRange } from '@stave/block';
+import { blockTagValues, checkRowGroupRange, parseMeta, searchBlock, type BlockMeta, type BlockReader, type RowGroupRange } from '@stave/block';
 
 /** What a block job names: its tenant, the block's meta.json and a row-group range. */
 type BlockJob = Pick<SearchRequest, 'tenant' | 'blockMeta' | 'startRowGroup' | 'rowGroups'>;
@@ -132,6 +132,7 @@ export class Querier extends BasicService {
     const total = meta.rowGroups;
     const start = req.startRowGroup;
     const count = req.rowGroups > 0 ? Math.min(req.rowGroups, total - start) : total - start;
+    checkRowGroupRange(meta, { startRowGroup: start, rowGroups: Math.max(1, count) });
     sink.inspectedBlocks++;
     sink.totalBlockBytes += BigInt(meta.size);
     // The range's share of the block's bytes (the shares of a partition of the row groups add up to the size).
