@@ -10,6 +10,7 @@ import { tracesData, type TestResource, type TestSpan } from '@stave/generator/t
 import { configYaml, OTLP_HTTP_RECEIVER } from './support/config';
 import { poll } from './support/poll';
 import { startPrometheus, type PrometheusProcess } from './support/prometheus';
+import { metricSum } from './support/stave-http';
 import { startStave, type StaveProcess } from './support/stave-process';
 
 jest.setTimeout(120_000);
@@ -107,10 +108,7 @@ async function ready(p: StaveProcess): Promise<void> {
 
 /** Sum of a metric's samples on a process's /metrics whose labels contain every `match`. */
 async function metric(p: StaveProcess, name: string, ...match: string[]): Promise<number> {
-  const text = await (await fetch(await p.url('/metrics'))).text();
-  let sum = 0;
-  for (const line of text.split('\n')) if (line.split(/[{ ]/)[0] === name && match.every((m) => line.includes(m))) sum += Number(line.split(' ').pop());
-  return sum;
+  return metricSum(await p.url('/metrics'), name, ...match);
 }
 
 async function untilMetric(p: StaveProcess, name: string, want: number, ...match: string[]): Promise<void> {
