@@ -4,11 +4,13 @@
 
 import { createClient, createRouterTransport } from '@connectrpc/connect';
 import { createGrpcTransport } from '@connectrpc/connect-node';
-import { MetricsGenerator, type PushSpansRequest, type PushSpansResponse } from '@stave/proto';
+import { MetricsGenerator, type PushSpansRequest, type PushSpansResponse, type ServiceGraphRequest, type ServiceGraphResponse } from '@stave/proto';
 import type { Generator } from './generator';
 
 export interface GeneratorClient {
   pushSpans(req: PushSpansRequest): Promise<PushSpansResponse>;
+  /** The tenant's service-graph edges as this generator counts them. */
+  serviceGraph(tenant: string): Promise<ServiceGraphResponse>;
 }
 
 export interface RemoteGeneratorClientOptions {
@@ -27,16 +29,16 @@ export function remoteGeneratorClient(opts: RemoteGeneratorClientOptions): Gener
     defaultTimeoutMs: opts.timeoutMs,
   });
   const client = createClient(MetricsGenerator, transport);
-  return { pushSpans: (req) => client.pushSpans(req) };
+  return { pushSpans: (req) => client.pushSpans(req), serviceGraph: (tenant) => client.serviceGraph({ tenant }) };
 }
 
 /** The Connect handlers of the MetricsGenerator service, for a gRPC router. */
 export function generatorHandlers(g: Generator) {
-  return { pushSpans: (req: PushSpansRequest) => g.pushSpans(req) };
+  return { pushSpans: (req: PushSpansRequest) => g.pushSpans(req), serviceGraph: (req: ServiceGraphRequest) => g.serviceGraph(req) };
 }
 
 export function inProcessGeneratorClient(g: Generator, timeoutMs: number): GeneratorClient {
   const transport = createRouterTransport(({ service }) => service(MetricsGenerator, generatorHandlers(g)), { transport: { defaultTimeoutMs: timeoutMs } });
   const client = createClient(MetricsGenerator, transport);
-  return { pushSpans: (req) => client.pushSpans(req) };
+  return { pushSpans: (req) => client.pushSpans(req), serviceGraph: (tenant) => client.serviceGraph({ tenant }) };
 }

@@ -31,6 +31,7 @@ import type { ResourceBatch } from '../spans';
 import type { KeyValue, Span } from '@stave/proto';
 import { durationSeconds, hex, SERVICE_GRAPHS, traceIDString, type Processor } from './processor';
 import { EdgeStore, type ConnectionType, type Edge } from './edge-store';
+import { ServiceGraphView, type ServiceGraphViewResult } from './service-graph-view';
 
 export const METRIC_REQUEST_TOTAL = 'traces_service_graph_request_total';
 export const METRIC_REQUEST_FAILED_TOTAL = 'traces_service_graph_request_failed_total';
@@ -82,6 +83,8 @@ export class ServiceGraphsProcessor implements Processor {
   private readonly unpaired: Counter;
   private readonly dropped: Counter;
   private readonly timer: NodeJS.Timeout | undefined;
+  private readonly graph: ServiceGraphView;
+  private readonly now: () => number;
 
   constructor(
     private readonly cfg: ServiceGraphsConfig,
@@ -114,6 +117,11 @@ export class ServiceGraphsProcessor implements Processor {
       METRIC_UNPAIRED_SPANS_TOTAL,
       METRIC_DROPPED_SPANS_TOTAL,
     ];
+    this.now = opts.now ?? Date.now;
+    this.graph = new ServiceGraphView(
+      { requestTotal: this.requestTotal, requestFailedTotal: this.requestFailedTotal, serverSeconds: this.serverSeconds, clientSeconds: this.clientSeconds },
+      this.now(),
+    );
     this.store = new EdgeStore(
       cfg.waitMs,
       cfg.maxItems,
@@ -132,9 +140,15 @@ export class ServiceGraphsProcessor implements Processor {
     return this.store.size;
   }
 
-  /** Expires edges that waited `wait` (run every EXPIRE_INTERVAL_MS). */
+  /** Expires edges that waited `wait`, and snapshots the edges' counters for their rates (every EXPIRE_INTERVAL_MS). */
   expire(): void {
     this.store.expire();
+    this.graph.snapshot(this.now());
+  }
+
+  /** The edges as the explorer's service-graph page shows them (service-graph-view.ts). */
+  serviceGraph(): ServiceGraphViewResult {
+    return this.graph.view(this.now());
   }
 
   shutdown(): void {
