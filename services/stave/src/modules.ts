@@ -6,7 +6,16 @@ import { BLOCK_CACHE_DEFAULTS, BlockCache } from '@stave/block';
 import { Compactor, MergeWorker } from '@stave/compactor';
 import { Distributor, GeneratorForwarder } from '@stave/distributor';
 import { mountExplorer, mountServiceGraphApi } from '@stave/explorer';
-import { Generator, generatorHandlers, inProcessGeneratorClient, remoteGeneratorClient, type GeneratorClient } from '@stave/generator';
+import {
+  Generator,
+  GeneratorHost,
+  generatorHandlers,
+  generatorWorkerAvailable,
+  inProcessGeneratorClient,
+  remoteGeneratorClient,
+  type GeneratorApi,
+  type GeneratorClient,
+} from '@stave/generator';
 import { RemoteWriter, remoteWriterOptions } from '@stave/remote-write';
 import { Ingester, remoteIngesterClient, type IngesterClient } from '@stave/ingester';
 import os from 'node:os';
@@ -154,19 +163,19 @@ export function group(name: string, services: Service[]): Service {
 
 /**
  * Clients of the metrics-generators, one per ring member: remote ones over Connect with a deadline of
- * `timeoutMs` per call, this process's own (`all`) on an in-process transport.
+ * `timeoutMs` per call, this process's own (`all`) called directly.
  */
 function generatorClients(ctx: AppContext, timeoutMs: number): (inst: InstanceDesc) => GeneratorClient {
   const rc = get<RingConfig>(ctx, keys.generatorRingConfig);
   const clients = new Map<string, GeneratorClient>();
   return (inst) => {
-    const local = ctx.provided.get(keys.generator) as Generator | undefined;
+    const local = ctx.provided.get(keys.generator) as GeneratorApi | undefined;
     const key = local && inst.id === rc.instanceId ? 'in-process' : inst.addr;
     let c = clients.get(key);
     if (!c) {
       c =
         key === 'in-process'
-          ? inProcessGeneratorClient(local!, timeoutMs)
+          ? inProcessGeneratorClient(local!)
           : remoteGeneratorClient({ address: inst.addr, timeoutMs, maxMessageBytes: ctx.config.server.grpc_server_max_send_msg_size });
       clients.set(key, c);
     }
@@ -431,7 +440,7 @@ export function staveModules(): ModuleManager<AppContext> {
         registry: ctx.registry,
       });
       // The explorer pages at `/`, beside the API they call, and the service graph they read from the
-      // metrics-generators (this process's own on an in-process transport in `all`).
+      // metrics-generators (this process's own called directly in `all`).
       mountExplorer(ctx.http.router, { apiPrefix: ctx.config.http_api_prefix });
       const generators = generatorClients(ctx, ctx.config.querier.search.query_timeout);
       mountServiceGraphApi(ctx.http.router, {
@@ -511,7 +520,7 @@ export function staveModules(): ModuleManager<AppContext> {
         registry: ctx.registry,
         logger: ctx.logger.child({ component: 'remote-write' }),
       });
-      const g = new Generator({
+      const opts = {
         config: generatorConfig(ctx.config),
         // __metrics_gen_instance: the ring instance ID (the host name unless set), so generators on one host stay apart.
         instanceLabel: get<RingConfig>(ctx, keys.generatorRingConfig).instanceId,
@@ -519,7 +528,10 @@ export function staveModules(): ModuleManager<AppContext> {
         appender: writer,
         registry: ctx.registry,
         logger: ctx.logger,
-      });
+      };
+      // On its own thread, off the event loop that serves pushes (in the same thread only when running
+      // from sources, where the compiled worker script is absent).
+      const g = generatorWorkerAvailable() ? new GeneratorHost(opts) : new Generator(opts);
       ctx.provided.set(keys.generator, g);
       ctx.grpc.register((router) => router.service(MetricsGenerator, generatorHandlers(g)));
       return group('metrics-generator', [writer, g, ringMembership(ctx, get<RingConfig>(ctx, keys.generatorRingConfig))]);

@@ -27,8 +27,8 @@ import type { GeneratorMetrics } from '../metrics';
 import { sanitizeLabelName } from '../registry/labels';
 import type { Counter, Histogram } from '../registry/metric';
 import type { Registry } from '../registry/registry';
-import type { ResourceBatch } from '../spans';
-import type { KeyValue, Span } from '@stave/proto';
+import type { AttributeList } from '../attributes';
+import type { ResourceBatch, SpanLite } from '../spans';
 import { durationSeconds, hex, SERVICE_GRAPHS, traceIDString, type Processor } from './processor';
 import { EdgeStore, type ConnectionType, type Edge } from './edge-store';
 import { ServiceGraphView, type ServiceGraphViewResult } from './service-graph-view';
@@ -179,8 +179,8 @@ export class ServiceGraphsProcessor implements Processor {
     side: 'client' | 'server',
     key: string,
     service: string,
-    resource: readonly KeyValue[],
-    span: Span,
+    resource: AttributeList,
+    span: SpanLite,
     connectionType: ConnectionType,
     multiplier: number,
   ) {
@@ -209,14 +209,14 @@ export class ServiceGraphsProcessor implements Processor {
     );
   }
 
-  private upsertDimensions(prefix: string, m: Map<string, string>, resource: readonly KeyValue[], span: readonly KeyValue[]): void {
+  private upsertDimensions(prefix: string, m: Map<string, string>, resource: AttributeList, span: AttributeList): void {
     for (const d of this.cfg.dimensions) {
       const v = findAttribute(d, resource, span);
       if (v !== undefined) m.set(this.cfg.enableClientServerPrefix ? prefix + d : d, v);
     }
   }
 
-  private upsertPeerNode(e: Edge, span: readonly KeyValue[]): void {
+  private upsertPeerNode(e: Edge, span: AttributeList): void {
     for (const key of this.cfg.peerAttributes) {
       const v = findAttribute(key, span);
       if (v !== undefined) {
@@ -273,7 +273,7 @@ export class ServiceGraphsProcessor implements Processor {
 }
 
 /** A client span with db.name or db.system is a database call: its edge is complete with the database as server. */
-function upsertDatabaseRequest(e: Edge, resource: readonly KeyValue[], span: Span): void {
+function upsertDatabaseRequest(e: Edge, resource: AttributeList, span: SpanLite): void {
   const dbName = findAttribute('db.name', resource, span.attributes);
   if (dbName === undefined && findAttribute('db.system', resource, span.attributes) === undefined) return;
   e.connectionType = 'database';
