@@ -19,7 +19,6 @@ import { AnyValueSchema, KeyValueSchema, type KeyValue } from '@stave/proto';
 import { stringifyAnyValue } from './attributes';
 import { formatFloat } from './registry/metric';
 
-const EMPTY = new Uint8Array(0);
 const LEN = 2; // wire type: length-delimited
 const VARINT = 0;
 const I64 = 1;
@@ -198,9 +197,10 @@ function keyBytes(key: string): Buffer {
 
 /** The fields of a span the processors read. */
 export interface SpanLite {
-  readonly traceId: Uint8Array;
-  readonly spanId: Uint8Array;
-  readonly parentSpanId: Uint8Array;
+  /** IDs in lower-case hex ('' when absent): the processors key edges and exemplars by them. */
+  readonly traceIdHex: string;
+  readonly spanIdHex: string;
+  readonly parentSpanIdHex: string;
   readonly name: string;
   readonly kind: number;
   readonly startTimeUnixNano: bigint;
@@ -240,9 +240,9 @@ function decodeStatus(buf: Buffer, start: number, end: number): { code: number; 
 /** The Span message in buf[start, end): the fields the processors read. Throws on malformed bytes. */
 export function decodeSpan(buf: Buffer, start: number, end: number): SpanLite {
   const c = new Cursor(buf, start, end);
-  let traceId: Uint8Array = EMPTY;
-  let spanId: Uint8Array = EMPTY;
-  let parentSpanId: Uint8Array = EMPTY;
+  let traceIdHex = '';
+  let spanIdHex = '';
+  let parentSpanIdHex = '';
   let name = '';
   let kind = 0;
   let startTimeUnixNano = 0n;
@@ -256,9 +256,9 @@ export function decodeSpan(buf: Buffer, start: number, end: number): SpanLite {
     if (wt === LEN && (no === 1 || no === 2 || no === 4 || no === 5 || no === 9 || no === 15)) {
       const s = c.lengthDelimited();
       if (no === 9) attributes.push(s, c.pos);
-      else if (no === 1) traceId = buf.subarray(s, c.pos);
-      else if (no === 2) spanId = buf.subarray(s, c.pos);
-      else if (no === 4) parentSpanId = buf.subarray(s, c.pos);
+      else if (no === 1) traceIdHex = buf.toString('hex', s, c.pos);
+      else if (no === 2) spanIdHex = buf.toString('hex', s, c.pos);
+      else if (no === 4) parentSpanIdHex = buf.toString('hex', s, c.pos);
       else if (no === 5) name = buf.toString('utf8', s, c.pos);
       else status = decodeStatus(buf, s, c.pos);
     } else if (wt === VARINT && no === 6) kind = c.varint() | 0;
@@ -269,7 +269,7 @@ export function decodeSpan(buf: Buffer, start: number, end: number): SpanLite {
       else endTimeUnixNano = buf.readBigUInt64LE(at);
     } else c.skip(wt);
   }
-  return { traceId, spanId, parentSpanId, name, kind, startTimeUnixNano, endTimeUnixNano, status, attributes: new LazyAttributes(buf, attributes) };
+  return { traceIdHex, spanIdHex, parentSpanIdHex, name, kind, startTimeUnixNano, endTimeUnixNano, status, attributes: new LazyAttributes(buf, attributes) };
 }
 
 /** The [start, end) of every length-delimited field numbered `fieldNo` in buf[start, end), in order. */

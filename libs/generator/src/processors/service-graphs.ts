@@ -29,7 +29,7 @@ import type { Counter, Histogram } from '../registry/metric';
 import type { Registry } from '../registry/registry';
 import type { AttributeList } from '../attributes';
 import type { ResourceBatch, SpanLite } from '../spans';
-import { durationSeconds, hex, SERVICE_GRAPHS, traceIDString, type Processor } from './processor';
+import { durationSeconds, SERVICE_GRAPHS, withoutLeadingZeros, type Processor } from './processor';
 import { EdgeStore, type ConnectionType, type Edge } from './edge-store';
 import { ServiceGraphView, type ServiceGraphViewResult } from './service-graph-view';
 
@@ -166,9 +166,9 @@ export class ServiceGraphsProcessor implements Processor {
         let result;
         // The client side keys its edge by its own span ID, the server side by its parent's.
         if (span.kind === KIND_CLIENT || span.kind === KIND_PRODUCER)
-          result = this.upsertSide('client', `${hex(span.traceId)}-${hex(span.spanId)}`, service, resourceAttributes, span, connectionType, multiplier);
+          result = this.upsertSide('client', `${span.traceIdHex}-${span.spanIdHex}`, service, resourceAttributes, span, connectionType, multiplier);
         else if (span.kind === KIND_SERVER || span.kind === KIND_CONSUMER)
-          result = this.upsertSide('server', `${hex(span.traceId)}-${hex(span.parentSpanId)}`, service, resourceAttributes, span, connectionType, multiplier);
+          result = this.upsertSide('server', `${span.traceIdHex}-${span.parentSpanIdHex}`, service, resourceAttributes, span, connectionType, multiplier);
         else continue;
         if (result === 'stored') this.metrics.serviceGraphEdges.inc({ tenant: this.tenant });
       }
@@ -187,7 +187,7 @@ export class ServiceGraphsProcessor implements Processor {
     return this.store.upsert(
       key,
       (e) => {
-        e.traceID = traceIDString(span.traceId);
+        e.traceID = withoutLeadingZeros(span.traceIdHex);
         e.connectionType = connectionType;
         const latency = durationSeconds(span.startTimeUnixNano, span.endTimeUnixNano);
         if (side === 'client') {
