@@ -10,11 +10,11 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { configYaml, OTLP_HTTP_RECEIVER } from './support/config';
+import { configYaml, GENERATOR_PROCESSORS, generatorYaml, OTLP_HTTP_RECEIVER } from './support/config';
 import { otlpJson, pushJsonTrace, type SpanSpec } from './support/explorer-trace';
 import { poll } from './support/poll';
 import { ringShards } from './support/stave-http';
-import { REPO, startStave, type StaveProcess } from './support/stave-process';
+import { gossipPort, REPO, startStave, type StaveProcess } from './support/stave-process';
 
 jest.setTimeout(180_000);
 
@@ -87,7 +87,7 @@ async function untilGraph(p: StaveProcess, tenant?: string): Promise<GraphJson> 
 }
 
 /** The generator settings that make the test quick: roots expire into user edges after 1 s. */
-const GENERATOR = ['metrics_generator:', '  registry:', '    collection_interval: 1s', '  processor:', '    service_graphs:', '      wait: 1s'];
+const GENERATOR = generatorYaml({ wait: '1s' });
 
 let browser: Browser;
 let page: Page;
@@ -208,7 +208,7 @@ describe('service-graph page with the query-frontend and the metrics-generator i
   });
 
   it('asks the generator through the ring over Connect; says so while no generator runs', async () => {
-    const config = configYaml(OTLP_HTTP_RECEIVER, GENERATOR, ['overrides:', '  defaults:', '    metrics_generator:', '      processors: [service-graphs]']);
+    const config = configYaml(OTLP_HTTP_RECEIVER, GENERATOR, GENERATOR_PROCESSORS);
     const start = (target: string, ...args: string[]) => {
       const x = startStave({ configYaml: config, args: [`-target=${target}`, ...args] });
       procs.push(x);
@@ -216,10 +216,7 @@ describe('service-graph page with the query-frontend and the metrics-generator i
     };
     const ready = (x: StaveProcess) => poll(`${x.dataDir} ready`, async () => (await fetch(await x.url('/ready'))).status === 200, { timeoutMs: 30_000 });
     const ingester = start('ingester', '-ingester.lifecycler.id=ingester-0');
-    const seed = await poll('memberlist to listen', () => {
-      const l = ingester.logs.find((x) => x.msg === 'memberlist listening');
-      return l ? Number(String(l.advertise).split(':').pop()) : undefined;
-    });
+    const seed = await gossipPort(ingester);
     const join = `-memberlist.join-members=127.0.0.1:${seed}`;
     const frontend = start('query-frontend', join);
     await ready(frontend);

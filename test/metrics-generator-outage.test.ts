@@ -5,7 +5,7 @@
 // What the generator collected during the outage waited in its on-disk queue and went out after the restart.
 
 import { tracesData, type TestResource } from '@stave/generator/testing';
-import { configYaml, OTLP_HTTP_RECEIVER } from './support/config';
+import { configYaml, GENERATOR_PROCESSORS, generatorYaml, OTLP_HTTP_RECEIVER } from './support/config';
 import { poll } from './support/poll';
 import { startPrometheus, type PrometheusProcess } from './support/prometheus';
 import { metricSum } from './support/stave-http';
@@ -30,22 +30,8 @@ beforeAll(async () => {
   stave = startStave({
     configYaml: configYaml(
       OTLP_HTTP_RECEIVER,
-      [
-        'metrics_generator:',
-        '  registry:',
-        '    collection_interval: 1s',
-        '    external_labels:',
-        '      deployment: outage',
-        '  processor:',
-        '    service_graphs:',
-        '      wait: 2s',
-        '  storage:',
-        '    remote_write_flush_deadline: 5s',
-        '    remote_write:',
-        `      - url: ${prom.remoteWriteUrl}`,
-        '        remote_timeout: 2s',
-      ],
-      ['overrides:', '  defaults:', '    metrics_generator:', '      processors: [span-metrics, service-graphs]'],
+      generatorYaml({ wait: '2s', deployment: 'outage', remoteWriteUrl: prom.remoteWriteUrl, remoteTimeout: '2s' }),
+      GENERATOR_PROCESSORS,
     ),
   });
   const ready = await stave.url('/ready');

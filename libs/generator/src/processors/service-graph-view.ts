@@ -7,23 +7,14 @@
 // (every EXPIRE_INTERVAL_MS), bounded to the window, and compares the current counters with the oldest
 // snapshot inside it. A counter below its snapshot (the series went stale and came back) counts from 0.
 
+import type { ServiceGraphEdge } from '@stave/proto';
 import type { Counter, Histogram } from '../registry/metric';
 
 /** The window request and failure rates are measured over. */
 export const RATE_WINDOW_MS = 60_000;
 
-/** One edge of the graph, summed over the dimensions. */
-export interface ServiceGraphViewEdge {
-  client: string;
-  server: string;
-  connectionType: string;
-  requests: number;
-  failed: number;
-  requestRate: number;
-  failedRate: number;
-  serverSecondsSum: number;
-  clientSecondsSum: number;
-}
+/** One edge of the graph, summed over the dimensions (stave.v1.ServiceGraphEdge's fields). */
+export type ServiceGraphViewEdge = Omit<ServiceGraphEdge, '$typeName' | '$unknown'>;
 
 export interface ServiceGraphViewResult {
   windowSeconds: number;
