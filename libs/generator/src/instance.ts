@@ -129,6 +129,7 @@ export class TenantInstance {
     const tenant = this.opts.tenant;
     const m = this.opts.metrics;
     this.updateProcessors();
+    this.registry.tick();
     const nowNs = BigInt(this.now()) * 1_000_000n;
     const slackNs = BigInt(this.opts.config.ingestionSlackMs) * 1_000_000n;
     const oldest = nowNs - slackNs;

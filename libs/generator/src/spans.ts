@@ -101,15 +101,28 @@ function readVarint(buf: Buffer, pos: number, end: number): number {
  */
 export class LazyAttributes {
   private decoded: KeyValue[] | undefined;
+  /** Lookups answered so far, when the list is asked often (a resource: once per span of the batch). */
+  private readonly memo: Map<string, string | undefined> | undefined;
 
   /** `ranges`: start and end of each KeyValue message in `buf`, in pairs. */
   constructor(
     private readonly buf: Buffer,
     private readonly ranges: readonly number[],
-  ) {}
+    memoize = false,
+  ) {
+    if (memoize) this.memo = new Map();
+  }
 
   /** The value of the first attribute named `key`, as a label value (stringifyAnyValue); undefined when absent. */
   findString(key: string): string | undefined {
+    if (!this.memo) return this.scan(key);
+    if (this.memo.has(key)) return this.memo.get(key);
+    const v = this.scan(key);
+    this.memo.set(key, v);
+    return v;
+  }
+
+  private scan(key: string): string | undefined {
     const want = keyBytes(key);
     const buf = this.buf;
     for (let i = 0; i < this.ranges.length; i += 2) {
@@ -306,7 +319,7 @@ export function decodeTraces(traces: readonly Uint8Array[]): ResourceBatch[] {
           for (const [sp, spEnd] of fields(buf, s, c.pos, 2)) spans.push({ span: decodeSpan(buf, sp, spEnd), size: spEnd - sp });
         } else c.skip(wt);
       }
-      const resourceAttributes = new LazyAttributes(buf, resource);
+      const resourceAttributes = new LazyAttributes(buf, resource, true);
       out.push({ resourceAttributes, spans });
     }
   }

@@ -142,6 +142,7 @@ export class ServiceGraphsProcessor implements Processor {
 
   /** Expires edges that waited `wait`, and snapshots the edges' counters for their rates (every EXPIRE_INTERVAL_MS). */
   expire(): void {
+    this.registry.tick();
     this.store.expire();
     this.graph.snapshot(this.now());
   }
