@@ -13,7 +13,8 @@
 //
 // Imports built code by path (bench/metrics-generator is not a workspace package), as bench/compaction does.
 
-import { appendFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -67,6 +68,21 @@ async function startSink(): Promise<{ url: string; requests: () => number; bytes
   };
 }
 
+const CLK_TCK = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+/** utime + stime of the process (all its threads: event loop, generator, block builders), in seconds. */
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) / CLK_TCK;
+}
+
 /** Sum of a metric's series on a /metrics page. */
 async function metricSum(httpPort: number, name: string): Promise<number> {
   const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`, { signal: AbortSignal.timeout(10_000) })).text();
@@ -80,6 +96,8 @@ interface Run {
   load: LoadResult;
   loadAvgBefore: number;
   loadAvgAfter: number;
+  /** CPU seconds the Stave process used during the load. */
+  cpuSeconds: number;
   /** With the generator on: what it received and sent during the run. */
   generator?: { spansReceived: number; forwardFailures: number; samplesSent: number; sinkRequests: number };
 }
@@ -120,6 +138,7 @@ async function runAll(o: Options): Promise<Run[]> {
           try {
             const sinkBefore = sink.requests();
             const loadAvgBefore = os.loadavg()[0]!;
+            const cpu0 = cpuSeconds(stave.pid);
             const load = await runLoad(pool, {
               host: '127.0.0.1',
               port: stave.otlpHttpPort,
@@ -128,7 +147,7 @@ async function runAll(o: Options): Promise<Run[]> {
               label: `generator ${mode}`,
               progress: o.progress,
             });
-            const run: Run = { mode, load, loadAvgBefore, loadAvgAfter: os.loadavg()[0]! };
+            const run: Run = { mode, load, loadAvgBefore, loadAvgAfter: os.loadavg()[0]!, cpuSeconds: cpuSeconds(stave.pid) - cpu0 };
             if (mode === 'on') {
               run.generator = {
                 spansReceived: await metricSum(stave.httpPort, 'tempo_metrics_generator_spans_received_total'),
@@ -162,6 +181,8 @@ function markdown(o: Options, runs: Run[]): string {
   const p99 = (mode: 'off' | 'on') => median(of(mode).map((r) => r.load.latency.p99));
   const p50 = (mode: 'off' | 'on') => median(of(mode).map((r) => r.load.latency.p50));
   const rate = (mode: 'off' | 'on') => median(of(mode).map((r) => r.load.spansPerSec));
+  const cpu = (mode: 'off' | 'on') => median(of(mode).map((r) => r.cpuSeconds / r.load.ackedSpans));
+  const fmtUs = (secondsPerSpan: number) => `${(secondsPerSpan * 1e6).toFixed(1)} µs`;
   const ratio = p99('on') / p99('off');
   const spans = runs[0]?.load.sentSpans ?? 0;
   const lines = [
@@ -178,12 +199,13 @@ function markdown(o: Options, runs: Run[]): string {
     `| push p99 (median of runs) | ${fmtMs(p99('off'))} | ${fmtMs(p99('on'))} | ${ratio.toFixed(3)}${ratio < 1.1 ? ' ✓' : ' ✗'} | < 1.10 |`,
     `| push p50 (median of runs) | ${fmtMs(p50('off'))} | ${fmtMs(p50('on'))} | ${(p50('on') / p50('off')).toFixed(3)} | |`,
     `| ingest spans/s (median of runs) | ${fmtInt(rate('off'))} | ${fmtInt(rate('on'))} | ${(rate('on') / rate('off')).toFixed(3)} | |`,
+    `| Stave CPU per span during the load, all threads (median of runs) | ${fmtUs(cpu('off'))} | ${fmtUs(cpu('on'))} | ${(cpu('on') / cpu('off')).toFixed(3)} | |`,
     '',
-    '| run | mode | spans/s | p50 | p99 | acked / sent | generator: spans received, forward failures, samples sent, remote writes |',
-    '|---|---|---|---|---|---|---|',
+    '| run | mode | spans/s | p50 | p99 | CPU s | acked / sent | generator: spans received, forward failures, samples sent, remote writes |',
+    '|---|---|---|---|---|---|---|---|',
     ...runs.map(
       (r, i) =>
-        `| ${i + 1} | ${r.mode} | ${fmtInt(r.load.spansPerSec)} | ${fmtMs(r.load.latency.p50)} | ${fmtMs(r.load.latency.p99)} | ${fmtInt(r.load.ackedSpans)} / ${fmtInt(r.load.sentSpans)} | ${
+        `| ${i + 1} | ${r.mode} | ${fmtInt(r.load.spansPerSec)} | ${fmtMs(r.load.latency.p50)} | ${fmtMs(r.load.latency.p99)} | ${r.cpuSeconds.toFixed(1)} | ${fmtInt(r.load.ackedSpans)} / ${fmtInt(r.load.sentSpans)} | ${
           r.generator
             ? `${fmtInt(r.generator.spansReceived)}, ${r.generator.forwardFailures}, ${fmtInt(r.generator.samplesSent)}, ${r.generator.sinkRequests}`
             : '—'

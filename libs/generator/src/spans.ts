@@ -285,15 +285,18 @@ export function decodeSpan(buf: Buffer, start: number, end: number): SpanLite {
   return { traceIdHex, spanIdHex, parentSpanIdHex, name, kind, startTimeUnixNano, endTimeUnixNano, status, attributes: new LazyAttributes(buf, attributes) };
 }
 
-/** The [start, end) of every length-delimited field numbered `fieldNo` in buf[start, end), in order. */
-function* fields(buf: Buffer, start: number, end: number, fieldNo: number): Generator<[number, number]> {
+/**
+ * Calls `fn` with the [start, end) of every length-delimited field numbered `fieldNo` in buf[start, end), in
+ * order (a callback rather than a generator: no iterator objects per span).
+ */
+function eachField(buf: Buffer, start: number, end: number, fieldNo: number, fn: (s: number, e: number) => void): void {
   const c = new Cursor(buf, start, end);
   while (c.pos < c.end) {
     const tag = c.varint();
     const wt = tag & 7;
     if (Math.floor(tag / 8) === fieldNo && wt === LEN) {
       const s = c.lengthDelimited();
-      yield [s, c.pos];
+      fn(s, c.pos);
     } else c.skip(wt);
   }
 }
@@ -303,7 +306,7 @@ export function decodeTraces(traces: readonly Uint8Array[]): ResourceBatch[] {
   const out: ResourceBatch[] = [];
   for (const td of traces) {
     const buf = Buffer.from(td.buffer, td.byteOffset, td.byteLength);
-    for (const [rs, rsEnd] of fields(buf, 0, buf.length, 1)) {
+    eachField(buf, 0, buf.length, 1, (rs, rsEnd) => {
       const resource: number[] = [];
       const spans: SizedSpan[] = [];
       const c = new Cursor(buf, rs, rsEnd);
@@ -313,15 +316,15 @@ export function decodeTraces(traces: readonly Uint8Array[]): ResourceBatch[] {
         const wt = tag & 7;
         if (no === 1 && wt === LEN) {
           const s = c.lengthDelimited();
-          for (const [kv, kvEnd] of fields(buf, s, c.pos, 1)) resource.push(kv, kvEnd);
+          eachField(buf, s, c.pos, 1, (kv, kvEnd) => resource.push(kv, kvEnd));
         } else if (no === 2 && wt === LEN) {
           const s = c.lengthDelimited();
-          for (const [sp, spEnd] of fields(buf, s, c.pos, 2)) spans.push({ span: decodeSpan(buf, sp, spEnd), size: spEnd - sp });
+          eachField(buf, s, c.pos, 2, (sp, spEnd) => spans.push({ span: decodeSpan(buf, sp, spEnd), size: spEnd - sp }));
         } else c.skip(wt);
       }
       const resourceAttributes = new LazyAttributes(buf, resource, true);
       out.push({ resourceAttributes, spans });
-    }
+    });
   }
   return out;
 }
