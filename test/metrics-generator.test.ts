@@ -7,10 +7,11 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { tracesData, type TestResource, type TestSpan } from '@stave/generator/testing';
-import { configYaml, OTLP_HTTP_RECEIVER } from './support/config';
+import { configYaml, GENERATOR_PROCESSORS, generatorYaml, OTLP_HTTP_RECEIVER } from './support/config';
 import { poll } from './support/poll';
 import { startPrometheus, type PrometheusProcess } from './support/prometheus';
-import { startStave, type StaveProcess } from './support/stave-process';
+import { metricSum } from './support/stave-http';
+import { gossipPort, startStave, type StaveProcess } from './support/stave-process';
 
 jest.setTimeout(120_000);
 
@@ -66,29 +67,11 @@ function checkouts(nowMs: number): TestResource[] {
 }
 const SPANS = 9;
 
-/**
- * Generator settings that make a test quick (collect every second, pair within 2 s), remote writing to the
- * test's Prometheus with `deployment` as an external label, so each Stave here writes its own series.
- */
+/** Remote writing to the test's Prometheus with `deployment` as an external label: each Stave here writes its own series. */
 function generatorConfig(deployment: string, remoteWrite = true): string[] {
-  const lines = [
-    'metrics_generator:',
-    '  registry:',
-    '    collection_interval: 1s',
-    '    external_labels:',
-    `      deployment: ${deployment}`,
-    '  processor:',
-    '    service_graphs:',
-    '      wait: 2s',
-    '  storage:',
-    '    remote_write_flush_deadline: 5s',
-    '    remote_write:',
-    `      - url: ${prom.remoteWriteUrl}`,
-    '        send_exemplars: true',
-  ];
-  return remoteWrite ? lines : lines.slice(0, -3);
+  return generatorYaml({ wait: '2s', deployment, ...(remoteWrite ? { remoteWriteUrl: prom.remoteWriteUrl, sendExemplars: true } : {}) });
 }
-const PROCESSORS = ['overrides:', '  defaults:', '    metrics_generator:', '      processors: [span-metrics, service-graphs]'];
+const PROCESSORS = GENERATOR_PROCESSORS;
 
 async function push(p: StaveProcess, resources: TestResource[], tenant?: string): Promise<void> {
   const res = await fetch(`http://127.0.0.1:${await p.receiverPort(/otlp.*http/)}/v1/traces`, {
@@ -107,10 +90,7 @@ async function ready(p: StaveProcess): Promise<void> {
 
 /** Sum of a metric's samples on a process's /metrics whose labels contain every `match`. */
 async function metric(p: StaveProcess, name: string, ...match: string[]): Promise<number> {
-  const text = await (await fetch(await p.url('/metrics'))).text();
-  let sum = 0;
-  for (const line of text.split('\n')) if (line.split(/[{ ]/)[0] === name && match.every((m) => line.includes(m))) sum += Number(line.split(' ').pop());
-  return sum;
+  return metricSum(await p.url('/metrics'), name, ...match);
 }
 
 async function untilMetric(p: StaveProcess, name: string, want: number, ...match: string[]): Promise<void> {
@@ -225,10 +205,7 @@ describe('metrics-generator as its own process', () => {
       return x;
     };
     const ingester = start('ingester', '-ingester.lifecycler.id=ingester-0');
-    const seed = await poll('memberlist to listen', () => {
-      const l = ingester.logs.find((x) => x.msg === 'memberlist listening');
-      return l ? Number(String(l.advertise).split(':').pop()) : undefined;
-    });
+    const seed = await gossipPort(ingester);
     const join = `-memberlist.join-members=127.0.0.1:${seed}`;
     const generator = start('metrics-generator', '-metrics-generator.ring.instance-id=generator-0', join);
     const distributor = start('distributor', '-ingester.lifecycler.id=distributor-0', join);

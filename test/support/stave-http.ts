@@ -7,11 +7,11 @@ export interface RingShard {
   tokens: number[];
 }
 
-/** The sum of every series of metric `name` on a /metrics page (0 when absent). */
-export async function metricSum(metricsUrl: string, name: string): Promise<number> {
+/** The sum of every series of metric `name` on a /metrics page whose labels contain every `match` (0 when absent). */
+export async function metricSum(metricsUrl: string, name: string, ...match: string[]): Promise<number> {
   const text = await (await fetch(metricsUrl)).text();
   let sum = 0;
-  for (const line of text.split('\n')) if (line.split(/[{ ]/)[0] === name) sum += Number(line.split(' ').pop());
+  for (const line of text.split('\n')) if (line.split(/[{ ]/)[0] === name && match.every((m) => line.includes(m))) sum += Number(line.split(' ').pop());
   return sum;
 }
 

@@ -137,3 +137,11 @@ export function runStave(args: string[], env?: Record<string, string>): Promise<
     child.once('exit', (code) => resolve({ code, stdout, stderr }));
   });
 }
+
+/** The memberlist port a process advertises (the seed other members join through). */
+export function gossipPort(p: StaveProcess): Promise<number> {
+  return poll('memberlist to listen', () => {
+    const l = p.logs.find((x) => x.msg === 'memberlist listening');
+    return l ? Number(String(l.advertise).split(':').pop()) : undefined;
+  });
+}

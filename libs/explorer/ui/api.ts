@@ -1,7 +1,9 @@
-// The pages talk only to Tempo's public HTTP API: /api/search and /api/v2/traces/<id>. The API's base URL
+// The pages talk to Tempo's public HTTP API (/api/search and /api/v2/traces/<id>), and the service-graph
+// page to Stave's /api/explorer/service-graph. The API's base URL
 // defaults to the serving process (with its http_api_prefix) and can point at any Tempo-compatible
 // backend; the tenant (X-Scope-OrgID) is optional. Both are kept in localStorage.
 
+import type { ServiceGraphJson } from '../src/service-graph';
 import type { TraceJson } from '../src/trace-model';
 
 export interface Settings {
@@ -108,4 +110,12 @@ export async function search(settings: Settings, p: SearchParams): Promise<Searc
 
 export async function traceByID(settings: Settings, id: string): Promise<TraceJson> {
   return (await get(settings, `/api/v2/traces/${encodeURIComponent(id)}`)) as TraceJson;
+}
+
+/**
+ * The service graph of the metrics-generators (Stave's own `/api/explorer/service-graph`; a Tempo
+ * without it answers 404, and the page says so).
+ */
+export async function serviceGraph(settings: Settings): Promise<ServiceGraphJson> {
+  return (await get(settings, '/api/explorer/service-graph')) as ServiceGraphJson;
 }

@@ -1,17 +1,20 @@
-// The explorer's entry point: a header (with the API settings), and a page chosen by the URL hash —
-// `#/trace/<id>` opens a trace, anything else is the search page (`#/search?q=...&range=...&limit=...`).
+// The explorer's entry point: a header (pages and the API settings), and a page chosen by the URL hash —
+// `#/trace/<id>` opens a trace, `#/service-graph` the service graph, anything else is the search page
+// (`#/search?q=...&range=...&limit=...`).
 // Hash routes keep every page at `/`, so the server needs no route per page.
 
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { loadSettings, saveSettings, type Settings } from './api';
 import { RANGES, SearchPage, type SearchRoute } from './search-page';
+import { ServiceGraphPage } from './service-graph-page';
 import { TracePage } from './trace-page';
 import './style.css';
 
-type Route = { page: 'trace'; id: string } | { page: 'search'; search: SearchRoute };
+type Route = { page: 'trace'; id: string } | { page: 'service-graph' } | { page: 'search'; search: SearchRoute };
 
 function parseRoute(hash: string): Route {
+  if (/^#\/service-graph\b/.test(hash)) return { page: 'service-graph' };
   const m = /^#\/trace\/([0-9a-fA-F]+)/.exec(hash);
   if (m) return { page: 'trace', id: m[1]!.toLowerCase() };
   const qs = new URLSearchParams(hash.replace(/^#\/search\??/, ''));
@@ -72,6 +75,14 @@ function App() {
           Stave
         </a>
         <span class="muted">explorer</span>
+        <nav class="nav">
+          <a href="#/" class={route.page === 'search' ? 'current' : ''}>
+            Search
+          </a>
+          <a href="#/service-graph" class={route.page === 'service-graph' ? 'current' : ''}>
+            Service graph
+          </a>
+        </nav>
         <span class="spacer" />
         <SettingsForm
           settings={settings}
@@ -81,7 +92,15 @@ function App() {
           }}
         />
       </header>
-      <main>{route.page === 'trace' ? <TracePage settings={settings} id={route.id} /> : <SearchPage settings={settings} route={route.search} go={go} />}</main>
+      <main>
+        {route.page === 'trace' ? (
+          <TracePage settings={settings} id={route.id} />
+        ) : route.page === 'service-graph' ? (
+          <ServiceGraphPage settings={settings} go={go} />
+        ) : (
+          <SearchPage settings={settings} route={route.search} go={go} />
+        )}
+      </main>
     </>
   );
 }

@@ -1,14 +1,24 @@
-// How a distributor reaches a metrics-generator: one interface, over Connect/gRPC to a remote generator
-// (every call with a deadline), or on an in-process transport to this process's own (`all`): the same
-// MetricsGenerator service and codec, without the sockets.
+// How a distributor (and the query-frontend's service graph) reaches a metrics-generator: one interface,
+// over Connect/gRPC to a remote generator (every call with a deadline), or a direct call to this
+// process's own (`all`).
 
-import { createClient, createRouterTransport } from '@connectrpc/connect';
+import { create } from '@bufbuild/protobuf';
+import { createClient } from '@connectrpc/connect';
 import { createGrpcTransport } from '@connectrpc/connect-node';
-import { MetricsGenerator, type PushSpansRequest, type PushSpansResponse } from '@stave/proto';
-import type { Generator } from './generator';
+import {
+  MetricsGenerator,
+  ServiceGraphRequestSchema,
+  type PushSpansRequest,
+  type PushSpansResponse,
+  type ServiceGraphRequest,
+  type ServiceGraphResponse,
+} from '@stave/proto';
+import type { GeneratorApi } from './generator-host';
 
 export interface GeneratorClient {
   pushSpans(req: PushSpansRequest): Promise<PushSpansResponse>;
+  /** The tenant's service-graph edges as this generator counts them. */
+  serviceGraph(tenant: string): Promise<ServiceGraphResponse>;
 }
 
 export interface RemoteGeneratorClientOptions {
@@ -27,16 +37,22 @@ export function remoteGeneratorClient(opts: RemoteGeneratorClientOptions): Gener
     defaultTimeoutMs: opts.timeoutMs,
   });
   const client = createClient(MetricsGenerator, transport);
-  return { pushSpans: (req) => client.pushSpans(req) };
+  return { pushSpans: (req) => client.pushSpans(req), serviceGraph: (tenant) => client.serviceGraph({ tenant }) };
 }
 
 /** The Connect handlers of the MetricsGenerator service, for a gRPC router. */
-export function generatorHandlers(g: Generator) {
-  return { pushSpans: (req: PushSpansRequest) => g.pushSpans(req) };
+export function generatorHandlers(g: GeneratorApi) {
+  return { pushSpans: (req: PushSpansRequest) => g.pushSpans(req), serviceGraph: (req: ServiceGraphRequest) => g.serviceGraph(req) };
 }
 
-export function inProcessGeneratorClient(g: Generator, timeoutMs: number): GeneratorClient {
-  const transport = createRouterTransport(({ service }) => service(MetricsGenerator, generatorHandlers(g)), { transport: { defaultTimeoutMs: timeoutMs } });
-  const client = createClient(MetricsGenerator, transport);
-  return { pushSpans: (req) => client.pushSpans(req) };
+/**
+ * This process's own generator (`all`): called directly, as the distributor calls its own ingester (going
+ * through an in-process Connect transport encoded and decoded every forwarded byte once more on the event
+ * loop the write path shares). The generator answers from its own thread (GeneratorHost).
+ */
+export function inProcessGeneratorClient(g: GeneratorApi): GeneratorClient {
+  return {
+    pushSpans: async (req) => g.pushSpans(req),
+    serviceGraph: async (tenant) => g.serviceGraph(create(ServiceGraphRequestSchema, { tenant })),
+  };
 }

@@ -2,7 +2,7 @@
 
 import { nopLogger, Code, ConnectError } from '@stave/core';
 import { create } from '@bufbuild/protobuf';
-import { PushSpansRequestSchema } from '@stave/proto';
+import { PushSpansRequestSchema, ServiceGraphRequestSchema } from '@stave/proto';
 import { Registry as PromRegistry } from 'prom-client';
 import { Generator } from './generator';
 import type { GeneratorConfig, TenantOverrides } from './instance';
@@ -439,5 +439,99 @@ describe('metrics-generator shutdown', () => {
     expect(only(appender.latest('t1'), 'traces_spanmetrics_calls_total')).toEqual({
       'traces_spanmetrics_calls_total{service="frontend",span_kind="SPAN_KIND_SERVER",span_name="GET /",status_code="STATUS_CODE_OK"}': 1,
     });
+  });
+});
+
+describe('service graph for the explorer (Generator.serviceGraph)', () => {
+  const graph = (g: Generator, tenant = 't1') => {
+    const r = g.serviceGraph(create(ServiceGraphRequestSchema, { tenant }));
+    return { enabled: r.enabled, windowSeconds: r.windowSeconds, edges: r.edges.map(({ $typeName: _, ...e }) => e) };
+  };
+
+  it('sums the edges over dimensions, with totals, latency sums and rates over the last minute', async () => {
+    const { g, push, expire, advance, start: begin } = setup(config({ serviceGraphs: { dimensions: ['http.route'] } }));
+    await begin();
+    push(SHOP);
+    // 20 s later, the same call again, on another route (another series of the same edge).
+    advance(20_000);
+    expire();
+    push([
+      { service: 'frontend', spans: [{ ...frontendCall, traceId: TRACE_B, attributes: { 'http.route': '/other' } }] },
+      { service: 'backend', spans: [{ ...backendServe, traceId: TRACE_B, status: OK }] },
+    ]);
+    const r = graph(g);
+    expect(r.enabled).toBe(true);
+    expect(r.windowSeconds).toBe(20);
+    expect(r.edges).toEqual([
+      {
+        client: 'frontend',
+        server: 'backend',
+        connectionType: '',
+        requests: 2,
+        failed: 1,
+        requestRate: 2 / 20,
+        failedRate: 1 / 20,
+        serverSecondsSum: expect.closeTo(0.3, 9) as number,
+        clientSecondsSum: expect.closeTo(0.4, 9) as number,
+      },
+      {
+        client: 'backend',
+        server: 'shop',
+        connectionType: 'database',
+        requests: 1,
+        failed: 0,
+        requestRate: 1 / 20,
+        failedRate: 0,
+        serverSecondsSum: expect.closeTo(0.005, 9) as number,
+        clientSecondsSum: expect.closeTo(0.005, 9) as number,
+      },
+      // The two roots expired (wait 10 s) into requests from the virtual node `user`.
+      {
+        client: 'user',
+        server: 'frontend',
+        connectionType: 'virtual_node',
+        requests: 2,
+        failed: 0,
+        requestRate: 2 / 20,
+        failedRate: 0,
+        serverSecondsSum: expect.closeTo(0.253, 9) as number,
+        clientSecondsSum: 0,
+      },
+    ]);
+  });
+
+  it('measures rates over the last minute only: older requests count in the totals, not the rate', async () => {
+    const { g, push, expire, advance, start: begin } = setup();
+    await begin();
+    push(SHOP);
+    // Snapshots every 2 s for 90 s with no new requests: the rate window moves past the first push.
+    for (let t = 0; t < 90_000; t += 2000) {
+      advance(2000);
+      expire();
+    }
+    const r = graph(g);
+    expect(r.windowSeconds).toBe(60);
+    const e = r.edges.find((x) => x.client === 'frontend' && x.server === 'backend')!;
+    expect([e.requests, e.requestRate, e.failed, e.failedRate]).toEqual([1, 0, 1, 0]);
+    // One more call: 1 request over the last 60 s.
+    push([
+      { service: 'frontend', spans: [{ ...frontendCall, traceId: TRACE_B, startUnixMs: T0 + 88_000 }] },
+      { service: 'backend', spans: [{ ...backendServe, traceId: TRACE_B, startUnixMs: T0 + 88_010 }] },
+    ]);
+    const after = graph(g).edges.find((x) => x.client === 'frontend' && x.server === 'backend')!;
+    expect([after.requests, after.requestRate, after.failed, after.failedRate]).toEqual([2, 1 / 60, 2, 1 / 60]);
+  });
+
+  it('says whether the tenant has service-graphs on; a tenant with no spans here has no edges', async () => {
+    const on = setup();
+    await on.start();
+    expect(graph(on.g, 'quiet')).toEqual({ enabled: true, windowSeconds: 0, edges: [] });
+    const off = setup(config(), { processors: ['span-metrics'] });
+    await off.start();
+    off.push(SHOP);
+    expect(graph(off.g)).toEqual({ enabled: false, windowSeconds: 0, edges: [] });
+    expect(() => on.g.serviceGraph(create(ServiceGraphRequestSchema, { tenant: '' }))).toThrow(
+      expect.objectContaining({ code: Code.InvalidArgument }) as Error,
+    );
   });
 });

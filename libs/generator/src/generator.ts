@@ -3,11 +3,20 @@
 
 import { create } from '@bufbuild/protobuf';
 import { BasicService, Code, ConnectError, State, type Logger } from '@stave/core';
-import { PushSpansResponseSchema, type PushSpansRequest, type PushSpansResponse } from '@stave/proto';
+import {
+  PushSpansResponseSchema,
+  ServiceGraphResponseSchema,
+  type PushSpansRequest,
+  type PushSpansResponse,
+  type ServiceGraphRequest,
+  type ServiceGraphResponse,
+} from '@stave/proto';
 import type { Registry as PromRegistry } from 'prom-client';
 import type { SampleAppender } from '@stave/remote-write';
 import { TenantInstance, type GeneratorConfig, type TenantOverrides } from './instance';
 import { GeneratorMetrics } from './metrics';
+import { SERVICE_GRAPHS } from './processors/processor';
+import type { ServiceGraphsProcessor } from './processors/service-graphs';
 import { decodeTraces, type ResourceBatch } from './spans';
 
 export interface GeneratorOptions {
@@ -52,6 +61,21 @@ export class Generator extends BasicService {
     for (const t of req.traces) bytes += t.length;
     this.instanceFor(req.tenant).pushSpans(batches, bytes);
     return create(PushSpansResponseSchema, {});
+  }
+
+  /**
+   * The tenant's service-graph edges as this generator counts them. `enabled` follows the tenant's
+   * overrides; a tenant that sent nothing here yet has no edges.
+   */
+  serviceGraph(req: ServiceGraphRequest): ServiceGraphResponse {
+    if (this.state !== State.Running) throw new ConnectError(`metrics-generator is ${this.state}, not running`, Code.Unavailable);
+    if (req.tenant === '') throw new ConnectError('ServiceGraph: tenant is empty', Code.InvalidArgument);
+    const enabled = this.opts.overrides(req.tenant).processors.includes(SERVICE_GRAPHS);
+    const inst = this.instances.get(req.tenant);
+    inst?.updateProcessors();
+    const p = inst?.processor(SERVICE_GRAPHS) as ServiceGraphsProcessor | undefined;
+    const graph = enabled && p ? p.serviceGraph() : { windowSeconds: 0, edges: [] };
+    return create(ServiceGraphResponseSchema, { enabled, windowSeconds: graph.windowSeconds, edges: graph.edges });
   }
 
   private instanceFor(tenant: string): TenantInstance {

@@ -2,6 +2,7 @@
 // registry that collects their series, and the MetricsGenerator service and its clients. See
 // docs/metrics-generator.md.
 export { Generator, type GeneratorOptions } from './generator';
+export { GeneratorHost, generatorWorkerAvailable, type GeneratorApi } from './generator-host';
 export { TenantInstance, type GeneratorConfig, type TenantOverrides } from './instance';
 export { generatorHandlers, inProcessGeneratorClient, remoteGeneratorClient, type GeneratorClient, type RemoteGeneratorClientOptions } from './client';
 export { GeneratorDiscardReason } from './metrics';

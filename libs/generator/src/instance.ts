@@ -8,7 +8,7 @@ import { PROCESSORS, SPAN_METRICS, type Processor, type ProcessorName } from './
 import { ServiceGraphsProcessor, type ServiceGraphsConfig } from './processors/service-graphs';
 import { SpanMetricsProcessor, type SpanMetricsConfig } from './processors/span-metrics';
 import { Registry } from './registry/registry';
-import type { ResourceBatch } from './spans';
+import type { ResourceBatch, SizedSpan } from './spans';
 
 /** A tenant's metrics_generator overrides, read at use (the per-tenant file is reloaded). */
 export interface TenantOverrides {
@@ -129,6 +129,7 @@ export class TenantInstance {
     const tenant = this.opts.tenant;
     const m = this.opts.metrics;
     this.updateProcessors();
+    this.registry.tick();
     const nowNs = BigInt(this.now()) * 1_000_000n;
     const slackNs = BigInt(this.opts.config.ingestionSlackMs) * 1_000_000n;
     const oldest = nowNs - slackNs;
@@ -137,9 +138,12 @@ export class TenantInstance {
     let outside = 0;
     for (const b of batches) {
       received += b.spans.length;
-      const kept = b.spans.filter(({ span }) => span.endTimeUnixNano >= oldest && span.endTimeUnixNano <= newest);
+      const inside = ({ span }: SizedSpan) => span.endTimeUnixNano >= oldest && span.endTimeUnixNano <= newest;
+      if (b.spans.every(inside)) continue; // the usual case: nothing to copy
+      const kept = b.spans.filter(inside);
       outside += b.spans.length - kept.length;
-      b.spans.splice(0, b.spans.length, ...kept);
+      b.spans.length = 0;
+      for (const k of kept) b.spans.push(k);
     }
     m.spansReceived.inc({ tenant }, received);
     m.bytesReceived.inc({ tenant }, bytes);

@@ -127,8 +127,15 @@ export type { Trace } from './gen/stave/v1/trace_pb';
 export { TraceSchema } from './gen/stave/v1/trace_pb';
 export type { PushBytesRequest, PushResponse } from './gen/stave/v1/pusher_pb';
 export { PushBytesRequestSchema, PushErrorReason, PushErrorReasonSchema, PushResponseSchema, Pusher } from './gen/stave/v1/pusher_pb';
-export type { PushSpansRequest, PushSpansResponse } from './gen/stave/v1/generator_pb';
-export { MetricsGenerator, PushSpansRequestSchema, PushSpansResponseSchema } from './gen/stave/v1/generator_pb';
+export type { PushSpansRequest, PushSpansResponse, ServiceGraphEdge, ServiceGraphRequest, ServiceGraphResponse } from './gen/stave/v1/generator_pb';
+export {
+  MetricsGenerator,
+  PushSpansRequestSchema,
+  PushSpansResponseSchema,
+  ServiceGraphEdgeSchema,
+  ServiceGraphRequestSchema,
+  ServiceGraphResponseSchema,
+} from './gen/stave/v1/generator_pb';
 export type {
   SearchMetrics,
   SearchRequest,

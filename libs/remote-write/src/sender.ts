@@ -151,6 +151,12 @@ export class EndpointSender {
     const { target, metrics } = this.o;
     const end = metrics.batchDuration.startTimer(this.labels);
     metrics.bytesSent.inc(this.labels, body.length);
+    // One controller per attempt, unhooked from `stop` when the attempt ends: AbortSignal.any() left a
+    // listener on `stop` per attempt, so a long outage's retries piled them up (MaxListenersExceededWarning).
+    const ac = new AbortController();
+    const onStop = (): void => ac.abort(stop.reason);
+    stop.addEventListener('abort', onStop, { once: true });
+    const timer = setTimeout(() => ac.abort(new Error(`remote_timeout (${target.timeoutMs} ms) passed`)), target.timeoutMs);
     try {
       const res = await fetch(target.url, {
         method: 'POST',
@@ -162,7 +168,7 @@ export class EndpointSender {
           'X-Prometheus-Remote-Write-Version': '0.1.0',
         },
         body,
-        signal: AbortSignal.any([stop, AbortSignal.timeout(target.timeoutMs)]),
+        signal: ac.signal,
       });
       const text = await readPrefix(res, 512);
       const kind = classify(res.status);
@@ -174,6 +180,8 @@ export class EndpointSender {
       const cause = err instanceof Error && err.cause instanceof Error ? `: ${err.cause.message}` : '';
       return { kind: 'retry', error: `${err instanceof Error ? err.message : String(err)}${cause}` };
     } finally {
+      clearTimeout(timer);
+      stop.removeEventListener('abort', onStop);
       end();
     }
   }

@@ -48,7 +48,7 @@ export class Fleet {
     const byName = (name: string) => specs.find((s) => s.name === name)!;
     const seedMember = spawnMember(byName('ingester-0'), 0, 0);
     const seed = await this.until(`${seedMember.spec.name} to listen for gossip`, () => seedMember.ports.get('memberlist'));
-    const frontend = spawnMember(byName('query-frontend'), 0, 0);
+    const frontend = spawnMember(byName('query-frontend'), seed, 0);
     const frontendGrpc = await this.until('the query-frontend to listen for queriers', () => frontend.ports.get('grpc'));
     for (const spec of specs) if (spec !== seedMember.spec && spec !== frontend.spec) spawnMember(spec, seed, frontendGrpc);
 

@@ -31,7 +31,7 @@ export interface MemberSpec {
   /** 0 = any free port (learned from the member's log). */
   http: number;
   grpc: number;
-  /** 0 for the query-frontend, which gossips with nobody (as in Tempo, it needs no ring). */
+  /** 0: any free port. */
   memberlist: number;
   dataDir: string;
   log: string;
@@ -65,7 +65,7 @@ export function members(o: FleetOptions): MemberSpec[] {
       target,
       http: p.http,
       grpc: p.grpc,
-      memberlist: target === 'query-frontend' ? 0 : p.memberlist,
+      memberlist: p.memberlist,
       dataDir: path.join(o.dir, name),
       log: path.join(o.dir, 'logs', `${name}.log`),
     };
@@ -135,7 +135,8 @@ export function memberArgs(m: MemberSpec, configFile: string, seed: number, fron
     `-storage.trace.wal.path=${path.join(m.dataDir, 'wal')}`,
     `-metrics-generator.storage.path=${path.join(m.dataDir, 'generator')}`,
   ];
-  if (m.target === 'query-frontend') return [...args, ...extra];
+  // Every member gossips, the query-frontend too: it reads the metrics-generator ring (the explorer's
+  // service graph asks every generator).
   args.push('-memberlist.bind-addr=127.0.0.1', `-memberlist.bind-port=${m.memberlist}`, `-memberlist.node-name=${m.name}`);
   if (seed !== 0 && seed !== m.memberlist) args.push(`-memberlist.join-members=127.0.0.1:${seed}`);
   // Ring IDs name the member instead of the host name they default to (all members share one host here).

@@ -5,8 +5,17 @@ import { createObjectStore } from '@stave/backend';
 import { BLOCK_CACHE_DEFAULTS, BlockCache } from '@stave/block';
 import { Compactor, MergeWorker } from '@stave/compactor';
 import { Distributor, GeneratorForwarder } from '@stave/distributor';
-import { mountExplorer } from '@stave/explorer';
-import { Generator, generatorHandlers, inProcessGeneratorClient, remoteGeneratorClient, type GeneratorClient } from '@stave/generator';
+import { mountExplorer, mountServiceGraphApi } from '@stave/explorer';
+import {
+  Generator,
+  GeneratorHost,
+  generatorHandlers,
+  generatorWorkerAvailable,
+  inProcessGeneratorClient,
+  remoteGeneratorClient,
+  type GeneratorApi,
+  type GeneratorClient,
+} from '@stave/generator';
 import { RemoteWriter, remoteWriterOptions } from '@stave/remote-write';
 import { Ingester, IngesterClientPool, remoteIngesterClient, type IngesterClient } from '@stave/ingester';
 import os from 'node:os';
@@ -23,6 +32,7 @@ import {
   ringKVClient,
   ringPage,
   resolveJoinMembers,
+  RingUnavailableError,
   waitInstanceState,
   waitRingStability,
   type InstanceDesc,
@@ -153,28 +163,32 @@ export function group(name: string, services: Service[]): Service {
 }
 
 /**
- * The distributor's forwarder to metrics-generators: remote ones over Connect with
- * metrics_generator_client.remote_timeout, this process's own (`all`) on an in-process transport.
+ * Clients of the metrics-generators, one per ring member: remote ones over Connect with a deadline of
+ * `timeoutMs` per call, this process's own (`all`) called directly.
  */
-function generatorForwarder(ctx: AppContext): GeneratorForwarder {
+function generatorClients(ctx: AppContext, timeoutMs: number): (inst: InstanceDesc) => GeneratorClient {
   const rc = get<RingConfig>(ctx, keys.generatorRingConfig);
-  const timeoutMs = ctx.config.metrics_generator_client.remote_timeout;
   const clients = new Map<string, GeneratorClient>();
+  return (inst) => {
+    const local = ctx.provided.get(keys.generator) as GeneratorApi | undefined;
+    const key = local && inst.id === rc.instanceId ? 'in-process' : inst.addr;
+    let c = clients.get(key);
+    if (!c) {
+      c =
+        key === 'in-process'
+          ? inProcessGeneratorClient(local!)
+          : remoteGeneratorClient({ address: inst.addr, timeoutMs, maxMessageBytes: ctx.config.server.grpc_server_max_send_msg_size });
+      clients.set(key, c);
+    }
+    return c;
+  };
+}
+
+/** The distributor's forwarder to metrics-generators, each call with metrics_generator_client.remote_timeout. */
+function generatorForwarder(ctx: AppContext): GeneratorForwarder {
   return new GeneratorForwarder({
     ring: get(ctx, keys.generatorRing),
-    client: (inst) => {
-      const local = ctx.provided.get(keys.generator) as Generator | undefined;
-      const key = local && inst.id === rc.instanceId ? 'in-process' : inst.addr;
-      let c = clients.get(key);
-      if (!c) {
-        c =
-          key === 'in-process'
-            ? inProcessGeneratorClient(local!, timeoutMs)
-            : remoteGeneratorClient({ address: inst.addr, timeoutMs, maxMessageBytes: ctx.config.server.grpc_server_max_send_msg_size });
-        clients.set(key, c);
-      }
-      return c;
-    },
+    client: generatorClients(ctx, ctx.config.metrics_generator_client.remote_timeout),
     logger: ctx.logger,
     registry: ctx.registry,
   });
@@ -403,7 +417,8 @@ export function staveModules(): ModuleManager<AppContext> {
 
   m.register({
     name: 'query-frontend',
-    deps: ['server', 'blocklist'],
+    // The generator ring: the explorer's service-graph page asks every metrics-generator in it.
+    deps: ['server', 'blocklist', 'metrics-generator-ring'],
     userVisible: true,
     init: (ctx) => {
       const cfg = ctx.config.query_frontend;
@@ -444,8 +459,24 @@ export function staveModules(): ModuleManager<AppContext> {
         },
         registry: ctx.registry,
       });
-      // The explorer pages at `/`, beside the API they call.
+      // The explorer pages at `/`, beside the API they call, and the service graph they read from the
+      // metrics-generators (this process's own called directly in `all`).
       mountExplorer(ctx.http.router, { apiPrefix: ctx.config.http_api_prefix });
+      const generators = generatorClients(ctx, ctx.config.querier.search.query_timeout);
+      mountServiceGraphApi(ctx.http.router, {
+        apiPrefix: ctx.config.http_api_prefix,
+        multitenancy: ctx.config.multitenancy_enabled || ctx.config.auth_enabled === true,
+        generators: () => {
+          try {
+            return get<Ring>(ctx, keys.generatorRing).getAll().instances;
+          } catch (err) {
+            // An empty ring: no generator runs (the page says so).
+            if (err instanceof RingUnavailableError) return [];
+            throw err;
+          }
+        },
+        ask: (g, tenant) => generators(g).serviceGraph(tenant),
+      });
       return group('query-frontend', [frontend, new BasicService('request-queue', { stopping: async () => queue.stop() })]);
     },
   });
@@ -509,7 +540,7 @@ export function staveModules(): ModuleManager<AppContext> {
         registry: ctx.registry,
         logger: ctx.logger.child({ component: 'remote-write' }),
       });
-      const g = new Generator({
+      const opts = {
         config: generatorConfig(ctx.config),
         // __metrics_gen_instance: the ring instance ID (the host name unless set), so generators on one host stay apart.
         instanceLabel: get<RingConfig>(ctx, keys.generatorRingConfig).instanceId,
@@ -517,7 +548,10 @@ export function staveModules(): ModuleManager<AppContext> {
         appender: writer,
         registry: ctx.registry,
         logger: ctx.logger,
-      });
+      };
+      // On its own thread, off the event loop that serves pushes (in the same thread only when running
+      // from sources, where the compiled worker script is absent).
+      const g = generatorWorkerAvailable() ? new GeneratorHost(opts) : new Generator(opts);
       ctx.provided.set(keys.generator, g);
       ctx.grpc.register((router) => router.service(MetricsGenerator, generatorHandlers(g)));
       return group('metrics-generator', [writer, g, ringMembership(ctx, get<RingConfig>(ctx, keys.generatorRingConfig))]);

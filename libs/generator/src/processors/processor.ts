@@ -44,5 +44,12 @@ export function hex(bytes: Uint8Array): string {
 
 /** A trace ID as Tempo prints it in exemplars: hex without leading zeros. */
 export function traceIDString(bytes: Uint8Array): string {
-  return hex(bytes).replace(/^0+/, '');
+  return withoutLeadingZeros(hex(bytes));
+}
+
+/** Hex without its leading zeros (no copy when there are none, the usual case). */
+export function withoutLeadingZeros(hexID: string): string {
+  let i = 0;
+  while (i < hexID.length && hexID.charCodeAt(i) === 48) i++;
+  return i === 0 ? hexID : hexID.slice(i);
 }

@@ -27,10 +27,11 @@ import type { GeneratorMetrics } from '../metrics';
 import { sanitizeLabelName } from '../registry/labels';
 import type { Counter, Histogram } from '../registry/metric';
 import type { Registry } from '../registry/registry';
-import type { ResourceBatch } from '../spans';
-import type { KeyValue, Span } from '@stave/proto';
-import { durationSeconds, hex, SERVICE_GRAPHS, traceIDString, type Processor } from './processor';
+import type { AttributeList } from '../attributes';
+import type { ResourceBatch, SpanLite } from '../spans';
+import { durationSeconds, SERVICE_GRAPHS, withoutLeadingZeros, type Processor } from './processor';
 import { EdgeStore, type ConnectionType, type Edge } from './edge-store';
+import { ServiceGraphView, type ServiceGraphViewResult } from './service-graph-view';
 
 export const METRIC_REQUEST_TOTAL = 'traces_service_graph_request_total';
 export const METRIC_REQUEST_FAILED_TOTAL = 'traces_service_graph_request_failed_total';
@@ -82,6 +83,8 @@ export class ServiceGraphsProcessor implements Processor {
   private readonly unpaired: Counter;
   private readonly dropped: Counter;
   private readonly timer: NodeJS.Timeout | undefined;
+  private readonly graph: ServiceGraphView;
+  private readonly now: () => number;
 
   constructor(
     private readonly cfg: ServiceGraphsConfig,
@@ -114,6 +117,11 @@ export class ServiceGraphsProcessor implements Processor {
       METRIC_UNPAIRED_SPANS_TOTAL,
       METRIC_DROPPED_SPANS_TOTAL,
     ];
+    this.now = opts.now ?? Date.now;
+    this.graph = new ServiceGraphView(
+      { requestTotal: this.requestTotal, requestFailedTotal: this.requestFailedTotal, serverSeconds: this.serverSeconds, clientSeconds: this.clientSeconds },
+      this.now(),
+    );
     this.store = new EdgeStore(
       cfg.waitMs,
       cfg.maxItems,
@@ -132,9 +140,16 @@ export class ServiceGraphsProcessor implements Processor {
     return this.store.size;
   }
 
-  /** Expires edges that waited `wait` (run every EXPIRE_INTERVAL_MS). */
+  /** Expires edges that waited `wait`, and snapshots the edges' counters for their rates (every EXPIRE_INTERVAL_MS). */
   expire(): void {
+    this.registry.tick();
     this.store.expire();
+    this.graph.snapshot(this.now());
+  }
+
+  /** The edges as the explorer's service-graph page shows them (service-graph-view.ts). */
+  serviceGraph(): ServiceGraphViewResult {
+    return this.graph.view(this.now());
   }
 
   shutdown(): void {
@@ -152,9 +167,9 @@ export class ServiceGraphsProcessor implements Processor {
         let result;
         // The client side keys its edge by its own span ID, the server side by its parent's.
         if (span.kind === KIND_CLIENT || span.kind === KIND_PRODUCER)
-          result = this.upsertSide('client', `${hex(span.traceId)}-${hex(span.spanId)}`, service, resourceAttributes, span, connectionType, multiplier);
+          result = this.upsertSide('client', `${span.traceIdHex}-${span.spanIdHex}`, service, resourceAttributes, span, connectionType, multiplier);
         else if (span.kind === KIND_SERVER || span.kind === KIND_CONSUMER)
-          result = this.upsertSide('server', `${hex(span.traceId)}-${hex(span.parentSpanId)}`, service, resourceAttributes, span, connectionType, multiplier);
+          result = this.upsertSide('server', `${span.traceIdHex}-${span.parentSpanIdHex}`, service, resourceAttributes, span, connectionType, multiplier);
         else continue;
         if (result === 'stored') this.metrics.serviceGraphEdges.inc({ tenant: this.tenant });
       }
@@ -165,15 +180,15 @@ export class ServiceGraphsProcessor implements Processor {
     side: 'client' | 'server',
     key: string,
     service: string,
-    resource: readonly KeyValue[],
-    span: Span,
+    resource: AttributeList,
+    span: SpanLite,
     connectionType: ConnectionType,
     multiplier: number,
   ) {
     return this.store.upsert(
       key,
       (e) => {
-        e.traceID = traceIDString(span.traceId);
+        e.traceID = withoutLeadingZeros(span.traceIdHex);
         e.connectionType = connectionType;
         const latency = durationSeconds(span.startTimeUnixNano, span.endTimeUnixNano);
         if (side === 'client') {
@@ -195,14 +210,14 @@ export class ServiceGraphsProcessor implements Processor {
     );
   }
 
-  private upsertDimensions(prefix: string, m: Map<string, string>, resource: readonly KeyValue[], span: readonly KeyValue[]): void {
+  private upsertDimensions(prefix: string, m: Map<string, string>, resource: AttributeList, span: AttributeList): void {
     for (const d of this.cfg.dimensions) {
       const v = findAttribute(d, resource, span);
       if (v !== undefined) m.set(this.cfg.enableClientServerPrefix ? prefix + d : d, v);
     }
   }
 
-  private upsertPeerNode(e: Edge, span: readonly KeyValue[]): void {
+  private upsertPeerNode(e: Edge, span: AttributeList): void {
     for (const key of this.cfg.peerAttributes) {
       const v = findAttribute(key, span);
       if (v !== undefined) {
@@ -259,7 +274,7 @@ export class ServiceGraphsProcessor implements Processor {
 }
 
 /** A client span with db.name or db.system is a database call: its edge is complete with the database as server. */
-function upsertDatabaseRequest(e: Edge, resource: readonly KeyValue[], span: Span): void {
+function upsertDatabaseRequest(e: Edge, resource: AttributeList, span: SpanLite): void {
   const dbName = findAttribute('db.name', resource, span.attributes);
   if (dbName === undefined && findAttribute('db.system', resource, span.attributes) === undefined) return;
   e.connectionType = 'database';

@@ -12,7 +12,7 @@ import type { Counter, Histogram } from '../registry/metric';
 import type { Registry } from '../registry/registry';
 import { sanitizeLabelName } from '../registry/labels';
 import type { ResourceBatch } from '../spans';
-import { durationSeconds, enumName, SPAN_KIND_NAMES, SPAN_METRICS, STATUS_CODE_NAMES, traceIDString, type Processor } from './processor';
+import { durationSeconds, enumName, SPAN_KIND_NAMES, SPAN_METRICS, STATUS_CODE_NAMES, withoutLeadingZeros, type Processor } from './processor';
 
 export const METRIC_CALLS = 'traces_spanmetrics_calls_total';
 export const METRIC_LATENCY = 'traces_spanmetrics_latency';
@@ -85,7 +85,7 @@ export class SpanMetricsProcessor implements Processor {
         const labels = this.registry.labels(this.labelNames, values);
         const multiplier = spanMultiplier(this.cfg.spanMultiplierKey, span.attributes);
         this.calls.inc(labels, multiplier);
-        this.latency.observe(labels, durationSeconds(span.startTimeUnixNano, span.endTimeUnixNano), traceIDString(span.traceId), multiplier);
+        this.latency.observe(labels, durationSeconds(span.startTimeUnixNano, span.endTimeUnixNano), withoutLeadingZeros(span.traceIdHex), multiplier);
         this.size.inc(labels, size);
       }
     }

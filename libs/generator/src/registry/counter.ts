@@ -31,6 +31,10 @@ export class RegistryCounter implements Counter, Metric {
     this.series.set(labels.key, { labels, value, lastUpdated: this.hooks.now(), isNew: true });
   }
 
+  forEachSeries(fn: (labels: LabelSet, value: number) => void): void {
+    for (const s of this.series.values()) fn(s.labels, s.value);
+  }
+
   collect(timeMs: number, external: ReadonlyMap<string, string>, out: Series[]): number {
     for (const s of this.series.values()) {
       const labels = seriesLabels(this.name, s.labels, external);

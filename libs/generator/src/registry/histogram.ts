@@ -67,6 +67,10 @@ export class RegistryHistogram implements Histogram, Metric {
     s.lastUpdated = this.hooks.now();
   }
 
+  forEachSeries(fn: (labels: LabelSet, sum: number, count: number) => void): void {
+    for (const s of this.series.values()) fn(s.labels, s.sum, s.count);
+  }
+
   collect(timeMs: number, external: ReadonlyMap<string, string>, out: Series[]): number {
     const samples = (s: HistogramSeries, value: number) =>
       s.isNew

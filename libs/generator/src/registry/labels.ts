@@ -25,10 +25,20 @@ const SEP = '\xff';
  */
 export function labelSet(names: readonly string[], values: readonly string[], maxNameLength: number, maxValueLength: number): LabelSet {
   if (names.length !== values.length) throw new Error(`labels (${names.length}) and values (${values.length}) differ in length`);
-  const n = names.map((x) => (x.length > maxNameLength ? x.slice(0, maxNameLength) : x));
-  const v = values.map((x) => (x.length > maxValueLength ? x.slice(0, maxValueLength) : x));
-  return { names: n, values: v, key: n.join(SEP) + SEP + SEP + v.join(SEP) };
+  // The hot path (a label set per span): the names are the processor's fixed list, joined once.
+  let n = names;
+  let namesKey = joinedNames.get(names);
+  if (namesKey === undefined) {
+    n = names.map((x) => (x.length > maxNameLength ? x.slice(0, maxNameLength) : x));
+    namesKey = n.join(SEP);
+    if (n.every((x, i) => x === names[i])) joinedNames.set(names, namesKey);
+  }
+  const v = values.some((x) => x.length > maxValueLength) ? values.map((x) => (x.length > maxValueLength ? x.slice(0, maxValueLength) : x)) : values;
+  return { names: n, values: v, key: namesKey + SEP + SEP + v.join(SEP) };
 }
+
+/** Each label-name list's joined key (lists whose names needed no truncation). */
+const joinedNames = new WeakMap<readonly string[], string>();
 
 /**
  * The full, sorted label list of one series: external labels, then the series' own labels over them (a

@@ -28,11 +28,15 @@ export interface Metric {
 
 export interface Counter {
   inc(labels: LabelSet, value: number): void;
+  /** Every active series with its current value (read by the service-graph view). */
+  forEachSeries(fn: (labels: LabelSet, value: number) => void): void;
 }
 
 export interface Histogram {
   /** Observes `value` `multiplier` times; `traceID` becomes the exemplar of the bucket it falls in. */
   observe(labels: LabelSet, value: number, traceID: string, multiplier?: number): void;
+  /** Every active label set with its current sum and count (read by the service-graph view). */
+  forEachSeries(fn: (labels: LabelSet, sum: number, count: number) => void): void;
 }
 
 /** Offset of the 0 sample inserted before a new series' first value. */

@@ -44,6 +44,7 @@ export class Registry {
   private active = 0;
   private timer: NodeJS.Timeout | undefined;
   private readonly now: () => number;
+  private clockMs: number;
 
   constructor(private readonly opts: RegistryOptions) {
     this.now = opts.now ?? Date.now;
@@ -67,8 +68,16 @@ export class Registry {
         m.seriesRemoved.inc({ tenant }, count);
         m.activeSeries.set({ tenant }, this.active);
       },
-      now: this.now,
+      // Series remember when they were last updated (for stale_duration, minutes): the clock read once per
+      // push (tick) is exact enough, and a clock read per update cost as much as the update.
+      now: () => this.clockMs,
     };
+    this.clockMs = this.now();
+  }
+
+  /** Reads the clock for the updates that follow (each push, each expiry sweep). */
+  tick(): void {
+    this.clockMs = this.now();
   }
 
   get activeSeries(): number {
@@ -111,6 +120,7 @@ export class Registry {
     const m = this.opts.metrics;
     if (this.opts.limits.disableCollection()) return [];
     const now = this.now();
+    this.clockMs = now;
     const out: Series[] = [];
     let active = 0;
     for (const metric of this.metrics.values()) metric.removeStale(now - this.opts.staleDurationMs);

@@ -1,0 +1,79 @@
+// The metrics-generator's worker thread: a whole Generator (tenants, processors, registries, expiry and
+// collection timers) off the process's event loop, driven by GeneratorHost (generator-host.ts) over
+// messages. See generator-host.ts for the protocol.
+
+import { create } from '@bufbuild/protobuf';
+import { parentPort, workerData } from 'node:worker_threads';
+import { ConnectError, Logger } from '@stave/core';
+import { PushSpansRequestSchema, ServiceGraphRequestSchema } from '@stave/proto';
+import { Registry as PromRegistry } from 'prom-client';
+import { Generator } from './generator';
+import type { HostMessage, WorkerInit, WorkerMessage } from './generator-host';
+import type { TenantOverrides } from './instance';
+
+const port = parentPort!;
+const init = workerData as WorkerInit;
+const post = (m: WorkerMessage, transfer?: ArrayBuffer[]): void => port.postMessage(m, transfer);
+
+/** Every tenant's overrides as the host last sent them (it sends them with each call). */
+const overrides = new Map<string, TenantOverrides>();
+const NONE: TenantOverrides = { processors: [], maxActiveSeries: 0, collectionIntervalMs: 0, disableCollection: false };
+const registry = new PromRegistry();
+// Log lines go to the host, which writes them with its own logger (level and format).
+const logger = new Logger('debug', 'json', {}, { write: (line) => post({ type: 'log', line }) });
+const generator = new Generator({
+  config: init.config,
+  instanceLabel: init.instanceLabel,
+  overrides: (tenant) => overrides.get(tenant) ?? NONE,
+  appender: { append: (tenant, series) => post({ type: 'append', tenant, series: [...series] }) },
+  registry,
+  logger,
+});
+
+function reply(id: number, run: () => unknown): void {
+  Promise.resolve()
+    .then(run)
+    .then(
+      (value) => post({ type: 'reply', id, value }),
+      (err: unknown) =>
+        post({
+          type: 'reply',
+          id,
+          error: { code: err instanceof ConnectError ? err.code : undefined, message: err instanceof Error ? err.message : String(err) },
+        }),
+    );
+}
+
+port.on('message', (m: HostMessage) => {
+  switch (m.type) {
+    case 'push':
+      overrides.set(m.tenant, m.overrides);
+      reply(m.id, () => {
+        const traces: Uint8Array[] = [];
+        const all = new Uint8Array(m.buffer);
+        let at = 0;
+        for (const n of m.lengths) traces.push(all.subarray(at, (at += n)));
+        generator.pushSpans(create(PushSpansRequestSchema, { tenant: m.tenant, traces }));
+        return undefined;
+      });
+      break;
+    case 'service-graph':
+      overrides.set(m.tenant, m.overrides);
+      reply(m.id, () => {
+        const r = generator.serviceGraph(create(ServiceGraphRequestSchema, { tenant: m.tenant }));
+        return { enabled: r.enabled, windowSeconds: r.windowSeconds, edges: r.edges.map(({ $typeName: _, ...e }) => e) };
+      });
+      break;
+    case 'metrics':
+      reply(m.id, () => registry.getMetricsAsJSON());
+      break;
+    case 'stop':
+      reply(m.id, () => generator.stop());
+      break;
+  }
+});
+
+generator.start().then(
+  () => post({ type: 'ready' }),
+  (err: unknown) => post({ type: 'failed', message: err instanceof Error ? err.message : String(err) }),
+);
