@@ -7,7 +7,7 @@ PNPM_VERSION := 12.4.2
 PNPM := pnpm
 BIN := node_modules/.bin
 
-.PHONY: run fleet image-root build test chaos lint format typecheck generate bench bench-blocks bench-compaction bench-explorer clean deps tools system-deps deploy-manifests
+.PHONY: run fleet image-root build test chaos lint format typecheck generate bench bench-blocks bench-compaction bench-flush bench-explorer clean deps tools system-deps deploy-manifests
 
 deps: node_modules/.pnpm-stamp
 
@@ -85,6 +85,11 @@ bench-compaction: build
 	$(BIN)/tsc -b bench/compaction
 	node bench/compaction/dist/run.js $(ARGS)
 
+# Block building alone: the ingester's builder on the WAL of ~1.75M spans of the bench's workload (bench/flush/src/run.ts).
+bench-flush: build
+	$(BIN)/tsc -b bench/flush
+	node bench/flush/dist/run.js $(ARGS)
+
 # The explorer's trace view on a 20,000-span trace in headless Chromium, and the bundle size (bench/explorer/src/run.ts).
 bench-explorer: build system-deps
 	$(BIN)/tsc -b bench/explorer
@@ -96,4 +101,4 @@ deploy-manifests: system-deps
 	deploy/kubernetes/generate.sh
 
 clean:
-	rm -rf libs/*/dist services/*/dist test/dist bench/dist bench/blocks/dist bench/compaction/dist bench/explorer/dist scripts/fleet/dist
+	rm -rf libs/*/dist services/*/dist test/dist bench/dist bench/blocks/dist bench/compaction/dist bench/flush/dist bench/explorer/dist scripts/fleet/dist

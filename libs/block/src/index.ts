@@ -4,6 +4,7 @@
 export { writeBlock, type BlockTrace, type WriteBlockOptions } from './writer';
 export { openBlock, BlockReader, type BlockReaderOptions } from './reader';
 export { WireTraceMerger, type WireMergeRules } from './trace-merge';
+export { OtlpTraceCombiner, OtlpTranscoder } from './otlp-transcode';
 export { FORMAT, type BlockMeta, readMeta, hexID, isBlockID, parseNanos } from './meta';
 export { readTenantIndex, writeTenantIndex, listBlocks, type CompactedBlockMeta, type ListBlocksOptions, type TenantIndex } from './tenant-index';
 export { COMPACTED_META_NAME, markBlockCompacted, clearBlock, scanTenant, type TenantScan } from './compacted';
