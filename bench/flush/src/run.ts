@@ -13,6 +13,7 @@
 //
 // Imports built code by path (bench/flush is not a workspace package), as bench/compaction does.
 
+import { create, toBinary } from '@bufbuild/protobuf';
 import { execFileSync } from 'node:child_process';
 import { appendFileSync, closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import os from 'node:os';
@@ -25,10 +26,21 @@ import { generatePool } from '../../../bench/dist/workload.js';
 import { BlockBuilderPool, packParts } from '../../../libs/ingester/dist/block-builder.js';
 import { encodeRecord, RECORD_HEADER } from '../../../libs/ingester/dist/wal.js';
 import { splitByTrace } from '../../../libs/model/dist/index.js';
+import {
+  AnyValueSchema,
+  KeyValueSchema,
+  ResourceSchema,
+  ResourceSpansSchema,
+  ScopeSpansSchema,
+  SpanSchema,
+  TracesDataSchema,
+} from '../../../libs/proto/dist/index.js';
 
 const USAGE = `node bench/flush/dist/run.js [flags]
   --traces N        traces (default 100000: ≈ 1.75M spans)
   --seed N          workload seed (default 1)
+  --wide-attrs N    instead of the workload, --traces traces carrying N attributes in all (issue 15's
+                    shape: --traces 184 --wide-attrs 6000000), 50 spans each, pushed 10 spans at a time
   --workers N       block builder threads (default 1, what an ingester on 2 cores uses)
   --no-pipeline     combine and write on one thread (default: a combine thread feeds the writing one)
   --cpu-prof        run the build under node --cpu-prof (profiles in the temp dir, kept)
@@ -47,16 +59,62 @@ interface Prepared {
   walBytes: number;
 }
 
+/**
+ * Issue 15's shape instead of the workload: `traces` traces whose spans carry `attrs` attributes in all
+ * (string, int and double values; 50 spans per trace), each trace pushed in parts of 10 spans.
+ */
+function* wideParts(traces: number, attrs: number, seed: number): Generator<{ id: Uint8Array; bytes: Uint8Array }> {
+  const spansPerTrace = 50;
+  const perSpan = Math.ceil(attrs / traces / spansPerTrace);
+  let x = seed >>> 0 || 1;
+  const rnd = (): number => (x = (Math.imul(x, 1664525) + 1013904223) >>> 0);
+  const t0 = BigInt(Date.now()) * 1_000_000n;
+  for (let t = 0; t < traces; t++) {
+    const id = new Uint8Array(16);
+    for (let i = 0; i < 16; i++) id[i] = rnd() & 0xff;
+    const spans = [];
+    for (let s = 0; s < spansPerTrace; s++) {
+      const spanId = new Uint8Array(8);
+      for (let i = 0; i < 8; i++) spanId[i] = rnd() & 0xff;
+      const attributes = [];
+      for (let a = 0; a < perSpan; a++) {
+        const value =
+          a % 3 === 0
+            ? { case: 'stringValue' as const, value: `value-${rnd() % 100_000}` }
+            : a % 3 === 1
+              ? { case: 'intValue' as const, value: BigInt(rnd()) }
+              : { case: 'doubleValue' as const, value: rnd() / 7 };
+        attributes.push(create(KeyValueSchema, { key: `attr.${a}`, value: create(AnyValueSchema, { value }) }));
+      }
+      const start = t0 + BigInt(s) * 1_000_000n;
+      spans.push(create(SpanSchema, { traceId: id, spanId, name: `op-${s % 7}`, startTimeUnixNano: start, endTimeUnixNano: start + 500_000n, attributes }));
+    }
+    for (let s = 0; s < spans.length; s += 10) {
+      const part = create(TracesDataSchema, {
+        resourceSpans: [
+          create(ResourceSpansSchema, {
+            resource: create(ResourceSchema, {
+              attributes: [create(KeyValueSchema, { key: 'service.name', value: create(AnyValueSchema, { value: { case: 'stringValue', value: 'wide' } }) })],
+            }),
+            scopeSpans: [create(ScopeSpansSchema, { spans: spans.slice(s, s + 10) })],
+          }),
+        ],
+      });
+      yield { id, bytes: toBinary(TracesDataSchema, part) };
+    }
+  }
+}
+
 /** Writes <dir>/seg.wal and <dir>/index.bin (per trace: 16-byte ID, u32 parts, then u64 offset + u32 length each). */
-function prepare(dir: string, traces: number, seed: number): Prepared {
-  const pool = generatePool({ seed, traces, batchSpans: 200, nowMs: Date.now() });
+function prepare(dir: string, traces: number, seed: number, wideAttrs: number): Prepared {
   const fd = openSync(path.join(dir, 'seg.wal'), 'w');
   const refs = new Map<string, number[]>();
   let off = 0;
   let parts = 0;
-  for (const body of pool.bodies) {
-    const batch: Buffer[] = [];
-    for (const t of splitByTrace(body.buf).traces) {
+  let spans: number;
+  const write = (batch: Iterable<{ id: Uint8Array; bytes: Uint8Array }>): void => {
+    const recs: Buffer[] = [];
+    for (const t of batch) {
       const rec = encodeRecord({ traceID: t.id, startSeconds: 0, endSeconds: 0, data: t.bytes });
       const key = Buffer.from(t.id).toString('hex');
       let list = refs.get(key);
@@ -64,9 +122,17 @@ function prepare(dir: string, traces: number, seed: number): Prepared {
       list.push(off + RECORD_HEADER + 24, t.bytes.length);
       off += rec.length;
       parts++;
-      batch.push(rec);
+      recs.push(rec);
     }
-    writeSync(fd, Buffer.concat(batch));
+    writeSync(fd, Buffer.concat(recs));
+  };
+  if (wideAttrs > 0) {
+    for (const p of wideParts(traces, wideAttrs, seed)) write([p]);
+    spans = traces * 50;
+  } else {
+    const pool = generatePool({ seed, traces, batchSpans: 200, nowMs: Date.now() });
+    for (const body of pool.bodies) write(splitByTrace(body.buf).traces);
+    spans = pool.spanCount;
   }
   closeSync(fd);
   const keys = [...refs.keys()].sort();
@@ -83,7 +149,7 @@ function prepare(dir: string, traces: number, seed: number): Prepared {
     idx.push(b);
   }
   writeFileSync(path.join(dir, 'index.bin'), Buffer.concat(idx));
-  return { spans: pool.spanCount, traces: keys.length, parts, walBytes: off };
+  return { spans, traces: keys.length, parts, walBytes: off };
 }
 
 function readIndex(dir: string): Array<{ id: Uint8Array; refs: Array<{ offset: number; length: number }> }> {
@@ -131,7 +197,22 @@ async function build(
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2), {
-    known: ['traces', 'seed', 'workers', 'ingest-rate', 'out', 'note', 'phase', 'dir', 'cpu-prof', 'keep-data', 'help', 'no-pipeline', 'data-dir'],
+    known: [
+      'traces',
+      'seed',
+      'wide-attrs',
+      'workers',
+      'ingest-rate',
+      'out',
+      'note',
+      'phase',
+      'dir',
+      'cpu-prof',
+      'keep-data',
+      'help',
+      'no-pipeline',
+      'data-dir',
+    ],
     booleans: ['cpu-prof', 'keep-data', 'help', 'no-pipeline'],
   });
   if (boolArg(args, 'help')) {
@@ -146,6 +227,7 @@ async function main(): Promise<void> {
   }
   const traces = intArg(args, 'traces', 100_000, 1);
   const seed = intArg(args, 'seed', 1);
+  const wideAttrs = intArg(args, 'wide-attrs', 0);
   const workers = intArg(args, 'workers', 1, 1);
   const ingestRate = intArg(args, 'ingest-rate', 137_968, 1);
   const cpuProf = boolArg(args, 'cpu-prof');
@@ -153,10 +235,14 @@ async function main(): Promise<void> {
   try {
     const t0 = performance.now();
     const prep = JSON.parse(
-      execFileSync(process.execPath, [__filename, '--phase', 'prepare-child', '--dir', dir, '--traces', String(traces), '--seed', String(seed)], {
-        encoding: 'utf8',
-        maxBuffer: 1 << 20,
-      }),
+      execFileSync(
+        process.execPath,
+        [__filename, '--phase', 'prepare-child', '--dir', dir, '--traces', String(traces), '--seed', String(seed), '--wide-attrs', String(wideAttrs)],
+        {
+          encoding: 'utf8',
+          maxBuffer: 1 << 20,
+        },
+      ),
     ) as Prepared;
     console.log(
       `prepared ${fmtInt(prep.spans)} spans, ${fmtInt(prep.traces)} traces in ${fmtInt(prep.parts)} WAL parts (${fmtBytes(prep.walBytes)}) in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
@@ -174,7 +260,7 @@ async function main(): Promise<void> {
       `## Flush (block building) — ${m.date}`,
       '',
       `Machine: ${m.nproc} × ${m.cpuModel}, ${fmtBytes(m.totalMemBytes)}${m.cgroupMemBytes ? ` (cgroup ${fmtBytes(m.cgroupMemBytes)})` : ''}; node ${m.node}; commit ${m.git ?? '?'}; load average (1 min) ${load0.toFixed(2)} before, ${load1.toFixed(2)} after.`,
-      `Workload: bench/src/workload.ts seed ${seed}, ${fmtInt(prep.traces)} traces, ${fmtInt(prep.spans)} spans in ${fmtInt(prep.parts)} WAL parts (${fmtBytes(prep.walBytes)} of OTLP); ${workers} builder thread(s), ${pipeline ? 'each with a combine thread' : 'combining on the same thread'}.`,
+      `Workload: ${wideAttrs > 0 ? `${fmtInt(wideAttrs)} attributes over` : `bench/src/workload.ts seed ${seed},`} ${fmtInt(prep.traces)} traces, ${fmtInt(prep.spans)} spans in ${fmtInt(prep.parts)} WAL parts (${fmtBytes(prep.walBytes)} of OTLP); ${workers} builder thread(s), ${pipeline ? 'each with a combine thread' : 'combining on the same thread'}.`,
       ...(args.get('note') ? [`Note: ${args.get('note')}`] : []),
       '',
       '| spans | build | spans/s | vs ingest (' + fmtInt(ingestRate) + ' spans/s) | CPU (all threads) | peak RSS | block |',
@@ -193,7 +279,7 @@ async function main(): Promise<void> {
 if (process.argv.includes('prepare-child')) {
   const a = process.argv;
   const get = (f: string) => a[a.indexOf(f) + 1]!;
-  process.stdout.write(JSON.stringify(prepare(get('--dir'), Number(get('--traces')), Number(get('--seed')))));
+  process.stdout.write(JSON.stringify(prepare(get('--dir'), Number(get('--traces')), Number(get('--seed')), Number(get('--wide-attrs')))));
 } else {
   main().catch((err: unknown) => {
     if (err instanceof ArgError) console.error(`${err.message}\n\n${USAGE}`);

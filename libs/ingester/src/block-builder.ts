@@ -92,21 +92,29 @@ export function* combinedTraces(segmentPath: string, parts: PackedParts): Genera
   const fd = openSync(segmentPath, 'r');
   try {
     const combiner = new OtlpTraceCombiner(COMBINE_RULES);
+    // One buffer for the parts of the trace at hand, reused from trace to trace (as large as the largest
+    // trace, which max_bytes_per_trace bounds).
+    let scratch = Buffer.allocUnsafeSlow(64 * 1024);
     const bufs: Buffer[] = [];
     let k = 0;
     for (let i = 0; i < parts.counts.length; i++) {
+      const n = parts.counts[i]!;
+      let total = 0;
+      for (let j = 0; j < n; j++) total += parts.lengths[k + j]!;
+      if (total > scratch.length) scratch = Buffer.allocUnsafeSlow(Math.max(total, 2 * scratch.length));
       bufs.length = 0;
-      for (let j = 0; j < parts.counts[i]!; j++, k++) {
+      let at = 0;
+      for (let j = 0; j < n; j++, k++) {
         const offset = parts.offsets[k]!;
         const length = parts.lengths[k]!;
-        const buf = Buffer.allocUnsafe(length);
         let done = 0;
         while (done < length) {
-          const n = readSync(fd, buf, done, length - done, offset + done);
-          if (n === 0) throw new Error(`short read at ${offset} in ${segmentPath}`);
-          done += n;
+          const got = readSync(fd, scratch, at + done, length - done, offset + done);
+          if (got === 0) throw new Error(`short read at ${offset} in ${segmentPath}`);
+          done += got;
         }
-        bufs.push(buf);
+        bufs.push(scratch.subarray(at, at + length));
+        at += length;
       }
       const id = parts.ids.subarray(16 * i, 16 * i + 16);
       yield { id, encoded: combiner.combine(id, bufs) };
@@ -115,6 +123,13 @@ export function* combinedTraces(segmentPath: string, parts: PackedParts): Genera
     closeSync(fd);
   }
 }
+
+/**
+ * Brotli quality of the blocks an ingester builds. Compaction compresses their pages again at the
+ * writer's default (5); until then they are ~28% larger, and building them costs a quarter of the
+ * compression time (measured on the bench workload's `trace` pages: 0.23 s against 0.99 s per 350k spans).
+ */
+export const INGESTER_CODEC_LEVEL = 1;
 
 /** Builds one block; usable in any thread. */
 export async function buildBlock(job: BuildJob): Promise<BlockMeta> {
@@ -125,6 +140,7 @@ export async function buildBlock(job: BuildJob): Promise<BlockMeta> {
     bloomFalsePositive: job.bloomFalsePositive,
     bloomShardSizeBytes: job.bloomShardSizeBytes,
     rowGroupSizeBytes: job.rowGroupSizeBytes,
+    codecLevel: INGESTER_CODEC_LEVEL,
   });
 }
 

@@ -20,14 +20,14 @@ function reserve(): boolean {
 }
 
 function run(): void {
-  let batch = new Uint8Array(BATCH_BYTES);
+  let batch: Uint8Array = Buffer.allocUnsafeSlow(BATCH_BYTES);
   let view = Buffer.from(batch.buffer);
   let used = 0;
   const send = (): boolean => {
     if (!reserve()) return false;
     const out = batch.subarray(0, used);
     post({ batch: out }, [batch.buffer as ArrayBuffer]);
-    batch = new Uint8Array(BATCH_BYTES);
+    batch = Buffer.allocUnsafeSlow(BATCH_BYTES);
     view = Buffer.from(batch.buffer);
     used = 0;
     return true;
@@ -37,7 +37,7 @@ function run(): void {
     if (used > 0 && used + need > batch.length && !send()) return;
     if (need > batch.length) {
       // A trace larger than a batch travels alone.
-      batch = new Uint8Array(need);
+      batch = Buffer.allocUnsafeSlow(need);
       view = Buffer.from(batch.buffer);
     }
     view.writeUInt32LE(encoded.length, used);
