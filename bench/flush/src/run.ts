@@ -42,7 +42,8 @@ const USAGE = `node bench/flush/dist/run.js [flags]
   --wide-attrs N    instead of the workload, --traces traces carrying N attributes in all (issue 15's
                     shape: --traces 184 --wide-attrs 6000000), 50 spans each, pushed 10 spans at a time
   --workers N       block builder threads (default 1, what an ingester on 2 cores uses)
-  --no-pipeline     combine and write on one thread (default: a combine thread feeds the writing one)
+  --combine-threads N  threads combining traces for the writing one (default: one per core but one, at least one; 0: the
+                    writing thread combines too)
   --cpu-prof        run the build under node --cpu-prof (profiles in the temp dir, kept)
   --ingest-rate N   the baseline in spans/s (default 137968: bench/results/ingest.md)
   --out FILE        append the markdown result to FILE
@@ -169,12 +170,12 @@ function readIndex(dir: string): Array<{ id: Uint8Array; refs: Array<{ offset: n
 async function build(
   dir: string,
   workers: number,
-  pipeline: boolean,
+  combineThreads: number,
 ): Promise<{ ms: number; peakRss: number; spans: number; blockBytes: number; cpuMs: number }> {
   let peak = 0;
   const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage.rss())), 100);
   const traces = readIndex(dir);
-  const pool = new BlockBuilderPool(workers, pipeline);
+  const pool = new BlockBuilderPool(workers, combineThreads);
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   const meta = await pool.build({
@@ -197,23 +198,8 @@ async function build(
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2), {
-    known: [
-      'traces',
-      'seed',
-      'wide-attrs',
-      'workers',
-      'ingest-rate',
-      'out',
-      'note',
-      'phase',
-      'dir',
-      'cpu-prof',
-      'keep-data',
-      'help',
-      'no-pipeline',
-      'data-dir',
-    ],
-    booleans: ['cpu-prof', 'keep-data', 'help', 'no-pipeline'],
+    known: ['traces', 'seed', 'wide-attrs', 'workers', 'ingest-rate', 'out', 'note', 'phase', 'dir', 'cpu-prof', 'keep-data', 'help', 'combine-threads'],
+    booleans: ['cpu-prof', 'keep-data', 'help'],
   });
   if (boolArg(args, 'help')) {
     console.log(USAGE);
@@ -221,7 +207,7 @@ async function main(): Promise<void> {
   }
   const phase = args.get('phase');
   if (phase === 'build') {
-    const r = await build(args.get('dir')!, intArg(args, 'workers', 1, 1), !boolArg(args, 'no-pipeline'));
+    const r = await build(args.get('dir')!, intArg(args, 'workers', 1, 1), intArg(args, 'combine-threads', Math.max(1, os.availableParallelism() - 1), 0));
     console.log(JSON.stringify(r));
     return;
   }
@@ -249,8 +235,8 @@ async function main(): Promise<void> {
     );
     const load0 = os.loadavg()[0]!;
     const nodeArgs = cpuProf ? ['--cpu-prof', '--cpu-prof-dir', path.join(dir, 'prof')] : [];
-    const pipeline = !boolArg(args, 'no-pipeline');
-    const buildArgs = ['--phase', 'build', '--dir', dir, '--workers', String(workers), ...(pipeline ? [] : ['--no-pipeline'])];
+    const combineThreads = intArg(args, 'combine-threads', Math.max(1, os.availableParallelism() - 1), 0);
+    const buildArgs = ['--phase', 'build', '--dir', dir, '--workers', String(workers), '--combine-threads', String(combineThreads)];
     const out = execFileSync(process.execPath, [...nodeArgs, __filename, ...buildArgs], { encoding: 'utf8' });
     const r = JSON.parse(out.trim().split('\n').pop()!) as { ms: number; peakRss: number; spans: number; blockBytes: number; cpuMs: number };
     const load1 = os.loadavg()[0]!;
@@ -260,7 +246,7 @@ async function main(): Promise<void> {
       `## Flush (block building) — ${m.date}`,
       '',
       `Machine: ${m.nproc} × ${m.cpuModel}, ${fmtBytes(m.totalMemBytes)}${m.cgroupMemBytes ? ` (cgroup ${fmtBytes(m.cgroupMemBytes)})` : ''}; node ${m.node}; commit ${m.git ?? '?'}; load average (1 min) ${load0.toFixed(2)} before, ${load1.toFixed(2)} after.`,
-      `Workload: ${wideAttrs > 0 ? `${fmtInt(wideAttrs)} attributes over` : `bench/src/workload.ts seed ${seed},`} ${fmtInt(prep.traces)} traces, ${fmtInt(prep.spans)} spans in ${fmtInt(prep.parts)} WAL parts (${fmtBytes(prep.walBytes)} of OTLP); ${workers} builder thread(s), ${pipeline ? 'each with a combine thread' : 'combining on the same thread'}.`,
+      `Workload: ${wideAttrs > 0 ? `${fmtInt(wideAttrs)} attributes over` : `bench/src/workload.ts seed ${seed},`} ${fmtInt(prep.traces)} traces, ${fmtInt(prep.spans)} spans in ${fmtInt(prep.parts)} WAL parts (${fmtBytes(prep.walBytes)} of OTLP); ${workers} builder thread(s), ${combineThreads > 0 ? `each with ${combineThreads} combine thread(s)` : 'combining on the same thread'}.`,
       ...(args.get('note') ? [`Note: ${args.get('note')}`] : []),
       '',
       '| spans | build | spans/s | vs ingest (' + fmtInt(ingestRate) + ' spans/s) | CPU (all threads) | peak RSS | block |',

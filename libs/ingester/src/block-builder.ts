@@ -10,7 +10,7 @@ import { closeSync, existsSync, openSync, readSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { combinedOnThread } from './block-combine';
+import { combinedOnThreads } from './block-combine';
 import { create } from '@bufbuild/protobuf';
 import { LocalStore } from '@stave/backend';
 import { OtlpTraceCombiner, writeBlock, type BlockMeta } from '@stave/block';
@@ -72,10 +72,10 @@ export interface BuildJob {
   readonly bloomShardSizeBytes: number;
   readonly rowGroupSizeBytes: number;
   /**
-   * Combine traces on a thread of their own while this one writes the block (a pipeline of two threads,
-   * for a machine with a core to spare); else one thread does both.
+   * Threads that combine traces while this one writes the block (block-combine.ts); 0: this thread does
+   * both.
    */
-  readonly combineThread?: boolean;
+  readonly combineThreads?: number;
 }
 
 /** One trace from the TracesData encodings of its parts: resources merged, duplicate spans dropped. */
@@ -88,7 +88,11 @@ export function traceFromParts(parts: readonly Uint8Array[]): TracesData {
  * Synchronous reads: this runs on a worker thread, and a trace's parts are many small reads that the page
  * cache answers; going through the libuv pool for each one cost more than the reads (profiled).
  */
-export function* combinedTraces(segmentPath: string, parts: PackedParts): Generator<{ id: Uint8Array; encoded: Uint8Array }> {
+export function* combinedTraces(
+  segmentPath: string,
+  parts: PackedParts,
+  include: (trace: number) => boolean = () => true,
+): Generator<{ i: number; id: Uint8Array; encoded: Uint8Array }> {
   const fd = openSync(segmentPath, 'r');
   try {
     const combiner = new OtlpTraceCombiner(COMBINE_RULES);
@@ -99,6 +103,10 @@ export function* combinedTraces(segmentPath: string, parts: PackedParts): Genera
     let k = 0;
     for (let i = 0; i < parts.counts.length; i++) {
       const n = parts.counts[i]!;
+      if (!include(i)) {
+        k += n;
+        continue;
+      }
       let total = 0;
       for (let j = 0; j < n; j++) total += parts.lengths[k + j]!;
       if (total > scratch.length) scratch = Buffer.allocUnsafeSlow(Math.max(total, 2 * scratch.length));
@@ -117,7 +125,7 @@ export function* combinedTraces(segmentPath: string, parts: PackedParts): Genera
         at += length;
       }
       const id = parts.ids.subarray(16 * i, 16 * i + 16);
-      yield { id, encoded: combiner.combine(id, bufs) };
+      yield { i, id, encoded: combiner.combine(id, bufs) };
     }
   } finally {
     closeSync(fd);
@@ -136,7 +144,7 @@ export async function buildBlock(job: BuildJob): Promise<BlockMeta> {
   return writeBlock(new LocalStore(job.storeRoot), {
     tenant: job.tenant,
     blockID: job.blockID,
-    traces: job.combineThread ? combinedOnThread(job.segmentPath, job.parts) : combinedTraces(job.segmentPath, job.parts),
+    traces: job.combineThreads ? combinedOnThreads(job.segmentPath, job.parts, job.combineThreads) : combinedTraces(job.segmentPath, job.parts),
     bloomFalsePositive: job.bloomFalsePositive,
     bloomShardSizeBytes: job.bloomShardSizeBytes,
     rowGroupSizeBytes: job.rowGroupSizeBytes,
@@ -163,12 +171,14 @@ export class BlockBuilderPool {
 
   /**
    * @param size worker threads building blocks at once.
-   * @param combineThread whether each build combines traces on a second thread while its own writes
-   *   (jobs may say otherwise).
+   * @param combineThreads threads that combine traces for each build while its own writes (jobs may say
+   *   otherwise). Combining costs about twice what writing does (profiled on the bench workload); by
+   *   default one thread per core but one, at least one: each thread costs ~40 MiB of memory, and on two
+   *   cores a second one only shares them with the writer and page compression.
    */
   constructor(
     private readonly size: number,
-    private readonly combineThread = availableParallelism() > 1,
+    private readonly combineThreads = Math.max(1, availableParallelism() - 1),
   ) {}
 
   get usesWorkers(): boolean {
@@ -177,7 +187,7 @@ export class BlockBuilderPool {
 
   build(job: BuildJob): Promise<BlockMeta> {
     if (this.closed) return Promise.reject(new Error('block builder pool is closed'));
-    if (!this.usesWorkers) return buildBlock({ ...job, combineThread: false });
+    if (!this.usesWorkers) return buildBlock({ ...job, combineThreads: 0 });
     return new Promise<BlockMeta>((resolve, reject) => {
       this.queue.push({ job, p: { resolve, reject } });
       this.dispatch();
@@ -191,7 +201,7 @@ export class BlockBuilderPool {
       if (!w) return;
       const { job, p } = this.queue.shift()!;
       this.busy.set(w, p);
-      w.postMessage({ ...job, combineThread: job.combineThread ?? this.combineThread }, transferable(job.parts));
+      w.postMessage({ ...job, combineThreads: job.combineThreads ?? this.combineThreads }, transferable(job.parts));
     }
   }
 

@@ -1,9 +1,9 @@
-// Worker thread entry: the combine half of a block build (block-combine.ts).
+// Worker thread entry: the combine half of a block build (block-combine.ts), for its share of the chunks.
 import { parentPort, workerData } from 'node:worker_threads';
 import { combinedTraces } from './block-builder';
-import { BATCH_BYTES, CTRL_ABORT, CTRL_IN_FLIGHT, MAX_BATCHES_IN_FLIGHT, type CombineMessage, type CombineWorkerData } from './block-combine';
+import { BATCH_BYTES, CHUNK_TRACES, CTRL_ABORT, CTRL_IN_FLIGHT, MAX_BATCHES_IN_FLIGHT, type CombineMessage, type CombineWorkerData } from './block-combine';
 
-const { segmentPath, parts, ctrl } = workerData as CombineWorkerData;
+const { segmentPath, parts, index, threads, ctrl } = workerData as CombineWorkerData;
 const post = (m: CombineMessage, transfer?: ArrayBuffer[]): void => parentPort!.postMessage(m, transfer);
 
 /** Waits for room for one more batch; false when the build was aborted. */
@@ -20,33 +20,33 @@ function reserve(): boolean {
 }
 
 function run(): void {
-  let batch: Uint8Array = Buffer.allocUnsafeSlow(BATCH_BYTES);
-  let view = Buffer.from(batch.buffer);
+  let batch: Buffer = Buffer.allocUnsafeSlow(BATCH_BYTES);
   let used = 0;
-  const send = (): boolean => {
+  /** Sends what the batch holds (`end`: and the chunk is done); false when the build was aborted. */
+  const send = (end: boolean): boolean => {
+    if (used === 0) {
+      if (end) post({ end });
+      return true;
+    }
     if (!reserve()) return false;
-    const out = batch.subarray(0, used);
-    post({ batch: out }, [batch.buffer as ArrayBuffer]);
+    post({ batch: batch.subarray(0, used), end }, [batch.buffer as ArrayBuffer]);
     batch = Buffer.allocUnsafeSlow(BATCH_BYTES);
-    view = Buffer.from(batch.buffer);
     used = 0;
     return true;
   };
-  for (const { id, encoded } of combinedTraces(segmentPath, parts)) {
+  const traces = parts.counts.length;
+  let chunkEnd = 0;
+  for (const { i, id, encoded } of combinedTraces(segmentPath, parts, (t) => Math.floor(t / CHUNK_TRACES) % threads === index)) {
+    if (i >= chunkEnd) chunkEnd = Math.min(traces, (Math.floor(i / CHUNK_TRACES) + 1) * CHUNK_TRACES);
     const need = 20 + encoded.length;
-    if (used > 0 && used + need > batch.length && !send()) return;
-    if (need > batch.length) {
-      // A trace larger than a batch travels alone.
-      batch = Buffer.allocUnsafeSlow(need);
-      view = Buffer.from(batch.buffer);
-    }
-    view.writeUInt32LE(encoded.length, used);
-    view.set(id, used + 4);
-    view.set(encoded, used + 20);
+    if (used > 0 && used + need > batch.length && !send(false)) return;
+    if (need > batch.length) batch = Buffer.allocUnsafeSlow(need); // a trace larger than a batch travels alone
+    batch.writeUInt32LE(encoded.length, used);
+    batch.set(id, used + 4);
+    batch.set(encoded, used + 20);
     used += need;
+    if (i === chunkEnd - 1 && !send(true)) return;
   }
-  if (used > 0 && !send()) return;
-  post({ done: true });
 }
 
 try {
