@@ -20,6 +20,7 @@ import { TracesDataSchema } from '@stave/proto';
 import { ByteWriter } from './bytes';
 import { type WireMergeRules, WireTraceMerger } from './trace-merge';
 import {
+  idKeyAt,
   TraceEncoder,
   P_EMPTY,
   P_EXPLICIT,
@@ -898,23 +899,6 @@ function rangeEquals(buf: Buffer, a: number, b: number, id: Uint8Array): boolean
   if (b - a !== id.length) return false;
   for (let i = 0; i < id.length; i++) if (buf[a + i] !== id[i]) return false;
   return true;
-}
-
-/** trace-codec's idKey of `buf[a, b)`, without a view. */
-function idKeyAt(buf: Buffer, a: number, b: number): string {
-  const n = b - a;
-  if (n === 8) {
-    return String.fromCharCode(
-      (buf[a]! << 8) | buf[a + 1]!,
-      (buf[a + 2]! << 8) | buf[a + 3]!,
-      (buf[a + 4]! << 8) | buf[a + 5]!,
-      (buf[a + 6]! << 8) | buf[a + 7]!,
-      8,
-    );
-  }
-  let s = '';
-  for (let i = a; i < b; i += 2) s += String.fromCharCode((buf[i]! << 8) | (i + 1 < b ? buf[i + 1]! : 0));
-  return s + String.fromCharCode(n);
 }
 
 /**
