@@ -338,36 +338,49 @@ export class OtlpTranscoder {
   }
 
   private resourceSpans(a: number, b: number): void {
-    let resA = -1;
-    let resB = -1;
+    this.group(a, b, RESOURCE_SPANS, this.resourceFn, this.scopeSpansFn);
+  }
+
+  private readonly resourceFn = (a: number, b: number): void => this.resource(a, b);
+  private readonly scopeSpansFn = (a: number, b: number): void => this.scopeSpans(a, b);
+  private readonly scopeFn = (a: number, b: number): void => this.scope(a, b);
+  private readonly spanFn = (a: number, b: number): void => this.span(a, b);
+
+  /**
+   * ResourceSpans and ScopeSpans, which share a shape: 1 their header (resource, scope; given twice, it
+   * would merge), 2 their repeated items (scope spans, spans), 3 a schema URL.
+   */
+  private group(a: number, b: number, known: number, header: (a: number, b: number) => void, item: (a: number, b: number) => void): void {
+    let hA = -1;
+    let hB = -1;
     let urlA = 0;
     let urlB = 0;
-    let scopes = 0;
+    let items = 0;
     this.pos = a;
     while (this.pos < b) {
       const f = this.v32();
       if (f === tag(1, WT_LEN)) {
-        if (resA >= 0) this.fail();
-        resB = this.len(b);
-        resA = this.pos;
-        this.pos = resB;
+        if (hA >= 0) this.fail();
+        hB = this.len(b);
+        hA = this.pos;
+        this.pos = hB;
       } else if (f === tag(2, WT_LEN)) {
         this.pos = this.len(b);
-        scopes++;
+        items++;
       } else if (f === tag(3, WT_LEN)) {
         urlB = this.len(b);
         urlA = this.pos;
         this.pos = urlB;
-      } else this.skip(f, RESOURCE_SPANS, b);
+      } else this.skip(f, known, b);
     }
-    this.shape.varint((resA >= 0 ? 1 : 0) | (urlB > urlA ? 2 : 0));
-    if (resA >= 0) this.resource(resA, resB);
+    this.shape.varint((hA >= 0 ? 1 : 0) | (urlB > urlA ? 2 : 0));
+    if (hA >= 0) header(hA, hB);
     if (urlB > urlA) this.lenBytes(this.strs, urlA, urlB);
-    this.shape.varint(scopes);
+    this.shape.varint(items);
     this.pos = a;
-    for (let i = 0; i < scopes; i++) {
+    for (let i = 0; i < items; i++) {
       const e = this.next(b, tag(2, WT_LEN));
-      this.scopeSpans(this.pos, e);
+      item(this.pos, e);
       this.pos = e;
     }
   }
@@ -442,38 +455,7 @@ export class OtlpTranscoder {
   }
 
   private scopeSpans(a: number, b: number): void {
-    let scA = -1;
-    let scB = -1;
-    let urlA = 0;
-    let urlB = 0;
-    let spans = 0;
-    this.pos = a;
-    while (this.pos < b) {
-      const f = this.v32();
-      if (f === tag(1, WT_LEN)) {
-        if (scA >= 0) this.fail();
-        scB = this.len(b);
-        scA = this.pos;
-        this.pos = scB;
-      } else if (f === tag(2, WT_LEN)) {
-        this.pos = this.len(b);
-        spans++;
-      } else if (f === tag(3, WT_LEN)) {
-        urlB = this.len(b);
-        urlA = this.pos;
-        this.pos = urlB;
-      } else this.skip(f, SCOPE_SPANS, b);
-    }
-    this.shape.varint((scA >= 0 ? 1 : 0) | (urlB > urlA ? 2 : 0));
-    if (scA >= 0) this.scope(scA, scB);
-    if (urlB > urlA) this.lenBytes(this.strs, urlA, urlB);
-    this.shape.varint(spans);
-    this.pos = a;
-    for (let i = 0; i < spans; i++) {
-      const e = this.next(b, tag(2, WT_LEN));
-      this.span(this.pos, e);
-      this.pos = e;
-    }
+    this.group(a, b, SCOPE_SPANS, this.scopeFn, this.spanFn);
   }
 
   private scope(a: number, b: number): void {
