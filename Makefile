@@ -7,7 +7,7 @@ PNPM_VERSION := 12.4.2
 PNPM := pnpm
 BIN := node_modules/.bin
 
-.PHONY: run fleet image-root build test chaos lint format typecheck generate bench bench-blocks bench-compaction bench-explorer bench-search bench-metrics-generator clean deps tools system-deps deploy-manifests
+.PHONY: run fleet image-root build test chaos lint format typecheck generate bench bench-blocks bench-compaction bench-flush bench-explorer bench-search bench-metrics-generator clean deps tools system-deps deploy-manifests
 
 deps: node_modules/.pnpm-stamp
 
@@ -96,6 +96,11 @@ bench-metrics-generator: build
 	$(BIN)/tsc -b bench/metrics-generator
 	node bench/metrics-generator/dist/run.js $(ARGS)
 
+# Block building alone: the ingester's builder on the WAL of ~1.75M spans of the bench's workload (bench/flush/src/run.ts).
+bench-flush: build
+	$(BIN)/tsc -b bench/flush
+	node bench/flush/dist/run.js $(ARGS)
+
 # The explorer's trace view on a 20,000-span trace in headless Chromium, and the bundle size (bench/explorer/src/run.ts).
 bench-explorer: build system-deps
 	$(BIN)/tsc -b bench/explorer
@@ -107,4 +112,4 @@ deploy-manifests: system-deps
 	deploy/kubernetes/generate.sh
 
 clean:
-	rm -rf libs/*/dist services/*/dist test/dist bench/dist bench/blocks/dist bench/compaction/dist bench/explorer/dist bench/search/dist bench/metrics-generator/dist scripts/fleet/dist
+	rm -rf libs/*/dist services/*/dist test/dist bench/dist bench/blocks/dist bench/compaction/dist bench/flush/dist bench/explorer/dist bench/search/dist bench/metrics-generator/dist scripts/fleet/dist

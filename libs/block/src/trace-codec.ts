@@ -266,12 +266,24 @@ export class TraceEncoder {
 
 /** A Map key for an ID: two bytes per UTF-16 unit, then the length (so keys of different lengths differ). */
 export function idKey(id: Uint8Array): string {
-  if (id.length === 8) {
-    return String.fromCharCode((id[0]! << 8) | id[1]!, (id[2]! << 8) | id[3]!, (id[4]! << 8) | id[5]!, (id[6]! << 8) | id[7]!, 8);
+  return idKeyAt(id, 0, id.length);
+}
+
+/** idKey of `buf[a, b)`, without a view. */
+export function idKeyAt(buf: Uint8Array, a: number, b: number): string {
+  const n = b - a;
+  if (n === 8) {
+    return String.fromCharCode(
+      (buf[a]! << 8) | buf[a + 1]!,
+      (buf[a + 2]! << 8) | buf[a + 3]!,
+      (buf[a + 4]! << 8) | buf[a + 5]!,
+      (buf[a + 6]! << 8) | buf[a + 7]!,
+      8,
+    );
   }
   let s = '';
-  for (let i = 0; i < id.length; i += 2) s += String.fromCharCode((id[i]! << 8) | (id[i + 1] ?? 0));
-  return s + String.fromCharCode(id.length);
+  for (let i = a; i < b; i += 2) s += String.fromCharCode((buf[i]! << 8) | (i + 1 < b ? buf[i + 1]! : 0));
+  return s + String.fromCharCode(n);
 }
 
 function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {

@@ -17,7 +17,7 @@
 
 import type { ResourceSpans, ScopeSpans, TracesData } from '@stave/proto';
 import { ByteWriter } from './bytes';
-import { decodeTrace, idKey, TraceEncoder } from './trace-codec';
+import { decodeTrace, idKey, idKeyAt, TraceEncoder } from './trace-codec';
 import { type HeaderRec, TraceScan } from './trace-scan';
 
 export interface WireMergeRules {
@@ -110,7 +110,8 @@ export class WireTraceMerger {
           }
           for (let k = sr.firstSpan; k < sr.firstSpan + sr.spanCount; k++) {
             const sp = sc.spans[k]!;
-            const key = `${sc.buf.toString('latin1', sp.spanIdA, sp.spanIdB)}\u0000${sp.kind}`;
+            // (span ID, kind): idKey's characters then the kind's two halves (no native call per span).
+            const key = idKeyAt(sc.buf, sp.spanIdA, sp.spanIdB) + String.fromCharCode(sp.kind & 0xffff, (sp.kind >>> 16) & 0xffff);
             const existing = kept.get(key);
             if (!existing) kept.set(key, { part: p, span: k, scope: sg, resource: rg });
             else if (existing.scope !== sg || existing.resource !== rg || !this.sameSpan(existing.part, existing.span, p, k))
@@ -135,7 +136,7 @@ export class WireTraceMerger {
         for (const k of sg.spans) {
           const sc = scans[k.part]!;
           const sp = sc.spans[k.span]!;
-          const key = idKey(sc.spanId(k.span));
+          const key = idKeyAt(sc.buf, sp.spanIdA, sp.spanIdB);
           if (!spanIndex.has(key)) spanIndex.set(key, n);
           n++;
           if (base === undefined || sp.start < base) base = sp.start;

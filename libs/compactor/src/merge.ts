@@ -14,7 +14,7 @@
 
 import type { ObjectStore } from '@stave/backend';
 import { hexID, openBlock, WireTraceMerger, writeBlock, type BlockMeta, type BlockTrace, type WireMergeRules, type WriteBlockOptions } from '@stave/block';
-import { combineTraces, resourceKey, scopeKey } from '@stave/model';
+import { COMBINE_RULES as MODEL_COMBINE_RULES } from '@stave/model';
 import { errors } from '@stave/core';
 
 export interface MergeStats {
@@ -44,11 +44,7 @@ export interface EncodedTrace {
 }
 
 /** @stave/model's combine rules, for the wire-level merge. */
-export const COMBINE_RULES: WireMergeRules = Object.freeze({
-  resourceOrder: resourceKey,
-  scopeOrder: scopeKey,
-  combine: combineTraces,
-});
+export const COMBINE_RULES: WireMergeRules = MODEL_COMBINE_RULES;
 
 interface Head {
   readonly source: number;

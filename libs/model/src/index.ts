@@ -5,7 +5,7 @@
 // --- OTLP (otlp/) ---
 export { splitByTrace, type SplitOptions, type SplitResult, type TraceSplit } from './otlp/split';
 export { keyValueJson, parseOtlpJson } from './otlp/json';
-export { combineTraceBytes, combineTraces, countSpans, joinCombined, resourceKey, scopeKey, type TraceLike } from './otlp/combine';
+export { COMBINE_RULES, combineTraceBytes, combineTraces, countSpans, joinCombined, resourceKey, scopeKey, type TraceLike } from './otlp/combine';
 export { parseTraceID, tempoTraceByIDV2Json, tempoTraceByIDV2Proto, tempoTraceV1Json, type TempoTraceByIDResponse } from './otlp/tempo-json';
 
 // --- Jaeger and Zipkin (jaeger/, zipkin/) ---

@@ -10,6 +10,8 @@ import { type Codec, type ColumnChunkMeta, Encoding, encodePageHeader, PageType,
 export interface ColumnOptions {
   readonly leaf: SchemaLeaf;
   readonly codec: Codec;
+  /** The codec's level (brotli quality, gzip level); its default when absent. */
+  readonly codecLevel?: number;
   /** Dictionary-encode (falls back to PLAIN for the rest of the chunk past `dictionaryMaxBytes`). */
   readonly dictionary?: boolean;
   /** Target uncompressed size of one data page. */
@@ -272,7 +274,7 @@ export class ColumnWriter {
       numValues: this.pageRows,
       encoding,
       uncompressedSize: raw.length,
-      body: compress(this.opts.codec, raw),
+      body: compress(this.opts.codec, raw, this.opts.codecLevel),
       settled: false,
     };
     void page.body.then(
@@ -300,7 +302,7 @@ export class ColumnWriter {
     const hadDict = this.dict.size > 0;
     if (hadDict) {
       const raw = this.dictValues.toBytes();
-      const body = await compress(this.opts.codec, raw);
+      const body = await compress(this.opts.codec, raw, this.opts.codecLevel);
       const header = encodePageHeader({
         type: PageType.DICTIONARY_PAGE,
         uncompressedSize: raw.length,

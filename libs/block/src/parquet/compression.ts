@@ -18,24 +18,33 @@ export function codecOf(name: CodecName): Codec {
 /**
  * Compresses on libuv's thread pool, so page compression overlaps with encoding on the calling thread.
  * The output chunk covers the whole page: zlib's async mode otherwise needs the calling thread for
- * every 16 KiB of output, and that thread is busy encoding. Brotli quality 5: the knee of size vs
- * speed measured on trace pages (bench/results/block.md).
+ * every 16 KiB of output, and that thread is busy encoding. Brotli quality 5 by default: the knee of
+ * size vs speed measured on trace pages (bench/results/block.md); `level` overrides it.
  */
-export function compress(codec: Codec, data: Buffer): Promise<Buffer> {
+export function compress(codec: Codec, data: Buffer, level?: number): Promise<Buffer> {
   const chunkSize = Math.max(64 * 1024, data.length + 1024);
   switch (codec) {
     case Codec.BROTLI:
       return brotliCompress(data, {
         chunkSize,
-        params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 5, [zlib.constants.BROTLI_PARAM_SIZE_HINT]: data.length },
-      });
+        params: { [zlib.constants.BROTLI_PARAM_QUALITY]: level ?? 5, [zlib.constants.BROTLI_PARAM_SIZE_HINT]: data.length },
+      }).then(compact);
     case Codec.GZIP:
-      return gzip(data, { level: 6, chunkSize });
+      return gzip(data, { level: level ?? 6, chunkSize }).then(compact);
     case Codec.UNCOMPRESSED:
       return Promise.resolve(data);
     default:
       return Promise.reject(new RangeError(`parquet: codec ${Codec[codec]} is not supported for writing`));
   }
+}
+
+/**
+ * zlib hands back a view into its output chunk, which is as large as the page before compression: a
+ * row group's compressed pages would keep the memory of its uncompressed pages (measured: ~100 MiB per
+ * 100 MiB row group). A compressed page that uses less than half of its chunk is copied out.
+ */
+function compact(b: Buffer): Buffer {
+  return b.byteLength * 2 < b.buffer.byteLength ? Buffer.from(b) : b;
 }
 
 /**

@@ -159,6 +159,12 @@ function isTrace(t: TraceLike): t is Trace {
   return (t as { $typeName?: string }).$typeName === TraceSchema.typeName;
 }
 
+/**
+ * These rules for the wire-level combine (@stave/block's WireTraceMerger): the identity and order keys of
+ * resources and scopes, and this module's combine for the traces it hands back.
+ */
+export const COMBINE_RULES = Object.freeze({ resourceOrder: resourceKey, scopeOrder: scopeKey, combine: combineTraces });
+
 /** Combines per-trace protobuf encodings (stave.v1.Trace / TracesData), e.g. the slices splitByTrace makes. */
 export function combineTraceBytes(parts: readonly Uint8Array[]): Trace {
   return combineTraces(parts.map((p) => fromBinary(TraceSchema, p)));

@@ -1,0 +1,108 @@
+// The block build's pipeline: combine threads read each trace's WAL parts and combine them into the
+// block's trace encoding (block-combine-worker.ts), while the building thread writes them into the
+// Parquet block in trace-ID order. The traces are dealt to the combine threads in chunks of CHUNK_TRACES,
+// round-robin (chunk c to thread c mod n), and the writer takes the chunks back in order.
+//
+// Combined traces cross in batches of about BATCH_BYTES (a trace larger than that is a batch of its own;
+// a batch never spans two chunks), and each combine thread has at most MAX_BATCHES_IN_FLIGHT batches on
+// their way: it waits (Atomics.wait on a shared counter) until the writer has taken one. So the memory
+// between the threads is bounded by those numbers, whatever the block's size.
+//
+// Batch layout: records of u32 length (little-endian) | 16-byte trace ID | encoded trace, back to back.
+
+import path from 'node:path';
+import { Worker } from 'node:worker_threads';
+import type { PackedParts } from './block-builder';
+
+export const BATCH_BYTES = 1024 * 1024;
+export const MAX_BATCHES_IN_FLIGHT = 4;
+export const CHUNK_TRACES = 512;
+/** Slots of the shared control array. */
+export const CTRL_IN_FLIGHT = 0;
+export const CTRL_ABORT = 1;
+
+export interface CombineWorkerData {
+  readonly segmentPath: string;
+  readonly parts: PackedParts;
+  /** This thread combines chunks `index`, `index + threads`, ... */
+  readonly index: number;
+  readonly threads: number;
+  /** Int32Array over a SharedArrayBuffer: [batches in flight, abort]. */
+  readonly ctrl: Int32Array;
+}
+
+/** A batch of combined traces; `end` marks the last batch of a chunk (it may carry no batch). */
+export type CombineMessage = { batch?: Uint8Array; end: boolean } | { error: string };
+
+const SCRIPT = path.join(__dirname, 'block-combine-worker.js');
+
+interface Lane {
+  readonly worker: Worker;
+  readonly ctrl: Int32Array;
+  readonly queue: Array<{ batch?: Uint8Array; end: boolean }>;
+  exited: boolean;
+}
+
+/** The job's traces, combined on `threads` threads of their own, in order. */
+export async function* combinedOnThreads(segmentPath: string, parts: PackedParts, threads: number): AsyncGenerator<{ id: Uint8Array; encoded: Uint8Array }> {
+  const chunks = Math.ceil(parts.counts.length / CHUNK_TRACES);
+  const n = Math.max(1, Math.min(threads, chunks));
+  let failure: Error | undefined;
+  let wake: (() => void) | undefined;
+  const notify = (): void => {
+    wake?.();
+    wake = undefined;
+  };
+  const lanes: Lane[] = [];
+  for (let index = 0; index < n; index++) {
+    const ctrl = new Int32Array(new SharedArrayBuffer(8));
+    const data: CombineWorkerData = { segmentPath, parts, index, threads: n, ctrl };
+    const lane: Lane = { worker: new Worker(SCRIPT, { workerData: data }), ctrl, queue: [], exited: false };
+    lane.worker.on('message', (m: CombineMessage) => {
+      if ('error' in m) failure ??= new Error(m.error);
+      else lane.queue.push(m);
+      notify();
+    });
+    lane.worker.on('error', (err) => {
+      failure ??= err;
+      notify();
+    });
+    lane.worker.on('exit', () => {
+      lane.exited = true;
+      notify();
+    });
+    lanes.push(lane);
+  }
+  try {
+    for (let c = 0; c < chunks; c++) {
+      const lane = lanes[c % n]!;
+      for (;;) {
+        const m = lane.queue.shift();
+        if (!m) {
+          if (failure) throw failure;
+          if (lane.exited) throw new Error('block combine thread exited before its last trace');
+          await new Promise<void>((resolve) => (wake = resolve));
+          continue;
+        }
+        if (m.batch) {
+          const view = Buffer.from(m.batch.buffer, m.batch.byteOffset, m.batch.byteLength);
+          for (let p = 0; p < view.length;) {
+            const len = view.readUInt32LE(p);
+            yield { id: view.subarray(p + 4, p + 20), encoded: view.subarray(p + 20, p + 20 + len) };
+            p += 20 + len;
+          }
+          Atomics.sub(lane.ctrl, CTRL_IN_FLIGHT, 1);
+          Atomics.notify(lane.ctrl, CTRL_IN_FLIGHT);
+        }
+        if (m.end) break;
+      }
+    }
+  } finally {
+    // Done, or the write failed: the combine threads stop either way.
+    for (const lane of lanes) {
+      Atomics.store(lane.ctrl, CTRL_ABORT, 1);
+      Atomics.notify(lane.ctrl, CTRL_IN_FLIGHT);
+    }
+    await Promise.all(lanes.map((l) => l.worker.terminate()));
+  }
+}
