@@ -50,6 +50,7 @@ export function stackConfig(s3Port: number, opts: StackOptions = {}): string {
     `      secret_key: ${S3RVER_KEY}`,
     '      forcepathstyle: true',
     '      insecure: true',
+    ...(opts.s3 ?? []),
     'query_frontend:',
     // Each lookup is 2 jobs, so 40 outstanding jobs are 20 lookups: a flood of 150 overflows the queue.
     '  max_outstanding_per_tenant: 40',
