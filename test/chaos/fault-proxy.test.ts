@@ -50,6 +50,19 @@ describe('FaultProxy', () => {
     expect(Date.now() - t0).toBeGreaterThanOrEqual(300);
   });
 
+  it('holds the answers back when slow draws under its chance, and only the answers', async () => {
+    let draws = 0;
+    await proxy.set('pass', { slow: { chance: 0.5, ms: 400, draw: () => (draws++ % 2 === 0 ? 0.9 : 0.1) } });
+    const t0 = Date.now();
+    expect(await exchange(proxy.port, 'a')).toBe('a');
+    expect(Date.now() - t0).toBeLessThan(400);
+    expect(await exchange(proxy.port, 'b')).toBe('b');
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(400);
+    expect(draws).toBe(2);
+    await proxy.set('pass', { slow: null });
+    expect(proxy.slow).toBeUndefined();
+  });
+
   it('refuses on the same port, resetting open connections, and passes again after', async () => {
     const port = proxy.port;
     const open = net.connect(port, '127.0.0.1');

@@ -3,7 +3,7 @@
 
 import { create, type MessageInitShape } from '@bufbuild/protobuf';
 import { createClient } from '@connectrpc/connect';
-import { createGrpcTransport } from '@connectrpc/connect-node';
+import { grpcTransport } from '@stave/server';
 import {
   Pusher,
   PushBytesRequestSchema,
@@ -55,7 +55,7 @@ export interface RemoteClientOptions {
 }
 
 export function remoteIngesterClient(opts: RemoteClientOptions): IngesterClient {
-  const transport = createGrpcTransport({
+  const transport = grpcTransport({
     baseUrl: `http://${opts.address}`,
     readMaxBytes: opts.maxMessageBytes,
     writeMaxBytes: opts.maxMessageBytes,

@@ -95,6 +95,57 @@ describe('QueryFrontend on the request queue', () => {
     queue.connect('q', 1, () => undefined);
     await expect(f.findTraceByID(['t'], id, 0n, 0n)).rejects.toMatchObject({ code: Code.DeadlineExceeded });
   });
+
+  describe('with the object store down (block jobs fail reading the backend)', () => {
+    const failed = (jobId: string, httpStatus: number, message: string) =>
+      create(JobResultSchema, { jobId, outcome: { case: 'error', value: { httpStatus, message } } });
+    /** A querier that answers the ingester job with `ingesterSpan` (none: not found) and fails every block job. */
+    const run = (blockStatus: number, ingesterSpan?: string) => {
+      const queue = new RequestQueue({ maxOutstandingPerTenant: 100, maxRetries: 0 });
+      const w = queue.connect('q', 10, (jobs) => {
+        for (const m of jobs) {
+          const blocks = m.job.case === 'traceById' && m.job.value.queryMode === QueryMode.BLOCKS;
+          queueMicrotask(() =>
+            w.complete(blocks ? failed(m.jobId, blockStatus, 's3: GET single-tenant/b1/bloom-0 failed: connect ECONNREFUSED') : answer(m.jobId, ingesterSpan)),
+          );
+        }
+      });
+      return frontend(queue, { queryShards: 3 });
+    };
+
+    it('answers what the ingesters hold, marked partial with the reason', async () => {
+      const r = await run(503, 'recent').lookup(['t'], id, 0n, 0n);
+      expect(r.trace?.resourceSpans[0]?.scopeSpans[0]?.spans[0]?.name).toBe('recent');
+      expect(r.partial).toMatch(/^2 of 2 block jobs failed, the answer may lack spans stored in the backend: s3: GET .*ECONNREFUSED/);
+    });
+
+    it('answers the backend error, not "not found", when the ingesters hold nothing', async () => {
+      await expect(run(503).lookup(['t'], id, 0n, 0n)).rejects.toMatchObject({ code: Code.Unavailable, rawMessage: expect.stringContaining('ECONNREFUSED') });
+    });
+
+    it('keeps overload an error (429), not a partial answer', async () => {
+      await expect(run(429, 'recent').lookup(['t'], id, 0n, 0n)).rejects.toMatchObject({ code: Code.ResourceExhausted });
+    });
+
+    it('serves the partial answer over HTTP: 200, stave-partial header, v2 status PARTIAL with the message', async () => {
+      const f = run(503, 'recent');
+      const http = (f as unknown as { opts: FrontendOptions }).opts.http;
+      await http.start();
+      try {
+        const base = `http://127.0.0.1:${http.address().port}`;
+        const v1 = await fetch(`${base}/api/traces/${Buffer.from(id).toString('hex')}`);
+        expect(v1.status).toBe(200);
+        expect(v1.headers.get('stave-partial')).toMatch(/block jobs failed/);
+        const v2 = await fetch(`${base}/api/v2/traces/${Buffer.from(id).toString('hex')}`);
+        expect(v2.status).toBe(200);
+        const body = (await v2.json()) as { status?: string; message?: string };
+        expect(body.status).toBe('PARTIAL');
+        expect(body.message).toMatch(/block jobs failed/);
+      } finally {
+        await http.stop();
+      }
+    });
+  });
 });
 
 describe('queryTenants', () => {

@@ -4,13 +4,19 @@
 // .query_shards`), queued on the request queue for the queriers that pull from it, each hedged after
 // `hedge_requests_at` (up to `hedge_requests_up_to` copies), and the partial traces are combined with
 // duplicate spans dropped. The whole lookup has one deadline (`querier.trace_by_id.query_timeout`).
+//
+// When the backend cannot be read (a block job fails with a backend error) but the ingesters answered,
+// the lookup answers 200 with what was found, marked partial (v2: `"status":"PARTIAL"` and a message, as
+// Tempo marks a partial trace; v1 and v2: a `stave-partial` header with the reason): whether a block that
+// could not be read held more of the trace is not knowable. With nothing found at all it answers the
+// backend's error (5xx), never a 404 (docs/reliability.md, "Object store down").
 
 import { setMaxListeners } from 'node:events';
 import { toBinary } from '@bufbuild/protobuf';
 import { joinCombined, parseTraceID, tempoTraceByIDV2Json, tempoTraceByIDV2Proto, tempoTraceV1Json } from '@stave/model';
 import { QueryMode, TraceSchema, type Trace, type TraceByIDRequest, type TraceByIDResponse } from '@stave/proto';
 import { traceByIDRequest } from '@stave/ingester';
-import { BasicService, Code, ConnectError, resolveTenant, validateTenantID, type HttpServer } from '@stave/server';
+import { BasicService, Code, ConnectError, httpStatusOf, publicErrorMessage, resolveTenant, validateTenantID, type HttpServer } from '@stave/server';
 import { Counter, type Registry } from 'prom-client';
 import type { JobAnswer, JobRequest } from './queue';
 import { SearchFrontend, type SearchFrontendOptions } from './search-frontend';
@@ -69,6 +75,22 @@ export function queryTenants(orgID: string | undefined, multitenancy: boolean, m
   return tenants;
 }
 
+/** A lookup's answer: the combined trace, and why it may be short when a backend part failed. */
+export interface TraceLookup {
+  trace?: Trace;
+  /** Set when block jobs failed and the answer holds only what the other jobs found. */
+  partial?: string;
+}
+
+/** Codes of a block job that failed reading the backend (not the lookup's deadline, overload or a bad request). */
+const BACKEND_FAILURE = new Set([Code.Unavailable, Code.Internal, Code.Unknown, Code.DataLoss]);
+
+/** The `stave-partial` header value: printable ASCII, at most 300 characters. */
+function headerSafe(reason: string): string {
+  const s = reason.replace(/[^\x20-\x7e]/g, '?');
+  return s.length > 300 ? `${s.slice(0, 299)}~` : s;
+}
+
 export class QueryFrontend extends BasicService {
   private readonly ranges: Array<[string, string]>;
   private readonly hedged: Counter | undefined;
@@ -103,6 +125,14 @@ export class QueryFrontend extends BasicService {
 
   /** One lookup across `tenants`, sharded and queued; undefined when no part of the trace was found. */
   async findTraceByID(tenants: readonly string[], id: Uint8Array, start: bigint, end: bigint): Promise<Trace | undefined> {
+    return (await this.lookup(tenants, id, start, end)).trace;
+  }
+
+  /**
+   * One lookup across `tenants`. A block job that fails reading the backend does not fail the lookup when
+   * something was found elsewhere: the answer is then marked partial. Any other failure decides the answer.
+   */
+  async lookup(tenants: readonly string[], id: Uint8Array, start: bigint, end: bigint): Promise<TraceLookup> {
     const jobs: Array<[string, TraceByIDRequest]> = [];
     for (const tenant of tenants) {
       jobs.push([tenant, traceByIDRequest({ tenant, traceId: id, queryMode: QueryMode.INGESTERS })]);
@@ -117,13 +147,20 @@ export class QueryFrontend extends BasicService {
     // Every job (and hedged copy) of the lookup listens to this one signal.
     setMaxListeners(0, ac.signal);
     const timeout = setTimeout(() => ac.abort(this.deadlineError()), this.opts.timeoutMs);
-    let results: TraceByIDResponse[];
+    let results: Array<TraceByIDResponse | ConnectError>;
     try {
       results = await Promise.all(
         jobs.map(async ([tenant, req]) => {
-          const a = await this.hedge(tenant, { case: 'traceById', value: req }, ac.signal);
-          if (a.case !== 'traceById') throw new ConnectError(`a querier answered a trace-by-ID job with ${a.case}`, Code.Internal);
-          return a.value;
+          try {
+            const a = await this.hedge(tenant, { case: 'traceById', value: req }, ac.signal);
+            if (a.case !== 'traceById') throw new ConnectError(`a querier answered a trace-by-ID job with ${a.case}`, Code.Internal);
+            return a.value;
+          } catch (err) {
+            const ce = ConnectError.from(err);
+            // Decided once the other jobs have answered.
+            if (req.queryMode === QueryMode.BLOCKS && BACKEND_FAILURE.has(ce.code) && !ac.signal.aborted) return ce;
+            throw err;
+          }
         }),
       );
     } catch (err) {
@@ -133,8 +170,17 @@ export class QueryFrontend extends BasicService {
     } finally {
       clearTimeout(timeout);
     }
-    const parts = results.flatMap((r) => (r.trace && r.trace.resourceSpans.length > 0 ? [r.trace] : []));
-    return joinCombined(parts);
+    const failed = results.filter((r) => r instanceof ConnectError);
+    const parts = results.flatMap((r) => (!(r instanceof ConnectError) && r.trace && r.trace.resourceSpans.length > 0 ? [r.trace] : []));
+    const trace = joinCombined(parts);
+    if (failed.length === 0) return { trace };
+    // Nothing found and a source unread: an error, never a wrong "not found".
+    if (!trace) throw failed[0]!;
+    const reason = publicErrorMessage(failed[0], httpStatusOf(failed[0]!.code));
+    return {
+      trace,
+      partial: `${failed.length} of ${jobs.length - tenants.length} block jobs failed, the answer may lack spans stored in the backend: ${reason}`,
+    };
   }
 
   /** 504 when queriers are connected but too slow, 503 when none is connected to take the jobs. */
@@ -203,12 +249,14 @@ export class QueryFrontend extends BasicService {
     const start = parseUnixSeconds('start', url.searchParams.get('start'));
     const end = parseUnixSeconds('end', url.searchParams.get('end'));
     if (start > 0n && end > 0n && end < start) throw new ConnectError(`invalid time range: end (${end}) is before start (${start})`, Code.InvalidArgument);
-    const trace = await this.findTraceByID(tenants, id, start, end);
+    const { trace, partial } = await this.lookup(tenants, id, start, end);
     const accept = String(headers.accept ?? '');
     const wantsProto = accept.includes('application/protobuf') || accept.includes('application/x-protobuf');
     if (!trace) throw new ConnectError('trace not found', Code.NotFound);
-    if (wantsProto) return this.send(res, 'application/protobuf', version === 1 ? toBinary(TraceSchema, trace) : tempoTraceByIDV2Proto({ trace }));
-    this.send(res, 'application/json', Buffer.from(version === 1 ? tempoTraceV1Json(trace) : tempoTraceByIDV2Json({ trace })));
+    if (partial) res.setHeader('stave-partial', headerSafe(partial));
+    const v2 = partial ? { trace, status: 'PARTIAL' as const, message: partial } : { trace };
+    if (wantsProto) return this.send(res, 'application/protobuf', version === 1 ? toBinary(TraceSchema, trace) : tempoTraceByIDV2Proto(v2));
+    this.send(res, 'application/json', Buffer.from(version === 1 ? tempoTraceV1Json(trace) : tempoTraceByIDV2Json(v2)));
   }
 
   private tenantsOf(headers: Record<string, string | string[] | undefined>): string[] {

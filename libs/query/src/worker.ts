@@ -8,9 +8,8 @@
 
 import { create } from '@bufbuild/protobuf';
 import { createClient, type Transport } from '@connectrpc/connect';
-import { createGrpcTransport } from '@connectrpc/connect-node';
 import { Frontend, JobResultSchema, WorkerMessageSchema, type FrontendBatch, type FrontendMessage, type JobResult, type WorkerMessage } from '@stave/proto';
-import { BasicService, ConnectError, httpStatusOf, type Logger } from '@stave/server';
+import { BasicService, ConnectError, grpcTransport, httpStatusOf, type Logger } from '@stave/server';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { AsyncChannel } from './channel';
 import type { JobAnswer, JobRequest } from './queue';
@@ -161,7 +160,7 @@ export class FrontendWorker extends BasicService {
     // machine): the stream then fails and is reopened, instead of waiting for jobs that never come.
     const transport =
       this.opts.transport?.(addr) ??
-      createGrpcTransport({ baseUrl: `http://${addr}`, readMaxBytes: max, writeMaxBytes: max, pingIntervalMs: 10_000, pingTimeoutMs: 5_000 });
+      grpcTransport({ baseUrl: `http://${addr}`, readMaxBytes: max, writeMaxBytes: max, pingIntervalMs: 10_000, pingTimeoutMs: 5_000 });
     const client = createClient(Frontend, transport);
     const ac = new AbortController();
     const stop = () => ac.abort();

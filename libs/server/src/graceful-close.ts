@@ -2,8 +2,50 @@
 // open once the grace period is over. One implementation for the HTTP/1 and HTTP/2 servers of every
 // component, so that they all drain the same way.
 
-import type http from 'node:http';
+import http from 'node:http';
 import type http2 from 'node:http2';
+
+/**
+ * How long a closing HTTP/1 server keeps its idle keep-alive connections open. A client may be writing a
+ * request on one of them right now: closing it under that request resets it (ECONNRESET), while a request
+ * that arrives within the linger is answered with `connection: close`. Connections told to close end the
+ * linger early; those still idle after it are closed.
+ */
+export const HTTP_CLOSE_LINGER_MS = 1000;
+
+/** What a closing HTTP/1 server needs to answer its last requests with `connection: close`. */
+interface HttpDrain {
+  closing: boolean;
+  /** Responses in flight (tracked since `trackHttpRequests`). */
+  readonly inFlight: Set<http.ServerResponse>;
+}
+
+const drains = new WeakMap<http.Server, HttpDrain>();
+
+function drainOf(server: http.Server): HttpDrain {
+  const known = drains.get(server);
+  if (known) return known;
+  const drain: HttpDrain = { closing: false, inFlight: new Set() };
+  drains.set(server, drain);
+  // Before the server's own handler, so even a response written at once carries the header.
+  server.prependListener('request', (_req: http.IncomingMessage, res: http.ServerResponse) => {
+    if (drain.closing) {
+      res.shouldKeepAlive = false;
+      return;
+    }
+    drain.inFlight.add(res);
+    res.once('close', () => drain.inFlight.delete(res));
+  });
+  return drain;
+}
+
+/**
+ * Tracks the requests in flight on `server` so that `closeHttpGracefully` can mark their responses
+ * `connection: close` (`listen` calls it for every HTTP/1 server).
+ */
+export function trackHttpRequests(server: http.Server): void {
+  drainOf(server);
+}
 
 /** The open sessions of an HTTP/2 server: net.Server tracks sockets, but GOAWAY is sent per session. */
 export class Http2Sessions {
@@ -41,13 +83,30 @@ export async function closeHttp2Gracefully(server: http2.Http2Server, sessions: 
 }
 
 /**
- * Stops `server`: idle keep-alive connections close at once, requests in flight finish, and the
- * connections still open after `graceMs` are cut.
+ * Stops `server` without resetting a request: the listener closes (new connections go elsewhere), responses
+ * in flight that have not started and every request arriving on an open keep-alive connection are answered
+ * with `connection: close`, and the connection ends after that answer. Idle connections stay open for
+ * `lingerMs` (a request may be on its way on one), then close; whatever is still open after `graceMs` is cut.
+ * Without `graceMs` it waits for the requests in flight however long they take (the caller cuts them with
+ * `server.closeAllConnections()`).
  */
-export async function closeHttpGracefully(server: http.Server, graceMs: number): Promise<void> {
-  const closed = closedPromise(server);
+export async function closeHttpGracefully(server: http.Server, graceMs?: number, lingerMs = HTTP_CLOSE_LINGER_MS): Promise<void> {
+  const drain = drainOf(server);
+  drain.closing = true;
+  for (const res of drain.inFlight) if (!res.headersSent) res.shouldKeepAlive = false;
+  // http.Server#close() also closes every idle connection at once, which is the reset this avoids: shadow
+  // that step for the one call (the prototype's method is back right after).
+  let closed!: Promise<void>;
+  server.closeIdleConnections = () => undefined;
+  try {
+    closed = closedPromise(server);
+  } finally {
+    Reflect.deleteProperty(server, 'closeIdleConnections');
+  }
+  const linger = graceMs === undefined ? lingerMs : Math.min(lingerMs, graceMs);
+  if (await settlesWithin(closed, linger)) return;
   server.closeIdleConnections();
-  if (!(await settlesWithin(closed, graceMs))) server.closeAllConnections();
+  if (graceMs !== undefined && !(await settlesWithin(closed, Math.max(0, graceMs - linger)))) server.closeAllConnections();
   await closed;
 }
 

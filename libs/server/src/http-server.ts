@@ -5,6 +5,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Histogram, type Registry } from 'prom-client';
 import { BasicService, Code, codeOf, ConnectError, httpStatusOf, publicErrorMessage, truncateMessage, type Logger } from '@stave/core';
+import { closeHttpGracefully } from './graceful-close';
 import { listen } from './listen';
 
 export type HttpHandler = (req: http.IncomingMessage, res: http.ServerResponse, params: Readonly<Record<string, string>>, url: URL) => void | Promise<void>;
@@ -149,10 +150,8 @@ export class HttpServer extends BasicService {
   protected override async stopping(): Promise<void> {
     const server = this.server;
     if (!server) return;
-    await new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeIdleConnections();
-    });
+    // The app cuts what is still open when its grace period is over (closeAllConnections).
+    await closeHttpGracefully(server);
   }
 
   /** Closes connections still open (called when the graceful period is over). */

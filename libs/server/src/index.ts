@@ -53,3 +53,4 @@ export { LEGACY_OVERRIDES, Overrides, defaultLimits } from './config/overrides';
 export { SINGLE_TENANT, resolveTenant, validateTenantID } from '@stave/core';
 export { listen } from './listen';
 export { Http2Sessions, closeHttp2Gracefully, closeHttpGracefully } from './graceful-close';
+export { GuardedSessionManager, grpcTransport } from './grpc-transport';

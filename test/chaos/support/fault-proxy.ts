@@ -1,7 +1,8 @@
 // A TCP fault proxy on loopback, placed between two components (or in front of the object store) so a
 // scenario can break the link without touching either side:
 //
-//   pass       bytes flow both ways (with `latencyMs` added to every chunk, each direction)
+//   pass       bytes flow both ways (with `latencyMs` added to every chunk, each direction, and with
+//              `slow` a seeded share of the answers' chunks held back longer: a slow store)
 //   refuse     the listening socket is closed: new connections get ECONNREFUSED; open ones are reset
 //   blackhole  connections are accepted and held, nothing is forwarded or answered (a hung peer)
 //   reset      connections are accepted and reset at once (ECONNRESET on the client)
@@ -19,6 +20,8 @@ export interface FaultProxyStats {
   /** Connections held (blackhole) or reset (reset mode, or `resetAll`). */
   held: number;
   reset: number;
+  /** Chunks held back by `slow`. */
+  slowed: number;
 }
 
 export class FaultProxy {
@@ -28,7 +31,9 @@ export class FaultProxy {
   private listenPort = 0;
   /** Milliseconds added to every chunk in either direction while passing. */
   latencyMs = 0;
-  readonly stats: FaultProxyStats = { passed: 0, held: 0, reset: 0 };
+  /** While passing: each chunk from the target is held `ms` more with probability `chance` (`draw` in [0, 1)). */
+  slow: { chance: number; ms: number; draw: () => number } | undefined;
+  readonly stats: FaultProxyStats = { passed: 0, held: 0, reset: 0, slowed: 0 };
 
   /** `target` may be set later (`retarget`): a component's port is often known only after it starts. */
   constructor(
@@ -65,8 +70,9 @@ export class FaultProxy {
   }
 
   /** Switches the fault. Going to `refuse` closes the listener and resets open connections. */
-  async set(mode: FaultMode, opts: { latencyMs?: number } = {}): Promise<void> {
+  async set(mode: FaultMode, opts: { latencyMs?: number; slow?: FaultProxy['slow'] | null } = {}): Promise<void> {
     if (opts.latencyMs !== undefined) this.latencyMs = opts.latencyMs;
+    if (opts.slow !== undefined) this.slow = opts.slow ?? undefined;
     this.modeNow = mode;
     if (mode === 'refuse') {
       // Reset first: a server's close() waits for its open connections (keep-alive ones never end).
@@ -124,27 +130,30 @@ export class FaultProxy {
     this.stats.passed++;
     const upstream = net.connect(this.target);
     this.track(upstream);
-    const pipe = (from: net.Socket, to: net.Socket): void => {
+    const pipe = (from: net.Socket, to: net.Socket, answers: boolean): void => {
       from.on('data', (chunk: Buffer) => {
         if (this.modeNow === 'blackhole') return;
-        if (this.latencyMs <= 0) {
+        const slowed = answers && this.slow !== undefined && this.slow.draw() < this.slow.chance;
+        if (slowed) this.stats.slowed++;
+        const delay = this.latencyMs + (slowed ? this.slow!.ms : 0);
+        if (delay <= 0) {
           to.write(chunk);
           return;
         }
-        // Order is kept: every chunk of a direction waits the same delay.
+        // Order is kept: a held chunk holds the ones after it on the same connection.
         from.pause();
         setTimeout(() => {
           if (!to.destroyed) to.write(chunk);
           from.resume();
-        }, this.latencyMs);
+        }, delay);
       });
       from.on('end', () => to.end());
       from.on('close', () => {
         if (!to.destroyed) to.destroy();
       });
     };
-    pipe(client, upstream);
-    pipe(upstream, client);
+    pipe(client, upstream, false);
+    pipe(upstream, client, true);
     upstream.on('error', () => client.resetAndDestroy());
     client.on('error', () => upstream.resetAndDestroy());
   }

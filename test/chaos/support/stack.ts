@@ -27,7 +27,16 @@ export interface Stack {
   close(): Promise<void>;
 }
 
-export function stackConfig(s3Port: number): string {
+export interface StackOptions {
+  distributors?: number;
+  queriers?: number;
+  /** More `storage.trace.s3` keys (e.g. hedging), indented for that section. */
+  s3?: string[];
+  /** Start a compactor with these `compactor:` lines (indented for that section). */
+  compactor?: string[];
+}
+
+export function stackConfig(s3Port: number, opts: StackOptions = {}): string {
   return configYaml(OTLP_HTTP_RECEIVER, ingesterRing(3), ['  flush_op_timeout: 5s'], UNLIMITED_INGESTION, [
     'storage:',
     '  trace:',
@@ -41,6 +50,7 @@ export function stackConfig(s3Port: number): string {
     `      secret_key: ${S3RVER_KEY}`,
     '      forcepathstyle: true',
     '      insecure: true',
+    ...(opts.s3 ?? []),
     'query_frontend:',
     // Each lookup is 2 jobs, so 40 outstanding jobs are 20 lookups: a flood of 150 overflows the queue.
     '  max_outstanding_per_tenant: 40',
@@ -48,6 +58,7 @@ export function stackConfig(s3Port: number): string {
     '    query_shards: 2',
     'querier:',
     '  max_concurrent_queries: 4',
+    ...(opts.compactor ? ['compactor:', ...opts.compactor] : []),
   ]);
 }
 
@@ -56,11 +67,11 @@ export const allActive =
   (shards: RingShard[]): boolean =>
     shards.length === n && shards.every((s) => s.state === 'ACTIVE');
 
-export async function startStack(opts: { distributors?: number; queriers?: number } = {}): Promise<Stack> {
+export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const s3 = await startS3rver(['stave']);
   const s3Proxy = new FaultProxy({ host: '127.0.0.1', port: s3.port }, 's3');
   await s3Proxy.start();
-  const fleet = new Fleet(stackConfig(s3Proxy.port));
+  const fleet = new Fleet(stackConfig(s3Proxy.port, opts));
   const distributors = Array.from({ length: opts.distributors ?? 1 }, (_, i) => `distributor-${i}`);
   const queriers = Array.from({ length: opts.queriers ?? 2 }, (_, i) => `querier-${i}`);
   // Gossip seeds: the running distributors (other than the member starting), at the port each logged.
@@ -83,11 +94,19 @@ export async function startStack(opts: { distributors?: number; queriers?: numbe
       ...join(name)(),
     ]);
   }
-  fleet.start('query-frontend', 'query-frontend');
-  const frontendGrpc = await fleet.logPort('query-frontend', 'grpc server listening');
+  // The queriers are configured with the frontend's gRPC port and readers with its HTTP port: a restarted
+  // frontend binds the same ones.
+  let frontendGrpc = 0;
+  let frontendHttp = 0;
+  fleet.start('query-frontend', 'query-frontend', () =>
+    frontendGrpc ? [`-server.grpc-listen-port=${frontendGrpc}`, `-server.http-listen-port=${frontendHttp}`] : [],
+  );
+  frontendGrpc = await fleet.logPort('query-frontend', 'grpc server listening');
+  frontendHttp = await fleet.get('query-frontend').proc.httpPort();
   for (const q of queriers) {
     fleet.start(q, 'querier', () => [`-ingester.lifecycler.id=${q}`, `-querier.frontend-worker.frontend-address=127.0.0.1:${frontendGrpc}`, ...join(q)()]);
   }
+  if (opts.compactor) fleet.start('compactor', 'compactor', () => ['-ingester.lifecycler.id=compactor', ...join('compactor')()]);
   for (const m of fleet.members.keys()) await fleet.ready(m);
   const ringHolders = [...distributors, ...INGESTERS, ...queriers];
   await fleet.untilRing('3 ACTIVE ingesters', ringHolders, allActive(3));
@@ -108,7 +127,7 @@ export async function startStack(opts: { distributors?: number; queriers?: numbe
     distributors,
     queriers,
     ringHolders,
-    frontendPort: await fleet.get('query-frontend').proc.httpPort(),
+    frontendPort: frontendHttp,
     receivers,
     async close() {
       fleet.cleanup();
