@@ -4,7 +4,6 @@
 
 import { create } from '@bufbuild/protobuf';
 import { createClient } from '@connectrpc/connect';
-import { createGrpcTransport } from '@connectrpc/connect-node';
 import {
   MetricsGenerator,
   ServiceGraphRequestSchema,
@@ -14,6 +13,7 @@ import {
   type ServiceGraphResponse,
 } from '@stave/proto';
 import type { GeneratorApi } from './generator-host';
+import { grpcTransport } from '@stave/server';
 
 export interface GeneratorClient {
   pushSpans(req: PushSpansRequest): Promise<PushSpansResponse>;
@@ -30,7 +30,7 @@ export interface RemoteGeneratorClientOptions {
 }
 
 export function remoteGeneratorClient(opts: RemoteGeneratorClientOptions): GeneratorClient {
-  const transport = createGrpcTransport({
+  const transport = grpcTransport({
     baseUrl: `http://${opts.address}`,
     readMaxBytes: opts.maxMessageBytes,
     writeMaxBytes: opts.maxMessageBytes,
