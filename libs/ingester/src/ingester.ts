@@ -122,6 +122,14 @@ export class Ingester extends BasicService implements IngesterClient {
         this.fail(err);
       },
     });
+    this.metrics.observeBacklog(() => {
+      let walBytes = 0;
+      for (const inst of this.tenants.values()) {
+        walBytes += inst.head?.segment.size ?? 0;
+        for (const h of inst.completing) walBytes += h.segment.size;
+      }
+      return { blocksPending: this.flusher.pending, walBytes };
+    });
   }
 
   protected override async starting(): Promise<void> {
