@@ -15,7 +15,7 @@ import { startNoopServer } from './noop-server';
 import { describeQueries, readBackAll, type QueryResult } from './query';
 import type { BenchOptions } from './run';
 import { fmtBytes, fmtInt, fmtMs, sleep } from './stats';
-import { RssSampler, configFileFor, profileEnv, startStave, type StaveProcess } from './stave-process';
+import { RssSampler, configFileFor, profiledBin, startStave, type StaveProcess } from './stave-process';
 import { measurePeak, runSustained, windowsTable, type SustainedResult } from './sustained';
 import { generatePool, type Pool } from './workload';
 
@@ -75,7 +75,7 @@ export async function runSustainedBench(o: ModeOptions): Promise<string> {
   const start = async (name: string): Promise<StaveProcess> => {
     const dataDir = path.join(root, name);
     mkdirSync(dataDir);
-    return startStave({ dataDir, bin: o.staveBin, configFile: configFileFor(o, dataDir), env: profileEnv(o.profileDir) });
+    return startStave({ dataDir, bin: profiledBin(o.profileDir, o.staveBin), configFile: configFileFor(o, dataDir) });
   };
   let peak: LoadResult | undefined;
   let sustained: SustainedResult;
@@ -188,9 +188,8 @@ export async function runFleetBench(o: ModeOptions): Promise<string> {
       mkdirSync(dataDir);
       const p = await startStave({
         dataDir,
-        bin: o.staveBin,
+        bin: profiledBin(o.profileDir, o.staveBin),
         configFile: configFileFor(o, dataDir),
-        env: profileEnv(o.profileDir),
         extraArgs: [
           '-target=scalable-single-binary',
           `-ingester.lifecycler.id=member-${i}`,

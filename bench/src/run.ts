@@ -18,7 +18,7 @@ import { machineInfo, type MachineInfo } from './machine';
 import { startNoopServer } from './noop-server';
 import { describeQueries, readBackAll, timeQueries, type QueryResult } from './query';
 import { fmtBytes, fmtInt, fmtMs, sleep } from './stats';
-import { RssSampler, configFileFor, dirBytes, profileEnv, startStave, statusField } from './stave-process';
+import { RssSampler, configFileFor, dirBytes, profiledBin, startStave, statusField } from './stave-process';
 import { generatePool } from './workload';
 import { generateCollectorPool } from './collector-workload';
 
@@ -172,7 +172,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'stave-bench-'));
   let stave: Awaited<ReturnType<typeof startStave>> | undefined;
   try {
-    stave = await startStave({ dataDir, bin: o.staveBin, configFile: configFileFor(o, dataDir), env: profileEnv(o.profileDir) });
+    stave = await startStave({ dataDir, bin: profiledBin(o.profileDir, o.staveBin), configFile: configFileFor(o, dataDir) });
     o.log(`stave pid ${stave.pid}: http :${stave.httpPort}, otlp http :${stave.otlpHttpPort}, data ${dataDir}`);
     const rss = new RssSampler(stave.pid);
     const loadResult = await load(stave.otlpHttpPort, 'stave');

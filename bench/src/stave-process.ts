@@ -96,11 +96,17 @@ export function configFileFor(o: { tempoConfig?: string; staveConfig?: string },
   return out;
 }
 
-/** NODE_OPTIONS that make a Stave child write a CPU profile into `dir` when it exits. */
-export function profileEnv(dir: string | undefined): Record<string, string> | undefined {
-  if (!dir) return undefined;
+/**
+ * An executable that runs bin/stave's entry point under `node --cpu-prof` (not allowed in NODE_OPTIONS),
+ * profiles written into `dir` when the process exits; `bin` itself when no `dir` is given.
+ */
+export function profiledBin(dir: string | undefined, bin?: string): string | undefined {
+  if (!dir) return bin;
   mkdirSync(dir, { recursive: true });
-  return { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --cpu-prof --cpu-prof-dir=${path.resolve(dir)}`.trim() };
+  const main = path.resolve(__dirname, '../..', 'services/stave/dist/main.js');
+  const wrapper = path.join(path.resolve(dir), 'stave-cpu-prof.sh');
+  writeFileSync(wrapper, `#!/bin/sh\nexec node --cpu-prof --cpu-prof-dir=${path.resolve(dir)} --enable-source-maps ${main} "$@"\n`, { mode: 0o755 });
+  return wrapper;
 }
 
 export function staveArgs(dataDir: string, configFile: string): string[] {

@@ -198,7 +198,8 @@ export class Ingester extends BasicService implements IngesterClient {
     const tenant = req.tenant;
     const inst = this.instance(tenant);
     const head = await this.headFor(inst);
-    const { errors, accepted } = admitTraces(inst, head, req, this.opts.overrides.forTenant(tenant));
+    const admission = admitTraces(inst, head, req, this.opts.overrides.forTenant(tenant));
+    const { errors, accepted } = admission;
     if (accepted.length > 0) {
       const records = walRecords(req, accepted);
       let refs;
@@ -209,7 +210,7 @@ export class Ingester extends BasicService implements IngesterClient {
         if (!this.accepting) throw new ConnectError('ingester is stopping; push not written', Code.Unavailable, undefined, undefined, err);
         throw err;
       }
-      const bytes = indexRecords(inst, head, records, refs, this.now(), () => this.metrics.tracesCreated.inc({ tenant }));
+      const bytes = indexRecords(inst, head, records, refs, this.now(), () => this.metrics.tracesCreated.inc({ tenant }), admission);
       this.metrics.bytesReceived.inc({ tenant }, bytes);
       this.metrics.liveTraces.set({ tenant }, inst.liveTraces);
       if (head.dataBytes >= this.opts.maxBlockBytes && inst.head === head) this.cut(inst);
