@@ -85,6 +85,13 @@ export function decodeSegment(buf: Buffer): ReplayResult {
   return { records, validBytes: off };
 }
 
+/** An append refused because its segment was sealed first (by a cut or shutdown): nothing was written. */
+export class SegmentSealedError extends Error {
+  constructor(readonly segmentPath: string) {
+    super(`WAL segment ${segmentPath} is sealed`);
+  }
+}
+
 interface Pending {
   buf: Buffer;
   resolve: () => void;
@@ -155,7 +162,7 @@ export class WalSegment {
   /** Appends records; resolves with each record's data location once all are fsynced. */
   append(records: readonly WalRecord[]): Promise<RecordRef[]> {
     if (this.failed) return Promise.reject(this.failed);
-    if (this.sealed) return Promise.reject(new Error(`WAL segment ${this.path} is sealed`));
+    if (this.sealed) return Promise.reject(new SegmentSealedError(this.path));
     // Every record of the push encoded straight into one buffer (one allocation, no concat).
     let size = 0;
     for (const r of records) size += RECORD_HEADER + PAYLOAD_PREFIX + r.data.length;
