@@ -13,7 +13,7 @@ import { describeLoad, runLoad, type LoadResult } from './loadgen';
 import { machineInfo, type MachineInfo } from './machine';
 import { startNoopServer } from './noop-server';
 import { describeQueries, readBackAll, type QueryResult } from './query';
-import type { BenchOptions } from './run';
+import { commandArgs, type BenchOptions } from './run';
 import { fmtBytes, fmtInt, fmtMs, sleep } from './stats';
 import { RssSampler, configFileFor, profiledBin, startStave, type StaveProcess } from './stave-process';
 import { measurePeak, runSustained, windowsTable, type SustainedResult } from './sustained';
@@ -58,7 +58,7 @@ function header(title: string, m: MachineInfo, o: ModeOptions, pool: Pool): stri
     `- machine: ${m.nproc} CPUs (${m.cpuModel}), ${fmtBytes(m.totalMemBytes)} RAM, node ${m.node}, ${m.platform}${m.git ? `, commit ${m.git}` : ''}`,
     `- workload: ${o.workload}-shaped, seed ${o.seed}, pool of ${fmtInt(pool.traceCount)} traces / ${fmtInt(pool.spanCount)} spans in ${fmtInt(pool.bodies.length)} requests of ≤ ${o.batchSpans} spans (${fmtBytes(pool.bytes)}), concurrency ${o.concurrency}`,
     `- config: ${o.tempoConfig ? `${path.relative(process.cwd(), o.tempoConfig)} (Tempo-style, listeners on loopback)` : o.staveConfig ? path.relative(process.cwd(), o.staveConfig) : 'generated (limits raised)'}${o.profileDir ? '; Stave under --cpu-prof' : ''}`,
-    `- command: \`make bench ARGS="${process.argv.slice(2).join(' ')}"\``,
+    `- command: \`make bench ARGS="${commandArgs()}"\``,
     ...(o.note ? [`- note: ${o.note}`] : []),
   ];
 }

@@ -252,7 +252,7 @@ function errorsCell(r: LoadResult): string {
 }
 
 /** This run's flags as a user would retype them (the note is recorded on its own line). */
-function commandArgs(): string {
+export function commandArgs(): string {
   const out: string[] = [];
   const argv = process.argv.slice(2);
   for (let i = 0; i < argv.length; i++) {
