@@ -45,3 +45,21 @@ export function boolArg(args: Map<string, string>, name: string): boolean {
   if (raw === 'false' || raw === '0') return false;
   throw new ArgError(`--${name} is a boolean, got "${raw}"`);
 }
+
+export function floatArg(args: Map<string, string>, name: string, def: number): number {
+  const raw = args.get(name);
+  if (raw === undefined) return def;
+  const v = Number(raw);
+  if (!Number.isFinite(v) || v <= 0) throw new ArgError(`--${name} must be a positive number, got "${raw}"`);
+  return v;
+}
+
+/** A duration such as `10m`, `90s`, `1500ms` (a bare number is seconds), in milliseconds. */
+export function durationArg(args: Map<string, string>, name: string, defMs: number): number {
+  const raw = args.get(name);
+  if (raw === undefined) return defMs;
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(raw.trim());
+  if (!m) throw new ArgError(`--${name} must be a duration like 10m, 90s or 1500ms, got "${raw}"`);
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(m[2] ?? 's') as 'ms' | 's' | 'm' | 'h'];
+  return Number(m[1]) * unit;
+}

@@ -114,6 +114,8 @@ const api = http.createServer((req, res) => {
 
 api.listen(Number(flag('server.http-listen-port') ?? 3200), flag('server.http-listen-address') ?? '127.0.0.1', () => {
   log('http server listening', { server: 'http', port: (api.address() as { port: number }).port });
+  // The harness waits for the internal RPC port too; the fake has none, so it names its HTTP port.
+  log('grpc server listening', { server: 'grpc', port: (api.address() as { port: number }).port });
   otlp.listen(0, '127.0.0.1', () => log('receiver listening', { receiver: 'otlp_http', port: (otlp.address() as { port: number }).port }));
 });
 

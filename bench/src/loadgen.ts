@@ -12,7 +12,7 @@ import { ArgError, intArg, parseArgs } from './args';
 import { httpRequest, keepAliveAgent, type HttpResult } from './http-client';
 import { Prng } from './prng';
 import { fmtInt, fmtMs, summarize, type LatencySummary } from './stats';
-import { MEAN_SPANS_PER_TRACE, bodyForRound, generatePool, traceIdHex, type Pool } from './workload';
+import { MEAN_SPANS_PER_TRACE, bodyCopyForRound, bodyForRound, generatePool, traceIdHex, type Pool } from './workload';
 
 export const DEFAULTS = { traces: 20_000, concurrency: 8, batchSpans: 200, seed: 1, poolSpans: 400_000, timeoutMs: 30_000 } as const;
 
@@ -79,6 +79,12 @@ export interface LoadOptions {
   label?: string;
   /** Progress on stderr: a bar when stderr is a TTY, else a line every few seconds. Default true. */
   progress?: boolean;
+  /**
+   * `rounds` (default): the pool is sent `rounds` times, one round after the other. `interleaved`: each
+   * body is sent once per round before the next body, so every round's traces span the whole run (the
+   * collector-shaped workload: no trace completes before the end).
+   */
+  order?: 'rounds' | 'interleaved';
 }
 
 export interface LoadResult {
@@ -179,9 +185,10 @@ export async function runLoad(pool: Pool, opts: LoadOptions): Promise<LoadResult
     for (;;) {
       const k = next++;
       if (k >= total) return;
-      const body = pool.bodies[k % pool.bodies.length]!;
-      const round = Math.floor(k / pool.bodies.length);
-      const buf = bodyForRound(body, round);
+      const interleaved = opts.order === 'interleaved';
+      const body = pool.bodies[interleaved ? Math.floor(k / opts.rounds) : k % pool.bodies.length]!;
+      const round = interleaved ? k % opts.rounds : Math.floor(k / pool.bodies.length);
+      const buf = interleaved ? bodyCopyForRound(body, round) : bodyForRound(body, round);
       body.inFlight++;
       const t0 = performance.now();
       const res = await httpRequest(agent, {

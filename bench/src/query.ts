@@ -23,6 +23,8 @@ export interface QueryOptions {
   timeoutMs?: number;
   tenant?: string;
   label?: string;
+  /** Queries in flight at once (default 1: sequential, for latency). */
+  concurrency?: number;
 }
 
 export interface QueryResult {
@@ -61,7 +63,8 @@ export function countSpans(body: Uint8Array): { spans: number; duplicates: numbe
 
 export async function timeQueries(opts: QueryOptions): Promise<QueryResult> {
   const picks = sample(opts.traces, opts.queries, opts.seed);
-  const agent = keepAliveAgent(1);
+  const concurrency = Math.max(1, opts.concurrency ?? 1);
+  const agent = keepAliveAgent(concurrency);
   const headers: Record<string, string> = { accept: 'application/protobuf' };
   if (opts.tenant) headers['x-scope-orgid'] = opts.tenant;
   const latencies: number[] = [];
@@ -79,8 +82,10 @@ export async function timeQueries(opts: QueryOptions): Promise<QueryResult> {
     errors: {},
   };
   const fail = (kind: string): void => void (r.errors[kind] = (r.errors[kind] ?? 0) + 1);
-  try {
-    for (const t of picks) {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < picks.length) {
+      const t = picks[next++]!;
       const t0 = performance.now();
       const res = await httpRequest(agent, {
         host: opts.host,
@@ -117,11 +122,19 @@ export async function timeQueries(opts: QueryOptions): Promise<QueryResult> {
         r.extraSpans += got.spans - t.spans;
       }
     }
+  };
+  try {
+    await Promise.all(Array.from({ length: concurrency }, () => worker()));
   } finally {
     agent.destroy();
   }
   r.latency = summarize(latencies);
   return r;
+}
+
+/** Every acknowledged trace read back once (exactness first; 8 in flight, so latency is under load). */
+export function readBackAll(port: number, traces: QueryOptions['traces'], seed: number, label: string, tenant?: string): Promise<QueryResult> {
+  return timeQueries({ host: '127.0.0.1', port, traces, queries: traces.length, seed, tenant, label, concurrency: 8 });
 }
 
 export function describeQueries(r: QueryResult): string {

@@ -10,15 +10,17 @@
 import { appendFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ArgError, boolArg, intArg, parseArgs } from './args';
+import { ArgError, boolArg, durationArg, floatArg, intArg, parseArgs } from './args';
+import { runFleetBench, runSustainedBench, type ModeOptions } from './modes';
 import { httpRequest, keepAliveAgent } from './http-client';
 import { DEFAULTS, describeLoad, planRounds, runLoad, type LoadResult } from './loadgen';
 import { machineInfo, type MachineInfo } from './machine';
 import { startNoopServer } from './noop-server';
-import { describeQueries, timeQueries, type QueryResult } from './query';
+import { describeQueries, readBackAll, timeQueries, type QueryResult } from './query';
 import { fmtBytes, fmtInt, fmtMs, sleep } from './stats';
-import { RssSampler, dirBytes, startStave, statusField } from './stave-process';
+import { RssSampler, configFileFor, dirBytes, profiledBin, startStave, statusField } from './stave-process';
 import { generatePool } from './workload';
+import { generateCollectorPool } from './collector-workload';
 
 export const TARGETS = {
   ratio: 0.15,
@@ -29,10 +31,17 @@ export const TARGETS = {
   bytesPerSpan: 60,
 } as const;
 
+/** The collector-shaped run's targets (issue 11): ≥ 20% of the no-op server, ≤ 512 MiB, flush ≥ 2× ingest. */
+export const COLLECTOR_TARGETS = { ratio: 0.2, peakRssBytes: 512 * 1024 ** 2, flushOverIngest: 2 } as const;
+
 /** Unmeasured requests to the no-op server before its measured run. */
 const WARMUP_REQUESTS = 300;
 
+export type WorkloadShape = 'project' | 'collector';
+
 export interface BenchOptions {
+  /** `project`: traces of ~20 open at a time, 2–3 requests each; `collector`: every span shuffled over the run. */
+  workload: WorkloadShape;
   traces: number;
   concurrency: number;
   batchSpans: number;
@@ -43,6 +52,12 @@ export interface BenchOptions {
   skipStave: boolean;
   staveBin?: string;
   staveConfig?: string;
+  /** A Tempo-style config file, run with its listeners moved to loopback port 0 (see loopbackConfig). */
+  tempoConfig?: string;
+  /** Run Stave under `node --cpu-prof`, profiles written here. */
+  profileDir?: string;
+  /** Read back every acknowledged trace after flush (exactness only, 8 in flight). */
+  readBackAll: boolean;
   keepData: boolean;
   tenant?: string;
   /** Free text recorded with the result (e.g. what state Stave was in). */
@@ -56,6 +71,8 @@ export interface StaveRun {
   queriesBeforeFlush: QueryResult;
   flush: { status: number | string; ms: number };
   queriesAfterFlush: QueryResult;
+  /** Every acknowledged trace read back after flush (with --read-back all). */
+  readBack?: QueryResult;
   /** Largest RSS of the Stave process tree sampled during ingest; VmHWM just before SIGTERM (whole run). */
   peakRssIngestBytes: number;
   hwmBytes: number;
@@ -76,6 +93,8 @@ export interface BenchResult {
   ratio?: number;
   /** Peak RSS of this (the harness) process. */
   harnessMaxRssBytes: number;
+  /** 1-minute load average when each measured phase started (the machine is shared). */
+  loadAvg: Record<string, number>;
 }
 
 async function flush(port: number, tenant?: string): Promise<{ status: number | string; ms: number }> {
@@ -114,7 +133,8 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
   o.log(
     `generating ${fmtInt(plan.poolTraces)} traces (seed ${o.seed}, ${o.batchSpans} spans per request)${plan.rounds > 1 ? `, to be sent in ${plan.rounds} rounds with fresh trace IDs` : ''}...`,
   );
-  const pool = generatePool({ seed: o.seed, traces: plan.poolTraces, batchSpans: o.batchSpans, nowMs: Date.now() });
+  const generate = o.workload === 'collector' ? generateCollectorPool : generatePool;
+  const pool = generate({ seed: o.seed, traces: plan.poolTraces, batchSpans: o.batchSpans, nowMs: Date.now() });
   const workload = {
     traces: pool.traceCount * plan.rounds,
     spans: pool.spanCount * plan.rounds,
@@ -126,15 +146,18 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
   o.log(
     `generated ${fmtInt(pool.spanCount)} spans, ${pool.bodies.length} requests, ${fmtBytes(pool.bytes)} in ${(pool.generateMs / 1000).toFixed(1)} s (${fmtInt(pool.spanCount / (pool.generateMs / 1000))} spans/s, not part of any timing)`,
   );
-  const result: BenchResult = { options: o, machine, workload, harnessMaxRssBytes: 0 };
-  const load = (port: number, label: string): Promise<LoadResult> =>
-    runLoad(pool, { host: '127.0.0.1', port, concurrency: o.concurrency, rounds: plan.rounds, label, progress: o.progress, tenant: o.tenant });
+  const result: BenchResult = { options: o, machine, workload, harnessMaxRssBytes: 0, loadAvg: {} };
+  const order = o.workload === 'collector' ? 'interleaved' : 'rounds';
+  const load = (port: number, label: string): Promise<LoadResult> => {
+    result.loadAvg[label] = os.loadavg()[0]!;
+    return runLoad(pool, { host: '127.0.0.1', port, concurrency: o.concurrency, rounds: plan.rounds, label, progress: o.progress, tenant: o.tenant, order });
+  };
 
   if (!o.skipNoop) {
     const noop = await startNoopServer();
     try {
       // Warm the client's JIT first: otherwise the baseline alone pays for it and the ratio flatters Stave.
-      await runLoad(pool, { host: '127.0.0.1', port: noop.port, concurrency: o.concurrency, rounds: 1, limit: WARMUP_REQUESTS, progress: false });
+      await runLoad(pool, { host: '127.0.0.1', port: noop.port, concurrency: o.concurrency, rounds: 1, limit: WARMUP_REQUESTS, progress: false, order });
       result.noop = await load(noop.port, 'no-op');
     } finally {
       await noop.stop();
@@ -149,7 +172,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'stave-bench-'));
   let stave: Awaited<ReturnType<typeof startStave>> | undefined;
   try {
-    stave = await startStave({ dataDir, bin: o.staveBin, configFile: o.staveConfig });
+    stave = await startStave({ dataDir, bin: profiledBin(o.profileDir, o.staveBin), configFile: configFileFor(o, dataDir) });
     o.log(`stave pid ${stave.pid}: http :${stave.httpPort}, otlp http :${stave.otlpHttpPort}, data ${dataDir}`);
     const rss = new RssSampler(stave.pid);
     const loadResult = await load(stave.otlpHttpPort, 'stave');
@@ -168,6 +191,11 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
     const blocksBytes = await settledBytes(stave.blocksDir);
     const queriesAfterFlush = await q('by ID, after flush');
     o.log(describeQueries(queriesAfterFlush));
+    let readBack: QueryResult | undefined;
+    if (o.readBackAll) {
+      readBack = await readBackAll(stave.httpPort, acked, o.seed + 2, 'every acknowledged trace, after flush', o.tenant);
+      o.log(describeQueries(readBack));
+    }
     const hwmBytes = statusField(stave.pid, 'VmHWM');
     const walBytesAfterFlush = await dirBytes(stave.walDir);
     const stop = await stave.stop();
@@ -177,6 +205,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
       queriesBeforeFlush,
       flush: fl,
       queriesAfterFlush,
+      readBack,
       peakRssIngestBytes,
       hwmBytes,
       blocksBytes,
@@ -223,7 +252,7 @@ function errorsCell(r: LoadResult): string {
 }
 
 /** This run's flags as a user would retype them (the note is recorded on its own line). */
-function commandArgs(): string {
+export function commandArgs(): string {
   const out: string[] = [];
   const argv = process.argv.slice(2);
   for (let i = 0; i < argv.length; i++) {
@@ -247,7 +276,10 @@ export function markdown(r: BenchResult): string {
   const byIdOk = (q: QueryResult | undefined): boolean | undefined =>
     q && atScale ? q.latency.p50 <= TARGETS.byIdP50Ms && q.latency.p99 <= TARGETS.byIdP99Ms : undefined;
   rows.push(['ingest spans/s', s ? fmtInt(s.load.spansPerSec) : 'n/a', n ? fmtInt(n.spansPerSec) : 'skipped', '']);
-  rows.push(['Stave ÷ no-op', r.ratio !== undefined ? pct(r.ratio) + mark(r.ratio >= TARGETS.ratio) : 'n/a', '', `≥ ${TARGETS.ratio * 100}%`]);
+  const collector = o.workload === 'collector';
+  const ratioTarget = collector ? COLLECTOR_TARGETS.ratio : TARGETS.ratio;
+  const rssTarget = collector ? COLLECTOR_TARGETS.peakRssBytes : TARGETS.peakRssBytes;
+  rows.push(['Stave ÷ no-op', r.ratio !== undefined ? pct(r.ratio) + mark(r.ratio >= ratioTarget) : 'n/a', '', `≥ ${ratioTarget * 100}%`]);
   rows.push([
     'acknowledged spans',
     s ? `${fmtInt(s.load.ackedSpans)} / ${fmtInt(s.load.sentSpans)}` : 'n/a',
@@ -269,6 +301,16 @@ export function markdown(r: BenchResult): string {
   ]);
   rows.push(['by-ID exactness, before flush', s ? exactness(s.queriesBeforeFlush) : 'n/a', '', 'all exact']);
   rows.push(['POST /flush', s ? `${s.flush.status} in ${fmtMs(s.flush.ms)}` : 'n/a', '', '204']);
+  if (collector && s) {
+    const flushRate = s.load.ackedSpans / (s.flush.ms / 1000);
+    rows.push([
+      'flush spans/s (÷ ingest spans/s)',
+      `${fmtInt(flushRate)} (${(flushRate / s.load.spansPerSec).toFixed(2)}×)` +
+        mark(atScale ? flushRate / s.load.spansPerSec >= COLLECTOR_TARGETS.flushOverIngest : undefined),
+      '',
+      `≥ ${COLLECTOR_TARGETS.flushOverIngest}× ingest`,
+    ]);
+  }
   rows.push([
     'by-ID p50 / p99, after flush',
     byId(s?.queriesAfterFlush) + mark(byIdOk(s?.queriesAfterFlush)),
@@ -276,14 +318,14 @@ export function markdown(r: BenchResult): string {
     `≤ ${TARGETS.byIdP50Ms} ms / ≤ ${TARGETS.byIdP99Ms} ms`,
   ]);
   rows.push(['by-ID exactness, after flush', s ? exactness(s.queriesAfterFlush) : 'n/a', '', 'all exact']);
+  if (s?.readBack) rows.push(['every acknowledged trace read back', exactness(s.readBack), '', 'all exact']);
   rows.push([
     'peak RSS during ingest / VmHWM whole run',
     s
-      ? `${fmtBytes(s.peakRssIngestBytes)} / ${fmtBytes(s.hwmBytes)}` +
-        mark(atScale ? Math.max(s.peakRssIngestBytes, s.hwmBytes) <= TARGETS.peakRssBytes : undefined)
+      ? `${fmtBytes(s.peakRssIngestBytes)} / ${fmtBytes(s.hwmBytes)}` + mark(atScale ? Math.max(s.peakRssIngestBytes, s.hwmBytes) <= rssTarget : undefined)
       : 'n/a',
     '',
-    '≤ 1 GiB',
+    `≤ ${fmtBytes(rssTarget)}`,
   ]);
   rows.push([
     'stored bytes per span (blocks)',
@@ -299,10 +341,14 @@ export function markdown(r: BenchResult): string {
   const line = (row: string[]): string => `| ${row.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
   const table = [line(rows[0]!), `|${widths.map((wd) => '-'.repeat(wd + 2)).join('|')}|`, ...rows.slice(1).map(line)].join('\n');
   return [
-    `### Ingest + trace-by-ID — ${m.date}`,
+    `### Ingest + trace-by-ID${o.workload === 'collector' ? ' (collector-shaped)' : ''} — ${m.date}`,
     '',
     `- machine: ${m.nproc} CPUs (${m.cpuModel}), ${fmtBytes(m.totalMemBytes)} RAM${m.cgroupMemBytes ? ` (cgroup limit ${fmtBytes(m.cgroupMemBytes)})` : ''}, node ${m.node}, ${m.platform}${m.git ? `, commit ${m.git}` : ''}`,
     `- workload: seed ${o.seed}, ${fmtInt(w.traces)} traces, ${fmtInt(w.spans)} spans in ${fmtInt(w.requests)} requests of ≤ ${o.batchSpans} spans${w.rounds > 1 ? ` (pool of ${fmtBytes(w.poolBytes)} sent ${w.rounds}× with rewritten trace IDs)` : ` (${fmtBytes(w.poolBytes)})`}, concurrency ${o.concurrency}, ${o.queries} by-ID queries per phase; generation ${(w.generateMs / 1000).toFixed(1)} s, excluded from timings`,
+    `- workload shape: ${o.workload === 'collector' ? 'collector (every span of every trace shuffled over the whole run; requests grouped by service instance)' : 'project (~20 traces open at a time, each over 2–3 requests)'}; config: ${o.tempoConfig ? `${path.relative(process.cwd(), o.tempoConfig)} (Tempo-style, listeners moved to loopback)` : o.staveConfig ? path.relative(process.cwd(), o.staveConfig) : 'generated (limits raised)'}${o.profileDir ? '; Stave under --cpu-prof' : ''}`,
+    `- load average (1 min) at the start of each phase: ${Object.entries(r.loadAvg)
+      .map(([k, v]) => `${k} ${v.toFixed(2)}`)
+      .join(', ')}`,
     `- command: \`make bench ARGS="${commandArgs()}"\`${scaleNote}`,
     `- harness (load generator + query timer) peak RSS: ${fmtBytes(r.harnessMaxRssBytes)}`,
     ...(o.skipStave ? ['- Stave: not run (--skip-stave)'] : []),
@@ -316,6 +362,16 @@ export function markdown(r: BenchResult): string {
 }
 
 const USAGE = `usage: make bench ARGS="[flags]"   (or node bench/dist/run.js [flags])
+  --mode M           ingest (default: ingest + trace by ID + flush), sustained, or fleet (3 × scalable-single-binary, RF 3)
+  --workload W       project (default for --mode ingest) or collector (every span shuffled over the run;
+                     default for sustained and fleet)
+  --config FILE      a Tempo-style config file (e.g. bench/tempo.yaml); listeners are moved to 127.0.0.1:0
+  --read-back all    after flush, read back every acknowledged trace (default with --workload collector)
+  --rate N           sustained: offered spans/s (default: --rate-fraction of the peak measured first)
+  --rate-fraction F  sustained: fraction of the measured peak to offer (default 0.8)
+  --duration D       sustained: how long, e.g. 10m or 90s (default 10m)
+  --window D         sustained: one table row per window (default 30s)
+  --profile-dir DIR  run Stave under node --cpu-prof, profiles in DIR
   --traces N         traces to send (default ${DEFAULTS.traces}; 5–30 spans each, ~17.5 on average)
   --concurrency N    parallel pushers (default ${DEFAULTS.concurrency})
   --batch-spans N    spans per request (default ${DEFAULTS.batchSpans})
@@ -350,6 +406,15 @@ export async function main(argv: string[]): Promise<number> {
       'keep-data',
       'note',
       'no-progress',
+      'mode',
+      'workload',
+      'config',
+      'read-back',
+      'rate',
+      'rate-fraction',
+      'duration',
+      'window',
+      'profile-dir',
       'help',
     ],
     booleans: ['skip-noop', 'skip-stave', 'keep-data', 'no-progress', 'help'],
@@ -358,7 +423,17 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(USAGE + '\n');
     return 0;
   }
+  const mode = args.get('mode') ?? 'ingest';
+  if (!['ingest', 'sustained', 'fleet'].includes(mode)) throw new ArgError(`--mode must be ingest, sustained or fleet, got "${mode}"`);
+  const workload = args.get('workload') ?? (mode === 'ingest' ? 'project' : 'collector');
+  if (workload !== 'project' && workload !== 'collector') throw new ArgError(`--workload must be project or collector, got "${workload}"`);
+  const readBack = args.get('read-back') ?? (workload === 'collector' ? 'all' : 'none');
+  if (readBack !== 'all' && readBack !== 'none') throw new ArgError(`--read-back must be all or none, got "${readBack}"`);
   const opts: BenchOptions = {
+    workload,
+    readBackAll: readBack === 'all',
+    tempoConfig: args.get('config') && path.resolve(args.get('config')!),
+    profileDir: args.get('profile-dir') && path.resolve(args.get('profile-dir')!),
     traces: intArg(args, 'traces', DEFAULTS.traces, 1),
     concurrency: intArg(args, 'concurrency', DEFAULTS.concurrency, 1),
     batchSpans: intArg(args, 'batch-spans', DEFAULTS.batchSpans, 1),
@@ -375,10 +450,27 @@ export async function main(argv: string[]): Promise<number> {
     progress: !boolArg(args, 'no-progress'),
     log: (l) => process.stderr.write(l + '\n'),
   };
+  const out = args.get('out');
+  if (mode !== 'ingest') {
+    const mo: ModeOptions = {
+      ...opts,
+      rate: args.has('rate') ? intArg(args, 'rate', 0, 1) : undefined,
+      rateFraction: floatArg(args, 'rate-fraction', 0.8),
+      durationMs: durationArg(args, 'duration', 600_000),
+      windowMs: durationArg(args, 'window', 30_000),
+    };
+    const text = mode === 'sustained' ? await runSustainedBench(mo) : await runFleetBench(mo);
+    process.stdout.write('\n' + text);
+    if (out) {
+      mkdirSync(path.dirname(path.resolve(out)), { recursive: true });
+      appendFileSync(out, '\n' + text);
+      process.stderr.write(`appended to ${out}\n`);
+    }
+    return 0;
+  }
   const result = await runBench(opts);
   const md = markdown(result);
   process.stdout.write('\n' + md);
-  const out = args.get('out');
   if (out) {
     mkdirSync(path.dirname(path.resolve(out)), { recursive: true });
     appendFileSync(out, '\n' + md);

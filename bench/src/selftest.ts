@@ -10,6 +10,8 @@ const quiet = process.argv.includes('--verbose') ? (l: string) => process.stderr
 
 function opts(over: Partial<BenchOptions>): BenchOptions {
   return {
+    workload: 'project',
+    readBackAll: false,
     traces: 600,
     concurrency: 4,
     batchSpans: 100,
@@ -88,7 +90,21 @@ async function main(): Promise<void> {
   checkExact(faulty, 'queriesBeforeFlush');
   check('faults: no ratio without a baseline', faulty.ratio === undefined);
 
-  // 3. Stave that never comes up: a clear error, not a hang.
+  // 3. The collector-shaped workload: every span shuffled over the run, rounds interleaved; every
+  //    acknowledged trace read back exact.
+  const coll = await runBench(opts({ skipNoop: true, workload: 'collector', readBackAll: true, seed: 44 }));
+  const cs = coll.stave;
+  check('collector: stave run completed', !coll.staveError && cs !== undefined, coll.staveError ?? '');
+  if (cs) {
+    check('collector: fake acknowledged every span', cs.load.ackedSpans === coll.workload.spans, `${cs.load.ackedSpans}/${coll.workload.spans}`);
+    check(
+      'collector: every acknowledged trace read back exact',
+      cs.readBack !== undefined && cs.readBack.exact === cs.readBack.queries && cs.readBack.queries === coll.workload.traces,
+      cs.readBack ? `${cs.readBack.exact}/${cs.readBack.queries} of ${coll.workload.traces}` : 'no read-back',
+    );
+  }
+
+  // 4. Stave that never comes up: a clear error, not a hang.
   const broken = await runBench(opts({ skipNoop: true, staveBin: path.join(__dirname, 'does-not-exist.js') }));
   check(
     'broken: startup failure reported',

@@ -2,10 +2,11 @@
 // with flags and a YAML config, ports learned from its JSON log lines, readiness from GET /ready.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { createWriteStream, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { lstat, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
+import YAML from 'yaml';
 import { httpRequest, keepAliveAgent } from './http-client';
 import { sleep } from './stats';
 
@@ -44,6 +45,8 @@ export interface StaveOptions {
   startTimeoutMs?: number;
   /** Wait for an OTLP HTTP receiver (default true; false for targets without a distributor). */
   otlp?: boolean;
+  /** Extra environment (e.g. NODE_OPTIONS=--cpu-prof ...). */
+  env?: Record<string, string>;
 }
 
 export interface StaveProcess {
@@ -60,6 +63,50 @@ export interface StaveProcess {
   logTail(): string;
   /** SIGTERM, then SIGKILL after `graceMs`; resolves with how it ended. */
   stop(graceMs?: number): Promise<{ code: number | null; signal: string | null; stopMs: number; killed: boolean }>;
+}
+
+/**
+ * A user's Tempo-style config made runnable beside other runs on a shared machine: every receiver listens
+ * on 127.0.0.1 port 0 and the generator's WAL goes under `dataDir` (server ports and storage paths are
+ * set by flags, see staveArgs). Everything else is kept as written, so unset keys keep Tempo's defaults.
+ */
+export function loopbackConfig(yamlText: string, dataDir: string): string {
+  const doc = (YAML.parse(yamlText) ?? {}) as Record<string, unknown>;
+  const obj = (v: unknown): Record<string, unknown> | undefined =>
+    v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+  const receivers = obj(obj(doc.distributor)?.receivers);
+  for (const [name, rec] of Object.entries(receivers ?? {})) {
+    const protocols = obj(obj(rec)?.protocols);
+    if (protocols) {
+      for (const p of Object.keys(protocols)) protocols[p] = { ...obj(protocols[p]), endpoint: '127.0.0.1:0' };
+    } else if (name === 'zipkin') {
+      receivers![name] = { ...obj(rec), endpoint: '127.0.0.1:0' };
+    }
+  }
+  const storage = obj(obj(doc.metrics_generator)?.storage);
+  if (storage) storage.path = path.join(dataDir, 'generator-wal');
+  return YAML.stringify(doc);
+}
+
+/** The config file to run: a Tempo-style one made loopback-only (written into `dataDir`), or the given one as is. */
+export function configFileFor(o: { tempoConfig?: string; staveConfig?: string }, dataDir: string): string | undefined {
+  if (!o.tempoConfig) return o.staveConfig;
+  const out = path.join(dataDir, 'tempo.yaml');
+  writeFileSync(out, loopbackConfig(readFileSync(o.tempoConfig, 'utf8'), dataDir));
+  return out;
+}
+
+/**
+ * An executable that runs bin/stave's entry point under `node --cpu-prof` (not allowed in NODE_OPTIONS),
+ * profiles written into `dir` when the process exits; `bin` itself when no `dir` is given.
+ */
+export function profiledBin(dir: string | undefined, bin?: string): string | undefined {
+  if (!dir) return bin;
+  mkdirSync(dir, { recursive: true });
+  const main = path.resolve(__dirname, '../..', 'services/stave/dist/main.js');
+  const wrapper = path.join(path.resolve(dir), 'stave-cpu-prof.sh');
+  writeFileSync(wrapper, `#!/bin/sh\nexec node --cpu-prof --cpu-prof-dir=${path.resolve(dir)} --enable-source-maps ${main} "$@"\n`, { mode: 0o755 });
+  return wrapper;
 }
 
 export function staveArgs(dataDir: string, configFile: string): string[] {
@@ -88,9 +135,8 @@ export async function startStave(opts: StaveOptions): Promise<StaveProcess> {
   const args = [...staveArgs(opts.dataDir, configFile), ...(opts.extraArgs ?? [])];
   const logFile = path.join(opts.dataDir, 'stave.log');
   const log = createWriteStream(logFile);
-  const child: ChildProcess = bin.endsWith('.js')
-    ? spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
-    : spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const spawnOpts = { stdio: ['ignore', 'pipe', 'pipe'] as ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } };
+  const child: ChildProcess = bin.endsWith('.js') ? spawn(process.execPath, [bin, ...args], spawnOpts) : spawn(bin, args, spawnOpts);
   const tail: string[] = [];
   let httpPort = 0;
   let otlpHttpPort = 0;

@@ -4,7 +4,8 @@
 import { fromBinary } from '@bufbuild/protobuf';
 import { ExportTraceServiceRequestSchema, type ExportTraceServiceRequest } from '@stave/proto';
 import { planRounds } from './loadgen';
-import { MAX_SPANS_PER_TRACE, MIN_SPANS_PER_TRACE, bodyForRound, generatePool, traceIdHex } from './workload';
+import { generateCollectorPool } from './collector-workload';
+import { MAX_SPANS_PER_TRACE, MIN_SPANS_PER_TRACE, bodyCopyForRound, bodyForRound, generatePool, traceIdHex } from './workload';
 
 const spansOf = (req: ExportTraceServiceRequest) => req.resourceSpans.flatMap((rs) => rs.scopeSpans.flatMap((ss) => ss.spans));
 
@@ -71,5 +72,51 @@ describe('workload', () => {
     [10, 1, 10, 1],
   ])('plans %i traces with a %i-span pool as %i round(s) of %i traces', (traces, poolSpans, rounds, poolTraces) => {
     expect(planRounds(traces, poolSpans)).toEqual({ rounds, poolTraces });
+  });
+});
+
+describe('collector-shaped workload', () => {
+  const opts = { seed: 7, traces: 150, batchSpans: 200, nowMs: 1_700_000_000_000 };
+  const pool = generateCollectorPool(opts);
+
+  it('holds the same traces as the project workload, only cut differently', () => {
+    const project = generatePool(opts);
+    expect(pool.traceIds.equals(project.traceIds)).toBe(true);
+    expect(pool.spanCount).toBe(project.spanCount);
+    expect(Array.from(pool.spansPerTrace)).toEqual(Array.from(project.spansPerTrace));
+  });
+
+  it('spreads every trace over the run, one ResourceSpans per service instance per request', () => {
+    const firstSeen = new Map<string, number>();
+    const lastSeen = new Map<string, number>();
+    const perTrace = new Map<string, number>();
+    pool.bodies.forEach((b, i) => {
+      const req = fromBinary(ExportTraceServiceRequestSchema, b.buf);
+      const instances = req.resourceSpans.map((rs) => String(rs.resource?.attributes.find((a) => a.key === 'service.instance.id')?.value?.value.value));
+      expect(new Set(instances).size).toBe(instances.length);
+      const spans = spansOf(req);
+      expect(spans.length).toBe(b.spans);
+      expect(b.counts.reduce((n, c) => n + c, 0)).toBe(b.spans);
+      for (const s of spans) {
+        const id = Buffer.from(s.traceId).toString('hex');
+        if (!firstSeen.has(id)) firstSeen.set(id, i);
+        lastSeen.set(id, i);
+        perTrace.set(id, (perTrace.get(id) ?? 0) + 1);
+      }
+    });
+    expect(perTrace.size).toBe(150);
+    for (let t = 0; t < 150; t++) expect(perTrace.get(traceIdHex(pool, t, 0))).toBe(pool.spansPerTrace[t]);
+    // Shuffled over the whole run: most traces still receive spans in the last quarter of the requests.
+    const late = [...lastSeen.values()].filter((i) => i >= (pool.bodies.length * 3) / 4).length;
+    expect(late).toBeGreaterThan(100);
+  });
+
+  it('rewrites a copy for another round and leaves the pool untouched', () => {
+    const body = pool.bodies[0]!;
+    const before = Buffer.from(body.buf);
+    const copy = bodyCopyForRound(body, 3);
+    expect(body.buf.equals(before)).toBe(true);
+    const ids = spansOf(fromBinary(ExportTraceServiceRequestSchema, copy)).map((s) => Buffer.from(s.traceId).toString('hex'));
+    for (const id of ids) expect(ids.length > 0 && [...Array(150).keys()].some((t) => traceIdHex(pool, t, 3) === id)).toBe(true);
   });
 });

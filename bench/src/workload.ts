@@ -30,7 +30,7 @@ import { Prng } from './prng';
 export const MIN_SPANS_PER_TRACE = 5;
 export const MAX_SPANS_PER_TRACE = 30;
 export const MEAN_SPANS_PER_TRACE = (MIN_SPANS_PER_TRACE + MAX_SPANS_PER_TRACE) / 2;
-const SEMCONV_SCHEMA = 'https://opentelemetry.io/schemas/1.26.0';
+export const SEMCONV_SCHEMA = 'https://opentelemetry.io/schemas/1.26.0';
 
 // ---------------------------------------------------------------------------------------------------
 // Attribute helpers
@@ -119,7 +119,7 @@ const SERVICES: ServiceDef[] = [
   { name: 'order', lang: 'go', routes: ['CreateOrder', 'GetOrder'], calls: ['inventory'], db: DB_PG('orders') },
 ];
 const ENTRY_SERVICES = ['frontend', 'frontend', 'api-gateway', 'mobile-bff'];
-const INSTANCES_PER_SERVICE = 3;
+export const INSTANCES_PER_SERVICE = 3;
 const HTTP_LANGS = new Set<Lang>(['nodejs', 'python']);
 
 const SERVICE_INDEX = new Map(SERVICES.map((s, i) => [s.name, i]));
@@ -499,21 +499,60 @@ function encodeBody(drafts: SpanDraft[], resources: Resource[], scopes: Instrume
   return Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength);
 }
 
+/**
+ * The pool's traces in order, from the seed: the resources, then trace `t`'s unique non-zero ID and its
+ * 5–30 spans, starting within the minute before `nowMs`. Both workload shapes draw the same traces.
+ */
+export class TraceSource {
+  readonly resources: Resource[];
+  readonly scopes: InstrumentationScope[];
+  readonly traceIds: Buffer;
+  readonly spansPerTrace: Uint16Array;
+  /** The stream that cuts requests (independent of trace generation). */
+  readonly cutRng: Prng;
+  private readonly idRng: Prng;
+  private readonly traceRng: Prng;
+  private readonly seen = new Set<string>();
+  private readonly nowNs: bigint;
+
+  constructor(private readonly opts: PoolOptions) {
+    const rng = new Prng(opts.seed);
+    ({ resources: this.resources, scopes: this.scopes } = buildResources(rng.fork()));
+    this.idRng = rng.fork();
+    this.traceRng = rng.fork();
+    this.cutRng = rng.fork();
+    this.traceIds = Buffer.alloc(16 * opts.traces);
+    this.spansPerTrace = new Uint16Array(opts.traces);
+    this.nowNs = BigInt(opts.nowMs) * MS;
+  }
+
+  /** Trace `t`'s spans; call for t = 0, 1, 2, … in order. */
+  trace(t: number): SpanDraft[] {
+    const id = this.traceIds.subarray(16 * t, 16 * t + 16);
+    do this.idRng.bytes(id);
+    while (this.seen.has(id.toString('hex')) || id.every((b) => b === 0));
+    this.seen.add(id.toString('hex'));
+    const n = this.traceRng.int(MIN_SPANS_PER_TRACE, MAX_SPANS_PER_TRACE);
+    this.spansPerTrace[t] = n;
+    const spreadNs = 60_000n * MS;
+    const start = this.nowNs - spreadNs + (spreadNs * BigInt(t)) / BigInt(this.opts.traces);
+    return generateTrace(this.traceRng, new Uint8Array(id), n, start);
+  }
+}
+
+/** A pool body for an encoded request of `spans` spans, `counts` spans per pool trace (checked against the bytes). */
+export function poolBody(buf: Buffer, spans: number, counts: Map<number, number>): Body {
+  const idOffsets = Uint32Array.from(spanTraceIdOffsets(buf));
+  if (idOffsets.length !== spans) throw new Error(`internal: found ${idOffsets.length} trace IDs in a body of ${spans} spans`);
+  return { buf, spans, traces: Uint32Array.from(counts.keys()), counts: Uint16Array.from(counts.values()), idOffsets, round: 0, inFlight: 0 };
+}
+
 /** Generates the pool: `traces` traces cut into requests of `batchSpans` spans. Deterministic in `seed` and `nowMs`. */
 export function generatePool(opts: PoolOptions): Pool {
   const t0 = performance.now();
-  const rng = new Prng(opts.seed);
-  const { resources, scopes } = buildResources(rng.fork());
-  const idRng = rng.fork();
-  const traceRng = rng.fork();
-  const cutRng = rng.fork();
+  const src = new TraceSource(opts);
+  const { resources, scopes, traceIds, spansPerTrace, cutRng } = src;
   const window = Math.max(2, opts.window ?? Math.ceil((2 * opts.batchSpans) / MEAN_SPANS_PER_TRACE));
-  const traceIds = Buffer.alloc(16 * opts.traces);
-  const spansPerTrace = new Uint16Array(opts.traces);
-  const nowNs = BigInt(opts.nowMs) * MS;
-  const spreadNs = 60_000n * MS;
-
-  const seen = new Set<string>();
   const bodies: Body[] = [];
   const open: Array<{ idx: number; drafts: SpanDraft[]; pos: number }> = [];
   let nextTrace = 0;
@@ -524,14 +563,7 @@ export function generatePool(opts: PoolOptions): Pool {
     const counts = new Map<number, number>();
     while (batch.length < opts.batchSpans) {
       while (open.length < window && nextTrace < opts.traces) {
-        const id = traceIds.subarray(16 * nextTrace, 16 * nextTrace + 16);
-        do idRng.bytes(id);
-        while (seen.has(id.toString('hex')) || id.every((b) => b === 0));
-        seen.add(id.toString('hex'));
-        const n = traceRng.int(MIN_SPANS_PER_TRACE, MAX_SPANS_PER_TRACE);
-        spansPerTrace[nextTrace] = n;
-        const start = nowNs - spreadNs + (spreadNs * BigInt(nextTrace)) / BigInt(opts.traces);
-        open.push({ idx: nextTrace, drafts: generateTrace(traceRng, new Uint8Array(id), n, start), pos: 0 });
+        open.push({ idx: nextTrace, drafts: src.trace(nextTrace), pos: 0 });
         nextTrace++;
       }
       if (open.length === 0) break;
@@ -545,17 +577,7 @@ export function generatePool(opts: PoolOptions): Pool {
     }
     if (batch.length === 0) break;
     const buf = encodeBody(batch, resources, scopes);
-    const idOffsets = Uint32Array.from(spanTraceIdOffsets(buf));
-    if (idOffsets.length !== batch.length) throw new Error(`internal: found ${idOffsets.length} trace IDs in a body of ${batch.length} spans`);
-    bodies.push({
-      buf,
-      spans: batch.length,
-      traces: Uint32Array.from(counts.keys()),
-      counts: Uint16Array.from(counts.values()),
-      idOffsets,
-      round: 0,
-      inFlight: 0,
-    });
+    bodies.push(poolBody(buf, batch.length, counts));
     spanCount += batch.length;
     bytes += buf.length;
   }
@@ -572,6 +594,15 @@ export function bodyForRound(body: Body, round: number): Buffer {
   const target = body.inFlight > 0 ? Buffer.from(body.buf) : body.buf;
   for (const off of body.idOffsets) target.writeUInt32BE((target.readUInt32BE(off) ^ delta) >>> 0, off);
   if (target === body.buf) body.round = round;
+  return target;
+}
+
+/** The bytes of `body` in `round`, never rewriting `body` itself (a copy unless `round` is the body's own). */
+export function bodyCopyForRound(body: Body, round: number): Buffer {
+  if (body.round === round) return body.buf;
+  const delta = (body.round ^ round) >>> 0;
+  const target = Buffer.from(body.buf);
+  for (const off of body.idOffsets) target.writeUInt32BE((target.readUInt32BE(off) ^ delta) >>> 0, off);
   return target;
 }
 

@@ -3,14 +3,25 @@
 // ingesters. A push is answered only once each trace has reached a write quorum.
 
 import { splitByTrace, type TraceSplit } from '@stave/model';
-import { pushBytesRequest, type IngesterClient } from '@stave/ingester';
+import type { IngesterClient } from '@stave/ingester';
 import { PushErrorReason } from '@stave/proto';
 import type { PushContext, PushOutcome, TracePusher } from '@stave/receivers';
 import { RingUnavailableError, tokenFor, type InstanceDesc, type ReadRing } from '@stave/ring';
 import { BasicService, Code, ConnectError, codeOf, resolveTenant, type Logger, type Overrides } from '@stave/server';
 import { Counter, Histogram, type Registry } from 'prom-client';
 import type { GeneratorForwarder } from './generator-forwarder';
+import { PushBatcher } from './push-batcher';
 import { RateLimiter } from './rate-limiter';
+
+/**
+ * Calls to one ingester (per tenant) in flight before the parts of further requests wait and travel
+ * together in the next call (push-batcher.ts). WAL syncs overlap up to 8 per segment on the ingester.
+ */
+const PUSHES_IN_FLIGHT_PER_INGESTER = 4;
+/** Trace bytes in one merged push: a quarter of the default gRPC message limit (16 MiB). */
+const MAX_MERGED_PUSH_BYTES = 4 * 1024 * 1024;
+/** Trace bytes waiting for one ingester before its further parts fail fast (a hung replica). */
+const MAX_WAITING_PUSH_BYTES = 64 * 1024 * 1024;
 
 /** Why spans were discarded: the `reason` label of tempo_discarded_spans_total, as Tempo names them. */
 export const DiscardReason = {
@@ -51,6 +62,8 @@ export class Distributor extends BasicService implements TracePusher {
   private readonly discarded: Counter<'tenant' | 'reason'>;
   private readonly pushDuration: Histogram;
   private readonly log: Logger;
+  /** One batcher per ingester and tenant with calls in flight (dropped when idle). */
+  private readonly batchers = new Map<string, PushBatcher>();
 
   constructor(private readonly opts: DistributorOptions) {
     super('distributor');
@@ -126,18 +139,29 @@ export class Distributor extends BasicService implements TracePusher {
     const rejected = new Map<number, PushErrorReason>();
     let lastErr: unknown;
     const send = async ({ instance, idx }: { instance: InstanceDesc; idx: number[] }): Promise<void> => {
+      const key = `${instance.id}\u0000${tenant}`;
+      let batcher = this.batchers.get(key);
+      if (!batcher) {
+        const created: PushBatcher = new PushBatcher({
+          tenant,
+          maxInFlight: PUSHES_IN_FLIGHT_PER_INGESTER,
+          maxBatchBytes: MAX_MERGED_PUSH_BYTES,
+          maxWaitingBytes: MAX_WAITING_PUSH_BYTES,
+          onIdle: () => {
+            if (this.batchers.get(key) === created) this.batchers.delete(key);
+          },
+        });
+        this.batchers.set(key, (batcher = created));
+      }
       try {
-        const res = await this.opts.ingester(instance).pushBytes(
-          pushBytesRequest({
-            tenant,
-            traces: idx.map((i) => traces[i]!.bytes),
-            ids: idx.map((i) => traces[i]!.id),
-            startSeconds: idx.map((i) => startSeconds(traces[i]!.startUnixNano)),
-            endSeconds: idx.map((i) => endSeconds(traces[i]!.endUnixNano)),
-          }),
-        );
+        const errorsByTrace = await batcher.push(this.opts.ingester(instance), {
+          traces: idx.map((i) => traces[i]!.bytes),
+          ids: idx.map((i) => traces[i]!.id),
+          startSeconds: idx.map((i) => startSeconds(traces[i]!.startUnixNano)),
+          endSeconds: idx.map((i) => endSeconds(traces[i]!.endUnixNano)),
+        });
         idx.forEach((i, k) => {
-          const reason = res.errorsByTrace[k] ?? PushErrorReason.NO_ERROR;
+          const reason = errorsByTrace[k] ?? PushErrorReason.NO_ERROR;
           if (reason === PushErrorReason.NO_ERROR) ok[i]!++;
           else rejected.set(i, reason);
         });

@@ -150,6 +150,23 @@ describe('Ingester', () => {
     await ing.stop();
   });
 
+  it('sends a push whose head was cut and sealed before its append to the new head instead of failing it', async () => {
+    const { make } = setup();
+    const ing = make();
+    await ing.start();
+    await push(ing, [[1, traceBytes(1, 2)]]);
+    const inst = ing['tenants'].get('t')!;
+    const chosen = inst.head!;
+    // The push chooses the head, then waits a tick; meanwhile a cut (max_block_bytes, another push) seals it.
+    const racing = push(ing, [[2, traceBytes(2, 3)]]);
+    ing['cut'](inst);
+    void chosen.segment.seal();
+    await expect(racing).resolves.toBeDefined();
+    expect(await spans(ing, 1)).toBe(2);
+    expect(await spans(ing, 2)).toBe(3);
+    await ing.stop();
+  });
+
   it('searches its head and complete blocks for one tenant only, a trace evaluated whole, bounded by limit', async () => {
     const { make } = setup();
     const ing = make();

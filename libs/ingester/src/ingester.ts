@@ -43,7 +43,7 @@ import { admitTraces, expireIdleTraces, indexRecords, releaseLiveTraces, walReco
 import { replayWal } from './replay';
 import { SearchCollector, type TraceSink } from './search';
 import { TagsCollector } from './search-tags';
-import { WalSegment } from './wal';
+import { SegmentSealedError, WalSegment } from './wal';
 
 export interface IngesterOptions {
   walPath: string;
@@ -122,6 +122,14 @@ export class Ingester extends BasicService implements IngesterClient {
         this.fail(err);
       },
     });
+    this.metrics.observeBacklog(() => {
+      let walBytes = 0;
+      for (const inst of this.tenants.values()) {
+        walBytes += inst.head?.segment.size ?? 0;
+        for (const h of inst.completing) walBytes += h.segment.size;
+      }
+      return { blocksPending: this.flusher.pending, walBytes };
+    });
   }
 
   protected override async starting(): Promise<void> {
@@ -189,24 +197,30 @@ export class Ingester extends BasicService implements IngesterClient {
     for (const id of req.ids) if (id.length !== 16) throw new ConnectError(`trace ID must be 16 bytes, got ${id.length}`, Code.InvalidArgument);
     const tenant = req.tenant;
     const inst = this.instance(tenant);
-    const head = await this.headFor(inst);
-    const { errors, accepted } = admitTraces(inst, head, req, this.opts.overrides.forTenant(tenant));
-    if (accepted.length > 0) {
-      const records = walRecords(req, accepted);
-      let refs;
-      try {
-        refs = await head.segment.append(records);
-      } catch (err) {
-        // The head was sealed under this push by a cut or by shutdown: nothing of it was acknowledged.
-        if (!this.accepting) throw new ConnectError('ingester is stopping; push not written', Code.Unavailable, undefined, undefined, err);
-        throw err;
+    for (let attempt = 1; ; attempt++) {
+      const head = await this.headFor(inst);
+      const admission = admitTraces(inst, head, req, this.opts.overrides.forTenant(tenant));
+      const { errors, accepted } = admission;
+      if (accepted.length > 0) {
+        const records = walRecords(req, accepted);
+        let refs;
+        try {
+          refs = await head.segment.append(records);
+        } catch (err) {
+          // The head was sealed under this push by a cut or by shutdown: nothing of it was acknowledged.
+          if (!this.accepting) throw new ConnectError('ingester is stopping; push not written', Code.Unavailable, undefined, undefined, err);
+          // A cut sealed the head between choosing it and appending (nothing was written): the push goes to
+          // the new head, once more at most, instead of failing the client's request.
+          if (err instanceof SegmentSealedError && attempt < 3) continue;
+          throw err;
+        }
+        const bytes = indexRecords(inst, head, records, refs, this.now(), () => this.metrics.tracesCreated.inc({ tenant }), admission);
+        this.metrics.bytesReceived.inc({ tenant }, bytes);
+        this.metrics.liveTraces.set({ tenant }, inst.liveTraces);
+        if (head.dataBytes >= this.opts.maxBlockBytes && inst.head === head) this.cut(inst);
       }
-      const bytes = indexRecords(inst, head, records, refs, this.now(), () => this.metrics.tracesCreated.inc({ tenant }));
-      this.metrics.bytesReceived.inc({ tenant }, bytes);
-      this.metrics.liveTraces.set({ tenant }, inst.liveTraces);
-      if (head.dataBytes >= this.opts.maxBlockBytes && inst.head === head) this.cut(inst);
+      return create(PushResponseSchema, { errorsByTrace: errors });
     }
-    return create(PushResponseSchema, { errorsByTrace: errors });
   }
 
   private instance(tenant: string): TenantInstance {

@@ -14,12 +14,20 @@ export interface Admission {
   readonly errors: PushErrorReason[];
   /** Indexes of the accepted traces, in request order. */
   readonly accepted: number[];
+  /**
+   * Per accepted trace: its hex key and its head-block entry when it had one already. Entries are never
+   * removed from a head block, so indexing after the WAL append reuses both instead of a second lookup.
+   */
+  readonly keys: string[];
+  readonly entries: Array<TraceEntry | undefined>;
 }
 
 /** Applies max_bytes_per_trace and max_traces_per_user to every trace of a push. */
 export function admitTraces(inst: TenantInstance, head: HeadBlock, req: PushBytesRequest, limits: LimitsConfig): Admission {
   const errors: PushErrorReason[] = new Array<PushErrorReason>(req.traces.length).fill(PushErrorReason.NO_ERROR);
   const accepted: number[] = [];
+  const keys: string[] = [];
+  const entries: Array<TraceEntry | undefined> = [];
   // Bytes (and new live traces) this request adds, so two parts of one trace in a request count once.
   const pendingNew = new Map<string, number>();
   const maxBytes = limits.global.max_bytes_per_trace;
@@ -39,8 +47,10 @@ export function admitTraces(inst: TenantInstance, head: HeadBlock, req: PushByte
     }
     pendingNew.set(key, (pendingNew.get(key) ?? 0) + size);
     accepted.push(i);
+    keys.push(key);
+    entries.push(e);
   }
-  return { errors, accepted };
+  return { errors, accepted, keys, entries };
 }
 
 /** The WAL records of the accepted traces, with their time range when the sender gave it (0 otherwise). */
@@ -64,11 +74,13 @@ export function indexRecords(
   refs: readonly RecordRef[],
   nowMs: number,
   created: () => void,
+  admission?: Admission,
 ): number {
   let bytes = 0;
   for (let k = 0; k < records.length; k++) {
     const r = records[k]!;
-    const e = entryFor(head, r, nowMs, created);
+    const known = admission?.entries[k];
+    const e = known ? widen(known, r) : entryFor(head, r, nowMs, created, admission?.keys[k]);
     if (!e.live) {
       e.live = true;
       inst.liveTraces++;
@@ -83,14 +95,18 @@ export function indexRecords(
 }
 
 /** The head block's entry for a record's trace (created when new), its time range widened to the record's. */
-export function entryFor(head: HeadBlock, r: WalRecord, nowMs: number, created?: () => void): TraceEntry {
-  const key = hex(r.traceID);
+export function entryFor(head: HeadBlock, r: WalRecord, nowMs: number, created?: () => void, key = hex(r.traceID)): TraceEntry {
   let e = head.traces.get(key);
   if (!e) {
     e = { id: new Uint8Array(r.traceID), refs: [], bytes: 0, startSeconds: 0, endSeconds: 0, lastAppendMs: nowMs, live: false };
     head.traces.set(key, e);
     created?.();
   }
+  return widen(e, r);
+}
+
+/** Widens an entry's time range to a record's. */
+function widen(e: TraceEntry, r: WalRecord): TraceEntry {
   // 0 is "unknown" (an older sender): it never narrows a known range.
   if (r.startSeconds > 0 && (e.startSeconds === 0 || r.startSeconds < e.startSeconds)) e.startSeconds = r.startSeconds;
   if (r.endSeconds > e.endSeconds) e.endSeconds = r.endSeconds;

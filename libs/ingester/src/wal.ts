@@ -31,15 +31,22 @@ export interface RecordRef {
 }
 
 export function encodeRecord(r: WalRecord): Buffer {
-  const payloadLen = PAYLOAD_PREFIX + r.data.length;
-  const buf = Buffer.allocUnsafe(RECORD_HEADER + payloadLen);
-  buf.writeUInt32LE(payloadLen, 0);
-  buf.set(r.traceID, 8);
-  buf.writeUInt32LE(r.startSeconds >>> 0, 24);
-  buf.writeUInt32LE(r.endSeconds >>> 0, 28);
-  buf.set(r.data, 32);
-  buf.writeUInt32LE(crc32(buf.subarray(8)), 4);
+  const buf = Buffer.allocUnsafe(RECORD_HEADER + PAYLOAD_PREFIX + r.data.length);
+  writeRecord(buf, 0, r);
   return buf;
+}
+
+/** Writes one record at `off` of `buf` (which has room for it); returns the offset after it. */
+function writeRecord(buf: Buffer, off: number, r: WalRecord): number {
+  const payloadLen = PAYLOAD_PREFIX + r.data.length;
+  buf.writeUInt32LE(payloadLen, off);
+  buf.set(r.traceID, off + 8);
+  buf.writeUInt32LE(r.startSeconds >>> 0, off + 24);
+  buf.writeUInt32LE(r.endSeconds >>> 0, off + 28);
+  buf.set(r.data, off + 32);
+  const end = off + RECORD_HEADER + payloadLen;
+  buf.writeUInt32LE(crc32(buf.subarray(off + 8, end)), off + 4);
+  return end;
 }
 
 export interface ReplayedRecord extends WalRecord {
@@ -76,6 +83,13 @@ export function decodeSegment(buf: Buffer): ReplayResult {
     off += RECORD_HEADER + len;
   }
   return { records, validBytes: off };
+}
+
+/** An append refused because its segment was sealed first (by a cut or shutdown): nothing was written. */
+export class SegmentSealedError extends Error {
+  constructor(readonly segmentPath: string) {
+    super(`WAL segment ${segmentPath} is sealed`);
+  }
 }
 
 interface Pending {
@@ -148,15 +162,17 @@ export class WalSegment {
   /** Appends records; resolves with each record's data location once all are fsynced. */
   append(records: readonly WalRecord[]): Promise<RecordRef[]> {
     if (this.failed) return Promise.reject(this.failed);
-    if (this.sealed) return Promise.reject(new Error(`WAL segment ${this.path} is sealed`));
-    const bufs = records.map(encodeRecord);
-    const refs: RecordRef[] = [];
-    let off = this.reserved;
-    for (let i = 0; i < bufs.length; i++) {
-      refs.push({ offset: off + RECORD_HEADER + PAYLOAD_PREFIX, length: records[i]!.data.length });
-      off += bufs[i]!.length;
+    if (this.sealed) return Promise.reject(new SegmentSealedError(this.path));
+    // Every record of the push encoded straight into one buffer (one allocation, no concat).
+    let size = 0;
+    for (const r of records) size += RECORD_HEADER + PAYLOAD_PREFIX + r.data.length;
+    const buf = Buffer.allocUnsafe(size);
+    const refs: RecordRef[] = new Array<RecordRef>(records.length);
+    let at = 0;
+    for (let i = 0; i < records.length; i++) {
+      refs[i] = { offset: this.reserved + at + RECORD_HEADER + PAYLOAD_PREFIX, length: records[i]!.data.length };
+      at = writeRecord(buf, at, records[i]!);
     }
-    const buf = bufs.length === 1 ? bufs[0]! : Buffer.concat(bufs);
     this.reserved += buf.length;
     return new Promise<RecordRef[]>((resolve, reject) => {
       this.queue.push({ buf, resolve: () => resolve(refs), reject });

@@ -53,6 +53,8 @@ export class Ring extends BasicService implements ReadRing {
   private latest: RingDesc = RingDesc.empty;
   private tokens: Uint32Array = new Uint32Array(0);
   private ownerIds: string[] = [];
+  /** Distinct owners in `ownerIds` (computed when the tokens change: `get` runs once per trace pushed). */
+  private distinctOwners = 0;
   private unwatch: (() => void) | undefined;
   private readonly now: () => number;
   private readonly excluded: ReadonlySet<string>;
@@ -129,6 +131,7 @@ export class Ring extends BasicService implements ReadRing {
       const table = tokenOwners(next);
       this.tokens = table.tokens;
       this.ownerIds = table.owners.map((o) => o.id);
+      this.distinctOwners = new Set(this.ownerIds).size;
     }
   }
 
@@ -151,7 +154,7 @@ export class Ring extends BasicService implements ReadRing {
     const now = this.now();
     const zoneAware = this.zoneAware();
     const extend = op === 'read' || (this.opts.extendWrites ?? true);
-    const distinct = new Set(this.ownerIds).size;
+    const distinct = this.distinctOwners;
     let want = Math.min(rf, distinct);
     const picked: InstanceDesc[] = [];
     const seen = new Set<string>();

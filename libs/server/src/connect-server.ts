@@ -46,6 +46,10 @@ export interface ConnectServerOptions {
   logger: Logger;
 }
 
+/** Per-stream and per-connection HTTP/2 receive windows (see starting()). */
+const STREAM_WINDOW_BYTES = 4 * 1024 * 1024;
+const CONNECTION_WINDOW_BYTES = 16 * 1024 * 1024;
+
 export class ConnectServer extends BasicService {
   private readonly registrations: Array<(router: ConnectRouter) => void> = [];
   private server: http2.Http2Server | undefined;
@@ -76,7 +80,17 @@ export class ConnectServer extends BasicService {
       writeMaxBytes: this.opts.maxSendBytes,
       interceptors: [publicErrorsInterceptor, tenantFieldInterceptor, ...(this.opts.interceptors ?? [])],
     });
-    const server = http2.createServer({ settings: { maxConcurrentStreams: this.opts.maxConcurrentStreams ?? 100 } }, handler);
+    // HTTP/2's default 64 KiB windows make a client stop every 64 KiB of a push until this process's event
+    // loop reads and acknowledges it: a 200-span push of many traces (~150 KiB) took several round trips
+    // through a busy loop. Windows of a few pushes let a request arrive in one go; the memory a client may
+    // send ahead stays bounded by the window and by readMaxBytes.
+    const server = http2.createServer(
+      { settings: { maxConcurrentStreams: this.opts.maxConcurrentStreams ?? 100, initialWindowSize: STREAM_WINDOW_BYTES } },
+      handler,
+    );
+    server.on('session', (session: http2.ServerHttp2Session) => {
+      session.setLocalWindowSize(CONNECTION_WINDOW_BYTES);
+    });
     this.sessions.track(server);
     this.server = server;
     const a = await listen(server, this.opts.port, this.opts.address);

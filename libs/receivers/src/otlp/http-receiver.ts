@@ -220,8 +220,16 @@ function jsonToProtobuf(body: Uint8Array): Uint8Array {
   return toBinary(ExportTraceServiceRequestSchema, parseOtlpJson(utf8.decode(body)));
 }
 
+/** The answer to a fully accepted protobuf push (every push, normally): encoded once. */
+const FULL_SUCCESS_PROTO = toBinary(ExportTraceServiceResponseSchema, create(ExportTraceServiceResponseSchema));
+
 function sendSuccess(res: http.ServerResponse, encoding: Encoding, outcome: PushOutcome): void {
   const partial = outcome.rejectedSpans > 0 || outcome.errorMessage !== '';
+  if (!partial && encoding === 'proto') {
+    res.writeHead(200, { 'content-type': 'application/x-protobuf', 'content-length': FULL_SUCCESS_PROTO.length });
+    res.end(FULL_SUCCESS_PROTO);
+    return;
+  }
   const response = create(ExportTraceServiceResponseSchema, {
     partialSuccess: partial ? { rejectedSpans: BigInt(outcome.rejectedSpans), errorMessage: outcome.errorMessage } : undefined,
   });

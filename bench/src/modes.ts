@@ -1,0 +1,261 @@
+// The bench's other modes (run.ts holds the default ingest + trace-by-ID run):
+//  - sustained: a fixed offered rate for minutes against one Stave (see sustained.ts);
+//  - fleet: three `-target=scalable-single-binary` processes on loopback joined by memberlist with
+//    replication factor 3, load through one member, every acknowledged trace read back from another.
+// Each reports its ratio against the no-op server measured on the same pool in the same run.
+
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { generateCollectorPool } from './collector-workload';
+import { httpRequest, keepAliveAgent } from './http-client';
+import { describeLoad, runLoad, type LoadResult } from './loadgen';
+import { machineInfo, type MachineInfo } from './machine';
+import { startNoopServer } from './noop-server';
+import { describeQueries, readBackAll, type QueryResult } from './query';
+import { commandArgs, type BenchOptions } from './run';
+import { fmtBytes, fmtInt, fmtMs, sleep } from './stats';
+import { RssSampler, configFileFor, profiledBin, startStave, type StaveProcess } from './stave-process';
+import { measurePeak, runSustained, windowsTable, type SustainedResult } from './sustained';
+import { generatePool, type Pool } from './workload';
+
+export interface ModeOptions extends BenchOptions {
+  /** Sustained: offered spans/s; when absent, `rateFraction` of the peak measured first. */
+  rate?: number;
+  rateFraction: number;
+  durationMs: number;
+  windowMs: number;
+}
+
+const WARMUP_REQUESTS = 300;
+
+function makePool(o: ModeOptions): Pool {
+  const generate = o.workload === 'collector' ? generateCollectorPool : generatePool;
+  o.log(`generating ${fmtInt(o.traces)} traces (${o.workload}-shaped, seed ${o.seed}, ${o.batchSpans} spans per request)...`);
+  const pool = generate({ seed: o.seed, traces: o.traces, batchSpans: o.batchSpans, nowMs: Date.now() });
+  o.log(`generated ${fmtInt(pool.spanCount)} spans in ${pool.bodies.length} requests, ${fmtBytes(pool.bytes)}, in ${(pool.generateMs / 1000).toFixed(1)} s`);
+  return pool;
+}
+
+async function noopPeak(pool: Pool, o: ModeOptions, order: 'rounds' | 'interleaved', rounds = 1): Promise<LoadResult> {
+  const noop = await startNoopServer();
+  try {
+    await runLoad(pool, { host: '127.0.0.1', port: noop.port, concurrency: o.concurrency, rounds: 1, limit: WARMUP_REQUESTS, progress: false, order });
+    const r = await runLoad(pool, { host: '127.0.0.1', port: noop.port, concurrency: o.concurrency, rounds, label: 'no-op', progress: o.progress, order });
+    o.log(describeLoad(r));
+    return r;
+  } finally {
+    await noop.stop();
+  }
+}
+
+const pct = (v: number): string => (Number.isFinite(v) ? `${(v * 100).toFixed(1)}%` : 'n/a');
+
+function header(title: string, m: MachineInfo, o: ModeOptions, pool: Pool): string[] {
+  return [
+    `### ${title} — ${m.date}`,
+    '',
+    `- machine: ${m.nproc} CPUs (${m.cpuModel}), ${fmtBytes(m.totalMemBytes)} RAM, node ${m.node}, ${m.platform}${m.git ? `, commit ${m.git}` : ''}`,
+    `- workload: ${o.workload}-shaped, seed ${o.seed}, pool of ${fmtInt(pool.traceCount)} traces / ${fmtInt(pool.spanCount)} spans in ${fmtInt(pool.bodies.length)} requests of ≤ ${o.batchSpans} spans (${fmtBytes(pool.bytes)}), concurrency ${o.concurrency}`,
+    `- config: ${o.tempoConfig ? `${path.relative(process.cwd(), o.tempoConfig)} (Tempo-style, listeners on loopback)` : o.staveConfig ? path.relative(process.cwd(), o.staveConfig) : 'generated (limits raised)'}${o.profileDir ? '; Stave under --cpu-prof' : ''}`,
+    `- command: \`make bench ARGS="${commandArgs()}"\``,
+    ...(o.note ? [`- note: ${o.note}`] : []),
+  ];
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Sustained
+
+export async function runSustainedBench(o: ModeOptions): Promise<string> {
+  const machine = machineInfo();
+  const pool = makePool(o);
+  const loadAvg: string[] = [`start ${os.loadavg()[0]!.toFixed(2)}`];
+  const noop = await noopPeak(pool, o, 'rounds');
+  const root = mkdtempSync(path.join(os.tmpdir(), 'stave-bench-sustained-'));
+  const start = async (name: string): Promise<StaveProcess> => {
+    const dataDir = path.join(root, name);
+    mkdirSync(dataDir);
+    return startStave({ dataDir, bin: profiledBin(o.profileDir, o.staveBin), configFile: configFileFor(o, dataDir) });
+  };
+  let peak: LoadResult | undefined;
+  let sustained: SustainedResult;
+  let rate = o.rate;
+  try {
+    if (rate === undefined) {
+      loadAvg.push(`peak ${os.loadavg()[0]!.toFixed(2)}`);
+      const s = await start('peak');
+      try {
+        peak = await measurePeak(pool, s.otlpHttpPort, o.concurrency, 'stave peak', o.tenant);
+        o.log(describeLoad(peak));
+      } finally {
+        await s.stop();
+      }
+      rate = Math.max(1, Math.round(peak.spansPerSec * o.rateFraction));
+    }
+    o.log(`sustained: ${fmtInt(rate)} spans/s for ${(o.durationMs / 1000).toFixed(0)} s, a row every ${(o.windowMs / 1000).toFixed(0)} s`);
+    loadAvg.push(`sustained ${os.loadavg()[0]!.toFixed(2)}`);
+    const s = await start('sustained');
+    try {
+      sustained = await runSustained(pool, {
+        host: '127.0.0.1',
+        port: s.otlpHttpPort,
+        metricsPort: s.httpPort,
+        pid: s.pid,
+        rate,
+        durationMs: o.durationMs,
+        windowMs: o.windowMs,
+        concurrency: o.concurrency,
+        tenant: o.tenant,
+        progress: o.progress,
+        log: o.log,
+      });
+    } finally {
+      await s.stop();
+    }
+  } finally {
+    if (!o.keepData) rmSync(root, { recursive: true, force: true });
+  }
+  const errs =
+    Object.entries(sustained.errors)
+      .map(([k, v]) => `${v}× ${k}`)
+      .join(', ') || 'none';
+  return [
+    ...header('Sustained ingest', machine, o, pool),
+    `- load average (1 min): ${loadAvg.join(', ')}`,
+    '',
+    `| metric | Stave | no-op baseline |`,
+    `|---|---|---|`,
+    ...(peak
+      ? [`| closed-loop peak spans/s | ${fmtInt(peak.spansPerSec)} (${pct(peak.spansPerSec / noop.spansPerSec)} of no-op) | ${fmtInt(noop.spansPerSec)} |`]
+      : []),
+    `| offered rate | ${fmtInt(rate)} spans/s${peak ? ` (${o.rateFraction * 100}% of the peak)` : ''} for ${(o.durationMs / 60_000).toFixed(1)} min | |`,
+    `| achieved spans/s | ${fmtInt(sustained.achievedSpansPerSec)} (${pct(sustained.achievedSpansPerSec / noop.spansPerSec)} of the no-op peak) | ${fmtInt(noop.spansPerSec)} |`,
+    `| acknowledged / offered spans | ${fmtInt(sustained.ackedSpans)} / ${fmtInt(sustained.offeredSpans)} | |`,
+    `| push latency p50 / p99 | ${fmtMs(sustained.latency.p50)} / ${fmtMs(sustained.latency.p99)} | ${fmtMs(noop.latency.p50)} / ${fmtMs(noop.latency.p99)} |`,
+    `| push errors | ${errs} | |`,
+    `| peak RSS | ${fmtBytes(sustained.peakRssBytes)} | |`,
+    '',
+    windowsTable(sustained.windows),
+    '',
+  ].join('\n');
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Fleet
+
+const FLEET_MEMBERS = 3;
+
+interface RingShard {
+  id: string;
+  state: string;
+}
+
+async function ringStates(port: number): Promise<RingShard[]> {
+  const agent = keepAliveAgent(1);
+  try {
+    const res = await httpRequest(agent, {
+      host: '127.0.0.1',
+      port,
+      method: 'GET',
+      path: '/ingester/ring',
+      headers: { accept: 'application/json' },
+      timeoutMs: 5000,
+    });
+    if (res.status !== 200) return [];
+    return (JSON.parse(res.body.toString('utf8')) as { shards?: RingShard[] }).shards ?? [];
+  } catch {
+    return [];
+  } finally {
+    agent.destroy();
+  }
+}
+
+export async function runFleetBench(o: ModeOptions): Promise<string> {
+  const machine = machineInfo();
+  const pool = makePool(o);
+  const order = o.workload === 'collector' ? 'interleaved' : 'rounds';
+  const loadAvg: string[] = [`no-op ${os.loadavg()[0]!.toFixed(2)}`];
+  const noop = await noopPeak(pool, o, order);
+  const root = mkdtempSync(path.join(os.tmpdir(), 'stave-bench-fleet-'));
+  const blocks = path.join(root, 'blocks');
+  const members: StaveProcess[] = [];
+  const samplers: RssSampler[] = [];
+  let load: LoadResult;
+  let readBack: QueryResult;
+  try {
+    for (let i = 0; i < FLEET_MEMBERS; i++) {
+      const dataDir = path.join(root, `member-${i}`);
+      mkdirSync(dataDir);
+      const p = await startStave({
+        dataDir,
+        bin: profiledBin(o.profileDir, o.staveBin),
+        configFile: configFileFor(o, dataDir),
+        extraArgs: [
+          '-target=scalable-single-binary',
+          `-ingester.lifecycler.id=member-${i}`,
+          '-ingester.lifecycler.address=127.0.0.1',
+          '-ingester.lifecycler.min-ready-duration=0s',
+          '-ingester.lifecycler.ring.replication-factor=3',
+          '-memberlist.bind-addr=127.0.0.1',
+          '-memberlist.bind-port=0',
+          `-storage.trace.local.path=${blocks}`,
+          ...(i > 0 ? [`-memberlist.join-members=127.0.0.1:${members[0]!.memberlistPort}`] : []),
+        ],
+      });
+      members.push(p);
+      o.log(`member-${i} pid ${p.pid}: http :${p.httpPort}, otlp http :${p.otlpHttpPort}`);
+    }
+    const deadline = Date.now() + 60_000;
+    for (const m of members) {
+      for (;;) {
+        const shards = await ringStates(m.httpPort);
+        if (shards.length === FLEET_MEMBERS && shards.every((s) => s.state === 'ACTIVE')) break;
+        if (Date.now() > deadline) throw new Error(`member on :${m.httpPort} never saw ${FLEET_MEMBERS} ACTIVE ingesters (${JSON.stringify(shards)})`);
+        await sleep(200);
+      }
+    }
+    for (const m of members) samplers.push(new RssSampler(m.pid));
+    loadAvg.push(`fleet ${os.loadavg()[0]!.toFixed(2)}`);
+    load = await runLoad(pool, {
+      host: '127.0.0.1',
+      port: members[0]!.otlpHttpPort,
+      concurrency: o.concurrency,
+      rounds: 1,
+      label: 'fleet (through member-0)',
+      progress: o.progress,
+      tenant: o.tenant,
+      order,
+    });
+    o.log(describeLoad(load));
+    await sleep(Math.max(0, load.lastAckAt + 1000 - Date.now()));
+    const acked = load.ledger.exactTraces();
+    readBack = await readBackAll(members[1]!.httpPort, acked, o.seed + 2, 'every acknowledged trace, from member-1', o.tenant);
+    o.log(describeQueries(readBack));
+  } finally {
+    await Promise.all(members.map((m) => m.stop(10_000)));
+    if (!o.keepData) rmSync(root, { recursive: true, force: true });
+  }
+  const peaks = samplers.map((s) => s.stop().peakBytes);
+  const errs =
+    Object.entries(load.errors)
+      .map(([k, v]) => `${v}× ${k}`)
+      .join(', ') || 'none';
+  const bad = readBack.queries - readBack.exact;
+  return [
+    ...header('Fleet ingest: 3 × scalable-single-binary, RF 3', machine, o, pool),
+    `- setup: ${FLEET_MEMBERS} \`bin/stave -target=scalable-single-binary\` processes on loopback joined by memberlist, replication factor 3 (write quorum 2), one WAL each on the same disk; load through member-0, read back through member-1's query path`,
+    `- load average (1 min): ${loadAvg.join(', ')}`,
+    '',
+    `| metric | fleet | no-op baseline | target |`,
+    `|---|---|---|---|`,
+    `| ingest spans/s | ${fmtInt(load.spansPerSec)} | ${fmtInt(noop.spansPerSec)} | ≥ 48,000 |`,
+    `| fleet ÷ no-op | ${pct(load.spansPerSec / noop.spansPerSec)} | | |`,
+    `| acknowledged spans | ${fmtInt(load.ackedSpans)} / ${fmtInt(load.sentSpans)} | ${fmtInt(noop.ackedSpans)} / ${fmtInt(noop.sentSpans)} | all |`,
+    `| push latency p50 / p99 | ${fmtMs(load.latency.p50)} / ${fmtMs(load.latency.p99)} | ${fmtMs(noop.latency.p50)} / ${fmtMs(noop.latency.p99)} | |`,
+    `| push errors | ${errs} | | none |`,
+    `| every acknowledged trace read back from member-1 | ${readBack.exact}/${readBack.queries} exact${bad ? ` (${readBack.notFound} not found, ${readBack.short} short, ${readBack.long} long, ${readBack.duplicateSpans} dup, errors ${JSON.stringify(readBack.errors)})` : ''} | | all exact |`,
+    `| read-back latency p50 / p99 (8 in flight) | ${fmtMs(readBack.latency.p50)} / ${fmtMs(readBack.latency.p99)} | | |`,
+    `| peak RSS per member | ${peaks.map(fmtBytes).join(' / ')} | | |`,
+    '',
+  ].join('\n');
+}
