@@ -50,7 +50,7 @@ describe('stave -target=all', () => {
     expect(full).toMatch(/^server:$/m);
     expect(full).toContain('block_retention: 336h0m0s');
     // The block format really written, not Tempo's vParquet4.
-    expect(full).toMatch(/^ {6}version: vStave1$/m);
+    expect(full).toMatch(/^ {6}version: vStave2$/m);
     const d = await (await fetch(await p.url('/status/config?mode=diff'))).text();
     expect(d).toContain('http_listen_port: 0');
     expect(d).not.toContain('block_retention');
@@ -184,7 +184,7 @@ describe('bin/stave flags and config', () => {
       [
         { key: 'stream_over_http_enabled', problem: expect.stringContaining('not implemented by Stave') as string },
         { key: 'metrics_generator.processor.span_metrics.enable_target_info', problem: expect.stringContaining('accepted but not in effect yet') as string },
-        { key: 'storage.trace.block.version', problem: 'vParquet4 is accepted for Tempo compatibility; Stave writes every block as vStave1' },
+        { key: 'storage.trace.block.version', problem: 'vParquet4 is accepted for Tempo compatibility; Stave writes every block as vStave2' },
       ].map((w) => expect.objectContaining(w) as unknown),
     );
   });
