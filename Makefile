@@ -60,9 +60,11 @@ image-root: build
 
 # Lint and type checks first, then the whole jest suite; its last line is `N passed, N failed`.
 # OTel's HTTP exporters load their transport with a dynamic import(), which jest runs only with vm modules.
+# On 2 cores jest runs every file in its own main process (in band): --forceExit ends it once the run is
+# complete even if a test left a handle open (one full run on 2026-11-29 never exited after its summary).
 test: build lint system-deps
 	@rm -f .tmp/test-count.txt
-	@NODE_OPTIONS=--experimental-vm-modules $(BIN)/jest --ci; status=$$?; \
+	@NODE_OPTIONS=--experimental-vm-modules $(BIN)/jest --ci --forceExit; status=$$?; \
 	  cat .tmp/test-count.txt 2>/dev/null || echo "0 passed, 1 failed"; exit $$status
 
 # The whole reliability battery (docs/reliability.md): the chaos tier of `make test`, the longer scenarios and
