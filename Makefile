@@ -60,7 +60,7 @@ image-root: build
 
 # Lint and type checks first, then the whole jest suite; its last line is `N passed, N failed`.
 # OTel's HTTP exporters load their transport with a dynamic import(), which jest runs only with vm modules.
-# On 2 cores jest runs every file in its own main process (in band): --forceExit ends it once the run is
+# On 2 cores jest runs every test file inside its main process (in band): --forceExit ends it once the run is
 # complete even if a test left a handle open (one full run on 2026-11-29 never exited after its summary).
 test: build lint system-deps
 	@rm -f .tmp/test-count.txt
