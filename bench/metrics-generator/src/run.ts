@@ -13,14 +13,13 @@
 //
 // Imports built code by path (bench/metrics-generator is not a workspace package), as bench/compaction does.
 
-import { execFileSync } from 'node:child_process';
-import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { ArgError, boolArg, intArg, parseArgs } from '../../../bench/dist/args.js';
 import { DEFAULTS, planRounds, runLoad, type LoadResult } from '../../../bench/dist/loadgen.js';
-import { machineInfo } from '../../../bench/dist/machine.js';
+import { machineInfo, processCpuSeconds } from '../../../bench/dist/machine.js';
 import { fmtInt, fmtMs } from '../../../bench/dist/stats.js';
 import { BENCH_CONFIG_YAML, startStave } from '../../../bench/dist/stave-process.js';
 import { generatePool } from '../../../bench/dist/workload.js';
@@ -66,21 +65,6 @@ async function startSink(): Promise<{ url: string; requests: () => number; bytes
     bytes: () => bytes,
     close: () => new Promise((resolve) => server.close(() => resolve())),
   };
-}
-
-const CLK_TCK = (() => {
-  try {
-    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-  } catch {
-    return 100;
-  }
-})();
-
-/** utime + stime of the process (all its threads: event loop, generator, block builders), in seconds. */
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12])) / CLK_TCK;
 }
 
 /** Sum of a metric's series on a /metrics page. */
@@ -138,7 +122,7 @@ async function runAll(o: Options): Promise<Run[]> {
           try {
             const sinkBefore = sink.requests();
             const loadAvgBefore = os.loadavg()[0]!;
-            const cpu0 = cpuSeconds(stave.pid);
+            const cpu0 = processCpuSeconds(stave.pid);
             const load = await runLoad(pool, {
               host: '127.0.0.1',
               port: stave.otlpHttpPort,
@@ -147,7 +131,7 @@ async function runAll(o: Options): Promise<Run[]> {
               label: `generator ${mode}`,
               progress: o.progress,
             });
-            const run: Run = { mode, load, loadAvgBefore, loadAvgAfter: os.loadavg()[0]!, cpuSeconds: cpuSeconds(stave.pid) - cpu0 };
+            const run: Run = { mode, load, loadAvgBefore, loadAvgAfter: os.loadavg()[0]!, cpuSeconds: processCpuSeconds(stave.pid) - cpu0 };
             if (mode === 'on') {
               run.generator = {
                 spansReceived: await metricSum(stave.httpPort, 'tempo_metrics_generator_spans_received_total'),
