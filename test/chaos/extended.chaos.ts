@@ -90,7 +90,7 @@ describe(`chaos on a fleet with two distributors (seed ${SEED})`, () => {
       .map((o) => o.ms)
       .sort((a, b) => a - b);
     const p99 = lat[Math.floor(lat.length * 0.99)] ?? 0;
-    note(`REL-10 ${JSON.stringify(s)} p99 ${p99.toFixed(0)} ms`);
+    note(`REL-10 ${JSON.stringify(s)} p99 ${p99.toFixed(0)} ms ${l.failureMessages(t0).join(' | ')}`);
     expect(s.ok / (s.ok + s.failed)).toBeGreaterThanOrEqual(0.999);
     expect(p99).toBeLessThanOrEqual(5000 + 250);
     await fleet.untilRing('3 ACTIVE ingesters', stack.ringHolders, allActive(3));

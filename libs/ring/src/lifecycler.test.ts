@@ -5,7 +5,7 @@ import { Logger } from '@stave/core';
 import { RingDesc, ringDescCodec } from './desc';
 import { InMemoryKV, type KVClient } from './kv';
 import { Lifecycler, type LifecyclerOptions } from './lifecycler';
-import type { InstanceState } from './ring';
+import type { InstanceDesc, InstanceState } from './ring';
 
 const KEY = 'collectors/ring';
 
@@ -197,6 +197,35 @@ describe('Lifecycler', () => {
     const d = (await kv.get(KEY))!;
     expect(d.get('dead')!.state).toBe('LEFT');
     expect(d.get('slow')!.state).toBe('ACTIVE');
+  });
+
+  test('auto-forget: after a pause of its own, an instance forgets nobody until it has a fresh view', async () => {
+    const other = (timestamp: number): InstanceDesc => ({
+      id: 'other',
+      addr: 'x:1',
+      zone: '',
+      state: 'ACTIVE',
+      tokens: [1],
+      timestamp,
+      registeredTimestamp: 0,
+    });
+    await kv.cas(KEY, () => RingDesc.empty.withInstance(other(clock.t)));
+    const l = lifecycler({ autoForgetUnhealthyAfterMs: 6_000, heartbeatTimeoutMs: 3_000, heartbeatPeriodMs: 500, numTokens: 2 });
+    await l.start();
+    await l.heartbeat();
+    // Stopped for 10 s: on waking, `other`'s last heartbeat looks 10 s old, but only because ours is too.
+    clock.advance(10_000);
+    await l.heartbeat();
+    expect((await kv.get(KEY))!.get('other')!.state).toBe('ACTIVE');
+    // Heartbeating steadily again: an instance that stays silent for a whole forget period is forgotten.
+    for (let i = 0; i < 11; i++) {
+      clock.advance(500);
+      await l.heartbeat();
+      expect((await kv.get(KEY))!.get('other')!.state).toBe('ACTIVE');
+    }
+    clock.advance(500);
+    await l.heartbeat();
+    expect((await kv.get(KEY))!.get('other')!.state).toBe('LEFT');
   });
 
   test('readiness: ring health and min_ready_duration', async () => {

@@ -65,6 +65,9 @@ export class Lifecycler extends BasicService {
   /** Set once every check passed: ring health and min_ready_duration are not asked again (dskit latches). */
   private wasReady = false;
   private heartbeatTimer: NodeJS.Timeout | undefined;
+  /** When our last heartbeat ran, and since when they have run without a pause (see `heartbeat`). */
+  private lastBeatAt: number | undefined;
+  private steadySince = -Infinity;
   private heartbeatRunning: Promise<void> | undefined;
   private unwatch: (() => void) | undefined;
   private readonly log: Logger;
@@ -216,6 +219,19 @@ export class Lifecycler extends BasicService {
 
   /** One heartbeat: fresh timestamp, token conflicts repaired, long-unhealthy instances forgotten. */
   async heartbeat(): Promise<void> {
+    // After a pause of our own (SIGSTOP, a frozen VM, a long GC stall), our view of the ring is as old as
+    // the pause: every other instance looks silent until the gossip that queued up meanwhile is merged.
+    // Forgetting them then would write LEFT tombstones newer than their real heartbeats and take healthy
+    // instances out of every ring. So after a gap longer than a period plus half the heartbeat timeout,
+    // this instance forgets nobody until it has itself heartbeat steadily for a whole forget period.
+    const beatAt = this.now();
+    const pauseMs =
+      this.opts.heartbeatPeriodMs + (this.opts.heartbeatTimeoutMs > 0 ? this.opts.heartbeatTimeoutMs : (this.opts.autoForgetUnhealthyAfterMs ?? 0)) / 2;
+    if (this.lastBeatAt !== undefined && beatAt - this.lastBeatAt > pauseMs) {
+      this.steadySince = beatAt;
+      this.log.warn('heartbeat after a pause: auto-forget waits for a fresh view of the ring', { paused_ms: beatAt - this.lastBeatAt });
+    }
+    this.lastBeatAt = beatAt;
     let replaced = 0;
     const forgotten: string[] = [];
     await this.opts.kv.cas(this.opts.key, (desc) => {
@@ -228,7 +244,7 @@ export class Lifecycler extends BasicService {
         replaced = lost.size;
       }
       const forgetAfter = this.opts.autoForgetUnhealthyAfterMs ?? 0;
-      if (forgetAfter > 0) {
+      if (forgetAfter > 0 && this.now() - this.steadySince >= forgetAfter) {
         const now = this.now();
         for (const i of d.list()) {
           if (i.id !== this.opts.instanceId && i.state !== 'LEFT' && now - i.timestamp > forgetAfter) {

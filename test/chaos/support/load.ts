@@ -124,6 +124,17 @@ export class ChaosLoad {
     return { ok, failed: Object.values(kinds).reduce((a, b) => a + b, 0), kinds };
   }
 
+  /** The distinct messages of failed requests at or after `t0`, most frequent first, with their counts. */
+  failureMessages(t0 = 0, max = 3): string[] {
+    const counts = new Map<string, number>();
+    for (const o of this.between(t0))
+      if (o.kind !== undefined) counts.set(`${o.kind}: ${o.message ?? ''}`, (counts.get(`${o.kind}: ${o.message ?? ''}`) ?? 0) + 1);
+    return [...counts]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, max)
+      .map(([m, n]) => `${n}× ${m}`);
+  }
+
   /** Waits until `n` more requests were acknowledged (bounded by `timeoutMs`). */
   async untilAcked(n: number, timeoutMs = 30_000): Promise<void> {
     const start = this.summary().ok;
