@@ -2,7 +2,7 @@
 // queries, and the results newest first. The search lives in the URL hash (#/search?q=...&range=...), so
 // results can be linked and the browser's back button returns to them.
 
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useLayoutEffect, useState } from 'preact/hooks';
 import { rememberQuery, recentQueries, search, type SearchParams, type SearchTrace, type Settings } from './api';
 import { formatDuration } from '../src/trace-model';
 
@@ -82,10 +82,15 @@ export function SearchPage(props: { settings: Settings; route: SearchRoute; go: 
   const [error, setError] = useState('');
   const [busy, setBusy] = useState(false);
 
-  useEffect(() => {
+  // The form follows the URL when it changes (back, forward, a link), synchronously with the render: a
+  // plain effect runs a frame later and would wipe what the user typed into the new page meanwhile.
+  useLayoutEffect(() => {
     setText(route.q);
     setRange(route.range);
     setLimit(route.limit);
+  }, [route.q, route.range, route.limit]);
+
+  useEffect(() => {
     if (!route.q) return;
     let live = true;
     const seconds = RANGES.find((r) => r[0] === route.range)?.[2] ?? 3600;
