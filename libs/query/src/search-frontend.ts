@@ -190,7 +190,7 @@ export class SearchFrontend {
     let totalBlocks = 0;
     let totalBlockBytes = 0n;
     for (const tenant of tenants) {
-      const plan = planSearch(window, this.opts.blocks(tenant), now, { ...this.sharding, ingesterShards });
+      const plan = planSearch(window, () => this.opts.blocks(tenant), now, { ...this.sharding, ingesterShards });
       totalBlocks += plan.totalBlocks;
       totalBlockBytes += plan.totalBlockBytes;
       for (const w of plan.ingesters) ingesters.push({ tenant, request: () => make.ingesters(tenant, w) });

@@ -74,7 +74,7 @@ describe('planSearch: which parts of the window go to the ingesters and which to
     },
   ];
   it.each(cases)('$name', ({ start, end, ingesters, blocks: want }) => {
-    const p = planSearch({ start, end }, blocks, NOW, SEARCH_SHARD_DEFAULTS);
+    const p = planSearch({ start, end }, () => blocks, NOW, SEARCH_SHARD_DEFAULTS);
     expect(p.ingesters.map((w) => [w.start, w.end])).toEqual(ingesters);
     expect(names(p)).toEqual(want);
     expect(p.totalBlocks).toBe(want.length);
@@ -82,7 +82,7 @@ describe('planSearch: which parts of the window go to the ingesters and which to
   });
 
   it('follows configured query_backend_after and query_ingesters_until', () => {
-    const p = planSearch({ start: minutesAgo(120), end: nowS }, blocks, NOW, {
+    const p = planSearch({ start: minutesAgo(120), end: nowS }, () => blocks, NOW, {
       ...SEARCH_SHARD_DEFAULTS,
       queryBackendAfterMs: 0,
       queryIngestersUntilMs: 0,
@@ -94,9 +94,24 @@ describe('planSearch: which parts of the window go to the ingesters and which to
   });
 });
 
+describe('planSearch: the blocklist only when the window reaches the backend', () => {
+  const unpolled = (): never => {
+    throw new Error('the blocklist has not been loaded from the backend yet');
+  };
+  it('plans a search of the recent window without asking for the blocklist (before the first poll)', () => {
+    const p = planSearch({ start: minutesAgo(5), end: nowS }, unpolled, NOW, SEARCH_SHARD_DEFAULTS);
+    expect(p.ingesters.length).toBeGreaterThan(0);
+    expect(p.blocks).toEqual([]);
+  });
+  it('asks for it when the window reaches the backend', () => {
+    expect(() => planSearch({ start: minutesAgo(120), end: nowS }, unpolled, NOW, SEARCH_SHARD_DEFAULTS)).toThrow('not been loaded');
+    expect(() => planSearch({ start: 0, end: 0 }, unpolled, NOW, SEARCH_SHARD_DEFAULTS)).toThrow('not been loaded');
+  });
+});
+
 describe('planSearch: block jobs of about target_bytes_per_job, by row groups', () => {
   it('cuts each block by its bytes per row group, newest block first, row groups in order', () => {
-    const p = planSearch({ start: 0, end: 0 }, blocks, NOW, { ...SEARCH_SHARD_DEFAULTS, targetBytesPerJob: 3 * MIB });
+    const p = planSearch({ start: 0, end: 0 }, () => blocks, NOW, { ...SEARCH_SHARD_DEFAULTS, targetBytesPerJob: 3 * MIB });
     expect(jobs(p)).toEqual([
       // 1 MiB per row group: 3 per job.
       'recent:0+3',
@@ -113,13 +128,13 @@ describe('planSearch: block jobs of about target_bytes_per_job, by row groups', 
   });
 
   it('searches a whole block in one job when the target exceeds it (Tempo default 100 MiB)', () => {
-    const p = planSearch({ start: 0, end: 0 }, blocks, NOW, SEARCH_SHARD_DEFAULTS);
+    const p = planSearch({ start: 0, end: 0 }, () => blocks, NOW, SEARCH_SHARD_DEFAULTS);
     expect(jobs(p)).toEqual(['recent:0+4', 'mid:0+1', 'mid:1+1', 'mid:2+1', 'old:0+10']);
   });
 
   it('covers every row group of every block exactly once, whatever the target', () => {
     for (const target of [1, 700_000, 2 * MIB, 5 * MIB, 10 * MIB, 1e12]) {
-      const p = planSearch({ start: 0, end: 0 }, blocks, NOW, { ...SEARCH_SHARD_DEFAULTS, targetBytesPerJob: target });
+      const p = planSearch({ start: 0, end: 0 }, () => blocks, NOW, { ...SEARCH_SHARD_DEFAULTS, targetBytesPerJob: target });
       for (const m of blocks) {
         const covered = p.blocks.filter((b) => b.meta === m).flatMap((b) => Array.from({ length: b.rowGroups }, (_, i) => b.startRowGroup + i));
         expect(covered).toEqual(Array.from({ length: m.rowGroups }, (_, i) => i));
@@ -133,7 +148,7 @@ describe('planSearch: block jobs of about target_bytes_per_job, by row groups', 
       testBlockMeta('a', { end: '2026-06-01T10:00:00Z', size: 1, rowGroups: 1 }),
       testBlockMeta('c', { end: '2026-06-01T11:00:00Z', size: 1, rowGroups: 1 }),
     ];
-    expect(names(planSearch({ start: 0, end: 0 }, same, NOW, SEARCH_SHARD_DEFAULTS))).toEqual(['c', 'a', 'b']);
+    expect(names(planSearch({ start: 0, end: 0 }, () => same, NOW, SEARCH_SHARD_DEFAULTS))).toEqual(['c', 'a', 'b']);
   });
 
   it('sizes jobs as Tempo does: at least one row group each', () => {

@@ -64,19 +64,21 @@ const MIN_INGESTER_SHARD_SECONDS = 60;
 
 /**
  * The jobs of one tenant's search over [start, end] (Unix seconds; 0 = open) at `nowMs`, given the
- * tenant's blocks. Pure: the caller supplies the clock and the blocklist.
+ * tenant's blocks. Pure: the caller supplies the clock and the blocklist. The blocklist is asked for only
+ * when the window reaches the backend: a search of the last minutes needs no blocklist (and works before
+ * the first poll).
  */
-export function planSearch(window: { start: number; end: number }, blocks: readonly BlockMeta[], nowMs: number, opts: SearchShardOptions): SearchPlan {
+export function planSearch(window: { start: number; end: number }, blocks: () => readonly BlockMeta[], nowMs: number, opts: SearchShardOptions): SearchPlan {
   const { start, end } = window;
   const whole = start > 0 && end > 0;
   const ingesters = whole ? ingesterShards(start, end, nowMs, opts) : [{ start, end }];
   let selected: BlockMeta[];
-  if (!whole) selected = overlapping(blocks, start, end);
+  if (!whole) selected = overlapping(blocks(), start, end);
   else {
     const backendAfter = Math.floor((nowMs - opts.queryBackendAfterMs) / 1000);
     const bStart = Math.min(start, backendAfter);
     const bEnd = Math.min(end, backendAfter);
-    selected = bStart === bEnd ? [] : overlapping(blocks, bStart, bEnd);
+    selected = bStart === bEnd ? [] : overlapping(blocks(), bStart, bEnd);
   }
   selected.sort(newestFirst);
   const shards: BlockShard[] = [];
