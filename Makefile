@@ -68,7 +68,7 @@ test: build lint system-deps
 	  cat .tmp/test-count.txt 2>/dev/null || echo "0 passed, 1 failed"; exit $$status
 
 # The whole reliability battery (docs/reliability.md): the chaos tier of `make test`, the longer scenarios and
-# the seeded soak (CHAOS_SOAK_MINUTES, default 30). One seed for every suite: CHAOS_SEED=<n> replays a run.
+# the seeded soak (CHAOS_SOAK_MINUTES, default 20). One seed for every suite: CHAOS_SEED=<n> replays a run.
 chaos: build system-deps
 	@seed=$${CHAOS_SEED:-$$(( (RANDOM << 15) | RANDOM ))}; start=$$(date +%s); echo "make chaos: seed $$seed (replay with CHAOS_SEED=$$seed)"; \
 	  CHAOS_SEED=$$seed CHAOS_FULL=1 NODE_OPTIONS=--experimental-vm-modules $(BIN)/jest --ci -c test/chaos/jest.chaos.config.js; status=$$?; \
