@@ -2,7 +2,7 @@ import { create } from '@bufbuild/protobuf';
 import { PushBytesRequestSchema } from '@stave/proto';
 import { Code } from '@stave/server';
 import { Registry } from 'prom-client';
-import { BudgetReason, budgetReasonOf, walBytesOf, WriteBudget, type TenantUsage } from './budget';
+import { BUILD_THREAD_BYTES, BudgetReason, budgetReasonOf, buildPlan, MIN_BUILD_ROW_GROUP_BYTES, walBytesOf, WriteBudget, type TenantUsage } from './budget';
 import { encodeRecord } from './wal';
 
 const u = (tenant: string, backlogBytes: number, liveBytes = backlogBytes, building = 0): TenantUsage => ({ tenant, liveBytes, backlogBytes, building });
@@ -94,4 +94,51 @@ test('walBytesOf is what the WAL appends for the push', () => {
   const req = create(PushBytesRequestSchema, { tenant: 't', traces, ids });
   const written = traces.reduce((n, data, i) => n + encodeRecord({ traceID: ids[i]!, startSeconds: 0, endSeconds: 0, data }).length, 0);
   expect(walBytesOf(req)).toBe(written);
+});
+
+describe('buildPlan (ingester.max_block_building_bytes)', () => {
+  const MiB = 1024 * 1024;
+  const cases: Array<{
+    name: string;
+    max: number;
+    builders: number;
+    threads: number;
+    rowGroup: number;
+    want: { builders: number; rowGroupSizeBytes: number };
+  }> = [
+    { name: 'no budget: as configured', max: 0, builders: 3, threads: 7, rowGroup: 100 * MiB, want: { builders: 3, rowGroupSizeBytes: 100 * MiB } },
+    {
+      name: 'room for the configured row group',
+      max: 1024 * MiB,
+      builders: 1,
+      threads: 1,
+      rowGroup: 100 * MiB,
+      want: { builders: 1, rowGroupSizeBytes: 100 * MiB },
+    },
+    { name: 'the row group shrinks to fit', max: 256 * MiB, builders: 1, threads: 1, rowGroup: 100 * MiB, want: { builders: 1, rowGroupSizeBytes: 88 * MiB } },
+    {
+      name: 'fewer builds at once before row groups below the minimum',
+      max: 256 * MiB,
+      builders: 4,
+      threads: 1,
+      rowGroup: 100 * MiB,
+      want: { builders: 3, rowGroupSizeBytes: Math.floor((256 * MiB) / 3 / 2 - 40 * MiB) },
+    },
+    {
+      name: 'never below the minimum row group, never fewer than one build',
+      max: 10 * MiB,
+      builders: 2,
+      threads: 1,
+      rowGroup: 100 * MiB,
+      want: { builders: 1, rowGroupSizeBytes: MIN_BUILD_ROW_GROUP_BYTES },
+    },
+  ];
+  test.each(cases)('$name', ({ max, builders, threads, rowGroup, want }) =>
+    expect(buildPlan({ maxBuildingBytes: max, builders, combineThreads: threads, rowGroupSizeBytes: rowGroup })).toEqual(want),
+  );
+
+  test('the plan fits the budget', () => {
+    const p = buildPlan({ maxBuildingBytes: 512 * MiB, builders: 4, combineThreads: 3, rowGroupSizeBytes: 100 * MiB });
+    expect(p.builders * (BUILD_THREAD_BYTES * 4 + 2 * p.rowGroupSizeBytes)).toBeLessThanOrEqual(512 * MiB);
+  });
 });

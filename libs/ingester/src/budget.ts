@@ -42,6 +42,8 @@ export interface WriteBudgetLimits {
   readonly maxLiveTracesBytes: number;
   /** ingester.max_wal_backlog_bytes; 0: no budget. */
   readonly maxWalBacklogBytes: number;
+  /** ingester.max_block_building_bytes (`buildPlan`); 0 or absent: no budget. */
+  readonly maxBlockBuildingBytes?: number;
 }
 
 /** What one tenant holds, at the time of a push. */
@@ -155,4 +157,33 @@ export class WriteBudget {
     if (refused && building === 0) return largest.tenant;
     return undefined;
   }
+}
+
+/** What one block build costs besides its row group: each of its threads (block-builder.ts, profiled). */
+export const BUILD_THREAD_BYTES = 40 * 1024 * 1024;
+/** The smallest row group a build budget shrinks builds to. */
+export const MIN_BUILD_ROW_GROUP_BYTES = 1024 * 1024;
+
+export interface BuildPlan {
+  /** Blocks built at once. */
+  readonly builders: number;
+  /** Uncompressed page bytes of one row group in the blocks the ingester builds. */
+  readonly rowGroupSizeBytes: number;
+}
+
+/**
+ * How the ingester builds blocks within `ingester.max_block_building_bytes` (0: no budget). A build holds
+ * its threads (the writing one and its combine threads) and one row group of pages, uncompressed and
+ * compressed: `BUILD_THREAD_BYTES × (1 + combineThreads) + 2 × rowGroup`. Fewer builds run at once until
+ * each can have at least the smallest row group, then the row group shrinks to fit (never below
+ * MIN_BUILD_ROW_GROUP_BYTES, never above storage.trace.block.row_group_size_bytes). Compaction rewrites
+ * blocks at the configured row group size.
+ */
+export function buildPlan(o: { maxBuildingBytes: number; builders: number; combineThreads: number; rowGroupSizeBytes: number }): BuildPlan {
+  if (o.maxBuildingBytes <= 0) return { builders: o.builders, rowGroupSizeBytes: o.rowGroupSizeBytes };
+  const threads = BUILD_THREAD_BYTES * (1 + o.combineThreads);
+  let builders = Math.max(1, o.builders);
+  while (builders > 1 && o.maxBuildingBytes / builders < threads + 2 * MIN_BUILD_ROW_GROUP_BYTES) builders--;
+  const fit = Math.floor((o.maxBuildingBytes / builders - threads) / 2);
+  return { builders, rowGroupSizeBytes: Math.min(o.rowGroupSizeBytes, Math.max(MIN_BUILD_ROW_GROUP_BYTES, fit)) };
 }

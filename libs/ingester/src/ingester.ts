@@ -34,7 +34,7 @@ import {
 import { BasicService, Code, ConnectError, type Logger, type Overrides } from '@stave/server';
 import type { Registry } from 'prom-client';
 import { BlockBuilderPool, traceFromParts } from './block-builder';
-import { usageOf, walBytesOf, WriteBudget, type WriteBudgetLimits } from './budget';
+import { buildPlan, usageOf, walBytesOf, WriteBudget, type WriteBudgetLimits } from './budget';
 import type { IngesterClient } from './client';
 import { Flusher } from './flusher';
 import { HeadBlock } from './head-block';
@@ -109,8 +109,15 @@ export class Ingester extends BasicService implements IngesterClient {
     this.now = opts.now ?? Date.now;
     this.flushOpTimeoutMs = opts.flushOpTimeoutMs ?? DEFAULT_FLUSH_OP_TIMEOUT_MS;
     this.flushOnShutdown = opts.flushAllOnShutdown ?? false;
-    // Block building is CPU-bound: leave a core to the event loop.
-    this.builders = new BlockBuilderPool(Math.max(1, Math.min(opts.concurrentFlushes, availableParallelism() - 1)));
+    // Block building is CPU-bound: leave a core to the event loop. Within ingester.max_block_building_bytes.
+    const combineThreads = Math.max(1, availableParallelism() - 1);
+    const plan = buildPlan({
+      maxBuildingBytes: opts.budget?.maxBlockBuildingBytes ?? 0,
+      builders: Math.max(1, Math.min(opts.concurrentFlushes, availableParallelism() - 1)),
+      combineThreads,
+      rowGroupSizeBytes: opts.block.rowGroupSizeBytes,
+    });
+    this.builders = new BlockBuilderPool(plan.builders, combineThreads);
     this.flusher = new Flusher({
       store: opts.store,
       completeStore: this.completeStore,
@@ -120,7 +127,7 @@ export class Ingester extends BasicService implements IngesterClient {
       log: this.log,
       concurrency: opts.concurrentFlushes,
       opTimeoutMs: this.flushOpTimeoutMs,
-      block: opts.block,
+      block: { ...opts.block, rowGroupSizeBytes: plan.rowGroupSizeBytes },
       now: this.now,
       onFatal: (err) => {
         this.log.error('flush queue failed', { err });
