@@ -9,6 +9,8 @@ export interface HttpResult {
   contentType: string;
   body: Buffer;
   error?: string;
+  /** The Retry-After header, when the answer had one. */
+  retryAfter?: string;
 }
 
 export interface HttpRequest {
@@ -39,7 +41,15 @@ export function httpRequest(agent: http.Agent, r: HttpRequest): Promise<HttpResu
     const req = http.request({ agent, host: r.host, port: r.port, method: r.method, path: r.path, headers, timeout: r.timeoutMs }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => finish({ status: res.statusCode ?? 0, contentType: String(res.headers['content-type'] ?? ''), body: Buffer.concat(chunks) }));
+      const retryAfter = res.headers['retry-after'];
+      res.on('end', () =>
+        finish({
+          status: res.statusCode ?? 0,
+          contentType: String(res.headers['content-type'] ?? ''),
+          body: Buffer.concat(chunks),
+          ...(retryAfter ? { retryAfter } : {}),
+        }),
+      );
       res.on('error', (err: NodeJS.ErrnoException) => finish({ status: 0, contentType: '', body: Buffer.alloc(0), error: err.code ?? err.message }));
     });
     req.on('timeout', () => req.destroy(Object.assign(new Error('timeout'), { code: 'TIMEOUT' })));

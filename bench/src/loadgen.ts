@@ -11,10 +11,13 @@ import { ExportTraceServiceResponseSchema } from '@stave/proto';
 import { ArgError, intArg, parseArgs } from './args';
 import { httpRequest, keepAliveAgent, type HttpResult } from './http-client';
 import { Prng } from './prng';
-import { fmtInt, fmtMs, summarize, type LatencySummary } from './stats';
+import { fmtInt, fmtMs, sleep, summarize, type LatencySummary } from './stats';
 import { MEAN_SPANS_PER_TRACE, bodyCopyForRound, bodyForRound, generatePool, traceIdHex, type Pool } from './workload';
 
 export const DEFAULTS = { traces: 20_000, concurrency: 8, batchSpans: 200, seed: 1, poolSpans: 400_000, timeoutMs: 30_000 } as const;
+/** Retries of one request answered 429/503, and the longest Retry-After honoured. */
+const OVERLOAD_RETRIES = 60;
+const MAX_RETRY_AFTER_MS = 5_000;
 
 export interface Plan {
   /** Traces in the pre-generated pool (one round). */
@@ -103,6 +106,8 @@ export interface LoadResult {
   latency: LatencySummary;
   /** Failures by kind: `HTTP 429`, `ECONNRESET`, `TIMEOUT`, `undecodable 2xx body`. */
   errors: Record<string, number>;
+  /** Overload answers (`HTTP 429`, `HTTP 503`) retried after their Retry-After, as OTLP exporters do. */
+  retried: Record<string, number>;
   /** Date.now() of the last acknowledgement (for "wait 1 s after the last ack"). */
   lastAckAt: number;
   ledger: AckLedger;
@@ -176,6 +181,7 @@ export async function runLoad(pool: Pool, opts: LoadOptions): Promise<LoadResult
   let bytesSent = 0;
   let errorCount = 0;
   let lastAckAt = 0;
+  const retried: Record<string, number> = {};
   const fail = (kind: string): void => {
     errors[kind] = (errors[kind] ?? 0) + 1;
     errorCount++;
@@ -191,15 +197,23 @@ export async function runLoad(pool: Pool, opts: LoadOptions): Promise<LoadResult
       const buf = interleaved ? bodyCopyForRound(body, round) : bodyForRound(body, round);
       body.inFlight++;
       const t0 = performance.now();
-      const res = await httpRequest(agent, {
-        host: opts.host,
-        port: opts.port,
-        method: 'POST',
-        path: opts.path ?? '/v1/traces',
-        headers,
-        body: buf,
-        timeoutMs: opts.timeoutMs ?? DEFAULTS.timeoutMs,
-      });
+      let res;
+      // 429 and 503 are retried after their Retry-After (at most OVERLOAD_RETRIES times), as OTLP
+      // exporters do: a server pushing back is measured at the rate it takes, not as failed pushes.
+      for (let attempt = 0; ; attempt++) {
+        res = await httpRequest(agent, {
+          host: opts.host,
+          port: opts.port,
+          method: 'POST',
+          path: opts.path ?? '/v1/traces',
+          headers,
+          body: buf,
+          timeoutMs: opts.timeoutMs ?? DEFAULTS.timeoutMs,
+        });
+        if ((res.status !== 429 && res.status !== 503) || attempt >= OVERLOAD_RETRIES) break;
+        retried[`HTTP ${res.status}`] = (retried[`HTTP ${res.status}`] ?? 0) + 1;
+        await sleep(Math.min(MAX_RETRY_AFTER_MS, 1000 * (Number(res.retryAfter) || 1)));
+      }
       latencies[k] = performance.now() - t0;
       body.inFlight--;
       done++;
@@ -251,6 +265,7 @@ export async function runLoad(pool: Pool, opts: LoadOptions): Promise<LoadResult
     mbPerSec: bytesSent / 1e6 / (elapsedMs / 1000),
     latency: summarize(latencies.subarray(0, done)),
     errors,
+    retried,
     lastAckAt,
     ledger,
   };
@@ -268,6 +283,11 @@ export function sample<T>(items: readonly T[], n: number, seed: number): T[] {
   return a.slice(0, m);
 }
 
+function retriedNote(r: LoadResult): string {
+  const e = Object.entries(r.retried).map(([k, v]) => `${k}: ${v}`);
+  return e.length ? `; retried (429/503): ${e.join(', ')}` : '';
+}
+
 export function describeLoad(r: LoadResult): string {
   const errs =
     Object.entries(r.errors)
@@ -277,7 +297,7 @@ export function describeLoad(r: LoadResult): string {
     `${r.label}: ${fmtInt(r.ackedSpans)} of ${fmtInt(r.sentSpans)} spans acknowledged in ${(r.elapsedMs / 1000).toFixed(2)} s`,
     `  ${fmtInt(r.spansPerSec)} spans/s, ${fmtInt(r.requestsPerSec)} req/s, ${r.mbPerSec.toFixed(1)} MB/s`,
     `  push latency p50 ${fmtMs(r.latency.p50)}, p90 ${fmtMs(r.latency.p90)}, p99 ${fmtMs(r.latency.p99)}, max ${fmtMs(r.latency.max)}`,
-    `  errors: ${errs}; partial-success rejected spans: ${fmtInt(r.rejectedSpans)}`,
+    `  errors: ${errs}; partial-success rejected spans: ${fmtInt(r.rejectedSpans)}${retriedNote(r)}`,
   ].join('\n');
 }
 

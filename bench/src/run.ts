@@ -248,7 +248,8 @@ function exactness(q: QueryResult): string {
 function errorsCell(r: LoadResult): string {
   const e = Object.entries(r.errors).map(([k, v]) => `${v}× ${k}`);
   if (r.rejectedSpans) e.push(`${fmtInt(r.rejectedSpans)} spans rejected (partial success)`);
-  return e.join(', ') || 'none';
+  const retried = Object.entries(r.retried).map(([k, v]) => `${v}× ${k}`);
+  return (e.join(', ') || 'none') + (retried.length ? ` (retried: ${retried.join(', ')})` : '');
 }
 
 /** This run's flags as a user would retype them (the note is recorded on its own line). */

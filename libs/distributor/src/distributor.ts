@@ -3,7 +3,7 @@
 // ingesters. A push is answered only once each trace has reached a write quorum.
 
 import { splitByTrace, type TraceSplit } from '@stave/model';
-import type { IngesterClient } from '@stave/ingester';
+import { budgetReasonOf, type IngesterClient } from '@stave/ingester';
 import { PushErrorReason } from '@stave/proto';
 import type { PushContext, PushOutcome, TracePusher } from '@stave/receivers';
 import { RingUnavailableError, tokenFor, type InstanceDesc, type ReadRing } from '@stave/ring';
@@ -202,6 +202,14 @@ export class Distributor extends BasicService implements TracePusher {
       }
       // Quorum not reached: the whole request fails so the client retries (ingesters dedupe on read).
       const code = codeOf(lastErr);
+      // An ingester's byte budget refused it (libs/ingester/src/budget.ts): its message names the budget.
+      const budget = lastErr === undefined ? undefined : budgetReasonOf(ConnectError.from(lastErr).rawMessage);
+      if (budget !== undefined) {
+        let spans = 0;
+        for (const t of traces) spans += t.spanCount;
+        this.discarded.inc({ tenant, reason: budget }, spans);
+        throw new ConnectError(ConnectError.from(lastErr).rawMessage, code === Code.ResourceExhausted ? code : Code.Unavailable);
+      }
       throw new ConnectError(
         `write quorum not reached for trace ${Buffer.from(traces[i]!.id).toString('hex')}: ${ok[i]} of ${need[i]} replicas required succeeded (${lastErr === undefined ? 'no error' : ConnectError.from(lastErr).rawMessage})`,
         code === Code.InvalidArgument || code === Code.ResourceExhausted ? code : Code.Unavailable,

@@ -34,6 +34,7 @@ import {
 import { BasicService, Code, ConnectError, type Logger, type Overrides } from '@stave/server';
 import type { Registry } from 'prom-client';
 import { BlockBuilderPool, traceFromParts } from './block-builder';
+import { buildPlan, usageOf, walBytesOf, WriteBudget, type WriteBudgetLimits } from './budget';
 import type { IngesterClient } from './client';
 import { Flusher } from './flusher';
 import { HeadBlock } from './head-block';
@@ -62,6 +63,8 @@ export interface IngesterOptions {
   /** ingester.flush_all_on_shutdown: flush every block to the backend on shutdown (else: WAL replay). */
   flushAllOnShutdown?: boolean;
   block: { bloomFalsePositive: number; bloomShardSizeBytes: number; rowGroupSizeBytes: number };
+  /** ingester.max_live_traces_bytes and ingester.max_wal_backlog_bytes (budget.ts); absent: no budgets. */
+  budget?: WriteBudgetLimits;
   /**
    * The process's block cache, shared with its querier (a flushed block's copy in the backend has the same
    * keys as the complete block here, so one process reads and decompresses its pages once); else a private
@@ -90,6 +93,7 @@ export class Ingester extends BasicService implements IngesterClient {
   private readonly flusher: Flusher;
   private readonly headPromises = new Map<TenantInstance, Promise<HeadBlock>>();
   private draining: Promise<void> | undefined;
+  private readonly budget: WriteBudget;
   /** Flush everything to the backend on shutdown (flush_all_on_shutdown; /shutdown sets it). */
   flushOnShutdown: boolean;
 
@@ -101,11 +105,19 @@ export class Ingester extends BasicService implements IngesterClient {
     // so the cache does not grow with the number of blocks awaiting flush or `complete_block_timeout`.
     this.blockCache = opts.blockCache ?? new BlockCache(COMPLETE_BLOCK_CACHE_BYTES);
     this.log = opts.logger.child({ component: 'ingester' });
+    this.budget = new WriteBudget(opts.budget ?? { maxLiveTracesBytes: 0, maxWalBacklogBytes: 0 }, opts.registry);
     this.now = opts.now ?? Date.now;
     this.flushOpTimeoutMs = opts.flushOpTimeoutMs ?? DEFAULT_FLUSH_OP_TIMEOUT_MS;
     this.flushOnShutdown = opts.flushAllOnShutdown ?? false;
-    // Block building is CPU-bound: leave a core to the event loop.
-    this.builders = new BlockBuilderPool(Math.max(1, Math.min(opts.concurrentFlushes, availableParallelism() - 1)));
+    // Block building is CPU-bound: leave a core to the event loop. Within ingester.max_block_building_bytes.
+    const combineThreads = Math.max(1, availableParallelism() - 1);
+    const plan = buildPlan({
+      maxBuildingBytes: opts.budget?.maxBlockBuildingBytes ?? 0,
+      builders: Math.max(1, Math.min(opts.concurrentFlushes, availableParallelism() - 1)),
+      combineThreads,
+      rowGroupSizeBytes: opts.block.rowGroupSizeBytes,
+    });
+    this.builders = new BlockBuilderPool(plan.builders, combineThreads);
     this.flusher = new Flusher({
       store: opts.store,
       completeStore: this.completeStore,
@@ -115,7 +127,7 @@ export class Ingester extends BasicService implements IngesterClient {
       log: this.log,
       concurrency: opts.concurrentFlushes,
       opTimeoutMs: this.flushOpTimeoutMs,
-      block: opts.block,
+      block: { ...opts.block, rowGroupSizeBytes: plan.rowGroupSizeBytes },
       now: this.now,
       onFatal: (err) => {
         this.log.error('flush queue failed', { err });
@@ -199,6 +211,12 @@ export class Ingester extends BasicService implements IngesterClient {
     const inst = this.instance(tenant);
     for (let attempt = 1; ; attempt++) {
       const head = await this.headFor(inst);
+      // The byte budgets, checked where nothing awaits until the append reserves its bytes.
+      const refusal = this.budget.admit(tenant, walBytesOf(req), usageOf(this.tenants.values()));
+      if (refusal) {
+        this.cutForBudget(true);
+        throw new ConnectError(refusal.message, refusal.code);
+      }
       const admission = admitTraces(inst, head, req, this.opts.overrides.forTenant(tenant));
       const { errors, accepted } = admission;
       if (accepted.length > 0) {
@@ -218,6 +236,7 @@ export class Ingester extends BasicService implements IngesterClient {
         this.metrics.bytesReceived.inc({ tenant }, bytes);
         this.metrics.liveTraces.set({ tenant }, inst.liveTraces);
         if (head.dataBytes >= this.opts.maxBlockBytes && inst.head === head) this.cut(inst);
+        else this.cutForBudget(false);
       }
       return create(PushResponseSchema, { errorsByTrace: errors });
     }
@@ -265,6 +284,13 @@ export class Ingester extends BasicService implements IngesterClient {
     this.metrics.liveTraces.set({ tenant: inst.tenant }, inst.liveTraces);
     inst.completing.push(head);
     this.flusher.enqueue({ inst, head });
+  }
+
+  /** Cuts the head block the byte budgets point at (budget.ts), if any. */
+  private cutForBudget(refused: boolean): void {
+    const tenant = this.budget.headToCut(usageOf(this.tenants.values()), refused);
+    const inst = tenant === undefined ? undefined : this.tenants.get(tenant);
+    if (inst) this.cut(inst);
   }
 
   private sweep(): void {

@@ -13,7 +13,7 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { crc32 } from 'node:zlib';
 
 export const RECORD_HEADER = 8;
-const PAYLOAD_PREFIX = 16 + 4 + 4;
+export const PAYLOAD_PREFIX = 16 + 4 + 4;
 /** Records larger than this are refused on write and treated as corruption on replay. */
 export const MAX_RECORD_BYTES = 64 * 1024 * 1024;
 

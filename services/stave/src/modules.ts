@@ -320,6 +320,11 @@ export function staveModules(): ModuleManager<AppContext> {
         concurrentFlushes: cfg.ingester.concurrent_flushes,
         flushOpTimeoutMs: cfg.ingester.flush_op_timeout,
         flushAllOnShutdown: cfg.ingester.flush_all_on_shutdown,
+        budget: {
+          maxLiveTracesBytes: cfg.ingester.max_live_traces_bytes,
+          maxWalBacklogBytes: cfg.ingester.max_wal_backlog_bytes,
+          maxBlockBuildingBytes: cfg.ingester.max_block_building_bytes,
+        },
         block: {
           bloomFalsePositive: cfg.storage.trace.block.bloom_filter_false_positive,
           bloomShardSizeBytes: cfg.storage.trace.block.bloom_filter_shard_size_bytes,

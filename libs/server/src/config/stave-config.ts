@@ -164,6 +164,15 @@ export const ingesterSection = c.object({
   complete_block_timeout: c.duration('15m'),
   override_ring_key: c.string('ring'),
   flush_all_on_shutdown: c.bool(false),
+  // Stave's own byte budgets (Tempo 2.x ingesters bound live traces by count only; the first name is the
+  // one Tempo gives the same budget in its local-blocks processor). 0 turns a budget off. What a push adds
+  // is indexed in memory until its block is built, so these bound the write path's memory: past
+  // max_live_traces_bytes of head blocks the largest is cut early; a push that would take the WAL bytes
+  // not yet built into a block past max_wal_backlog_bytes is refused (429/503, libs/ingester/src/budget.ts).
+  max_live_traces_bytes: c.int(256 * 1024 * 1024, { min: 0 }),
+  max_wal_backlog_bytes: c.int(1024 * 1024 * 1024, { min: 0 }),
+  // Block builds at once and their row group size fit this (libs/ingester/src/budget.ts, buildPlan).
+  max_block_building_bytes: c.int(256 * 1024 * 1024, { min: 0 }),
 });
 
 export const querierSection = c.object({

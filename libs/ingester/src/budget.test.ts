@@ -1,0 +1,144 @@
+import { create } from '@bufbuild/protobuf';
+import { PushBytesRequestSchema } from '@stave/proto';
+import { Code } from '@stave/server';
+import { Registry } from 'prom-client';
+import { BUILD_THREAD_BYTES, BudgetReason, budgetReasonOf, buildPlan, MIN_BUILD_ROW_GROUP_BYTES, walBytesOf, WriteBudget, type TenantUsage } from './budget';
+import { encodeRecord } from './wal';
+
+const u = (tenant: string, backlogBytes: number, liveBytes = backlogBytes, building = 0): TenantUsage => ({ tenant, liveBytes, backlogBytes, building });
+
+describe('WriteBudget.check (the flush backlog)', () => {
+  const budget = new WriteBudget({ maxLiveTracesBytes: 0, maxWalBacklogBytes: 1000 });
+  const cases: Array<{ name: string; tenant: string; bytes: number; usage: TenantUsage[]; want?: { reason: BudgetReason; code: Code } }> = [
+    { name: 'fits', tenant: 'a', bytes: 100, usage: [u('a', 900)] },
+    { name: 'fits exactly', tenant: 'a', bytes: 100, usage: [u('a', 400), u('b', 500)] },
+    { name: 'empty backlog takes a push larger than the budget (no wedge)', tenant: 'a', bytes: 5000, usage: [u('a', 0)] },
+    {
+      name: 'one tenant over: the ingester is full (503)',
+      tenant: 'a',
+      bytes: 101,
+      usage: [u('a', 900)],
+      want: { reason: BudgetReason.INGESTER_FULL, code: Code.Unavailable },
+    },
+    {
+      name: 'tenant over its share of a full backlog (429)',
+      tenant: 'a',
+      bytes: 10,
+      usage: [u('a', 700), u('b', 295)],
+      want: { reason: BudgetReason.TENANT_BACKLOG_EXCEEDED, code: Code.ResourceExhausted },
+    },
+    {
+      name: 'tenant within its share of a full backlog (503)',
+      tenant: 'b',
+      bytes: 10,
+      usage: [u('a', 700), u('b', 295)],
+      want: { reason: BudgetReason.INGESTER_FULL, code: Code.Unavailable },
+    },
+    {
+      name: 'a new tenant counts among the holders',
+      tenant: 'c',
+      bytes: 10,
+      usage: [u('a', 500), u('b', 495)],
+      want: { reason: BudgetReason.INGESTER_FULL, code: Code.Unavailable },
+    },
+    {
+      name: 'tenants without a backlog do not dilute the share',
+      tenant: 'a',
+      bytes: 10,
+      usage: [u('a', 995), u('b', 0)],
+      want: { reason: BudgetReason.INGESTER_FULL, code: Code.Unavailable },
+    },
+  ];
+  test.each(cases)('$name', ({ tenant, bytes, usage, want }) => {
+    const r = budget.check(tenant, bytes, usage);
+    if (!want) return expect(r).toBeUndefined();
+    expect(r).toMatchObject(want);
+    expect(r!.message).toContain('ingester.max_wal_backlog_bytes');
+    expect(r!.message).toContain('1000');
+    expect(budgetReasonOf(`write failed (${r!.message})`)).toBe(want.reason);
+  });
+
+  test('0 turns the budget off', () => {
+    expect(new WriteBudget({ maxLiveTracesBytes: 0, maxWalBacklogBytes: 0 }).check('a', 1e9, [u('a', 1e12)])).toBeUndefined();
+  });
+
+  test('admit counts refusals by reason', async () => {
+    const registry = new Registry();
+    const b = new WriteBudget({ maxLiveTracesBytes: 0, maxWalBacklogBytes: 1000 }, registry);
+    b.admit('a', 200, [u('a', 900)]);
+    b.admit('a', 10, [u('a', 900)]);
+    const m = await registry.getSingleMetric('stave_ingester_refused_pushes_total')!.get();
+    expect(m.values).toEqual([{ labels: { reason: BudgetReason.INGESTER_FULL }, value: 1 }]);
+  });
+});
+
+describe('WriteBudget.headToCut', () => {
+  const budget = new WriteBudget({ maxLiveTracesBytes: 1000, maxWalBacklogBytes: 4000 });
+  const cases: Array<{ name: string; usage: TenantUsage[]; refused: boolean; want?: string }> = [
+    { name: 'head blocks within the live budget', usage: [u('a', 600), u('b', 400)], refused: false },
+    { name: 'over the live budget: the largest head', usage: [u('a', 300), u('b', 701)], refused: false, want: 'b' },
+    { name: 'refused while blocks are being built: building drains it', usage: [u('a', 2000, 500, 2)], refused: true },
+    { name: 'refused with nothing being built: cut so that building can drain it', usage: [u('a', 10, 10), u('b', 900, 900)], refused: true, want: 'b' },
+    { name: 'nothing live, nothing to cut', usage: [u('a', 3000, 0, 1)], refused: true },
+  ];
+  test.each(cases)('$name', ({ usage, refused, want }) => expect(budget.headToCut(usage, refused)).toBe(want));
+
+  test('0 turns the live budget off', () => {
+    expect(new WriteBudget({ maxLiveTracesBytes: 0, maxWalBacklogBytes: 0 }).headToCut([u('a', 1e12)], false)).toBeUndefined();
+  });
+});
+
+test('walBytesOf is what the WAL appends for the push', () => {
+  const traces = [new Uint8Array(10), new Uint8Array(300)];
+  const ids = [new Uint8Array(16), new Uint8Array(16).fill(1)];
+  const req = create(PushBytesRequestSchema, { tenant: 't', traces, ids });
+  const written = traces.reduce((n, data, i) => n + encodeRecord({ traceID: ids[i]!, startSeconds: 0, endSeconds: 0, data }).length, 0);
+  expect(walBytesOf(req)).toBe(written);
+});
+
+describe('buildPlan (ingester.max_block_building_bytes)', () => {
+  const MiB = 1024 * 1024;
+  const cases: Array<{
+    name: string;
+    max: number;
+    builders: number;
+    threads: number;
+    rowGroup: number;
+    want: { builders: number; rowGroupSizeBytes: number };
+  }> = [
+    { name: 'no budget: as configured', max: 0, builders: 3, threads: 7, rowGroup: 100 * MiB, want: { builders: 3, rowGroupSizeBytes: 100 * MiB } },
+    {
+      name: 'room for the configured row group',
+      max: 1024 * MiB,
+      builders: 1,
+      threads: 1,
+      rowGroup: 100 * MiB,
+      want: { builders: 1, rowGroupSizeBytes: 100 * MiB },
+    },
+    { name: 'the row group shrinks to fit', max: 256 * MiB, builders: 1, threads: 1, rowGroup: 100 * MiB, want: { builders: 1, rowGroupSizeBytes: 88 * MiB } },
+    {
+      name: 'fewer builds at once before row groups below the minimum',
+      max: 256 * MiB,
+      builders: 4,
+      threads: 1,
+      rowGroup: 100 * MiB,
+      want: { builders: 3, rowGroupSizeBytes: Math.floor((256 * MiB) / 3 / 2 - 40 * MiB) },
+    },
+    {
+      name: 'never below the minimum row group, never fewer than one build',
+      max: 10 * MiB,
+      builders: 2,
+      threads: 1,
+      rowGroup: 100 * MiB,
+      want: { builders: 1, rowGroupSizeBytes: MIN_BUILD_ROW_GROUP_BYTES },
+    },
+  ];
+  test.each(cases)('$name', ({ max, builders, threads, rowGroup, want }) =>
+    expect(buildPlan({ maxBuildingBytes: max, builders, combineThreads: threads, rowGroupSizeBytes: rowGroup })).toEqual(want),
+  );
+
+  test('the plan fits the budget', () => {
+    const p = buildPlan({ maxBuildingBytes: 512 * MiB, builders: 4, combineThreads: 3, rowGroupSizeBytes: 100 * MiB });
+    expect(p.builders * (BUILD_THREAD_BYTES * 4 + 2 * p.rowGroupSizeBytes)).toBeLessThanOrEqual(512 * MiB);
+  });
+});
