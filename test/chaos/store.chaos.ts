@@ -156,8 +156,10 @@ describe(`object store scenarios (seed ${SEED})`, () => {
         await fleet.ready('compactor');
       }
       // Let the last instance compact without interruption for a while.
+      // Bounded by minutes, not one: on the loaded 2-core machine a restarted compactor took up to a minute
+      // to be ready, poll the blocklist and finish its first job.
       await poll('a compaction after the last restart', async () => (await fleet.metric('compactor', 'tempodb_compaction_blocks_total')) > 0, {
-        timeoutMs: 60_000,
+        timeoutMs: 180_000,
         intervalMs: 500,
       });
       compacted += await fleet.metric('compactor', 'tempodb_compaction_blocks_total');
