@@ -620,13 +620,22 @@ export function hasSearchColumns(reader: BlockReader, footer?: FileMeta): boolea
  * evaluates each exactly. Stop iterating to stop reading.
  */
 export async function* searchBlock(reader: BlockReader, opts: BlockSearchOptions, stats?: BlockSearchStats): AsyncGenerator<TracesData> {
+  for await (const { trace } of searchBlockTraces(reader, opts, stats)) yield trace;
+}
+
+/** searchBlock's traces with their IDs. */
+export async function* searchBlockTraces(
+  reader: BlockReader,
+  opts: BlockSearchOptions,
+  stats?: BlockSearchStats,
+): AsyncGenerator<{ id: Uint8Array; trace: TracesData }> {
   const first = opts.startRowGroup ?? 0;
   if (!hasSearchColumns(reader)) {
     // vStave1: no search columns; the range is read trace by trace.
     const range = { startRowGroup: first, rowGroups: opts.rowGroups ?? Math.max(1, reader.meta.rowGroups - first) };
-    for await (const { trace } of reader.iterateTraces(range)) {
+    for await (const t of reader.iterateTraces(range)) {
       if (stats) stats.candidates++;
-      yield trace;
+      yield t;
     }
     return;
   }
@@ -654,7 +663,7 @@ export async function* searchBlock(reader: BlockReader, opts: BlockSearchOptions
         const trace = await reader.findIndexed(id);
         if (!trace) continue;
         if (stats) stats.candidates++;
-        yield trace;
+        yield { id, trace };
       }
       continue;
     }
@@ -665,10 +674,11 @@ export async function* searchBlock(reader: BlockReader, opts: BlockSearchOptions
       const mask = traceMask(loaded, cond, t0, t1);
       for (let t = t0; t < t1; t++) {
         if (!mask[t - t0]) continue;
-        const trace = await reader.findIndexed(tr.ids[t]!);
+        const id = tr.ids[t]!;
+        const trace = await reader.findIndexed(id);
         if (!trace) continue;
         if (stats) stats.candidates++;
-        yield trace;
+        yield { id, trace };
       }
     }
   }

@@ -42,6 +42,7 @@ import { IngesterMetrics } from './metrics';
 import { admitTraces, expireIdleTraces, indexRecords, releaseLiveTraces, walRecords } from './push';
 import { replayWal } from './replay';
 import { SearchCollector, type TraceSink } from './search';
+import { searchTenant } from './search-scan';
 import { TagsCollector } from './search-tags';
 import { SegmentSealedError, WalSegment } from './wal';
 
@@ -332,12 +333,14 @@ export class Ingester extends BasicService implements IngesterClient {
 
   /**
    * A TraceQL search over what this ingester holds for the tenant: the head block, blocks being built and
-   * complete blocks not yet dropped. The parts of a trace found in several of them are combined first, so
-   * a trace is evaluated whole. Stops at `limit` matches.
+   * complete blocks not yet dropped (these through their search columns, search-scan.ts). The parts of a
+   * trace found in several of them are combined first, so a trace is evaluated whole. Stops at `limit`
+   * matches.
    */
   async search(req: SearchRequest): Promise<SearchResponse> {
     const collector = new SearchCollector(req);
-    await this.scan(req, collector);
+    const inst = this.tenants.get(req.tenant);
+    if (inst) await searchTenant(inst, req, collector);
     return collector.response();
   }
 
@@ -348,7 +351,7 @@ export class Ingester extends BasicService implements IngesterClient {
     return collector.response();
   }
 
-  /** Feeds `sink` every trace of the tenant that overlaps the window, each whole, until the sink is full. */
+  /** Feeds `sink` every trace of the tenant that overlaps the window, each whole, until the sink is full (tag requests). */
   private async scan(req: { tenant: string; startUnixSeconds: bigint; endUnixSeconds: bigint }, sink: TraceSink): Promise<void> {
     const inst = this.tenants.get(req.tenant);
     if (!inst) return;
