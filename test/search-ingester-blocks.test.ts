@@ -42,6 +42,13 @@ describe("GET /api/search over an ingester's complete blocks", () => {
     return JSON.parse(text) as SearchBody;
   }
 
+  async function get(pathname: string, params: Record<string, string> = {}): Promise<Record<string, unknown>> {
+    const q = new URLSearchParams({ ...params, start: String(nowS - 600), end: String(nowS + 60) });
+    const res = await fetch(await p.url(`${pathname}?${q.toString()}`));
+    expect(res.status).toBe(200);
+    return (await res.json()) as Record<string, unknown>;
+  }
+
   async function push(batches: readonly TracesData[]): Promise<void> {
     const port = await p.receiverPort(/otlp.*http/);
     for (const batch of batches) {
@@ -78,4 +85,18 @@ describe("GET /api/search over an ingester's complete blocks", () => {
     expect(all.traces).toHaveLength(dataset.traces.length);
     expect(await conformanceFailures(dataset.traces, async (q) => (await search(q)).traces.map((t) => padded(t.traceID)))).toEqual([]);
   }, 120_000);
+
+  it('lists tag names and values from the complete blocks (column-backed values from dictionaries)', async () => {
+    const spans = dataset.traces.flatMap((t) => t.spans);
+    const distinct = (xs: Iterable<string>) => [...new Set(xs)].sort();
+    const typed = (xs: Iterable<string>) => distinct(xs).map((value) => ({ type: 'string', value }));
+    expect((await get('/api/search/tags')).tagNames).toEqual(distinct(spans.flatMap((s) => [...Object.keys(s.attributes), ...Object.keys(s.resource)])));
+    expect((await get('/api/v2/search/tag/resource.service.name/values')).tagValues).toEqual(typed(spans.map((s) => String(s.resource['service.name']!.v))));
+    expect((await get('/api/v2/search/tag/resource.region/values')).tagValues).toEqual(typed(spans.map((s) => String(s.resource.region!.v))));
+    // The root is in one block for some traces, the rest of the trace in the other.
+    const roots = spans.filter((s) => s.parentSpanId === '');
+    expect((await get('/api/v2/search/tag/rootServiceName/values')).tagValues).toEqual(typed(roots.map((s) => String(s.resource['service.name']!.v))));
+    const db = await get('/api/v2/search/tag/name/values', { q: '{ resource.service.name = "db" }' });
+    expect(db.tagValues).toEqual(typed(spans.filter((s) => s.resource['service.name']!.v === 'db').map((s) => s.name)));
+  }, 60_000);
 });

@@ -1,5 +1,5 @@
-// What an ingester's search reads for one tenant: its complete blocks through their search columns
-// (searchBlockTraces, as a querier searches backend blocks), then its head and cut blocks trace by trace.
+// What an ingester's search and tag requests read for one tenant: its complete blocks through their search
+// columns (as a querier reads backend blocks), then its head and cut blocks trace by trace.
 //
 // Every trace is evaluated whole, once. A block's columns see only that block's part of a trace, so a trace
 // with parts in several places (two complete blocks, or a complete block and a head block: a trace that
@@ -8,13 +8,39 @@
 // blocks index their traces by ID in memory, and the IDs held by several complete blocks come from the
 // blocks' trace-ID indexes (worked out once per set of complete blocks).
 
-import { hexID as hex, searchBlockTraces } from '@stave/block';
+import { blockTagValues, hexID as hex, searchBlockTraces } from '@stave/block';
 import { joinCombined, type TraceLike } from '@stave/model';
-import type { SearchRequest } from '@stave/proto';
+import type { SearchRequest, SearchTagsRequest } from '@stave/proto';
 import { traceFromParts } from './block-builder';
 import type { HeadBlock } from './head-block';
 import type { CompleteBlock, TenantInstance } from './instance';
-import type { TraceSink } from './search';
+import type { SearchCollector, TraceSink } from './search';
+import type { TagsCollector } from './search-tags';
+
+/** The traces of a complete block a request must see (it may skip those its columns rule out). */
+type BlockCandidates = (b: CompleteBlock) => AsyncIterable<{ id: Uint8Array; trace: TraceLike }>;
+
+/** A search: complete blocks' candidates from their columns, within the collector's window. */
+export function searchTenant(inst: TenantInstance, req: SearchRequest, sink: SearchCollector): Promise<void> {
+  const startS = req.startUnixSeconds;
+  const endS = req.endUnixSeconds;
+  // As the collector's window: a trace must end at or after `start` and start before the end of `end`'s second.
+  const window = { startNs: startS > 0n ? startS * 1_000_000_000n : 0n, endNs: endS > 0n ? (endS + 1n) * 1_000_000_000n : 0n };
+  return scanTenant(inst, req, sink, (b) => searchBlockTraces(b.reader, { query: req.query, ...window }));
+}
+
+/**
+ * Tag names or values: a column-backed tag's values without `q` come from a complete block's dictionaries;
+ * else the block's traces that may match `q` (all of them without one).
+ */
+export function searchTagsTenant(inst: TenantInstance, req: SearchTagsRequest, sink: TagsCollector): Promise<void> {
+  const tag = sink.unfilteredTag;
+  return scanTenant(inst, req, sink, async function* (b) {
+    const values = tag ? await blockTagValues(b.reader, tag) : undefined;
+    if (values) for (const v of values) sink.addStatic(v);
+    else yield* searchBlockTraces(b.reader, { query: req.query });
+  });
+}
 
 /** The IDs (hex) held by more than one of a tenant's complete blocks, for the blocks it was worked out over. */
 const sharedCache = new WeakMap<TenantInstance, { blocks: readonly CompleteBlock[]; shared: Set<string> }>();
@@ -40,8 +66,13 @@ async function idsInSeveralBlocks(inst: TenantInstance): Promise<Set<string>> {
   return shared;
 }
 
-/** Feeds `sink` the tenant's traces that may match the search, each whole, until the sink is full. */
-export async function searchTenant(inst: TenantInstance, req: SearchRequest, sink: TraceSink): Promise<void> {
+/** Feeds `sink` the tenant's traces a request must see, each whole, until the sink is full. */
+async function scanTenant(
+  inst: TenantInstance,
+  req: { startUnixSeconds: bigint; endUnixSeconds: bigint },
+  sink: TraceSink,
+  candidates: BlockCandidates,
+): Promise<void> {
   const startS = Number(req.startUnixSeconds);
   const endS = Number(req.endUnixSeconds);
   const inWindow = (lo: number, hi: number) => !((startS > 0 && hi < startS) || (endS > 0 && lo > endS));
@@ -64,14 +95,12 @@ export async function searchTenant(inst: TenantInstance, req: SearchRequest, sin
   };
 
   const done = new Set<string>();
-  // As the collector's window: a trace must end at or after `start` and start before the end of `end`'s second.
-  const window = { startNs: startS > 0 ? BigInt(startS) * 1_000_000_000n : 0n, endNs: endS > 0 ? BigInt(endS + 1) * 1_000_000_000n : 0n };
   for (const b of blocks) {
     sink.inspectedBlocks++;
     sink.totalBlockBytes += BigInt(b.meta.size);
   }
   for (const b of blocks) {
-    for await (const { id, trace } of searchBlockTraces(b.reader, { query: req.query, ...window })) {
+    for await (const { id, trace } of candidates(b)) {
       if (sink.full) return;
       const key = hex(id);
       // A trace also in a head block is evaluated with the head blocks, below.
