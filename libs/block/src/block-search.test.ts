@@ -139,6 +139,10 @@ describe('columnar block search', () => {
       '{ status = error && span.http.method = "POST" }',
       `{ resource.service.name = "${String(services[2])}" } >> { status = error }`,
       '{ span.http.status_code >= 500 || kind = consumer }',
+      '{ status = error } | count() > 2',
+      '{ } | count() >= 25',
+      `{ kind = server } | by(resource.service.name) | count() = 2`,
+      `{ resource.service.name = "${String(services[0])}" } | { kind = client } | count() > 1.5`,
     ];
     const indexed = traces.flatMap((t) => indexTraces(t.trace));
     let pruned = 0;
@@ -243,5 +247,7 @@ describe('columnar block search', () => {
     expect(planQuery('{ name = "a" } || { span.http.status_code = 500 }').k).toBe('or');
     expect(planQuery('{ name = "a" && span.http.method != "GET" }').k).toBe('any');
     expect(planQuery('not traceql').k).toBe('true');
+    expect(planQuery('{ status = error } | count() > 2')).toMatchObject({ k: 'and', c: [{ k: 'any' }, { k: 'any', min: 3 }] });
+    expect(planQuery('{ status = error } | count() < 2').k).toBe('any');
   });
 });

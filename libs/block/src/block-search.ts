@@ -7,7 +7,8 @@
 //   - a spanset filter's comparisons of a column-backed field with a constant, joined by && and || (all
 //     of them on the same span's row, as the filter requires); any other expression is "true";
 //   - spanset && and structural operators (both sides must match somewhere in the trace), spanset ||;
-//     negated structural operators are "true"; a pipeline needs every spanset filter in it;
+//     negated structural operators are "true"; a pipeline needs every spanset filter in it, and
+//     `count() > n` (>=, =) needs that many rows meeting the filters before it;
 //   - the search window (trace_start_nano / trace_end_nano statistics).
 // Each comparison runs the engine's own operator (binaryFn) on the column's value, so a value that
 // passes here is exactly a value the engine could match. Columns that hold only string (or only int)
@@ -24,7 +25,19 @@
 // vStave1 blocks (no search columns) yield every trace (the trace-by-trace path).
 
 import type { TracesData } from '@stave/proto';
-import { binaryFn, KIND, parse, STATUS, type AttributeExpr, type BinaryOp, type FieldExpr, type Pipeline, type SpansetExpr, type Static } from '@stave/traceql';
+import {
+  binaryFn,
+  KIND,
+  parse,
+  STATUS,
+  type AttributeExpr,
+  type BinaryOp,
+  type FieldExpr,
+  type Pipeline,
+  type ScalarFilter,
+  type SpansetExpr,
+  type Static,
+} from '@stave/traceql';
 import { ColumnChunkValues, type RowGroupTraces } from './block-cache';
 import { ByteReader } from './bytes';
 import { bucketRange, Col, COLUMN_NAMES, OTHER_INT, OTHER_STRING, PARTIAL_DICTIONARIES_KEY } from './layout';
@@ -154,7 +167,11 @@ interface Leaf {
 const OTHER_BYTES = Buffer.from(OTHER_STRING);
 
 /** A condition on a trace. */
-type TraceCond = { readonly k: 'true' } | { readonly k: 'and' | 'or'; readonly c: readonly TraceCond[] } | { readonly k: 'any'; readonly row: RowCond };
+type TraceCond =
+  | { readonly k: 'true' }
+  | { readonly k: 'and' | 'or'; readonly c: readonly TraceCond[] }
+  /** At least `min` (default 1) of the trace's rows satisfy `row`. */
+  | { readonly k: 'any'; readonly row: RowCond; readonly min?: number };
 
 const TRUE = { k: 'true' } as const;
 const FLIPPED: Record<string, string> = { '>': '<', '>=': '<=', '<': '>', '<=': '>=', '=': '=' };
@@ -218,10 +235,36 @@ function spansetCond(e: SpansetExpr): TraceCond {
 
 function pipelineCond(p: Pipeline): TraceCond {
   const parts: TraceCond[] = [];
+  // Every span of the spansets flowing through the pipeline satisfies `rows` (the filters it has passed,
+  // each on the span itself); the other stages keep a subset of their input's spans (by() splits,
+  // coalesce() joins, spanset operations keep spans of their input), so it stays true after them.
+  let rows: RowCond = TRUE;
   for (const el of p.elements) {
     if (el.kind === 'spansetFilter' || el.kind === 'spansetOperation' || el.kind === 'pipeline') parts.push(spansetCond(el));
+    if (el.kind === 'spansetFilter') rows = and([rows, rowCond(el.expr)]) as RowCond;
+    if (el.kind === 'scalarFilter') {
+      // count() > n: some spanset has more than n spans, so the trace has more than n such rows.
+      const min = countAtLeast(el);
+      if (min > 1) parts.push({ k: 'any', row: rows, min });
+    }
   }
   return and(parts) as TraceCond;
+}
+
+/** The fewest spans a spanset needs to pass `count() op n` (0: no bound). */
+function countAtLeast(f: ScalarFilter): number {
+  if (f.lhs.kind !== 'aggregate' || f.lhs.op !== 'count' || f.rhs.kind !== 'static') return 0;
+  const v = f.rhs.value;
+  if (v.type !== 'int' && v.type !== 'float') return 0;
+  switch (f.op) {
+    case '>':
+      return Math.floor(v.value) + 1;
+    case '>=':
+    case '=':
+      return Math.ceil(v.value);
+    default:
+      return 0;
+  }
 }
 
 /** The necessary condition a query puts on the traces it can match ("true" when it cannot be told). */
@@ -557,12 +600,19 @@ function traceMask(L: Loaded, c: TraceCond, t0: number, t1: number): Uint8Array 
     case 'true':
       return new Uint8Array(n).fill(1);
     case 'any': {
-      if (c.row.k === 'leaf') return leafTraceMask(L, c.row, t0, t1);
+      const min = c.min ?? 1;
+      if (c.row.k === 'leaf' && min === 1) return leafTraceMask(L, c.row, t0, t1);
       const [r0, r1] = rowsOf(L.tr, t0, t1);
       const rows = rowMask(L, c.row, r0, r1);
       const { ordinal } = L.tr;
       const out = new Uint8Array(n);
-      for (let r = r0; r < r1; r++) if (rows[r - r0]) out[ordinal[r]! - t0] = 1;
+      if (min === 1) {
+        for (let r = r0; r < r1; r++) if (rows[r - r0]) out[ordinal[r]! - t0] = 1;
+        return out;
+      }
+      const counts = new Uint32Array(n);
+      for (let r = r0; r < r1; r++) if (rows[r - r0]) counts[ordinal[r]! - t0]!++;
+      for (let t = 0; t < n; t++) out[t] = counts[t]! >= min ? 1 : 0;
       return out;
     }
     case 'and':
