@@ -166,6 +166,17 @@ interface Leaf {
 
 const OTHER_BYTES = Buffer.from(OTHER_STRING);
 
+/** Whether a dictionary page holds the OTHER_STRING marker: looked for once per page (a short needle is slow to find). */
+const holdsOtherCache = new WeakMap<Buffer, boolean>();
+function holdsOther(body: Buffer): boolean {
+  let v = holdsOtherCache.get(body);
+  if (v === undefined) holdsOtherCache.set(body, (v = body.indexOf(OTHER_BYTES) >= 0));
+  return v;
+}
+
+/** `a` equals `b`, the lengths compared first (most dictionary values differ in length from a needle). */
+const sameValue = (a: Buffer, b: Buffer): boolean => a.length === b.length && a.equals(b);
+
 /** A condition on a trace. */
 type TraceCond =
   | { readonly k: 'true' }
@@ -433,7 +444,7 @@ function rangeMayPass(lo: number, hi: number, op: string, value: number): boolea
 
 /** Whether a column value can satisfy the leaf. */
 function valuePasses(leaf: Leaf, v: PlainValue): boolean {
-  if (leaf.equals && v !== null) return leaf.equals.equals(v as Buffer) || OTHER_BYTES.equals(v as Buffer);
+  if (leaf.equals && v !== null) return sameValue(leaf.equals, v as Buffer) || sameValue(OTHER_BYTES, v as Buffer);
   const { range } = leaf.column;
   if (range) {
     // null: a row without a span (an empty trace), which no spanset filter matches
@@ -461,7 +472,7 @@ async function leafMayMatch(rg: RowGroupReader, leaf: Leaf): Promise<boolean> {
     if (leaf.equals) {
       // A needle: absent from the dictionary page's bytes, it is in no value (no value decoded).
       const body = await rg.dictionaryBody(leaf.column.col);
-      if (body && body.indexOf(leaf.equals) < 0 && body.indexOf(OTHER_BYTES) < 0) return false;
+      if (body && !holdsOther(body) && body.indexOf(leaf.equals) < 0) return false;
     }
     const dict = await rg.dictionary(leaf.column.col);
     if (dict) return passTable(leaf, dict).pass.includes(1);
