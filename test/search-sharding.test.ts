@@ -158,6 +158,16 @@ describe('search sharding by row groups, on separate processes', () => {
       expect(JSON.stringify(bodyA).length).toBeGreaterThan(40);
       expect([ma.totalBlocks, mb.totalBlocks, mb.totalJobs, ma.completedJobs]).toEqual([3, 3, 3, ma.totalJobs]);
     }
+    // Values narrowed by q: only the spans q matches (the traces q may match are chosen from the columns).
+    const spans = allTraces.flatMap((t) => t.spans);
+    const want = [...new Set(spans.filter((s) => s.resource['service.name']!.v === 'db').map((s) => s.name))]
+      .sort()
+      .map((value) => ({ type: 'string', value }));
+    const q = encodeURIComponent('{ resource.service.name = "db" }');
+    for (const p of [fine, coarse]) {
+      const res = await fetch(await p.url(`/api/v2/search/tag/name/values?q=${q}&${window}`), { headers: { 'x-scope-orgid': TENANT } });
+      expect(((await res.json()) as { tagValues: unknown }).tagValues).toEqual(want);
+    }
   });
 
   it('stops at limit with traces of the newest block, leaving jobs unrun', async () => {

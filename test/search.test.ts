@@ -7,8 +7,9 @@ import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { create, toBinary } from '@bufbuild/protobuf';
 import { ExportTraceServiceRequestSchema } from '@stave/proto';
-import { CONFORMANCE_CASES, expectedTraceIds, generateDataset } from '@stave/traceql/testing';
+import { CONFORMANCE_CASES, generateDataset } from '@stave/traceql/testing';
 import { configYaml, OTLP_HTTP_RECEIVER, UNLIMITED_INGESTION } from './support/config';
+import { conformanceFailures } from './support/conformance';
 import { poll } from './support/poll';
 import { startStave, type StaveProcess } from './support/stave-process';
 
@@ -50,13 +51,7 @@ describe('GET /api/search on the single binary', () => {
   }
 
   async function conformance(): Promise<void> {
-    const failures: string[] = [];
-    for (const c of CONFORMANCE_CASES) {
-      const want = expectedTraceIds(c, dataset.traces).sort();
-      const got = await ids(c.query);
-      if (JSON.stringify(got) !== JSON.stringify(want)) failures.push(`${c.query}: want ${want.length} traces, got ${got.length}`);
-    }
-    expect(failures).toEqual([]);
+    expect(await conformanceFailures(dataset.traces, ids)).toEqual([]);
   }
 
   beforeAll(async () => {

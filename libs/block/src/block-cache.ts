@@ -44,11 +44,25 @@ export class ColumnChunkValues {
   constructor(
     readonly ids: Int32Array,
     readonly values: (Buffer | number | bigint | null)[],
+    /** For the trace_id chunk: its rows grouped into traces, derived once with the chunk. */
+    readonly traces?: RowGroupTraces,
   ) {}
 
   get byteSize(): number {
-    return this.ids.byteLength + this.values.length * 16;
+    const t = this.traces;
+    const traces = t ? t.first.byteLength + (t.ordinal === this.ids ? 0 : t.ordinal.byteLength) + t.ids.length * 8 : 0;
+    return this.ids.byteLength + this.values.length * 16 + traces;
   }
+}
+
+/** A row group's rows grouped into traces (rows are sorted by trace ID, so a trace's rows are consecutive). */
+export interface RowGroupTraces {
+  /** Row → the ordinal of its trace in the row group. */
+  readonly ordinal: Int32Array;
+  /** The traces' IDs in order. */
+  readonly ids: readonly Buffer[];
+  /** First row of each trace. */
+  readonly first: Int32Array;
 }
 
 export type BlockCacheKind = 'bloom' | 'index' | 'page';

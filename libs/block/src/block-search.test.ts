@@ -124,6 +124,40 @@ describe('columnar block search', () => {
     expect(windowed.skippedRowGroups).toBe(meta.rowGroups);
   });
 
+  it('evaluates a row group of many traces in chunks, finding what the engine finds trace by trace', async () => {
+    const store = new LocalStore(dir);
+    const traces = realisticTraces(600, { seed: 35 }).map((t) => ({ id: t.id, trace: addLegacyHttpAttributes(t.trace) }));
+    const meta = await writeBlock(store, { tenant: 'chunks', traces });
+    expect(meta.rowGroups).toBe(1); // hundreds of traces in one row group: several chunks of it
+    const services = [
+      ...new Set(traces.flatMap((t) => t.trace.resourceSpans.map((rs) => rs.resource?.attributes.find((a) => a.key === 'service.name')?.value?.value.value))),
+    ];
+    const queries = [
+      ...services.slice(0, 4).map((s) => `{ resource.service.name = "${String(s)}" }`),
+      '{ status = error }',
+      `{ rootServiceName = "${String(services[1])}" }`,
+      '{ status = error && span.http.method = "POST" }',
+      `{ resource.service.name = "${String(services[2])}" } >> { status = error }`,
+      '{ span.http.status_code >= 500 || kind = consumer }',
+      '{ status = error } | count() > 2',
+      '{ } | count() >= 25',
+      `{ kind = server } | by(resource.service.name) | count() = 2`,
+      `{ resource.service.name = "${String(services[0])}" } | { kind = client } | count() > 1.5`,
+    ];
+    const indexed = traces.flatMap((t) => indexTraces(t.trace));
+    let pruned = 0;
+    for (const query of queries) {
+      const want = compileQuery(query)
+        .search(indexed)
+        .map((r) => r.traceId);
+      const stats: BlockSearchStats = { rowGroups: 0, skippedRowGroups: 0, candidates: 0 };
+      const got = await columnar(store, meta, query, stats);
+      expect({ query, ids: got }).toEqual({ query, ids: want.sort() });
+      if (stats.candidates < traces.length) pruned++;
+    }
+    expect(pruned).toBeGreaterThan(queries.length / 2);
+  });
+
   it('searches a row-group range: the ranges of a block partition its candidates', async () => {
     const store = new LocalStore(dir);
     const traces = realisticTraces(160, { seed: 33 });
@@ -213,5 +247,7 @@ describe('columnar block search', () => {
     expect(planQuery('{ name = "a" } || { span.http.status_code = 500 }').k).toBe('or');
     expect(planQuery('{ name = "a" && span.http.method != "GET" }').k).toBe('any');
     expect(planQuery('not traceql').k).toBe('true');
+    expect(planQuery('{ status = error } | count() > 2')).toMatchObject({ k: 'and', c: [{ k: 'any' }, { k: 'any', min: 3 }] });
+    expect(planQuery('{ status = error } | count() < 2').k).toBe('any');
   });
 });

@@ -7,7 +7,8 @@
 //   - a spanset filter's comparisons of a column-backed field with a constant, joined by && and || (all
 //     of them on the same span's row, as the filter requires); any other expression is "true";
 //   - spanset && and structural operators (both sides must match somewhere in the trace), spanset ||;
-//     negated structural operators are "true"; a pipeline needs every spanset filter in it;
+//     negated structural operators are "true"; a pipeline needs every spanset filter in it, and
+//     `count() > n` (>=, =) needs that many rows meeting the filters before it;
 //   - the search window (trace_start_nano / trace_end_nano statistics).
 // Each comparison runs the engine's own operator (binaryFn) on the column's value, so a value that
 // passes here is exactly a value the engine could match. Columns that hold only string (or only int)
@@ -24,8 +25,20 @@
 // vStave1 blocks (no search columns) yield every trace (the trace-by-trace path).
 
 import type { TracesData } from '@stave/proto';
-import { binaryFn, KIND, parse, STATUS, type AttributeExpr, type BinaryOp, type FieldExpr, type Pipeline, type SpansetExpr, type Static } from '@stave/traceql';
-import { ColumnChunkValues } from './block-cache';
+import {
+  binaryFn,
+  KIND,
+  parse,
+  STATUS,
+  type AttributeExpr,
+  type BinaryOp,
+  type FieldExpr,
+  type Pipeline,
+  type ScalarFilter,
+  type SpansetExpr,
+  type Static,
+} from '@stave/traceql';
+import { ColumnChunkValues, type RowGroupTraces } from './block-cache';
 import { ByteReader } from './bytes';
 import { bucketRange, Col, COLUMN_NAMES, OTHER_INT, OTHER_STRING, PARTIAL_DICTIONARIES_KEY } from './layout';
 import { FORMAT } from './meta';
@@ -153,8 +166,23 @@ interface Leaf {
 
 const OTHER_BYTES = Buffer.from(OTHER_STRING);
 
+/** Whether a dictionary page holds the OTHER_STRING marker: looked for once per page (a short needle is slow to find). */
+const holdsOtherCache = new WeakMap<Buffer, boolean>();
+function holdsOther(body: Buffer): boolean {
+  let v = holdsOtherCache.get(body);
+  if (v === undefined) holdsOtherCache.set(body, (v = body.indexOf(OTHER_BYTES) >= 0));
+  return v;
+}
+
+/** `a` equals `b`, the lengths compared first (most dictionary values differ in length from a needle). */
+const sameValue = (a: Buffer, b: Buffer): boolean => a.length === b.length && a.equals(b);
+
 /** A condition on a trace. */
-type TraceCond = { readonly k: 'true' } | { readonly k: 'and' | 'or'; readonly c: readonly TraceCond[] } | { readonly k: 'any'; readonly row: RowCond };
+type TraceCond =
+  | { readonly k: 'true' }
+  | { readonly k: 'and' | 'or'; readonly c: readonly TraceCond[] }
+  /** At least `min` (default 1) of the trace's rows satisfy `row`. */
+  | { readonly k: 'any'; readonly row: RowCond; readonly min?: number };
 
 const TRUE = { k: 'true' } as const;
 const FLIPPED: Record<string, string> = { '>': '<', '>=': '<=', '<': '>', '<=': '>=', '=': '=' };
@@ -218,10 +246,36 @@ function spansetCond(e: SpansetExpr): TraceCond {
 
 function pipelineCond(p: Pipeline): TraceCond {
   const parts: TraceCond[] = [];
+  // Every span of the spansets flowing through the pipeline satisfies `rows` (the filters it has passed,
+  // each on the span itself); the other stages keep a subset of their input's spans (by() splits,
+  // coalesce() joins, spanset operations keep spans of their input), so it stays true after them.
+  let rows: RowCond = TRUE;
   for (const el of p.elements) {
     if (el.kind === 'spansetFilter' || el.kind === 'spansetOperation' || el.kind === 'pipeline') parts.push(spansetCond(el));
+    if (el.kind === 'spansetFilter') rows = and([rows, rowCond(el.expr)]) as RowCond;
+    if (el.kind === 'scalarFilter') {
+      // count() > n: some spanset has more than n spans, so the trace has more than n such rows.
+      const min = countAtLeast(el);
+      if (min > 1) parts.push({ k: 'any', row: rows, min });
+    }
   }
   return and(parts) as TraceCond;
+}
+
+/** The fewest spans a spanset needs to pass `count() op n` (0: no bound). */
+function countAtLeast(f: ScalarFilter): number {
+  if (f.lhs.kind !== 'aggregate' || f.lhs.op !== 'count' || f.rhs.kind !== 'static') return 0;
+  const v = f.rhs.value;
+  if (v.type !== 'int' && v.type !== 'float') return 0;
+  switch (f.op) {
+    case '>':
+      return Math.floor(v.value) + 1;
+    case '>=':
+    case '=':
+      return Math.ceil(v.value);
+    default:
+      return 0;
+  }
 }
 
 /** The necessary condition a query puts on the traces it can match ("true" when it cannot be told). */
@@ -363,7 +417,7 @@ class RowGroupReader {
       for (let i = 0; i < n; i++) ids[row++] = !defs || defs[i] ? pageIds[k++]! : -1;
     }
     if (row !== ids.length) throw new RangeError(`parquet: column ${COLUMN_NAMES[col]} has ${row} rows in a row group of ${ids.length}`);
-    return new ColumnChunkValues(ids, values);
+    return new ColumnChunkValues(ids, values, col === Col.TraceId ? groupTraces(ids, values) : undefined);
   }
 }
 
@@ -390,7 +444,7 @@ function rangeMayPass(lo: number, hi: number, op: string, value: number): boolea
 
 /** Whether a column value can satisfy the leaf. */
 function valuePasses(leaf: Leaf, v: PlainValue): boolean {
-  if (leaf.equals && v !== null) return leaf.equals.equals(v as Buffer) || OTHER_BYTES.equals(v as Buffer);
+  if (leaf.equals && v !== null) return sameValue(leaf.equals, v as Buffer) || sameValue(OTHER_BYTES, v as Buffer);
   const { range } = leaf.column;
   if (range) {
     // null: a row without a span (an empty trace), which no spanset filter matches
@@ -418,7 +472,7 @@ async function leafMayMatch(rg: RowGroupReader, leaf: Leaf): Promise<boolean> {
     if (leaf.equals) {
       // A needle: absent from the dictionary page's bytes, it is in no value (no value decoded).
       const body = await rg.dictionaryBody(leaf.column.col);
-      if (body && body.indexOf(leaf.equals) < 0 && body.indexOf(OTHER_BYTES) < 0) return false;
+      if (body && !holdsOther(body) && body.indexOf(leaf.equals) < 0) return false;
     }
     const dict = await rg.dictionary(leaf.column.col);
     if (dict) return passTable(leaf, dict).pass.includes(1);
@@ -443,20 +497,15 @@ async function mayMatch(rg: RowGroupReader, c: TraceCond | RowCond): Promise<boo
   }
 }
 
-/** Row → trace ordinal within the row group, and the traces' IDs in order. */
-interface TraceRows {
-  readonly ordinal: Int32Array;
-  readonly ids: Buffer[];
-  /** First row of each trace. */
-  readonly first: Int32Array;
-}
+type TraceRows = RowGroupTraces;
 
-async function traceRows(rg: RowGroupReader): Promise<TraceRows> {
-  const { ids: vids, values } = await rg.values(Col.TraceId);
+/** Groups a row group's trace_id values into traces (once per chunk: cached with it). */
+function groupTraces(vids: Int32Array, values: readonly PlainValue[]): TraceRows {
   const ordinal = new Int32Array(vids.length);
   const ids: Buffer[] = [];
   const first: number[] = [];
   let prev = -1;
+  let same = true;
   for (let r = 0; r < vids.length; r++) {
     const v = vids[r]!;
     if (r === 0 || (v !== prev && !(values[v] as Buffer).equals(values[prev] as Buffer))) {
@@ -465,67 +514,136 @@ async function traceRows(rg: RowGroupReader): Promise<TraceRows> {
     }
     prev = v;
     ordinal[r] = ids.length - 1;
+    same &&= ordinal[r] === v;
   }
-  return { ordinal, ids, first: Int32Array.from(first) };
+  // With a complete dictionary a row's value ID is its trace's ordinal (the dictionary lists the traces
+  // in row order): keep one array.
+  return { ordinal: same ? vids : ordinal, ids, first: Int32Array.from(first) };
 }
 
-async function rowMask(rg: RowGroupReader, c: RowCond, tr: TraceRows): Promise<Uint8Array> {
-  const n = tr.ordinal.length;
+async function traceRows(rg: RowGroupReader): Promise<TraceRows> {
+  return (await rg.values(Col.TraceId)).traces!;
+}
+
+/** A leaf's column in one row group: each row's value ID, and which IDs (and null) can satisfy it. */
+interface LeafColumn {
+  readonly ids: Int32Array;
+  readonly pass: Uint8Array;
+  readonly nul: number;
+}
+
+/** What evaluating a condition over a row group needs, loaded: then masks are computed without I/O. */
+interface Loaded {
+  readonly tr: TraceRows;
+  readonly columns: Map<Leaf, LeafColumn>;
+}
+
+async function loadLeaves(rg: RowGroupReader, needed: readonly Leaf[], tr: TraceRows): Promise<Loaded> {
+  const columns = new Map<Leaf, LeafColumn>();
+  for (const leaf of needed) {
+    const { ids, values } = await rg.values(leaf.column.col);
+    const { pass, nullPass } = passTable(leaf, values);
+    columns.set(leaf, { ids, pass, nul: nullPass ? 1 : 0 });
+  }
+  return { tr, columns };
+}
+
+/** The rows [r0, r1) of traces [t0, t1). */
+function rowsOf(tr: TraceRows, t0: number, t1: number): [number, number] {
+  return [tr.first[t0] ?? tr.ordinal.length, t1 < tr.ids.length ? tr.first[t1]! : tr.ordinal.length];
+}
+
+/** Per row of [r0, r1): may it satisfy the condition? */
+function rowMask(L: Loaded, c: RowCond, r0: number, r1: number): Uint8Array {
+  const n = r1 - r0;
   switch (c.k) {
     case 'true':
       return new Uint8Array(n).fill(1);
     case 'leaf': {
-      const { ids, values } = await rg.values(c.column.col);
-      const { pass, nullPass } = passTable(c, values);
+      const { ids, pass, nul } = L.columns.get(c)!;
+      const { first, ordinal } = L.tr;
       const out = new Uint8Array(n);
-      for (let r = 0; r < n; r++) {
+      for (let r = r0; r < r1; r++) {
         // A trace-level value sits on the trace's first row and applies to all of its rows.
-        const v = c.column.trace ? ids[tr.first[tr.ordinal[r]!]!]! : ids[r]!;
-        out[r] = v < 0 ? (nullPass ? 1 : 0) : pass[v]!;
+        const v = c.column.trace ? ids[first[ordinal[r]!]!]! : ids[r]!;
+        out[r - r0] = v < 0 ? nul : pass[v]!;
       }
       return out;
     }
-    case 'and': {
-      const out = await rowMask(rg, c.c[0]!, tr);
-      for (let i = 1; i < c.c.length; i++) {
-        const m = await rowMask(rg, c.c[i]!, tr);
-        for (let r = 0; r < n; r++) out[r]! &= m[r]!;
-      }
-      return out;
-    }
+    case 'and':
     case 'or': {
-      const out = await rowMask(rg, c.c[0]!, tr);
+      const out = rowMask(L, c.c[0]!, r0, r1);
       for (let i = 1; i < c.c.length; i++) {
-        const m = await rowMask(rg, c.c[i]!, tr);
-        for (let r = 0; r < n; r++) out[r]! |= m[r]!;
+        const m = rowMask(L, c.c[i]!, r0, r1);
+        if (c.k === 'and') for (let r = 0; r < n; r++) out[r]! &= m[r]!;
+        else for (let r = 0; r < n; r++) out[r]! |= m[r]!;
       }
       return out;
     }
   }
 }
 
-async function traceMask(rg: RowGroupReader, c: TraceCond, tr: TraceRows): Promise<Uint8Array> {
-  const n = tr.ids.length;
+/** Per trace of [t0, t1): does some row of it satisfy the leaf (one pass, no row mask)? */
+function leafTraceMask(L: Loaded, leaf: Leaf, t0: number, t1: number): Uint8Array {
+  const { ids, pass, nul } = L.columns.get(leaf)!;
+  const { first, ordinal } = L.tr;
+  const out = new Uint8Array(t1 - t0);
+  if (leaf.column.trace) {
+    // A trace-level value sits on the trace's first row.
+    for (let t = t0; t < t1; t++) {
+      const v = ids[first[t]!]!;
+      out[t - t0] = v < 0 ? nul : pass[v]!;
+    }
+    return out;
+  }
+  const [r0, r1] = rowsOf(L.tr, t0, t1);
+  for (let r = r0; r < r1; r++) {
+    const v = ids[r]!;
+    if (v < 0 ? nul : pass[v]) out[ordinal[r]! - t0] = 1;
+  }
+  return out;
+}
+
+/** Per trace of [t0, t1): may it satisfy the condition? */
+function traceMask(L: Loaded, c: TraceCond, t0: number, t1: number): Uint8Array {
+  const n = t1 - t0;
   switch (c.k) {
     case 'true':
       return new Uint8Array(n).fill(1);
     case 'any': {
-      const rows = await rowMask(rg, c.row, tr);
+      const min = c.min ?? 1;
+      if (c.row.k === 'leaf' && min === 1) return leafTraceMask(L, c.row, t0, t1);
+      const [r0, r1] = rowsOf(L.tr, t0, t1);
+      const rows = rowMask(L, c.row, r0, r1);
+      const { ordinal } = L.tr;
       const out = new Uint8Array(n);
-      for (let r = 0; r < rows.length; r++) if (rows[r]) out[tr.ordinal[r]!] = 1;
+      if (min === 1) {
+        for (let r = r0; r < r1; r++) if (rows[r - r0]) out[ordinal[r]! - t0] = 1;
+        return out;
+      }
+      const counts = new Uint32Array(n);
+      for (let r = r0; r < r1; r++) if (rows[r - r0]) counts[ordinal[r]! - t0]!++;
+      for (let t = 0; t < n; t++) out[t] = counts[t]! >= min ? 1 : 0;
       return out;
     }
     case 'and':
     case 'or': {
-      const out = await traceMask(rg, c.c[0]!, tr);
+      const out = traceMask(L, c.c[0]!, t0, t1);
       for (let i = 1; i < c.c.length; i++) {
-        const m = await traceMask(rg, c.c[i]!, tr);
-        for (let t = 0; t < n; t++) out[t] = c.k === 'and' ? out[t]! & m[t]! : out[t]! | m[t]!;
+        const m = traceMask(L, c.c[i]!, t0, t1);
+        if (c.k === 'and') for (let t = 0; t < n; t++) out[t]! &= m[t]!;
+        else for (let t = 0; t < n; t++) out[t]! |= m[t]!;
       }
       return out;
     }
   }
 }
+
+/**
+ * Traces evaluated at a time: a search that stops at `limit` after a few matches evaluates the columns
+ * of a few hundred traces, not of the whole row group.
+ */
+const TRACE_CHUNK = 256;
 
 function int64Stat(b: Uint8Array | undefined): bigint | undefined {
   return b && b.length === 8 ? Buffer.from(b).readBigInt64LE() : undefined;
@@ -563,13 +681,22 @@ export function hasSearchColumns(reader: BlockReader, footer?: FileMeta): boolea
  * evaluates each exactly. Stop iterating to stop reading.
  */
 export async function* searchBlock(reader: BlockReader, opts: BlockSearchOptions, stats?: BlockSearchStats): AsyncGenerator<TracesData> {
+  for await (const { trace } of searchBlockTraces(reader, opts, stats)) yield trace;
+}
+
+/** searchBlock's traces with their IDs. */
+export async function* searchBlockTraces(
+  reader: BlockReader,
+  opts: BlockSearchOptions,
+  stats?: BlockSearchStats,
+): AsyncGenerator<{ id: Uint8Array; trace: TracesData }> {
   const first = opts.startRowGroup ?? 0;
   if (!hasSearchColumns(reader)) {
     // vStave1: no search columns; the range is read trace by trace.
     const range = { startRowGroup: first, rowGroups: opts.rowGroups ?? Math.max(1, reader.meta.rowGroups - first) };
-    for await (const { trace } of reader.iterateTraces(range)) {
+    for await (const t of reader.iterateTraces(range)) {
       if (stats) stats.candidates++;
-      yield trace;
+      yield t;
     }
     return;
   }
@@ -591,19 +718,29 @@ export async function* searchBlock(reader: BlockReader, opts: BlockSearchOptions
       if (stats) stats.skippedRowGroups++;
       continue;
     }
-    let ids: Buffer[];
     if (cond.k === 'true') {
-      ids = rg.completeDictionary(Col.TraceId) ? ((await rg.dictionary(Col.TraceId)) as Buffer[]) : (await traceRows(rg)).ids;
-    } else {
-      const tr = await traceRows(rg);
-      const mask = await traceMask(rg, cond, tr);
-      ids = tr.ids.filter((_, t) => mask[t] === 1);
+      const ids = rg.completeDictionary(Col.TraceId) ? ((await rg.dictionary(Col.TraceId)) as Buffer[]) : (await traceRows(rg)).ids;
+      for (const id of ids) {
+        const trace = await reader.findIndexed(id);
+        if (!trace) continue;
+        if (stats) stats.candidates++;
+        yield { id, trace };
+      }
+      continue;
     }
-    for (const id of ids) {
-      const trace = await reader.findIndexed(id);
-      if (!trace) continue;
-      if (stats) stats.candidates++;
-      yield trace;
+    const tr = await traceRows(rg);
+    const loaded = await loadLeaves(rg, needed, tr);
+    for (let t0 = 0; t0 < tr.ids.length; t0 += TRACE_CHUNK) {
+      const t1 = Math.min(tr.ids.length, t0 + TRACE_CHUNK);
+      const mask = traceMask(loaded, cond, t0, t1);
+      for (let t = t0; t < t1; t++) {
+        if (!mask[t - t0]) continue;
+        const id = tr.ids[t]!;
+        const trace = await reader.findIndexed(id);
+        if (!trace) continue;
+        if (stats) stats.candidates++;
+        yield { id, trace };
+      }
     }
   }
 }

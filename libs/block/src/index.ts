@@ -10,4 +10,4 @@ export { readTenantIndex, writeTenantIndex, listBlocks, type CompactedBlockMeta,
 export { COMPACTED_META_NAME, markBlockCompacted, clearBlock, scanTenant, type TenantScan } from './compacted';
 export { ByteLru } from './lru';
 export { BlockCache, BLOCK_CACHE_DEFAULTS, BLOCK_CACHE_KINDS, TracePage } from './block-cache';
-export { blockTagValues, planQuery, searchBlock, hasSearchColumns, type BlockSearchOptions, type BlockSearchStats } from './block-search';
+export { blockTagValues, planQuery, searchBlock, searchBlockTraces, hasSearchColumns, type BlockSearchOptions, type BlockSearchStats } from './block-search';

@@ -192,6 +192,14 @@ export class BlockReader {
     }
   }
 
+  /** Every trace ID of the block in order, a page of the index at a time (cached index pages; no data read). */
+  async *traceIds(): AsyncGenerator<Buffer[]> {
+    for (let p = 0; p < this.meta.indexPageFirstIDs.length; p++) {
+      const page = (await this.cache.get(this.indexKey(p), 'index', () => this.readIndexPage(p))) as IndexPage;
+      yield Array.from({ length: page.length }, (_, i) => page.idAt(i));
+    }
+  }
+
   /** data.parquet's FileMetaData, read once per reader (search reads it for every query). */
   footer(): Promise<FileMeta> {
     this.footerPromise ??= this.readFooter().catch((err: unknown) => {

@@ -24,6 +24,37 @@ describe('trace encoding', () => {
     );
   });
 
+  it('decodes strings exactly however ASCII and other bytes mix in the strings stream', () => {
+    // Long values (lengths of two varint bytes, runs past the 256-byte steps the decoder checks), UTF-8
+    // values, and bytes values with high bytes, in every order.
+    const pieces = ['plain', 'x'.repeat(300), 'é', `${'a'.repeat(255)}ü${'b'.repeat(300)}`, '日本語のスパン', 'emoji 🚀 end', '', 'y'.repeat(130)];
+    fc.assert(
+      fc.property(
+        fc.array(fc.oneof(fc.constantFrom(...pieces), fc.string({ unit: 'binary', maxLength: 40 })), { maxLength: 24 }),
+        fc.boolean(),
+        (vals, withBytes) => {
+          const attributes = vals.map((v, i) =>
+            create(KeyValueSchema, {
+              key: `k${i}${[...v].slice(0, 3).join('')}`,
+              value: create(AnyValueSchema, {
+                value: withBytes && i % 3 === 0 ? { case: 'bytesValue', value: new Uint8Array([0xff, 0x80, i]) } : { case: 'stringValue', value: v },
+              }),
+            }),
+          );
+          const trace = create(TracesDataSchema, {
+            resourceSpans: [
+              create(ResourceSpansSchema, {
+                scopeSpans: [create(ScopeSpansSchema, { spans: [create(SpanSchema, { traceId: id, name: vals[0] ?? '', attributes })] })],
+              }),
+            ],
+          });
+          expect(equals(TracesDataSchema, roundTrip(id, trace), trace)).toBe(true);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
   it('keeps the bits of NaN, -0 and infinities, which equals() cannot compare', () => {
     const values = [NaN, -0, Infinity, -Infinity, Number.MIN_VALUE];
     const trace = create(TracesDataSchema, {

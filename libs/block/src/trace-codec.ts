@@ -30,6 +30,7 @@ import type {
   Status,
   TracesData,
 } from '@stave/proto';
+import { isAscii } from 'node:buffer';
 import { ByteReader, ByteWriter } from './bytes';
 
 // Span presence bits (shape stream).
@@ -309,10 +310,54 @@ export function decodeTrace(traceId: Uint8Array, buf: Buffer, start = 0, end = b
     new ByteReader(buf, p, (p += shapeLen)),
     new ByteReader(buf, p, (p += idsLen)),
     new ByteReader(buf, p, (p += timesLen)),
-    new ByteReader(buf, p, (p += strsLen)),
+    new StringsReader(buf, p, (p += strsLen)),
     new ByteReader(buf, p, end),
   );
   return d.trace();
+}
+
+/**
+ * The strs stream, turned into one latin1 string at once: a value whose bytes are all ASCII is a substring
+ * of it, which costs a fraction of decoding each value's bytes on its own (string decoding was most of a
+ * trace's decoding time, bench/results/search.md); a value with a byte >= 0x80 is decoded as UTF-8.
+ * Values are read in stream order, so the next such byte is searched for once over the whole stream.
+ */
+class StringsReader extends ByteReader {
+  private readonly text: string | undefined;
+  private readonly base: number;
+  /** The first byte >= 0x80 at or after the last value read (`end` when none). */
+  private high = -1;
+
+  constructor(buf: Buffer, start: number, end: number) {
+    super(buf, start, end);
+    this.base = start;
+    this.text = end - start >= 64 ? buf.toString('latin1', start, end) : undefined;
+  }
+
+  override string(): string {
+    if (this.text === undefined) return super.string();
+    const n = this.varint();
+    const at = this.pos;
+    this.skip(n);
+    if (this.high < at) this.high = this.nextHigh(at);
+    if (this.high < at + n) return this.buf.toString('utf8', at, at + n);
+    return this.text.substring(at - this.base, at - this.base + n);
+  }
+
+  private nextHigh(from: number): number {
+    const b = this.buf;
+    let i = from;
+    while (i < this.end) {
+      // isAscii (native) passes over ASCII runs; only a run holding such a byte is looked at byte by byte.
+      const stop = Math.min(this.end, i + 256);
+      if (isAscii(b.subarray(i, stop))) {
+        i = stop;
+        continue;
+      }
+      for (; i < stop; i++) if (b[i]! >= 0x80) return i;
+    }
+    return this.end;
+  }
 }
 
 class Decoder {

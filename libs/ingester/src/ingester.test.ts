@@ -193,6 +193,65 @@ describe('Ingester', () => {
     await ing.stop();
   });
 
+  it('searches complete blocks through their columns, a trace split over blocks evaluated whole', async () => {
+    const { make } = setup();
+    const ing = make();
+    await ing.start();
+    /** Trace n with one span per name, span IDs from `first`; span 1 is the root, the parent of every other span. */
+    const named = (n: number, names: string[], first: number): Uint8Array =>
+      toBinary(
+        TracesDataSchema,
+        create(TracesDataSchema, {
+          resourceSpans: [
+            {
+              resource: { attributes: [{ key: 'service.name', value: { value: { case: 'stringValue', value: `svc-${n}` } } }] },
+              scopeSpans: [
+                {
+                  spans: names.map((name, i) => ({
+                    traceId: id(n),
+                    spanId: new Uint8Array(8).fill(first + i),
+                    parentSpanId: first === 1 && i === 0 ? new Uint8Array(0) : new Uint8Array(8).fill(1),
+                    name,
+                    startTimeUnixNano: 1_700_000_000_000_000_000n,
+                    endTimeUnixNano: 1_700_000_001_000_000_000n,
+                  })),
+                },
+              ],
+            },
+          ],
+        }),
+      );
+    // Trace 1's root and `a` in the first complete block, its `b` (a child of the root) in the second; trace
+    // 2 in the second only; trace 3 in the first block and in the head block; 20 more traces in the first.
+    await push(ing, [
+      [1, named(1, ['root', 'a'], 1)],
+      [3, named(3, ['root3'], 1)],
+      ...Array.from({ length: 20 }, (_, i): [number, Uint8Array] => [100 + i, named(100 + i, ['filler'], 1)]),
+    ]);
+    await ing.flushAll();
+    await push(ing, [
+      [1, named(1, ['b'], 7)],
+      [2, named(2, ['a', 'b'], 1)],
+    ]);
+    await ing.flushAll();
+    await push(ing, [[3, named(3, ['c'], 9)]]);
+    expect(ing['tenants'].get('t')!.complete).toHaveLength(2);
+    const search = (query: string) => ing.search(searchRequest({ tenant: 't', query }));
+    const found = async (query: string) => (await search(query)).traces.map((t) => t.traceId[15]).sort((x, y) => x! - y!);
+    // Neither block's columns alone can tell that trace 1 has both `a` and `b`.
+    expect(await found('{ name = "a" } && { name = "b" }')).toEqual([1, 2]);
+    expect(await found('{ name = "root" } > { name = "b" }')).toEqual([1]);
+    expect(await found('{ resource.service.name = "svc-1" } | count() = 3')).toEqual([1]);
+    expect(await found('{ name = "root3" } && { name = "c" }')).toEqual([3]);
+    // A selective query decodes only what the columns cannot rule out (and the traces held in several places).
+    const res = await search('{ resource.service.name = "svc-105" }');
+    expect(res.traces.map((t) => t.traceId[15])).toEqual([105]);
+    expect(res.metrics?.inspectedTraces).toBeLessThanOrEqual(3);
+    expect(res.metrics?.inspectedBlocks).toBe(2);
+    expect(await found('{ }')).toEqual([1, 2, 3, ...Array.from({ length: 20 }, (_, i) => 100 + i)]);
+    await ing.stop();
+  });
+
   it('replays the WAL after a stop without flush: nothing acknowledged is lost', async () => {
     const { make, store } = setup();
     const a = make();

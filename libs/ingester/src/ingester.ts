@@ -42,7 +42,8 @@ import { COMPLETE_DIR, TenantInstance, WAL_SUFFIX } from './instance';
 import { IngesterMetrics } from './metrics';
 import { admitTraces, expireIdleTraces, indexRecords, releaseLiveTraces, walRecords } from './push';
 import { replayWal } from './replay';
-import { SearchCollector, type TraceSink } from './search';
+import { SearchCollector } from './search';
+import { searchTagsTenant, searchTenant } from './search-scan';
 import { TagsCollector } from './search-tags';
 import { SegmentSealedError, WalSegment } from './wal';
 
@@ -358,68 +359,22 @@ export class Ingester extends BasicService implements IngesterClient {
 
   /**
    * A TraceQL search over what this ingester holds for the tenant: the head block, blocks being built and
-   * complete blocks not yet dropped. The parts of a trace found in several of them are combined first, so
-   * a trace is evaluated whole. Stops at `limit` matches.
+   * complete blocks not yet dropped (these through their search columns, search-scan.ts). The parts of a
+   * trace found in several of them are combined first, so a trace is evaluated whole. Stops at `limit`
+   * matches.
    */
   async search(req: SearchRequest): Promise<SearchResponse> {
     const collector = new SearchCollector(req);
-    await this.scan(req, collector);
+    const inst = this.tenants.get(req.tenant);
+    if (inst) await searchTenant(inst, req, collector);
     return collector.response();
   }
 
   /** Attribute names, or one attribute's values, over the same data as `search`. */
   async searchTags(req: SearchTagsRequest): Promise<SearchTagsResponse> {
     const collector = new TagsCollector(req);
-    await this.scan(req, collector);
-    return collector.response();
-  }
-
-  /** Feeds `sink` every trace of the tenant that overlaps the window, each whole, until the sink is full. */
-  private async scan(req: { tenant: string; startUnixSeconds: bigint; endUnixSeconds: bigint }, sink: TraceSink): Promise<void> {
     const inst = this.tenants.get(req.tenant);
-    if (!inst) return;
-    const startS = Number(req.startUnixSeconds);
-    const endS = Number(req.endUnixSeconds);
-    const inWindow = (lo: number, hi: number) => !((startS > 0 && hi < startS) || (endS > 0 && lo > endS));
-    // Complete blocks are read first, so that a trace also in a head block is evaluated whole.
-    const decoded = new Map<string, TraceLike[]>();
-    for (const b of inst.complete) {
-      if (!inWindow(Date.parse(b.meta.startTime) / 1000, Date.parse(b.meta.endTime) / 1000)) continue;
-      sink.inspectedBlocks++;
-      sink.totalBlockBytes += BigInt(b.meta.size);
-      for await (const { id, trace } of b.reader.iterateTraces()) {
-        const key = hex(id);
-        const list = decoded.get(key);
-        if (list) list.push(trace);
-        else decoded.set(key, [trace]);
-      }
-    }
-    // Head and cut blocks: one trace at a time (its WAL parts from every block holding it), so a search
-    // that reaches its limit early reads no more of the WAL.
-    const heads = [...(inst.head ? [inst.head] : []), ...inst.completing];
-    const done = new Set<string>();
-    for (const h of heads) {
-      for (const key of h.traces.keys()) {
-        if (sink.full) return;
-        if (done.has(key)) continue;
-        done.add(key);
-        const earlier = decoded.get(key);
-        decoded.delete(key);
-        const holders = heads.filter((x) => x.traces.has(key));
-        // A trace with any part in the window is evaluated whole.
-        if (!earlier && !holders.some((x) => inWindow(x.traces.get(key)!.startSeconds, x.traces.get(key)!.endSeconds))) continue;
-        const bufs: Buffer[] = [];
-        for (const x of holders) bufs.push(...(await x.read(key)));
-        const all: TraceLike[] = [...(earlier ?? []), traceFromParts(bufs)];
-        sink.add(
-          joinCombined(all)!,
-          bufs.reduce((n, b) => n + b.length, 0),
-        );
-      }
-    }
-    for (const parts of decoded.values()) {
-      if (sink.full) return;
-      sink.add(joinCombined(parts)!);
-    }
+    if (inst) await searchTagsTenant(inst, req, collector);
+    return collector.response();
   }
 }

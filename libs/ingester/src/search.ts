@@ -1,7 +1,7 @@
 // One search job's evaluation, shared by the ingester (its live and local data) and the querier (backend
 // blocks): whole traces go in one at a time, each is evaluated with @stave/traceql, and the matches come
-// out in the fields of Tempo's search result. The query is compiled once per job. Blocks are scanned trace
-// by trace today (no column pruning yet): the cost is proportional to the data in the window.
+// out in the fields of Tempo's search result. The query is compiled once per job. Blocks hand it only the
+// traces their search columns cannot rule out (searchBlock); head blocks hand it every trace.
 
 import { create } from '@bufbuild/protobuf';
 import {

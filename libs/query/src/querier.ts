@@ -104,10 +104,11 @@ export class Querier extends BasicService {
     const collector = new TagsCollector(req);
     const tag = collector.unfilteredTag;
     await this.scanRowGroups(req, collector, async function* (r, range) {
-      // A column-backed tag's values come from the block's dictionaries; else the range is read trace by trace.
+      // A column-backed tag's values without q come from the block's dictionaries; else the range's traces
+      // that q may match (every trace without one), decided from the columns.
       const values = tag ? await blockTagValues(r, tag, range) : undefined;
       if (values) for (const v of values) collector.addStatic(v);
-      else for await (const { trace } of r.iterateTraces(range)) yield trace;
+      else yield* searchBlock(r, { query: req.query, ...range });
     });
     return collector.response();
   }

@@ -20,34 +20,6 @@ export interface EvalLink {
   readonly attributes: ReadonlyMap<string, Static>;
 }
 
-export interface EvalSpan {
-  readonly trace: EvalTrace;
-  /** Position in trace.spans (input order). */
-  readonly index: number;
-  readonly spanId: string;
-  readonly parentSpanId: string;
-  readonly name: string;
-  /** Tempo's kind enum value (see KIND). */
-  readonly kind: number;
-  /** Tempo's status enum value (see STATUS). */
-  readonly status: number;
-  readonly statusMessage: string;
-  readonly startTimeUnixNano: bigint;
-  readonly durationNanos: number;
-  readonly attributes: ReadonlyMap<string, Static>;
-  readonly resourceAttributes: ReadonlyMap<string, Static>;
-  readonly scopeName: string;
-  readonly scopeVersion: string;
-  readonly scopeAttributes: ReadonlyMap<string, Static>;
-  readonly events: readonly EvalEvent[];
-  readonly links: readonly EvalLink[];
-  parent: EvalSpan | undefined;
-  readonly children: EvalSpan[];
-  /** Nested-set bounds; 0 when the span is not connected to a root. */
-  left: number;
-  right: number;
-}
-
 export interface EvalTrace {
   readonly traceId: string;
   readonly spans: EvalSpan[];
@@ -120,12 +92,19 @@ export function indexTraces(input: TracesData | readonly TracesData[] | readonly
     else batches.push(item);
   }
   const traces = new Map<string, { trace: EvalTrace; seen: Set<string> }>();
+  let lastTraceIdBytes: Uint8Array | undefined;
+  let lastTraceId = '';
   for (const rs of batches) {
     const resourceAttributes = attributeMap(rs.resource?.attributes);
     for (const ss of rs.scopeSpans) {
       const scopeAttributes = attributeMap(ss.scope?.attributes);
       for (const span of ss.spans) {
-        const traceId = toHex(span.traceId);
+        // The spans of a batch mostly share one trace ID: its hex is made once.
+        if (!sameBytes(span.traceId, lastTraceIdBytes)) {
+          lastTraceIdBytes = span.traceId;
+          lastTraceId = toHex(span.traceId);
+        }
+        const traceId = lastTraceId;
         let entry = traces.get(traceId);
         if (entry === undefined) {
           entry = {
@@ -136,10 +115,11 @@ export function indexTraces(input: TracesData | readonly TracesData[] | readonly
         }
         // a span sent twice (a retried push, replicas of one write) counts once; the kind is part of the
         // identity because Zipkin's shared client/server spans carry one span ID
-        const key = `${toHex(span.spanId)}/${span.kind}`;
+        const spanId = toHex(span.spanId);
+        const key = `${spanId}/${span.kind}`;
         if (entry.seen.has(key)) continue;
         entry.seen.add(key);
-        entry.trace.spans.push(evalSpan(entry.trace, span, resourceAttributes, ss.scope?.name ?? '', ss.scope?.version ?? '', scopeAttributes));
+        entry.trace.spans.push(new EvalSpan(entry.trace, span, spanId, resourceAttributes, ss.scope?.name ?? '', ss.scope?.version ?? '', scopeAttributes));
       }
     }
   }
@@ -148,41 +128,73 @@ export function indexTraces(input: TracesData | readonly TracesData[] | readonly
   return out;
 }
 
-function evalSpan(
-  trace: EvalTrace,
-  span: Span,
-  resourceAttributes: ReadonlyMap<string, Static>,
-  scopeName: string,
-  scopeVersion: string,
-  scopeAttributes: ReadonlyMap<string, Static>,
-): EvalSpan {
-  return {
-    trace,
-    index: trace.spans.length,
-    spanId: toHex(span.spanId),
-    parentSpanId: toHex(span.parentSpanId),
-    name: span.name,
-    kind: OTLP_KIND_TO_TEMPO[span.kind] ?? KIND.unspecified,
-    status: OTLP_STATUS_TO_TEMPO[span.status?.code ?? 0] ?? STATUS.unset,
-    statusMessage: span.status?.message ?? '',
-    startTimeUnixNano: span.startTimeUnixNano,
-    durationNanos: Number(span.endTimeUnixNano - span.startTimeUnixNano),
-    attributes: attributeMap(span.attributes),
-    resourceAttributes,
-    scopeName,
-    scopeVersion,
-    scopeAttributes,
-    events: span.events.map((e) => ({
+function sameBytes(a: Uint8Array, b: Uint8Array | undefined): boolean {
+  if (b === undefined || a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/**
+ * A span as the engine sees it. Attributes, events and links are turned into statics when first read:
+ * most queries read few of them (a search by service or status reads none of a span's attributes), and
+ * building them was most of the cost of preparing a trace (bench/results/search.md).
+ */
+export class EvalSpan {
+  /** Position in trace.spans (input order). */
+  readonly index: number;
+  readonly parentSpanId: string;
+  readonly name: string;
+  /** Tempo's kind enum value (see KIND). */
+  readonly kind: number;
+  /** Tempo's status enum value (see STATUS). */
+  readonly status: number;
+  readonly statusMessage: string;
+  readonly startTimeUnixNano: bigint;
+  readonly durationNanos: number;
+  parent: EvalSpan | undefined = undefined;
+  readonly children: EvalSpan[] = [];
+  /** Nested-set bounds; 0 when the span is not connected to a root. */
+  left = 0;
+  right = 0;
+  private attrs: ReadonlyMap<string, Static> | undefined = undefined;
+  private evs: readonly EvalEvent[] | undefined = undefined;
+  private lks: readonly EvalLink[] | undefined = undefined;
+
+  constructor(
+    readonly trace: EvalTrace,
+    private readonly span: Span,
+    readonly spanId: string,
+    readonly resourceAttributes: ReadonlyMap<string, Static>,
+    readonly scopeName: string,
+    readonly scopeVersion: string,
+    readonly scopeAttributes: ReadonlyMap<string, Static>,
+  ) {
+    this.index = trace.spans.length;
+    this.parentSpanId = toHex(span.parentSpanId);
+    this.name = span.name;
+    this.kind = OTLP_KIND_TO_TEMPO[span.kind] ?? KIND.unspecified;
+    this.status = OTLP_STATUS_TO_TEMPO[span.status?.code ?? 0] ?? STATUS.unset;
+    this.statusMessage = span.status?.message ?? '';
+    this.startTimeUnixNano = span.startTimeUnixNano;
+    this.durationNanos = Number(span.endTimeUnixNano - span.startTimeUnixNano);
+  }
+
+  get attributes(): ReadonlyMap<string, Static> {
+    return (this.attrs ??= attributeMap(this.span.attributes));
+  }
+
+  get events(): readonly EvalEvent[] {
+    const span = this.span;
+    return (this.evs ??= span.events.map((e) => ({
       name: e.name,
       timeSinceStartNanos: Number(e.timeUnixNano - span.startTimeUnixNano),
       attributes: attributeMap(e.attributes),
-    })),
-    links: span.links.map((l) => ({ traceId: toHex(l.traceId), spanId: toHex(l.spanId), attributes: attributeMap(l.attributes) })),
-    parent: undefined,
-    children: [],
-    left: 0,
-    right: 0,
-  };
+    })));
+  }
+
+  get links(): readonly EvalLink[] {
+    return (this.lks ??= this.span.links.map((l) => ({ traceId: toHex(l.traceId), spanId: toHex(l.spanId), attributes: attributeMap(l.attributes) })));
+  }
 }
 
 /** Parent/child links, nested-set numbers, and the per-trace intrinsics (root, duration). */
