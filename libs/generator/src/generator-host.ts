@@ -40,6 +40,8 @@ export interface GeneratorApi {
 export interface WorkerInit {
   config: GeneratorConfig;
   instanceLabel?: string;
+  /** Run the thread at the lowest scheduling priority (GENERATOR_THREAD_NICE). */
+  lowPriority: boolean;
 }
 
 export type HostMessage =
@@ -71,7 +73,15 @@ export class GeneratorHost extends BasicService implements GeneratorApi {
   private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   private metricsCache: { at: number; json: Promise<MetricObjectWithValues<MetricValue<string>>[]> } | undefined;
 
-  constructor(private readonly opts: Omit<GeneratorOptions, 'now' | 'timers'>) {
+  constructor(
+    private readonly opts: Omit<GeneratorOptions, 'now' | 'timers'> & {
+      /**
+       * The write path shares this process (`-target=all`): the thread takes the lowest priority, so that
+       * it uses the CPU pushes leave idle (docs/metrics-generator.md, "Cost on the write path").
+       */
+      lowPriority?: boolean;
+    },
+  ) {
     super('metrics-generator');
     this.registerMetricProxies(opts.registry);
   }
@@ -110,7 +120,7 @@ export class GeneratorHost extends BasicService implements GeneratorApi {
   }
 
   protected override async starting(): Promise<void> {
-    const init: WorkerInit = { config: this.opts.config, instanceLabel: this.opts.instanceLabel };
+    const init: WorkerInit = { config: this.opts.config, instanceLabel: this.opts.instanceLabel, lowPriority: this.opts.lowPriority ?? false };
     const w = new Worker(GENERATOR_WORKER_SCRIPT, { workerData: init });
     this.worker = w;
     await new Promise<void>((resolve, reject) => {
