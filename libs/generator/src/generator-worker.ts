@@ -6,6 +6,7 @@ import { create } from '@bufbuild/protobuf';
 import { parentPort, workerData } from 'node:worker_threads';
 import { ConnectError, Logger } from '@stave/core';
 import { PushSpansRequestSchema, ServiceGraphRequestSchema } from '@stave/proto';
+import { encodeChunks } from '@stave/remote-write';
 import { Registry as PromRegistry, type Gauge } from 'prom-client';
 import { Generator } from './generator';
 import type { HostMessage, WorkerInit, WorkerMessage } from './generator-host';
@@ -26,7 +27,13 @@ const generator = new Generator({
   config: init.config,
   instanceLabel: init.instanceLabel,
   overrides: (tenant) => overrides.get(tenant) ?? NONE,
-  appender: { append: (tenant, series) => post({ type: 'append', tenant, series: [...series] }) },
+  // Collections are encoded here, off the event loop that serves pushes, when remote write takes them so.
+  appender: {
+    append: (tenant, series) =>
+      init.encodeMaxSamples === undefined
+        ? post({ type: 'append', tenant, series: [...series] })
+        : post({ type: 'append-encoded', tenant, chunks: encodeChunks(series, init.encodeMaxSamples) }),
+  },
   registry,
   logger,
 });
