@@ -6,7 +6,10 @@
 // and service-graph edges and remote-writes its series every `collection_interval` to a sink in this
 // process that reads each request and answers 204 (remote write without a Prometheus's own CPU cost on the
 // shared machine). Runs alternate off/on, on/off, ... so drift in the machine's load hits both modes; each
-// mode's p99 is the median over its runs, and the headline is on ÷ off (target < 1.10).
+// mode's p99 is the median over its runs, and the headline is on ÷ off (target < 1.10). In `-target=all` the
+// generator's thread runs at the lowest scheduling priority, so under load it may lag or drop pushes (its
+// queues are bounded): each run with it on also reports how many spans it processed, by the end of the load
+// and once its queues drained, how many pushes were dropped, and its thread's CPU time.
 //
 //   make bench-metrics-generator ARGS="--out bench/results/metrics-generator.md"
 //   node_modules/.bin/tsc -b bench/metrics-generator && node bench/metrics-generator/dist/run.js --help
@@ -75,6 +78,18 @@ async function metricSum(httpPort: number, name: string): Promise<number> {
   return sum;
 }
 
+/** Polls `read` until it returns the same value twice 1 s apart (at most 60 s); that value. */
+async function settled(read: () => Promise<number>): Promise<number> {
+  let last = await read();
+  for (let i = 0; i < 60; i++) {
+    await new Promise((r) => setTimeout(r, 1000));
+    const v = await read();
+    if (v === last) return v;
+    last = v;
+  }
+  return last;
+}
+
 interface Run {
   mode: 'off' | 'on';
   load: LoadResult;
@@ -82,8 +97,19 @@ interface Run {
   loadAvgAfter: number;
   /** CPU seconds the Stave process used during the load. */
   cpuSeconds: number;
-  /** With the generator on: what it received and sent during the run. */
-  generator?: { spansReceived: number; forwardFailures: number; samplesSent: number; sinkRequests: number };
+  /**
+   * With the generator on: the spans it had received when the load ended and once its queues drained
+   * (it runs at the lowest priority, so it may lag under load), the distributor's forwarding failures
+   * (pushes dropped on a full queue), its thread's CPU time, and what remote write sent.
+   */
+  generator?: {
+    spansAtEnd: number;
+    spansReceived: number;
+    forwardFailures: number;
+    threadCpuSeconds: number;
+    samplesSent: number;
+    sinkRequests: number;
+  };
 }
 
 interface Options {
@@ -123,6 +149,7 @@ async function runAll(o: Options): Promise<Run[]> {
             const sinkBefore = sink.requests();
             const loadAvgBefore = os.loadavg()[0]!;
             const cpu0 = processCpuSeconds(stave.pid);
+            const threadCpu0 = mode === 'on' ? await metricSum(stave.httpPort, 'stave_metrics_generator_thread_cpu_seconds') : 0;
             const load = await runLoad(pool, {
               host: '127.0.0.1',
               port: stave.otlpHttpPort,
@@ -133,8 +160,14 @@ async function runAll(o: Options): Promise<Run[]> {
             });
             const run: Run = { mode, load, loadAvgBefore, loadAvgAfter: os.loadavg()[0]!, cpuSeconds: processCpuSeconds(stave.pid) - cpu0 };
             if (mode === 'on') {
+              const received = () => metricSum(stave.httpPort, 'tempo_metrics_generator_spans_received_total');
+              const spansAtEnd = await received();
+              const spansReceived = await settled(received);
               run.generator = {
-                spansReceived: await metricSum(stave.httpPort, 'tempo_metrics_generator_spans_received_total'),
+                spansAtEnd,
+                spansReceived,
+                // From before the load until its queues drained: all the work it did for this run's spans.
+                threadCpuSeconds: (await metricSum(stave.httpPort, 'stave_metrics_generator_thread_cpu_seconds')) - threadCpu0,
                 forwardFailures: await metricSum(stave.httpPort, 'tempo_distributor_metrics_generator_pushes_failures_total'),
                 samplesSent: await metricSum(stave.httpPort, 'prometheus_remote_storage_samples_total'),
                 sinkRequests: sink.requests() - sinkBefore,
@@ -168,6 +201,9 @@ function markdown(o: Options, runs: Run[]): string {
   const cpu = (mode: 'off' | 'on') => median(of(mode).map((r) => r.cpuSeconds / r.load.ackedSpans));
   const fmtUs = (secondsPerSpan: number) => `${(secondsPerSpan * 1e6).toFixed(1)} µs`;
   const ratio = p99('on') / p99('off');
+  const onRuns = of('on').filter((r) => r.generator);
+  const gen = onRuns.map((r) => r.generator!);
+  const share = (k: 'spansAtEnd' | 'spansReceived') => `${(100 * median(onRuns.map((r) => r.generator![k] / r.load.ackedSpans))).toFixed(1)}%`;
   const spans = runs[0]?.load.sentSpans ?? 0;
   const lines = [
     `### Push latency, metrics-generator off vs on — ${m.date}`,
@@ -184,14 +220,16 @@ function markdown(o: Options, runs: Run[]): string {
     `| push p50 (median of runs) | ${fmtMs(p50('off'))} | ${fmtMs(p50('on'))} | ${(p50('on') / p50('off')).toFixed(3)} | |`,
     `| ingest spans/s (median of runs) | ${fmtInt(rate('off'))} | ${fmtInt(rate('on'))} | ${(rate('on') / rate('off')).toFixed(3)} | |`,
     `| Stave CPU per span during the load, all threads (median of runs) | ${fmtUs(cpu('off'))} | ${fmtUs(cpu('on'))} | ${(cpu('on') / cpu('off')).toFixed(3)} | |`,
+    `| generator: spans processed ÷ acked, at the end of the load / after its queues drained (median of runs) | | ${share('spansAtEnd')} / ${share('spansReceived')} | | |`,
+    `| generator thread CPU per span processed (median of runs) | | ${fmtUs(median(gen.map((g) => g.threadCpuSeconds / Math.max(1, g.spansReceived))))} | | |`,
     '',
-    '| run | mode | spans/s | p50 | p99 | CPU s | acked / sent | generator: spans received, forward failures, samples sent, remote writes |',
+    '| run | mode | spans/s | p50 | p99 | CPU s | acked / sent | generator: spans received at end of load / after drain, forward failures, thread CPU s, samples sent, remote writes |',
     '|---|---|---|---|---|---|---|---|',
     ...runs.map(
       (r, i) =>
         `| ${i + 1} | ${r.mode} | ${fmtInt(r.load.spansPerSec)} | ${fmtMs(r.load.latency.p50)} | ${fmtMs(r.load.latency.p99)} | ${r.cpuSeconds.toFixed(1)} | ${fmtInt(r.load.ackedSpans)} / ${fmtInt(r.load.sentSpans)} | ${
           r.generator
-            ? `${fmtInt(r.generator.spansReceived)}, ${r.generator.forwardFailures}, ${fmtInt(r.generator.samplesSent)}, ${r.generator.sinkRequests}`
+            ? `${fmtInt(r.generator.spansAtEnd)} / ${fmtInt(r.generator.spansReceived)}, ${r.generator.forwardFailures}, ${r.generator.threadCpuSeconds.toFixed(2)}, ${fmtInt(r.generator.samplesSent)}, ${r.generator.sinkRequests}`
             : '—'
         } |`,
     ),

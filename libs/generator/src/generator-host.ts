@@ -8,7 +8,8 @@
 //
 // Messages, host → worker: push {id, tenant, overrides, buffer (transferred), lengths}, service-graph {id,
 // tenant, overrides}, metrics {id}, stop {id}. Worker → host: ready, failed {message}, reply {id, value |
-// error {code, message}}, append {tenant, series}, log {line}. A tenant's overrides travel with each call,
+// error {code, message}}, append {tenant, series} or append-encoded {tenant, chunks} (remote write's
+// requests, encoded on the thread), log {line}. A tenant's overrides travel with each call,
 // so reloads of the per-tenant file reach the thread without a channel of their own.
 
 import { existsSync } from 'node:fs';
@@ -24,7 +25,7 @@ import {
   type ServiceGraphRequest,
   type ServiceGraphResponse,
 } from '@stave/proto';
-import type { Series } from '@stave/remote-write';
+import type { EncodedChunk, EncodedSampleAppender, SampleAppender, Series } from '@stave/remote-write';
 import { Registry as PromRegistry, type MetricObjectWithValues, type MetricValue, type Registry } from 'prom-client';
 import type { GeneratorOptions } from './generator';
 import type { GeneratorConfig, TenantOverrides } from './instance';
@@ -40,6 +41,13 @@ export interface GeneratorApi {
 export interface WorkerInit {
   config: GeneratorConfig;
   instanceLabel?: string;
+  /** Run the thread at the lowest scheduling priority (GENERATOR_THREAD_NICE). */
+  lowPriority: boolean;
+  /**
+   * When the appender takes encoded series (remote write): the thread encodes its collections itself,
+   * cut to this many samples per request, and sends bytes instead of series objects.
+   */
+  encodeMaxSamples?: number;
 }
 
 export type HostMessage =
@@ -53,6 +61,7 @@ export type WorkerMessage =
   | { type: 'failed'; message: string }
   | { type: 'reply'; id: number; value?: unknown; error?: { code?: Code; message: string } }
   | { type: 'append'; tenant: string; series: Series[] }
+  | { type: 'append-encoded'; tenant: string; chunks: EncodedChunk[] }
   | { type: 'log'; line: string };
 
 /** The compiled worker script; absent when running from the TypeScript sources (unit tests). */
@@ -60,6 +69,10 @@ export const GENERATOR_WORKER_SCRIPT = path.join(__dirname, 'generator-worker.js
 
 export function generatorWorkerAvailable(): boolean {
   return existsSync(GENERATOR_WORKER_SCRIPT);
+}
+
+function takesEncoded(a: SampleAppender): a is EncodedSampleAppender {
+  return typeof (a as Partial<EncodedSampleAppender>).appendEncoded === 'function';
 }
 
 /** Calls waiting for the thread at most (the forwarders above bound it already; this is a backstop). */
@@ -71,7 +84,15 @@ export class GeneratorHost extends BasicService implements GeneratorApi {
   private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   private metricsCache: { at: number; json: Promise<MetricObjectWithValues<MetricValue<string>>[]> } | undefined;
 
-  constructor(private readonly opts: Omit<GeneratorOptions, 'now' | 'timers'>) {
+  constructor(
+    private readonly opts: Omit<GeneratorOptions, 'now' | 'timers'> & {
+      /**
+       * The write path shares this process (`-target=all`): the thread takes the lowest priority, so that
+       * it uses the CPU pushes leave idle (docs/metrics-generator.md, "Cost on the write path").
+       */
+      lowPriority?: boolean;
+    },
+  ) {
     super('metrics-generator');
     this.registerMetricProxies(opts.registry);
   }
@@ -110,7 +131,12 @@ export class GeneratorHost extends BasicService implements GeneratorApi {
   }
 
   protected override async starting(): Promise<void> {
-    const init: WorkerInit = { config: this.opts.config, instanceLabel: this.opts.instanceLabel };
+    const init: WorkerInit = {
+      config: this.opts.config,
+      instanceLabel: this.opts.instanceLabel,
+      lowPriority: this.opts.lowPriority ?? false,
+      encodeMaxSamples: takesEncoded(this.opts.appender) ? this.opts.appender.maxSamplesPerSend : undefined,
+    };
     const w = new Worker(GENERATOR_WORKER_SCRIPT, { workerData: init });
     this.worker = w;
     await new Promise<void>((resolve, reject) => {
@@ -133,6 +159,7 @@ export class GeneratorHost extends BasicService implements GeneratorApi {
 
   private onMessage(m: WorkerMessage): void {
     if (m.type === 'append') this.opts.appender.append(m.tenant, m.series);
+    else if (m.type === 'append-encoded') (this.opts.appender as EncodedSampleAppender).appendEncoded(m.tenant, m.chunks);
     else if (m.type === 'log') this.relayLog(m.line);
     else if (m.type === 'reply') {
       const p = this.pending.get(m.id);

@@ -6,10 +6,12 @@ import { create } from '@bufbuild/protobuf';
 import { parentPort, workerData } from 'node:worker_threads';
 import { ConnectError, Logger } from '@stave/core';
 import { PushSpansRequestSchema, ServiceGraphRequestSchema } from '@stave/proto';
-import { Registry as PromRegistry } from 'prom-client';
+import { encodeChunks } from '@stave/remote-write';
+import { Registry as PromRegistry, type Gauge } from 'prom-client';
 import { Generator } from './generator';
 import type { HostMessage, WorkerInit, WorkerMessage } from './generator-host';
 import type { TenantOverrides } from './instance';
+import { GENERATOR_THREAD_NICE, lowerThreadPriority, threadCpuSeconds } from './thread-priority';
 
 const port = parentPort!;
 const init = workerData as WorkerInit;
@@ -25,7 +27,13 @@ const generator = new Generator({
   config: init.config,
   instanceLabel: init.instanceLabel,
   overrides: (tenant) => overrides.get(tenant) ?? NONE,
-  appender: { append: (tenant, series) => post({ type: 'append', tenant, series: [...series] }) },
+  // Collections are encoded here, off the event loop that serves pushes, when remote write takes them so.
+  appender: {
+    append: (tenant, series) =>
+      init.encodeMaxSamples === undefined
+        ? post({ type: 'append', tenant, series: [...series] })
+        : post({ type: 'append-encoded', tenant, chunks: encodeChunks(series, init.encodeMaxSamples) }),
+  },
   registry,
   logger,
 });
@@ -65,13 +73,23 @@ port.on('message', (m: HostMessage) => {
       });
       break;
     case 'metrics':
-      reply(m.id, () => registry.getMetricsAsJSON());
+      reply(m.id, () => {
+        const cpu = threadCpuSeconds();
+        if (cpu !== undefined) (registry.getSingleMetric('stave_metrics_generator_thread_cpu_seconds') as Gauge).set(cpu);
+        return registry.getMetricsAsJSON();
+      });
       break;
     case 'stop':
       reply(m.id, () => generator.stop());
       break;
   }
 });
+
+if (init.lowPriority) {
+  const nice = lowerThreadPriority(GENERATOR_THREAD_NICE);
+  if (nice === undefined) logger.warn('metrics-generator thread: could not lower its scheduling priority; it runs at the process priority');
+  else logger.info('metrics-generator thread runs at the lowest scheduling priority, after the write path', { nice });
+}
 
 generator.start().then(
   () => post({ type: 'ready' }),

@@ -17,7 +17,7 @@ import { TenantInstance, type GeneratorConfig, type TenantOverrides } from './in
 import { GeneratorMetrics } from './metrics';
 import { SERVICE_GRAPHS } from './processors/processor';
 import type { ServiceGraphsProcessor } from './processors/service-graphs';
-import { decodeTraces, type ResourceBatch } from './spans';
+import { SpanBatch } from './spans';
 
 export interface GeneratorOptions {
   config: GeneratorConfig;
@@ -36,6 +36,8 @@ export class Generator extends BasicService {
   private readonly instances = new Map<string, TenantInstance>();
   private readonly metrics: GeneratorMetrics;
   private readonly log: Logger;
+  /** The spans of the call being processed (reused: calls are processed one at a time, synchronously). */
+  private readonly batch = new SpanBatch();
 
   constructor(private readonly opts: GeneratorOptions) {
     super('metrics-generator');
@@ -51,15 +53,14 @@ export class Generator extends BasicService {
   pushSpans(req: PushSpansRequest): PushSpansResponse {
     if (this.state !== State.Running) throw new ConnectError(`metrics-generator is ${this.state}, not running`, Code.Unavailable);
     if (req.tenant === '') throw new ConnectError('PushSpans: tenant is empty', Code.InvalidArgument);
-    let batches: ResourceBatch[];
     try {
-      batches = decodeTraces(req.traces);
+      this.batch.decode(req.traces);
     } catch (err) {
       throw new ConnectError(`PushSpans: traces are not valid OTLP TracesData: ${err instanceof Error ? err.message : String(err)}`, Code.InvalidArgument);
     }
     let bytes = 0;
     for (const t of req.traces) bytes += t.length;
-    this.instanceFor(req.tenant).pushSpans(batches, bytes);
+    this.instanceFor(req.tenant).pushSpans(this.batch, bytes);
     return create(PushSpansResponseSchema, {});
   }
 

@@ -8,7 +8,7 @@ import { PROCESSORS, SPAN_METRICS, type Processor, type ProcessorName } from './
 import { ServiceGraphsProcessor, type ServiceGraphsConfig } from './processors/service-graphs';
 import { SpanMetricsProcessor, type SpanMetricsConfig } from './processors/span-metrics';
 import { Registry } from './registry/registry';
-import type { ResourceBatch, SizedSpan } from './spans';
+import type { SpanBatch } from './spans';
 
 /** A tenant's metrics_generator overrides, read at use (the per-tenant file is reloaded). */
 export interface TenantOverrides {
@@ -125,30 +125,20 @@ export class TenantInstance {
   }
 
   /** Feeds spans to the processors, after dropping (and counting) those outside the ingestion slack. */
-  pushSpans(batches: ResourceBatch[], bytes: number): void {
+  pushSpans(batch: SpanBatch, bytes: number): void {
     const tenant = this.opts.tenant;
     const m = this.opts.metrics;
     this.updateProcessors();
     this.registry.tick();
     const nowNs = BigInt(this.now()) * 1_000_000n;
     const slackNs = BigInt(this.opts.config.ingestionSlackMs) * 1_000_000n;
-    const oldest = nowNs - slackNs;
+    const oldest = nowNs > slackNs ? nowNs - slackNs : 0n;
     const newest = nowNs + slackNs;
-    let received = 0;
-    let outside = 0;
-    for (const b of batches) {
-      received += b.spans.length;
-      const inside = ({ span }: SizedSpan) => span.endTimeUnixNano >= oldest && span.endTimeUnixNano <= newest;
-      if (b.spans.every(inside)) continue; // the usual case: nothing to copy
-      const kept = b.spans.filter(inside);
-      outside += b.spans.length - kept.length;
-      b.spans.length = 0;
-      for (const k of kept) b.spans.push(k);
-    }
-    m.spansReceived.inc({ tenant }, received);
+    const outside = batch.dropOutside(Number(oldest >> 32n), Number(oldest & 0xffffffffn), Number(newest >> 32n), Number(newest & 0xffffffffn));
+    m.spansReceived.inc({ tenant }, batch.n);
     m.bytesReceived.inc({ tenant }, bytes);
     if (outside > 0) m.spansDiscarded.inc({ tenant, reason: GeneratorDiscardReason.OUTSIDE_SLACK }, outside);
-    for (const p of this.processors.values()) p.pushSpans(batches);
+    for (const p of this.processors.values()) p.pushSpans(batch);
   }
 
   /**

@@ -23,6 +23,8 @@ export class GeneratorMetrics {
   readonly serviceGraphDroppedSpans: Counter<'tenant'>;
   readonly serviceGraphEdges: Counter<'tenant'>;
   readonly serviceGraphExpiredEdges: Counter<'tenant'>;
+  /** Set by the generator's worker thread from /proc/thread-self when scraped (thread-priority.ts). */
+  readonly threadCpuSeconds: Gauge;
 
   constructor(registry: Registry) {
     const reg = { registers: [registry] };
@@ -53,5 +55,10 @@ export class GeneratorMetrics {
       'Edges that expired before finding their matching span.',
       ['tenant'],
     );
+    this.threadCpuSeconds = new Gauge({
+      name: 'stave_metrics_generator_thread_cpu_seconds',
+      help: "CPU time (user + system) the metrics-generator's worker thread has used, seconds (Linux; absent elsewhere and without the thread).",
+      ...reg,
+    });
   }
 }

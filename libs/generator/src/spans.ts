@@ -1,85 +1,39 @@
-// Decoding forwarded spans for the processors, straight from the wire: only the fields the processors
-// read are decoded (IDs, name, kind, times, status), and a span's attributes are kept as byte ranges,
-// searched by key without decoding the others (LazyAttributes). Decoding every span in full with the
-// generated schema cost ~20 µs a span, on the event loop the write path shares in `-target=all`
-// (bench/results/metrics-generator.md). Each span's encoded size (traces_spanmetrics_size_total counts
-// Tempo's span.Size(): the Span message's encoded bytes) comes for free.
+// Forwarded spans for the processors, read straight from the protobuf wire into one reused table of
+// numbers (SpanBatch): per span only the offsets of the fields the processors read (IDs, name, status
+// message, attributes), its kind, status code and times; nothing is decoded into strings or objects. The
+// processors hash and compare those bytes, and decode a string only when they meet a new series
+// (bench/results/metrics-generator.md: decoding each span into an object with hex IDs and BigInt times,
+// then building a label key string per span, cost ~5 µs of the generator thread per span and about as
+// much again in the garbage collector's threads). Each span's encoded size (traces_spanmetrics_size_total
+// counts Tempo's span.Size(): the Span message's encoded bytes) comes for free.
 //
 //   TracesData    { 1: repeated ResourceSpans }
 //   ResourceSpans { 1: Resource, 2: repeated ScopeSpans, 3: schema_url }
+//   Resource      { 1: repeated attributes (KeyValue), 2: dropped_attributes_count }
 //   ScopeSpans    { 1: InstrumentationScope, 2: repeated Span, 3: schema_url }
 //   Span          { 1: trace_id, 2: span_id, 3: trace_state, 4: parent_span_id, 5: name, 6: kind,
 //                   7: start_time_unix_nano (fixed64), 8: end_time_unix_nano (fixed64), 9: repeated
 //                   attributes (KeyValue), 10..14: dropped counts, events, links, 15: status, 16: flags }
 //   Status        { 2: message, 3: code }
 //   KeyValue      { 1: key, 2: value (AnyValue) }
+//
+// A field that occurs twice takes its last value, as protobuf decoders do.
 
 import { fromBinary } from '@bufbuild/protobuf';
-import { AnyValueSchema, KeyValueSchema, type KeyValue } from '@stave/proto';
+import { AnyValueSchema } from '@stave/proto';
 import { stringifyAnyValue } from './attributes';
 import { formatFloat } from './registry/metric';
 
-const LEN = 2; // wire type: length-delimited
+const LEN = 2; // wire types
 const VARINT = 0;
 const I64 = 1;
 const I32 = 5;
 
-/**
- * A cursor over one protobuf message inside a buffer (absolute offsets, nothing copied). Malformed
- * input (a truncated field, a varint past 10 bytes, an unknown wire type) throws.
- */
-class Cursor {
-  pos: number;
-  constructor(
-    readonly buf: Buffer,
-    start: number,
-    readonly end: number,
-  ) {
-    this.pos = start;
-  }
-
-  /** A varint as a number (exact up to 2^53: tags, lengths, enums; larger only in fields skipped). */
-  varint(): number {
-    let v = 0;
-    let mul = 1;
-    for (let i = 0; i < 10; i++) {
-      if (this.pos >= this.end) throw new Error('truncated varint');
-      const b = this.buf[this.pos++]!;
-      v += (b & 0x7f) * mul;
-      if (b < 0x80) return v;
-      mul *= 128;
-    }
-    throw new Error('varint longer than 10 bytes');
-  }
-
-  /** The [start, end) of a length-delimited field's contents, after its tag. */
-  lengthDelimited(): number {
-    const len = this.varint();
-    const start = this.pos;
-    if (start + len > this.end) throw new Error(`field of ${len} bytes runs past its message`);
-    this.pos = start + len;
-    return start;
-  }
-
-  skip(wireType: number): void {
-    if (wireType === VARINT) this.varint();
-    else if (wireType === LEN) this.lengthDelimited();
-    else if (wireType === I64) this.advance(8);
-    else if (wireType === I32) this.advance(4);
-    else throw new Error(`unsupported wire type ${wireType}`);
-  }
-
-  advance(n: number): void {
-    if (this.pos + n > this.end) throw new Error('truncated fixed-width field');
-    this.pos += n;
-  }
-}
-
-/** Position after the last `readVarint` (module state: no cursor object per lookup on the hot path). */
+/** Position after the last readVarint/skipField (module state: no cursor object per field). */
 let at = 0;
 
 /** The varint at buf[pos], below `end`; `at` is left after it. Numbers past 2^53 lose precision. */
-function readVarint(buf: Buffer, pos: number, end: number): number {
+function readVarint(buf: Uint8Array, pos: number, end: number): number {
   let v = 0;
   let mul = 1;
   for (let i = 0; i < 10; i++) {
@@ -95,236 +49,449 @@ function readVarint(buf: Buffer, pos: number, end: number): number {
   throw new Error('varint longer than 10 bytes');
 }
 
-/**
- * A list of attributes still encoded (KeyValue messages as byte ranges): a lookup compares keys as bytes
- * and decodes only the value it finds.
- */
-export class LazyAttributes {
-  private decoded: KeyValue[] | undefined;
-  /** Lookups answered so far, when the list is asked often (a resource: once per span of the batch). */
-  private readonly memo: Map<string, string | undefined> | undefined;
+/** The start of a length-delimited field's contents at buf[pos] (its length prefix); `at` is left after it. */
+function readLength(buf: Uint8Array, pos: number, end: number): number {
+  const len = readVarint(buf, pos, end);
+  const s = at;
+  if (s + len > end) throw new Error(`field of ${len} bytes runs past its message`);
+  at = s + len;
+  return s;
+}
 
-  /** `ranges`: start and end of each KeyValue message in `buf`, in pairs. */
-  constructor(
-    private readonly buf: Buffer,
-    private readonly ranges: readonly number[],
-    memoize = false,
-  ) {
-    if (memoize) this.memo = new Map();
-  }
-
-  /** The value of the first attribute named `key`, as a label value (stringifyAnyValue); undefined when absent. */
-  findString(key: string): string | undefined {
-    if (!this.memo) return this.scan(key);
-    if (this.memo.has(key)) return this.memo.get(key);
-    const v = this.scan(key);
-    this.memo.set(key, v);
-    return v;
-  }
-
-  private scan(key: string): string | undefined {
-    const want = keyBytes(key);
-    const buf = this.buf;
-    for (let i = 0; i < this.ranges.length; i += 2) {
-      const end = this.ranges[i + 1]!;
-      let pos = this.ranges[i]!;
-      let matched = false;
-      let vStart = -1;
-      let vEnd = -1;
-      while (pos < end) {
-        const tag = readVarint(buf, pos, end);
-        pos = at;
-        const wt = tag & 7;
-        if (wt === LEN) {
-          const len = readVarint(buf, pos, end);
-          const s = at;
-          pos = s + len;
-          if (pos > end) throw new Error(`field of ${len} bytes runs past its message`);
-          if (tag === 0x0a) matched = len === want.length && buf.compare(want, 0, len, s, pos) === 0;
-          else if (tag === 0x12) {
-            vStart = s;
-            vEnd = pos;
-          }
-        } else pos = skipField(buf, pos, end, wt);
-        if (tag === 0x0a && !matched) break;
-      }
-      if (matched) return vStart < 0 ? '' : anyValueString(buf, vStart, vEnd);
-    }
-    return undefined;
-  }
-
-  /** Every attribute, decoded (once). */
-  all(): readonly KeyValue[] {
-    if (!this.decoded) {
-      this.decoded = [];
-      for (let i = 0; i < this.ranges.length; i += 2) this.decoded.push(fromBinary(KeyValueSchema, this.buf.subarray(this.ranges[i]!, this.ranges[i + 1]!)));
-    }
-    return this.decoded;
+/** Skips one field's value of wire type `wt` at buf[pos]; `at` is left after it. */
+function skipField(buf: Uint8Array, pos: number, end: number, wt: number): void {
+  if (wt === VARINT) readVarint(buf, pos, end);
+  else if (wt === LEN) readLength(buf, pos, end);
+  else {
+    const n = wt === I64 ? 8 : wt === I32 ? 4 : -1;
+    if (n < 0) throw new Error(`unsupported wire type ${wt}`);
+    if (pos + n > end) throw new Error('truncated fixed-width field');
+    at = pos + n;
   }
 }
 
-/** Skips one field's value of wire type `wt` at buf[pos]; returns the position after it. */
-function skipField(buf: Buffer, pos: number, end: number, wt: number): number {
-  if (wt === VARINT) {
-    readVarint(buf, pos, end);
-    return at;
+function u32le(buf: Uint8Array, p: number): number {
+  return (buf[p]! | (buf[p + 1]! << 8) | (buf[p + 2]! << 16) | (buf[p + 3]! << 24)) >>> 0;
+}
+
+// One span's columns in SpanBatch.spans (Int32Array, SPAN_STRIDE per span). Absent byte fields are the
+// empty range [0, 0); times are the two 32-bit halves of the fixed64 (read with >>> 0).
+export const S_START = 0;
+export const S_END = 1;
+export const S_RESOURCE = 2;
+export const S_TRACE = 3; // [S_TRACE, S_TRACE + 1): start and end
+export const S_ID = 5;
+export const S_PARENT = 7;
+export const S_NAME = 9;
+export const S_MESSAGE = 11;
+export const S_KIND = 13;
+export const S_STATUS = 14;
+/** First attribute (index into SpanBatch.attrs, in pairs) and count. */
+export const S_ATTR_FIRST = 15;
+export const S_ATTR_COUNT = 16;
+export const S_START_HI = 17;
+export const S_START_LO = 18;
+export const S_END_HI = 19;
+export const S_END_LO = 20;
+/** 1: inside metrics_ingestion_time_range_slack, processed; 0: dropped. */
+export const S_KEPT = 21;
+const SPAN_STRIDE = 22;
+
+// One resource's columns in SpanBatch.resources.
+const R_BUF = 0;
+const R_ATTR_FIRST = 1;
+const R_ATTR_COUNT = 2;
+const RESOURCE_STRIDE = 3;
+
+/**
+ * The spans of one PushSpans call, decoded to offsets. Reused from call to call (decode resets it): the
+ * columns grow to the largest call seen and are never shrunk. Not reentrant; processors read it
+ * synchronously.
+ */
+export class SpanBatch {
+  bufs: Uint8Array[] = [];
+  /** Spans, and their columns (SPAN_STRIDE each). */
+  n = 0;
+  spans = new Int32Array(SPAN_STRIDE * 256);
+  nResources = 0;
+  resources = new Int32Array(RESOURCE_STRIDE * 64);
+  /** [start, end) of every KeyValue message of resources and spans, in pairs. */
+  nAttrs = 0;
+  attrs = new Int32Array(2 * 1024);
+
+  /** Reads every span of the TracesData messages. Throws on malformed bytes (before any processor ran). */
+  decode(traces: readonly Uint8Array[]): void {
+    this.bufs = traces as Uint8Array[];
+    this.n = 0;
+    this.nResources = 0;
+    this.nAttrs = 0;
+    for (let b = 0; b < traces.length; b++) {
+      const buf = traces[b]!;
+      let pos = 0;
+      const end = buf.length;
+      while (pos < end) {
+        const tag = readVarint(buf, pos, end);
+        if (tag === 0x0a) {
+          const s = readLength(buf, at, end);
+          pos = at;
+          this.resourceSpans(b, buf, s, pos);
+        } else {
+          skipField(buf, at, end, tag & 7);
+          pos = at;
+        }
+      }
+    }
   }
-  if (wt === LEN) {
-    const len = readVarint(buf, pos, end);
-    if (at + len > end) throw new Error(`field of ${len} bytes runs past its message`);
-    return at + len;
+
+  private resourceSpans(b: number, buf: Uint8Array, start: number, end: number): void {
+    const r = this.nResources++;
+    if (this.resources.length < (r + 1) * RESOURCE_STRIDE) this.resources = grow(this.resources, (r + 1) * RESOURCE_STRIDE);
+    const res = this.resources;
+    res[r * RESOURCE_STRIDE + R_BUF] = b;
+    res[r * RESOURCE_STRIDE + R_ATTR_FIRST] = this.nAttrs;
+    res[r * RESOURCE_STRIDE + R_ATTR_COUNT] = 0;
+    // Two passes over the few fields of ResourceSpans: the Resource's attributes first (kept together in
+    // `attrs` whatever the field order), then the spans.
+    for (let pass = 0; pass < 2; pass++) {
+      let pos = start;
+      while (pos < end) {
+        const tag = readVarint(buf, pos, end);
+        if (tag !== (pass === 0 ? 0x0a : 0x12)) {
+          skipField(buf, at, end, tag & 7);
+          pos = at;
+          continue;
+        }
+        const s = readLength(buf, at, end);
+        pos = at;
+        let p = s;
+        while (p < pos) {
+          const t = readVarint(buf, p, pos);
+          if (pass === 0 && t === 0x0a) {
+            // Resource.attributes (a second Resource field would merge: its attributes append)
+            this.pushAttribute(readLength(buf, at, pos), at);
+            res[r * RESOURCE_STRIDE + R_ATTR_COUNT]++;
+            p = at;
+          } else if (pass === 1 && t === 0x12) {
+            // ScopeSpans.spans
+            const sp = readLength(buf, at, pos);
+            const spEnd = at;
+            this.span(r, buf, sp, spEnd);
+            p = spEnd;
+          } else {
+            skipField(buf, at, pos, t & 7);
+            p = at;
+          }
+        }
+      }
+    }
   }
-  const n = wt === I64 ? 8 : wt === I32 ? 4 : -1;
-  if (n < 0) throw new Error(`unsupported wire type ${wt}`);
-  if (pos + n > end) throw new Error('truncated fixed-width field');
-  return pos + n;
+
+  private pushAttribute(start: number, end: number): void {
+    if (this.nAttrs * 2 + 2 > this.attrs.length) this.attrs = grow(this.attrs, this.nAttrs * 2 + 2);
+    this.attrs[this.nAttrs * 2] = start;
+    this.attrs[this.nAttrs * 2 + 1] = end;
+    this.nAttrs++;
+  }
+
+  private span(r: number, buf: Uint8Array, start: number, end: number): void {
+    const i = this.n++;
+    if (this.spans.length < (i + 1) * SPAN_STRIDE) this.spans = grow(this.spans, (i + 1) * SPAN_STRIDE);
+    const c = this.spans;
+    const o = i * SPAN_STRIDE;
+    c.fill(0, o, o + SPAN_STRIDE);
+    c[o + S_START] = start;
+    c[o + S_END] = end;
+    c[o + S_RESOURCE] = r;
+    c[o + S_ATTR_FIRST] = this.nAttrs;
+    let pos = start;
+    while (pos < end) {
+      const tag = readVarint(buf, pos, end);
+      pos = at;
+      switch (tag) {
+        case 0x0a: // trace_id
+        case 0x12: // span_id
+        case 0x22: // parent_span_id
+        case 0x2a: {
+          // name
+          const s = readLength(buf, pos, end);
+          const f = tag === 0x0a ? S_TRACE : tag === 0x12 ? S_ID : tag === 0x22 ? S_PARENT : S_NAME;
+          c[o + f] = s;
+          c[o + f + 1] = at;
+          break;
+        }
+        case 0x30: // kind
+          c[o + S_KIND] = readVarint(buf, pos, end) | 0;
+          break;
+        case 0x39: // start_time_unix_nano
+        case 0x41: {
+          // end_time_unix_nano
+          if (pos + 8 > end) throw new Error('truncated fixed-width field');
+          const hi = tag === 0x39 ? S_START_HI : S_END_HI;
+          c[o + hi + 1] = u32le(buf, pos);
+          c[o + hi] = u32le(buf, pos + 4);
+          at = pos + 8;
+          break;
+        }
+        case 0x4a: {
+          // attributes
+          this.pushAttribute(readLength(buf, pos, end), at);
+          c[o + S_ATTR_COUNT]++;
+          break;
+        }
+        case 0x7a: {
+          // status: the last one wins whole
+          const s = readLength(buf, pos, end);
+          const e = at;
+          c[o + S_STATUS] = 0;
+          c[o + S_MESSAGE] = 0;
+          c[o + S_MESSAGE + 1] = 0;
+          let p = s;
+          while (p < e) {
+            const t = readVarint(buf, p, e);
+            if (t === 0x12) {
+              c[o + S_MESSAGE] = readLength(buf, at, e);
+              c[o + S_MESSAGE + 1] = at;
+            } else if (t === 0x18) c[o + S_STATUS] = readVarint(buf, at, e) | 0;
+            else skipField(buf, at, e, t & 7);
+            p = at;
+          }
+          at = e;
+          break;
+        }
+        default:
+          skipField(buf, pos, end, tag & 7);
+      }
+      pos = at;
+    }
+    c[o + S_KEPT] = 1;
+  }
+
+  /** The buffer span `i` (or resource `r`) was read from. */
+  bufOf(i: number): Uint8Array {
+    return this.bufs[this.resources[this.spans[i * SPAN_STRIDE + S_RESOURCE]! * RESOURCE_STRIDE + R_BUF]!]!;
+  }
+
+  /** Column `f` of span `i`. */
+  get(i: number, f: number): number {
+    return this.spans[i * SPAN_STRIDE + f]!;
+  }
+
+  resourceOf(i: number): number {
+    return this.spans[i * SPAN_STRIDE + S_RESOURCE]!;
+  }
+
+  resourceAttrFirst(r: number): number {
+    return this.resources[r * RESOURCE_STRIDE + R_ATTR_FIRST]!;
+  }
+
+  resourceAttrCount(r: number): number {
+    return this.resources[r * RESOURCE_STRIDE + R_ATTR_COUNT]!;
+  }
+
+  /**
+   * Marks the spans whose end lies outside [oldest, newest] (Unix ns, as hi/lo 32-bit halves) as not
+   * kept; returns how many.
+   */
+  dropOutside(oldestHi: number, oldestLo: number, newestHi: number, newestLo: number): number {
+    let out = 0;
+    const c = this.spans;
+    for (let i = 0; i < this.n; i++) {
+      const o = i * SPAN_STRIDE;
+      const hi = c[o + S_END_HI]! >>> 0;
+      const lo = c[o + S_END_LO]! >>> 0;
+      const before = hi < oldestHi || (hi === oldestHi && lo < oldestLo);
+      const after = hi > newestHi || (hi === newestHi && lo > newestLo);
+      if (before || after) {
+        c[o + S_KEPT] = 0;
+        out++;
+      }
+    }
+    return out;
+  }
+
+  /** Span `i`'s duration in seconds; 0 when the end is not after the start (Tempo treats negative latency as zero). */
+  durationSeconds(i: number): number {
+    const c = this.spans;
+    const o = i * SPAN_STRIDE;
+    const sHi = c[o + S_START_HI]! >>> 0;
+    const sLo = c[o + S_START_LO]! >>> 0;
+    const eHi = c[o + S_END_HI]! >>> 0;
+    const eLo = c[o + S_END_LO]! >>> 0;
+    if (eHi < sHi || (eHi === sHi && eLo <= sLo)) return 0;
+    // Exact as Number(end - start) on BigInts: the product is exact, the sum rounds once.
+    return ((eHi - sHi) * 4294967296 + (eLo - sLo)) / 1e9;
+  }
+}
+
+function grow(a: Int32Array, min: number): Int32Array<ArrayBuffer> {
+  let n = a.length * 2;
+  while (n < min) n *= 2;
+  const b = new Int32Array(n);
+  b.set(a);
+  return b;
+}
+
+/**
+ * A fixed set of attribute keys searched in one pass over a list of KeyValue messages: for each key, the
+ * value of its first occurrence (Tempo's FindAttributeValue takes the first).
+ */
+export class AttributeKeys {
+  readonly keys: readonly Buffer[];
+  /** Per key, in the span scanned last: the AnyValue's [start, end) of its first occurrence; -1: the KeyValue has no value; -2: absent. */
+  readonly valueStart: Int32Array;
+  readonly valueEnd: Int32Array;
+  /** The same, in the resource scanned last. */
+  readonly resourceStart: Int32Array;
+  readonly resourceEnd: Int32Array;
+  /** Key indices by key length (keys longer than 255 bytes never match a lookup here: none are configured that long). */
+  private readonly byLength: number[][] = [];
+
+  constructor(keys: readonly string[]) {
+    this.keys = keys.map((k) => Buffer.from(k, 'utf8'));
+    this.valueStart = new Int32Array(keys.length);
+    this.valueEnd = new Int32Array(keys.length);
+    this.resourceStart = new Int32Array(keys.length);
+    this.resourceEnd = new Int32Array(keys.length);
+    this.keys.forEach((k, i) => (this.byLength[k.length] ??= []).push(i));
+  }
+
+  /** Index of `key` in the set; -1 when it is not in it. */
+  indexOf(key: string): number {
+    const b = Buffer.from(key, 'utf8');
+    return this.keys.findIndex((k) => k.equals(b));
+  }
+
+  /** Searches the attributes of resource `r` (into resourceStart/End). */
+  scanResource(b: SpanBatch, r: number, buf: Uint8Array): void {
+    this.scan(buf, b.attrs, b.resourceAttrFirst(r), b.resourceAttrCount(r));
+    this.resourceStart.set(this.valueStart);
+    this.resourceEnd.set(this.valueEnd);
+  }
+
+  /** Searches the attributes of span `i` (into valueStart/End). */
+  scanSpan(b: SpanBatch, i: number, buf: Uint8Array): void {
+    this.scan(buf, b.attrs, b.get(i, S_ATTR_FIRST), b.get(i, S_ATTR_COUNT));
+  }
+
+  /** Searches the `count` KeyValues of `batch.attrs` from `first`, in `buf`. */
+  private scan(buf: Uint8Array, attrs: Int32Array, first: number, count: number): void {
+    this.valueStart.fill(-2);
+    let left = this.keys.length;
+    for (let a = first; a < first + count && left > 0; a++) {
+      const end = attrs[a * 2 + 1]!;
+      let pos = attrs[a * 2]!;
+      // The usual layout, key first with a one-byte length: a key of a length no wanted key has is passed
+      // over without reading the value.
+      if (buf[pos] === 0x0a && buf[pos + 1]! < 0x80 && this.byLength[buf[pos + 1]!] === undefined) continue;
+      let kS = -1;
+      let kE = -1;
+      let vS = -1;
+      let vE = -1;
+      while (pos < end) {
+        const tag = readVarint(buf, pos, end);
+        if ((tag & 7) === LEN && (tag === 0x0a || tag === 0x12)) {
+          const s = readLength(buf, at, end);
+          if (tag === 0x0a) {
+            kS = s;
+            kE = at;
+          } else {
+            vS = s;
+            vE = at;
+          }
+        } else skipField(buf, at, end, tag & 7);
+        pos = at;
+      }
+      if (kS < 0) continue;
+      const candidates = this.byLength[kE - kS];
+      if (!candidates) continue;
+      for (const k of candidates) {
+        if (this.valueStart[k] !== -2 || !sameBytes(buf, kS, this.keys[k]!)) continue;
+        this.valueStart[k] = vS;
+        this.valueEnd[k] = vE;
+        left--;
+      }
+    }
+  }
+
+  found(k: number): boolean {
+    return this.valueStart[k] !== -2;
+  }
+}
+
+function sameBytes(buf: Uint8Array, s: number, key: Buffer): boolean {
+  for (let i = 0; i < key.length; i++) if (buf[s + i] !== key[i]) return false;
+  return true;
 }
 
 /**
  * An AnyValue as stringifyAnyValue prints it, read straight from the wire for the scalar cases (string,
  * bool, int that fits a double exactly, double); arrays, maps, bytes and large ints go through the schema.
+ * start < 0 (a KeyValue without value): ''.
  */
-function anyValueString(buf: Buffer, start: number, end: number): string {
+export function anyValueString(buf: Uint8Array, start: number, end: number): string {
+  if (start < 0) return '';
   if (start < end) {
     const tag = buf[start]!;
     const len = tag === 0x0a ? readVarint(buf, start + 1, end) : -1;
-    if (tag === 0x0a && at + len === end) return buf.toString('utf8', at, end);
+    if (tag === 0x0a && at + len === end) return Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength).toString('utf8', at, end);
     if (tag === 0x10 && end - start === 2) return buf[start + 1] ? 'true' : 'false';
     if (tag === 0x18 && end - start <= 8) return String(readVarint(buf, start + 1, end));
-    if (tag === 0x21 && end - start === 9) return formatFloat(buf.readDoubleLE(start + 1));
+    if (tag === 0x21 && end - start === 9) return formatFloat(Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength).readDoubleLE(start + 1));
   }
   return stringifyAnyValue(fromBinary(AnyValueSchema, buf.subarray(start, end)));
 }
 
-const encodedKeys = new Map<string, Buffer>();
-
-/** Attribute keys looked up are few (configured dimensions, Tempo's fixed names): encoded once each. */
-function keyBytes(key: string): Buffer {
-  let b = encodedKeys.get(key);
-  if (!b) {
-    b = Buffer.from(key, 'utf8');
-    if (encodedKeys.size < 10_000) encodedKeys.set(key, b);
-  }
-  return b;
-}
-
-/** The fields of a span the processors read. */
-export interface SpanLite {
-  /** IDs in lower-case hex ('' when absent): the processors key edges and exemplars by them. */
-  readonly traceIdHex: string;
-  readonly spanIdHex: string;
-  readonly parentSpanIdHex: string;
-  readonly name: string;
-  readonly kind: number;
-  readonly startTimeUnixNano: bigint;
-  readonly endTimeUnixNano: bigint;
-  readonly status: { readonly code: number; readonly message: string } | undefined;
-  readonly attributes: LazyAttributes;
-}
-
-export interface SizedSpan {
-  readonly span: SpanLite;
-  /** Encoded size of the Span message, bytes. */
-  readonly size: number;
-}
-
-export interface ResourceBatch {
-  readonly resourceAttributes: LazyAttributes;
-  readonly spans: SizedSpan[];
-}
-
-function decodeStatus(buf: Buffer, start: number, end: number): { code: number; message: string } {
-  const c = new Cursor(buf, start, end);
-  let code = 0;
-  let message = '';
-  while (c.pos < c.end) {
-    const tag = c.varint();
-    const no = Math.floor(tag / 8);
-    const wt = tag & 7;
-    if (no === 2 && wt === LEN) {
-      const s = c.lengthDelimited();
-      message = buf.toString('utf8', s, c.pos);
-    } else if (no === 3 && wt === VARINT) code = c.varint() | 0;
-    else c.skip(wt);
-  }
-  return { code, message };
-}
-
-/** The Span message in buf[start, end): the fields the processors read. Throws on malformed bytes. */
-export function decodeSpan(buf: Buffer, start: number, end: number): SpanLite {
-  const c = new Cursor(buf, start, end);
-  let traceIdHex = '';
-  let spanIdHex = '';
-  let parentSpanIdHex = '';
-  let name = '';
-  let kind = 0;
-  let startTimeUnixNano = 0n;
-  let endTimeUnixNano = 0n;
-  let status: { code: number; message: string } | undefined;
-  const attributes: number[] = [];
-  while (c.pos < c.end) {
-    const tag = c.varint();
-    const no = Math.floor(tag / 8);
-    const wt = tag & 7;
-    if (wt === LEN && (no === 1 || no === 2 || no === 4 || no === 5 || no === 9 || no === 15)) {
-      const s = c.lengthDelimited();
-      if (no === 9) attributes.push(s, c.pos);
-      else if (no === 1) traceIdHex = buf.toString('hex', s, c.pos);
-      else if (no === 2) spanIdHex = buf.toString('hex', s, c.pos);
-      else if (no === 4) parentSpanIdHex = buf.toString('hex', s, c.pos);
-      else if (no === 5) name = buf.toString('utf8', s, c.pos);
-      else status = decodeStatus(buf, s, c.pos);
-    } else if (wt === VARINT && no === 6) kind = c.varint() | 0;
-    else if (wt === I64 && (no === 7 || no === 8)) {
-      const at = c.pos;
-      c.advance(8);
-      if (no === 7) startTimeUnixNano = buf.readBigUInt64LE(at);
-      else endTimeUnixNano = buf.readBigUInt64LE(at);
-    } else c.skip(wt);
-  }
-  return { traceIdHex, spanIdHex, parentSpanIdHex, name, kind, startTimeUnixNano, endTimeUnixNano, status, attributes: new LazyAttributes(buf, attributes) };
-}
-
 /**
- * Calls `fn` with the [start, end) of every length-delimited field numbered `fieldNo` in buf[start, end), in
- * order (a callback rather than a generator: no iterator objects per span).
+ * Tempo's span multiplier: 1 / the last double attribute named `key` of span `i` when > 0, else 1. Runs
+ * only when span_multiplier_key is set.
  */
-function eachField(buf: Buffer, start: number, end: number, fieldNo: number, fn: (s: number, e: number) => void): void {
-  const c = new Cursor(buf, start, end);
-  while (c.pos < c.end) {
-    const tag = c.varint();
-    const wt = tag & 7;
-    if (Math.floor(tag / 8) === fieldNo && wt === LEN) {
-      const s = c.lengthDelimited();
-      fn(s, c.pos);
-    } else c.skip(wt);
+export function spanMultiplier(batch: SpanBatch, i: number, key: Buffer): number {
+  const buf = batch.bufOf(i);
+  const first = batch.get(i, S_ATTR_FIRST);
+  const count = batch.get(i, S_ATTR_COUNT);
+  let m = 1;
+  for (let a = first; a < first + count; a++) {
+    const end = batch.attrs[a * 2 + 1]!;
+    let pos = batch.attrs[a * 2]!;
+    let matched = false;
+    let vS = -1;
+    let vE = -1;
+    while (pos < end) {
+      const tag = readVarint(buf, pos, end);
+      if (tag === 0x0a || tag === 0x12) {
+        const s = readLength(buf, at, end);
+        if (tag === 0x0a) matched = at - s === key.length && sameBytes(buf, s, key);
+        else {
+          vS = s;
+          vE = at;
+        }
+      } else skipField(buf, at, end, tag & 7);
+      pos = at;
+    }
+    if (!matched || vS < 0) continue;
+    const v = fromBinary(AnyValueSchema, buf.subarray(vS, vE)).value;
+    if (v.case === 'doubleValue' && v.value > 0) m = 1 / v.value;
   }
+  return m;
 }
 
-/** Every resource batch of the given TracesData messages. Throws on malformed bytes. */
-export function decodeTraces(traces: readonly Uint8Array[]): ResourceBatch[] {
-  const out: ResourceBatch[] = [];
-  for (const td of traces) {
-    const buf = Buffer.from(td.buffer, td.byteOffset, td.byteLength);
-    eachField(buf, 0, buf.length, 1, (rs, rsEnd) => {
-      const resource: number[] = [];
-      const spans: SizedSpan[] = [];
-      const c = new Cursor(buf, rs, rsEnd);
-      while (c.pos < c.end) {
-        const tag = c.varint();
-        const no = Math.floor(tag / 8);
-        const wt = tag & 7;
-        if (no === 1 && wt === LEN) {
-          const s = c.lengthDelimited();
-          eachField(buf, s, c.pos, 1, (kv, kvEnd) => resource.push(kv, kvEnd));
-        } else if (no === 2 && wt === LEN) {
-          const s = c.lengthDelimited();
-          eachField(buf, s, c.pos, 2, (sp, spEnd) => spans.push({ span: decodeSpan(buf, sp, spEnd), size: spEnd - sp }));
-        } else c.skip(wt);
-      }
-      const resourceAttributes = new LazyAttributes(buf, resource, true);
-      out.push({ resourceAttributes, spans });
-    });
+const HEX = '0123456789abcdef';
+
+/** A trace ID as Tempo prints it in exemplars: hex without leading zeros ('' for an ID of zeros). */
+export function traceIdString(buf: Uint8Array, start: number, end: number): string {
+  let s = '';
+  for (let i = start; i < end; i++) {
+    const b = buf[i]!;
+    if (s === '') {
+      if (b === 0) continue;
+      s = b < 16 ? HEX[b]! : HEX[b >> 4]! + HEX[b & 15]!;
+    } else s += HEX[b >> 4]! + HEX[b & 15]!;
   }
-  return out;
+  return s;
+}
+
+/** Whether the bytes hold anything but zeros (an exemplar needs a trace ID that prints non-empty). */
+export function nonZero(buf: Uint8Array, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) if (buf[i] !== 0) return true;
+  return false;
 }

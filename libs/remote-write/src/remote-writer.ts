@@ -16,7 +16,7 @@ import { encodeChunks, type EncodedChunk } from './encode';
 import { RemoteWriteMetrics } from './metrics';
 import { DropReason, TenantQueue } from './queue';
 import { EndpointSender, type EndpointTarget } from './sender';
-import type { SampleAppender, Series } from './types';
+import type { EncodedSampleAppender, Series } from './types';
 
 /** One `remote_write` entry, as configured. */
 export interface RemoteWriteEndpoint {
@@ -101,7 +101,7 @@ export function tenantHeaders(
   return headers;
 }
 
-export class RemoteWriter extends BasicService implements SampleAppender {
+export class RemoteWriter extends BasicService implements EncodedSampleAppender {
   readonly metrics: RemoteWriteMetrics;
   private readonly tenants = new Map<string, Tenant>();
   private readonly logger: Logger;
@@ -175,11 +175,33 @@ export class RemoteWriter extends BasicService implements SampleAppender {
         this.dropAll(tenant, DropReason.QueueFull, series);
         return;
       }
+      this.appendEncoded(tenant, encodeChunks(series, this.o.maxSamplesPerSend));
+    } catch (err) {
+      // Never throws into the generator: a bad series costs its own samples only.
+      this.logger.error('remote write: append failed, samples dropped', { tenant, err: String(err) });
+    }
+  }
+
+  /** Samples per request that `appendEncoded` expects its chunks cut to (encodeChunks' `maxSamples`). */
+  get maxSamplesPerSend(): number {
+    return this.o.maxSamplesPerSend;
+  }
+
+  /**
+   * `append` for series encoded already by `encodeChunks(series, maxSamplesPerSend)` elsewhere (the
+   * metrics-generator's thread encodes its own, off the event loop that serves pushes).
+   */
+  appendEncoded(tenant: string, chunks: readonly EncodedChunk[]): void {
+    try {
+      if (this.o.endpoints.length === 0) return;
+      if (!this.accepting) {
+        if (validTenant(tenant)) for (const c of chunks) this.countDrop(tenant, DropReason.QueueFull, c.samples, c.exemplars);
+        return;
+      }
       if (!validTenant(tenant)) {
         this.logger.warn('remote write: append for an invalid tenant ID dropped', { tenant });
         return;
       }
-      const chunks = encodeChunks(series, this.o.maxSamplesPerSend);
       if (chunks.length === 0) return;
       const samples = chunks.reduce((n, c) => n + c.samples, 0);
       const exemplars = chunks.reduce((n, c) => n + c.exemplars, 0);
@@ -199,7 +221,6 @@ export class RemoteWriter extends BasicService implements SampleAppender {
         }
       }
     } catch (err) {
-      // Never throws into the generator: a bad series costs its own samples only.
       this.logger.error('remote write: append failed, samples dropped', { tenant, err: String(err) });
     }
   }

@@ -556,7 +556,9 @@ export function staveModules(): ModuleManager<AppContext> {
       };
       // On its own thread, off the event loop that serves pushes (in the same thread only when running
       // from sources, where the compiled worker script is absent).
-      const g = generatorWorkerAvailable() ? new GeneratorHost(opts) : new Generator(opts);
+      // Where the write path shares the process, the thread yields the CPU to it (lowest priority).
+      const sharesWritePath = ctx.target === 'all' || ctx.target === 'scalable-single-binary';
+      const g = generatorWorkerAvailable() ? new GeneratorHost({ ...opts, lowPriority: sharesWritePath }) : new Generator(opts);
       ctx.provided.set(keys.generator, g);
       ctx.grpc.register((router) => router.service(MetricsGenerator, generatorHandlers(g)));
       return group('metrics-generator', [writer, g, ringMembership(ctx, get<RingConfig>(ctx, keys.generatorRingConfig))]);

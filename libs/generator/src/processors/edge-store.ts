@@ -2,105 +2,191 @@
 // An edge is keyed by trace ID and the client span's ID (the server span finds it through its parent span
 // ID). It completes when both sides are known, and expires `wait` after it was first stored. At most
 // `maxItems` edges wait at a time: a span that would add one more is dropped (counted by the caller).
-// Edges are kept in insertion order, so the oldest is first and expiry stops at the first live edge.
+//
+// Keys are the ID bytes themselves (no hex strings): a span's key is written into a scratch buffer,
+// hashed, and found in a Map from a small-integer hash to the edges with that hash (chained, compared
+// byte for byte). Waiting edges are also linked in insertion order, so the oldest is first and expiry
+// stops at the first live edge. Edge objects are reused once completed, expired or dropped: a steady
+// load allocates none.
 
 export type ConnectionType = '' | 'messaging_system' | 'database' | 'virtual_node';
 
-export interface Edge {
-  readonly key: string;
-  traceID: string;
-  connectionType: ConnectionType;
-  clientService: string;
-  serverService: string;
-  clientLatencySec: number;
-  serverLatencySec: number;
-  clientEndUnixNano: bigint;
-  serverStartUnixNano: bigint;
+export class Edge {
+  /** [4-byte trace ID length][trace ID][span ID]. */
+  key = new Uint8Array(64);
+  keyLength = 0;
+  hash = 0;
+  connectionType: ConnectionType = '';
+  clientService = '';
+  serverService = '';
+  clientLatencySec = 0;
+  serverLatencySec = 0;
+  /** Client span end and server span start, Unix ns as 32-bit halves (the messaging-system latency). */
+  clientEndHi = 0;
+  clientEndLo = 0;
+  serverStartHi = 0;
+  serverStartLo = 0;
   /** Either side had status ERROR. */
-  failed: boolean;
-  readonly dimensions: Map<string, string>;
+  failed = false;
+  /** Dimension values (only when dimensions or the virtual node label are configured). */
+  dimensions: Map<string, string> | undefined;
   /** A peer attribute of the client span (peer.service, db.name, ...): the server when none shows up. */
-  peerNode: string;
-  spanMultiplier: number;
+  peerNode = '';
+  spanMultiplier = 1;
   /** ms since the epoch. */
-  readonly expiresAt: number;
+  expiresAt = 0;
+  // Links: the next edge of the same hash, and the waiting list in insertion order.
+  nextSameHash: Edge | undefined;
+  prev: Edge | undefined;
+  next: Edge | undefined;
+
+  /** The trace ID's bytes in `key`. */
+  get traceIdStart(): number {
+    return 4;
+  }
+  get traceIdEnd(): number {
+    return 4 + (this.key[0]! | (this.key[1]! << 8) | (this.key[2]! << 16) | (this.key[3]! << 24));
+  }
+  /** The span ID part of the key is empty: for a server side, a root span. */
+  get spanIdEmpty(): boolean {
+    return this.keyLength === this.traceIdEnd;
+  }
 }
 
 export type UpsertResult = 'completed' | 'stored' | 'updated' | 'dropped';
 
+/** Edge objects kept for reuse at most. */
+const MAX_FREE = 1024;
+
 export class EdgeStore {
-  private readonly edges = new Map<string, Edge>();
+  private readonly byHash = new Map<number, Edge>();
+  private count = 0;
+  private head: Edge | undefined;
+  private tail: Edge | undefined;
+  private readonly free: Edge[] = [];
+  private key = new Uint8Array(64);
+  private keyLength = 0;
+  private hash = 0;
 
   constructor(
     private readonly waitMs: number,
     private readonly maxItems: number,
-    private readonly onComplete: (e: Edge) => void,
-    private readonly onExpire: (e: Edge) => void,
     private readonly now: () => number = Date.now,
   ) {}
 
   get size(): number {
-    return this.edges.size;
+    return this.count;
   }
 
-  /**
-   * Applies `update` to the edge of `key`, creating it if needed. A complete edge is reported and removed.
-   * 'dropped': a new, incomplete edge found the store full; `update` was applied to it and it is passed
-   * to `onDropped` so the caller can label what it drops.
-   */
-  upsert(key: string, update: (e: Edge) => void, onDropped?: (e: Edge) => void): UpsertResult {
-    const stored = this.edges.get(key);
-    if (stored) {
-      update(stored);
-      if (!isComplete(stored)) return 'updated';
-      this.edges.delete(key);
-      this.onComplete(stored);
-      return 'completed';
-    }
-    const e = newEdge(key, this.now() + this.waitMs);
-    update(e);
-    if (isComplete(e)) {
-      this.onComplete(e);
-      return 'completed';
-    }
-    if (this.edges.size >= this.maxItems) {
-      onDropped?.(e);
-      return 'dropped';
-    }
-    this.edges.set(key, e);
-    return 'stored';
+  /** Sets the key of the next find/create: trace ID buf[tS, tE) and span ID buf[sS, sE). */
+  setKey(buf: Uint8Array, tS: number, tE: number, sS: number, sE: number): void {
+    const tl = tE - tS;
+    const n = 4 + tl + (sE - sS);
+    if (n > this.key.length) this.key = new Uint8Array(n);
+    const k = this.key;
+    k[0] = tl;
+    k[1] = tl >>> 8;
+    k[2] = tl >>> 16;
+    k[3] = tl >>> 24;
+    let p = 4;
+    for (let i = tS; i < tE; i++) k[p++] = buf[i]!;
+    for (let i = sS; i < sE; i++) k[p++] = buf[i]!;
+    this.keyLength = n;
+    let h = 0x811c9dc5;
+    for (let i = 0; i < n; i++) h = Math.imul(h ^ k[i]!, 0x01000193);
+    // A small integer: a Map key V8 stores without allocating.
+    this.hash = h & 0x3fffffff;
   }
 
-  /** Removes and reports every expired edge. */
-  expire(): void {
+  /** The waiting edge of the key set last, or undefined. */
+  find(): Edge | undefined {
+    for (let e = this.byHash.get(this.hash); e; e = e.nextSameHash) if (this.sameKey(e)) return e;
+    return undefined;
+  }
+
+  private sameKey(e: Edge): boolean {
+    if (e.keyLength !== this.keyLength) return false;
+    const a = e.key;
+    const k = this.key;
+    for (let i = 0; i < this.keyLength; i++) if (a[i] !== k[i]) return false;
+    return true;
+  }
+
+  /** A new edge (not stored yet) for the key set last, expiring `wait` from now. */
+  create(): Edge {
+    const e = this.free.pop() ?? new Edge();
+    if (e.key.length < this.keyLength) e.key = new Uint8Array(this.keyLength);
+    e.key.set(this.key.subarray(0, this.keyLength));
+    e.keyLength = this.keyLength;
+    e.hash = this.hash;
+    e.connectionType = '';
+    e.clientService = '';
+    e.serverService = '';
+    e.clientLatencySec = 0;
+    e.serverLatencySec = 0;
+    e.clientEndHi = e.clientEndLo = e.serverStartHi = e.serverStartLo = 0;
+    e.failed = false;
+    e.dimensions?.clear();
+    e.peerNode = '';
+    e.spanMultiplier = 1;
+    e.expiresAt = this.now() + this.waitMs;
+    e.nextSameHash = e.prev = e.next = undefined;
+    return e;
+  }
+
+  /** Whether one more edge may wait (max_items). */
+  get full(): boolean {
+    return this.count >= this.maxItems;
+  }
+
+  /** Stores a new edge to wait for its other side. */
+  insert(e: Edge): void {
+    e.nextSameHash = this.byHash.get(e.hash);
+    this.byHash.set(e.hash, e);
+    e.prev = this.tail;
+    e.next = undefined;
+    if (this.tail) this.tail.next = e;
+    else this.head = e;
+    this.tail = e;
+    this.count++;
+  }
+
+  /** Removes a stored edge. */
+  remove(e: Edge): void {
+    const first = this.byHash.get(e.hash);
+    if (first === e) {
+      if (e.nextSameHash) this.byHash.set(e.hash, e.nextSameHash);
+      else this.byHash.delete(e.hash);
+    } else {
+      let p = first;
+      while (p && p.nextSameHash !== e) p = p.nextSameHash;
+      if (p) p.nextSameHash = e.nextSameHash;
+    }
+    if (e.prev) e.prev.next = e.next;
+    else this.head = e.next;
+    if (e.next) e.next.prev = e.prev;
+    else this.tail = e.prev;
+    e.nextSameHash = e.prev = e.next = undefined;
+    this.count--;
+  }
+
+  /** Hands an edge no longer stored back for reuse (the caller keeps no reference to it). */
+  release(e: Edge): void {
+    if (this.free.length < MAX_FREE) this.free.push(e);
+  }
+
+  /** Removes every expired edge and passes it to `onExpire`, then reuses it. */
+  expire(onExpire: (e: Edge) => void): void {
     const now = this.now();
-    for (const [key, e] of this.edges) {
-      if (now < e.expiresAt) break;
-      this.edges.delete(key);
-      this.onExpire(e);
+    while (this.head && now >= this.head.expiresAt) {
+      const e = this.head;
+      this.remove(e);
+      onExpire(e);
+      this.release(e);
     }
   }
 }
 
-function isComplete(e: Edge): boolean {
+export function isComplete(e: Edge): boolean {
   return e.clientService !== '' && e.serverService !== '';
-}
-
-function newEdge(key: string, expiresAt: number): Edge {
-  return {
-    key,
-    traceID: '',
-    connectionType: '',
-    clientService: '',
-    serverService: '',
-    clientLatencySec: 0,
-    serverLatencySec: 0,
-    clientEndUnixNano: 0n,
-    serverStartUnixNano: 0n,
-    failed: false,
-    dimensions: new Map(),
-    peerNode: '',
-    spanMultiplier: 1,
-    expiresAt,
-  };
 }

@@ -1,6 +1,6 @@
 // What a tenant's instance needs of each processor.
 
-import type { ResourceBatch } from '../spans';
+import type { SpanBatch } from '../spans';
 
 /** The processor names of metrics_generator_processors, as Tempo spells them. */
 export const SPAN_METRICS = 'span-metrics';
@@ -10,7 +10,8 @@ export type ProcessorName = (typeof PROCESSORS)[number];
 
 export interface Processor {
   readonly name: ProcessorName;
-  pushSpans(batches: readonly ResourceBatch[]): void;
+  /** The spans of one call; those with S_KEPT 0 are outside the ingestion slack and skipped. */
+  pushSpans(batch: SpanBatch): void;
   /** Stops timers; the instance unregisters the processor's metrics. */
   shutdown(): void;
   /** The registry metric names this processor owns. */
@@ -31,25 +32,4 @@ export const STATUS_CODE_NAMES = ['STATUS_CODE_UNSET', 'STATUS_CODE_OK', 'STATUS
 /** Tempo prints an enum value it has no name for as its number. */
 export function enumName(names: readonly string[], v: number): string {
   return names[v] ?? String(v);
-}
-
-/** Seconds from start to end; 0 when the end is not after the start (Tempo treats negative latency as zero). */
-export function durationSeconds(startUnixNano: bigint, endUnixNano: bigint): number {
-  return startUnixNano < endUnixNano ? Number(endUnixNano - startUnixNano) / 1e9 : 0;
-}
-
-export function hex(bytes: Uint8Array): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
-}
-
-/** A trace ID as Tempo prints it in exemplars: hex without leading zeros. */
-export function traceIDString(bytes: Uint8Array): string {
-  return withoutLeadingZeros(hex(bytes));
-}
-
-/** Hex without its leading zeros (no copy when there are none, the usual case). */
-export function withoutLeadingZeros(hexID: string): string {
-  let i = 0;
-  while (i < hexID.length && hexID.charCodeAt(i) === 48) i++;
-  return i === 0 ? hexID : hexID.slice(i);
 }

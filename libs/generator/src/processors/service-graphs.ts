@@ -22,15 +22,31 @@
 // request_total +1, request_failed_total +1 when either side has status ERROR, and request_server_seconds
 // / request_client_seconds observe each side's duration (exemplar: the trace ID).
 
-import { findAttribute, spanMultiplier } from '../attributes';
+import { Interner } from '../byte-table';
 import type { GeneratorMetrics } from '../metrics';
-import { sanitizeLabelName } from '../registry/labels';
+import type { CounterSeries } from '../registry/counter';
+import type { HistogramSeries } from '../registry/histogram';
+import { sanitizeLabelName, type LabelSet } from '../registry/labels';
 import type { Counter, Histogram } from '../registry/metric';
 import type { Registry } from '../registry/registry';
-import type { AttributeList } from '../attributes';
-import type { ResourceBatch, SpanLite } from '../spans';
-import { durationSeconds, SERVICE_GRAPHS, withoutLeadingZeros, type Processor } from './processor';
-import { EdgeStore, type ConnectionType, type Edge } from './edge-store';
+import {
+  anyValueString,
+  AttributeKeys,
+  S_END_HI,
+  S_END_LO,
+  S_ID,
+  S_KEPT,
+  S_KIND,
+  S_PARENT,
+  S_START_HI,
+  S_START_LO,
+  S_STATUS,
+  S_TRACE,
+  spanMultiplier,
+  type SpanBatch,
+} from '../spans';
+import { SERVICE_GRAPHS, type Processor } from './processor';
+import { EdgeStore, isComplete, type ConnectionType, type Edge } from './edge-store';
 import { ServiceGraphView, type ServiceGraphViewResult } from './service-graph-view';
 
 export const METRIC_REQUEST_TOTAL = 'traces_service_graph_request_total';
@@ -68,6 +84,35 @@ const KIND_PRODUCER = 4;
 const KIND_CONSUMER = 5;
 const STATUS_ERROR = 2;
 
+/** An edge label set's series, kept while they are not removed (looked up again then, as a refused one is). */
+interface EdgeSeries {
+  readonly labels: LabelSet;
+  total: CounterSeries | undefined;
+  failed: CounterSeries | undefined;
+  server: HistogramSeries | undefined;
+  client: HistogramSeries | undefined;
+  messaging: HistogramSeries | undefined;
+  unpaired: CounterSeries | undefined;
+  dropped: CounterSeries | undefined;
+}
+
+const CONNECTION_TYPES: readonly ConnectionType[] = ['', 'messaging_system', 'database', 'virtual_node'];
+/** Edge label sets kept by (client, server, connection type) at most; past it the cache starts over. */
+const MAX_CACHED_EDGE_LABELS = 64 * 1024;
+
+/** Attribute keys read from resources and spans, at fixed places in the key set. */
+const K_SERVICE = 0;
+const K_DB_NAME = 1;
+const K_DB_SYSTEM = 2;
+const K_PEER_SERVICE = 3;
+const K_SERVER_ADDRESS = 4;
+const K_NETWORK_PEER_ADDRESS = 5;
+const K_NETWORK_PEER_PORT = 6;
+const FIXED_KEYS = ['service.name', 'db.name', 'db.system', 'peer.service', 'server.address', 'network.peer.address', 'network.peer.port'];
+
+/** Interner kinds: attribute values (AnyValue bytes). */
+const ANY_VALUE = 1;
+
 export class ServiceGraphsProcessor implements Processor {
   readonly name = SERVICE_GRAPHS;
   readonly metricNames: string[];
@@ -85,6 +130,19 @@ export class ServiceGraphsProcessor implements Processor {
   private readonly timer: NodeJS.Timeout | undefined;
   private readonly graph: ServiceGraphView;
   private readonly now: () => number;
+  private readonly keys: AttributeKeys;
+  /** Index in `keys` of each peer attribute and each dimension. */
+  private readonly peerKeys: number[];
+  private readonly dimensionKeys: number[];
+  private readonly multiplierKey: Buffer | undefined;
+  private readonly strings = new Interner();
+  /** client → server → series per connection type; only without dimensions (their labels vary per edge). */
+  private readonly edgeSeries = new Map<string, Map<string, Array<EdgeSeries | undefined>>>();
+  private cachedEdgeLabels = 0;
+  // Counts for the process's own metrics, added once per push or expiry sweep.
+  private storedEdges = 0;
+  private droppedSpans = 0;
+  private expiredEdges = 0;
 
   constructor(
     private readonly cfg: ServiceGraphsConfig,
@@ -117,18 +175,22 @@ export class ServiceGraphsProcessor implements Processor {
       METRIC_UNPAIRED_SPANS_TOTAL,
       METRIC_DROPPED_SPANS_TOTAL,
     ];
+    const keyNames = [...FIXED_KEYS];
+    const indexOf = (k: string) => {
+      let i = keyNames.indexOf(k);
+      if (i < 0) i = keyNames.push(k) - 1;
+      return i;
+    };
+    this.peerKeys = cfg.peerAttributes.map(indexOf);
+    this.dimensionKeys = cfg.dimensions.map(indexOf);
+    this.keys = new AttributeKeys(keyNames);
+    this.multiplierKey = cfg.spanMultiplierKey === '' ? undefined : Buffer.from(cfg.spanMultiplierKey, 'utf8');
     this.now = opts.now ?? Date.now;
     this.graph = new ServiceGraphView(
       { requestTotal: this.requestTotal, requestFailedTotal: this.requestFailedTotal, serverSeconds: this.serverSeconds, clientSeconds: this.clientSeconds },
       this.now(),
     );
-    this.store = new EdgeStore(
-      cfg.waitMs,
-      cfg.maxItems,
-      (e) => this.onComplete(e),
-      (e) => this.onExpire(e),
-      opts.now,
-    );
+    this.store = new EdgeStore(cfg.waitMs, cfg.maxItems, opts.now);
     if (opts.expireTimer ?? true) {
       this.timer = setInterval(() => this.expire(), EXPIRE_INTERVAL_MS);
       this.timer.unref();
@@ -143,7 +205,8 @@ export class ServiceGraphsProcessor implements Processor {
   /** Expires edges that waited `wait`, and snapshots the edges' counters for their rates (every EXPIRE_INTERVAL_MS). */
   expire(): void {
     this.registry.tick();
-    this.store.expire();
+    this.store.expire((e) => this.onExpire(e));
+    this.flushCounts();
     this.graph.snapshot(this.now());
   }
 
@@ -156,139 +219,219 @@ export class ServiceGraphsProcessor implements Processor {
     clearInterval(this.timer);
   }
 
-  pushSpans(batches: readonly ResourceBatch[]): void {
-    for (const { resourceAttributes, spans } of batches) {
-      const service = findAttribute('service.name', resourceAttributes);
+  pushSpans(b: SpanBatch): void {
+    const keys = this.keys;
+    let resource = -1;
+    let service: string | undefined;
+    for (let s = 0; s < b.n; s++) {
+      if (b.get(s, S_KEPT) === 0) continue;
+      const kind = b.get(s, S_KIND);
+      const clientSide = kind === KIND_CLIENT || kind === KIND_PRODUCER;
+      if (!clientSide && kind !== KIND_SERVER && kind !== KIND_CONSUMER) continue;
+      const buf = b.bufOf(s);
+      const r = b.resourceOf(s);
+      if (r !== resource) {
+        resource = r;
+        keys.scanResource(b, r, buf);
+        service =
+          this.keys.resourceStart[K_SERVICE] === -2 ? undefined : this.value(buf, this.keys.resourceStart[K_SERVICE]!, this.keys.resourceEnd[K_SERVICE]!);
+      }
       if (service === undefined) continue;
-      for (const { span } of spans) {
-        const multiplier = spanMultiplier(this.cfg.spanMultiplierKey, span.attributes);
-        const messaging = span.kind === KIND_PRODUCER || span.kind === KIND_CONSUMER;
-        const connectionType: ConnectionType = messaging ? 'messaging_system' : '';
-        let result;
-        // The client side keys its edge by its own span ID, the server side by its parent's.
-        if (span.kind === KIND_CLIENT || span.kind === KIND_PRODUCER)
-          result = this.upsertSide('client', `${span.traceIdHex}-${span.spanIdHex}`, service, resourceAttributes, span, connectionType, multiplier);
-        else if (span.kind === KIND_SERVER || span.kind === KIND_CONSUMER)
-          result = this.upsertSide('server', `${span.traceIdHex}-${span.parentSpanIdHex}`, service, resourceAttributes, span, connectionType, multiplier);
-        else continue;
-        if (result === 'stored') this.metrics.serviceGraphEdges.inc({ tenant: this.tenant });
-      }
-    }
-  }
-
-  private upsertSide(
-    side: 'client' | 'server',
-    key: string,
-    service: string,
-    resource: AttributeList,
-    span: SpanLite,
-    connectionType: ConnectionType,
-    multiplier: number,
-  ) {
-    return this.store.upsert(
-      key,
-      (e) => {
-        e.traceID = withoutLeadingZeros(span.traceIdHex);
-        e.connectionType = connectionType;
-        const latency = durationSeconds(span.startTimeUnixNano, span.endTimeUnixNano);
-        if (side === 'client') {
-          e.clientService = service;
-          e.clientLatencySec = latency;
-          e.clientEndUnixNano = span.endTimeUnixNano;
+      keys.scanSpan(b, s, buf);
+      const multiplier = this.multiplierKey ? spanMultiplier(b, s, this.multiplierKey) : 1;
+      // The client side keys its edge by its own span ID, the server side by its parent's.
+      const id = clientSide ? S_ID : S_PARENT;
+      this.store.setKey(buf, b.get(s, S_TRACE), b.get(s, S_TRACE + 1), b.get(s, id), b.get(s, id + 1));
+      let e = this.store.find();
+      const stored = e !== undefined;
+      e ??= this.store.create();
+      this.update(e, clientSide, kind === KIND_PRODUCER || kind === KIND_CONSUMER, service, b, s, buf, multiplier);
+      if (isComplete(e)) {
+        if (stored) this.store.remove(e);
+        this.onComplete(e);
+        this.store.release(e);
+      } else if (!stored) {
+        if (this.store.full) {
+          this.onDropped(e);
+          this.store.release(e);
         } else {
-          e.serverService = service;
-          e.serverLatencySec = latency;
-          e.serverStartUnixNano = span.startTimeUnixNano;
+          this.store.insert(e);
+          this.storedEdges++;
         }
-        e.failed ||= span.status?.code === STATUS_ERROR;
-        this.upsertDimensions(`${side}_`, e.dimensions, resource, span.attributes);
-        e.spanMultiplier = multiplier;
-        this.upsertPeerNode(e, span.attributes);
-        if (side === 'client') upsertDatabaseRequest(e, resource, span);
-      },
-      (e) => this.onDropped(e),
-    );
-  }
-
-  private upsertDimensions(prefix: string, m: Map<string, string>, resource: AttributeList, span: AttributeList): void {
-    for (const d of this.cfg.dimensions) {
-      const v = findAttribute(d, resource, span);
-      if (v !== undefined) m.set(this.cfg.enableClientServerPrefix ? prefix + d : d, v);
-    }
-  }
-
-  private upsertPeerNode(e: Edge, span: AttributeList): void {
-    for (const key of this.cfg.peerAttributes) {
-      const v = findAttribute(key, span);
-      if (v !== undefined) {
-        e.peerNode = v;
-        return;
       }
     }
+    this.flushCounts();
   }
 
-  private labelsOf(e: Edge) {
+  private flushCounts(): void {
+    const tenant = { tenant: this.tenant };
+    if (this.storedEdges > 0) this.metrics.serviceGraphEdges.inc(tenant, this.storedEdges);
+    if (this.droppedSpans > 0) this.metrics.serviceGraphDroppedSpans.inc(tenant, this.droppedSpans);
+    if (this.expiredEdges > 0) this.metrics.serviceGraphExpiredEdges.inc(tenant, this.expiredEdges);
+    this.storedEdges = this.droppedSpans = this.expiredEdges = 0;
+  }
+
+  /** An attribute value as a label value, decoded once per distinct bytes. */
+  private value(buf: Uint8Array, start: number, end: number): string {
+    return start < 0 ? '' : this.strings.intern(ANY_VALUE, buf, start, end, anyValueString);
+  }
+
+  /** The value of key `k` in the resource, else in the span (Tempo's FindAttributeValue over both); undefined when absent. */
+  private find(buf: Uint8Array, k: number): string | undefined {
+    if (this.keys.resourceStart[k] !== -2) return this.value(buf, this.keys.resourceStart[k]!, this.keys.resourceEnd[k]!);
+    if (this.keys.valueStart[k] !== -2) return this.value(buf, this.keys.valueStart[k]!, this.keys.valueEnd[k]!);
+    return undefined;
+  }
+
+  /** One side of the edge from span `s` (whose attributes `keys` holds). */
+  private update(e: Edge, clientSide: boolean, messaging: boolean, service: string, b: SpanBatch, s: number, buf: Uint8Array, multiplier: number): void {
+    e.connectionType = messaging ? 'messaging_system' : '';
+    const latency = b.durationSeconds(s);
+    if (clientSide) {
+      e.clientService = service;
+      e.clientLatencySec = latency;
+      e.clientEndHi = b.get(s, S_END_HI) >>> 0;
+      e.clientEndLo = b.get(s, S_END_LO) >>> 0;
+    } else {
+      e.serverService = service;
+      e.serverLatencySec = latency;
+      e.serverStartHi = b.get(s, S_START_HI) >>> 0;
+      e.serverStartLo = b.get(s, S_START_LO) >>> 0;
+    }
+    e.failed ||= b.get(s, S_STATUS) === STATUS_ERROR;
+    if (this.dimensionKeys.length > 0) {
+      const prefix = clientSide ? 'client_' : 'server_';
+      for (let d = 0; d < this.dimensionKeys.length; d++) {
+        const v = this.find(buf, this.dimensionKeys[d]!);
+        const name = this.cfg.dimensions[d]!;
+        if (v !== undefined) (e.dimensions ??= new Map()).set(this.cfg.enableClientServerPrefix ? prefix + name : name, v);
+      }
+    }
+    e.spanMultiplier = multiplier;
+    // A peer attribute of the span itself (not its resource): the server's name if none answers.
+    for (const k of this.peerKeys) {
+      if (this.keys.valueStart[k] === -2) continue;
+      e.peerNode = this.value(buf, this.keys.valueStart[k]!, this.keys.valueEnd[k]!);
+      break;
+    }
+    if (clientSide) this.databaseRequest(e, latency, buf);
+  }
+
+  /** A client span with db.name or db.system is a database call: its edge is complete with the database as server. */
+  private databaseRequest(e: Edge, latency: number, buf: Uint8Array): void {
+    const dbName = this.find(buf, K_DB_NAME);
+    if (dbName === undefined && this.find(buf, K_DB_SYSTEM) === undefined) return;
+    e.connectionType = 'database';
+    e.serverLatencySec = latency;
+    const peer = this.find(buf, K_PEER_SERVICE) ?? this.find(buf, K_SERVER_ADDRESS);
+    if (peer !== undefined) {
+      e.serverService = peer;
+      return;
+    }
+    const host = this.find(buf, K_NETWORK_PEER_ADDRESS);
+    if (host !== undefined) {
+      const port = this.find(buf, K_NETWORK_PEER_PORT);
+      e.serverService = port === undefined ? host : `${host}:${port}`;
+      return;
+    }
+    if (dbName) e.serverService = dbName;
+  }
+
+  private labelsOf(e: Edge): LabelSet {
     const values = [e.clientService, e.serverService, e.connectionType];
     for (const d of this.dimensions) {
       if (this.cfg.enableClientServerPrefix && d !== VIRTUAL_NODE_LABEL)
-        values.push(e.dimensions.get(`client_${d}`) ?? '', e.dimensions.get(`server_${d}`) ?? '');
-      else values.push(e.dimensions.get(d) ?? '');
+        values.push(e.dimensions?.get(`client_${d}`) ?? '', e.dimensions?.get(`server_${d}`) ?? '');
+      else values.push(e.dimensions?.get(d) ?? '');
     }
     return this.registry.labels(this.labelNames, values);
   }
 
+  /** The series of an edge's labels: kept per (client, server, connection type) when there are no dimensions. */
+  private seriesOf(e: Edge): EdgeSeries {
+    const fresh = (): EdgeSeries => ({
+      labels: this.labelsOf(e),
+      total: undefined,
+      failed: undefined,
+      server: undefined,
+      client: undefined,
+      messaging: undefined,
+      unpaired: undefined,
+      dropped: undefined,
+    });
+    if (this.dimensions.length > 0) return fresh();
+    let byServer = this.edgeSeries.get(e.clientService);
+    if (!byServer) {
+      if (this.cachedEdgeLabels >= MAX_CACHED_EDGE_LABELS) {
+        this.edgeSeries.clear();
+        this.cachedEdgeLabels = 0;
+      }
+      this.edgeSeries.set(e.clientService, (byServer = new Map()));
+    }
+    let byType = byServer.get(e.serverService);
+    if (!byType) byServer.set(e.serverService, (byType = new Array<EdgeSeries | undefined>(CONNECTION_TYPES.length)));
+    const t = CONNECTION_TYPES.indexOf(e.connectionType);
+    let h = byType[t];
+    if (!h) {
+      h = byType[t] = fresh();
+      this.cachedEdgeLabels++;
+    }
+    return h;
+  }
+
+  /**
+   * Counts a completed edge. Each series is asked of the registry when missing or removed (stale), in
+   * Tempo's order, so that max_active_series refuses (and counts) exactly as per-call updates would.
+   */
   private onComplete(e: Edge): void {
-    const labels = this.labelsOf(e);
-    this.requestTotal.inc(labels, e.spanMultiplier);
-    if (e.failed) this.requestFailedTotal.inc(labels, e.spanMultiplier);
-    this.serverSeconds.observe(labels, e.serverLatencySec, e.traceID, e.spanMultiplier);
-    this.clientSeconds.observe(labels, e.clientLatencySec, e.traceID, e.spanMultiplier);
-    if (this.messagingSeconds && e.connectionType === 'messaging_system' && e.clientEndUnixNano < e.serverStartUnixNano) {
-      this.messagingSeconds.observe(labels, durationSeconds(e.clientEndUnixNano, e.serverStartUnixNano), e.traceID, e.spanMultiplier);
+    const h = this.seriesOf(e);
+    const m = e.spanMultiplier;
+    const tS = e.traceIdStart;
+    const tE = e.traceIdEnd;
+    if (!h.total || h.total.removed) h.total = this.requestTotal.seriesFor(h.labels);
+    if (h.total) this.requestTotal.add(h.total, m);
+    if (e.failed) {
+      if (!h.failed || h.failed.removed) h.failed = this.requestFailedTotal.seriesFor(h.labels);
+      if (h.failed) this.requestFailedTotal.add(h.failed, m);
+    }
+    if (!h.server || h.server.removed) h.server = this.serverSeconds.seriesFor(h.labels);
+    if (h.server) this.serverSeconds.observeWithTraceId(h.server, e.serverLatencySec, m, e.key, tS, tE);
+    if (!h.client || h.client.removed) h.client = this.clientSeconds.seriesFor(h.labels);
+    if (h.client) this.clientSeconds.observeWithTraceId(h.client, e.clientLatencySec, m, e.key, tS, tE);
+    const clientEndsBeforeServerStarts = e.clientEndHi < e.serverStartHi || (e.clientEndHi === e.serverStartHi && e.clientEndLo < e.serverStartLo);
+    if (this.messagingSeconds && e.connectionType === 'messaging_system' && clientEndsBeforeServerStarts) {
+      if (!h.messaging || h.messaging.removed) h.messaging = this.messagingSeconds.seriesFor(h.labels);
+      // Exact as Number(serverStart - clientEnd) on BigInts: the product is exact, the sum rounds once.
+      const seconds = ((e.serverStartHi - e.clientEndHi) * 4294967296 + (e.serverStartLo - e.clientEndLo)) / 1e9;
+      if (h.messaging) this.messagingSeconds.observeWithTraceId(h.messaging, seconds, m, e.key, tS, tE);
     }
   }
 
   private onDropped(e: Edge): void {
-    this.metrics.serviceGraphDroppedSpans.inc({ tenant: this.tenant });
-    this.dropped.inc(this.labelsOf(e), 1);
+    this.droppedSpans++;
+    const h = this.seriesOf(e);
+    if (!h.dropped || h.dropped.removed) h.dropped = this.dropped.seriesFor(h.labels);
+    if (h.dropped) this.dropped.add(h.dropped, 1);
   }
 
   private onExpire(e: Edge): void {
-    this.metrics.serviceGraphExpiredEdges.inc({ tenant: this.tenant });
-    this.unpaired.inc(this.labelsOf(e), 1);
+    this.expiredEdges++;
+    const h = this.seriesOf(e);
+    if (!h.unpaired || h.unpaired.removed) h.unpaired = this.unpaired.seriesFor(h.labels);
+    if (h.unpaired) this.unpaired.add(h.unpaired, 1);
     e.connectionType = 'virtual_node';
     if (e.clientService === '') {
       // A server span nobody called that we know of: a root span is a request from a user (a browser, curl).
-      if (e.key.endsWith('-')) {
+      if (e.spanIdEmpty) {
         e.clientService = 'user';
-        if (this.cfg.enableVirtualNodeLabel) e.dimensions.set(VIRTUAL_NODE_LABEL, 'client');
+        if (this.cfg.enableVirtualNodeLabel) (e.dimensions ??= new Map()).set(VIRTUAL_NODE_LABEL, 'client');
         this.onComplete(e);
       }
     } else if (e.serverService === '' && e.peerNode !== '') {
       // A call to a service that sends no spans (an external API, a database): named by its peer attribute.
       e.serverService = e.peerNode;
-      if (this.cfg.enableVirtualNodeLabel) e.dimensions.set(VIRTUAL_NODE_LABEL, 'server');
+      if (this.cfg.enableVirtualNodeLabel) (e.dimensions ??= new Map()).set(VIRTUAL_NODE_LABEL, 'server');
       this.onComplete(e);
     }
   }
-}
-
-/** A client span with db.name or db.system is a database call: its edge is complete with the database as server. */
-function upsertDatabaseRequest(e: Edge, resource: AttributeList, span: SpanLite): void {
-  const dbName = findAttribute('db.name', resource, span.attributes);
-  if (dbName === undefined && findAttribute('db.system', resource, span.attributes) === undefined) return;
-  e.connectionType = 'database';
-  e.serverLatencySec = durationSeconds(span.startTimeUnixNano, span.endTimeUnixNano);
-  const peer = findAttribute('peer.service', resource, span.attributes) ?? findAttribute('server.address', resource, span.attributes);
-  if (peer !== undefined) {
-    e.serverService = peer;
-    return;
-  }
-  const host = findAttribute('network.peer.address', resource, span.attributes);
-  if (host !== undefined) {
-    const port = findAttribute('network.peer.port', resource, span.attributes);
-    e.serverService = port === undefined ? host : `${host}:${port}`;
-    return;
-  }
-  if (dbName) e.serverService = dbName;
 }

@@ -7,12 +7,14 @@
 // Prometheus' label sanitising and `__` in front when it would collide with an intrinsic label; its value
 // comes from the resource attributes, else from the span's, else empty.
 
-import { findAttribute, spanMultiplier } from '../attributes';
+import { ByteKeyTable } from '../byte-table';
+import type { CounterSeries } from '../registry/counter';
+import type { HistogramSeries } from '../registry/histogram';
 import type { Counter, Histogram } from '../registry/metric';
 import type { Registry } from '../registry/registry';
 import { sanitizeLabelName } from '../registry/labels';
-import type { ResourceBatch } from '../spans';
-import { durationSeconds, enumName, SPAN_KIND_NAMES, SPAN_METRICS, STATUS_CODE_NAMES, withoutLeadingZeros, type Processor } from './processor';
+import { anyValueString, AttributeKeys, S_END, S_KEPT, S_KIND, S_MESSAGE, S_NAME, S_START, S_STATUS, S_TRACE, spanMultiplier, type SpanBatch } from '../spans';
+import { enumName, SPAN_KIND_NAMES, SPAN_METRICS, STATUS_CODE_NAMES, type Processor } from './processor';
 
 export const METRIC_CALLS = 'traces_spanmetrics_calls_total';
 export const METRIC_LATENCY = 'traces_spanmetrics_latency';
@@ -44,6 +46,22 @@ export function dimensionLabel(attribute: string): string {
   return RESERVED.has(s) ? `__${s}` : s;
 }
 
+/** A label set's three series, kept by the bytes its labels were made from. */
+interface SeriesHandle {
+  readonly calls: CounterSeries;
+  readonly latency: HistogramSeries;
+  readonly size: CounterSeries;
+}
+
+/** Keys of the series table at most (more distinct label byte strings than this: it starts over). */
+const MAX_KEYS = 256 * 1024;
+
+/**
+ * Per span, the bytes its labels come from (service.name's value, name, kind, status, dimension values)
+ * are looked up in a table of the series they made; only a new combination decodes strings and builds
+ * a label set. Bytes that differ but print the same (an int and a string "1") find the same series
+ * through the registry. A series removed as stale (or refused by max_active_series) is looked up again.
+ */
 export class SpanMetricsProcessor implements Processor {
   readonly name = SPAN_METRICS;
   readonly metricNames = [METRIC_CALLS, METRIC_LATENCY, METRIC_SIZE];
@@ -51,6 +69,10 @@ export class SpanMetricsProcessor implements Processor {
   private readonly latency: Histogram;
   private readonly size: Counter;
   private readonly labelNames: string[];
+  private readonly table = new ByteKeyTable<SeriesHandle>(MAX_KEYS);
+  /** service.name, then the dimensions, searched in resource and span attributes. */
+  private readonly keys: AttributeKeys;
+  private readonly multiplierKey: Buffer | undefined;
 
   constructor(
     private readonly cfg: SpanMetricsConfig,
@@ -68,27 +90,95 @@ export class SpanMetricsProcessor implements Processor {
     this.calls = registry.newCounter(METRIC_CALLS);
     this.latency = registry.newHistogram(METRIC_LATENCY, cfg.histogramBuckets);
     this.size = registry.newCounter(METRIC_SIZE);
+    this.keys = new AttributeKeys(['service.name', ...cfg.dimensions]);
+    this.multiplierKey = cfg.spanMultiplierKey === '' ? undefined : Buffer.from(cfg.spanMultiplierKey, 'utf8');
   }
 
-  pushSpans(batches: readonly ResourceBatch[]): void {
+  pushSpans(b: SpanBatch): void {
     const i = this.cfg.intrinsicDimensions;
-    for (const { resourceAttributes, spans } of batches) {
-      const service = findAttribute('service.name', resourceAttributes) ?? '';
-      for (const { span, size } of spans) {
-        const values: string[] = [];
-        if (i.service) values.push(service);
-        if (i.span_name) values.push(span.name);
-        if (i.span_kind) values.push(enumName(SPAN_KIND_NAMES, span.kind));
-        if (i.status_code) values.push(enumName(STATUS_CODE_NAMES, span.status?.code ?? 0));
-        if (i.status_message) values.push(span.status?.message ?? '');
-        for (const d of this.cfg.dimensions) values.push(findAttribute(d, resourceAttributes, span.attributes) ?? '');
-        const labels = this.registry.labels(this.labelNames, values);
-        const multiplier = spanMultiplier(this.cfg.spanMultiplierKey, span.attributes);
-        this.calls.inc(labels, multiplier);
-        this.latency.observe(labels, durationSeconds(span.startTimeUnixNano, span.endTimeUnixNano), withoutLeadingZeros(span.traceIdHex), multiplier);
-        this.size.inc(labels, size);
+    const dims = this.cfg.dimensions.length;
+    const keys = this.keys;
+    const t = this.table;
+    let resource = -1;
+    for (let s = 0; s < b.n; s++) {
+      if (b.get(s, S_KEPT) === 0) continue;
+      const buf = b.bufOf(s);
+      const r = b.resourceOf(s);
+      if (r !== resource) {
+        resource = r;
+        keys.scanResource(b, r, buf);
       }
+      t.begin();
+      if (i.service) this.addValue(buf, this.keys.resourceStart[0]!, this.keys.resourceEnd[0]!);
+      if (i.span_name) t.addBytes(buf, b.get(s, S_NAME), b.get(s, S_NAME + 1));
+      if (i.span_kind) t.addSmall(b.get(s, S_KIND));
+      if (i.status_code) t.addSmall(b.get(s, S_STATUS));
+      if (i.status_message) t.addBytes(buf, b.get(s, S_MESSAGE), b.get(s, S_MESSAGE + 1));
+      if (dims > 0) {
+        keys.scanSpan(b, s, buf);
+        for (let d = 1; d <= dims; d++) {
+          // The resource's value first, else the span's (Tempo's order).
+          if (this.keys.resourceStart[d] !== -2) {
+            t.addByte(1);
+            this.addValue(buf, this.keys.resourceStart[d]!, this.keys.resourceEnd[d]!);
+          } else {
+            t.addByte(2);
+            this.addValue(buf, keys.valueStart[d]!, keys.valueEnd[d]!);
+          }
+        }
+      }
+      const multiplier = this.multiplierKey ? spanMultiplier(b, s, this.multiplierKey) : 1;
+      const duration = b.durationSeconds(s);
+      const size = b.get(s, S_END) - b.get(s, S_START);
+      let h = t.get();
+      if (h === undefined || h.calls.removed || h.latency.removed || h.size.removed) {
+        // A new combination (or a series gone stale): its labels, and its series in the order Tempo
+        // updates them; a series the registry refuses (max_active_series) is asked for again next time.
+        const labels = this.registry.labels(this.labelNames, this.labelValues(b, s, buf));
+        const calls = this.calls.seriesFor(labels);
+        const latency = this.latency.seriesFor(labels);
+        const sizeSeries = this.size.seriesFor(labels);
+        if (!calls || !latency || !sizeSeries) {
+          if (calls) this.calls.add(calls, multiplier);
+          if (latency) this.latency.observeWithTraceId(latency, duration, multiplier, buf, b.get(s, S_TRACE), b.get(s, S_TRACE + 1));
+          if (sizeSeries) this.size.add(sizeSeries, size);
+          continue;
+        }
+        h = { calls, latency, size: sizeSeries };
+        t.set(h);
+      }
+      this.calls.add(h.calls, multiplier);
+      this.latency.observeWithTraceId(h.latency, duration, multiplier, buf, b.get(s, S_TRACE), b.get(s, S_TRACE + 1));
+      this.size.add(h.size, size);
     }
+  }
+
+  /** An attribute's AnyValue bytes in the key: absent, without a value, or the value's bytes. */
+  private addValue(buf: Uint8Array, start: number, end: number): void {
+    if (start < 0) this.table.addByte(start === -2 ? 0 : 1);
+    else {
+      this.table.addByte(2);
+      this.table.addBytes(buf, start, end);
+    }
+  }
+
+  /** Span `s`'s label values, as Tempo makes them. */
+  private labelValues(b: SpanBatch, s: number, buf: Uint8Array): string[] {
+    const i = this.cfg.intrinsicDimensions;
+    const str = (f: number) => Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength).toString('utf8', b.get(s, f), b.get(s, f + 1));
+    const values: string[] = [];
+    if (i.service) values.push(this.keys.resourceStart[0] === -2 ? '' : anyValueString(buf, this.keys.resourceStart[0]!, this.keys.resourceEnd[0]!));
+    if (i.span_name) values.push(str(S_NAME));
+    if (i.span_kind) values.push(enumName(SPAN_KIND_NAMES, b.get(s, S_KIND)));
+    if (i.status_code) values.push(enumName(STATUS_CODE_NAMES, b.get(s, S_STATUS)));
+    if (i.status_message) values.push(str(S_MESSAGE));
+    for (let d = 1; d <= this.cfg.dimensions.length; d++) {
+      const fromResource = this.keys.resourceStart[d] !== -2;
+      const start = fromResource ? this.keys.resourceStart[d]! : this.keys.valueStart[d]!;
+      const end = fromResource ? this.keys.resourceEnd[d]! : this.keys.valueEnd[d]!;
+      values.push(start === -2 ? '' : anyValueString(buf, start, end));
+    }
+    return values;
   }
 
   shutdown(): void {}

@@ -4,11 +4,13 @@ import type { Series } from '@stave/remote-write';
 import { seriesLabels, type LabelSet } from './labels';
 import { FIRST_SAMPLE_OFFSET_MS, type Counter, type Metric, type SeriesHooks } from './metric';
 
-interface CounterSeries {
+/** One series; processors may keep it and update it with add() until `removed` (stale, or unregistered). */
+export interface CounterSeries {
   readonly labels: LabelSet;
   value: number;
   lastUpdated: number;
   isNew: boolean;
+  removed: boolean;
 }
 
 export class RegistryCounter implements Counter, Metric {
@@ -20,15 +22,24 @@ export class RegistryCounter implements Counter, Metric {
   ) {}
 
   inc(labels: LabelSet, value: number): void {
-    if (!(value >= 0)) throw new Error(`counter ${this.name} can only increase (got ${value})`);
+    const s = this.seriesFor(labels);
+    if (s) this.add(s, value);
+  }
+
+  /** The series of `labels`, created (at 0) if the registry admits one more; undefined when it refuses (counted). */
+  seriesFor(labels: LabelSet): CounterSeries | undefined {
     const s = this.series.get(labels.key);
-    if (s) {
-      s.value += value;
-      s.lastUpdated = this.hooks.now();
-      return;
-    }
-    if (!this.hooks.onAdd(1)) return;
-    this.series.set(labels.key, { labels, value, lastUpdated: this.hooks.now(), isNew: true });
+    if (s) return s;
+    if (!this.hooks.onAdd(1)) return undefined;
+    const created = { labels, value: 0, lastUpdated: this.hooks.now(), isNew: true, removed: false };
+    this.series.set(labels.key, created);
+    return created;
+  }
+
+  add(s: CounterSeries, value: number): void {
+    if (!(value >= 0)) throw new Error(`counter ${this.name} can only increase (got ${value})`);
+    s.value += value;
+    s.lastUpdated = this.hooks.now();
   }
 
   forEachSeries(fn: (labels: LabelSet, value: number) => void): void {
@@ -49,6 +60,7 @@ export class RegistryCounter implements Counter, Metric {
   removeStale(beforeMs: number): void {
     for (const [key, s] of this.series) {
       if (s.lastUpdated >= beforeMs) continue;
+      s.removed = true;
       this.series.delete(key);
       this.hooks.onRemove(1);
     }

@@ -3,19 +3,35 @@
 // observation as an exemplar, sent once with the next collection.
 
 import type { Series } from '@stave/remote-write';
+import { traceIdString } from '../spans';
 import { seriesLabels, type LabelSet } from './labels';
 import { FIRST_SAMPLE_OFFSET_MS, formatFloat, type Histogram, type Metric, type SeriesHooks } from './metric';
 
-interface HistogramSeries {
+/** Trace IDs kept as bytes for exemplars up to this long (OTLP's are 16); longer ones as strings. */
+const EXEMPLAR_ID_BYTES = 16;
+const EX_NONE = 0;
+const EX_BYTES = 1;
+const EX_STRING = 2;
+
+/** One label set's series; processors may keep it and update it with observeSeries() until `removed`. */
+export interface HistogramSeries {
   readonly labels: LabelSet;
   count: number;
   sum: number;
   /** Cumulative counts, one per bound (+Inf last). */
   readonly buckets: Float64Array;
-  /** Per bound: the latest observation's trace ID and value, until collected. */
-  readonly exemplars: Array<{ traceID: string; value: number } | undefined>;
+  /**
+   * Per bound, the latest observation's exemplar until collected: its value, whether it has one
+   * (EX_*), and its trace ID as bytes (EXEMPLAR_ID_BYTES per bound, with their length) or as a string.
+   */
+  readonly exValue: Float64Array;
+  readonly exState: Uint8Array;
+  readonly exBytes: Uint8Array;
+  readonly exLength: Uint8Array;
+  exStrings: Array<string | undefined> | undefined;
   lastUpdated: number;
   isNew: boolean;
+  removed: boolean;
 }
 
 export class RegistryHistogram implements Histogram, Metric {
@@ -40,31 +56,77 @@ export class RegistryHistogram implements Histogram, Metric {
   }
 
   observe(labels: LabelSet, value: number, traceID: string, multiplier = 1): void {
-    let s = this.series.get(labels.key);
-    if (!s) {
-      if (!this.hooks.onAdd(this.seriesPerLabelSet)) return;
-      s = {
-        labels,
-        count: 0,
-        sum: 0,
-        buckets: new Float64Array(this.bounds.length),
-        exemplars: new Array(this.bounds.length).fill(undefined),
-        lastUpdated: 0,
-        isNew: true,
-      };
-      this.series.set(labels.key, s);
+    const s = this.seriesFor(labels);
+    if (!s) return;
+    const i = this.observeSeries(s, value, multiplier);
+    if (i >= 0 && traceID !== '') {
+      (s.exStrings ??= [])[i] = traceID;
+      s.exState[i] = EX_STRING;
+      s.exValue[i] = value;
     }
+  }
+
+  /** The series of `labels`, created (empty) if the registry admits its series; undefined when it refuses (counted). */
+  seriesFor(labels: LabelSet): HistogramSeries | undefined {
+    let s = this.series.get(labels.key);
+    if (s) return s;
+    if (!this.hooks.onAdd(this.seriesPerLabelSet)) return undefined;
+    const n = this.bounds.length;
+    s = {
+      labels,
+      count: 0,
+      sum: 0,
+      buckets: new Float64Array(n),
+      exValue: new Float64Array(n),
+      exState: new Uint8Array(n),
+      exBytes: new Uint8Array(n * EXEMPLAR_ID_BYTES),
+      exLength: new Uint8Array(n),
+      exStrings: undefined,
+      lastUpdated: 0,
+      isNew: true,
+      removed: false,
+    };
+    this.series.set(labels.key, s);
+    return s;
+  }
+
+  /**
+   * Observes `value` `multiplier` times, with trace ID buf[idStart, idEnd) as the exemplar of the bucket
+   * it falls in (none when the ID is empty or all zeros: it would print as '').
+   */
+  observeWithTraceId(s: HistogramSeries, value: number, multiplier: number, buf: Uint8Array, idStart: number, idEnd: number): void {
+    const i = this.observeSeries(s, value, multiplier);
+    if (i < 0) return;
+    let nonZero = false;
+    for (let p = idStart; p < idEnd; p++) if (buf[p] !== 0) nonZero = true;
+    if (!nonZero) return;
+    s.exValue[i] = value;
+    const len = idEnd - idStart;
+    if (len > EXEMPLAR_ID_BYTES) {
+      (s.exStrings ??= [])[i] = traceIdString(buf, idStart, idEnd);
+      s.exState[i] = EX_STRING;
+      return;
+    }
+    const o = i * EXEMPLAR_ID_BYTES;
+    for (let p = 0; p < len; p++) s.exBytes[o + p] = buf[idStart + p]!;
+    s.exLength[i] = len;
+    s.exState[i] = EX_BYTES;
+  }
+
+  /** Counts the observation; returns the first bucket it falls in (-1: none, a NaN). */
+  private observeSeries(s: HistogramSeries, value: number, multiplier: number): number {
     s.count += multiplier;
     s.sum += value * multiplier;
     let first = -1;
-    for (let i = 0; i < this.bounds.length; i++) {
-      if (value <= this.bounds[i]!) {
+    const bounds = this.bounds;
+    for (let i = 0; i < bounds.length; i++) {
+      if (value <= bounds[i]!) {
         s.buckets[i]! += multiplier;
         if (first < 0) first = i;
       }
     }
-    if (first >= 0 && traceID !== '') s.exemplars[first] = { traceID, value };
     s.lastUpdated = this.hooks.now();
+    return first;
   }
 
   forEachSeries(fn: (labels: LabelSet, sum: number, count: number) => void): void {
@@ -84,10 +146,11 @@ export class RegistryHistogram implements Histogram, Metric {
       out.push({ labels: seriesLabels(`${this.name}_count`, s.labels, external), samples: samples(s, s.count) });
       for (let i = 0; i < this.bounds.length; i++) {
         const series: Series = { labels: seriesLabels(`${this.name}_bucket`, s.labels, external, ['le', this.le[i]!]), samples: samples(s, s.buckets[i]!) };
-        const ex = s.exemplars[i];
-        if (ex) {
-          series.exemplars = [{ labels: [[this.traceIDLabel, ex.traceID]], value: ex.value, timestampMs: timeMs }];
-          s.exemplars[i] = undefined;
+        const state = s.exState[i];
+        if (state !== EX_NONE) {
+          const traceID = state === EX_BYTES ? traceIdString(s.exBytes, i * EXEMPLAR_ID_BYTES, i * EXEMPLAR_ID_BYTES + s.exLength[i]!) : s.exStrings![i]!;
+          series.exemplars = [{ labels: [[this.traceIDLabel, traceID]], value: s.exValue[i]!, timestampMs: timeMs }];
+          s.exState[i] = EX_NONE;
         }
         out.push(series);
       }
@@ -99,6 +162,7 @@ export class RegistryHistogram implements Histogram, Metric {
   removeStale(beforeMs: number): void {
     for (const [key, s] of this.series) {
       if (s.lastUpdated >= beforeMs) continue;
+      s.removed = true;
       this.series.delete(key);
       this.hooks.onRemove(this.seriesPerLabelSet);
     }

@@ -1,6 +1,8 @@
 // What the registry needs of each metric it manages, and what each metric needs of the registry.
 
 import type { Series } from '@stave/remote-write';
+import type { CounterSeries } from './counter';
+import type { HistogramSeries } from './histogram';
 import type { LabelSet } from './labels';
 
 /** The registry's side: admission of new series (max_active_series) and their removal. */
@@ -28,6 +30,12 @@ export interface Metric {
 
 export interface Counter {
   inc(labels: LabelSet, value: number): void;
+  /**
+   * The series of `labels`, created if the registry admits it (undefined: refused, and counted), for
+   * callers that keep it and add() to it directly until it is `removed`.
+   */
+  seriesFor(labels: LabelSet): CounterSeries | undefined;
+  add(series: CounterSeries, value: number): void;
   /** Every active series with its current value (read by the service-graph view). */
   forEachSeries(fn: (labels: LabelSet, value: number) => void): void;
 }
@@ -35,6 +43,10 @@ export interface Counter {
 export interface Histogram {
   /** Observes `value` `multiplier` times; `traceID` becomes the exemplar of the bucket it falls in. */
   observe(labels: LabelSet, value: number, traceID: string, multiplier?: number): void;
+  /** As Counter.seriesFor. */
+  seriesFor(labels: LabelSet): HistogramSeries | undefined;
+  /** observe() on a kept series, with the trace ID as bytes buf[idStart, idEnd) (printed at collection). */
+  observeWithTraceId(series: HistogramSeries, value: number, multiplier: number, buf: Uint8Array, idStart: number, idEnd: number): void;
   /** Every active label set with its current sum and count (read by the service-graph view). */
   forEachSeries(fn: (labels: LabelSet, sum: number, count: number) => void): void;
 }

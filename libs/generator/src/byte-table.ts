@@ -1,0 +1,202 @@
+// A hash table keyed by short byte strings, for the processors' per-span lookups without building a
+// string per span: the caller writes a key into the table's scratch buffer (begin, add*), then get/set.
+// Keys are hashed (FNV-1a) and compared byte for byte, so two keys are equal only when their bytes are.
+// Open addressing with linear probing; no deletion (the owners clear the whole table instead, when it
+// passes its cap or when what it points at may be gone).
+
+const EMPTY = -1;
+
+export class ByteKeyTable<T> {
+  private key = new Uint8Array(256);
+  private keyLen = 0;
+  private hash = 0;
+  /** Slot → entry index, or EMPTY. Size a power of two, at most half full. */
+  private slots = new Int32Array(1024).fill(EMPTY);
+  private hashes = new Int32Array(512);
+  private keyOffsets = new Int32Array(512);
+  private keyLengths = new Int32Array(512);
+  private arena = new Uint8Array(16 * 1024);
+  private arenaUsed = 0;
+  private values: T[] = [];
+  /** The slot the last get() ended on (its entry, or the empty slot where set() puts the key). */
+  private slot = 0;
+
+  /** Entries at most; set() past it clears the table first. */
+  constructor(private readonly maxEntries = 1 << 20) {}
+
+  get size(): number {
+    return this.values.length;
+  }
+
+  begin(): void {
+    this.keyLen = 0;
+  }
+
+  private reserve(n: number): void {
+    if (this.keyLen + n <= this.key.length) return;
+    const k = new Uint8Array(Math.max(this.key.length * 2, this.keyLen + n));
+    k.set(this.key.subarray(0, this.keyLen));
+    this.key = k;
+  }
+
+  addByte(v: number): void {
+    this.reserve(1);
+    this.key[this.keyLen++] = v;
+  }
+
+  /** A small number (a kind, a status code): one byte when it fits. */
+  addSmall(v: number): void {
+    if (v >= 0 && v < 255) this.addByte(v);
+    else {
+      this.addByte(255);
+      this.addU32(v);
+    }
+  }
+
+  /** A 32-bit number. */
+  addU32(v: number): void {
+    this.reserve(4);
+    const k = this.key;
+    let n = this.keyLen;
+    k[n++] = v;
+    k[n++] = v >>> 8;
+    k[n++] = v >>> 16;
+    k[n++] = v >>> 24;
+    this.keyLen = n;
+  }
+
+  /** buf[start, end), after its length (so that consecutive fields cannot run into each other). */
+  addBytes(buf: Uint8Array, start: number, end: number): void {
+    const len = end - start;
+    this.reserve(len + 5);
+    const k = this.key;
+    let n = this.keyLen;
+    let v = len;
+    while (v >= 0x80) {
+      k[n++] = (v & 0x7f) | 0x80;
+      v >>>= 7;
+    }
+    k[n++] = v;
+    if (len > 32) k.set(buf.subarray(start, end), n);
+    else for (let i = start; i < end; i++) k[n + i - start] = buf[i]!;
+    this.keyLen = n + len;
+  }
+
+  /** The value of the key written since begin(), or undefined. */
+  get(): T | undefined {
+    const k = this.key;
+    const n = this.keyLen;
+    // FNV-1a over 32-bit words (the tail zero-padded), then Murmur3's finaliser to spread the bits.
+    let h = 0x811c9dc5 ^ n;
+    let i = 0;
+    for (; i + 4 <= n; i += 4) h = Math.imul(h ^ (k[i]! | (k[i + 1]! << 8) | (k[i + 2]! << 16) | (k[i + 3]! << 24)), 0x01000193);
+    if (i < n) {
+      let w = 0;
+      for (let j = 0; i + j < n; j++) w |= k[i + j]! << (8 * j);
+      h = Math.imul(h ^ w, 0x01000193);
+    }
+    h ^= h >>> 16;
+    h = Math.imul(h, 0x85ebca6b);
+    h ^= h >>> 13;
+    this.hash = h;
+    const mask = this.slots.length - 1;
+    for (let s = h & mask; ; s = (s + 1) & mask) {
+      const e = this.slots[s]!;
+      if (e === EMPTY) {
+        this.slot = s;
+        return undefined;
+      }
+      if (this.hashes[e] === h && this.sameKey(e)) {
+        this.slot = s;
+        return this.values[e];
+      }
+    }
+  }
+
+  private sameKey(e: number): boolean {
+    if (this.keyLengths[e] !== this.keyLen) return false;
+    const a = this.arena;
+    const k = this.key;
+    const off = this.keyOffsets[e]!;
+    for (let i = 0; i < this.keyLen; i++) if (a[off + i] !== k[i]) return false;
+    return true;
+  }
+
+  /** Sets the value of the key written since begin(); get() must have been called for this key just before. */
+  set(v: T): void {
+    const e = this.slots[this.slot]!;
+    if (e !== EMPTY) {
+      this.values[e] = v;
+      return;
+    }
+    if (this.values.length >= this.maxEntries) {
+      this.clear();
+      this.get();
+    }
+    const idx = this.values.length;
+    if (idx >= this.hashes.length) {
+      this.hashes = growInt32(this.hashes);
+      this.keyOffsets = growInt32(this.keyOffsets);
+      this.keyLengths = growInt32(this.keyLengths);
+    }
+    if (this.arenaUsed + this.keyLen > this.arena.length) {
+      const a = new Uint8Array(Math.max(this.arena.length * 2, this.arenaUsed + this.keyLen));
+      a.set(this.arena.subarray(0, this.arenaUsed));
+      this.arena = a;
+    }
+    this.arena.set(this.key.subarray(0, this.keyLen), this.arenaUsed);
+    this.hashes[idx] = this.hash;
+    this.keyOffsets[idx] = this.arenaUsed;
+    this.keyLengths[idx] = this.keyLen;
+    this.arenaUsed += this.keyLen;
+    this.values.push(v);
+    this.slots[this.slot] = idx;
+    if (this.values.length * 2 > this.slots.length) this.rehash(this.slots.length * 2);
+  }
+
+  private rehash(size: number): void {
+    const slots = new Int32Array(size).fill(EMPTY);
+    const mask = size - 1;
+    for (let e = 0; e < this.values.length; e++) {
+      let s = this.hashes[e]! & mask;
+      while (slots[s] !== EMPTY) s = (s + 1) & mask;
+      slots[s] = e;
+    }
+    this.slots = slots;
+  }
+
+  /** Forgets every entry (keeps the memory). */
+  clear(): void {
+    this.slots.fill(EMPTY);
+    this.values = [];
+    this.arenaUsed = 0;
+  }
+}
+
+function growInt32(a: Int32Array): Int32Array<ArrayBuffer> {
+  const b = new Int32Array(a.length * 2);
+  b.set(a);
+  return b;
+}
+
+/**
+ * Strings decoded from bytes, kept by their bytes: a label value seen again (a service name, a span
+ * name) is the same string object, decoded once. Bounded: cleared when full.
+ */
+export class Interner {
+  private readonly table = new ByteKeyTable<string>(64 * 1024);
+
+  /** `decode(buf, start, end)` of the bytes, decoded once per distinct bytes and `kind`. */
+  intern(kind: number, buf: Uint8Array, start: number, end: number, decode: (buf: Uint8Array, start: number, end: number) => string): string {
+    const t = this.table;
+    t.begin();
+    t.addByte(kind);
+    t.addBytes(buf, start, end);
+    let s = t.get();
+    if (s === undefined) {
+      s = decode(buf, start, end);
+      t.set(s);
+    }
+    return s;
+  }
+}

@@ -1,0 +1,47 @@
+// The generator thread's place on the CPU, on Linux: its own scheduling priority and CPU time. Linux
+// schedules threads, not processes: setpriority(2) with a thread's ID (the TID in /proc/thread-self)
+// applies to that thread alone, which is what os.setPriority does with it. Elsewhere both are unavailable
+// (undefined) and the thread runs at the process's priority.
+
+import { readFileSync, readlinkSync } from 'node:fs';
+import os from 'node:os';
+
+/** The nice value the generator thread takes when the write path shares its process: the lowest priority. */
+export const GENERATOR_THREAD_NICE = 19;
+
+/** The calling thread's Linux TID; undefined where /proc/thread-self does not exist. */
+export function currentThreadId(): number | undefined {
+  try {
+    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+    return Number.isInteger(tid) && tid > 0 ? tid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Lowers the calling thread's priority to `nice`; returns the nice value it has now, or undefined when it could not. */
+export function lowerThreadPriority(nice: number): number | undefined {
+  const tid = currentThreadId();
+  if (tid === undefined) return undefined;
+  try {
+    os.setPriority(tid, nice);
+    return os.getPriority(tid);
+  } catch {
+    return undefined;
+  }
+}
+
+/** CPU seconds (user + system) the calling thread has used; undefined where /proc/thread-self/stat does not exist. */
+export function threadCpuSeconds(): number | undefined {
+  try {
+    const stat = readFileSync('/proc/thread-self/stat', 'utf8');
+    // Fields after the command name (which may hold spaces, inside parentheses): utime and stime are the 12th and 13th.
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / CLOCK_TICKS_PER_SECOND;
+  } catch {
+    return undefined;
+  }
+}
+
+/** USER_HZ: 100 on every Linux architecture Node runs on. */
+const CLOCK_TICKS_PER_SECOND = 100;
