@@ -908,6 +908,11 @@ export class OtlpTraceCombiner {
     return this.merger.lastSpanCount;
   }
 
+  /** The last combined trace's column values (trace-rows.ts), or undefined; valid until the next call. */
+  get lastRows(): Int32Array | undefined {
+    return this.merger.lastRows;
+  }
+
   /** The combined encoding; a view valid until the next call. */
   combine(traceId: Uint8Array, parts: readonly Uint8Array[]): Buffer {
     const views = this.views;

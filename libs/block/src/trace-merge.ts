@@ -18,6 +18,7 @@
 import type { ResourceSpans, ScopeSpans, TracesData } from '@stave/proto';
 import { ByteWriter } from './bytes';
 import { decodeTrace, idKey, idKeyAt, TraceEncoder } from './trace-codec';
+import { TraceRowsBuilder } from './trace-rows';
 import { type HeaderRec, TraceScan } from './trace-scan';
 
 export interface WireMergeRules {
@@ -60,6 +61,12 @@ export class WireTraceMerger {
   fallbacks = 0;
   /** Spans in the last merged trace. */
   lastSpanCount = 0;
+  /**
+   * The last merged trace's column values (trace-rows.ts), so the block writer need not scan it again;
+   * undefined when it was combined at the object level. Valid until the next call, as the encoding is.
+   */
+  lastRows: Int32Array | undefined;
+  private readonly rows = new TraceRowsBuilder();
   private readonly scans: TraceScan[] = [];
   private readonly shape = new ByteWriter(4096);
   private readonly ids = new ByteWriter(1024);
@@ -153,6 +160,7 @@ export class WireTraceMerger {
     strs.reset();
     nums.reset();
     times.varintBig(base);
+    this.rows.reset();
     let resourcesOut = 0;
     for (const groups of scopeOrders) if (groups.length > 0) resourcesOut++;
     shape.varint(resourcesOut);
@@ -161,16 +169,23 @@ export class WireTraceMerger {
       if (groups.length === 0) continue;
       const rg = order[i]!;
       const rsc = scans[rg.part]!;
-      this.copyHeader(rsc, rsc.resources[rg.rec]!);
+      const rr = rsc.resources[rg.rec]!;
+      // The service name's place in the output's strs stream (the rows are moved to the trace's bytes last).
+      const serviceA = rr.serviceA >= 0 ? rr.serviceA - rr.strsA + strs.length : rr.serviceA;
+      const serviceB = rr.serviceA >= 0 ? rr.serviceB - rr.strsA + strs.length : -1;
+      this.copyHeader(rsc, rr);
       shape.varint(groups.length);
       for (const sg of groups) {
         const ssc = scans[sg.part]!;
         this.copyHeader(ssc, ssc.scopes[sg.rec]!);
         shape.varint(sg.spans.length);
-        for (const k of sg.spans) this.copySpan(scans[k.part]!, k.span, base, spanIndex);
+        for (const k of sg.spans) this.copySpan(scans[k.part]!, k.span, base, spanIndex, serviceA, serviceB);
       }
     }
-    return this.assemble();
+    const out = this.assemble();
+    this.rows.shiftStrings(out.length - strs.length - nums.length);
+    this.lastRows = this.rows.view();
+    return out;
   }
 
   private assemble(): Buffer {
@@ -194,23 +209,29 @@ export class WireTraceMerger {
     this.nums.copyFrom(sc.buf, h.numsA, h.numsB);
   }
 
-  private copySpan(sc: TraceScan, k: number, base: bigint, spanIndex: Map<string, number>): void {
+  private copySpan(sc: TraceScan, k: number, base: bigint, spanIndex: Map<string, number>, serviceA: number, serviceB: number): void {
     const { shape, ids, times, strs, nums } = this;
     const sp = sc.spans[k]!;
     const buf = sc.buf;
     shape.copyFrom(buf, sp.shapeA, sp.parentShapeA);
     ids.copyFrom(buf, sp.idsA, sp.spanIdB);
     const parent = sc.parentId(k);
-    if (parent === undefined) shape.varint(0);
-    else {
+    // TraceScan's root rule on the output: no parent, or an explicit (not referenced) all-zero one.
+    let root = false;
+    if (parent === undefined) {
+      shape.varint(0);
+      root = true;
+    } else {
       const ref = spanIndex.get(idKey(parent));
       if (ref !== undefined) shape.varint(ref + 2);
       else {
         shape.varint(1);
         shape.varint(parent.length);
         ids.bytes(parent);
+        root = allZero(parent);
       }
     }
+    this.rows.add(sp, strs.length - sp.strsA, serviceA, serviceB, root);
     shape.copyFrom(buf, sp.parentShapeB, sp.shapeB);
     ids.copyFrom(buf, sp.parentRef === -2 ? sp.parentIdB : sp.spanIdB, sp.idsB);
     times.zigzagBig(sp.start - base);
@@ -250,6 +271,7 @@ export class WireTraceMerger {
 
   private fallback(traceId: Uint8Array, parts: readonly Buffer[]): Buffer {
     this.fallbacks++;
+    this.lastRows = undefined;
     const combined = this.rules.combine(parts.map((p) => decodeTrace(traceId, p)));
     let n = 0;
     for (const rs of combined.resourceSpans) for (const ss of rs.scopeSpans) n += ss.spans.length;
@@ -307,4 +329,9 @@ export class WireTraceMerger {
     m.bytes(sc.buf.subarray(h.numsA, h.numsB));
     return decodeTrace(new Uint8Array(16), m.toBytes());
   }
+}
+
+function allZero(b: Uint8Array): boolean {
+  for (let i = 0; i < b.length; i++) if (b[i] !== 0) return false;
+  return true;
 }

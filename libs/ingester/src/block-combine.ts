@@ -8,7 +8,9 @@
 // their way: it waits (Atomics.wait on a shared counter) until the writer has taken one. So the memory
 // between the threads is bounded by those numbers, whatever the block's size.
 //
-// Batch layout: records of u32 length (little-endian) | 16-byte trace ID | encoded trace, back to back.
+// Batch layout: records of u32 encoded length | u32 column values (int32s, 0 when none) | 16-byte trace ID
+// | encoded trace | padding to 4 bytes | the trace's column values (@stave/block's trace rows, so the writer
+// does not scan the trace again), back to back; every record starts 4-byte aligned.
 
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -17,6 +19,14 @@ import type { PackedParts } from './block-builder';
 export const BATCH_BYTES = 1024 * 1024;
 export const MAX_BATCHES_IN_FLIGHT = 4;
 export const CHUNK_TRACES = 512;
+/** Bytes before a record's encoded trace. */
+export const RECORD_HEADER = 24;
+
+/** A batch record's size: header, encoding padded to 4 bytes, column values. */
+export function recordBytes(encodedLength: number, rowsInts: number): number {
+  return RECORD_HEADER + ((encodedLength + 3) & ~3) + 4 * rowsInts;
+}
+
 /** Slots of the shared control array. */
 export const CTRL_IN_FLIGHT = 0;
 export const CTRL_ABORT = 1;
@@ -44,7 +54,11 @@ interface Lane {
 }
 
 /** The job's traces, combined on `threads` threads of their own, in order. */
-export async function* combinedOnThreads(segmentPath: string, parts: PackedParts, threads: number): AsyncGenerator<{ id: Uint8Array; encoded: Uint8Array }> {
+export async function* combinedOnThreads(
+  segmentPath: string,
+  parts: PackedParts,
+  threads: number,
+): AsyncGenerator<{ id: Uint8Array; encoded: Uint8Array; rows?: Int32Array }> {
   const chunks = Math.ceil(parts.counts.length / CHUNK_TRACES);
   const n = Math.max(1, Math.min(threads, chunks));
   let failure: Error | undefined;
@@ -88,8 +102,12 @@ export async function* combinedOnThreads(segmentPath: string, parts: PackedParts
           const view = Buffer.from(m.batch.buffer, m.batch.byteOffset, m.batch.byteLength);
           for (let p = 0; p < view.length;) {
             const len = view.readUInt32LE(p);
-            yield { id: view.subarray(p + 4, p + 20), encoded: view.subarray(p + 20, p + 20 + len) };
-            p += 20 + len;
+            const ints = view.readUInt32LE(p + 4);
+            const next = p + recordBytes(len, ints);
+            const id = view.subarray(p + 8, p + RECORD_HEADER);
+            const encoded = view.subarray(p + RECORD_HEADER, p + RECORD_HEADER + len);
+            yield ints > 0 ? { id, encoded, rows: new Int32Array(view.buffer, view.byteOffset + next - 4 * ints, ints) } : { id, encoded };
+            p = next;
           }
           Atomics.sub(lane.ctrl, CTRL_IN_FLIGHT, 1);
           Atomics.notify(lane.ctrl, CTRL_IN_FLIGHT);
