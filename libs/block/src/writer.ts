@@ -11,6 +11,7 @@ import type { ObjectStore } from '@stave/backend';
 import type { TracesData } from '@stave/proto';
 import { errors, validateTenantID } from '@stave/core';
 import { bloomSizing, ShardedBloomBuilder } from './bloom';
+import { ByteStrings } from './byte-strings';
 import { ByteWriter } from './bytes';
 import { blockColumns, Col, COLUMN_NAMES, OTHER_STRING, PARTIAL_DICTIONARIES_KEY, TRACE_LEVEL } from './layout';
 import { type BlockMeta, blockPrefix, bloomName, DATA_NAME, encodeMeta, FORMAT, formatNanos, hexID, INDEX_NAME, META_NAME, validateBlockID } from './meta';
@@ -180,6 +181,7 @@ export async function writeBlock(store: ObjectStore, opts: WriteBlockOptions): P
   const encoder = new TraceEncoder();
   const scan = new TraceScan();
   const rowsBuilder = new TraceRowsBuilder();
+  const strings = new ByteStrings();
   const payload = new ByteWriter(64 * 1024);
   const ids = new IdArena();
   const stats = { spans: 0, minStart: undefined as bigint | undefined, maxEnd: undefined as bigint | undefined };
@@ -210,7 +212,7 @@ export async function writeBlock(store: ObjectStore, opts: WriteBlockOptions): P
 
   const str = (c: Col, buf: Buffer, a: number, b: number): void => {
     if (a === ATTR_OTHER) cols[c]!.addString(OTHER_STRING);
-    else if (a >= 0) cols[c]!.addString(buf.toString('utf8', a, b));
+    else if (a >= 0) cols[c]!.addString(strings.get(buf, a, b));
     else cols[c]!.addNull();
   };
 
@@ -237,12 +239,12 @@ export async function writeBlock(store: ObjectStore, opts: WriteBlockOptions): P
         if (sa !== serviceA || sb !== serviceB) {
           serviceA = sa;
           serviceB = sb;
-          service = buf.toString('utf8', sa, sb);
+          service = strings.get(buf, sa, sb);
         }
         cols[Col.ServiceName]!.addString(service);
       } else if (sa === ATTR_OTHER) cols[Col.ServiceName]!.addString(OTHER_STRING);
       else cols[Col.ServiceName]!.addNull();
-      cols[Col.Name]!.addString(buf.toString('utf8', d[at + R_NAME_A]!, d[at + R_NAME_B]!));
+      cols[Col.Name]!.addString(strings.get(buf, d[at + R_NAME_A]!, d[at + R_NAME_B]!));
       cols[Col.Kind]!.addInt32(d[at + R_KIND]!);
       cols[Col.Duration]!.addInt32(d[at + R_DURATION]!);
       cols[Col.StatusCode]!.addInt32(d[at + R_STATUS]!);
@@ -256,7 +258,7 @@ export async function writeBlock(store: ObjectStore, opts: WriteBlockOptions): P
         if (root >= 0) {
           const ra = ROWS_HEADER + root * ROW_FIELDS;
           str(Col.RootServiceName, buf, d[ra + R_SERVICE_A]!, d[ra + R_SERVICE_B]!);
-          cols[Col.RootName]!.addString(buf.toString('utf8', d[ra + R_NAME_A]!, d[ra + R_NAME_B]!));
+          cols[Col.RootName]!.addString(strings.get(buf, d[ra + R_NAME_A]!, d[ra + R_NAME_B]!));
         } else {
           cols[Col.RootServiceName]!.addNull();
           cols[Col.RootName]!.addNull();
