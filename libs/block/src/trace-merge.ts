@@ -125,9 +125,8 @@ export class WireTraceMerger {
   private keptSpan = new Int32Array(256);
   private readonly keptScope: ScopeGroup[] = [];
   private readonly keptResource: ResourceGroup[] = [];
-  /** The output's span IDs, each with the output index of its first span (`firstOut`): parents become references. */
+  /** The output's span IDs, each with the output index of its first span: parents become references. */
   private readonly spanIndex = new IdTable();
-  private firstOut = new Int32Array(256);
   private readonly scans: TraceScan[] = [];
   private readonly shape = new ByteWriter(4096);
   private readonly ids = new ByteWriter(1024);
@@ -165,7 +164,6 @@ export class WireTraceMerger {
     if (this.keptPart.length < total) {
       this.keptPart = new Int32Array(Math.max(total, 2 * this.keptPart.length));
       this.keptSpan = new Int32Array(this.keptPart.length);
-      this.firstOut = new Int32Array(this.keptPart.length);
     }
     const { keptPart, keptSpan, keptScope, keptResource } = this;
     for (let p = 0; p < distinct.length; p++) {
@@ -221,7 +219,7 @@ export class WireTraceMerger {
         for (const e of sg.spans) {
           const sc = scans[keptPart[e]!]!;
           const sp = sc.spans[keptSpan[e]!]!;
-          if (spanIndex.find(sc.buf, sp.spanIdA, sp.spanIdB, 0) < 0) this.firstOut[spanIndex.add(sc.buf, sp.spanIdA, sp.spanIdB, 0)] = n;
+          if (spanIndex.find(sc.buf, sp.spanIdA, sp.spanIdB, 0) < 0) spanIndex.add(sc.buf, sp.spanIdA, sp.spanIdB, 0, n);
           n++;
           if (base === undefined || sp.start < base) base = sp.start;
         }
@@ -303,7 +301,7 @@ export class WireTraceMerger {
       const pa = sp.parentRef === -2 ? ref.parentIdA : ref.spanIdA;
       const pb = sp.parentRef === -2 ? ref.parentIdB : ref.spanIdB;
       const e = this.spanIndex.find(buf, pa, pb, 0);
-      if (e >= 0) shape.varint(this.firstOut[e]! + 2);
+      if (e >= 0) shape.varint(this.spanIndex.value(e) + 2);
       else {
         shape.varint(1);
         shape.varint(pb - pa);
