@@ -4,6 +4,7 @@ import { combinedTraces } from './block-builder';
 import {
   BATCH_BYTES,
   CHUNK_TRACES,
+  chunkOwner,
   RECORD_HEADER,
   recordBytes,
   CTRL_ABORT,
@@ -46,7 +47,7 @@ function run(): void {
   };
   const traces = parts.counts.length;
   let chunkEnd = 0;
-  for (const { i, id, encoded, rows } of combinedTraces(segmentPath, parts, (t) => Math.floor(t / CHUNK_TRACES) % threads === index)) {
+  for (const { i, id, encoded, rows } of combinedTraces(segmentPath, parts, (t) => chunkOwner(Math.floor(t / CHUNK_TRACES), threads) === index)) {
     if (i >= chunkEnd) chunkEnd = Math.min(traces, (Math.floor(i / CHUNK_TRACES) + 1) * CHUNK_TRACES);
     const need = recordBytes(encoded.length, rows?.length ?? 0);
     if (used > 0 && used + need > batch.length && !send(false)) return;
