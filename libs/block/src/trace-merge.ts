@@ -16,7 +16,7 @@
 // Memory: the scanned records of the parts of one trace and the output streams, reused from trace to trace.
 
 import type { ResourceSpans, ScopeSpans, TracesData } from '@stave/proto';
-import { hashBytes, rangeEqual } from './byte-strings';
+import { rangeEqual, sampleHash } from './byte-strings';
 import { ByteWriter } from './bytes';
 import { IdTable } from './id-table';
 import { decodeTrace, TraceEncoder } from './trace-codec';
@@ -68,7 +68,7 @@ class HeaderKeys {
   private size = 0;
 
   private static hash(buf: Buffer, h: HeaderRec): number {
-    return hashBytes(buf, h.numsA, h.numsB, hashBytes(buf, h.strsA, h.strsB, hashBytes(buf, h.shapeA, h.shapeB)));
+    return sampleHash(buf, h.numsA, h.numsB, sampleHash(buf, h.strsA, h.strsB, sampleHash(buf, h.shapeA, h.shapeB)));
   }
 
   get(buf: Buffer, h: HeaderRec): string | undefined {

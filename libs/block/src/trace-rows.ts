@@ -109,14 +109,19 @@ export class TraceRowsBuilder {
   /** Moves every string range of the rows so far by `delta` bytes (the merger learns its strs stream's place last). */
   shiftStrings(delta: number): void {
     const d = this.data;
+    const shift = (i: number): void => {
+      if (d[i]! >= 0) {
+        d[i]! += delta;
+        d[i + 1]! += delta;
+      }
+    };
     for (let k = 0; k < this.n; k++) {
       const at = ROWS_HEADER + k * ROW_FIELDS;
-      for (const f of [R_SERVICE_A, R_NAME_A, R_MSG_A, R_METHOD_A, R_URL_A]) {
-        if (d[at + f]! >= 0) {
-          d[at + f]! += delta;
-          d[at + f + 1]! += delta;
-        }
-      }
+      shift(at + R_SERVICE_A);
+      shift(at + R_NAME_A);
+      shift(at + R_MSG_A);
+      shift(at + R_METHOD_A);
+      shift(at + R_URL_A);
     }
   }
 

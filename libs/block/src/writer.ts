@@ -212,7 +212,7 @@ export async function writeBlock(store: ObjectStore, opts: WriteBlockOptions): P
 
   const str = (c: Col, buf: Buffer, a: number, b: number): void => {
     if (a === ATTR_OTHER) cols[c]!.addString(OTHER_STRING);
-    else if (a >= 0) cols[c]!.addString(strings.get(buf, a, b));
+    else if (a >= 0) cols[c]!.addString(buf.toString('utf8', a, b));
     else cols[c]!.addNull();
   };
 
@@ -257,7 +257,9 @@ export async function writeBlock(store: ObjectStore, opts: WriteBlockOptions): P
         const root = d[H_ROOT]!;
         if (root >= 0) {
           const ra = ROWS_HEADER + root * ROW_FIELDS;
-          str(Col.RootServiceName, buf, d[ra + R_SERVICE_A]!, d[ra + R_SERVICE_B]!);
+          const rsa = d[ra + R_SERVICE_A]!;
+          if (rsa >= 0) cols[Col.RootServiceName]!.addString(strings.get(buf, rsa, d[ra + R_SERVICE_B]!));
+          else str(Col.RootServiceName, buf, rsa, -1);
           cols[Col.RootName]!.addString(strings.get(buf, d[ra + R_NAME_A]!, d[ra + R_NAME_B]!));
         } else {
           cols[Col.RootServiceName]!.addNull();
