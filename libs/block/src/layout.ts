@@ -101,9 +101,19 @@ export const OTHER_STRING = '\u0000other';
 export function durationBucket(ns: bigint): number {
   if (ns < 0n) return -1;
   if (ns < 16n) return Number(ns);
+  if (ns < TWO_53) {
+    // Exact in a double (the common case): the bit length without making a string.
+    const n = Number(ns);
+    const hi = Math.floor(n / 4294967296);
+    const bits = hi > 0 ? 64 - Math.clz32(hi) : 32 - Math.clz32(n);
+    const e = bits - 4;
+    return e * 16 + Math.floor(n / 2 ** e);
+  }
   const e = ns.toString(2).length - 4;
   return e * 16 + Number(ns >> BigInt(e));
 }
+
+const TWO_53 = 2n ** 53n;
 
 /** The durations [lo, hi] a bucket holds (nanoseconds, as numbers: TraceQL compares durations as numbers). */
 export function bucketRange(b: number): [number, number] {

@@ -18,9 +18,9 @@
 import { fromBinary } from '@bufbuild/protobuf';
 import { TracesDataSchema } from '@stave/proto';
 import { ByteWriter } from './bytes';
+import { IdTable } from './id-table';
 import { type WireMergeRules, WireTraceMerger } from './trace-merge';
 import {
-  idKeyAt,
   TraceEncoder,
   P_EMPTY,
   P_EXPLICIT,
@@ -76,7 +76,7 @@ export class OtlpTranscoder {
   private readonly strs = new ByteWriter(8192);
   private readonly nums = new ByteWriter(512);
   /** First index of each span ID in the trace (parents become back-references). */
-  private readonly spanIndex = new Map<string, number>();
+  private readonly spanIndex = new IdTable();
   private buf: Buffer = Buffer.alloc(0);
   private pos = 0;
   /** Result of the last `v64`: the unsigned halves. */
@@ -101,7 +101,7 @@ export class OtlpTranscoder {
     this.times.reset();
     this.strs.reset();
     this.nums.reset();
-    this.spanIndex.clear();
+    this.spanIndex.reset(16);
     this.spanCount = 0;
     this.hasBase = false;
     this.baseLo = 0;
@@ -327,8 +327,7 @@ export class OtlpTranscoder {
         this.pos += 8;
       } else this.skipAny(f, b);
     }
-    const key = idKeyAt(this.buf, idA, idB);
-    if (!this.spanIndex.has(key)) this.spanIndex.set(key, this.spanCount);
+    if (this.spanIndex.find(this.buf, idA, idB, 0) < 0) this.spanIndex.add(this.buf, idA, idB, 0, this.spanCount);
     this.spanCount++;
     if (!this.hasBase || startHi < this.baseHi || (startHi === this.baseHi && startLo < this.baseLo)) {
       this.baseHi = startHi;
@@ -610,8 +609,8 @@ export class OtlpTranscoder {
     this.lenBytes2(sidA, sidB);
     if (pidB === pidA) shape.varint(P_EMPTY);
     else {
-      const k = this.spanIndex.get(idKeyAt(buf, pidA, pidB));
-      if (k !== undefined) shape.varint(k + 2);
+      const k = this.spanIndex.find(buf, pidA, pidB, 0);
+      if (k >= 0) shape.varint(this.spanIndex.value(k) + 2);
       else {
         shape.varint(P_EXPLICIT);
         this.lenBytes2(pidA, pidB);
@@ -906,6 +905,11 @@ export class OtlpTraceCombiner {
   /** Spans in the last combined trace. */
   get lastSpanCount(): number {
     return this.merger.lastSpanCount;
+  }
+
+  /** The last combined trace's column values (trace-rows.ts), or undefined; valid until the next call. */
+  get lastRows(): Int32Array | undefined {
+    return this.merger.lastRows;
   }
 
   /** The combined encoding; a view valid until the next call. */

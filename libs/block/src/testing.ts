@@ -4,3 +4,4 @@ export { CountingStore, FailingStore } from './testing/stores';
 export { absentTraceIDs, addLegacyHttpAttributes, realisticTraces, realisticTraceStream, countSpans, Rng } from './testing/realistic-traces';
 export { traceArb } from './testing/arbitraries';
 export { decodeEncodedTrace, encodeTrace } from './testing/codec';
+export { scannedRows } from './testing/rows';

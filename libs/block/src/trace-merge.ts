@@ -16,8 +16,11 @@
 // Memory: the scanned records of the parts of one trace and the output streams, reused from trace to trace.
 
 import type { ResourceSpans, ScopeSpans, TracesData } from '@stave/proto';
+import { rangeEqual, sampleHash } from './byte-strings';
 import { ByteWriter } from './bytes';
-import { decodeTrace, idKey, idKeyAt, TraceEncoder } from './trace-codec';
+import { IdTable } from './id-table';
+import { decodeTrace, TraceEncoder } from './trace-codec';
+import { TraceRowsBuilder } from './trace-rows';
 import { type HeaderRec, TraceScan } from './trace-scan';
 
 export interface WireMergeRules {
@@ -36,7 +39,8 @@ interface ScopeGroup {
   readonly order: string;
   readonly part: number;
   readonly rec: number;
-  readonly spans: Kept[];
+  /** Kept spans (entries of the merger's span table). */
+  readonly spans: number[];
 }
 
 interface ResourceGroup {
@@ -46,11 +50,60 @@ interface ResourceGroup {
   readonly scopes: Map<string, ScopeGroup>;
 }
 
-interface Kept {
-  readonly part: number;
-  readonly span: number;
-  readonly scope: ScopeGroup;
-  readonly resource: ResourceGroup;
+interface HeaderEntry {
+  /** The header's shape, strs and nums bytes, back to back. */
+  readonly bytes: Buffer;
+  readonly shapeLen: number;
+  readonly strsLen: number;
+  readonly key: string;
+  readonly next: HeaderEntry | undefined;
+}
+
+/**
+ * Order keys by header encoding: the bytes are hashed and compared where they lie (no string of them is
+ * made per lookup). Bounded by MAX_ORDER_KEYS.
+ */
+class HeaderKeys {
+  private readonly table = new Map<number, HeaderEntry>();
+  private size = 0;
+
+  private static hash(buf: Buffer, h: HeaderRec): number {
+    return sampleHash(buf, h.numsA, h.numsB, sampleHash(buf, h.strsA, h.strsB, sampleHash(buf, h.shapeA, h.shapeB)));
+  }
+
+  get(buf: Buffer, h: HeaderRec): string | undefined {
+    const shapeLen = h.shapeB - h.shapeA;
+    const strsLen = h.strsB - h.strsA;
+    const numsLen = h.numsB - h.numsA;
+    for (let e = this.table.get(HeaderKeys.hash(buf, h)); e !== undefined; e = e.next) {
+      if (
+        e.shapeLen === shapeLen &&
+        e.strsLen === strsLen &&
+        e.bytes.length === shapeLen + strsLen + numsLen &&
+        rangeEqual(e.bytes, 0, buf, h.shapeA, shapeLen) &&
+        rangeEqual(e.bytes, shapeLen, buf, h.strsA, strsLen) &&
+        rangeEqual(e.bytes, shapeLen + strsLen, buf, h.numsA, numsLen)
+      )
+        return e.key;
+    }
+    return undefined;
+  }
+
+  set(buf: Buffer, h: HeaderRec, key: string): void {
+    if (this.size >= MAX_ORDER_KEYS) {
+      this.table.clear();
+      this.size = 0;
+    }
+    const shapeLen = h.shapeB - h.shapeA;
+    const strsLen = h.strsB - h.strsA;
+    const bytes = Buffer.allocUnsafeSlow(shapeLen + strsLen + h.numsB - h.numsA);
+    buf.copy(bytes, 0, h.shapeA, h.shapeB);
+    buf.copy(bytes, shapeLen, h.strsA, h.strsB);
+    buf.copy(bytes, shapeLen + strsLen, h.numsA, h.numsB);
+    const hash = HeaderKeys.hash(buf, h);
+    this.table.set(hash, { bytes, shapeLen, strsLen, key, next: this.table.get(hash) });
+    this.size++;
+  }
 }
 
 const compareStrings = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
@@ -60,6 +113,20 @@ export class WireTraceMerger {
   fallbacks = 0;
   /** Spans in the last merged trace. */
   lastSpanCount = 0;
+  /**
+   * The last merged trace's column values (trace-rows.ts), so the block writer need not scan it again;
+   * undefined when it was combined at the object level. Valid until the next call, as the encoding is.
+   */
+  lastRows: Int32Array | undefined;
+  private readonly rows = new TraceRowsBuilder();
+  /** The trace's kept spans by (span ID, kind); each entry's part, span and groups in the arrays below. */
+  private readonly kept = new IdTable();
+  private keptPart = new Int32Array(256);
+  private keptSpan = new Int32Array(256);
+  private readonly keptScope: ScopeGroup[] = [];
+  private readonly keptResource: ResourceGroup[] = [];
+  /** The output's span IDs, each with the output index of its first span: parents become references. */
+  private readonly spanIndex = new IdTable();
   private readonly scans: TraceScan[] = [];
   private readonly shape = new ByteWriter(4096);
   private readonly ids = new ByteWriter(1024);
@@ -69,8 +136,8 @@ export class WireTraceMerger {
   private readonly out = new ByteWriter(16 * 1024);
   private readonly mini = new ByteWriter(1024);
   private readonly encoder = new TraceEncoder();
-  private readonly resourceKeys = new Map<string, string>();
-  private readonly scopeKeys = new Map<string, string>();
+  private readonly resourceKeys = new HeaderKeys();
+  private readonly scopeKeys = new HeaderKeys();
 
   constructor(private readonly rules: WireMergeRules) {}
 
@@ -89,7 +156,16 @@ export class WireTraceMerger {
     const scans = this.scans;
 
     const resources = new Map<string, ResourceGroup>();
-    const kept = new Map<string, Kept>();
+    // The kept spans, by (span ID, kind): entries of `kept`, with their part, span and groups beside it.
+    let total = 0;
+    for (let p = 0; p < distinct.length; p++) total += scans[p]!.spanCount;
+    const kept = this.kept;
+    kept.reset(total);
+    if (this.keptPart.length < total) {
+      this.keptPart = new Int32Array(Math.max(total, 2 * this.keptPart.length));
+      this.keptSpan = new Int32Array(this.keptPart.length);
+    }
+    const { keptPart, keptSpan, keptScope, keptResource } = this;
     for (let p = 0; p < distinct.length; p++) {
       const sc = scans[p]!;
       for (let r = 0; r < sc.resourceCount; r++) {
@@ -110,22 +186,29 @@ export class WireTraceMerger {
           }
           for (let k = sr.firstSpan; k < sr.firstSpan + sr.spanCount; k++) {
             const sp = sc.spans[k]!;
-            // (span ID, kind): idKey's characters then the kind's two halves (no native call per span).
-            const key = idKeyAt(sc.buf, sp.spanIdA, sp.spanIdB) + String.fromCharCode(sp.kind & 0xffff, (sp.kind >>> 16) & 0xffff);
-            const existing = kept.get(key);
-            if (!existing) kept.set(key, { part: p, span: k, scope: sg, resource: rg });
-            else if (existing.scope !== sg || existing.resource !== rg || !this.sameSpan(existing.part, existing.span, p, k))
+            const e = kept.find(sc.buf, sp.spanIdA, sp.spanIdB, sp.kind | 0);
+            if (e < 0) {
+              const added = kept.add(sc.buf, sp.spanIdA, sp.spanIdB, sp.kind | 0);
+              keptPart[added] = p;
+              keptSpan[added] = k;
+              keptScope[added] = sg;
+              keptResource[added] = rg;
+              sg.spans.push(added);
+            } else if (keptScope[e] !== sg || keptResource[e] !== rg || !this.sameSpan(keptPart[e]!, keptSpan[e]!, p, k)) {
+              keptScope.length = keptResource.length = 0;
               return this.fallback(traceId, distinct);
+            }
           }
         }
       }
     }
-    for (const k of kept.values()) k.scope.spans.push(k);
+    keptScope.length = keptResource.length = 0;
 
     // Output order, and the first pass of the encoder: base time and the first index of each span ID.
     const order: ResourceGroup[] = [...resources.values()].sort((a, b) => compareStrings(a.order, b.order));
     const scopeOrders: ScopeGroup[][] = [];
-    const spanIndex = new Map<string, number>();
+    const spanIndex = this.spanIndex;
+    spanIndex.reset(kept.size);
     let base: bigint | undefined;
     let n = 0;
     for (const rg of order) {
@@ -133,11 +216,10 @@ export class WireTraceMerger {
       scopeOrders.push(groups);
       for (const sg of groups) {
         sg.spans.sort((a, b) => this.compareSpans(a, b));
-        for (const k of sg.spans) {
-          const sc = scans[k.part]!;
-          const sp = sc.spans[k.span]!;
-          const key = idKeyAt(sc.buf, sp.spanIdA, sp.spanIdB);
-          if (!spanIndex.has(key)) spanIndex.set(key, n);
+        for (const e of sg.spans) {
+          const sc = scans[keptPart[e]!]!;
+          const sp = sc.spans[keptSpan[e]!]!;
+          if (spanIndex.find(sc.buf, sp.spanIdA, sp.spanIdB, 0) < 0) spanIndex.add(sc.buf, sp.spanIdA, sp.spanIdB, 0, n);
           n++;
           if (base === undefined || sp.start < base) base = sp.start;
         }
@@ -153,6 +235,7 @@ export class WireTraceMerger {
     strs.reset();
     nums.reset();
     times.varintBig(base);
+    this.rows.reset();
     let resourcesOut = 0;
     for (const groups of scopeOrders) if (groups.length > 0) resourcesOut++;
     shape.varint(resourcesOut);
@@ -161,16 +244,23 @@ export class WireTraceMerger {
       if (groups.length === 0) continue;
       const rg = order[i]!;
       const rsc = scans[rg.part]!;
-      this.copyHeader(rsc, rsc.resources[rg.rec]!);
+      const rr = rsc.resources[rg.rec]!;
+      // The service name's place in the output's strs stream (the rows are moved to the trace's bytes last).
+      const serviceA = rr.serviceA >= 0 ? rr.serviceA - rr.strsA + strs.length : rr.serviceA;
+      const serviceB = rr.serviceA >= 0 ? rr.serviceB - rr.strsA + strs.length : -1;
+      this.copyHeader(rsc, rr);
       shape.varint(groups.length);
       for (const sg of groups) {
         const ssc = scans[sg.part]!;
         this.copyHeader(ssc, ssc.scopes[sg.rec]!);
         shape.varint(sg.spans.length);
-        for (const k of sg.spans) this.copySpan(scans[k.part]!, k.span, base, spanIndex);
+        for (const e of sg.spans) this.copySpan(scans[keptPart[e]!]!, keptSpan[e]!, base, serviceA, serviceB);
       }
     }
-    return this.assemble();
+    const out = this.assemble();
+    this.rows.shiftStrings(out.length - strs.length - nums.length);
+    this.lastRows = this.rows.view();
+    return out;
   }
 
   private assemble(): Buffer {
@@ -194,23 +284,32 @@ export class WireTraceMerger {
     this.nums.copyFrom(sc.buf, h.numsA, h.numsB);
   }
 
-  private copySpan(sc: TraceScan, k: number, base: bigint, spanIndex: Map<string, number>): void {
+  private copySpan(sc: TraceScan, k: number, base: bigint, serviceA: number, serviceB: number): void {
     const { shape, ids, times, strs, nums } = this;
     const sp = sc.spans[k]!;
     const buf = sc.buf;
     shape.copyFrom(buf, sp.shapeA, sp.parentShapeA);
     ids.copyFrom(buf, sp.idsA, sp.spanIdB);
-    const parent = sc.parentId(k);
-    if (parent === undefined) shape.varint(0);
-    else {
-      const ref = spanIndex.get(idKey(parent));
-      if (ref !== undefined) shape.varint(ref + 2);
+    // TraceScan's root rule on the output: no parent, or an explicit (not referenced) all-zero one.
+    let root = false;
+    if (sp.parentRef === -1) {
+      shape.varint(0);
+      root = true;
+    } else {
+      // The parent's ID: explicit, or the ID of the span of this part it referred to.
+      const ref = sp.parentRef === -2 ? sp : sc.spans[sp.parentRef]!;
+      const pa = sp.parentRef === -2 ? ref.parentIdA : ref.spanIdA;
+      const pb = sp.parentRef === -2 ? ref.parentIdB : ref.spanIdB;
+      const e = this.spanIndex.find(buf, pa, pb, 0);
+      if (e >= 0) shape.varint(this.spanIndex.value(e) + 2);
       else {
         shape.varint(1);
-        shape.varint(parent.length);
-        ids.bytes(parent);
+        shape.varint(pb - pa);
+        ids.copyFrom(buf, pa, pb);
+        root = allZero(buf, pa, pb);
       }
     }
+    this.rows.add(sp, strs.length - sp.strsA, serviceA, serviceB, root);
     shape.copyFrom(buf, sp.parentShapeB, sp.shapeB);
     ids.copyFrom(buf, sp.parentRef === -2 ? sp.parentIdB : sp.spanIdB, sp.idsB);
     times.zigzagBig(sp.start - base);
@@ -219,11 +318,11 @@ export class WireTraceMerger {
     nums.copyFrom(buf, sp.numsA, sp.numsB);
   }
 
-  private compareSpans(a: Kept, b: Kept): number {
-    const sa = this.scans[a.part]!;
-    const sb = this.scans[b.part]!;
-    const x = sa.spans[a.span]!;
-    const y = sb.spans[b.span]!;
+  private compareSpans(a: number, b: number): number {
+    const sa = this.scans[this.keptPart[a]!]!;
+    const sb = this.scans[this.keptPart[b]!]!;
+    const x = sa.spans[this.keptSpan[a]!]!;
+    const y = sb.spans[this.keptSpan[b]!]!;
     if (x.start !== y.start) return x.start < y.start ? -1 : 1;
     return sa.buf.compare(sb.buf, y.spanIdA, y.spanIdB, x.spanIdA, x.spanIdB) || x.kind - y.kind;
   }
@@ -250,6 +349,7 @@ export class WireTraceMerger {
 
   private fallback(traceId: Uint8Array, parts: readonly Buffer[]): Buffer {
     this.fallbacks++;
+    this.lastRows = undefined;
     const combined = this.rules.combine(parts.map((p) => decodeTrace(traceId, p)));
     let n = 0;
     for (const rs of combined.resourceSpans) for (const ss of rs.scopeSpans) n += ss.spans.length;
@@ -259,34 +359,25 @@ export class WireTraceMerger {
     return this.out.view();
   }
 
-  private headerKey(sc: TraceScan, h: HeaderRec): string {
-    const b = sc.buf;
-    return `${h.shapeB - h.shapeA}:${h.strsB - h.strsA}:${b.toString('latin1', h.shapeA, h.shapeB)}${b.toString('latin1', h.strsA, h.strsB)}${b.toString('latin1', h.numsA, h.numsB)}`;
-  }
-
   /** combineTraces's key of a resource, from a decode of its header alone (cached by encoding). */
   private resourceOrder(sc: TraceScan, h: HeaderRec): string {
-    const wire = this.headerKey(sc, h);
-    let key = this.resourceKeys.get(wire);
+    let key = this.resourceKeys.get(sc.buf, h);
     if (key === undefined) {
       // A trace of one resource with no scopes: shape [1, header, 0].
       const rs = this.decodeMini(sc, h, [1], [0]).resourceSpans[0]!;
       key = this.rules.resourceOrder(rs);
-      if (this.resourceKeys.size >= MAX_ORDER_KEYS) this.resourceKeys.clear();
-      this.resourceKeys.set(wire, key);
+      this.resourceKeys.set(sc.buf, h, key);
     }
     return key;
   }
 
   private scopeOrder(sc: TraceScan, h: HeaderRec): string {
-    const wire = this.headerKey(sc, h);
-    let key = this.scopeKeys.get(wire);
+    let key = this.scopeKeys.get(sc.buf, h);
     if (key === undefined) {
       // A trace of one bare resource holding one scope with no spans: shape [1, 0, 1, header, 0].
       const ss = this.decodeMini(sc, h, [1, 0, 1], [0]).resourceSpans[0]!.scopeSpans[0]!;
       key = this.rules.scopeOrder(ss);
-      if (this.scopeKeys.size >= MAX_ORDER_KEYS) this.scopeKeys.clear();
-      this.scopeKeys.set(wire, key);
+      this.scopeKeys.set(sc.buf, h, key);
     }
     return key;
   }
@@ -307,4 +398,9 @@ export class WireTraceMerger {
     m.bytes(sc.buf.subarray(h.numsA, h.numsB));
     return decodeTrace(new Uint8Array(16), m.toBytes());
   }
+}
+
+function allZero(buf: Buffer, a: number, b: number): boolean {
+  for (let i = a; i < b; i++) if (buf[i] !== 0) return false;
+  return true;
 }

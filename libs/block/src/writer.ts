@@ -11,14 +11,44 @@ import type { ObjectStore } from '@stave/backend';
 import type { TracesData } from '@stave/proto';
 import { errors, validateTenantID } from '@stave/core';
 import { bloomSizing, ShardedBloomBuilder } from './bloom';
+import { ByteStrings } from './byte-strings';
 import { ByteWriter } from './bytes';
-import { blockColumns, Col, COLUMN_NAMES, durationBucket, OTHER_STRING, PARTIAL_DICTIONARIES_KEY, TRACE_LEVEL } from './layout';
+import { blockColumns, Col, COLUMN_NAMES, OTHER_STRING, PARTIAL_DICTIONARIES_KEY, TRACE_LEVEL } from './layout';
 import { type BlockMeta, blockPrefix, bloomName, DATA_NAME, encodeMeta, FORMAT, formatNanos, hexID, INDEX_NAME, META_NAME, validateBlockID } from './meta';
 import { type CodecName, codecOf } from './parquet/compression';
 // Own Parquet encoder, not hyparquet-writer (~25% faster alone, 7% bigger files): it streams row groups into ObjectStore.write and reports each page's offset for the index (bench/results/block.md).
 import { ParquetFileWriter } from './parquet/file-writer';
 import { TraceEncoder } from './trace-codec';
 import { TraceIndexBuilder } from './trace-index';
+import {
+  H_END_HI,
+  H_END_LO,
+  H_ROOT,
+  H_SPANS,
+  H_START_HI,
+  H_START_LO,
+  i64,
+  R_DURATION,
+  R_HTTP,
+  R_HTTP_HI,
+  R_HTTP_LO,
+  R_KIND,
+  R_METHOD_A,
+  R_METHOD_B,
+  R_MSG_A,
+  R_MSG_B,
+  R_NAME_A,
+  R_NAME_B,
+  R_SERVICE_A,
+  R_SERVICE_B,
+  R_STATUS,
+  R_URL_A,
+  R_URL_B,
+  ROW_FIELDS,
+  ROWS_HEADER,
+  TraceRowsBuilder,
+  u64,
+} from './trace-rows';
 import { ATTR_OTHER, TraceScan } from './trace-scan';
 
 /**
@@ -35,6 +65,11 @@ export type BlockTrace =
       readonly id: Uint8Array;
       /** Read only while the writer handles this trace (it may be a view into a reused buffer). */
       readonly encoded: Uint8Array;
+      /**
+       * The trace's column values (trace-rows.ts), when whoever produced `encoded` has them (same lifetime
+       * as `encoded`); the writer reads them from the encoding otherwise.
+       */
+      readonly rows?: Int32Array;
     };
 
 export interface WriteBlockOptions {
@@ -145,6 +180,8 @@ export async function writeBlock(store: ObjectStore, opts: WriteBlockOptions): P
   const index = new TraceIndexBuilder();
   const encoder = new TraceEncoder();
   const scan = new TraceScan();
+  const rowsBuilder = new TraceRowsBuilder();
+  const strings = new ByteStrings();
   const payload = new ByteWriter(64 * 1024);
   const ids = new IdArena();
   const stats = { spans: 0, minStart: undefined as bigint | undefined, maxEnd: undefined as bigint | undefined };
@@ -180,70 +217,77 @@ export async function writeBlock(store: ObjectStore, opts: WriteBlockOptions): P
   };
 
   /**
-   * One trace's rows from its encoding (already in `payload`): the columns are derived from the encoding
+   * One trace's rows from its encoding (already in `payload`) and its column values (trace-rows.ts): given
+   * by whoever produced the encoding, or read from it here. Either way they are derived from the encoding
    * alone, so a trace given as a message and the same trace given encoded make the same block.
    */
-  function addRows(id: Buffer): void {
+  function addRows(id: Buffer, given: Int32Array | undefined): void {
     const buf = payload.view();
-    scan.scan(buf);
+    const d = given ?? rowsBuilder.fromScan(scan.scan(buf));
     const pos = cols[Col.Trace]!.nextValuePosition();
-    let rows = 0;
-    let traceStart: bigint | undefined;
-    let traceEnd: bigint | undefined;
-    for (let k = 0; k < scan.spanCount; k++) {
-      const sp = scan.spans[k]!;
-      if (traceStart === undefined || sp.start < traceStart) traceStart = sp.start;
-      if (traceEnd === undefined || sp.end > traceEnd) traceEnd = sp.end;
-    }
-    const root = scan.rootSpan >= 0 ? scan.spans[scan.rootSpan]! : undefined;
-    const rootService = root ? scan.resources[scan.scopes[root.scope]!.resource]! : undefined;
-    for (let r = 0; r < scan.resourceCount; r++) {
-      const rr = scan.resources[r]!;
-      const service = rr.serviceA >= 0 ? buf.toString('utf8', rr.serviceA, rr.serviceB) : rr.serviceA === ATTR_OTHER ? OTHER_STRING : undefined;
-      for (let s = rr.firstScope; s < rr.firstScope + rr.scopeCount; s++) {
-        const sr = scan.scopes[s]!;
-        for (let k = sr.firstSpan; k < sr.firstSpan + sr.spanCount; k++) {
-          const sp = scan.spans[k]!;
-          cols[Col.TraceId]!.addBytes(id);
-          if (service !== undefined) cols[Col.ServiceName]!.addString(service);
-          else cols[Col.ServiceName]!.addNull();
-          cols[Col.Name]!.addString(buf.toString('utf8', sp.nameA, sp.nameB));
-          cols[Col.Kind]!.addInt32(sp.kind);
-          cols[Col.Duration]!.addInt32(durationBucket(sp.end - sp.start));
-          cols[Col.StatusCode]!.addInt32(sp.statusCode);
-          str(Col.StatusMessage, buf, sp.statusMsgB > sp.statusMsgA ? sp.statusMsgA : -1, sp.statusMsgB);
-          str(Col.HttpMethod, buf, sp.httpMethodA, sp.httpMethodB);
-          str(Col.HttpUrl, buf, sp.httpUrlA, sp.httpUrlB);
-          if (sp.httpStatus !== undefined) cols[Col.HttpStatusCode]!.addInt64(sp.httpStatus);
-          else cols[Col.HttpStatusCode]!.addNull();
-          if (rows === 0) {
-            if (rootService) str(Col.RootServiceName, buf, rootService.serviceA, rootService.serviceB);
-            else cols[Col.RootServiceName]!.addNull();
-            if (root) cols[Col.RootName]!.addString(buf.toString('utf8', root.nameA, root.nameB));
-            else cols[Col.RootName]!.addNull();
-            cols[Col.TraceStart]!.addInt64(traceStart!);
-            cols[Col.TraceEnd]!.addInt64(traceEnd!);
-            cols[Col.Trace]!.addBytes(buf);
-          } else {
-            for (const c of TRACE_LEVEL) cols[c]!.addNull();
-          }
-          rows++;
+    const n = d[H_SPANS]!;
+    // Consecutive spans mostly share their service: its string is made once per run.
+    let serviceA = -1;
+    let serviceB = -1;
+    let service = '';
+    for (let k = 0; k < n; k++) {
+      const at = ROWS_HEADER + k * ROW_FIELDS;
+      cols[Col.TraceId]!.addBytes(id);
+      const sa = d[at + R_SERVICE_A]!;
+      if (sa >= 0) {
+        const sb = d[at + R_SERVICE_B]!;
+        if (sa !== serviceA || sb !== serviceB) {
+          serviceA = sa;
+          serviceB = sb;
+          service = strings.get(buf, sa, sb);
         }
+        cols[Col.ServiceName]!.addString(service);
+      } else if (sa === ATTR_OTHER) cols[Col.ServiceName]!.addString(OTHER_STRING);
+      else cols[Col.ServiceName]!.addNull();
+      cols[Col.Name]!.addString(strings.get(buf, d[at + R_NAME_A]!, d[at + R_NAME_B]!));
+      cols[Col.Kind]!.addInt32(d[at + R_KIND]!);
+      cols[Col.Duration]!.addInt32(d[at + R_DURATION]!);
+      cols[Col.StatusCode]!.addInt32(d[at + R_STATUS]!);
+      str(Col.StatusMessage, buf, d[at + R_MSG_A]!, d[at + R_MSG_B]!);
+      str(Col.HttpMethod, buf, d[at + R_METHOD_A]!, d[at + R_METHOD_B]!);
+      str(Col.HttpUrl, buf, d[at + R_URL_A]!, d[at + R_URL_B]!);
+      if (d[at + R_HTTP] !== 0) cols[Col.HttpStatusCode]!.addInt64(i64(d[at + R_HTTP_LO]!, d[at + R_HTTP_HI]!));
+      else cols[Col.HttpStatusCode]!.addNull();
+      if (k === 0) {
+        const root = d[H_ROOT]!;
+        if (root >= 0) {
+          const ra = ROWS_HEADER + root * ROW_FIELDS;
+          const rsa = d[ra + R_SERVICE_A]!;
+          if (rsa >= 0) cols[Col.RootServiceName]!.addString(strings.get(buf, rsa, d[ra + R_SERVICE_B]!));
+          else str(Col.RootServiceName, buf, rsa, -1);
+          cols[Col.RootName]!.addString(strings.get(buf, d[ra + R_NAME_A]!, d[ra + R_NAME_B]!));
+        } else {
+          cols[Col.RootServiceName]!.addNull();
+          cols[Col.RootName]!.addNull();
+        }
+        cols[Col.TraceStart]!.addInt64(u64(d[H_START_LO]!, d[H_START_HI]!));
+        cols[Col.TraceEnd]!.addInt64(u64(d[H_END_LO]!, d[H_END_HI]!));
+        cols[Col.Trace]!.addBytes(buf);
+      } else {
+        for (const c of TRACE_LEVEL) cols[c]!.addNull();
       }
     }
-    if (traceStart !== undefined && (stats.minStart === undefined || traceStart < stats.minStart)) stats.minStart = traceStart;
-    if (traceEnd !== undefined && (stats.maxEnd === undefined || traceEnd > stats.maxEnd)) stats.maxEnd = traceEnd;
-    if (rows === 0) {
+    if (n > 0) {
+      const traceStart = u64(d[H_START_LO]!, d[H_START_HI]!);
+      const traceEnd = u64(d[H_END_LO]!, d[H_END_HI]!);
+      if (stats.minStart === undefined || traceStart < stats.minStart) stats.minStart = traceStart;
+      if (stats.maxEnd === undefined || traceEnd > stats.maxEnd) stats.maxEnd = traceEnd;
+    } else {
       // A trace without spans still gets its row, so it round-trips.
       cols[Col.TraceId]!.addBytes(id);
       for (let c = Col.TraceId + 1; c < Col.Trace; c++) cols[c]!.addNull();
       cols[Col.Trace]!.addBytes(buf);
     }
-    stats.spans += rows;
+    stats.spans += n;
     pendingIds.push(id);
     pendingPage.push(pos.page);
     pendingOrdinal.push(pos.ordinal);
-    pendingSpans.push(rows);
+    pendingSpans.push(n);
   }
 
   async function* data(): AsyncGenerator<Uint8Array> {
@@ -261,7 +305,7 @@ export async function writeBlock(store: ObjectStore, opts: WriteBlockOptions): P
       payload.reset();
       if ('encoded' in t) payload.bytes(t.encoded);
       else encoder.encode(id, t.trace, payload);
-      addRows(id);
+      addRows(id, 'encoded' in t ? t.rows : undefined);
       if (pw.bufferedBytes >= rowGroupSize) yield* flush();
       else if (++n % 64 === 0) await pw.throttle(MAX_COMPRESSING_BYTES);
     }

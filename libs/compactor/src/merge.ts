@@ -113,6 +113,8 @@ export async function* mergeByTraceID(
       // and so does this merge): it is written as it is. So are byte-identical parts (the replicas of one
       // flush, the common case with RF > 1): combining copies of a combined trace gives it back.
       let encoded = parts[0]!;
+      // The merger's column values for the trace it wrote (the block writer then does not scan it).
+      let rows: Int32Array | undefined;
       if (parts.length > 1) {
         stats.combined++;
         if (allEqual(parts)) stats.combinedIdentical++;
@@ -120,12 +122,13 @@ export async function* mergeByTraceID(
           const before = merger.fallbacks;
           encoded = merger.merge(min, parts);
           spans = merger.lastSpanCount;
+          rows = merger.lastRows;
           stats.combinedDecoded += merger.fallbacks - before;
         }
       }
       stats.spansOut += spans;
       stats.tracesOut++;
-      yield { id: min, encoded };
+      yield rows ? { id: min, encoded, rows } : { id: min, encoded };
     }
   } finally {
     // Close the inputs still open (an abort or a failed write stops the merge early).

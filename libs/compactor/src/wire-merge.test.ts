@@ -3,9 +3,9 @@
 // the encoding of combineTraces over the decoded parts.
 import { create } from '@bufbuild/protobuf';
 import { WireTraceMerger } from '@stave/block';
-import { decodeEncodedTrace, encodeTrace, realisticTraces, Rng, traceArb } from '@stave/block/testing';
+import { decodeEncodedTrace, encodeTrace, realisticTraces, Rng, scannedRows, traceArb } from '@stave/block/testing';
 import { combineTraces } from '@stave/model';
-import { ResourceSpansSchema, ScopeSpansSchema, TracesDataSchema, type TracesData } from '@stave/proto';
+import { ResourceSpansSchema, ScopeSpansSchema, SpanSchema, TracesDataSchema, type TracesData } from '@stave/proto';
 import fc from 'fast-check';
 import { COMBINE_RULES, mergeByTraceID, newMergeStats } from './merge';
 
@@ -42,6 +42,12 @@ function partsOf(trace: TracesData, n: number, pick: () => number): TracesData[]
   return parts;
 }
 
+/** The merger's column values for the trace it just wrote are what the block writer would read from it. */
+function expectRows(merger: WireTraceMerger, merged: Uint8Array): void {
+  if (merger.lastRows === undefined) return; // combined at the object level: the writer scans it
+  expect(Array.from(merger.lastRows)).toEqual(Array.from(scannedRows(merged)));
+}
+
 describe('WireTraceMerger under combineTraces rules', () => {
   it('equals the object-level combine on random partial, duplicated and reordered traces', () => {
     const merger = new WireTraceMerger(COMBINE_RULES);
@@ -49,7 +55,9 @@ describe('WireTraceMerger under combineTraces rules', () => {
       fc.property(traceArb(TRACE_ID), fc.integer({ min: 1, max: 4 }), fc.integer(), (trace, n, seed) => {
         const rng = new Rng(seed);
         const parts = partsOf(trace, n, () => rng.next()).map((p) => encodeTrace(TRACE_ID, p));
-        expect(Buffer.from(merger.merge(TRACE_ID, parts)).equals(expected(TRACE_ID, parts))).toBe(true);
+        const merged = Buffer.from(merger.merge(TRACE_ID, parts));
+        expect(merged.equals(expected(TRACE_ID, parts))).toBe(true);
+        expectRows(merger, merged);
       }),
       { seed: 20261129, numRuns: 300 },
     );
@@ -90,11 +98,51 @@ describe('WireTraceMerger under combineTraces rules', () => {
       const all = [whole, ...parts, whole];
       const merged = Buffer.from(merger.merge(id, all));
       expect(merged.equals(expected(id, all))).toBe(true);
+      expectRows(merger, merged);
       let spans = 0;
       for (const rs of decodeEncodedTrace(id, merged).resourceSpans) for (const ss of rs.scopeSpans) spans += ss.spans.length;
       expect(merger.lastSpanCount).toBe(spans);
     }
     expect(merger.fallbacks).toBe(0);
+  });
+
+  it('gives the column values of spans with all-zero, missing and referenced parents and HTTP attributes', () => {
+    const merger = new WireTraceMerger(COMBINE_RULES);
+    const sid = (n: number) => Uint8Array.from({ length: 8 }, (_, i) => (i === 7 ? n : 0));
+    const str = (key: string, v: string) => ({ key, value: { value: { case: 'stringValue' as const, value: v } } });
+    const int = (key: string, v: bigint) => ({ key, value: { value: { case: 'intValue' as const, value: v } } });
+    const span = (id: Uint8Array, parent: Uint8Array, start: bigint, attributes: ReturnType<typeof str | typeof int>[]) =>
+      create(SpanSchema, {
+        traceId: TRACE_ID,
+        spanId: id,
+        parentSpanId: parent,
+        name: `op-${id[7]}`,
+        kind: 2,
+        startTimeUnixNano: start,
+        endTimeUnixNano: start + 123_456n,
+        attributes,
+        status: { code: 2, message: id[7]! % 2 ? 'boom' : '' },
+      });
+    const part = (...spans: ReturnType<typeof span>[]) =>
+      encodeTrace(
+        TRACE_ID,
+        create(TracesDataSchema, {
+          resourceSpans: [{ resource: { attributes: [str('service.name', 'svc')] }, scopeSpans: [{ scope: { name: 'lib' }, spans }] }],
+        }),
+      );
+    const zero = new Uint8Array(8);
+    const cases: Uint8Array[][] = [
+      // An all-zero parent ID is a root; a parent outside the trace is not.
+      [part(span(sid(1), zero, 10n, [str('http.method', 'GET'), int('http.status_code', 503n)])), part(span(sid(2), sid(9), 5n, [str('http.url', '/x')]))],
+      // A span whose ID is all zeros: the zero parent becomes a reference to it, so no root.
+      [part(span(zero, sid(3), 30n, [int('http.method', 1n)])), part(span(sid(4), zero, 20n, [str('http.status_code', 'x')]))],
+    ];
+    for (const parts of cases) {
+      const merged = Buffer.from(merger.merge(TRACE_ID, parts));
+      expect(merged.equals(expected(TRACE_ID, parts))).toBe(true);
+      expect(merger.lastRows).toBeDefined();
+      expectRows(merger, merged);
+    }
   });
 
   it('keeps an empty trace empty', () => {

@@ -92,7 +92,7 @@ export function* combinedTraces(
   segmentPath: string,
   parts: PackedParts,
   include: (trace: number) => boolean = () => true,
-): Generator<{ i: number; id: Uint8Array; encoded: Uint8Array }> {
+): Generator<{ i: number; id: Uint8Array; encoded: Uint8Array; rows: Int32Array | undefined }> {
   const fd = openSync(segmentPath, 'r');
   try {
     const combiner = new OtlpTraceCombiner(COMBINE_RULES);
@@ -125,7 +125,8 @@ export function* combinedTraces(
         at += length;
       }
       const id = parts.ids.subarray(16 * i, 16 * i + 16);
-      yield { i, id, encoded: combiner.combine(id, bufs) };
+      const encoded = combiner.combine(id, bufs);
+      yield { i, id, encoded, rows: combiner.lastRows };
     }
   } finally {
     closeSync(fd);

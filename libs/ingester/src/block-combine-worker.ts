@@ -1,7 +1,18 @@
 // Worker thread entry: the combine half of a block build (block-combine.ts), for its share of the chunks.
 import { parentPort, workerData } from 'node:worker_threads';
 import { combinedTraces } from './block-builder';
-import { BATCH_BYTES, CHUNK_TRACES, CTRL_ABORT, CTRL_IN_FLIGHT, MAX_BATCHES_IN_FLIGHT, type CombineMessage, type CombineWorkerData } from './block-combine';
+import {
+  BATCH_BYTES,
+  CHUNK_TRACES,
+  chunkOwner,
+  RECORD_HEADER,
+  recordBytes,
+  CTRL_ABORT,
+  CTRL_IN_FLIGHT,
+  MAX_BATCHES_IN_FLIGHT,
+  type CombineMessage,
+  type CombineWorkerData,
+} from './block-combine';
 
 const { segmentPath, parts, index, threads, ctrl } = workerData as CombineWorkerData;
 const post = (m: CombineMessage, transfer?: ArrayBuffer[]): void => parentPort!.postMessage(m, transfer);
@@ -36,14 +47,16 @@ function run(): void {
   };
   const traces = parts.counts.length;
   let chunkEnd = 0;
-  for (const { i, id, encoded } of combinedTraces(segmentPath, parts, (t) => Math.floor(t / CHUNK_TRACES) % threads === index)) {
+  for (const { i, id, encoded, rows } of combinedTraces(segmentPath, parts, (t) => chunkOwner(Math.floor(t / CHUNK_TRACES), threads) === index)) {
     if (i >= chunkEnd) chunkEnd = Math.min(traces, (Math.floor(i / CHUNK_TRACES) + 1) * CHUNK_TRACES);
-    const need = 20 + encoded.length;
+    const need = recordBytes(encoded.length, rows?.length ?? 0);
     if (used > 0 && used + need > batch.length && !send(false)) return;
     if (need > batch.length) batch = Buffer.allocUnsafeSlow(need); // a trace larger than a batch travels alone
     batch.writeUInt32LE(encoded.length, used);
-    batch.set(id, used + 4);
-    batch.set(encoded, used + 20);
+    batch.writeUInt32LE(rows?.length ?? 0, used + 4);
+    batch.set(id, used + 8);
+    batch.set(encoded, used + RECORD_HEADER);
+    if (rows) batch.set(new Uint8Array(rows.buffer, rows.byteOffset, rows.byteLength), used + need - rows.byteLength);
     used += need;
     if (i === chunkEnd - 1 && !send(true)) return;
   }

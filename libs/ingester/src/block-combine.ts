@@ -1,22 +1,43 @@
 // The block build's pipeline: combine threads read each trace's WAL parts and combine them into the
 // block's trace encoding (block-combine-worker.ts), while the building thread writes them into the
 // Parquet block in trace-ID order. The traces are dealt to the combine threads in chunks of CHUNK_TRACES,
-// round-robin (chunk c to thread c mod n), and the writer takes the chunks back in order.
+// round-robin (chunk c to thread c mod n), and the writer takes the chunks back in order. With a single
+// combine thread, combining (~2/3 of the work) would leave the writing thread waiting: that thread combines
+// every LOCAL_EVERY-th chunk itself (chunkOwner), which evens the two out (profiled on the bench workload).
 //
 // Combined traces cross in batches of about BATCH_BYTES (a trace larger than that is a batch of its own;
 // a batch never spans two chunks), and each combine thread has at most MAX_BATCHES_IN_FLIGHT batches on
 // their way: it waits (Atomics.wait on a shared counter) until the writer has taken one. So the memory
 // between the threads is bounded by those numbers, whatever the block's size.
 //
-// Batch layout: records of u32 length (little-endian) | 16-byte trace ID | encoded trace, back to back.
+// Batch layout: records of u32 encoded length | u32 column values (int32s, 0 when none) | 16-byte trace ID
+// | encoded trace | padding to 4 bytes | the trace's column values (@stave/block's trace rows, so the writer
+// does not scan the trace again), back to back; every record starts 4-byte aligned.
 
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import type { PackedParts } from './block-builder';
+import { combinedTraces, type PackedParts } from './block-builder';
 
 export const BATCH_BYTES = 1024 * 1024;
 export const MAX_BATCHES_IN_FLIGHT = 4;
 export const CHUNK_TRACES = 512;
+/** With one combine thread, the writing thread combines one chunk in this many. */
+export const LOCAL_EVERY = 4;
+
+/** The combine thread of chunk `c` among `threads`, or -1 when the writing thread combines it. */
+export function chunkOwner(c: number, threads: number): number {
+  if (threads === 1) return c % LOCAL_EVERY === LOCAL_EVERY - 1 ? -1 : 0;
+  return c % threads;
+}
+
+/** Bytes before a record's encoded trace. */
+export const RECORD_HEADER = 24;
+
+/** A batch record's size: header, encoding padded to 4 bytes, column values. */
+export function recordBytes(encodedLength: number, rowsInts: number): number {
+  return RECORD_HEADER + ((encodedLength + 3) & ~3) + 4 * rowsInts;
+}
+
 /** Slots of the shared control array. */
 export const CTRL_IN_FLIGHT = 0;
 export const CTRL_ABORT = 1;
@@ -44,7 +65,11 @@ interface Lane {
 }
 
 /** The job's traces, combined on `threads` threads of their own, in order. */
-export async function* combinedOnThreads(segmentPath: string, parts: PackedParts, threads: number): AsyncGenerator<{ id: Uint8Array; encoded: Uint8Array }> {
+export async function* combinedOnThreads(
+  segmentPath: string,
+  parts: PackedParts,
+  threads: number,
+): AsyncGenerator<{ id: Uint8Array; encoded: Uint8Array; rows?: Int32Array }> {
   const chunks = Math.ceil(parts.counts.length / CHUNK_TRACES);
   const n = Math.max(1, Math.min(threads, chunks));
   let failure: Error | undefined;
@@ -73,9 +98,23 @@ export async function* combinedOnThreads(segmentPath: string, parts: PackedParts
     });
     lanes.push(lane);
   }
+  // This thread's chunks, combined as the writer reaches them.
+  const local = combinedTraces(segmentPath, parts, (t) => chunkOwner(Math.floor(t / CHUNK_TRACES), n) < 0);
   try {
     for (let c = 0; c < chunks; c++) {
-      const lane = lanes[c % n]!;
+      const owner = chunkOwner(c, n);
+      if (owner < 0) {
+        const last = Math.min(parts.counts.length, (c + 1) * CHUNK_TRACES) - 1;
+        for (;;) {
+          const r = local.next();
+          if (r.done) throw new Error(`block combine: trace ${last} missing from this thread's chunks`);
+          const { id, encoded, rows } = r.value;
+          yield rows ? { id, encoded, rows } : { id, encoded };
+          if (r.value.i === last) break;
+        }
+        continue;
+      }
+      const lane = lanes[owner]!;
       for (;;) {
         const m = lane.queue.shift();
         if (!m) {
@@ -88,8 +127,12 @@ export async function* combinedOnThreads(segmentPath: string, parts: PackedParts
           const view = Buffer.from(m.batch.buffer, m.batch.byteOffset, m.batch.byteLength);
           for (let p = 0; p < view.length;) {
             const len = view.readUInt32LE(p);
-            yield { id: view.subarray(p + 4, p + 20), encoded: view.subarray(p + 20, p + 20 + len) };
-            p += 20 + len;
+            const ints = view.readUInt32LE(p + 4);
+            const next = p + recordBytes(len, ints);
+            const id = view.subarray(p + 8, p + RECORD_HEADER);
+            const encoded = view.subarray(p + RECORD_HEADER, p + RECORD_HEADER + len);
+            yield ints > 0 ? { id, encoded, rows: new Int32Array(view.buffer, view.byteOffset + next - 4 * ints, ints) } : { id, encoded };
+            p = next;
           }
           Atomics.sub(lane.ctrl, CTRL_IN_FLIGHT, 1);
           Atomics.notify(lane.ctrl, CTRL_IN_FLIGHT);
@@ -98,6 +141,7 @@ export async function* combinedOnThreads(segmentPath: string, parts: PackedParts
       }
     }
   } finally {
+    local.return(undefined);
     // Done, or the write failed: the combine threads stop either way.
     for (const lane of lanes) {
       Atomics.store(lane.ctrl, CTRL_ABORT, 1);
