@@ -1,7 +1,8 @@
 // The write-ahead log. One segment file per head block: `<wal>/<tenant>/<blockID>.wal`. A push is
-// acknowledged only after its records are fsynced (group commit: appends queued while earlier batches are
-// being written share the next batch; a few batches are written and synced at once), so an acknowledged
-// span survives kill -9.
+// acknowledged only after its records are synced: the file is written O_DSYNC (fdatasync after each write
+// where the platform lacks the flag). Group commit: appends queued while earlier batches are being
+// written share the next batch, and a few batches are written at once. So an acknowledged span survives
+// kill -9.
 //
 // Record layout (little-endian):  u32 payloadLength | u32 crc32(payload) | payload
 // payload:                         16-byte trace ID | u32 startSeconds | u32 endSeconds | TracesData bytes
