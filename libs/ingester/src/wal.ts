@@ -1,8 +1,7 @@
 // The write-ahead log. One segment file per head block: `<wal>/<tenant>/<blockID>.wal`. A push is
-// acknowledged only after its records are synced: the file is written O_DSYNC (fdatasync after each write
-// where the platform lacks the flag). Group commit: appends queued while earlier batches are being
-// written share the next batch, and a few batches are written at once. So an acknowledged span survives
-// kill -9.
+// acknowledged only after its records are fsynced (group commit: appends queued while earlier batches are
+// being written share the next batch; a few batches are written and synced at once), so an acknowledged
+// span survives kill -9.
 //
 // Record layout (little-endian):  u32 payloadLength | u32 crc32(payload) | payload
 // payload:                         16-byte trace ID | u32 startSeconds | u32 endSeconds | TracesData bytes
@@ -109,8 +108,6 @@ interface Batch {
 /** Write+sync batches in flight at once. fdatasync dominates an append's latency; overlapping them
  *  lets the next batch's write start while the previous one syncs (measured: see bench/results). */
 const MAX_BATCHES_IN_FLIGHT = 8;
-/** Where the platform has it (Linux, macOS), every write is synced as part of the write. */
-const DSYNC = constants.O_DSYNC ?? 0;
 
 /**
  * An open segment that takes appends. `append` resolves once the record is durable and returns where
@@ -144,9 +141,8 @@ export class WalSegment {
 
   /** Opens (creating if needed) a segment for appending after `validBytes` (anything after is cut off). */
   static async open(path: string, validBytes = 0): Promise<WalSegment> {
-    // Not O_APPEND: batches are written at their own offsets. O_DSYNC: a write returns once its bytes are
-    // on stable storage, so one call (one trip through libuv's thread pool) does what write + fdatasync did.
-    const fh = await open(path, constants.O_RDWR | constants.O_CREAT | DSYNC, 0o644);
+    // Not O_APPEND: batches are written at their own offsets.
+    const fh = await open(path, constants.O_RDWR | constants.O_CREAT, 0o644);
     const { size } = await fh.stat();
     if (size > validBytes) {
       await fh.truncate(validBytes);
@@ -212,7 +208,7 @@ export class WalSegment {
         const { bytesWritten } = await this.fh.write(data, written, data.length - written, batch.offset + written);
         written += bytesWritten;
       }
-      if (DSYNC === 0) await this.fh.datasync();
+      await this.fh.datasync();
       batch.synced = true;
       // Acknowledge in order: a batch is done only when every batch before it is.
       while (this.inflight.length > 0 && this.inflight[0]!.synced) {
