@@ -10,7 +10,7 @@ import path from 'node:path';
 import { generateCollectorPool } from './collector-workload';
 import { httpRequest, keepAliveAgent } from './http-client';
 import { describeLoad, runLoad, type LoadResult } from './loadgen';
-import { machineInfo, type MachineInfo } from './machine';
+import { machineInfo, processCpuSeconds, type MachineInfo } from './machine';
 import { startNoopServer } from './noop-server';
 import { describeQueries, readBackAll, type QueryResult } from './query';
 import { commandArgs, type BenchOptions } from './run';
@@ -182,6 +182,7 @@ export async function runFleetBench(o: ModeOptions): Promise<string> {
   const samplers: RssSampler[] = [];
   let load: LoadResult;
   let readBack: QueryResult;
+  let cpuSeconds: number[];
   try {
     for (let i = 0; i < FLEET_MEMBERS; i++) {
       const dataDir = path.join(root, `member-${i}`);
@@ -216,6 +217,7 @@ export async function runFleetBench(o: ModeOptions): Promise<string> {
     }
     for (const m of members) samplers.push(new RssSampler(m.pid));
     loadAvg.push(`fleet ${os.loadavg()[0]!.toFixed(2)}`);
+    const cpuBefore = members.map((m) => processCpuSeconds(m.pid));
     load = await runLoad(pool, {
       host: '127.0.0.1',
       port: members[0]!.otlpHttpPort,
@@ -226,6 +228,7 @@ export async function runFleetBench(o: ModeOptions): Promise<string> {
       tenant: o.tenant,
       order,
     });
+    cpuSeconds = members.map((m, i) => processCpuSeconds(m.pid) - cpuBefore[i]!);
     o.log(describeLoad(load));
     await sleep(Math.max(0, load.lastAckAt + 1000 - Date.now()));
     const acked = load.ledger.exactTraces();
@@ -253,6 +256,7 @@ export async function runFleetBench(o: ModeOptions): Promise<string> {
     `| acknowledged spans | ${fmtInt(load.ackedSpans)} / ${fmtInt(load.sentSpans)} | ${fmtInt(noop.ackedSpans)} / ${fmtInt(noop.sentSpans)} | all |`,
     `| push latency p50 / p99 | ${fmtMs(load.latency.p50)} / ${fmtMs(load.latency.p99)} | ${fmtMs(noop.latency.p50)} / ${fmtMs(noop.latency.p99)} | |`,
     `| push errors | ${errs} | | none |`,
+    `| CPU per span during ingest, members 0 / 1 / 2 (all threads) | ${cpuSeconds.map((c) => `${((c * 1e6) / Math.max(1, load.ackedSpans)).toFixed(1)} µs`).join(' / ')} (total ${((cpuSeconds.reduce((a, b) => a + b, 0) * 1e6) / Math.max(1, load.ackedSpans)).toFixed(1)} µs) | | |`,
     `| every acknowledged trace read back from member-1 | ${readBack.exact}/${readBack.queries} exact${bad ? ` (${readBack.notFound} not found, ${readBack.short} short, ${readBack.long} long, ${readBack.duplicateSpans} dup, errors ${JSON.stringify(readBack.errors)})` : ''} | | all exact |`,
     `| read-back latency p50 / p99 (8 in flight) | ${fmtMs(readBack.latency.p50)} / ${fmtMs(readBack.latency.p99)} | | |`,
     `| peak RSS per member | ${peaks.map(fmtBytes).join(' / ')} | | |`,

@@ -14,7 +14,7 @@ import { ArgError, boolArg, durationArg, floatArg, intArg, parseArgs } from './a
 import { runFleetBench, runSustainedBench, type ModeOptions } from './modes';
 import { httpRequest, keepAliveAgent } from './http-client';
 import { DEFAULTS, describeLoad, planRounds, runLoad, type LoadResult } from './loadgen';
-import { machineInfo, type MachineInfo } from './machine';
+import { machineInfo, processCpuSeconds, type MachineInfo } from './machine';
 import { startNoopServer } from './noop-server';
 import { describeQueries, readBackAll, timeQueries, type QueryResult } from './query';
 import { fmtBytes, fmtInt, fmtMs, sleep } from './stats';
@@ -75,6 +75,8 @@ export interface StaveRun {
   readBack?: QueryResult;
   /** Largest RSS of the Stave process tree sampled during ingest; VmHWM just before SIGTERM (whole run). */
   peakRssIngestBytes: number;
+  /** Stave's CPU time (utime + stime, every thread) from the first send to the last answer, in seconds. */
+  ingestCpuSeconds: number;
   hwmBytes: number;
   blocksBytes: number;
   walBytesAfterFlush: number;
@@ -175,7 +177,9 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
     stave = await startStave({ dataDir, bin: profiledBin(o.profileDir, o.staveBin), configFile: configFileFor(o, dataDir) });
     o.log(`stave pid ${stave.pid}: http :${stave.httpPort}, otlp http :${stave.otlpHttpPort}, data ${dataDir}`);
     const rss = new RssSampler(stave.pid);
+    const cpuBefore = processCpuSeconds(stave.pid);
     const loadResult = await load(stave.otlpHttpPort, 'stave');
+    const ingestCpuSeconds = processCpuSeconds(stave.pid) - cpuBefore;
     const peakRssIngestBytes = rss.stop().peakBytes;
     o.log(describeLoad(loadResult));
     const acked = loadResult.ledger.exactTraces();
@@ -207,6 +211,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
       queriesAfterFlush,
       readBack,
       peakRssIngestBytes,
+      ingestCpuSeconds,
       hwmBytes,
       blocksBytes,
       walBytesAfterFlush,
@@ -281,6 +286,12 @@ export function markdown(r: BenchResult): string {
   const ratioTarget = collector ? COLLECTOR_TARGETS.ratio : TARGETS.ratio;
   const rssTarget = collector ? COLLECTOR_TARGETS.peakRssBytes : TARGETS.peakRssBytes;
   rows.push(['Stave ÷ no-op', r.ratio !== undefined ? pct(r.ratio) + mark(r.ratio >= ratioTarget) : 'n/a', '', `≥ ${ratioTarget * 100}%`]);
+  rows.push([
+    'Stave CPU per span during ingest (all threads)',
+    s && s.load.ackedSpans ? `${((s.ingestCpuSeconds * 1e6) / s.load.ackedSpans).toFixed(1)} µs (${s.ingestCpuSeconds.toFixed(1)} s)` : 'n/a',
+    '',
+    '',
+  ]);
   rows.push([
     'acknowledged spans',
     s ? `${fmtInt(s.load.ackedSpans)} / ${fmtInt(s.load.sentSpans)}` : 'n/a',

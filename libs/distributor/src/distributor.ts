@@ -10,7 +10,7 @@ import { RingUnavailableError, tokenFor, type InstanceDesc, type ReadRing } from
 import { BasicService, Code, ConnectError, codeOf, resolveTenant, type Logger, type Overrides } from '@stave/server';
 import { Counter, Histogram, type Registry } from 'prom-client';
 import type { GeneratorForwarder } from './generator-forwarder';
-import { PushBatcher } from './push-batcher';
+import { PushBatcher, type PushPart } from './push-batcher';
 import { RateLimiter } from './rate-limiter';
 
 /**
@@ -115,30 +115,39 @@ export class Distributor extends BasicService implements TracePusher {
 
   /** Sends each trace to its replication set; every trace must reach its write quorum. */
   private async replicate(tenant: string, traces: readonly TraceSplit[]): Promise<PushOutcome> {
-    const batches = new Map<string, { instance: InstanceDesc; idx: number[] }>();
+    // One part per ingester, filled as the ring is walked: every array is built once and each trace's
+    // time range is converted once, however many replicas it goes to.
+    const batches = new Map<string, { instance: InstanceDesc; idx: number[]; part: PushPart }>();
     const need = new Array<number>(traces.length);
     const maxErrors = new Array<number>(traces.length);
     for (let i = 0; i < traces.length; i++) {
+      const t = traces[i]!;
       let set;
       try {
-        set = this.opts.ring.get(tokenFor(tenant, traces[i]!.id));
+        set = this.opts.ring.get(tokenFor(tenant, t.id));
       } catch (err) {
         if (err instanceof RingUnavailableError) throw new ConnectError(`cannot write: ${err.message}`, Code.Unavailable);
         throw err;
       }
       need[i] = set.instances.length - set.maxErrors;
       maxErrors[i] = set.maxErrors;
+      const start = startSeconds(t.startUnixNano);
+      const end = endSeconds(t.endUnixNano);
       for (const inst of set.instances) {
         let b = batches.get(inst.id);
-        if (!b) batches.set(inst.id, (b = { instance: inst, idx: [] }));
+        if (!b) batches.set(inst.id, (b = { instance: inst, idx: [], part: { traces: [], ids: [], startSeconds: [], endSeconds: [] } }));
         b.idx.push(i);
+        b.part.traces.push(t.bytes);
+        b.part.ids.push(t.id);
+        b.part.startSeconds.push(start);
+        b.part.endSeconds.push(end);
       }
     }
     const ok = new Array<number>(traces.length).fill(0);
     const failed = new Array<number>(traces.length).fill(0);
     const rejected = new Map<number, PushErrorReason>();
     let lastErr: unknown;
-    const send = async ({ instance, idx }: { instance: InstanceDesc; idx: number[] }): Promise<void> => {
+    const send = async ({ instance, idx, part }: { instance: InstanceDesc; idx: number[]; part: PushPart }): Promise<void> => {
       const key = `${instance.id}\u0000${tenant}`;
       let batcher = this.batchers.get(key);
       if (!batcher) {
@@ -154,17 +163,13 @@ export class Distributor extends BasicService implements TracePusher {
         this.batchers.set(key, (batcher = created));
       }
       try {
-        const errorsByTrace = await batcher.push(this.opts.ingester(instance), {
-          traces: idx.map((i) => traces[i]!.bytes),
-          ids: idx.map((i) => traces[i]!.id),
-          startSeconds: idx.map((i) => startSeconds(traces[i]!.startUnixNano)),
-          endSeconds: idx.map((i) => endSeconds(traces[i]!.endUnixNano)),
-        });
-        idx.forEach((i, k) => {
+        const errorsByTrace = await batcher.push(this.opts.ingester(instance), part);
+        for (let k = 0; k < idx.length; k++) {
+          const i = idx[k]!;
           const reason = errorsByTrace[k] ?? PushErrorReason.NO_ERROR;
           if (reason === PushErrorReason.NO_ERROR) ok[i]!++;
           else rejected.set(i, reason);
-        });
+        }
       } catch (err) {
         lastErr = err;
         this.log.warn('push to ingester failed', { ingester: instance.addr, err: err instanceof Error ? err.message : String(err) });

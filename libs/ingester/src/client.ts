@@ -4,6 +4,7 @@
 import { create, type MessageInitShape } from '@bufbuild/protobuf';
 import { createClient } from '@connectrpc/connect';
 import { grpcTransport } from '@stave/server';
+import { preEncoded } from './push-encoding';
 import {
   Pusher,
   PushBytesRequestSchema,
@@ -64,7 +65,8 @@ export function remoteIngesterClient(opts: RemoteClientOptions): IngesterClient 
   const pusher = createClient(Pusher, transport);
   const querier = createClient(Querier, transport);
   return {
-    pushBytes: (req) => pusher.pushBytes(req),
+    // Written by hand into one buffer (push-encoding.ts); the ingester decodes an ordinary request.
+    pushBytes: (req) => pusher.pushBytes(preEncoded(req)),
     findTraceByID: (req) => querier.findTraceByID(req),
     search: (req) => querier.search(req),
     searchTags: (req) => querier.searchTags(req),

@@ -1,6 +1,7 @@
 // A head block: the traces of one tenant received since the last cut, indexed by trace ID, with their
 // bytes in one WAL segment. Once cut it is sealed and waits to become a complete block.
 
+import { TraceMap } from './trace-map';
 import type { RecordRef, WalSegment } from './wal';
 
 export interface TraceEntry {
@@ -12,10 +13,13 @@ export interface TraceEntry {
   lastAppendMs: number;
   /** Counted in the tenant's live traces (received within trace_idle_period). */
   live: boolean;
+  /** Admission scratch (push.ts): the admission call that last saw this trace, and its bytes in that push. */
+  admitStamp: number;
+  admitBytes: number;
 }
 
 export class HeadBlock {
-  readonly traces = new Map<string, TraceEntry>();
+  readonly traces = new TraceMap<TraceEntry>();
   /** Bytes of trace data in the segment. */
   dataBytes = 0;
 

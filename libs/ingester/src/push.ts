@@ -2,11 +2,11 @@
 // max_traces_per_user), and indexing appended WAL records by trace ID in the head block. The ingester
 // calls these around its WAL append; nothing here does I/O.
 
-import { hexID as hex } from '@stave/block';
 import { PushErrorReason, type PushBytesRequest } from '@stave/proto';
 import type { LimitsConfig } from '@stave/server';
 import type { HeadBlock, TraceEntry } from './head-block';
 import type { TenantInstance } from './instance';
+import { traceKey } from './trace-map';
 import type { RecordRef, WalRecord } from './wal';
 
 export interface Admission {
@@ -15,42 +15,80 @@ export interface Admission {
   /** Indexes of the accepted traces, in request order. */
   readonly accepted: number[];
   /**
-   * Per accepted trace: its hex key and its head-block entry when it had one already. Entries are never
-   * removed from a head block, so indexing after the WAL append reuses both instead of a second lookup.
+   * Per accepted trace: its lookup key (traceKey) and its head-block entry when it had one already.
+   * Entries are never removed from a head block, so indexing after the WAL append reuses both instead of
+   * a second lookup.
    */
-  readonly keys: string[];
+  readonly keys: number[];
   readonly entries: Array<TraceEntry | undefined>;
 }
 
+/** A trace new to the head block seen earlier in the same request (chained when two share a key). */
+interface Fresh {
+  readonly id: Uint8Array;
+  bytes: number;
+  next: Fresh | undefined;
+}
+
+let admissionStamp = 0;
+
 /** Applies max_bytes_per_trace and max_traces_per_user to every trace of a push. */
 export function admitTraces(inst: TenantInstance, head: HeadBlock, req: PushBytesRequest, limits: LimitsConfig): Admission {
-  const errors: PushErrorReason[] = new Array<PushErrorReason>(req.traces.length).fill(PushErrorReason.NO_ERROR);
+  const n = req.traces.length;
+  const errors: PushErrorReason[] = new Array<PushErrorReason>(n).fill(PushErrorReason.NO_ERROR);
   const accepted: number[] = [];
-  const keys: string[] = [];
+  const keys: number[] = [];
   const entries: Array<TraceEntry | undefined> = [];
-  // Bytes (and new live traces) this request adds, so two parts of one trace in a request count once.
-  const pendingNew = new Map<string, number>();
+  // Bytes of traces new to the block that this request adds, so two parts of one trace (merged pushes)
+  // count once against the live-trace limit and together against the size limit. Made on first need.
+  let fresh: Map<number, Fresh> | undefined;
+  // Traces this request would make live; entries already in the block are marked with this call's stamp
+  // (admission is synchronous, so no other call sees a stamp of this one as its own).
+  let newLive = 0;
+  const stamp = ++admissionStamp;
   const maxBytes = limits.global.max_bytes_per_trace;
   const maxLive = limits.ingestion.max_traces_per_user;
-  for (let i = 0; i < req.traces.length; i++) {
-    const key = hex(req.ids[i]!);
+  for (let i = 0; i < n; i++) {
+    const id = req.ids[i]!;
+    const key = traceKey(id);
     const size = req.traces[i]!.length;
-    const e: TraceEntry | undefined = head.traces.get(key);
-    const soFar = (e?.bytes ?? 0) + (pendingNew.get(key) ?? 0);
+    const e: TraceEntry | undefined = head.traces.find(id, key);
+    let f: Fresh | undefined;
+    if (e === undefined && fresh !== undefined) for (f = fresh.get(key); f !== undefined && !sameID(f.id, id); f = f.next);
+    const seen = e !== undefined && e.admitStamp === stamp;
+    const soFar = e !== undefined ? e.bytes + (seen ? e.admitBytes : 0) : (f?.bytes ?? 0);
     if (maxBytes > 0 && soFar + size > maxBytes) {
       errors[i] = PushErrorReason.TRACE_TOO_LARGE;
       continue;
     }
-    if ((!e || !e.live) && !pendingNew.has(key) && maxLive > 0 && inst.liveTraces + pendingNew.size >= maxLive) {
+    if ((e === undefined ? f === undefined : !e.live && !seen) && maxLive > 0 && inst.liveTraces + newLive >= maxLive) {
       errors[i] = PushErrorReason.MAX_LIVE_TRACES;
       continue;
     }
-    pendingNew.set(key, (pendingNew.get(key) ?? 0) + size);
+    if (e !== undefined) {
+      if (!seen) {
+        e.admitStamp = stamp;
+        e.admitBytes = 0;
+        if (!e.live) newLive++;
+      }
+      e.admitBytes += size;
+    } else if (f !== undefined) {
+      f.bytes += size;
+    } else {
+      fresh ??= new Map();
+      fresh.set(key, { id, bytes: size, next: fresh.get(key) });
+      newLive++;
+    }
     accepted.push(i);
     keys.push(key);
     entries.push(e);
   }
   return { errors, accepted, keys, entries };
+}
+
+function sameID(a: Uint8Array, b: Uint8Array): boolean {
+  for (let i = 0; i < 16; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /** The WAL records of the accepted traces, with their time range when the sender gave it (0 otherwise). */
@@ -95,11 +133,11 @@ export function indexRecords(
 }
 
 /** The head block's entry for a record's trace (created when new), its time range widened to the record's. */
-export function entryFor(head: HeadBlock, r: WalRecord, nowMs: number, created?: () => void, key = hex(r.traceID)): TraceEntry {
-  let e = head.traces.get(key);
+export function entryFor(head: HeadBlock, r: WalRecord, nowMs: number, created?: () => void, key = traceKey(r.traceID)): TraceEntry {
+  let e = head.traces.find(r.traceID, key);
   if (!e) {
-    e = { id: new Uint8Array(r.traceID), refs: [], bytes: 0, startSeconds: 0, endSeconds: 0, lastAppendMs: nowMs, live: false };
-    head.traces.set(key, e);
+    e = { id: new Uint8Array(r.traceID), refs: [], bytes: 0, startSeconds: 0, endSeconds: 0, lastAppendMs: nowMs, live: false, admitStamp: 0, admitBytes: 0 };
+    head.traces.add(e, key);
     created?.();
   }
   return widen(e, r);

@@ -55,6 +55,8 @@ export class Ring extends BasicService implements ReadRing {
   private ownerIds: string[] = [];
   /** Distinct owners in `ownerIds` (computed when the tokens change: `get` runs once per trace pushed). */
   private distinctOwners = 0;
+  private zoneAwareOf: RingDesc | undefined;
+  private zoneAwareCached = false;
   private unwatch: (() => void) | undefined;
   private readonly now: () => number;
   private readonly excluded: ReadonlySet<string>;
@@ -135,8 +137,17 @@ export class Ring extends BasicService implements ReadRing {
     }
   }
 
+  /** Zone awareness as of the latest descriptor (get() runs once per trace: computed once per update). */
   private zoneAware(): boolean {
     if (this.opts.zoneAwarenessEnabled !== undefined) return this.opts.zoneAwarenessEnabled;
+    if (this.zoneAwareOf !== this.latest) {
+      this.zoneAwareOf = this.latest;
+      this.zoneAwareCached = this.computeZoneAware();
+    }
+    return this.zoneAwareCached;
+  }
+
+  private computeZoneAware(): boolean {
     const zones = new Set<string>();
     for (const i of this.latest.instances.values()) {
       if (i.state === 'LEFT') continue;
@@ -156,23 +167,22 @@ export class Ring extends BasicService implements ReadRing {
     const extend = op === 'read' || (this.opts.extendWrites ?? true);
     const distinct = this.distinctOwners;
     let want = Math.min(rf, distinct);
+    // A handful of replicas: arrays beat sets here, and this runs once per trace of every push.
     const picked: InstanceDesc[] = [];
-    const seen = new Set<string>();
-    const zones = new Set<string>();
+    const zones: string[] = [];
     const start = lowerBound(this.tokens, token >>> 0);
     for (let k = 0; k < n && picked.length < want; k++) {
       const id = this.ownerIds[(start + k) % n]!;
-      if (seen.has(id)) continue;
+      if (picked.some((p) => p.id === id)) continue;
       const inst = this.latest.get(id);
       if (!inst || inst.state === 'LEFT' || this.excluded.has(inst.zone)) continue;
-      if (zoneAware && zones.has(inst.zone)) continue;
-      seen.add(id);
+      if (zoneAware && zones.includes(inst.zone)) continue;
       picked.push(inst);
       if (extend && !this.isHealthy(inst, op, now)) {
         // Does not count towards RF, and leaves its zone free for the replacement.
         want = Math.min(want + 1, distinct);
       } else if (zoneAware) {
-        zones.add(inst.zone);
+        zones.push(inst.zone);
       }
     }
     const healthy = picked.filter((i) => this.isHealthy(i, op, now));

@@ -165,3 +165,18 @@ export function isValidUtf8(buf: Uint8Array, pos: number, end: number): boolean 
 export function validUtf8(buf: Uint8Array, pos: number, end: number): boolean {
   return end - pos >= 128 ? isUtf8(buf.subarray(pos, end)) : isValidUtf8(buf, pos, end);
 }
+
+/** Bytes of a uint32 as a varint. */
+export function varintSize(n: number): number {
+  return n < 0x80 ? 1 : n < 0x4000 ? 2 : n < 0x200000 ? 3 : n < 0x10000000 ? 4 : 5;
+}
+
+/** Writes a uint32 varint at `pos` of `out` (which has room); returns the position after it. */
+export function writeVarint(out: Uint8Array, pos: number, n: number): number {
+  while (n >= 0x80) {
+    out[pos++] = (n & 0x7f) | 0x80;
+    n >>>= 7;
+  }
+  out[pos++] = n;
+  return pos;
+}

@@ -24,7 +24,20 @@
 // The wire reading is protobuf-wire.ts; the schema-aware validation of the span tree is validate.ts.
 
 import { Code, ConnectError } from '@stave/core';
-import { InvalidUtf8Error, ProtobufWireError, readFixed64, readLength, readTag, skipField, validUtf8, wire, WT_I64, WT_LEN } from './protobuf-wire';
+import {
+  InvalidUtf8Error,
+  ProtobufWireError,
+  readFixed64,
+  readLength,
+  readTag,
+  skipField,
+  validUtf8,
+  varintSize,
+  wire,
+  writeVarint,
+  WT_I64,
+  WT_LEN,
+} from './protobuf-wire';
 import { repairUtf8 } from './repair-utf8';
 import { SCHEMA, T_RESOURCE, T_SCOPE, T_SPAN, validateField, validateMessage, wireTypeOfKind } from './validate';
 
@@ -451,19 +464,6 @@ function growTable(): void {
 }
 
 // --- output ---------------------------------------------------------------------------------------------
-
-function varintSize(n: number): number {
-  return n < 0x80 ? 1 : n < 0x4000 ? 2 : n < 0x200000 ? 3 : n < 0x10000000 ? 4 : 5;
-}
-
-function writeVarint(out: Uint8Array, pos: number, n: number): number {
-  while (n >= 0x80) {
-    out[pos++] = (n & 0x7f) | 0x80;
-    n >>>= 7;
-  }
-  out[pos++] = n;
-  return pos;
-}
 
 // Writing copies byte ranges of the request. Ranges that follow each other in the request (a scope field and
 // the span after it, consecutive spans of one trace) are merged into one copy, since every copy call costs
