@@ -120,14 +120,22 @@ async function scanTenant(
   // Head and cut blocks: one trace at a time (its WAL parts from every block holding it, and its parts in
   // complete blocks), so a search that reaches its limit early reads no more of the WAL.
   for (const h of heads) {
-    for (const [key, entry] of h.traces) {
+    for (const entry of h.traces.values()) {
       if (sink.full) return;
+      const key = hex(entry.id);
       if (done.has(key)) continue;
       done.add(key);
-      const holders = heads.filter((x) => x.traces.has(key));
+      const holders = heads.filter((x) => x.traces.find(entry.id) !== undefined);
       const earlier = await blockParts(entry.id, key);
       // A trace with any part in the window is evaluated whole.
-      if (earlier.length === 0 && !holders.some((x) => inWindow(x.traces.get(key)!.startSeconds, x.traces.get(key)!.endSeconds))) continue;
+      if (
+        earlier.length === 0 &&
+        !holders.some((x) => {
+          const e = x.traces.find(entry.id)!;
+          return inWindow(e.startSeconds, e.endSeconds);
+        })
+      )
+        continue;
       const bufs: Buffer[] = [];
       for (const x of holders) bufs.push(...(await x.read(key)));
       sink.add(
