@@ -222,11 +222,12 @@ export class Lifecycler extends BasicService {
     // After a pause of our own (SIGSTOP, a frozen VM, a long GC stall), our view of the ring is as old as
     // the pause: every other instance looks silent until the gossip that queued up meanwhile is merged.
     // Forgetting them then would write LEFT tombstones newer than their real heartbeats and take healthy
-    // instances out of every ring. So after a gap longer than a period plus half the heartbeat timeout,
-    // this instance forgets nobody until it has itself heartbeat steadily for a whole forget period.
+    // instances out of every ring. So after a gap longer than the heartbeat timeout, this instance forgets
+    // nobody until it has itself heartbeat steadily for a whole forget period. Shorter gaps (a busy event
+    // loop) leave the view at most a timeout old, so only instances silent past the timeout, already
+    // unhealthy, can look silent for the forget period.
     const beatAt = this.now();
-    const pauseMs =
-      this.opts.heartbeatPeriodMs + (this.opts.heartbeatTimeoutMs > 0 ? this.opts.heartbeatTimeoutMs : (this.opts.autoForgetUnhealthyAfterMs ?? 0)) / 2;
+    const pauseMs = this.opts.heartbeatTimeoutMs > 0 ? this.opts.heartbeatTimeoutMs : (this.opts.autoForgetUnhealthyAfterMs ?? 0) / 2;
     if (this.lastBeatAt !== undefined && beatAt - this.lastBeatAt > pauseMs) {
       this.steadySince = beatAt;
       this.log.warn('heartbeat after a pause: auto-forget waits for a fresh view of the ring', { paused_ms: beatAt - this.lastBeatAt });
