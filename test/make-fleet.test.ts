@@ -75,8 +75,10 @@ describe('make fleet', () => {
     for (const name of ['distributor', 'querier-0', 'querier-1']) expect(await activeIngesters(name)).toEqual(['ingester-0', 'ingester-1', 'ingester-2']);
     const first = await send(14, 300);
     expect(first).toHaveLength(300);
+    // A push is answered at its write quorum (2 of 3); the third replica's call may still be on its way.
+    const created = (u: string) => metricSum(u, 'tempo_ingester_traces_created_total');
     for (const name of ['ingester-0', 'ingester-1', 'ingester-2']) {
-      expect(await metricSum(url(name, '/metrics'), 'tempo_ingester_traces_created_total')).toBe(300);
+      await poll(`${name} to have every trace`, async () => (await created(url(name, '/metrics'))) === 300, { timeoutMs: 30_000, intervalMs: 100 });
       expect((await fetch(url(name, '/flush'), { method: 'POST' })).status).toBe(204);
       expect(await metricSum(url(name, '/metrics'), 'tempo_ingester_blocks_flushed_total')).toBeGreaterThan(0);
     }
@@ -99,7 +101,19 @@ describe('make fleet', () => {
     const second = await send(15, 200);
     expect(second).toHaveLength(200);
     // With 4 ingesters and RF 3 each trace goes to 3 of them: the newcomer takes about three quarters.
-    const taken = await metricSum(await fourth.url('/metrics'), 'tempo_ingester_traces_created_total');
+    // Every trace on 3 ingesters: wait for the replicas answered after the quorum before counting.
+    const fourthMetrics = await fourth.url('/metrics');
+    await poll(
+      'every replica of both batches written',
+      async () =>
+        (await Promise.all([...['ingester-0', 'ingester-1', 'ingester-2'].map((n) => created(url(n, '/metrics'))), created(fourthMetrics)])).reduce(
+          (a, b) => a + b,
+          0,
+        ) ===
+        3 * (300 + 200),
+      { timeoutMs: 30_000, intervalMs: 100 },
+    );
+    const taken = await created(fourthMetrics);
     expect(taken).toBeGreaterThan(50);
     expect(taken).toBeLessThan(200);
 
