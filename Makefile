@@ -69,9 +69,10 @@ test: build lint system-deps
 
 # The whole reliability battery (docs/reliability.md): the chaos tier of `make test`, the longer scenarios and
 # the seeded soak (CHAOS_SOAK_MINUTES, default 20). One seed for every suite: CHAOS_SEED=<n> replays a run.
+# --forceExit as in `make test`: one run printed its summary and never exited.
 chaos: build system-deps
 	@seed=$${CHAOS_SEED:-$$(( (RANDOM << 15) | RANDOM ))}; start=$$(date +%s); echo "make chaos: seed $$seed (replay with CHAOS_SEED=$$seed)"; \
-	  CHAOS_SEED=$$seed CHAOS_FULL=1 NODE_OPTIONS=--experimental-vm-modules $(BIN)/jest --ci -c test/chaos/jest.chaos.config.js; status=$$?; \
+	  CHAOS_SEED=$$seed CHAOS_FULL=1 NODE_OPTIONS=--experimental-vm-modules $(BIN)/jest --ci --forceExit -c test/chaos/jest.chaos.config.js; status=$$?; \
 	  echo "make chaos: seed $$seed, $$(( $$(date +%s) - start )) s, exit $$status"; exit $$status
 
 bench: build
