@@ -141,7 +141,10 @@ describe(`chaos on a fleet (seed ${SEED})`, () => {
             return until(st);
           },
           { timeoutMs: 30_000, intervalMs: 5 },
-        );
+        ).catch((err: unknown) => {
+          const logs = m.proc.logs.slice(-8).map((l) => `${String(l.msg)}${l.err ? ` (${String(l.err)})` : ''}`);
+          throw new Error(`${String(err)}; states seen: ${seen.join(' → ')}; ingester-1 exited: ${exited}; its last logs: ${logs.join(' | ')}`);
+        });
         return seen;
       })();
     const states = Promise.all(['distributor-0', 'ingester-0', 'ingester-2'].map((p) => watch(p, (st) => st === 'gone')));

@@ -217,18 +217,23 @@ export class Lifecycler extends BasicService {
     this.log.info('ring state changed', { state });
   }
 
+  /** A gap between our own heartbeats longer than this is a pause (see `heartbeat`). */
+  private pauseMs(): number {
+    return this.opts.heartbeatTimeoutMs > 0 ? this.opts.heartbeatTimeoutMs : (this.opts.autoForgetUnhealthyAfterMs ?? 0) / 2;
+  }
+
   /** One heartbeat: fresh timestamp, token conflicts repaired, long-unhealthy instances forgotten. */
   async heartbeat(): Promise<void> {
     // After a pause of our own (SIGSTOP, a frozen VM, a long GC stall), our view of the ring is as old as
     // the pause: every other instance looks silent until the gossip that queued up meanwhile is merged.
     // Forgetting them then would write LEFT tombstones newer than their real heartbeats and take healthy
     // instances out of every ring. So after a gap longer than the heartbeat timeout, this instance forgets
-    // nobody until it has itself heartbeat steadily for a whole forget period. Shorter gaps (a busy event
-    // loop) leave the view at most a timeout old, so only instances silent past the timeout, already
-    // unhealthy, can look silent for the forget period.
+    // nobody until it has itself heartbeat steadily for another heartbeat timeout: by then every live
+    // instance's heartbeats (one per period) have reached it again. Shorter gaps (a busy event loop) leave
+    // the view at most a timeout old, so only instances silent past the timeout, already unhealthy, can
+    // look silent for the forget period.
     const beatAt = this.now();
-    const pauseMs = this.opts.heartbeatTimeoutMs > 0 ? this.opts.heartbeatTimeoutMs : (this.opts.autoForgetUnhealthyAfterMs ?? 0) / 2;
-    if (this.lastBeatAt !== undefined && beatAt - this.lastBeatAt > pauseMs) {
+    if (this.lastBeatAt !== undefined && beatAt - this.lastBeatAt > this.pauseMs()) {
       this.steadySince = beatAt;
       this.log.warn('heartbeat after a pause: auto-forget waits for a fresh view of the ring', { paused_ms: beatAt - this.lastBeatAt });
     }
@@ -245,7 +250,7 @@ export class Lifecycler extends BasicService {
         replaced = lost.size;
       }
       const forgetAfter = this.opts.autoForgetUnhealthyAfterMs ?? 0;
-      if (forgetAfter > 0 && this.now() - this.steadySince >= forgetAfter) {
+      if (forgetAfter > 0 && this.now() - this.steadySince >= this.pauseMs()) {
         const now = this.now();
         for (const i of d.list()) {
           if (i.id !== this.opts.instanceId && i.state !== 'LEFT' && now - i.timestamp > forgetAfter) {
