@@ -127,8 +127,11 @@ export class ChaosLoad {
   /** The distinct messages of failed requests at or after `t0`, most frequent first, with their counts. */
   failureMessages(t0 = 0, max = 3): string[] {
     const counts = new Map<string, number>();
-    for (const o of this.between(t0))
-      if (o.kind !== undefined) counts.set(`${o.kind}: ${o.message ?? ''}`, (counts.get(`${o.kind}: ${o.message ?? ''}`) ?? 0) + 1);
+    for (const o of this.between(t0)) {
+      if (o.kind === undefined) continue;
+      const key = `${o.kind}: ${o.message ?? ''}`;
+      counts.set(key, (counts.get(key) ?? 0) + 1);
+    }
     return [...counts]
       .sort((a, b) => b[1] - a[1])
       .slice(0, max)
