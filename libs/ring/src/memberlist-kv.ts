@@ -296,7 +296,13 @@ export class MemberlistKV extends BasicService implements KVStore {
       this.log.debug('malformed kv state dropped', { err: err instanceof Error ? err.message : String(err) });
       return;
     }
-    for (const u of decoded) this.store.mergeRemote(u.key, u.codec, u.value);
+    // What the full state taught us is gossiped on, as a broadcast update is: otherwise a change that
+    // reached only the few members a node pushed its state to (a leaver's tombstone, handed over as it
+    // stops) would reach the rest only at their next push/pull, tens of seconds later.
+    for (const u of decoded) {
+      const change = this.store.mergeRemote(u.key, u.codec, u.value);
+      if (change !== undefined) this.broadcastChange(u.key, u.codec, change);
+    }
   }
 }
 

@@ -340,3 +340,28 @@ test('a member that stops leaves: others see it left and its ring entry gone', a
     ),
   );
 });
+
+test('a change learnt by push/pull is gossiped on: a leaver heard only over TCP is LEFT everywhere long before the next push/pull', async () => {
+  // Periodic push/pull far away: only gossip can carry the leaver's tombstone past the members it hands
+  // its state to as it stops. Its UDP is cut at that moment, so its own broadcasts reach nobody.
+  let cut = false;
+  const memberlist = { pushPullIntervalMs: 60_000 };
+  const first = await startMember(0, { memberlist });
+  members.push(first);
+  const leaver = await startMember(1, {
+    join: [first.address],
+    memberlist,
+    packetFilter: (_peer, direction, transport) => !(cut && direction === 'out' && transport === 'udp'),
+  });
+  // Registered for afterEach too, so a failure before its stop leaves no sockets open behind the test.
+  members.push(leaver);
+  const rest = await Promise.all(Array.from({ length: 5 }, (_, i) => startMember(i + 2, { join: [first.address], memberlist })));
+  members.push(...rest);
+  const others = [first, ...rest];
+  await poll('converged', () => converged([...others, leaver], 7), { timeoutMs: 20_000 });
+  cut = true;
+  await leaver.stop();
+  await poll('LEFT in the ring on every other member', () => others.every((m) => m.ring.desc().get(leaver.instanceId)?.state === 'LEFT'), {
+    timeoutMs: 15_000,
+  });
+}, 60_000);
