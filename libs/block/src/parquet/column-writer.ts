@@ -90,6 +90,7 @@ const DEFAULT_MAX_PAGE_ROWS = 20_000;
 const DEFAULT_DICT_MAX_BYTES = 1024 * 1024;
 const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
 export class ColumnWriter {
   private readonly optional: boolean;
@@ -277,12 +278,27 @@ export class ColumnWriter {
     this.beforeValue();
     this.def(true);
     const v = n >= INT64_MIN && n <= INT64_MAX ? n : BigInt.asIntN(64, n);
-    const target = this.useDict ? this.dictTarget(v) : this.values;
+    // The dictionary keys a safe integer by its number (as addInt64Number does), any other by its bigint.
+    const target = this.useDict ? this.dictTarget(v >= -MAX_SAFE && v <= MAX_SAFE ? Number(v) : v) : this.values;
     if (target) target.i64le(v);
     if (this.opts.minMax) {
       if (this.min === undefined || v < (this.min as bigint)) this.min = v;
       if (this.max === undefined || v > (this.max as bigint)) this.max = v;
     }
+    this.counted();
+  }
+
+  /** addInt64 of a safe integer, without a bigint unless the value is new to the chunk. */
+  addInt64Number(n: number): void {
+    if (!Number.isSafeInteger(n)) throw new RangeError(`parquet: addInt64Number needs a safe integer, got ${n}`);
+    if (this.opts.minMax || !this.useDict) {
+      this.addInt64(BigInt(n));
+      return;
+    }
+    this.beforeValue();
+    this.def(true);
+    const target = this.dictTarget(n);
+    if (target) target.i64le(BigInt(n));
     this.counted();
   }
 
