@@ -30,7 +30,12 @@ export function compress(codec: Codec, data: Buffer, level?: number): Promise<Bu
     case Codec.BROTLI:
       return brotliCompress(data, {
         chunkSize,
-        params: { [zlib.constants.BROTLI_PARAM_QUALITY]: level ?? 5, [zlib.constants.BROTLI_PARAM_SIZE_HINT]: data.length },
+        params: {
+          [zlib.constants.BROTLI_PARAM_QUALITY]: level ?? 5,
+          [zlib.constants.BROTLI_PARAM_SIZE_HINT]: data.length,
+          // Literal context modeling: ~15% of quality 5's time on trace pages for 0.4% of their size.
+          [zlib.constants.BROTLI_PARAM_DISABLE_LITERAL_CONTEXT_MODELING]: 1,
+        },
       }).then(compact);
     case Codec.GZIP:
       return gzip(data, { level: level ?? 6, chunkSize }).then(compact);
