@@ -390,13 +390,7 @@ export class TraceScan {
       strs.skip(keyLen);
       const tag = shape.u8();
       if (span && keyLen >= HTTP_URL.length && keyLen <= HTTP_STATUS_CODE.length && this.wellKnown(span, tag, keyA, keyLen)) continue;
-      if (
-        resource &&
-        resource.serviceA === -1 &&
-        convertible(tag) &&
-        keyLen === SERVICE_NAME.length &&
-        this.buf.compare(SERVICE_NAME, 0, keyLen, keyA, keyA + keyLen) === 0
-      ) {
+      if (resource && resource.serviceA === -1 && convertible(tag) && keyLen === SERVICE_NAME.length && bytesAt(this.buf, keyA, SERVICE_NAME)) {
         if (tag !== V_STRING) {
           resource.serviceA = ATTR_OTHER;
         } else {
@@ -418,8 +412,11 @@ export class TraceScan {
    */
   private wellKnown(span: SpanRec, tag: number, keyA: number, keyLen: number): boolean {
     if (!convertible(tag)) return false;
-    const is = (k: Buffer): boolean => keyLen === k.length && this.buf.compare(k, 0, keyLen, keyA, keyA + keyLen) === 0;
-    if (is(HTTP_STATUS_CODE)) {
+    // The three keys differ in length: one byte comparison in JS (a Buffer.compare per attribute cost more).
+    const key =
+      keyLen === HTTP_STATUS_CODE.length ? HTTP_STATUS_CODE : keyLen === HTTP_METHOD.length ? HTTP_METHOD : keyLen === HTTP_URL.length ? HTTP_URL : undefined;
+    if (key === undefined || !bytesAt(this.buf, keyA, key)) return false;
+    if (key === HTTP_STATUS_CODE) {
       if (span.httpStatus !== undefined) return false;
       if (tag !== V_INT) {
         span.httpStatus = OTHER_INT;
@@ -428,8 +425,7 @@ export class TraceScan {
       span.httpStatus = BigInt.asIntN(64, this.nums.zigzagBig());
       return true;
     }
-    const method = is(HTTP_METHOD);
-    if (!method && !is(HTTP_URL)) return false;
+    const method = key === HTTP_METHOD;
     if ((method ? span.httpMethodA : span.httpUrlA) !== -1) return false;
     if (tag !== V_STRING) {
       if (method) span.httpMethodA = ATTR_OTHER;
@@ -476,6 +472,12 @@ export class TraceScan {
         throw new RangeError(`corrupt trace encoding: AnyValue tag ${tag}`);
     }
   }
+}
+
+/** Whether `buf` holds `key` at `at` (the caller checked that it fits). */
+function bytesAt(buf: Buffer, at: number, key: Buffer): boolean {
+  for (let i = 0; i < key.length; i++) if (buf[at + i] !== key[i]) return false;
+  return true;
 }
 
 function allZero(buf: Buffer, a: number, b: number): boolean {

@@ -251,8 +251,13 @@ export async function writeBlock(store: ObjectStore, opts: WriteBlockOptions): P
       str(Col.StatusMessage, buf, d[at + R_MSG_A]!, d[at + R_MSG_B]!);
       str(Col.HttpMethod, buf, d[at + R_METHOD_A]!, d[at + R_METHOD_B]!);
       str(Col.HttpUrl, buf, d[at + R_URL_A]!, d[at + R_URL_B]!);
-      if (d[at + R_HTTP] !== 0) cols[Col.HttpStatusCode]!.addInt64(i64(d[at + R_HTTP_LO]!, d[at + R_HTTP_HI]!));
-      else cols[Col.HttpStatusCode]!.addNull();
+      if (d[at + R_HTTP] !== 0) {
+        const lo = d[at + R_HTTP_LO]!;
+        const hi = d[at + R_HTTP_HI]!;
+        // |value| < 2^53 (every real status code): no bigint per span.
+        if (hi >= -0x200000 && hi < 0x200000) cols[Col.HttpStatusCode]!.addInt64Number(hi * 0x1_0000_0000 + (lo >>> 0));
+        else cols[Col.HttpStatusCode]!.addInt64(i64(lo, hi));
+      } else cols[Col.HttpStatusCode]!.addNull();
       if (k === 0) {
         const root = d[H_ROOT]!;
         if (root >= 0) {

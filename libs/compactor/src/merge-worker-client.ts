@@ -7,6 +7,7 @@
 
 import { existsSync } from 'node:fs';
 import path from 'node:path';
+import { setFlagsFromString } from 'node:v8';
 import { Worker } from 'node:worker_threads';
 import type { TraceStorageConfig } from '@stave/backend';
 import type { BlockMeta } from '@stave/block';
@@ -16,6 +17,31 @@ export interface MergeRunner {
   readonly available: boolean;
   run(job: MergeJob, check: () => void): Promise<{ output: BlockMeta; stats: MergeStats }>;
   close(): Promise<void>;
+}
+
+/**
+ * The merge thread's initial old-generation size (MiB). Its live heap is small (~12 MiB: one row group's
+ * bookkeeping) while it allocates pages by the hundred MiB, and with V8's default limits that kept it in
+ * back-to-back full collections (measured: ~50 per 350k-span job, ~10% of its CPU and ~25% more on
+ * V8's helper threads); with a 64 MiB floor, a third as many and ~10–25% less CPU per job, for up to
+ * ~50 MiB more RSS. A V8 flag is process-wide, but it is read when an isolate is created: it is set just
+ * before the worker starts and put back once the worker runs, so other threads keep the defaults.
+ */
+const MERGE_INITIAL_OLD_SPACE_MB = 64;
+
+function startMergeThread(script: string): Worker {
+  setFlagsFromString(`--initial-old-space-size=${MERGE_INITIAL_OLD_SPACE_MB}`);
+  const restore = () => setFlagsFromString('--initial-old-space-size=0');
+  let w: Worker;
+  try {
+    w = new Worker(script);
+  } catch (err) {
+    restore();
+    throw err;
+  }
+  w.once('online', restore);
+  w.once('exit', restore);
+  return w;
 }
 
 type Reply = { result: { output: BlockMeta; stats: MergeStats }; error?: undefined } | { error: string };
@@ -33,7 +59,7 @@ export class MergeWorker implements MergeRunner {
 
   run(job: MergeJob, check: () => void): Promise<{ output: BlockMeta; stats: MergeStats }> {
     if (!this.worker) {
-      this.worker = new Worker(this.script);
+      this.worker = startMergeThread(this.script);
       this.worker.unref();
     }
     const w = this.worker;

@@ -5,7 +5,7 @@
 import { ByteWriter } from '../bytes';
 import { bitWidth, writeRleHybrid } from './encodings';
 import { compress } from './compression';
-import { type Codec, type ColumnChunkMeta, Encoding, encodePageHeader, PageType, PhysicalType, Repetition, type SchemaLeaf, type Statistics } from './format';
+import { Codec, type ColumnChunkMeta, Encoding, encodePageHeader, PageType, PhysicalType, Repetition, type SchemaLeaf, type Statistics } from './format';
 
 export interface ColumnOptions {
   readonly leaf: SchemaLeaf;
@@ -47,10 +47,50 @@ interface PendingPage {
   settled: boolean;
 }
 
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * Buffers for page bodies on their way to compression, reused once compressed. Every new buffer is memory
+ * V8 counts as external, and each ~64 MiB of it starts a full collection: a compaction writes its output
+ * by the GiB, so without reuse the page bodies alone started a third of them. Bounded: at most
+ * `maxBytes` kept; a buffer is reused for a body of at least half its size.
+ */
+class PageBufferPool {
+  private readonly free: Buffer[] = [];
+  private freeBytes = 0;
+
+  constructor(private readonly maxBytes: number) {}
+
+  take(n: number): Buffer {
+    for (let i = 0; i < this.free.length; i++) {
+      const b = this.free[i]!;
+      if (b.length >= n && b.length <= 2 * n) {
+        this.free[i] = this.free[this.free.length - 1]!;
+        this.free.pop();
+        this.freeBytes -= b.length;
+        return b;
+      }
+    }
+    // Rounded up so that bodies of about the same size share buffers.
+    return Buffer.allocUnsafeSlow(Math.ceil(Math.max(n, 1) / 65536) * 65536);
+  }
+
+  /** `view` must be a whole-buffer view from take() (its byteOffset 0), no longer used. */
+  give(view: Buffer): void {
+    const b = Buffer.from(view.buffer, 0, view.buffer.byteLength);
+    if (this.freeBytes + b.length > this.maxBytes) return;
+    this.free.push(b);
+    this.freeBytes += b.length;
+  }
+}
+
+const PAGE_BUFFERS = new PageBufferPool(24 * 1024 * 1024);
+
 const DEFAULT_MAX_PAGE_ROWS = 20_000;
 const DEFAULT_DICT_MAX_BYTES = 1024 * 1024;
 const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
 export class ColumnWriter {
   private readonly optional: boolean;
@@ -63,6 +103,9 @@ export class ColumnWriter {
   private defs = new Uint8Array(1024);
   private pageRows = 0;
   private pageNonNull = 0;
+
+  private readonly levelsScratch = new ByteWriter(1024);
+  private readonly indicesScratch = new ByteWriter(1024);
 
   // Current chunk.
   private dict = new Map<string | number | bigint, number>();
@@ -235,7 +278,8 @@ export class ColumnWriter {
     this.beforeValue();
     this.def(true);
     const v = n >= INT64_MIN && n <= INT64_MAX ? n : BigInt.asIntN(64, n);
-    const target = this.useDict ? this.dictTarget(v) : this.values;
+    // The dictionary keys a safe integer by its number (as addInt64Number does), any other by its bigint.
+    const target = this.useDict ? this.dictTarget(v >= -MAX_SAFE && v <= MAX_SAFE ? Number(v) : v) : this.values;
     if (target) target.i64le(v);
     if (this.opts.minMax) {
       if (this.min === undefined || v < (this.min as bigint)) this.min = v;
@@ -244,31 +288,56 @@ export class ColumnWriter {
     this.counted();
   }
 
+  /** addInt64 of a safe integer, without a bigint unless the value is new to the chunk. */
+  addInt64Number(n: number): void {
+    if (!Number.isSafeInteger(n)) throw new RangeError(`parquet: addInt64Number needs a safe integer, got ${n}`);
+    if (this.opts.minMax || !this.useDict) {
+      this.addInt64(BigInt(n));
+      return;
+    }
+    this.beforeValue();
+    this.def(true);
+    const target = this.dictTarget(n);
+    if (target) target.i64le(BigInt(n));
+    this.counted();
+  }
+
   private finishPage(): void {
     if (this.pageRows === 0) return;
-    const body = new ByteWriter(this.values.length + this.pageNonNull + 64);
-    if (this.optional) {
-      const levels = new ByteWriter(64 + (this.pageRows >> 3));
-      writeRleHybrid(levels, this.defs, this.pageRows, 1);
-      body.u32le(levels.length);
-      body.bytes(levels.view());
-    }
+    // Levels and dictionary indices are encoded into scratch writers kept from page to page, then the
+    // page body is assembled in one buffer from PAGE_BUFFERS, returned there once compressed.
+    const levels = this.levelsScratch;
+    levels.reset();
+    if (this.optional) writeRleHybrid(levels, this.defs, this.pageRows, 1);
     let encoding: Encoding;
+    let payload: Buffer;
     if (this.useDict && this.pageNonNull === 0) {
       // Only nulls: PLAIN with no values (a dictionary-encoded page needs a dictionary page, which a chunk
       // of nulls does not get).
       encoding = Encoding.PLAIN;
+      payload = EMPTY;
     } else if (this.useDict) {
       encoding = Encoding.RLE_DICTIONARY;
       const width = Math.max(1, bitWidth(this.dict.size - 1));
-      body.u8(width);
-      writeRleHybrid(body, this.indices, this.pageNonNull, width);
+      const idx = this.indicesScratch;
+      idx.reset();
+      idx.u8(width);
+      writeRleHybrid(idx, this.indices, this.pageNonNull, width);
+      payload = idx.view();
     } else {
       encoding = Encoding.PLAIN;
       this.usedPlainData = true;
-      body.bytes(this.values.view());
+      payload = this.values.view();
     }
-    const raw = body.view();
+    const size = (this.optional ? 4 + levels.length : 0) + payload.length;
+    const pooled = this.opts.codec !== Codec.UNCOMPRESSED;
+    const raw = (pooled ? PAGE_BUFFERS.take(size) : Buffer.allocUnsafe(size)).subarray(0, size);
+    let at = 0;
+    if (this.optional) {
+      at = raw.writeUInt32LE(levels.length, 0);
+      at += levels.view().copy(raw, at);
+    }
+    payload.copy(raw, at);
     const page: PendingPage = {
       type: PageType.DATA_PAGE,
       numValues: this.pageRows,
@@ -278,7 +347,10 @@ export class ColumnWriter {
       settled: false,
     };
     void page.body.then(
-      () => (page.settled = true),
+      () => {
+        page.settled = true;
+        if (pooled) PAGE_BUFFERS.give(raw);
+      },
       () => (page.settled = true),
     );
     this.pages.push(page);
