@@ -153,6 +153,15 @@ export async function buildBlock(job: BuildJob): Promise<BlockMeta> {
   });
 }
 
+/**
+ * V8 limits of every block-building thread (the writing one and its combine threads). The young
+ * generation is what a thread's heap fills before each scavenge: V8's default (48 MiB: 16 MiB
+ * semi-spaces) is resident in every thread while a build runs. A build's objects are few and short-lived
+ * (no per-span objects), so a third of it costs ~5% more CPU for ~25 MiB less per thread
+ * (bench/results/flush.md).
+ */
+export const BUILD_THREAD_LIMITS = { maxYoungGenerationSizeMb: 16 } as const;
+
 interface Pending {
   resolve: (m: BlockMeta) => void;
   reject: (e: Error) => void;
@@ -207,15 +216,23 @@ export class BlockBuilderPool {
   }
 
   private spawn(): Worker {
-    const w = new Worker(this.script);
+    const w = new Worker(this.script, { resourceLimits: BUILD_THREAD_LIMITS });
     this.all.add(w);
     w.on('message', (msg: { meta?: BlockMeta; error?: string }) => {
       const p = this.busy.get(w);
       this.busy.delete(w);
       if (msg.error !== undefined) p?.reject(new Error(msg.error));
       else p?.resolve(msg.meta!);
-      this.idle.push(w);
-      this.dispatch();
+      if (this.queue.length > 0) {
+        this.idle.push(w);
+        this.dispatch();
+      } else {
+        // Nothing to build next: the thread ends rather than waiting. An idle isolate keeps the heap its
+        // last build grew (V8 does not collect while idle): tens of MiB per thread for as long as the
+        // ingester runs. Starting a thread costs a few ms against a build of seconds.
+        this.all.delete(w);
+        void w.terminate();
+      }
     });
     w.on('error', (err) => {
       this.busy.get(w)?.reject(err);

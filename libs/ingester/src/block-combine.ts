@@ -16,7 +16,7 @@
 
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { combinedTraces, type PackedParts } from './block-builder';
+import { BUILD_THREAD_LIMITS, combinedTraces, type PackedParts } from './block-builder';
 
 export const BATCH_BYTES = 1024 * 1024;
 export const MAX_BATCHES_IN_FLIGHT = 4;
@@ -82,7 +82,7 @@ export async function* combinedOnThreads(
   for (let index = 0; index < n; index++) {
     const ctrl = new Int32Array(new SharedArrayBuffer(8));
     const data: CombineWorkerData = { segmentPath, parts, index, threads: n, ctrl };
-    const lane: Lane = { worker: new Worker(SCRIPT, { workerData: data }), ctrl, queue: [], exited: false };
+    const lane: Lane = { worker: new Worker(SCRIPT, { workerData: data, resourceLimits: BUILD_THREAD_LIMITS }), ctrl, queue: [], exited: false };
     lane.worker.on('message', (m: CombineMessage) => {
       if ('error' in m) failure ??= new Error(m.error);
       else lane.queue.push(m);
