@@ -44,6 +44,9 @@ const USAGE = `node bench/flush/dist/run.js [flags]
   --workers N       block builder threads (default 1, what an ingester on 2 cores uses)
   --combine-threads N  threads combining traces for the writing one (default: one per core but one, at least one; 0: the
                     writing thread combines too)
+  --builds N        build the block N times in a row with the same pool (default 1): the first build pays for
+                    starting the threads, the others show a build on threads kept from the one before, as an
+                    ingester cutting blocks under load runs them
   --cpu-prof        run the build under node --cpu-prof (profiles in the temp dir, kept)
   --ingest-rate N   the baseline in spans/s (default 137968: bench/results/ingest.md)
   --out FILE        append the markdown result to FILE
@@ -167,38 +170,62 @@ function readIndex(dir: string): Array<{ id: Uint8Array; refs: Array<{ offset: n
   return out;
 }
 
-async function build(
-  dir: string,
-  workers: number,
-  combineThreads: number,
-): Promise<{ ms: number; peakRss: number; spans: number; blockBytes: number; cpuMs: number }> {
+interface BuildResult {
+  ms: number;
+  peakRss: number;
+  spans: number;
+  blockBytes: number;
+  cpuMs: number;
+}
+
+/** `builds` builds of the segment with one pool; one result per build (peak RSS: of the process so far). */
+async function build(dir: string, workers: number, combineThreads: number, builds: number): Promise<BuildResult[]> {
   let peak = 0;
   const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage.rss())), 100);
   const traces = readIndex(dir);
   const pool = new BlockBuilderPool(workers, combineThreads);
-  const cpu0 = process.cpuUsage();
-  const t0 = performance.now();
-  const meta = await pool.build({
-    segmentPath: path.join(dir, 'seg.wal'),
-    parts: packParts(traces),
-    storeRoot: path.join(dir, 'blocks'),
-    tenant: TENANT,
-    blockID: BLOCK_ID,
-    bloomFalsePositive: 0.01,
-    bloomShardSizeBytes: 100 * 1024,
-    rowGroupSizeBytes: 100 * 1024 * 1024,
-  });
-  const ms = performance.now() - t0;
-  const cpu = process.cpuUsage(cpu0);
+  const out: BuildResult[] = [];
+  for (let b = 0; b < builds; b++) {
+    const cpu0 = process.cpuUsage();
+    const t0 = performance.now();
+    const meta = await pool.build({
+      segmentPath: path.join(dir, 'seg.wal'),
+      parts: packParts(traces),
+      storeRoot: path.join(dir, 'blocks'),
+      tenant: TENANT,
+      blockID: BLOCK_ID,
+      bloomFalsePositive: 0.01,
+      bloomShardSizeBytes: 100 * 1024,
+      rowGroupSizeBytes: 100 * 1024 * 1024,
+    });
+    const ms = performance.now() - t0;
+    const cpu = process.cpuUsage(cpu0);
+    peak = Math.max(peak, statusField(process.pid, 'VmHWM'));
+    out.push({ ms, peakRss: peak, spans: meta.totalSpans, blockBytes: meta.size, cpuMs: (cpu.user + cpu.system) / 1000 });
+  }
   clearInterval(timer);
   await pool.close();
-  peak = Math.max(peak, statusField(process.pid, 'VmHWM'));
-  return { ms, peakRss: peak, spans: meta.totalSpans, blockBytes: meta.size, cpuMs: (cpu.user + cpu.system) / 1000 };
+  return out;
 }
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2), {
-    known: ['traces', 'seed', 'wide-attrs', 'workers', 'ingest-rate', 'out', 'note', 'phase', 'dir', 'cpu-prof', 'keep-data', 'help', 'combine-threads'],
+    known: [
+      'traces',
+      'seed',
+      'wide-attrs',
+      'workers',
+      'ingest-rate',
+      'out',
+      'note',
+      'phase',
+      'dir',
+      'cpu-prof',
+      'keep-data',
+      'help',
+      'combine-threads',
+      'builds',
+    ],
     booleans: ['cpu-prof', 'keep-data', 'help'],
   });
   if (boolArg(args, 'help')) {
@@ -207,7 +234,12 @@ async function main(): Promise<void> {
   }
   const phase = args.get('phase');
   if (phase === 'build') {
-    const r = await build(args.get('dir')!, intArg(args, 'workers', 1, 1), intArg(args, 'combine-threads', Math.max(1, os.availableParallelism() - 1), 0));
+    const r = await build(
+      args.get('dir')!,
+      intArg(args, 'workers', 1, 1),
+      intArg(args, 'combine-threads', Math.max(1, os.availableParallelism() - 1), 0),
+      intArg(args, 'builds', 1, 1),
+    );
     console.log(JSON.stringify(r));
     return;
   }
@@ -236,11 +268,11 @@ async function main(): Promise<void> {
     const load0 = os.loadavg()[0]!;
     const nodeArgs = cpuProf ? ['--cpu-prof', '--cpu-prof-dir', path.join(dir, 'prof')] : [];
     const combineThreads = intArg(args, 'combine-threads', Math.max(1, os.availableParallelism() - 1), 0);
-    const buildArgs = ['--phase', 'build', '--dir', dir, '--workers', String(workers), '--combine-threads', String(combineThreads)];
+    const builds = intArg(args, 'builds', 1, 1);
+    const buildArgs = ['--phase', 'build', '--dir', dir, '--workers', String(workers), '--combine-threads', String(combineThreads), '--builds', String(builds)];
     const out = execFileSync(process.execPath, [...nodeArgs, __filename, ...buildArgs], { encoding: 'utf8' });
-    const r = JSON.parse(out.trim().split('\n').pop()!) as { ms: number; peakRss: number; spans: number; blockBytes: number; cpuMs: number };
+    const results = JSON.parse(out.trim().split('\n').pop()!) as BuildResult[];
     const load1 = os.loadavg()[0]!;
-    const rate = (r.spans / r.ms) * 1000;
     const m = machineInfo(path.resolve(__dirname, '../../..'));
     const lines = [
       `## Flush (block building) — ${m.date}`,
@@ -249,9 +281,12 @@ async function main(): Promise<void> {
       `Workload: ${wideAttrs > 0 ? `${fmtInt(wideAttrs)} attributes over` : `bench/src/workload.ts seed ${seed},`} ${fmtInt(prep.traces)} traces, ${fmtInt(prep.spans)} spans in ${fmtInt(prep.parts)} WAL parts (${fmtBytes(prep.walBytes)} of OTLP); ${workers} builder thread(s), ${combineThreads > 0 ? `each with ${combineThreads} combine thread(s)` : 'combining on the same thread'}.`,
       ...(args.get('note') ? [`Note: ${args.get('note')}`] : []),
       '',
-      '| spans | build | spans/s | vs ingest (' + fmtInt(ingestRate) + ' spans/s) | CPU (all threads) | peak RSS | block |',
-      '|---|---|---|---|---|---|---|',
-      `| ${fmtInt(r.spans)} | ${(r.ms / 1000).toFixed(2)} s | ${fmtInt(Math.round(rate))} | ${(rate / ingestRate).toFixed(2)}x | ${(r.cpuMs / 1000).toFixed(1)} s | ${fmtBytes(r.peakRss)} | ${fmtBytes(r.blockBytes)} |`,
+      '| build | spans | wall | spans/s | vs ingest (' + fmtInt(ingestRate) + ' spans/s) | CPU (all threads) | spans per CPU s | peak RSS | block |',
+      '|---|---|---|---|---|---|---|---|---|',
+      ...results.map((r, i) => {
+        const rate = (r.spans / r.ms) * 1000;
+        return `| ${i + 1} of ${results.length} | ${fmtInt(r.spans)} | ${(r.ms / 1000).toFixed(2)} s | ${fmtInt(Math.round(rate))} | ${(rate / ingestRate).toFixed(2)}x | ${(r.cpuMs / 1000).toFixed(2)} s | ${fmtInt(Math.round(r.spans / (r.cpuMs / 1000)))} | ${fmtBytes(r.peakRss)} | ${fmtBytes(r.blockBytes)} |`;
+      }),
       '',
     ];
     console.log(lines.join('\n'));

@@ -82,6 +82,11 @@ export class MergeWorker implements MergeRunner {
       };
       const onMessage = (msg: Reply) => {
         done();
+        // The thread ends with its job: an idle isolate keeps the heap and buffers the merge grew (~90 MiB
+        // measured after a 1.75M-span run's compaction) for as long as the process runs, and a new thread
+        // costs milliseconds against a merge of seconds.
+        if (this.worker === w) this.worker = undefined;
+        void w.terminate();
         if (msg.error !== undefined) reject(abandoned ?? new Error(msg.error));
         else resolve(msg.result);
       };

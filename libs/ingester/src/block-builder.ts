@@ -153,6 +153,18 @@ export async function buildBlock(job: BuildJob): Promise<BlockMeta> {
   });
 }
 
+/**
+ * V8 limits of every block-building thread (the writing one and its combine threads). The young
+ * generation is what a thread's heap fills before each scavenge: V8's default (48 MiB: 16 MiB
+ * semi-spaces) is resident in every thread while a build runs. A build's objects are few and short-lived
+ * (no per-span objects), so a third of it costs ~5% more CPU for ~25 MiB less per thread
+ * (bench/results/flush.md).
+ */
+export const BUILD_THREAD_LIMITS = { maxYoungGenerationSizeMb: 16 } as const;
+
+/** How long a block-building thread waits for the next build before it ends (BlockBuilderPool.linger). */
+export const BUILD_THREAD_LINGER_MS = 15_000;
+
 interface Pending {
   resolve: (m: BlockMeta) => void;
   reject: (e: Error) => void;
@@ -168,6 +180,7 @@ export class BlockBuilderPool {
   private readonly all = new Set<Worker>();
   private readonly queue: Array<{ job: BuildJob; p: Pending }> = [];
   private readonly busy = new Map<Worker, Pending>();
+  private readonly lingering = new Map<Worker, NodeJS.Timeout>();
   private closed = false;
 
   /**
@@ -195,9 +208,32 @@ export class BlockBuilderPool {
     });
   }
 
+  /**
+   * An idle thread (and its combine threads) ends after BUILD_THREAD_LINGER_MS without a build: an idle
+   * isolate still holds its heap (~15 MiB each some seconds after a build, more just after it) for as long
+   * as the ingester runs. While builds follow each other (cuts under load) the threads are kept: starting
+   * them costs ~1 s of CPU per build (loading the modules, warming the JIT; bench/results/flush.md).
+   */
+  private linger(w: Worker): void {
+    const timer = setTimeout(() => {
+      this.lingering.delete(w);
+      const i = this.idle.indexOf(w);
+      if (i < 0) return;
+      this.idle.splice(i, 1);
+      this.all.delete(w);
+      void w.terminate();
+    }, BUILD_THREAD_LINGER_MS);
+    timer.unref();
+    this.lingering.set(w, timer);
+  }
+
   private dispatch(): void {
     while (this.queue.length > 0) {
       let w = this.idle.pop();
+      if (w) {
+        clearTimeout(this.lingering.get(w));
+        this.lingering.delete(w);
+      }
       if (!w && this.all.size < this.size) w = this.spawn();
       if (!w) return;
       const { job, p } = this.queue.shift()!;
@@ -207,7 +243,7 @@ export class BlockBuilderPool {
   }
 
   private spawn(): Worker {
-    const w = new Worker(this.script);
+    const w = new Worker(this.script, { resourceLimits: BUILD_THREAD_LIMITS });
     this.all.add(w);
     w.on('message', (msg: { meta?: BlockMeta; error?: string }) => {
       const p = this.busy.get(w);
@@ -215,7 +251,8 @@ export class BlockBuilderPool {
       if (msg.error !== undefined) p?.reject(new Error(msg.error));
       else p?.resolve(msg.meta!);
       this.idle.push(w);
-      this.dispatch();
+      if (this.queue.length > 0) this.dispatch();
+      else this.linger(w);
     });
     w.on('error', (err) => {
       this.busy.get(w)?.reject(err);
@@ -236,6 +273,8 @@ export class BlockBuilderPool {
 
   async close(): Promise<void> {
     this.closed = true;
+    for (const t of this.lingering.values()) clearTimeout(t);
+    this.lingering.clear();
     for (const { p } of this.queue.splice(0)) p.reject(new Error('block builder pool is closed'));
     await Promise.all([...this.all].map((w) => w.terminate()));
     this.all.clear();

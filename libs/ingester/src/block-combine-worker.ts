@@ -1,5 +1,6 @@
 // Worker thread entry: the combine half of a block build (block-combine.ts), for its share of the chunks.
-import { parentPort, workerData } from 'node:worker_threads';
+// One job at a time, as messages: the thread is kept between builds (see block-combine.ts).
+import { parentPort } from 'node:worker_threads';
 import { combinedTraces } from './block-builder';
 import {
   BATCH_BYTES,
@@ -14,11 +15,10 @@ import {
   type CombineWorkerData,
 } from './block-combine';
 
-const { segmentPath, parts, index, threads, ctrl } = workerData as CombineWorkerData;
 const post = (m: CombineMessage, transfer?: ArrayBuffer[]): void => parentPort!.postMessage(m, transfer);
 
 /** Waits for room for one more batch; false when the build was aborted. */
-function reserve(): boolean {
+function reserve(ctrl: Int32Array): boolean {
   for (;;) {
     if (Atomics.load(ctrl, CTRL_ABORT) !== 0) return false;
     const n = Atomics.load(ctrl, CTRL_IN_FLIGHT);
@@ -30,7 +30,7 @@ function reserve(): boolean {
   }
 }
 
-function run(): void {
+function run({ segmentPath, parts, index, threads, ctrl }: CombineWorkerData): void {
   let batch: Buffer = Buffer.allocUnsafeSlow(BATCH_BYTES);
   let used = 0;
   /** Sends what the batch holds (`end`: and the chunk is done); false when the build was aborted. */
@@ -39,7 +39,7 @@ function run(): void {
       if (end) post({ end });
       return true;
     }
-    if (!reserve()) return false;
+    if (!reserve(ctrl)) return false;
     post({ batch: batch.subarray(0, used), end }, [batch.buffer as ArrayBuffer]);
     batch = Buffer.allocUnsafeSlow(BATCH_BYTES);
     used = 0;
@@ -62,8 +62,10 @@ function run(): void {
   }
 }
 
-try {
-  run();
-} catch (err) {
-  post({ error: err instanceof Error ? err.message : String(err) });
-}
+parentPort?.on('message', (job: CombineWorkerData) => {
+  try {
+    run(job);
+  } catch (err) {
+    post({ error: err instanceof Error ? err.message : String(err) });
+  }
+});

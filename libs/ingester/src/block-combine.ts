@@ -16,7 +16,7 @@
 
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { combinedTraces, type PackedParts } from './block-builder';
+import { BUILD_THREAD_LIMITS, combinedTraces, type PackedParts } from './block-builder';
 
 export const BATCH_BYTES = 1024 * 1024;
 export const MAX_BATCHES_IN_FLIGHT = 4;
@@ -62,6 +62,28 @@ interface Lane {
   readonly ctrl: Int32Array;
   readonly queue: Array<{ batch?: Uint8Array; end: boolean }>;
   exited: boolean;
+  /** Removes this build's listeners from the thread. */
+  detach(): void;
+}
+
+/**
+ * Combine threads of this (building) thread between builds: starting one costs ~0.4 s of CPU (loading
+ * the modules, warming the JIT), several percent of a build. They end with the building thread, which
+ * BlockBuilderPool ends once it has been idle for a while.
+ */
+const spare: Worker[] = [];
+
+function spawnCombineThread(): Worker {
+  const w = new Worker(SCRIPT, { resourceLimits: BUILD_THREAD_LIMITS });
+  const forget = (): void => {
+    const i = spare.indexOf(w);
+    if (i >= 0) spare.splice(i, 1);
+  };
+  // A spare thread that fails or exits is not used again; a build's own listeners report it to the build.
+  w.on('error', forget);
+  w.on('exit', forget);
+  w.unref();
+  return w;
 }
 
 /** The job's traces, combined on `threads` threads of their own, in order. */
@@ -82,24 +104,40 @@ export async function* combinedOnThreads(
   for (let index = 0; index < n; index++) {
     const ctrl = new Int32Array(new SharedArrayBuffer(8));
     const data: CombineWorkerData = { segmentPath, parts, index, threads: n, ctrl };
-    const lane: Lane = { worker: new Worker(SCRIPT, { workerData: data }), ctrl, queue: [], exited: false };
-    lane.worker.on('message', (m: CombineMessage) => {
+    const worker = spare.pop() ?? spawnCombineThread();
+    const onMessage = (m: CombineMessage): void => {
       if ('error' in m) failure ??= new Error(m.error);
       else lane.queue.push(m);
       notify();
-    });
-    lane.worker.on('error', (err) => {
+    };
+    const onError = (err: Error): void => {
       failure ??= err;
       notify();
-    });
-    lane.worker.on('exit', () => {
+    };
+    const onExit = (): void => {
       lane.exited = true;
       notify();
-    });
+    };
+    const lane: Lane = {
+      worker,
+      ctrl,
+      queue: [],
+      exited: false,
+      detach: () => {
+        worker.off('message', onMessage);
+        worker.off('error', onError);
+        worker.off('exit', onExit);
+      },
+    };
+    worker.on('message', onMessage);
+    worker.on('error', onError);
+    worker.on('exit', onExit);
+    worker.postMessage(data);
     lanes.push(lane);
   }
   // This thread's chunks, combined as the writer reaches them.
   const local = combinedTraces(segmentPath, parts, (t) => chunkOwner(Math.floor(t / CHUNK_TRACES), n) < 0);
+  let complete = false;
   try {
     for (let c = 0; c < chunks; c++) {
       const owner = chunkOwner(c, n);
@@ -140,13 +178,20 @@ export async function* combinedOnThreads(
         if (m.end) break;
       }
     }
+    complete = true;
   } finally {
     local.return(undefined);
-    // Done, or the write failed: the combine threads stop either way.
-    for (const lane of lanes) {
-      Atomics.store(lane.ctrl, CTRL_ABORT, 1);
-      Atomics.notify(lane.ctrl, CTRL_IN_FLIGHT);
+    for (const lane of lanes) lane.detach();
+    if (complete) {
+      // Every thread has sent its last chunk and nothing else: each is ready for the next build.
+      for (const lane of lanes) if (!lane.exited) spare.push(lane.worker);
+    } else {
+      // The write failed (or a thread did): the combine threads stop, and are not used again.
+      for (const lane of lanes) {
+        Atomics.store(lane.ctrl, CTRL_ABORT, 1);
+        Atomics.notify(lane.ctrl, CTRL_IN_FLIGHT);
+      }
+      await Promise.all(lanes.map((l) => l.worker.terminate()));
     }
-    await Promise.all(lanes.map((l) => l.worker.terminate()));
   }
 }

@@ -7,7 +7,7 @@ import { rm } from 'node:fs/promises';
 import { copyBlockObjects, type LocalStore, type ObjectStore } from '@stave/backend';
 import { openBlock, type BlockCache } from '@stave/block';
 import { Code, ConnectError, type Logger } from '@stave/server';
-import { packParts, type BlockBuilderPool } from './block-builder';
+import type { BlockBuilderPool } from './block-builder';
 import type { CompleteBlock, FlushJob } from './instance';
 import type { IngesterMetrics } from './metrics';
 
@@ -113,7 +113,7 @@ export class Flusher {
           const h = head!;
           const meta = await this.opts.builders.build({
             segmentPath: h.segment.path,
-            parts: packParts(h.sortedIDs().map((k) => h.traces.get(k)!)),
+            parts: h.pack(),
             storeRoot: this.opts.completeStore.root,
             tenant: inst.tenant,
             blockID: h.blockID,

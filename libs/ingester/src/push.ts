@@ -123,7 +123,7 @@ export function indexRecords(
       e.live = true;
       inst.liveTraces++;
     }
-    e.refs.push(refs[k]!);
+    head.addPart(e, refs[k]!);
     e.bytes += r.data.length;
     e.lastAppendMs = nowMs;
     bytes += r.data.length;
@@ -136,7 +136,7 @@ export function indexRecords(
 export function entryFor(head: HeadBlock, r: WalRecord, nowMs: number, created?: () => void, key = traceKey(r.traceID)): TraceEntry {
   let e = head.traces.find(r.traceID, key);
   if (!e) {
-    e = { id: new Uint8Array(r.traceID), refs: [], bytes: 0, startSeconds: 0, endSeconds: 0, lastAppendMs: nowMs, live: false, admitStamp: 0, admitBytes: 0 };
+    e = head.newEntry(r.traceID, nowMs);
     head.traces.add(e, key);
     created?.();
   }

@@ -121,7 +121,7 @@ async function replaySegment(opts: ReplayOptions, tenant: string, file: string, 
   const head = new HeadBlock(tenant, blockID, seg, st.mtimeMs);
   for (const r of res.records) {
     const e = entryFor(head, r, 0);
-    e.refs.push({ offset: r.dataOffset, length: r.data.length });
+    head.addPart(e, { offset: r.dataOffset, length: r.data.length });
     e.bytes += r.data.length;
     head.dataBytes += r.data.length;
   }

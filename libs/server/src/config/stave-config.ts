@@ -172,7 +172,7 @@ export const ingesterSection = c.object({
   max_live_traces_bytes: c.int(256 * 1024 * 1024, { min: 0 }),
   max_wal_backlog_bytes: c.int(1024 * 1024 * 1024, { min: 0 }),
   // Block builds at once and their row group size fit this (libs/ingester/src/budget.ts, buildPlan).
-  max_block_building_bytes: c.int(256 * 1024 * 1024, { min: 0 }),
+  max_block_building_bytes: c.int(128 * 1024 * 1024, { min: 0 }),
 });
 
 export const querierSection = c.object({

@@ -1,0 +1,54 @@
+// The head block's compact index: part chains in typed arrays and IDs in shared slabs must give back
+// exactly what was added, per trace and in order, and pack them ascending by ID for block building.
+import fc from 'fast-check';
+import { packParts } from './block-builder';
+import { HeadBlock } from './head-block';
+import type { WalSegment } from './wal';
+
+const noSegment = {} as WalSegment;
+
+describe('HeadBlock index', () => {
+  it('keeps every trace part, in order, through table growth, and packs them as packParts does', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.nat(300), fc.nat(2 ** 40), fc.nat(2 ** 26)), { minLength: 0, maxLength: 3000 }),
+        fc.uint8Array({ minLength: 16, maxLength: 16 }),
+        (appends, salt) => {
+          const head = new HeadBlock('t', 'b', noSegment, 0);
+          const want = new Map<number, { id: Uint8Array; refs: Array<{ offset: number; length: number }> }>();
+          for (const [trace, offset, length] of appends) {
+            const id = Uint8Array.from(salt);
+            id[0] = trace & 0xff;
+            id[1] = trace >> 8;
+            let e = head.traces.find(id);
+            if (!e) {
+              e = head.newEntry(id, 1);
+              head.traces.add(e);
+              want.set(trace, { id, refs: [] });
+            }
+            head.addPart(e, { offset, length });
+            want.get(trace)!.refs.push({ offset, length });
+          }
+          expect(head.traces.size).toBe(want.size);
+          for (const w of want.values()) {
+            const e = head.traces.find(w.id)!;
+            expect(e.id).toEqual(w.id);
+            expect(head.refsOf(e)).toEqual(w.refs);
+          }
+          const sorted = [...want.values()].sort((a, b) => Buffer.compare(a.id, b.id));
+          expect(head.pack()).toEqual(packParts(sorted));
+        },
+      ),
+      { numRuns: 50 },
+    );
+  });
+
+  it('copies the ID, so the request buffer it came from is not kept', () => {
+    const head = new HeadBlock('t', 'b', noSegment, 0);
+    const src = new Uint8Array(64).fill(7);
+    const e = head.newEntry(src.subarray(8, 24), 1);
+    src.fill(0);
+    expect(e.id).toEqual(new Uint8Array(16).fill(7));
+    expect(e.id.buffer).not.toBe(src.buffer);
+  });
+});
