@@ -11,7 +11,7 @@
 // the write quorum comes from the others) instead of piling up behind it.
 
 import type { IngesterClient } from '@stave/ingester';
-import { pushBytesRequest } from '@stave/ingester';
+import { pushBytesMessage } from '@stave/ingester';
 import type { PushErrorReason } from '@stave/proto';
 import { Code, ConnectError } from '@stave/server';
 
@@ -94,7 +94,7 @@ export class PushBatcher {
 
   private async send(client: Pusher, batch: Waiting[]): Promise<void> {
     const one = batch.length === 1 ? batch[0]!.part : undefined;
-    const req = pushBytesRequest({
+    const req = pushBytesMessage({
       tenant: this.opts.tenant,
       traces: one ? one.traces : batch.flatMap((w) => w.part.traces),
       ids: one ? one.ids : batch.flatMap((w) => w.part.ids),

@@ -3,10 +3,9 @@
 
 import { create, type MessageInitShape } from '@bufbuild/protobuf';
 import { createClient } from '@connectrpc/connect';
-import { grpcTransport } from '@stave/server';
-import { preEncoded } from './push-encoding';
+import { GrpcUnaryClient, grpcTransport } from '@stave/server';
+import { decodePushResponse, encodePushBytesFramed, PUSH_BYTES_PATH } from './push-encoding';
 import {
-  Pusher,
   PushBytesRequestSchema,
   Querier,
   SearchRequestSchema,
@@ -62,11 +61,12 @@ export function remoteIngesterClient(opts: RemoteClientOptions): IngesterClient 
     writeMaxBytes: opts.maxMessageBytes,
     defaultTimeoutMs: opts.timeoutMs,
   });
-  const pusher = createClient(Pusher, transport);
   const querier = createClient(Querier, transport);
+  // The push carries every span: a bare gRPC call on its own HTTP/2 session, the request written by hand
+  // into one buffer (push-encoding.ts, grpc-unary.ts).
+  const pusher = new GrpcUnaryClient({ address: opts.address, timeoutMs: opts.timeoutMs, maxResponseBytes: opts.maxMessageBytes });
   return {
-    // Written by hand into one buffer (push-encoding.ts); the ingester decodes an ordinary request.
-    pushBytes: (req) => pusher.pushBytes(preEncoded(req)),
+    pushBytes: async (req) => decodePushResponse(await pusher.call(PUSH_BYTES_PATH, encodePushBytesFramed(req))),
     findTraceByID: (req) => querier.findTraceByID(req),
     search: (req) => querier.search(req),
     searchTags: (req) => querier.searchTags(req),
