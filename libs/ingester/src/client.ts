@@ -4,7 +4,7 @@
 import { create, type MessageInitShape } from '@bufbuild/protobuf';
 import { createClient } from '@connectrpc/connect';
 import { GrpcUnaryClient, grpcTransport } from '@stave/server';
-import { decodePushResponse, encodePushBytesFramed, PUSH_BYTES_PATH } from './push-encoding';
+import { decodePushResponse, encodePushFramed, PUSH_BYTES_PATH, type PushPiece } from './push-encoding';
 import {
   PushBytesRequestSchema,
   Querier,
@@ -22,7 +22,11 @@ import {
 } from '@stave/proto';
 
 export interface IngesterClient {
-  pushBytes(req: PushBytesRequest): Promise<PushResponse>;
+  /**
+   * `pieces`, when given, are req's traces in order, in pieces that other replicas' calls share: a remote
+   * client sends each piece's encoding (made once) instead of encoding req.
+   */
+  pushBytes(req: PushBytesRequest, pieces?: readonly PushPiece[]): Promise<PushResponse>;
   findTraceByID(req: TraceByIDRequest): Promise<TraceByIDResponse>;
   search(req: SearchRequest): Promise<SearchResponse>;
   searchTags(req: SearchTagsRequest): Promise<SearchTagsResponse>;
@@ -66,7 +70,13 @@ export function remoteIngesterClient(opts: RemoteClientOptions): IngesterClient 
   // into one buffer (push-encoding.ts, grpc-unary.ts).
   const pusher = new GrpcUnaryClient({ address: opts.address, timeoutMs: opts.timeoutMs, maxResponseBytes: opts.maxMessageBytes });
   return {
-    pushBytes: async (req) => decodePushResponse(await pusher.call(PUSH_BYTES_PATH, encodePushBytesFramed(req))),
+    pushBytes: async (req, pieces) =>
+      decodePushResponse(
+        await pusher.call(
+          PUSH_BYTES_PATH,
+          encodePushFramed(req.tenant, pieces ?? [{ traces: req.traces, ids: req.ids, startSeconds: req.startSeconds, endSeconds: req.endSeconds }]),
+        ),
+      ),
     findTraceByID: (req) => querier.findTraceByID(req),
     search: (req) => querier.search(req),
     searchTags: (req) => querier.searchTags(req),

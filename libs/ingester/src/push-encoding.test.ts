@@ -1,7 +1,7 @@
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { PushBytesRequestSchema, PushErrorReason, PushResponseSchema, type PushBytesRequest } from '@stave/proto';
 import { Code, ConnectError } from '@stave/server';
-import { decodePushBytes, decodePushResponse, encodePushBytes, encodePushBytesFramed, encodePushResponse, pushBytesUnaryHandler } from './push-encoding';
+import { decodePushBytes, decodePushResponse, encodePushBytes, encodePushFramed, encodePushResponse, pushBytesUnaryHandler } from './push-encoding';
 
 function request(traces: number, tenant: string, withTimes = true): PushBytesRequest {
   return create(PushBytesRequestSchema, {
@@ -35,12 +35,37 @@ describe('hand-written PushBytesRequest encoding', () => {
   it.each(cases)('%s: the same bytes as toBinary, framed after a gRPC prefix, and read back', (_name, req) => {
     const wire = encodePushBytes(req);
     expect(Buffer.from(wire).equals(Buffer.from(toBinary(PushBytesRequestSchema, req)))).toBe(true);
-    const framed = Buffer.from(encodePushBytesFramed(req));
+    const framed = Buffer.concat(encodePushFramed(req.tenant, [req]));
     expect(framed[0]).toBe(0);
     expect(framed.readUInt32BE(1)).toBe(wire.length);
     expect(framed.subarray(5).equals(Buffer.from(wire))).toBe(true);
     expectSameRequest(decodePushBytes(wire), req);
     expectSameRequest(fromBinary(PushBytesRequestSchema, wire), req);
+  });
+
+  it('a request framed from several pieces reads back as their traces in order, each piece encoded once', () => {
+    const a = request(3, 'x');
+    const b = request(190, 'x');
+    const pieces = [
+      { traces: a.traces, ids: a.ids, startSeconds: a.startSeconds, endSeconds: a.endSeconds },
+      { traces: b.traces, ids: b.ids, startSeconds: b.startSeconds, endSeconds: b.endSeconds },
+    ];
+    const first = Buffer.concat(encodePushFramed('tenant-c', pieces));
+    const wire = pieces.map((p) => (p as { wire?: Uint8Array }).wire);
+    const again = Buffer.concat(encodePushFramed('tenant-d', pieces));
+    expect(pieces.map((p) => (p as { wire?: Uint8Array }).wire)).toEqual(wire);
+    expect(first.readUInt32BE(1)).toBe(first.length - 5);
+    expect(again.readUInt32BE(1)).toBe(again.length - 5);
+    const want = create(PushBytesRequestSchema, {
+      tenant: 'tenant-c',
+      traces: [...a.traces, ...b.traces],
+      ids: [...a.ids, ...b.ids],
+      startSeconds: [...a.startSeconds, ...b.startSeconds],
+      endSeconds: [...a.endSeconds, ...b.endSeconds],
+    });
+    expectSameRequest(decodePushBytes(first.subarray(5)), want);
+    expectSameRequest(fromBinary(PushBytesRequestSchema, first.subarray(5)), want);
+    expect(decodePushBytes(again.subarray(5)).tenant).toBe('tenant-d');
   });
 
   it('decodes what other encoders may send: unpacked times, unknown fields, fields out of order', () => {

@@ -4,8 +4,8 @@
 // was written), which the profile of a fleet's receiving member showed as one of its largest costs. Here
 // the size is computed first and every field written once into one buffer of the exact size.
 //
-// The remote push goes out as a bare gRPC call (`@stave/server` GrpcUnaryClient): `encodePushBytesFramed`
-// writes the message after its 5-byte gRPC prefix in the same buffer, and the ingester reads it back with
+// The remote push goes out as a bare gRPC call (`@stave/server` GrpcUnaryClient): `encodePushFramed`
+// writes the message after its 5-byte gRPC prefix, each piece once for every replica, and the ingester reads it back with
 // `decodePushBytes` (the traces and IDs are views into the received bytes, nothing is copied), answering
 // with `encodePushResponse`. Connect and gRPC-Web clients reach the same ingester through connect-es.
 
@@ -13,7 +13,7 @@ import type { MessageShape } from '@bufbuild/protobuf';
 import { BinaryReader, WireType } from '@bufbuild/protobuf/wire';
 import { varintSize, writeVarint } from '@stave/model';
 import { Pusher, PushBytesRequestSchema, PushResponseSchema, type PushBytesRequest, type PushErrorReason, type PushResponse } from '@stave/proto';
-import { Code, ConnectError, GRPC_PREFIX_BYTES, grpcFrame, validateTenantID, type UnaryBytesHandler } from '@stave/server';
+import { Code, ConnectError, GRPC_PREFIX_BYTES, validateTenantID, type UnaryBytesHandler } from '@stave/server';
 
 const TAG_TENANT = (1 << 3) | WireType.LengthDelimited;
 const TAG_TRACES = (2 << 3) | WireType.LengthDelimited;
@@ -33,37 +33,70 @@ function bytesFieldsSize(list: readonly Uint8Array[]): number {
   return n;
 }
 
+/**
+ * Some traces of one push as the distributor cut them for an ingester: a PushBytesRequest's fields 2–5.
+ * With replication every replica's call carries the same traces: `wire` keeps the piece's encoding, made
+ * once (`encodePushFramed`) and sent to each of them.
+ */
+export interface PushPiece {
+  readonly traces: readonly Uint8Array[];
+  readonly ids: readonly Uint8Array[];
+  readonly startSeconds: readonly number[];
+  readonly endSeconds: readonly number[];
+  wire?: Uint8Array;
+}
+
 /** The wire form of a PushBytesRequest (what toBinary gives, fields in number order, scalars packed). */
 export function encodePushBytes(req: PushBytesRequest): Uint8Array {
-  return writePushBytes(req, 0);
+  const head = tenantField(req.tenant, 0);
+  const body = encodePiece(req);
+  return head.length === 0 ? body : Buffer.concat([head, body]);
 }
 
-/** `encodePushBytes(req)` after gRPC's 5-byte message prefix, in one buffer (for GrpcUnaryClient.call). */
-export function encodePushBytesFramed(req: PushBytesRequest): Uint8Array {
-  return writePushBytes(req, GRPC_PREFIX_BYTES);
+/**
+ * A PushBytesRequest of `tenant` and the pieces' traces in order, framed for GrpcUnaryClient.call: the
+ * gRPC prefix and the tenant field in one small buffer, then each piece's encoding. Protobuf parsers join
+ * a repeated field's occurrences (packed ones included), so the pieces need no re-encoding into one.
+ */
+export function encodePushFramed(tenant: string, pieces: readonly PushPiece[]): Uint8Array[] {
+  const out: Uint8Array[] = [new Uint8Array(0)];
+  let size = 0;
+  for (const p of pieces) {
+    const w = (p.wire ??= encodePiece(p));
+    out.push(w);
+    size += w.length;
+  }
+  const head = tenantField(tenant, GRPC_PREFIX_BYTES);
+  head.writeUInt32BE(head.length - GRPC_PREFIX_BYTES + size, 1);
+  out[0] = head;
+  return out;
 }
 
-function writePushBytes(req: PushBytesRequest, prefix: number): Uint8Array {
-  const tenant = Buffer.from(req.tenant, 'utf8');
-  const startLen = packedSize(req.startSeconds);
-  const endLen = packedSize(req.endSeconds);
+/** The tenant field (absent when empty) after `prefix` bytes (a zeroed gRPC prefix when 5). */
+function tenantField(tenant: string, prefix: number): Buffer {
+  const t = Buffer.from(tenant, 'utf8');
+  const out = Buffer.alloc(prefix + (t.length > 0 ? 1 + varintSize(t.length) + t.length : 0));
+  if (t.length > 0) {
+    out[prefix] = TAG_TENANT;
+    out.set(t, writeVarint(out, prefix + 1, t.length));
+  }
+  return out;
+}
+
+/** Fields 2–5 of a push, written once into a buffer of the exact size. */
+function encodePiece(p: PushPiece): Uint8Array {
+  const startLen = packedSize(p.startSeconds);
+  const endLen = packedSize(p.endSeconds);
   const size =
-    (tenant.length > 0 ? 1 + varintSize(tenant.length) + tenant.length : 0) +
-    bytesFieldsSize(req.traces) +
-    bytesFieldsSize(req.ids) +
+    bytesFieldsSize(p.traces) +
+    bytesFieldsSize(p.ids) +
     (startLen > 0 ? 1 + varintSize(startLen) + startLen : 0) +
     (endLen > 0 ? 1 + varintSize(endLen) + endLen : 0);
-  const out = prefix === 0 ? Buffer.allocUnsafe(size) : grpcFrame(size);
-  let pos = prefix;
-  if (tenant.length > 0) {
-    out[pos++] = TAG_TENANT;
-    pos = writeVarint(out, pos, tenant.length);
-    out.set(tenant, pos);
-    pos += tenant.length;
-  }
+  const out = Buffer.allocUnsafe(size);
+  let pos = 0;
   for (const [tag, list] of [
-    [TAG_TRACES, req.traces],
-    [TAG_IDS, req.ids],
+    [TAG_TRACES, p.traces],
+    [TAG_IDS, p.ids],
   ] as const) {
     for (const b of list) {
       out[pos++] = tag;
@@ -73,15 +106,15 @@ function writePushBytes(req: PushBytesRequest, prefix: number): Uint8Array {
     }
   }
   for (const [tag, len, values] of [
-    [TAG_START, startLen, req.startSeconds],
-    [TAG_END, endLen, req.endSeconds],
+    [TAG_START, startLen, p.startSeconds],
+    [TAG_END, endLen, p.endSeconds],
   ] as const) {
     if (len === 0) continue;
     out[pos++] = tag;
     pos = writeVarint(out, pos, len);
     for (const v of values) pos = writeVarint(out, pos, v >>> 0);
   }
-  if (pos !== prefix + size) throw new Error(`encodePushBytes: wrote ${pos - prefix} bytes of ${size}`);
+  if (pos !== size) throw new Error(`encodePushBytes: wrote ${pos} bytes of ${size}`);
   return out;
 }
 

@@ -67,11 +67,12 @@ export class GrpcUnaryClient {
   constructor(private readonly opts: GrpcUnaryClientOptions) {}
 
   /**
-   * Sends one framed message (`grpcFrame`) to `path` and resolves with the response message's bytes;
+   * Sends one framed message (`grpcFrame`, or a list of buffers whose concatenation is one) to `path` and
+   * resolves with the response message's bytes;
    * rejects with the server's status as a ConnectError, DEADLINE_EXCEEDED past the deadline, or
    * UNAVAILABLE when the server cannot be reached or the stream is reset before an answer.
    */
-  call(path: string, framed: Uint8Array): Promise<Uint8Array> {
+  call(path: string, framed: Uint8Array | readonly Uint8Array[]): Promise<Uint8Array> {
     return new Promise<Uint8Array>((resolve, reject) => {
       const where = `${path} on ${this.opts.address}`;
       let session: http2.ClientHttp2Session | undefined;
@@ -144,7 +145,14 @@ export class GrpcUnaryClient {
         }
         resolve(body.subarray(GRPC_PREFIX_BYTES));
       });
-      stream.end(framed);
+      if (framed instanceof Uint8Array) {
+        stream.end(framed);
+      } else {
+        stream.cork();
+        for (const chunk of framed) stream.write(chunk);
+        stream.uncork();
+        stream.end();
+      }
     });
   }
 
