@@ -143,6 +143,7 @@ export class Distributor extends BasicService implements TracePusher {
         b.part.endSeconds.push(end);
       }
     }
+    sharePartsOfSameTraces(batches.values());
     const ok = new Array<number>(traces.length).fill(0);
     const failed = new Array<number>(traces.length).fill(0);
     const rejected = new Map<number, PushErrorReason>();
@@ -228,6 +229,19 @@ export class Distributor extends BasicService implements TracePusher {
       )
       .join('; ');
     return { rejectedSpans, errorMessage: msg };
+  }
+}
+
+/**
+ * Gives ingesters that get the same traces of a request (every one of them when the ring has no more
+ * instances than the replication factor) one PushPart object, so a remote client encodes it once for all.
+ */
+function sharePartsOfSameTraces(batches: Iterable<{ idx: number[]; part: PushPart }>): void {
+  const seen: Array<{ idx: number[]; part: PushPart }> = [];
+  for (const b of batches) {
+    const same = seen.find((s) => s.idx.length === b.idx.length && s.idx.every((v, k) => v === b.idx[k]));
+    if (same) b.part = same.part;
+    else seen.push(b);
   }
 }
 

@@ -11,14 +11,15 @@
 // the write quorum comes from the others) instead of piling up behind it.
 
 import type { IngesterClient } from '@stave/ingester';
-import { pushBytesRequest } from '@stave/ingester';
+import { pushBytesMessage, type PushPiece } from '@stave/ingester';
 import type { PushErrorReason } from '@stave/proto';
 import { Code, ConnectError } from '@stave/server';
 
 /** The one call a batcher makes. */
 type Pusher = Pick<IngesterClient, 'pushBytes'>;
 
-export interface PushPart {
+/** One request's traces for one ingester; the same object when several ingesters get the same traces. */
+export interface PushPart extends PushPiece {
   readonly traces: Uint8Array[];
   readonly ids: Uint8Array[];
   readonly startSeconds: number[];
@@ -94,7 +95,7 @@ export class PushBatcher {
 
   private async send(client: Pusher, batch: Waiting[]): Promise<void> {
     const one = batch.length === 1 ? batch[0]!.part : undefined;
-    const req = pushBytesRequest({
+    const req = pushBytesMessage({
       tenant: this.opts.tenant,
       traces: one ? one.traces : batch.flatMap((w) => w.part.traces),
       ids: one ? one.ids : batch.flatMap((w) => w.part.ids),
@@ -102,7 +103,10 @@ export class PushBatcher {
       endSeconds: one ? one.endSeconds : batch.flatMap((w) => w.part.endSeconds),
     });
     try {
-      const res = await client.pushBytes(req);
+      const res = await client.pushBytes(
+        req,
+        batch.map((w) => w.part),
+      );
       let at = 0;
       for (const w of batch) {
         w.resolve(res.errorsByTrace.slice(at, at + w.part.traces.length));

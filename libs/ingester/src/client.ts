@@ -3,10 +3,9 @@
 
 import { create, type MessageInitShape } from '@bufbuild/protobuf';
 import { createClient } from '@connectrpc/connect';
-import { grpcTransport } from '@stave/server';
-import { preEncoded } from './push-encoding';
+import { GrpcUnaryClient, grpcTransport } from '@stave/server';
+import { decodePushResponse, encodePushFramed, PUSH_BYTES_PATH, type PushPiece } from './push-encoding';
 import {
-  Pusher,
   PushBytesRequestSchema,
   Querier,
   SearchRequestSchema,
@@ -23,7 +22,11 @@ import {
 } from '@stave/proto';
 
 export interface IngesterClient {
-  pushBytes(req: PushBytesRequest): Promise<PushResponse>;
+  /**
+   * `pieces`, when given, are req's traces in order, in pieces that other replicas' calls share: a remote
+   * client sends each piece's encoding (made once) instead of encoding req.
+   */
+  pushBytes(req: PushBytesRequest, pieces?: readonly PushPiece[]): Promise<PushResponse>;
   findTraceByID(req: TraceByIDRequest): Promise<TraceByIDResponse>;
   search(req: SearchRequest): Promise<SearchResponse>;
   searchTags(req: SearchTagsRequest): Promise<SearchTagsResponse>;
@@ -62,11 +65,18 @@ export function remoteIngesterClient(opts: RemoteClientOptions): IngesterClient 
     writeMaxBytes: opts.maxMessageBytes,
     defaultTimeoutMs: opts.timeoutMs,
   });
-  const pusher = createClient(Pusher, transport);
   const querier = createClient(Querier, transport);
+  // The push carries every span: a bare gRPC call on its own HTTP/2 session, the request written by hand
+  // into one buffer (push-encoding.ts, grpc-unary.ts).
+  const pusher = new GrpcUnaryClient({ address: opts.address, timeoutMs: opts.timeoutMs, maxResponseBytes: opts.maxMessageBytes });
   return {
-    // Written by hand into one buffer (push-encoding.ts); the ingester decodes an ordinary request.
-    pushBytes: (req) => pusher.pushBytes(preEncoded(req)),
+    pushBytes: async (req, pieces) =>
+      decodePushResponse(
+        await pusher.call(
+          PUSH_BYTES_PATH,
+          encodePushFramed(req.tenant, pieces ?? [{ traces: req.traces, ids: req.ids, startSeconds: req.startSeconds, endSeconds: req.endSeconds }]),
+        ),
+      ),
     findTraceByID: (req) => querier.findTraceByID(req),
     search: (req) => querier.search(req),
     searchTags: (req) => querier.searchTags(req),

@@ -12,5 +12,6 @@ export {
   type IngesterClient,
   type RemoteClientOptions,
 } from './client';
+export { PUSH_BYTES_PATH, pushBytesMessage, pushBytesUnaryHandler, type PushPiece } from './push-encoding';
 export { compileSearch, ROOT_NOT_YET_RECEIVED, SearchCollector, type TraceSink } from './search';
 export { INTRINSIC_TAGS, MAX_TAG_VALUES, parseTagName, TAG_SCOPES, TagsCollector } from './search-tags';

@@ -4,15 +4,16 @@
 // was written), which the profile of a fleet's receiving member showed as one of its largest costs. Here
 // the size is computed first and every field written once into one buffer of the exact size.
 //
-// Connect takes a message, not bytes: `preEncoded` hands it a PushBytesRequest whose fields are all empty
-// and whose encoding travels as unknown fields, which protobuf-es writes back verbatim (tag, then the
-// bytes) — so what goes on the wire is exactly `encodePushBytes(req)`, and the receiving side decodes an
-// ordinary PushBytesRequest.
+// The remote push goes out as a bare gRPC call (`@stave/server` GrpcUnaryClient): `encodePushFramed`
+// writes the message after its 5-byte gRPC prefix, each piece once for every replica, and the ingester reads it back with
+// `decodePushBytes` (the traces and IDs are views into the received bytes, nothing is copied), answering
+// with `encodePushResponse`. Connect and gRPC-Web clients reach the same ingester through connect-es.
 
-import { create } from '@bufbuild/protobuf';
-import { WireType } from '@bufbuild/protobuf/wire';
+import type { MessageShape } from '@bufbuild/protobuf';
+import { BinaryReader, WireType } from '@bufbuild/protobuf/wire';
 import { varintSize, writeVarint } from '@stave/model';
-import { PushBytesRequestSchema, type PushBytesRequest } from '@stave/proto';
+import { Pusher, PushBytesRequestSchema, PushResponseSchema, type PushBytesRequest, type PushErrorReason, type PushResponse } from '@stave/proto';
+import { Code, ConnectError, GRPC_PREFIX_BYTES, validateTenantID, type UnaryBytesHandler } from '@stave/server';
 
 const TAG_TENANT = (1 << 3) | WireType.LengthDelimited;
 const TAG_TRACES = (2 << 3) | WireType.LengthDelimited;
@@ -32,28 +33,70 @@ function bytesFieldsSize(list: readonly Uint8Array[]): number {
   return n;
 }
 
+/**
+ * Some traces of one push as the distributor cut them for an ingester: a PushBytesRequest's fields 2–5.
+ * With replication every replica's call carries the same traces: `wire` keeps the piece's encoding, made
+ * once (`encodePushFramed`) and sent to each of them.
+ */
+export interface PushPiece {
+  readonly traces: readonly Uint8Array[];
+  readonly ids: readonly Uint8Array[];
+  readonly startSeconds: readonly number[];
+  readonly endSeconds: readonly number[];
+  wire?: Uint8Array;
+}
+
 /** The wire form of a PushBytesRequest (what toBinary gives, fields in number order, scalars packed). */
 export function encodePushBytes(req: PushBytesRequest): Uint8Array {
-  const tenant = Buffer.from(req.tenant, 'utf8');
-  const startLen = packedSize(req.startSeconds);
-  const endLen = packedSize(req.endSeconds);
+  const head = tenantField(req.tenant, 0);
+  const body = encodePiece(req);
+  return head.length === 0 ? body : Buffer.concat([head, body]);
+}
+
+/**
+ * A PushBytesRequest of `tenant` and the pieces' traces in order, framed for GrpcUnaryClient.call: the
+ * gRPC prefix and the tenant field in one small buffer, then each piece's encoding. Protobuf parsers join
+ * a repeated field's occurrences (packed ones included), so the pieces need no re-encoding into one.
+ */
+export function encodePushFramed(tenant: string, pieces: readonly PushPiece[]): Uint8Array[] {
+  const out: Uint8Array[] = [new Uint8Array(0)];
+  let size = 0;
+  for (const p of pieces) {
+    const w = (p.wire ??= encodePiece(p));
+    out.push(w);
+    size += w.length;
+  }
+  const head = tenantField(tenant, GRPC_PREFIX_BYTES);
+  head.writeUInt32BE(head.length - GRPC_PREFIX_BYTES + size, 1);
+  out[0] = head;
+  return out;
+}
+
+/** The tenant field (absent when empty) after `prefix` bytes (a zeroed gRPC prefix when 5). */
+function tenantField(tenant: string, prefix: number): Buffer {
+  const t = Buffer.from(tenant, 'utf8');
+  const out = Buffer.alloc(prefix + (t.length > 0 ? 1 + varintSize(t.length) + t.length : 0));
+  if (t.length > 0) {
+    out[prefix] = TAG_TENANT;
+    out.set(t, writeVarint(out, prefix + 1, t.length));
+  }
+  return out;
+}
+
+/** Fields 2–5 of a push, written once into a buffer of the exact size. */
+function encodePiece(p: PushPiece): Uint8Array {
+  const startLen = packedSize(p.startSeconds);
+  const endLen = packedSize(p.endSeconds);
   const size =
-    (tenant.length > 0 ? 1 + varintSize(tenant.length) + tenant.length : 0) +
-    bytesFieldsSize(req.traces) +
-    bytesFieldsSize(req.ids) +
+    bytesFieldsSize(p.traces) +
+    bytesFieldsSize(p.ids) +
     (startLen > 0 ? 1 + varintSize(startLen) + startLen : 0) +
     (endLen > 0 ? 1 + varintSize(endLen) + endLen : 0);
   const out = Buffer.allocUnsafe(size);
   let pos = 0;
-  if (tenant.length > 0) {
-    out[pos++] = TAG_TENANT;
-    pos = writeVarint(out, pos, tenant.length);
-    out.set(tenant, pos);
-    pos += tenant.length;
-  }
   for (const [tag, list] of [
-    [TAG_TRACES, req.traces],
-    [TAG_IDS, req.ids],
+    [TAG_TRACES, p.traces],
+    [TAG_IDS, p.ids],
   ] as const) {
     for (const b of list) {
       out[pos++] = tag;
@@ -63,8 +106,8 @@ export function encodePushBytes(req: PushBytesRequest): Uint8Array {
     }
   }
   for (const [tag, len, values] of [
-    [TAG_START, startLen, req.startSeconds],
-    [TAG_END, endLen, req.endSeconds],
+    [TAG_START, startLen, p.startSeconds],
+    [TAG_END, endLen, p.endSeconds],
   ] as const) {
     if (len === 0) continue;
     out[pos++] = tag;
@@ -75,16 +118,97 @@ export function encodePushBytes(req: PushBytesRequest): Uint8Array {
   return out;
 }
 
+/** A PushBytesRequest without protobuf-es's `create` (which copies every list): the same shape. */
+export function pushBytesMessage(fields: Omit<PushBytesRequest, '$typeName' | '$unknown'>): PushBytesRequest {
+  return { $typeName: PushBytesRequestSchema.typeName, ...fields } satisfies MessageShape<typeof PushBytesRequestSchema>;
+}
+
 /**
- * A PushBytesRequest that serializes to exactly `encodePushBytes(req)`: no field set, the encoding carried
- * as one unknown field (its first tag, then every byte after it). Only for handing to a Connect client.
+ * Reads a PushBytesRequest as protobuf-es's fromBinary would (unknown fields skipped, repeated scalars
+ * packed or not), except that every `traces` and `ids` entry is a view into `buf`, not a copy. Malformed
+ * bytes are INVALID_ARGUMENT.
  */
-export function preEncoded(req: PushBytesRequest): PushBytesRequest {
-  const wire = encodePushBytes(req);
-  const msg = create(PushBytesRequestSchema);
-  if (wire.length === 0) return msg;
-  // Every tag this encoder writes is one byte (fields 1–5).
-  const tag = wire[0]!;
-  msg.$unknown = [{ no: tag >>> 3, wireType: tag & 7, data: wire.subarray(1) }];
-  return msg;
+export function decodePushBytes(buf: Uint8Array): PushBytesRequest {
+  const traces: Uint8Array[] = [];
+  const ids: Uint8Array[] = [];
+  const startSeconds: number[] = [];
+  const endSeconds: number[] = [];
+  let tenant = '';
+  const r = new BinaryReader(buf);
+  try {
+    while (r.pos < r.len) {
+      const [no, wt] = r.tag();
+      if (wt === WireType.LengthDelimited && (no === 2 || no === 3)) {
+        (no === 2 ? traces : ids).push(r.bytes());
+      } else if (no === 4 || no === 5) {
+        const list = no === 4 ? startSeconds : endSeconds;
+        if (wt === WireType.LengthDelimited) {
+          const end = r.uint32() + r.pos;
+          if (end > r.len) throw new RangeError('packed field past the end');
+          while (r.pos < end) list.push(r.uint32());
+        } else if (wt === WireType.Varint) {
+          list.push(r.uint32());
+        } else {
+          r.skip(wt, no);
+        }
+      } else if (no === 1 && wt === WireType.LengthDelimited) {
+        tenant = r.string();
+      } else {
+        r.skip(wt, no);
+      }
+    }
+  } catch (err) {
+    throw new ConnectError(`malformed PushBytesRequest: ${err instanceof Error ? err.message : String(err)}`, Code.InvalidArgument);
+  }
+  return pushBytesMessage({ tenant, traces, ids, startSeconds, endSeconds });
+}
+
+/** The wire form of a PushResponse (field 1 packed, as toBinary writes it). */
+export function encodePushResponse(res: PushResponse): Uint8Array {
+  const list = res.errorsByTrace;
+  if (list.length === 0) return new Uint8Array(0);
+  const len = packedSize(list);
+  const out = Buffer.allocUnsafe(1 + varintSize(len) + len);
+  out[0] = (1 << 3) | WireType.LengthDelimited;
+  let pos = writeVarint(out, 1, len);
+  for (const v of list) pos = writeVarint(out, pos, v >>> 0);
+  return out;
+}
+
+/** Reads a PushResponse (packed or unpacked field 1; unknown fields skipped). */
+export function decodePushResponse(buf: Uint8Array): PushResponse {
+  const errorsByTrace: PushErrorReason[] = [];
+  const r = new BinaryReader(buf);
+  try {
+    while (r.pos < r.len) {
+      const [no, wt] = r.tag();
+      if (no === 1 && wt === WireType.LengthDelimited) {
+        const end = r.uint32() + r.pos;
+        if (end > r.len) throw new RangeError('packed field past the end');
+        while (r.pos < end) errorsByTrace.push(r.int32() as PushErrorReason);
+      } else if (no === 1 && wt === WireType.Varint) {
+        errorsByTrace.push(r.int32() as PushErrorReason);
+      } else {
+        r.skip(wt, no);
+      }
+    }
+  } catch (err) {
+    throw new ConnectError(`malformed PushResponse: ${err instanceof Error ? err.message : String(err)}`, Code.Internal);
+  }
+  return { $typeName: PushResponseSchema.typeName, errorsByTrace };
+}
+
+/** The gRPC path of Pusher.PushBytes. */
+export const PUSH_BYTES_PATH = `/${Pusher.typeName}/${Pusher.method.pushBytes.name}`;
+
+/**
+ * The ingester's side of the bare gRPC push (ConnectServer.registerUnaryBytes): decodes the request,
+ * checks its tenant as tenantFieldInterceptor does for connect-es routes, and encodes the answer.
+ */
+export function pushBytesUnaryHandler(push: (req: PushBytesRequest) => Promise<PushResponse>): UnaryBytesHandler {
+  return async (message) => {
+    const req = decodePushBytes(message);
+    validateTenantID(req.tenant);
+    return encodePushResponse(await push(req));
+  };
 }

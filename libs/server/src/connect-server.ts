@@ -8,6 +8,7 @@ import type { ConnectRouter, Interceptor } from '@connectrpc/connect';
 import { connectNodeAdapter } from '@connectrpc/connect-node';
 import { closeHttp2Gracefully, Http2Sessions } from './graceful-close';
 import { BasicService, toPublicConnectError, validateTenantID, type Logger } from '@stave/core';
+import { isPlainGrpc, serveUnaryBytes, type UnaryBytesHandler } from './grpc-unary';
 import { listen } from './listen';
 
 /**
@@ -52,6 +53,7 @@ const CONNECTION_WINDOW_BYTES = 16 * 1024 * 1024;
 
 export class ConnectServer extends BasicService {
   private readonly registrations: Array<(router: ConnectRouter) => void> = [];
+  private readonly unaryBytes = new Map<string, UnaryBytesHandler>();
   private server: http2.Http2Server | undefined;
   private readonly sessions = new Http2Sessions();
 
@@ -63,6 +65,16 @@ export class ConnectServer extends BasicService {
   register(fn: (router: ConnectRouter) => void): void {
     if (this.server) throw new Error(`${this.name}: services must be registered before the server starts`);
     this.registrations.push(fn);
+  }
+
+  /**
+   * Answers plain gRPC requests to `path` (`/package.Service/Method`) with `handler` on the message bytes,
+   * without connect-es (grpc-unary.ts); the same path's Connect, gRPC-Web and compressed requests still
+   * go to the service registered with `register`. Only before start.
+   */
+  registerUnaryBytes(path: string, handler: UnaryBytesHandler): void {
+    if (this.server) throw new Error(`${this.name}: services must be registered before the server starts`);
+    this.unaryBytes.set(path, handler);
   }
 
   address(): AddressInfo {
@@ -84,9 +96,15 @@ export class ConnectServer extends BasicService {
     // loop reads and acknowledges it: a 200-span push of many traces (~150 KiB) took several round trips
     // through a busy loop. Windows of a few pushes let a request arrive in one go; the memory a client may
     // send ahead stays bounded by the window and by readMaxBytes.
+    const unary = this.unaryBytes;
+    const maxRecv = this.opts.maxRecvBytes;
     const server = http2.createServer(
       { settings: { maxConcurrentStreams: this.opts.maxConcurrentStreams ?? 100, initialWindowSize: STREAM_WINDOW_BYTES } },
-      handler,
+      (req, res) => {
+        const raw = unary.size > 0 && req.method === 'POST' ? unary.get(req.url) : undefined;
+        if (raw && isPlainGrpc(req.headers)) serveUnaryBytes(req, res, raw, maxRecv);
+        else handler(req, res);
+      },
     );
     server.on('session', (session: http2.ServerHttp2Session) => {
       session.setLocalWindowSize(CONNECTION_WINDOW_BYTES);

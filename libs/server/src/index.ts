@@ -54,3 +54,4 @@ export { SINGLE_TENANT, resolveTenant, validateTenantID } from '@stave/core';
 export { listen } from './listen';
 export { Http2Sessions, closeHttp2Gracefully, closeHttpGracefully } from './graceful-close';
 export { GuardedSessionManager, grpcTransport } from './grpc-transport';
+export { GRPC_PREFIX_BYTES, GrpcUnaryClient, grpcFrame, type GrpcUnaryClientOptions, type UnaryBytesHandler } from './grpc-unary';

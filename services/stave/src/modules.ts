@@ -17,7 +17,7 @@ import {
   type GeneratorClient,
 } from '@stave/generator';
 import { RemoteWriter, remoteWriterOptions } from '@stave/remote-write';
-import { Ingester, IngesterClientPool, remoteIngesterClient, type IngesterClient } from '@stave/ingester';
+import { Ingester, IngesterClientPool, PUSH_BYTES_PATH, pushBytesUnaryHandler, remoteIngesterClient, type IngesterClient } from '@stave/ingester';
 import os from 'node:os';
 import { Blocklist, frontendProcessHandler, FrontendWorker, inProcessFrontendTransport, jobRunner, Querier, QueryFrontend, RequestQueue } from '@stave/query';
 import {
@@ -341,6 +341,11 @@ export function staveModules(): ModuleManager<AppContext> {
           searchTags: (req) => ing.searchTags(req),
         });
       });
+      // Distributors push over bare gRPC (grpc-unary.ts); Connect and gRPC-Web pushes take the route above.
+      ctx.grpc.registerUnaryBytes(
+        PUSH_BYTES_PATH,
+        pushBytesUnaryHandler((req) => ing.pushBytes(req)),
+      );
       // Cuts and flushes every block; past flush_op_timeout answers 504 naming it (the flushes go on).
       ctx.http.router.handle(['GET', 'POST'], '/flush', async (_req, res) => {
         await ing.flushAll();
