@@ -16,7 +16,7 @@
 //
 // Imports built code by path (bench/metrics-generator is not a workspace package), as bench/compaction does.
 
-import { appendFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -24,7 +24,7 @@ import { ArgError, boolArg, intArg, parseArgs } from '../../../bench/dist/args.j
 import { DEFAULTS, planRounds, runLoad, type LoadResult } from '../../../bench/dist/loadgen.js';
 import { machineInfo, processCpuSeconds } from '../../../bench/dist/machine.js';
 import { fmtInt, fmtMs } from '../../../bench/dist/stats.js';
-import { BENCH_CONFIG_YAML, startStave } from '../../../bench/dist/stave-process.js';
+import { BENCH_CONFIG_YAML, profiledBin, startStave } from '../../../bench/dist/stave-process.js';
 import { generatePool } from '../../../bench/dist/workload.js';
 
 const PROCESSORS = ['    metrics_generator:', '      processors: [service-graphs, span-metrics]'];
@@ -70,6 +70,13 @@ async function startSink(): Promise<{ url: string; requests: () => number; bytes
   };
 }
 
+/** CPU seconds the process's main thread (its event loop) has used: /proc/<pid>/task/<pid>/stat. */
+function mainThreadCpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100;
+}
+
 /** Sum of a metric's series on a /metrics page. */
 async function metricSum(httpPort: number, name: string): Promise<number> {
   const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`, { signal: AbortSignal.timeout(10_000) })).text();
@@ -95,8 +102,9 @@ interface Run {
   load: LoadResult;
   loadAvgBefore: number;
   loadAvgAfter: number;
-  /** CPU seconds the Stave process used during the load. */
+  /** CPU seconds the Stave process used during the load, all threads and its main thread (the event loop). */
   cpuSeconds: number;
+  mainCpuSeconds: number;
   /**
    * With the generator on: the spans it had received when the load ended and once its queues drained
    * (it runs at the lowest priority, so it may lag under load), the distributor's forwarding failures
@@ -120,6 +128,8 @@ interface Options {
   poolSpans: number;
   pairs: number;
   collectionInterval: string;
+  /** Run each Stave under `node --cpu-prof`, its profiles in `<profileDir>/<run>-<mode>/`. */
+  profileDir?: string;
   note?: string;
   progress: boolean;
   log: (l: string) => void;
@@ -144,11 +154,13 @@ async function runAll(o: Options): Promise<Run[]> {
         try {
           const configFile = path.join(dataDir, 'stave.yaml');
           writeFileSync(configFile, configYaml(mode === 'on', sink.url, o.collectionInterval));
-          const stave = await startStave({ dataDir, configFile, extraArgs: [`-metrics-generator.storage.path=${path.join(dataDir, 'generator')}`] });
+          const bin = o.profileDir ? profiledBin(path.join(o.profileDir, `${runs.length + 1}-${mode}`)) : undefined;
+          const stave = await startStave({ dataDir, configFile, bin, extraArgs: [`-metrics-generator.storage.path=${path.join(dataDir, 'generator')}`] });
           try {
             const sinkBefore = sink.requests();
             const loadAvgBefore = os.loadavg()[0]!;
             const cpu0 = processCpuSeconds(stave.pid);
+            const main0 = mainThreadCpuSeconds(stave.pid);
             const threadCpu0 = mode === 'on' ? await metricSum(stave.httpPort, 'stave_metrics_generator_thread_cpu_seconds') : 0;
             const load = await runLoad(pool, {
               host: '127.0.0.1',
@@ -158,7 +170,14 @@ async function runAll(o: Options): Promise<Run[]> {
               label: `generator ${mode}`,
               progress: o.progress,
             });
-            const run: Run = { mode, load, loadAvgBefore, loadAvgAfter: os.loadavg()[0]!, cpuSeconds: processCpuSeconds(stave.pid) - cpu0 };
+            const run: Run = {
+              mode,
+              load,
+              loadAvgBefore,
+              loadAvgAfter: os.loadavg()[0]!,
+              cpuSeconds: processCpuSeconds(stave.pid) - cpu0,
+              mainCpuSeconds: mainThreadCpuSeconds(stave.pid) - main0,
+            };
             if (mode === 'on') {
               const received = () => metricSum(stave.httpPort, 'tempo_metrics_generator_spans_received_total');
               const spansAtEnd = await received();
@@ -199,6 +218,7 @@ function markdown(o: Options, runs: Run[]): string {
   const p50 = (mode: 'off' | 'on') => median(of(mode).map((r) => r.load.latency.p50));
   const rate = (mode: 'off' | 'on') => median(of(mode).map((r) => r.load.spansPerSec));
   const cpu = (mode: 'off' | 'on') => median(of(mode).map((r) => r.cpuSeconds / r.load.ackedSpans));
+  const mainCpu = (mode: 'off' | 'on') => median(of(mode).map((r) => r.mainCpuSeconds / r.load.ackedSpans));
   const fmtUs = (secondsPerSpan: number) => `${(secondsPerSpan * 1e6).toFixed(1)} µs`;
   const ratio = p99('on') / p99('off');
   const onRuns = of('on').filter((r) => r.generator);
@@ -220,14 +240,15 @@ function markdown(o: Options, runs: Run[]): string {
     `| push p50 (median of runs) | ${fmtMs(p50('off'))} | ${fmtMs(p50('on'))} | ${(p50('on') / p50('off')).toFixed(3)} | |`,
     `| ingest spans/s (median of runs) | ${fmtInt(rate('off'))} | ${fmtInt(rate('on'))} | ${(rate('on') / rate('off')).toFixed(3)} | |`,
     `| Stave CPU per span during the load, all threads (median of runs) | ${fmtUs(cpu('off'))} | ${fmtUs(cpu('on'))} | ${(cpu('on') / cpu('off')).toFixed(3)} | |`,
+    `| of which the main thread (event loop) | ${fmtUs(mainCpu('off'))} | ${fmtUs(mainCpu('on'))} | ${(mainCpu('on') / mainCpu('off')).toFixed(3)} | |`,
     `| generator: spans processed ÷ acked, at the end of the load / after its queues drained (median of runs) | | ${share('spansAtEnd')} / ${share('spansReceived')} | | |`,
     `| generator thread CPU per span processed (median of runs) | | ${fmtUs(median(gen.map((g) => g.threadCpuSeconds / Math.max(1, g.spansReceived))))} | | |`,
     '',
-    '| run | mode | spans/s | p50 | p99 | CPU s | acked / sent | generator: spans received at end of load / after drain, forward failures, thread CPU s, samples sent, remote writes |',
+    '| run | mode | spans/s | p50 | p99 | CPU s (main thread) | acked / sent | generator: spans received at end of load / after drain, forward failures, thread CPU s, samples sent, remote writes |',
     '|---|---|---|---|---|---|---|---|',
     ...runs.map(
       (r, i) =>
-        `| ${i + 1} | ${r.mode} | ${fmtInt(r.load.spansPerSec)} | ${fmtMs(r.load.latency.p50)} | ${fmtMs(r.load.latency.p99)} | ${r.cpuSeconds.toFixed(1)} | ${fmtInt(r.load.ackedSpans)} / ${fmtInt(r.load.sentSpans)} | ${
+        `| ${i + 1} | ${r.mode} | ${fmtInt(r.load.spansPerSec)} | ${fmtMs(r.load.latency.p50)} | ${fmtMs(r.load.latency.p99)} | ${r.cpuSeconds.toFixed(1)} (${r.mainCpuSeconds.toFixed(1)}) | ${fmtInt(r.load.ackedSpans)} / ${fmtInt(r.load.sentSpans)} | ${
           r.generator
             ? `${fmtInt(r.generator.spansAtEnd)} / ${fmtInt(r.generator.spansReceived)}, ${r.generator.forwardFailures}, ${r.generator.threadCpuSeconds.toFixed(2)}, ${fmtInt(r.generator.samplesSent)}, ${r.generator.sinkRequests}`
             : '—'
@@ -246,13 +267,14 @@ const USAGE = `usage: make bench-metrics-generator ARGS="[flags]"
   --seed N                 workload seed (default ${DEFAULTS.seed})
   --pool-spans N           most spans pre-generated at once (default ${DEFAULTS.poolSpans})
   --collection-interval D  the generator's collection_interval (default 5s)
+  --profile-dir DIR        run Stave under node --cpu-prof, each run's profiles (one per thread) in DIR/<run>-<mode>/
   --out FILE               append the markdown result to FILE (bench/results/metrics-generator.md)
   --note TEXT              free text recorded with the result
   --no-progress            no progress output on stderr`;
 
 export async function main(argv: string[]): Promise<number> {
   const args = parseArgs(argv, {
-    known: ['traces', 'pairs', 'concurrency', 'batch-spans', 'seed', 'pool-spans', 'collection-interval', 'out', 'note', 'no-progress', 'help'],
+    known: ['traces', 'pairs', 'concurrency', 'batch-spans', 'seed', 'pool-spans', 'collection-interval', 'profile-dir', 'out', 'note', 'no-progress', 'help'],
     booleans: ['no-progress', 'help'],
   });
   if (args.has('help')) {
@@ -267,6 +289,7 @@ export async function main(argv: string[]): Promise<number> {
     seed: intArg(args, 'seed', DEFAULTS.seed),
     poolSpans: intArg(args, 'pool-spans', DEFAULTS.poolSpans, 1),
     collectionInterval: args.get('collection-interval') ?? '5s',
+    profileDir: args.get('profile-dir') && path.resolve(args.get('profile-dir')!),
     note: args.get('note'),
     progress: !boolArg(args, 'no-progress'),
     log: (l) => process.stderr.write(l + '\n'),

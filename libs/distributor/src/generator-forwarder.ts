@@ -4,7 +4,9 @@
 // edge meet in one generator. Each generator has its own bounded queue and a few senders; `send` only
 // enqueues and never throws or waits. A full queue drops the push, a failed or timed-out call is not
 // retried: both are counted in tempo_distributor_metrics_generator_pushes_failures_total{metrics_generator}
-// (label: the generator's address; empty when the ring has no healthy generator).
+// (label: the generator's address; empty when the ring has no healthy generator). This process's own
+// generator (`-target=all`) has a bounded queue of its own that takes spans without waiting (`offer`): its
+// pushes go straight there, and a refusal (full) is counted the same way.
 
 import { create } from '@bufbuild/protobuf';
 import type { TraceSplit } from '@stave/model';
@@ -15,6 +17,11 @@ import { Counter, type Registry } from 'prom-client';
 
 export interface GeneratorPushClient {
   pushSpans(req: PushSpansRequest): Promise<unknown>;
+  /**
+   * Takes the traces at once, without waiting, or refuses them (false: its own bounded queue is full):
+   * this process's own generator on its thread. Such a client gets no queue here.
+   */
+  offer?(tenant: string, traces: readonly Uint8Array[]): boolean;
 }
 
 export interface GeneratorForwarderOptions {
@@ -99,12 +106,20 @@ export class GeneratorForwarder extends BasicService {
       b.traces.push(t.bytes);
       b.bytes += t.bytes.length;
     }
-    for (const { instance, traces: bytes, bytes: size } of byInstance.values()) this.enqueue(instance, { tenant, traces: bytes, bytes: size });
+    for (const { instance, traces: bytes, bytes: size } of byInstance.values()) {
+      const client = this.opts.client(instance);
+      if (client.offer) {
+        this.pushes.inc({ metrics_generator: instance.addr });
+        if (!client.offer(tenant, bytes)) this.failures.inc({ metrics_generator: instance.addr });
+      } else {
+        this.enqueue(instance, client, { tenant, traces: bytes, bytes: size });
+      }
+    }
   }
 
-  private enqueue(instance: InstanceDesc, p: Pending): void {
+  private enqueue(instance: InstanceDesc, client: GeneratorPushClient, p: Pending): void {
     let q = this.queues.get(instance.addr);
-    if (!q) this.queues.set(instance.addr, (q = new GeneratorQueue(instance, this.opts.client(instance))));
+    if (!q) this.queues.set(instance.addr, (q = new GeneratorQueue(instance, client)));
     if (q.items.length >= (this.opts.queueSize ?? DEFAULT_QUEUE_SIZE) || q.bytes + p.bytes > (this.opts.queueBytes ?? DEFAULT_QUEUE_BYTES)) {
       this.failures.inc({ metrics_generator: instance.addr });
       return;

@@ -17,6 +17,8 @@ import { grpcTransport } from '@stave/server';
 
 export interface GeneratorClient {
   pushSpans(req: PushSpansRequest): Promise<PushSpansResponse>;
+  /** This process's own generator on its thread: takes the traces without waiting (GeneratorApi.offer). */
+  offer?(tenant: string, traces: readonly Uint8Array[]): boolean;
   /** The tenant's service-graph edges as this generator counts them. */
   serviceGraph(tenant: string): Promise<ServiceGraphResponse>;
 }
@@ -48,10 +50,12 @@ export function generatorHandlers(g: GeneratorApi) {
 /**
  * This process's own generator (`all`): called directly, as the distributor calls its own ingester (going
  * through an in-process Connect transport encoded and decoded every forwarded byte once more on the event
- * loop the write path shares). The generator answers from its own thread (GeneratorHost).
+ * loop the write path shares). On its own thread (GeneratorHost) it takes spans through `offer`: a copy
+ * into a shared ring, with no message or promise per push.
  */
 export function inProcessGeneratorClient(g: GeneratorApi): GeneratorClient {
   return {
+    ...(g.offer ? { offer: (tenant: string, traces: readonly Uint8Array[]) => g.offer!(tenant, traces) } : {}),
     pushSpans: async (req) => g.pushSpans(req),
     serviceGraph: async (tenant) => g.serviceGraph(create(ServiceGraphRequestSchema, { tenant })),
   };

@@ -31,11 +31,18 @@ import type { GeneratorOptions } from './generator';
 import type { GeneratorConfig, TenantOverrides } from './instance';
 import { GeneratorMetrics } from './metrics';
 import type { ServiceGraphViewResult } from './processors/service-graph-view';
+import { createSpanRing, SpanRingWriter, type SpanRingBuffers } from './span-ring';
 
 /** What the Connect handlers and the clients need of a generator, in this thread or another. */
 export interface GeneratorApi {
   pushSpans(req: PushSpansRequest): PushSpansResponse | Promise<PushSpansResponse>;
   serviceGraph(req: ServiceGraphRequest): ServiceGraphResponse | Promise<ServiceGraphResponse>;
+  /**
+   * Hands a tenant's traces to the generator without waiting (this process's own generator on its
+   * thread): true when they were taken, false when they were not (its bounded queue is full, or it is not
+   * running). Absent where only `pushSpans` exists.
+   */
+  offer?(tenant: string, traces: readonly Uint8Array[]): boolean;
 }
 
 export interface WorkerInit {
@@ -48,6 +55,10 @@ export interface WorkerInit {
    * cut to this many samples per request, and sends bytes instead of series objects.
    */
   encodeMaxSamples?: number;
+  /** Remote write sends exemplars to some endpoint: encode them (else they are left out on the thread). */
+  encodeExemplars?: boolean;
+  /** The ring that `offer` writes to (span-ring.ts). */
+  ring: SpanRingBuffers;
 }
 
 export type HostMessage =
@@ -77,12 +88,38 @@ function takesEncoded(a: SampleAppender): a is EncodedSampleAppender {
 
 /** Calls waiting for the thread at most (the forwarders above bound it already; this is a backstop). */
 const MAX_PENDING = 10_000;
+/**
+ * Bytes of spans `offer` keeps waiting for the thread (span-ring.ts): about 55,000 spans of the ingest
+ * bench, a second or more of a saturated 2-core machine's pushes, more than the forwarder's queue of 100
+ * pushes held.
+ */
+export const DEFAULT_RING_BYTES = 16 * 1024 * 1024;
+
+/** How long `offer` uses a tenant's overrides before it reads them again (reloads take effect within it). */
+const OVERRIDES_RECHECK_MS = 1000;
+
+/** A short string that changes when a tenant's overrides do (what the ring compares). */
+function overridesKey(o: TenantOverrides): string {
+  return `${o.processors.join(',')}|${o.maxActiveSeries}|${o.collectionIntervalMs}|${o.disableCollection ? 1 : 0}`;
+}
+
+function plainOverrides(o: TenantOverrides): TenantOverrides {
+  return {
+    processors: [...o.processors],
+    maxActiveSeries: o.maxActiveSeries,
+    collectionIntervalMs: o.collectionIntervalMs,
+    disableCollection: o.disableCollection,
+  };
+}
 
 export class GeneratorHost extends BasicService implements GeneratorApi {
   private worker: Worker | undefined;
   private nextId = 1;
   private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   private metricsCache: { at: number; json: Promise<MetricObjectWithValues<MetricValue<string>>[]> } | undefined;
+  private ring: SpanRingWriter | undefined;
+  /** Each tenant's overrides as `offer` last read them (read again after OVERRIDES_RECHECK_MS). */
+  private readonly offerOverrides = new Map<string, { at: number; key: string; json: () => string }>();
 
   constructor(
     private readonly opts: Omit<GeneratorOptions, 'now' | 'timers'> & {
@@ -91,6 +128,8 @@ export class GeneratorHost extends BasicService implements GeneratorApi {
        * it uses the CPU pushes leave idle (docs/metrics-generator.md, "Cost on the write path").
        */
       lowPriority?: boolean;
+      /** Bytes of spans `offer` keeps waiting for the thread (default DEFAULT_RING_BYTES). */
+      ringBytes?: number;
     },
   ) {
     super('metrics-generator');
@@ -131,12 +170,17 @@ export class GeneratorHost extends BasicService implements GeneratorApi {
   }
 
   protected override async starting(): Promise<void> {
+    const ring = createSpanRing(this.opts.ringBytes ?? DEFAULT_RING_BYTES);
+    const encoded = takesEncoded(this.opts.appender) ? this.opts.appender : undefined;
     const init: WorkerInit = {
       config: this.opts.config,
       instanceLabel: this.opts.instanceLabel,
       lowPriority: this.opts.lowPriority ?? false,
-      encodeMaxSamples: takesEncoded(this.opts.appender) ? this.opts.appender.maxSamplesPerSend : undefined,
+      encodeMaxSamples: encoded?.maxSamplesPerSend,
+      encodeExemplars: encoded?.sendsExemplars,
+      ring,
     };
+    this.ring = new SpanRingWriter(ring);
     const w = new Worker(GENERATOR_WORKER_SCRIPT, { workerData: init });
     this.worker = w;
     await new Promise<void>((resolve, reject) => {
@@ -214,6 +258,23 @@ export class GeneratorHost extends BasicService implements GeneratorApi {
     const lengths = req.traces.map((t) => t.length);
     await this.call({ type: 'push', id: 0, tenant: req.tenant, overrides: this.opts.overrides(req.tenant), buffer, lengths }, [buffer]);
     return create(PushSpansResponseSchema, {});
+  }
+
+  /**
+   * Copies the traces into the ring the thread drains (span-ring.ts) and returns: no message, no reply,
+   * no promise. False when the ring is full or the generator is not running (the caller counts the drop).
+   */
+  offer(tenant: string, traces: readonly Uint8Array[]): boolean {
+    if (this.state !== State.Running || !this.ring || tenant === '') return false;
+    const now = Date.now();
+    let o = this.offerOverrides.get(tenant);
+    if (!o || now - o.at > OVERRIDES_RECHECK_MS) {
+      const overrides = this.opts.overrides(tenant);
+      o = { at: now, key: overridesKey(overrides), json: () => JSON.stringify(plainOverrides(overrides)) };
+      if (this.offerOverrides.size >= 10_000) this.offerOverrides.clear();
+      this.offerOverrides.set(tenant, o);
+    }
+    return this.ring.write(tenant, traces, o.key, o.json);
   }
 
   async serviceGraph(req: ServiceGraphRequest): Promise<ServiceGraphResponse> {

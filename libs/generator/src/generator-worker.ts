@@ -11,6 +11,7 @@ import { Registry as PromRegistry, type Gauge } from 'prom-client';
 import { Generator } from './generator';
 import type { HostMessage, WorkerInit, WorkerMessage } from './generator-host';
 import type { TenantOverrides } from './instance';
+import { SpanRingReader } from './span-ring';
 import { GENERATOR_THREAD_NICE, lowerThreadPriority, threadCpuSeconds } from './thread-priority';
 
 const port = parentPort!;
@@ -29,14 +30,57 @@ const generator = new Generator({
   overrides: (tenant) => overrides.get(tenant) ?? NONE,
   // Collections are encoded here, off the event loop that serves pushes, when remote write takes them so.
   appender: {
-    append: (tenant, series) =>
-      init.encodeMaxSamples === undefined
-        ? post({ type: 'append', tenant, series: [...series] })
-        : post({ type: 'append-encoded', tenant, chunks: encodeChunks(series, init.encodeMaxSamples) }),
+    append: (tenant, series) => {
+      if (init.encodeMaxSamples === undefined) {
+        post({ type: 'append', tenant, series: [...series] });
+        return;
+      }
+      const chunks = encodeChunks(series, init.encodeMaxSamples, init.encodeExemplars ?? true);
+      // Moved, not cloned: the event loop would otherwise copy every collection's bytes once more.
+      post({ type: 'append-encoded', tenant, chunks }, ownBuffers(chunks.map((c) => c.bytes)));
+    },
   },
   registry,
   logger,
 });
+
+// Spans the host offered (span-ring.ts): drained every few milliseconds, and before each message, so a
+// call the host makes after an offer sees the offered spans processed.
+const ring = new SpanRingReader(init.ring);
+/** Poll delay after an empty look: it doubles up to the longest while the ring stays empty. */
+const POLL_MIN_MS = 1;
+const POLL_MAX_MS = 20;
+let pollDelay = POLL_MIN_MS;
+let polling = false;
+
+/** Processes every record in the ring; whether there was any. */
+function drainRing(): boolean {
+  if (!polling) return false;
+  let any = false;
+  for (let r = ring.read(); r !== undefined; r = ring.read()) {
+    any = true;
+    if (r.overrides !== undefined) overrides.set(r.tenant, JSON.parse(r.overrides) as TenantOverrides);
+    try {
+      generator.pushSpans(create(PushSpansRequestSchema, { tenant: r.tenant, traces: r.traces }));
+    } catch (err) {
+      // The distributor validated these spans already: this is a bug or a stopping generator, not bad input.
+      logger.warn('metrics-generator: offered spans not processed', { tenant: r.tenant, err: err instanceof Error ? err.message : String(err) });
+    }
+  }
+  return any;
+}
+
+function poll(): void {
+  pollDelay = drainRing() ? POLL_MIN_MS : Math.min(POLL_MAX_MS, pollDelay * 2);
+  if (polling) setTimeout(poll, pollDelay);
+}
+
+/** The buffers that these arrays alone span, whole (the ones that can be transferred). */
+function ownBuffers(arrays: readonly Uint8Array[]): ArrayBuffer[] {
+  const out = new Set<ArrayBuffer>();
+  for (const a of arrays) if (a.byteOffset === 0 && a.byteLength === a.buffer.byteLength && a.buffer instanceof ArrayBuffer) out.add(a.buffer);
+  return [...out];
+}
 
 function reply(id: number, run: () => unknown): void {
   Promise.resolve()
@@ -53,6 +97,7 @@ function reply(id: number, run: () => unknown): void {
 }
 
 port.on('message', (m: HostMessage) => {
+  drainRing();
   switch (m.type) {
     case 'push':
       overrides.set(m.tenant, m.overrides);
@@ -80,6 +125,7 @@ port.on('message', (m: HostMessage) => {
       });
       break;
     case 'stop':
+      polling = false;
       reply(m.id, () => generator.stop());
       break;
   }
@@ -92,6 +138,10 @@ if (init.lowPriority) {
 }
 
 generator.start().then(
-  () => post({ type: 'ready' }),
+  () => {
+    polling = true;
+    poll();
+    post({ type: 'ready' });
+  },
   (err: unknown) => post({ type: 'failed', message: err instanceof Error ? err.message : String(err) }),
 );

@@ -73,8 +73,10 @@ export interface EncodedChunk {
 /**
  * Encodes `series` as WriteRequests of at most `maxSamples` samples + exemplars each (at least one sample
  * per request; a series with more samples than that is split across consecutive requests, in time order).
+ * With `withExemplars` false the series' exemplars are left out (no endpoint sends them: they would only be
+ * stripped again before each send).
  */
-export function encodeChunks(series: readonly Series[], maxSamples: number): EncodedChunk[] {
+export function encodeChunks(series: readonly Series[], maxSamples: number, withExemplars = true): EncodedChunk[] {
   const out: EncodedChunk[] = [];
   let w = new BinaryWriter();
   let samples = 0;
@@ -89,7 +91,7 @@ export function encodeChunks(series: readonly Series[], maxSamples: number): Enc
   };
   for (const s of series) {
     const n = s.samples.length;
-    const ex = s.exemplars?.length ?? 0;
+    const ex = withExemplars ? (s.exemplars?.length ?? 0) : 0;
     if (n === 0 && ex === 0) continue;
     let from = 0;
     do {
@@ -97,11 +99,11 @@ export function encodeChunks(series: readonly Series[], maxSamples: number): Enc
       const room = Math.max(1, maxSamples - samples - exemplars);
       const to = Math.min(n, from + room);
       // Exemplars travel with the series' last part, so they follow the samples they belong to.
-      const withExemplars = to === n && ex > 0;
-      writeSeries(w, s, from, to, withExemplars);
+      const carryExemplars = to === n && ex > 0;
+      writeSeries(w, s, from, to, carryExemplars);
       for (let i = from; i < to; i++) newestMs = Math.max(newestMs, s.samples[i]!.timestampMs);
       samples += to - from;
-      if (withExemplars) exemplars += ex;
+      if (carryExemplars) exemplars += ex;
       from = to;
     } while (from < n);
   }

@@ -12,6 +12,13 @@
 // past it), `maxAgeMs` (a sealed segment whose newest sample is older is dropped: the receiver would
 // refuse it as out of bounds anyway). Every drop is counted per endpoint that had not sent it yet.
 //
+// Syncing: each write and each cursor replacement is fdatasynced (a handful per collection interval). That
+// was a suspect for the metrics-generator's cost on push latency, since the ingester's WAL syncs on the
+// same disk to acknowledge pushes; measured with bench/metrics-generator/src/sync-interplay.ts, a WAL-shaped
+// writer's sync latency is the same alone, beside this queue's syncs and beside the same writes unsynced
+// (bench/results/metrics-generator.md), so the syncs stay: a machine crash, not only a Stave crash (which
+// the page cache survives), loses nothing the queue took.
+//
 // Order is the contract with the receiver: Prometheus refuses a sample older than the newest it has for
 // that series (and rolls back the whole request), so records are sent strictly in append order, one
 // request in flight per endpoint, and a request is retried byte for byte. After a restart, the records

@@ -175,7 +175,7 @@ export class RemoteWriter extends BasicService implements EncodedSampleAppender 
         this.dropAll(tenant, DropReason.QueueFull, series);
         return;
       }
-      this.appendEncoded(tenant, encodeChunks(series, this.o.maxSamplesPerSend));
+      this.appendEncoded(tenant, encodeChunks(series, this.o.maxSamplesPerSend, this.sendsExemplars));
     } catch (err) {
       // Never throws into the generator: a bad series costs its own samples only.
       this.logger.error('remote write: append failed, samples dropped', { tenant, err: String(err) });
@@ -187,8 +187,13 @@ export class RemoteWriter extends BasicService implements EncodedSampleAppender 
     return this.o.maxSamplesPerSend;
   }
 
+  /** Some endpoint has `send_exemplars`; when none has, exemplars are not encoded at all. */
+  get sendsExemplars(): boolean {
+    return this.o.endpoints.some((e) => e.sendExemplars === true);
+  }
+
   /**
-   * `append` for series encoded already by `encodeChunks(series, maxSamplesPerSend)` elsewhere (the
+   * `append` for series encoded already by `encodeChunks(series, maxSamplesPerSend, sendsExemplars)` elsewhere (the
    * metrics-generator's thread encodes its own, off the event loop that serves pushes).
    */
   appendEncoded(tenant: string, chunks: readonly EncodedChunk[]): void {

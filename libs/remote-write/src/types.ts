@@ -18,8 +18,13 @@ export interface SampleAppender {
   append(tenant: string, series: readonly Series[]): void;
 }
 
-/** An appender that also takes series encoded already, as encodeChunks(series, maxSamplesPerSend) cuts them (RemoteWriter). */
+/**
+ * An appender that also takes series encoded already, as encodeChunks(series, maxSamplesPerSend,
+ * sendsExemplars) cuts them (RemoteWriter).
+ */
 export interface EncodedSampleAppender extends SampleAppender {
   readonly maxSamplesPerSend: number;
+  /** Some endpoint sends exemplars; when none does, chunks may leave them out. */
+  readonly sendsExemplars: boolean;
   appendEncoded(tenant: string, chunks: readonly EncodedChunk[]): void;
 }

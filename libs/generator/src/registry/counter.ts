@@ -1,6 +1,6 @@
 // A counter of the registry: one value per label set, sent as a Prometheus counter sample.
 
-import type { Series } from '@stave/remote-write';
+import type { Labels, Series } from '@stave/remote-write';
 import { seriesLabels, type LabelSet } from './labels';
 import { FIRST_SAMPLE_OFFSET_MS, type Counter, type Metric, type SeriesHooks } from './metric';
 
@@ -11,6 +11,11 @@ export interface CounterSeries {
   lastUpdated: number;
   isNew: boolean;
   removed: boolean;
+  /**
+   * Its full label list as collections send it, built at its first collection (a new sorted list per
+   * series per collection was most of what a collection allocated), and the external labels it holds.
+   */
+  sent?: { readonly external: ReadonlyMap<string, string>; readonly labels: Labels };
 }
 
 export class RegistryCounter implements Counter, Metric {
@@ -48,7 +53,8 @@ export class RegistryCounter implements Counter, Metric {
 
   collect(timeMs: number, external: ReadonlyMap<string, string>, out: Series[]): number {
     for (const s of this.series.values()) {
-      const labels = seriesLabels(this.name, s.labels, external);
+      if (s.sent?.external !== external) s.sent = { external, labels: seriesLabels(this.name, s.labels, external) };
+      const labels = s.sent.labels;
       const samples = s.isNew ? [{ value: 0, timestampMs: timeMs - FIRST_SAMPLE_OFFSET_MS }] : [];
       samples.push({ value: s.value, timestampMs: timeMs });
       s.isNew = false;

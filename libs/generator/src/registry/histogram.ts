@@ -2,7 +2,7 @@
 // `le`, cumulative, +Inf included), `_sum` and `_count`. Each bucket keeps the trace ID of its latest
 // observation as an exemplar, sent once with the next collection.
 
-import type { Series } from '@stave/remote-write';
+import type { Labels, Series } from '@stave/remote-write';
 import { traceIdString } from '../spans';
 import { seriesLabels, type LabelSet } from './labels';
 import { FIRST_SAMPLE_OFFSET_MS, formatFloat, type Histogram, type Metric, type SeriesHooks } from './metric';
@@ -32,6 +32,8 @@ export interface HistogramSeries {
   lastUpdated: number;
   isNew: boolean;
   removed: boolean;
+  /** Its series' full label lists as collections send them, built at its first collection (as CounterSeries.sent). */
+  sent?: { readonly external: ReadonlyMap<string, string>; readonly sum: Labels; readonly count: Labels; readonly buckets: readonly Labels[] };
 }
 
 export class RegistryHistogram implements Histogram, Metric {
@@ -142,10 +144,19 @@ export class RegistryHistogram implements Histogram, Metric {
           ]
         : [{ value, timestampMs: timeMs }];
     for (const s of this.series.values()) {
-      out.push({ labels: seriesLabels(`${this.name}_sum`, s.labels, external), samples: samples(s, s.sum) });
-      out.push({ labels: seriesLabels(`${this.name}_count`, s.labels, external), samples: samples(s, s.count) });
+      if (s.sent?.external !== external) {
+        s.sent = {
+          external,
+          sum: seriesLabels(`${this.name}_sum`, s.labels, external),
+          count: seriesLabels(`${this.name}_count`, s.labels, external),
+          buckets: this.le.map((le) => seriesLabels(`${this.name}_bucket`, s.labels, external, ['le', le])),
+        };
+      }
+      const sent = s.sent;
+      out.push({ labels: sent.sum, samples: samples(s, s.sum) });
+      out.push({ labels: sent.count, samples: samples(s, s.count) });
       for (let i = 0; i < this.bounds.length; i++) {
-        const series: Series = { labels: seriesLabels(`${this.name}_bucket`, s.labels, external, ['le', this.le[i]!]), samples: samples(s, s.buckets[i]!) };
+        const series: Series = { labels: sent.buckets[i]!, samples: samples(s, s.buckets[i]!) };
         const state = s.exState[i];
         if (state !== EX_NONE) {
           const traceID = state === EX_BYTES ? traceIdString(s.exBytes, i * EXEMPLAR_ID_BYTES, i * EXEMPLAR_ID_BYTES + s.exLength[i]!) : s.exStrings![i]!;

@@ -1,0 +1,251 @@
+// The in-process handoff of forwarded spans to the generator's thread (`-target=all`): a bounded ring of
+// bytes in a SharedArrayBuffer, one writer (the event loop that serves pushes) and one reader (the
+// generator's thread). A push is copied into the ring and the writer returns; nothing is posted, nothing
+// waits, nothing is shared but the memory and two counters.
+//
+// Why not a message per push: postMessage serialises the call and takes the receiving port's lock, and the
+// reply comes back as a message the event loop must handle. Profiled under the ingest bench
+// (bench/results/metrics-generator.md) that was the largest single cost forwarding added to the event
+// loop, above the processors' own; and the generator's thread runs at the lowest priority, so a lock it
+// holds when the scheduler preempts it can stall the event loop until it runs again. The reader polls
+// (the generator's thread drains the ring every few milliseconds and before every message it handles), so
+// there is no wake-up call either.
+//
+// Layout: `control` is an Int32Array of two counters, HEAD (bytes ever written) and TAIL (bytes ever
+// read), both modulo 2^32; `data` holds records at `counter & (capacity - 1)` (capacity a power of two).
+// The writer stores HEAD after the record's bytes, the reader stores TAIL after it copied the record out:
+// Atomics make each side's bytes visible to the other before the counter that covers them.
+//
+//   record      u32 size (bytes of the whole record, > 0) | u32 trace count | u16 tenant bytes |
+//               u32 overrides bytes (0: unchanged since the tenant's last record) | tenant (UTF-8) |
+//               overrides (JSON) | per trace: u32 length, bytes
+//   wrap        a record never straddles the end: the writer skips to the start, marking the skip with a
+//               u32 0 when at least 4 bytes are left (fewer: the reader skips them without a mark)
+//
+// Overrides travel inside the ring, before the spans they apply to, so a tenant's first record is never
+// read with the overrides of nobody.
+
+const HEAD = 0;
+const TAIL = 1;
+const RECORD_HEADER = 4 + 4 + 2 + 4;
+const MAX_TENANT_BYTES = 0xffff;
+
+export interface SpanRingBuffers {
+  readonly control: SharedArrayBuffer;
+  readonly data: SharedArrayBuffer;
+}
+
+/**
+ * One record as the reader gets it. The traces are views of the reader's own copy of the record, which the
+ * next read() overwrites: process them before reading again.
+ */
+export interface RingRecord {
+  readonly tenant: string;
+  /** The tenant's overrides as JSON when they changed since its previous record. */
+  readonly overrides: string | undefined;
+  readonly traces: Uint8Array[];
+  /** Bytes of span data (the traces' lengths added up). */
+  readonly bytes: number;
+}
+
+/** A new ring of `capacity` bytes (rounded up to a power of two, at least 64 KiB). */
+export function createSpanRing(capacity: number): SpanRingBuffers {
+  let size = 64 * 1024;
+  while (size < capacity && size < 1 << 30) size *= 2;
+  const data = new SharedArrayBuffer(size);
+  // Touch every page now: otherwise the first pass of pushes through the ring takes a page fault every
+  // 4 KiB, each a point where a busy machine's scheduler may preempt the event loop.
+  new Uint8Array(data).fill(1).fill(0);
+  return { control: new SharedArrayBuffer(8), data };
+}
+
+class RingView {
+  protected readonly control: Int32Array;
+  protected readonly bytes: Uint8Array;
+  protected readonly view: DataView;
+  protected readonly mask: number;
+  readonly capacity: number;
+
+  constructor(b: SpanRingBuffers) {
+    this.control = new Int32Array(b.control);
+    this.bytes = new Uint8Array(b.data);
+    this.view = new DataView(b.data);
+    this.capacity = b.data.byteLength;
+    this.mask = this.capacity - 1;
+  }
+
+  /** Bytes written and not yet read. */
+  get used(): number {
+    return (Atomics.load(this.control, HEAD) - Atomics.load(this.control, TAIL)) >>> 0;
+  }
+}
+
+/** The writing side (one per ring, on one thread). */
+export class SpanRingWriter extends RingView {
+  private readonly encoder = new TextEncoder();
+  /** Each tenant's overrides as last written (the reader has them from then on). */
+  private readonly sentOverrides = new Map<string, string>();
+  private readonly tenantBytes = new Map<string, Uint8Array>();
+
+  /** The largest record the ring takes: a quarter of it, so that records never wait on one another's wrap. */
+  get maxRecordBytes(): number {
+    return this.capacity / 4;
+  }
+
+  /**
+   * Copies the traces into the ring, as one record or several when they are larger than a record may be;
+   * false when they do not fit (the ring is full, or one trace alone is larger than a record may be):
+   * then nothing of them is written.
+   *
+   * `overridesKey` is a short string that changes when the overrides change; `overridesJson` is called
+   * only then.
+   */
+  write(tenant: string, traces: readonly Uint8Array[], overridesKey: string, overridesJson: () => string): boolean {
+    const tenantBytes = this.tenantUtf8(tenant);
+    if (tenantBytes === undefined) return false;
+    const changed = this.sentOverrides.get(tenant) !== overridesKey;
+    const overrides = changed ? this.encoder.encode(overridesJson()) : undefined;
+    // Cut the traces into records no larger than maxRecordBytes.
+    const fixed = RECORD_HEADER + tenantBytes.length;
+    const cuts: Array<{ from: number; to: number; size: number }> = [];
+    let from = 0;
+    let size = fixed + (overrides?.length ?? 0);
+    for (let i = 0; i < traces.length; i++) {
+      const add = 4 + traces[i]!.length;
+      if (size + add > this.maxRecordBytes) {
+        if (i === from) return false;
+        cuts.push({ from, to: i, size });
+        from = i;
+        size = fixed;
+        if (size + add > this.maxRecordBytes) return false;
+      }
+      size += add;
+    }
+    if (from < traces.length) cuts.push({ from, to: traces.length, size });
+    if (cuts.length === 0) return true;
+    // All or nothing: check the room for every record, skips at the end of the ring included, first.
+    if (!this.fits(cuts)) return false;
+    let head = Atomics.load(this.control, HEAD) >>> 0;
+    for (const [n, c] of cuts.entries()) {
+      head = this.skipToFit(head, c.size);
+      let at = head & this.mask;
+      const v = this.view;
+      v.setUint32(at, c.size, true);
+      v.setUint32(at + 4, c.to - c.from, true);
+      v.setUint16(at + 8, tenantBytes.length, true);
+      const ov = n === 0 ? overrides : undefined;
+      v.setUint32(at + 10, ov?.length ?? 0, true);
+      at += RECORD_HEADER;
+      this.bytes.set(tenantBytes, at);
+      at += tenantBytes.length;
+      if (ov) {
+        this.bytes.set(ov, at);
+        at += ov.length;
+      }
+      for (let i = c.from; i < c.to; i++) {
+        const t = traces[i]!;
+        v.setUint32(at, t.length, true);
+        this.bytes.set(t, at + 4);
+        at += 4 + t.length;
+      }
+      head = (head + c.size) >>> 0;
+    }
+    Atomics.store(this.control, HEAD, head | 0);
+    if (changed) this.sentOverrides.set(tenant, overridesKey);
+    return true;
+  }
+
+  /** Whether records of these sizes fit in the free space, skips at the end of the ring included. */
+  private fits(records: ReadonlyArray<{ size: number }>): boolean {
+    const tail = Atomics.load(this.control, TAIL) >>> 0;
+    let head = Atomics.load(this.control, HEAD) >>> 0;
+    for (const { size } of records) {
+      head = (this.skipTarget(head, size) + size) >>> 0;
+      if ((head - tail) >>> 0 > this.capacity) return false;
+    }
+    return true;
+  }
+
+  /** Where a record of `size` bytes starts when the writer is at `head`: there, or at the ring's start. */
+  private skipTarget(head: number, size: number): number {
+    const at = head & this.mask;
+    return at + size <= this.capacity ? head : (head + (this.capacity - at)) >>> 0;
+  }
+
+  /** Moves past the end of the ring when the record does not fit before it, leaving the skip mark. */
+  private skipToFit(head: number, size: number): number {
+    const next = this.skipTarget(head, size);
+    if (next !== head) {
+      const at = head & this.mask;
+      if (this.capacity - at >= 4) this.view.setUint32(at, 0, true);
+    }
+    return next;
+  }
+
+  private tenantUtf8(tenant: string): Uint8Array | undefined {
+    let b = this.tenantBytes.get(tenant);
+    if (!b) {
+      b = this.encoder.encode(tenant);
+      if (b.length > MAX_TENANT_BYTES || b.length === 0) return undefined;
+      // Tenant IDs are few; the map is a cache, emptied if a flood of IDs ever fills it.
+      if (this.tenantBytes.size >= 10_000) this.tenantBytes.clear();
+      this.tenantBytes.set(tenant, b);
+    }
+    return b;
+  }
+}
+
+/** The reading side (one per ring, on one thread). */
+export class SpanRingReader extends RingView {
+  private readonly decoder = new TextDecoder();
+  /** Where records are copied to, reused (a new buffer per record kept the thread's GC busy). */
+  private scratch = new Uint8Array(64 * 1024);
+  private scratchView = new DataView(this.scratch.buffer);
+
+  /** The next record, or undefined when the ring is empty. */
+  read(): RingRecord | undefined {
+    const head = Atomics.load(this.control, HEAD) >>> 0;
+    let tail = Atomics.load(this.control, TAIL) >>> 0;
+    while (tail !== head) {
+      const at = tail & this.mask;
+      const left = this.capacity - at;
+      if (left < 4 || this.view.getUint32(at, true) === 0) {
+        tail = (tail + left) >>> 0;
+        continue;
+      }
+      const v = this.view;
+      const size = v.getUint32(at, true);
+      const count = v.getUint32(at + 4, true);
+      const tenantLength = v.getUint16(at + 8, true);
+      const overridesLength = v.getUint32(at + 10, true);
+      // One copy of the record, out of shared memory (which TextDecoder does not read, and which the
+      // writer reuses once TAIL moves on); the traces are views of it.
+      if (this.scratch.length < size) {
+        let n = this.scratch.length;
+        while (n < size) n *= 2;
+        this.scratch = new Uint8Array(n);
+        this.scratchView = new DataView(this.scratch.buffer);
+      }
+      const rec = this.scratch;
+      rec.set(this.bytes.subarray(at, at + size));
+      let p = RECORD_HEADER;
+      const tenant = this.decoder.decode(rec.subarray(p, p + tenantLength));
+      p += tenantLength;
+      const overrides = overridesLength > 0 ? this.decoder.decode(rec.subarray(p, p + overridesLength)) : undefined;
+      p += overridesLength;
+      const rv = this.scratchView;
+      const traces: Uint8Array[] = [];
+      let bytes = 0;
+      for (let i = 0; i < count; i++) {
+        const n = rv.getUint32(p, true);
+        traces.push(rec.subarray(p + 4, p + 4 + n));
+        bytes += n;
+        p += 4 + n;
+      }
+      Atomics.store(this.control, TAIL, ((tail + size) >>> 0) | 0);
+      return { tenant, overrides, traces, bytes };
+    }
+    Atomics.store(this.control, TAIL, tail | 0);
+    return undefined;
+  }
+}
