@@ -60,7 +60,19 @@ const CLK_TCK = (() => {
 
 /** utime + stime of a process (all its threads: event loop and workers), in seconds, from /proc. */
 export function processCpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return cpuSecondsOf(`/proc/${pid}/stat`);
+}
+
+/**
+ * CPU seconds (utime + stime) of one thread of a process; `tid` = `pid` is its main thread (for Node, the
+ * event loop: the thread whose time bounds a single process's throughput).
+ */
+export function threadCpuSeconds(pid: number, tid = pid): number {
+  return cpuSecondsOf(`/proc/${pid}/task/${tid}/stat`);
+}
+
+function cpuSecondsOf(statPath: string): number {
+  const stat = readFileSync(statPath, 'utf8');
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(f[11]) + Number(f[12])) / CLK_TCK;
 }

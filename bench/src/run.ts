@@ -14,7 +14,7 @@ import { ArgError, boolArg, durationArg, floatArg, intArg, parseArgs } from './a
 import { runFleetBench, runSustainedBench, type ModeOptions } from './modes';
 import { httpRequest, keepAliveAgent } from './http-client';
 import { DEFAULTS, describeLoad, planRounds, runLoad, type LoadResult } from './loadgen';
-import { machineInfo, processCpuSeconds, type MachineInfo } from './machine';
+import { machineInfo, processCpuSeconds, threadCpuSeconds, type MachineInfo } from './machine';
 import { startNoopServer } from './noop-server';
 import { describeQueries, readBackAll, timeQueries, type QueryResult } from './query';
 import { fmtBytes, fmtInt, fmtMs, sleep } from './stats';
@@ -77,6 +77,8 @@ export interface StaveRun {
   peakRssIngestBytes: number;
   /** Stave's CPU time (utime + stime, every thread) from the first send to the last answer, in seconds. */
   ingestCpuSeconds: number;
+  /** Of which on the main thread (the event loop). */
+  ingestMainCpuSeconds: number;
   hwmBytes: number;
   blocksBytes: number;
   walBytesAfterFlush: number;
@@ -178,8 +180,10 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
     o.log(`stave pid ${stave.pid}: http :${stave.httpPort}, otlp http :${stave.otlpHttpPort}, data ${dataDir}`);
     const rss = new RssSampler(stave.pid);
     const cpuBefore = processCpuSeconds(stave.pid);
+    const mainCpuBefore = threadCpuSeconds(stave.pid);
     const loadResult = await load(stave.otlpHttpPort, 'stave');
     const ingestCpuSeconds = processCpuSeconds(stave.pid) - cpuBefore;
+    const ingestMainCpuSeconds = threadCpuSeconds(stave.pid) - mainCpuBefore;
     const peakRssIngestBytes = rss.stop().peakBytes;
     o.log(describeLoad(loadResult));
     const acked = loadResult.ledger.exactTraces();
@@ -212,6 +216,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
       readBack,
       peakRssIngestBytes,
       ingestCpuSeconds,
+      ingestMainCpuSeconds,
       hwmBytes,
       blocksBytes,
       walBytesAfterFlush,
@@ -289,6 +294,12 @@ export function markdown(r: BenchResult): string {
   rows.push([
     'Stave CPU per span during ingest (all threads)',
     s && s.load.ackedSpans ? `${((s.ingestCpuSeconds * 1e6) / s.load.ackedSpans).toFixed(1)} µs (${s.ingestCpuSeconds.toFixed(1)} s)` : 'n/a',
+    '',
+    '',
+  ]);
+  rows.push([
+    '… of which on the main thread (event loop)',
+    s && s.load.ackedSpans ? `${((s.ingestMainCpuSeconds * 1e6) / s.load.ackedSpans).toFixed(1)} µs (${s.ingestMainCpuSeconds.toFixed(1)} s)` : 'n/a',
     '',
     '',
   ]);

@@ -2,7 +2,8 @@
 // per-trace byte slices (without decoding spans), and pushes every trace to its replication set of
 // ingesters. A push is answered only once each trace has reached a write quorum.
 
-import { splitByTrace, type TraceSplit } from '@stave/model';
+import { availableParallelism } from 'node:os';
+import { SplitPool, type TraceSplit } from '@stave/model';
 import { budgetReasonOf, type IngesterClient } from '@stave/ingester';
 import { PushErrorReason } from '@stave/proto';
 import type { PushContext, PushOutcome, TracePusher } from '@stave/receivers';
@@ -50,6 +51,11 @@ export interface DistributorOptions {
    * (metrics_generator_processors), after the ingesters accepted them; never fails or slows the push.
    */
   generators?: GeneratorForwarder;
+  /**
+   * Worker threads that split requests by trace and frame the WAL records (split-pool.ts in @stave/model);
+   * default one per core but one, at least one. 0: split on the event loop.
+   */
+  splitThreads?: number;
   logger: Logger;
   registry: Registry;
   now?: () => number;
@@ -64,11 +70,13 @@ export class Distributor extends BasicService implements TracePusher {
   private readonly log: Logger;
   /** One batcher per ingester and tenant with calls in flight (dropped when idle). */
   private readonly batchers = new Map<string, PushBatcher>();
+  private readonly splitter: SplitPool;
 
   constructor(private readonly opts: DistributorOptions) {
     super('distributor');
     this.limiter = new RateLimiter(opts.now);
     this.log = opts.logger.child({ component: 'distributor' });
+    this.splitter = new SplitPool(opts.splitThreads ?? Math.max(1, availableParallelism() - 1));
     const reg = { registers: [opts.registry] };
     this.spansReceived = new Counter({ name: 'tempo_distributor_spans_received_total', help: 'Spans received.', labelNames: ['tenant'], ...reg });
     this.bytesReceived = new Counter({ name: 'tempo_distributor_bytes_received_total', help: 'Bytes received.', labelNames: ['tenant'], ...reg });
@@ -81,10 +89,14 @@ export class Distributor extends BasicService implements TracePusher {
     });
   }
 
+  protected override async stopping(): Promise<void> {
+    await this.splitter.close();
+  }
+
   async pushOtlp(ctx: PushContext, body: Uint8Array): Promise<PushOutcome> {
     const tenant = resolveTenant(ctx.orgID, this.opts.multitenancy);
     const limits = this.opts.overrides.forTenant(tenant);
-    const split = splitByTrace(body);
+    const split = await this.splitter.split(body);
     if (split.spanCount === 0) return { rejectedSpans: 0, errorMessage: '' };
 
     const global = limits.ingestion.rate_strategy === 'global';
@@ -131,8 +143,8 @@ export class Distributor extends BasicService implements TracePusher {
       }
       need[i] = set.instances.length - set.maxErrors;
       maxErrors[i] = set.maxErrors;
-      const start = startSeconds(t.startUnixNano);
-      const end = endSeconds(t.endUnixNano);
+      const start = t.startSeconds;
+      const end = t.endSeconds;
       for (const inst of set.instances) {
         let b = batches.get(inst.id);
         if (!b) batches.set(inst.id, (b = { instance: inst, idx: [], part: { traces: [], ids: [], startSeconds: [], endSeconds: [] } }));
@@ -243,19 +255,4 @@ function sharePartsOfSameTraces(batches: Iterable<{ idx: number[]; part: PushPar
     if (same) b.part = same.part;
     else seen.push(b);
   }
-}
-
-const NANOS_PER_SECOND = 1_000_000_000n;
-const MAX_U32 = 0xffffffffn;
-
-/** A span start in Unix seconds, rounded down (0: unknown), clamped to the WAL's u32 field. */
-function startSeconds(nanos: bigint): number {
-  const s = nanos / NANOS_PER_SECOND;
-  return Number(s > MAX_U32 ? MAX_U32 : s);
-}
-
-/** A span end in Unix seconds, rounded up, so [start, end] covers every span of the trace. */
-function endSeconds(nanos: bigint): number {
-  const s = (nanos + NANOS_PER_SECOND - 1n) / NANOS_PER_SECOND;
-  return Number(s > MAX_U32 ? MAX_U32 : s);
 }

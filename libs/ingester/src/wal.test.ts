@@ -1,6 +1,9 @@
 import { appendFileSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { create, toBinary } from '@bufbuild/protobuf';
+import { framedResult, splitFramed } from '@stave/model/testing';
+import { ExportTraceServiceRequestSchema } from '@stave/proto';
 import { decodeSegment, encodeRecord, WalSegment, type WalRecord } from './wal';
 
 const dirs: string[] = [];
@@ -16,7 +19,50 @@ function record(n: number, size = 10): WalRecord {
   return { traceID: id, startSeconds: n, endSeconds: n + 1, data: new Uint8Array(size).fill(n) };
 }
 
+/** The records of a request split by a split worker (framed in its arena), one trace per span. */
+function framedRecords(traces: number, seed: number): WalRecord[] {
+  const body = toBinary(
+    ExportTraceServiceRequestSchema,
+    create(ExportTraceServiceRequestSchema, {
+      resourceSpans: [
+        {
+          resource: { attributes: [{ key: 'service.name', value: { value: { case: 'stringValue' as const, value: 'svc' } } }] },
+          scopeSpans: [
+            {
+              spans: Array.from({ length: traces }, (_, t) => ({
+                traceId: new Uint8Array(16).fill(seed + t),
+                spanId: new Uint8Array(8).fill(1),
+                name: `op-${t}`,
+                startTimeUnixNano: 1_700_000_000_000_000_000n + BigInt(t),
+                endTimeUnixNano: 1_700_000_001_000_000_000n,
+              })),
+            },
+          ],
+        },
+      ],
+    }),
+  );
+  const { answer } = splitFramed({ seq: 1, body });
+  if ('error' in answer) throw new Error(answer.error);
+  return framedResult(answer).traces.map((t) => ({ traceID: t.id, startSeconds: t.startSeconds!, endSeconds: t.endSeconds!, data: t.bytes }));
+}
+
 describe('WAL segment', () => {
+  it('writes records framed by a split worker as it would have encoded them (whole pushes, subsets, mixed with others)', async () => {
+    const whole = framedRecords(5, 10);
+    const other = framedRecords(3, 40);
+    const pushes: WalRecord[][] = [whole, [other[2]!, other[0]!], [record(1), other[1]!, record(2, 300)], [whole[1]!, whole[2]!]];
+    const p = segmentPath();
+    const seg = await WalSegment.open(p);
+    const refs = await Promise.all(pushes.map((r) => seg.append(r)));
+    await seg.close();
+    const file = readFileSync(p);
+    expect(file.equals(Buffer.concat(pushes.flat().map(encodeRecord)))).toBe(true);
+    const { records, tear } = decodeSegment(file);
+    expect(tear).toBeUndefined();
+    expect(refs.flat().map((r) => r.offset)).toEqual(records.map((r) => r.dataOffset));
+  });
+
   it('replays every appended record, in order, with offsets that read back the data', async () => {
     const p = segmentPath();
     const seg = await WalSegment.open(p);

@@ -11,11 +11,14 @@
 import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { crc32 } from 'node:zlib';
+import { frameArena, WAL_FRAME_PREFIX, walFrameOf } from '@stave/model';
 
 export const RECORD_HEADER = 8;
 export const PAYLOAD_PREFIX = 16 + 4 + 4;
 /** Records larger than this are refused on write and treated as corruption on replay. */
 export const MAX_RECORD_BYTES = 64 * 1024 * 1024;
+// The distributor's split workers lay traces out as these records (split-pool.ts in @stave/model).
+if (RECORD_HEADER + PAYLOAD_PREFIX !== WAL_FRAME_PREFIX) throw new Error("WAL record prefix differs from the split workers' frame");
 
 export interface WalRecord {
   readonly traceID: Uint8Array;
@@ -159,19 +162,46 @@ export class WalSegment {
     return this.durable;
   }
 
-  /** Appends records; resolves with each record's data location once all are fsynced. */
+  /**
+   * Appends records; resolves with each record's data location once all are fsynced. Records framed by a
+   * split worker (walFrameOf) are taken as they are, CRC included; when they lie back to back in one
+   * arena, the push is written from it without a copy.
+   */
   append(records: readonly WalRecord[]): Promise<RecordRef[]> {
     if (this.failed) return Promise.reject(this.failed);
     if (this.sealed) return Promise.reject(new SegmentSealedError(this.path));
-    // Every record of the push encoded straight into one buffer (one allocation, no concat).
+    const n = records.length;
     let size = 0;
-    for (const r of records) size += RECORD_HEADER + PAYLOAD_PREFIX + r.data.length;
-    const buf = Buffer.allocUnsafe(size);
-    const refs: RecordRef[] = new Array<RecordRef>(records.length);
-    let at = 0;
-    for (let i = 0; i < records.length; i++) {
-      refs[i] = { offset: this.reserved + at + RECORD_HEADER + PAYLOAD_PREFIX, length: records[i]!.data.length };
-      at = writeRecord(buf, at, records[i]!);
+    const frames = new Array<number>(n);
+    const arena = n > 0 ? frameArena(records[0]!.data) : undefined;
+    let whole = arena !== undefined;
+    let next = -1;
+    for (let i = 0; i < n; i++) {
+      const r = records[i]!;
+      size += RECORD_HEADER + PAYLOAD_PREFIX + r.data.length;
+      const a = i === 0 ? arena : frameArena(r.data);
+      const at = a === undefined ? -1 : walFrameOf(a, r.traceID, r.startSeconds, r.endSeconds, r.data);
+      frames[i] = at;
+      if (whole && (a !== arena || at < 0 || (i > 0 && at !== next))) whole = false;
+      next = at + RECORD_HEADER + PAYLOAD_PREFIX + r.data.length;
+    }
+    const refs: RecordRef[] = new Array<RecordRef>(n);
+    let buf: Buffer;
+    if (whole) {
+      const first = frames[0]!;
+      buf = arena!.subarray(first, first + size);
+      for (let i = 0; i < n; i++) refs[i] = { offset: this.reserved + frames[i]! - first + RECORD_HEADER + PAYLOAD_PREFIX, length: records[i]!.data.length };
+    } else {
+      // Every record of the push in one buffer (one allocation, no concat): framed ones copied, others encoded.
+      buf = Buffer.allocUnsafe(size);
+      let at = 0;
+      for (let i = 0; i < n; i++) {
+        const r = records[i]!;
+        refs[i] = { offset: this.reserved + at + RECORD_HEADER + PAYLOAD_PREFIX, length: r.data.length };
+        const from = frames[i]!;
+        if (from >= 0) at += frameArena(r.data)!.copy(buf, at, from, from + RECORD_HEADER + PAYLOAD_PREFIX + r.data.length);
+        else at = writeRecord(buf, at, r);
+      }
     }
     this.reserved += buf.length;
     return new Promise<RecordRef[]>((resolve, reject) => {

@@ -42,7 +42,7 @@ import { repairUtf8 } from './repair-utf8';
 import { SCHEMA, T_RESOURCE, T_SCOPE, T_SPAN, validateField, validateMessage, wireTypeOfKind } from './validate';
 
 export interface TraceSplit {
-  /** The trace ID, 16 bytes (a copy; safe to keep). */
+  /** The trace ID, 16 bytes: a copy, or (split-pool.ts) a view of the request's output buffer. */
   readonly id: Uint8Array;
   /**
    * A valid TracesData (= ExportTraceServiceRequest = stave.v1.Trace on the wire) holding only this
@@ -57,6 +57,56 @@ export interface TraceSplit {
    */
   readonly startUnixNano: bigint;
   readonly endUnixNano: bigint;
+  /** The same range in whole Unix seconds (start rounded down, end up), clamped to a u32; 0: unknown. */
+  readonly startSeconds: number;
+  readonly endSeconds: number;
+}
+
+const TWO_POW_23 = 0x800000;
+/** 10^9 / 2^9: nanoseconds per second without their factor 512. */
+const D = 1_953_125;
+
+/**
+ * floor(nanos / 10^9) for nanos = hi·2^32 + lo, in exact integer arithmetic on doubles (no BigInt);
+ * `ceil` rounds up instead. Clamped to a u32 (the WAL's field).
+ */
+export function secondsOf(hi: number, lo: number, ceil: boolean): number {
+  // ≥ 2^62 ns is past 2^32 s: clamped. Below, nanos / 2^9 < 2^53 is exact in a double, and dropping the
+  // 9 low bits cannot change floor(nanos / 10^9) = floor((nanos / 2^9) / D).
+  if (hi >= 0x40000000) return 0xffffffff;
+  const x = hi * TWO_POW_23 + (lo >>> 9);
+  let q = Math.floor(x / D);
+  if (q * D > x) q--;
+  else if ((q + 1) * D <= x) q++;
+  if (ceil && (q * D !== x || (lo & 511) !== 0)) q++;
+  return Math.min(q, 0xffffffff);
+}
+
+/** One trace of a split; the nanosecond range is kept as two u32 halves and made a bigint when asked. */
+export class SplitTrace implements TraceSplit {
+  readonly startSeconds: number;
+  readonly endSeconds: number;
+
+  constructor(
+    readonly id: Uint8Array,
+    readonly bytes: Uint8Array,
+    readonly spanCount: number,
+    readonly startHi: number,
+    readonly startLo: number,
+    readonly endHi: number,
+    readonly endLo: number,
+  ) {
+    this.startSeconds = secondsOf(startHi, startLo, false);
+    this.endSeconds = secondsOf(endHi, endLo, true);
+  }
+
+  get startUnixNano(): bigint {
+    return (BigInt(this.startHi) << 32n) | BigInt(this.startLo);
+  }
+
+  get endUnixNano(): bigint {
+    return (BigInt(this.endHi) << 32n) | BigInt(this.endLo);
+  }
 }
 
 export interface SplitResult {
@@ -72,6 +122,11 @@ export interface SplitOptions {
    * and IDs. Default true; false is for callers that validated the bytes already.
    */
   readonly deep?: boolean;
+  /**
+   * Bytes left free in front of each trace's output (the caller writes a record header there; see
+   * split-pool.ts). Default 0: the traces follow each other.
+   */
+  readonly framePrefix?: number;
 }
 
 // --- scratch lists --------------------------------------------------------------------------------------
@@ -206,7 +261,7 @@ function split(req: Uint8Array, opts: SplitOptions, repaired: boolean): SplitRes
     if (err instanceof ProtobufWireError) throw invalid(`${where()}: ${err.message}`);
     throw err;
   }
-  return buildOutput(req);
+  return buildOutput(req, opts.framePrefix ?? 0);
 }
 
 function scanRequest(buf: Uint8Array): void {
@@ -500,11 +555,7 @@ function queueRanges(src: Buffer, out: Buffer, pos: number, list: U32List, first
   return pos;
 }
 
-function toBigInt(h: number, l: number): bigint {
-  return (BigInt(h) << 32n) | BigInt(l);
-}
-
-function buildOutput(req: Uint8Array): SplitResult {
+function buildOutput(req: Uint8Array, framePrefix: number): SplitResult {
   const spanCount = spStart.n;
   const groupCount = gIdOff.n;
   if (groupCount === 0) return { traces: [], spanCount: 0, traceCount: 0 };
@@ -547,7 +598,7 @@ function buildOutput(req: Uint8Array): SplitResult {
       size += 1 + varintSize(rsContent) + rsContent;
     }
     traceSize[g] = size;
-    total += size;
+    total += framePrefix + size;
   }
 
   // Pass 2: write every trace into one buffer.
@@ -557,6 +608,7 @@ function buildOutput(req: Uint8Array): SplitResult {
   let pos = 0;
   let slot = 0;
   for (let g = 0; g < groupCount; g++) {
+    pos += framePrefix;
     const begin = pos;
     for (let i = 0; i < topRanges.n; i += 2) pos = queue(topRanges.a[i]!, topRanges.a[i + 1]!, src, out, pos);
     let i = groupStart[g]!;
@@ -585,13 +637,17 @@ function buildOutput(req: Uint8Array): SplitResult {
     const id = new Uint8Array(16);
     for (let b = 0; b < 16; b++) id[b] = req[idOff + b]!;
     const f = gFlags.a[g]!;
-    traces[g] = {
+    const hasStart = (f & HAS_START) !== 0;
+    const hasEnd = (f & HAS_END) !== 0;
+    traces[g] = new SplitTrace(
       id,
-      bytes: out.subarray(begin, pos),
-      spanCount: gCount.a[g]!,
-      startUnixNano: f & HAS_START ? toBigInt(gStartHi.a[g]!, gStartLo.a[g]!) : 0n,
-      endUnixNano: f & HAS_END ? toBigInt(gEndHi.a[g]!, gEndLo.a[g]!) : 0n,
-    };
+      out.subarray(begin, pos),
+      gCount.a[g]!,
+      hasStart ? gStartHi.a[g]! : 0,
+      hasStart ? gStartLo.a[g]! : 0,
+      hasEnd ? gEndHi.a[g]! : 0,
+      hasEnd ? gEndLo.a[g]! : 0,
+    );
     if (pos - begin !== traceSize[g]) throw new Error(`splitByTrace: wrote ${pos - begin} bytes for a trace sized ${traceSize[g]}`);
   }
   return { traces, spanCount, traceCount: groupCount };

@@ -1,0 +1,236 @@
+// The per-byte work of a push, off the event loop: worker threads split each OTLP request by trace
+// (split.ts, validation included) and lay every trace out as a ready WAL record, CRC included, in one
+// buffer per request (an "arena"). The main thread only orders, appends and answers: the ingester's WAL
+// writes a push whose records are framed in an arena without encoding or checksumming them again, and
+// when the records of a push lie back to back in one arena, without copying them (wal.ts, walFrameOf).
+//
+// Record layout written in front of each trace (the ingester's WAL record, little-endian):
+//   u32 payloadLength | u32 crc32(payload) | payload = 16-byte trace ID | u32 startSeconds | u32 endSeconds | trace bytes
+//
+// Only arenas made here are trusted to carry a correct CRC: they are registered in a WeakMap when they
+// arrive from a worker, so no byte layout coming from a client can pass for a framed record.
+//
+// Bounded: at most MAX_QUEUED_BYTES of request bodies wait for the workers; past that a request is split
+// on the calling thread (slower, never refused). Without the compiled worker script (unit tests run the
+// TypeScript sources) every split runs on the calling thread.
+
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { crc32 } from 'node:zlib';
+import { Code, ConnectError } from '@stave/core';
+import { splitByTrace, SplitTrace, type SplitResult, type TraceSplit } from './split';
+
+/** Bytes in front of each trace's bytes in an arena: the WAL record header (8) and payload prefix (24). */
+export const WAL_FRAME_PREFIX = 32;
+/** Per-trace numbers in a worker's answer: data offset, data length, spans, start ns hi/lo, end ns hi/lo. */
+const META_STRIDE = 7;
+/** Request bodies waiting for (or in) the workers before further requests are split on the calling thread. */
+const MAX_QUEUED_BYTES = 32 * 1024 * 1024;
+/** Bodies smaller than this are split on the calling thread: the hand-off would cost more than the split. */
+const MIN_OFFLOAD_BYTES = 2048;
+
+// ---- arenas ----
+
+/** Arenas made by split workers, by their ArrayBuffer: only these are trusted to hold framed records. */
+const arenas = new WeakMap<ArrayBufferLike, Buffer>();
+
+/** The arena holding `data`, when `data` was cut by a split worker. */
+export function frameArena(data: Uint8Array): Buffer | undefined {
+  return arenas.get(data.buffer);
+}
+
+/**
+ * Where the framed WAL record of `data` starts in its arena (frameArena(data)), or -1 when `data` is not
+ * framed there with exactly this trace ID and time range (the record would have to be encoded anew).
+ */
+export function walFrameOf(arena: Buffer, traceID: Uint8Array, startSeconds: number, endSeconds: number, data: Uint8Array): number {
+  const off = data.byteOffset - WAL_FRAME_PREFIX;
+  if (off < 0 || data.buffer !== arena.buffer) return -1;
+  if (arena.readUInt32LE(off) !== WAL_FRAME_PREFIX - 8 + data.length) return -1;
+  if (arena.readUInt32LE(off + 24) !== startSeconds >>> 0 || arena.readUInt32LE(off + 28) !== endSeconds >>> 0) return -1;
+  if (traceID.buffer !== arena.buffer || traceID.byteOffset !== off + 8) {
+    for (let i = 0; i < 16; i++) if (arena[off + 8 + i] !== traceID[i]) return -1;
+  }
+  return off;
+}
+
+// ---- the worker side ----
+
+export interface SplitTask {
+  readonly seq: number;
+  readonly body: Uint8Array;
+}
+
+export type SplitAnswer =
+  | { readonly seq: number; readonly arena: ArrayBuffer; readonly meta: Uint32Array; readonly spanCount: number }
+  | { readonly seq: number; readonly error: string; readonly code: number | undefined };
+
+/** Splits one request into an arena of framed WAL records (runs in a worker; usable anywhere). */
+export function splitFramed(task: SplitTask): { answer: SplitAnswer; transfer: ArrayBuffer[] } {
+  let res: SplitResult;
+  try {
+    res = splitByTrace(task.body, { framePrefix: WAL_FRAME_PREFIX });
+  } catch (err) {
+    const code = err instanceof ConnectError ? err.code : undefined;
+    const error = err instanceof ConnectError ? err.rawMessage : err instanceof Error ? err.message : String(err);
+    return { answer: { seq: task.seq, error, code }, transfer: [] };
+  }
+  const n = res.traces.length;
+  const meta = new Uint32Array(n * META_STRIDE);
+  if (n === 0) {
+    const arena = new ArrayBuffer(0);
+    return { answer: { seq: task.seq, arena, meta, spanCount: res.spanCount }, transfer: [arena, meta.buffer] };
+  }
+  const first = res.traces[0]!.bytes;
+  const arena = Buffer.from(first.buffer, 0, first.buffer.byteLength);
+  for (let i = 0; i < n; i++) {
+    const t = res.traces[i] as SplitTrace;
+    const off = t.bytes.byteOffset - WAL_FRAME_PREFIX;
+    arena.writeUInt32LE(WAL_FRAME_PREFIX - 8 + t.bytes.length, off);
+    arena.set(t.id, off + 8);
+    arena.writeUInt32LE(t.startSeconds, off + 24);
+    arena.writeUInt32LE(t.endSeconds, off + 28);
+    arena.writeUInt32LE(crc32(arena.subarray(off + 8, t.bytes.byteOffset + t.bytes.length)), off + 4);
+    const m = i * META_STRIDE;
+    meta[m] = t.bytes.byteOffset;
+    meta[m + 1] = t.bytes.length;
+    meta[m + 2] = t.spanCount;
+    meta[m + 3] = t.startHi;
+    meta[m + 4] = t.startLo;
+    meta[m + 5] = t.endHi;
+    meta[m + 6] = t.endLo;
+  }
+  const buf = first.buffer as ArrayBuffer;
+  return { answer: { seq: task.seq, arena: buf, meta, spanCount: res.spanCount }, transfer: [buf, meta.buffer] };
+}
+
+/** A worker's answer as a SplitResult on the receiving thread; its arena is trusted from now on. */
+export function framedResult(a: Extract<SplitAnswer, { arena: ArrayBuffer }>): SplitResult {
+  arenas.set(a.arena, Buffer.from(a.arena));
+  const m = a.meta;
+  const n = m.length / META_STRIDE;
+  const traces = new Array<TraceSplit>(n);
+  for (let i = 0, at = 0; i < n; i++, at += META_STRIDE) {
+    const off = m[at]!;
+    traces[i] = new SplitTrace(
+      new Uint8Array(a.arena, off - WAL_FRAME_PREFIX + 8, 16),
+      new Uint8Array(a.arena, off, m[at + 1]!),
+      m[at + 2]!,
+      m[at + 3]!,
+      m[at + 4]!,
+      m[at + 5]!,
+      m[at + 6]!,
+    );
+  }
+  return { traces, spanCount: a.spanCount, traceCount: n };
+}
+
+// ---- the pool ----
+
+interface Pending {
+  readonly bytes: number;
+  readonly worker: Worker;
+  readonly resolve: (r: SplitResult) => void;
+  readonly reject: (err: Error) => void;
+}
+
+/**
+ * Splits requests on worker threads (see the top of this file). `split` answers what splitByTrace would,
+ * for the same input: the same traces in the same order, the same InvalidArgument errors.
+ */
+export class SplitPool {
+  private readonly workers: Worker[] = [];
+  private readonly load = new Map<Worker, number>();
+  private readonly pending = new Map<number, Pending>();
+  private queuedBytes = 0;
+  private seq = 0;
+  private closed = false;
+  private drained: (() => void) | undefined;
+  private readonly enabled: boolean;
+
+  /**
+   * @param threads worker threads (0: every split on the calling thread).
+   * @param script the worker's compiled entry (tests of the sources point it at the build).
+   */
+  constructor(
+    private readonly threads: number,
+    private readonly script = path.join(__dirname, 'split-worker.js'),
+  ) {
+    this.enabled = threads > 0 && existsSync(this.script);
+  }
+
+  split(body: Uint8Array): Promise<SplitResult> {
+    if (!this.enabled || this.closed || body.length < MIN_OFFLOAD_BYTES || this.queuedBytes + body.length > MAX_QUEUED_BYTES) {
+      return Promise.resolve().then(() => splitByTrace(body));
+    }
+    const worker = this.pick();
+    const seq = ++this.seq;
+    // A copy the worker owns (the caller keeps its body): a memcpy, far cheaper than the split.
+    const own = new Uint8Array(body);
+    this.queuedBytes += body.length;
+    this.load.set(worker, (this.load.get(worker) ?? 0) + 1);
+    return new Promise<SplitResult>((resolve, reject) => {
+      this.pending.set(seq, { bytes: body.length, worker, resolve, reject });
+      worker.postMessage({ seq, body: own } satisfies SplitTask, [own.buffer]);
+    });
+  }
+
+  /** The least loaded worker, started on first need. */
+  private pick(): Worker {
+    if (this.workers.length < this.threads) {
+      const w = this.spawn();
+      this.workers.push(w);
+      return w;
+    }
+    let best = this.workers[0]!;
+    for (const w of this.workers) if ((this.load.get(w) ?? 0) < (this.load.get(best) ?? 0)) best = w;
+    return best;
+  }
+
+  private spawn(): Worker {
+    const w = new Worker(this.script);
+    this.load.set(w, 0);
+    w.on('message', (a: SplitAnswer) => this.answer(w, a));
+    const fail = (err: Error) => {
+      const i = this.workers.indexOf(w);
+      if (i >= 0) this.workers.splice(i, 1);
+      this.load.delete(w);
+      for (const [seq, p] of this.pending) {
+        if (p.worker !== w) continue;
+        this.settled(seq);
+        this.queuedBytes -= p.bytes;
+        p.reject(new ConnectError(`request not split: split worker failed (${err.message})`, Code.Unavailable));
+      }
+    };
+    w.on('error', fail);
+    w.on('exit', (code) => fail(new Error(`exited with code ${code}`)));
+    w.unref();
+    return w;
+  }
+
+  private settled(seq: number): void {
+    this.pending.delete(seq);
+    if (this.pending.size === 0) this.drained?.();
+  }
+
+  private answer(w: Worker, a: SplitAnswer): void {
+    const p = this.pending.get(a.seq);
+    if (!p) return;
+    this.settled(a.seq);
+    this.queuedBytes -= p.bytes;
+    this.load.set(w, (this.load.get(w) ?? 1) - 1);
+    if ('error' in a) {
+      p.reject(a.code === undefined ? new Error(a.error) : new ConnectError(a.error, a.code as Code));
+      return;
+    }
+    p.resolve(framedResult(a));
+  }
+
+  /** Splits asked for from now on run on the calling thread; the workers stop once their splits are answered. */
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.pending.size > 0) await new Promise<void>((resolve) => (this.drained = resolve));
+    await Promise.all(this.workers.splice(0).map((w) => w.terminate()));
+  }
+}
