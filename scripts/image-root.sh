@@ -21,6 +21,9 @@ cat >"$out/bin/stave" <<'SH'
 #!/bin/sh
 # The container's entry point: the stave CLI (flags pass through: -target=<component>, -config.file=...).
 here=$(cd "$(dirname "$0")/.." && pwd)
+# glibc malloc settings for the memory budgets, as the repository's bin/stave sets them (docs/limits.md).
+export MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX:-2}"
+export MALLOC_MMAP_THRESHOLD_="${MALLOC_MMAP_THRESHOLD_:-131072}"
 exec node --enable-source-maps "$here/dist/main.js" "$@"
 SH
 chmod 755 "$out/bin/stave"
