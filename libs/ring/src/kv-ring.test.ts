@@ -1,3 +1,4 @@
+import { getEventListeners } from 'node:events';
 import { RingDesc, ringDescCodec } from './desc';
 import { InMemoryKV } from './kv';
 import { Ring, waitInstanceState, waitRingStability, type RingOptions } from './kv-ring';
@@ -241,6 +242,14 @@ describe('waiting for the ring', () => {
     const ac = new AbortController();
     setTimeout(() => ac.abort(), 20);
     expect(await waitRingStability(ring, { minMs: 10_000, maxMs: 60_000, signal: ac.signal })).toBe(false);
+    await ring.stop();
+  });
+
+  test("stability: a long wait leaves no abort listener behind on the caller's signal", async () => {
+    const ring = await ringOf([inst('a', [1])], { replicationFactor: 1 });
+    const ac = new AbortController();
+    expect(await waitRingStability(ring, { minMs: 100, maxMs: 5000, pollMs: 5, signal: ac.signal })).toBe(true);
+    expect(getEventListeners(ac.signal, 'abort')).toHaveLength(0);
     await ring.stop();
   });
 

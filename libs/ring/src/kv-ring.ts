@@ -278,16 +278,17 @@ export async function waitRingStability(ring: Pick<Ring, 'instances'>, o: WaitSt
     if (now - since >= o.minMs) return true;
     if (now - start >= o.maxMs) return false;
     await new Promise<void>((resolve) => {
-      const t = setTimeout(resolve, poll);
+      // The abort listener goes when the timer fires: one per poll would pile up on the signal.
+      const onAbort = () => {
+        clearTimeout(t);
+        resolve();
+      };
+      const t = setTimeout(() => {
+        o.signal?.removeEventListener('abort', onAbort);
+        resolve();
+      }, poll);
       t.unref();
-      o.signal?.addEventListener(
-        'abort',
-        () => {
-          clearTimeout(t);
-          resolve();
-        },
-        { once: true },
-      );
+      o.signal?.addEventListener('abort', onAbort, { once: true });
     });
     const sig = signature();
     if (sig !== last) {
