@@ -53,7 +53,7 @@ const EMPTY = Buffer.alloc(0);
  * Buffers for page bodies on their way to compression, reused once compressed. Every new buffer is memory
  * V8 counts as external, and each ~64 MiB of it starts a full collection: a compaction writes its output
  * by the GiB, so without reuse the page bodies alone started a third of them. Bounded: at most
- * `maxBytes` kept; a buffer is reused for a body of at least half its size.
+ * `maxBytes` kept (pages in compression are bounded by the writer to 16 MiB); a buffer is reused for a body of at least half its size.
  */
 class PageBufferPool {
   private readonly free: Buffer[] = [];
@@ -84,7 +84,7 @@ class PageBufferPool {
   }
 }
 
-const PAGE_BUFFERS = new PageBufferPool(24 * 1024 * 1024);
+const PAGE_BUFFERS = new PageBufferPool(16 * 1024 * 1024);
 
 const DEFAULT_MAX_PAGE_ROWS = 20_000;
 const DEFAULT_DICT_MAX_BYTES = 1024 * 1024;
