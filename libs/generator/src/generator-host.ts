@@ -170,7 +170,9 @@ export class GeneratorHost extends BasicService implements GeneratorApi {
   }
 
   protected override async starting(): Promise<void> {
-    const ring = createSpanRing(this.opts.ringBytes ?? DEFAULT_RING_BYTES);
+    // Its pages are touched up front only where the distributor shares the process and offers every push;
+    // elsewhere nothing offers (remote distributors call pushSpans) and the untouched ring takes no memory.
+    const ring = createSpanRing(this.opts.ringBytes ?? DEFAULT_RING_BYTES, { prefault: this.opts.lowPriority ?? false });
     const encoded = takesEncoded(this.opts.appender) ? this.opts.appender : undefined;
     const init: WorkerInit = {
       config: this.opts.config,

@@ -48,14 +48,16 @@ export interface RingRecord {
   readonly bytes: number;
 }
 
-/** A new ring of `capacity` bytes (rounded up to a power of two, at least 64 KiB). */
-export function createSpanRing(capacity: number): SpanRingBuffers {
+/**
+ * A new ring of `capacity` bytes (rounded up to a power of two, at least 64 KiB). With `prefault`, every
+ * page is touched now: otherwise the first pass of pushes through the ring takes a page fault every 4 KiB
+ * on the writer's thread, each a point where a busy machine's scheduler may preempt it.
+ */
+export function createSpanRing(capacity: number, opts: { prefault?: boolean } = {}): SpanRingBuffers {
   let size = 64 * 1024;
   while (size < capacity && size < 1 << 30) size *= 2;
   const data = new SharedArrayBuffer(size);
-  // Touch every page now: otherwise the first pass of pushes through the ring takes a page fault every
-  // 4 KiB, each a point where a busy machine's scheduler may preempt the event loop.
-  new Uint8Array(data).fill(1).fill(0);
+  if (opts.prefault) new Uint8Array(data).fill(1).fill(0);
   return { control: new SharedArrayBuffer(8), data };
 }
 
