@@ -129,6 +129,10 @@ describe('framed split (split-pool)', () => {
       // The caller's body is its own still (the worker got a copy).
       expect(bodies[0]!.length).toBeGreaterThan(2048);
       expectSameSplit(await pool.split(bodies[0]!), splitByTrace(bodies[0]!));
+      // A disposable body that owns its buffer is moved to the worker, not copied.
+      const moved = new Uint8Array(bodies[1]!);
+      expectSameSplit(await pool.split(moved, true), splitByTrace(bodies[1]!));
+      expect(moved.length).toBe(0);
     } finally {
       await pool.close();
     }

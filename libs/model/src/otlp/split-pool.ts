@@ -160,19 +160,25 @@ export class SplitPool {
     this.enabled = threads > 0 && existsSync(this.script);
   }
 
-  split(body: Uint8Array): Promise<SplitResult> {
+  /**
+   * Splits `body`. With `disposable` (the caller will not read it again) a body that owns its whole
+   * ArrayBuffer is moved to the worker, not copied: the caller's view of it becomes empty.
+   */
+  split(body: Uint8Array, disposable = false): Promise<SplitResult> {
     if (!this.enabled || this.closed || body.length < MIN_OFFLOAD_BYTES || this.queuedBytes + body.length > MAX_QUEUED_BYTES) {
       return Promise.resolve().then(() => splitByTrace(body));
     }
     const worker = this.pick();
     const seq = ++this.seq;
-    // A copy the worker owns (the caller keeps its body): a memcpy, far cheaper than the split.
-    const own = new Uint8Array(body);
-    this.queuedBytes += body.length;
+    const bytes = body.length;
+    // Moved when the caller allows and the body is its buffer's only view; else a copy the worker owns.
+    const movable = disposable && body.buffer instanceof ArrayBuffer && body.byteOffset === 0 && body.byteLength === body.buffer.byteLength;
+    const own = movable ? body : new Uint8Array(body);
+    this.queuedBytes += bytes;
     this.load.set(worker, (this.load.get(worker) ?? 0) + 1);
     return new Promise<SplitResult>((resolve, reject) => {
-      this.pending.set(seq, { bytes: body.length, worker, resolve, reject });
-      worker.postMessage({ seq, body: own } satisfies SplitTask, [own.buffer]);
+      this.pending.set(seq, { bytes, worker, resolve, reject });
+      worker.postMessage({ seq, body: own } satisfies SplitTask, [own.buffer as ArrayBuffer]);
     });
   }
 
