@@ -33,6 +33,8 @@ const META_STRIDE = 7;
 const MAX_QUEUED_BYTES = 32 * 1024 * 1024;
 /** Bodies smaller than this are split on the calling thread: the hand-off would cost more than the split. */
 const MIN_OFFLOAD_BYTES = 2048;
+/** How long `close` waits for splits in the workers before stopping them. */
+const CLOSE_WAIT_MS = 5000;
 /** How often the event loop's utilization is looked at to decide whether to hand splits off. */
 const ELU_WINDOW_MS = 100;
 /**
@@ -268,7 +270,16 @@ export class SplitPool {
   /** Splits asked for from now on run on the calling thread; the workers stop once their splits are answered. */
   async close(): Promise<void> {
     this.closed = true;
-    if (this.pending.size > 0) await new Promise<void>((resolve) => (this.drained = resolve));
+    if (this.pending.size > 0) {
+      // Bounded: a split takes milliseconds; past CLOSE_WAIT_MS the workers are stopped and what they
+      // held fails with UNAVAILABLE (the client retries).
+      let timer: NodeJS.Timeout | undefined;
+      await new Promise<void>((resolve) => {
+        this.drained = resolve;
+        timer = setTimeout(resolve, CLOSE_WAIT_MS);
+      });
+      clearTimeout(timer);
+    }
     await Promise.all(this.workers.splice(0).map((w) => w.terminate()));
   }
 }
