@@ -96,23 +96,24 @@ export class Distributor extends BasicService implements TracePusher {
   async pushOtlp(ctx: PushContext, body: Uint8Array): Promise<PushOutcome> {
     const tenant = resolveTenant(ctx.orgID, this.opts.multitenancy);
     const limits = this.opts.overrides.forTenant(tenant);
-    const split = await this.splitter.split(body);
+    const bodyBytes = body.length; // the body may be moved to a split worker
+    const split = await this.splitter.split(body, ctx.bodyDisposable === true);
     if (split.spanCount === 0) return { rejectedSpans: 0, errorMessage: '' };
 
     const global = limits.ingestion.rate_strategy === 'global';
     const share = global ? Math.max(1, this.opts.healthyDistributors?.() ?? 1) : 1;
     const limit = { bytesPerSecond: limits.ingestion.rate_limit_bytes / share, burstBytes: limits.ingestion.burst_size_bytes / share };
-    const wait = this.limiter.check(tenant, body.length, limit);
+    const wait = this.limiter.check(tenant, bodyBytes, limit);
     if (wait !== undefined) {
       this.discarded.inc({ tenant, reason: DiscardReason.RATE_LIMITED }, split.spanCount);
       throw new ConnectError(
-        `RATE_LIMITED: ingestion rate limit (local: ${Math.round(limit.bytesPerSecond)} bytes/s, burst ${Math.round(limit.burstBytes)} bytes) exceeded while adding ${body.length} bytes for tenant ${tenant}`,
+        `RATE_LIMITED: ingestion rate limit (local: ${Math.round(limit.bytesPerSecond)} bytes/s, burst ${Math.round(limit.burstBytes)} bytes) exceeded while adding ${bodyBytes} bytes for tenant ${tenant}`,
         Code.ResourceExhausted,
         { 'retry-after': String(this.opts.retryAfterOnResourceExhaustedMs ? Math.ceil(this.opts.retryAfterOnResourceExhaustedMs / 1000) : wait) },
       );
     }
     this.spansReceived.inc({ tenant }, split.spanCount);
-    this.bytesReceived.inc({ tenant }, body.length);
+    this.bytesReceived.inc({ tenant }, bodyBytes);
 
     const end = this.pushDuration.startTimer();
     let outcome: PushOutcome;

@@ -17,6 +17,11 @@ export interface PushContext {
   /** The raw X-Scope-OrgID header (or gRPC metadata) value; the distributor resolves and validates it. */
   readonly orgID: string | undefined;
   readonly protocol: ReceiverProtocol;
+  /**
+   * The receiver does not touch the request bytes after handing them over: the pusher may move their memory
+   * to another thread (the caller's view of them becomes empty) instead of copying it.
+   */
+  readonly bodyDisposable?: boolean;
 }
 
 export interface PushOutcome {

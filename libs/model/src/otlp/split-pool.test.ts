@@ -117,7 +117,7 @@ describe('framed split (split-pool)', () => {
   it('splits on a worker thread with the same answers, errors included', async () => {
     const script = path.join(__dirname, '../../dist/otlp/split-worker.js');
     expect(existsSync(script)).toBe(true); // built by `make build` (tsc -b)
-    const pool = new SplitPool(2, script);
+    const pool = new SplitPool(2, script, 0); // 0: hand every split off, however idle this thread is
     try {
       const bodies = [requestBytes(190, 40), requestBytes(120, 30), requestBytes(1)];
       const results = await Promise.all(bodies.map((b) => pool.split(b)));
@@ -129,9 +129,20 @@ describe('framed split (split-pool)', () => {
       // The caller's body is its own still (the worker got a copy).
       expect(bodies[0]!.length).toBeGreaterThan(2048);
       expectSameSplit(await pool.split(bodies[0]!), splitByTrace(bodies[0]!));
+      // A disposable body that owns its buffer is moved to the worker, not copied.
+      const moved = new Uint8Array(bodies[1]!);
+      expectSameSplit(await pool.split(moved, true), splitByTrace(bodies[1]!));
+      expect(moved.length).toBe(0);
     } finally {
       await pool.close();
     }
+    // By default a split is handed off only while the event loop is busy: the first one (nothing measured
+    // yet) runs in place, so a disposable body stays the caller's.
+    const adaptive = new SplitPool(1, script);
+    const kept = new Uint8Array(requestBytes(120, 30));
+    expectSameSplit(await adaptive.split(kept, true), splitByTrace(requestBytes(120, 30)));
+    expect(kept.length).toBeGreaterThan(0);
+    await adaptive.close();
     // After close, splits run on the calling thread.
     expectSameSplit(await pool.split(requestBytes(5, 500)), splitByTrace(requestBytes(5, 500)));
   });

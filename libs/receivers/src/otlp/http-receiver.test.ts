@@ -124,7 +124,11 @@ describe('OtlpHttpReceiver', () => {
       expect(result.code).toBe(0);
       expect(pusher.pushes).toHaveLength(1);
       const push = pusher.pushes[0]!;
-      expect(push.ctx).toEqual({ orgID: 'tenant-a', protocol: name.startsWith('exporter-trace-otlp-proto') ? 'otlp_http_proto' : 'otlp_http_json' });
+      expect(push.ctx).toEqual({
+        orgID: 'tenant-a',
+        protocol: name.startsWith('exporter-trace-otlp-proto') ? 'otlp_http_proto' : 'otlp_http_json',
+        bodyDisposable: true,
+      });
       expectSpansIntact(push.decoded(), spans);
     });
   });

@@ -147,7 +147,7 @@ export class OtlpHttpReceiver extends BasicService {
       const body = await this.readBody(req);
       const payload = encoding === 'proto' ? body : jsonToProtobuf(body);
       const outcome = await this.s.pusher.pushOtlp(
-        { orgID: headerValue(req, 'x-scope-orgid'), protocol: encoding === 'proto' ? 'otlp_http_proto' : 'otlp_http_json' },
+        { orgID: headerValue(req, 'x-scope-orgid'), protocol: encoding === 'proto' ? 'otlp_http_proto' : 'otlp_http_json', bodyDisposable: true },
         payload,
       );
       sendSuccess(res, encoding, outcome);
