@@ -59,6 +59,7 @@ function header(title: string, m: MachineInfo, o: ModeOptions, pool: Pool): stri
     `- workload: ${o.workload}-shaped, seed ${o.seed}, pool of ${fmtInt(pool.traceCount)} traces / ${fmtInt(pool.spanCount)} spans in ${fmtInt(pool.bodies.length)} requests of ≤ ${o.batchSpans} spans (${fmtBytes(pool.bytes)}), concurrency ${o.concurrency}`,
     `- config: ${o.tempoConfig ? `${path.relative(process.cwd(), o.tempoConfig)} (Tempo-style, listeners on loopback)` : o.staveConfig ? path.relative(process.cwd(), o.staveConfig) : 'generated (limits raised)'}${o.profileDir ? '; Stave under --cpu-prof' : ''}`,
     `- command: \`make bench ARGS="${commandArgs()}"\``,
+    ...(o.staveBin ? [`- **Stave is ${path.relative(process.cwd(), o.staveBin) || o.staveBin}, not bin/stave**`] : []),
     ...(o.note ? [`- note: ${o.note}`] : []),
   ];
 }
