@@ -4,21 +4,17 @@
 // rarely repeat (URLs, messages): each new value costs a copy and an entry. Bounded: past MAX_ENTRIES
 // distinct values the table starts over.
 
+import { FNV1A_BASIS, hashBytes } from '@stave/core';
+
 const MAX_ENTRIES = 16_384;
 /** Values longer than this are decoded every time (rarely repeated, and costly to hash). */
 const MAX_BYTES = 256;
-
-/** FNV-1a over `buf[a, b)`, 32 bits, continuing from `h`. */
-export function hashBytes(buf: Uint8Array, a: number, b: number, h = 0x811c9dc5): number {
-  for (let i = a; i < b; i++) h = Math.imul(h ^ buf[i]!, 0x01000193);
-  return h >>> 0;
-}
 
 /**
  * A hash of `buf[a, b)` from its length and at most ~64 of its bytes, evenly spread: for long values
  * (resource headers) that a full compare confirms anyway. Continues from `h`.
  */
-export function sampleHash(buf: Uint8Array, a: number, b: number, h = 0x811c9dc5): number {
+export function sampleHash(buf: Uint8Array, a: number, b: number, h = FNV1A_BASIS): number {
   const n = b - a;
   h = Math.imul(h ^ n, 0x01000193);
   const step = n > 64 ? Math.floor(n / 64) : 1;

@@ -2,7 +2,8 @@
 // the work on one trace: open addressing over typed arrays, the bytes compared where they lie. No string
 // keys, no object per entry; cleared and reused from trace to trace, grown when a trace needs it.
 
-import { hashBytes, rangeEqual } from './byte-strings';
+import { FNV1A_BASIS, hashBytes } from '@stave/core';
+import { rangeEqual } from './byte-strings';
 
 export class IdTable {
   /** Entry + 1 per slot; 0 empty. */
@@ -70,7 +71,7 @@ export class IdTable {
   }
 
   private static hash(buf: Buffer, a: number, b: number, tag: number): number {
-    return hashBytes(buf, a, b, (0x811c9dc5 ^ Math.imul(tag, 0x9e3779b1)) >>> 0);
+    return hashBytes(buf, a, b, (FNV1A_BASIS ^ Math.imul(tag, 0x9e3779b1)) >>> 0);
   }
 
   private growEntries(n: number): void {

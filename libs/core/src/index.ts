@@ -18,3 +18,4 @@ export { Logger, nopLogger, type LogFields, type LogFormat, type LogLevel, type 
 export { BasicService, State, type Service, type ServiceHooks } from './lifecycle';
 export type { PageRequest, PageResponse, StatusPage } from './status-page';
 export { WireError } from './wire-error';
+export { FNV1A_BASIS, hashBytes } from './hash';

@@ -9,6 +9,8 @@
 // stops at the first live edge. Edge objects are reused once completed, expired or dropped: a steady
 // load allocates none.
 
+import { hashBytes } from '@stave/core';
+
 export type ConnectionType = '' | 'messaging_system' | 'database' | 'virtual_node';
 
 export class Edge {
@@ -92,10 +94,8 @@ export class EdgeStore {
     for (let i = tS; i < tE; i++) k[p++] = buf[i]!;
     for (let i = sS; i < sE; i++) k[p++] = buf[i]!;
     this.keyLength = n;
-    let h = 0x811c9dc5;
-    for (let i = 0; i < n; i++) h = Math.imul(h ^ k[i]!, 0x01000193);
     // A small integer: a Map key V8 stores without allocating.
-    this.hash = h & 0x3fffffff;
+    this.hash = hashBytes(k, 0, n) & 0x3fffffff;
   }
 
   /** The waiting edge of the key set last, or undefined. */
