@@ -11,14 +11,13 @@
 import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { crc32 } from 'node:zlib';
-import { frameArena, WAL_FRAME_PREFIX, walFrameOf } from '@stave/model';
+import { frameArena, frameWalRecord, WAL_FRAME_PREFIX, walFrameOf } from '@stave/model';
 
 export const RECORD_HEADER = 8;
-export const PAYLOAD_PREFIX = 16 + 4 + 4;
+/** Trace ID, start and end seconds in front of a record's trace bytes (frameWalRecord writes them). */
+export const PAYLOAD_PREFIX = WAL_FRAME_PREFIX - RECORD_HEADER;
 /** Records larger than this are refused on write and treated as corruption on replay. */
 export const MAX_RECORD_BYTES = 64 * 1024 * 1024;
-// The distributor's split workers lay traces out as these records (split-pool.ts in @stave/model).
-if (RECORD_HEADER + PAYLOAD_PREFIX !== WAL_FRAME_PREFIX) throw new Error("WAL record prefix differs from the split workers' frame");
 
 export interface WalRecord {
   readonly traceID: Uint8Array;
@@ -41,15 +40,8 @@ export function encodeRecord(r: WalRecord): Buffer {
 
 /** Writes one record at `off` of `buf` (which has room for it); returns the offset after it. */
 function writeRecord(buf: Buffer, off: number, r: WalRecord): number {
-  const payloadLen = PAYLOAD_PREFIX + r.data.length;
-  buf.writeUInt32LE(payloadLen, off);
-  buf.set(r.traceID, off + 8);
-  buf.writeUInt32LE(r.startSeconds >>> 0, off + 24);
-  buf.writeUInt32LE(r.endSeconds >>> 0, off + 28);
-  buf.set(r.data, off + 32);
-  const end = off + RECORD_HEADER + payloadLen;
-  buf.writeUInt32LE(crc32(buf.subarray(off + 8, end)), off + 4);
-  return end;
+  buf.set(r.data, off + WAL_FRAME_PREFIX);
+  return frameWalRecord(buf, off, r.traceID, r.startSeconds, r.endSeconds, r.data.length);
 }
 
 export interface ReplayedRecord extends WalRecord {

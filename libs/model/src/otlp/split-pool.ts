@@ -70,6 +70,21 @@ export function walFrameOf(arena: Buffer, traceID: Uint8Array, startSeconds: num
   return off;
 }
 
+/**
+ * Frames the trace bytes already at `buf[off + WAL_FRAME_PREFIX, + dataLength)` as one WAL record: writes
+ * the header and payload prefix in front of them (length, trace ID, time range), then the CRC. Returns
+ * where the record ends. The one writer of the record layout: the split workers and the WAL both use it.
+ */
+export function frameWalRecord(buf: Buffer, off: number, traceID: Uint8Array, startSeconds: number, endSeconds: number, dataLength: number): number {
+  const end = off + WAL_FRAME_PREFIX + dataLength;
+  buf.writeUInt32LE(WAL_FRAME_PREFIX - 8 + dataLength, off);
+  buf.set(traceID, off + 8);
+  buf.writeUInt32LE(startSeconds >>> 0, off + 24);
+  buf.writeUInt32LE(endSeconds >>> 0, off + 28);
+  buf.writeUInt32LE(crc32(buf.subarray(off + 8, end)), off + 4);
+  return end;
+}
+
 // ---- the worker side ----
 
 export interface SplitTask {
@@ -101,12 +116,7 @@ export function splitFramed(task: SplitTask): { answer: SplitAnswer; transfer: A
   const arena = Buffer.from(first.buffer, 0, first.buffer.byteLength);
   for (let i = 0; i < n; i++) {
     const t = res.traces[i] as SplitTrace;
-    const off = t.bytes.byteOffset - WAL_FRAME_PREFIX;
-    arena.writeUInt32LE(WAL_FRAME_PREFIX - 8 + t.bytes.length, off);
-    arena.set(t.id, off + 8);
-    arena.writeUInt32LE(t.startSeconds, off + 24);
-    arena.writeUInt32LE(t.endSeconds, off + 28);
-    arena.writeUInt32LE(crc32(arena.subarray(off + 8, t.bytes.byteOffset + t.bytes.length)), off + 4);
+    frameWalRecord(arena, t.bytes.byteOffset - WAL_FRAME_PREFIX, t.id, t.startSeconds, t.endSeconds, t.bytes.length);
     const m = i * META_STRIDE;
     meta[m] = t.bytes.byteOffset;
     meta[m + 1] = t.bytes.length;
