@@ -16,8 +16,8 @@ import { MEAN_SPANS_PER_TRACE, bodyCopyForRound, bodyForRound, generatePool, tra
 
 export const DEFAULTS = { traces: 20_000, concurrency: 8, batchSpans: 200, seed: 1, poolSpans: 400_000, timeoutMs: 30_000 } as const;
 /** Retries of one request answered 429/503, and the longest Retry-After honoured. */
-const OVERLOAD_RETRIES = 60;
-const MAX_RETRY_AFTER_MS = 5_000;
+export const OVERLOAD_RETRIES = 60;
+export const MAX_RETRY_AFTER_MS = 5_000;
 
 export interface Plan {
   /** Traces in the pre-generated pool (one round). */

@@ -394,6 +394,8 @@ const USAGE = `usage: make bench ARGS="[flags]"   (or node bench/dist/run.js [fl
   --rate-fraction F  sustained: fraction of the measured peak to offer (default 0.8)
   --duration D       sustained: how long, e.g. 10m or 90s (default 10m)
   --window D         sustained: one table row per window (default 30s)
+  --peak-duration D  sustained: how long the closed loop that measures the peak runs; the peak is the
+                     rate over its second half (default 2m)
   --profile-dir DIR  run Stave under node --cpu-prof, profiles in DIR
   --traces N         traces to send (default ${DEFAULTS.traces}; 5–30 spans each, ~17.5 on average)
   --concurrency N    parallel pushers (default ${DEFAULTS.concurrency})
@@ -437,6 +439,7 @@ export async function main(argv: string[]): Promise<number> {
       'rate-fraction',
       'duration',
       'window',
+      'peak-duration',
       'profile-dir',
       'help',
     ],
@@ -481,6 +484,7 @@ export async function main(argv: string[]): Promise<number> {
       rateFraction: floatArg(args, 'rate-fraction', 0.8),
       durationMs: durationArg(args, 'duration', 600_000),
       windowMs: durationArg(args, 'window', 30_000),
+      peakDurationMs: durationArg(args, 'peak-duration', 120_000),
     };
     const text = mode === 'sustained' ? await runSustainedBench(mo) : await runFleetBench(mo);
     process.stdout.write('\n' + text);

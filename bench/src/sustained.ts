@@ -4,14 +4,20 @@
 // table row: offered and achieved spans/s, push latency p50/p99, errors, the Stave process tree's RSS and
 // the ingester backlog read from /metrics (live traces, WAL bytes, blocks waiting to be built or flushed).
 //
-// Without --rate, the peak is measured first, in the same run, on a fresh Stave (closed loop, the pool
-// once), and the sustained rate is --rate-fraction of it (0.8 by default). The no-op server's peak on the
-// same pool is the baseline of the ratio.
+// Without --rate, the peak is measured first, in the same run, on a fresh Stave, and the sustained rate is
+// --rate-fraction of it (0.8 by default). The peak is what the process sustains, not what it takes in a
+// burst: the same loop run closed (as fast as `concurrency` requests in flight allow, 429/503 retried after
+// their Retry-After as exporters do) for --peak-duration (2 min), long enough that head blocks are cut,
+// blocks are built and the WAL backlog budget is reached; the peak is the rate acknowledged over its second
+// half (`steadyRate`). A burst into an empty WAL runs ahead of block building, which pays for it later:
+// 80% of a burst's rate was more than the process could hold (bench/results/ingest.md, 2026-11-30). The
+// no-op server's closed-loop rate on the same pool is the baseline of the ratio.
 
 import type http from 'node:http';
 import os from 'node:os';
 import { httpRequest, keepAliveAgent } from './http-client';
-import { rejectedSpans, runLoad, type LoadResult } from './loadgen';
+import { MAX_RETRY_AFTER_MS, OVERLOAD_RETRIES, rejectedSpans } from './loadgen';
+import { processCpuSeconds } from './machine';
 import { fmtBytes, fmtInt, fmtMs, sleep, summarize, type LatencySummary } from './stats';
 import { RssSampler, statusField } from './stave-process';
 import { bodyForRound, type Pool } from './workload';
@@ -23,7 +29,7 @@ export interface SustainedOptions {
   /** Stave's HTTP port, for /metrics. */
   metricsPort: number;
   pid: number;
-  /** Offered spans per second. */
+  /** Offered spans per second; Infinity: closed loop (each pusher sends again when answered, 429/503 retried). */
   rate: number;
   durationMs: number;
   windowMs: number;
@@ -49,6 +55,8 @@ export interface SustainedWindow {
   /** How far the schedule was behind at the end of the window (0 when on time). */
   behindMs: number;
   rssBytes: number;
+  /** CPU (user + system, every thread of the Stave process) per acknowledged span in the window, in µs. */
+  cpuMicrosPerSpan: number;
   backlog: Backlog | undefined;
   loadAvg: number;
 }
@@ -61,7 +69,11 @@ export interface SustainedResult {
   achievedSpansPerSec: number;
   latency: LatencySummary;
   errors: Record<string, number>;
+  /** 429/503 answers retried after their Retry-After (closed loop only). */
+  retried: Record<string, number>;
   peakRssBytes: number;
+  /** CPU (user + system, all threads) of the Stave process over the run. */
+  cpuSeconds: number;
 }
 
 /** Sum of every sample of `name` in a Prometheus text exposition (NaN when absent). */
@@ -97,6 +109,10 @@ export async function runSustained(pool: Pool, o: SustainedOptions): Promise<Sus
   const windows: SustainedWindow[] = [];
   const allLatencies: number[] = [];
   const errors: Record<string, number> = {};
+  const retried: Record<string, number> = {};
+  const closed = !Number.isFinite(o.rate);
+  const cpu0 = processCpuSeconds(o.pid);
+  let winCpu0 = cpu0;
   let winLatencies: number[] = [];
   let winAcked = 0;
   let winOffered = 0;
@@ -112,7 +128,14 @@ export async function runSustained(pool: Pool, o: SustainedOptions): Promise<Sus
 
   const send = async (buf: Buffer, spans: number, release: () => void): Promise<void> => {
     const s0 = performance.now();
-    const res = await httpRequest(agent, { host: o.host, port: o.port, method: 'POST', path: '/v1/traces', headers, body: buf, timeoutMs: 30_000 });
+    let res = await httpRequest(agent, { host: o.host, port: o.port, method: 'POST', path: '/v1/traces', headers, body: buf, timeoutMs: 30_000 });
+    // Closed loop: a refusal is retried after its Retry-After (as exporters do), so that the loop measures
+    // the rate the server takes rather than how fast it can refuse. Open loop: the schedule moves on.
+    for (let attempt = 0; closed && (res.status === 429 || res.status === 503) && attempt < OVERLOAD_RETRIES; attempt++) {
+      retried[`HTTP ${res.status}`] = (retried[`HTTP ${res.status}`] ?? 0) + 1;
+      await sleep(Math.min(MAX_RETRY_AFTER_MS, 1000 * (Number(res.retryAfter) || 1)));
+      res = await httpRequest(agent, { host: o.host, port: o.port, method: 'POST', path: '/v1/traces', headers, body: buf, timeoutMs: 30_000 });
+    }
     const ms = performance.now() - s0;
     release();
     winLatencies.push(ms);
@@ -138,23 +161,26 @@ export async function runSustained(pool: Pool, o: SustainedOptions): Promise<Sus
     const secs = (now - windowStart) / 1000;
     const backlog = await readBacklog(metricsAgent, o.host, o.metricsPort).catch(() => undefined);
     const rssBytes = statusField(o.pid, 'VmRSS');
+    const cpu = processCpuSeconds(o.pid);
     const w: SustainedWindow = {
       atS: (now - t0) / 1000,
       offeredSpansPerSec: winOffered / secs,
       achievedSpansPerSec: winAcked / secs,
       latency: summarize(winLatencies),
       errors: winErrors,
-      behindMs: Math.max(0, now - t0 - dueMs),
+      behindMs: closed ? 0 : Math.max(0, now - t0 - dueMs),
       rssBytes,
+      cpuMicrosPerSpan: winAcked > 0 ? ((cpu - winCpu0) * 1e6) / winAcked : NaN,
       backlog,
       loadAvg: os.loadavg()[0]!,
     };
     windows.push(w);
-    if (o.progress) o.log(describeWindow(w));
+    if (o.progress) o.log(describeWindow(w, closed ? 'closed loop' : 'sustained'));
     winLatencies = [];
     winAcked = 0;
     winOffered = 0;
     winErrors = 0;
+    winCpu0 = cpu;
     windowStart = now;
   };
 
@@ -185,7 +211,7 @@ export async function runSustained(pool: Pool, o: SustainedOptions): Promise<Sus
     inFlight++;
     offeredSpans += body.spans;
     winOffered += body.spans;
-    dueMs += (body.spans / o.rate) * 1000;
+    if (!closed) dueMs += (body.spans / o.rate) * 1000;
     const p = send(buf, body.spans, () => {
       body.inFlight--;
       inFlight--;
@@ -208,19 +234,57 @@ export async function runSustained(pool: Pool, o: SustainedOptions): Promise<Sus
     achievedSpansPerSec: ackedSpans / (elapsedMs / 1000),
     latency: summarize(allLatencies),
     errors,
+    retried,
     peakRssBytes: rss.stop().peakBytes,
+    cpuSeconds: processCpuSeconds(o.pid) - cpu0,
   };
 }
 
-function describeWindow(w: SustainedWindow): string {
+/**
+ * The rate acknowledged over the windows that end after `fromS` seconds (weighted by their length): the
+ * steady part of a closed-loop run, once the first burst into an empty WAL has been paid for by block
+ * building. NaN when no window ends after `fromS`.
+ */
+export function steadyRate(windows: readonly SustainedWindow[], fromS: number): { spansPerSec: number; fromS: number; toS: number } {
+  let spans = 0;
+  let secs = 0;
+  let start = NaN;
+  let prev = 0;
+  for (const w of windows) {
+    const len = w.atS - prev;
+    if (prev >= fromS - 1e-6) {
+      if (Number.isNaN(start)) start = prev;
+      spans += w.achievedSpansPerSec * len;
+      secs += len;
+    }
+    prev = w.atS;
+  }
+  return { spansPerSec: secs > 0 ? spans / secs : NaN, fromS: start, toS: prev };
+}
+
+function describeWindow(w: SustainedWindow, label: string): string {
   const b = w.backlog;
-  return `[sustained ${w.atS.toFixed(0)} s] offered ${fmtInt(w.offeredSpansPerSec)}/s, achieved ${fmtInt(w.achievedSpansPerSec)}/s, p50 ${fmtMs(w.latency.p50)}, p99 ${fmtMs(w.latency.p99)}, errors ${w.errors}, RSS ${fmtBytes(w.rssBytes)}, live ${b ? fmtInt(b.liveTraces) : '?'}, WAL ${b ? fmtBytes(b.walBytes) : '?'}, pending blocks ${b ? fmtInt(b.blocksPending) : '?'}, behind ${fmtMs(w.behindMs)}`;
+  return `[${label} ${w.atS.toFixed(0)} s] offered ${fmtInt(w.offeredSpansPerSec)}/s, achieved ${fmtInt(w.achievedSpansPerSec)}/s, p50 ${fmtMs(w.latency.p50)}, p99 ${fmtMs(w.latency.p99)}, errors ${w.errors}, RSS ${fmtBytes(w.rssBytes)}, CPU/span ${fmtUs(w.cpuMicrosPerSpan)}, live ${b ? fmtInt(b.liveTraces) : '?'}, WAL ${b ? fmtBytes(b.walBytes) : '?'}, pending blocks ${b ? fmtInt(b.blocksPending) : '?'}, behind ${fmtMs(w.behindMs)}`;
 }
 
 /** The per-window table (markdown). */
 export function windowsTable(windows: readonly SustainedWindow[]): string {
   const rows = [
-    ['t (s)', 'offered spans/s', 'achieved spans/s', 'push p50', 'push p99', 'errors', 'behind', 'RSS', 'live traces', 'WAL bytes', 'blocks pending', 'load'],
+    [
+      't (s)',
+      'offered spans/s',
+      'achieved spans/s',
+      'push p50',
+      'push p99',
+      'errors',
+      'behind',
+      'RSS',
+      'CPU/span',
+      'live traces',
+      'WAL bytes',
+      'blocks pending',
+      'load',
+    ],
     ...windows.map((w) => [
       w.atS.toFixed(0),
       fmtInt(w.offeredSpansPerSec),
@@ -230,6 +294,7 @@ export function windowsTable(windows: readonly SustainedWindow[]): string {
       String(w.errors),
       fmtMs(w.behindMs),
       fmtBytes(w.rssBytes),
+      fmtUs(w.cpuMicrosPerSpan),
       w.backlog ? fmtInt(w.backlog.liveTraces) : 'n/a',
       w.backlog ? fmtBytes(w.backlog.walBytes) : 'n/a',
       w.backlog ? fmtInt(w.backlog.blocksPending) : 'n/a',
@@ -239,7 +304,4 @@ export function windowsTable(windows: readonly SustainedWindow[]): string {
   return [`| ${rows[0]!.join(' | ')} |`, `|${rows[0]!.map(() => '---').join('|')}|`, ...rows.slice(1).map((r) => `| ${r.join(' | ')} |`)].join('\n');
 }
 
-/** Closed-loop peak on the pool once (the rate a sustained run is a fraction of). */
-export function measurePeak(pool: Pool, port: number, concurrency: number, label: string, tenant?: string): Promise<LoadResult> {
-  return runLoad(pool, { host: '127.0.0.1', port, concurrency, rounds: 1, label, progress: false, tenant });
-}
+export const fmtUs = (us: number): string => (Number.isFinite(us) ? `${us.toFixed(1)} µs` : 'n/a');
