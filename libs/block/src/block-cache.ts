@@ -70,12 +70,16 @@ export type BlockCacheValue = BloomShard | IndexPage | TracePage | DictionaryPag
 
 export const BLOCK_CACHE_KINDS: readonly BlockCacheKind[] = ['bloom', 'index', 'page'];
 
-/** Budgets of the one cache a process shares between its querier and ingester. */
+/**
+ * Budgets of the one cache a process shares between its querier and ingester: the defaults of
+ * storage.trace.block_cache (max_size_bytes, trace_pages_max_size_bytes), counted in the single binary's
+ * memory budgets (docs/limits.md).
+ */
 export const BLOCK_CACHE_DEFAULTS = Object.freeze({
-  /** Bloom shards and index pages: enough for ~10,000 blocks' hot shards. */
-  bytes: 128 * 1024 * 1024,
-  /** Decompressed `trace` pages (2 MiB each by default): the pages of the traces read most recently. */
-  pageBytes: 64 * 1024 * 1024,
+  /** Bloom shards and index pages: enough for ~5,000 blocks' hot shards. */
+  bytes: 64 * 1024 * 1024,
+  /** Decompressed `trace` pages (2 MiB each by default) and search columns: those read most recently. */
+  pageBytes: 32 * 1024 * 1024,
 });
 
 /** Bookkeeping per entry beyond the object's bytes (key string, map slot, wrapper), so many tiny entries still count. */

@@ -10,6 +10,7 @@ import { closeSync, existsSync, openSync, readSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
+import type { WorkMemoryGate } from './budget';
 import { combinedOnThreads } from './block-combine';
 import { create } from '@bufbuild/protobuf';
 import { LocalStore } from '@stave/backend';
@@ -182,6 +183,11 @@ export class BlockBuilderPool {
   private readonly busy = new Map<Worker, Pending>();
   private readonly lingering = new Map<Worker, NodeJS.Timeout>();
   private closed = false;
+  /** Builds waiting for or holding the gate (`build`). */
+  private gated = 0;
+  /** The gate's bytes this pool holds while it has threads (`build`). */
+  private reservation: Promise<() => void> | undefined;
+  private watching = false;
 
   /**
    * @param size worker threads building blocks at once.
@@ -189,17 +195,67 @@ export class BlockBuilderPool {
    *   otherwise). Combining costs about twice what writing does (profiled on the bench workload); by
    *   default one thread per core but one, at least one: each thread costs ~40 MiB of memory, and on two
    *   cores a second one only shares them with the writer and page compression.
+   * @param gate the process's budget for block builds and compaction jobs together (budget.ts); each build
+   *   holds `buildBytes` of it while it runs.
    */
   constructor(
     private readonly size: number,
     private readonly combineThreads = Math.max(1, availableParallelism() - 1),
+    private readonly gate?: { readonly memory: WorkMemoryGate; readonly buildBytes: number },
   ) {}
 
   get usesWorkers(): boolean {
     return existsSync(this.script);
   }
 
+  /**
+   * With a gate: the pool holds `size × buildBytes` of it from its first build until its threads end (they
+   * keep their heaps between builds), and ends idle threads at once when other work (a compaction job)
+   * waits for room.
+   */
   build(job: BuildJob): Promise<BlockMeta> {
+    const g = this.gate;
+    if (!g) return this.buildNow(job);
+    if (!this.usesWorkers) return g.memory.run(g.buildBytes, () => this.buildNow(job));
+    if (!this.watching) {
+      this.watching = true;
+      g.memory.onPressure(() => this.giveWay());
+    }
+    this.gated++;
+    return (async () => {
+      try {
+        await (this.reservation ??= g.memory.acquire(this.size * g.buildBytes));
+        return await this.buildNow(job);
+      } finally {
+        this.gated--;
+        this.releaseIfIdle();
+      }
+    })();
+  }
+
+  /** Gives the gate's bytes back once no build is pending and every thread has ended. */
+  private releaseIfIdle(): void {
+    const r = this.reservation;
+    if (!r || this.gated > 0 || this.all.size > 0) return;
+    this.reservation = undefined;
+    void r.then((release) => release());
+  }
+
+  /** Other work waits for the gate: idle threads end now instead of after their linger. */
+  private giveWay(): void {
+    if (this.gated > 0) return;
+    for (const w of this.idle.splice(0)) this.end(w);
+    this.releaseIfIdle();
+  }
+
+  private end(w: Worker): void {
+    clearTimeout(this.lingering.get(w));
+    this.lingering.delete(w);
+    this.all.delete(w);
+    void w.terminate();
+  }
+
+  private buildNow(job: BuildJob): Promise<BlockMeta> {
     if (this.closed) return Promise.reject(new Error('block builder pool is closed'));
     if (!this.usesWorkers) return buildBlock({ ...job, combineThreads: 0 });
     return new Promise<BlockMeta>((resolve, reject) => {
@@ -220,8 +276,8 @@ export class BlockBuilderPool {
       const i = this.idle.indexOf(w);
       if (i < 0) return;
       this.idle.splice(i, 1);
-      this.all.delete(w);
-      void w.terminate();
+      this.end(w);
+      this.releaseIfIdle();
     }, BUILD_THREAD_LINGER_MS);
     timer.unref();
     this.lingering.set(w, timer);
@@ -261,11 +317,13 @@ export class BlockBuilderPool {
       const i = this.idle.indexOf(w);
       if (i >= 0) this.idle.splice(i, 1);
       this.dispatch();
+      this.releaseIfIdle();
     });
     w.on('exit', () => {
       this.busy.get(w)?.reject(new Error('block builder worker exited'));
       this.busy.delete(w);
       this.all.delete(w);
+      this.releaseIfIdle();
     });
     w.unref();
     return w;
@@ -278,5 +336,6 @@ export class BlockBuilderPool {
     for (const { p } of this.queue.splice(0)) p.reject(new Error('block builder pool is closed'));
     await Promise.all([...this.all].map((w) => w.terminate()));
     this.all.clear();
+    this.releaseIfIdle();
   }
 }

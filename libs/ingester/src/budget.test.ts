@@ -2,7 +2,18 @@ import { create } from '@bufbuild/protobuf';
 import { PushBytesRequestSchema } from '@stave/proto';
 import { Code } from '@stave/server';
 import { Registry } from 'prom-client';
-import { BUILD_THREAD_BYTES, BudgetReason, budgetReasonOf, buildPlan, MIN_BUILD_ROW_GROUP_BYTES, walBytesOf, WriteBudget, type TenantUsage } from './budget';
+import {
+  BUILD_THREAD_BYTES,
+  BudgetReason,
+  budgetReasonOf,
+  buildPlan,
+  compactionJobBytes,
+  MIN_BUILD_ROW_GROUP_BYTES,
+  walBytesOf,
+  WorkMemoryGate,
+  WriteBudget,
+  type TenantUsage,
+} from './budget';
 import { encodeRecord } from './wal';
 
 const u = (tenant: string, backlogBytes: number, liveBytes = backlogBytes, building = 0): TenantUsage => ({ tenant, liveBytes, backlogBytes, building });
@@ -134,11 +145,87 @@ describe('buildPlan (ingester.max_block_building_bytes)', () => {
     },
   ];
   test.each(cases)('$name', ({ max, builders, threads, rowGroup, want }) =>
-    expect(buildPlan({ maxBuildingBytes: max, builders, combineThreads: threads, rowGroupSizeBytes: rowGroup })).toEqual(want),
+    expect(buildPlan({ maxBuildingBytes: max, builders, combineThreads: threads, rowGroupSizeBytes: rowGroup })).toMatchObject(want),
   );
 
   test('the plan fits the budget', () => {
     const p = buildPlan({ maxBuildingBytes: 512 * MiB, builders: 4, combineThreads: 3, rowGroupSizeBytes: 100 * MiB });
-    expect(p.builders * (BUILD_THREAD_BYTES * 4 + 2 * p.rowGroupSizeBytes)).toBeLessThanOrEqual(512 * MiB);
+    expect(p.buildBytes).toBe(BUILD_THREAD_BYTES * 4 + 2 * p.rowGroupSizeBytes);
+    expect(p.builders * p.buildBytes).toBeLessThanOrEqual(512 * MiB);
+  });
+});
+
+describe('WorkMemoryGate (block builds and compaction jobs share max_block_building_bytes)', () => {
+  /** Work that runs until `finish()` is called, recording when it started. */
+  const task = (log: string[], name: string) => {
+    let finish!: () => void;
+    const done = new Promise<void>((r) => (finish = r));
+    return {
+      finish: () => finish(),
+      work: async () => {
+        log.push(name);
+        await done;
+        return name;
+      },
+    };
+  };
+  const settle = () => new Promise<void>((r) => setImmediate(r));
+
+  test('runs work only while it fits, first come first served, and gives the bytes back', async () => {
+    const gate = new WorkMemoryGate(100);
+    const log: string[] = [];
+    const build1 = task(log, 'build1');
+    const compaction = task(log, 'compaction');
+    const build2 = task(log, 'build2');
+    const small = task(log, 'small');
+    const p1 = gate.run(60, build1.work);
+    const p2 = gate.run(500, compaction.work); // larger than the budget: runs alone
+    const p3 = gate.run(60, build2.work);
+    const p4 = gate.run(10, small.work); // fits beside build1, but waits its turn
+    await settle();
+    expect(log).toEqual(['build1']);
+    expect(gate.inUse).toBe(60);
+    expect(gate.queued).toBe(3);
+    build1.finish();
+    await expect(p1).resolves.toBe('build1');
+    await settle();
+    expect(log).toEqual(['build1', 'compaction']);
+    expect(gate.inUse).toBe(100);
+    compaction.finish();
+    await p2;
+    await settle();
+    expect(log).toEqual(['build1', 'compaction', 'build2', 'small']);
+    expect(gate.inUse).toBe(70);
+    build2.finish();
+    small.finish();
+    await Promise.all([p3, p4]);
+    expect(gate.inUse).toBe(0);
+    expect(gate.queued).toBe(0);
+  });
+
+  test('gives the bytes back when the work fails', async () => {
+    const gate = new WorkMemoryGate(100);
+    await expect(gate.run(100, () => Promise.reject(new Error('build failed')))).rejects.toThrow('build failed');
+    expect(gate.inUse).toBe(0);
+    await expect(gate.run(100, () => Promise.resolve(1))).resolves.toBe(1);
+  });
+
+  test('capacity 0 is no budget', async () => {
+    const gate = new WorkMemoryGate(0);
+    const log: string[] = [];
+    const a = task(log, 'a');
+    const b = task(log, 'b');
+    const pa = gate.run(1e12, a.work);
+    const pb = gate.run(1e12, b.work);
+    await settle();
+    expect(log).toEqual(['a', 'b']);
+    a.finish();
+    b.finish();
+    await Promise.all([pa, pb]);
+  });
+
+  test('a compaction job holds its thread and two row groups', () => {
+    const MiB = 1024 * 1024;
+    expect(compactionJobBytes(24 * MiB)).toBe(BUILD_THREAD_BYTES + 48 * MiB);
   });
 });

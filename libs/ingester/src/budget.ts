@@ -169,6 +169,8 @@ export interface BuildPlan {
   readonly builders: number;
   /** Uncompressed page bytes of one row group in the blocks the ingester builds. */
   readonly rowGroupSizeBytes: number;
+  /** What one build is estimated to hold: its threads and two row groups (0 without a budget). */
+  readonly buildBytes: number;
 }
 
 /**
@@ -180,10 +182,88 @@ export interface BuildPlan {
  * blocks at the configured row group size.
  */
 export function buildPlan(o: { maxBuildingBytes: number; builders: number; combineThreads: number; rowGroupSizeBytes: number }): BuildPlan {
-  if (o.maxBuildingBytes <= 0) return { builders: o.builders, rowGroupSizeBytes: o.rowGroupSizeBytes };
+  if (o.maxBuildingBytes <= 0) return { builders: o.builders, rowGroupSizeBytes: o.rowGroupSizeBytes, buildBytes: 0 };
   const threads = BUILD_THREAD_BYTES * (1 + o.combineThreads);
   let builders = Math.max(1, o.builders);
   while (builders > 1 && o.maxBuildingBytes / builders < threads + 2 * MIN_BUILD_ROW_GROUP_BYTES) builders--;
   const fit = Math.floor((o.maxBuildingBytes / builders - threads) / 2);
-  return { builders, rowGroupSizeBytes: Math.min(o.rowGroupSizeBytes, Math.max(MIN_BUILD_ROW_GROUP_BYTES, fit)) };
+  const rowGroupSizeBytes = Math.min(o.rowGroupSizeBytes, Math.max(MIN_BUILD_ROW_GROUP_BYTES, fit));
+  return { builders, rowGroupSizeBytes, buildBytes: threads + 2 * rowGroupSizeBytes };
+}
+
+/**
+ * The memory of the heavy work a process does beside serving: block builds and, when the same process
+ * compacts (`-target=all`, `scalable-single-binary`), compaction jobs. One byte budget,
+ * `ingester.max_block_building_bytes`, for both: each build or job takes its estimated bytes (at most the
+ * whole budget, so a job larger than the budget still runs, alone) and waits, first come first served,
+ * until they fit. Measured before this (bench/results/ingest.md, 2026-11-30): a compaction thread (~50 MiB
+ * of heap and ~50 MiB of buffers) running beside a block build was the whole run's RSS peak.
+ */
+export class WorkMemoryGate {
+  private used = 0;
+  private readonly waiting: Array<{ bytes: number; go: () => void }> = [];
+  private readonly pressure = new Set<() => void>();
+
+  /** @param capacity bytes; 0: no budget (nothing waits). */
+  constructor(readonly capacity: number) {}
+
+  /** Bytes held by the work running now. */
+  get inUse(): number {
+    return this.used;
+  }
+
+  /** Work waiting for room. */
+  get queued(): number {
+    return this.waiting.length;
+  }
+
+  /**
+   * Called whenever work starts waiting: a holder that keeps its bytes while idle (block-building threads
+   * kept between builds) gives them back now.
+   */
+  onPressure(fn: () => void): void {
+    this.pressure.add(fn);
+  }
+
+  /** Waits until `bytes` (clamped to the capacity) fit; the answer gives them back (once). */
+  async acquire(bytes: number): Promise<() => void> {
+    if (this.capacity <= 0) return () => undefined;
+    const n = Math.min(Math.max(0, bytes), this.capacity);
+    if (this.waiting.length > 0 || this.used + n > this.capacity) {
+      const fits = new Promise<void>((go) => this.waiting.push({ bytes: n, go }));
+      for (const fn of this.pressure) fn();
+      await fits;
+    } else this.used += n;
+    let held = true;
+    return () => {
+      if (!held) return;
+      held = false;
+      this.used -= n;
+      this.admit();
+    };
+  }
+
+  /** Runs `work` once `bytes` fit, and gives them back when it settles. */
+  async run<T>(bytes: number, work: () => Promise<T>): Promise<T> {
+    const release = await this.acquire(bytes);
+    try {
+      return await work();
+    } finally {
+      release();
+    }
+  }
+
+  /** Starts waiting work in order while the first in line fits. */
+  private admit(): void {
+    while (this.waiting.length > 0 && this.used + this.waiting[0]!.bytes <= this.capacity) {
+      const w = this.waiting.shift()!;
+      this.used += w.bytes;
+      w.go();
+    }
+  }
+}
+
+/** What one compaction job holds while it runs: its thread and a row group of pages (uncompressed and compressed). */
+export function compactionJobBytes(rowGroupSizeBytes: number): number {
+  return BUILD_THREAD_BYTES + 2 * rowGroupSizeBytes;
 }

@@ -34,7 +34,7 @@ import {
 import { BasicService, Code, ConnectError, type Logger, type Overrides } from '@stave/server';
 import type { Registry } from 'prom-client';
 import { BlockBuilderPool, traceFromParts } from './block-builder';
-import { buildPlan, usageOf, walBytesOf, WriteBudget, type WriteBudgetLimits } from './budget';
+import { buildPlan, usageOf, walBytesOf, WorkMemoryGate, WriteBudget, type WriteBudgetLimits } from './budget';
 import type { IngesterClient } from './client';
 import { Flusher } from './flusher';
 import { HeadBlock } from './head-block';
@@ -72,6 +72,11 @@ export interface IngesterOptions {
    * one for blooms and index pages.
    */
   blockCache?: BlockCache;
+  /**
+   * The process's budget for block builds and compaction jobs together (ingester.max_block_building_bytes,
+   * budget.ts), when it also compacts; else the ingester's builds have it to themselves.
+   */
+  workMemory?: WorkMemoryGate;
   now?: () => number;
 }
 
@@ -118,7 +123,8 @@ export class Ingester extends BasicService implements IngesterClient {
       combineThreads,
       rowGroupSizeBytes: opts.block.rowGroupSizeBytes,
     });
-    this.builders = new BlockBuilderPool(plan.builders, combineThreads);
+    const workMemory = opts.workMemory ?? new WorkMemoryGate(opts.budget?.maxBlockBuildingBytes ?? 0);
+    this.builders = new BlockBuilderPool(plan.builders, combineThreads, { memory: workMemory, buildBytes: plan.buildBytes });
     this.flusher = new Flusher({
       store: opts.store,
       completeStore: this.completeStore,

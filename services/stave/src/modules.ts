@@ -2,8 +2,8 @@
 // Modules wire config to libraries; this file holds no business logic.
 
 import { createObjectStore } from '@stave/backend';
-import { BLOCK_CACHE_DEFAULTS, BlockCache } from '@stave/block';
-import { Compactor, MergeWorker } from '@stave/compactor';
+import { BlockCache } from '@stave/block';
+import { Compactor, MergeWorker, type MergeRunner } from '@stave/compactor';
 import { Distributor, GeneratorForwarder } from '@stave/distributor';
 import { mountExplorer, mountServiceGraphApi } from '@stave/explorer';
 import {
@@ -17,7 +17,16 @@ import {
   type GeneratorClient,
 } from '@stave/generator';
 import { RemoteWriter, remoteWriterOptions } from '@stave/remote-write';
-import { Ingester, IngesterClientPool, PUSH_BYTES_PATH, pushBytesUnaryHandler, remoteIngesterClient, type IngesterClient } from '@stave/ingester';
+import {
+  compactionJobBytes,
+  Ingester,
+  IngesterClientPool,
+  PUSH_BYTES_PATH,
+  pushBytesUnaryHandler,
+  remoteIngesterClient,
+  WorkMemoryGate,
+  type IngesterClient,
+} from '@stave/ingester';
 import os from 'node:os';
 import { Blocklist, frontendProcessHandler, FrontendWorker, inProcessFrontendTransport, jobRunner, Querier, QueryFrontend, RequestQueue } from '@stave/query';
 import {
@@ -66,6 +75,7 @@ const keys = {
   frontendTransport: 'query-frontend-in-process-transport',
   ingester: 'ingester',
   blockCache: 'block-cache',
+  workMemory: 'work-memory',
   blocklist: 'blocklist',
   generatorRingConfig: 'metrics-generator-ring-config',
   generatorRing: 'metrics-generator-ring',
@@ -85,8 +95,32 @@ function get<T>(ctx: AppContext, key: string): T {
  */
 function blockCache(ctx: AppContext): BlockCache {
   let c = ctx.provided.get(keys.blockCache) as BlockCache | undefined;
-  if (!c) ctx.provided.set(keys.blockCache, (c = new BlockCache(BLOCK_CACHE_DEFAULTS.bytes, BLOCK_CACHE_DEFAULTS.pageBytes)));
+  const budget = ctx.config.storage.trace.block_cache;
+  if (!c) ctx.provided.set(keys.blockCache, (c = new BlockCache(budget.max_size_bytes, budget.trace_pages_max_size_bytes)));
   return c;
+}
+
+/**
+ * The budget for block builds and compaction jobs together (ingester.max_block_building_bytes,
+ * @stave/ingester's WorkMemoryGate), in a process that runs both an ingester and a compactor.
+ */
+function workMemory(ctx: AppContext): WorkMemoryGate | undefined {
+  if (ctx.target !== 'all' && ctx.target !== 'scalable-single-binary') return undefined;
+  let g = ctx.provided.get(keys.workMemory) as WorkMemoryGate | undefined;
+  if (!g) ctx.provided.set(keys.workMemory, (g = new WorkMemoryGate(ctx.config.ingester.max_block_building_bytes)));
+  return g;
+}
+
+/** A compactor's merges, each waiting for room in `gate` (compactionJobBytes) when there is one. */
+function gatedMerger(merger: MergeRunner, gate: WorkMemoryGate | undefined, rowGroupSizeBytes: number): MergeRunner {
+  if (!gate) return merger;
+  return {
+    get available() {
+      return merger.available;
+    },
+    run: (job, check) => gate.run(compactionJobBytes(rowGroupSizeBytes), () => merger.run(job, check)),
+    close: () => merger.close(),
+  };
 }
 
 /** A ring's config, with `all` forced onto the in-process store (one process, nobody to gossip with). */
@@ -331,6 +365,7 @@ export function staveModules(): ModuleManager<AppContext> {
           rowGroupSizeBytes: cfg.storage.trace.block.row_group_size_bytes,
         },
         blockCache: blockCache(ctx),
+        workMemory: workMemory(ctx),
       });
       ctx.provided.set(keys.ingester, ing);
       ctx.grpc.register((router) => {
@@ -509,7 +544,7 @@ export function staveModules(): ModuleManager<AppContext> {
         owns: (key) => ownership.owns(key),
         blockRetentionFor: (tenant) => overrides.forTenant(tenant).compaction.block_retention,
         write: blockWriteOptions(ctx.config),
-        merger: new MergeWorker(objectStoreOptions(ctx.config)),
+        merger: gatedMerger(new MergeWorker(objectStoreOptions(ctx.config)), workMemory(ctx), ctx.config.storage.trace.block.row_group_size_bytes),
         ready: async (signal) => {
           await waitInstanceState(ring, rc.instanceId, 'ACTIVE', rc.waitActiveInstanceTimeoutMs, signal);
           await waitRingStability(ring, { minMs: rc.waitStabilityMinMs, maxMs: rc.waitStabilityMaxMs, signal });

@@ -170,7 +170,7 @@ export const ingesterSection = c.object({
   // max_live_traces_bytes of head blocks the largest is cut early; a push that would take the WAL bytes
   // not yet built into a block past max_wal_backlog_bytes is refused (429/503, libs/ingester/src/budget.ts).
   max_live_traces_bytes: c.int(256 * 1024 * 1024, { min: 0 }),
-  max_wal_backlog_bytes: c.int(1024 * 1024 * 1024, { min: 0 }),
+  max_wal_backlog_bytes: c.int(512 * 1024 * 1024, { min: 0 }),
   // Block builds at once and their row group size fit this (libs/ingester/src/budget.ts, buildPlan).
   max_block_building_bytes: c.int(128 * 1024 * 1024, { min: 0 }),
 });
@@ -465,6 +465,15 @@ export const storageSection = c.object({
       v2_index_downsample_bytes: c.ignored(),
       v2_index_page_size_bytes: c.ignored(),
       v2_encoding: c.ignored(),
+    }),
+    // Stave's own keys (Tempo keeps no decoded block data in process): the one cache of decoded bloom
+    // shards and trace-ID index pages (max_size_bytes), and of decompressed `trace` pages and search
+    // columns (trace_pages_max_size_bytes), that a process's querier and ingester share (@stave/block's
+    // BlockCache; the defaults are its BLOCK_CACHE_DEFAULTS). Counted in the process's memory budgets
+    // (docs/limits.md). 0 keeps nothing of that kind.
+    block_cache: c.object({
+      max_size_bytes: c.int(64 * 1024 * 1024, { min: 0 }),
+      trace_pages_max_size_bytes: c.int(32 * 1024 * 1024, { min: 0 }),
     }),
     // Stave's own keys (Tempo has no equivalent): one request policy for every remote backend.
     // `request_timeout` bounds each attempt (every retry and every hedged request gets its own);
