@@ -195,8 +195,8 @@ export class BlockBuilderPool {
    *   otherwise). Combining costs about twice what writing does (profiled on the bench workload); by
    *   default one thread per core but one, at least one: each thread costs ~40 MiB of memory, and on two
    *   cores a second one only shares them with the writer and page compression.
-   * @param gate the process's budget for block builds and compaction jobs together (budget.ts); each build
-   *   holds `buildBytes` of it while it runs.
+   * @param gate the process's budget for block builds and compaction jobs together (budget.ts); the pool
+   *   holds `size × buildBytes` of it while it has threads (`build`).
    */
   constructor(
     private readonly size: number,
