@@ -16,11 +16,7 @@ export interface HasTraceID {
  * small integer. Not all IDs are random in every byte (X-Ray IDs start with a timestamp), hence the mix.
  */
 export function traceKey(id: Uint8Array, off = 0): number {
-  const h =
-    (id[off]! | (id[off + 1]! << 8) | (id[off + 2]! << 16) | (id[off + 3]! << 24)) ^
-    Math.imul(id[off + 4]! | (id[off + 5]! << 8) | (id[off + 6]! << 16) | (id[off + 7]! << 24), 0x9e3779b1) ^
-    Math.imul(id[off + 8]! | (id[off + 9]! << 8) | (id[off + 10]! << 16) | (id[off + 11]! << 24), 0x85ebca6b) ^
-    Math.imul(id[off + 12]! | (id[off + 13]! << 8) | (id[off + 14]! << 16) | (id[off + 15]! << 24), 0xc2b2ae35);
+  const h = word(id, off) ^ Math.imul(word(id, off + 4), 0x9e3779b1) ^ Math.imul(word(id, off + 8), 0x85ebca6b) ^ Math.imul(word(id, off + 12), 0xc2b2ae35);
   return (h ^ (h >>> 15)) & 0x3fffffff;
 }
 
