@@ -1,7 +1,7 @@
 // The machine a result was measured on: numbers mean nothing without it.
 
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -69,6 +69,31 @@ export function processCpuSeconds(pid: number): number {
  */
 export function threadCpuSeconds(pid: number, tid = pid): number {
   return cpuSecondsOf(`/proc/${pid}/task/${tid}/stat`);
+}
+
+/** CPU seconds of every live thread of a process, by thread ID (threads that ended are not listed). */
+export function threadsCpuSeconds(pid: number): Map<number, { name: string; seconds: number }> {
+  const out = new Map<number, { name: string; seconds: number }>();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      out.set(Number(tid), { name, seconds: cpuSecondsOf(`/proc/${pid}/task/${tid}/stat`) });
+    } catch {
+      // the thread ended between the listing and the read
+    }
+  }
+  return out;
+}
+
+/** Per-thread CPU between two snapshots, largest first: "name/tid 1.23 s" (threads started since count from 0). */
+export function describeThreadsCpu(before: Map<number, { name: string; seconds: number }>, after: Map<number, { name: string; seconds: number }>): string {
+  return [...after]
+    .map(([tid, t]) => ({ label: `${t.name}/${tid}`, s: t.seconds - (before.get(tid)?.seconds ?? 0) }))
+    .filter((t) => t.s >= 0.05)
+    .sort((a, b) => b.s - a.s)
+    .map((t) => `${t.label} ${t.s.toFixed(2)} s`)
+    .join(', ');
 }
 
 function cpuSecondsOf(statPath: string): number {

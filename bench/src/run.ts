@@ -14,7 +14,7 @@ import { ArgError, boolArg, durationArg, floatArg, intArg, parseArgs } from './a
 import { runFleetBench, runSustainedBench, type ModeOptions } from './modes';
 import { httpRequest, keepAliveAgent } from './http-client';
 import { DEFAULTS, describeLoad, planRounds, runLoad, type LoadResult } from './loadgen';
-import { machineInfo, processCpuSeconds, threadCpuSeconds, type MachineInfo } from './machine';
+import { describeThreadsCpu, machineInfo, processCpuSeconds, threadCpuSeconds, threadsCpuSeconds, type MachineInfo } from './machine';
 import { startNoopServer } from './noop-server';
 import { describeQueries, readBackAll, timeQueries, type QueryResult } from './query';
 import { fmtBytes, fmtInt, fmtMs, sleep } from './stats';
@@ -181,8 +181,10 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
     const rss = new RssSampler(stave.pid);
     const cpuBefore = processCpuSeconds(stave.pid);
     const mainCpuBefore = threadCpuSeconds(stave.pid);
+    const threadsBefore = threadsCpuSeconds(stave.pid);
     const loadResult = await load(stave.otlpHttpPort, 'stave');
     const ingestCpuSeconds = processCpuSeconds(stave.pid) - cpuBefore;
+    o.log(`CPU during ingest by thread (${ingestCpuSeconds.toFixed(2)} s in all): ${describeThreadsCpu(threadsBefore, threadsCpuSeconds(stave.pid))}`);
     const ingestMainCpuSeconds = threadCpuSeconds(stave.pid) - mainCpuBefore;
     const peakRssIngestBytes = rss.stop().peakBytes;
     o.log(describeLoad(loadResult));
@@ -194,8 +196,9 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
       timeQueries({ host: '127.0.0.1', port: stave!.httpPort, traces: acked, queries: o.queries, seed: o.seed + 1, tenant: o.tenant, label });
     const queriesBeforeFlush = await q('by ID, before flush');
     o.log(describeQueries(queriesBeforeFlush));
+    const cpuBeforeFlush = processCpuSeconds(stave.pid);
     const fl = await flush(stave.httpPort, o.tenant);
-    o.log(`POST /flush → ${fl.status} in ${fmtMs(fl.ms)}`);
+    o.log(`POST /flush → ${fl.status} in ${fmtMs(fl.ms)}, ${(processCpuSeconds(stave.pid) - cpuBeforeFlush).toFixed(2)} s of CPU`);
     const blocksBytes = await settledBytes(stave.blocksDir);
     const queriesAfterFlush = await q('by ID, after flush');
     o.log(describeQueries(queriesAfterFlush));

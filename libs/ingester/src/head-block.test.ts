@@ -43,6 +43,26 @@ describe('HeadBlock index', () => {
     );
   });
 
+  it('packs traces ascending by ID whichever bytes tell them apart', () => {
+    // IDs that differ in any byte, including high bytes within a word (unsigned order) and the last bytes.
+    fc.assert(
+      fc.property(
+        fc.uniqueArray(fc.uint8Array({ minLength: 16, maxLength: 16 }), { minLength: 0, maxLength: 300, selector: (id) => Buffer.from(id).toString('hex') }),
+        (ids) => {
+          const head = new HeadBlock('t', 'b', noSegment, 0);
+          ids.forEach((id, i) => {
+            const e = head.newEntry(id, 1);
+            head.traces.add(e);
+            head.addPart(e, { offset: i, length: 1 });
+          });
+          const sorted = ids.map((id, i) => ({ id, refs: [{ offset: i, length: 1 }] })).sort((a, b) => Buffer.compare(a.id, b.id));
+          expect(head.pack()).toEqual(packParts(sorted));
+        },
+      ),
+      { numRuns: 100 },
+    );
+  });
+
   it('copies the ID, so the request buffer it came from is not kept', () => {
     const head = new HeadBlock('t', 'b', noSegment, 0);
     const src = new Uint8Array(64).fill(7);

@@ -119,15 +119,31 @@ export class HeadBlock {
 
   /** Every trace's parts for block building, ascending by trace ID, as flat arrays. */
   pack(): PackedParts {
-    const entries = [...this.traces.values()].sort((a, b) => Buffer.compare(a.id, b.id));
+    const all = [...this.traces.values()];
+    // Sorted by ID as four big-endian words per trace, compared in JavaScript: a Buffer.compare per
+    // comparison (~17 per trace) stalled the event loop for a noticeable time at every cut of ~100,000 traces.
+    const words = new Uint32Array(4 * all.length);
+    all.forEach((e, i) => {
+      const id = e.id;
+      for (let w = 0; w < 4; w++) words[4 * i + w] = ((id[4 * w]! << 24) | (id[4 * w + 1]! << 16) | (id[4 * w + 2]! << 8) | id[4 * w + 3]!) >>> 0;
+    });
+    const order = new Uint32Array(all.length).map((_, i) => i);
+    order.sort(
+      (a, b) =>
+        words[4 * a]! - words[4 * b]! ||
+        words[4 * a + 1]! - words[4 * b + 1]! ||
+        words[4 * a + 2]! - words[4 * b + 2]! ||
+        words[4 * a + 3]! - words[4 * b + 3]!,
+    );
     let n = 0;
-    for (const e of entries) n += e.parts;
-    const ids = new Uint8Array(16 * entries.length);
-    const counts = new Uint32Array(entries.length);
+    for (const e of all) n += e.parts;
+    const ids = new Uint8Array(16 * all.length);
+    const counts = new Uint32Array(all.length);
     const offsets = new Float64Array(n);
     const lengths = new Uint32Array(n);
     let k = 0;
-    entries.forEach((e, i) => {
+    order.forEach((t, i) => {
+      const e = all[t]!;
       ids.set(e.id, 16 * i);
       counts[i] = e.parts;
       for (let p = e.firstPart; p >= 0; p = this.next[p]!) {
