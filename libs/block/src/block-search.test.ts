@@ -8,7 +8,7 @@ import { AnyValueSchema, KeyValueSchema, TracesDataSchema, type TracesData } fro
 import { compileQuery, indexTraces, parseFieldExpression, staticToString, type AttributeExpr, type EvalSpan, type Static } from '@stave/traceql';
 import { CONFORMANCE_CASES, expectedTraceIds, generateDataset } from '@stave/traceql/testing';
 import { blockTagValues, planQuery, searchBlock, type BlockSearchStats } from './block-search';
-import { bucketRange, Col, durationBucket } from './layout';
+import { bucketRange, Col, durationBucket, durationBucketSmall } from './layout';
 import { encodeMeta, META_NAME, metaKey, type BlockMeta } from './meta';
 import { openBlock } from './reader';
 import { addLegacyHttpAttributes, realisticTraces } from './testing/realistic-traces';
@@ -235,6 +235,15 @@ describe('columnar block search', () => {
       { numRuns: 500 },
     );
     expect(durationBucket(-5n)).toBe(-1);
+  });
+
+  it('buckets a duration the same from a number as from a bigint', () => {
+    fc.assert(
+      fc.property(fc.bigInt({ min: -(2n ** 52n), max: 2n ** 53n - 1n }), (a) => {
+        expect(durationBucketSmall(Number(a))).toBe(durationBucket(a));
+      }),
+      { numRuns: 500 },
+    );
   });
 
   it('plans only conditions every match must meet', () => {

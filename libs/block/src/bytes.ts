@@ -270,18 +270,28 @@ export class ByteReader {
     return z % 2 === 0 ? z / 2 : -(z + 1) / 2;
   }
 
-  zigzagBig(): bigint {
+  /**
+   * A zigzag varint as a number when it has at most 7 bytes (|value| < 2^48), without a bigint; NaN (and
+   * the position unchanged) when it is longer: read it with zigzagBig then.
+   */
+  zigzagSmall(): number {
     const start = this.pos;
-    // Fast path: fits in 7 bytes (49 bits).
     let small = 0;
     let mul = 1;
     for (let i = 0; i < 7; i++) {
       const b = this.u8();
       small += (b & 0x7f) * mul;
-      if (b < 0x80) return BigInt(small % 2 === 0 ? small / 2 : -(small + 1) / 2);
+      if (b < 0x80) return small % 2 === 0 ? small / 2 : -(small + 1) / 2;
       mul *= 128;
     }
     this.pos = start;
+    return NaN;
+  }
+
+  zigzagBig(): bigint {
+    // Fast path: fits in 7 bytes (49 bits).
+    const small = this.zigzagSmall();
+    if (small === small) return BigInt(small);
     const z = this.varintBig();
     return z & 1n ? -(z + 1n) / 2n : z / 2n;
   }

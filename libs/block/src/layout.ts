@@ -99,18 +99,21 @@ export const OTHER_STRING = '\u0000other';
  * buckets sort as durations do and each spans at most 1/8 of its lower bound. Negative: -1.
  */
 export function durationBucket(ns: bigint): number {
+  if (ns < TWO_53 && ns > -TWO_53) return durationBucketSmall(Number(ns));
   if (ns < 0n) return -1;
-  if (ns < 16n) return Number(ns);
-  if (ns < TWO_53) {
-    // Exact in a double (the common case): the bit length without making a string.
-    const n = Number(ns);
-    const hi = Math.floor(n / 4294967296);
-    const bits = hi > 0 ? 64 - Math.clz32(hi) : 32 - Math.clz32(n);
-    const e = bits - 4;
-    return e * 16 + Math.floor(n / 2 ** e);
-  }
   const e = ns.toString(2).length - 4;
   return e * 16 + Number(ns >> BigInt(e));
+}
+
+/** durationBucket of a duration a number holds exactly (|ns| < 2^53). */
+export function durationBucketSmall(n: number): number {
+  if (n < 0) return -1;
+  if (n < 16) return n;
+  // The bit length without making a string.
+  const hi = Math.floor(n / 4294967296);
+  const bits = hi > 0 ? 64 - Math.clz32(hi) : 32 - Math.clz32(n);
+  const e = bits - 4;
+  return e * 16 + Math.floor(n / 2 ** e);
 }
 
 const TWO_53 = 2n ** 53n;

@@ -21,7 +21,7 @@ import { ByteWriter } from './bytes';
 import { IdTable } from './id-table';
 import { decodeTrace, TraceEncoder } from './trace-codec';
 import { TraceRowsBuilder } from './trace-rows';
-import { type HeaderRec, TraceScan } from './trace-scan';
+import { type HeaderRec, type SpanRec, TraceScan } from './trace-scan';
 
 export interface WireMergeRules {
   /** Identity and order of a ResourceSpans (resource and schema URL; its scopeSpans are empty). */
@@ -209,7 +209,7 @@ export class WireTraceMerger {
     const scopeOrders: ScopeGroup[][] = [];
     const spanIndex = this.spanIndex;
     spanIndex.reset(kept.size);
-    let base: bigint | undefined;
+    let first: SpanRec | undefined;
     let n = 0;
     for (const rg of order) {
       const groups = [...rg.scopes.values()].filter((g) => g.spans.length > 0).sort((a, b) => compareStrings(a.order, b.order));
@@ -221,11 +221,11 @@ export class WireTraceMerger {
           const sp = sc.spans[keptSpan[e]!]!;
           if (spanIndex.find(sc.buf, sp.spanIdA, sp.spanIdB, 0) < 0) spanIndex.add(sc.buf, sp.spanIdA, sp.spanIdB, 0, n);
           n++;
-          if (base === undefined || sp.start < base) base = sp.start;
+          if (first === undefined || compareStarts(sp, first) < 0) first = sp;
         }
       }
     }
-    base ??= 0n;
+    const base = first?.start ?? 0n;
     this.lastSpanCount = n;
 
     const { shape, ids, times, strs, nums } = this;
@@ -323,7 +323,8 @@ export class WireTraceMerger {
     const sb = this.scans[this.keptPart[b]!]!;
     const x = sa.spans[this.keptSpan[a]!]!;
     const y = sb.spans[this.keptSpan[b]!]!;
-    if (x.start !== y.start) return x.start < y.start ? -1 : 1;
+    const c = compareStarts(x, y);
+    if (c !== 0) return c;
     return sa.buf.compare(sb.buf, y.spanIdA, y.spanIdB, x.spanIdA, x.spanIdB) || x.kind - y.kind;
   }
 
@@ -333,7 +334,7 @@ export class WireTraceMerger {
     const sb = this.scans[pb]!;
     const x = sa.spans[ka]!;
     const y = sb.spans[kb]!;
-    if (x.start !== y.start) return false;
+    if (compareStarts(x, y) !== 0) return false;
     const eq = (a0: number, a1: number, b0: number, b1: number) => a1 - a0 === b1 - b0 && sa.buf.compare(sb.buf, b0, b1, a0, a1) === 0;
     if (!eq(x.shapeA, x.parentShapeA, y.shapeA, y.parentShapeA)) return false;
     if (!eq(x.parentShapeB, x.shapeB, y.parentShapeB, y.shapeB)) return false;
@@ -403,4 +404,12 @@ export class WireTraceMerger {
 function allZero(buf: Buffer, a: number, b: number): boolean {
   for (let i = a; i < b; i++) if (buf[i] !== 0) return false;
   return true;
+}
+
+/** Orders two spans by start time; numbers when both have them from one base (no bigint per comparison). */
+function compareStarts(x: SpanRec, y: SpanRec): number {
+  if (x.small && y.small && x.base === y.base) return x.startOff < y.startOff ? -1 : x.startOff > y.startOff ? 1 : 0;
+  const xs = x.start;
+  const ys = y.start;
+  return xs < ys ? -1 : xs > ys ? 1 : 0;
 }

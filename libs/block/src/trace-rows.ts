@@ -8,7 +8,7 @@
 // ROW_FIELDS int32 per span in the encoding's order. A string range's A is -1 when absent and ATTR_OTHER
 // when the value is not a string (trace-scan.ts's conventions); the status message is -1 when empty.
 
-import { durationBucket } from './layout';
+import { durationBucket, durationBucketSmall } from './layout';
 import type { SpanRec, TraceScan } from './trace-scan';
 
 export const ROWS_HEADER = 6;
@@ -57,12 +57,37 @@ export class TraceRowsBuilder {
   private root = -1;
   private start: bigint | undefined;
   private end: bigint | undefined;
+  /** Spans with number times (SpanRec.small) of one base: their earliest start and latest end from it. */
+  private smallBase: bigint | undefined;
+  private smallStart = 0;
+  private smallEnd = 0;
 
   reset(): void {
     this.n = 0;
     this.root = -1;
     this.start = undefined;
     this.end = undefined;
+    this.smallBase = undefined;
+  }
+
+  private times(sp: SpanRec): void {
+    if (sp.small && (this.smallBase === undefined || this.smallBase === sp.base)) {
+      const s = sp.startOff;
+      const e = s + sp.dur; // |s|, |dur| < 2^48: exact
+      if (this.smallBase === undefined) {
+        this.smallBase = sp.base;
+        this.smallStart = s;
+        this.smallEnd = e;
+      } else {
+        if (s < this.smallStart) this.smallStart = s;
+        if (e > this.smallEnd) this.smallEnd = e;
+      }
+      return;
+    }
+    const start = sp.start;
+    const end = sp.end;
+    if (this.start === undefined || start < this.start) this.start = start;
+    if (this.end === undefined || end > this.end) this.end = end;
   }
 
   /**
@@ -79,14 +104,13 @@ export class TraceRowsBuilder {
     const d = this.data;
     if (root && this.root < 0) this.root = this.n;
     this.n++;
-    if (this.start === undefined || sp.start < this.start) this.start = sp.start;
-    if (this.end === undefined || sp.end > this.end) this.end = sp.end;
+    this.times(sp);
     d[at + R_SERVICE_A] = serviceA;
     d[at + R_SERVICE_B] = serviceB;
     d[at + R_NAME_A] = sp.nameA + shift;
     d[at + R_NAME_B] = sp.nameB + shift;
     d[at + R_KIND] = sp.kind;
-    d[at + R_DURATION] = durationBucket(sp.end - sp.start);
+    d[at + R_DURATION] = sp.small ? durationBucketSmall(sp.dur) : durationBucket(sp.end - sp.start);
     d[at + R_STATUS] = sp.statusCode;
     if (sp.statusMsgB > sp.statusMsgA) {
       d[at + R_MSG_A] = sp.statusMsgA + shift;
@@ -97,7 +121,14 @@ export class TraceRowsBuilder {
     d[at + R_URL_A] = sp.httpUrlA >= 0 ? sp.httpUrlA + shift : sp.httpUrlA;
     d[at + R_URL_B] = sp.httpUrlA >= 0 ? sp.httpUrlB + shift : -1;
     const h = sp.httpStatus;
-    if (h === undefined) d[at + R_HTTP] = d[at + R_HTTP_LO] = d[at + R_HTTP_HI] = 0;
+    const small = sp.httpStatusSmall;
+    if (small === small) {
+      // Two's complement halves of a number below 2^48 in magnitude.
+      const hi = Math.floor(small / 4294967296);
+      d[at + R_HTTP] = 1;
+      d[at + R_HTTP_LO] = (small - hi * 4294967296) | 0;
+      d[at + R_HTTP_HI] = hi | 0;
+    } else if (h === undefined) d[at + R_HTTP] = d[at + R_HTTP_LO] = d[at + R_HTTP_HI] = 0;
     else {
       const v = BigInt.asIntN(64, h);
       d[at + R_HTTP] = 1;
@@ -130,6 +161,13 @@ export class TraceRowsBuilder {
     const d = this.data;
     d[H_SPANS] = this.n;
     d[H_ROOT] = this.root;
+    if (this.smallBase !== undefined) {
+      const ss = this.smallBase + BigInt(this.smallStart);
+      const se = this.smallBase + BigInt(this.smallEnd);
+      if (this.start === undefined || ss < this.start) this.start = ss;
+      if (this.end === undefined || se > this.end) this.end = se;
+      this.smallBase = undefined;
+    }
     const s = this.start ?? 0n;
     const e = this.end ?? 0n;
     d[H_START_LO] = Number(s % U32) | 0;

@@ -61,45 +61,71 @@ export interface ScopeRec extends HeaderRec {
  * start (relative to the trace's base), [timesTailA, timesB) duration and event times (relative to the
  * span); strs [strsA, strsB) with the name at [nameA, nameB); nums [numsA, numsB).
  */
-export interface SpanRec {
-  scope: number;
-  shapeA: number;
-  parentShapeA: number;
-  parentShapeB: number;
-  shapeB: number;
-  idsA: number;
-  spanIdA: number;
-  spanIdB: number;
+export class SpanRec {
+  scope = 0;
+  shapeA = 0;
+  parentShapeA = 0;
+  parentShapeB = 0;
+  shapeB = 0;
+  idsA = 0;
+  spanIdA = 0;
+  spanIdB = 0;
   /** Explicit parent ID bytes in ids, or -1. */
-  parentIdA: number;
-  parentIdB: number;
-  idsB: number;
-  timesA: number;
-  timesTailA: number;
-  timesB: number;
-  strsA: number;
-  nameA: number;
-  nameB: number;
-  strsB: number;
-  numsA: number;
-  numsB: number;
+  parentIdA = -1;
+  parentIdB = -1;
+  idsB = 0;
+  timesA = 0;
+  timesTailA = 0;
+  timesB = 0;
+  strsA = 0;
+  nameA = 0;
+  nameB = 0;
+  strsB = 0;
+  numsA = 0;
+  numsB = 0;
   /** -1 no parent, -2 explicit parent bytes, k ≥ 0 the k-th span of this trace. */
-  parentRef: number;
-  kind: number;
-  statusCode: number;
+  parentRef = -1;
+  kind = 0;
+  statusCode = 0;
   /** Status message's UTF-8 bytes in strs, statusMsgA -1 when the span has no status. */
-  statusMsgA: number;
-  statusMsgB: number;
+  statusMsgA = -1;
+  statusMsgB = -1;
   /** Span attributes http.method and http.url in strs: -1 when absent, ATTR_OTHER when not a string. */
-  httpMethodA: number;
-  httpMethodB: number;
-  httpUrlA: number;
-  httpUrlB: number;
-  /** Span attribute http.status_code; OTHER_INT when not an int; undefined when absent. */
-  httpStatus: bigint | undefined;
-  start: bigint;
-  end: bigint;
+  httpMethodA = -1;
+  httpMethodB = -1;
+  httpUrlA = -1;
+  httpUrlB = -1;
+  /**
+   * Span attribute http.status_code: `httpStatusSmall` when it is an int that a number holds exactly
+   * (NaN otherwise), else `httpStatus`: the int, or OTHER_INT when not an int; both unset when absent.
+   */
+  httpStatus: bigint | undefined = undefined;
+  httpStatusSmall = NaN;
+  /**
+   * Times: with `small`, start = base + startOff and end = start + dur exactly, as numbers (no bigint per
+   * span; the common case: a real clock's base and deltas below 2^48 ns); otherwise `bigStart`/`bigEnd`.
+   */
+  small = false;
+  base = 0n;
+  startOff = 0;
+  dur = 0;
+  bigStart = 0n;
+  bigEnd = 0n;
+
+  /** Start in ns since the epoch (a bigint made on demand). */
+  get start(): bigint {
+    return this.small ? this.base + BigInt(this.startOff) : this.bigStart;
+  }
+
+  /** End in ns since the epoch (a bigint made on demand). */
+  get end(): bigint {
+    return this.small ? this.base + BigInt(this.startOff) + BigInt(this.dur) : this.bigEnd;
+  }
 }
+
+/** Bases from which base + (a delta below 2^48) neither goes negative nor reaches 2^64: no wrap to handle. */
+const SMALL_BASE_MIN = 2n ** 53n;
+const SMALL_BASE_MAX = 2n ** 63n;
 
 /**
  * A column-backed attribute's first value (as TraceQL reads attributes: the first of a type it converts)
@@ -121,43 +147,6 @@ function newHeader(): HeaderRec {
   return { shapeA: 0, shapeB: 0, strsA: 0, strsB: 0, numsA: 0, numsB: 0 };
 }
 
-function newSpan(): SpanRec {
-  return {
-    scope: 0,
-    shapeA: 0,
-    parentShapeA: 0,
-    parentShapeB: 0,
-    shapeB: 0,
-    idsA: 0,
-    spanIdA: 0,
-    spanIdB: 0,
-    parentIdA: -1,
-    parentIdB: -1,
-    idsB: 0,
-    timesA: 0,
-    timesTailA: 0,
-    timesB: 0,
-    strsA: 0,
-    nameA: 0,
-    nameB: 0,
-    strsB: 0,
-    numsA: 0,
-    numsB: 0,
-    parentRef: -1,
-    kind: 0,
-    statusCode: 0,
-    statusMsgA: -1,
-    statusMsgB: -1,
-    httpMethodA: -1,
-    httpMethodB: -1,
-    httpUrlA: -1,
-    httpUrlB: -1,
-    httpStatus: undefined,
-    start: 0n,
-    end: 0n,
-  };
-}
-
 /** A reusable scanner: `scan` one encoded trace, then read its records until the next `scan`. */
 export class TraceScan {
   buf: Buffer = Buffer.alloc(0);
@@ -176,6 +165,8 @@ export class TraceScan {
   strsStart = 0;
   numsStart = 0;
   base = 0n;
+  /** Whether span times may be read as numbers relative to `base` (SpanRec.small). */
+  private smallBase = false;
   readonly resources: ResourceRec[] = [];
   readonly scopes: ScopeRec[] = [];
   readonly spans: SpanRec[] = [];
@@ -212,6 +203,7 @@ export class TraceScan {
     this.spanCount = 0;
 
     this.base = this.times.varintBig();
+    this.smallBase = this.base >= SMALL_BASE_MIN && this.base < SMALL_BASE_MAX;
     const n = this.shape.varint();
     for (let i = 0; i < n; i++) this.resource();
     this.rootSpan = -1;
@@ -299,7 +291,7 @@ export class TraceScan {
 
   private span(si: number): void {
     const { shape, ids, times, strs, nums } = this;
-    const sp = (this.spans[this.spanCount] ??= newSpan());
+    const sp = (this.spans[this.spanCount] ??= new SpanRec());
     this.spanCount++;
     sp.scope = si;
     sp.shapeA = shape.pos;
@@ -333,11 +325,29 @@ export class TraceScan {
     strs.skip(nameLen);
     sp.nameB = strs.pos;
     sp.kind = shape.zigzag();
-    sp.start = BigInt.asUintN(64, this.base + times.zigzagBig());
-    sp.timesTailA = times.pos;
-    sp.end = BigInt.asUintN(64, sp.start + times.zigzagBig());
+    const startOff = this.smallBase ? times.zigzagSmall() : NaN;
+    if (startOff === startOff) {
+      sp.timesTailA = times.pos;
+      const dur = times.zigzagSmall();
+      if (dur === dur) {
+        sp.small = true;
+        sp.base = this.base;
+        sp.startOff = startOff;
+        sp.dur = dur;
+      } else {
+        sp.small = false;
+        sp.bigStart = this.base + BigInt(startOff);
+        sp.bigEnd = BigInt.asUintN(64, sp.bigStart + times.zigzagBig());
+      }
+    } else {
+      sp.small = false;
+      sp.bigStart = BigInt.asUintN(64, this.base + times.zigzagBig());
+      sp.timesTailA = times.pos;
+      sp.bigEnd = BigInt.asUintN(64, sp.bigStart + times.zigzagBig());
+    }
     sp.httpMethodA = sp.httpMethodB = sp.httpUrlA = sp.httpUrlB = -1;
     sp.httpStatus = undefined;
+    sp.httpStatusSmall = NaN;
     this.attrs(undefined, sp);
     if (bits & S_DROPPED) {
       shape.skipVarint();
@@ -417,12 +427,14 @@ export class TraceScan {
       keyLen === HTTP_STATUS_CODE.length ? HTTP_STATUS_CODE : keyLen === HTTP_METHOD.length ? HTTP_METHOD : keyLen === HTTP_URL.length ? HTTP_URL : undefined;
     if (key === undefined || !bytesAt(this.buf, keyA, key)) return false;
     if (key === HTTP_STATUS_CODE) {
-      if (span.httpStatus !== undefined) return false;
+      if (span.httpStatus !== undefined || span.httpStatusSmall === span.httpStatusSmall) return false;
       if (tag !== V_INT) {
         span.httpStatus = OTHER_INT;
         return false;
       }
-      span.httpStatus = BigInt.asIntN(64, this.nums.zigzagBig());
+      const v = this.nums.zigzagSmall();
+      if (v === v) span.httpStatusSmall = v;
+      else span.httpStatus = BigInt.asIntN(64, this.nums.zigzagBig());
       return true;
     }
     const method = key === HTTP_METHOD;

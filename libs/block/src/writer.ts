@@ -217,12 +217,11 @@ export async function writeBlock(store: ObjectStore, opts: WriteBlockOptions): P
   };
 
   /**
-   * One trace's rows from its encoding (already in `payload`) and its column values (trace-rows.ts): given
+   * One trace's rows from its encoding `buf` and its column values (trace-rows.ts): given
    * by whoever produced the encoding, or read from it here. Either way they are derived from the encoding
    * alone, so a trace given as a message and the same trace given encoded make the same block.
    */
-  function addRows(id: Buffer, given: Int32Array | undefined): void {
-    const buf = payload.view();
+  function addRows(id: Buffer, buf: Buffer, given: Int32Array | undefined): void {
     const d = given ?? rowsBuilder.fromScan(scan.scan(buf));
     const pos = cols[Col.Trace]!.nextValuePosition();
     const n = d[H_SPANS]!;
@@ -307,10 +306,15 @@ export async function writeBlock(store: ObjectStore, opts: WriteBlockOptions): P
       }
       prev = id;
       first ??= id;
-      payload.reset();
-      if ('encoded' in t) payload.bytes(t.encoded);
-      else encoder.encode(id, t.trace, payload);
-      addRows(id, 'encoded' in t ? t.rows : undefined);
+      if ('encoded' in t) {
+        // Read in place (the column writer copies the bytes it keeps): no copy per trace.
+        const e = t.encoded;
+        addRows(id, Buffer.isBuffer(e) ? e : Buffer.from(e.buffer, e.byteOffset, e.byteLength), t.rows);
+      } else {
+        payload.reset();
+        encoder.encode(id, t.trace, payload);
+        addRows(id, payload.view(), undefined);
+      }
       if (pw.bufferedBytes >= rowGroupSize) yield* flush();
       else if (++n % 64 === 0) await pw.throttle(MAX_COMPRESSING_BYTES);
     }
