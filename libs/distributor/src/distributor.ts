@@ -126,16 +126,19 @@ export class Distributor extends BasicService implements TracePusher {
     return outcome;
   }
 
-  /** Walks the ring for each trace and cuts the request into one call per ingester (batchesByIngester). */
+  /**
+   * Walks the ring for each trace and cuts the request into one call per ingester (batchesByIngester).
+   * Two passes, so each group's lists are allocated once at their size.
+   */
   private partsByIngester(tenant: string, traces: readonly TraceSplit[], need: number[], maxErrors: number[]): IngesterBatch[] {
-    const groups: ReplicaGroup[] = [];
-    const byKey = new Map<string, ReplicaGroup>();
-    let last: ReplicaGroup | undefined;
+    const groups: Array<{ instances: readonly InstanceDesc[]; count: number }> = [];
+    const groupOf = new Array<number>(traces.length);
+    const byKey = new Map<string, number>();
+    let last = -1;
     for (let i = 0; i < traces.length; i++) {
-      const t = traces[i]!;
       let set;
       try {
-        set = this.opts.ring.get(tokenFor(tenant, t.id));
+        set = this.opts.ring.get(tokenFor(tenant, traces[i]!.id));
       } catch (err) {
         if (err instanceof RingUnavailableError) throw new ConnectError(`cannot write: ${err.message}`, Code.Unavailable);
         throw err;
@@ -143,24 +146,41 @@ export class Distributor extends BasicService implements TracePusher {
       need[i] = set.instances.length - set.maxErrors;
       maxErrors[i] = set.maxErrors;
       // With few ingesters most traces share the previous trace's set (in some order); else by the set's IDs.
-      let g = last !== undefined && sameInstances(last.instances, set.instances) ? last : undefined;
-      if (!g) {
+      let g = last >= 0 && sameInstances(groups[last]!.instances, set.instances) ? last : -1;
+      if (g < 0) {
         const key = set.instances.map((x) => x.id).join('\u0000');
-        g = byKey.get(key);
-        if (!g) {
-          g = { instances: set.instances, idx: [], part: emptyPart() };
-          groups.push(g);
+        g = byKey.get(key) ?? -1;
+        if (g < 0) {
+          g = groups.push({ instances: set.instances, count: 0 }) - 1;
           byKey.set(key, g);
         }
       }
       last = g;
-      g.idx.push(i);
-      g.part.traces.push(t.bytes);
-      g.part.ids.push(t.id);
-      g.part.startSeconds.push(t.startSeconds);
-      g.part.endSeconds.push(t.endSeconds);
+      groups[g]!.count++;
+      groupOf[i] = g;
     }
-    return batchesByIngester(groups);
+    const filled = groups.map(({ instances, count }) => ({
+      instances,
+      idx: new Array<number>(count),
+      part: {
+        traces: new Array<Uint8Array>(count),
+        ids: new Array<Uint8Array>(count),
+        startSeconds: new Array<number>(count),
+        endSeconds: new Array<number>(count),
+      },
+      n: 0,
+    }));
+    for (let i = 0; i < traces.length; i++) {
+      const t = traces[i]!;
+      const g = filled[groupOf[i]!]!;
+      const k = g.n++;
+      g.idx[k] = i;
+      g.part.traces[k] = t.bytes;
+      g.part.ids[k] = t.id;
+      g.part.startSeconds[k] = t.startSeconds;
+      g.part.endSeconds[k] = t.endSeconds;
+    }
+    return batchesByIngester(filled);
   }
 
   /** Sends each trace to its replication set; every trace must reach its write quorum. */
