@@ -200,14 +200,14 @@ export async function runFleetBench(o: ModeOptions): Promise<string> {
   const machine = machineInfo();
   const pool = makePool(o);
   const order = o.workload === 'collector' ? 'interleaved' : 'rounds';
-  const loadAvg: string[] = [`no-op ${os.loadavg()[0]!.toFixed(2)}`];
-  const noop = await noopPeak(pool, o, order);
+  const loadAvg: string[] = o.skipNoop ? [] : [`no-op ${os.loadavg()[0]!.toFixed(2)}`];
+  const noop = o.skipNoop ? undefined : await noopPeak(pool, o, order);
   const root = mkdtempSync(path.join(os.tmpdir(), 'stave-bench-fleet-'));
   const blocks = path.join(root, 'blocks');
   const members: StaveProcess[] = [];
   const samplers: RssSampler[] = [];
   let load: LoadResult;
-  let readBack: QueryResult;
+  let readBack: QueryResult | undefined;
   let cpuSeconds: number[];
   try {
     for (let i = 0; i < FLEET_MEMBERS; i++) {
@@ -257,9 +257,11 @@ export async function runFleetBench(o: ModeOptions): Promise<string> {
     cpuSeconds = members.map((m, i) => processCpuSeconds(m.pid) - cpuBefore[i]!);
     o.log(describeLoad(load));
     await sleep(Math.max(0, load.lastAckAt + 1000 - Date.now()));
-    const acked = load.ledger.exactTraces();
-    readBack = await readBackAll(members[1]!.httpPort, acked, o.seed + 2, 'every acknowledged trace, from member-1', o.tenant);
-    o.log(describeQueries(readBack));
+    // `--read-back none` (profiling runs): the ingest numbers only.
+    if (o.readBackAll) {
+      readBack = await readBackAll(members[1]!.httpPort, load.ledger.exactTraces(), o.seed + 2, 'every acknowledged trace, from member-1', o.tenant);
+      o.log(describeQueries(readBack));
+    }
   } finally {
     await Promise.all(members.map((m) => m.stop(10_000)));
     if (!o.keepData) rmSync(root, { recursive: true, force: true });
@@ -269,7 +271,7 @@ export async function runFleetBench(o: ModeOptions): Promise<string> {
     Object.entries(load.errors)
       .map(([k, v]) => `${v}× ${k}`)
       .join(', ') || 'none';
-  const bad = readBack.queries - readBack.exact;
+  const bad = readBack ? readBack.queries - readBack.exact : 0;
   return [
     ...header('Fleet ingest: 3 × scalable-single-binary, RF 3', machine, o, pool),
     `- setup: ${FLEET_MEMBERS} \`bin/stave -target=scalable-single-binary\` processes on loopback joined by memberlist, replication factor 3 (write quorum 2), one WAL each on the same disk; load through member-0, read back through member-1's query path`,
@@ -277,14 +279,18 @@ export async function runFleetBench(o: ModeOptions): Promise<string> {
     '',
     `| metric | fleet | no-op baseline | target |`,
     `|---|---|---|---|`,
-    `| ingest spans/s | ${fmtInt(load.spansPerSec)} | ${fmtInt(noop.spansPerSec)} | ≥ 48,000 |`,
-    `| fleet ÷ no-op | ${pct(load.spansPerSec / noop.spansPerSec)} | | |`,
-    `| acknowledged spans | ${fmtInt(load.ackedSpans)} / ${fmtInt(load.sentSpans)} | ${fmtInt(noop.ackedSpans)} / ${fmtInt(noop.sentSpans)} | all |`,
-    `| push latency p50 / p99 | ${fmtMs(load.latency.p50)} / ${fmtMs(load.latency.p99)} | ${fmtMs(noop.latency.p50)} / ${fmtMs(noop.latency.p99)} | |`,
+    `| ingest spans/s | ${fmtInt(load.spansPerSec)} | ${noop ? fmtInt(noop.spansPerSec) : 'not measured'} | ≥ 48,000 |`,
+    `| fleet ÷ no-op | ${noop ? pct(load.spansPerSec / noop.spansPerSec) : 'n/a'} | | |`,
+    `| acknowledged spans | ${fmtInt(load.ackedSpans)} / ${fmtInt(load.sentSpans)} | ${noop ? `${fmtInt(noop.ackedSpans)} / ${fmtInt(noop.sentSpans)}` : ''} | all |`,
+    `| push latency p50 / p99 | ${fmtMs(load.latency.p50)} / ${fmtMs(load.latency.p99)} | ${noop ? `${fmtMs(noop.latency.p50)} / ${fmtMs(noop.latency.p99)}` : ''} | |`,
     `| push errors | ${errs} | | none |`,
     `| CPU per span during ingest, members 0 / 1 / 2 (all threads) | ${cpuSeconds.map((c) => `${((c * 1e6) / Math.max(1, load.ackedSpans)).toFixed(1)} µs`).join(' / ')} (total ${((cpuSeconds.reduce((a, b) => a + b, 0) * 1e6) / Math.max(1, load.ackedSpans)).toFixed(1)} µs) | | |`,
-    `| every acknowledged trace read back from member-1 | ${readBack.exact}/${readBack.queries} exact${bad ? ` (${readBack.notFound} not found, ${readBack.short} short, ${readBack.long} long, ${readBack.duplicateSpans} dup, errors ${JSON.stringify(readBack.errors)})` : ''} | | all exact |`,
-    `| read-back latency p50 / p99 (8 in flight) | ${fmtMs(readBack.latency.p50)} / ${fmtMs(readBack.latency.p99)} | | |`,
+    ...(readBack
+      ? [
+          `| every acknowledged trace read back from member-1 | ${readBack.exact}/${readBack.queries} exact${bad ? ` (${readBack.notFound} not found, ${readBack.short} short, ${readBack.long} long, ${readBack.duplicateSpans} dup, errors ${JSON.stringify(readBack.errors)})` : ''} | | all exact |`,
+          `| read-back latency p50 / p99 (8 in flight) | ${fmtMs(readBack.latency.p50)} / ${fmtMs(readBack.latency.p99)} | | |`,
+        ]
+      : [`| every acknowledged trace read back from member-1 | not read back (\`--read-back none\`) | | all exact |`]),
     `| peak RSS per member | ${peaks.map(fmtBytes).join(' / ')} | | |`,
     '',
   ].join('\n');

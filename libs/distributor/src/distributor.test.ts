@@ -1,7 +1,7 @@
 import { create, toBinary } from '@bufbuild/protobuf';
-import type { IngesterClient } from '@stave/ingester';
+import type { IngesterClient, PushPiece } from '@stave/ingester';
 import { ExportTraceServiceRequestSchema, PushErrorReason, PushResponseSchema, type PushBytesRequest } from '@stave/proto';
-import { StaticRing, type InstanceDesc } from '@stave/ring';
+import { StaticRing, tokenFor, type InstanceDesc } from '@stave/ring';
 import { Code, ConnectError, defaultConfig, limitsSection, nopLogger, Overrides, parseConfig } from '@stave/server';
 import { Registry } from 'prom-client';
 import { Distributor } from './distributor';
@@ -9,14 +9,17 @@ import { Distributor } from './distributor';
 /** An ingester stand-in that records what it is sent and fails or rejects on request. */
 class RecordingIngester implements IngesterClient {
   readonly pushes: PushBytesRequest[] = [];
+  /** The pieces each push came with (what a remote client would encode). */
+  readonly pieces: Array<readonly PushPiece[] | undefined> = [];
   fail: Error | undefined;
   /** When set, pushes wait for it (a replica that hangs, as under SIGSTOP). */
   hang: Promise<void> | undefined;
   reject: PushErrorReason = PushErrorReason.NO_ERROR;
-  async pushBytes(req: PushBytesRequest) {
+  async pushBytes(req: PushBytesRequest, pieces?: readonly PushPiece[]) {
     if (this.hang) await this.hang;
     if (this.fail) throw this.fail;
     this.pushes.push(req);
+    this.pieces.push(pieces);
     return create(PushResponseSchema, { errorsByTrace: req.ids.map(() => this.reject) });
   }
   findTraceByID(): never {
@@ -51,8 +54,8 @@ function body(traces: number, spansPerTrace = 2): Uint8Array {
   );
 }
 
-function setup(rf: number, limits: Record<string, unknown> = {}, multitenancy = false, retryAfterOnResourceExhaustedMs = 0) {
-  const ingesters = Array.from({ length: rf }, () => new RecordingIngester());
+function setup(rf: number, limits: Record<string, unknown> = {}, multitenancy = false, retryAfterOnResourceExhaustedMs = 0, ingesterCount = rf) {
+  const ingesters = Array.from({ length: ingesterCount }, () => new RecordingIngester());
   const ring = new StaticRing({ replicationFactor: rf, heartbeatTimeoutMs: 60_000 });
   const instances: InstanceDesc[] = ingesters.map((_, i) => ({
     id: `ing-${i}`,
@@ -77,7 +80,7 @@ function setup(rf: number, limits: Record<string, unknown> = {}, multitenancy = 
     registry: new Registry(),
     now: () => now,
   });
-  return { d, ingesters, tick: (ms: number) => (now += ms) };
+  return { d, ingesters, ring, tick: (ms: number) => (now += ms) };
 }
 
 const ctx = { orgID: undefined, protocol: 'otlp_http_proto' as const };
@@ -124,6 +127,49 @@ describe('Distributor', () => {
       expect(ing.pushes.flatMap((p) => p.ids.map((id) => id[0]))).toEqual(expect.arrayContaining([1, 2, 3, 4]));
       expect(ing.pushes[0]!.tenant).toBe('single-tenant');
     }
+  });
+
+  it('with as many ingesters as replicas, sends every replica the same part (encoded once by a remote client)', async () => {
+    const { d, ingesters } = setup(3);
+    await d.pushOtlp(ctx, body(6));
+    const parts = ingesters.map((ing) => ing.pieces[0]?.[0]);
+    expect(parts[0]).toBeDefined();
+    expect(parts[1]).toBe(parts[0]);
+    expect(parts[2]).toBe(parts[0]);
+  });
+
+  it('with more ingesters than replicas, sends each trace to exactly its replication set, once each', async () => {
+    const { d, ingesters, ring } = setup(2, {}, false, 0, 5);
+    // Tokens spread over the ring, so the traces fall into several replication sets and each ingester
+    // is in more than one of them.
+    ring.set(
+      ingesters.map((_, i) => ({
+        id: `ing-${i}`,
+        addr: `ing-${i}:9095`,
+        zone: '',
+        state: 'ACTIVE' as const,
+        tokens: [i * 0x3000_0000, i * 0x3000_0000 + 0x1800_0000],
+        timestamp: Date.now(),
+        registeredTimestamp: 0,
+      })),
+    );
+    await d.pushOtlp(ctx, body(60));
+    const got = new Map<number, number[]>();
+    ingesters.forEach((ing, n) => {
+      for (const p of ing.pushes) {
+        expect(p.traces).toHaveLength(p.ids.length);
+        expect(p.startSeconds).toHaveLength(p.ids.length);
+        for (const id of p.ids) got.set(id[0]!, [...(got.get(id[0]!) ?? []), n]);
+      }
+    });
+    expect(got.size).toBe(60);
+    const sets = new Set<string>();
+    for (const [b, where] of got) {
+      const want = ring.get(tokenFor('single-tenant', new Uint8Array(16).fill(b))).instances.map((i) => Number(i.id.slice(4)));
+      expect(where.sort()).toEqual(want.sort());
+      sets.add(want.join());
+    }
+    expect(sets.size).toBeGreaterThanOrEqual(3);
   });
 
   it('succeeds with one of three replicas down, and fails Unavailable with two down', async () => {

@@ -126,42 +126,73 @@ export class Distributor extends BasicService implements TracePusher {
     return outcome;
   }
 
-  /** Sends each trace to its replication set; every trace must reach its write quorum. */
-  private async replicate(tenant: string, traces: readonly TraceSplit[]): Promise<PushOutcome> {
-    // One part per ingester, filled as the ring is walked: every array is built once and each trace's
-    // time range is converted once, however many replicas it goes to.
-    const batches = new Map<string, { instance: InstanceDesc; idx: number[]; part: PushPart }>();
-    const need = new Array<number>(traces.length);
-    const maxErrors = new Array<number>(traces.length);
+  /**
+   * Walks the ring for each trace and cuts the request into one call per ingester (batchesByIngester).
+   * Two passes, so each group's lists are allocated once at their size.
+   */
+  private partsByIngester(tenant: string, traces: readonly TraceSplit[], need: number[], maxErrors: number[]): IngesterBatch[] {
+    const groups: Array<{ instances: readonly InstanceDesc[]; count: number }> = [];
+    const groupOf = new Array<number>(traces.length);
+    const byKey = new Map<string, number>();
+    let last = -1;
     for (let i = 0; i < traces.length; i++) {
-      const t = traces[i]!;
       let set;
       try {
-        set = this.opts.ring.get(tokenFor(tenant, t.id));
+        set = this.opts.ring.get(tokenFor(tenant, traces[i]!.id));
       } catch (err) {
         if (err instanceof RingUnavailableError) throw new ConnectError(`cannot write: ${err.message}`, Code.Unavailable);
         throw err;
       }
       need[i] = set.instances.length - set.maxErrors;
       maxErrors[i] = set.maxErrors;
-      const start = t.startSeconds;
-      const end = t.endSeconds;
-      for (const inst of set.instances) {
-        let b = batches.get(inst.id);
-        if (!b) batches.set(inst.id, (b = { instance: inst, idx: [], part: { traces: [], ids: [], startSeconds: [], endSeconds: [] } }));
-        b.idx.push(i);
-        b.part.traces.push(t.bytes);
-        b.part.ids.push(t.id);
-        b.part.startSeconds.push(start);
-        b.part.endSeconds.push(end);
+      // With few ingesters most traces share the previous trace's set (in some order); else by the set's IDs.
+      let g = last >= 0 && sameInstances(groups[last]!.instances, set.instances) ? last : -1;
+      if (g < 0) {
+        const key = set.instances.map((x) => x.id).join('\u0000');
+        g = byKey.get(key) ?? -1;
+        if (g < 0) {
+          g = groups.push({ instances: set.instances, count: 0 }) - 1;
+          byKey.set(key, g);
+        }
       }
+      last = g;
+      groups[g]!.count++;
+      groupOf[i] = g;
     }
-    sharePartsOfSameTraces(batches.values());
+    const filled = groups.map(({ instances, count }) => ({
+      instances,
+      idx: new Array<number>(count),
+      part: {
+        traces: new Array<Uint8Array>(count),
+        ids: new Array<Uint8Array>(count),
+        startSeconds: new Array<number>(count),
+        endSeconds: new Array<number>(count),
+      },
+      n: 0,
+    }));
+    for (let i = 0; i < traces.length; i++) {
+      const t = traces[i]!;
+      const g = filled[groupOf[i]!]!;
+      const k = g.n++;
+      g.idx[k] = i;
+      g.part.traces[k] = t.bytes;
+      g.part.ids[k] = t.id;
+      g.part.startSeconds[k] = t.startSeconds;
+      g.part.endSeconds[k] = t.endSeconds;
+    }
+    return batchesByIngester(filled);
+  }
+
+  /** Sends each trace to its replication set; every trace must reach its write quorum. */
+  private async replicate(tenant: string, traces: readonly TraceSplit[]): Promise<PushOutcome> {
+    const need = new Array<number>(traces.length);
+    const maxErrors = new Array<number>(traces.length);
+    const batches = this.partsByIngester(tenant, traces, need, maxErrors);
     const ok = new Array<number>(traces.length).fill(0);
     const failed = new Array<number>(traces.length).fill(0);
     const rejected = new Map<number, PushErrorReason>();
     let lastErr: unknown;
-    const send = async ({ instance, idx, part }: { instance: InstanceDesc; idx: number[]; part: PushPart }): Promise<void> => {
+    const send = async ({ instance, idx, part }: IngesterBatch): Promise<void> => {
       const key = `${instance.id}\u0000${tenant}`;
       let batcher = this.batchers.get(key);
       if (!batcher) {
@@ -193,10 +224,10 @@ export class Distributor extends BasicService implements TracePusher {
     // Answer as soon as every trace has its quorum: a replica that hangs (SIGSTOP, a full disk) must not
     // hold every push until the client timeout. The slow call goes on and only adds to the counts.
     await new Promise<void>((resolve) => {
-      let pending = batches.size;
+      let pending = batches.length;
       if (pending === 0) resolve();
       const quorum = () => ok.every((n, i) => n >= need[i]!);
-      for (const b of batches.values()) {
+      for (const b of batches) {
         void send(b).finally(() => {
           pending--;
           if (pending === 0 || quorum()) resolve();
@@ -245,15 +276,72 @@ export class Distributor extends BasicService implements TracePusher {
   }
 }
 
+/** Traces of one request that go to the same replication set, in request order. */
+interface ReplicaGroup {
+  readonly instances: readonly InstanceDesc[];
+  readonly idx: number[];
+  readonly part: PushPart;
+}
+
+/** What one ingester is sent for a request: the indexes of its traces and their part. */
+interface IngesterBatch {
+  readonly instance: InstanceDesc;
+  readonly idx: number[];
+  readonly part: PushPart;
+}
+
+function emptyPart(): PushPart {
+  return { traces: [], ids: [], startSeconds: [], endSeconds: [] };
+}
+
+function sameInstances(a: readonly InstanceDesc[], b: readonly InstanceDesc[]): boolean {
+  if (a.length !== b.length) return false;
+  for (const x of a) if (!b.some((y) => y.id === x.id)) return false;
+  return true;
+}
+
 /**
- * Gives ingesters that get the same traces of a request (every one of them when the ring has no more
- * instances than the replication factor) one PushPart object, so a remote client encodes it once for all.
+ * The calls of one request, one per ingester. Traces are grouped by replication set first, each group
+ * filling one part as the ring is walked, so each trace is added to one part however many replicas it
+ * has; an ingester in one group is sent that group's part, and every ingester in that group the same
+ * object, which a remote client encodes once for all of them (every ingester of a ring no larger than the
+ * replication factor). An ingester in several groups gets their parts joined, shared again with any other
+ * ingester in exactly the same groups.
  */
-function sharePartsOfSameTraces(batches: Iterable<{ idx: number[]; part: PushPart }>): void {
-  const seen: Array<{ idx: number[]; part: PushPart }> = [];
-  for (const b of batches) {
-    const same = seen.find((s) => s.idx.length === b.idx.length && s.idx.every((v, k) => v === b.idx[k]));
-    if (same) b.part = same.part;
-    else seen.push(b);
+function batchesByIngester(groups: readonly ReplicaGroup[]): IngesterBatch[] {
+  const of = new Map<string, { instance: InstanceDesc; groups: number[] }>();
+  groups.forEach((g, k) => {
+    for (const inst of g.instances) {
+      const e = of.get(inst.id);
+      if (e) e.groups.push(k);
+      else of.set(inst.id, { instance: inst, groups: [k] });
+    }
+  });
+  const joined = new Map<string, { idx: number[]; part: PushPart }>();
+  const out: IngesterBatch[] = [];
+  for (const { instance, groups: ks } of of.values()) {
+    if (ks.length === 1) {
+      const g = groups[ks[0]!]!;
+      out.push({ instance, idx: g.idx, part: g.part });
+      continue;
+    }
+    const key = ks.join(',');
+    let j = joined.get(key);
+    if (!j) {
+      j = { idx: [], part: emptyPart() };
+      for (const k of ks) {
+        const g = groups[k]!;
+        for (let n = 0; n < g.idx.length; n++) {
+          j.idx.push(g.idx[n]!);
+          j.part.traces.push(g.part.traces[n]!);
+          j.part.ids.push(g.part.ids[n]!);
+          j.part.startSeconds.push(g.part.startSeconds[n]!);
+          j.part.endSeconds.push(g.part.endSeconds[n]!);
+        }
+      }
+      joined.set(key, j);
+    }
+    out.push({ instance, idx: j.idx, part: j.part });
   }
+  return out;
 }

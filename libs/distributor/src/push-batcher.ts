@@ -94,17 +94,11 @@ export class PushBatcher {
   }
 
   private async send(client: Pusher, batch: Waiting[]): Promise<void> {
-    const one = batch.length === 1 ? batch[0]!.part : undefined;
-    const req = pushBytesMessage({
-      tenant: this.opts.tenant,
-      traces: one ? one.traces : batch.flatMap((w) => w.part.traces),
-      ids: one ? one.ids : batch.flatMap((w) => w.part.ids),
-      startSeconds: one ? one.startSeconds : batch.flatMap((w) => w.part.startSeconds),
-      endSeconds: one ? one.endSeconds : batch.flatMap((w) => w.part.endSeconds),
-    });
+    const one = batch.length === 1 ? batch[0]!.part : joinParts(batch);
+    const req = { tenant: this.opts.tenant, traces: one.traces, ids: one.ids, startSeconds: one.startSeconds, endSeconds: one.endSeconds };
     try {
       const res = await client.pushBytes(
-        req,
+        pushBytesMessage(req),
         batch.map((w) => w.part),
       );
       let at = 0;
@@ -116,4 +110,24 @@ export class PushBatcher {
       for (const w of batch) w.reject(err);
     }
   }
+}
+
+/** The parts of a merged call as one part's lists, in order (plain loops: flatMap was a visible cost). */
+function joinParts(batch: readonly Waiting[]): Omit<PushPart, 'wire'> {
+  let n = 0;
+  for (const w of batch) n += w.part.traces.length;
+  const traces = new Array<Uint8Array>(n);
+  const ids = new Array<Uint8Array>(n);
+  const startSeconds = new Array<number>(n);
+  const endSeconds = new Array<number>(n);
+  let k = 0;
+  for (const { part } of batch) {
+    for (let i = 0; i < part.traces.length; i++, k++) {
+      traces[k] = part.traces[i]!;
+      ids[k] = part.ids[i]!;
+      startSeconds[k] = part.startSeconds[i]!;
+      endSeconds[k] = part.endSeconds[i]!;
+    }
+  }
+  return { traces, ids, startSeconds, endSeconds };
 }

@@ -93,6 +93,8 @@ describe('hand-written PushBytesRequest encoding', () => {
     ['a length past the end', Buffer.from([0x12, 0x10, 1, 2])],
     ['a truncated varint', Buffer.from([0x20, 0xff])],
     ['a packed list past the end', Buffer.from([0x22, 0x09, 1])],
+    ['a packed value running past its list', Buffer.from([0x22, 0x01, 0xff, 0x01])],
+    ['field number 0', Buffer.from([0x02, 0x00])],
   ])('refuses %s with INVALID_ARGUMENT', (_name, bytes) => {
     let err: unknown;
     try {

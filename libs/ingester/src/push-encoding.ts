@@ -20,6 +20,8 @@ const TAG_TRACES = (2 << 3) | WireType.LengthDelimited;
 const TAG_IDS = (3 << 3) | WireType.LengthDelimited;
 const TAG_START = (4 << 3) | WireType.LengthDelimited; // packed
 const TAG_END = (5 << 3) | WireType.LengthDelimited; // packed
+const TAG_START_VARINT = (4 << 3) | WireType.Varint; // unpacked, from other encoders
+const TAG_END_VARINT = (5 << 3) | WireType.Varint;
 
 function packedSize(values: readonly number[]): number {
   let n = 0;
@@ -123,44 +125,106 @@ export function pushBytesMessage(fields: Omit<PushBytesRequest, '$typeName' | '$
   return { $typeName: PushBytesRequestSchema.typeName, ...fields } satisfies MessageShape<typeof PushBytesRequestSchema>;
 }
 
+/** A tag read by `r` (field number << 3 | wire type), checked as BinaryReader.tag checks it, without its tuple. */
+function readTag(r: BinaryReader, buf: Uint8Array): number {
+  const start = r.pos;
+  const tag = r.uint32();
+  const read = r.pos - start;
+  if (read > 5 || (read === 5 && buf[r.pos - 1]! > 0x0f)) throw new Error('illegal tag: varint overflows uint32');
+  const no = tag >>> 3;
+  const wt = tag & 7;
+  if (no <= 0 || wt > 5) throw new Error(`illegal tag: field no ${no} wire type ${wt}`);
+  return tag;
+}
+
+/** Varints in buf[from, to): the bytes without the continuation bit. */
+function varintsIn(buf: Uint8Array, from: number, to: number): number {
+  let n = 0;
+  for (let i = from; i < to; i++) if (buf[i]! < 0x80) n++;
+  return n;
+}
+
+/** The end of a length-delimited field's value whose length `r` reads next (checked against the buffer). */
+function delimitedEnd(r: BinaryReader): number {
+  const end = r.uint32() + r.pos;
+  if (end > r.len) throw new RangeError('premature EOF');
+  return end;
+}
+
 /**
  * Reads a PushBytesRequest as protobuf-es's fromBinary would (unknown fields skipped, repeated scalars
- * packed or not), except that every `traces` and `ids` entry is a view into `buf`, not a copy. Malformed
- * bytes are INVALID_ARGUMENT.
+ * packed or not), except that every `traces` and `ids` entry is a view into `buf`, not a copy. Two passes:
+ * the first counts, so every list is allocated once at its size (a push carries ~190 traces to each
+ * replica: the lists grown by push, and a tuple per tag, were most of a receiving member's garbage).
+ * Malformed bytes are INVALID_ARGUMENT.
  */
 export function decodePushBytes(buf: Uint8Array): PushBytesRequest {
-  const traces: Uint8Array[] = [];
-  const ids: Uint8Array[] = [];
-  const startSeconds: number[] = [];
-  const endSeconds: number[] = [];
-  let tenant = '';
-  const r = new BinaryReader(buf);
   try {
+    let nTraces = 0;
+    let nIds = 0;
+    let nStart = 0;
+    let nEnd = 0;
+    const r = new BinaryReader(buf);
     while (r.pos < r.len) {
-      const [no, wt] = r.tag();
-      if (wt === WireType.LengthDelimited && (no === 2 || no === 3)) {
-        (no === 2 ? traces : ids).push(r.bytes());
-      } else if (no === 4 || no === 5) {
-        const list = no === 4 ? startSeconds : endSeconds;
-        if (wt === WireType.LengthDelimited) {
-          const end = r.uint32() + r.pos;
-          if (end > r.len) throw new RangeError('packed field past the end');
-          while (r.pos < end) list.push(r.uint32());
-        } else if (wt === WireType.Varint) {
-          list.push(r.uint32());
-        } else {
-          r.skip(wt, no);
-        }
-      } else if (no === 1 && wt === WireType.LengthDelimited) {
-        tenant = r.string();
+      const tag = readTag(r, buf);
+      if (tag === TAG_TRACES || tag === TAG_IDS) {
+        r.pos = delimitedEnd(r);
+        if (tag === TAG_TRACES) nTraces++;
+        else nIds++;
+      } else if (tag === TAG_START || tag === TAG_END) {
+        const end = delimitedEnd(r);
+        const n = varintsIn(buf, r.pos, end);
+        r.pos = end;
+        if (tag === TAG_START) nStart += n;
+        else nEnd += n;
+      } else if (tag === TAG_START_VARINT || tag === TAG_END_VARINT) {
+        r.uint32();
+        if (tag === TAG_START_VARINT) nStart++;
+        else nEnd++;
       } else {
-        r.skip(wt, no);
+        r.skip(tag & 7, tag >>> 3);
       }
     }
+    const traces = new Array<Uint8Array>(nTraces);
+    const ids = new Array<Uint8Array>(nIds);
+    const startSeconds = new Array<number>(nStart);
+    const endSeconds = new Array<number>(nEnd);
+    let tenant = '';
+    let t = 0;
+    let d = 0;
+    let st = 0;
+    let en = 0;
+    r.pos = 0;
+    while (r.pos < r.len) {
+      const tag = readTag(r, buf);
+      if (tag === TAG_TRACES || tag === TAG_IDS) {
+        const end = delimitedEnd(r);
+        const view = buf.subarray(r.pos, end);
+        r.pos = end;
+        if (tag === TAG_TRACES) traces[t++] = view;
+        else ids[d++] = view;
+      } else if (tag === TAG_START || tag === TAG_END) {
+        const end = delimitedEnd(r);
+        const list = tag === TAG_START ? startSeconds : endSeconds;
+        let k = tag === TAG_START ? st : en;
+        while (r.pos < end) list[k++] = r.uint32();
+        if (r.pos !== end) throw new RangeError('packed field past its length');
+        if (tag === TAG_START) st = k;
+        else en = k;
+      } else if (tag === TAG_START_VARINT) {
+        startSeconds[st++] = r.uint32();
+      } else if (tag === TAG_END_VARINT) {
+        endSeconds[en++] = r.uint32();
+      } else if (tag === TAG_TENANT) {
+        tenant = r.string();
+      } else {
+        r.skip(tag & 7, tag >>> 3);
+      }
+    }
+    return pushBytesMessage({ tenant, traces, ids, startSeconds, endSeconds });
   } catch (err) {
     throw new ConnectError(`malformed PushBytesRequest: ${err instanceof Error ? err.message : String(err)}`, Code.InvalidArgument);
   }
-  return pushBytesMessage({ tenant, traces, ids, startSeconds, endSeconds });
 }
 
 /** The wire form of a PushResponse (field 1 packed, as toBinary writes it). */
@@ -175,27 +239,45 @@ export function encodePushResponse(res: PushResponse): Uint8Array {
   return out;
 }
 
-/** Reads a PushResponse (packed or unpacked field 1; unknown fields skipped). */
+/** Reads a PushResponse (packed or unpacked field 1; unknown fields skipped), its list allocated once. */
 export function decodePushResponse(buf: Uint8Array): PushResponse {
-  const errorsByTrace: PushErrorReason[] = [];
-  const r = new BinaryReader(buf);
+  const TAG_PACKED = (1 << 3) | WireType.LengthDelimited;
+  const TAG_VARINT = (1 << 3) | WireType.Varint;
   try {
+    const r = new BinaryReader(buf);
+    let n = 0;
     while (r.pos < r.len) {
-      const [no, wt] = r.tag();
-      if (no === 1 && wt === WireType.LengthDelimited) {
-        const end = r.uint32() + r.pos;
-        if (end > r.len) throw new RangeError('packed field past the end');
-        while (r.pos < end) errorsByTrace.push(r.int32() as PushErrorReason);
-      } else if (no === 1 && wt === WireType.Varint) {
-        errorsByTrace.push(r.int32() as PushErrorReason);
+      const tag = readTag(r, buf);
+      if (tag === TAG_PACKED) {
+        const end = delimitedEnd(r);
+        n += varintsIn(buf, r.pos, end);
+        r.pos = end;
+      } else if (tag === TAG_VARINT) {
+        r.int32();
+        n++;
       } else {
-        r.skip(wt, no);
+        r.skip(tag & 7, tag >>> 3);
       }
     }
+    const errorsByTrace = new Array<PushErrorReason>(n);
+    let k = 0;
+    r.pos = 0;
+    while (r.pos < r.len) {
+      const tag = readTag(r, buf);
+      if (tag === TAG_PACKED) {
+        const end = delimitedEnd(r);
+        while (r.pos < end) errorsByTrace[k++] = r.int32() as PushErrorReason;
+        if (r.pos !== end) throw new RangeError('packed field past its length');
+      } else if (tag === TAG_VARINT) {
+        errorsByTrace[k++] = r.int32() as PushErrorReason;
+      } else {
+        r.skip(tag & 7, tag >>> 3);
+      }
+    }
+    return { $typeName: PushResponseSchema.typeName, errorsByTrace };
   } catch (err) {
     throw new ConnectError(`malformed PushResponse: ${err instanceof Error ? err.message : String(err)}`, Code.Internal);
   }
-  return { $typeName: PushResponseSchema.typeName, errorsByTrace };
 }
 
 /** The gRPC path of Pusher.PushBytes. */

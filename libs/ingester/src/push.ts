@@ -36,9 +36,11 @@ let admissionStamp = 0;
 export function admitTraces(inst: TenantInstance, head: HeadBlock, req: PushBytesRequest, limits: LimitsConfig): Admission {
   const n = req.traces.length;
   const errors: PushErrorReason[] = new Array<PushErrorReason>(n).fill(PushErrorReason.NO_ERROR);
-  const accepted: number[] = [];
-  const keys: number[] = [];
-  const entries: Array<TraceEntry | undefined> = [];
+  // Allocated once at the most they can hold and cut to size at the end (no growing by push per trace).
+  const accepted = new Array<number>(n);
+  const keys = new Array<number>(n);
+  const entries = new Array<TraceEntry | undefined>(n);
+  let count = 0;
   // Bytes of traces new to the block that this request adds, so two parts of one trace (merged pushes)
   // count once against the live-trace limit and together against the size limit. Made on first need.
   let fresh: Map<number, Fresh> | undefined;
@@ -79,10 +81,11 @@ export function admitTraces(inst: TenantInstance, head: HeadBlock, req: PushByte
       fresh.set(key, { id, bytes: size, next: fresh.get(key) });
       newLive++;
     }
-    accepted.push(i);
-    keys.push(key);
-    entries.push(e);
+    accepted[count] = i;
+    keys[count] = key;
+    entries[count++] = e;
   }
+  accepted.length = keys.length = entries.length = count;
   return { errors, accepted, keys, entries };
 }
 
@@ -93,12 +96,12 @@ function sameID(a: Uint8Array, b: Uint8Array): boolean {
 
 /** The WAL records of the accepted traces, with their time range when the sender gave it (0 otherwise). */
 export function walRecords(req: PushBytesRequest, accepted: readonly number[]): WalRecord[] {
-  return accepted.map((i) => ({
-    traceID: req.ids[i]!,
-    startSeconds: req.startSeconds[i] ?? 0,
-    endSeconds: req.endSeconds[i] ?? 0,
-    data: req.traces[i]!,
-  }));
+  const out = new Array<WalRecord>(accepted.length);
+  for (let k = 0; k < accepted.length; k++) {
+    const i = accepted[k]!;
+    out[k] = { traceID: req.ids[i]!, startSeconds: req.startSeconds[i] ?? 0, endSeconds: req.endSeconds[i] ?? 0, data: req.traces[i]! };
+  }
+  return out;
 }
 
 /**

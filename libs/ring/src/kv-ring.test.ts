@@ -153,6 +153,25 @@ describe('Ring.get: replication sets', () => {
     await ring.stop();
   });
 
+  test('a set asked for again follows heartbeats ageing past the timeout and every descriptor change', async () => {
+    let now = NOW;
+    const kv = new InMemoryKV({ now: () => now }).client(ringDescCodec);
+    await kv.cas('k', () => five().reduce((d, i) => d.withInstance(i), RingDesc.empty));
+    const ring = new Ring({ kv, key: 'k', replicationFactor: 3, heartbeatTimeoutMs: TIMEOUT, now: () => now });
+    await ring.start();
+    expect(ids(ring.get(150))).toEqual(['b', 'c', 'd']);
+    expect(ring.get(150)).toBe(ring.get(120)); // the same walk: one set
+    now = NOW + TIMEOUT; // exactly the timeout old: still healthy
+    expect(ids(ring.get(150))).toEqual(['b', 'c', 'd']);
+    now = NOW + TIMEOUT + 1; // every heartbeat now too old: nothing can take a write
+    expect(() => ring.get(150)).toThrow(RingUnavailableError);
+    await kv.cas('k', (d) => ['a', 'b', 'd', 'e'].reduce((x, id) => x!.withInstance({ ...x!.get(id)!, timestamp: now }), d));
+    expect(ids(ring.get(150))).toEqual(['b', 'd', 'e']); // c's heartbeat stayed old: walked past
+    await kv.cas('k', (d) => d!.withInstance({ ...d!.get('d')!, state: 'LEAVING' }));
+    expect(ids(ring.get(150))).toEqual(['b', 'e', 'a']);
+    await ring.stop();
+  });
+
   test('follows the KV store: a new instance is visible once written', async () => {
     const kv = new InMemoryKV({ now: () => NOW }).client(ringDescCodec);
     const ring = new Ring({ kv, key: 'k', replicationFactor: 1, heartbeatTimeoutMs: TIMEOUT, now: () => NOW });

@@ -56,6 +56,9 @@ export class Ring extends BasicService implements ReadRing {
   /** Distinct owners in `ownerIds` (computed when the tokens change: `get` runs once per trace pushed). */
   private distinctOwners = 0;
   private zoneAwareOf: RingDesc | undefined;
+  /** get()'s replication sets by start index and operation, for the descriptor `cachedOf`. */
+  private cachedOf: RingDesc | undefined;
+  private cached: Record<RingOperation, Array<{ set: ReplicationSet; from: number; until: number } | undefined>> = { write: [], read: [] };
   private zoneAwareCached = false;
   private unwatch: (() => void) | undefined;
   private readonly now: () => number;
@@ -158,11 +161,34 @@ export class Ring extends BasicService implements ReadRing {
   }
 
   get(token: number, op: RingOperation = 'write'): ReplicationSet {
+    const n = this.tokens.length;
+    if (n === 0) throw new RingUnavailableError(writeQuorum(this.opts.replicationFactor), 0, this.what);
+    // The walk depends only on where it starts, the descriptor and which instances are healthy: a set is
+    // reused until the descriptor changes or one of its instances' heartbeats ages past the timeout (the
+    // distributor asks once per trace of every push, with a few hundred start points in all).
+    const now = this.now();
+    if (this.cachedOf !== this.latest) {
+      this.cachedOf = this.latest;
+      this.cached = { write: [], read: [] };
+    }
+    const start = lowerBound(this.tokens, token >>> 0);
+    const hit = this.cached[op][start];
+    if (hit !== undefined && now >= hit.from && now <= hit.until) return hit.set;
+    const set = this.walk(start, op, now);
+    let until = Infinity;
+    if (this.opts.heartbeatTimeoutMs > 0) for (const i of set.instances) until = Math.min(until, i.timestamp + this.opts.heartbeatTimeoutMs);
+    this.cached[op][start] = { set, from: now, until };
+    return set;
+  }
+
+  /**
+   * The replication set of a walk from token index `start`. Instances found unhealthy stay so until the
+   * descriptor changes (time only ages heartbeats), the healthy ones until their heartbeat's deadline.
+   */
+  private walk(start: number, op: RingOperation, now: number): ReplicationSet {
     const rf = this.opts.replicationFactor;
     const quorum = writeQuorum(rf);
     const n = this.tokens.length;
-    if (n === 0) throw new RingUnavailableError(quorum, 0, this.what);
-    const now = this.now();
     const zoneAware = this.zoneAware();
     const extend = op === 'read' || (this.opts.extendWrites ?? true);
     const distinct = this.distinctOwners;
@@ -170,7 +196,6 @@ export class Ring extends BasicService implements ReadRing {
     // A handful of replicas: arrays beat sets here, and this runs once per trace of every push.
     const picked: InstanceDesc[] = [];
     const zones: string[] = [];
-    const start = lowerBound(this.tokens, token >>> 0);
     for (let k = 0; k < n && picked.length < want; k++) {
       const id = this.ownerIds[(start + k) % n]!;
       if (picked.some((p) => p.id === id)) continue;
