@@ -36,16 +36,24 @@ export interface SpanRingBuffers {
 }
 
 /**
- * One record as the reader gets it. The traces are views of the reader's own copy of the record, which the
- * next read() overwrites: process them before reading again.
+ * One record as the reader gets it: the reader's own copy of the record, which the next read() overwrites
+ * (and the record object with it): process it before reading again.
  */
-export interface RingRecord {
-  readonly tenant: string;
+export class RingRecord {
+  tenant = '';
   /** The tenant's overrides as JSON when they changed since its previous record. */
-  readonly overrides: string | undefined;
-  readonly traces: Uint8Array[];
+  overrides: string | undefined = undefined;
+  /** Trace i is data[ranges[2i], ranges[2i + 1]): offsets, not a view per trace (an object per trace). */
+  data = new Uint8Array(0);
+  ranges = new Int32Array(64);
+  count = 0;
   /** Bytes of span data (the traces' lengths added up). */
-  readonly bytes: number;
+  bytes = 0;
+
+  /** The traces as views of `data` (new views: for callers off the hot path). */
+  traces(): Uint8Array[] {
+    return Array.from({ length: this.count }, (_, i) => this.data.subarray(this.ranges[2 * i], this.ranges[2 * i + 1]));
+  }
 }
 
 /**
@@ -203,6 +211,8 @@ export class SpanRingReader extends RingView {
   /** Where records are copied to, reused (a new buffer per record kept the thread's GC busy). */
   private scratch = new Uint8Array(64 * 1024);
   private scratchView = new DataView(this.scratch.buffer);
+  /** The record read() returns, reused. */
+  private readonly record = new RingRecord();
 
   /** The next record, or undefined when the ring is empty. */
   read(): RingRecord | undefined {
@@ -236,16 +246,23 @@ export class SpanRingReader extends RingView {
       const overrides = overridesLength > 0 ? this.decoder.decode(rec.subarray(p, p + overridesLength)) : undefined;
       p += overridesLength;
       const rv = this.scratchView;
-      const traces: Uint8Array[] = [];
+      const out = this.record;
+      if (out.ranges.length < 2 * count) out.ranges = new Int32Array(2 * count);
       let bytes = 0;
       for (let i = 0; i < count; i++) {
         const n = rv.getUint32(p, true);
-        traces.push(rec.subarray(p + 4, p + 4 + n));
+        out.ranges[2 * i] = p + 4;
+        out.ranges[2 * i + 1] = p + 4 + n;
         bytes += n;
         p += 4 + n;
       }
       Atomics.store(this.control, TAIL, ((tail + size) >>> 0) | 0);
-      return { tenant, overrides, traces, bytes };
+      out.tenant = tenant;
+      out.overrides = overrides;
+      out.data = rec;
+      out.count = count;
+      out.bytes = bytes;
+      return out;
     }
     Atomics.store(this.control, TAIL, tail | 0);
     return undefined;
