@@ -75,6 +75,8 @@ export async function main(argv: string[]): Promise<void> {
     registry: new PromRegistry(),
     logger: nopLogger,
     instanceLabel: 'bench',
+    // As in a Stave whose remote-write endpoints send no exemplars (the ingest bench's sink).
+    exemplars: false,
     timers: false,
   });
   await generator.start();

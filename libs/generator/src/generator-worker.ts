@@ -27,6 +27,8 @@ const logger = new Logger('debug', 'json', {}, { write: (line) => post({ type: '
 const generator = new Generator({
   config: init.config,
   instanceLabel: init.instanceLabel,
+  // Encoded here for endpoints none of which sends exemplars: none are kept (encodeChunks would drop them).
+  exemplars: init.encodeMaxSamples === undefined || (init.encodeExemplars ?? true),
   overrides: (tenant) => overrides.get(tenant) ?? NONE,
   // Collections are encoded here, off the event loop that serves pushes, when remote write takes them so.
   appender: {

@@ -27,6 +27,8 @@ export interface GeneratorOptions {
   logger: Logger;
   /** The `__metrics_gen_instance` label of every series (default: the host name, as Tempo). */
   instanceLabel?: string;
+  /** Whether the registries' histograms keep exemplars (default true; see RegistryOptions.exemplars). */
+  exemplars?: boolean;
   now?: () => number;
   /** false in tests that drive collection and expiry by hand. */
   timers?: boolean;
@@ -108,6 +110,7 @@ export class Generator extends BasicService {
         metrics: this.metrics,
         logger: this.log.child({ tenant }),
         instanceLabel: this.opts.instanceLabel,
+        exemplars: this.opts.exemplars,
         now: this.opts.now,
         timers: this.opts.timers,
       });

@@ -60,6 +60,8 @@ export class RegistryHistogram implements Histogram, Metric {
     readonly name: string,
     buckets: readonly number[],
     private readonly hooks: SeriesHooks,
+    /** Whether observations keep their trace ID as the exemplar of their bucket. */
+    private readonly exemplars = true,
     /** The exemplar label that carries the trace ID (Tempo's trace_id_label_name, default traceID). */
     private readonly traceIDLabel = 'traceID',
   ) {
@@ -77,7 +79,7 @@ export class RegistryHistogram implements Histogram, Metric {
     if (!s) return;
     this.scratch[0] = value;
     const i = this.observeSeries(s, this.scratch, 0, multiplier);
-    if (i >= 0 && traceID !== '') {
+    if (i >= 0 && traceID !== '' && this.exemplars) {
       (s.exStrings ??= [])[i] = traceID;
       s.exState[i] = EX_STRING;
       s.exValue[i] = value;
@@ -119,7 +121,7 @@ export class RegistryHistogram implements Histogram, Metric {
    */
   observeWithTraceId(s: HistogramSeries, values: Float64Array, at: number, multiplier: number, buf: Uint8Array, idStart: number, idEnd: number): void {
     const i = this.observeSeries(s, values, at, multiplier);
-    if (i < 0) return;
+    if (i < 0 || !this.exemplars) return;
     const value = values[at]!;
     let nonZero = false;
     for (let p = idStart; p < idEnd; p++) if (buf[p] !== 0) nonZero = true;

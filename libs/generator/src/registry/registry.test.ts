@@ -119,6 +119,15 @@ describe('registry', () => {
     expect(bucketValues()).toEqual(want);
   });
 
+  it('keeps no exemplars when told none are sent, with the same values', () => {
+    const { reg } = setup({ exemplars: false });
+    const h = reg.newHistogram('latency', [0.1]);
+    h.observe(reg.labels(['service'], ['a']), 0.05, 'aa');
+    const got = reg.collect();
+    expect(got.some((s) => s.exemplars !== undefined)).toBe(false);
+    expect(got.map((s) => s.samples.at(-1)!.value)).toEqual([0.05, 1, 1, 1]);
+  });
+
   it('prints bucket bounds as Go FormatFloat does', () => {
     expect([0.002, 16.384, 1, 100, 1e-7, 1e21, Infinity].map(formatFloat)).toEqual([
       '0.002',
