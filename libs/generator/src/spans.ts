@@ -468,7 +468,8 @@ export function anyValueString(buf: Uint8Array, start: number, end: number): str
     if (tag === 0x18 && end - start <= 8) return String(readVarint(buf, start + 1, end));
     if (tag === 0x21 && end - start === 9) return formatFloat(Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength).readDoubleLE(start + 1));
   }
-  return stringifyAnyValue(fromBinary(AnyValueSchema, buf.subarray(start, end)));
+  // A copy (slice): the bytes may be the span ring's shared memory, which the decoder's TextDecoder refuses.
+  return stringifyAnyValue(fromBinary(AnyValueSchema, buf.slice(start, end)));
 }
 
 /**
@@ -499,7 +500,7 @@ export function spanMultiplier(batch: SpanBatch, i: number, key: Buffer): number
       pos = at;
     }
     if (!matched || vS < 0) continue;
-    const v = fromBinary(AnyValueSchema, buf.subarray(vS, vE)).value;
+    const v = fromBinary(AnyValueSchema, buf.slice(vS, vE)).value; // a copy: see anyValueString
     if (v.case === 'doubleValue' && v.value > 0) m = 1 / v.value;
   }
   return m;
