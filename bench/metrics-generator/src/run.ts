@@ -117,6 +117,8 @@ interface Run {
   p99: number;
   /** Fixed rate: how far behind its schedule the sender was at the end (0 when it kept up). */
   behindMs?: number;
+  /** Pushes that failed, by kind (`HTTP 503`, `TIMEOUT`, ...). */
+  errors: Record<string, number>;
   loadAvgBefore: number;
   loadAvgAfter: number;
   /** CPU seconds the Stave process used during the load, all threads and its main thread (the event loop). */
@@ -189,10 +191,17 @@ async function runOne(o: Options, sink: Sink, pool: Pool, rounds: number, method
       const main0 = threadCpuSeconds(stave.pid);
       const threadCpu0 = mode === 'on' ? await metricSum(stave.httpPort, 'stave_metrics_generator_thread_cpu_seconds') : 0;
       const label = `${method === 'closed' ? 'closed loop' : `${fmtInt(rate)} spans/s`}, generator ${mode}`;
-      let stats: Pick<Run, 'sentSpans' | 'ackedSpans' | 'spansPerSec' | 'p50' | 'p99' | 'behindMs'>;
+      let stats: Pick<Run, 'sentSpans' | 'ackedSpans' | 'spansPerSec' | 'p50' | 'p99' | 'behindMs' | 'errors'>;
       if (method === 'closed') {
         const load = await runLoad(pool, { host: '127.0.0.1', port: stave.otlpHttpPort, concurrency: o.concurrency, rounds, label, progress: o.progress });
-        stats = { sentSpans: load.sentSpans, ackedSpans: load.ackedSpans, spansPerSec: load.spansPerSec, p50: load.latency.p50, p99: load.latency.p99 };
+        stats = {
+          sentSpans: load.sentSpans,
+          ackedSpans: load.ackedSpans,
+          spansPerSec: load.spansPerSec,
+          p50: load.latency.p50,
+          p99: load.latency.p99,
+          errors: load.errors,
+        };
       } else {
         const s = await runSustained(pool, {
           host: '127.0.0.1',
@@ -214,6 +223,7 @@ async function runOne(o: Options, sink: Sink, pool: Pool, rounds: number, method
           p50: s.latency.p50,
           p99: s.latency.p99,
           behindMs: last?.behindMs ?? 0,
+          errors: s.errors,
         };
       }
       const run: Run = {
@@ -278,6 +288,10 @@ async function runAll(o: Options): Promise<{ runs: Run[]; capacity: number; rate
   }
 }
 
+const fmtErrors = (errors: Record<string, number>): string => {
+  const e = Object.entries(errors);
+  return e.length ? ` (failed: ${e.map(([k, n]) => `${k} ×${n}`).join(', ')})` : '';
+};
 const fmtUs = (secondsPerSpan: number): string => `${(secondsPerSpan * 1e6).toFixed(1)} µs`;
 const fmtRatio = (x: number): string => (Number.isFinite(x) ? x.toFixed(3) : 'n/a');
 
@@ -341,11 +355,11 @@ function markdown(o: Options, runs: Run[], capacity: number, rate: number): stri
         ]
       : []),
     '',
-    '| run | method | mode | spans/s | p50 | p99 | CPU s (main thread) | acked / sent | load avg | generator: spans received at end of load / after drain, pushes dropped, thread CPU s, samples sent, remote writes during load / in all |',
+    '| run | method | mode | spans/s | p50 | p99 | CPU s (main thread) | acked / sent (failed pushes) | load avg | generator: spans received at end of load / after drain, pushes dropped, thread CPU s, samples sent, remote writes during load / in all |',
     '|---|---|---|---|---|---|---|---|---|---|',
     ...runs.map(
       (r, i) =>
-        `| ${i + 1} | ${r.method === 'closed' ? 'closed loop' : `${fmtInt(rate)}/s${r.behindMs ? ` (${fmtMs(r.behindMs)} behind)` : ''}`} | ${r.mode} | ${fmtInt(r.spansPerSec)} | ${fmtMs(r.p50)} | ${fmtMs(r.p99)} | ${r.cpuSeconds.toFixed(1)} (${r.mainCpuSeconds.toFixed(1)}) | ${fmtInt(r.ackedSpans)} / ${fmtInt(r.sentSpans)} | ${r.loadAvgBefore.toFixed(1)}→${r.loadAvgAfter.toFixed(1)} | ${
+        `| ${i + 1} | ${r.method === 'closed' ? 'closed loop' : `${fmtInt(rate)}/s${r.behindMs ? ` (${fmtMs(r.behindMs)} behind)` : ''}`} | ${r.mode} | ${fmtInt(r.spansPerSec)} | ${fmtMs(r.p50)} | ${fmtMs(r.p99)} | ${r.cpuSeconds.toFixed(1)} (${r.mainCpuSeconds.toFixed(1)}) | ${fmtInt(r.ackedSpans)} / ${fmtInt(r.sentSpans)}${fmtErrors(r.errors)} | ${r.loadAvgBefore.toFixed(1)}→${r.loadAvgAfter.toFixed(1)} | ${
           r.generator
             ? `${fmtInt(r.generator.spansAtEnd)} / ${fmtInt(r.generator.spansReceived)}, ${r.generator.forwardFailures}, ${r.generator.threadCpuSeconds.toFixed(2)}, ${fmtInt(r.generator.samplesSent)}, ${r.generator.sinkRequestsDuringLoad} / ${r.generator.sinkRequests}`
             : '—'
