@@ -1,31 +1,44 @@
 // Push latency with the metrics-generator on and off (issue 13, acceptance 3): the ingest bench's load
-// (bench/src: the same seeded workload, load generator and generated config) sent to a fresh
-// `bin/stave -target=all` per run, alternately with the tenant's processors off and on
+// (bench/src: the same seeded workload, load generators and generated config) sent to a fresh
+// `bin/stave -target=all` per run, with the tenant's processors off and on
 // (`overrides.defaults.metrics_generator.processors: [service-graphs, span-metrics]`), in one invocation.
 // With them on, the distributor forwards every push to the in-process generator, which builds span metrics
 // and service-graph edges and remote-writes its series every `collection_interval` to a sink in this
 // process that reads each request and answers 204 (remote write without a Prometheus's own CPU cost on the
-// shared machine). Runs alternate off/on, on/off, ... so drift in the machine's load hits both modes; each
-// mode's p99 is the median over its runs, and the headline is on ÷ off (target < 1.10). In `-target=all` the
+// shared machine).
+//
+// The acceptance measurement is at a fixed offered rate, the load a user runs: push latency at saturation
+// measures capacity, not the write path (see docs/metrics-generator.md, "Cost on the write path"):
+//   1. Capacity: closed-loop runs (pushes sent as fast as they are answered, `--concurrency` at a time),
+//      `--closed-pairs` off/on pairs. The median off rate is this machine's capacity; the on ÷ off ratios of
+//      these runs are reported as the generator's capacity cost, not as the target.
+//   2. Latency: `--pairs` off/on pairs at a fixed offered rate (`--rate-fraction` of the capacity, 0.5 by
+//      default, or `--rate`), open loop (bench/src/sustained.ts: requests sent on a schedule, not when the
+//      previous one is answered), each `--duration-s` long (≥ 20 s, so the generator's collections and
+//      remote writes happen during the load). Each mode's p99 is the median over its runs; the headline is
+//      on ÷ off (target < 1.10).
+// Pairs alternate off/on, on/off, ... so drift in the machine's load hits both modes. In `-target=all` the
 // generator's thread runs at the lowest scheduling priority, so under load it may lag or drop pushes (its
 // queues are bounded): each run with it on also reports how many spans it processed, by the end of the load
-// and once its queues drained, how many pushes were dropped, and its thread's CPU time.
+// and once its queues drained, how many pushes were dropped, its thread's CPU time, and the remote writes
+// sent during the load.
 //
 //   make bench-metrics-generator ARGS="--out bench/results/metrics-generator.md"
 //   node_modules/.bin/tsc -b bench/metrics-generator && node bench/metrics-generator/dist/run.js --help
 //
 // Imports built code by path (bench/metrics-generator is not a workspace package), as bench/compaction does.
 
-import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { ArgError, boolArg, intArg, parseArgs } from '../../../bench/dist/args.js';
-import { DEFAULTS, planRounds, runLoad, type LoadResult } from '../../../bench/dist/loadgen.js';
-import { machineInfo, processCpuSeconds } from '../../../bench/dist/machine.js';
+import { DEFAULTS, planRounds, runLoad } from '../../../bench/dist/loadgen.js';
+import { machineInfo, processCpuSeconds, threadCpuSeconds } from '../../../bench/dist/machine.js';
 import { fmtInt, fmtMs } from '../../../bench/dist/stats.js';
 import { BENCH_CONFIG_YAML, profiledBin, startStave } from '../../../bench/dist/stave-process.js';
-import { generatePool } from '../../../bench/dist/workload.js';
+import { runSustained } from '../../../bench/dist/sustained.js';
+import { generatePool, type Pool } from '../../../bench/dist/workload.js';
 
 const PROCESSORS = ['    metrics_generator:', '      processors: [service-graphs, span-metrics]'];
 
@@ -70,13 +83,6 @@ async function startSink(): Promise<{ url: string; requests: () => number; bytes
   };
 }
 
-/** CPU seconds the process's main thread (its event loop) has used: /proc/<pid>/task/<pid>/stat. */
-function mainThreadCpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/task/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12])) / 100;
-}
-
 /** Sum of a metric's series on a /metrics page. */
 async function metricSum(httpPort: number, name: string): Promise<number> {
   const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`, { signal: AbortSignal.timeout(10_000) })).text();
@@ -97,9 +103,22 @@ async function settled(read: () => Promise<number>): Promise<number> {
   return last;
 }
 
+type Mode = 'off' | 'on';
+type Method = 'closed' | 'fixed';
+
 interface Run {
-  mode: 'off' | 'on';
-  load: LoadResult;
+  method: Method;
+  mode: Mode;
+  /** Closed loop: the pool's spans; fixed rate: the spans offered on schedule. */
+  sentSpans: number;
+  ackedSpans: number;
+  spansPerSec: number;
+  p50: number;
+  p99: number;
+  /** Fixed rate: how far behind its schedule the sender was at the end (0 when it kept up). */
+  behindMs?: number;
+  /** Pushes that failed, by kind (`HTTP 503`, `TIMEOUT`, ...). */
+  errors: Record<string, number>;
   loadAvgBefore: number;
   loadAvgAfter: number;
   /** CPU seconds the Stave process used during the load, all threads and its main thread (the event loop). */
@@ -108,7 +127,8 @@ interface Run {
   /**
    * With the generator on: the spans it had received when the load ended and once its queues drained
    * (it runs at the lowest priority, so it may lag under load), the distributor's forwarding failures
-   * (pushes dropped on a full queue), its thread's CPU time, and what remote write sent.
+   * (pushes dropped on a full queue), its thread's CPU time, what remote write sent, and how many remote
+   * writes reached the sink during the load and in all.
    */
   generator?: {
     spansAtEnd: number;
@@ -116,6 +136,7 @@ interface Run {
     forwardFailures: number;
     threadCpuSeconds: number;
     samplesSent: number;
+    sinkRequestsDuringLoad: number;
     sinkRequests: number;
   };
 }
@@ -126,9 +147,16 @@ interface Options {
   batchSpans: number;
   seed: number;
   poolSpans: number;
+  closedPairs: number;
   pairs: number;
+  /** Offered spans/s of the fixed-rate runs; undefined: `rateFraction` of the measured capacity. */
+  rate?: number;
+  rateFraction: number;
+  durationS: number;
+  /** Most requests in flight at the fixed rate (the schedule waits beyond it and reports how far behind). */
+  openConcurrency: number;
   collectionInterval: string;
-  /** Run each Stave under `node --cpu-prof`, its profiles in `<profileDir>/<run>-<mode>/`. */
+  /** Run each Stave under `node --cpu-prof`, its profiles in `<profileDir>/<run>-<method>-<mode>/`. */
   profileDir?: string;
   note?: string;
   progress: boolean;
@@ -140,117 +168,200 @@ const median = (xs: number[]): number => {
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 };
 
-async function runAll(o: Options): Promise<Run[]> {
+/** Off/on, on/off, ...: drift in the machine's load hits both modes. */
+const pairModes = (pair: number): Mode[] => (pair % 2 === 0 ? ['off', 'on'] : ['on', 'off']);
+
+interface Sink {
+  url: string;
+  requests: () => number;
+}
+
+/** One run on a fresh Stave: closed loop over the pool's rounds, or `rate` spans/s for `durationS`. */
+async function runOne(o: Options, sink: Sink, pool: Pool, rounds: number, method: Method, mode: Mode, rate: number, index: number): Promise<Run> {
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'stave-bench-mgen-'));
+  try {
+    const configFile = path.join(dataDir, 'stave.yaml');
+    writeFileSync(configFile, configYaml(mode === 'on', sink.url, o.collectionInterval));
+    const bin = o.profileDir ? profiledBin(path.join(o.profileDir, `${index}-${method}-${mode}`)) : undefined;
+    const stave = await startStave({ dataDir, configFile, bin, extraArgs: [`-metrics-generator.storage.path=${path.join(dataDir, 'generator')}`] });
+    try {
+      const sinkBefore = sink.requests();
+      const loadAvgBefore = os.loadavg()[0]!;
+      const cpu0 = processCpuSeconds(stave.pid);
+      const main0 = threadCpuSeconds(stave.pid);
+      const threadCpu0 = mode === 'on' ? await metricSum(stave.httpPort, 'stave_metrics_generator_thread_cpu_seconds') : 0;
+      const label = `${method === 'closed' ? 'closed loop' : `${fmtInt(rate)} spans/s`}, generator ${mode}`;
+      let stats: Pick<Run, 'sentSpans' | 'ackedSpans' | 'spansPerSec' | 'p50' | 'p99' | 'behindMs' | 'errors'>;
+      if (method === 'closed') {
+        const load = await runLoad(pool, { host: '127.0.0.1', port: stave.otlpHttpPort, concurrency: o.concurrency, rounds, label, progress: o.progress });
+        stats = {
+          sentSpans: load.sentSpans,
+          ackedSpans: load.ackedSpans,
+          spansPerSec: load.spansPerSec,
+          p50: load.latency.p50,
+          p99: load.latency.p99,
+          errors: load.errors,
+        };
+      } else {
+        const s = await runSustained(pool, {
+          host: '127.0.0.1',
+          port: stave.otlpHttpPort,
+          metricsPort: stave.httpPort,
+          pid: stave.pid,
+          rate,
+          durationMs: o.durationS * 1000,
+          windowMs: 5000,
+          concurrency: o.openConcurrency,
+          progress: o.progress,
+          log: o.log,
+        });
+        const last = s.windows[s.windows.length - 1];
+        stats = {
+          sentSpans: s.offeredSpans,
+          ackedSpans: s.ackedSpans,
+          spansPerSec: s.achievedSpansPerSec,
+          p50: s.latency.p50,
+          p99: s.latency.p99,
+          behindMs: last?.behindMs ?? 0,
+          errors: s.errors,
+        };
+      }
+      const run: Run = {
+        method,
+        mode,
+        ...stats,
+        loadAvgBefore,
+        loadAvgAfter: os.loadavg()[0]!,
+        cpuSeconds: processCpuSeconds(stave.pid) - cpu0,
+        mainCpuSeconds: threadCpuSeconds(stave.pid) - main0,
+      };
+      if (mode === 'on') {
+        const sinkRequestsDuringLoad = sink.requests() - sinkBefore;
+        const received = () => metricSum(stave.httpPort, 'tempo_metrics_generator_spans_received_total');
+        const spansAtEnd = await received();
+        const spansReceived = await settled(received);
+        run.generator = {
+          spansAtEnd,
+          spansReceived,
+          // From before the load until its queues drained: all the work it did for this run's spans.
+          threadCpuSeconds: (await metricSum(stave.httpPort, 'stave_metrics_generator_thread_cpu_seconds')) - threadCpu0,
+          forwardFailures: await metricSum(stave.httpPort, 'tempo_distributor_metrics_generator_pushes_failures_total'),
+          samplesSent: await metricSum(stave.httpPort, 'prometheus_remote_storage_samples_total'),
+          sinkRequestsDuringLoad,
+          sinkRequests: sink.requests() - sinkBefore,
+        };
+      }
+      o.log(
+        `${label}: ${fmtInt(run.spansPerSec)} spans/s, push p50 ${fmtMs(run.p50)} p99 ${fmtMs(run.p99)}, CPU ${fmtUs(run.cpuSeconds / run.ackedSpans)}/span, load average ${run.loadAvgBefore.toFixed(1)} → ${run.loadAvgAfter.toFixed(1)}` +
+          (run.generator
+            ? `; generator received ${fmtInt(run.generator.spansReceived)} spans, ${run.generator.forwardFailures} pushes dropped, ${run.generator.sinkRequestsDuringLoad} remote writes during the load`
+            : ''),
+      );
+      return run;
+    } finally {
+      await stave.stop();
+    }
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+async function runAll(o: Options): Promise<{ runs: Run[]; capacity: number; rate: number }> {
   const plan = planRounds(o.traces, o.poolSpans);
   o.log(`generating ${fmtInt(plan.poolTraces)} traces (seed ${o.seed})...`);
   const pool = generatePool({ seed: o.seed, traces: plan.poolTraces, batchSpans: o.batchSpans, nowMs: Date.now() });
   const sink = await startSink();
   const runs: Run[] = [];
   try {
-    for (let pair = 0; pair < o.pairs; pair++) {
-      const modes: Array<'off' | 'on'> = pair % 2 === 0 ? ['off', 'on'] : ['on', 'off'];
-      for (const mode of modes) {
-        const dataDir = mkdtempSync(path.join(os.tmpdir(), 'stave-bench-mgen-'));
-        try {
-          const configFile = path.join(dataDir, 'stave.yaml');
-          writeFileSync(configFile, configYaml(mode === 'on', sink.url, o.collectionInterval));
-          const bin = o.profileDir ? profiledBin(path.join(o.profileDir, `${runs.length + 1}-${mode}`)) : undefined;
-          const stave = await startStave({ dataDir, configFile, bin, extraArgs: [`-metrics-generator.storage.path=${path.join(dataDir, 'generator')}`] });
-          try {
-            const sinkBefore = sink.requests();
-            const loadAvgBefore = os.loadavg()[0]!;
-            const cpu0 = processCpuSeconds(stave.pid);
-            const main0 = mainThreadCpuSeconds(stave.pid);
-            const threadCpu0 = mode === 'on' ? await metricSum(stave.httpPort, 'stave_metrics_generator_thread_cpu_seconds') : 0;
-            const load = await runLoad(pool, {
-              host: '127.0.0.1',
-              port: stave.otlpHttpPort,
-              concurrency: o.concurrency,
-              rounds: plan.rounds,
-              label: `generator ${mode}`,
-              progress: o.progress,
-            });
-            const run: Run = {
-              mode,
-              load,
-              loadAvgBefore,
-              loadAvgAfter: os.loadavg()[0]!,
-              cpuSeconds: processCpuSeconds(stave.pid) - cpu0,
-              mainCpuSeconds: mainThreadCpuSeconds(stave.pid) - main0,
-            };
-            if (mode === 'on') {
-              const received = () => metricSum(stave.httpPort, 'tempo_metrics_generator_spans_received_total');
-              const spansAtEnd = await received();
-              const spansReceived = await settled(received);
-              run.generator = {
-                spansAtEnd,
-                spansReceived,
-                // From before the load until its queues drained: all the work it did for this run's spans.
-                threadCpuSeconds: (await metricSum(stave.httpPort, 'stave_metrics_generator_thread_cpu_seconds')) - threadCpu0,
-                forwardFailures: await metricSum(stave.httpPort, 'tempo_distributor_metrics_generator_pushes_failures_total'),
-                samplesSent: await metricSum(stave.httpPort, 'prometheus_remote_storage_samples_total'),
-                sinkRequests: sink.requests() - sinkBefore,
-              };
-            }
-            runs.push(run);
-            o.log(
-              `generator ${mode}: ${fmtInt(load.spansPerSec)} spans/s, push p50 ${fmtMs(load.latency.p50)} p99 ${fmtMs(load.latency.p99)}, load average ${run.loadAvgBefore.toFixed(1)} → ${run.loadAvgAfter.toFixed(1)}` +
-                (run.generator ? `; generator received ${fmtInt(run.generator.spansReceived)} spans, ${run.generator.sinkRequests} remote writes` : ''),
-            );
-          } finally {
-            await stave.stop();
-          }
-        } finally {
-          rmSync(dataDir, { recursive: true, force: true });
-        }
-      }
-    }
+    for (let pair = 0; pair < o.closedPairs; pair++)
+      for (const mode of pairModes(pair)) runs.push(await runOne(o, sink, pool, plan.rounds, 'closed', mode, 0, runs.length + 1));
+    const closedOff = runs.filter((r) => r.mode === 'off').map((r) => r.spansPerSec);
+    const capacity = closedOff.length ? median(closedOff) : NaN;
+    const rate = o.rate ?? Math.round(o.rateFraction * capacity);
+    if (o.pairs > 0 && !(rate > 0)) throw new ArgError('a fixed rate needs --rate, or --closed-pairs ≥ 1 to measure the capacity it is a fraction of');
+    if (o.pairs > 0) o.log(`capacity (closed loop, generator off): ${fmtInt(capacity)} spans/s; fixed-rate runs at ${fmtInt(rate)} spans/s`);
+    for (let pair = 0; pair < o.pairs; pair++)
+      for (const mode of pairModes(pair)) runs.push(await runOne(o, sink, pool, plan.rounds, 'fixed', mode, rate, runs.length + 1));
+    return { runs, capacity, rate };
   } finally {
     await sink.close();
   }
-  return runs;
 }
 
-function markdown(o: Options, runs: Run[]): string {
+const fmtErrors = (errors: Record<string, number>): string => {
+  const e = Object.entries(errors);
+  return e.length ? ` (failed: ${e.map(([k, n]) => `${k} ×${n}`).join(', ')})` : '';
+};
+const fmtUs = (secondsPerSpan: number): string => `${(secondsPerSpan * 1e6).toFixed(1)} µs`;
+const fmtRatio = (x: number): string => (Number.isFinite(x) ? x.toFixed(3) : 'n/a');
+
+/** Summary rows (mode medians and on ÷ off) for the runs of one method. */
+function summaryRows(runs: Run[], method: Method, what: string, target: boolean): string[] {
+  const of = (mode: Mode) => runs.filter((r) => r.method === method && r.mode === mode);
+  const med = (mode: Mode, f: (r: Run) => number) => median(of(mode).map(f));
+  const row = (name: string, f: (r: Run) => number, fmt: (v: number) => string, t = '') => {
+    const off = med('off', f);
+    const on = med('on', f);
+    return `| ${what}: ${name} | ${fmt(off)} | ${fmt(on)} | ${fmtRatio(on / off)}${t && (on / off < 1.1 ? ' ✓' : ' ✗')} | ${t} |`;
+  };
+  if (!of('off').length || !of('on').length) return [];
+  return [
+    row('push p99 (median of runs)', (r) => r.p99, fmtMs, target ? '< 1.10' : ''),
+    row('push p50 (median of runs)', (r) => r.p50, fmtMs),
+    row('spans/s acknowledged (median of runs)', (r) => r.spansPerSec, fmtInt),
+    row('Stave CPU per span, all threads (median of runs)', (r) => r.cpuSeconds / r.ackedSpans, fmtUs),
+    row('of which the main thread (event loop)', (r) => r.mainCpuSeconds / r.ackedSpans, fmtUs),
+  ];
+}
+
+function markdown(o: Options, runs: Run[], capacity: number, rate: number): string {
   const m = machineInfo();
-  const of = (mode: 'off' | 'on') => runs.filter((r) => r.mode === mode);
-  const p99 = (mode: 'off' | 'on') => median(of(mode).map((r) => r.load.latency.p99));
-  const p50 = (mode: 'off' | 'on') => median(of(mode).map((r) => r.load.latency.p50));
-  const rate = (mode: 'off' | 'on') => median(of(mode).map((r) => r.load.spansPerSec));
-  const cpu = (mode: 'off' | 'on') => median(of(mode).map((r) => r.cpuSeconds / r.load.ackedSpans));
-  const mainCpu = (mode: 'off' | 'on') => median(of(mode).map((r) => r.mainCpuSeconds / r.load.ackedSpans));
-  const fmtUs = (secondsPerSpan: number) => `${(secondsPerSpan * 1e6).toFixed(1)} µs`;
-  const ratio = p99('on') / p99('off');
-  const onRuns = of('on').filter((r) => r.generator);
-  const gen = onRuns.map((r) => r.generator!);
-  const share = (k: 'spansAtEnd' | 'spansReceived') => `${(100 * median(onRuns.map((r) => r.generator![k] / r.load.ackedSpans))).toFixed(1)}%`;
-  const spans = runs[0]?.load.sentSpans ?? 0;
+  const fixed = runs.filter((r) => r.method === 'fixed');
+  const onRuns = runs.filter((r) => r.generator);
+  const gen = (rs: Run[]) => rs.filter((r) => r.generator).map((r) => r.generator!);
+  const share = (k: 'spansAtEnd' | 'spansReceived') => `${(100 * median(onRuns.map((r) => r.generator![k] / r.ackedSpans))).toFixed(1)}%`;
+  // Per pair (adjacent off and on runs at the same rate): on ÷ off of p99.
+  const pairRatios: number[] = [];
+  for (let i = 0; i + 1 < fixed.length; i += 2) {
+    const [a, b] = [fixed[i]!, fixed[i + 1]!];
+    const [off, on] = a.mode === 'off' ? [a, b] : [b, a];
+    pairRatios.push(on.p99 / off.p99);
+  }
+  const closedSpans = runs.find((r) => r.method === 'closed')?.sentSpans ?? 0;
   const lines = [
-    `### Push latency, metrics-generator off vs on — ${m.date}`,
+    `### Push latency, metrics-generator off vs on, at a fixed offered rate — ${m.date}`,
     '',
     `- machine: ${m.nproc} CPUs (${m.cpuModel}), ${(m.totalMemBytes / 1024 ** 3).toFixed(1)} GiB RAM, node ${m.node}, ${m.platform}${m.git ? `, commit ${m.git}` : ''}`,
-    `- load average (1 min) around the runs: ${runs.map((r) => `${r.mode} ${r.loadAvgBefore.toFixed(1)}→${r.loadAvgAfter.toFixed(1)}`).join(', ')}`,
-    `- workload: the ingest bench's (seed ${o.seed}), ${fmtInt(spans)} spans per run in requests of ≤ ${o.batchSpans} spans, concurrency ${o.concurrency}; ${o.pairs} pairs of runs, each on a fresh \`bin/stave -target=all\`; generator on: both processors for the tenant, collection every ${o.collectionInterval}, remote write to an in-harness sink (204)`,
-    `- command: \`make bench-metrics-generator ARGS="${process.argv.slice(2).join(' ')}"\``,
+    `- load average (1 min) around the runs: ${runs.map((r) => `${r.method === 'closed' ? 'closed ' : ''}${r.mode} ${r.loadAvgBefore.toFixed(1)}→${r.loadAvgAfter.toFixed(1)}`).join(', ')}`,
+    `- workload: the ingest bench's (seed ${o.seed}) in requests of ≤ ${o.batchSpans} spans, each run on a fresh \`bin/stave -target=all\`; generator on: both processors for the tenant, collection every ${o.collectionInterval}, remote write to an in-harness sink (204)`,
+    `- capacity: ${o.closedPairs} closed-loop pair(s) (${fmtInt(closedSpans)} spans per run, concurrency ${o.concurrency}); generator off: ${fmtInt(capacity)} spans/s (median)`,
+    `- fixed rate: ${o.pairs} off/on pair(s) at ${fmtInt(rate)} spans/s offered (${o.rate === undefined ? `${o.rateFraction} × capacity` : '--rate'}), open loop for ${o.durationS} s each, at most ${o.openConcurrency} requests in flight; p99 on ÷ off per pair: ${pairRatios.map(fmtRatio).join(', ') || 'n/a'} (median ${fmtRatio(median(pairRatios))})`,
+    `- command: \`node bench/metrics-generator/dist/run.js ${process.argv.slice(2).join(' ')}\``,
     ...(o.note ? [`- note: ${o.note}`] : []),
     '',
     '| | generator off | generator on | on ÷ off | target |',
     '|---|---|---|---|---|',
-    `| push p99 (median of runs) | ${fmtMs(p99('off'))} | ${fmtMs(p99('on'))} | ${ratio.toFixed(3)}${ratio < 1.1 ? ' ✓' : ' ✗'} | < 1.10 |`,
-    `| push p50 (median of runs) | ${fmtMs(p50('off'))} | ${fmtMs(p50('on'))} | ${(p50('on') / p50('off')).toFixed(3)} | |`,
-    `| ingest spans/s (median of runs) | ${fmtInt(rate('off'))} | ${fmtInt(rate('on'))} | ${(rate('on') / rate('off')).toFixed(3)} | |`,
-    `| Stave CPU per span during the load, all threads (median of runs) | ${fmtUs(cpu('off'))} | ${fmtUs(cpu('on'))} | ${(cpu('on') / cpu('off')).toFixed(3)} | |`,
-    `| of which the main thread (event loop) | ${fmtUs(mainCpu('off'))} | ${fmtUs(mainCpu('on'))} | ${(mainCpu('on') / mainCpu('off')).toFixed(3)} | |`,
-    `| generator: spans processed ÷ acked, at the end of the load / after its queues drained (median of runs) | | ${share('spansAtEnd')} / ${share('spansReceived')} | | |`,
-    `| generator thread CPU per span processed (median of runs) | | ${fmtUs(median(gen.map((g) => g.threadCpuSeconds / Math.max(1, g.spansReceived))))} | | |`,
+    ...summaryRows(runs, 'fixed', `at ${fmtInt(rate)} spans/s`, true),
+    ...(fixed.some((r) => r.generator)
+      ? [
+          `| at ${fmtInt(rate)} spans/s: generator thread CPU per span processed (median of runs) | | ${fmtUs(median(gen(fixed).map((g) => g.threadCpuSeconds / Math.max(1, g.spansReceived))))} | | |`,
+          `| at ${fmtInt(rate)} spans/s: pushes dropped by forwarding (all runs) / remote writes during the load (median of runs) | | ${gen(fixed).reduce((a, g) => a + g.forwardFailures, 0)} / ${median(gen(fixed).map((g) => g.sinkRequestsDuringLoad))} | | |`,
+        ]
+      : []),
+    ...summaryRows(runs, 'closed', 'capacity cost (closed loop, saturating)', false),
+    ...(onRuns.length
+      ? [
+          `| generator: spans processed ÷ acked, at the end of the load / after its queues drained (median of all runs) | | ${share('spansAtEnd')} / ${share('spansReceived')} | | |`,
+        ]
+      : []),
     '',
-    '| run | mode | spans/s | p50 | p99 | CPU s (main thread) | acked / sent | generator: spans received at end of load / after drain, forward failures, thread CPU s, samples sent, remote writes |',
-    '|---|---|---|---|---|---|---|---|',
+    '| run | method | mode | spans/s | p50 | p99 | CPU s (main thread) | acked / sent (failed pushes) | load avg | generator: spans received at end of load / after drain, pushes dropped, thread CPU s, samples sent, remote writes during load / in all |',
+    '|---|---|---|---|---|---|---|---|---|---|',
     ...runs.map(
       (r, i) =>
-        `| ${i + 1} | ${r.mode} | ${fmtInt(r.load.spansPerSec)} | ${fmtMs(r.load.latency.p50)} | ${fmtMs(r.load.latency.p99)} | ${r.cpuSeconds.toFixed(1)} (${r.mainCpuSeconds.toFixed(1)}) | ${fmtInt(r.load.ackedSpans)} / ${fmtInt(r.load.sentSpans)} | ${
+        `| ${i + 1} | ${r.method === 'closed' ? 'closed loop' : `${fmtInt(rate)}/s${r.behindMs ? ` (${fmtMs(r.behindMs)} behind)` : ''}`} | ${r.mode} | ${fmtInt(r.spansPerSec)} | ${fmtMs(r.p50)} | ${fmtMs(r.p99)} | ${r.cpuSeconds.toFixed(1)} (${r.mainCpuSeconds.toFixed(1)}) | ${fmtInt(r.ackedSpans)} / ${fmtInt(r.sentSpans)}${fmtErrors(r.errors)} | ${r.loadAvgBefore.toFixed(1)}→${r.loadAvgAfter.toFixed(1)} | ${
           r.generator
-            ? `${fmtInt(r.generator.spansAtEnd)} / ${fmtInt(r.generator.spansReceived)}, ${r.generator.forwardFailures}, ${r.generator.threadCpuSeconds.toFixed(2)}, ${fmtInt(r.generator.samplesSent)}, ${r.generator.sinkRequests}`
+            ? `${fmtInt(r.generator.spansAtEnd)} / ${fmtInt(r.generator.spansReceived)}, ${r.generator.forwardFailures}, ${r.generator.threadCpuSeconds.toFixed(2)}, ${fmtInt(r.generator.samplesSent)}, ${r.generator.sinkRequestsDuringLoad} / ${r.generator.sinkRequests}`
             : '—'
         } |`,
     ),
@@ -260,31 +371,61 @@ function markdown(o: Options, runs: Run[]): string {
 }
 
 const USAGE = `usage: make bench-metrics-generator ARGS="[flags]"
-  --traces N               traces per run (default 40000; ~17.5 spans each)
-  --pairs N                off/on pairs of runs (default 3)
-  --concurrency N          parallel pushers (default ${DEFAULTS.concurrency})
+  --closed-pairs N         closed-loop off/on pairs: the capacity, and the generator's capacity cost (default 1)
+  --traces N               traces per closed-loop run (default 40000; ~17.5 spans each)
+  --concurrency N          parallel pushers in the closed loop (default ${DEFAULTS.concurrency})
+  --pairs N                off/on pairs at the fixed rate (default 3)
+  --rate-fraction F        fixed rate as a fraction of the capacity (default 0.5)
+  --rate N                 fixed rate in spans/s instead of a fraction of the capacity
+  --duration-s N           length of each fixed-rate run (default 30, at least 20)
+  --open-concurrency N     most requests in flight at the fixed rate (default 64)
   --batch-spans N          spans per request (default ${DEFAULTS.batchSpans})
   --seed N                 workload seed (default ${DEFAULTS.seed})
   --pool-spans N           most spans pre-generated at once (default ${DEFAULTS.poolSpans})
   --collection-interval D  the generator's collection_interval (default 5s)
-  --profile-dir DIR        run Stave under node --cpu-prof, each run's profiles (one per thread) in DIR/<run>-<mode>/
+  --profile-dir DIR        run Stave under node --cpu-prof, each run's profiles (one per thread) in DIR/<run>-<method>-<mode>/
   --out FILE               append the markdown result to FILE (bench/results/metrics-generator.md)
   --note TEXT              free text recorded with the result
   --no-progress            no progress output on stderr`;
 
 export async function main(argv: string[]): Promise<number> {
   const args = parseArgs(argv, {
-    known: ['traces', 'pairs', 'concurrency', 'batch-spans', 'seed', 'pool-spans', 'collection-interval', 'profile-dir', 'out', 'note', 'no-progress', 'help'],
+    known: [
+      'closed-pairs',
+      'traces',
+      'concurrency',
+      'pairs',
+      'rate-fraction',
+      'rate',
+      'duration-s',
+      'open-concurrency',
+      'batch-spans',
+      'seed',
+      'pool-spans',
+      'collection-interval',
+      'profile-dir',
+      'out',
+      'note',
+      'no-progress',
+      'help',
+    ],
     booleans: ['no-progress', 'help'],
   });
   if (args.has('help')) {
     process.stdout.write(USAGE + '\n');
     return 0;
   }
+  const fraction = Number(args.get('rate-fraction') ?? '0.5');
+  if (!(fraction > 0 && fraction <= 1)) throw new ArgError(`--rate-fraction ${args.get('rate-fraction')}: a number in (0, 1]`);
   const o: Options = {
+    closedPairs: intArg(args, 'closed-pairs', 1, 0),
     traces: intArg(args, 'traces', 40_000, 1),
-    pairs: intArg(args, 'pairs', 3, 1),
     concurrency: intArg(args, 'concurrency', DEFAULTS.concurrency, 1),
+    pairs: intArg(args, 'pairs', 3, 0),
+    rateFraction: fraction,
+    rate: args.has('rate') ? intArg(args, 'rate', 0, 1) : undefined,
+    durationS: intArg(args, 'duration-s', 30, 20),
+    openConcurrency: intArg(args, 'open-concurrency', 64, 1),
     batchSpans: intArg(args, 'batch-spans', DEFAULTS.batchSpans, 1),
     seed: intArg(args, 'seed', DEFAULTS.seed),
     poolSpans: intArg(args, 'pool-spans', DEFAULTS.poolSpans, 1),
@@ -295,8 +436,9 @@ export async function main(argv: string[]): Promise<number> {
     log: (l) => process.stderr.write(l + '\n'),
   };
   if (!/^\d+(ms|s|m)$/.test(o.collectionInterval)) throw new ArgError(`--collection-interval ${o.collectionInterval}: a duration such as 5s`);
-  const runs = await runAll(o);
-  const md = markdown(o, runs);
+  if (o.closedPairs + o.pairs === 0) throw new ArgError('nothing to run: --closed-pairs and --pairs are both 0');
+  const { runs, capacity, rate } = await runAll(o);
+  const md = markdown(o, runs, capacity, rate);
   process.stdout.write('\n' + md);
   const out = args.get('out');
   if (out) {
@@ -304,7 +446,7 @@ export async function main(argv: string[]): Promise<number> {
     appendFileSync(out, '\n' + md);
     process.stderr.write(`appended to ${out}\n`);
   }
-  return runs.some((r) => r.load.ackedSpans !== r.load.sentSpans) ? 1 : 0;
+  return runs.some((r) => r.ackedSpans !== r.sentSpans) ? 1 : 0;
 }
 
 if (require.main === module) {

@@ -77,7 +77,8 @@ export class ByteKeyTable<T> {
       v >>>= 7;
     }
     k[n++] = v;
-    if (len > 32) k.set(buf.subarray(start, end), n);
+    // A loop for the usual short values: set(subarray()) would make an object per call.
+    if (len > 256) k.set(buf.subarray(start, end), n);
     else for (let i = start; i < end; i++) k[n + i - start] = buf[i]!;
     this.keyLen = n + len;
   }

@@ -27,6 +27,8 @@ export interface GeneratorOptions {
   logger: Logger;
   /** The `__metrics_gen_instance` label of every series (default: the host name, as Tempo). */
   instanceLabel?: string;
+  /** Whether the registries' histograms keep exemplars (default true; see RegistryOptions.exemplars). */
+  exemplars?: boolean;
   now?: () => number;
   /** false in tests that drive collection and expiry by hand. */
   timers?: boolean;
@@ -51,17 +53,35 @@ export class Generator extends BasicService {
   }
 
   pushSpans(req: PushSpansRequest): PushSpansResponse {
-    if (this.state !== State.Running) throw new ConnectError(`metrics-generator is ${this.state}, not running`, Code.Unavailable);
-    if (req.tenant === '') throw new ConnectError('PushSpans: tenant is empty', Code.InvalidArgument);
+    this.checkPush(req.tenant);
     try {
       this.batch.decode(req.traces);
     } catch (err) {
-      throw new ConnectError(`PushSpans: traces are not valid OTLP TracesData: ${err instanceof Error ? err.message : String(err)}`, Code.InvalidArgument);
+      throw invalidTraces(err);
     }
     let bytes = 0;
     for (const t of req.traces) bytes += t.length;
     this.instanceFor(req.tenant).pushSpans(this.batch, bytes);
     return create(PushSpansResponseSchema, {});
+  }
+
+  /**
+   * pushSpans() of the `count` traces buf[ranges[2i], ranges[2i + 1]) (`bytes` of them): a span ring
+   * record, without a request object or a view per trace.
+   */
+  pushRanges(tenant: string, buf: Uint8Array, ranges: Int32Array, count: number, bytes: number): void {
+    this.checkPush(tenant);
+    try {
+      this.batch.decodeRanges(buf, ranges, count);
+    } catch (err) {
+      throw invalidTraces(err);
+    }
+    this.instanceFor(tenant).pushSpans(this.batch, bytes);
+  }
+
+  private checkPush(tenant: string): void {
+    if (this.state !== State.Running) throw new ConnectError(`metrics-generator is ${this.state}, not running`, Code.Unavailable);
+    if (tenant === '') throw new ConnectError('PushSpans: tenant is empty', Code.InvalidArgument);
   }
 
   /**
@@ -90,6 +110,7 @@ export class Generator extends BasicService {
         metrics: this.metrics,
         logger: this.log.child({ tenant }),
         instanceLabel: this.opts.instanceLabel,
+        exemplars: this.opts.exemplars,
         now: this.opts.now,
         timers: this.opts.timers,
       });
@@ -102,4 +123,8 @@ export class Generator extends BasicService {
     for (const inst of this.instances.values()) inst.shutdown();
     this.instances.clear();
   }
+}
+
+function invalidTraces(err: unknown): ConnectError {
+  return new ConnectError(`PushSpans: traces are not valid OTLP TracesData: ${err instanceof Error ? err.message : String(err)}`, Code.InvalidArgument);
 }

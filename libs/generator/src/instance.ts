@@ -43,6 +43,8 @@ export interface InstanceOptions {
   metrics: GeneratorMetrics;
   logger: Logger;
   instanceLabel?: string;
+  /** Registry option (default true). */
+  exemplars?: boolean;
   now?: () => number;
   /** false in tests that drive collection and expiry by hand. */
   timers?: boolean;
@@ -70,6 +72,7 @@ export class TenantInstance {
       metrics: opts.metrics,
       logger: opts.logger,
       instanceLabel: opts.instanceLabel,
+      exemplars: opts.exemplars,
       now: opts.now,
     });
     this.updateProcessors();

@@ -13,8 +13,9 @@
 //
 // Layout: `control` is an Int32Array of two counters, HEAD (bytes ever written) and TAIL (bytes ever
 // read), both modulo 2^32; `data` holds records at `counter & (capacity - 1)` (capacity a power of two).
-// The writer stores HEAD after the record's bytes, the reader stores TAIL after it copied the record out:
-// Atomics make each side's bytes visible to the other before the counter that covers them.
+// The writer stores HEAD after the record's bytes, the reader stores TAIL once it has processed the record
+// (in place, at its next read): Atomics make each side's bytes visible to the other before the counter
+// that covers them.
 //
 //   record      u32 size (bytes of the whole record, > 0) | u32 trace count | u16 tenant bytes |
 //               u32 overrides bytes (0: unchanged since the tenant's last record) | tenant (UTF-8) |
@@ -36,16 +37,25 @@ export interface SpanRingBuffers {
 }
 
 /**
- * One record as the reader gets it. The traces are views of the reader's own copy of the record, which the
- * next read() overwrites: process them before reading again.
+ * One record as the reader gets it, valid until the next read() (which releases its room in the ring to
+ * the writer, and reuses the record object): process it before reading again. `data` is the ring's shared
+ * memory: what outlives the record must be copied out of it, and TextDecoder does not read it.
  */
-export interface RingRecord {
-  readonly tenant: string;
+export class RingRecord {
+  tenant = '';
   /** The tenant's overrides as JSON when they changed since its previous record. */
-  readonly overrides: string | undefined;
-  readonly traces: Uint8Array[];
+  overrides: string | undefined = undefined;
+  /** Trace i is data[ranges[2i], ranges[2i + 1]): offsets, not a view per trace (an object per trace). */
+  data: Uint8Array = new Uint8Array(0);
+  ranges = new Int32Array(64);
+  count = 0;
   /** Bytes of span data (the traces' lengths added up). */
-  readonly bytes: number;
+  bytes = 0;
+
+  /** The traces as views of `data` (new views: for callers off the hot path). */
+  traces(): Uint8Array[] {
+    return Array.from({ length: this.count }, (_, i) => this.data.subarray(this.ranges[2 * i], this.ranges[2 * i + 1]));
+  }
 }
 
 /**
@@ -200,12 +210,26 @@ export class SpanRingWriter extends RingView {
 /** The reading side (one per ring, on one thread). */
 export class SpanRingReader extends RingView {
   private readonly decoder = new TextDecoder();
-  /** Where records are copied to, reused (a new buffer per record kept the thread's GC busy). */
-  private scratch = new Uint8Array(64 * 1024);
-  private scratchView = new DataView(this.scratch.buffer);
+  /** Where the tenant and overrides bytes are copied to for TextDecoder (which does not read shared memory). */
+  private scratch = new Uint8Array(1024);
+  /** The last record's tenant, and its bytes (a tenant's records follow one another: decoded once). */
+  private lastTenant = '';
+  private lastTenantBytes = new Uint8Array(0);
+  /** TAIL once the record read() returned last is processed: stored by the next read(). */
+  private pendingTail: number | undefined;
+  /** The record read() returns, reused. */
+  private readonly record = new RingRecord();
 
-  /** The next record, or undefined when the ring is empty. */
+  /**
+   * The next record, or undefined when the ring is empty. Its traces are read where the writer put them,
+   * in the shared memory (not copied out): the writer does not reuse that room until the next read()
+   * (which releases it) or until the reader is done.
+   */
   read(): RingRecord | undefined {
+    if (this.pendingTail !== undefined) {
+      Atomics.store(this.control, TAIL, this.pendingTail | 0);
+      this.pendingTail = undefined;
+    }
     const head = Atomics.load(this.control, HEAD) >>> 0;
     let tail = Atomics.load(this.control, TAIL) >>> 0;
     while (tail !== head) {
@@ -220,34 +244,54 @@ export class SpanRingReader extends RingView {
       const count = v.getUint32(at + 4, true);
       const tenantLength = v.getUint16(at + 8, true);
       const overridesLength = v.getUint32(at + 10, true);
-      // One copy of the record, out of shared memory (which TextDecoder does not read, and which the
-      // writer reuses once TAIL moves on); the traces are views of it.
-      if (this.scratch.length < size) {
-        let n = this.scratch.length;
-        while (n < size) n *= 2;
-        this.scratch = new Uint8Array(n);
-        this.scratchView = new DataView(this.scratch.buffer);
-      }
-      const rec = this.scratch;
-      rec.set(this.bytes.subarray(at, at + size));
-      let p = RECORD_HEADER;
-      const tenant = this.decoder.decode(rec.subarray(p, p + tenantLength));
+      let p = at + RECORD_HEADER;
+      const tenant = this.tenantAt(p, tenantLength);
       p += tenantLength;
-      const overrides = overridesLength > 0 ? this.decoder.decode(rec.subarray(p, p + overridesLength)) : undefined;
+      const overrides = overridesLength > 0 ? this.decoder.decode(this.copied(p, overridesLength)) : undefined;
       p += overridesLength;
-      const rv = this.scratchView;
-      const traces: Uint8Array[] = [];
+      const out = this.record;
+      if (out.ranges.length < 2 * count) out.ranges = new Int32Array(2 * count);
       let bytes = 0;
       for (let i = 0; i < count; i++) {
-        const n = rv.getUint32(p, true);
-        traces.push(rec.subarray(p + 4, p + 4 + n));
+        const n = v.getUint32(p, true);
+        out.ranges[2 * i] = p + 4;
+        out.ranges[2 * i + 1] = p + 4 + n;
         bytes += n;
         p += 4 + n;
       }
-      Atomics.store(this.control, TAIL, ((tail + size) >>> 0) | 0);
-      return { tenant, overrides, traces, bytes };
+      this.pendingTail = (tail + size) >>> 0;
+      out.tenant = tenant;
+      out.overrides = overrides;
+      out.data = this.bytes;
+      out.count = count;
+      out.bytes = bytes;
+      return out;
     }
     Atomics.store(this.control, TAIL, tail | 0);
     return undefined;
+  }
+
+  /** The tenant whose UTF-8 bytes are at `p`: the last one when the bytes are the same. */
+  private tenantAt(p: number, length: number): string {
+    const last = this.lastTenantBytes;
+    const b = this.bytes;
+    let same = last.length === length;
+    for (let i = 0; same && i < length; i++) same = b[p + i] === last[i];
+    if (same) return this.lastTenant;
+    const copy = this.copied(p, length).slice();
+    this.lastTenantBytes = copy;
+    this.lastTenant = this.decoder.decode(copy);
+    return this.lastTenant;
+  }
+
+  /** `length` bytes at `p` of the ring, copied into the scratch buffer (valid until the next call). */
+  private copied(p: number, length: number): Uint8Array {
+    if (this.scratch.length < length) {
+      let n = this.scratch.length;
+      while (n < length) n *= 2;
+      this.scratch = new Uint8Array(n);
+    }
+    for (let i = 0; i < length; i++) this.scratch[i] = this.bytes[p + i]!;
+    return this.scratch.subarray(0, length);
   }
 }

@@ -1,7 +1,7 @@
 // SpanBatch: forwarded spans read from the wire into offsets, whatever the order of the fields.
 
 import { create, toBinary } from '@bufbuild/protobuf';
-import { ResourceSpansSchema } from '@stave/proto';
+import { AnyValueSchema, ResourceSpansSchema } from '@stave/proto';
 import { AttributeKeys, anyValueString, S_KIND, S_NAME, SpanBatch } from './spans';
 import { testSpan } from './testing';
 
@@ -35,6 +35,25 @@ describe('SpanBatch', () => {
       expect(b.get(1, S_KIND)).toBe(2);
       expect(b.durationSeconds(1)).toBe(0.25);
     }
+  });
+
+  it('prints attribute values read in shared memory (the span ring), scalars and arrays', () => {
+    const shared = (b: Uint8Array) => {
+      const s = new Uint8Array(new SharedArrayBuffer(b.length + 3));
+      s.set(b, 3);
+      return s;
+    };
+    const str = shared(toBinary(AnyValueSchema, create(AnyValueSchema, { value: { case: 'stringValue', value: 'café' } })));
+    expect(anyValueString(str, 3, str.length)).toBe('café');
+    const arr = shared(
+      toBinary(
+        AnyValueSchema,
+        create(AnyValueSchema, {
+          value: { case: 'arrayValue', value: { values: [{ value: { case: 'stringValue', value: 'a' } }, { value: { case: 'intValue', value: 2n } }] } },
+        }),
+      ),
+    );
+    expect(anyValueString(arr, 3, arr.length)).toBe(anyValueString(arr.slice(), 3, arr.length));
   });
 
   it('throws on malformed bytes', () => {

@@ -110,9 +110,16 @@ const RESOURCE_STRIDE = 3;
  */
 export class SpanBatch {
   bufs: Uint8Array[] = [];
+  /** `bufs` of decodeRanges (one buffer). */
+  private readonly one: Uint8Array[] = [new Uint8Array(0)];
   /** Spans, and their columns (SPAN_STRIDE each). */
   n = 0;
   spans = new Int32Array(SPAN_STRIDE * 256);
+  /**
+   * Each span's duration in seconds, 0 when the end is not after the start (Tempo treats negative latency
+   * as zero). An array, not a method's result: see RegistryHistogram.observeWithTraceId.
+   */
+  durations = new Float64Array(256);
   nResources = 0;
   resources = new Int32Array(RESOURCE_STRIDE * 64);
   /** [start, end) of every KeyValue message of resources and spans, in pairs. */
@@ -121,24 +128,36 @@ export class SpanBatch {
 
   /** Reads every span of the TracesData messages. Throws on malformed bytes (before any processor ran). */
   decode(traces: readonly Uint8Array[]): void {
-    this.bufs = traces as Uint8Array[];
+    this.reset(traces as Uint8Array[]);
+    for (let b = 0; b < traces.length; b++) this.tracesData(b, traces[b]!, 0, traces[b]!.length);
+  }
+
+  /** decode() of the `count` TracesData messages buf[ranges[2i], ranges[2i + 1]) (a span ring record). */
+  decodeRanges(buf: Uint8Array, ranges: Int32Array, count: number): void {
+    this.one[0] = buf;
+    this.reset(this.one);
+    for (let i = 0; i < count; i++) this.tracesData(0, buf, ranges[2 * i]!, ranges[2 * i + 1]!);
+  }
+
+  private reset(bufs: Uint8Array[]): void {
+    this.bufs = bufs;
     this.n = 0;
     this.nResources = 0;
     this.nAttrs = 0;
-    for (let b = 0; b < traces.length; b++) {
-      const buf = traces[b]!;
-      let pos = 0;
-      const end = buf.length;
-      while (pos < end) {
-        const tag = readVarint(buf, pos, end);
-        if (tag === 0x0a) {
-          const s = readLength(buf, at, end);
-          pos = at;
-          this.resourceSpans(b, buf, s, pos);
-        } else {
-          skipField(buf, at, end, tag & 7);
-          pos = at;
-        }
+  }
+
+  /** The TracesData message buf[start, end), buffer `b` of `bufs`. */
+  private tracesData(b: number, buf: Uint8Array, start: number, end: number): void {
+    let pos = start;
+    while (pos < end) {
+      const tag = readVarint(buf, pos, end);
+      if (tag === 0x0a) {
+        const s = readLength(buf, at, end);
+        pos = at;
+        this.resourceSpans(b, buf, s, pos);
+      } else {
+        skipField(buf, at, end, tag & 7);
+        pos = at;
       }
     }
   }
@@ -264,6 +283,12 @@ export class SpanBatch {
       pos = at;
     }
     c[o + S_KEPT] = 1;
+    if (this.durations.length <= i) {
+      const d = new Float64Array(this.durations.length * 2);
+      d.set(this.durations);
+      this.durations = d;
+    }
+    storeDuration(c, o, this.durations, i);
   }
 
   /** The buffer span `i` (or resource `r`) was read from. */
@@ -309,18 +334,23 @@ export class SpanBatch {
     return out;
   }
 
-  /** Span `i`'s duration in seconds; 0 when the end is not after the start (Tempo treats negative latency as zero). */
+  /** Span `i`'s duration in seconds (durations[i]). */
   durationSeconds(i: number): number {
-    const c = this.spans;
-    const o = i * SPAN_STRIDE;
-    const sHi = c[o + S_START_HI]! >>> 0;
-    const sLo = c[o + S_START_LO]! >>> 0;
-    const eHi = c[o + S_END_HI]! >>> 0;
-    const eLo = c[o + S_END_LO]! >>> 0;
-    if (eHi < sHi || (eHi === sHi && eLo <= sLo)) return 0;
-    // Exact as Number(end - start) on BigInts: the product is exact, the sum rounds once.
-    return ((eHi - sHi) * 4294967296 + (eLo - sLo)) / 1e9;
+    return this.durations[i]!;
   }
+}
+
+/**
+ * Stores into d[i] the duration in seconds of the span whose columns start at c[o]; 0 when the end is not
+ * after the start. Stored, not returned: a returned number is an allocation when the call is not inlined.
+ */
+function storeDuration(c: Int32Array, o: number, d: Float64Array, i: number): void {
+  const sHi = c[o + S_START_HI]! >>> 0;
+  const sLo = c[o + S_START_LO]! >>> 0;
+  const eHi = c[o + S_END_HI]! >>> 0;
+  const eLo = c[o + S_END_LO]! >>> 0;
+  // Exact as Number(end - start) on BigInts: the product is exact, the sum rounds once.
+  d[i] = eHi < sHi || (eHi === sHi && eLo <= sLo) ? 0 : ((eHi - sHi) * 4294967296 + (eLo - sLo)) / 1e9;
 }
 
 function grow(a: Int32Array, min: number): Int32Array<ArrayBuffer> {
@@ -438,7 +468,8 @@ export function anyValueString(buf: Uint8Array, start: number, end: number): str
     if (tag === 0x18 && end - start <= 8) return String(readVarint(buf, start + 1, end));
     if (tag === 0x21 && end - start === 9) return formatFloat(Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength).readDoubleLE(start + 1));
   }
-  return stringifyAnyValue(fromBinary(AnyValueSchema, buf.subarray(start, end)));
+  // A copy (slice): the bytes may be the span ring's shared memory, which the decoder's TextDecoder refuses.
+  return stringifyAnyValue(fromBinary(AnyValueSchema, buf.slice(start, end)));
 }
 
 /**
@@ -469,7 +500,7 @@ export function spanMultiplier(batch: SpanBatch, i: number, key: Buffer): number
       pos = at;
     }
     if (!matched || vS < 0) continue;
-    const v = fromBinary(AnyValueSchema, buf.subarray(vS, vE)).value;
+    const v = fromBinary(AnyValueSchema, buf.slice(vS, vE)).value; // a copy: see anyValueString
     if (v.case === 'doubleValue' && v.value > 0) m = 1 / v.value;
   }
   return m;

@@ -11,6 +11,10 @@
 
 import { hashBytes } from '@stave/core';
 
+export const LATENCY_CLIENT = 0;
+export const LATENCY_SERVER = 1;
+export const LATENCY_MESSAGING = 2;
+
 export type ConnectionType = '' | 'messaging_system' | 'database' | 'virtual_node';
 
 export class Edge {
@@ -21,8 +25,8 @@ export class Edge {
   connectionType: ConnectionType = '';
   clientService = '';
   serverService = '';
-  clientLatencySec = 0;
-  serverLatencySec = 0;
+  /** Seconds: the client's and the server's latency, and the messaging system's (LATENCY_*; an array, see RegistryHistogram.observeWithTraceId). */
+  readonly latency = new Float64Array(3);
   /** Client span end and server span start, Unix ns as 32-bit halves (the messaging-system latency). */
   clientEndHi = 0;
   clientEndLo = 0;
@@ -57,8 +61,11 @@ export class Edge {
 
 export type UpsertResult = 'completed' | 'stored' | 'updated' | 'dropped';
 
-/** Edge objects kept for reuse at most. */
-const MAX_FREE = 1024;
+/**
+ * Edge objects kept for reuse at most (and never more than max_items): an expiry sweep frees thousands at
+ * once, and the pushes that follow store as many new ones; kept, they are not garbage for the next scavenge.
+ */
+const MAX_FREE = 64 * 1024;
 
 export class EdgeStore {
   private readonly byHash = new Map<number, Edge>();
@@ -66,6 +73,9 @@ export class EdgeStore {
   private head: Edge | undefined;
   private tail: Edge | undefined;
   private readonly free: Edge[] = [];
+  private readonly maxFree: number;
+  /** The clock as of the last tick() (once per push: a clock read per edge cost an allocation per edge). */
+  private clockMs = 0;
   private key = new Uint8Array(64);
   private keyLength = 0;
   private hash = 0;
@@ -74,10 +84,17 @@ export class EdgeStore {
     private readonly waitMs: number,
     private readonly maxItems: number,
     private readonly now: () => number = Date.now,
-  ) {}
+  ) {
+    this.maxFree = Math.min(MAX_FREE, maxItems);
+  }
 
   get size(): number {
     return this.count;
+  }
+
+  /** Reads the clock for the edges created until the next tick (new edges expire `wait` from it). */
+  tick(): void {
+    this.clockMs = this.now();
   }
 
   /** Sets the key of the next find/create: trace ID buf[tS, tE) and span ID buf[sS, sE). */
@@ -116,20 +133,22 @@ export class EdgeStore {
   create(): Edge {
     const e = this.free.pop() ?? new Edge();
     if (e.key.length < this.keyLength) e.key = new Uint8Array(this.keyLength);
-    e.key.set(this.key.subarray(0, this.keyLength));
+    // A loop, not set(subarray()): the key is short, and a subarray is an object per span.
+    const k = this.key;
+    const ek = e.key;
+    for (let i = 0; i < this.keyLength; i++) ek[i] = k[i]!;
     e.keyLength = this.keyLength;
     e.hash = this.hash;
     e.connectionType = '';
     e.clientService = '';
     e.serverService = '';
-    e.clientLatencySec = 0;
-    e.serverLatencySec = 0;
+    e.latency.fill(0);
     e.clientEndHi = e.clientEndLo = e.serverStartHi = e.serverStartLo = 0;
     e.failed = false;
     e.dimensions?.clear();
     e.peerNode = '';
     e.spanMultiplier = 1;
-    e.expiresAt = this.now() + this.waitMs;
+    e.expiresAt = this.clockMs + this.waitMs;
     e.nextSameHash = e.prev = e.next = undefined;
     return e;
   }
@@ -172,7 +191,7 @@ export class EdgeStore {
 
   /** Hands an edge no longer stored back for reuse (the caller keeps no reference to it). */
   release(e: Edge): void {
-    if (this.free.length < MAX_FREE) this.free.push(e);
+    if (this.free.length < this.maxFree) this.free.push(e);
   }
 
   /** Removes every expired edge and passes it to `onExpire`, then reuses it. */

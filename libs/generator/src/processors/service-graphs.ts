@@ -46,7 +46,7 @@ import {
   type SpanBatch,
 } from '../spans';
 import { SERVICE_GRAPHS, type Processor } from './processor';
-import { EdgeStore, isComplete, type ConnectionType, type Edge } from './edge-store';
+import { EdgeStore, isComplete, LATENCY_CLIENT, LATENCY_MESSAGING, LATENCY_SERVER, type ConnectionType, type Edge } from './edge-store';
 import { ServiceGraphView, type ServiceGraphViewResult } from './service-graph-view';
 
 export const METRIC_REQUEST_TOTAL = 'traces_service_graph_request_total';
@@ -221,6 +221,7 @@ export class ServiceGraphsProcessor implements Processor {
 
   pushSpans(b: SpanBatch): void {
     const keys = this.keys;
+    this.store.tick();
     let resource = -1;
     let service: string | undefined;
     for (let s = 0; s < b.n; s++) {
@@ -237,7 +238,9 @@ export class ServiceGraphsProcessor implements Processor {
           this.keys.resourceStart[K_SERVICE] === -2 ? undefined : this.value(buf, this.keys.resourceStart[K_SERVICE]!, this.keys.resourceEnd[K_SERVICE]!);
       }
       if (service === undefined) continue;
-      keys.scanSpan(b, s, buf);
+      // The span's own attributes matter for dimensions and, on the client side, for the peer and database
+      // attributes; a server side without dimensions reads none of them.
+      if (clientSide || this.dimensionKeys.length > 0) keys.scanSpan(b, s, buf);
       const multiplier = this.multiplierKey ? spanMultiplier(b, s, this.multiplierKey) : 1;
       // The client side keys its edge by its own span ID, the server side by its parent's.
       const id = clientSide ? S_ID : S_PARENT;
@@ -286,15 +289,14 @@ export class ServiceGraphsProcessor implements Processor {
   /** One side of the edge from span `s` (whose attributes `keys` holds). */
   private update(e: Edge, clientSide: boolean, messaging: boolean, service: string, b: SpanBatch, s: number, buf: Uint8Array, multiplier: number): void {
     e.connectionType = messaging ? 'messaging_system' : '';
-    const latency = b.durationSeconds(s);
     if (clientSide) {
       e.clientService = service;
-      e.clientLatencySec = latency;
+      e.latency[LATENCY_CLIENT] = b.durations[s]!;
       e.clientEndHi = b.get(s, S_END_HI) >>> 0;
       e.clientEndLo = b.get(s, S_END_LO) >>> 0;
     } else {
       e.serverService = service;
-      e.serverLatencySec = latency;
+      e.latency[LATENCY_SERVER] = b.durations[s]!;
       e.serverStartHi = b.get(s, S_START_HI) >>> 0;
       e.serverStartLo = b.get(s, S_START_LO) >>> 0;
     }
@@ -308,21 +310,23 @@ export class ServiceGraphsProcessor implements Processor {
       }
     }
     e.spanMultiplier = multiplier;
-    // A peer attribute of the span itself (not its resource): the server's name if none answers.
+    if (!clientSide) return;
+    // A peer attribute of the client span itself (not its resource): the server's name if none answers. (A
+    // server side's would never be read: its edge has a server.)
     for (const k of this.peerKeys) {
       if (this.keys.valueStart[k] === -2) continue;
       e.peerNode = this.value(buf, this.keys.valueStart[k]!, this.keys.valueEnd[k]!);
       break;
     }
-    if (clientSide) this.databaseRequest(e, latency, buf);
+    this.databaseRequest(e, buf);
   }
 
   /** A client span with db.name or db.system is a database call: its edge is complete with the database as server. */
-  private databaseRequest(e: Edge, latency: number, buf: Uint8Array): void {
+  private databaseRequest(e: Edge, buf: Uint8Array): void {
     const dbName = this.find(buf, K_DB_NAME);
     if (dbName === undefined && this.find(buf, K_DB_SYSTEM) === undefined) return;
     e.connectionType = 'database';
-    e.serverLatencySec = latency;
+    e.latency[LATENCY_SERVER] = e.latency[LATENCY_CLIENT]!;
     const peer = this.find(buf, K_PEER_SERVICE) ?? this.find(buf, K_SERVER_ADDRESS);
     if (peer !== undefined) {
       e.serverService = peer;
@@ -349,17 +353,7 @@ export class ServiceGraphsProcessor implements Processor {
 
   /** The series of an edge's labels: kept per (client, server, connection type) when there are no dimensions. */
   private seriesOf(e: Edge): EdgeSeries {
-    const fresh = (): EdgeSeries => ({
-      labels: this.labelsOf(e),
-      total: undefined,
-      failed: undefined,
-      server: undefined,
-      client: undefined,
-      messaging: undefined,
-      unpaired: undefined,
-      dropped: undefined,
-    });
-    if (this.dimensions.length > 0) return fresh();
+    if (this.dimensions.length > 0) return this.freshSeries(e);
     let byServer = this.edgeSeries.get(e.clientService);
     if (!byServer) {
       if (this.cachedEdgeLabels >= MAX_CACHED_EDGE_LABELS) {
@@ -373,10 +367,24 @@ export class ServiceGraphsProcessor implements Processor {
     const t = CONNECTION_TYPES.indexOf(e.connectionType);
     let h = byType[t];
     if (!h) {
-      h = byType[t] = fresh();
+      h = byType[t] = this.freshSeries(e);
       this.cachedEdgeLabels++;
     }
     return h;
+  }
+
+  /** An edge label set with no series asked for yet (a method, not a closure: seriesOf runs per edge). */
+  private freshSeries(e: Edge): EdgeSeries {
+    return {
+      labels: this.labelsOf(e),
+      total: undefined,
+      failed: undefined,
+      server: undefined,
+      client: undefined,
+      messaging: undefined,
+      unpaired: undefined,
+      dropped: undefined,
+    };
   }
 
   /**
@@ -395,15 +403,15 @@ export class ServiceGraphsProcessor implements Processor {
       if (h.failed) this.requestFailedTotal.add(h.failed, m);
     }
     if (!h.server || h.server.removed) h.server = this.serverSeconds.seriesFor(h.labels);
-    if (h.server) this.serverSeconds.observeWithTraceId(h.server, e.serverLatencySec, m, e.key, tS, tE);
+    if (h.server) this.serverSeconds.observeWithTraceId(h.server, e.latency, LATENCY_SERVER, m, e.key, tS, tE);
     if (!h.client || h.client.removed) h.client = this.clientSeconds.seriesFor(h.labels);
-    if (h.client) this.clientSeconds.observeWithTraceId(h.client, e.clientLatencySec, m, e.key, tS, tE);
+    if (h.client) this.clientSeconds.observeWithTraceId(h.client, e.latency, LATENCY_CLIENT, m, e.key, tS, tE);
     const clientEndsBeforeServerStarts = e.clientEndHi < e.serverStartHi || (e.clientEndHi === e.serverStartHi && e.clientEndLo < e.serverStartLo);
     if (this.messagingSeconds && e.connectionType === 'messaging_system' && clientEndsBeforeServerStarts) {
       if (!h.messaging || h.messaging.removed) h.messaging = this.messagingSeconds.seriesFor(h.labels);
       // Exact as Number(serverStart - clientEnd) on BigInts: the product is exact, the sum rounds once.
-      const seconds = ((e.serverStartHi - e.clientEndHi) * 4294967296 + (e.serverStartLo - e.clientEndLo)) / 1e9;
-      if (h.messaging) this.messagingSeconds.observeWithTraceId(h.messaging, seconds, m, e.key, tS, tE);
+      e.latency[LATENCY_MESSAGING] = ((e.serverStartHi - e.clientEndHi) * 4294967296 + (e.serverStartLo - e.clientEndLo)) / 1e9;
+      if (h.messaging) this.messagingSeconds.observeWithTraceId(h.messaging, e.latency, LATENCY_MESSAGING, m, e.key, tS, tE);
     }
   }
 

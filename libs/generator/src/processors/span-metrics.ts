@@ -128,7 +128,6 @@ export class SpanMetricsProcessor implements Processor {
         }
       }
       const multiplier = this.multiplierKey ? spanMultiplier(b, s, this.multiplierKey) : 1;
-      const duration = b.durationSeconds(s);
       const size = b.get(s, S_END) - b.get(s, S_START);
       let h = t.get();
       if (h === undefined || h.calls.removed || h.latency.removed || h.size.removed) {
@@ -140,7 +139,7 @@ export class SpanMetricsProcessor implements Processor {
         const sizeSeries = this.size.seriesFor(labels);
         if (!calls || !latency || !sizeSeries) {
           if (calls) this.calls.add(calls, multiplier);
-          if (latency) this.latency.observeWithTraceId(latency, duration, multiplier, buf, b.get(s, S_TRACE), b.get(s, S_TRACE + 1));
+          if (latency) this.latency.observeWithTraceId(latency, b.durations, s, multiplier, buf, b.get(s, S_TRACE), b.get(s, S_TRACE + 1));
           if (sizeSeries) this.size.add(sizeSeries, size);
           continue;
         }
@@ -148,7 +147,7 @@ export class SpanMetricsProcessor implements Processor {
         t.set(h);
       }
       this.calls.add(h.calls, multiplier);
-      this.latency.observeWithTraceId(h.latency, duration, multiplier, buf, b.get(s, S_TRACE), b.get(s, S_TRACE + 1));
+      this.latency.observeWithTraceId(h.latency, b.durations, s, multiplier, buf, b.get(s, S_TRACE), b.get(s, S_TRACE + 1));
       this.size.add(h.size, size);
     }
   }

@@ -18,8 +18,21 @@ export interface HistogramSeries {
   readonly labels: LabelSet;
   count: number;
   sum: number;
-  /** Cumulative counts, one per bound (+Inf last). */
+  /** Cumulative counts, one per bound (+Inf last), as of the unit counts' last fold (see `unit`). */
   readonly buckets: Float64Array;
+  /**
+   * Observations counted once each (multiplier 1, the usual case) not yet added to `buckets`, per bucket
+   * they fall in (not cumulative): one increment per observation instead of one per bound at or above
+   * it. Used while every observation of the series had multiplier 1 (`whole`): its buckets are then whole
+   * numbers, which add up the same in any order. From the first other multiplier on (span_multiplier_key),
+   * the unit counts are folded in and every observation adds to each bucket in place, in arrival order,
+   * as before. Folded into `buckets` at collection.
+   */
+  readonly unit: Float64Array;
+  /** Whether `unit` holds anything. */
+  unitPending: boolean;
+  /** Whether every observation so far had multiplier 1. */
+  whole: boolean;
   /**
    * Per bound, the latest observation's exemplar until collected: its value, whether it has one
    * (EX_*), and its trace ID as bytes (EXEMPLAR_ID_BYTES per bound, with their length) or as a string.
@@ -40,11 +53,15 @@ export class RegistryHistogram implements Histogram, Metric {
   private readonly series = new Map<string, HistogramSeries>();
   private readonly bounds: readonly number[];
   private readonly le: readonly string[];
+  /** observe()'s value, for observeSeries (which reads values from an array). */
+  private readonly scratch = new Float64Array(1);
 
   constructor(
     readonly name: string,
     buckets: readonly number[],
     private readonly hooks: SeriesHooks,
+    /** Whether observations keep their trace ID as the exemplar of their bucket. */
+    private readonly exemplars = true,
     /** The exemplar label that carries the trace ID (Tempo's trace_id_label_name, default traceID). */
     private readonly traceIDLabel = 'traceID',
   ) {
@@ -60,8 +77,9 @@ export class RegistryHistogram implements Histogram, Metric {
   observe(labels: LabelSet, value: number, traceID: string, multiplier = 1): void {
     const s = this.seriesFor(labels);
     if (!s) return;
-    const i = this.observeSeries(s, value, multiplier);
-    if (i >= 0 && traceID !== '') {
+    this.scratch[0] = value;
+    const i = this.observeSeries(s, this.scratch, 0, multiplier);
+    if (i >= 0 && traceID !== '' && this.exemplars) {
       (s.exStrings ??= [])[i] = traceID;
       s.exState[i] = EX_STRING;
       s.exValue[i] = value;
@@ -79,6 +97,9 @@ export class RegistryHistogram implements Histogram, Metric {
       count: 0,
       sum: 0,
       buckets: new Float64Array(n),
+      unit: new Float64Array(n),
+      unitPending: false,
+      whole: true,
       exValue: new Float64Array(n),
       exState: new Uint8Array(n),
       exBytes: new Uint8Array(n * EXEMPLAR_ID_BYTES),
@@ -93,12 +114,15 @@ export class RegistryHistogram implements Histogram, Metric {
   }
 
   /**
-   * Observes `value` `multiplier` times, with trace ID buf[idStart, idEnd) as the exemplar of the bucket
-   * it falls in (none when the ID is empty or all zeros: it would print as '').
+   * Observes `values[at]` `multiplier` times, with trace ID buf[idStart, idEnd) as the exemplar of the
+   * bucket it falls in (none when the ID is empty or all zeros: it would print as ''). The value is read
+   * from an array (the span batch's durations, an edge's latencies) because a number passed to a call
+   * that is not inlined is a new heap object per call: one per span, for the garbage collector.
    */
-  observeWithTraceId(s: HistogramSeries, value: number, multiplier: number, buf: Uint8Array, idStart: number, idEnd: number): void {
-    const i = this.observeSeries(s, value, multiplier);
-    if (i < 0) return;
+  observeWithTraceId(s: HistogramSeries, values: Float64Array, at: number, multiplier: number, buf: Uint8Array, idStart: number, idEnd: number): void {
+    const i = this.observeSeries(s, values, at, multiplier);
+    if (i < 0 || !this.exemplars) return;
+    const value = values[at]!;
     let nonZero = false;
     for (let p = idStart; p < idEnd; p++) if (buf[p] !== 0) nonZero = true;
     if (!nonZero) return;
@@ -115,20 +139,31 @@ export class RegistryHistogram implements Histogram, Metric {
     s.exState[i] = EX_BYTES;
   }
 
-  /** Counts the observation; returns the first bucket it falls in (-1: none, a NaN). */
-  private observeSeries(s: HistogramSeries, value: number, multiplier: number): number {
+  /** Counts the observation values[at]; returns the first bucket it falls in (-1: none, a NaN). */
+  private observeSeries(s: HistogramSeries, values: Float64Array, at: number, multiplier: number): number {
+    const value = values[at]!;
     s.count += multiplier;
     s.sum += value * multiplier;
-    let first = -1;
-    const bounds = this.bounds;
-    for (let i = 0; i < bounds.length; i++) {
-      if (value <= bounds[i]!) {
-        s.buckets[i]! += multiplier;
-        if (first < 0) first = i;
-      }
-    }
     s.lastUpdated = this.hooks.now();
-    return first;
+    const bounds = this.bounds;
+    // The first bound at or above the value (bounds ascend, +Inf last): a binary search.
+    let lo = 0;
+    let hi = bounds.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (value <= bounds[mid]!) hi = mid;
+      else lo = mid + 1;
+    }
+    if (lo === bounds.length) return -1;
+    if (multiplier === 1 && s.whole) {
+      s.unit[lo]!++;
+      s.unitPending = true;
+    } else {
+      if (s.unitPending) foldUnit(s);
+      s.whole = false;
+      for (let i = lo; i < bounds.length; i++) s.buckets[i]! += multiplier;
+    }
+    return lo;
   }
 
   forEachSeries(fn: (labels: LabelSet, sum: number, count: number) => void): void {
@@ -144,6 +179,7 @@ export class RegistryHistogram implements Histogram, Metric {
           ]
         : [{ value, timestampMs: timeMs }];
     for (const s of this.series.values()) {
+      if (s.unitPending) foldUnit(s);
       if (s.sent?.external !== external) {
         s.sent = {
           external,
@@ -178,4 +214,15 @@ export class RegistryHistogram implements Histogram, Metric {
       this.hooks.onRemove(this.seriesPerLabelSet);
     }
   }
+}
+
+/** Adds the unit counts into the cumulative buckets, in bucket order, and clears them. */
+function foldUnit(s: HistogramSeries): void {
+  let carry = 0;
+  for (let i = 0; i < s.unit.length; i++) {
+    carry += s.unit[i]!;
+    s.unit[i] = 0;
+    s.buckets[i]! += carry;
+  }
+  s.unitPending = false;
 }

@@ -45,8 +45,8 @@ export interface Histogram {
   observe(labels: LabelSet, value: number, traceID: string, multiplier?: number): void;
   /** As Counter.seriesFor. */
   seriesFor(labels: LabelSet): HistogramSeries | undefined;
-  /** observe() on a kept series, with the trace ID as bytes buf[idStart, idEnd) (printed at collection). */
-  observeWithTraceId(series: HistogramSeries, value: number, multiplier: number, buf: Uint8Array, idStart: number, idEnd: number): void;
+  /** observe() of values[at] on a kept series, with the trace ID as bytes buf[idStart, idEnd) (printed at collection). */
+  observeWithTraceId(series: HistogramSeries, values: Float64Array, at: number, multiplier: number, buf: Uint8Array, idStart: number, idEnd: number): void;
   /** Every active label set with its current sum and count (read by the service-graph view). */
   forEachSeries(fn: (labels: LabelSet, sum: number, count: number) => void): void;
 }

@@ -87,6 +87,47 @@ describe('registry', () => {
     expect(reg.collect().some((s) => s.exemplars !== undefined)).toBe(false);
   });
 
+  it('adds every bucket up in arrival order, whole counts and span multipliers mixed, across collections', () => {
+    const { reg } = setup();
+    const bounds = [0.1, 0.5, 2];
+    const h = reg.newHistogram('latency', bounds);
+    const l = reg.labels(['service'], ['a']);
+    // Each bucket counted in place, observation by observation, as the reference.
+    const want = [0, 0, 0, 0];
+    const bucketValues = () =>
+      reg
+        .collect()
+        .filter((s) => s.labels.some(([n, v]) => n === '__name__' && v === 'latency_bucket'))
+        .map((s) => s.samples.at(-1)!.value);
+    const steps: Array<[number, number]> = [
+      [0.05, 1],
+      [0.3, 1],
+      [7, 1],
+      [0.3, 1 / 3],
+      [0.05, 1],
+      [0.4, 1 / 7],
+      [1, 1],
+    ];
+    for (const [i, [value, m]] of steps.entries()) {
+      h.observe(l, value, '', m);
+      [...bounds, Infinity].forEach((b, k) => {
+        if (value <= b) want[k]! += m;
+      });
+      // Collections between observations fold what was counted so far.
+      if (i === 1 || i === 4) expect(bucketValues()).toEqual(want);
+    }
+    expect(bucketValues()).toEqual(want);
+  });
+
+  it('keeps no exemplars when told none are sent, with the same values', () => {
+    const { reg } = setup({ exemplars: false });
+    const h = reg.newHistogram('latency', [0.1]);
+    h.observe(reg.labels(['service'], ['a']), 0.05, 'aa');
+    const got = reg.collect();
+    expect(got.some((s) => s.exemplars !== undefined)).toBe(false);
+    expect(got.map((s) => s.samples.at(-1)!.value)).toEqual([0.05, 1, 1, 1]);
+  });
+
   it('prints bucket bounds as Go FormatFloat does', () => {
     expect([0.002, 16.384, 1, 100, 1e-7, 1e21, Infinity].map(formatFloat)).toEqual([
       '0.002',

@@ -34,6 +34,11 @@ export interface RegistryOptions {
   logger: Logger;
   /** Defaults to the host name, as Tempo sets `__metrics_gen_instance` (keeps generators' series apart). */
   instanceLabel?: string;
+  /**
+   * Whether histograms keep exemplars (default true). False when the collected series are encoded for
+   * endpoints none of which sends exemplars: they would be dropped at encoding, after a string each.
+   */
+  exemplars?: boolean;
   now?: () => number;
 }
 
@@ -94,7 +99,7 @@ export class Registry {
   }
 
   newHistogram(name: string, buckets: readonly number[]): Histogram {
-    return this.register(new RegistryHistogram(name, buckets, this.hooks));
+    return this.register(new RegistryHistogram(name, buckets, this.hooks, this.opts.exemplars ?? true));
   }
 
   /** Forgets a metric (a processor that was switched off) and its series. */
