@@ -24,7 +24,8 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 # glibc malloc settings for the memory budgets, as the repository's bin/stave sets them (docs/limits.md).
 export MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX:-2}"
 export MALLOC_MMAP_THRESHOLD_="${MALLOC_MMAP_THRESHOLD_:-131072}"
-exec node --enable-source-maps "$here/dist/main.js" "$@"
+# The main thread's young generation, as the repository's bin/stave sets it (docs/limits.md).
+exec node --enable-source-maps --min-semi-space-size=16 --max-semi-space-size=32 "$here/dist/main.js" "$@"
 SH
 chmod 755 "$out/bin/stave"
 echo "image root: $out ($(du -sh "$out" | cut -f1))"
