@@ -209,14 +209,17 @@ export class BlockBuilderPool {
   }
 
   /**
-   * With a gate: the pool holds `size × buildBytes` of it from its first build until its threads end (they
-   * keep their heaps between builds), and ends idle threads at once when other work (a compaction job)
-   * waits for room.
+   * With a gate: the pool takes `size × buildBytes` of it at its first build, without waiting for a
+   * compaction job that holds the rest (the write path waits for builds), holds it until its threads end
+   * (they keep their heaps between builds), and ends idle threads at once when a compaction job waits for room.
    */
   build(job: BuildJob): Promise<BlockMeta> {
     const g = this.gate;
     if (!g) return this.buildNow(job);
-    if (!this.usesWorkers) return g.memory.run(g.buildBytes, () => this.buildNow(job));
+    if (!this.usesWorkers) {
+      const release = g.memory.take(g.buildBytes);
+      return this.buildNow(job).finally(release);
+    }
     if (!this.watching) {
       this.watching = true;
       g.memory.onPressure(() => this.giveWay());
@@ -224,7 +227,7 @@ export class BlockBuilderPool {
     this.gated++;
     return (async () => {
       try {
-        await (this.reservation ??= g.memory.acquire(this.size * g.buildBytes));
+        await (this.reservation ??= Promise.resolve(g.memory.take(this.size * g.buildBytes)));
         return await this.buildNow(job);
       } finally {
         this.gated--;

@@ -203,6 +203,32 @@ describe('WorkMemoryGate (block builds and compaction jobs share max_block_build
     expect(gate.queued).toBe(0);
   });
 
+  test('a build takes its bytes at once, even past a running compaction job; a job waits until it fits beside builds', async () => {
+    const gate = new WorkMemoryGate(100);
+    const log: string[] = [];
+    const compaction = task(log, 'compaction');
+    const next = task(log, 'next compaction');
+    const p1 = gate.run(100, compaction.work);
+    await settle();
+    const releaseBuild = gate.take(60); // the write path waits for builds: no queueing behind the job
+    expect(gate.inUse).toBe(160);
+    const p2 = gate.run(50, next.work);
+    await settle();
+    compaction.finish();
+    await p1;
+    await settle();
+    expect(log).toEqual(['compaction']); // 60 + 50 > 100: waits for the build
+    expect(gate.queued).toBe(1);
+    releaseBuild();
+    releaseBuild(); // once only
+    await settle();
+    expect(log).toEqual(['compaction', 'next compaction']);
+    expect(gate.inUse).toBe(50);
+    next.finish();
+    await p2;
+    expect(gate.inUse).toBe(0);
+  });
+
   test('gives the bytes back when the work fails', async () => {
     const gate = new WorkMemoryGate(100);
     await expect(gate.run(100, () => Promise.reject(new Error('build failed')))).rejects.toThrow('build failed');

@@ -194,10 +194,13 @@ export function buildPlan(o: { maxBuildingBytes: number; builders: number; combi
 /**
  * The memory of the heavy work a process does beside serving: block builds and, when the same process
  * compacts (`-target=all`, `scalable-single-binary`), compaction jobs. One byte budget,
- * `ingester.max_block_building_bytes`, for both: each build or job takes its estimated bytes (at most the
- * whole budget, so a job larger than the budget still runs, alone) and waits, first come first served,
- * until they fit. Measured before this (bench/results/ingest.md, 2026-11-30): a compaction thread (~50 MiB
- * of heap and ~50 MiB of buffers) running beside a block build was the whole run's RSS peak.
+ * `ingester.max_block_building_bytes`, for both: each takes its estimated bytes (at most the whole budget,
+ * so a job larger than the budget still runs, alone). Compaction jobs wait, first come first served, until
+ * they fit (`acquire`); block builds never wait (`take`): the write path waits for them, and a build held
+ * behind a compaction job filled the WAL backlog and turned pushes away with 503 (bench/results/ingest.md,
+ * 2026-11-30: 144k → 66k spans/s on the project workload). Measured before the budget: a compaction thread
+ * (~50 MiB of heap and ~50 MiB of buffers) running beside a block build was the whole run's RSS peak; a
+ * job now starts only when it fits beside the builds, but a build may still start beside a running job.
  */
 export class WorkMemoryGate {
   private used = 0;
@@ -225,6 +228,17 @@ export class WorkMemoryGate {
     this.pressure.add(fn);
   }
 
+  /**
+   * Takes `bytes` (clamped to the capacity) now, past the budget if need be, for work that must not wait
+   * (block building); work waiting in `acquire` starts only once it fits beside it. Gives them back once.
+   */
+  take(bytes: number): () => void {
+    if (this.capacity <= 0) return () => undefined;
+    const n = Math.min(Math.max(0, bytes), this.capacity);
+    this.used += n;
+    return this.releaser(n);
+  }
+
   /** Waits until `bytes` (clamped to the capacity) fit; the answer gives them back (once). */
   async acquire(bytes: number): Promise<() => void> {
     if (this.capacity <= 0) return () => undefined;
@@ -234,6 +248,10 @@ export class WorkMemoryGate {
       for (const fn of this.pressure) fn();
       await fits;
     } else this.used += n;
+    return this.releaser(n);
+  }
+
+  private releaser(n: number): () => void {
     let held = true;
     return () => {
       if (!held) return;
