@@ -197,8 +197,8 @@ export function buildPlan(o: { maxBuildingBytes: number; builders: number; combi
  * `ingester.max_block_building_bytes`, for both: each takes its estimated bytes (at most the whole budget,
  * so a job larger than the budget still runs, alone). Compaction jobs wait, first come first served, until
  * they fit (`acquire`); block builds never wait (`take`): the write path waits for them, and a build held
- * behind a compaction job filled the WAL backlog and turned pushes away with 503 (bench/results/ingest.md,
- * 2026-11-30: 144k → 66k spans/s on the project workload). Measured before the budget: a compaction thread
+ * behind a compaction job (which may run for many seconds) lets the WAL backlog fill until pushes are
+ * refused (ingester.max_wal_backlog_bytes). Measured before the budget: a compaction thread
  * (~50 MiB of heap and ~50 MiB of buffers) running beside a block build was the whole run's RSS peak; a
  * job now starts only when it fits beside the builds, but a build may still start beside a running job.
  */
