@@ -3,7 +3,7 @@
 // times, as RF 3 ingesters would write it). Its own compactor waits (compactor.ring.wait_stability), so the
 // 40 blocks stay; then `-target=compactor` runs as a separate process on the same backend directory and
 // compacts them to at most 4 blocks. Every span is in the blocks exactly once, and every trace reads back
-// by ID from the first process with every span exactly once.
+// from the first process, by ID and by search, with every span exactly once.
 // Then REL-13 (acceptance 2): the compactor is killed with SIGKILL at 5 seeded random moments while it
 // compacts, and restarted each time: after every kill each listed block reads back whole and no span is
 // missing; in the end each span is there exactly once and the leftovers (orphan folders, compacted blocks)
@@ -91,6 +91,24 @@ async function eachSpanOnceByID(p: StaveProcess, store: LocalStore, traces: numb
   for (let t = 0; t < traces; t += step) expect(await spanIDsByID(p, t)).toEqual(allSpans(t));
 }
 
+/**
+ * Every trace exactly once by search (TraceQL `{}` over the last hour, through `p`'s query path), each with
+ * every one of its spans exactly once in its span set.
+ */
+async function eachSpanOnceBySearch(p: StaveProcess): Promise<void> {
+  const end = Math.ceil(Date.now() / 1000) + 60;
+  const q = new URLSearchParams({ q: '{}', limit: String(TRACES * 2), spss: String(SPANS * 2), start: String(end - 7200), end: String(end) });
+  const res = await fetch(await p.url(`/api/search?${q.toString()}`));
+  expect(res.status).toBe(200);
+  const body = (await res.json()) as { traces: Array<{ traceID: string; spanSet?: { spans: Array<{ spanID: string }> } }> };
+  const ids = body.traces.map((t) => t.traceID.padStart(32, '0'));
+  expect([...ids].sort()).toEqual(Array.from({ length: TRACES }, (_, t) => traceHex(t)).sort());
+  for (const [i, t] of body.traces.entries()) {
+    const n = parseInt(ids[i]!.slice(6), 16) - 1;
+    expect((t.spanSet?.spans ?? []).map((sp) => sp.spanID.padStart(16, '0')).sort()).toEqual(allSpans(n));
+  }
+}
+
 /** The live blocks once there are at most 4 and Tempo's selection finds nothing more to compact. */
 async function converged(store: LocalStore) {
   const metas = await listBlocks(store, TENANT);
@@ -176,6 +194,8 @@ describe('compactor end to end', () => {
     // By ID through the first process, once the tenant index shows the compacted blocks (its ingester has
     // dropped the flushed blocks by now: complete_block_timeout).
     await eachSpanOnceByID(all, store, TRACES, 1);
+    // And by search, over the same compacted blocks.
+    await eachSpanOnceBySearch(all);
 
     // The merges ran on the compactor's worker thread.
     const done = compactor.logs.filter((l) => l.msg === 'compacted blocks');
