@@ -18,14 +18,9 @@ import { DEFAULTS } from '../../../bench/dist/loadgen.js';
 import { fmtInt } from '../../../bench/dist/stats.js';
 import { bodyForRound, generatePool } from '../../../bench/dist/workload.js';
 import { nopLogger } from '../../../libs/core/dist/index.js';
-import {
-  DEFAULT_PEER_ATTRIBUTES,
-  DEFAULT_SERVICE_GRAPHS_BUCKETS,
-  DEFAULT_SPAN_METRICS_BUCKETS,
-  Generator,
-  SERVICE_GRAPHS,
-} from '../../../libs/generator/dist/index.js';
+import { Generator, SERVICE_GRAPHS } from '../../../libs/generator/dist/index.js';
 import { createSpanRing, SpanRingReader, SpanRingWriter } from '../../../libs/generator/dist/span-ring.js';
+import { testGeneratorConfig } from '../../../libs/generator/dist/testing.js';
 import { splitByTrace } from '../../../libs/model/dist/index.js';
 import { encodeChunks, type Series } from '../../../libs/remote-write/dist/index.js';
 import { Registry as PromRegistry } from '../../../libs/generator/node_modules/prom-client';
@@ -49,27 +44,7 @@ export async function main(argv: string[]): Promise<void> {
   const pool = generatePool({ seed: intArg(args, 'seed', DEFAULTS.seed), traces, batchSpans: DEFAULTS.batchSpans, nowMs: Date.now() });
   let samples = 0;
   const generator = new Generator({
-    config: {
-      spanMetrics: {
-        histogramBuckets: DEFAULT_SPAN_METRICS_BUCKETS,
-        intrinsicDimensions: { service: true, span_name: true, span_kind: true, status_code: true, status_message: false },
-        dimensions: [],
-        spanMultiplierKey: '',
-      },
-      serviceGraphs: {
-        waitMs: 10_000,
-        maxItems: 10_000,
-        histogramBuckets: DEFAULT_SERVICE_GRAPHS_BUCKETS,
-        dimensions: [],
-        enableClientServerPrefix: false,
-        enableMessagingSystemLatencyHistogram: false,
-        enableVirtualNodeLabel: false,
-        peerAttributes: DEFAULT_PEER_ATTRIBUTES,
-        spanMultiplierKey: '',
-      },
-      registry: { collectionIntervalMs: 15_000, staleDurationMs: 15 * 60_000, externalLabels: {}, maxLabelNameLength: 1024, maxLabelValueLength: 2048 },
-      ingestionSlackMs: 2 * 3600_000,
-    },
+    config: testGeneratorConfig({ ingestionSlackMs: 2 * 3600_000 }),
     overrides: () => OVERRIDES,
     appender: { append: (_t: string, series: readonly Series[]) => void (samples += encodeChunks(series, 2000, false).length) },
     registry: new PromRegistry(),

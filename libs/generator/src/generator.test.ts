@@ -5,10 +5,10 @@ import { create } from '@bufbuild/protobuf';
 import { PushSpansRequestSchema, ServiceGraphRequestSchema } from '@stave/proto';
 import { Registry as PromRegistry } from 'prom-client';
 import { Generator } from './generator';
-import type { GeneratorConfig, TenantOverrides } from './instance';
-import { DEFAULT_PEER_ATTRIBUTES, DEFAULT_SERVICE_GRAPHS_BUCKETS } from './processors/service-graphs';
+import type { TenantOverrides } from './instance';
+import { DEFAULT_SERVICE_GRAPHS_BUCKETS } from './processors/service-graphs';
 import { DEFAULT_SPAN_METRICS_BUCKETS } from './processors/span-metrics';
-import { encodedSpanSize, MemoryAppender, tracesData, type TestResource, type TestSpan } from './testing';
+import { encodedSpanSize, MemoryAppender, testGeneratorConfig, tracesData, type TestResource, type TestSpan } from './testing';
 
 const T0 = 1_700_000_000_000;
 const SERVER = 2;
@@ -18,33 +18,7 @@ const CONSUMER = 5;
 const OK = 1;
 const ERROR = 2;
 
-function config(
-  over: { spanMetrics?: Partial<GeneratorConfig['spanMetrics']>; serviceGraphs?: Partial<GeneratorConfig['serviceGraphs']> } = {},
-): GeneratorConfig {
-  return {
-    spanMetrics: {
-      histogramBuckets: DEFAULT_SPAN_METRICS_BUCKETS,
-      intrinsicDimensions: { service: true, span_name: true, span_kind: true, status_code: true, status_message: false },
-      dimensions: [],
-      spanMultiplierKey: '',
-      ...over.spanMetrics,
-    },
-    serviceGraphs: {
-      waitMs: 10_000,
-      maxItems: 10_000,
-      histogramBuckets: DEFAULT_SERVICE_GRAPHS_BUCKETS,
-      dimensions: [],
-      enableClientServerPrefix: false,
-      enableMessagingSystemLatencyHistogram: false,
-      enableVirtualNodeLabel: false,
-      peerAttributes: DEFAULT_PEER_ATTRIBUTES,
-      spanMultiplierKey: '',
-      ...over.serviceGraphs,
-    },
-    registry: { collectionIntervalMs: 15_000, staleDurationMs: 15 * 60_000, externalLabels: {}, maxLabelNameLength: 1024, maxLabelValueLength: 2048 },
-    ingestionSlackMs: 30_000,
-  };
-}
+const config = testGeneratorConfig;
 
 function setup(cfg = config(), overrides: Partial<TenantOverrides> = {}) {
   let now = T0;

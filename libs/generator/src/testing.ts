@@ -3,6 +3,38 @@
 import { create, toBinary } from '@bufbuild/protobuf';
 import { SpanSchema, TracesDataSchema, type Span } from '@stave/proto';
 import type { Labels, SampleAppender, Series } from '@stave/remote-write';
+import type { GeneratorConfig } from './instance';
+import { DEFAULT_PEER_ATTRIBUTES, DEFAULT_SERVICE_GRAPHS_BUCKETS } from './processors/service-graphs';
+import { DEFAULT_SPAN_METRICS_BUCKETS } from './processors/span-metrics';
+
+/** A generator config with Tempo's defaults for both processors (tests and benches); any part overridden. */
+export function testGeneratorConfig(
+  over: { spanMetrics?: Partial<GeneratorConfig['spanMetrics']>; serviceGraphs?: Partial<GeneratorConfig['serviceGraphs']>; ingestionSlackMs?: number } = {},
+): GeneratorConfig {
+  return {
+    spanMetrics: {
+      histogramBuckets: DEFAULT_SPAN_METRICS_BUCKETS,
+      intrinsicDimensions: { service: true, span_name: true, span_kind: true, status_code: true, status_message: false },
+      dimensions: [],
+      spanMultiplierKey: '',
+      ...over.spanMetrics,
+    },
+    serviceGraphs: {
+      waitMs: 10_000,
+      maxItems: 10_000,
+      histogramBuckets: DEFAULT_SERVICE_GRAPHS_BUCKETS,
+      dimensions: [],
+      enableClientServerPrefix: false,
+      enableMessagingSystemLatencyHistogram: false,
+      enableVirtualNodeLabel: false,
+      peerAttributes: DEFAULT_PEER_ATTRIBUTES,
+      spanMultiplierKey: '',
+      ...over.serviceGraphs,
+    },
+    registry: { collectionIntervalMs: 15_000, staleDurationMs: 15 * 60_000, externalLabels: {}, maxLabelNameLength: 1024, maxLabelValueLength: 2048 },
+    ingestionSlackMs: over.ingestionSlackMs ?? 30_000,
+  };
+}
 
 export interface TestSpan {
   /** 32 hex digits. */
