@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createObjectStore } from '@stave/backend';
-import { FORMAT } from '@stave/block';
+import { BLOCK_CACHE_DEFAULTS, FORMAT } from '@stave/block';
 import {
   App,
   c,
@@ -393,5 +393,10 @@ describe('config keys', () => {
 
   it('reports the block format Stave writes', () => {
     expect(defaultConfig().storage.trace.block.version).toBe(FORMAT);
+  });
+
+  it("declares the block cache's budgets as the cache's own defaults (one truth: BLOCK_CACHE_DEFAULTS)", () => {
+    const bc = defaultConfig().storage.trace.block_cache;
+    expect({ bytes: bc.max_size_bytes, pageBytes: bc.trace_pages_max_size_bytes }).toEqual({ ...BLOCK_CACHE_DEFAULTS });
   });
 });
