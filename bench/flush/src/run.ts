@@ -22,6 +22,7 @@ import { ArgError, boolArg, intArg, parseArgs } from '../../../bench/dist/args.j
 import { machineInfo } from '../../../bench/dist/machine.js';
 import { statusField } from '../../../bench/dist/stave-process.js';
 import { fmtBytes, fmtInt } from '../../../bench/dist/stats.js';
+import { generateCollectorPool } from '../../../bench/dist/collector-workload.js';
 import { generatePool } from '../../../bench/dist/workload.js';
 import { BlockBuilderPool, packParts } from '../../../libs/ingester/dist/block-builder.js';
 import { encodeRecord, RECORD_HEADER } from '../../../libs/ingester/dist/wal.js';
@@ -39,6 +40,8 @@ import {
 const USAGE = `node bench/flush/dist/run.js [flags]
   --traces N        traces (default 100000: ≈ 1.75M spans)
   --seed N          workload seed (default 1)
+  --workload W      project (default: bench/src/workload.ts) or collector (bench/src/collector-workload.ts:
+                    every trace's spans shuffled over the whole run, so a WAL part is ~1 span)
   --wide-attrs N    instead of the workload, --traces traces carrying N attributes in all (issue 15's
                     shape: --traces 184 --wide-attrs 6000000), 50 spans each, pushed 10 spans at a time
   --workers N       block builder threads (default 1, what an ingester on 2 cores uses)
@@ -110,7 +113,7 @@ function* wideParts(traces: number, attrs: number, seed: number): Generator<{ id
 }
 
 /** Writes <dir>/seg.wal and <dir>/index.bin (per trace: 16-byte ID, u32 parts, then u64 offset + u32 length each). */
-function prepare(dir: string, traces: number, seed: number, wideAttrs: number): Prepared {
+function prepare(dir: string, traces: number, seed: number, wideAttrs: number, workload: string): Prepared {
   const fd = openSync(path.join(dir, 'seg.wal'), 'w');
   const refs = new Map<string, number[]>();
   let off = 0;
@@ -134,7 +137,7 @@ function prepare(dir: string, traces: number, seed: number, wideAttrs: number): 
     for (const p of wideParts(traces, wideAttrs, seed)) write([p]);
     spans = traces * 50;
   } else {
-    const pool = generatePool({ seed, traces, batchSpans: 200, nowMs: Date.now() });
+    const pool = (workload === 'collector' ? generateCollectorPool : generatePool)({ seed, traces, batchSpans: 200, nowMs: Date.now() });
     for (const body of pool.bodies) write(splitByTrace(body.buf).traces);
     spans = pool.spanCount;
   }
@@ -214,6 +217,7 @@ async function main(): Promise<void> {
       'traces',
       'seed',
       'wide-attrs',
+      'workload',
       'workers',
       'ingest-rate',
       'out',
@@ -246,6 +250,8 @@ async function main(): Promise<void> {
   const traces = intArg(args, 'traces', 100_000, 1);
   const seed = intArg(args, 'seed', 1);
   const wideAttrs = intArg(args, 'wide-attrs', 0);
+  const workload = args.get('workload') ?? 'project';
+  if (workload !== 'project' && workload !== 'collector') throw new ArgError(`--workload: project or collector, not ${workload}`);
   const workers = intArg(args, 'workers', 1, 1);
   const ingestRate = intArg(args, 'ingest-rate', 137_968, 1);
   const cpuProf = boolArg(args, 'cpu-prof');
@@ -255,7 +261,21 @@ async function main(): Promise<void> {
     const prep = JSON.parse(
       execFileSync(
         process.execPath,
-        [__filename, '--phase', 'prepare-child', '--dir', dir, '--traces', String(traces), '--seed', String(seed), '--wide-attrs', String(wideAttrs)],
+        [
+          __filename,
+          '--phase',
+          'prepare-child',
+          '--dir',
+          dir,
+          '--traces',
+          String(traces),
+          '--seed',
+          String(seed),
+          '--wide-attrs',
+          String(wideAttrs),
+          '--workload',
+          workload,
+        ],
         {
           encoding: 'utf8',
           maxBuffer: 1 << 20,
@@ -278,7 +298,7 @@ async function main(): Promise<void> {
       `## Flush (block building) — ${m.date}`,
       '',
       `Machine: ${m.nproc} × ${m.cpuModel}, ${fmtBytes(m.totalMemBytes)}${m.cgroupMemBytes ? ` (cgroup ${fmtBytes(m.cgroupMemBytes)})` : ''}; node ${m.node}; commit ${m.git ?? '?'}; load average (1 min) ${load0.toFixed(2)} before, ${load1.toFixed(2)} after.`,
-      `Workload: ${wideAttrs > 0 ? `${fmtInt(wideAttrs)} attributes over` : `bench/src/workload.ts seed ${seed},`} ${fmtInt(prep.traces)} traces, ${fmtInt(prep.spans)} spans in ${fmtInt(prep.parts)} WAL parts (${fmtBytes(prep.walBytes)} of OTLP); ${workers} builder thread(s), ${combineThreads > 0 ? `each with ${combineThreads} combine thread(s)` : 'combining on the same thread'}.`,
+      `Workload: ${wideAttrs > 0 ? `${fmtInt(wideAttrs)} attributes over` : `bench/src/${workload === 'collector' ? 'collector-workload' : 'workload'}.ts seed ${seed},`} ${fmtInt(prep.traces)} traces, ${fmtInt(prep.spans)} spans in ${fmtInt(prep.parts)} WAL parts (${fmtBytes(prep.walBytes)} of OTLP); ${workers} builder thread(s), ${combineThreads > 0 ? `each with ${combineThreads} combine thread(s)` : 'combining on the same thread'}.`,
       ...(args.get('note') ? [`Note: ${args.get('note')}`] : []),
       '',
       '| build | spans | wall | spans/s | vs ingest (' + fmtInt(ingestRate) + ' spans/s) | CPU (all threads) | spans per CPU s | peak RSS | block |',
@@ -300,7 +320,7 @@ async function main(): Promise<void> {
 if (process.argv.includes('prepare-child')) {
   const a = process.argv;
   const get = (f: string) => a[a.indexOf(f) + 1]!;
-  process.stdout.write(JSON.stringify(prepare(get('--dir'), Number(get('--traces')), Number(get('--seed')), Number(get('--wide-attrs')))));
+  process.stdout.write(JSON.stringify(prepare(get('--dir'), Number(get('--traces')), Number(get('--seed')), Number(get('--wide-attrs')), get('--workload'))));
 } else {
   main().catch((err: unknown) => {
     if (err instanceof ArgError) console.error(`${err.message}\n\n${USAGE}`);
