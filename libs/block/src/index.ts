@@ -5,7 +5,7 @@ export { writeBlock, type BlockTrace, type WriteBlockOptions } from './writer';
 export { checkRowGroupRange, openBlock, BlockReader, type BlockReaderOptions, type RowGroupRange } from './reader';
 export { WireTraceMerger, type WireMergeRules } from './trace-merge';
 export { FORMAT, type BlockMeta, readMeta, encodeMeta, parseMeta, hexID, isBlockID, parseNanos } from './meta';
-export { OtlpTraceCombiner, OtlpTranscoder } from './otlp-transcode';
+export { MAX_HEADER_CACHE_BYTES, OtlpTraceCombiner, OtlpTranscoder } from './otlp-transcode';
 export { readTenantIndex, writeTenantIndex, listBlocks, type CompactedBlockMeta, type ListBlocksOptions, type TenantIndex } from './tenant-index';
 export { COMPACTED_META_NAME, markBlockCompacted, clearBlock, scanTenant, type TenantScan } from './compacted';
 export { ByteLru } from './lru';

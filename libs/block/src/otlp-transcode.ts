@@ -17,9 +17,10 @@
 
 import { fromBinary } from '@bufbuild/protobuf';
 import { TracesDataSchema } from '@stave/proto';
+import { rangeEqual, sampleHash } from './byte-strings';
 import { ByteWriter } from './bytes';
 import { IdTable } from './id-table';
-import { type WireMergeRules, WireTraceMerger } from './trace-merge';
+import { type HeaderOrder, type WireMergeRules, WireTraceMerger } from './trace-merge';
 import {
   TraceEncoder,
   P_EMPTY,
@@ -69,7 +70,115 @@ const ANY_VALUE = mask(1, 2, 3, 4, 5, 6, 7);
 
 const TWO_32 = 4294967296;
 
+/**
+ * Bytes of header encodings one transcoder keeps (HeaderCache): past this it starts over. Counted in each
+ * block-building thread's share of `ingester.max_block_building_bytes` (BUILD_THREAD_BYTES, @stave/ingester).
+ */
+export const MAX_HEADER_CACHE_BYTES = 1024 * 1024;
+
+/** What an entry costs besides its bytes (the object, its buffer's header, the table's slot), roughly. */
+const ENTRY_OVERHEAD = 160;
+
+/**
+ * A resource's or scope's header as the encoding writes it (TraceScan's HeaderRec: its bits, the message,
+ * the schema URL), with the OTLP bytes it was transcoded from.
+ */
+export class EncodedHeader implements HeaderOrder {
+  /** The merge's order key of this header, set by the merge the first time it needs it. */
+  order: string | undefined = undefined;
+  constructor(
+    /** OTLP bytes: the message (`messageLen`, -1 when absent), then the schema URL; then shape, strs, nums. */
+    readonly bytes: Buffer,
+    readonly messageLen: number,
+    readonly urlLen: number,
+    readonly shapeLen: number,
+    readonly strsLen: number,
+    readonly next: EncodedHeader | undefined,
+  ) {}
+}
+
+/**
+ * The encodings of the resources and scopes one transcoder has seen, by their OTLP bytes: in a collector's
+ * requests every trace's part carries its own copy of its resource (~330 bytes of attributes) and scope, and
+ * a block's parts repeat a few hundred distinct ones. The bytes are hashed from a sample and compared in
+ * full. Bounded by MAX_HEADER_CACHE_BYTES.
+ */
+class HeaderCache {
+  private readonly table = new Map<number, EncodedHeader>();
+  private bytes = 0;
+
+  constructor(private readonly maxBytes: number) {}
+
+  static hash(buf: Buffer, hA: number, hB: number, urlA: number, urlB: number): number {
+    return sampleHash(buf, urlA, urlB, hA < 0 ? 0x9e3779b9 : sampleHash(buf, hA, hB));
+  }
+
+  find(hash: number, buf: Buffer, hA: number, hB: number, urlA: number, urlB: number): EncodedHeader | undefined {
+    const messageLen = hA < 0 ? -1 : hB - hA;
+    const urlLen = urlB - urlA;
+    const keyLen = Math.max(0, messageLen);
+    for (let e = this.table.get(hash); e !== undefined; e = e.next) {
+      if (
+        e.messageLen === messageLen &&
+        e.urlLen === urlLen &&
+        (messageLen <= 0 || rangeEqual(e.bytes, 0, buf, hA, messageLen)) &&
+        rangeEqual(e.bytes, keyLen, buf, urlA, urlLen)
+      )
+        return e;
+    }
+    return undefined;
+  }
+
+  /** A new entry: the OTLP bytes, and the encoding written into the streams from the given positions. */
+  add(
+    hash: number,
+    buf: Buffer,
+    hA: number,
+    hB: number,
+    urlA: number,
+    urlB: number,
+    shape: ByteWriter,
+    shapeA: number,
+    strs: ByteWriter,
+    strsA: number,
+    nums: ByteWriter,
+    numsA: number,
+  ): EncodedHeader {
+    const messageLen = hA < 0 ? -1 : hB - hA;
+    const keyLen = Math.max(0, messageLen);
+    const urlLen = urlB - urlA;
+    const shapeLen = shape.length - shapeA;
+    const strsLen = strs.length - strsA;
+    const size = keyLen + urlLen + shapeLen + strsLen + nums.length - numsA;
+    if (this.bytes + size > this.maxBytes) {
+      this.table.clear();
+      this.bytes = 0;
+    }
+    const bytes = Buffer.allocUnsafeSlow(size);
+    let p = 0;
+    if (keyLen > 0) p += buf.copy(bytes, p, hA, hB);
+    p += buf.copy(bytes, p, urlA, urlB);
+    p += shape.buf.copy(bytes, p, shapeA, shape.length);
+    p += strs.buf.copy(bytes, p, strsA, strs.length);
+    nums.buf.copy(bytes, p, numsA, nums.length);
+    const e = new EncodedHeader(bytes, messageLen, urlLen, shapeLen, strsLen, this.table.get(hash));
+    this.table.set(hash, e);
+    this.bytes += size + ENTRY_OVERHEAD;
+    return e;
+  }
+}
+
+/** The headers of one transcoded part, in the order the encoding holds them (WireTraceMerger's hints). */
+export interface PartHeaders {
+  readonly resources: EncodedHeader[];
+  readonly scopes: EncodedHeader[];
+}
+
 export class OtlpTranscoder {
+  private readonly resourceCache = new HeaderCache(MAX_HEADER_CACHE_BYTES / 2);
+  private readonly scopeCache = new HeaderCache(MAX_HEADER_CACHE_BYTES / 2);
+  /** Where `transcode` notes the headers of the part, when asked. */
+  private headers: PartHeaders | undefined;
   private readonly shape = new ByteWriter(4096);
   private readonly ids = new ByteWriter(1024);
   private readonly times = new ByteWriter(1024);
@@ -93,8 +202,10 @@ export class OtlpTranscoder {
    * Appends to `out` the encoding of the TracesData in `data`, whose trace ID is `traceId`. Returns false,
    * with `out` unchanged, when the bytes need the object path (see the top of this file).
    */
-  transcode(traceId: Uint8Array, data: Uint8Array, out: ByteWriter): boolean {
+  transcode(traceId: Uint8Array, data: Uint8Array, out: ByteWriter, headers?: PartHeaders): boolean {
     this.buf = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    this.headers = headers;
+    if (headers) headers.resources.length = headers.scopes.length = 0;
     this.traceId = traceId;
     this.shape.reset();
     this.ids.reset();
@@ -262,7 +373,7 @@ export class OtlpTranscoder {
   private trace(a: number, b: number): void {
     // First pass: the span IDs' first indexes and the base time, in the order the spans are written.
     this.walkSpans(a, b, (sa, sb) => this.indexSpan(sa, sb));
-    this.times.varintBig(this.hasBase ? (BigInt(this.baseHi) << 32n) | BigInt(this.baseLo) : 0n);
+    this.times.varint64(this.baseHi, this.baseLo);
     const n = this.count(a, b, tag(1, WT_LEN));
     this.shape.varint(n);
     this.pos = a;
@@ -337,7 +448,7 @@ export class OtlpTranscoder {
   }
 
   private resourceSpans(a: number, b: number): void {
-    this.group(a, b, RESOURCE_SPANS, this.resourceFn, this.scopeSpansFn);
+    this.group(a, b, RESOURCE_SPANS, this.resourceCache, this.resourceFn, this.scopeSpansFn);
   }
 
   private readonly resourceFn = (a: number, b: number): void => this.resource(a, b);
@@ -349,7 +460,7 @@ export class OtlpTranscoder {
    * ResourceSpans and ScopeSpans, which share a shape: 1 their header (resource, scope; given twice, it
    * would merge), 2 their repeated items (scope spans, spans), 3 a schema URL.
    */
-  private group(a: number, b: number, known: number, header: (a: number, b: number) => void, item: (a: number, b: number) => void): void {
+  private group(a: number, b: number, known: number, cache: HeaderCache, header: (a: number, b: number) => void, item: (a: number, b: number) => void): void {
     let hA = -1;
     let hB = -1;
     let urlA = 0;
@@ -372,10 +483,26 @@ export class OtlpTranscoder {
         this.pos = urlB;
       } else this.skip(f, known, b);
     }
-    this.shape.varint((hA >= 0 ? 1 : 0) | (urlB > urlA ? 2 : 0));
-    if (hA >= 0) header(hA, hB);
-    if (urlB > urlA) this.lenBytes(this.strs, urlA, urlB);
-    this.shape.varint(items);
+    // The header's encoding depends on its bytes alone: from the cache when they were seen before.
+    const hash = HeaderCache.hash(this.buf, hA, hB, urlA, urlB);
+    const { shape, strs, nums } = this;
+    let e = cache.find(hash, this.buf, hA, hB, urlA, urlB);
+    if (e) {
+      let p = Math.max(0, e.messageLen) + e.urlLen;
+      shape.copyFrom(e.bytes, p, (p += e.shapeLen));
+      strs.copyFrom(e.bytes, p, (p += e.strsLen));
+      nums.copyFrom(e.bytes, p, e.bytes.length);
+    } else {
+      const shapeA = shape.length;
+      const strsA = strs.length;
+      const numsA = nums.length;
+      shape.varint((hA >= 0 ? 1 : 0) | (urlB > urlA ? 2 : 0));
+      if (hA >= 0) header(hA, hB);
+      if (urlB > urlA) this.lenBytes(strs, urlA, urlB);
+      e = cache.add(hash, this.buf, hA, hB, urlA, urlB, shape, shapeA, strs, strsA, nums, numsA);
+    }
+    if (this.headers) (cache === this.resourceCache ? this.headers.resources : this.headers.scopes).push(e);
+    shape.varint(items);
     this.pos = a;
     for (let i = 0; i < items; i++) {
       const e = this.next(b, tag(2, WT_LEN));
@@ -454,7 +581,7 @@ export class OtlpTranscoder {
   }
 
   private scopeSpans(a: number, b: number): void {
-    this.group(a, b, SCOPE_SPANS, this.scopeFn, this.spanFn);
+    this.group(a, b, SCOPE_SPANS, this.scopeCache, this.scopeFn, this.spanFn);
   }
 
   private scope(a: number, b: number): void {
@@ -897,6 +1024,9 @@ export class OtlpTraceCombiner {
   private readonly merger: WireTraceMerger;
   private readonly writers: ByteWriter[] = [];
   private readonly views: Buffer[] = [];
+  /** Each part's headers (the transcoder's cache entries), undefined for a part that took the object path. */
+  private readonly headers: PartHeaders[] = [];
+  private readonly hints: Array<PartHeaders | undefined> = [];
 
   constructor(rules: WireMergeRules) {
     this.merger = new WireTraceMerger(rules);
@@ -914,19 +1044,22 @@ export class OtlpTraceCombiner {
 
   /** The combined encoding; a view valid until the next call. */
   combine(traceId: Uint8Array, parts: readonly Uint8Array[]): Buffer {
-    const views = this.views;
-    views.length = 0;
+    const { views, hints } = this;
+    views.length = hints.length = 0;
     for (let i = 0; i < parts.length; i++) {
       const w = (this.writers[i] ??= new ByteWriter(4096));
+      const h = (this.headers[i] ??= { resources: [], scopes: [] });
       w.reset();
-      if (!this.transcoder.transcode(traceId, parts[i]!, w)) {
+      if (this.transcoder.transcode(traceId, parts[i]!, w, h)) hints.push(h);
+      else {
         this.objectPathParts++;
         this.encoder.encode(traceId, fromBinary(TracesDataSchema, parts[i]!), w);
+        hints.push(undefined);
       }
       views.push(w.view());
     }
     // Writers past this trace's parts count keep their buffers: a trace with many parts is rare, and
     // a large one is released when the combiner is.
-    return this.merger.merge(traceId, views);
+    return this.merger.merge(traceId, views, hints);
   }
 }

@@ -32,6 +32,21 @@ export interface WireMergeRules {
   combine(parts: TracesData[]): Pick<TracesData, 'resourceSpans'>;
 }
 
+/** Where the order key of one header is kept, shared by every part that holds that header. */
+export interface HeaderOrder {
+  order: string | undefined;
+}
+
+/**
+ * What the caller knows of a part's headers (OtlpTraceCombiner: the transcoder's cache entries), in the
+ * order the encoding holds them: one slot per resource and per scope, so equal headers are keyed once per
+ * build instead of hashed and compared in every part.
+ */
+export interface PartHeaderOrders {
+  readonly resources: readonly HeaderOrder[];
+  readonly scopes: readonly HeaderOrder[];
+}
+
 /** Distinct header encodings whose order key is cached (a few per service and library in practice). */
 const MAX_ORDER_KEYS = 16_384;
 
@@ -128,6 +143,8 @@ export class WireTraceMerger {
   /** The output's span IDs, each with the output index of its first span: parents become references. */
   private readonly spanIndex = new IdTable();
   private readonly scans: TraceScan[] = [];
+  /** The header hints of the distinct parts (merge). */
+  private readonly hints: Array<PartHeaderOrders | undefined> = [];
   private readonly shape = new ByteWriter(4096);
   private readonly ids = new ByteWriter(1024);
   private readonly times = new ByteWriter(1024);
@@ -143,16 +160,26 @@ export class WireTraceMerger {
 
   /**
    * Combines the encoded parts of trace `traceId` into one encoding. Returns a view that is valid until
-   * the next call.
+   * the next call. `headers[i]`, when given, holds the order-key slots of part i's headers.
    */
-  merge(traceId: Uint8Array, parts: readonly Uint8Array[]): Buffer {
+  merge(traceId: Uint8Array, parts: readonly Uint8Array[], headers?: ReadonlyArray<PartHeaderOrders | undefined>): Buffer {
     // Identical parts (replicas of one flush) are one part.
     const distinct: Buffer[] = [];
-    for (const p of parts) {
+    const hints = this.hints;
+    hints.length = 0;
+    for (let i = 0; i < parts.length; i++) {
+      const p = parts[i]!;
       const b = Buffer.from(p.buffer, p.byteOffset, p.byteLength);
-      if (!distinct.some((d) => d.equals(b))) distinct.push(b);
+      if (!distinct.some((d) => d.equals(b))) {
+        distinct.push(b);
+        hints.push(headers?.[i]);
+      }
     }
-    for (let i = 0; i < distinct.length; i++) (this.scans[i] ??= new TraceScan()).scan(distinct[i]!);
+    for (let i = 0; i < distinct.length; i++) {
+      const sc = (this.scans[i] ??= new TraceScan()).scan(distinct[i]!);
+      const h = hints[i];
+      if (h && (h.resources.length !== sc.resourceCount || h.scopes.length !== sc.scopeCount)) hints[i] = undefined;
+    }
     const scans = this.scans;
 
     const resources = new Map<string, ResourceGroup>();
@@ -168,9 +195,11 @@ export class WireTraceMerger {
     const { keptPart, keptSpan, keptScope, keptResource } = this;
     for (let p = 0; p < distinct.length; p++) {
       const sc = scans[p]!;
+      const hint = hints[p];
       for (let r = 0; r < sc.resourceCount; r++) {
         const rr = sc.resources[r]!;
-        const rOrder = this.resourceOrder(sc, rr);
+        const rSlot = hint?.resources[r];
+        const rOrder = rSlot ? (rSlot.order ??= this.resourceOrder(sc, rr)) : this.resourceOrder(sc, rr);
         let rg = resources.get(rOrder);
         if (!rg) {
           rg = { order: rOrder, part: p, rec: r, scopes: new Map() };
@@ -178,7 +207,8 @@ export class WireTraceMerger {
         }
         for (let s = rr.firstScope; s < rr.firstScope + rr.scopeCount; s++) {
           const sr = sc.scopes[s]!;
-          const sOrder = this.scopeOrder(sc, sr);
+          const sSlot = hint?.scopes[s];
+          const sOrder = sSlot ? (sSlot.order ??= this.scopeOrder(sc, sr)) : this.scopeOrder(sc, sr);
           let sg = rg.scopes.get(sOrder);
           if (!sg) {
             sg = { order: sOrder, part: p, rec: s, spans: [] };

@@ -82,6 +82,33 @@ describe('block building from WAL parts', () => {
     );
   });
 
+  it('does so when many traces share resources and scopes (one combiner, its header cache reused; property)', () => {
+    fc.assert(
+      fc.property(fc.array(traceArb(new Uint8Array(16).fill(0x42)), { minLength: 2, maxLength: 6 }), fc.integer(), (generated, seed) => {
+        const rng = new Rng(seed);
+        // Every header from a pool of all the traces' own: equal resources and scopes across traces and parts.
+        const resources = generated.flatMap((t) => t.resourceSpans.map((rs) => rs.resource));
+        const scopes = generated.flatMap((t) => t.resourceSpans.flatMap((rs) => rs.scopeSpans.map((ss) => ss.scope)));
+        const pick = <T>(pool: T[]): T => pool[Math.floor(rng.next() * pool.length)]!;
+        const traces = generated.map((t, i) => {
+          const id = new Uint8Array(16).fill(i + 1);
+          const trace = create(TracesDataSchema, {
+            resourceSpans: t.resourceSpans.map((rs) =>
+              create(ResourceSpansSchema, {
+                ...rs,
+                resource: pick(resources),
+                scopeSpans: rs.scopeSpans.map((ss) => create(ScopeSpansSchema, { ...ss, scope: pick(scopes) })),
+              }),
+            ),
+          });
+          return { id, parts: partsOf(trace, 1 + Math.floor(rng.next() * 4), () => rng.next()) };
+        });
+        expectSameAsObjectPath(traces);
+      }),
+      { numRuns: 100 },
+    );
+  });
+
   it('does so for a segment of realistic traces pushed in several parts each', () => {
     const rng = new Rng(5);
     const traces = realisticTraces(150, { seed: 11 })

@@ -126,14 +126,21 @@ describe('buildPlan (ingester.max_block_building_bytes)', () => {
       rowGroup: 100 * MiB,
       want: { builders: 1, rowGroupSizeBytes: 100 * MiB },
     },
-    { name: 'the row group shrinks to fit', max: 256 * MiB, builders: 1, threads: 1, rowGroup: 100 * MiB, want: { builders: 1, rowGroupSizeBytes: 88 * MiB } },
+    {
+      name: 'the row group shrinks to fit',
+      max: 256 * MiB,
+      builders: 1,
+      threads: 1,
+      rowGroup: 100 * MiB,
+      want: { builders: 1, rowGroupSizeBytes: 128 * MiB - BUILD_THREAD_BYTES },
+    },
     {
       name: 'fewer builds at once before row groups below the minimum',
       max: 256 * MiB,
       builders: 4,
       threads: 1,
       rowGroup: 100 * MiB,
-      want: { builders: 3, rowGroupSizeBytes: Math.floor((256 * MiB) / 3 / 2 - 40 * MiB) },
+      want: { builders: 3, rowGroupSizeBytes: Math.floor((256 * MiB) / 3 / 2 - BUILD_THREAD_BYTES) },
     },
     {
       name: 'never below the minimum row group, never fewer than one build',

@@ -16,6 +16,7 @@
 // Nothing here does I/O or keeps state: the ingester passes what its tenants hold at the time of the
 // push (`usageOf`), and acts on the answer.
 
+import { MAX_HEADER_CACHE_BYTES } from '@stave/block';
 import type { PushBytesRequest } from '@stave/proto';
 import { Code } from '@stave/server';
 import { Counter, type Registry } from 'prom-client';
@@ -159,8 +160,11 @@ export class WriteBudget {
   }
 }
 
-/** What one block build costs besides its row group: each of its threads (block-builder.ts, profiled). */
-export const BUILD_THREAD_BYTES = 40 * 1024 * 1024;
+/**
+ * What one block build costs besides its row group: each of its threads (block-builder.ts, profiled), and
+ * the cache of resource and scope encodings each thread's transcoder keeps (@stave/block).
+ */
+export const BUILD_THREAD_BYTES = 40 * 1024 * 1024 + MAX_HEADER_CACHE_BYTES;
 /** The smallest row group a build budget shrinks builds to. */
 export const MIN_BUILD_ROW_GROUP_BYTES = 1024 * 1024;
 
