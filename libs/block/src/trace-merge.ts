@@ -121,6 +121,9 @@ class HeaderKeys {
   }
 }
 
+/** Part bases further apart than this from the first part's take the bigint path (numbers stay exact below 2^53). */
+const REL_LIMIT = 2n ** 50n;
+
 const compareStrings = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
 export class WireTraceMerger {
@@ -138,6 +141,11 @@ export class WireTraceMerger {
   private readonly kept = new IdTable();
   private keptPart = new Int32Array(256);
   private keptSpan = new Int32Array(256);
+  /** With `numeric`: each kept span's start, relative to `relBase` (numericStarts). */
+  private keptStart = new Float64Array(256);
+  private numeric = false;
+  private relBase = 0n;
+  private partDelta: number[] = [];
   private readonly keptScope: ScopeGroup[] = [];
   private readonly keptResource: ResourceGroup[] = [];
   /** The output's span IDs, each with the output index of its first span: parents become references. */
@@ -169,8 +177,8 @@ export class WireTraceMerger {
     hints.length = 0;
     for (let i = 0; i < parts.length; i++) {
       const p = parts[i]!;
-      const b = Buffer.from(p.buffer, p.byteOffset, p.byteLength);
-      if (!distinct.some((d) => d.equals(b))) {
+      const b = Buffer.isBuffer(p) ? p : Buffer.from(p.buffer, p.byteOffset, p.byteLength);
+      if (!distinct.some((d) => d.length === b.length && d.equals(b))) {
         distinct.push(b);
         hints.push(headers?.[i]);
       }
@@ -233,6 +241,7 @@ export class WireTraceMerger {
       }
     }
     keptScope.length = keptResource.length = 0;
+    this.numericStarts(distinct.length, total);
 
     // Output order, and the first pass of the encoder: base time and the first index of each span ID.
     const order: ResourceGroup[] = [...resources.values()].sort((a, b) => compareStrings(a.order, b.order));
@@ -240,6 +249,9 @@ export class WireTraceMerger {
     const spanIndex = this.spanIndex;
     spanIndex.reset(kept.size);
     let first: SpanRec | undefined;
+    const numeric = this.numeric;
+    const keptStart = this.keptStart;
+    let firstRel = Infinity;
     let n = 0;
     for (const rg of order) {
       const groups = [...rg.scopes.values()].filter((g) => g.spans.length > 0).sort((a, b) => compareStrings(a.order, b.order));
@@ -251,11 +263,13 @@ export class WireTraceMerger {
           const sp = sc.spans[keptSpan[e]!]!;
           if (spanIndex.find(sc.buf, sp.spanIdA, sp.spanIdB, 0) < 0) spanIndex.add(sc.buf, sp.spanIdA, sp.spanIdB, 0, n);
           n++;
-          if (first === undefined || compareStarts(sp, first) < 0) first = sp;
+          if (numeric) {
+            if (keptStart[e]! < firstRel) firstRel = keptStart[e]!;
+          } else if (first === undefined || compareStarts(sp, first) < 0) first = sp;
         }
       }
     }
-    const base = first?.start ?? 0n;
+    const base = numeric ? (n > 0 ? this.relBase + BigInt(firstRel) : 0n) : (first?.start ?? 0n);
     this.lastSpanCount = n;
 
     const { shape, ids, times, strs, nums } = this;
@@ -284,7 +298,7 @@ export class WireTraceMerger {
         const ssc = scans[sg.part]!;
         this.copyHeader(ssc, ssc.scopes[sg.rec]!);
         shape.varint(sg.spans.length);
-        for (const e of sg.spans) this.copySpan(scans[keptPart[e]!]!, keptSpan[e]!, base, serviceA, serviceB);
+        for (const e of sg.spans) this.copySpan(scans[keptPart[e]!]!, keptSpan[e]!, e, base, firstRel, serviceA, serviceB);
       }
     }
     const out = this.assemble();
@@ -314,7 +328,35 @@ export class WireTraceMerger {
     this.nums.copyFrom(sc.buf, h.numsA, h.numsB);
   }
 
-  private copySpan(sc: TraceScan, k: number, base: bigint, serviceA: number, serviceB: number): void {
+  /**
+   * Whether every kept span's start is a number relative to one base (`relBase`), `keptStart`: spans of
+   * different parts (each scanned relative to its own base) then sort and write without a bigint per span.
+   */
+  private numericStarts(parts: number, kept: number): void {
+    this.numeric = false;
+    if (parts === 0) return;
+    const scans = this.scans;
+    const relBase = scans[0]!.base;
+    const delta = this.partDelta;
+    for (let p = 0; p < parts; p++) {
+      const d = scans[p]!.base - relBase;
+      if (d >= REL_LIMIT || d <= -REL_LIMIT) return;
+      delta[p] = Number(d);
+    }
+    if (this.keptStart.length < kept) this.keptStart = new Float64Array(this.keptPart.length);
+    const { keptPart, keptSpan, keptStart } = this;
+    for (let e = 0; e < kept; e++) {
+      const p = keptPart[e]!;
+      const sp = scans[p]!.spans[keptSpan[e]!]!;
+      // small: the span's times are numbers from its part's base, below 2^48 (TraceScan).
+      if (!sp.small) return;
+      keptStart[e] = delta[p]! + sp.startOff;
+    }
+    this.relBase = relBase;
+    this.numeric = true;
+  }
+
+  private copySpan(sc: TraceScan, k: number, e: number, base: bigint, firstRel: number, serviceA: number, serviceB: number): void {
     const { shape, ids, times, strs, nums } = this;
     const sp = sc.spans[k]!;
     const buf = sc.buf;
@@ -339,10 +381,12 @@ export class WireTraceMerger {
         root = allZero(buf, pa, pb);
       }
     }
-    this.rows.add(sp, strs.length - sp.strsA, serviceA, serviceB, root);
+    if (this.numeric) this.rows.add(sp, strs.length - sp.strsA, serviceA, serviceB, root, this.relBase, this.keptStart[e]!);
+    else this.rows.add(sp, strs.length - sp.strsA, serviceA, serviceB, root);
     shape.copyFrom(buf, sp.parentShapeB, sp.shapeB);
     ids.copyFrom(buf, sp.parentRef === -2 ? sp.parentIdB : sp.spanIdB, sp.idsB);
-    times.zigzagBig(sp.start - base);
+    if (this.numeric) times.zigzag(this.keptStart[e]! - firstRel);
+    else times.zigzagBig(sp.start - base);
     times.copyFrom(buf, sp.timesTailA, sp.timesB);
     strs.copyFrom(buf, sp.strsA, sp.strsB);
     nums.copyFrom(buf, sp.numsA, sp.numsB);
@@ -353,7 +397,7 @@ export class WireTraceMerger {
     const sb = this.scans[this.keptPart[b]!]!;
     const x = sa.spans[this.keptSpan[a]!]!;
     const y = sb.spans[this.keptSpan[b]!]!;
-    const c = compareStarts(x, y);
+    const c = this.numeric ? this.keptStart[a]! - this.keptStart[b]! : compareStarts(x, y);
     if (c !== 0) return c;
     return sa.buf.compare(sb.buf, y.spanIdA, y.spanIdB, x.spanIdA, x.spanIdB) || x.kind - y.kind;
   }

@@ -70,12 +70,11 @@ export class TraceRowsBuilder {
     this.smallBase = undefined;
   }
 
-  private times(sp: SpanRec): void {
-    if (sp.small && (this.smallBase === undefined || this.smallBase === sp.base)) {
-      const s = sp.startOff;
-      const e = s + sp.dur; // |s|, |dur| < 2^48: exact
+  private times(sp: SpanRec, base: bigint, s: number): void {
+    if (sp.small && (this.smallBase === undefined || this.smallBase === base)) {
+      const e = s + sp.dur; // |s| < 2^50, |dur| < 2^48: exact
       if (this.smallBase === undefined) {
-        this.smallBase = sp.base;
+        this.smallBase = base;
         this.smallStart = s;
         this.smallEnd = e;
       } else {
@@ -93,8 +92,10 @@ export class TraceRowsBuilder {
   /**
    * Adds span `sp` of a scanned buffer whose strs bytes land `shift` bytes further in the trace the rows
    * describe; the service range is given as it is in the output already (`serviceA` -1 / ATTR_OTHER as is).
+   * A small span's start may be given from another base (`base` + `startOff`, |startOff| < 2^50): spans of
+   * several parts then share one.
    */
-  add(sp: SpanRec, shift: number, serviceA: number, serviceB: number, root: boolean): void {
+  add(sp: SpanRec, shift: number, serviceA: number, serviceB: number, root: boolean, base = sp.base, startOff = sp.startOff): void {
     const at = ROWS_HEADER + this.n * ROW_FIELDS;
     if (at + ROW_FIELDS > this.data.length) {
       const next = new Int32Array(this.data.length * 2);
@@ -104,7 +105,7 @@ export class TraceRowsBuilder {
     const d = this.data;
     if (root && this.root < 0) this.root = this.n;
     this.n++;
-    this.times(sp);
+    this.times(sp, base, startOff);
     d[at + R_SERVICE_A] = serviceA;
     d[at + R_SERVICE_B] = serviceB;
     d[at + R_NAME_A] = sp.nameA + shift;
