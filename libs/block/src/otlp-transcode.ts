@@ -69,6 +69,8 @@ const KEY_VALUE = mask(1, 2);
 const ANY_VALUE = mask(1, 2, 3, 4, 5, 6, 7);
 
 const TWO_32 = 4294967296;
+/** What the transcoder holds between calls (not the last part's bytes). */
+const NO_BYTES = Buffer.alloc(0);
 
 /**
  * Bytes of header encodings one transcoder keeps (HeaderCache): past this it starts over. Counted in each
@@ -186,7 +188,7 @@ export class OtlpTranscoder {
   private readonly nums = new ByteWriter(512);
   /** First index of each span ID in the trace (parents become back-references). */
   private readonly spanIndex = new IdTable();
-  private buf: Buffer = Buffer.alloc(0);
+  private buf: Buffer = NO_BYTES;
   private pos = 0;
   /** Result of the last `v64`: the unsigned halves. */
   private lo = 0;
@@ -205,7 +207,11 @@ export class OtlpTranscoder {
   transcode(traceId: Uint8Array, data: Uint8Array, out: ByteWriter, headers?: PartHeaders): boolean {
     this.buf = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
     this.headers = headers;
-    if (headers) headers.resources.length = headers.scopes.length = 0;
+    // pop, not `length = 0`: a part has one or two of each, and shrinking by length is a runtime call.
+    if (headers) {
+      while (headers.resources.length > 0) headers.resources.pop();
+      while (headers.scopes.length > 0) headers.scopes.pop();
+    }
     this.traceId = traceId;
     this.shape.reset();
     this.ids.reset();
@@ -223,7 +229,7 @@ export class OtlpTranscoder {
       if (err === NEEDS_OBJECT_PATH || err instanceof RangeError) return false;
       throw err;
     } finally {
-      this.buf = Buffer.alloc(0);
+      this.buf = NO_BYTES;
     }
     out.varint(this.shape.length);
     out.varint(this.ids.length);

@@ -158,6 +158,8 @@ export class TraceScan {
   readonly times = new ByteReader(Buffer.alloc(0));
   readonly strs = new ByteReader(Buffer.alloc(0));
   readonly nums = new ByteReader(Buffer.alloc(0));
+  /** The stream lengths' reader (reused: a scan per part of a trace in block building). */
+  private readonly hdr = new ByteReader(Buffer.alloc(0));
   /** Stream starts in `buf`. */
   shapeStart = 0;
   idsStart = 0;
@@ -181,7 +183,8 @@ export class TraceScan {
     this.buf = buf;
     this.start = start;
     this.end = end;
-    const hdr = new ByteReader(buf, start, end);
+    const hdr = this.hdr;
+    hdr.reset(buf, start, end);
     const shapeLen = hdr.varint();
     const idsLen = hdr.varint();
     const timesLen = hdr.varint();
