@@ -21,6 +21,7 @@ import { rangeEqual, sampleHash } from './byte-strings';
 import { ByteWriter } from './bytes';
 import { IdTable } from './id-table';
 import { type HeaderOrder, type WireMergeRules, WireTraceMerger } from './trace-merge';
+import type { HeaderLengths } from './trace-scan';
 import {
   TraceEncoder,
   P_EMPTY,
@@ -85,9 +86,12 @@ const ENTRY_OVERHEAD = 160;
  * A resource's or scope's header as the encoding writes it (TraceScan's HeaderRec: its bits, the message,
  * the schema URL), with the OTLP bytes it was transcoded from.
  */
-export class EncodedHeader implements HeaderOrder {
+export class EncodedHeader implements HeaderOrder, HeaderLengths {
   /** The merge's order key of this header, set by the merge the first time it needs it. */
   order: string | undefined = undefined;
+  /** A resource's service.name range in its strs bytes, set by the first scan of it (TraceScan). */
+  serviceA: number | undefined = undefined;
+  serviceB = -1;
   constructor(
     /** OTLP bytes: the message (`messageLen`, -1 when absent), then the schema URL; then shape, strs, nums. */
     readonly bytes: Buffer,
@@ -97,6 +101,10 @@ export class EncodedHeader implements HeaderOrder {
     readonly strsLen: number,
     readonly next: EncodedHeader | undefined,
   ) {}
+
+  get numsLen(): number {
+    return this.bytes.length - Math.max(0, this.messageLen) - this.urlLen - this.shapeLen - this.strsLen;
+  }
 }
 
 /**
@@ -235,11 +243,11 @@ export class OtlpTranscoder {
     out.varint(this.ids.length);
     out.varint(this.times.length);
     out.varint(this.strs.length);
-    out.bytes(this.shape.view());
-    out.bytes(this.ids.view());
-    out.bytes(this.times.view());
-    out.bytes(this.strs.view());
-    out.bytes(this.nums.view());
+    out.copyFrom(this.shape.buf, 0, this.shape.length);
+    out.copyFrom(this.ids.buf, 0, this.ids.length);
+    out.copyFrom(this.times.buf, 0, this.times.length);
+    out.copyFrom(this.strs.buf, 0, this.strs.length);
+    out.copyFrom(this.nums.buf, 0, this.nums.length);
     return true;
   }
 

@@ -21,7 +21,7 @@ import { ByteWriter } from './bytes';
 import { IdTable } from './id-table';
 import { decodeTrace, TraceEncoder } from './trace-codec';
 import { TraceRowsBuilder } from './trace-rows';
-import { type HeaderRec, type SpanRec, TraceScan } from './trace-scan';
+import { type HeaderLengths, type HeaderRec, type SpanRec, TraceScan } from './trace-scan';
 
 export interface WireMergeRules {
   /** Identity and order of a ResourceSpans (resource and schema URL; its scopeSpans are empty). */
@@ -43,8 +43,8 @@ export interface HeaderOrder {
  * build instead of hashed and compared in every part.
  */
 export interface PartHeaderOrders {
-  readonly resources: readonly HeaderOrder[];
-  readonly scopes: readonly HeaderOrder[];
+  readonly resources: ReadonlyArray<HeaderOrder & HeaderLengths>;
+  readonly scopes: ReadonlyArray<HeaderOrder & HeaderLengths>;
 }
 
 /** Distinct header encodings whose order key is cached (a few per service and library in practice). */
@@ -184,9 +184,14 @@ export class WireTraceMerger {
       }
     }
     for (let i = 0; i < distinct.length; i++) {
-      const sc = (this.scans[i] ??= new TraceScan()).scan(distinct[i]!);
+      const d = distinct[i]!;
       const h = hints[i];
-      if (h && (h.resources.length !== sc.resourceCount || h.scopes.length !== sc.scopeCount)) hints[i] = undefined;
+      const sc = (this.scans[i] ??= new TraceScan()).scan(d, 0, d.length, h);
+      if (h && (h.resources.length !== sc.resourceCount || h.scopes.length !== sc.scopeCount)) {
+        // Not this part's headers (never from OtlpTraceCombiner): scanned again without them.
+        hints[i] = undefined;
+        sc.scan(d);
+      }
     }
     const scans = this.scans;
 
@@ -314,11 +319,11 @@ export class WireTraceMerger {
     out.varint(ids.length);
     out.varint(times.length);
     out.varint(strs.length);
-    out.bytes(shape.view());
-    out.bytes(ids.view());
-    out.bytes(times.view());
-    out.bytes(strs.view());
-    out.bytes(nums.view());
+    out.copyFrom(shape.buf, 0, shape.length);
+    out.copyFrom(ids.buf, 0, ids.length);
+    out.copyFrom(times.buf, 0, times.length);
+    out.copyFrom(strs.buf, 0, strs.length);
+    out.copyFrom(nums.buf, 0, nums.length);
     return out.view();
   }
 

@@ -147,6 +147,26 @@ function newHeader(): HeaderRec {
   return { shapeA: 0, shapeB: 0, strsA: 0, strsB: 0, numsA: 0, numsB: 0 };
 }
 
+/**
+ * What the writer of an encoding knows of one of its headers (a resource's or scope's region, HeaderRec):
+ * its bytes in each stream, so a scan moves past it without walking its attributes. `serviceA`/`serviceB`
+ * (a resource's service.name range relative to its strs bytes, as ResourceRec holds it) are filled by the
+ * first scan that walks the header.
+ */
+export interface HeaderLengths {
+  readonly shapeLen: number;
+  readonly strsLen: number;
+  readonly numsLen: number;
+  serviceA: number | undefined;
+  serviceB: number;
+}
+
+/** Lengths of an encoding's headers, in the order it holds them (`scan`). */
+export interface ScanHints {
+  readonly resources: readonly HeaderLengths[];
+  readonly scopes: readonly HeaderLengths[];
+}
+
 /** A reusable scanner: `scan` one encoded trace, then read its records until the next `scan`. */
 export class TraceScan {
   buf: Buffer = Buffer.alloc(0);
@@ -160,6 +180,7 @@ export class TraceScan {
   readonly nums = new ByteReader(Buffer.alloc(0));
   /** The stream lengths' reader (reused: a scan per part of a trace in block building). */
   private readonly hdr = new ByteReader(Buffer.alloc(0));
+  private hints: ScanHints | undefined;
   /** Stream starts in `buf`. */
   shapeStart = 0;
   idsStart = 0;
@@ -179,8 +200,13 @@ export class TraceScan {
   rootSpan = -1;
 
   /** Scans `buf[start, end)`. Throws RangeError on a malformed encoding. */
-  scan(buf: Buffer, start = 0, end = buf.length): this {
+  /**
+   * `hints`, when given, must describe this encoding's headers (OtlpTraceCombiner: what its transcoder
+   * wrote): they are trusted, not checked.
+   */
+  scan(buf: Buffer, start = 0, end = buf.length, hints?: ScanHints): this {
     this.buf = buf;
+    this.hints = hints;
     this.start = start;
     this.end = end;
     const hdr = this.hdr;
@@ -253,6 +279,21 @@ export class TraceScan {
     this.header(r);
     r.serviceA = -1;
     r.serviceB = -1;
+    const hint = this.hints?.resources[ri];
+    if (hint?.serviceA !== undefined) {
+      shape.skip(hint.shapeLen);
+      strs.skip(hint.strsLen);
+      this.nums.skip(hint.numsLen);
+      if (hint.serviceA >= 0) {
+        r.serviceA = r.strsA + hint.serviceA;
+        r.serviceB = r.strsA + hint.serviceB;
+      } else r.serviceA = hint.serviceA;
+      this.endHeader(r);
+      r.firstScope = this.scopeCount;
+      r.scopeCount = shape.varint();
+      for (let i = 0; i < r.scopeCount; i++) this.scope(ri);
+      return;
+    }
     const bits = shape.varint();
     if (bits & 1) {
       this.attrs(r);
@@ -267,6 +308,10 @@ export class TraceScan {
     }
     if (bits & 2) strs.skipLenBytes();
     this.endHeader(r);
+    if (hint) {
+      hint.serviceA = r.serviceA >= 0 ? r.serviceA - r.strsA : r.serviceA;
+      hint.serviceB = r.serviceA >= 0 ? r.serviceB - r.strsA : -1;
+    }
     r.firstScope = this.scopeCount;
     r.scopeCount = shape.varint();
     for (let i = 0; i < r.scopeCount; i++) this.scope(ri);
@@ -278,14 +323,21 @@ export class TraceScan {
     const si = this.scopeCount++;
     this.header(s);
     s.resource = ri;
-    const bits = shape.varint();
-    if (bits & 1) {
-      strs.skipLenBytes(); // name
-      strs.skipLenBytes(); // version
-      this.attrs();
-      shape.skipVarint(); // dropped attributes
+    const hint = this.hints?.scopes[si];
+    if (hint) {
+      shape.skip(hint.shapeLen);
+      strs.skip(hint.strsLen);
+      this.nums.skip(hint.numsLen);
+    } else {
+      const bits = shape.varint();
+      if (bits & 1) {
+        strs.skipLenBytes(); // name
+        strs.skipLenBytes(); // version
+        this.attrs();
+        shape.skipVarint(); // dropped attributes
+      }
+      if (bits & 2) strs.skipLenBytes();
     }
-    if (bits & 2) strs.skipLenBytes();
     this.endHeader(s);
     s.firstSpan = this.spanCount;
     s.spanCount = shape.varint();

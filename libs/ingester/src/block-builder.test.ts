@@ -4,7 +4,7 @@ import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { create, toBinary } from '@bufbuild/protobuf';
-import { encodeTrace, realisticTraces, Rng, traceArb } from '@stave/block/testing';
+import { encodeTrace, realisticTraces, Rng, scannedRows, traceArb } from '@stave/block/testing';
 import { ResourceSpansSchema, ScopeSpansSchema, TracesDataSchema, type TracesData } from '@stave/proto';
 import fc from 'fast-check';
 import { combinedTraces, packParts, traceFromParts } from './block-builder';
@@ -62,10 +62,12 @@ function segment(traces: ReadonlyArray<{ id: Uint8Array; parts: Uint8Array[] }>)
 function expectSameAsObjectPath(traces: ReadonlyArray<{ id: Uint8Array; parts: Uint8Array[] }>): void {
   const { file, refs } = segment(traces);
   let i = 0;
-  for (const { id, encoded } of combinedTraces(file, packParts(refs))) {
+  for (const { id, encoded, rows } of combinedTraces(file, packParts(refs))) {
     const t = traces[i++]!;
     expect(Buffer.from(id)).toEqual(Buffer.from(t.id));
     expect(Buffer.from(encoded).toString('hex')).toBe(encodeTrace(t.id, traceFromParts(t.parts)).toString('hex'));
+    // The column values handed to the writer are what it would read from the trace itself.
+    if (rows) expect(Array.from(rows)).toEqual(Array.from(scannedRows(encoded)));
   }
   expect(i).toBe(traces.length);
 }
