@@ -246,7 +246,7 @@ export class WireTraceMerger {
       }
     }
     keptScope.length = keptResource.length = 0;
-    this.numericStarts(distinct.length, total);
+    this.numericStarts(distinct.length, kept.size);
 
     // Output order, and the first pass of the encoder: base time and the first index of each span ID.
     const order: ResourceGroup[] = [...resources.values()].sort((a, b) => compareStrings(a.order, b.order));
