@@ -119,8 +119,9 @@ class HeaderCache {
 
   constructor(private readonly maxBytes: number) {}
 
+  /** An int32 (a small integer to V8: Map keys above 2^31 are heap numbers, slower to look up). */
   static hash(buf: Buffer, hA: number, hB: number, urlA: number, urlB: number): number {
-    return sampleHash(buf, urlA, urlB, hA < 0 ? 0x9e3779b9 : sampleHash(buf, hA, hB));
+    return sampleHash(buf, urlA, urlB, hA < 0 ? 0x9e3779b9 : sampleHash(buf, hA, hB)) | 0;
   }
 
   find(hash: number, buf: Buffer, hA: number, hB: number, urlA: number, urlB: number): EncodedHeader | undefined {

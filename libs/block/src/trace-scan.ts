@@ -123,6 +123,26 @@ export class SpanRec {
   }
 }
 
+/**
+ * What the writer of an encoding knows of one of its headers (a resource's or scope's region, HeaderRec):
+ * its bytes in each stream, so a scan moves past it without walking its attributes. `serviceA`/`serviceB`
+ * (a resource's service.name range relative to its strs bytes, as ResourceRec holds it) are filled by the
+ * first scan that walks the header.
+ */
+export interface HeaderLengths {
+  readonly shapeLen: number;
+  readonly strsLen: number;
+  readonly numsLen: number;
+  serviceA: number | undefined;
+  serviceB: number;
+}
+
+/** Lengths of an encoding's headers, in the order it holds them (`scan`). */
+export interface ScanHints {
+  readonly resources: readonly HeaderLengths[];
+  readonly scopes: readonly HeaderLengths[];
+}
+
 /** Bases from which base + (a delta below 2^48) neither goes negative nor reaches 2^64: no wrap to handle. */
 const SMALL_BASE_MIN = 2n ** 53n;
 const SMALL_BASE_MAX = 2n ** 63n;
@@ -145,26 +165,6 @@ const HTTP_STATUS_CODE = Buffer.from('http.status_code');
 
 function newHeader(): HeaderRec {
   return { shapeA: 0, shapeB: 0, strsA: 0, strsB: 0, numsA: 0, numsB: 0 };
-}
-
-/**
- * What the writer of an encoding knows of one of its headers (a resource's or scope's region, HeaderRec):
- * its bytes in each stream, so a scan moves past it without walking its attributes. `serviceA`/`serviceB`
- * (a resource's service.name range relative to its strs bytes, as ResourceRec holds it) are filled by the
- * first scan that walks the header.
- */
-export interface HeaderLengths {
-  readonly shapeLen: number;
-  readonly strsLen: number;
-  readonly numsLen: number;
-  serviceA: number | undefined;
-  serviceB: number;
-}
-
-/** Lengths of an encoding's headers, in the order it holds them (`scan`). */
-export interface ScanHints {
-  readonly resources: readonly HeaderLengths[];
-  readonly scopes: readonly HeaderLengths[];
 }
 
 /** A reusable scanner: `scan` one encoded trace, then read its records until the next `scan`. */
