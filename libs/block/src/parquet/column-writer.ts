@@ -88,6 +88,8 @@ const PAGE_BUFFERS = new PageBufferPool(16 * 1024 * 1024);
 
 const DEFAULT_MAX_PAGE_ROWS = 20_000;
 const DEFAULT_DICT_MAX_BYTES = 1024 * 1024;
+/** Integer dictionary keys in [0, SMALL_KEYS) are found by array index (ColumnWriter.smallKeys). */
+const SMALL_KEYS = 1024;
 const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
@@ -109,6 +111,12 @@ export class ColumnWriter {
 
   // Current chunk.
   private dict = new Map<string | number | bigint, number>();
+  /**
+   * The dictionary's small non-negative integer keys (span kind, status code, duration bucket: every span
+   * adds one of each) by value, as index + 1 (0: not in the dictionary): an array read instead of a Map
+   * lookup. Filled alongside `dict`, cleared with it.
+   */
+  private readonly smallKeys = new Int32Array(SMALL_KEYS);
   private readonly dictValues = new ByteWriter(4096);
   private useDict: boolean;
   private lastKey: string | number | bigint | undefined;
@@ -208,7 +216,9 @@ export class ColumnWriter {
       this.pushIndex(this.lastIndex);
       return undefined;
     }
-    let idx = this.dict.get(key);
+    const small = typeof key === 'number' && key >= 0 && key < SMALL_KEYS && (key | 0) === key;
+    let idx = small ? this.smallKeys[key]! - 1 : this.dict.get(key);
+    if (idx === -1) idx = undefined;
     let target: ByteWriter | undefined;
     if (idx === undefined) {
       if (this.dictValues.length >= this.dictMaxBytes) {
@@ -220,6 +230,7 @@ export class ColumnWriter {
       }
       idx = this.dict.size;
       this.dict.set(key, idx);
+      if (small) this.smallKeys[key] = idx + 1;
       target = this.dictValues;
     }
     this.lastKey = key;
@@ -424,6 +435,7 @@ export class ColumnWriter {
     };
 
     this.pages = [];
+    for (const k of this.dict.keys()) if (typeof k === 'number' && k >= 0 && k < SMALL_KEYS && (k | 0) === k) this.smallKeys[k] = 0;
     this.dict = new Map();
     this.dictValues.reset();
     this.useDict = this.opts.dictionary === true;
