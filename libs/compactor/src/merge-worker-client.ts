@@ -72,8 +72,13 @@ export class MergeWorker implements MergeRunner {
     clearTimeout(this.idle);
     this.idle = undefined;
     if (!this.worker) {
-      this.worker = startMergeThread(this.script);
-      this.worker.unref();
+      const started = startMergeThread(this.script);
+      started.unref();
+      // A thread that ends while idle is not given the next job.
+      started.once('exit', () => {
+        if (this.worker === started) this.worker = undefined;
+      });
+      this.worker = started;
     }
     const w = this.worker;
     return new Promise((resolve, reject) => {
