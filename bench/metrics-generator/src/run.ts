@@ -42,7 +42,7 @@ import { generatePool, type Pool } from '../../../bench/dist/workload.js';
 
 const PROCESSORS = ['    metrics_generator:', '      processors: [service-graphs, span-metrics]'];
 
-/** The ingest bench's config plus the generator's; `on` enables the processors for every tenant. */
+/** The ingest bench's config plus the generator's; `on` enables the processors for every tenant; remote write to `remoteWriteUrl` when not empty. */
 export function configYaml(on: boolean, remoteWriteUrl: string, collectionInterval: string): string {
   // The generated config ends inside overrides.defaults (its ingestion limits): the processors go there.
   if (!/\noverrides:\n {2}defaults:\n(?: {4}.*\n| {6}.*\n)*$/.test(BENCH_CONFIG_YAML))
@@ -55,9 +55,8 @@ export function configYaml(on: boolean, remoteWriteUrl: string, collectionInterv
     '  metrics_ingestion_time_range_slack: 2h',
     '  registry:',
     `    collection_interval: ${collectionInterval}`,
-    '  storage:',
-    '    remote_write:',
-    `      - url: ${remoteWriteUrl}`,
+    // No URL: the generator collects and sends nothing (remote write's disk queue and sends left out).
+    ...(remoteWriteUrl ? ['  storage:', '    remote_write:', `      - url: ${remoteWriteUrl}`] : []),
     '',
   ].join('\n');
 }

@@ -68,7 +68,10 @@ function threadTicks(pid: number): Map<number, number> {
 const scriptClass = (script: string): string => path.basename(script).replace(/(-worker)?\.js$/, '');
 
 async function main(argv: string[]): Promise<void> {
-  const args = parseArgs(argv, { known: ['warmup-s', 'rate', 'duration-s', 'mode', 'out', 'collection-interval', 'seed', 'bin'], booleans: [] });
+  const args = parseArgs(argv, {
+    known: ['no-remote-write', 'warmup-s', 'rate', 'duration-s', 'mode', 'out', 'collection-interval', 'seed', 'bin'],
+    booleans: ['no-remote-write'],
+  });
   const rate = intArg(args, 'rate', 80_000, 1);
   const durationS = intArg(args, 'duration-s', 30, 5);
   const warmupS = intArg(args, 'warmup-s', 0, 0);
@@ -80,7 +83,7 @@ async function main(argv: string[]): Promise<void> {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'stave-mgen-timeline-'));
   const probeOut = path.join(dataDir, 'probe.jsonl');
   const configFile = path.join(dataDir, 'stave.yaml');
-  writeFileSync(configFile, configYaml(mode === 'on', sink.url, args.get('collection-interval') ?? '5s'));
+  writeFileSync(configFile, configYaml(mode === 'on', args.has('no-remote-write') ? '' : sink.url, args.get('collection-interval') ?? '5s'));
   const stave = await startStave({
     dataDir,
     configFile,
@@ -256,13 +259,17 @@ function report(r: {
   log(`other file operations over 2 ms: ${slowIo.length}${slowIo.length ? `, max ${fmtMs(Math.max(...slowIo.map((x) => x.d!)))}` : ''}`);
   const gcMain = summarize(gcs.filter((g) => g.th === mainTh).map((g) => g.d!));
   log(`main-thread GC: ${gcMain.count} pauses, p99 ${fmtMs(gcMain.p99)} max ${fmtMs(gcMain.max)}, total ${fmtMs(gcMain.mean * gcMain.count)}`);
-  for (const kind of new Set(gcs.filter((g) => g.th === mainTh).map((g) => g.kind))) {
-    const s = summarize(gcs.filter((g) => g.th === mainTh && g.kind === kind).map((g) => g.d!));
-    log(`  kind ${GC_KINDS[kind ?? 0] ?? kind}: ${s.count}, p50 ${fmtMs(s.p50)} max ${fmtMs(s.max)}, total ${fmtMs(s.mean * s.count)}`);
-  }
+  const byKind = (th: number): string =>
+    [...new Set(gcs.filter((g) => g.th === th).map((g) => g.kind))]
+      .map((kind) => {
+        const s = summarize(gcs.filter((g) => g.th === th && g.kind === kind).map((g) => g.d!));
+        return `${GC_KINDS[kind ?? 0] ?? kind} ${s.count}× p50 ${fmtMs(s.p50)} max ${fmtMs(s.max)} total ${fmtMs(s.mean * s.count)}`;
+      })
+      .join('; ');
+  log(`  ${byKind(mainTh)}`);
   for (const th of new Set(gcs.filter((g) => g.th !== mainTh).map((g) => g.th))) {
     const s = summarize(gcs.filter((g) => g.th === th).map((g) => g.d!));
-    log(`  worker ${scriptOf.get(th) ?? th} GC: ${s.count} pauses, max ${fmtMs(s.max)}, total ${fmtMs(s.mean * s.count)}`);
+    log(`  worker ${scriptOf.get(th) ?? th} GC: ${s.count} pauses, max ${fmtMs(s.max)}, total ${fmtMs(s.mean * s.count)} (${byKind(th)})`);
   }
   // Per second.
   const start = Math.min(...ok.map((p) => p.t));
