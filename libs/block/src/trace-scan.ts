@@ -44,13 +44,17 @@ export interface HeaderRec {
 // they got a hidden class per object, and every property access of the scan, the merger's header cache
 // and the rows builder went megamorphic (~10% of the merge thread's CPU in V8's IC handlers under perf).
 
-export class ResourceRec implements HeaderRec {
+/** The stream ranges every header record has (HeaderRec), declared once; each subclass is one hidden class. */
+abstract class HeaderRanges implements HeaderRec {
   shapeA = 0;
   shapeB = 0;
   strsA = 0;
   strsB = 0;
   numsA = 0;
   numsB = 0;
+}
+
+export class ResourceRec extends HeaderRanges {
   /** service.name's UTF-8 bytes in strs ([serviceA, serviceB)), serviceA -1 when absent, ATTR_OTHER when not a string. */
   serviceA = -1;
   serviceB = -1;
@@ -58,13 +62,7 @@ export class ResourceRec implements HeaderRec {
   scopeCount = 0;
 }
 
-export class ScopeRec implements HeaderRec {
-  shapeA = 0;
-  shapeB = 0;
-  strsA = 0;
-  strsB = 0;
-  numsA = 0;
-  numsB = 0;
+export class ScopeRec extends HeaderRanges {
   resource = 0;
   firstSpan = 0;
   spanCount = 0;
