@@ -142,8 +142,9 @@ describe(`chaos on a fleet (seed ${SEED})`, () => {
           },
           { timeoutMs: 30_000, intervalMs: 5 },
         ).catch((err: unknown) => {
-          const logs = m.proc.logs.slice(-8).map((l) => `${String(l.msg)}${l.err ? ` (${String(l.err)})` : ''}`);
-          throw new Error(`${String(err)}; states seen: ${seen.join(' → ')}; ingester-1 exited: ${exited}; its last logs: ${logs.join(' | ')}`);
+          throw new Error(
+            `${String(err)}; states seen: ${seen.join(' → ')}; ingester-1 exited: ${exited}; its last logs: ${fleet.lastLogs('ingester-1')}; ${page}'s last logs: ${fleet.lastLogs(page)}`,
+          );
         });
         return seen;
       })();

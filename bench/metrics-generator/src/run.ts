@@ -42,7 +42,7 @@ import { generatePool, type Pool } from '../../../bench/dist/workload.js';
 
 const PROCESSORS = ['    metrics_generator:', '      processors: [service-graphs, span-metrics]'];
 
-/** The ingest bench's config plus the generator's; `on` enables the processors for every tenant. */
+/** The ingest bench's config plus the generator's; `on` enables the processors for every tenant; remote write to `remoteWriteUrl` when not empty. */
 export function configYaml(on: boolean, remoteWriteUrl: string, collectionInterval: string): string {
   // The generated config ends inside overrides.defaults (its ingestion limits): the processors go there.
   if (!/\noverrides:\n {2}defaults:\n(?: {4}.*\n| {6}.*\n)*$/.test(BENCH_CONFIG_YAML))
@@ -55,15 +55,14 @@ export function configYaml(on: boolean, remoteWriteUrl: string, collectionInterv
     '  metrics_ingestion_time_range_slack: 2h',
     '  registry:',
     `    collection_interval: ${collectionInterval}`,
-    '  storage:',
-    '    remote_write:',
-    `      - url: ${remoteWriteUrl}`,
+    // No URL: the generator collects and sends nothing (remote write's disk queue and sends left out).
+    ...(remoteWriteUrl ? ['  storage:', '    remote_write:', `      - url: ${remoteWriteUrl}`] : []),
     '',
   ].join('\n');
 }
 
 /** A remote write receiver that reads every request and keeps only counts. */
-async function startSink(): Promise<{ url: string; requests: () => number; bytes: () => number; close: () => Promise<void> }> {
+export async function startSink(): Promise<{ url: string; requests: () => number; bytes: () => number; close: () => Promise<void> }> {
   let requests = 0;
   let bytes = 0;
   const server = http.createServer((req, res) => {
@@ -119,6 +118,8 @@ interface Run {
   behindMs?: number;
   /** Pushes that failed, by kind (`HTTP 503`, `TIMEOUT`, ...). */
   errors: Record<string, number>;
+  /** Fixed rate: p99 of the warm-up before the measured load (not in p50/p99 above). */
+  warmupP99?: number;
   loadAvgBefore: number;
   loadAvgAfter: number;
   /** CPU seconds the Stave process used during the load, all threads and its main thread (the event loop). */
@@ -153,6 +154,8 @@ interface Options {
   rate?: number;
   rateFraction: number;
   durationS: number;
+  /** Seconds of the same load sent to each fresh process before a fixed-rate run is measured. */
+  warmupS: number;
   /** Most requests in flight at the fixed rate (the schedule waits beyond it and reports how far behind). */
   openConcurrency: number;
   collectionInterval: string;
@@ -185,12 +188,35 @@ async function runOne(o: Options, sink: Sink, pool: Pool, rounds: number, method
     const bin = o.profileDir ? profiledBin(path.join(o.profileDir, `${index}-${method}-${mode}`)) : undefined;
     const stave = await startStave({ dataDir, configFile, bin, extraArgs: [`-metrics-generator.storage.path=${path.join(dataDir, 'generator')}`] });
     try {
+      const label = `${method === 'closed' ? 'closed loop' : `${fmtInt(rate)} spans/s`}, generator ${mode}`;
+      // The same load for `warmupS` first, not measured: a fresh process's first seconds (code not yet
+      // compiled, heaps growing, connections opening) made the slowest 1% of a 30-s run by themselves.
+      let warmupP99: number | undefined;
+      if (method === 'fixed' && o.warmupS > 0) {
+        o.log(`${label}: warming up for ${o.warmupS} s`);
+        const w = await runSustained(pool, {
+          host: '127.0.0.1',
+          port: stave.otlpHttpPort,
+          metricsPort: stave.httpPort,
+          pid: stave.pid,
+          rate,
+          durationMs: o.warmupS * 1000,
+          windowMs: o.warmupS * 1000,
+          concurrency: o.openConcurrency,
+          progress: false,
+          log: o.log,
+        });
+        warmupP99 = w.latency.p99;
+      }
       const sinkBefore = sink.requests();
       const loadAvgBefore = os.loadavg()[0]!;
       const cpu0 = processCpuSeconds(stave.pid);
       const main0 = threadCpuSeconds(stave.pid);
-      const threadCpu0 = mode === 'on' ? await metricSum(stave.httpPort, 'stave_metrics_generator_thread_cpu_seconds') : 0;
-      const label = `${method === 'closed' ? 'closed loop' : `${fmtInt(rate)} spans/s`}, generator ${mode}`;
+      const gen0 = async (name: string) => (mode === 'on' ? await metricSum(stave.httpPort, name) : 0);
+      const threadCpu0 = await gen0('stave_metrics_generator_thread_cpu_seconds');
+      const spans0 = await gen0('tempo_metrics_generator_spans_received_total');
+      const failures0 = await gen0('tempo_distributor_metrics_generator_pushes_failures_total');
+      const samples0 = await gen0('prometheus_remote_storage_samples_total');
       let stats: Pick<Run, 'sentSpans' | 'ackedSpans' | 'spansPerSec' | 'p50' | 'p99' | 'behindMs' | 'errors'>;
       if (method === 'closed') {
         const load = await runLoad(pool, { host: '127.0.0.1', port: stave.otlpHttpPort, concurrency: o.concurrency, rounds, label, progress: o.progress });
@@ -230,6 +256,7 @@ async function runOne(o: Options, sink: Sink, pool: Pool, rounds: number, method
         method,
         mode,
         ...stats,
+        warmupP99,
         loadAvgBefore,
         loadAvgAfter: os.loadavg()[0]!,
         cpuSeconds: processCpuSeconds(stave.pid) - cpu0,
@@ -237,7 +264,7 @@ async function runOne(o: Options, sink: Sink, pool: Pool, rounds: number, method
       };
       if (mode === 'on') {
         const sinkRequestsDuringLoad = sink.requests() - sinkBefore;
-        const received = () => metricSum(stave.httpPort, 'tempo_metrics_generator_spans_received_total');
+        const received = async () => (await metricSum(stave.httpPort, 'tempo_metrics_generator_spans_received_total')) - spans0;
         const spansAtEnd = await received();
         const spansReceived = await settled(received);
         run.generator = {
@@ -245,8 +272,8 @@ async function runOne(o: Options, sink: Sink, pool: Pool, rounds: number, method
           spansReceived,
           // From before the load until its queues drained: all the work it did for this run's spans.
           threadCpuSeconds: (await metricSum(stave.httpPort, 'stave_metrics_generator_thread_cpu_seconds')) - threadCpu0,
-          forwardFailures: await metricSum(stave.httpPort, 'tempo_distributor_metrics_generator_pushes_failures_total'),
-          samplesSent: await metricSum(stave.httpPort, 'prometheus_remote_storage_samples_total'),
+          forwardFailures: (await metricSum(stave.httpPort, 'tempo_distributor_metrics_generator_pushes_failures_total')) - failures0,
+          samplesSent: (await metricSum(stave.httpPort, 'prometheus_remote_storage_samples_total')) - samples0,
           sinkRequestsDuringLoad,
           sinkRequests: sink.requests() - sinkBefore,
         };
@@ -335,7 +362,7 @@ function markdown(o: Options, runs: Run[], capacity: number, rate: number): stri
     `- load average (1 min) around the runs: ${runs.map((r) => `${r.method === 'closed' ? 'closed ' : ''}${r.mode} ${r.loadAvgBefore.toFixed(1)}→${r.loadAvgAfter.toFixed(1)}`).join(', ')}`,
     `- workload: the ingest bench's (seed ${o.seed}) in requests of ≤ ${o.batchSpans} spans, each run on a fresh \`bin/stave -target=all\`; generator on: both processors for the tenant, collection every ${o.collectionInterval}, remote write to an in-harness sink (204)`,
     `- capacity: ${o.closedPairs} closed-loop pair(s) (${fmtInt(closedSpans)} spans per run, concurrency ${o.concurrency}); generator off: ${fmtInt(capacity)} spans/s (median)`,
-    `- fixed rate: ${o.pairs} off/on pair(s) at ${fmtInt(rate)} spans/s offered (${o.rate === undefined ? `${o.rateFraction} × capacity` : '--rate'}), open loop for ${o.durationS} s each, at most ${o.openConcurrency} requests in flight; p99 on ÷ off per pair: ${pairRatios.map(fmtRatio).join(', ') || 'n/a'} (median ${fmtRatio(median(pairRatios))})`,
+    `- fixed rate: ${o.pairs} off/on pair(s) at ${fmtInt(rate)} spans/s offered (${o.rate === undefined ? `${o.rateFraction} × capacity` : '--rate'}), open loop for ${o.durationS} s each after ${o.warmupS} s of warm-up at the same rate (not measured), at most ${o.openConcurrency} requests in flight; p99 on ÷ off per pair: ${pairRatios.map(fmtRatio).join(', ') || 'n/a'} (median ${fmtRatio(median(pairRatios))})`,
     `- command: \`node bench/metrics-generator/dist/run.js ${process.argv.slice(2).join(' ')}\``,
     ...(o.note ? [`- note: ${o.note}`] : []),
     '',
@@ -359,7 +386,7 @@ function markdown(o: Options, runs: Run[], capacity: number, rate: number): stri
     '|---|---|---|---|---|---|---|---|---|---|',
     ...runs.map(
       (r, i) =>
-        `| ${i + 1} | ${r.method === 'closed' ? 'closed loop' : `${fmtInt(rate)}/s${r.behindMs ? ` (${fmtMs(r.behindMs)} behind)` : ''}`} | ${r.mode} | ${fmtInt(r.spansPerSec)} | ${fmtMs(r.p50)} | ${fmtMs(r.p99)} | ${r.cpuSeconds.toFixed(1)} (${r.mainCpuSeconds.toFixed(1)}) | ${fmtInt(r.ackedSpans)} / ${fmtInt(r.sentSpans)}${fmtErrors(r.errors)} | ${r.loadAvgBefore.toFixed(1)}→${r.loadAvgAfter.toFixed(1)} | ${
+        `| ${i + 1} | ${r.method === 'closed' ? 'closed loop' : `${fmtInt(rate)}/s${r.behindMs ? ` (${fmtMs(r.behindMs)} behind)` : ''}`} | ${r.mode} | ${fmtInt(r.spansPerSec)} | ${fmtMs(r.p50)} | ${fmtMs(r.p99)}${r.warmupP99 !== undefined ? ` (warm-up ${fmtMs(r.warmupP99)})` : ''} | ${r.cpuSeconds.toFixed(1)} (${r.mainCpuSeconds.toFixed(1)}) | ${fmtInt(r.ackedSpans)} / ${fmtInt(r.sentSpans)}${fmtErrors(r.errors)} | ${r.loadAvgBefore.toFixed(1)}→${r.loadAvgAfter.toFixed(1)} | ${
           r.generator
             ? `${fmtInt(r.generator.spansAtEnd)} / ${fmtInt(r.generator.spansReceived)}, ${r.generator.forwardFailures}, ${r.generator.threadCpuSeconds.toFixed(2)}, ${fmtInt(r.generator.samplesSent)}, ${r.generator.sinkRequestsDuringLoad} / ${r.generator.sinkRequests}`
             : '—'
@@ -378,6 +405,7 @@ const USAGE = `usage: make bench-metrics-generator ARGS="[flags]"
   --rate-fraction F        fixed rate as a fraction of the capacity (default 0.5)
   --rate N                 fixed rate in spans/s instead of a fraction of the capacity
   --duration-s N           length of each fixed-rate run (default 30, at least 20)
+  --warmup-s N             the same rate sent first for N s, not measured (default 5; 0: none)
   --open-concurrency N     most requests in flight at the fixed rate (default 64)
   --batch-spans N          spans per request (default ${DEFAULTS.batchSpans})
   --seed N                 workload seed (default ${DEFAULTS.seed})
@@ -398,6 +426,7 @@ export async function main(argv: string[]): Promise<number> {
       'rate-fraction',
       'rate',
       'duration-s',
+      'warmup-s',
       'open-concurrency',
       'batch-spans',
       'seed',
@@ -425,6 +454,7 @@ export async function main(argv: string[]): Promise<number> {
     rateFraction: fraction,
     rate: args.has('rate') ? intArg(args, 'rate', 0, 1) : undefined,
     durationS: intArg(args, 'duration-s', 30, 20),
+    warmupS: intArg(args, 'warmup-s', 5, 0),
     openConcurrency: intArg(args, 'open-concurrency', 64, 1),
     batchSpans: intArg(args, 'batch-spans', DEFAULTS.batchSpans, 1),
     seed: intArg(args, 'seed', DEFAULTS.seed),

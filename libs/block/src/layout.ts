@@ -111,8 +111,12 @@ export function durationBucketSmall(n: number): number {
   if (n < 16) return n;
   // The bit length without making a string.
   const hi = Math.floor(n / 4294967296);
-  const bits = hi > 0 ? 64 - Math.clz32(hi) : 32 - Math.clz32(n);
-  const e = bits - 4;
+  if (hi === 0) {
+    // Below 2^32 (durations up to ~4.3 s): shifts, no floating-point power.
+    const e = 28 - Math.clz32(n);
+    return e * 16 + (n >>> e);
+  }
+  const e = 60 - Math.clz32(hi);
   return e * 16 + Math.floor(n / 2 ** e);
 }
 

@@ -4,7 +4,7 @@
 
 import { create } from '@bufbuild/protobuf';
 import { parentPort, workerData } from 'node:worker_threads';
-import { ConnectError, Logger } from '@stave/core';
+import { ConnectError, GENERATOR_THREAD_NICE, Logger, lowerThreadPriority, threadCpuSeconds } from '@stave/core';
 import { PushSpansRequestSchema, ServiceGraphRequestSchema } from '@stave/proto';
 import { encodeChunks } from '@stave/remote-write';
 import { Registry as PromRegistry, type Gauge } from 'prom-client';
@@ -12,7 +12,6 @@ import { Generator } from './generator';
 import type { HostMessage, WorkerInit, WorkerMessage } from './generator-host';
 import type { TenantOverrides } from './instance';
 import { SpanRingReader } from './span-ring';
-import { GENERATOR_THREAD_NICE, lowerThreadPriority, threadCpuSeconds } from './thread-priority';
 
 const port = parentPort!;
 const init = workerData as WorkerInit;

@@ -1,5 +1,6 @@
 // What every receiver that binds a port shares: the collector-style endpoint and the bind that logs it.
 
+import http from 'node:http';
 import type { Server } from 'node:net';
 import { listen, parseHostPort, type HostPort, type Logger } from '@stave/server';
 
@@ -16,8 +17,16 @@ export function parseEndpoint(endpoint: string, what = 'endpoint'): Endpoint {
   return at;
 }
 
+/**
+ * How long an HTTP/1.1 receiver keeps an idle keep-alive connection open. Node's default (5 s) is far
+ * shorter than a sender's: the Collector's exporters keep idle connections for 90 s, so under a steady
+ * load a request often went out on a connection the receiver was closing, and failed with a reset.
+ */
+export const RECEIVER_IDLE_TIMEOUT_MS = 120_000;
+
 /** Binds `server` to `at` (rejecting with the bind error) and logs the bound address under `receiver`. */
 export async function listenReceiver(server: Server, at: Endpoint, logger: Logger, receiver: string): Promise<void> {
+  if (server instanceof http.Server) server.keepAliveTimeout = RECEIVER_IDLE_TIMEOUT_MS;
   const a = await listen(server, at.port, at.host);
   logger.info('receiver listening', { receiver, address: `${a.address}:${a.port}`, port: a.port });
 }

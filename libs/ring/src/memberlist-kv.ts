@@ -39,6 +39,8 @@ export interface MemberlistKVOptions extends Omit<MemberlistOptions, 'delegate' 
 
 const KEY_BYTES = 1024;
 const MAX_ENTRIES = 10_000;
+/** Local changes kept for the leave (one per key and instance set: a process writes a handful). */
+const LAST_LOCAL_MAX = 64;
 
 export class MemberlistKV extends BasicService implements KVStore {
   readonly memberlist: Memberlist;
@@ -51,6 +53,11 @@ export class MemberlistKV extends BasicService implements KVStore {
   private joinedOnce = false;
   private started = false;
   private killed = false;
+  /**
+   * The latest local change per broadcast key (what this process itself wrote, e.g. its ring entry),
+   * sent straight to every member as it leaves. Bounded: the oldest goes first past LAST_LOCAL_MAX.
+   */
+  private readonly lastLocal = new Map<string, Uint8Array>();
   private readonly dropped: Counter<'reason'> | undefined;
   private readonly received: Counter<string> | undefined;
 
@@ -62,7 +69,7 @@ export class MemberlistKV extends BasicService implements KVStore {
     this.store = new KVState({
       now: this.now,
       tombstoneTimeoutMs: opts.leftIngestersTimeoutMs ?? 5 * 60_000,
-      onLocalChange: (key, codec, change) => this.broadcastChange(key, codec, change),
+      onLocalChange: (key, codec, change) => this.broadcastChange(key, codec, change, true),
       onError: (msg, err) => this.log.warn(msg, { err }),
     });
     if (opts.registry) {
@@ -176,8 +183,9 @@ export class MemberlistKV extends BasicService implements KVStore {
     if (!this.killed) {
       const timeout = this.opts.leaveTimeoutMs ?? 20_000;
       const deadline = this.now() + timeout;
-      // Hand the latest state (typically our ring entry going LEFT) to a few members over TCP: queued UDP
-      // broadcasts may not have gone out yet, and they would die with us.
+      // Our last changes (typically our ring entry going LEFT) straight to every member, and the whole
+      // state to a few over TCP: queued broadcasts may not have gone out yet, and they would die with us.
+      this.memberlist.sendUserToAll([...this.lastLocal.values()]);
       await raceTimeout(this.memberlist.pushPullMembers(this.opts.gossipNodes ?? 3), timeout);
       await this.memberlist.leave(Math.max(0, deadline - this.now()));
     }
@@ -234,10 +242,16 @@ export class MemberlistKV extends BasicService implements KVStore {
     return new Writer(64).str(key).str(codec.id).bytes(codec.encode(value)).finish();
   }
 
-  private broadcastChange(key: string, codec: Codec<unknown>, change: unknown): void {
+  private broadcastChange(key: string, codec: Codec<unknown>, change: unknown, local = false): void {
     if (!this.started) return;
-    const content = codec.mergeContent(change).join('\u0000');
-    this.memberlist.broadcastUser(`${key}\u0001${content}`, this.encodeUpdate(key, codec, change));
+    const content = `${key}\u0001${codec.mergeContent(change).join('\u0000')}`;
+    const payload = this.encodeUpdate(key, codec, change);
+    if (local) {
+      this.lastLocal.delete(content);
+      this.lastLocal.set(content, payload);
+      if (this.lastLocal.size > LAST_LOCAL_MAX) this.lastLocal.delete(this.lastLocal.keys().next().value!);
+    }
+    this.memberlist.broadcastUser(content, payload);
   }
 
   private decodeValue(r: Reader): { key: string; codec: Codec<unknown>; value: unknown } | undefined {

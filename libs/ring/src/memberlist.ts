@@ -272,16 +272,17 @@ export class Memberlist implements FailureDetectorHost {
         }
       }),
     );
+    // The members we contacted gossip that we joined, but gossip reaches each member only with some
+    // probability, and one that missed it would not send to us until its next push/pull: we tell every
+    // member we just learnt of ourselves.
+    if (joined > 0) this.sendToAll([encodeMessage({ type: 'alive', node: this.localNode(), incarnation: this.me.incarnation })]);
     return { joined, errors };
   }
 
   /** A push/pull exchange with a random member now (also what the periodic timer does). */
   async pushPullRandom(): Promise<boolean> {
     const now = this.now();
-    const [target] = this.randomNodes(
-      1,
-      (n) => n.state === 'alive' || n.state === 'suspect' || (n.state === 'dead' && now - n.stateChange < this.o.gossipToDeadNodesTimeMs),
-    );
+    const [target] = this.randomNodes(1, (n) => this.gossipsTo(n, now));
     if (!target) return false;
     try {
       await this.pushPull(target, false);
@@ -290,6 +291,47 @@ export class Memberlist implements FailureDetectorHost {
       this.log.debug('push/pull failed', { to: target.name, err: err instanceof Error ? err.message : String(err) });
       return false;
     }
+  }
+
+  /**
+   * Sends KV updates straight to every member we gossip to (up to 64): a leaver's last changes (its ring
+   * entry going LEFT). Gossip alone spreads a change to each member only with some probability (each
+   * member sends it retransmit_factor × ⌈log10(n+1)⌉ times, to random members); the rest would wait for a
+   * push/pull, up to pull_push_interval later. An update too large for a packet is left to push/pull.
+   * Returns how many packets were sent.
+   */
+  sendUserToAll(payloads: readonly Uint8Array[]): number {
+    return this.sendToAll(payloads.map((p) => encodeMessage({ type: 'user', payload: p })));
+  }
+
+  /** `msgs` to every member we gossip to (up to 64), as many to a packet as fit; larger ones are skipped. */
+  private sendToAll(msgs: readonly Buffer[]): number {
+    if (this.closed || !this.me) return 0;
+    const room = this.o.packetMaxBytes - envelopeOverhead(this.o.clusterLabel);
+    const packets: Buffer[][] = [];
+    let cur: Buffer[] = [];
+    let used = 0;
+    for (const msg of msgs) {
+      if (msg.length > room) continue;
+      if (used + msg.length > room) {
+        packets.push(cur);
+        cur = [];
+        used = 0;
+      }
+      cur.push(msg);
+      used += msg.length;
+    }
+    if (cur.length > 0) packets.push(cur);
+    let sent = 0;
+    // As gossip does, members declared dead recently are sent to as well: our verdict may be wrong.
+    const now = this.now();
+    for (const n of this.randomNodes(64, (x) => this.gossipsTo(x, now))) {
+      for (const p of packets) {
+        this.sendPacket(n, p);
+        sent++;
+      }
+    }
+    return sent;
   }
 
   /** Push/pull with up to `k` random alive members at once (shutdown uses it to hand over the last updates). */
@@ -584,11 +626,12 @@ export class Memberlist implements FailureDetectorHost {
       }
     }
     if (this.broadcasts.length === 0) return;
-    const targets = this.randomNodes(
-      this.o.gossipNodes,
-      (n) => n.state === 'alive' || n.state === 'suspect' || (n.state === 'dead' && now - n.stateChange < this.o.gossipToDeadNodesTimeMs),
-    );
-    for (const t of targets) this.sendPacket(t, []);
+    for (const t of this.randomNodes(this.o.gossipNodes, (n) => this.gossipsTo(n, now))) this.sendPacket(t, []);
+  }
+
+  /** Whom gossip and push/pull go to: members alive or suspect, and those declared dead within gossip_to_dead_nodes_time. */
+  private gossipsTo(n: NodeEntry, now: number): boolean {
+    return n.state === 'alive' || n.state === 'suspect' || (n.state === 'dead' && now - n.stateChange < this.o.gossipToDeadNodesTimeMs);
   }
 
   private randomNodes(k: number, accept: (n: NodeEntry) => boolean): NodeEntry[] {

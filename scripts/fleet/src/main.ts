@@ -13,7 +13,8 @@ import { parseArgs } from 'node:util';
 import { Fleet, type FleetState } from './fleet';
 import { RECEIVERS, type FleetOptions } from './topology';
 
-const STAVE_MAIN = path.resolve(__dirname, '..', '..', '..', 'services', 'stave', 'dist', 'main.js');
+// bin/stave, as a user runs it: its malloc and young-generation settings (docs/limits.md) apply to every member.
+const STAVE_BIN = path.resolve(__dirname, '..', '..', '..', 'bin', 'stave');
 /** Longer than server.graceful_shutdown_timeout (30 s): past it a member is killed. */
 const STOP_GRACE_MS = 45_000;
 
@@ -112,7 +113,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (o.fresh) rmSync(o.dir, { recursive: true, force: true });
-  const fleet = new Fleet(o, [process.execPath, '--enable-source-maps', STAVE_MAIN]);
+  const fleet = new Fleet(o, [STAVE_BIN]);
   const say = (line: string) => process.stdout.write(`${line}\n`);
   const stop = () =>
     fleet.stop(STOP_GRACE_MS, (name, r) =>

@@ -121,7 +121,28 @@ export class Fleet {
 
   /** Waits until `check` holds for the ingester ring as every member in `names` sees it. */
   async untilRing(what: string, names: string[], check: (shards: RingShard[]) => boolean, timeoutMs = 30_000): Promise<void> {
-    for (const n of names) await poll(`${what} on ${n}'s ring page`, async () => check(await this.ring(n)), { timeoutMs, intervalMs: 100 });
+    for (const n of names) {
+      let last: RingShard[] | undefined;
+      await poll(
+        `${what} on ${n}'s ring page`,
+        async () => {
+          last = await this.ring(n);
+          return check(last);
+        },
+        { timeoutMs, intervalMs: 100 },
+      ).catch((err: unknown) => {
+        const view = (last ?? []).map((s) => `${s.id} ${s.state}`).join(', ');
+        throw new Error(`${String(err)}; its last view: [${view}]; its last logs: ${this.lastLogs(n)}`);
+      });
+    }
+  }
+
+  /** The last lines a member logged, for a failure message. */
+  lastLogs(name: string, n = 8): string {
+    return this.get(name)
+      .proc.logs.slice(-n)
+      .map((l) => `${String(l.msg)}${l.member ? ` ${String(l.member)}` : ''}${l.err ? ` (${String(l.err)})` : ''}`)
+      .join(' | ');
   }
 
   memberlistPort(name: string): Promise<number> {

@@ -88,11 +88,18 @@ const PAGE_BUFFERS = new PageBufferPool(16 * 1024 * 1024);
 
 const DEFAULT_MAX_PAGE_ROWS = 20_000;
 const DEFAULT_DICT_MAX_BYTES = 1024 * 1024;
+/** Integer dictionary keys in [0, SMALL_KEYS) are found by array index (ColumnWriter.smallKeys). */
+const SMALL_KEYS = 1024;
 const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
 export class ColumnWriter {
+  // Options read for every value, copied out of `opts` (whose shape differs between columns: reading
+  // them there was a megamorphic property load per value).
+  private readonly pageBytes: number;
+  private readonly fixed: boolean;
+  private readonly minMax: boolean;
   private readonly optional: boolean;
   private readonly maxPageRows: number;
   private readonly dictMaxBytes: number;
@@ -109,6 +116,12 @@ export class ColumnWriter {
 
   // Current chunk.
   private dict = new Map<string | number | bigint, number>();
+  /**
+   * The dictionary's small non-negative integer keys (span kind, status code, duration bucket: every span
+   * adds one of each) by value, as index + 1 (0: not in the dictionary): an array read instead of a Map
+   * lookup. Filled alongside `dict`, cleared with it.
+   */
+  private readonly smallKeys = new Int32Array(SMALL_KEYS);
   private readonly dictValues = new ByteWriter(4096);
   private useDict: boolean;
   private lastKey: string | number | bigint | undefined;
@@ -123,6 +136,9 @@ export class ColumnWriter {
   private max: bigint | number | Uint8Array | undefined;
 
   constructor(readonly opts: ColumnOptions) {
+    this.pageBytes = opts.pageBytes;
+    this.fixed = opts.leaf.type === PhysicalType.FIXED_LEN_BYTE_ARRAY;
+    this.minMax = opts.minMax === true;
     this.optional = opts.leaf.repetition === Repetition.OPTIONAL;
     this.maxPageRows = opts.maxPageRows ?? DEFAULT_MAX_PAGE_ROWS;
     this.dictMaxBytes = opts.dictionaryMaxBytes ?? DEFAULT_DICT_MAX_BYTES;
@@ -163,7 +179,7 @@ export class ColumnWriter {
   }
 
   private beforeValue(): void {
-    if (this.pageRows > 0 && (this.currentPageBytes() >= this.opts.pageBytes || this.pageRows >= this.maxPageRows)) this.finishPage();
+    if (this.pageRows > 0 && (this.currentPageBytes() >= this.pageBytes || this.pageRows >= this.maxPageRows)) this.finishPage();
   }
 
   private def(present: boolean): void {
@@ -208,7 +224,9 @@ export class ColumnWriter {
       this.pushIndex(this.lastIndex);
       return undefined;
     }
-    let idx = this.dict.get(key);
+    const small = typeof key === 'number' && key >= 0 && key < SMALL_KEYS && (key | 0) === key;
+    let idx = small ? this.smallKeys[key]! - 1 : this.dict.get(key);
+    if (idx === -1) idx = undefined;
     let target: ByteWriter | undefined;
     if (idx === undefined) {
       if (this.dictValues.length >= this.dictMaxBytes) {
@@ -220,6 +238,7 @@ export class ColumnWriter {
       }
       idx = this.dict.size;
       this.dict.set(key, idx);
+      if (small) this.smallKeys[key] = idx + 1;
       target = this.dictValues;
     }
     this.lastKey = key;
@@ -231,7 +250,7 @@ export class ColumnWriter {
   addBytes(v: Uint8Array): void {
     this.beforeValue();
     this.def(true);
-    const fixed = this.opts.leaf.type === PhysicalType.FIXED_LEN_BYTE_ARRAY;
+    const fixed = this.fixed;
     if (fixed && v.length !== this.opts.leaf.typeLength) {
       throw new RangeError(`parquet: column ${this.opts.leaf.name} holds ${this.opts.leaf.typeLength}-byte values, got ${v.length}`);
     }
@@ -245,7 +264,7 @@ export class ColumnWriter {
         if (!fixed) target.u32le(v.length);
         target.bytes(v);
       }
-      if (this.opts.minMax) {
+      if (this.minMax) {
         if (this.min === undefined || compareBytes(v, this.min as Uint8Array) < 0) this.min = v;
         if (this.max === undefined || compareBytes(v, this.max as Uint8Array) > 0) this.max = v;
       }
@@ -266,7 +285,7 @@ export class ColumnWriter {
     this.def(true);
     const target = this.useDict ? this.dictTarget(n) : this.values;
     if (target) target.i32le(n);
-    if (this.opts.minMax) {
+    if (this.minMax) {
       if (this.min === undefined || n < (this.min as number)) this.min = n;
       if (this.max === undefined || n > (this.max as number)) this.max = n;
     }
@@ -281,7 +300,7 @@ export class ColumnWriter {
     // The dictionary keys a safe integer by its number (as addInt64Number does), any other by its bigint.
     const target = this.useDict ? this.dictTarget(v >= -MAX_SAFE && v <= MAX_SAFE ? Number(v) : v) : this.values;
     if (target) target.i64le(v);
-    if (this.opts.minMax) {
+    if (this.minMax) {
       if (this.min === undefined || v < (this.min as bigint)) this.min = v;
       if (this.max === undefined || v > (this.max as bigint)) this.max = v;
     }
@@ -291,7 +310,7 @@ export class ColumnWriter {
   /** addInt64 of a safe integer, without a bigint unless the value is new to the chunk. */
   addInt64Number(n: number): void {
     if (!Number.isSafeInteger(n)) throw new RangeError(`parquet: addInt64Number needs a safe integer, got ${n}`);
-    if (this.opts.minMax || !this.useDict) {
+    if (this.minMax || !this.useDict) {
       this.addInt64(BigInt(n));
       return;
     }
@@ -424,6 +443,7 @@ export class ColumnWriter {
     };
 
     this.pages = [];
+    for (const k of this.dict.keys()) if (typeof k === 'number' && k >= 0 && k < SMALL_KEYS && (k | 0) === k) this.smallKeys[k] = 0;
     this.dict = new Map();
     this.dictValues.reset();
     this.useDict = this.opts.dictionary === true;

@@ -57,6 +57,25 @@ function writeBitPacked(out: ByteWriter, values: ArrayLike<number>, start: numbe
   out.varint(groups * 2 + 1);
   const total = groups * 8;
   out.ensure(groups * width);
+  if (width <= 24) {
+    // 32-bit integer arithmetic (dictionary indices and levels): fewer than 8 bits wait in the
+    // accumulator when a value goes in, so it never holds more than width + 7 ≤ 31 bits.
+    const b = out.buf;
+    let p = out.pos;
+    let acc = 0;
+    let bits = 0;
+    for (let k = 0; k < total; k++) {
+      acc |= (k < count ? values[start + k]! : 0) << bits;
+      bits += width;
+      while (bits >= 8) {
+        b[p++] = acc & 0xff;
+        acc >>>= 8;
+        bits -= 8;
+      }
+    }
+    out.pos = p;
+    return;
+  }
   let acc = 0;
   let bits = 0;
   for (let k = 0; k < total; k++) {

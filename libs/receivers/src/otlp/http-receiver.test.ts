@@ -143,6 +143,26 @@ describe('OtlpHttpReceiver', () => {
     expect(pusher.pushes[0]!.ctx.orgID).toBe('t1');
   });
 
+  it('keeps an idle keep-alive connection for two minutes, as it tells the client', async () => {
+    // Node's own default is 5 s: a sender that keeps connections longer (the Collector: 90 s) would send
+    // on a connection being closed. The server announces its timeout in the Keep-Alive header.
+    const header = await new Promise<string | undefined>((resolve, reject) => {
+      const req = http.request(
+        { host: '127.0.0.1', port, path: '/v1/traces', method: 'POST', agent: false, headers: { ...PROTO, connection: 'keep-alive' } },
+        (res) => {
+          res.resume();
+          res.on('end', () => {
+            req.socket?.destroy();
+            resolve(res.headers['keep-alive'] as string | undefined);
+          });
+        },
+      );
+      req.on('error', reject);
+      req.end(validRequest());
+    });
+    expect(header).toBe('timeout=120');
+  });
+
   it('accepts deflate as well as gzip', async () => {
     const reply = await post(port, zlib.deflateSync(validRequest()), { ...PROTO, 'content-encoding': 'deflate' });
     expect(reply.status).toBe(200);
