@@ -3,20 +3,15 @@
 // thread alone, which is what os.setPriority does with it. Elsewhere both are unavailable (undefined) and
 // the thread runs at the process's priority.
 //
-// Background threads that share a process with the write path lower themselves, so that a push never
-// waits for a core behind work that can wait: block building (BUILD_THREAD_NICE) and the metrics-generator
-// (GENERATOR_THREAD_NICE) in `-target=all`. A thread starts at the priority of the thread that started
-// it, so a lowered thread's own workers start lowered too.
+// The metrics-generator's thread lowers itself in `-target=all` (GENERATOR_THREAD_NICE), so that a push
+// never waits for a core behind work that can wait. A thread starts at the priority of the thread that
+// started it, so a lowered thread's own workers start lowered too. Block building stays at the process's
+// priority: lowered (nice 10, tried on 2026-11-30), a build got a tenth of a core beside any busy
+// normal-priority thread of the machine, and a fleet's /flush timed out under load (test/chaos/fleet.test.ts
+// REL-11, 504) while push p99 showed no measurable gain.
 
 import { readFileSync, readlinkSync } from 'node:fs';
 import os from 'node:os';
-
-/**
- * Block building's threads: below the event loop and the split workers that answer pushes, above the
- * metrics-generator. With a core short, a build gets about a tenth of it beside a thread at normal
- * priority (the kernel's weights: 110 against 1024), and all of an idle one.
- */
-export const BUILD_THREAD_NICE = 10;
 
 /** The metrics-generator's thread when the write path shares its process: the lowest priority. */
 export const GENERATOR_THREAD_NICE = 19;

@@ -1,9 +1,6 @@
 // Worker thread entry: builds blocks for BlockBuilderPool, one job at a time.
 import { parentPort } from 'node:worker_threads';
-import { BUILD_THREAD_NICE, lowerThreadPriority } from '@stave/core';
 import { buildBlock, type BuildJob } from './block-builder';
-
-lowerThreadPriority(BUILD_THREAD_NICE);
 
 parentPort?.on('message', (job: BuildJob) => {
   buildBlock(job).then(

@@ -1,7 +1,6 @@
 // Worker thread entry: the combine half of a block build (block-combine.ts), for its share of the chunks.
 // One job at a time, as messages: the thread is kept between builds (see block-combine.ts).
 import { parentPort } from 'node:worker_threads';
-import { BUILD_THREAD_NICE, lowerThreadPriority } from '@stave/core';
 import { combinedTraces } from './block-builder';
 import {
   BATCH_BYTES,
@@ -16,7 +15,6 @@ import {
   type CombineWorkerData,
 } from './block-combine';
 
-lowerThreadPriority(BUILD_THREAD_NICE);
 const post = (m: CombineMessage, transfer?: ArrayBuffer[]): void => parentPort!.postMessage(m, transfer);
 
 /** Waits for room for one more batch; false when the build was aborted. */
