@@ -298,15 +298,14 @@ export class Memberlist implements FailureDetectorHost {
    * entry going LEFT). Gossip alone spreads a change to each member only with some probability (each
    * member sends it retransmit_factor × ⌈log10(n+1)⌉ times, to random members); the rest would wait for a
    * push/pull, up to pull_push_interval later. An update too large for a packet is left to push/pull.
-   * Returns how many packets were sent.
    */
-  sendUserToAll(payloads: readonly Uint8Array[]): number {
-    return this.sendToAll(payloads.map((p) => encodeMessage({ type: 'user', payload: p })));
+  sendUserToAll(payloads: readonly Uint8Array[]): void {
+    this.sendToAll(payloads.map((p) => encodeMessage({ type: 'user', payload: p })));
   }
 
   /** `msgs` to every member we gossip to (up to 64), as many to a packet as fit; larger ones are skipped. */
-  private sendToAll(msgs: readonly Buffer[]): number {
-    if (this.closed || !this.me) return 0;
+  private sendToAll(msgs: readonly Buffer[]): void {
+    if (this.closed || !this.me) return;
     const room = this.o.packetMaxBytes - envelopeOverhead(this.o.clusterLabel);
     const packets: Buffer[][] = [];
     let cur: Buffer[] = [];
@@ -322,16 +321,11 @@ export class Memberlist implements FailureDetectorHost {
       used += msg.length;
     }
     if (cur.length > 0) packets.push(cur);
-    let sent = 0;
     // As gossip does, members declared dead recently are sent to as well: our verdict may be wrong.
     const now = this.now();
     for (const n of this.randomNodes(64, (x) => this.gossipsTo(x, now))) {
-      for (const p of packets) {
-        this.sendPacket(n, p);
-        sent++;
-      }
+      for (const p of packets) this.sendPacket(n, p);
     }
-    return sent;
   }
 
   /** Push/pull with up to `k` random alive members at once (shutdown uses it to hand over the last updates). */
