@@ -4,6 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { statCpuSeconds } from '../../libs/core/dist/index.js';
 
 export interface MachineInfo {
   nproc: number;
@@ -50,17 +51,9 @@ export function machineInfo(repoRoot = path.resolve(__dirname, '../..')): Machin
   };
 }
 
-const CLK_TCK = (() => {
-  try {
-    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-  } catch {
-    return 100;
-  }
-})();
-
 /** utime + stime of a process (all its threads: event loop and workers), in seconds, from /proc. */
 export function processCpuSeconds(pid: number): number {
-  return cpuSecondsOf(`/proc/${pid}/stat`);
+  return statCpuSeconds(`/proc/${pid}/stat`);
 }
 
 /**
@@ -68,7 +61,7 @@ export function processCpuSeconds(pid: number): number {
  * event loop: the thread whose time bounds a single process's throughput).
  */
 export function threadCpuSeconds(pid: number, tid = pid): number {
-  return cpuSecondsOf(`/proc/${pid}/task/${tid}/stat`);
+  return statCpuSeconds(`/proc/${pid}/task/${tid}/stat`);
 }
 
 /** CPU seconds of every live thread of a process, by thread ID (threads that ended are not listed). */
@@ -78,7 +71,7 @@ export function threadsCpuSeconds(pid: number): Map<number, { name: string; seco
     try {
       const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
       const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-      out.set(Number(tid), { name, seconds: cpuSecondsOf(`/proc/${pid}/task/${tid}/stat`) });
+      out.set(Number(tid), { name, seconds: statCpuSeconds(`/proc/${pid}/task/${tid}/stat`) });
     } catch {
       // the thread ended between the listing and the read
     }
@@ -94,10 +87,4 @@ export function describeThreadsCpu(before: Map<number, { name: string; seconds: 
     .sort((a, b) => b.s - a.s)
     .map((t) => `${t.label} ${t.s.toFixed(2)} s`)
     .join(', ');
-}
-
-function cpuSecondsOf(statPath: string): number {
-  const stat = readFileSync(statPath, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12])) / CLK_TCK;
 }

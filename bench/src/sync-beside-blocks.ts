@@ -2,7 +2,8 @@
 // writer (append 32 KiB, fdatasync, again: the ingester's group commit under load) runs beside a
 // block-shaped writer (files of --block-mib MiB in 1 MiB writes, as a block build or a flush to the local
 // backend writes them), the block file synced once at the end (what the local store did before) or every
-// N bytes with one sync in flight (what it does now: LOCAL_SYNC_EVERY_BYTES in libs/backend/src/local.ts).
+// N bytes with one sync in flight (what it does now: LOCAL_SYNC_EVERY_BYTES in libs/backend/src/local.ts; the bench calls the store's own
+// loop, `writeSyncedAsWritten`, with each mode's interval).
 // Modes rotate so the machine's drift hits all of them; reported per mode: the WAL writer's sync latency
 // and the time to write the blocks. Files go to --dir (default: the OS temp dir, the disk the benches'
 // WALs use). A measurement of the mechanism, not of Stave.
@@ -13,6 +14,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { open, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { writeSyncedAsWritten } from '../../libs/backend/dist/index.js';
 import { ArgError, intArg, parseArgs } from './args';
 import { machineInfo } from './machine';
 
@@ -31,24 +33,15 @@ const quantile = (xs: number[], q: number): number => {
 
 async function writeBlock(file: string, mib: number, every: number): Promise<void> {
   const fh = await open(file, 'w');
-  const chunk = Buffer.alloc(MiB, 7);
-  let pos = 0;
-  let unsynced = 0;
-  let syncing: Promise<void> | undefined;
-  try {
+  function* chunks(): Generator<Uint8Array> {
+    const chunk = Buffer.alloc(MiB, 7);
     for (let k = 0; k < mib; k++) {
       chunk[0] = k & 0xff;
-      await fh.write(chunk, 0, MiB, pos);
-      pos += MiB;
-      unsynced += MiB;
-      if (every > 0 && unsynced >= every) {
-        await syncing;
-        syncing = fh.datasync();
-        unsynced = 0;
-      }
+      yield chunk;
     }
-    await syncing;
-    await fh.sync();
+  }
+  try {
+    await writeSyncedAsWritten(fh, chunks(), every > 0 ? every : Infinity);
   } finally {
     await fh.close();
   }

@@ -16,12 +16,12 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { ArgError, intArg, parseArgs } from '../../../bench/dist/args.js';
 import { httpRequest, keepAliveAgent } from '../../../bench/dist/http-client.js';
 import { DEFAULTS } from '../../../bench/dist/loadgen.js';
+import { threadsCpuSeconds } from '../../../bench/dist/machine.js';
 import { fmtInt, fmtMs, sleep, summarize } from '../../../bench/dist/stats.js';
 import { startStave } from '../../../bench/dist/stave-process.js';
 import { bodyForRound, generatePool } from '../../../bench/dist/workload.js';
 import { configYaml, startSink } from './run.js';
 
-const CLK_TCK = 100;
 const GC_KINDS: Record<number, string> = { 1: 'scavenge', 2: 'mark-sweep-compact', 4: 'incremental marking', 8: 'weak callbacks' };
 const SAMPLE_MS = 100;
 
@@ -47,21 +47,6 @@ interface ProbeRec {
   p99?: number;
   elu?: number;
   kind?: number;
-}
-
-/** CPU ticks of every thread of `pid`, by TID. */
-function threadTicks(pid: number): Map<number, number> {
-  const m = new Map<number, number>();
-  for (const t of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      const s = readFileSync(`/proc/${pid}/task/${t}/stat`, 'utf8');
-      const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
-      m.set(Number(t), Number(f[11]) + Number(f[12]));
-    } catch {
-      // ended
-    }
-  }
-  return m;
 }
 
 /** A short class name for a worker's script. */
@@ -93,7 +78,7 @@ async function main(argv: string[]): Promise<void> {
     extraArgs: [`-metrics-generator.storage.path=${path.join(dataDir, 'generator')}`],
   });
   const pushes: Push[] = [];
-  const samples: Array<{ t: number; ticks: Map<number, number> }> = [];
+  const samples: Array<{ t: number; seconds: Map<number, number> }> = [];
   const selfDelay: Array<{ t: number; max: number }> = [];
   const loadBefore = os.loadavg()[0]!;
   const nices = new Map<number, number>();
@@ -102,7 +87,7 @@ async function main(argv: string[]): Promise<void> {
     const self = monitorEventLoopDelay({ resolution: 1 });
     self.enable();
     const sampler = setInterval(() => {
-      samples.push({ t: Date.now(), ticks: threadTicks(stave.pid) });
+      samples.push({ t: Date.now(), seconds: new Map([...threadsCpuSeconds(stave.pid)].map(([tid, t]) => [tid, t.seconds])) });
       selfDelay.push({ t: Date.now(), max: self.max / 1e6 });
       self.reset();
     }, SAMPLE_MS);
@@ -160,7 +145,7 @@ async function main(argv: string[]): Promise<void> {
     .split('\n')
     .filter(Boolean)
     .map((l) => JSON.parse(l) as ProbeRec);
-  if (args.get('out')) writeFileSync(args.get('out')!, JSON.stringify({ pushes, probe, samples: samples.map((s) => ({ t: s.t, ticks: [...s.ticks] })) }));
+  if (args.get('out')) writeFileSync(args.get('out')!, JSON.stringify({ pushes, probe, samples: samples.map((s) => ({ t: s.t, seconds: [...s.seconds] })) }));
   rmSync(dataDir, { recursive: true, force: true });
   report({ pushes, probe, samples, selfDelay, nices, rate, mode, loadBefore, loadAfter: os.loadavg()[0]! });
 }
@@ -168,7 +153,7 @@ async function main(argv: string[]): Promise<void> {
 function report(r: {
   pushes: Push[];
   probe: ProbeRec[];
-  samples: Array<{ t: number; ticks: Map<number, number> }>;
+  samples: Array<{ t: number; seconds: Map<number, number> }>;
   selfDelay: Array<{ t: number; max: number }>;
   nices: Map<number, number>;
   rate: number;
@@ -191,8 +176,8 @@ function report(r: {
     const a = r.samples[i - 1]!;
     const b = r.samples[i]!;
     const byClass = new Map<string, number>();
-    for (const [tid, ticks] of b.ticks) {
-      const d = (ticks - (a.ticks.get(tid) ?? ticks)) / CLK_TCK;
+    for (const [tid, seconds] of b.seconds) {
+      const d = seconds - (a.seconds.get(tid) ?? seconds);
       if (d > 0) byClass.set(threadClass(tid), (byClass.get(threadClass(tid)) ?? 0) + d);
     }
     cpu.push({ t0: a.t, t1: b.t, byClass });

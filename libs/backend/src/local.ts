@@ -19,21 +19,28 @@ const TMP_SUFFIX = '.stave-tmp';
  */
 export const LOCAL_SYNC_EVERY_BYTES = 1 << 20;
 
-/** Writes `chunks` at the start of `fh`, a data sync every LOCAL_SYNC_EVERY_BYTES (one in flight, overlapping the next writes), then syncs. */
-async function writeSyncedAsWritten(fh: FileHandle, chunks: Iterable<Uint8Array> | AsyncIterable<Uint8Array>): Promise<void> {
+/**
+ * Writes `chunks` at the start of `fh`, a data sync every `everyBytes` (one in flight, overlapping the next
+ * writes; Infinity: none), then syncs.
+ */
+export async function writeSyncedAsWritten(
+  fh: FileHandle,
+  chunks: Iterable<Uint8Array> | AsyncIterable<Uint8Array>,
+  everyBytes = LOCAL_SYNC_EVERY_BYTES,
+): Promise<void> {
   let pos = 0;
   let unsynced = 0;
   let syncing: Promise<void> | undefined;
   try {
     for await (const chunk of chunks) {
       for (let off = 0; off < chunk.length;) {
-        const n = Math.min(chunk.length - off, LOCAL_SYNC_EVERY_BYTES - unsynced);
+        const n = Math.min(chunk.length - off, everyBytes - unsynced);
         let done = 0;
         while (done < n) done += (await fh.write(chunk, off + done, n - done, pos + done)).bytesWritten;
         off += n;
         pos += n;
         unsynced += n;
-        if (unsynced >= LOCAL_SYNC_EVERY_BYTES) {
+        if (unsynced >= everyBytes) {
           await syncing;
           syncing = fh.datasync();
           // Handled now (awaiting it later still throws): a failure must not surface as an unhandled rejection.

@@ -336,8 +336,8 @@ export class Memberlist implements FailureDetectorHost {
   }
 
   /**
-   * Leaves: gossips that we left (a dead message from ourselves) straight to every alive member and then
-   * through the broadcast queue. Waits up to `timeoutMs` for the queue to send it once.
+   * Leaves: gossips that we left (a dead message from ourselves) straight to every member we gossip to and
+   * then through the broadcast queue. Waits up to `timeoutMs` for the queue to send it once.
    */
   async leave(timeoutMs: number): Promise<void> {
     if (this.closed || this.leaving || !this.me) return;
@@ -348,7 +348,7 @@ export class Memberlist implements FailureDetectorHost {
     this.me.stateChange = this.now();
     const msg = encodeMessage(dead);
     this.broadcasts.queue(`n:${this.me.name}`, msg);
-    for (const n of this.randomNodes(64, (x) => x.state === 'alive' || x.state === 'suspect')) this.sendPacket(n, [msg]);
+    this.sendToAll([msg]);
     const deadline = this.now() + timeoutMs;
     for (let i = 0; i < 1000 && this.broadcasts.has(`n:${this.me.name}`) && this.numMembers() > 0 && this.now() < deadline; i++) {
       await new Promise((r) => setTimeout(r, Math.min(this.o.gossipIntervalMs, 50)));
