@@ -32,6 +32,15 @@ export const BudgetReason = {
 } as const;
 export type BudgetReason = (typeof BudgetReason)[keyof typeof BudgetReason];
 
+/**
+ * Retry-After (seconds) of a budget refusal. The WAL backlog gets room each time block building finishes
+ * a block (seconds apart under load); told the receivers' default of 5 s, every exporter refused at the
+ * same moment sat idle for seconds after the room was made, and so did the whole process (a collector-
+ * shaped run idled 4 s at a time, bench/results/ingest.md "ingest5"). 1 s is the shortest HTTP can say;
+ * a retry refused again costs one request's split.
+ */
+export const BUDGET_RETRY_AFTER_SECONDS = 1;
+
 /** The budget refusal a message announces (by its prefix), if any. */
 export function budgetReasonOf(message: string): BudgetReason | undefined {
   for (const r of Object.values(BudgetReason)) if (message.includes(`${r.toUpperCase()}:`)) return r;
