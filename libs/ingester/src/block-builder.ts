@@ -10,7 +10,7 @@ import { closeSync, existsSync, openSync, readSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import type { WorkMemoryGate } from './budget';
+import { buildReservation, type WorkMemoryGate } from './budget';
 import { combinedOnThreads } from './block-combine';
 import { create } from '@bufbuild/protobuf';
 import { LocalStore } from '@stave/backend';
@@ -250,10 +250,13 @@ export class BlockBuilderPool {
   /** Takes the gate's bytes for this pool's threads; false when builds must go narrow (no combine threads). */
   private reserve(g: NonNullable<BlockBuilderPool['gate']>): boolean {
     const wide = this.size * g.buildBytes;
-    if (this.reserved >= wide) return true;
-    const narrow = Math.min(wide, this.size * (g.narrowBuildBytes ?? g.buildBytes));
-    const room = g.memory.capacity - g.memory.inUse;
-    const target = g.memory.capacity <= 0 || wide - this.reserved <= room ? wide : narrow;
+    const target = buildReservation({
+      held: this.reserved,
+      wide,
+      narrow: this.size * (g.narrowBuildBytes ?? g.buildBytes),
+      capacity: g.memory.capacity,
+      inUse: g.memory.inUse,
+    });
     if (target > this.reserved) {
       this.releases.push(g.memory.take(target - this.reserved));
       this.reserved = target;

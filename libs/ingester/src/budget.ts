@@ -294,6 +294,18 @@ export class WorkMemoryGate {
   }
 }
 
+/**
+ * The gate's bytes block-building threads should hold for their next build (BlockBuilderPool): all they
+ * need (`wide`: the writing threads and their combine threads) when it fits beside what other work holds
+ * or is already held; else `narrow` (the writing threads alone), taken past the budget if need be, since
+ * the write path cannot wait for a compaction job. Never less than what they hold: threads that went wide
+ * stay so until they end.
+ */
+export function buildReservation(o: { held: number; wide: number; narrow: number; capacity: number; inUse: number }): number {
+  if (o.held >= o.wide || o.capacity <= 0 || o.wide - o.held <= o.capacity - o.inUse) return Math.max(o.held, o.wide);
+  return Math.max(o.held, Math.min(o.wide, o.narrow));
+}
+
 /** What one compaction job holds while it runs: its thread and a row group of pages (uncompressed and compressed). */
 export function compactionJobBytes(rowGroupSizeBytes: number): number {
   return BUILD_THREAD_BYTES + 2 * rowGroupSizeBytes;
