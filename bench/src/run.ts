@@ -21,6 +21,7 @@ import { fmtBytes, fmtInt, fmtMs, sleep } from './stats';
 import { RssSampler, configFileFor, dirBytes, profiledBin, startStave, statusField } from './stave-process';
 import { generatePool } from './workload';
 import { generateCollectorPool } from './collector-workload';
+import { Timeline } from './timeline';
 
 export const TARGETS = {
   ratio: 0.15,
@@ -56,6 +57,8 @@ export interface BenchOptions {
   tempoConfig?: string;
   /** Run Stave under `node --cpu-prof`, profiles written here. */
   profileDir?: string;
+  /** Write a per-second timeline of RSS, WAL backlog and per-thread CPU to this file. */
+  timelineFile?: string;
   /** Read back every acknowledged trace after flush (exactness only, 8 in flight). */
   readBackAll: boolean;
   keepData: boolean;
@@ -179,6 +182,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
     stave = await startStave({ dataDir, bin: profiledBin(o.profileDir, o.staveBin), configFile: configFileFor(o, dataDir) });
     o.log(`stave pid ${stave.pid}: http :${stave.httpPort}, otlp http :${stave.otlpHttpPort}, data ${dataDir}`);
     const rss = new RssSampler(stave.pid);
+    const timeline = o.timelineFile ? new Timeline(stave.pid, stave.httpPort, o.timelineFile) : undefined;
     const cpuBefore = processCpuSeconds(stave.pid);
     const mainCpuBefore = threadCpuSeconds(stave.pid);
     const threadsBefore = threadsCpuSeconds(stave.pid);
@@ -194,12 +198,15 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
     await sleep(Math.max(0, loadResult.lastAckAt + 1000 - Date.now()));
     const q = (label: string): Promise<QueryResult> =>
       timeQueries({ host: '127.0.0.1', port: stave!.httpPort, traces: acked, queries: o.queries, seed: o.seed + 1, tenant: o.tenant, label });
+    if (timeline) timeline.phase = 'by-ID before flush';
     const queriesBeforeFlush = await q('by ID, before flush');
     o.log(describeQueries(queriesBeforeFlush));
     const cpuBeforeFlush = processCpuSeconds(stave.pid);
+    if (timeline) timeline.phase = 'flush';
     const fl = await flush(stave.httpPort, o.tenant);
     o.log(`POST /flush → ${fl.status} in ${fmtMs(fl.ms)}, ${(processCpuSeconds(stave.pid) - cpuBeforeFlush).toFixed(2)} s of CPU`);
     const blocksBytes = await settledBytes(stave.blocksDir);
+    if (timeline) timeline.phase = 'after flush';
     const queriesAfterFlush = await q('by ID, after flush');
     o.log(describeQueries(queriesAfterFlush));
     let readBack: QueryResult | undefined;
@@ -208,6 +215,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
       o.log(describeQueries(readBack));
     }
     const hwmBytes = statusField(stave.pid, 'VmHWM');
+    if (timeline) o.log(`peak VmRSS by phase (timeline in ${o.timelineFile}): ${timeline.stop()}`);
     const walBytesAfterFlush = await dirBytes(stave.walDir);
     const stop = await stave.stop();
     o.log(`stave stopped on SIGTERM in ${fmtMs(stop.stopMs)} (code ${stop.code}, signal ${stop.signal}${stop.killed ? ', had to SIGKILL' : ''})`);
@@ -400,6 +408,7 @@ const USAGE = `usage: make bench ARGS="[flags]"   (or node bench/dist/run.js [fl
   --peak-duration D  sustained: how long the closed loop that measures the peak runs; the peak is the
                      rate over its second half (default 2m)
   --profile-dir DIR  run Stave under node --cpu-prof, profiles in DIR
+  --timeline FILE    write RSS, WAL backlog and per-thread CPU of Stave every second to FILE (TSV)
   --traces N         traces to send (default ${DEFAULTS.traces}; 5–30 spans each, ~17.5 on average)
   --concurrency N    parallel pushers (default ${DEFAULTS.concurrency})
   --batch-spans N    spans per request (default ${DEFAULTS.batchSpans})
@@ -444,6 +453,7 @@ export async function main(argv: string[]): Promise<number> {
       'window',
       'peak-duration',
       'profile-dir',
+      'timeline',
       'help',
     ],
     booleans: ['skip-noop', 'skip-stave', 'keep-data', 'no-progress', 'help'],
@@ -463,6 +473,7 @@ export async function main(argv: string[]): Promise<number> {
     readBackAll: readBack === 'all',
     tempoConfig: args.get('config') && path.resolve(args.get('config')!),
     profileDir: args.get('profile-dir') && path.resolve(args.get('profile-dir')!),
+    timelineFile: args.get('timeline') && path.resolve(args.get('timeline')!),
     traces: intArg(args, 'traces', DEFAULTS.traces, 1),
     concurrency: intArg(args, 'concurrency', DEFAULTS.concurrency, 1),
     batchSpans: intArg(args, 'batch-spans', DEFAULTS.batchSpans, 1),

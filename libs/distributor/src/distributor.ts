@@ -4,7 +4,7 @@
 
 import { availableParallelism } from 'node:os';
 import { SplitPool, type TraceSplit } from '@stave/model';
-import { budgetReasonOf, type IngesterClient } from '@stave/ingester';
+import { BUDGET_RETRY_AFTER_SECONDS, budgetReasonOf, type IngesterClient } from '@stave/ingester';
 import { PushErrorReason } from '@stave/proto';
 import type { PushContext, PushOutcome, TracePusher } from '@stave/receivers';
 import { RingUnavailableError, tokenFor, type InstanceDesc, type ReadRing } from '@stave/ring';
@@ -258,7 +258,9 @@ export class Distributor extends BasicService implements TracePusher {
         let spans = 0;
         for (const t of traces) spans += t.spanCount;
         this.discarded.inc({ tenant, reason: budget }, spans);
-        throw new ConnectError(ConnectError.from(lastErr).rawMessage, code === Code.ResourceExhausted ? code : Code.Unavailable);
+        throw new ConnectError(ConnectError.from(lastErr).rawMessage, code === Code.ResourceExhausted ? code : Code.Unavailable, {
+          'retry-after': String(BUDGET_RETRY_AFTER_SECONDS),
+        });
       }
       throw new ConnectError(
         `write quorum not reached for trace ${Buffer.from(traces[i]!.id).toString('hex')}: ${ok[i]} of ${need[i]} replicas required succeeded (${lastErr === undefined ? 'no error' : ConnectError.from(lastErr).rawMessage})`,

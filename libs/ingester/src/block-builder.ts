@@ -10,7 +10,7 @@ import { closeSync, existsSync, openSync, readSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import type { WorkMemoryGate } from './budget';
+import { buildReservation, type WorkMemoryGate } from './budget';
 import { combinedOnThreads } from './block-combine';
 import { create } from '@bufbuild/protobuf';
 import { LocalStore } from '@stave/backend';
@@ -166,6 +166,9 @@ export const BUILD_THREAD_LIMITS = { maxYoungGenerationSizeMb: 16 } as const;
 /** How long a block-building thread waits for the next build before it ends (BlockBuilderPool.linger). */
 export const BUILD_THREAD_LINGER_MS = 15_000;
 
+/** How often a lingering thread asks whether builds are still expected (BlockBuilderPool's `expectBuilds`). */
+export const BUILD_THREAD_LINGER_CHECK_MS = 1_000;
+
 interface Pending {
   resolve: (m: BlockMeta) => void;
   reject: (e: Error) => void;
@@ -185,8 +188,9 @@ export class BlockBuilderPool {
   private closed = false;
   /** Builds waiting for or holding the gate (`build`). */
   private gated = 0;
-  /** The gate's bytes this pool holds while it has threads (`build`). */
-  private reservation: Promise<() => void> | undefined;
+  /** The gate's bytes this pool holds while it has threads (`build`), and how to give each part back. */
+  private reserved = 0;
+  private readonly releases: Array<() => void> = [];
   private watching = false;
 
   /**
@@ -196,12 +200,16 @@ export class BlockBuilderPool {
    *   default one thread per core but one, at least one: each thread costs ~40 MiB of memory, and on two
    *   cores a second one only shares them with the writer and page compression.
    * @param gate the process's budget for block builds and compaction jobs together (budget.ts); the pool
-   *   holds `size × buildBytes` of it while it has threads (`build`).
+   *   holds `size × buildBytes` of it while it has threads (`build`), or `size × narrowBuildBytes` (the
+   *   writing thread alone) while other work holds the rest.
+   * @param expectBuilds whether another build is expected soon (the ingester: pushes are arriving); when it
+   *   says no, an idle thread ends at its next check instead of lingering the whole BUILD_THREAD_LINGER_MS.
    */
   constructor(
     private readonly size: number,
     private readonly combineThreads = Math.max(1, availableParallelism() - 1),
-    private readonly gate?: { readonly memory: WorkMemoryGate; readonly buildBytes: number },
+    private readonly gate?: { readonly memory: WorkMemoryGate; readonly buildBytes: number; readonly narrowBuildBytes?: number },
+    private readonly expectBuilds: () => boolean = () => true,
   ) {}
 
   get usesWorkers(): boolean {
@@ -211,7 +219,11 @@ export class BlockBuilderPool {
   /**
    * With a gate: the pool takes `size × buildBytes` of it at its first build, without waiting for a
    * compaction job that holds the rest (the write path waits for builds), holds it until its threads end
-   * (they keep their heaps between builds), and ends idle threads at once when a compaction job waits for room.
+   * (they keep their heaps between builds), and ends idle threads at once when a compaction job waits for
+   * room. When the rest of the gate is held (a compaction job runs), a build starts anyway but narrow:
+   * without combine threads, taking only `narrowBuildBytes` (slower, one thread, but a compaction job and
+   * a full build side by side were the whole run's RSS peak: bench/results/ingest.md, "ingest5"); the
+   * pool widens at a later build once the gate has room.
    */
   build(job: BuildJob): Promise<BlockMeta> {
     const g = this.gate;
@@ -227,8 +239,7 @@ export class BlockBuilderPool {
     this.gated++;
     return (async () => {
       try {
-        await (this.reservation ??= Promise.resolve(g.memory.take(this.size * g.buildBytes)));
-        return await this.buildNow(job);
+        return await this.buildNow(this.reserve(g) ? job : { ...job, combineThreads: 0 });
       } finally {
         this.gated--;
         this.releaseIfIdle();
@@ -236,12 +247,28 @@ export class BlockBuilderPool {
     })();
   }
 
+  /** Takes the gate's bytes for this pool's threads; false when builds must go narrow (no combine threads). */
+  private reserve(g: NonNullable<BlockBuilderPool['gate']>): boolean {
+    const wide = this.size * g.buildBytes;
+    const target = buildReservation({
+      held: this.reserved,
+      wide,
+      narrow: this.size * (g.narrowBuildBytes ?? g.buildBytes),
+      capacity: g.memory.capacity,
+      inUse: g.memory.inUse,
+    });
+    if (target > this.reserved) {
+      this.releases.push(g.memory.take(target - this.reserved));
+      this.reserved = target;
+    }
+    return target >= wide;
+  }
+
   /** Gives the gate's bytes back once no build is pending and every thread has ended. */
   private releaseIfIdle(): void {
-    const r = this.reservation;
-    if (!r || this.gated > 0 || this.all.size > 0) return;
-    this.reservation = undefined;
-    void r.then((release) => release());
+    if (this.reserved === 0 || this.gated > 0 || this.all.size > 0) return;
+    this.reserved = 0;
+    for (const release of this.releases.splice(0)) release();
   }
 
   /** Other work waits for the gate: idle threads end now instead of after their linger. */
@@ -268,22 +295,38 @@ export class BlockBuilderPool {
   }
 
   /**
-   * An idle thread (and its combine threads) ends after BUILD_THREAD_LINGER_MS without a build: an idle
-   * isolate still holds its heap (~15 MiB each some seconds after a build, more just after it) for as long
-   * as the ingester runs. While builds follow each other (cuts under load) the threads are kept: starting
-   * them costs ~1 s of CPU per build (loading the modules, warming the JIT; bench/results/flush.md).
+   * An idle thread (and its combine threads) ends after BUILD_THREAD_LINGER_MS without a build, or sooner
+   * once no build is expected (`expectBuilds`, asked every BUILD_THREAD_LINGER_CHECK_MS): idle, the
+   * building threads still hold ~75-110 MiB together (measured on 2 cores, one writing and one combine
+   * thread, after a collector-shaped build; a forced GC in them gave back ~10 MiB), which was a large part
+   * of the RSS of the reads that follow an ingest (bench/results/ingest.md, "ingest5"). While builds follow
+   * each other (cuts under load) the threads are kept: starting them costs ~1 s of CPU per build (loading
+   * the modules, warming the JIT; bench/results/flush.md).
    */
   private linger(w: Worker): void {
-    const timer = setTimeout(() => {
-      this.lingering.delete(w);
+    const since = Date.now();
+    const check = (): void => {
       const i = this.idle.indexOf(w);
-      if (i < 0) return;
+      if (i < 0) {
+        this.lingering.delete(w);
+        return;
+      }
+      const waited = Date.now() - since;
+      if (waited < BUILD_THREAD_LINGER_MS && this.expectBuilds()) {
+        schedule(Math.min(BUILD_THREAD_LINGER_CHECK_MS, BUILD_THREAD_LINGER_MS - waited));
+        return;
+      }
+      this.lingering.delete(w);
       this.idle.splice(i, 1);
       this.end(w);
       this.releaseIfIdle();
-    }, BUILD_THREAD_LINGER_MS);
-    timer.unref();
-    this.lingering.set(w, timer);
+    };
+    const schedule = (ms: number): void => {
+      const timer = setTimeout(check, ms);
+      timer.unref();
+      this.lingering.set(w, timer);
+    };
+    schedule(Math.min(BUILD_THREAD_LINGER_CHECK_MS, BUILD_THREAD_LINGER_MS));
   }
 
   private dispatch(): void {

@@ -7,6 +7,7 @@ import {
   BudgetReason,
   budgetReasonOf,
   buildPlan,
+  buildReservation,
   compactionJobBytes,
   MIN_BUILD_ROW_GROUP_BYTES,
   walBytesOf,
@@ -260,5 +261,27 @@ describe('WorkMemoryGate (block builds and compaction jobs share max_block_build
   test('a compaction job holds its thread and two row groups', () => {
     const MiB = 1024 * 1024;
     expect(compactionJobBytes(24 * MiB)).toBe(BUILD_THREAD_BYTES + 48 * MiB);
+  });
+});
+
+describe('buildReservation (building threads beside a compaction job)', () => {
+  const o = { held: 0, wide: 128, narrow: 87, capacity: 128, inUse: 0 };
+
+  test('all the threads need when it fits beside what other work holds', () => {
+    expect(buildReservation(o)).toBe(128);
+    expect(buildReservation({ ...o, capacity: 300, inUse: 172 })).toBe(128);
+    expect(buildReservation({ ...o, capacity: 0, inUse: 500 })).toBe(128); // no budget
+  });
+
+  test('the writing threads alone while a compaction job holds the budget, past it if need be', () => {
+    expect(buildReservation({ ...o, inUse: 128 })).toBe(87);
+    expect(buildReservation({ ...o, inUse: 60 })).toBe(87);
+    expect(buildReservation({ ...o, narrow: 200 })).toBe(128); // never more than wide
+  });
+
+  test('narrow threads widen once the job is done, and never give back what they hold', () => {
+    expect(buildReservation({ ...o, held: 87, inUse: 87 })).toBe(128); // 41 more fit
+    expect(buildReservation({ ...o, held: 87, inUse: 87 + 60 })).toBe(87); // a job runs again
+    expect(buildReservation({ ...o, held: 128, inUse: 256 })).toBe(128);
   });
 });

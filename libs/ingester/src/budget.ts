@@ -32,6 +32,15 @@ export const BudgetReason = {
 } as const;
 export type BudgetReason = (typeof BudgetReason)[keyof typeof BudgetReason];
 
+/**
+ * Retry-After (seconds) of a budget refusal. The WAL backlog gets room each time block building finishes
+ * a block (seconds apart under load); told the receivers' default of 5 s, every exporter refused at the
+ * same moment sat idle for seconds after the room was made, and so did the whole process (a collector-
+ * shaped run idled 4 s at a time, bench/results/ingest.md "ingest5"). 1 s is the shortest HTTP can say;
+ * a retry refused again costs one request's split.
+ */
+export const BUDGET_RETRY_AFTER_SECONDS = 1;
+
 /** The budget refusal a message announces (by its prefix), if any. */
 export function budgetReasonOf(message: string): BudgetReason | undefined {
   for (const r of Object.values(BudgetReason)) if (message.includes(`${r.toUpperCase()}:`)) return r;
@@ -283,6 +292,18 @@ export class WorkMemoryGate {
       w.go();
     }
   }
+}
+
+/**
+ * The gate's bytes block-building threads should hold for their next build (BlockBuilderPool): all they
+ * need (`wide`: the writing threads and their combine threads) when it fits beside what other work holds
+ * or is already held; else `narrow` (the writing threads alone), taken past the budget if need be, since
+ * the write path cannot wait for a compaction job. Never less than what they hold: threads that went wide
+ * stay so until they end.
+ */
+export function buildReservation(o: { held: number; wide: number; narrow: number; capacity: number; inUse: number }): number {
+  if (o.held >= o.wide || o.capacity <= 0 || o.wide - o.held <= o.capacity - o.inUse) return Math.max(o.held, o.wide);
+  return Math.max(o.held, Math.min(o.wide, o.narrow));
 }
 
 /** What one compaction job holds while it runs: its thread and a row group of pages (uncompressed and compressed). */

@@ -1,7 +1,7 @@
 // @stave/ingester: WAL, head blocks, block completion and flush, and the ingester's read path. Exported:
 // what other packages use (the service and the client interface that binds it in-process or remotely).
 export { Ingester, type IngesterOptions } from './ingester';
-export { BudgetReason, budgetReasonOf, compactionJobBytes, WorkMemoryGate } from './budget';
+export { BUDGET_RETRY_AFTER_SECONDS, BudgetReason, budgetReasonOf, compactionJobBytes, WorkMemoryGate } from './budget';
 export {
   pushBytesRequest,
   IngesterClientPool,

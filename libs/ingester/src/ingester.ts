@@ -34,7 +34,7 @@ import {
 import { BasicService, Code, ConnectError, type Logger, type Overrides } from '@stave/server';
 import type { Registry } from 'prom-client';
 import { BlockBuilderPool, traceFromParts } from './block-builder';
-import { buildPlan, usageOf, walBytesOf, WorkMemoryGate, WriteBudget, type WriteBudgetLimits } from './budget';
+import { BUILD_THREAD_BYTES, buildPlan, usageOf, walBytesOf, WorkMemoryGate, WriteBudget, type WriteBudgetLimits } from './budget';
 import type { IngesterClient } from './client';
 import { Flusher } from './flusher';
 import { HeadBlock } from './head-block';
@@ -80,6 +80,9 @@ export interface IngesterOptions {
   now?: () => number;
 }
 
+/** Building threads idle longer than this after the last push end (BlockBuilderPool's `expectBuilds`). */
+const PUSHES_EXPECT_BUILDS_MS = 2_000;
+
 /** Tempo's default flush_op_timeout. */
 const DEFAULT_FLUSH_OP_TIMEOUT_MS = 5 * 60_000;
 /** Bloom and index-page cache for the complete blocks an ingester serves by ID (a few at a time). */
@@ -100,6 +103,8 @@ export class Ingester extends BasicService implements IngesterClient {
   private readonly headPromises = new Map<TenantInstance, Promise<HeadBlock>>();
   private draining: Promise<void> | undefined;
   private readonly budget: WriteBudget;
+  /** When the last push was taken (`now()`), for keeping building threads between builds. */
+  private lastPushMs = -Infinity;
   /** Flush everything to the backend on shutdown (flush_all_on_shutdown; /shutdown sets it). */
   flushOnShutdown: boolean;
 
@@ -124,7 +129,13 @@ export class Ingester extends BasicService implements IngesterClient {
       rowGroupSizeBytes: opts.block.rowGroupSizeBytes,
     });
     const workMemory = opts.workMemory ?? new WorkMemoryGate(opts.budget?.maxBlockBuildingBytes ?? 0);
-    this.builders = new BlockBuilderPool(plan.builders, combineThreads, { memory: workMemory, buildBytes: plan.buildBytes });
+    // Building threads are kept between builds only while pushes arrive (a cut, so a build, may follow).
+    this.builders = new BlockBuilderPool(
+      plan.builders,
+      combineThreads,
+      { memory: workMemory, buildBytes: plan.buildBytes, narrowBuildBytes: plan.buildBytes - (plan.buildBytes > 0 ? combineThreads * BUILD_THREAD_BYTES : 0) },
+      () => this.flusher.pending > 0 || this.now() - this.lastPushMs < PUSHES_EXPECT_BUILDS_MS,
+    );
     this.flusher = new Flusher({
       store: opts.store,
       completeStore: this.completeStore,
@@ -216,6 +227,7 @@ export class Ingester extends BasicService implements IngesterClient {
     for (const id of req.ids) if (id.length !== 16) throw new ConnectError(`trace ID must be 16 bytes, got ${id.length}`, Code.InvalidArgument);
     const tenant = req.tenant;
     const inst = this.instance(tenant);
+    this.lastPushMs = this.now();
     for (let attempt = 1; ; attempt++) {
       const head = await this.headFor(inst);
       // The byte budgets, checked where nothing awaits until the append reserves its bytes.
