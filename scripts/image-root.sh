@@ -23,7 +23,10 @@ cat >"$out/bin/stave" <<'SH'
 here=$(cd "$(dirname "$0")/.." && pwd)
 # glibc malloc settings for the memory budgets, as the repository's bin/stave sets them (docs/limits.md).
 export MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX:-2}"
-export MALLOC_MMAP_THRESHOLD_="${MALLOC_MMAP_THRESHOLD_:-131072}"
+case " $* " in
+  *" -target=compactor "* | *" --target=compactor "* | *" -target compactor "* | *" --target compactor "*) ;;
+  *) export MALLOC_MMAP_THRESHOLD_="${MALLOC_MMAP_THRESHOLD_:-131072}" ;;
+esac
 # The main thread's young generation, as the repository's bin/stave sets it (docs/limits.md).
 exec node --enable-source-maps --min-semi-space-size=16 --max-semi-space-size=32 "$here/dist/main.js" "$@"
 SH

@@ -144,8 +144,8 @@ export class BlockReader {
 
   /** One `trace` column page, read with one ranged read and decompressed. */
   private async readTracePage(offset: number, length: number): Promise<TracePage> {
-    const bytes = Buffer.from(await this.store.readRange(this.prefix + DATA_NAME, offset, length));
-    const data = readPage(bytes, 0, this.codec);
+    // A view of what was read, not a copy (compaction reads every page of its inputs).
+    const data = readPage(await this.readData(offset, length), 0, this.codec);
     const { starts, ends } = byteArrayValueOffsets(data, true);
     return new TracePage(data.body, starts, ends);
   }

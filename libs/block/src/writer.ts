@@ -294,30 +294,39 @@ export async function writeBlock(store: ObjectStore, opts: WriteBlockOptions): P
     pendingSpans.push(n);
   }
 
+  /** One trace's rows. Kept out of `data`, whose rare paths (a row group's flush, the footer) deoptimize it once or twice per block. */
+  function addTrace(t: BlockTrace): void {
+    const rawId = t.id;
+    if (rawId.length !== 16) throw errors.invalid(`trace ID must be 16 bytes, got ${rawId.length} (${hexID(rawId)})`);
+    const id = ids.copy(rawId);
+    if (prev && Buffer.compare(prev, id) >= 0) {
+      throw errors.invalid(`traces must be sorted by ID with no duplicates: ${hexID(id)} came after ${hexID(prev)}`);
+    }
+    prev = id;
+    first ??= id;
+    if ('encoded' in t) {
+      // Read in place (the column writer copies the bytes it keeps): no copy per trace.
+      const e = t.encoded;
+      addRows(id, Buffer.isBuffer(e) ? e : Buffer.from(e.buffer, e.byteOffset, e.byteLength), t.rows);
+    } else {
+      payload.reset();
+      encoder.encode(id, t.trace, payload);
+      addRows(id, payload.view(), undefined);
+    }
+  }
+
   async function* data(): AsyncGenerator<Uint8Array> {
     yield pw.head();
     let n = 0;
     for await (const t of opts.traces) {
-      const rawId = t.id;
-      if (rawId.length !== 16) throw errors.invalid(`trace ID must be 16 bytes, got ${rawId.length} (${hexID(rawId)})`);
-      const id = ids.copy(rawId);
-      if (prev && Buffer.compare(prev, id) >= 0) {
-        throw errors.invalid(`traces must be sorted by ID with no duplicates: ${hexID(id)} came after ${hexID(prev)}`);
-      }
-      prev = id;
-      first ??= id;
-      if ('encoded' in t) {
-        // Read in place (the column writer copies the bytes it keeps): no copy per trace.
-        const e = t.encoded;
-        addRows(id, Buffer.isBuffer(e) ? e : Buffer.from(e.buffer, e.byteOffset, e.byteLength), t.rows);
-      } else {
-        payload.reset();
-        encoder.encode(id, t.trace, payload);
-        addRows(id, payload.view(), undefined);
-      }
+      addTrace(t);
       if (pw.bufferedBytes >= rowGroupSize) yield* flush();
       else if (++n % 64 === 0) await pw.throttle(MAX_COMPRESSING_BYTES);
     }
+    yield* finish();
+  }
+
+  async function* finish(): AsyncGenerator<Uint8Array> {
     if (!first) throw errors.invalid(`block ${blockID} for tenant ${opts.tenant}: no traces to write`);
     yield* flush();
     const footer = pw.footer(

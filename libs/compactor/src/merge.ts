@@ -152,17 +152,17 @@ export interface MergeJob {
  * Brotli quality of a compaction output at `level`. Level-1 blocks are transient: Tempo's selection
  * compacts a window's level-1 blocks again into level 2 as soon as it holds `min_input_blocks` of them
  * (and, once the window leaves the active 24 h, everything in it together), so their pages are
- * compressed again, as the ingesters' quality-1 blocks are. Quality 3 compresses trace pages with ~30%
- * less CPU than 4 and ~50% less than 5, for ~14% more bytes than 4 (~30% more than 5; quality 2 saves
- * little more CPU for 12% more bytes again; docs/compactor.md); level 2 and up, the blocks that stay,
- * get the writer's default (5).
+ * compressed again, as the ingesters' quality-1 blocks are, and they get the ingesters' quality. On the
+ * bench workload quality 1 compresses level-1 trace pages with half the CPU of quality 3, for ~26% more
+ * bytes (84 against 67 B/span; quality 2: 74 B/span for ~10% less CPU than 3; docs/compactor.md); level
+ * 2 and up, the blocks that stay, get the writer's default (5).
  */
 export function compactionCodecLevel(level: number): number | undefined {
   return level <= 1 ? TRANSIENT_CODEC_LEVEL : undefined;
 }
 
 /** Brotli quality of level-1 outputs (compactionCodecLevel). */
-export const TRANSIENT_CODEC_LEVEL = 3;
+export const TRANSIENT_CODEC_LEVEL = 1;
 
 /** Merges the inputs into one new block (meta.json last). `check` throws to abandon it. */
 export async function writeMergedBlock(store: ObjectStore, job: MergeJob, check?: () => void): Promise<{ output: BlockMeta; stats: MergeStats }> {

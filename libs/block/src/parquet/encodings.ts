@@ -107,13 +107,17 @@ export function readRleHybrid(r: ByteReader, n: number, width: number, out: Uint
       i = end;
     } else {
       const count = ((h - 1) / 2) * 8;
-      const bytes = r.bytes(Math.ceil((count * width) / 8));
+      // Read where the run lies (no view per run: definition levels alternate in short runs). Neither
+      // loop reads past the run's ceil(count * width / 8) bytes.
+      const bytes = r.buf;
+      const start = r.pos;
+      r.skip(Math.ceil((count * width) / 8));
       if (width <= 24) {
         // 32-bit integer arithmetic: the accumulator never holds more than width + 7 ≤ 31 bits.
         const mask = (1 << width) - 1;
         let acc = 0;
         let bits = 0;
-        let p = 0;
+        let p = start;
         const stop = Math.min(n, i + count);
         while (i < stop) {
           while (bits < width) {
@@ -128,7 +132,7 @@ export function readRleHybrid(r: ByteReader, n: number, width: number, out: Uint
       }
       let acc = 0;
       let bits = 0;
-      let p = 0;
+      let p = start;
       const mask = 2 ** width;
       for (let k = 0; k < count; k++) {
         while (bits < width) {
