@@ -125,7 +125,7 @@ export class BlockBuilderPool {
    * @param size worker threads building blocks at once.
    * @param combineThreads threads that combine traces for each build while its own writes (jobs may say
    *   otherwise). Combining costs about twice what writing does (profiled on the bench workload); by
-   *   default one thread per core but one, at least one: each thread costs ~40 MiB of memory, and on two
+   *   default one thread per core but one, at least one: each thread costs ~50 MiB of memory (budget.ts's BUILD_THREAD_BYTES), and on two
    *   cores a second one only shares them with the writer and page compression.
    * @param gate the process's budget for block builds and compaction jobs together (budget.ts); the pool
    *   holds `size × buildBytes` of it while it has threads (`build`), or `size × narrowBuildBytes` (the

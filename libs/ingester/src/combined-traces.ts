@@ -2,7 +2,7 @@
 // and what a building thread runs for the chunks it combines itself. Kept apart from block-builder.ts, and
 // importing only @stave/block's transcoder and @stave/model's combine rules, so that a combine thread does
 // not load the writer, the backend and the rest of the block-builder graph: idle, a combine thread loading
-// this costs ~16 MiB of RSS against ~24 MiB with block-builder.ts's graph (bench/results/ingest.md, "ingest6").
+// this costs ~17 MiB of RSS against ~24 MiB with block-builder.ts's graph (bench/results/ingest.md, "ingest6").
 
 import { closeSync, openSync, readSync } from 'node:fs';
 import { OtlpTraceCombiner } from '@stave/block/otlp-transcode';
