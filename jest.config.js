@@ -16,6 +16,7 @@ module.exports = {
     '^@stave/bench$': '<rootDir>/bench/src/index.ts',
     '^@stave/([a-z-]+)$': '<rootDir>/libs/$1/src/index.ts',
     '^@stave/([a-z-]+)/testing$': '<rootDir>/libs/$1/src/testing.ts',
+    '^@stave/block/otlp-transcode$': '<rootDir>/libs/block/src/otlp-transcode.ts',
   },
   reporters: ['default', '<rootDir>/test/support/count-reporter.js'],
   testTimeout: 60000,

@@ -7,7 +7,8 @@ import { create, toBinary } from '@bufbuild/protobuf';
 import { encodeTrace, realisticTraces, Rng, scannedRows, traceArb } from '@stave/block/testing';
 import { ResourceSpansSchema, ScopeSpansSchema, TracesDataSchema, type TracesData } from '@stave/proto';
 import fc from 'fast-check';
-import { combinedTraces, packParts, traceFromParts } from './block-builder';
+import { packParts, traceFromParts } from './block-builder';
+import { combinedTraces } from './combined-traces';
 import { encodeRecord, RECORD_HEADER } from './wal';
 
 const dirs: string[] = [];

@@ -6,32 +6,19 @@
 // the writer takes the encoded trace as it is. Memory: one trace's parts and encodings at a time, plus the
 // writer's row group and its compression backlog.
 
-import { closeSync, existsSync, openSync, readSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { buildReservation, type WorkMemoryGate } from './budget';
-import { combinedOnThreads } from './block-combine';
+import { BUILD_THREAD_LIMITS, combinedOnThreads } from './block-combine';
+import { combinedTraces, type PackedParts } from './combined-traces';
 import { create } from '@bufbuild/protobuf';
 import { LocalStore } from '@stave/backend';
-import { OtlpTraceCombiner, writeBlock, type BlockMeta } from '@stave/block';
-import { COMBINE_RULES, combineTraceBytes } from '@stave/model';
+import { writeBlock, type BlockMeta } from '@stave/block';
+import { combineTraceBytes } from '@stave/model';
 import { TracesDataSchema, type TracesData } from '@stave/proto';
 import type { RecordRef } from './wal';
-
-/**
- * Every trace of a segment, ascending by ID (hex order is byte order), with where its parts are: flat
- * arrays, so a job of a million parts crosses to a worker as four buffers rather than a million objects.
- */
-export interface PackedParts {
-  /** 16 bytes per trace. */
-  readonly ids: Uint8Array;
-  /** Parts of each trace. */
-  readonly counts: Uint32Array;
-  /** File offset and length of each part's TracesData bytes, trace by trace. */
-  readonly offsets: Float64Array;
-  readonly lengths: Uint32Array;
-}
 
 export function packParts(traces: ReadonlyArray<{ readonly id: Uint8Array; readonly refs: readonly RecordRef[] }>): PackedParts {
   let n = 0;
@@ -85,56 +72,6 @@ export function traceFromParts(parts: readonly Uint8Array[]): TracesData {
 }
 
 /**
- * Every trace of the job, combined, in the block's trace encoding (a view valid until the next one).
- * Synchronous reads: this runs on a worker thread, and a trace's parts are many small reads that the page
- * cache answers; going through the libuv pool for each one cost more than the reads (profiled).
- */
-export function* combinedTraces(
-  segmentPath: string,
-  parts: PackedParts,
-  include: (trace: number) => boolean = () => true,
-): Generator<{ i: number; id: Uint8Array; encoded: Uint8Array; rows: Int32Array | undefined }> {
-  const fd = openSync(segmentPath, 'r');
-  try {
-    const combiner = new OtlpTraceCombiner(COMBINE_RULES);
-    // One buffer for the parts of the trace at hand, reused from trace to trace (as large as the largest
-    // trace, which max_bytes_per_trace bounds).
-    let scratch = Buffer.allocUnsafeSlow(64 * 1024);
-    const bufs: Buffer[] = [];
-    let k = 0;
-    for (let i = 0; i < parts.counts.length; i++) {
-      const n = parts.counts[i]!;
-      if (!include(i)) {
-        k += n;
-        continue;
-      }
-      let total = 0;
-      for (let j = 0; j < n; j++) total += parts.lengths[k + j]!;
-      if (total > scratch.length) scratch = Buffer.allocUnsafeSlow(Math.max(total, 2 * scratch.length));
-      bufs.length = 0;
-      let at = 0;
-      for (let j = 0; j < n; j++, k++) {
-        const offset = parts.offsets[k]!;
-        const length = parts.lengths[k]!;
-        let done = 0;
-        while (done < length) {
-          const got = readSync(fd, scratch, at + done, length - done, offset + done);
-          if (got === 0) throw new Error(`short read at ${offset} in ${segmentPath}`);
-          done += got;
-        }
-        bufs.push(scratch.subarray(at, at + length));
-        at += length;
-      }
-      const id = parts.ids.subarray(16 * i, 16 * i + 16);
-      const encoded = combiner.combine(id, bufs);
-      yield { i, id, encoded, rows: combiner.lastRows };
-    }
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/**
  * Brotli quality of the blocks an ingester builds. Compaction compresses their pages again at the
  * writer's default (5); until then they are ~28% larger, and building them costs a quarter of the
  * compression time (measured on the bench workload's `trace` pages: 0.23 s against 0.99 s per 350k spans).
@@ -153,15 +90,6 @@ export async function buildBlock(job: BuildJob): Promise<BlockMeta> {
     codecLevel: INGESTER_CODEC_LEVEL,
   });
 }
-
-/**
- * V8 limits of every block-building thread (the writing one and its combine threads). The young
- * generation is what a thread's heap fills before each scavenge: V8's default (48 MiB: 16 MiB
- * semi-spaces) is resident in every thread while a build runs. A build's objects are few and short-lived
- * (no per-span objects), so a third of it costs ~5% more CPU for ~25 MiB less per thread
- * (bench/results/flush.md).
- */
-export const BUILD_THREAD_LIMITS = { maxYoungGenerationSizeMb: 16 } as const;
 
 /** How long a block-building thread waits for the next build before it ends (BlockBuilderPool.linger). */
 export const BUILD_THREAD_LINGER_MS = 15_000;
@@ -197,7 +125,7 @@ export class BlockBuilderPool {
    * @param size worker threads building blocks at once.
    * @param combineThreads threads that combine traces for each build while its own writes (jobs may say
    *   otherwise). Combining costs about twice what writing does (profiled on the bench workload); by
-   *   default one thread per core but one, at least one: each thread costs ~40 MiB of memory, and on two
+   *   default one thread per core but one, at least one: each thread costs ~50 MiB of memory (budget.ts's BUILD_THREAD_BYTES), and on two
    *   cores a second one only shares them with the writer and page compression.
    * @param gate the process's budget for block builds and compaction jobs together (budget.ts); the pool
    *   holds `size × buildBytes` of it while it has threads (`build`), or `size × narrowBuildBytes` (the

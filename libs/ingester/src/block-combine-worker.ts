@@ -1,7 +1,7 @@
 // Worker thread entry: the combine half of a block build (block-combine.ts), for its share of the chunks.
 // One job at a time, as messages: the thread is kept between builds (see block-combine.ts).
 import { parentPort } from 'node:worker_threads';
-import { combinedTraces } from './block-builder';
+import { combinedTraces } from './combined-traces';
 import {
   BATCH_BYTES,
   CHUNK_TRACES,

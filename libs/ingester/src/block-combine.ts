@@ -16,7 +16,16 @@
 
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { BUILD_THREAD_LIMITS, combinedTraces, type PackedParts } from './block-builder';
+import { combinedTraces, type PackedParts } from './combined-traces';
+
+/**
+ * V8 limits of every block-building thread (the writing one and its combine threads). The young
+ * generation is what a thread's heap fills before each scavenge: V8's default (48 MiB: 16 MiB
+ * semi-spaces) is resident in every thread while a build runs. A build's objects are few and short-lived
+ * (no per-span objects), so a third of it costs ~5% more CPU for ~25 MiB less per thread
+ * (bench/results/flush.md).
+ */
+export const BUILD_THREAD_LIMITS = { maxYoungGenerationSizeMb: 16 } as const;
 
 export const BATCH_BYTES = 1024 * 1024;
 export const MAX_BATCHES_IN_FLIGHT = 4;

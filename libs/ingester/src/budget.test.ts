@@ -137,11 +137,12 @@ describe('buildPlan (ingester.max_block_building_bytes)', () => {
     },
     {
       name: 'fewer builds at once before row groups below the minimum',
-      max: 256 * MiB,
+      // Room for three builds of two threads and two 2 MiB row groups: four would get less than 1 MiB each.
+      max: 3 * (2 * BUILD_THREAD_BYTES + 4 * MiB),
       builders: 4,
       threads: 1,
       rowGroup: 100 * MiB,
-      want: { builders: 3, rowGroupSizeBytes: Math.floor((256 * MiB) / 3 / 2 - BUILD_THREAD_BYTES) },
+      want: { builders: 3, rowGroupSizeBytes: 2 * MiB },
     },
     {
       name: 'never below the minimum row group, never fewer than one build',

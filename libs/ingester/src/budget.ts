@@ -16,7 +16,6 @@
 // Nothing here does I/O or keeps state: the ingester passes what its tenants hold at the time of the
 // push (`usageOf`), and acts on the answer.
 
-import { MAX_HEADER_CACHE_BYTES } from '@stave/block';
 import type { PushBytesRequest } from '@stave/proto';
 import { Code } from '@stave/server';
 import { Counter, type Registry } from 'prom-client';
@@ -170,10 +169,17 @@ export class WriteBudget {
 }
 
 /**
- * What one block build costs besides its row group: each of its threads (block-builder.ts, profiled), and
- * the cache of resource and scope encodings each thread's transcoder keeps (@stave/block).
+ * What each thread of a block build (the writing one, each combine thread) costs the process besides the
+ * build's row groups; compaction jobs count one too. Measured, not estimated: one build of a 20,000-trace
+ * collector-shaped segment (349,230 spans, bench/flush's prepare) by BlockBuilderPool in a fresh process
+ * with bin/stave's malloc settings, its peak VmRSS (100 ms samples) over the process's RSS before it, less
+ * two row groups, divided by its threads: 38-51 MiB per thread over 9 builds (a writing and a combine
+ * thread with row groups of 8, 12 and 23 MiB, and the writing thread alone), so 52 MiB covers every one.
+ * It includes the thread's V8 young generation (BUILD_THREAD_LIMITS), its loaded modules (an idle combine
+ * thread ~17 MiB, block-combine-worker.ts) and its transcoder's cache of resource and scope encodings
+ * (@stave/block's MAX_HEADER_CACHE_BYTES). bench/results/ingest.md, "ingest6".
  */
-export const BUILD_THREAD_BYTES = 40 * 1024 * 1024 + MAX_HEADER_CACHE_BYTES;
+export const BUILD_THREAD_BYTES = 52 * 1024 * 1024;
 /** The smallest row group a build budget shrinks builds to. */
 export const MIN_BUILD_ROW_GROUP_BYTES = 1024 * 1024;
 

@@ -9,7 +9,7 @@
 // used (bench/results/flush.md).
 
 import { Buffer } from 'node:buffer';
-import type { PackedParts } from './block-builder';
+import type { PackedParts } from './combined-traces';
 import { TraceMap } from './trace-map';
 import type { RecordRef, WalSegment } from './wal';
 
