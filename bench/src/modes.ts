@@ -16,7 +16,7 @@ import { describeQueries, readBackAll, type QueryResult } from './query';
 import { commandArgs, type BenchOptions } from './run';
 import { fmtBytes, fmtInt, fmtMs, sleep } from './stats';
 import { RssSampler, configFileFor, profiledBin, startStave, type StaveProcess } from './stave-process';
-import { fmtUs, runSustained, steadyRate, windowsTable, type SustainedResult } from './sustained';
+import { fmtUs, runSustained, sustainedPeak, windowsTable, type SustainedPeak, type SustainedResult } from './sustained';
 import { generatePool, type Pool } from './workload';
 
 export interface ModeOptions extends BenchOptions {
@@ -56,11 +56,6 @@ const countsText = (r: Record<string, number>): string =>
     .map(([k, v]) => `${v}× ${k}`)
     .join(', ') || 'none';
 
-/** Rows of the closed loop that measures the peak: ten of them, at most 30 s and at least 5 s each. */
-function peakWindowMs(durationMs: number): number {
-  return Math.min(30_000, Math.max(5_000, Math.round(durationMs / 10)));
-}
-
 const pct = (v: number): string => (Number.isFinite(v) ? `${(v * 100).toFixed(1)}%` : 'n/a');
 
 function header(title: string, m: MachineInfo, o: ModeOptions, pool: Pool): string[] {
@@ -90,7 +85,7 @@ export async function runSustainedBench(o: ModeOptions): Promise<string> {
     mkdirSync(dataDir);
     return startStave({ dataDir, bin: profiledBin(o.profileDir, o.staveBin), configFile: configFileFor(o, dataDir) });
   };
-  let peak: { run: SustainedResult; spansPerSec: number; fromS: number; toS: number } | undefined;
+  let peak: SustainedPeak | undefined;
   let sustained: SustainedResult;
   let rate = o.rate;
   const runOn = (s: StaveProcess, r: number, durationMs: number, windowMs: number): Promise<SustainedResult> =>
@@ -113,8 +108,17 @@ export async function runSustainedBench(o: ModeOptions): Promise<string> {
       const s = await start('peak');
       try {
         o.log(`peak: closed loop for ${(o.peakDurationMs / 1000).toFixed(0)} s; the peak is the rate over its second half`);
-        const run = await runOn(s, Infinity, o.peakDurationMs, peakWindowMs(o.peakDurationMs));
-        peak = { run, ...steadyRate(run.windows, o.peakDurationMs / 2000) };
+        peak = await sustainedPeak(pool, {
+          host: '127.0.0.1',
+          port: s.otlpHttpPort,
+          metricsPort: s.httpPort,
+          pid: s.pid,
+          durationMs: o.peakDurationMs,
+          concurrency: o.concurrency,
+          tenant: o.tenant,
+          progress: o.progress,
+          log: o.log,
+        });
         o.log(`peak: ${fmtInt(peak.spansPerSec)} spans/s over ${peak.fromS.toFixed(0)}–${peak.toS.toFixed(0)} s`);
       } finally {
         await s.stop();

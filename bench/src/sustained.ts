@@ -262,6 +262,28 @@ export function steadyRate(windows: readonly SustainedWindow[], fromS: number): 
   return { spansPerSec: secs > 0 ? spans / secs : NaN, fromS: start, toS: prev };
 }
 
+/** Rows of the closed loop that measures the peak: ten of them, at most 30 s and at least 5 s each. */
+export function peakWindowMs(durationMs: number): number {
+  return Math.min(30_000, Math.max(5_000, Math.round(durationMs / 10)));
+}
+
+export interface SustainedPeak {
+  run: SustainedResult;
+  /** The rate acknowledged over the second half of the closed loop (`steadyRate`), and that span. */
+  spansPerSec: number;
+  fromS: number;
+  toS: number;
+}
+
+/**
+ * What the process sustains: the closed loop for `durationMs` (429/503 retried after Retry-After), ten
+ * rows, the peak the rate over its second half (see the top of this file).
+ */
+export async function sustainedPeak(pool: Pool, o: Omit<SustainedOptions, 'rate' | 'windowMs'>): Promise<SustainedPeak> {
+  const run = await runSustained(pool, { ...o, rate: Infinity, windowMs: peakWindowMs(o.durationMs) });
+  return { run, ...steadyRate(run.windows, o.durationMs / 2000) };
+}
+
 function describeWindow(w: SustainedWindow, label: string): string {
   const b = w.backlog;
   return `[${label} ${w.atS.toFixed(0)} s] offered ${fmtInt(w.offeredSpansPerSec)}/s, achieved ${fmtInt(w.achievedSpansPerSec)}/s, p50 ${fmtMs(w.latency.p50)}, p99 ${fmtMs(w.latency.p99)}, errors ${w.errors}, RSS ${fmtBytes(w.rssBytes)}, CPU/span ${fmtUs(w.cpuMicrosPerSpan)}, live ${b ? fmtInt(b.liveTraces) : '?'}, WAL ${b ? fmtBytes(b.walBytes) : '?'}, pending blocks ${b ? fmtInt(b.blocksPending) : '?'}, behind ${fmtMs(w.behindMs)}`;

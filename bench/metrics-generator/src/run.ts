@@ -9,14 +9,22 @@
 //
 // The acceptance measurement is at a fixed offered rate, the load a user runs: push latency at saturation
 // measures capacity, not the write path (see docs/metrics-generator.md, "Cost on the write path"):
-//   1. Capacity: closed-loop runs (pushes sent as fast as they are answered, `--concurrency` at a time),
-//      `--closed-pairs` off/on pairs. The median off rate is this machine's capacity; the on ÷ off ratios of
-//      these runs are reported as the generator's capacity cost, not as the target.
+//   1. Capacity: what the process *sustains*, measured as the ingest bench's sustained mode measures its
+//      peak (bench/src/sustained.ts, `sustainedPeak`): a closed loop (`--concurrency` pushers, 429/503
+//      retried after Retry-After) for `--peak-duration-s` (120 s), long enough that head blocks are cut and
+//      built during it, the rate acknowledged over its second half. `--closed-pairs` off/on pairs; the
+//      median off rate is the capacity, and the on ÷ off ratios are reported as the generator's capacity
+//      cost, not as the target. (A closed loop over one pass of the pool, ~700k spans, fits in the WAL
+//      backlog and measured a burst well above what the process sustains: at half of it, 4 of 6 fixed-rate
+//      runs had pushes refused with 503.)
 //   2. Latency: `--pairs` off/on pairs at a fixed offered rate (`--rate-fraction` of the capacity, 0.5 by
 //      default, or `--rate`), open loop (bench/src/sustained.ts: requests sent on a schedule, not when the
-//      previous one is answered), each `--duration-s` long (≥ 20 s, so the generator's collections and
-//      remote writes happen during the load). Each mode's p99 is the median over its runs; the headline is
-//      on ÷ off (target < 1.10).
+//      previous one is answered, and not retried), each `--duration-s` long (≥ 20 s, so the generator's
+//      collections and remote writes happen during the load). A run with a failed push (a 429/503 refusal
+//      or any other), in its warm-up or its load, is invalid: its latencies leave out the pushes the server
+//      refused, so it is shown but left out of the medians, and a pair with an invalid run gives no ratio.
+//      Each mode's p99 is the median over its valid runs; the headline is the median on ÷ off of the valid
+//      pairs (target < 1.10).
 // Pairs alternate off/on, on/off, ... so drift in the machine's load hits both modes. In `-target=all` the
 // generator's thread runs at the lowest scheduling priority, so under load it may lag or drop pushes (its
 // queues are bounded): each run with it on also reports how many spans it processed, by the end of the load
@@ -33,11 +41,11 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { ArgError, boolArg, intArg, parseArgs } from '../../../bench/dist/args.js';
-import { DEFAULTS, planRounds, runLoad } from '../../../bench/dist/loadgen.js';
+import { DEFAULTS, planRounds } from '../../../bench/dist/loadgen.js';
 import { machineInfo, processCpuSeconds, threadCpuSeconds } from '../../../bench/dist/machine.js';
 import { fmtInt, fmtMs } from '../../../bench/dist/stats.js';
 import { BENCH_CONFIG_YAML, profiledBin, startStave } from '../../../bench/dist/stave-process.js';
-import { runSustained } from '../../../bench/dist/sustained.js';
+import { runSustained, sustainedPeak } from '../../../bench/dist/sustained.js';
 import { generatePool, type Pool } from '../../../bench/dist/workload.js';
 
 const PROCESSORS = ['    metrics_generator:', '      processors: [service-graphs, span-metrics]'];
@@ -108,18 +116,25 @@ type Method = 'closed' | 'fixed';
 interface Run {
   method: Method;
   mode: Mode;
-  /** Closed loop: the pool's spans; fixed rate: the spans offered on schedule. */
+  /** Spans sent (closed loop: each request once, however often it was retried) or offered on schedule. */
   sentSpans: number;
   ackedSpans: number;
+  /** Closed loop: the rate over its second half (what the process sustains); fixed rate: over the run. */
   spansPerSec: number;
+  /** Closed loop: the span of the run `spansPerSec` is over, in seconds. */
+  steadyFromS?: number;
+  steadyToS?: number;
+  /** Closed loop: 429/503 answers retried after Retry-After. */
+  retried?: Record<string, number>;
   p50: number;
   p99: number;
   /** Fixed rate: how far behind its schedule the sender was at the end (0 when it kept up). */
   behindMs?: number;
   /** Pushes that failed, by kind (`HTTP 503`, `TIMEOUT`, ...). */
   errors: Record<string, number>;
-  /** Fixed rate: p99 of the warm-up before the measured load (not in p50/p99 above). */
+  /** Fixed rate: p99 of the warm-up before the measured load (not in p50/p99 above), and its failed pushes. */
   warmupP99?: number;
+  warmupErrors?: Record<string, number>;
   loadAvgBefore: number;
   loadAvgAfter: number;
   /** CPU seconds the Stave process used during the load, all threads and its main thread (the event loop). */
@@ -143,12 +158,15 @@ interface Run {
 }
 
 interface Options {
+  /** Sizes the pool the loads cycle through (new trace IDs on each pass). */
   traces: number;
   concurrency: number;
   batchSpans: number;
   seed: number;
   poolSpans: number;
   closedPairs: number;
+  /** Length of each closed-loop run; its second half is the rate it sustains. */
+  peakDurationS: number;
   pairs: number;
   /** Offered spans/s of the fixed-rate runs; undefined: `rateFraction` of the measured capacity. */
   rate?: number;
@@ -179,8 +197,12 @@ interface Sink {
   requests: () => number;
 }
 
-/** One run on a fresh Stave: closed loop over the pool's rounds, or `rate` spans/s for `durationS`. */
-async function runOne(o: Options, sink: Sink, pool: Pool, rounds: number, method: Method, mode: Mode, rate: number, index: number): Promise<Run> {
+const failedPushes = (errors: Record<string, number> | undefined): number => Object.values(errors ?? {}).reduce((a, n) => a + n, 0);
+/** A fixed-rate run is valid when no push failed (the open loop does not retry a refusal). */
+const valid = (r: Run): boolean => r.method === 'closed' || failedPushes(r.errors) + failedPushes(r.warmupErrors) === 0;
+
+/** One run on a fresh Stave: the sustained closed loop, or `rate` spans/s for `durationS`. */
+async function runOne(o: Options, sink: Sink, pool: Pool, method: Method, mode: Mode, rate: number, index: number): Promise<Run> {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'stave-bench-mgen-'));
   try {
     const configFile = path.join(dataDir, 'stave.yaml');
@@ -192,6 +214,7 @@ async function runOne(o: Options, sink: Sink, pool: Pool, rounds: number, method
       // The same load for `warmupS` first, not measured: a fresh process's first seconds (code not yet
       // compiled, heaps growing, connections opening) made the slowest 1% of a 30-s run by themselves.
       let warmupP99: number | undefined;
+      let warmupErrors: Record<string, number> | undefined;
       if (method === 'fixed' && o.warmupS > 0) {
         o.log(`${label}: warming up for ${o.warmupS} s`);
         const w = await runSustained(pool, {
@@ -207,6 +230,7 @@ async function runOne(o: Options, sink: Sink, pool: Pool, rounds: number, method
           log: o.log,
         });
         warmupP99 = w.latency.p99;
+        warmupErrors = w.errors;
       }
       const sinkBefore = sink.requests();
       const loadAvgBefore = os.loadavg()[0]!;
@@ -217,16 +241,29 @@ async function runOne(o: Options, sink: Sink, pool: Pool, rounds: number, method
       const spans0 = await gen0('tempo_metrics_generator_spans_received_total');
       const failures0 = await gen0('tempo_distributor_metrics_generator_pushes_failures_total');
       const samples0 = await gen0('prometheus_remote_storage_samples_total');
-      let stats: Pick<Run, 'sentSpans' | 'ackedSpans' | 'spansPerSec' | 'p50' | 'p99' | 'behindMs' | 'errors'>;
+      let stats: Pick<Run, 'sentSpans' | 'ackedSpans' | 'spansPerSec' | 'steadyFromS' | 'steadyToS' | 'retried' | 'p50' | 'p99' | 'behindMs' | 'errors'>;
       if (method === 'closed') {
-        const load = await runLoad(pool, { host: '127.0.0.1', port: stave.otlpHttpPort, concurrency: o.concurrency, rounds, label, progress: o.progress });
+        o.log(`${label}: for ${o.peakDurationS} s; what it sustains is the rate over the second half`);
+        const peak = await sustainedPeak(pool, {
+          host: '127.0.0.1',
+          port: stave.otlpHttpPort,
+          metricsPort: stave.httpPort,
+          pid: stave.pid,
+          durationMs: o.peakDurationS * 1000,
+          concurrency: o.concurrency,
+          progress: o.progress,
+          log: o.log,
+        });
         stats = {
-          sentSpans: load.sentSpans,
-          ackedSpans: load.ackedSpans,
-          spansPerSec: load.spansPerSec,
-          p50: load.latency.p50,
-          p99: load.latency.p99,
-          errors: load.errors,
+          sentSpans: peak.run.offeredSpans,
+          ackedSpans: peak.run.ackedSpans,
+          spansPerSec: peak.spansPerSec,
+          steadyFromS: peak.fromS,
+          steadyToS: peak.toS,
+          retried: peak.run.retried,
+          p50: peak.run.latency.p50,
+          p99: peak.run.latency.p99,
+          errors: peak.run.errors,
         };
       } else {
         const s = await runSustained(pool, {
@@ -257,6 +294,7 @@ async function runOne(o: Options, sink: Sink, pool: Pool, rounds: number, method
         mode,
         ...stats,
         warmupP99,
+        warmupErrors,
         loadAvgBefore,
         loadAvgAfter: os.loadavg()[0]!,
         cpuSeconds: processCpuSeconds(stave.pid) - cpu0,
@@ -279,7 +317,7 @@ async function runOne(o: Options, sink: Sink, pool: Pool, rounds: number, method
         };
       }
       o.log(
-        `${label}: ${fmtInt(run.spansPerSec)} spans/s, push p50 ${fmtMs(run.p50)} p99 ${fmtMs(run.p99)}, CPU ${fmtUs(run.cpuSeconds / run.ackedSpans)}/span, load average ${run.loadAvgBefore.toFixed(1)} → ${run.loadAvgAfter.toFixed(1)}` +
+        `${label}: ${fmtInt(run.spansPerSec)} spans/s${valid(run) ? '' : ` — INVALID, pushes failed: ${fmtErrors({ ...run.warmupErrors, ...run.errors }) || 'n/a'}`}, push p50 ${fmtMs(run.p50)} p99 ${fmtMs(run.p99)}, CPU ${fmtUs(run.cpuSeconds / run.ackedSpans)}/span, load average ${run.loadAvgBefore.toFixed(1)} → ${run.loadAvgAfter.toFixed(1)}` +
           (run.generator
             ? `; generator received ${fmtInt(run.generator.spansReceived)} spans, ${run.generator.forwardFailures} pushes dropped, ${run.generator.sinkRequestsDuringLoad} remote writes during the load`
             : ''),
@@ -294,6 +332,7 @@ async function runOne(o: Options, sink: Sink, pool: Pool, rounds: number, method
 }
 
 async function runAll(o: Options): Promise<{ runs: Run[]; capacity: number; rate: number }> {
+  // The loads cycle through the pool (new trace IDs on each pass); one pass is at most --pool-spans.
   const plan = planRounds(o.traces, o.poolSpans);
   o.log(`generating ${fmtInt(plan.poolTraces)} traces (seed ${o.seed})...`);
   const pool = generatePool({ seed: o.seed, traces: plan.poolTraces, batchSpans: o.batchSpans, nowMs: Date.now() });
@@ -301,30 +340,32 @@ async function runAll(o: Options): Promise<{ runs: Run[]; capacity: number; rate
   const runs: Run[] = [];
   try {
     for (let pair = 0; pair < o.closedPairs; pair++)
-      for (const mode of pairModes(pair)) runs.push(await runOne(o, sink, pool, plan.rounds, 'closed', mode, 0, runs.length + 1));
+      for (const mode of pairModes(pair)) runs.push(await runOne(o, sink, pool, 'closed', mode, 0, runs.length + 1));
     const closedOff = runs.filter((r) => r.mode === 'off').map((r) => r.spansPerSec);
     const capacity = closedOff.length ? median(closedOff) : NaN;
     const rate = o.rate ?? Math.round(o.rateFraction * capacity);
     if (o.pairs > 0 && !(rate > 0)) throw new ArgError('a fixed rate needs --rate, or --closed-pairs ≥ 1 to measure the capacity it is a fraction of');
-    if (o.pairs > 0) o.log(`capacity (closed loop, generator off): ${fmtInt(capacity)} spans/s; fixed-rate runs at ${fmtInt(rate)} spans/s`);
-    for (let pair = 0; pair < o.pairs; pair++)
-      for (const mode of pairModes(pair)) runs.push(await runOne(o, sink, pool, plan.rounds, 'fixed', mode, rate, runs.length + 1));
+    if (o.pairs > 0) o.log(`capacity (sustained closed loop, generator off): ${fmtInt(capacity)} spans/s; fixed-rate runs at ${fmtInt(rate)} spans/s`);
+    for (let pair = 0; pair < o.pairs; pair++) for (const mode of pairModes(pair)) runs.push(await runOne(o, sink, pool, 'fixed', mode, rate, runs.length + 1));
     return { runs, capacity, rate };
   } finally {
     await sink.close();
   }
 }
 
-const fmtErrors = (errors: Record<string, number>): string => {
-  const e = Object.entries(errors);
-  return e.length ? ` (failed: ${e.map(([k, n]) => `${k} ×${n}`).join(', ')})` : '';
-};
+const fmtCounts = (counts: Record<string, number> | undefined): string =>
+  Object.entries(counts ?? {})
+    .map(([k, n]) => `${k} ×${n}`)
+    .join(', ');
+const fmtErrors = (errors: Record<string, number>): string => (fmtCounts(errors) ? ` (failed: ${fmtCounts(errors)})` : '');
+/** Pushes refused for overload (429/503). */
+const refusals = (errors: Record<string, number> | undefined): number => (errors?.['HTTP 429'] ?? 0) + (errors?.['HTTP 503'] ?? 0);
 const fmtUs = (secondsPerSpan: number): string => `${(secondsPerSpan * 1e6).toFixed(1)} µs`;
 const fmtRatio = (x: number): string => (Number.isFinite(x) ? x.toFixed(3) : 'n/a');
 
-/** Summary rows (mode medians and on ÷ off) for the runs of one method. */
+/** Summary rows (mode medians over the valid runs, and on ÷ off) for the runs of one method. */
 function summaryRows(runs: Run[], method: Method, what: string, target: boolean): string[] {
-  const of = (mode: Mode) => runs.filter((r) => r.method === method && r.mode === mode);
+  const of = (mode: Mode) => runs.filter((r) => r.method === method && r.mode === mode && valid(r));
   const med = (mode: Mode, f: (r: Run) => number) => median(of(mode).map(f));
   const row = (name: string, f: (r: Run) => number, fmt: (v: number) => string, t = '') => {
     const off = med('off', f);
@@ -333,9 +374,10 @@ function summaryRows(runs: Run[], method: Method, what: string, target: boolean)
   };
   if (!of('off').length || !of('on').length) return [];
   return [
+    ...(target ? [] : [row('spans/s sustained: acknowledged over the second half (median of runs)', (r) => r.spansPerSec, fmtInt)]),
     row('push p99 (median of runs)', (r) => r.p99, fmtMs, target ? '< 1.10' : ''),
     row('push p50 (median of runs)', (r) => r.p50, fmtMs),
-    row('spans/s acknowledged (median of runs)', (r) => r.spansPerSec, fmtInt),
+    ...(target ? [row('spans/s acknowledged (median of runs)', (r) => r.spansPerSec, fmtInt)] : []),
     row('Stave CPU per span, all threads (median of runs)', (r) => r.cpuSeconds / r.ackedSpans, fmtUs),
     row('of which the main thread (event loop)', (r) => r.mainCpuSeconds / r.ackedSpans, fmtUs),
   ];
@@ -344,25 +386,30 @@ function summaryRows(runs: Run[], method: Method, what: string, target: boolean)
 function markdown(o: Options, runs: Run[], capacity: number, rate: number): string {
   const m = machineInfo();
   const fixed = runs.filter((r) => r.method === 'fixed');
+  const invalid = fixed.filter((r) => !valid(r));
   const onRuns = runs.filter((r) => r.generator);
   const gen = (rs: Run[]) => rs.filter((r) => r.generator).map((r) => r.generator!);
   const share = (k: 'spansAtEnd' | 'spansReceived') => `${(100 * median(onRuns.map((r) => r.generator![k] / r.ackedSpans))).toFixed(1)}%`;
-  // Per pair (adjacent off and on runs at the same rate): on ÷ off of p99.
+  // Per pair (adjacent off and on runs at the same rate): on ÷ off of p99; NaN when either run is invalid.
   const pairRatios: number[] = [];
   for (let i = 0; i + 1 < fixed.length; i += 2) {
     const [a, b] = [fixed[i]!, fixed[i + 1]!];
     const [off, on] = a.mode === 'off' ? [a, b] : [b, a];
-    pairRatios.push(on.p99 / off.p99);
+    pairRatios.push(valid(a) && valid(b) ? on.p99 / off.p99 : NaN);
   }
-  const closedSpans = runs.find((r) => r.method === 'closed')?.sentSpans ?? 0;
+  const validRatios = pairRatios.filter((x) => Number.isFinite(x));
+  const fmtPair = (x: number) => (Number.isFinite(x) ? fmtRatio(x) : 'invalid');
   const lines = [
     `### Push latency, metrics-generator off vs on, at a fixed offered rate — ${m.date}`,
     '',
     `- machine: ${m.nproc} CPUs (${m.cpuModel}), ${(m.totalMemBytes / 1024 ** 3).toFixed(1)} GiB RAM, node ${m.node}, ${m.platform}${m.git ? `, commit ${m.git}` : ''}`,
     `- load average (1 min) around the runs: ${runs.map((r) => `${r.method === 'closed' ? 'closed ' : ''}${r.mode} ${r.loadAvgBefore.toFixed(1)}→${r.loadAvgAfter.toFixed(1)}`).join(', ')}`,
     `- workload: the ingest bench's (seed ${o.seed}) in requests of ≤ ${o.batchSpans} spans, each run on a fresh \`bin/stave -target=all\`; generator on: both processors for the tenant, collection every ${o.collectionInterval}, remote write to an in-harness sink (204)`,
-    `- capacity: ${o.closedPairs} closed-loop pair(s) (${fmtInt(closedSpans)} spans per run, concurrency ${o.concurrency}); generator off: ${fmtInt(capacity)} spans/s (median)`,
-    `- fixed rate: ${o.pairs} off/on pair(s) at ${fmtInt(rate)} spans/s offered (${o.rate === undefined ? `${o.rateFraction} × capacity` : '--rate'}), open loop for ${o.durationS} s each after ${o.warmupS} s of warm-up at the same rate (not measured), at most ${o.openConcurrency} requests in flight; p99 on ÷ off per pair: ${pairRatios.map(fmtRatio).join(', ') || 'n/a'} (median ${fmtRatio(median(pairRatios))})`,
+    `- capacity: what the process sustains, as the ingest bench's sustained mode measures its peak: ${o.closedPairs} closed-loop pair(s) of ${o.peakDurationS} s each (concurrency ${o.concurrency}, 429/503 retried after Retry-After), the rate acknowledged over the second half; generator off: ${fmtInt(capacity)} spans/s (median)`,
+    `- fixed rate: ${o.pairs} off/on pair(s) at ${fmtInt(rate)} spans/s offered (${o.rate === undefined ? `${o.rateFraction} × capacity` : '--rate'}), open loop (refusals not retried) for ${o.durationS} s each after ${o.warmupS} s of warm-up at the same rate (not measured), at most ${o.openConcurrency} requests in flight; p99 on ÷ off per pair: ${pairRatios.map(fmtPair).join(', ') || 'n/a'} (median of the valid pairs: ${validRatios.length ? fmtRatio(median(validRatios)) : 'n/a'})`,
+    invalid.length
+      ? `- **invalid runs: ${invalid.length} of ${fixed.length}** (${invalid.map((r) => `run ${runs.indexOf(r) + 1}, ${r.mode}: ${fmtCounts({ ...r.warmupErrors, ...r.errors })}`).join('; ')}): a push failed, which the open loop does not retry, so the run's latencies leave out what the server refused; left out of the medians and ratios. Refusals (429/503) mean the rate is above what the process sustains on this machine now.`
+      : `- every fixed-rate run valid: no push failed (refused or otherwise), in the warm-ups or the loads`,
     `- command: \`node bench/metrics-generator/dist/run.js ${process.argv.slice(2).join(' ')}\``,
     ...(o.note ? [`- note: ${o.note}`] : []),
     '',
@@ -382,11 +429,11 @@ function markdown(o: Options, runs: Run[], capacity: number, rate: number): stri
         ]
       : []),
     '',
-    '| run | method | mode | spans/s | p50 | p99 | CPU s (main thread) | acked / sent (failed pushes) | load avg | generator: spans received at end of load / after drain, pushes dropped, thread CPU s, samples sent, remote writes during load / in all |',
-    '|---|---|---|---|---|---|---|---|---|---|',
+    '| run | method | mode | spans/s | p50 | p99 | CPU s (main thread) | acked / sent (failed pushes) | refused in warm-up / load (closed loop: retried) | load avg | generator: spans received at end of load / after drain, pushes dropped, thread CPU s, samples sent, remote writes during load / in all |',
+    '|---|---|---|---|---|---|---|---|---|---|---|',
     ...runs.map(
       (r, i) =>
-        `| ${i + 1} | ${r.method === 'closed' ? 'closed loop' : `${fmtInt(rate)}/s${r.behindMs ? ` (${fmtMs(r.behindMs)} behind)` : ''}`} | ${r.mode} | ${fmtInt(r.spansPerSec)} | ${fmtMs(r.p50)} | ${fmtMs(r.p99)}${r.warmupP99 !== undefined ? ` (warm-up ${fmtMs(r.warmupP99)})` : ''} | ${r.cpuSeconds.toFixed(1)} (${r.mainCpuSeconds.toFixed(1)}) | ${fmtInt(r.ackedSpans)} / ${fmtInt(r.sentSpans)}${fmtErrors(r.errors)} | ${r.loadAvgBefore.toFixed(1)}→${r.loadAvgAfter.toFixed(1)} | ${
+        `| ${i + 1} | ${r.method === 'closed' ? `closed loop, ${o.peakDurationS} s (rate over ${r.steadyFromS?.toFixed(0)}–${r.steadyToS?.toFixed(0)} s)` : `${fmtInt(rate)}/s${r.behindMs ? ` (${fmtMs(r.behindMs)} behind)` : ''}${valid(r) ? '' : ' **invalid**'}`} | ${r.mode} | ${fmtInt(r.spansPerSec)} | ${fmtMs(r.p50)} | ${fmtMs(r.p99)}${r.warmupP99 !== undefined ? ` (warm-up ${fmtMs(r.warmupP99)})` : ''} | ${r.cpuSeconds.toFixed(1)} (${r.mainCpuSeconds.toFixed(1)}) | ${fmtInt(r.ackedSpans)} / ${fmtInt(r.sentSpans)}${fmtErrors(r.errors)} | ${r.method === 'closed' ? fmtCounts(r.retried) || '0' : `${refusals(r.warmupErrors)} / ${refusals(r.errors)}`} | ${r.loadAvgBefore.toFixed(1)}→${r.loadAvgAfter.toFixed(1)} | ${
           r.generator
             ? `${fmtInt(r.generator.spansAtEnd)} / ${fmtInt(r.generator.spansReceived)}, ${r.generator.forwardFailures}, ${r.generator.threadCpuSeconds.toFixed(2)}, ${fmtInt(r.generator.samplesSent)}, ${r.generator.sinkRequestsDuringLoad} / ${r.generator.sinkRequests}`
             : '—'
@@ -399,10 +446,12 @@ function markdown(o: Options, runs: Run[], capacity: number, rate: number): stri
 
 const USAGE = `usage: make bench-metrics-generator ARGS="[flags]"
   --closed-pairs N         closed-loop off/on pairs: the capacity, and the generator's capacity cost (default 1)
-  --traces N               traces per closed-loop run (default 40000; ~17.5 spans each)
+  --peak-duration-s N      length of each closed-loop run; what it sustains is the rate over its second half
+                           (default 120, at least 20)
+  --traces N               traces in the pool the loads cycle through (default 40000; ~17.5 spans each)
   --concurrency N          parallel pushers in the closed loop (default ${DEFAULTS.concurrency})
   --pairs N                off/on pairs at the fixed rate (default 3)
-  --rate-fraction F        fixed rate as a fraction of the capacity (default 0.5)
+  --rate-fraction F        fixed rate as a fraction of the sustained capacity (default 0.5)
   --rate N                 fixed rate in spans/s instead of a fraction of the capacity
   --duration-s N           length of each fixed-rate run (default 30, at least 20)
   --warmup-s N             the same rate sent first for N s, not measured (default 5; 0: none)
@@ -420,6 +469,7 @@ export async function main(argv: string[]): Promise<number> {
   const args = parseArgs(argv, {
     known: [
       'closed-pairs',
+      'peak-duration-s',
       'traces',
       'concurrency',
       'pairs',
@@ -448,6 +498,7 @@ export async function main(argv: string[]): Promise<number> {
   if (!(fraction > 0 && fraction <= 1)) throw new ArgError(`--rate-fraction ${args.get('rate-fraction')}: a number in (0, 1]`);
   const o: Options = {
     closedPairs: intArg(args, 'closed-pairs', 1, 0),
+    peakDurationS: intArg(args, 'peak-duration-s', 120, 20),
     traces: intArg(args, 'traces', 40_000, 1),
     concurrency: intArg(args, 'concurrency', DEFAULTS.concurrency, 1),
     pairs: intArg(args, 'pairs', 3, 0),
@@ -476,7 +527,8 @@ export async function main(argv: string[]): Promise<number> {
     appendFileSync(out, '\n' + md);
     process.stderr.write(`appended to ${out}\n`);
   }
-  return runs.some((r) => r.ackedSpans !== r.sentSpans) ? 1 : 0;
+  // Not a result: a fixed-rate run with failed pushes, or a closed loop that lost spans after its retries.
+  return runs.some((r) => !valid(r) || (r.method === 'closed' && r.ackedSpans !== r.sentSpans)) ? 1 : 0;
 }
 
 if (require.main === module) {

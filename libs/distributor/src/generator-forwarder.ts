@@ -50,6 +50,13 @@ interface Pending {
   readonly bytes: number;
 }
 
+/** One push's traces for one generator. */
+interface Group {
+  readonly instance: InstanceDesc;
+  readonly traces: Uint8Array[];
+  bytes: number;
+}
+
 class GeneratorQueue {
   readonly items: Pending[] = [];
   bytes = 0;
@@ -89,31 +96,48 @@ export class GeneratorForwarder extends BasicService {
   /** Queues the traces for their generators. Never throws, never waits. */
   send(tenant: string, traces: readonly TraceSplit[]): void {
     if (this.stopped || traces.length === 0) return;
-    const byInstance = new Map<string, { instance: InstanceDesc; traces: Uint8Array[]; bytes: number }>();
+    // Grouped by generator; the first one's group without a Map (with one generator in the ring, as in
+    // `-target=all`, every push has a single group).
+    let first: Group | undefined;
+    let others: Map<string, Group> | undefined;
     for (const t of traces) {
-      let instance: InstanceDesc | undefined;
-      try {
-        instance = this.opts.ring.get(tokenFor(tenant, t.id)).instances[0];
-      } catch (err) {
-        if (!(err instanceof RingUnavailableError)) throw err;
-      }
+      const instance = this.owner(tenant, t.id);
       if (!instance) {
         this.failures.inc({ metrics_generator: '' });
         continue;
       }
-      let b = byInstance.get(instance.id);
-      if (!b) byInstance.set(instance.id, (b = { instance, traces: [], bytes: 0 }));
-      b.traces.push(t.bytes);
-      b.bytes += t.bytes.length;
-    }
-    for (const { instance, traces: bytes, bytes: size } of byInstance.values()) {
-      const client = this.opts.client(instance);
-      if (client.offer) {
-        this.pushes.inc({ metrics_generator: instance.addr });
-        if (!client.offer(tenant, bytes)) this.failures.inc({ metrics_generator: instance.addr });
-      } else {
-        this.enqueue(instance, client, { tenant, traces: bytes, bytes: size });
+      let g: Group | undefined;
+      if (first === undefined) g = first = { instance, traces: [], bytes: 0 };
+      else if (instance === first.instance || instance.id === first.instance.id) g = first;
+      else {
+        others ??= new Map();
+        g = others.get(instance.id);
+        if (!g) others.set(instance.id, (g = { instance, traces: [], bytes: 0 }));
       }
+      g.traces.push(t.bytes);
+      g.bytes += t.bytes.length;
+    }
+    if (first) this.forward(tenant, first);
+    if (others) for (const g of others.values()) this.forward(tenant, g);
+  }
+
+  /** The generator that owns the trace's token, or undefined when the ring has no healthy one. */
+  private owner(tenant: string, id: Uint8Array): InstanceDesc | undefined {
+    try {
+      return this.opts.ring.get(tokenFor(tenant, id)).instances[0];
+    } catch (err) {
+      if (!(err instanceof RingUnavailableError)) throw err;
+      return undefined;
+    }
+  }
+
+  private forward(tenant: string, g: Group): void {
+    const client = this.opts.client(g.instance);
+    if (client.offer) {
+      this.pushes.inc({ metrics_generator: g.instance.addr });
+      if (!client.offer(tenant, g.traces)) this.failures.inc({ metrics_generator: g.instance.addr });
+    } else {
+      this.enqueue(g.instance, client, { tenant, traces: g.traces, bytes: g.bytes });
     }
   }
 

@@ -104,6 +104,25 @@ describe('span ring', () => {
     expect(w.write('t', [bytes(w.maxRecordBytes, 1)], 'k', noOverrides)).toBe(false);
   });
 
+  it("puts each trace at its source's offset modulo 8 (shared memory copies by words only when equally aligned)", () => {
+    const b = createSpanRing(1);
+    const w = new SpanRingWriter(b);
+    const r = new SpanRingReader(b);
+    const source = Uint8Array.from({ length: 4096 }, (_, i) => (i * 31) & 0xff);
+    for (let off = 0; off < 24; off++) {
+      // Two traces per record, of lengths that leave the writer at every offset modulo 8.
+      const traces = [source.subarray(off, off + 100 + off), source.subarray(off + 1, off + 1 + 9 * off)];
+      expect(w.write('t', traces, 'k', noOverrides)).toBe(true);
+      const rec = r.read()!;
+      const got = rec.traces();
+      expect(got.map((t) => t.byteOffset % 8)).toEqual(traces.map((t) => t.byteOffset % 8));
+      expect(got.map(hex)).toEqual(traces.map(hex));
+      expect(rec.bytes).toBe(traces[0]!.length + traces[1]!.length);
+    }
+    expect(r.read()).toBeUndefined();
+    expect(w.used).toBe(0);
+  });
+
   it('refuses an empty tenant', () => {
     const w = new SpanRingWriter(createSpanRing(1));
     expect(w.write('', [bytes(1, 1)], 'k', noOverrides)).toBe(false);

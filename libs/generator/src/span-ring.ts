@@ -19,7 +19,11 @@
 //
 //   record      u32 size (bytes of the whole record, > 0) | u32 trace count | u16 tenant bytes |
 //               u32 overrides bytes (0: unchanged since the tenant's last record) | tenant (UTF-8) |
-//               overrides (JSON) | per trace: u32 length, bytes
+//               overrides (JSON) | per trace: u32 length | pad << 29, pad bytes, bytes, 7 - pad bytes
+//   pad         0–7 bytes that put the trace's bytes at the same offset modulo 8 as in the writer's
+//               buffer: V8 copies into shared memory a byte at a time (relaxed atomic stores) unless source
+//               and destination are equally aligned, then a word at a time, about 4× faster. Each trace
+//               takes 4 + 7 + length bytes wherever it lands, so a record's size does not depend on where.
 //   wrap        a record never straddles the end: the writer skips to the start, marking the skip with a
 //               u32 0 when at least 4 bytes are left (fewer: the reader skips them without a mark)
 //
@@ -30,6 +34,11 @@ const HEAD = 0;
 const TAIL = 1;
 const RECORD_HEADER = 4 + 4 + 2 + 4;
 const MAX_TENANT_BYTES = 0xffff;
+/** Bytes a trace takes in a record besides its own: its length word and room to align it (see pad). */
+const TRACE_OVERHEAD = 4 + 7;
+/** A trace's length word: the length in the low 29 bits (a record is at most 2^28 bytes), its pad above. */
+const LENGTH_BITS = 29;
+const LENGTH_MASK = (1 << LENGTH_BITS) - 1;
 
 export interface SpanRingBuffers {
   readonly control: SharedArrayBuffer;
@@ -123,7 +132,7 @@ export class SpanRingWriter extends RingView {
     let from = 0;
     let size = fixed + (overrides?.length ?? 0);
     for (let i = 0; i < traces.length; i++) {
-      const add = 4 + traces[i]!.length;
+      const add = TRACE_OVERHEAD + traces[i]!.length;
       if (size + add > this.maxRecordBytes) {
         if (i === from) return false;
         cuts.push({ from, to: i, size });
@@ -156,9 +165,11 @@ export class SpanRingWriter extends RingView {
       }
       for (let i = c.from; i < c.to; i++) {
         const t = traces[i]!;
-        v.setUint32(at, t.length, true);
-        this.bytes.set(t, at + 4);
-        at += 4 + t.length;
+        // The ring's memory and every ArrayBuffer start 8-byte aligned: equal offsets modulo 8 copy by words.
+        const pad = (t.byteOffset - (at + 4)) & 7;
+        v.setUint32(at, (t.length | (pad << LENGTH_BITS)) >>> 0, true);
+        this.bytes.set(t, at + 4 + pad);
+        at += TRACE_OVERHEAD + t.length;
       }
       head = (head + c.size) >>> 0;
     }
@@ -253,11 +264,13 @@ export class SpanRingReader extends RingView {
       if (out.ranges.length < 2 * count) out.ranges = new Int32Array(2 * count);
       let bytes = 0;
       for (let i = 0; i < count; i++) {
-        const n = v.getUint32(p, true);
-        out.ranges[2 * i] = p + 4;
-        out.ranges[2 * i + 1] = p + 4 + n;
+        const word = v.getUint32(p, true);
+        const n = word & LENGTH_MASK;
+        const start = p + 4 + (word >>> LENGTH_BITS);
+        out.ranges[2 * i] = start;
+        out.ranges[2 * i + 1] = start + n;
         bytes += n;
-        p += 4 + n;
+        p += TRACE_OVERHEAD + n;
       }
       this.pendingTail = (tail + size) >>> 0;
       out.tenant = tenant;

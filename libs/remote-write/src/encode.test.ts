@@ -1,4 +1,4 @@
-import { fromBinary } from '@bufbuild/protobuf';
+import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { PromWriteRequestSchema } from '@stave/proto';
 import { compress, encodeChunks, uncompress, withoutExemplars } from './encode';
 import type { Series } from './types';
@@ -37,6 +37,60 @@ describe('encodeChunks', () => {
     ]);
     expect(ts.$unknown).toBeUndefined();
     expect(req.$unknown).toBeUndefined();
+  });
+
+  it("writes the bytes protobuf-es's own encoder writes for the same WriteRequest", () => {
+    const label = ([name, value]: readonly [string, string]) => ({ name, value });
+    const series: Series[] = [
+      calls,
+      {
+        labels: [
+          ['__name__', 'm'],
+          ['', 'no name'],
+          ['no_value', ''],
+          ['ü', '日本 \u{1f600}'],
+        ],
+        samples: [{ value: -0, timestampMs: -1500 }],
+      },
+      {
+        labels: [['__name__', 'n']],
+        samples: [
+          { value: 0, timestampMs: 0 },
+          { value: 2 ** 60, timestampMs: 2 ** 52 + 1 },
+          { value: NaN, timestampMs: 128 },
+        ],
+      },
+      {
+        labels: [],
+        samples: [],
+        exemplars: [
+          { labels: [], value: 0, timestampMs: 0 },
+          { labels: [['a', '']], value: -1, timestampMs: 300 },
+        ],
+      },
+    ];
+    for (const withExemplars of [true, false]) {
+      const [chunk] = encodeChunks(series, 100, withExemplars);
+      const want = create(PromWriteRequestSchema, {
+        timeseries: series.map((s) => ({
+          labels: s.labels.map(label),
+          samples: s.samples.map((x) => ({ value: x.value, timestamp: BigInt(x.timestampMs) })),
+          exemplars: withExemplars ? (s.exemplars ?? []).map((e) => ({ labels: e.labels.map(label), value: e.value, timestamp: BigInt(e.timestampMs) })) : [],
+        })),
+      });
+      want.timeseries = want.timeseries.filter((ts) => ts.samples.length + ts.exemplars.length > 0);
+      expect(Buffer.from(chunk!.bytes).toString('hex')).toBe(Buffer.from(toBinary(PromWriteRequestSchema, want)).toString('hex'));
+      // Encoded again (the label bytes now come from the cache): the same bytes.
+      expect(Buffer.from(encodeChunks(series, 100, withExemplars)[0]!.bytes).toString('hex')).toBe(Buffer.from(chunk!.bytes).toString('hex'));
+    }
+  });
+
+  it('gives every chunk a buffer of its own (moved whole between threads)', () => {
+    const many: Series[] = Array.from({ length: 50 }, (_, i) => ({ labels: [['__name__', `m${i}`]], samples: [{ value: i, timestampMs: i }] }));
+    const chunks = encodeChunks(many, 7);
+    expect(chunks).toHaveLength(8);
+    for (const c of chunks) expect([c.bytes.byteOffset, c.bytes.byteLength]).toEqual([0, c.bytes.buffer.byteLength]);
+    expect(chunks.flatMap((c) => decode(c.bytes).timeseries.map((ts) => ts.labels[0]!.value))).toEqual(many.map((s) => s.labels[0]![1]));
   });
 
   it('writes the bytes the field numbers dictate (prometheus.WriteRequest, computed by hand)', () => {
