@@ -50,14 +50,19 @@ import { generatePool, type Pool } from '../../../bench/dist/workload.js';
 
 const PROCESSORS = ['    metrics_generator:', '      processors: [service-graphs, span-metrics]'];
 
-/** The ingest bench's config plus the generator's; `on` enables the processors for every tenant; remote write to `remoteWriteUrl` when not empty. */
-export function configYaml(on: boolean, remoteWriteUrl: string, collectionInterval: string): string {
+/**
+ * The ingest bench's config plus the generator's; `on` enables the processors for every tenant (with the
+ * per-tenant override `max_active_series` when `maxActiveSeries` > 0); remote write to `remoteWriteUrl`
+ * when not empty.
+ */
+export function configYaml(on: boolean, remoteWriteUrl: string, collectionInterval: string, maxActiveSeries = 0): string {
   // The generated config ends inside overrides.defaults (its ingestion limits): the processors go there.
   if (!/\noverrides:\n {2}defaults:\n(?: {4}.*\n| {6}.*\n)*$/.test(BENCH_CONFIG_YAML))
     throw new Error('bench/src BENCH_CONFIG_YAML no longer ends with overrides.defaults: update configYaml');
   return [
     BENCH_CONFIG_YAML.trimEnd(),
     ...(on ? PROCESSORS : []),
+    ...(on && maxActiveSeries > 0 ? [`      max_active_series: ${maxActiveSeries}`] : []),
     'metrics_generator:',
     // The pool is generated once; later runs send spans minutes old, which the default 30 s slack would drop.
     '  metrics_ingestion_time_range_slack: 2h',
@@ -154,6 +159,9 @@ interface Run {
     samplesSent: number;
     sinkRequestsDuringLoad: number;
     sinkRequests: number;
+    /** The tenant's active series after the run, and the new series refused by max_active_series during it. */
+    activeSeries: number;
+    seriesLimited: number;
   };
 }
 
@@ -177,6 +185,8 @@ interface Options {
   /** Most requests in flight at the fixed rate (the schedule waits beyond it and reports how far behind). */
   openConcurrency: number;
   collectionInterval: string;
+  /** The tenant's max_active_series override in generator-on runs (0: none, the default). */
+  maxActiveSeries: number;
   /** Run each Stave under `node --cpu-prof`, its profiles in `<profileDir>/<run>-<method>-<mode>/`. */
   profileDir?: string;
   note?: string;
@@ -206,7 +216,7 @@ async function runOne(o: Options, sink: Sink, pool: Pool, method: Method, mode: 
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'stave-bench-mgen-'));
   try {
     const configFile = path.join(dataDir, 'stave.yaml');
-    writeFileSync(configFile, configYaml(mode === 'on', sink.url, o.collectionInterval));
+    writeFileSync(configFile, configYaml(mode === 'on', sink.url, o.collectionInterval, o.maxActiveSeries));
     const bin = o.profileDir ? profiledBin(path.join(o.profileDir, `${index}-${method}-${mode}`)) : undefined;
     const stave = await startStave({ dataDir, configFile, bin, extraArgs: [`-metrics-generator.storage.path=${path.join(dataDir, 'generator')}`] });
     try {
@@ -241,6 +251,7 @@ async function runOne(o: Options, sink: Sink, pool: Pool, method: Method, mode: 
       const spans0 = await gen0('tempo_metrics_generator_spans_received_total');
       const failures0 = await gen0('tempo_distributor_metrics_generator_pushes_failures_total');
       const samples0 = await gen0('prometheus_remote_storage_samples_total');
+      const limited0 = await gen0('tempo_metrics_generator_registry_series_limited_total');
       let stats: Pick<Run, 'sentSpans' | 'ackedSpans' | 'spansPerSec' | 'steadyFromS' | 'steadyToS' | 'retried' | 'p50' | 'p99' | 'behindMs' | 'errors'>;
       if (method === 'closed') {
         o.log(`${label}: for ${o.peakDurationS} s; what it sustains is the rate over the second half`);
@@ -314,6 +325,8 @@ async function runOne(o: Options, sink: Sink, pool: Pool, method: Method, mode: 
           samplesSent: (await metricSum(stave.httpPort, 'prometheus_remote_storage_samples_total')) - samples0,
           sinkRequestsDuringLoad,
           sinkRequests: sink.requests() - sinkBefore,
+          activeSeries: await metricSum(stave.httpPort, 'tempo_metrics_generator_registry_active_series'),
+          seriesLimited: (await metricSum(stave.httpPort, 'tempo_metrics_generator_registry_series_limited_total')) - limited0,
         };
       }
       o.log(
@@ -404,7 +417,7 @@ function markdown(o: Options, runs: Run[], capacity: number, rate: number): stri
     '',
     `- machine: ${m.nproc} CPUs (${m.cpuModel}), ${(m.totalMemBytes / 1024 ** 3).toFixed(1)} GiB RAM, node ${m.node}, ${m.platform}${m.git ? `, commit ${m.git}` : ''}`,
     `- load average (1 min) around the runs: ${runs.map((r) => `${r.method === 'closed' ? 'closed ' : ''}${r.mode} ${r.loadAvgBefore.toFixed(1)}→${r.loadAvgAfter.toFixed(1)}`).join(', ')}`,
-    `- workload: the ingest bench's (seed ${o.seed}) in requests of ≤ ${o.batchSpans} spans, each run on a fresh \`bin/stave -target=all\`; generator on: both processors for the tenant, collection every ${o.collectionInterval}, remote write to an in-harness sink (204)`,
+    `- workload: the ingest bench's (seed ${o.seed}) in requests of ≤ ${o.batchSpans} spans, each run on a fresh \`bin/stave -target=all\`; generator on: both processors for the tenant, collection every ${o.collectionInterval}${o.maxActiveSeries > 0 ? `, max_active_series ${fmtInt(o.maxActiveSeries)}` : ''}, remote write to an in-harness sink (204)`,
     `- capacity: what the process sustains, as the ingest bench's sustained mode measures its peak: ${o.closedPairs} closed-loop pair(s) of ${o.peakDurationS} s each (concurrency ${o.concurrency}, 429/503 retried after Retry-After), the rate acknowledged over the second half; generator off: ${fmtInt(capacity)} spans/s (median)`,
     `- fixed rate: ${o.pairs} off/on pair(s) at ${fmtInt(rate)} spans/s offered (${o.rate === undefined ? `${o.rateFraction} × capacity` : '--rate'}), open loop (refusals not retried) for ${o.durationS} s each after ${o.warmupS} s of warm-up at the same rate (not measured), at most ${o.openConcurrency} requests in flight; p99 on ÷ off per pair: ${pairRatios.map(fmtPair).join(', ') || 'n/a'} (median of the valid pairs: ${validRatios.length ? fmtRatio(median(validRatios)) : 'n/a'})`,
     invalid.length
@@ -429,13 +442,13 @@ function markdown(o: Options, runs: Run[], capacity: number, rate: number): stri
         ]
       : []),
     '',
-    '| run | method | mode | spans/s | p50 | p99 | CPU s (main thread) | acked / sent (failed pushes) | refused in warm-up / load (closed loop: retried) | load avg | generator: spans received at end of load / after drain, pushes dropped, thread CPU s, samples sent, remote writes during load / in all |',
+    '| run | method | mode | spans/s | p50 | p99 | CPU s (main thread) | acked / sent (failed pushes) | refused in warm-up / load (closed loop: retried) | load avg | generator: spans received at end of load / after drain, pushes dropped, thread CPU s, samples sent, remote writes during load / in all, active series (new series refused by max_active_series) |',
     '|---|---|---|---|---|---|---|---|---|---|---|',
     ...runs.map(
       (r, i) =>
         `| ${i + 1} | ${r.method === 'closed' ? `closed loop, ${o.peakDurationS} s (rate over ${r.steadyFromS?.toFixed(0)}–${r.steadyToS?.toFixed(0)} s)` : `${fmtInt(rate)}/s${r.behindMs ? ` (${fmtMs(r.behindMs)} behind)` : ''}${valid(r) ? '' : ' **invalid**'}`} | ${r.mode} | ${fmtInt(r.spansPerSec)} | ${fmtMs(r.p50)} | ${fmtMs(r.p99)}${r.warmupP99 !== undefined ? ` (warm-up ${fmtMs(r.warmupP99)})` : ''} | ${r.cpuSeconds.toFixed(1)} (${r.mainCpuSeconds.toFixed(1)}) | ${fmtInt(r.ackedSpans)} / ${fmtInt(r.sentSpans)}${fmtErrors(r.errors)} | ${r.method === 'closed' ? fmtCounts(r.retried) || '0' : `${refusals(r.warmupErrors)} / ${refusals(r.errors)}`} | ${r.loadAvgBefore.toFixed(1)}→${r.loadAvgAfter.toFixed(1)} | ${
           r.generator
-            ? `${fmtInt(r.generator.spansAtEnd)} / ${fmtInt(r.generator.spansReceived)}, ${r.generator.forwardFailures}, ${r.generator.threadCpuSeconds.toFixed(2)}, ${fmtInt(r.generator.samplesSent)}, ${r.generator.sinkRequestsDuringLoad} / ${r.generator.sinkRequests}`
+            ? `${fmtInt(r.generator.spansAtEnd)} / ${fmtInt(r.generator.spansReceived)}, ${r.generator.forwardFailures}, ${r.generator.threadCpuSeconds.toFixed(2)}, ${fmtInt(r.generator.samplesSent)}, ${r.generator.sinkRequestsDuringLoad} / ${r.generator.sinkRequests}, ${fmtInt(r.generator.activeSeries)} (${fmtInt(r.generator.seriesLimited)})`
             : '—'
         } |`,
     ),
@@ -460,6 +473,7 @@ const USAGE = `usage: make bench-metrics-generator ARGS="[flags]"
   --seed N                 workload seed (default ${DEFAULTS.seed})
   --pool-spans N           most spans pre-generated at once (default ${DEFAULTS.poolSpans})
   --collection-interval D  the generator's collection_interval (default 5s)
+  --max-active-series N    the tenant's max_active_series override in generator-on runs (default: none)
   --profile-dir DIR        run Stave under node --cpu-prof, each run's profiles (one per thread) in DIR/<run>-<method>-<mode>/
   --out FILE               append the markdown result to FILE (bench/results/metrics-generator.md)
   --note TEXT              free text recorded with the result
@@ -482,6 +496,7 @@ export async function main(argv: string[]): Promise<number> {
       'seed',
       'pool-spans',
       'collection-interval',
+      'max-active-series',
       'profile-dir',
       'out',
       'note',
@@ -511,6 +526,7 @@ export async function main(argv: string[]): Promise<number> {
     seed: intArg(args, 'seed', DEFAULTS.seed),
     poolSpans: intArg(args, 'pool-spans', DEFAULTS.poolSpans, 1),
     collectionInterval: args.get('collection-interval') ?? '5s',
+    maxActiveSeries: intArg(args, 'max-active-series', 0, 0),
     profileDir: args.get('profile-dir') && path.resolve(args.get('profile-dir')!),
     note: args.get('note'),
     progress: !boolArg(args, 'no-progress'),
