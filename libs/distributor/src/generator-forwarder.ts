@@ -96,29 +96,19 @@ export class GeneratorForwarder extends BasicService {
   /** Queues the traces for their generators. Never throws, never waits. */
   send(tenant: string, traces: readonly TraceSplit[]): void {
     if (this.stopped || traces.length === 0) return;
-    // Grouped by generator; the first one's group without a Map (with one generator in the ring, as in
-    // `-target=all`, every push has a single group).
-    let first: Group | undefined;
-    let others: Map<string, Group> | undefined;
+    const byInstance = new Map<string, Group>();
     for (const t of traces) {
       const instance = this.owner(tenant, t.id);
       if (!instance) {
         this.failures.inc({ metrics_generator: '' });
         continue;
       }
-      let g: Group | undefined;
-      if (first === undefined) g = first = { instance, traces: [], bytes: 0 };
-      else if (instance === first.instance || instance.id === first.instance.id) g = first;
-      else {
-        others ??= new Map();
-        g = others.get(instance.id);
-        if (!g) others.set(instance.id, (g = { instance, traces: [], bytes: 0 }));
-      }
+      let g = byInstance.get(instance.id);
+      if (!g) byInstance.set(instance.id, (g = { instance, traces: [], bytes: 0 }));
       g.traces.push(t.bytes);
       g.bytes += t.bytes.length;
     }
-    if (first) this.forward(tenant, first);
-    if (others) for (const g of others.values()) this.forward(tenant, g);
+    for (const g of byInstance.values()) this.forward(tenant, g);
   }
 
   /** The generator that owns the trace's token, or undefined when the ring has no healthy one. */
