@@ -17,18 +17,7 @@ find "$out" -maxdepth 1 \( -name src -o -name tsconfig.json -o -name pnpm-lock.y
 find "$out" -path '*/dist/*' \( -name '*.test.js' -o -name '*.test.js.map' -o -name '*.test.d.ts' -o -name '*.test.d.ts.map' \) -delete
 find "$out" -path '*/dist/*' \( -name '*.d.ts' -o -name '*.d.ts.map' \) -delete
 mkdir -p "$out/bin"
-cat >"$out/bin/stave" <<'SH'
-#!/bin/sh
-# The container's entry point: the stave CLI (flags pass through: -target=<component>, -config.file=...).
-here=$(cd "$(dirname "$0")/.." && pwd)
-# glibc malloc settings for the memory budgets, as the repository's bin/stave sets them (docs/limits.md).
-export MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX:-2}"
-case " $* " in
-  *" -target=compactor "* | *" --target=compactor "* | *" -target compactor "* | *" --target compactor "*) ;;
-  *) export MALLOC_MMAP_THRESHOLD_="${MALLOC_MMAP_THRESHOLD_:-131072}" ;;
-esac
-# The main thread's young generation, as the repository's bin/stave sets it (docs/limits.md).
-exec node --enable-source-maps --min-semi-space-size=16 --max-semi-space-size=32 "$here/dist/main.js" "$@"
-SH
+# The entry point is the repository's own launcher: it finds dist/main.js beside it.
+cp bin/stave "$out/bin/stave"
 chmod 755 "$out/bin/stave"
 echo "image root: $out ($(du -sh "$out" | cut -f1))"
