@@ -168,7 +168,8 @@ export const TRANSIENT_CODEC_LEVEL = 1;
 export async function writeMergedBlock(store: ObjectStore, job: MergeJob, check?: () => void): Promise<{ output: BlockMeta; stats: MergeStats }> {
   const stats = newMergeStats();
   const merged = mergeByTraceID(
-    job.inputs.map((m) => openBlock(store, m).iterateEncodedTraces()),
+    // Reused page buffers: the merge holds one trace per input while it asks that input for the next.
+    job.inputs.map((m) => openBlock(store, m).iterateEncodedTraces(undefined, { reuseBuffers: true })),
     stats,
     check,
   );
