@@ -55,7 +55,7 @@ const EMPTY = Buffer.alloc(0);
  * by the GiB, so without reuse the page bodies alone started a third of them. Bounded: at most
  * `maxBytes` kept (pages in compression are bounded by the writer to 16 MiB); a buffer is reused for a body of at least half its size.
  */
-class PageBufferPool {
+export class PageBufferPool {
   private readonly free: Buffer[] = [];
   private freeBytes = 0;
 

@@ -127,7 +127,7 @@ class BrotliPageDecoder {
     const stream = this.stream;
     const handle = stream._handle;
     const state = stream._writeState;
-    this.usable = typeof handle?.writeSync === 'function' && typeof handle.reset === 'function' && state instanceof Uint32Array && state.length >= 2;
+    this.usable = typeof handle?.writeSync === 'function' && typeof handle.reset === 'function' && ArrayBuffer.isView(state) && state.length >= 2;
     if (!this.usable) return undefined;
     handle!.reset();
     handle!.writeSync(zlib.constants.BROTLI_OPERATION_FINISH, data, 0, data.length, out, 0, outLen);
