@@ -18,6 +18,7 @@ import { type BlockMeta, blockPrefix, bloomName, DATA_NAME, encodeMeta, FORMAT, 
 import { type CodecName, codecOf } from './parquet/compression';
 // Own Parquet encoder, not hyparquet-writer (~25% faster alone, 7% bigger files): it streams row groups into ObjectStore.write and reports each page's offset for the index (bench/results/block.md).
 import { ParquetFileWriter } from './parquet/file-writer';
+import type { ColumnWriter } from './parquet/column-writer';
 import { TraceEncoder } from './trace-codec';
 import { TraceIndexBuilder } from './trace-index';
 import {
@@ -144,6 +145,194 @@ function positiveInt(name: string, v: number): number {
   return v;
 }
 
+/**
+ * The data.parquet part of writeBlock: one block's rows, row groups and footer, and the index entries and
+ * statistics meta.json needs. Its state is in fields, not in closures of writeBlock: closures made anew for
+ * every block were optimized with that block's objects built in, and V8 threw the code away and compiled
+ * it again in every block (for "weak objects" once the previous block's objects died).
+ */
+class BlockDataWriter {
+  private readonly cols: ColumnWriter[];
+  readonly index = new TraceIndexBuilder();
+  private readonly encoder = new TraceEncoder();
+  private readonly scan = new TraceScan();
+  private readonly rowsBuilder = new TraceRowsBuilder();
+  private readonly strings = new ByteStrings();
+  private readonly payload = new ByteWriter(64 * 1024);
+  private readonly ids = new IdArena();
+  readonly stats = { spans: 0, minStart: undefined as bigint | undefined, maxEnd: undefined as bigint | undefined };
+  prev: Buffer | undefined;
+  first: Buffer | undefined;
+  footerSize = 0;
+
+  // Traces of the row group being built: where their `trace` value went (page within the chunk).
+  private pendingIds: Buffer[] = [];
+  private pendingPage: number[] = [];
+  private pendingOrdinal: number[] = [];
+  private pendingSpans: number[] = [];
+
+  constructor(
+    private readonly pw: ParquetFileWriter,
+    private readonly blockID: string,
+    private readonly tenant: string,
+  ) {
+    this.cols = pw.columns;
+  }
+
+  private async *flush(): AsyncGenerator<Uint8Array> {
+    const rg = await this.pw.flushRowGroup();
+    if (!rg) return;
+    const pages = rg.pages[Col.Trace]!;
+    for (let i = 0; i < this.pendingIds.length; i++) {
+      const loc = pages[this.pendingPage[i]!]!;
+      this.index.add(this.pendingIds[i]!, { pageOffset: loc.offset, pageLength: loc.length, ordinal: this.pendingOrdinal[i]!, spans: this.pendingSpans[i]! });
+    }
+    this.pendingIds = [];
+    this.pendingPage = [];
+    this.pendingOrdinal = [];
+    this.pendingSpans = [];
+    yield* rg.buffers;
+  }
+
+  private str(c: Col, buf: Buffer, a: number, b: number): void {
+    const cols = this.cols;
+    if (a === ATTR_OTHER) cols[c]!.addString(OTHER_STRING);
+    else if (a >= 0) cols[c]!.addString(buf.toString('utf8', a, b));
+    else cols[c]!.addNull();
+  }
+
+  /**
+   * One trace's rows from its encoding `buf` and its column values (trace-rows.ts): given
+   * by whoever produced the encoding, or read from it here. Either way they are derived from the encoding
+   * alone, so a trace given as a message and the same trace given encoded make the same block.
+   */
+  private addRows(id: Buffer, buf: Buffer, given: Int32Array | undefined): void {
+    const { cols, strings, stats } = this;
+    const d = given ?? this.rowsBuilder.fromScan(this.scan.scan(buf));
+    const pos = cols[Col.Trace]!.nextValuePosition();
+    const n = d[H_SPANS]!;
+    // Consecutive spans mostly share their service: its string is made once per run.
+    let serviceA = -1;
+    let serviceB = -1;
+    let service = '';
+    for (let k = 0; k < n; k++) {
+      const at = ROWS_HEADER + k * ROW_FIELDS;
+      cols[Col.TraceId]!.addBytes(id);
+      const sa = d[at + R_SERVICE_A]!;
+      if (sa >= 0) {
+        const sb = d[at + R_SERVICE_B]!;
+        if (sa !== serviceA || sb !== serviceB) {
+          serviceA = sa;
+          serviceB = sb;
+          service = strings.get(buf, sa, sb);
+        }
+        cols[Col.ServiceName]!.addString(service);
+      } else if (sa === ATTR_OTHER) cols[Col.ServiceName]!.addString(OTHER_STRING);
+      else cols[Col.ServiceName]!.addNull();
+      cols[Col.Name]!.addString(strings.get(buf, d[at + R_NAME_A]!, d[at + R_NAME_B]!));
+      cols[Col.Kind]!.addInt32(d[at + R_KIND]!);
+      cols[Col.Duration]!.addInt32(d[at + R_DURATION]!);
+      cols[Col.StatusCode]!.addInt32(d[at + R_STATUS]!);
+      this.str(Col.StatusMessage, buf, d[at + R_MSG_A]!, d[at + R_MSG_B]!);
+      this.str(Col.HttpMethod, buf, d[at + R_METHOD_A]!, d[at + R_METHOD_B]!);
+      this.str(Col.HttpUrl, buf, d[at + R_URL_A]!, d[at + R_URL_B]!);
+      if (d[at + R_HTTP] !== 0) {
+        const lo = d[at + R_HTTP_LO]!;
+        const hi = d[at + R_HTTP_HI]!;
+        // |value| < 2^53 (every real status code): no bigint per span.
+        if (hi >= -0x200000 && hi < 0x200000) cols[Col.HttpStatusCode]!.addInt64Number(hi * 0x1_0000_0000 + (lo >>> 0));
+        else cols[Col.HttpStatusCode]!.addInt64(i64(lo, hi));
+      } else cols[Col.HttpStatusCode]!.addNull();
+      if (k === 0) {
+        const root = d[H_ROOT]!;
+        if (root >= 0) {
+          const ra = ROWS_HEADER + root * ROW_FIELDS;
+          const rsa = d[ra + R_SERVICE_A]!;
+          if (rsa >= 0) cols[Col.RootServiceName]!.addString(strings.get(buf, rsa, d[ra + R_SERVICE_B]!));
+          else this.str(Col.RootServiceName, buf, rsa, -1);
+          cols[Col.RootName]!.addString(strings.get(buf, d[ra + R_NAME_A]!, d[ra + R_NAME_B]!));
+        } else {
+          cols[Col.RootServiceName]!.addNull();
+          cols[Col.RootName]!.addNull();
+        }
+        cols[Col.TraceStart]!.addInt64(u64(d[H_START_LO]!, d[H_START_HI]!));
+        cols[Col.TraceEnd]!.addInt64(u64(d[H_END_LO]!, d[H_END_HI]!));
+        cols[Col.Trace]!.addBytes(buf);
+      } else {
+        for (const c of TRACE_LEVEL) cols[c]!.addNull();
+      }
+    }
+    if (n > 0) {
+      const traceStart = u64(d[H_START_LO]!, d[H_START_HI]!);
+      const traceEnd = u64(d[H_END_LO]!, d[H_END_HI]!);
+      if (stats.minStart === undefined || traceStart < stats.minStart) stats.minStart = traceStart;
+      if (stats.maxEnd === undefined || traceEnd > stats.maxEnd) stats.maxEnd = traceEnd;
+    } else {
+      // A trace without spans still gets its row, so it round-trips.
+      cols[Col.TraceId]!.addBytes(id);
+      for (let c = Col.TraceId + 1; c < Col.Trace; c++) cols[c]!.addNull();
+      cols[Col.Trace]!.addBytes(buf);
+    }
+    stats.spans += n;
+    this.pendingIds.push(id);
+    this.pendingPage.push(pos.page);
+    this.pendingOrdinal.push(pos.ordinal);
+    this.pendingSpans.push(n);
+  }
+
+  /** One trace's rows. Kept out of `data`, whose rare paths (a row group's flush, the footer) deoptimize it once or twice per block. */
+  private addTrace(t: BlockTrace): void {
+    const rawId = t.id;
+    if (rawId.length !== 16) throw errors.invalid(`trace ID must be 16 bytes, got ${rawId.length} (${hexID(rawId)})`);
+    const id = this.ids.copy(rawId);
+    const prev = this.prev;
+    if (prev && Buffer.compare(prev, id) >= 0) {
+      throw errors.invalid(`traces must be sorted by ID with no duplicates: ${hexID(id)} came after ${hexID(prev)}`);
+    }
+    this.prev = id;
+    this.first ??= id;
+    if ('encoded' in t) {
+      // Read in place (the column writer copies the bytes it keeps): no copy per trace.
+      const e = t.encoded;
+      this.addRows(id, Buffer.isBuffer(e) ? e : Buffer.from(e.buffer, e.byteOffset, e.byteLength), t.rows);
+    } else {
+      this.payload.reset();
+      this.encoder.encode(id, t.trace, this.payload);
+      this.addRows(id, this.payload.view(), undefined);
+    }
+  }
+
+  async *data(traces: AsyncIterable<BlockTrace> | Iterable<BlockTrace>, rowGroupSize: number): AsyncGenerator<Uint8Array> {
+    const pw = this.pw;
+    yield pw.head();
+    let n = 0;
+    for await (const t of traces) {
+      this.addTrace(t);
+      if (pw.bufferedBytes >= rowGroupSize) yield* this.flush();
+      else if (++n % 64 === 0) await pw.throttle(MAX_COMPRESSING_BYTES);
+    }
+    yield* this.finish();
+  }
+
+  private async *finish(): AsyncGenerator<Uint8Array> {
+    if (!this.first) throw errors.invalid(`block ${this.blockID} for tenant ${this.tenant}: no traces to write`);
+    yield* this.flush();
+    const pw = this.pw;
+    const footer = pw.footer(
+      {
+        'stave.format': FORMAT,
+        'stave.block_id': this.blockID,
+        'stave.tenant_id': this.tenant,
+        'stave.columns': COLUMN_NAMES.join(','),
+        [PARTIAL_DICTIONARIES_KEY]: pw.partialDictionaries.join(','),
+      },
+      `stave ${FORMAT}`,
+    );
+    this.footerSize = footer.metadataSize;
+    yield footer.bytes;
+  }
+}
+
 export async function writeBlock(store: ObjectStore, opts: WriteBlockOptions): Promise<BlockMeta> {
   validateTenantID(opts.tenant);
   const blockID = opts.blockID ?? randomUUID();
@@ -176,181 +365,16 @@ export async function writeBlock(store: ObjectStore, opts: WriteBlockOptions): P
     ),
     Col.TraceId,
   );
-  const cols = pw.columns;
-  const index = new TraceIndexBuilder();
-  const encoder = new TraceEncoder();
-  const scan = new TraceScan();
-  const rowsBuilder = new TraceRowsBuilder();
-  const strings = new ByteStrings();
-  const payload = new ByteWriter(64 * 1024);
-  const ids = new IdArena();
-  const stats = { spans: 0, minStart: undefined as bigint | undefined, maxEnd: undefined as bigint | undefined };
-  let prev: Buffer | undefined;
-  let first: Buffer | undefined;
-  let footerSize = 0;
-
-  // Traces of the row group being built: where their `trace` value went (page within the chunk).
-  let pendingIds: Buffer[] = [];
-  let pendingPage: number[] = [];
-  let pendingOrdinal: number[] = [];
-  let pendingSpans: number[] = [];
-
-  async function* flush(): AsyncGenerator<Uint8Array> {
-    const rg = await pw.flushRowGroup();
-    if (!rg) return;
-    const pages = rg.pages[Col.Trace]!;
-    for (let i = 0; i < pendingIds.length; i++) {
-      const loc = pages[pendingPage[i]!]!;
-      index.add(pendingIds[i]!, { pageOffset: loc.offset, pageLength: loc.length, ordinal: pendingOrdinal[i]!, spans: pendingSpans[i]! });
-    }
-    pendingIds = [];
-    pendingPage = [];
-    pendingOrdinal = [];
-    pendingSpans = [];
-    yield* rg.buffers;
-  }
-
-  const str = (c: Col, buf: Buffer, a: number, b: number): void => {
-    if (a === ATTR_OTHER) cols[c]!.addString(OTHER_STRING);
-    else if (a >= 0) cols[c]!.addString(buf.toString('utf8', a, b));
-    else cols[c]!.addNull();
-  };
-
-  /**
-   * One trace's rows from its encoding `buf` and its column values (trace-rows.ts): given
-   * by whoever produced the encoding, or read from it here. Either way they are derived from the encoding
-   * alone, so a trace given as a message and the same trace given encoded make the same block.
-   */
-  function addRows(id: Buffer, buf: Buffer, given: Int32Array | undefined): void {
-    const d = given ?? rowsBuilder.fromScan(scan.scan(buf));
-    const pos = cols[Col.Trace]!.nextValuePosition();
-    const n = d[H_SPANS]!;
-    // Consecutive spans mostly share their service: its string is made once per run.
-    let serviceA = -1;
-    let serviceB = -1;
-    let service = '';
-    for (let k = 0; k < n; k++) {
-      const at = ROWS_HEADER + k * ROW_FIELDS;
-      cols[Col.TraceId]!.addBytes(id);
-      const sa = d[at + R_SERVICE_A]!;
-      if (sa >= 0) {
-        const sb = d[at + R_SERVICE_B]!;
-        if (sa !== serviceA || sb !== serviceB) {
-          serviceA = sa;
-          serviceB = sb;
-          service = strings.get(buf, sa, sb);
-        }
-        cols[Col.ServiceName]!.addString(service);
-      } else if (sa === ATTR_OTHER) cols[Col.ServiceName]!.addString(OTHER_STRING);
-      else cols[Col.ServiceName]!.addNull();
-      cols[Col.Name]!.addString(strings.get(buf, d[at + R_NAME_A]!, d[at + R_NAME_B]!));
-      cols[Col.Kind]!.addInt32(d[at + R_KIND]!);
-      cols[Col.Duration]!.addInt32(d[at + R_DURATION]!);
-      cols[Col.StatusCode]!.addInt32(d[at + R_STATUS]!);
-      str(Col.StatusMessage, buf, d[at + R_MSG_A]!, d[at + R_MSG_B]!);
-      str(Col.HttpMethod, buf, d[at + R_METHOD_A]!, d[at + R_METHOD_B]!);
-      str(Col.HttpUrl, buf, d[at + R_URL_A]!, d[at + R_URL_B]!);
-      if (d[at + R_HTTP] !== 0) {
-        const lo = d[at + R_HTTP_LO]!;
-        const hi = d[at + R_HTTP_HI]!;
-        // |value| < 2^53 (every real status code): no bigint per span.
-        if (hi >= -0x200000 && hi < 0x200000) cols[Col.HttpStatusCode]!.addInt64Number(hi * 0x1_0000_0000 + (lo >>> 0));
-        else cols[Col.HttpStatusCode]!.addInt64(i64(lo, hi));
-      } else cols[Col.HttpStatusCode]!.addNull();
-      if (k === 0) {
-        const root = d[H_ROOT]!;
-        if (root >= 0) {
-          const ra = ROWS_HEADER + root * ROW_FIELDS;
-          const rsa = d[ra + R_SERVICE_A]!;
-          if (rsa >= 0) cols[Col.RootServiceName]!.addString(strings.get(buf, rsa, d[ra + R_SERVICE_B]!));
-          else str(Col.RootServiceName, buf, rsa, -1);
-          cols[Col.RootName]!.addString(strings.get(buf, d[ra + R_NAME_A]!, d[ra + R_NAME_B]!));
-        } else {
-          cols[Col.RootServiceName]!.addNull();
-          cols[Col.RootName]!.addNull();
-        }
-        cols[Col.TraceStart]!.addInt64(u64(d[H_START_LO]!, d[H_START_HI]!));
-        cols[Col.TraceEnd]!.addInt64(u64(d[H_END_LO]!, d[H_END_HI]!));
-        cols[Col.Trace]!.addBytes(buf);
-      } else {
-        for (const c of TRACE_LEVEL) cols[c]!.addNull();
-      }
-    }
-    if (n > 0) {
-      const traceStart = u64(d[H_START_LO]!, d[H_START_HI]!);
-      const traceEnd = u64(d[H_END_LO]!, d[H_END_HI]!);
-      if (stats.minStart === undefined || traceStart < stats.minStart) stats.minStart = traceStart;
-      if (stats.maxEnd === undefined || traceEnd > stats.maxEnd) stats.maxEnd = traceEnd;
-    } else {
-      // A trace without spans still gets its row, so it round-trips.
-      cols[Col.TraceId]!.addBytes(id);
-      for (let c = Col.TraceId + 1; c < Col.Trace; c++) cols[c]!.addNull();
-      cols[Col.Trace]!.addBytes(buf);
-    }
-    stats.spans += n;
-    pendingIds.push(id);
-    pendingPage.push(pos.page);
-    pendingOrdinal.push(pos.ordinal);
-    pendingSpans.push(n);
-  }
-
-  /** One trace's rows. Kept out of `data`, whose rare paths (a row group's flush, the footer) deoptimize it once or twice per block. */
-  function addTrace(t: BlockTrace): void {
-    const rawId = t.id;
-    if (rawId.length !== 16) throw errors.invalid(`trace ID must be 16 bytes, got ${rawId.length} (${hexID(rawId)})`);
-    const id = ids.copy(rawId);
-    if (prev && Buffer.compare(prev, id) >= 0) {
-      throw errors.invalid(`traces must be sorted by ID with no duplicates: ${hexID(id)} came after ${hexID(prev)}`);
-    }
-    prev = id;
-    first ??= id;
-    if ('encoded' in t) {
-      // Read in place (the column writer copies the bytes it keeps): no copy per trace.
-      const e = t.encoded;
-      addRows(id, Buffer.isBuffer(e) ? e : Buffer.from(e.buffer, e.byteOffset, e.byteLength), t.rows);
-    } else {
-      payload.reset();
-      encoder.encode(id, t.trace, payload);
-      addRows(id, payload.view(), undefined);
-    }
-  }
-
-  async function* data(): AsyncGenerator<Uint8Array> {
-    yield pw.head();
-    let n = 0;
-    for await (const t of opts.traces) {
-      addTrace(t);
-      if (pw.bufferedBytes >= rowGroupSize) yield* flush();
-      else if (++n % 64 === 0) await pw.throttle(MAX_COMPRESSING_BYTES);
-    }
-    yield* finish();
-  }
-
-  async function* finish(): AsyncGenerator<Uint8Array> {
-    if (!first) throw errors.invalid(`block ${blockID} for tenant ${opts.tenant}: no traces to write`);
-    yield* flush();
-    const footer = pw.footer(
-      {
-        'stave.format': FORMAT,
-        'stave.block_id': blockID,
-        'stave.tenant_id': opts.tenant,
-        'stave.columns': COLUMN_NAMES.join(','),
-        [PARTIAL_DICTIONARIES_KEY]: pw.partialDictionaries.join(','),
-      },
-      `stave ${FORMAT}`,
-    );
-    footerSize = footer.metadataSize;
-    yield footer.bytes;
-  }
+  const w = new BlockDataWriter(pw, blockID, opts.tenant);
 
   try {
-    await put(DATA_NAME, data());
+    await put(DATA_NAME, w.data(opts.traces, rowGroupSize));
 
-    const built = index.build(indexPageSize);
+    const built = w.index.build(indexPageSize);
     await put(INDEX_NAME, built.bytes);
 
-    const bloom = new ShardedBloomBuilder(bloomSizing(index.size, fp, shardSize));
-    for (const id of index.ids()) bloom.add(id);
+    const bloom = new ShardedBloomBuilder(bloomSizing(w.index.size, fp, shardSize));
+    for (const id of w.index.ids()) bloom.add(id);
     const shards = bloom.shards();
     for (let i = 0; i < shards.length; i++) await put(bloomName(i), shards[i]!);
 
@@ -358,19 +382,19 @@ export async function writeBlock(store: ObjectStore, opts: WriteBlockOptions): P
       format: FORMAT,
       blockID,
       tenantID: opts.tenant,
-      startTime: formatNanos(stats.minStart ?? 0n),
-      endTime: formatNanos(stats.maxEnd ?? stats.minStart ?? 0n),
-      totalObjects: index.size,
-      totalSpans: stats.spans,
+      startTime: formatNanos(w.stats.minStart ?? 0n),
+      endTime: formatNanos(w.stats.maxEnd ?? w.stats.minStart ?? 0n),
+      totalObjects: w.index.size,
+      totalSpans: w.stats.spans,
       size: pw.size,
       compactionLevel,
       encoding: opts.codec ?? WRITE_DEFAULTS.codec,
       dataEncoding: FORMAT,
       columns: [...COLUMN_NAMES],
       bloomShards: shards.length,
-      minID: hexID(first!),
-      maxID: hexID(prev!),
-      footerSize,
+      minID: hexID(w.first!),
+      maxID: hexID(w.prev!),
+      footerSize: w.footerSize,
       ...(opts.replicationFactor !== undefined ? { replicationFactor: opts.replicationFactor } : {}),
       rowGroups: pw.rowGroupCount,
       indexSize: built.bytes.length,

@@ -6,8 +6,9 @@
 // deduplicated by (span ID, kind), the choice among copies by content, so the result does not depend on
 // which block came first, and it is byte for byte what combineTraces would give.
 //
-// Memory is bounded by configuration, not by block size: each input holds one index page and one `trace`
-// page (sizes fixed when the block was written; a head's bytes are a view into its page), the merge holds
+// Memory is bounded by configuration, not by block size: each input holds one index page and two `trace`
+// page buffers, decompressed into in turn (sizes fixed when the block was written; a head's bytes are a
+// view into one of them, valid while the input reads one more page), the merge holds
 // one trace per input and one combined trace, and the writer one row group
 // (`storage.trace.block.row_group_size_bytes`) plus ~36 bytes per trace for the index and bloom (bounded by
 // `max_compaction_objects`).
@@ -168,7 +169,8 @@ export const TRANSIENT_CODEC_LEVEL = 1;
 export async function writeMergedBlock(store: ObjectStore, job: MergeJob, check?: () => void): Promise<{ output: BlockMeta; stats: MergeStats }> {
   const stats = newMergeStats();
   const merged = mergeByTraceID(
-    job.inputs.map((m) => openBlock(store, m).iterateEncodedTraces()),
+    // Reused page buffers: the merge holds one trace per input while it asks that input for the next.
+    job.inputs.map((m) => openBlock(store, m).iterateEncodedTraces(undefined, { reuseBuffers: true })),
     stats,
     check,
   );

@@ -2,7 +2,7 @@
 // lookup fetched, and to check other columns in tests.
 
 import { ByteReader } from '../bytes';
-import { decompress } from './compression';
+import { decompress, decompressInto } from './compression';
 import { type Codec, decodePageHeader, Encoding, type PageHeader, PageType, PhysicalType } from './format';
 import { readRleHybrid } from './encodings';
 
@@ -14,14 +14,19 @@ export interface RawPage {
   readonly end: number;
 }
 
-/** Reads the page (header + body) starting at `offset` of `buf` and decompresses its body. */
-export function readPage(buf: Buffer, offset: number, codec: Codec): RawPage {
+/**
+ * Reads the page (header + body) starting at `offset` of `buf` and decompresses its body: into `into`
+ * when given and large enough (decompressInto: the body is then a view of it), else into a new buffer.
+ */
+export function readPage(buf: Buffer, offset: number, codec: Codec, into?: Buffer): RawPage {
   const r = new ByteReader(buf, offset);
   const header = decodePageHeader(r);
   const start = r.pos;
   const end = start + header.compressedSize;
   if (end > buf.length) throw new RangeError(`parquet: page at ${offset} needs ${header.compressedSize} bytes, ${buf.length - start} available`);
-  return { header, body: decompress(codec, buf.subarray(start, end), header.uncompressedSize), end };
+  const data = buf.subarray(start, end);
+  const body = into ? decompressInto(codec, data, header.uncompressedSize, into) : decompress(codec, data, header.uncompressedSize);
+  return { header, body, end };
 }
 
 /** Definition levels (max level 1) of an OPTIONAL column's data page; the reader is left at the values. */
