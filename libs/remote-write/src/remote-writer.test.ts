@@ -55,6 +55,21 @@ async function metric(registry: Registry, name: string, labels: Record<string, s
   return values.filter((v) => Object.entries(labels).every(([k, val]) => v.labels[k] === val)).reduce((n, v) => n + v.value, 0);
 }
 
+/** Tenant t's queue under `dir`, as RemoteWriter opens it, driven by hand (to stop it where a crash would). */
+function tenantQueue(dir: string, endpoint: string): Promise<TenantQueue> {
+  return TenantQueue.open({
+    dir: path.join(dir, 't', 'wal'),
+    endpoints: [endpoint],
+    segmentBytes: 1 << 20,
+    maxBytes: 1 << 30,
+    maxPendingBytes: 1 << 20,
+    maxAgeMs: 4 * 3600_000,
+    now: Date.now,
+    logger: nopLogger,
+    onDrop: () => undefined,
+  });
+}
+
 /** Sample times are recent: the queue drops records older than max_wal_time (4h by default). */
 const T0 = Date.now() - 60_000;
 
@@ -165,17 +180,7 @@ describe('RemoteWriter', () => {
     // the three committed records been resent together with the new one, the new one would be lost.
     const dir = tmpDir();
     const r = await receiver(0, true);
-    const q = await TenantQueue.open({
-      dir: path.join(dir, 't', 'wal'),
-      endpoints: [endpointKey({ url: r.url })],
-      segmentBytes: 1 << 20,
-      maxBytes: 1 << 30,
-      maxPendingBytes: 1 << 20,
-      maxAgeMs: 4 * 3600_000,
-      now: Date.now,
-      logger: nopLogger,
-      onDrop: () => undefined,
-    });
+    const q = await tenantQueue(dir, endpointKey({ url: r.url }));
     const chunks = [1, 2, 3].map((v) => encodeChunks([counter('c', v, v)], 100)[0]!);
     q.enqueue(chunks);
     await q.flush();
@@ -200,17 +205,7 @@ describe('RemoteWriter', () => {
     const dir = tmpDir();
     const r = await receiver(0, true);
     const key = endpointKey({ url: r.url });
-    const q = await TenantQueue.open({
-      dir: path.join(dir, 't', 'wal'),
-      endpoints: [key],
-      segmentBytes: 1 << 20,
-      maxBytes: 1 << 30,
-      maxPendingBytes: 1 << 20,
-      maxAgeMs: 4 * 3600_000,
-      now: Date.now,
-      logger: nopLogger,
-      onDrop: () => undefined,
-    });
+    const q = await tenantQueue(dir, key);
     q.enqueue([1, 2, 3].map((v) => encodeChunks([counter('c', v, v)], 100)[0]!));
     await q.flush();
     for (const v of [1, 2, 3]) {
