@@ -187,6 +187,10 @@ describe('metrics-generator in -target=all', () => {
     await untilMetric(p, 'tempo_metrics_generator_processor_service_graphs_expired_edges', 3, 'tenant="single-tenant"');
     expect(await metric(p, 'tempo_distributor_metrics_generator_pushes_failures_total')).toBe(0);
     await expectCheckoutSeries('all', CHECKOUT_TRACE_IDS);
+    // Remote write runs on the generator's thread: its metrics, a histogram's among them, are read from there.
+    expect(await metric(p, 'prometheus_remote_storage_samples_total')).toBeGreaterThan(0);
+    expect(await metric(p, 'prometheus_remote_storage_sent_batch_duration_seconds_count')).toBeGreaterThan(0);
+    expect(await metric(p, 'prometheus_remote_storage_sent_batch_duration_seconds_bucket', 'le="+Inf"')).toBeGreaterThan(0);
   });
 });
 

@@ -1,12 +1,12 @@
 // The metrics-generator's worker thread: a whole Generator (tenants, processors, registries, expiry and
-// collection timers) off the process's event loop, driven by GeneratorHost (generator-host.ts) over
-// messages. See generator-host.ts for the protocol.
+// collection timers) and the RemoteWriter its collections go to, off the process's event loop, driven by
+// GeneratorHost (generator-host.ts) over messages. See generator-host.ts for the protocol.
 
 import { create } from '@bufbuild/protobuf';
 import { parentPort, workerData } from 'node:worker_threads';
 import { ConnectError, GENERATOR_THREAD_NICE, Logger, lowerThreadPriority, threadCpuSeconds } from '@stave/core';
 import { PushSpansRequestSchema, ServiceGraphRequestSchema } from '@stave/proto';
-import { encodeChunks } from '@stave/remote-write';
+import { RemoteWriter } from '@stave/remote-write';
 import { Registry as PromRegistry, type Gauge } from 'prom-client';
 import { Generator } from './generator';
 import type { HostMessage, WorkerInit, WorkerMessage } from './generator-host';
@@ -23,24 +23,17 @@ const NONE: TenantOverrides = { processors: [], maxActiveSeries: 0, collectionIn
 const registry = new PromRegistry();
 // Log lines go to the host, which writes them with its own logger (level and format).
 const logger = new Logger('debug', 'json', {}, { write: (line) => post({ type: 'log', line }) });
+// Collections are encoded, compressed, queued on disk and sent from here, off the event loop that serves
+// pushes. At this thread's priority (nice 19 beside the write path) a saturated machine delays sends; the
+// queue on disk holds what waits, within its bounds, as it does through a receiver's outage.
+const writer = new RemoteWriter({ ...init.remoteWrite, registry, logger: logger.child({ component: 'remote-write' }) });
 const generator = new Generator({
   config: init.config,
   instanceLabel: init.instanceLabel,
-  // Encoded here for endpoints none of which sends exemplars: none are kept (encodeChunks would drop them).
-  exemplars: init.encodeMaxSamples === undefined || (init.encodeExemplars ?? true),
+  // Histograms keep exemplars only for an endpoint that sends them (remote write encodes none otherwise).
+  exemplars: writer.sendsExemplars,
   overrides: (tenant) => overrides.get(tenant) ?? NONE,
-  // Collections are encoded here, off the event loop that serves pushes, when remote write takes them so.
-  appender: {
-    append: (tenant, series) => {
-      if (init.encodeMaxSamples === undefined) {
-        post({ type: 'append', tenant, series: [...series] });
-        return;
-      }
-      const chunks = encodeChunks(series, init.encodeMaxSamples, init.encodeExemplars ?? true);
-      // Moved, not cloned: the event loop would otherwise copy every collection's bytes once more.
-      post({ type: 'append-encoded', tenant, chunks }, ownBuffers(chunks.map((c) => c.bytes)));
-    },
-  },
+  appender: writer,
   registry,
   logger,
 });
@@ -80,13 +73,6 @@ function drainRing(): boolean {
 function poll(): void {
   pollDelay = drainRing() ? POLL_MIN_MS : Math.min(POLL_MAX_MS, pollDelay * 2);
   if (polling) setTimeout(poll, pollDelay);
-}
-
-/** The buffers that these arrays alone span, whole (the ones that can be transferred). */
-function ownBuffers(arrays: readonly Uint8Array[]): ArrayBuffer[] {
-  const out = new Set<ArrayBuffer>();
-  for (const a of arrays) if (a.byteOffset === 0 && a.byteLength === a.buffer.byteLength && a.buffer instanceof ArrayBuffer) out.add(a.buffer);
-  return [...out];
 }
 
 function reply(id: number, run: () => unknown): void {
@@ -133,7 +119,8 @@ port.on('message', (m: HostMessage) => {
       break;
     case 'stop':
       polling = false;
-      reply(m.id, () => generator.stop());
+      // The last collection reaches the writer before it flushes and stops.
+      reply(m.id, () => generator.stop().finally(() => writer.stop()));
       break;
   }
 });
@@ -144,11 +131,14 @@ if (init.lowPriority) {
   else logger.info('metrics-generator thread runs at the lowest scheduling priority, after the write path', { nice });
 }
 
-generator.start().then(
-  () => {
-    polling = true;
-    poll();
-    post({ type: 'ready' });
-  },
-  (err: unknown) => post({ type: 'failed', message: err instanceof Error ? err.message : String(err) }),
-);
+writer
+  .start()
+  .then(() => generator.start())
+  .then(
+    () => {
+      polling = true;
+      poll();
+      post({ type: 'ready' });
+    },
+    (err: unknown) => post({ type: 'failed', message: err instanceof Error ? err.message : String(err) }),
+  );

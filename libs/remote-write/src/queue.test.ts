@@ -100,12 +100,46 @@ describe('TenantQueue', () => {
     await q.flush();
     const b = await q.nextBatch('a', ALL);
     expect(b!.records).toHaveLength(3);
-    await q.markInflight('a', b!.end); // sent, maybe committed by the receiver, never acknowledged here
+    await q.beforeSend('a', b!); // sent, maybe committed by the receiver, never acknowledged here
     await q.close();
     const again = await h.open();
     again.enqueue([chunk('d'), chunk('e')]);
     await again.flush();
     expect(await drain(again, 'a')).toEqual([1, 1, 1, 2]);
+  });
+
+  it('writes acknowledgements once the endpoint has caught up; a crash before resends what may have been sent, one per batch', async () => {
+    const h = harness();
+    const q = await h.open();
+    q.enqueue([chunk('a'), chunk('b'), chunk('c')]);
+    await q.flush();
+    const one = { maxSamples: 1, maxBytes: 1 << 20 };
+    for (let i = 0; i < 2; i++) {
+      const b = await q.nextBatch('a', one);
+      await q.beforeSend('a', b!);
+      await q.ack('a', b!);
+    }
+    // A crash here: the file has the first acknowledgement (written with the lease, before the second
+    // request), not the second, and everything on disk as possibly sent.
+    const crashed = await h.open();
+    expect(crashed.pendingFor('a').samples).toBe(2);
+    crashed.enqueue([chunk('d'), chunk('e')]);
+    await crashed.flush();
+    expect(await drain(crashed, 'a')).toEqual([1, 1, 2]);
+  });
+
+  it('an endpoint that caught up has its acknowledgements on disk, without a close', async () => {
+    const h = harness();
+    const q = await h.open();
+    q.enqueue([chunk('a'), chunk('b'), chunk('c')]);
+    await q.flush();
+    for (let b = await q.nextBatch('a', { maxSamples: 1, maxBytes: 1 << 20 }); b; b = await q.nextBatch('a', { maxSamples: 1, maxBytes: 1 << 20 })) {
+      await q.beforeSend('a', b);
+      await q.ack('a', b);
+    }
+    const crashed = await h.open();
+    expect(crashed.pendingFor('a').samples).toBe(0);
+    expect(await crashed.nextBatch('a', ALL)).toBeUndefined();
   });
 
   it('drops appends past maxPendingBytes at once, counting them for every endpoint', async () => {

@@ -2,8 +2,8 @@
 //
 //   <seq>.seg           segments (8-digit sequence numbers), records in append order (see record.ts);
 //                       each write is fdatasynced before its records become visible to senders
-//   cursor-<endpoint>   per endpoint: where its acknowledged records end, and where the request in
-//                       flight ends ({"segment","offset","inflight":{"segment","offset"}|null}),
+//   cursor-<endpoint>   per endpoint: where its acknowledged records end, and how far records may have
+//                       been sent ({"segment","offset","inflight":{"segment","offset"}|null}),
 //                       replaced atomically (write, fsync, rename)
 //
 // One log, one cursor per endpoint (as Prometheus' WAL watcher keeps one position per remote). A segment
@@ -24,6 +24,14 @@
 // request in flight per endpoint, and a request is retried byte for byte. After a restart, the records
 // up to the persisted in-flight end may already have been committed by the receiver: they are resent
 // one record per request, so a refusal of one of them cannot take newer records down with it.
+//
+// Cursor writes are batched, not one per request: before a request that may follow records sent since
+// the cursor was last written, the cursor's in-flight end is moved to the end of everything on disk (a
+// lease: one write covers every request until the endpoint has sent all of it), and an acknowledgement is
+// written only when the endpoint has caught up with the disk, or when the queue closes. So the persisted
+// in-flight end is always at or past every record that may have been sent, which is all a restart needs
+// (above); a crash costs at most the lease's records resent one by one. Under the ingest bench this is 2
+// cursor writes per collection instead of one per request (18).
 
 import { constants } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, type FileHandle } from 'node:fs/promises';
@@ -87,8 +95,12 @@ interface Cursor {
   readonly key: string;
   readonly file: string;
   acked: Position;
-  /** End of the request that was in flight when the process stopped; records before it go one by one. */
-  inflightEnd: Position | undefined;
+  /** `acked` as the cursor file has it. */
+  persisted: Position;
+  /** The cursor file's in-flight end: no record past it has been sent (see "Cursor writes" above). */
+  lease: Position | undefined;
+  /** The in-flight end found on opening: records before it may be committed already and go one by one. */
+  resendEnd: Position | undefined;
   /** Samples and exemplars of acknowledged records in `acked.segment`. */
   ackedSamplesInSegment: number;
   ackedExemplarsInSegment: number;
@@ -282,7 +294,7 @@ export class TenantQueue {
     let exemplars = 0;
     let bytes = 0;
     let newestMs = -Infinity;
-    const oneByOne = c.inflightEnd !== undefined && comparePositions(pos, c.inflightEnd) < 0;
+    const oneByOne = c.resendEnd !== undefined && comparePositions(pos, c.resendEnd) < 0;
     while (true) {
       const seg = this.segments.find((s) => s.seq === pos.segment);
       if (!seg || pos.offset >= seg.bytes) break;
@@ -362,10 +374,17 @@ export class TenantQueue {
     c.ackedExemplarsInSegment = seg.exemplars;
   }
 
-  /** Persists where the request about to be sent ends (only needed when it holds more than one record). */
-  async markInflight(endpoint: string, end: Position): Promise<void> {
+  /**
+   * Call before sending `batch` (each attempt's bytes are the same): persists a lease past it unless the
+   * cursor file covers it already, or it is the one record right after the persisted acknowledgement
+   * (resent alone or first in a batch, a record committed already is a duplicate the receiver accepts).
+   */
+  async beforeSend(endpoint: string, batch: Batch): Promise<void> {
     const c = this.cursors.get(endpoint)!;
-    c.inflightEnd = end;
+    if (c.lease && comparePositions(batch.end, c.lease) <= 0) return;
+    const first = batch.records[0]!;
+    if (batch.records.length === 1 && comparePositions(this.normalize(c.persisted), { segment: first.segment, offset: first.offset }) === 0) return;
+    c.lease = maxPosition(batch.end, this.durableEnd() ?? batch.end);
     await this.writeCursor(c);
   }
 
@@ -386,9 +405,24 @@ export class TenantQueue {
       c.ackedExemplarsInSegment = (carried?.ackedExemplarsInSegment ?? 0) + inEnd.reduce((n, r) => n + r.exemplars, 0);
       c.acked = maxPosition(c.acked, batch.end);
     }
-    if (c.inflightEnd && comparePositions(c.acked, c.inflightEnd) >= 0) c.inflightEnd = undefined;
-    await this.writeCursor(c);
+    if (c.resendEnd && comparePositions(c.acked, c.resendEnd) >= 0) c.resendEnd = undefined;
+    // Persisted once the endpoint has caught up (or at close): until then the lease covers what was sent.
+    const end = this.durableEnd();
+    if (!end || comparePositions(this.normalize(c.acked), this.normalize(end)) >= 0) await this.persist(c);
     await this.deleteAcked();
+  }
+
+  /** Where the records written to disk so far end. */
+  private durableEnd(): Position | undefined {
+    const last = this.segments[this.segments.length - 1];
+    return last ? { segment: last.seq, offset: last.bytes } : undefined;
+  }
+
+  /** Writes `c`'s acknowledgement if the file is behind it; a lease it has passed is dropped. */
+  private async persist(c: Cursor): Promise<void> {
+    if (c.lease && comparePositions(c.acked, c.lease) >= 0) c.lease = undefined;
+    if (comparePositions(c.persisted, c.acked) === 0 && !c.lease) return;
+    await this.writeCursor(c);
   }
 
   /** Resolves when records may be available for senders, or when `signal` aborts. */
@@ -415,6 +449,10 @@ export class TenantQueue {
     await this.flush();
     this.closed = true;
     this.wake();
+    for (const c of this.cursors.values())
+      await this.persist(c).catch((err: unknown) =>
+        this.opts.logger.error('remote write queue: could not record progress', { dir: this.opts.dir, err: String(err) }),
+      );
     await this.writer?.close().catch(() => undefined);
     this.writer = undefined;
   }
@@ -445,7 +483,8 @@ export class TenantQueue {
   }
 
   private async writeCursor(c: Cursor): Promise<void> {
-    const body = JSON.stringify({ segment: c.acked.segment, offset: c.acked.offset, inflight: c.inflightEnd ?? null });
+    const acked = c.acked;
+    const body = JSON.stringify({ segment: acked.segment, offset: acked.offset, inflight: c.lease ?? null });
     const tmp = `${c.file}.tmp`;
     const fh = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC, 0o644);
     try {
@@ -455,6 +494,7 @@ export class TenantQueue {
       await fh.close();
     }
     await rename(tmp, c.file);
+    c.persisted = acked;
   }
 
   private async replay(): Promise<void> {
@@ -498,7 +538,9 @@ export class TenantQueue {
         key,
         file,
         acked: { segment: 0, offset: 0 },
-        inflightEnd: saved?.inflight ?? undefined,
+        persisted: { segment: 0, offset: 0 },
+        lease: saved?.inflight ?? undefined,
+        resendEnd: saved?.inflight ?? undefined,
         ackedSamplesInSegment: 0,
         ackedExemplarsInSegment: 0,
         pendingSamples: 0,
@@ -519,6 +561,7 @@ export class TenantQueue {
           c.acked = { segment: saved.segment, offset: saved.offset };
         }
       }
+      c.persisted = c.acked;
       for (const s of this.segments) {
         if (s.seq < c.acked.segment) continue;
         const before = s.seq === c.acked.segment;
@@ -531,7 +574,7 @@ export class TenantQueue {
     for (const n of names) {
       if (n.startsWith('cursor-') && !this.cursors.has(n.slice('cursor-'.length))) await rm(path.join(dir, n), { force: true });
     }
-    const seen = [...seqs, ...[...this.cursors.values()].flatMap((c) => [c.acked.segment, c.inflightEnd?.segment ?? 0])];
+    const seen = [...seqs, ...[...this.cursors.values()].flatMap((c) => [c.acked.segment, c.lease?.segment ?? 0])];
     this.nextSeq = Math.max(0, ...seen) + 1;
     await this.roll();
     await this.deleteAcked();

@@ -16,7 +16,7 @@ import { encodeChunks, type EncodedChunk } from './encode';
 import { RemoteWriteMetrics } from './metrics';
 import { DropReason, TenantQueue } from './queue';
 import { EndpointSender, type EndpointTarget } from './sender';
-import type { EncodedSampleAppender, Series } from './types';
+import type { SampleAppender, Series } from './types';
 
 /** One `remote_write` entry, as configured. */
 export interface RemoteWriteEndpoint {
@@ -101,7 +101,7 @@ export function tenantHeaders(
   return headers;
 }
 
-export class RemoteWriter extends BasicService implements EncodedSampleAppender {
+export class RemoteWriter extends BasicService implements SampleAppender {
   readonly metrics: RemoteWriteMetrics;
   private readonly tenants = new Map<string, Tenant>();
   private readonly logger: Logger;
@@ -175,16 +175,15 @@ export class RemoteWriter extends BasicService implements EncodedSampleAppender 
         this.dropAll(tenant, DropReason.QueueFull, series);
         return;
       }
-      this.appendEncoded(tenant, encodeChunks(series, this.o.maxSamplesPerSend, this.sendsExemplars));
+      if (!validTenant(tenant)) {
+        this.logger.warn('remote write: append for an invalid tenant ID dropped', { tenant });
+        return;
+      }
+      this.enqueue(tenant, encodeChunks(series, this.o.maxSamplesPerSend, this.sendsExemplars));
     } catch (err) {
       // Never throws into the generator: a bad series costs its own samples only.
       this.logger.error('remote write: append failed, samples dropped', { tenant, err: String(err) });
     }
-  }
-
-  /** Samples per request that `appendEncoded` expects its chunks cut to (encodeChunks' `maxSamples`). */
-  get maxSamplesPerSend(): number {
-    return this.o.maxSamplesPerSend;
   }
 
   /** Some endpoint has `send_exemplars`; when none has, exemplars are not encoded at all. */
@@ -192,41 +191,24 @@ export class RemoteWriter extends BasicService implements EncodedSampleAppender 
     return this.o.endpoints.some((e) => e.sendExemplars === true);
   }
 
-  /**
-   * `append` for series encoded already by `encodeChunks(series, maxSamplesPerSend, sendsExemplars)` elsewhere (the
-   * metrics-generator's thread encodes its own, off the event loop that serves pushes).
-   */
-  appendEncoded(tenant: string, chunks: readonly EncodedChunk[]): void {
-    try {
-      if (this.o.endpoints.length === 0) return;
-      if (!this.accepting) {
-        if (validTenant(tenant)) for (const c of chunks) this.countDrop(tenant, DropReason.QueueFull, c.samples, c.exemplars);
-        return;
+  private enqueue(tenant: string, chunks: readonly EncodedChunk[]): void {
+    if (chunks.length === 0) return;
+    const samples = chunks.reduce((n, c) => n + c.samples, 0);
+    const exemplars = chunks.reduce((n, c) => n + c.exemplars, 0);
+    this.metrics.samplesIn.inc({ tenant }, samples);
+    if (exemplars > 0) this.metrics.exemplarsIn.inc({ tenant }, exemplars);
+    const t = this.tenant(tenant);
+    if (t.queue) {
+      t.queue.enqueue(chunks);
+      return;
+    }
+    for (const c of chunks) {
+      if (t.earlyBytes + c.bytes.length > this.o.maxPendingBytes) {
+        this.countDrop(tenant, DropReason.QueueFull, c.samples, c.exemplars);
+        continue;
       }
-      if (!validTenant(tenant)) {
-        this.logger.warn('remote write: append for an invalid tenant ID dropped', { tenant });
-        return;
-      }
-      if (chunks.length === 0) return;
-      const samples = chunks.reduce((n, c) => n + c.samples, 0);
-      const exemplars = chunks.reduce((n, c) => n + c.exemplars, 0);
-      this.metrics.samplesIn.inc({ tenant }, samples);
-      if (exemplars > 0) this.metrics.exemplarsIn.inc({ tenant }, exemplars);
-      const t = this.tenant(tenant);
-      if (t.queue) {
-        t.queue.enqueue(chunks);
-      } else {
-        for (const c of chunks) {
-          if (t.earlyBytes + c.bytes.length > this.o.maxPendingBytes) {
-            this.countDrop(tenant, DropReason.QueueFull, c.samples, c.exemplars);
-            continue;
-          }
-          t.early.push(c);
-          t.earlyBytes += c.bytes.length;
-        }
-      }
-    } catch (err) {
-      this.logger.error('remote write: append failed, samples dropped', { tenant, err: String(err) });
+      t.early.push(c);
+      t.earlyBytes += c.bytes.length;
     }
   }
 

@@ -98,7 +98,7 @@ export class EndpointSender {
 
   private async send(batch: Batch, signal: AbortSignal): Promise<void> {
     const { target, queue, metrics } = this.o;
-    if (batch.records.length > 1) await queue.markInflight(target.key, batch.end);
+    await queue.beforeSend(target.key, batch);
     const body = this.body(batch);
     const exemplars = target.sendExemplars ? batch.exemplars : 0;
     for (let attempt = 0; ; attempt++) {

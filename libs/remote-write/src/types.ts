@@ -1,8 +1,6 @@
 // The contract between whatever produces samples (the metrics-generator's registry) and whatever ships
 // them (RemoteWriter). Plain data, no Prometheus types: the producer needs nothing else from this package.
 
-import type { EncodedChunk } from './encode';
-
 /** A series' labels, `__name__` included, sorted by name (Prometheus requires sorted labels). */
 export type Labels = ReadonlyArray<readonly [name: string, value: string]>;
 
@@ -16,15 +14,4 @@ export interface Series {
 export interface SampleAppender {
   /** Never throws and never blocks on a slow or absent receiver: bounded, overflow dropped and counted. */
   append(tenant: string, series: readonly Series[]): void;
-}
-
-/**
- * An appender that also takes series encoded already, as encodeChunks(series, maxSamplesPerSend,
- * sendsExemplars) cuts them (RemoteWriter).
- */
-export interface EncodedSampleAppender extends SampleAppender {
-  readonly maxSamplesPerSend: number;
-  /** Some endpoint sends exemplars; when none does, chunks may leave them out. */
-  readonly sendsExemplars: boolean;
-  appendEncoded(tenant: string, chunks: readonly EncodedChunk[]): void;
 }

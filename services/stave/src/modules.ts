@@ -580,28 +580,31 @@ export function staveModules(): ModuleManager<AppContext> {
     userVisible: true,
     init: (ctx) => {
       const multitenancy = ctx.config.multitenancy_enabled || ctx.config.auth_enabled === true;
-      const writer = new RemoteWriter({
-        ...remoteWriterOptions(ctx.config.metrics_generator.storage, multitenancy),
-        registry: ctx.registry,
-        logger: ctx.logger.child({ component: 'remote-write' }),
-      });
+      const remoteWrite = remoteWriterOptions(ctx.config.metrics_generator.storage, multitenancy);
       const opts = {
         config: generatorConfig(ctx.config),
         // __metrics_gen_instance: the ring instance ID (the host name unless set), so generators on one host stay apart.
         instanceLabel: get<RingConfig>(ctx, keys.generatorRingConfig).instanceId,
         overrides: generatorOverrides(get(ctx, keys.overrides)),
-        appender: writer,
         registry: ctx.registry,
         logger: ctx.logger,
       };
-      // On its own thread, off the event loop that serves pushes (in the same thread only when running
-      // from sources, where the compiled worker script is absent).
-      // Where the write path shares the process, the thread yields the CPU to it (lowest priority).
-      const sharesWritePath = ctx.target === 'all' || ctx.target === 'scalable-single-binary';
-      const g = generatorWorkerAvailable() ? new GeneratorHost({ ...opts, lowPriority: sharesWritePath }) : new Generator(opts);
+      const membership = ringMembership(ctx, get<RingConfig>(ctx, keys.generatorRingConfig));
+      // On its own thread, with remote write, off the event loop that serves pushes. Where the write path
+      // shares the process, the thread yields the CPU to it (lowest priority).
+      if (generatorWorkerAvailable()) {
+        const sharesWritePath = ctx.target === 'all' || ctx.target === 'scalable-single-binary';
+        const host = new GeneratorHost({ ...opts, remoteWrite, lowPriority: sharesWritePath });
+        ctx.provided.set(keys.generator, host);
+        ctx.grpc.register((router) => router.service(MetricsGenerator, generatorHandlers(host)));
+        return group('metrics-generator', [host, membership]);
+      }
+      // Running from sources, where the compiled worker script is absent: both on the event loop.
+      const writer = new RemoteWriter({ ...remoteWrite, registry: ctx.registry, logger: ctx.logger.child({ component: 'remote-write' }) });
+      const g = new Generator({ ...opts, appender: writer });
       ctx.provided.set(keys.generator, g);
       ctx.grpc.register((router) => router.service(MetricsGenerator, generatorHandlers(g)));
-      return group('metrics-generator', [writer, g, ringMembership(ctx, get<RingConfig>(ctx, keys.generatorRingConfig))]);
+      return group('metrics-generator', [writer, g, membership]);
     },
   });
   m.register({ name: 'all', deps: [...COMPONENTS], userVisible: true });
