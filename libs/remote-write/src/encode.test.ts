@@ -1,6 +1,6 @@
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { PromWriteRequestSchema } from '@stave/proto';
-import { compress, encodeChunks, uncompress, withoutExemplars } from './encode';
+import { cachedLabelStrings, compress, encodeChunks, uncompress, withoutExemplars } from './encode';
 import type { Series } from './types';
 
 const calls: Series = {
@@ -18,6 +18,20 @@ const calls: Series = {
 
 function decode(bytes: Uint8Array) {
   return fromBinary(PromWriteRequestSchema, bytes, { readUnknownFields: true });
+}
+
+/** The WriteRequest of `series` as protobuf-es encodes it, in hex. */
+function protobufEsHex(series: readonly Series[], withExemplars: boolean): string {
+  const label = ([name, value]: readonly [string, string]) => ({ name, value });
+  const want = create(PromWriteRequestSchema, {
+    timeseries: series.map((s) => ({
+      labels: s.labels.map(label),
+      samples: s.samples.map((x) => ({ value: x.value, timestamp: BigInt(x.timestampMs) })),
+      exemplars: withExemplars ? (s.exemplars ?? []).map((e) => ({ labels: e.labels.map(label), value: e.value, timestamp: BigInt(e.timestampMs) })) : [],
+    })),
+  });
+  want.timeseries = want.timeseries.filter((ts) => ts.samples.length + ts.exemplars.length > 0);
+  return Buffer.from(toBinary(PromWriteRequestSchema, want)).toString('hex');
 }
 
 describe('encodeChunks', () => {
@@ -40,7 +54,6 @@ describe('encodeChunks', () => {
   });
 
   it("writes the bytes protobuf-es's own encoder writes for the same WriteRequest", () => {
-    const label = ([name, value]: readonly [string, string]) => ({ name, value });
     const series: Series[] = [
       calls,
       {
@@ -71,18 +84,39 @@ describe('encodeChunks', () => {
     ];
     for (const withExemplars of [true, false]) {
       const [chunk] = encodeChunks(series, 100, withExemplars);
-      const want = create(PromWriteRequestSchema, {
-        timeseries: series.map((s) => ({
-          labels: s.labels.map(label),
-          samples: s.samples.map((x) => ({ value: x.value, timestamp: BigInt(x.timestampMs) })),
-          exemplars: withExemplars ? (s.exemplars ?? []).map((e) => ({ labels: e.labels.map(label), value: e.value, timestamp: BigInt(e.timestampMs) })) : [],
-        })),
-      });
-      want.timeseries = want.timeseries.filter((ts) => ts.samples.length + ts.exemplars.length > 0);
-      expect(Buffer.from(chunk!.bytes).toString('hex')).toBe(Buffer.from(toBinary(PromWriteRequestSchema, want)).toString('hex'));
+      expect(Buffer.from(chunk!.bytes).toString('hex')).toBe(protobufEsHex(series, withExemplars));
       // Encoded again (the label bytes now come from the cache): the same bytes.
       expect(Buffer.from(encodeChunks(series, 100, withExemplars)[0]!.bytes).toString('hex')).toBe(Buffer.from(chunk!.bytes).toString('hex'));
     }
+  });
+
+  it('writes the same bytes for label strings met before, for lone surrogates, and after its string cache starts over', () => {
+    // New label lists each time (as a collection's new series bring), sharing their names and some values.
+    const lists = (n: number, tag: string): Series[] =>
+      Array.from({ length: n }, (_, i) => ({
+        labels: [
+          ['__name__', 'traces_spanmetrics_latency_bucket'],
+          ['le', i % 2 ? '+Inf' : '0.002'],
+          ['service', `${tag}-${i}`],
+          ['span_name', i % 3 ? 'lone \ud800 high' : 'lone \udc00 low, then \u{1f600}'],
+        ],
+        samples: [{ value: i, timestampMs: 1_700_000_000_000 + i }],
+        exemplars: [{ labels: [['trace_id', `${tag}${i}`]], value: i / 8, timestampMs: 1_700_000_000_000 }],
+      }));
+    const check = (series: Series[]) => {
+      for (const withExemplars of [true, false])
+        expect(encodeChunks(series, series.length * 2, withExemplars).map((c) => Buffer.from(c.bytes).toString('hex'))).toEqual([
+          protobufEsHex(series, withExemplars),
+        ]);
+    };
+    check(lists(50, 'a'));
+    check(lists(50, 'a'));
+    const before = cachedLabelStrings();
+    // Enough distinct values to pass the cache's cap (64k strings), then the first ones again.
+    for (let round = 0; round < 14; round++) encodeChunks(lists(5000, `r${round}`), 10_000, false);
+    expect(cachedLabelStrings()).toBeLessThan(before + 14 * 5000);
+    check(lists(50, 'a'));
+    check(lists(50, 'r13'));
   });
 
   it('gives every chunk a buffer of its own (moved whole between threads)', () => {

@@ -85,13 +85,27 @@ class RequestWriter {
 
   bytes(b: Uint8Array): void {
     this.room(b.length);
-    this.buf.set(b, this.len);
+    // A loop for the usual short label fields: set() is a call into the runtime per field.
+    if (b.length > 64) this.buf.set(b, this.len);
+    else for (let i = 0; i < b.length; i++) this.buf[this.len + i] = b[i]!;
     this.len += b.length;
   }
 
   /** The bytes written, in a buffer of their own (moved whole between threads), and a fresh start. */
   take(): Uint8Array {
     const out = this.buf.slice(0, this.len);
+    this.len = 0;
+    return out;
+  }
+
+  /**
+   * The bytes written, in a slice of Node's shared buffer pool (Buffer.allocUnsafe: 8-KB slabs), and a
+   * fresh start: for small results kept long, where a buffer of their own (slice) is a new backing store
+   * each, which cost more than the encoding itself.
+   */
+  takePooled(): Uint8Array {
+    const out = Buffer.allocUnsafe(this.len);
+    for (let i = 0; i < this.len; i++) out[i] = this.buf[i]!;
     this.len = 0;
     return out;
   }
@@ -108,17 +122,43 @@ function varintSize(v: number): number {
   return n;
 }
 
-const utf8 = new TextEncoder();
-
 /** Where encodeLabels writes (reused: it runs to completion before it is called again). */
 const labelWriter = new RequestWriter(1024);
 
-/** Label messages (`field` each: name 1, value 2, empty ones left out) as bytes. */
-function encodeLabels(field: number, labels: Labels): Uint8Array {
+/**
+ * Label names and values as UTF-8, kept: the label lists of a collection's new series repeat the same few
+ * names and values (each histogram's 17 lists differ in two labels), and TextEncoder.encode made a new
+ * backing store per string, ~1 µs each. Cleared whole past MAX_CACHED_STRINGS (a label with many values).
+ */
+const utf8Strings = new Map<string, Uint8Array>();
+const MAX_CACHED_STRINGS = 64 * 1024;
+
+function utf8Of(s: string, cache: boolean): Uint8Array {
+  let b = cache ? utf8Strings.get(s) : undefined;
+  if (b === undefined) {
+    b = Buffer.from(s, 'utf8');
+    if (cache) {
+      if (utf8Strings.size >= MAX_CACHED_STRINGS) utf8Strings.clear();
+      utf8Strings.set(s, b);
+    }
+  }
+  return b;
+}
+
+/** Strings cached by utf8Of (for tests: the cache must not change any byte). */
+export function cachedLabelStrings(): number {
+  return utf8Strings.size;
+}
+
+/**
+ * Label messages (`field` each: name 1, value 2, empty ones left out) as bytes. Series labels' values are
+ * cached (`cacheValues`); an exemplar's trace ID is new each time and is not.
+ */
+function encodeLabels(field: number, labels: Labels, cacheValues: boolean): Uint8Array {
   const w = labelWriter;
   for (const [name, value] of labels) {
-    const n = name === '' ? undefined : utf8.encode(name);
-    const v = value === '' ? undefined : utf8.encode(value);
+    const n = name === '' ? undefined : utf8Of(name, true);
+    const v = value === '' ? undefined : utf8Of(value, cacheValues);
     const size = (n ? 1 + varintSize(n.length) + n.length : 0) + (v ? 1 + varintSize(v.length) + v.length : 0);
     w.tag(field, WireType.LengthDelimited);
     w.varint(size);
@@ -133,7 +173,7 @@ function encodeLabels(field: number, labels: Labels): Uint8Array {
       w.bytes(v);
     }
   }
-  return w.take();
+  return w.takePooled();
 }
 
 /**
@@ -145,7 +185,7 @@ const seriesLabelBytes = new WeakMap<Labels, Uint8Array>();
 function timeSeriesLabels(labels: Labels): Uint8Array {
   let b = seriesLabelBytes.get(labels);
   if (b === undefined) {
-    b = encodeLabels(TIMESERIES_LABELS, labels);
+    b = encodeLabels(TIMESERIES_LABELS, labels, true);
     seriesLabelBytes.set(labels, b);
   }
   return b;
@@ -180,7 +220,7 @@ function writeSeries(w: RequestWriter, series: Series, from: number, to: number,
     size += 1 + varintSize(n) + n;
   }
   const ex = exemplars ? (series.exemplars ?? NONE) : NONE;
-  const exLabels = ex.length > 0 ? ex.map((e) => encodeLabels(EXEMPLAR_LABELS, e.labels)) : NO_BYTES;
+  const exLabels = ex.length > 0 ? ex.map((e) => encodeLabels(EXEMPLAR_LABELS, e.labels, false)) : NO_BYTES;
   for (let i = 0; i < ex.length; i++) {
     const n = exLabels[i]!.length + valueTimeSize(ex[i]!.value, Math.trunc(ex[i]!.timestampMs));
     size += 1 + varintSize(n) + n;
