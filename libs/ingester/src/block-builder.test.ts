@@ -3,6 +3,7 @@
 import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { create, toBinary } from '@bufbuild/protobuf';
 import { encodeTrace, realisticTraces, Rng, scannedRows, traceArb } from '@stave/block/testing';
 import { ResourceSpansSchema, ScopeSpansSchema, TracesDataSchema, type TracesData } from '@stave/proto';
@@ -118,5 +119,45 @@ describe('block building from WAL parts', () => {
       .map(({ id, trace }) => ({ id, parts: partsOf(trace, 1 + Math.floor(rng.next() * 5), () => rng.next()) }))
       .sort((a, b) => Buffer.compare(a.id, b.id));
     expectSameAsObjectPath(traces);
+  });
+});
+
+describe('packParts', () => {
+  it('lays the tables over one SharedArrayBuffer, apart and aligned, that a worker reads and writes without a copy', async () => {
+    const traces = [
+      { id: new Uint8Array(16).fill(1), refs: [{ offset: 2 ** 40 + 3, length: 7 }] },
+      {
+        id: new Uint8Array(16).fill(2),
+        refs: [
+          { offset: 10, length: 20 },
+          { offset: 30, length: 40 },
+        ],
+      },
+    ];
+    const p = packParts(traces);
+    const arrays = [p.ids, p.counts, p.offsets, p.lengths];
+    expect(new Set(arrays.map((a) => a.buffer)).size).toBe(1);
+    expect(p.ids.buffer).toBeInstanceOf(SharedArrayBuffer);
+    for (const a of arrays) expect(a.byteOffset % a.BYTES_PER_ELEMENT).toBe(0);
+    const spans = arrays.map((a) => [a.byteOffset, a.byteOffset + a.byteLength] as const).sort((x, y) => x[0] - y[0]);
+    for (let i = 1; i < spans.length; i++) expect(spans[i]![0]).toBeGreaterThanOrEqual(spans[i - 1]![1]);
+    expect(Array.from(p.counts)).toEqual([1, 2]);
+    expect(Array.from(p.offsets)).toEqual([2 ** 40 + 3, 10, 30]);
+    expect(Array.from(p.lengths)).toEqual([7, 20, 40]);
+    expect(Array.from(p.ids.subarray(16, 32))).toEqual(Array(16).fill(2));
+    // Posted as a build job is: the worker sees these bytes, and its write is seen here (shared, not cloned).
+    const w = new Worker(
+      `const { parentPort } = require('node:worker_threads');
+       parentPort.once('message', (p) => { p.lengths[0] = 99; parentPort.postMessage(p.offsets[0]); });`,
+      { eval: true },
+    );
+    const seen = await new Promise<number>((resolve, reject) => {
+      w.once('message', resolve);
+      w.once('error', reject);
+      w.postMessage(p);
+    });
+    await w.terminate();
+    expect(seen).toBe(2 ** 40 + 3);
+    expect(p.lengths[0]).toBe(99);
   });
 });

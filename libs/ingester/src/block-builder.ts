@@ -12,7 +12,7 @@ import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { buildReservation, type WorkMemoryGate } from './budget';
 import { BUILD_THREAD_LIMITS, combinedOnThreads } from './block-combine';
-import { combinedTraces, type PackedParts } from './combined-traces';
+import { allocPackedParts, combinedTraces, type PackedParts } from './combined-traces';
 import { create } from '@bufbuild/protobuf';
 import { LocalStore } from '@stave/backend';
 import { writeBlock, type BlockMeta } from '@stave/block';
@@ -23,10 +23,7 @@ import type { RecordRef } from './wal';
 export function packParts(traces: ReadonlyArray<{ readonly id: Uint8Array; readonly refs: readonly RecordRef[] }>): PackedParts {
   let n = 0;
   for (const t of traces) n += t.refs.length;
-  const ids = new Uint8Array(16 * traces.length);
-  const counts = new Uint32Array(traces.length);
-  const offsets = new Float64Array(n);
-  const lengths = new Uint32Array(n);
+  const { ids, counts, offsets, lengths } = allocPackedParts(traces.length, n);
   let k = 0;
   traces.forEach((t, i) => {
     ids.set(t.id, 16 * i);
@@ -37,15 +34,6 @@ export function packParts(traces: ReadonlyArray<{ readonly id: Uint8Array; reado
     }
   });
   return { ids, counts, offsets, lengths };
-}
-
-/** The buffers of `p` that can move to another thread (those it owns whole), leaving it empty here. */
-export function transferable(p: PackedParts): ArrayBuffer[] {
-  const out: ArrayBuffer[] = [];
-  for (const a of [p.ids, p.counts, p.offsets, p.lengths]) {
-    if (a.buffer instanceof ArrayBuffer && a.byteOffset === 0 && a.byteLength === a.buffer.byteLength && !out.includes(a.buffer)) out.push(a.buffer);
-  }
-  return out;
 }
 
 export interface BuildJob {
@@ -268,7 +256,7 @@ export class BlockBuilderPool {
       if (!w) return;
       const { job, p } = this.queue.shift()!;
       this.busy.set(w, p);
-      w.postMessage({ ...job, combineThreads: job.combineThreads ?? this.combineThreads }, transferable(job.parts));
+      w.postMessage({ ...job, combineThreads: job.combineThreads ?? this.combineThreads });
     }
   }
 

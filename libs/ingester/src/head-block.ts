@@ -9,7 +9,7 @@
 // used (bench/results/flush.md).
 
 import { Buffer } from 'node:buffer';
-import type { PackedParts } from './combined-traces';
+import { allocPackedParts, type PackedParts } from './combined-traces';
 import { TraceMap } from './trace-map';
 import type { RecordRef, WalSegment } from './wal';
 
@@ -137,10 +137,7 @@ export class HeadBlock {
     );
     let n = 0;
     for (const e of all) n += e.parts;
-    const ids = new Uint8Array(16 * all.length);
-    const counts = new Uint32Array(all.length);
-    const offsets = new Float64Array(n);
-    const lengths = new Uint32Array(n);
+    const { ids, counts, offsets, lengths } = allocPackedParts(all.length, n);
     let k = 0;
     order.forEach((t, i) => {
       const e = all[t]!;
