@@ -2,7 +2,6 @@
 // Exports what other packages use; test helpers stay in src/testing/.
 
 export { writeBlock, type BlockTrace, type WriteBlockOptions } from './writer';
-export { releasePageBuffers } from './parquet/column-writer';
 export { checkRowGroupRange, openBlock, BlockReader, type BlockReaderOptions, type RowGroupRange } from './reader';
 export { WireTraceMerger, type WireMergeRules } from './trace-merge';
 export { FORMAT, type BlockMeta, readMeta, encodeMeta, parseMeta, hexID, isBlockID, parseNanos } from './meta';

@@ -2,7 +2,6 @@
 // One job at a time, as messages: the thread is kept between builds (see block-combine.ts).
 import { parentPort } from 'node:worker_threads';
 import { combinedTraces } from './combined-traces';
-import { collectGarbage } from './thread-memory';
 import {
   BATCH_BYTES,
   CHUNK_TRACES,
@@ -69,6 +68,4 @@ parentPort?.on('message', (job: CombineWorkerData) => {
   } catch (err) {
     post({ error: err instanceof Error ? err.message : String(err) });
   }
-  // Between builds nothing else would collect this thread's garbage (thread-memory.ts).
-  collectGarbage();
 });

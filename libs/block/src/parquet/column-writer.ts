@@ -90,29 +90,9 @@ export class PageBufferPool {
     this.free.push(b);
     this.freeBytes += b.length;
   }
-
-  /** Bytes kept for reuse. */
-  get keptBytes(): number {
-    return this.freeBytes;
-  }
-
-  /** Drops every buffer kept (they are freed at the thread's next garbage collection). */
-  clear(): void {
-    this.free.length = 0;
-    this.freeBytes = 0;
-  }
 }
 
 const PAGE_BUFFERS = new PageBufferPool(16 * 1024 * 1024);
-
-/**
- * Drops this thread's page-body buffers kept for reuse (up to 16 MiB). For a thread that has finished
- * writing and may stay idle a while (an ingester's block-building thread between builds): the pool pays
- * off within one block or compaction, not across idle seconds.
- */
-export function releasePageBuffers(): void {
-  PAGE_BUFFERS.clear();
-}
 
 const DEFAULT_MAX_PAGE_ROWS = 20_000;
 const DEFAULT_DICT_MAX_BYTES = 1024 * 1024;
