@@ -213,10 +213,9 @@ export class BlockBuilderPool {
   /**
    * An idle thread (and its combine threads) ends after BUILD_THREAD_LINGER_MS without a build, or sooner
    * once no build is expected (`expectBuilds`, asked every BUILD_THREAD_LINGER_CHECK_MS): idle, the
-   * building threads still hold ~65-95 MiB together after the garbage collection each runs at a build's
-   * end (thread-memory.ts; measured on 2 cores, one writing and one combine thread, after collector-shaped
-   * builds: bench/results/ingest.md, "ingest9"), a large part of the RSS of the reads that follow an
-   * ingest ("ingest5"). While builds follow
+   * building threads still hold ~75-110 MiB together (measured on 2 cores, one writing and one combine
+   * thread, after a collector-shaped build; a forced GC in them gave back ~10 MiB), which was a large part
+   * of the RSS of the reads that follow an ingest (bench/results/ingest.md, "ingest5"). While builds follow
    * each other (cuts under load) the threads are kept: starting them costs ~1 s of CPU per build (loading
    * the modules, warming the JIT; bench/results/flush.md).
    */
