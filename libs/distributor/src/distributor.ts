@@ -9,7 +9,7 @@ import { PushErrorReason } from '@stave/proto';
 import type { PushContext, PushOutcome, TracePusher } from '@stave/receivers';
 import { RingUnavailableError, tokenFor, type InstanceDesc, type ReadRing } from '@stave/ring';
 import { BasicService, Code, ConnectError, codeOf, resolveTenant, type Logger, type Overrides } from '@stave/server';
-import { Counter, Histogram, type Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { GeneratorForwarder } from './generator-forwarder';
 import { PushBatcher, type PushPart } from './push-batcher';
 import { RateLimiter } from './rate-limiter';
@@ -81,6 +81,28 @@ export class Distributor extends BasicService implements TracePusher {
     this.spansReceived = new Counter({ name: 'tempo_distributor_spans_received_total', help: 'Spans received.', labelNames: ['tenant'], ...reg });
     this.bytesReceived = new Counter({ name: 'tempo_distributor_bytes_received_total', help: 'Bytes received.', labelNames: ['tenant'], ...reg });
     this.discarded = new Counter({ name: 'tempo_discarded_spans_total', help: 'Spans discarded, by reason.', labelNames: ['tenant', 'reason'], ...reg });
+    const splitter = this.splitter;
+    new Counter({
+      name: 'stave_distributor_split_arenas_total',
+      help: 'Arenas the push splits wrote WAL records into: reused from the pool, or made (none kept was large enough); dropped: handed back to a full pool.',
+      labelNames: ['outcome'],
+      ...reg,
+      collect() {
+        const st = splitter.arenaStats();
+        this.reset();
+        this.inc({ outcome: 'reused' }, st.reused);
+        this.inc({ outcome: 'made' }, st.made);
+        this.inc({ outcome: 'dropped' }, st.dropped);
+      },
+    });
+    new Gauge({
+      name: 'stave_distributor_split_arena_pool_bytes',
+      help: 'Bytes of free arenas the push splits keep for reuse.',
+      ...reg,
+      collect() {
+        this.set(splitter.arenaStats().bytes);
+      },
+    });
     this.pushDuration = new Histogram({
       name: 'tempo_distributor_push_duration_seconds',
       help: 'Time to push a batch to the ingesters.',
@@ -104,7 +126,14 @@ export class Distributor extends BasicService implements TracePusher {
     let sent: Promise<unknown> = Promise.resolve();
     let keep = false;
     try {
-      return await this.pushSplit(tenant, limits, bodyBytes, split, (calls) => (sent = calls), () => (keep = true));
+      return await this.pushSplit(
+        tenant,
+        limits,
+        bodyBytes,
+        split,
+        (calls) => (sent = calls),
+        () => (keep = true),
+      );
     } finally {
       if (!keep) void sent.then(() => this.splitter.release(split));
     }

@@ -273,7 +273,7 @@ export class WalSegment {
    */
   private failAll(): void {
     const failed = this.failed!;
-    for (let i = 0; i < this.inflight.length; ) {
+    for (let i = 0; i < this.inflight.length;) {
       const b = this.inflight[i]!;
       if (!b.ended) {
         i++;

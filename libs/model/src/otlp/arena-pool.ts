@@ -70,6 +70,12 @@ export class ArenaPool {
     this.made++;
   }
 
+  /** Takes back an arena taken but not written (a split worker found it too small): not a reuse. */
+  untake(buf: ArrayBuffer): void {
+    this.reused--;
+    this.give(buf);
+  }
+
   /** Keeps `buf` for reuse if it is of an arena size and fits; nothing may read it afterwards. */
   give(buf: ArrayBuffer): void {
     const size = buf.byteLength;

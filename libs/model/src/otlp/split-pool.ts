@@ -136,7 +136,8 @@ function splitIntoArena(body: Uint8Array, take: (bytes: number) => ArrayBuffer |
   if (res.traces.length > 0) {
     const first = res.traces[0]!.bytes;
     const arena = Buffer.from(first.buffer, 0, first.buffer.byteLength);
-    for (const t of res.traces as SplitTrace[]) frameWalRecord(arena, t.bytes.byteOffset - WAL_FRAME_PREFIX, t.id, t.startSeconds, t.endSeconds, t.bytes.length);
+    for (const t of res.traces as SplitTrace[])
+      frameWalRecord(arena, t.bytes.byteOffset - WAL_FRAME_PREFIX, t.id, t.startSeconds, t.endSeconds, t.bytes.length);
   }
   return { res, made };
 }
@@ -350,7 +351,7 @@ export class SplitPool {
     this.settled(a.seq);
     this.queuedBytes -= p.bytes;
     this.load.set(w, (this.load.get(w) ?? 1) - 1);
-    if (a.spare) this.arenaPool.give(a.spare);
+    if (a.spare) this.arenaPool.untake(a.spare);
     if ('error' in a) {
       p.reject(a.code === undefined ? new Error(a.error) : new ConnectError(a.error, a.code as Code));
       return;
