@@ -146,9 +146,14 @@ function splitIntoArena(body: Uint8Array, take: (bytes: number) => ArrayBuffer |
 export function splitFramed(task: SplitTask): { answer: SplitAnswer; transfer: ArrayBuffer[] } {
   const given = task.arena;
   let used = false;
+  const take = (bytes: number): ArrayBuffer | undefined => {
+    if (given === undefined || given.byteLength < bytes) return undefined;
+    used = true;
+    return given;
+  };
   let split;
   try {
-    split = splitIntoArena(task.body, (bytes) => (given !== undefined && given.byteLength >= bytes && (used = true) ? given : undefined));
+    split = splitIntoArena(task.body, take);
   } catch (err) {
     const code = err instanceof ConnectError ? err.code : undefined;
     const error = err instanceof ConnectError ? err.rawMessage : err instanceof Error ? err.message : String(err);
