@@ -15,7 +15,10 @@ class RecordingIngester implements IngesterClient {
   /** When set, pushes wait for it (a replica that hangs, as under SIGSTOP). */
   hang: Promise<void> | undefined;
   reject: PushErrorReason = PushErrorReason.NO_ERROR;
+  /** Each push's trace bytes as they were when the call was made (hex), to compare with what it reads later. */
+  readonly sent: string[][] = [];
   async pushBytes(req: PushBytesRequest, pieces?: readonly PushPiece[]) {
+    this.sent.push(req.traces.map((t) => Buffer.from(t).toString('hex')));
     if (this.hang) await this.hang;
     if (this.fail) throw this.fail;
     this.pushes.push(req);
@@ -34,6 +37,11 @@ class RecordingIngester implements IngesterClient {
 }
 
 function body(traces: number, spansPerTrace = 2): Uint8Array {
+  return bodyOf(1, traces, spansPerTrace);
+}
+
+/** A request of `traces` traces whose ID bytes are `first`, `first + 1`, ... */
+function bodyOf(first: number, traces: number, spansPerTrace = 2): Uint8Array {
   return toBinary(
     ExportTraceServiceRequestSchema,
     create(ExportTraceServiceRequestSchema, {
@@ -42,7 +50,7 @@ function body(traces: number, spansPerTrace = 2): Uint8Array {
           scopeSpans: [
             {
               spans: Array.from({ length: traces * spansPerTrace }, (_, i) => ({
-                traceId: new Uint8Array(16).fill(1 + Math.floor(i / spansPerTrace)),
+                traceId: new Uint8Array(16).fill(first + Math.floor(i / spansPerTrace)),
                 spanId: new Uint8Array(8).fill(1 + i),
                 name: 'op',
               })),
@@ -70,6 +78,7 @@ function setup(rf: number, limits: Record<string, unknown> = {}, multitenancy = 
   const base = limitsSection.toYaml(defaultConfig().overrides.defaults) as Record<string, Record<string, unknown>>;
   const merged = { ...base, ...Object.fromEntries(Object.entries(limits).map(([k, v]) => [k, { ...base[k], ...(v as object) }])) };
   let now = 0;
+  const registry = new Registry();
   const d = new Distributor({
     multitenancy,
     ring,
@@ -77,13 +86,22 @@ function setup(rf: number, limits: Record<string, unknown> = {}, multitenancy = 
     overrides: new Overrides(parseConfig(limitsSection, merged).config),
     retryAfterOnResourceExhaustedMs,
     logger: nopLogger,
-    registry: new Registry(),
+    registry,
     now: () => now,
   });
-  return { d, ingesters, ring, tick: (ms: number) => (now += ms) };
+  return { d, ingesters, ring, registry, tick: (ms: number) => (now += ms) };
 }
 
 const ctx = { orgID: undefined, protocol: 'otlp_http_proto' as const };
+
+/** Waits (bounded) until `until` holds, letting the promises in flight run. */
+async function poll(until: () => boolean | Promise<boolean>): Promise<void> {
+  for (let i = 0; i < 1000; i++) {
+    if (await until()) return;
+    await new Promise((r) => setImmediate(r));
+  }
+  throw new Error('condition not reached');
+}
 
 describe('Distributor', () => {
   it("sends each trace's span time range in whole seconds (start rounded down, end up)", async () => {
@@ -192,6 +210,30 @@ describe('Distributor', () => {
     await expect(d.pushOtlp(ctx, body(4))).resolves.toEqual({ rejectedSpans: 0, errorMessage: '' });
     expect(ingesters[2]!.pushes).toEqual([]);
     release();
+  });
+
+  it('reuses a split arena only once every replica call carrying it has ended, the hung one included', async () => {
+    const { d, ingesters, registry } = setup(3);
+    const arenas = async (outcome: string) =>
+      (await registry.getSingleMetric('stave_distributor_split_arenas_total')!.get()).values.find((v) => v.labels.outcome === outcome)?.value ?? 0;
+    let release!: () => void;
+    ingesters[2]!.hang = new Promise((r) => (release = r));
+    // Answered by the quorum while replica 2 still holds views of the first push's arena.
+    await d.pushOtlp(ctx, body(4));
+    // Further pushes (other trace IDs and bytes) while it hangs: none may be split into that arena.
+    for (let i = 0; i < 5; i++) await d.pushOtlp(ctx, bodyOf(60 + i * 10, 3));
+    release();
+    // 4 + 5 × 3 traces, in 5 or 6 calls (pushes waiting behind 4 calls in flight travel together).
+    await poll(() => ingesters[2]!.pushes.reduce((n, p) => n + p.ids.length, 0) === 19);
+    // What the hung replica reads now is what it was sent then.
+    expect(ingesters[2]!.pushes.map((p) => p.traces.map((t) => Buffer.from(t).toString('hex')))).toEqual(ingesters[2]!.sent);
+    expect(ingesters[2]!.sent[0]).toEqual(ingesters[0]!.sent[0]);
+    // Once every call has ended the arenas are kept and the next pushes reuse them.
+    const reusedBefore = await arenas('reused');
+    await poll(async () => (await registry.getSingleMetric('stave_distributor_split_arena_pool_bytes')!.get()).values[0]!.value > 0);
+    ingesters[2]!.hang = undefined;
+    await d.pushOtlp(ctx, body(4));
+    expect(await arenas('reused')).toBe(reusedBefore + 1);
   });
 
   it('reports spans an ingester refused as rejected, naming the limit', async () => {

@@ -3,13 +3,13 @@
 // ingesters. A push is answered only once each trace has reached a write quorum.
 
 import { availableParallelism } from 'node:os';
-import { SplitPool, type TraceSplit } from '@stave/model';
+import { SplitPool, type SplitResult, type TraceSplit } from '@stave/model';
 import { BUDGET_RETRY_AFTER_SECONDS, budgetReasonOf, type IngesterClient } from '@stave/ingester';
 import { PushErrorReason } from '@stave/proto';
 import type { PushContext, PushOutcome, TracePusher } from '@stave/receivers';
 import { RingUnavailableError, tokenFor, type InstanceDesc, type ReadRing } from '@stave/ring';
 import { BasicService, Code, ConnectError, codeOf, resolveTenant, type Logger, type Overrides } from '@stave/server';
-import { Counter, Histogram, type Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { GeneratorForwarder } from './generator-forwarder';
 import { PushBatcher, type PushPart } from './push-batcher';
 import { RateLimiter } from './rate-limiter';
@@ -81,6 +81,28 @@ export class Distributor extends BasicService implements TracePusher {
     this.spansReceived = new Counter({ name: 'tempo_distributor_spans_received_total', help: 'Spans received.', labelNames: ['tenant'], ...reg });
     this.bytesReceived = new Counter({ name: 'tempo_distributor_bytes_received_total', help: 'Bytes received.', labelNames: ['tenant'], ...reg });
     this.discarded = new Counter({ name: 'tempo_discarded_spans_total', help: 'Spans discarded, by reason.', labelNames: ['tenant', 'reason'], ...reg });
+    const splitter = this.splitter;
+    new Counter({
+      name: 'stave_distributor_split_arenas_total',
+      help: 'Arenas the push splits wrote WAL records into: reused from the pool, or made (none kept was large enough); dropped: handed back to a full pool.',
+      labelNames: ['outcome'],
+      ...reg,
+      collect() {
+        const st = splitter.arenaStats();
+        this.reset();
+        this.inc({ outcome: 'reused' }, st.reused);
+        this.inc({ outcome: 'made' }, st.made);
+        this.inc({ outcome: 'dropped' }, st.dropped);
+      },
+    });
+    new Gauge({
+      name: 'stave_distributor_split_arena_pool_bytes',
+      help: 'Bytes of free arenas the push splits keep for reuse.',
+      ...reg,
+      collect() {
+        this.set(splitter.arenaStats().bytes);
+      },
+    });
     this.pushDuration = new Histogram({
       name: 'tempo_distributor_push_duration_seconds',
       help: 'Time to push a batch to the ingesters.',
@@ -98,6 +120,33 @@ export class Distributor extends BasicService implements TracePusher {
     const limits = this.opts.overrides.forTenant(tenant);
     const bodyBytes = body.length; // the body may be moved to a split worker
     const split = await this.splitter.split(body, ctx.bodyDisposable === true);
+    // The split's traces are views of one arena, which the splitter reuses once released: only when every
+    // call carrying them has ended (the slowest replica's too, after the quorum answered), and never when
+    // the metrics-generators were given them (their queues keep the views).
+    let sent: Promise<unknown> = Promise.resolve();
+    let keep = false;
+    try {
+      return await this.pushSplit(
+        tenant,
+        limits,
+        bodyBytes,
+        split,
+        (calls) => (sent = calls),
+        () => (keep = true),
+      );
+    } finally {
+      if (!keep) void sent.then(() => this.splitter.release(split));
+    }
+  }
+
+  private async pushSplit(
+    tenant: string,
+    limits: ReturnType<Overrides['forTenant']>,
+    bodyBytes: number,
+    split: SplitResult,
+    sending: (calls: Promise<unknown>) => void,
+    forwarded: () => void,
+  ): Promise<PushOutcome> {
     if (split.spanCount === 0) return { rejectedSpans: 0, errorMessage: '' };
 
     const global = limits.ingestion.rate_strategy === 'global';
@@ -118,11 +167,14 @@ export class Distributor extends BasicService implements TracePusher {
     const end = this.pushDuration.startTimer();
     let outcome: PushOutcome;
     try {
-      outcome = await this.replicate(tenant, split.traces);
+      outcome = await this.replicate(tenant, split.traces, sending);
     } finally {
       end();
     }
-    if (limits.metrics_generator.processors.length > 0) this.opts.generators?.send(tenant, split.traces);
+    if (limits.metrics_generator.processors.length > 0 && this.opts.generators) {
+      forwarded();
+      this.opts.generators.send(tenant, split.traces);
+    }
     return outcome;
   }
 
@@ -183,8 +235,11 @@ export class Distributor extends BasicService implements TracePusher {
     return batchesByIngester(filled);
   }
 
-  /** Sends each trace to its replication set; every trace must reach its write quorum. */
-  private async replicate(tenant: string, traces: readonly TraceSplit[]): Promise<PushOutcome> {
+  /**
+   * Sends each trace to its replication set; every trace must reach its write quorum. `sending` is given
+   * a promise that settles once every call has ended, quorum or not.
+   */
+  private async replicate(tenant: string, traces: readonly TraceSplit[], sending: (calls: Promise<unknown>) => void): Promise<PushOutcome> {
     const need = new Array<number>(traces.length);
     const maxErrors = new Array<number>(traces.length);
     const batches = this.partsByIngester(tenant, traces, need, maxErrors);
@@ -227,12 +282,13 @@ export class Distributor extends BasicService implements TracePusher {
       let pending = batches.length;
       if (pending === 0) resolve();
       const quorum = () => ok.every((n, i) => n >= need[i]!);
-      for (const b of batches) {
-        void send(b).finally(() => {
+      const calls = batches.map((b) =>
+        send(b).finally(() => {
           pending--;
           if (pending === 0 || quorum()) resolve();
-        });
-      }
+        }),
+      );
+      sending(Promise.all(calls));
     });
     let rejectedSpans = 0;
     const byReason = new Map<string, number>();

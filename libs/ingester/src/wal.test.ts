@@ -51,7 +51,14 @@ describe('WAL segment', () => {
   it('writes records framed by a split worker as it would have encoded them (whole pushes, subsets, mixed with others)', async () => {
     const whole = framedRecords(5, 10);
     const other = framedRecords(3, 40);
-    const pushes: WalRecord[][] = [whole, [other[2]!, other[0]!], [record(1), other[1]!, record(2, 300)], [whole[1]!, whole[2]!]];
+    const pushes: WalRecord[][] = [
+      whole,
+      [other[2]!, other[0]!],
+      [record(1), other[1]!, record(2, 300)],
+      [whole[1]!, whole[2]!],
+      // Runs from two arenas (merged pushes), with gaps (refused traces), out of order and encoded ones between.
+      [whole[0]!, whole[1]!, other[0]!, other[1]!, record(3), record(4, 50), whole[3]!, whole[4]!, whole[2]!, other[2]!],
+    ];
     const p = segmentPath();
     const seg = await WalSegment.open(p);
     const refs = await Promise.all(pushes.map((r) => seg.append(r)));

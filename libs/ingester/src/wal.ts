@@ -88,7 +88,9 @@ export class SegmentSealedError extends Error {
 }
 
 interface Pending {
-  buf: Buffer;
+  /** The push's records, in order: runs of framed records in their arenas, and encoded ones. */
+  bufs: Buffer[];
+  bytes: number;
   resolve: () => void;
   reject: (err: Error) => void;
 }
@@ -98,6 +100,8 @@ interface Batch {
   readonly offset: number;
   readonly bytes: number;
   synced: boolean;
+  /** Its write and sync have returned: nothing reads its buffers any more. */
+  ended: boolean;
 }
 
 /** Write+sync batches in flight at once. fdatasync dominates an append's latency; overlapping them
@@ -156,49 +160,61 @@ export class WalSegment {
 
   /**
    * Appends records; resolves with each record's data location once all are fsynced. Records framed by a
-   * split worker (walFrameOf) are taken as they are, CRC included; when they lie back to back in one
-   * arena, the push is written from it without a copy.
+   * split worker (walFrameOf) are written from their arenas as they are, CRC included, without a copy:
+   * records that lie back to back in one arena as one buffer. Only the others are encoded (into one new
+   * buffer). The promise settles only once nothing reads the records' buffers any more, failures
+   * included, so a caller may reuse them then (split-pool.ts reuses arenas).
    */
   append(records: readonly WalRecord[]): Promise<RecordRef[]> {
     if (this.failed) return Promise.reject(this.failed);
     if (this.sealed) return Promise.reject(new SegmentSealedError(this.path));
     const n = records.length;
-    let size = 0;
     const frames = new Array<number>(n);
-    const arena = n > 0 ? frameArena(records[0]!.data) : undefined;
-    let whole = arena !== undefined;
-    let next = -1;
+    const arenas = new Array<Buffer | undefined>(n);
+    let encodedBytes = 0;
     for (let i = 0; i < n; i++) {
       const r = records[i]!;
-      size += RECORD_HEADER + PAYLOAD_PREFIX + r.data.length;
-      const a = i === 0 ? arena : frameArena(r.data);
+      const a = frameArena(r.data);
       const at = a === undefined ? -1 : walFrameOf(a, r.traceID, r.startSeconds, r.endSeconds, r.data);
       frames[i] = at;
-      if (whole && (a !== arena || at < 0 || (i > 0 && at !== next))) whole = false;
-      next = at + RECORD_HEADER + PAYLOAD_PREFIX + r.data.length;
+      arenas[i] = a;
+      if (at < 0) encodedBytes += RECORD_HEADER + PAYLOAD_PREFIX + r.data.length;
     }
+    const encoded = encodedBytes > 0 ? Buffer.allocUnsafe(encodedBytes) : undefined;
+    let encodedAt = 0;
     const refs: RecordRef[] = new Array<RecordRef>(n);
-    let buf: Buffer;
-    if (whole) {
-      const first = frames[0]!;
-      buf = arena!.subarray(first, first + size);
-      for (let i = 0; i < n; i++) refs[i] = { offset: this.reserved + frames[i]! - first + RECORD_HEADER + PAYLOAD_PREFIX, length: records[i]!.data.length };
-    } else {
-      // Every record of the push in one buffer (one allocation, no concat): framed ones copied, others encoded.
-      buf = Buffer.allocUnsafe(size);
-      let at = 0;
-      for (let i = 0; i < n; i++) {
-        const r = records[i]!;
-        refs[i] = { offset: this.reserved + at + RECORD_HEADER + PAYLOAD_PREFIX, length: r.data.length };
-        const from = frames[i]!;
-        if (from >= 0) at += frameArena(r.data)!.copy(buf, at, from, from + RECORD_HEADER + PAYLOAD_PREFIX + r.data.length);
-        else at = writeRecord(buf, at, r);
+    const bufs: Buffer[] = [];
+    // The run being gathered: [runStart, runEnd) of runBuf (an arena or `encoded`).
+    let runBuf: Buffer | undefined;
+    let runStart = 0;
+    let runEnd = 0;
+    let size = 0;
+    for (let i = 0; i < n; i++) {
+      const r = records[i]!;
+      const len = RECORD_HEADER + PAYLOAD_PREFIX + r.data.length;
+      let buf: Buffer;
+      let from = frames[i]!;
+      if (from >= 0) {
+        buf = arenas[i]!;
+      } else {
+        buf = encoded!;
+        from = encodedAt;
+        encodedAt = writeRecord(encoded!, from, r);
       }
+      if (buf !== runBuf || from !== runEnd) {
+        if (runBuf) bufs.push(runBuf.subarray(runStart, runEnd));
+        runBuf = buf;
+        runStart = from;
+      }
+      runEnd = from + len;
+      refs[i] = { offset: this.reserved + size + RECORD_HEADER + PAYLOAD_PREFIX, length: r.data.length };
+      size += len;
     }
-    this.reserved += buf.length;
+    if (runBuf) bufs.push(runBuf.subarray(runStart, runEnd));
+    this.reserved += size;
     return new Promise<RecordRef[]>((resolve, reject) => {
-      this.queue.push({ buf, resolve: () => resolve(refs), reject });
-      this.queuedBytes += buf.length;
+      this.queue.push({ bufs, bytes: size, resolve: () => resolve(refs), reject });
+      this.queuedBytes += size;
       this.kick();
     });
   }
@@ -209,10 +225,10 @@ export class WalSegment {
       const bytes = this.queuedBytes;
       this.queue = [];
       this.queuedBytes = 0;
-      const batch: Batch = { waiters, offset: this.writeOffset, bytes, synced: false };
+      const batch: Batch = { waiters, offset: this.writeOffset, bytes, synced: false, ended: false };
       this.writeOffset += bytes;
       this.inflight.push(batch);
-      this.writeBatch(batch).catch((err: unknown) => this.failAll(err));
+      void this.writeBatch(batch);
     }
   }
 
@@ -220,22 +236,11 @@ export class WalSegment {
     try {
       // The pushes of a group commit go down in one vectored write, not copied into one buffer first: a
       // copy of every WAL byte was garbage on the event loop's heap (external memory).
+      const bufs = batch.waiters.length === 1 ? batch.waiters[0]!.bufs : batch.waiters.flatMap((p) => p.bufs);
       let written = 0;
-      if (batch.waiters.length > 1)
-        written = (
-          await this.fh.writev(
-            batch.waiters.map((p) => p.buf),
-            batch.offset,
-          )
-        ).bytesWritten;
+      if (bufs.length > 1) written = (await this.fh.writev(bufs, batch.offset)).bytesWritten;
       if (written < batch.bytes) {
-        const data =
-          written === 0 && batch.waiters.length === 1
-            ? batch.waiters[0]!.buf
-            : Buffer.concat(
-                batch.waiters.map((p) => p.buf),
-                batch.bytes,
-              );
+        const data = written === 0 && bufs.length === 1 ? bufs[0]! : Buffer.concat(bufs, batch.bytes);
         while (written < data.length) {
           const { bytesWritten } = await this.fh.write(data, written, data.length - written, batch.offset + written);
           written += bytesWritten;
@@ -243,25 +248,41 @@ export class WalSegment {
       }
       await this.fh.datasync();
       batch.synced = true;
+    } catch (err) {
+      this.failed ??= err instanceof Error ? err : new Error(String(err));
+    }
+    batch.ended = true;
+    if (this.failed) {
+      this.failAll();
+    } else {
       // Acknowledge in order: a batch is done only when every batch before it is.
       while (this.inflight.length > 0 && this.inflight[0]!.synced) {
         const b = this.inflight.shift()!;
         this.durable = b.offset + b.bytes;
         for (const p of b.waiters) p.resolve();
       }
-    } catch (err) {
-      this.failAll(err);
     }
     this.kick();
     if (this.inflight.length === 0 && this.queue.length === 0) for (const w of this.idleWaiters.splice(0)) w();
   }
 
-  /** A failed write leaves the file in an unknown state: every append not yet acknowledged, and every
-   *  one after, is refused. */
-  private failAll(err: unknown): void {
-    this.failed ??= err instanceof Error ? err : new Error(String(err));
-    for (const b of this.inflight.splice(0)) for (const p of b.waiters) p.reject(this.failed);
-    for (const p of this.queue.splice(0)) p.reject(this.failed);
+  /**
+   * A failed write leaves the file in an unknown state: every append not yet acknowledged, and every one
+   * after, is refused. A batch still being written hears of it when its write returns (its buffers are
+   * read until then).
+   */
+  private failAll(): void {
+    const failed = this.failed!;
+    for (let i = 0; i < this.inflight.length;) {
+      const b = this.inflight[i]!;
+      if (!b.ended) {
+        i++;
+        continue;
+      }
+      this.inflight.splice(i, 1);
+      for (const p of b.waiters) p.reject(failed);
+    }
+    for (const p of this.queue.splice(0)) p.reject(failed);
     this.queuedBytes = 0;
   }
 

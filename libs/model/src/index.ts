@@ -4,6 +4,7 @@
 
 // --- OTLP (otlp/) ---
 export { splitByTrace, type SplitOptions, type SplitResult, type TraceSplit } from './otlp/split';
+export { type ArenaPoolStats } from './otlp/arena-pool';
 export { frameArena, frameWalRecord, SplitPool, WAL_FRAME_PREFIX, walFrameOf } from './otlp/split-pool';
 export { varintSize, writeVarint } from './otlp/protobuf-wire';
 export { keyValueJson, parseOtlpJson } from './otlp/json';

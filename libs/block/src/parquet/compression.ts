@@ -113,28 +113,36 @@ interface ZlibHandle {
  * returns undefined and the caller takes the public path; a test checks that the handle is used.
  */
 class BrotliPageDecoder {
-  private stream: (zlib.BrotliDecompress & { _handle?: ZlibHandle; _writeState?: Uint32Array }) | undefined;
+  private stream: zlib.BrotliDecompress | undefined;
+  private handle: ZlibHandle | undefined;
+  private state: Uint32Array | undefined;
   private usable: boolean | undefined;
 
   /** Bytes decoded into `out[0, outLen)`, or undefined when this Node offers no handle to drive. */
   decode(data: Buffer, out: Buffer, outLen: number): number | undefined {
     if (this.usable === false) return undefined;
-    if (this.stream === undefined || this.stream.destroyed) {
-      this.stream = zlib.createBrotliDecompress({ chunkSize: 64 });
-      // A corrupt page destroys the stream (an 'error' event follows); the next page gets a new one.
-      this.stream.on('error', () => {});
-    }
-    const stream = this.stream;
-    const handle = stream._handle;
-    const state = stream._writeState;
-    this.usable = typeof handle?.writeSync === 'function' && typeof handle.reset === 'function' && ArrayBuffer.isView(state) && state.length >= 2;
+    if (this.stream === undefined || this.stream.destroyed) this.open();
     if (!this.usable) return undefined;
-    handle!.reset();
-    handle!.writeSync(zlib.constants.BROTLI_OPERATION_FINISH, data, 0, data.length, out, 0, outLen);
+    const [stream, handle, state] = [this.stream!, this.handle!, this.state!];
+    handle.reset();
+    handle.writeSync(zlib.constants.BROTLI_OPERATION_FINISH, data, 0, data.length, out, 0, outLen);
     if (stream.destroyed) throw new RangeError('parquet: corrupt brotli page');
-    const [availOut, availIn] = [state![0]!, state![1]!];
+    const [availOut, availIn] = [state[0]!, state[1]!];
     if (availIn !== 0) throw new RangeError(`parquet: brotli page has ${availIn} bytes past its end, or more output than its header says`);
     return outLen - availOut;
+  }
+
+  /** A new stream (the first, or after a corrupt page destroyed the last one), its handle checked once. */
+  private open(): void {
+    const stream = zlib.createBrotliDecompress({ chunkSize: 64 }) as zlib.BrotliDecompress & { _handle?: ZlibHandle; _writeState?: Uint32Array };
+    // A corrupt page destroys the stream (an 'error' event follows); the next page gets a new one.
+    stream.on('error', () => {});
+    const handle = stream._handle;
+    const state = stream._writeState;
+    this.stream = stream;
+    this.usable = typeof handle?.writeSync === 'function' && typeof handle.reset === 'function' && ArrayBuffer.isView(state) && state.length >= 2;
+    this.handle = this.usable ? handle : undefined;
+    this.state = this.usable ? state : undefined;
   }
 
   /** Whether decode() drives the native handle (for tests: false means every page takes the public path). */

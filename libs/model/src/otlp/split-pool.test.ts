@@ -5,6 +5,7 @@ import { create, toBinary } from '@bufbuild/protobuf';
 import { ExportTraceServiceRequestSchema } from '@stave/proto';
 import { Code, ConnectError } from '@stave/core';
 import { secondsOf, splitByTrace, type SplitResult, type TraceSplit } from './split';
+import { ArenaPool, arenaSizeFor, MIN_ARENA_BYTES } from './arena-pool';
 import { frameArena, framedResult, SplitPool, splitFramed, WAL_FRAME_PREFIX, walFrameOf } from './split-pool';
 
 const SECOND = 1_000_000_000n;
@@ -145,5 +146,70 @@ describe('framed split (split-pool)', () => {
     await adaptive.close();
     // After close, splits run on the calling thread.
     expectSameSplit(await pool.split(requestBytes(5, 500)), splitByTrace(requestBytes(5, 500)));
+  });
+});
+
+describe('arena reuse (split-pool, arena-pool)', () => {
+  const row = (r: SplitResult) => r.traces.map((t) => Buffer.from(t.bytes).toString('hex'));
+
+  it('writes a released split’s arena again, and never one not released', async () => {
+    const pool = new SplitPool(0); // every split on this thread
+    const a = await pool.split(requestBytes(30, 20));
+    const wantA = row(a);
+    const b = await pool.split(requestBytes(40, 10));
+    expect(b.traces[0]!.bytes.buffer).not.toBe(a.traces[0]!.bytes.buffer);
+    expect(row(a)).toEqual(wantA);
+    pool.release(a);
+    pool.release(a); // a second release does nothing
+    const c = await pool.split(requestBytes(40, 10));
+    expect(c.traces[0]!.bytes.buffer).toBe(a.traces[0]!.bytes.buffer);
+    const d = await pool.split(requestBytes(40, 10));
+    expect(d.traces[0]!.bytes.buffer).not.toBe(a.traces[0]!.bytes.buffer);
+    // Reused or not, the records are what splitByTrace gives, framed.
+    for (const r of [b, c, d]) {
+      expectSameSplit(r, splitByTrace(requestBytes(40, 10)));
+      expectFramed(r);
+    }
+    expect(pool.arenaStats()).toMatchObject({ reused: 1, made: 3, dropped: 0, bytes: 0 });
+  });
+
+  it('moves a kept arena to the worker with the next request, and back', async () => {
+    const script = path.join(__dirname, '../../dist/otlp/split-worker.js');
+    const pool = new SplitPool(1, script, 0);
+    try {
+      const body = requestBytes(150, 40); // 30 KB, its records 46 KB: a 64 KiB arena
+      const first = await pool.split(body);
+      expect(pool.arenaStats()).toMatchObject({ reused: 0, made: 1 });
+      pool.release(first);
+      expect(pool.arenaStats().bytes).toBe(MIN_ARENA_BYTES);
+      const second = await pool.split(body);
+      expect(pool.arenaStats()).toMatchObject({ reused: 1, made: 1, bytes: 0 });
+      expect(second.traces[0]!.bytes.buffer.byteLength).toBe(MIN_ARENA_BYTES);
+      expectSameSplit(second, splitByTrace(body));
+      expectFramed(second);
+      // A kept arena too small for the records comes back unused (and is kept again).
+      pool.release(second);
+      const larger = requestBytes(200, 60); // 47 KB, its records 69 KB
+      const third = await pool.split(larger);
+      expectSameSplit(third, splitByTrace(larger));
+      expectFramed(third);
+      expect(third.traces[0]!.bytes.buffer.byteLength).toBe(2 * MIN_ARENA_BYTES);
+      expect(pool.arenaStats()).toMatchObject({ reused: 1, made: 2, bytes: MIN_ARENA_BYTES });
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('keeps arenas of arena sizes only, up to its capacity', () => {
+    expect([1, MIN_ARENA_BYTES, MIN_ARENA_BYTES + 1, 150_000, 300_000].map(arenaSizeFor)).toEqual([65536, 65536, 131072, 262144, 524288]);
+    const pool = new ArenaPool(1024 * 1024);
+    pool.give(new ArrayBuffer(100_000)); // not an arena size
+    pool.give(new ArrayBuffer(512 * 1024)); // over a quarter of the capacity
+    for (let i = 0; i < 5; i++) pool.give(new ArrayBuffer(256 * 1024)); // the fifth does not fit
+    expect(pool.stats()).toMatchObject({ bytes: 1024 * 1024, dropped: 3 });
+    expect(pool.take(300_000)).toBeUndefined();
+    expect(pool.take(100_000)!.byteLength).toBe(256 * 1024);
+    expect(pool.takeOrMake(300_000).byteLength).toBe(512 * 1024);
+    expect(pool.stats()).toMatchObject({ bytes: 768 * 1024, reused: 1, made: 1 });
   });
 });

@@ -11,7 +11,13 @@
 // arrive from a worker, so no byte layout coming from a client can pass for a framed record.
 //
 // Adaptive: a split is handed off only while the event loop is busy (DEFAULT_OFFLOAD_ABOVE_ELU); an idle
-// loop splits in place, which costs less CPU in all.
+// loop splits in place, which costs less CPU in all. Either way the records are framed, so the WAL never
+// encodes them again.
+//
+// Arenas are reused (arena-pool.ts): the caller hands a split back with `release` once nothing reads its
+// traces any more (the WAL writes and every replica's call have ended), and its arena goes to the next
+// split, in place or moved to a worker with the request. An arena is never reused while a view of it may
+// be alive: one that is not released is simply left to the GC.
 //
 // Bounded: at most MAX_QUEUED_BYTES of request bodies wait for the workers; past that a request is split
 // on the calling thread (slower, never refused). Without the compiled worker script (unit tests run the
@@ -23,6 +29,7 @@ import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import { crc32 } from 'node:zlib';
 import { Code, ConnectError } from '@stave/core';
+import { ArenaPool, arenaSizeFor, type ArenaPoolStats } from './arena-pool';
 import { splitByTrace, SplitTrace, type SplitResult, type TraceSplit } from './split';
 
 /** Bytes in front of each trace's bytes in an arena: the WAL record header (8) and payload prefix (24). */
@@ -44,6 +51,12 @@ const ELU_WINDOW_MS = 100;
  * what holds pushes up.
  */
 const DEFAULT_OFFLOAD_ABOVE_ELU = 0.7;
+/**
+ * Free arenas kept for reuse (arena-pool.ts). A collector-shaped request's arena is ~146 KiB (kept as
+ * 256 KiB); the pushes in flight at once (8 clients, each request's arena held until its WAL write is
+ * synced) need ~16–24 of them.
+ */
+const ARENA_POOL_BYTES = 8 * 1024 * 1024;
 
 // ---- arenas ----
 
@@ -90,33 +103,69 @@ export function frameWalRecord(buf: Buffer, off: number, traceID: Uint8Array, st
 export interface SplitTask {
   readonly seq: number;
   readonly body: Uint8Array;
+  /** A free arena to write the records into, when it is large enough (moved to the worker). */
+  readonly arena?: ArrayBuffer;
 }
 
 export type SplitAnswer =
-  | { readonly seq: number; readonly arena: ArrayBuffer; readonly meta: Uint32Array; readonly spanCount: number }
-  | { readonly seq: number; readonly error: string; readonly code: number | undefined };
+  | {
+      readonly seq: number;
+      readonly arena: ArrayBuffer;
+      readonly meta: Uint32Array;
+      readonly spanCount: number;
+      /** The worker made a new arena (none was given, or it was too small). */
+      readonly made: boolean;
+      /** The task's arena, not used: handed back. */
+      readonly spare?: ArrayBuffer;
+    }
+  | { readonly seq: number; readonly error: string; readonly code: number | undefined; readonly spare?: ArrayBuffer };
+
+/**
+ * Splits `body` into framed WAL records in one arena: the one `take` gives for the bytes needed, else a
+ * new one of an arena size (arenaSizeFor; `made`).
+ */
+function splitIntoArena(body: Uint8Array, take: (bytes: number) => ArrayBuffer | undefined): { res: SplitResult; made: boolean } {
+  let made = false;
+  const output = (bytes: number): Buffer => {
+    const kept = take(bytes);
+    if (kept) return Buffer.from(kept, 0, kept.byteLength);
+    made = true;
+    return Buffer.allocUnsafeSlow(arenaSizeFor(bytes));
+  };
+  const res = splitByTrace(body, { framePrefix: WAL_FRAME_PREFIX, output });
+  if (res.traces.length > 0) {
+    const first = res.traces[0]!.bytes;
+    const arena = Buffer.from(first.buffer, 0, first.buffer.byteLength);
+    for (const t of res.traces as SplitTrace[])
+      frameWalRecord(arena, t.bytes.byteOffset - WAL_FRAME_PREFIX, t.id, t.startSeconds, t.endSeconds, t.bytes.length);
+  }
+  return { res, made };
+}
 
 /** Splits one request into an arena of framed WAL records (runs in a worker; usable anywhere). */
 export function splitFramed(task: SplitTask): { answer: SplitAnswer; transfer: ArrayBuffer[] } {
-  let res: SplitResult;
+  const given = task.arena;
+  let used = false;
+  const take = (bytes: number): ArrayBuffer | undefined => {
+    if (given === undefined || given.byteLength < bytes) return undefined;
+    used = true;
+    return given;
+  };
+  let split;
   try {
-    res = splitByTrace(task.body, { framePrefix: WAL_FRAME_PREFIX });
+    split = splitIntoArena(task.body, take);
   } catch (err) {
     const code = err instanceof ConnectError ? err.code : undefined;
     const error = err instanceof ConnectError ? err.rawMessage : err instanceof Error ? err.message : String(err);
-    return { answer: { seq: task.seq, error, code }, transfer: [] };
+    return { answer: { seq: task.seq, error, code, spare: given }, transfer: given ? [given] : [] };
   }
+  const { res, made } = split;
+  const spare = used ? undefined : given;
   const n = res.traces.length;
   const meta = new Uint32Array(n * META_STRIDE);
-  if (n === 0) {
-    const arena = new ArrayBuffer(0);
-    return { answer: { seq: task.seq, arena, meta, spanCount: res.spanCount }, transfer: [arena, meta.buffer] };
-  }
-  const first = res.traces[0]!.bytes;
-  const arena = Buffer.from(first.buffer, 0, first.buffer.byteLength);
+  const arena = n === 0 ? new ArrayBuffer(0) : (res.traces[0]!.bytes.buffer as ArrayBuffer);
   for (let i = 0; i < n; i++) {
     const t = res.traces[i] as SplitTrace;
-    frameWalRecord(arena, t.bytes.byteOffset - WAL_FRAME_PREFIX, t.id, t.startSeconds, t.endSeconds, t.bytes.length);
     const m = i * META_STRIDE;
     meta[m] = t.bytes.byteOffset;
     meta[m + 1] = t.bytes.length;
@@ -126,8 +175,9 @@ export function splitFramed(task: SplitTask): { answer: SplitAnswer; transfer: A
     meta[m + 5] = t.endHi;
     meta[m + 6] = t.endLo;
   }
-  const buf = first.buffer as ArrayBuffer;
-  return { answer: { seq: task.seq, arena: buf, meta, spanCount: res.spanCount }, transfer: [buf, meta.buffer] };
+  const transfer = [arena, meta.buffer];
+  if (spare) transfer.push(spare);
+  return { answer: { seq: task.seq, arena, meta, spanCount: res.spanCount, made, spare }, transfer };
 }
 
 /** A worker's answer as a SplitResult on the receiving thread; its arena is trusted from now on. */
@@ -168,6 +218,9 @@ export class SplitPool {
   private readonly workers: Worker[] = [];
   private readonly load = new Map<Worker, number>();
   private readonly pending = new Map<number, Pending>();
+  private readonly arenaPool = new ArenaPool(ARENA_POOL_BYTES);
+  /** The arena of each split not yet released (splits with traces only). */
+  private readonly leases = new WeakMap<SplitResult, ArrayBuffer>();
   private queuedBytes = 0;
   private seq = 0;
   private closed = false;
@@ -210,7 +263,7 @@ export class SplitPool {
    */
   split(body: Uint8Array, disposable = false): Promise<SplitResult> {
     if (!this.enabled || this.closed || body.length < MIN_OFFLOAD_BYTES || this.queuedBytes + body.length > MAX_QUEUED_BYTES || !this.eventLoopBusy()) {
-      return Promise.resolve().then(() => splitByTrace(body));
+      return Promise.resolve().then(() => this.splitHere(body));
     }
     const worker = this.pick();
     const seq = ++this.seq;
@@ -220,10 +273,43 @@ export class SplitPool {
     const own = movable ? body : new Uint8Array(body);
     this.queuedBytes += bytes;
     this.load.set(worker, (this.load.get(worker) ?? 0) + 1);
+    // A request's records take at least about its own size (each trace's spans, resource and scope).
+    const arena = this.arenaPool.take(bytes);
+    const transfer = [own.buffer as ArrayBuffer];
+    if (arena) transfer.push(arena);
     return new Promise<SplitResult>((resolve, reject) => {
       this.pending.set(seq, { bytes, worker, resolve, reject });
-      worker.postMessage({ seq, body: own } satisfies SplitTask, [own.buffer as ArrayBuffer]);
+      worker.postMessage({ seq, body: own, arena } satisfies SplitTask, transfer);
     });
+  }
+
+  /** Splits on this thread into a kept arena (or a new one), framed as a worker frames it. */
+  private splitHere(body: Uint8Array): SplitResult {
+    const { res, made } = splitIntoArena(body, (bytes) => this.arenaPool.take(bytes));
+    if (made) this.arenaPool.countMade();
+    if (res.traces.length > 0) {
+      const buf = res.traces[0]!.bytes.buffer as ArrayBuffer;
+      arenas.set(buf, Buffer.from(buf));
+      this.leases.set(res, buf);
+    }
+    return res;
+  }
+
+  /**
+   * Hands a split's arena back for reuse. Call once nothing reads the split's traces or IDs any more
+   * (every WAL write and every call that carries them has ended): the next split overwrites them. A
+   * split not released is left to the GC; releasing one twice, or one not made here, does nothing.
+   */
+  release(split: SplitResult): void {
+    const buf = this.leases.get(split);
+    if (!buf) return;
+    this.leases.delete(split);
+    this.arenaPool.give(buf);
+  }
+
+  /** The arena pool's counts (metrics). */
+  arenaStats(): ArenaPoolStats {
+    return this.arenaPool.stats();
   }
 
   /** The least loaded worker, started on first need. */
@@ -270,11 +356,15 @@ export class SplitPool {
     this.settled(a.seq);
     this.queuedBytes -= p.bytes;
     this.load.set(w, (this.load.get(w) ?? 1) - 1);
+    if (a.spare) this.arenaPool.untake(a.spare);
     if ('error' in a) {
       p.reject(a.code === undefined ? new Error(a.error) : new ConnectError(a.error, a.code as Code));
       return;
     }
-    p.resolve(framedResult(a));
+    if (a.made) this.arenaPool.countMade();
+    const res = framedResult(a);
+    if (a.arena.byteLength > 0) this.leases.set(res, a.arena);
+    p.resolve(res);
   }
 
   /** Splits asked for from now on run on the calling thread; the workers stop once their splits are answered. */

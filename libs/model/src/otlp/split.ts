@@ -127,6 +127,11 @@ export interface SplitOptions {
    * split-pool.ts). Default 0: the traces follow each other.
    */
   readonly framePrefix?: number;
+  /**
+   * Where the output goes: called once with the bytes every trace needs together, it returns a buffer of
+   * at least that many bytes (split-pool.ts hands out reused arenas). Default: a new buffer of that size.
+   */
+  readonly output?: (bytes: number) => Buffer;
 }
 
 // --- scratch lists --------------------------------------------------------------------------------------
@@ -261,7 +266,7 @@ function split(req: Uint8Array, opts: SplitOptions, repaired: boolean): SplitRes
     if (err instanceof ProtobufWireError) throw invalid(`${where()}: ${err.message}`);
     throw err;
   }
-  return buildOutput(req, opts.framePrefix ?? 0);
+  return buildOutput(req, opts.framePrefix ?? 0, opts.output);
 }
 
 function scanRequest(buf: Uint8Array): void {
@@ -555,7 +560,7 @@ function queueRanges(src: Buffer, out: Buffer, pos: number, list: U32List, first
   return pos;
 }
 
-function buildOutput(req: Uint8Array, framePrefix: number): SplitResult {
+function buildOutput(req: Uint8Array, framePrefix: number, output: ((bytes: number) => Buffer) | undefined): SplitResult {
   const spanCount = spStart.n;
   const groupCount = gIdOff.n;
   if (groupCount === 0) return { traces: [], spanCount: 0, traceCount: 0 };
@@ -603,7 +608,7 @@ function buildOutput(req: Uint8Array, framePrefix: number): SplitResult {
 
   // Pass 2: write every trace into one buffer.
   const src = Buffer.isBuffer(req) ? req : Buffer.from(req.buffer, req.byteOffset, req.byteLength);
-  const out = Buffer.allocUnsafeSlow(total);
+  const out = output ? output(total) : Buffer.allocUnsafeSlow(total);
   const traces: TraceSplit[] = new Array<TraceSplit>(groupCount);
   let pos = 0;
   let slot = 0;
