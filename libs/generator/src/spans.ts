@@ -34,6 +34,14 @@ let at = 0;
 
 /** The varint at buf[pos], below `end`; `at` is left after it. Numbers past 2^53 lose precision. */
 function readVarint(buf: Uint8Array, pos: number, end: number): number {
+  // One byte: tags and most lengths.
+  if (pos < end) {
+    const b = buf[pos]!;
+    if (b < 0x80) {
+      at = pos + 1;
+      return b;
+    }
+  }
   let v = 0;
   let mul = 1;
   for (let i = 0; i < 10; i++) {
@@ -217,7 +225,8 @@ export class SpanBatch {
     if (this.spans.length < (i + 1) * SPAN_STRIDE) this.spans = grow(this.spans, (i + 1) * SPAN_STRIDE);
     const c = this.spans;
     const o = i * SPAN_STRIDE;
-    c.fill(0, o, o + SPAN_STRIDE);
+    // A loop: TypedArray fill() is a call into the runtime, dearer per span than 22 stores.
+    for (let f = o; f < o + SPAN_STRIDE; f++) c[f] = 0;
     c[o + S_START] = start;
     c[o + S_END] = end;
     c[o + S_RESOURCE] = r;
@@ -394,8 +403,11 @@ export class AttributeKeys {
   /** Searches the attributes of resource `r` (into resourceStart/End). */
   scanResource(b: SpanBatch, r: number, buf: Uint8Array): void {
     this.scan(buf, b.attrs, b.resourceAttrFirst(r), b.resourceAttrCount(r));
-    this.resourceStart.set(this.valueStart);
-    this.resourceEnd.set(this.valueEnd);
+    // Loops, not set(): a few elements, and set() is a call into the runtime.
+    for (let k = 0; k < this.keys.length; k++) {
+      this.resourceStart[k] = this.valueStart[k]!;
+      this.resourceEnd[k] = this.valueEnd[k]!;
+    }
   }
 
   /** Searches the attributes of span `i` (into valueStart/End). */
@@ -405,7 +417,7 @@ export class AttributeKeys {
 
   /** Searches the `count` KeyValues of `batch.attrs` from `first`, in `buf`. */
   private scan(buf: Uint8Array, attrs: Int32Array, first: number, count: number): void {
-    this.valueStart.fill(-2);
+    for (let k = 0; k < this.keys.length; k++) this.valueStart[k] = -2;
     let left = this.keys.length;
     for (let a = first; a < first + count && left > 0; a++) {
       const end = attrs[a * 2 + 1]!;
