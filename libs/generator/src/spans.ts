@@ -423,8 +423,26 @@ export class AttributeKeys {
       const end = attrs[a * 2 + 1]!;
       let pos = attrs[a * 2]!;
       // The usual layout, key first with a one-byte length: a key of a length no wanted key has is passed
-      // over without reading the value.
-      if (buf[pos] === 0x0a && buf[pos + 1]! < 0x80 && this.byLength[buf[pos + 1]!] === undefined) continue;
+      // over without reading the value; and when the value is the message's only other field (or it has
+      // none), the key's bytes are compared before the value is read, and the value is where it lies.
+      if (buf[pos] === 0x0a && buf[pos + 1]! < 0x80) {
+        const candidates = this.byLength[buf[pos + 1]!];
+        if (candidates === undefined) continue;
+        const kS = pos + 2;
+        const kE = kS + buf[pos + 1]!;
+        if (kE === end) {
+          left -= this.take(candidates, buf, kS, -1, -1);
+          continue;
+        }
+        if (kE < end && buf[kE] === 0x12) {
+          const len = readVarint(buf, kE + 1, end);
+          if (at + len === end) {
+            left -= this.take(candidates, buf, kS, at, end);
+            continue;
+          }
+        }
+      }
+      // Any other layout: every field read, the last key and value win (as protobuf decoders do).
       let kS = -1;
       let kE = -1;
       let vS = -1;
@@ -445,14 +463,24 @@ export class AttributeKeys {
       }
       if (kS < 0) continue;
       const candidates = this.byLength[kE - kS];
-      if (!candidates) continue;
-      for (const k of candidates) {
-        if (this.valueStart[k] !== -2 || !sameBytes(buf, kS, this.keys[k]!)) continue;
-        this.valueStart[k] = vS;
-        this.valueEnd[k] = vE;
-        left--;
-      }
+      if (candidates) left -= this.take(candidates, buf, kS, vS, vE);
     }
+  }
+
+  /**
+   * Records the value [vS, vE) for each of `candidates` (keys of the same length) not found yet whose
+   * bytes are the key's at buf[kS]; returns how many.
+   */
+  private take(candidates: readonly number[], buf: Uint8Array, kS: number, vS: number, vE: number): number {
+    let n = 0;
+    for (let c = 0; c < candidates.length; c++) {
+      const k = candidates[c]!;
+      if (this.valueStart[k] !== -2 || !sameBytes(buf, kS, this.keys[k]!)) continue;
+      this.valueStart[k] = vS;
+      this.valueEnd[k] = vE;
+      n++;
+    }
+    return n;
   }
 
   found(k: number): boolean {

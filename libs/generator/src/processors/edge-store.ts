@@ -142,7 +142,8 @@ export class EdgeStore {
     e.connectionType = '';
     e.clientService = '';
     e.serverService = '';
-    e.latency.fill(0);
+    // Stores, not fill(): a call into the runtime per edge.
+    e.latency[LATENCY_CLIENT] = e.latency[LATENCY_SERVER] = e.latency[LATENCY_MESSAGING] = 0;
     e.clientEndHi = e.clientEndLo = e.serverStartHi = e.serverStartLo = 0;
     e.failed = false;
     e.dimensions?.clear();
