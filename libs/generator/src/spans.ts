@@ -222,64 +222,83 @@ export class SpanBatch {
 
   private span(r: number, buf: Uint8Array, start: number, end: number): void {
     const i = this.n++;
-    if (this.spans.length < (i + 1) * SPAN_STRIDE) this.spans = grow(this.spans, (i + 1) * SPAN_STRIDE);
-    const c = this.spans;
-    const o = i * SPAN_STRIDE;
-    // A loop: TypedArray fill() is a call into the runtime, dearer per span than 22 stores.
-    for (let f = o; f < o + SPAN_STRIDE; f++) c[f] = 0;
-    c[o + S_START] = start;
-    c[o + S_END] = end;
-    c[o + S_RESOURCE] = r;
-    c[o + S_ATTR_FIRST] = this.nAttrs;
+    const attrFirst = this.nAttrs;
+    // The fields in locals, stored once at the end: each store into the columns (a typed array) checks
+    // the array again, and the columns need no zeroing first.
+    let traceS = 0;
+    let traceE = 0;
+    let idS = 0;
+    let idE = 0;
+    let parentS = 0;
+    let parentE = 0;
+    let nameS = 0;
+    let nameE = 0;
+    let messageS = 0;
+    let messageE = 0;
+    let kind = 0;
+    let status = 0;
+    let startHi = 0;
+    let startLo = 0;
+    let endHi = 0;
+    let endLo = 0;
     let pos = start;
     while (pos < end) {
-      const tag = readVarint(buf, pos, end);
-      pos = at;
+      // A one-byte tag (every field the processors read has one) without the varint reader.
+      let tag = buf[pos]!;
+      if (tag < 0x80) pos++;
+      else {
+        tag = readVarint(buf, pos, end);
+        pos = at;
+      }
       switch (tag) {
         case 0x0a: // trace_id
-        case 0x12: // span_id
-        case 0x22: // parent_span_id
-        case 0x2a: {
-          // name
-          const s = readLength(buf, pos, end);
-          const f = tag === 0x0a ? S_TRACE : tag === 0x12 ? S_ID : tag === 0x22 ? S_PARENT : S_NAME;
-          c[o + f] = s;
-          c[o + f + 1] = at;
+          traceS = readLength(buf, pos, end);
+          traceE = at;
           break;
-        }
+        case 0x12: // span_id
+          idS = readLength(buf, pos, end);
+          idE = at;
+          break;
+        case 0x22: // parent_span_id
+          parentS = readLength(buf, pos, end);
+          parentE = at;
+          break;
+        case 0x2a: // name
+          nameS = readLength(buf, pos, end);
+          nameE = at;
+          break;
         case 0x30: // kind
-          c[o + S_KIND] = readVarint(buf, pos, end) | 0;
+          kind = readVarint(buf, pos, end) | 0;
           break;
         case 0x39: // start_time_unix_nano
-        case 0x41: {
-          // end_time_unix_nano
           if (pos + 8 > end) throw new Error('truncated fixed-width field');
-          const hi = tag === 0x39 ? S_START_HI : S_END_HI;
-          c[o + hi + 1] = u32le(buf, pos);
-          c[o + hi] = u32le(buf, pos + 4);
+          startLo = u32le(buf, pos);
+          startHi = u32le(buf, pos + 4);
           at = pos + 8;
           break;
-        }
-        case 0x4a: {
-          // attributes
-          this.pushAttribute(readLength(buf, pos, end), at);
-          c[o + S_ATTR_COUNT]++;
+        case 0x41: // end_time_unix_nano
+          if (pos + 8 > end) throw new Error('truncated fixed-width field');
+          endLo = u32le(buf, pos);
+          endHi = u32le(buf, pos + 4);
+          at = pos + 8;
           break;
-        }
+        case 0x4a: // attributes
+          this.pushAttribute(readLength(buf, pos, end), at);
+          break;
         case 0x7a: {
           // status: the last one wins whole
           const s = readLength(buf, pos, end);
           const e = at;
-          c[o + S_STATUS] = 0;
-          c[o + S_MESSAGE] = 0;
-          c[o + S_MESSAGE + 1] = 0;
+          status = 0;
+          messageS = 0;
+          messageE = 0;
           let p = s;
           while (p < e) {
             const t = readVarint(buf, p, e);
             if (t === 0x12) {
-              c[o + S_MESSAGE] = readLength(buf, at, e);
-              c[o + S_MESSAGE + 1] = at;
-            } else if (t === 0x18) c[o + S_STATUS] = readVarint(buf, at, e) | 0;
+              messageS = readLength(buf, at, e);
+              messageE = at;
+            } else if (t === 0x18) status = readVarint(buf, at, e) | 0;
             else skipField(buf, at, e, t & 7);
             p = at;
           }
@@ -291,13 +310,39 @@ export class SpanBatch {
       }
       pos = at;
     }
+    if (this.spans.length < (i + 1) * SPAN_STRIDE) this.spans = grow(this.spans, (i + 1) * SPAN_STRIDE);
+    const c = this.spans;
+    const o = i * SPAN_STRIDE;
+    c[o + S_START] = start;
+    c[o + S_END] = end;
+    c[o + S_RESOURCE] = r;
+    c[o + S_TRACE] = traceS;
+    c[o + S_TRACE + 1] = traceE;
+    c[o + S_ID] = idS;
+    c[o + S_ID + 1] = idE;
+    c[o + S_PARENT] = parentS;
+    c[o + S_PARENT + 1] = parentE;
+    c[o + S_NAME] = nameS;
+    c[o + S_NAME + 1] = nameE;
+    c[o + S_MESSAGE] = messageS;
+    c[o + S_MESSAGE + 1] = messageE;
+    c[o + S_KIND] = kind;
+    c[o + S_STATUS] = status;
+    c[o + S_ATTR_FIRST] = attrFirst;
+    c[o + S_ATTR_COUNT] = this.nAttrs - attrFirst;
+    c[o + S_START_HI] = startHi;
+    c[o + S_START_LO] = startLo;
+    c[o + S_END_HI] = endHi;
+    c[o + S_END_LO] = endLo;
     c[o + S_KEPT] = 1;
     if (this.durations.length <= i) {
       const d = new Float64Array(this.durations.length * 2);
       d.set(this.durations);
       this.durations = d;
     }
-    storeDuration(c, o, this.durations, i);
+    // Exact as Number(end - start) on BigInts: the product is exact, the sum rounds once. 0 when the end is
+    // not after the start.
+    this.durations[i] = endHi < startHi || (endHi === startHi && endLo <= startLo) ? 0 : ((endHi - startHi) * 4294967296 + (endLo - startLo)) / 1e9;
   }
 
   /** The buffer span `i` (or resource `r`) was read from. */
@@ -347,19 +392,6 @@ export class SpanBatch {
   durationSeconds(i: number): number {
     return this.durations[i]!;
   }
-}
-
-/**
- * Stores into d[i] the duration in seconds of the span whose columns start at c[o]; 0 when the end is not
- * after the start. Stored, not returned: a returned number is an allocation when the call is not inlined.
- */
-function storeDuration(c: Int32Array, o: number, d: Float64Array, i: number): void {
-  const sHi = c[o + S_START_HI]! >>> 0;
-  const sLo = c[o + S_START_LO]! >>> 0;
-  const eHi = c[o + S_END_HI]! >>> 0;
-  const eLo = c[o + S_END_LO]! >>> 0;
-  // Exact as Number(end - start) on BigInts: the product is exact, the sum rounds once.
-  d[i] = eHi < sHi || (eHi === sHi && eLo <= sLo) ? 0 : ((eHi - sHi) * 4294967296 + (eLo - sLo)) / 1e9;
 }
 
 function grow(a: Int32Array, min: number): Int32Array<ArrayBuffer> {
