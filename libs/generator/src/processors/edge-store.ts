@@ -11,6 +11,8 @@
 // stops at the first live edge. Edge objects are reused once completed, expired or dropped: a steady
 // load allocates none.
 
+import { copyBytes } from '../byte-table';
+
 export const LATENCY_CLIENT = 0;
 export const LATENCY_SERVER = 1;
 export const LATENCY_MESSAGING = 2;
@@ -225,13 +227,6 @@ export class EdgeStore {
       this.release(e);
     }
   }
-}
-
-/** Copies from[start, end) to `to` at `at`, four bytes at a time while four are left. */
-function copyBytes(from: DataView<ArrayBufferLike>, start: number, end: number, to: DataView, at: number): void {
-  let i = start;
-  for (; i + 4 <= end; i += 4, at += 4) to.setInt32(at, from.getInt32(i, true), true);
-  for (; i < end; i++, at++) to.setUint8(at, from.getUint8(i));
 }
 
 export function isComplete(e: Edge): boolean {
