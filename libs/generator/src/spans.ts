@@ -61,9 +61,13 @@ function readVarint(buf: Uint8Array, pos: number, end: number): number {
 function readLength(buf: Uint8Array, pos: number, end: number): number {
   const len = readVarint(buf, pos, end);
   const s = at;
-  if (s + len > end) throw new Error(`field of ${len} bytes runs past its message`);
+  if (s + len > end) throw pastEnd(len);
   at = s + len;
   return s;
+}
+
+function pastEnd(len: number): Error {
+  return new Error(`field of ${len} bytes runs past its message`);
 }
 
 /** Skips one field's value of wire type `wt` at buf[pos]; `at` is left after it. */
@@ -250,45 +254,59 @@ export class SpanBatch {
         tag = readVarint(buf, pos, end);
         pos = at;
       }
+      // A length-delimited field's contents [s, e), read here for a one-byte length (most of them).
+      let s = 0;
+      let e = 0;
+      if ((tag & 7) === LEN) {
+        const len = pos < end ? buf[pos]! : 0x80;
+        if (len < 0x80) {
+          s = pos + 1;
+          e = s + len;
+          if (e > end) throw pastEnd(len);
+        } else {
+          s = readLength(buf, pos, end);
+          e = at;
+        }
+        pos = e;
+      }
       switch (tag) {
         case 0x0a: // trace_id
-          traceS = readLength(buf, pos, end);
-          traceE = at;
+          traceS = s;
+          traceE = e;
           break;
         case 0x12: // span_id
-          idS = readLength(buf, pos, end);
-          idE = at;
+          idS = s;
+          idE = e;
           break;
         case 0x22: // parent_span_id
-          parentS = readLength(buf, pos, end);
-          parentE = at;
+          parentS = s;
+          parentE = e;
           break;
         case 0x2a: // name
-          nameS = readLength(buf, pos, end);
-          nameE = at;
+          nameS = s;
+          nameE = e;
           break;
         case 0x30: // kind
           kind = readVarint(buf, pos, end) | 0;
+          pos = at;
           break;
         case 0x39: // start_time_unix_nano
           if (pos + 8 > end) throw new Error('truncated fixed-width field');
           startLo = u32le(buf, pos);
           startHi = u32le(buf, pos + 4);
-          at = pos + 8;
+          pos += 8;
           break;
         case 0x41: // end_time_unix_nano
           if (pos + 8 > end) throw new Error('truncated fixed-width field');
           endLo = u32le(buf, pos);
           endHi = u32le(buf, pos + 4);
-          at = pos + 8;
+          pos += 8;
           break;
         case 0x4a: // attributes
-          this.pushAttribute(readLength(buf, pos, end), at);
+          this.pushAttribute(s, e);
           break;
         case 0x7a: {
           // status: the last one wins whole
-          const s = readLength(buf, pos, end);
-          const e = at;
           status = 0;
           messageS = 0;
           messageE = 0;
@@ -302,13 +320,14 @@ export class SpanBatch {
             else skipField(buf, at, e, t & 7);
             p = at;
           }
-          at = e;
           break;
         }
         default:
-          skipField(buf, pos, end, tag & 7);
+          if ((tag & 7) !== LEN) {
+            skipField(buf, pos, end, tag & 7);
+            pos = at;
+          }
       }
-      pos = at;
     }
     if (this.spans.length < (i + 1) * SPAN_STRIDE) this.spans = grow(this.spans, (i + 1) * SPAN_STRIDE);
     const c = this.spans;
