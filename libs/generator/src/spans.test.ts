@@ -76,6 +76,20 @@ describe('SpanBatch', () => {
     expect(anyValueString(arr, 3, arr.length)).toBe(anyValueString(arr.slice(), 3, arr.length));
   });
 
+  it('reads resource attributes of one- and two-byte lengths, from a Resource field given twice', () => {
+    const kv = (key: string, value: string) => ({ key, value: { value: { case: 'stringValue' as const, value } } });
+    const resource = (attributes: ReturnType<typeof kv>[]) => toBinary(ResourceSpansSchema, create(ResourceSpansSchema, { resource: { attributes } }));
+    const scopes = toBinary(ResourceSpansSchema, create(ResourceSpansSchema, { scopeSpans: [{ spans: [span] }] }));
+    const long = 'x'.repeat(200);
+    const b = new SpanBatch();
+    b.decode([tracesData(Uint8Array.from(Buffer.concat([resource([kv('service.name', 'frontend'), kv('long', long)]), scopes, resource([kv('zone', 'a')])])))]);
+    expect(b.resourceAttrCount(0)).toBe(3);
+    const keys = new AttributeKeys(['service.name', 'long', 'zone']);
+    const buf = b.bufOf(0);
+    keys.scanResource(b, 0, buf);
+    expect([0, 1, 2].map((k) => anyValueString(buf, keys.resourceStart[k]!, keys.resourceEnd[k]!))).toEqual(['frontend', long, 'a']);
+  });
+
   it('throws on malformed bytes', () => {
     expect(() => new SpanBatch().decode([Uint8Array.from([0x0a, 0x05, 0x12])])).toThrow(/runs past its message/);
   });

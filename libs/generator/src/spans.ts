@@ -178,9 +178,9 @@ export class SpanBatch {
     const r = this.nResources++;
     if (this.resources.length < (r + 1) * RESOURCE_STRIDE) this.resources = grow(this.resources, (r + 1) * RESOURCE_STRIDE);
     const res = this.resources;
+    const attrFirst = this.nAttrs;
     res[r * RESOURCE_STRIDE + R_BUF] = b;
-    res[r * RESOURCE_STRIDE + R_ATTR_FIRST] = this.nAttrs;
-    res[r * RESOURCE_STRIDE + R_ATTR_COUNT] = 0;
+    res[r * RESOURCE_STRIDE + R_ATTR_FIRST] = attrFirst;
     // Two passes over the few fields of ResourceSpans: the Resource's attributes first (kept together in
     // `attrs` whatever the field order), then the spans.
     for (let pass = 0; pass < 2; pass++) {
@@ -198,10 +198,18 @@ export class SpanBatch {
         while (p < pos) {
           const t = readVarint(buf, p, pos);
           if (pass === 0 && t === 0x0a) {
-            // Resource.attributes (a second Resource field would merge: its attributes append)
-            this.pushAttribute(readLength(buf, at, pos), at);
-            res[r * RESOURCE_STRIDE + R_ATTR_COUNT]++;
-            p = at;
+            // Resource.attributes (a second Resource field would merge: its attributes append); a one-byte
+            // length read here.
+            const q = at;
+            const len = q < pos ? buf[q]! : 0x80;
+            if (len < 0x80) {
+              p = q + 1 + len;
+              if (p > pos) throw pastEnd(len);
+              this.pushAttribute(q + 1, p);
+            } else {
+              this.pushAttribute(readLength(buf, q, pos), at);
+              p = at;
+            }
           } else if (pass === 1 && t === 0x12) {
             // ScopeSpans.spans
             const sp = readLength(buf, at, pos);
@@ -214,6 +222,7 @@ export class SpanBatch {
           }
         }
       }
+      if (pass === 0) res[r * RESOURCE_STRIDE + R_ATTR_COUNT] = this.nAttrs - attrFirst;
     }
   }
 
