@@ -300,17 +300,21 @@ export class SpanBatch {
           pos = at;
           break;
         case 0x39: // start_time_unix_nano
+        case 0x41: {
+          // end_time_unix_nano
           if (pos + 8 > end) throw new Error('truncated fixed-width field');
-          startLo = u32le(buf, pos);
-          startHi = u32le(buf, pos + 4);
+          const lo = u32le(buf, pos);
+          const hi = u32le(buf, pos + 4);
+          if (tag === 0x39) {
+            startLo = lo;
+            startHi = hi;
+          } else {
+            endLo = lo;
+            endHi = hi;
+          }
           pos += 8;
           break;
-        case 0x41: // end_time_unix_nano
-          if (pos + 8 > end) throw new Error('truncated fixed-width field');
-          endLo = u32le(buf, pos);
-          endHi = u32le(buf, pos + 4);
-          pos += 8;
-          break;
+        }
         case 0x4a: // attributes
           this.pushAttribute(s, e);
           break;
