@@ -1,6 +1,7 @@
 // The byte-keyed table behind the processors' per-span series lookups: equal bytes find the entry, any
 // other bytes do not, through growth and past the cap.
 
+import fc from 'fast-check';
 import { ByteKeyTable, Interner } from './byte-table';
 
 function key(t: ByteKeyTable<number>, parts: Array<string | number>): void {
@@ -86,5 +87,88 @@ describe('Interner', () => {
     expect(decodes).toBe(1);
     expect(i.intern(2, buf, 1, 9, decode)).toBe('frontend');
     expect(decodes).toBe(2);
+  });
+});
+
+describe('ByteKeyTable against a map of the same bytes', () => {
+  // The parts a key is written from, and the bytes the table's contract says they make.
+  type Part = { bytes: Uint8Array; offset: number; shared: boolean } | { small: number } | { u32: number } | { byte: number };
+
+  function encode(parts: readonly Part[]): string {
+    const out: number[] = [];
+    const u32 = (v: number) => out.push(v & 255, (v >>> 8) & 255, (v >>> 16) & 255, (v >>> 24) & 255);
+    for (const p of parts) {
+      if ('bytes' in p) {
+        let v = p.bytes.length;
+        while (v >= 0x80) {
+          out.push((v & 0x7f) | 0x80);
+          v >>>= 7;
+        }
+        out.push(v, ...p.bytes);
+      } else if ('small' in p) {
+        if (p.small >= 0 && p.small < 255) out.push(p.small);
+        else {
+          out.push(255);
+          u32(p.small);
+        }
+      } else if ('u32' in p) u32(p.u32);
+      else out.push(p.byte & 255);
+    }
+    return Buffer.from(out).toString('hex');
+  }
+
+  function write(t: ByteKeyTable<number>, parts: readonly Part[]): void {
+    t.begin();
+    for (const p of parts) {
+      if ('bytes' in p) {
+        // The value at an offset of a larger buffer, in shared memory or not (as the span ring's).
+        const n = p.offset + p.bytes.length + 5;
+        const buf = p.shared ? new Uint8Array(new SharedArrayBuffer(n)) : new Uint8Array(n);
+        buf.set(p.bytes, p.offset);
+        t.addBytes(buf, p.offset, p.offset + p.bytes.length);
+      } else if ('small' in p) t.addSmall(p.small);
+      else if ('u32' in p) t.addU32(p.u32);
+      else t.addByte(p.byte);
+    }
+  }
+
+  // Few byte values and short lengths make keys that differ in one byte or only in where a part ends;
+  // some values pass 256 bytes (copied another way).
+  const part: fc.Arbitrary<Part> = fc.oneof(
+    fc.record({
+      bytes: fc.oneof(fc.uint8Array({ min: 0, max: 2, maxLength: 9 }), fc.uint8Array({ min: 0, max: 2, minLength: 250, maxLength: 300 })),
+      offset: fc.nat(7),
+      shared: fc.boolean(),
+    }),
+    fc.record({ small: fc.oneof(fc.nat(3), fc.constant(254), fc.constant(255), fc.constant(300)) }),
+    fc.record({ u32: fc.oneof(fc.nat(3), fc.constant(0xffffffff)) }),
+    fc.record({ byte: fc.nat(3) }),
+  );
+
+  it('finds exactly the keys of the same bytes, through growth and its cap', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.array(part, { maxLength: 5 }), { minLength: 1, maxLength: 80 }),
+        fc.oneof(fc.constant(1 << 20), fc.integer({ min: 1, max: 20 })),
+        (keys, cap) => {
+          const t = new ByteKeyTable<number>(cap);
+          const ref = new Map<string, number>();
+          keys.forEach((parts, i) => {
+            const k = encode(parts);
+            write(t, parts);
+            expect(t.get()).toBe(ref.get(k));
+            if (!ref.has(k) && ref.size >= cap) ref.clear(); // a new key past the cap: the table starts over
+            ref.set(k, i);
+            t.set(i);
+          });
+          expect(t.size).toBe(ref.size);
+          for (const parts of keys) {
+            write(t, parts);
+            expect(t.get()).toBe(ref.get(encode(parts)));
+          }
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
 });

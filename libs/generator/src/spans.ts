@@ -34,6 +34,14 @@ let at = 0;
 
 /** The varint at buf[pos], below `end`; `at` is left after it. Numbers past 2^53 lose precision. */
 function readVarint(buf: Uint8Array, pos: number, end: number): number {
+  // One byte: tags and most lengths.
+  if (pos < end) {
+    const b = buf[pos]!;
+    if (b < 0x80) {
+      at = pos + 1;
+      return b;
+    }
+  }
   let v = 0;
   let mul = 1;
   for (let i = 0; i < 10; i++) {
@@ -53,9 +61,13 @@ function readVarint(buf: Uint8Array, pos: number, end: number): number {
 function readLength(buf: Uint8Array, pos: number, end: number): number {
   const len = readVarint(buf, pos, end);
   const s = at;
-  if (s + len > end) throw new Error(`field of ${len} bytes runs past its message`);
+  if (s + len > end) throw pastEnd(len);
   at = s + len;
   return s;
+}
+
+function pastEnd(len: number): Error {
+  return new Error(`field of ${len} bytes runs past its message`);
 }
 
 /** Skips one field's value of wire type `wt` at buf[pos]; `at` is left after it. */
@@ -166,9 +178,9 @@ export class SpanBatch {
     const r = this.nResources++;
     if (this.resources.length < (r + 1) * RESOURCE_STRIDE) this.resources = grow(this.resources, (r + 1) * RESOURCE_STRIDE);
     const res = this.resources;
+    const attrFirst = this.nAttrs;
     res[r * RESOURCE_STRIDE + R_BUF] = b;
-    res[r * RESOURCE_STRIDE + R_ATTR_FIRST] = this.nAttrs;
-    res[r * RESOURCE_STRIDE + R_ATTR_COUNT] = 0;
+    res[r * RESOURCE_STRIDE + R_ATTR_FIRST] = attrFirst;
     // Two passes over the few fields of ResourceSpans: the Resource's attributes first (kept together in
     // `attrs` whatever the field order), then the spans.
     for (let pass = 0; pass < 2; pass++) {
@@ -186,10 +198,18 @@ export class SpanBatch {
         while (p < pos) {
           const t = readVarint(buf, p, pos);
           if (pass === 0 && t === 0x0a) {
-            // Resource.attributes (a second Resource field would merge: its attributes append)
-            this.pushAttribute(readLength(buf, at, pos), at);
-            res[r * RESOURCE_STRIDE + R_ATTR_COUNT]++;
-            p = at;
+            // Resource.attributes (a second Resource field would merge: its attributes append); a one-byte
+            // length read here.
+            const q = at;
+            const len = q < pos ? buf[q]! : 0x80;
+            if (len < 0x80) {
+              p = q + 1 + len;
+              if (p > pos) throw pastEnd(len);
+              this.pushAttribute(q + 1, p);
+            } else {
+              this.pushAttribute(readLength(buf, q, pos), at);
+              p = at;
+            }
           } else if (pass === 1 && t === 0x12) {
             // ScopeSpans.spans
             const sp = readLength(buf, at, pos);
@@ -202,6 +222,7 @@ export class SpanBatch {
           }
         }
       }
+      if (pass === 0) res[r * RESOURCE_STRIDE + R_ATTR_COUNT] = this.nAttrs - attrFirst;
     }
   }
 
@@ -214,81 +235,146 @@ export class SpanBatch {
 
   private span(r: number, buf: Uint8Array, start: number, end: number): void {
     const i = this.n++;
-    if (this.spans.length < (i + 1) * SPAN_STRIDE) this.spans = grow(this.spans, (i + 1) * SPAN_STRIDE);
-    const c = this.spans;
-    const o = i * SPAN_STRIDE;
-    c.fill(0, o, o + SPAN_STRIDE);
-    c[o + S_START] = start;
-    c[o + S_END] = end;
-    c[o + S_RESOURCE] = r;
-    c[o + S_ATTR_FIRST] = this.nAttrs;
+    const attrFirst = this.nAttrs;
+    // The fields in locals, stored once at the end: each store into the columns (a typed array) checks
+    // the array again, and the columns need no zeroing first.
+    let traceS = 0;
+    let traceE = 0;
+    let idS = 0;
+    let idE = 0;
+    let parentS = 0;
+    let parentE = 0;
+    let nameS = 0;
+    let nameE = 0;
+    let messageS = 0;
+    let messageE = 0;
+    let kind = 0;
+    let status = 0;
+    let startHi = 0;
+    let startLo = 0;
+    let endHi = 0;
+    let endLo = 0;
     let pos = start;
     while (pos < end) {
-      const tag = readVarint(buf, pos, end);
-      pos = at;
+      // A one-byte tag (every field the processors read has one) without the varint reader.
+      let tag = buf[pos]!;
+      if (tag < 0x80) pos++;
+      else {
+        tag = readVarint(buf, pos, end);
+        pos = at;
+      }
+      // A length-delimited field's contents [s, e), read here for a one-byte length (most of them).
+      let s = 0;
+      let e = 0;
+      if ((tag & 7) === LEN) {
+        const len = pos < end ? buf[pos]! : 0x80;
+        if (len < 0x80) {
+          s = pos + 1;
+          e = s + len;
+          if (e > end) throw pastEnd(len);
+        } else {
+          s = readLength(buf, pos, end);
+          e = at;
+        }
+        pos = e;
+      }
       switch (tag) {
         case 0x0a: // trace_id
-        case 0x12: // span_id
-        case 0x22: // parent_span_id
-        case 0x2a: {
-          // name
-          const s = readLength(buf, pos, end);
-          const f = tag === 0x0a ? S_TRACE : tag === 0x12 ? S_ID : tag === 0x22 ? S_PARENT : S_NAME;
-          c[o + f] = s;
-          c[o + f + 1] = at;
+          traceS = s;
+          traceE = e;
           break;
-        }
+        case 0x12: // span_id
+          idS = s;
+          idE = e;
+          break;
+        case 0x22: // parent_span_id
+          parentS = s;
+          parentE = e;
+          break;
+        case 0x2a: // name
+          nameS = s;
+          nameE = e;
+          break;
         case 0x30: // kind
-          c[o + S_KIND] = readVarint(buf, pos, end) | 0;
+          kind = readVarint(buf, pos, end) | 0;
+          pos = at;
           break;
         case 0x39: // start_time_unix_nano
         case 0x41: {
           // end_time_unix_nano
           if (pos + 8 > end) throw new Error('truncated fixed-width field');
-          const hi = tag === 0x39 ? S_START_HI : S_END_HI;
-          c[o + hi + 1] = u32le(buf, pos);
-          c[o + hi] = u32le(buf, pos + 4);
-          at = pos + 8;
+          const lo = u32le(buf, pos);
+          const hi = u32le(buf, pos + 4);
+          if (tag === 0x39) {
+            startLo = lo;
+            startHi = hi;
+          } else {
+            endLo = lo;
+            endHi = hi;
+          }
+          pos += 8;
           break;
         }
-        case 0x4a: {
-          // attributes
-          this.pushAttribute(readLength(buf, pos, end), at);
-          c[o + S_ATTR_COUNT]++;
+        case 0x4a: // attributes
+          this.pushAttribute(s, e);
           break;
-        }
         case 0x7a: {
           // status: the last one wins whole
-          const s = readLength(buf, pos, end);
-          const e = at;
-          c[o + S_STATUS] = 0;
-          c[o + S_MESSAGE] = 0;
-          c[o + S_MESSAGE + 1] = 0;
+          status = 0;
+          messageS = 0;
+          messageE = 0;
           let p = s;
           while (p < e) {
             const t = readVarint(buf, p, e);
             if (t === 0x12) {
-              c[o + S_MESSAGE] = readLength(buf, at, e);
-              c[o + S_MESSAGE + 1] = at;
-            } else if (t === 0x18) c[o + S_STATUS] = readVarint(buf, at, e) | 0;
+              messageS = readLength(buf, at, e);
+              messageE = at;
+            } else if (t === 0x18) status = readVarint(buf, at, e) | 0;
             else skipField(buf, at, e, t & 7);
             p = at;
           }
-          at = e;
           break;
         }
         default:
-          skipField(buf, pos, end, tag & 7);
+          if ((tag & 7) !== LEN) {
+            skipField(buf, pos, end, tag & 7);
+            pos = at;
+          }
       }
-      pos = at;
     }
+    if (this.spans.length < (i + 1) * SPAN_STRIDE) this.spans = grow(this.spans, (i + 1) * SPAN_STRIDE);
+    const c = this.spans;
+    const o = i * SPAN_STRIDE;
+    c[o + S_START] = start;
+    c[o + S_END] = end;
+    c[o + S_RESOURCE] = r;
+    c[o + S_TRACE] = traceS;
+    c[o + S_TRACE + 1] = traceE;
+    c[o + S_ID] = idS;
+    c[o + S_ID + 1] = idE;
+    c[o + S_PARENT] = parentS;
+    c[o + S_PARENT + 1] = parentE;
+    c[o + S_NAME] = nameS;
+    c[o + S_NAME + 1] = nameE;
+    c[o + S_MESSAGE] = messageS;
+    c[o + S_MESSAGE + 1] = messageE;
+    c[o + S_KIND] = kind;
+    c[o + S_STATUS] = status;
+    c[o + S_ATTR_FIRST] = attrFirst;
+    c[o + S_ATTR_COUNT] = this.nAttrs - attrFirst;
+    c[o + S_START_HI] = startHi;
+    c[o + S_START_LO] = startLo;
+    c[o + S_END_HI] = endHi;
+    c[o + S_END_LO] = endLo;
     c[o + S_KEPT] = 1;
     if (this.durations.length <= i) {
       const d = new Float64Array(this.durations.length * 2);
       d.set(this.durations);
       this.durations = d;
     }
-    storeDuration(c, o, this.durations, i);
+    // Exact as Number(end - start) on BigInts: the product is exact, the sum rounds once. 0 when the end is
+    // not after the start.
+    this.durations[i] = endHi < startHi || (endHi === startHi && endLo <= startLo) ? 0 : ((endHi - startHi) * 4294967296 + (endLo - startLo)) / 1e9;
   }
 
   /** The buffer span `i` (or resource `r`) was read from. */
@@ -340,19 +426,6 @@ export class SpanBatch {
   }
 }
 
-/**
- * Stores into d[i] the duration in seconds of the span whose columns start at c[o]; 0 when the end is not
- * after the start. Stored, not returned: a returned number is an allocation when the call is not inlined.
- */
-function storeDuration(c: Int32Array, o: number, d: Float64Array, i: number): void {
-  const sHi = c[o + S_START_HI]! >>> 0;
-  const sLo = c[o + S_START_LO]! >>> 0;
-  const eHi = c[o + S_END_HI]! >>> 0;
-  const eLo = c[o + S_END_LO]! >>> 0;
-  // Exact as Number(end - start) on BigInts: the product is exact, the sum rounds once.
-  d[i] = eHi < sHi || (eHi === sHi && eLo <= sLo) ? 0 : ((eHi - sHi) * 4294967296 + (eLo - sLo)) / 1e9;
-}
-
 function grow(a: Int32Array, min: number): Int32Array<ArrayBuffer> {
   let n = a.length * 2;
   while (n < min) n *= 2;
@@ -394,8 +467,11 @@ export class AttributeKeys {
   /** Searches the attributes of resource `r` (into resourceStart/End). */
   scanResource(b: SpanBatch, r: number, buf: Uint8Array): void {
     this.scan(buf, b.attrs, b.resourceAttrFirst(r), b.resourceAttrCount(r));
-    this.resourceStart.set(this.valueStart);
-    this.resourceEnd.set(this.valueEnd);
+    // Loops, not set(): a few elements, and set() is a call into the runtime.
+    for (let k = 0; k < this.keys.length; k++) {
+      this.resourceStart[k] = this.valueStart[k]!;
+      this.resourceEnd[k] = this.valueEnd[k]!;
+    }
   }
 
   /** Searches the attributes of span `i` (into valueStart/End). */
@@ -405,14 +481,32 @@ export class AttributeKeys {
 
   /** Searches the `count` KeyValues of `batch.attrs` from `first`, in `buf`. */
   private scan(buf: Uint8Array, attrs: Int32Array, first: number, count: number): void {
-    this.valueStart.fill(-2);
+    for (let k = 0; k < this.keys.length; k++) this.valueStart[k] = -2;
     let left = this.keys.length;
     for (let a = first; a < first + count && left > 0; a++) {
       const end = attrs[a * 2 + 1]!;
       let pos = attrs[a * 2]!;
       // The usual layout, key first with a one-byte length: a key of a length no wanted key has is passed
-      // over without reading the value.
-      if (buf[pos] === 0x0a && buf[pos + 1]! < 0x80 && this.byLength[buf[pos + 1]!] === undefined) continue;
+      // over without reading the value; and when the value is the message's only other field (or it has
+      // none), the key's bytes are compared before the value is read, and the value is where it lies.
+      if (buf[pos] === 0x0a && buf[pos + 1]! < 0x80) {
+        const candidates = this.byLength[buf[pos + 1]!];
+        if (candidates === undefined) continue;
+        const kS = pos + 2;
+        const kE = kS + buf[pos + 1]!;
+        if (kE === end) {
+          left -= this.take(candidates, buf, kS, -1, -1);
+          continue;
+        }
+        if (kE < end && buf[kE] === 0x12) {
+          const len = readVarint(buf, kE + 1, end);
+          if (at + len === end) {
+            left -= this.take(candidates, buf, kS, at, end);
+            continue;
+          }
+        }
+      }
+      // Any other layout: every field read, the last key and value win (as protobuf decoders do).
       let kS = -1;
       let kE = -1;
       let vS = -1;
@@ -433,14 +527,24 @@ export class AttributeKeys {
       }
       if (kS < 0) continue;
       const candidates = this.byLength[kE - kS];
-      if (!candidates) continue;
-      for (const k of candidates) {
-        if (this.valueStart[k] !== -2 || !sameBytes(buf, kS, this.keys[k]!)) continue;
-        this.valueStart[k] = vS;
-        this.valueEnd[k] = vE;
-        left--;
-      }
+      if (candidates) left -= this.take(candidates, buf, kS, vS, vE);
     }
+  }
+
+  /**
+   * Records the value [vS, vE) for each of `candidates` (keys of the same length) not found yet whose
+   * bytes are the key's at buf[kS]; returns how many.
+   */
+  private take(candidates: readonly number[], buf: Uint8Array, kS: number, vS: number, vE: number): number {
+    let n = 0;
+    for (let c = 0; c < candidates.length; c++) {
+      const k = candidates[c]!;
+      if (this.valueStart[k] !== -2 || !sameBytes(buf, kS, this.keys[k]!)) continue;
+      this.valueStart[k] = vS;
+      this.valueEnd[k] = vE;
+      n++;
+    }
+    return n;
   }
 
   found(k: number): boolean {

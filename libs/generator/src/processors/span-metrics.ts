@@ -55,12 +55,18 @@ interface SeriesHandle {
 
 /** Keys of the series table at most (more distinct label byte strings than this: it starts over). */
 const MAX_KEYS = 256 * 1024;
+/** Resource keys at most (past it, both tables start over: the series table's keys hold their numbers). */
+const MAX_RESOURCE_KEYS = 64 * 1024;
 
 /**
  * Per span, the bytes its labels come from (service.name's value, name, kind, status, dimension values)
  * are looked up in a table of the series they made; only a new combination decodes strings and builds
  * a label set. Bytes that differ but print the same (an int and a string "1") find the same series
  * through the registry. A series removed as stale (or refused by max_active_series) is looked up again.
+ *
+ * The labels' resource part (service.name's value, and each dimension's value in the resource or its
+ * absence) is numbered once per resource in another table, and a span's key holds that number instead of
+ * those bytes: spans outnumber resources, and the service name was most of a span's key.
  */
 export class SpanMetricsProcessor implements Processor {
   readonly name = SPAN_METRICS;
@@ -70,6 +76,8 @@ export class SpanMetricsProcessor implements Processor {
   private readonly size: Counter;
   private readonly labelNames: string[];
   private readonly table = new ByteKeyTable<SeriesHandle>(MAX_KEYS);
+  /** A resource's label bytes → its number in `table`'s keys. */
+  private readonly resourceKeys = new ByteKeyTable<number>(MAX_RESOURCE_KEYS);
   /** service.name, then the dimensions, searched in resource and span attributes. */
   private readonly keys: AttributeKeys;
   private readonly multiplierKey: Buffer | undefined;
@@ -100,6 +108,7 @@ export class SpanMetricsProcessor implements Processor {
     const keys = this.keys;
     const t = this.table;
     let resource = -1;
+    let resourceKey = 0;
     for (let s = 0; s < b.n; s++) {
       if (b.get(s, S_KEPT) === 0) continue;
       const buf = b.bufOf(s);
@@ -107,25 +116,19 @@ export class SpanMetricsProcessor implements Processor {
       if (r !== resource) {
         resource = r;
         keys.scanResource(b, r, buf);
+        resourceKey = this.resourceKey(buf);
       }
       t.begin();
-      if (i.service) this.addValue(buf, this.keys.resourceStart[0]!, this.keys.resourceEnd[0]!);
+      t.addU32(resourceKey);
       if (i.span_name) t.addBytes(buf, b.get(s, S_NAME), b.get(s, S_NAME + 1));
       if (i.span_kind) t.addSmall(b.get(s, S_KIND));
       if (i.status_code) t.addSmall(b.get(s, S_STATUS));
       if (i.status_message) t.addBytes(buf, b.get(s, S_MESSAGE), b.get(s, S_MESSAGE + 1));
       if (dims > 0) {
         keys.scanSpan(b, s, buf);
-        for (let d = 1; d <= dims; d++) {
-          // The resource's value first, else the span's (Tempo's order).
-          if (this.keys.resourceStart[d] !== -2) {
-            t.addByte(1);
-            this.addValue(buf, this.keys.resourceStart[d]!, this.keys.resourceEnd[d]!);
-          } else {
-            t.addByte(2);
-            this.addValue(buf, keys.valueStart[d]!, keys.valueEnd[d]!);
-          }
-        }
+        // The resource's value first, else the span's (Tempo's order): which dimensions the resource has is
+        // part of its number, so only the others' span values are added here.
+        for (let d = 1; d <= dims; d++) if (keys.resourceStart[d] === -2) addValue(t, buf, keys.valueStart[d]!, keys.valueEnd[d]!);
       }
       const multiplier = this.multiplierKey ? spanMultiplier(b, s, this.multiplierKey) : 1;
       const size = b.get(s, S_END) - b.get(s, S_START);
@@ -152,13 +155,28 @@ export class SpanMetricsProcessor implements Processor {
     }
   }
 
-  /** An attribute's AnyValue bytes in the key: absent, without a value, or the value's bytes. */
-  private addValue(buf: Uint8Array, start: number, end: number): void {
-    if (start < 0) this.table.addByte(start === -2 ? 0 : 1);
-    else {
-      this.table.addByte(2);
-      this.table.addBytes(buf, start, end);
+  /**
+   * The number of the resource scanned last (`keys`' resource values): its service.name value when the
+   * service label is on, and each dimension's value or absence.
+   */
+  private resourceKey(buf: Uint8Array): number {
+    const t = this.resourceKeys;
+    const keys = this.keys;
+    t.begin();
+    if (this.cfg.intrinsicDimensions.service) addValue(t, buf, keys.resourceStart[0]!, keys.resourceEnd[0]!);
+    for (let d = 1; d <= this.cfg.dimensions.length; d++) addValue(t, buf, keys.resourceStart[d]!, keys.resourceEnd[d]!);
+    let n = t.get();
+    if (n === undefined) {
+      if (t.size >= MAX_RESOURCE_KEYS) {
+        // Numbers are reused from here on: no series key may keep an old one.
+        t.clear();
+        this.table.clear();
+        t.get();
+      }
+      n = t.size;
+      t.set(n);
     }
+    return n;
   }
 
   /** Span `s`'s label values, as Tempo makes them. */
@@ -181,4 +199,13 @@ export class SpanMetricsProcessor implements Processor {
   }
 
   shutdown(): void {}
+}
+
+/** An attribute's AnyValue bytes in a key: absent, without a value, or the value's bytes. */
+function addValue(t: ByteKeyTable<unknown>, buf: Uint8Array, start: number, end: number): void {
+  if (start < 0) t.addByte(start === -2 ? 0 : 1);
+  else {
+    t.addByte(2);
+    t.addBytes(buf, start, end);
+  }
 }
