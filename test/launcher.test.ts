@@ -1,5 +1,5 @@
 // bin/stave, the launcher that `make run`, the fleet scripts and the container image start: which glibc
-// malloc settings it gives node for the target the process will run. The launcher itself runs, copied into
+// malloc settings and V8 heap flag it gives node for the target the process will run. The launcher itself runs, copied into
 // the container image's layout (bin/stave beside dist/main.js, as scripts/image-root.sh assembles it), with
 // a dist/main.js that reports the environment and arguments it was started with instead of starting Stave.
 
@@ -15,6 +15,8 @@ const run = promisify(execFile);
 interface Started {
   arena: string | null;
   mmapThreshold: string | null;
+  /** The V8 flag that caps the old generation's growth, when node was given it. */
+  heapGrowing: string | null;
   args: string[];
 }
 
@@ -27,7 +29,7 @@ beforeAll(() => {
   copyFileSync(path.join(REPO, 'bin/stave'), path.join(dir, 'bin/stave'));
   writeFileSync(
     path.join(dir, 'dist/main.js'),
-    'process.stdout.write(JSON.stringify({ arena: process.env.MALLOC_ARENA_MAX ?? null, mmapThreshold: process.env.MALLOC_MMAP_THRESHOLD_ ?? null, args: process.argv.slice(2) }));\n',
+    'process.stdout.write(JSON.stringify({ arena: process.env.MALLOC_ARENA_MAX ?? null, mmapThreshold: process.env.MALLOC_MMAP_THRESHOLD_ ?? null, heapGrowing: process.execArgv.find((a) => a.startsWith("--heap-growing-percent")) ?? null, args: process.argv.slice(2) }));\n',
   );
 });
 
@@ -50,14 +52,27 @@ function configFile(name: string, text: string): string {
 test('every target but the compactor gets the 128 KiB mmap threshold; all get two arenas; arguments pass through unchanged', async () => {
   for (const args of [[], ['-target=all'], ['-target=ingester'], ['--target', 'scalable-single-binary'], ['-target=compactor-x']]) {
     const started = await launch(args);
-    expect(started).toEqual({ arena: '2', mmapThreshold: '131072', args });
+    expect(started).toMatchObject({ arena: '2', mmapThreshold: '131072', args });
   }
+});
+
+test('only a single binary caps its isolates’ old-generation growth', async () => {
+  const cap = '--heap-growing-percent=75';
+  expect((await launch([])).heapGrowing).toBe(cap);
+  expect((await launch(['-target=all'])).heapGrowing).toBe(cap);
+  expect((await launch(['-target=ingester', '-target=all'])).heapGrowing).toBe(cap);
+  for (const args of [['-target=ingester'], ['--target', 'scalable-single-binary'], ['-target=compactor'], ['-target=all', '-target=querier']]) {
+    expect((await launch(args)).heapGrowing).toBeNull();
+  }
+  const ingester = configFile('ingester-only.yaml', 'target: ingester\n');
+  expect((await launch([`-config.file=${ingester}`])).heapGrowing).toBeNull();
+  expect((await launch([`-config.file=${ingester}`, '-target=all'])).heapGrowing).toBe(cap);
 });
 
 test('a compactor named on the command line keeps glibc’s adaptive threshold, in each flag form', async () => {
   for (const args of [['-target=compactor'], ['--target=compactor'], ['-target', 'compactor'], ['-target=all', '-target=compactor']]) {
     const started = await launch(args);
-    expect(started).toEqual({ arena: '2', mmapThreshold: null, args });
+    expect(started).toEqual({ arena: '2', mmapThreshold: null, heapGrowing: null, args });
   }
   // The last flag wins, as in the CLI.
   expect((await launch(['-target=compactor', '-target=ingester'])).mmapThreshold).toBe('131072');
@@ -80,6 +95,7 @@ test('settings already in the environment are kept', async () => {
   expect(await launch(['-target=all'], { MALLOC_ARENA_MAX: '4', MALLOC_MMAP_THRESHOLD_: '65536' })).toEqual({
     arena: '4',
     mmapThreshold: '65536',
+    heapGrowing: '--heap-growing-percent=75',
     args: ['-target=all'],
   });
   expect((await launch(['-target=compactor'], { MALLOC_MMAP_THRESHOLD_: '65536' })).mmapThreshold).toBe('65536');
