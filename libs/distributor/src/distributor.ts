@@ -122,7 +122,7 @@ export class Distributor extends BasicService implements TracePusher {
     const split = await this.splitter.split(body, ctx.bodyDisposable === true);
     // The split's traces are views of one arena, which the splitter reuses once released: only when every
     // call carrying them has ended (the slowest replica's too, after the quorum answered), and never when
-    // the metrics-generators were given them (their queues keep the views).
+    // a metrics-generator's queue kept them (this process's own generator copies them at once).
     let sent: Promise<unknown> = Promise.resolve();
     let keep = false;
     try {
@@ -171,10 +171,7 @@ export class Distributor extends BasicService implements TracePusher {
     } finally {
       end();
     }
-    if (limits.metrics_generator.processors.length > 0 && this.opts.generators) {
-      forwarded();
-      this.opts.generators.send(tenant, split.traces);
-    }
+    if (limits.metrics_generator.processors.length > 0 && this.opts.generators?.send(tenant, split.traces)) forwarded();
     return outcome;
   }
 

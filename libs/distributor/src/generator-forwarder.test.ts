@@ -82,8 +82,10 @@ describe('GeneratorForwarder', () => {
     const registry = new Registry();
     const f = new GeneratorForwarder({ ring, client: () => gen, queueSize: 2, concurrency: 1, logger: nopLogger, registry });
     await f.start();
-    for (let i = 0; i < 5; i++) f.send(`t${i}`, splitByTrace(body(1, i)).traces); // distinct tenants: no merging
-    // One in flight, two waiting, two dropped.
+    const kept: boolean[] = [];
+    for (let i = 0; i < 5; i++) kept.push(f.send(`t${i}`, splitByTrace(body(1, i)).traces)); // distinct tenants: no merging
+    // One in flight, two waiting, two dropped: only the queued ones keep views of their bytes.
+    expect(kept).toEqual([true, true, true, false, false]);
     expect(gen.calls).toHaveLength(1);
     expect(await metric(registry, 'tempo_distributor_metrics_generator_pushes_failures_total', 'gen-0:9095')).toBe(2);
     for (let i = 0; i < 3; i++) {
@@ -116,8 +118,32 @@ describe('GeneratorForwarder', () => {
     const registry = new Registry();
     const f = new GeneratorForwarder({ ring, client: () => new Generator(), logger: nopLogger, registry });
     await f.start();
-    f.send('t', splitByTrace(body(3)).traces);
+    expect(f.send('t', splitByTrace(body(3)).traces)).toBe(false);
     expect(await metric(registry, 'tempo_distributor_metrics_generator_pushes_failures_total', '')).toBe(3);
+    await f.stop();
+  });
+
+  it('keeps no view of the bytes a generator took a copy of at once (offer), taken or refused', async () => {
+    const ring = new StaticRing({ replicationFactor: 1, heartbeatTimeoutMs: 60_000 });
+    ring.set([instance(0, [1])]);
+    const offered: string[][] = [];
+    let room = 1;
+    const local: GeneratorPushClient = {
+      pushSpans: () => Promise.reject(new Error('an offering client is not called')),
+      offer: (_tenant, traces) => {
+        if (room-- <= 0) return false;
+        offered.push(traces.map((b) => Buffer.from(b).toString('hex')));
+        return true;
+      },
+    };
+    const registry = new Registry();
+    const f = new GeneratorForwarder({ ring, client: () => local, logger: nopLogger, registry });
+    await f.start();
+    const traces = splitByTrace(body(4)).traces;
+    expect(f.send('t', traces)).toBe(false);
+    expect(offered).toEqual([traces.map((t) => Buffer.from(t.bytes).toString('hex'))]);
+    expect(f.send('t', splitByTrace(body(2, 1)).traces)).toBe(false); // refused: counted, nothing kept
+    expect(await metric(registry, 'tempo_distributor_metrics_generator_pushes_failures_total', 'gen-0:9095')).toBe(1);
     await f.stop();
   });
 });
@@ -184,6 +210,29 @@ describe('Distributor forwarding to metrics-generators', () => {
     gen.release();
     await generators.idle();
     await generators.stop();
+  });
+
+  it('reuses push arenas when the generator copies the spans at once, never while a queue keeps them', async () => {
+    const reused = async (registry: Registry) =>
+      (await registry.getSingleMetric('stave_distributor_split_arenas_total')!.get()).values.find((v) => v.labels.outcome === 'reused')?.value ?? 0;
+    const local: GeneratorPushClient = { pushSpans: () => Promise.reject(new Error('an offering client is not called')), offer: () => true };
+    const copying = setup(['span-metrics'], () => local);
+    await copying.generators.start();
+    for (let i = 0; i < 4; i++) await copying.d.pushOtlp(ctx, body(2, i));
+    expect(await reused(copying.registry)).toBe(3); // the first push's arena is new, each next one reused
+    await copying.generators.stop();
+
+    const gen = new Generator(true);
+    const queueing = setup(['span-metrics'], () => gen);
+    await queueing.generators.start();
+    for (let i = 0; i < 4; i++) await queueing.d.pushOtlp(ctx, body(2, i));
+    expect(await reused(queueing.registry)).toBe(0);
+    for (let i = 0; i < 3; i++) {
+      gen.release();
+      await new Promise((r) => setImmediate(r));
+    }
+    await queueing.generators.idle();
+    await queueing.generators.stop();
   });
 
   it('answers pushes normally when the generator is down (nothing listens), counting each failed call', async () => {

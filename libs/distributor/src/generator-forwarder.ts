@@ -93,9 +93,13 @@ export class GeneratorForwarder extends BasicService {
     });
   }
 
-  /** Queues the traces for their generators. Never throws, never waits. */
-  send(tenant: string, traces: readonly TraceSplit[]): void {
-    if (this.stopped || traces.length === 0) return;
+  /**
+   * Queues the traces for their generators. Never throws, never waits. True when a queue here keeps views
+   * of the traces' bytes until its call ends; false when every generator took a copy at once (`offer`) or
+   * nothing was taken, so the caller may reuse the bytes' memory.
+   */
+  send(tenant: string, traces: readonly TraceSplit[]): boolean {
+    if (this.stopped || traces.length === 0) return false;
     const byInstance = new Map<string, Group>();
     for (const t of traces) {
       const instance = this.owner(tenant, t.id);
@@ -108,7 +112,9 @@ export class GeneratorForwarder extends BasicService {
       g.traces.push(t.bytes);
       g.bytes += t.bytes.length;
     }
-    for (const g of byInstance.values()) this.forward(tenant, g);
+    let kept = false;
+    for (const g of byInstance.values()) if (this.forward(tenant, g)) kept = true;
+    return kept;
   }
 
   /** The generator that owns the trace's token, or undefined when the ring has no healthy one. */
@@ -121,26 +127,28 @@ export class GeneratorForwarder extends BasicService {
     }
   }
 
-  private forward(tenant: string, g: Group): void {
+  /** True when the group's views were queued (kept until their call ends). */
+  private forward(tenant: string, g: Group): boolean {
     const client = this.opts.client(g.instance);
     if (client.offer) {
       this.pushes.inc({ metrics_generator: g.instance.addr });
       if (!client.offer(tenant, g.traces)) this.failures.inc({ metrics_generator: g.instance.addr });
-    } else {
-      this.enqueue(g.instance, client, { tenant, traces: g.traces, bytes: g.bytes });
+      return false;
     }
+    return this.enqueue(g.instance, client, { tenant, traces: g.traces, bytes: g.bytes });
   }
 
-  private enqueue(instance: InstanceDesc, client: GeneratorPushClient, p: Pending): void {
+  private enqueue(instance: InstanceDesc, client: GeneratorPushClient, p: Pending): boolean {
     let q = this.queues.get(instance.addr);
     if (!q) this.queues.set(instance.addr, (q = new GeneratorQueue(instance, client)));
     if (q.items.length >= (this.opts.queueSize ?? DEFAULT_QUEUE_SIZE) || q.bytes + p.bytes > (this.opts.queueBytes ?? DEFAULT_QUEUE_BYTES)) {
       this.failures.inc({ metrics_generator: instance.addr });
-      return;
+      return false;
     }
     q.items.push(p);
     q.bytes += p.bytes;
     this.drain(q);
+    return true;
   }
 
   private drain(q: GeneratorQueue): void {
