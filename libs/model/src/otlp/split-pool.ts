@@ -180,9 +180,14 @@ export function splitFramed(task: SplitTask): { answer: SplitAnswer; transfer: A
   return { answer: { seq: task.seq, arena, meta, spanCount: res.spanCount, made, spare }, transfer };
 }
 
+/** Trusts `buf` as an arena of framed records: once per arena, however often it is reused. */
+function trustArena(buf: ArrayBuffer): void {
+  if (!arenas.has(buf)) arenas.set(buf, Buffer.from(buf));
+}
+
 /** A worker's answer as a SplitResult on the receiving thread; its arena is trusted from now on. */
 export function framedResult(a: Extract<SplitAnswer, { arena: ArrayBuffer }>): SplitResult {
-  arenas.set(a.arena, Buffer.from(a.arena));
+  trustArena(a.arena);
   const m = a.meta;
   const n = m.length / META_STRIDE;
   const traces = new Array<TraceSplit>(n);
@@ -289,7 +294,7 @@ export class SplitPool {
     if (made) this.arenaPool.countMade();
     if (res.traces.length > 0) {
       const buf = res.traces[0]!.bytes.buffer as ArrayBuffer;
-      arenas.set(buf, Buffer.from(buf));
+      trustArena(buf);
       this.leases.set(res, buf);
     }
     return res;
