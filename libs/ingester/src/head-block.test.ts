@@ -7,6 +7,18 @@ import type { WalSegment } from './wal';
 
 const noSegment = {} as WalSegment;
 
+/** A head block of one part per ID (part i at offset i) packs as packParts packs the IDs sorted by their bytes. */
+function expectPackedAscending(ids: readonly Uint8Array[]): void {
+  const head = new HeadBlock('t', 'b', noSegment, 0);
+  ids.forEach((id, i) => {
+    const e = head.newEntry(id, 1);
+    head.traces.add(e);
+    head.addPart(e, { offset: i, length: 1 });
+  });
+  const sorted = ids.map((id, i) => ({ id, refs: [{ offset: i, length: 1 }] })).sort((a, b) => Buffer.compare(a.id, b.id));
+  expect(head.pack()).toEqual(packParts(sorted));
+}
+
 describe('HeadBlock index', () => {
   it('keeps every trace part, in order, through table growth, and packs them as packParts does', () => {
     fc.assert(
@@ -49,14 +61,28 @@ describe('HeadBlock index', () => {
       fc.property(
         fc.uniqueArray(fc.uint8Array({ minLength: 16, maxLength: 16 }), { minLength: 0, maxLength: 300, selector: (id) => Buffer.from(id).toString('hex') }),
         (ids) => {
-          const head = new HeadBlock('t', 'b', noSegment, 0);
-          ids.forEach((id, i) => {
-            const e = head.newEntry(id, 1);
-            head.traces.add(e);
-            head.addPart(e, { offset: i, length: 1 });
-          });
-          const sorted = ids.map((id, i) => ({ id, refs: [{ offset: i, length: 1 }] })).sort((a, b) => Buffer.compare(a.id, b.id));
-          expect(head.pack()).toEqual(packParts(sorted));
+          expectPackedAscending(ids);
+        },
+      ),
+      { numRuns: 100 },
+    );
+  });
+
+  it('packs traces ascending by ID when many IDs share their first bytes', () => {
+    // X-Ray-style IDs: a common prefix of 4 to 15 bytes (a timestamp), so most IDs tie on the first word.
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 4, max: 15 }),
+        fc.uint8Array({ minLength: 16, maxLength: 16 }),
+        fc.array(fc.uint8Array({ minLength: 16, maxLength: 16 }), { minLength: 0, maxLength: 300 }),
+        (prefix, common, tails) => {
+          const unique = new Map<string, Uint8Array>();
+          for (const t of tails) {
+            const id = Uint8Array.from(t);
+            id.set(common.subarray(0, prefix));
+            unique.set(Buffer.from(id).toString('hex'), id);
+          }
+          expectPackedAscending([...unique.values()]);
         },
       ),
       { numRuns: 100 },
