@@ -61,6 +61,19 @@ export interface DistributorOptions {
   now?: () => number;
 }
 
+/**
+ * What a push's split waits for before the splitter may reuse it: its traces are views of one arena,
+ * released only when every call carrying them has ended (the slowest replica's too, after the quorum
+ * answered), and never when a metrics-generator's queue kept them (this process's own generator copies
+ * them at once).
+ */
+interface SplitUse {
+  /** Settles once every call to the ingesters has ended. */
+  calls: Promise<unknown>;
+  /** A metrics-generator's queue holds views of the traces. */
+  kept: boolean;
+}
+
 export class Distributor extends BasicService implements TracePusher {
   private readonly limiter: RateLimiter;
   private readonly spansReceived: Counter<'tenant'>;
@@ -120,22 +133,11 @@ export class Distributor extends BasicService implements TracePusher {
     const limits = this.opts.overrides.forTenant(tenant);
     const bodyBytes = body.length; // the body may be moved to a split worker
     const split = await this.splitter.split(body, ctx.bodyDisposable === true);
-    // The split's traces are views of one arena, which the splitter reuses once released: only when every
-    // call carrying them has ended (the slowest replica's too, after the quorum answered), and never when
-    // a metrics-generator's queue kept them (this process's own generator copies them at once).
-    let sent: Promise<unknown> = Promise.resolve();
-    let keep = false;
+    const use: SplitUse = { calls: Promise.resolve(), kept: false };
     try {
-      return await this.pushSplit(
-        tenant,
-        limits,
-        bodyBytes,
-        split,
-        (calls) => (sent = calls),
-        () => (keep = true),
-      );
+      return await this.pushSplit(tenant, limits, bodyBytes, split, use);
     } finally {
-      if (!keep) void sent.then(() => this.splitter.release(split));
+      if (!use.kept) void use.calls.then(() => this.splitter.release(split));
     }
   }
 
@@ -144,8 +146,7 @@ export class Distributor extends BasicService implements TracePusher {
     limits: ReturnType<Overrides['forTenant']>,
     bodyBytes: number,
     split: SplitResult,
-    sending: (calls: Promise<unknown>) => void,
-    forwarded: () => void,
+    use: SplitUse,
   ): Promise<PushOutcome> {
     if (split.spanCount === 0) return { rejectedSpans: 0, errorMessage: '' };
 
@@ -167,11 +168,11 @@ export class Distributor extends BasicService implements TracePusher {
     const end = this.pushDuration.startTimer();
     let outcome: PushOutcome;
     try {
-      outcome = await this.replicate(tenant, split.traces, sending);
+      outcome = await this.replicate(tenant, split.traces, use);
     } finally {
       end();
     }
-    if (limits.metrics_generator.processors.length > 0 && this.opts.generators?.send(tenant, split.traces)) forwarded();
+    if (limits.metrics_generator.processors.length > 0 && this.opts.generators?.send(tenant, split.traces)) use.kept = true;
     return outcome;
   }
 
@@ -233,10 +234,10 @@ export class Distributor extends BasicService implements TracePusher {
   }
 
   /**
-   * Sends each trace to its replication set; every trace must reach its write quorum. `sending` is given
+   * Sends each trace to its replication set; every trace must reach its write quorum. Sets `use.calls` to
    * a promise that settles once every call has ended, quorum or not.
    */
-  private async replicate(tenant: string, traces: readonly TraceSplit[], sending: (calls: Promise<unknown>) => void): Promise<PushOutcome> {
+  private async replicate(tenant: string, traces: readonly TraceSplit[], use: SplitUse): Promise<PushOutcome> {
     const need = new Array<number>(traces.length);
     const maxErrors = new Array<number>(traces.length);
     const batches = this.partsByIngester(tenant, traces, need, maxErrors);
@@ -285,7 +286,7 @@ export class Distributor extends BasicService implements TracePusher {
           if (pending === 0 || quorum()) resolve();
         }),
       );
-      sending(Promise.all(calls));
+      use.calls = Promise.all(calls);
     });
     let rejectedSpans = 0;
     const byReason = new Map<string, number>();
