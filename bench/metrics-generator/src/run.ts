@@ -25,9 +25,8 @@
 //      refused, so it is shown but left out of the medians, and a pair with an invalid run gives no ratio.
 //      Each mode's p99 is the median over its valid runs; the headline is the median on ÷ off of the valid
 //      pairs (target < 1.10).
-// Pairs alternate off/on, on/off, ... so drift in the machine's load hits both modes. In `-target=all` the
-// generator's thread runs at the lowest scheduling priority, so under load it may lag or drop pushes (its
-// queues are bounded): each run with it on also reports how many spans it processed, by the end of the load
+// Pairs alternate off/on, on/off, ... so drift in the machine's load hits both modes. Under load the
+// generator's thread may lag or drop pushes (its queues are bounded): each run with it on also reports how many spans it processed, by the end of the load
 // and once its queues drained, how many pushes were dropped, its thread's CPU time, and the remote writes
 // sent during the load.
 //
@@ -147,7 +146,7 @@ interface Run {
   mainCpuSeconds: number;
   /**
    * With the generator on: the spans it had received when the load ended and once its queues drained
-   * (it runs at the lowest priority, so it may lag under load), the distributor's forwarding failures
+   * (it may lag under load), the distributor's forwarding failures
    * (pushes dropped on a full queue), its thread's CPU time, what remote write sent, and how many remote
    * writes reached the sink during the load and in all.
    */

@@ -19,4 +19,4 @@ export { BasicService, State, type Service, type ServiceHooks } from './lifecycl
 export type { PageRequest, PageResponse, StatusPage } from './status-page';
 export { WireError } from './wire-error';
 export { FNV1A_BASIS, hashBytes } from './hash';
-export { GENERATOR_THREAD_NICE, currentThreadId, lowerThreadPriority, statCpuSeconds, threadCpuSeconds } from './thread-priority';
+export { statCpuSeconds, threadCpuSeconds } from './thread-cpu';

@@ -49,8 +49,6 @@ export interface GeneratorApi {
 export interface WorkerInit {
   config: GeneratorConfig;
   instanceLabel?: string;
-  /** Run the thread at the lowest scheduling priority (GENERATOR_THREAD_NICE). */
-  lowPriority: boolean;
   /** The remote writer the thread runs (plain data: the thread adds its own registry and logger). */
   remoteWrite: RemoteWriteThreadOptions;
   /** The ring that `offer` writes to (span-ring.ts). */
@@ -119,10 +117,10 @@ export class GeneratorHost extends BasicService implements GeneratorApi {
       /** Where the thread's collections go: a RemoteWriter on the thread, built from these. */
       remoteWrite: RemoteWriteThreadOptions;
       /**
-       * The write path shares this process (`-target=all`): the thread takes the lowest priority, so that
-       * it uses the CPU pushes leave idle (docs/metrics-generator.md, "Cost on the write path").
+       * The write path shares this process (`-target=all`): the ring's pages are touched at start, so that
+       * pushes do not fault them in (createSpanRing).
        */
-      lowPriority?: boolean;
+      sharesWritePath?: boolean;
       /** Bytes of spans `offer` keeps waiting for the thread (default DEFAULT_RING_BYTES). */
       ringBytes?: number;
     },
@@ -168,11 +166,10 @@ export class GeneratorHost extends BasicService implements GeneratorApi {
   protected override async starting(): Promise<void> {
     // Its pages are touched up front only where the distributor shares the process and offers every push;
     // elsewhere nothing offers (remote distributors call pushSpans) and the untouched ring takes no memory.
-    const ring = createSpanRing(this.opts.ringBytes ?? DEFAULT_RING_BYTES, { prefault: this.opts.lowPriority ?? false });
+    const ring = createSpanRing(this.opts.ringBytes ?? DEFAULT_RING_BYTES, { prefault: this.opts.sharesWritePath ?? false });
     const init: WorkerInit = {
       config: this.opts.config,
       instanceLabel: this.opts.instanceLabel,
-      lowPriority: this.opts.lowPriority ?? false,
       remoteWrite: this.opts.remoteWrite,
       ring,
     };

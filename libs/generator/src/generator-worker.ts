@@ -4,7 +4,7 @@
 
 import { create } from '@bufbuild/protobuf';
 import { parentPort, workerData } from 'node:worker_threads';
-import { ConnectError, GENERATOR_THREAD_NICE, Logger, lowerThreadPriority, threadCpuSeconds } from '@stave/core';
+import { ConnectError, Logger, threadCpuSeconds } from '@stave/core';
 import { PushSpansRequestSchema, ServiceGraphRequestSchema } from '@stave/proto';
 import { RemoteWriter } from '@stave/remote-write';
 import { Registry as PromRegistry, type Gauge } from 'prom-client';
@@ -24,8 +24,8 @@ const registry = new PromRegistry();
 // Log lines go to the host, which writes them with its own logger (level and format).
 const logger = new Logger('debug', 'json', {}, { write: (line) => post({ type: 'log', line }) });
 // Collections are encoded, compressed, queued on disk and sent from here, off the event loop that serves
-// pushes. At this thread's priority (nice 19 beside the write path) a saturated machine delays sends; the
-// queue on disk holds what waits, within its bounds, as it does through a receiver's outage.
+// pushes. A saturated machine delays sends; the queue on disk holds what waits, within its bounds, as it
+// does through a receiver's outage.
 const writer = new RemoteWriter({ ...init.remoteWrite, registry, logger: logger.child({ component: 'remote-write' }) });
 const generator = new Generator({
   config: init.config,
@@ -124,12 +124,6 @@ port.on('message', (m: HostMessage) => {
       break;
   }
 });
-
-if (init.lowPriority) {
-  const nice = lowerThreadPriority(GENERATOR_THREAD_NICE);
-  if (nice === undefined) logger.warn('metrics-generator thread: could not lower its scheduling priority; it runs at the process priority');
-  else logger.info('metrics-generator thread runs at the lowest scheduling priority, after the write path', { nice });
-}
 
 writer
   .start()

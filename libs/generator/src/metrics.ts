@@ -23,7 +23,7 @@ export class GeneratorMetrics {
   readonly serviceGraphDroppedSpans: Counter<'tenant'>;
   readonly serviceGraphEdges: Counter<'tenant'>;
   readonly serviceGraphExpiredEdges: Counter<'tenant'>;
-  /** Set by the generator's worker thread from /proc/thread-self when scraped (@stave/core's thread-priority.ts). */
+  /** Set by the generator's worker thread from /proc/thread-self when scraped (@stave/core's thread-cpu.ts). */
   readonly threadCpuSeconds: Gauge;
 
   constructor(registry: Registry) {

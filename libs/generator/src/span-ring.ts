@@ -6,8 +6,8 @@
 // Why not a message per push: postMessage serialises the call and takes the receiving port's lock, and the
 // reply comes back as a message the event loop must handle. Profiled under the ingest bench
 // (bench/results/metrics-generator.md) that was the largest single cost forwarding added to the event
-// loop, above the processors' own; and the generator's thread runs at the lowest priority, so a lock it
-// holds when the scheduler preempts it can stall the event loop until it runs again. The reader polls
+// loop, above the processors' own; and a lock the generator's thread holds when the scheduler preempts it
+// can stall the event loop until that thread runs again. The reader polls
 // (the generator's thread drains the ring every few milliseconds and before every message it handles), so
 // there is no wake-up call either.
 //

@@ -590,11 +590,11 @@ export function staveModules(): ModuleManager<AppContext> {
         logger: ctx.logger,
       };
       const membership = ringMembership(ctx, get<RingConfig>(ctx, keys.generatorRingConfig));
-      // On its own thread, with remote write, off the event loop that serves pushes. Where the write path
-      // shares the process, the thread yields the CPU to it (lowest priority).
+      // On its own thread, with remote write, off the event loop that serves pushes, at the process's
+      // priority (docs/metrics-generator.md, "Cost on the write path").
       if (generatorWorkerAvailable()) {
         const sharesWritePath = ctx.target === 'all' || ctx.target === 'scalable-single-binary';
-        const host = new GeneratorHost({ ...opts, remoteWrite, lowPriority: sharesWritePath });
+        const host = new GeneratorHost({ ...opts, remoteWrite, sharesWritePath });
         ctx.provided.set(keys.generator, host);
         ctx.grpc.register((router) => router.service(MetricsGenerator, generatorHandlers(host)));
         return group('metrics-generator', [host, membership]);
