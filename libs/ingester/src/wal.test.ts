@@ -131,4 +131,46 @@ describe('WAL segment', () => {
     expect((await seg.read(ref!)).equals(Buffer.alloc(8, 4))).toBe(true);
     await seg.close();
   });
+
+  it('answers a failed write only once its own write has returned, and refuses every append after', async () => {
+    const seg = await WalSegment.open(segmentPath());
+    // Each batch here is one buffer, written with FileHandle#write: hold each call until the test lets it go.
+    const proto = Object.getPrototypeOf((seg as unknown as { fh: object }).fh) as { write: (...a: unknown[]) => Promise<unknown> };
+    const realWrite = proto.write;
+    const gates: Array<{ release: (fail?: Error) => void }> = [];
+    const spy = jest.spyOn(proto, 'write').mockImplementation(function (this: unknown, ...args: unknown[]) {
+      return new Promise((resolve, reject) => {
+        gates.push({ release: (fail) => (fail ? reject(fail) : resolve(realWrite.apply(this, args))) });
+      });
+    });
+    const settled = (p: Promise<unknown>) => {
+      const state = { done: false, error: undefined as unknown };
+      p.then(
+        () => (state.done = true),
+        (err: unknown) => Object.assign(state, { done: true, error: err }),
+      );
+      return state;
+    };
+    try {
+      const first = settled(seg.append([record(1)]));
+      await new Promise((r) => setImmediate(r));
+      const second = settled(seg.append([record(2)]));
+      // Two batches in flight, each in its own write.
+      while (gates.length < 2) await new Promise((r) => setImmediate(r));
+      gates[0]!.release(Object.assign(new Error('EIO: i/o error, write'), { code: 'EIO' }));
+      while (!first.done) await new Promise((r) => setImmediate(r));
+      expect(first.error).toEqual(expect.objectContaining({ code: 'EIO' }));
+      // The second batch's buffers are still being written: its push is not answered yet.
+      for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+      expect(second.done).toBe(false);
+      await expect(seg.append([record(3)])).rejects.toThrow('EIO');
+      gates[1]!.release();
+      while (!second.done) await new Promise((r) => setImmediate(r));
+      // Written and synced, but after a failed batch: the file's state is unknown, so it is refused too.
+      expect(second.error).toEqual(expect.objectContaining({ code: 'EIO' }));
+    } finally {
+      spy.mockRestore();
+      await seg.close();
+    }
+  });
 });
