@@ -47,6 +47,13 @@ import { BENCH_CONFIG_YAML, profiledBin, startStave } from '../../../bench/dist/
 import { runSustained, sustainedPeak } from '../../../bench/dist/sustained.js';
 import { generatePool, type Pool } from '../../../bench/dist/workload.js';
 
+/**
+ * Seconds of each fixed-rate run: ~6 block builds (one every ~10 s at the bench's rate), where the slowest
+ * 1% of pushes are. 30-s runs held ~3, and their per-pair p99 ratios spread over 0.98–1.50 in the tenth
+ * session's sets, against 1.06–1.32 for 60-s runs in the eleventh's (bench/results/metrics-generator.md).
+ */
+const DEFAULT_DURATION_S = 60;
+
 const PROCESSORS = ['    metrics_generator:', '      processors: [service-graphs, span-metrics]'];
 
 /**
@@ -465,7 +472,7 @@ const USAGE = `usage: make bench-metrics-generator ARGS="[flags]"
   --pairs N                off/on pairs at the fixed rate (default 3)
   --rate-fraction F        fixed rate as a fraction of the sustained capacity (default 0.5)
   --rate N                 fixed rate in spans/s instead of a fraction of the capacity
-  --duration-s N           length of each fixed-rate run (default 30, at least 20)
+  --duration-s N           length of each fixed-rate run (default ${DEFAULT_DURATION_S}, at least 20)
   --warmup-s N             the same rate sent first for N s, not measured (default 5; 0: none)
   --open-concurrency N     most requests in flight at the fixed rate (default 64)
   --batch-spans N          spans per request (default ${DEFAULTS.batchSpans})
@@ -518,7 +525,7 @@ export async function main(argv: string[]): Promise<number> {
     pairs: intArg(args, 'pairs', 3, 0),
     rateFraction: fraction,
     rate: args.has('rate') ? intArg(args, 'rate', 0, 1) : undefined,
-    durationS: intArg(args, 'duration-s', 30, 20),
+    durationS: intArg(args, 'duration-s', DEFAULT_DURATION_S, 20),
     warmupS: intArg(args, 'warmup-s', 5, 0),
     openConcurrency: intArg(args, 'open-concurrency', 64, 1),
     batchSpans: intArg(args, 'batch-spans', DEFAULTS.batchSpans, 1),
