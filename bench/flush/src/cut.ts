@@ -11,6 +11,7 @@
 import { randomBytes } from 'node:crypto';
 import { intArg, parseArgs } from '../../../bench/dist/args.js';
 import { machineInfo } from '../../../bench/dist/machine.js';
+import { summarize } from '../../../bench/dist/stats.js';
 import { HeadBlock } from '../../../libs/ingester/dist/head-block.js';
 import type { WalSegment } from '../../../libs/ingester/dist/wal.js';
 import { allocPackedParts, type PackedParts } from '../../../libs/ingester/dist/combined-traces.js';
@@ -94,13 +95,12 @@ function main(): void {
     previousPack(entries, chains);
     baselineMs.push(Number(process.hrtime.bigint() - t) / 1e6);
   }
-  const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
   const m = machineInfo();
   console.log(`machine: ${m.nproc} CPUs (${m.cpuModel}), node ${m.node}, commit ${m.git ?? 'unknown'}; ${m.date}`);
   console.log(`${traces} traces, ${totalParts} parts, IDs sharing ${prefix} leading bytes, ${rounds} rounds (median):`);
-  console.log(`  HeadBlock.pack: ${median(packMs).toFixed(1)} ms`);
-  console.log(`  baseline, the previous pack (comparator sort, chains followed): ${median(baselineMs).toFixed(1)} ms`);
-  console.log(`  pack ÷ baseline: ${(median(packMs) / median(baselineMs)).toFixed(2)}`);
+  console.log(`  HeadBlock.pack: ${summarize(packMs).p50.toFixed(1)} ms`);
+  console.log(`  baseline, the previous pack (comparator sort, chains followed): ${summarize(baselineMs).p50.toFixed(1)} ms`);
+  console.log(`  pack ÷ baseline: ${(summarize(packMs).p50 / summarize(baselineMs).p50).toFixed(2)}`);
 }
 
 main();

@@ -129,16 +129,15 @@ export class HeadBlock {
     // each entry object once, in the order they were made (which is mostly their order in memory), and
     // works on typed arrays after: in sorted order, each entry's object and ID view were two or three
     // cache misses one after another (bench/flush/src/cut.ts).
-    const all = [...this.traces.values()];
-    const n = all.length;
+    const n = this.traces.size;
     const entryIds = new Uint8Array(16 * n);
     const entryParts = new Uint32Array(n);
     const entryFirst = new Int32Array(n);
-    for (let t = 0; t < n; t++) {
-      const e = all[t]!;
-      copyID(e.id, 0, entryIds, 16 * t);
-      entryParts[t] = e.parts;
-      entryFirst[t] = e.firstPart;
+    let made = 0;
+    for (const e of this.traces.values()) {
+      copyID(e.id, 0, entryIds, 16 * made);
+      entryParts[made] = e.parts;
+      entryFirst[made++] = e.firstPart;
     }
     const order = ascendingByID(entryIds);
     const { ids, counts, offsets, lengths } = allocPackedParts(n, this.partCount);

@@ -143,31 +143,25 @@ describe('WAL segment', () => {
         gates.push({ release: (fail) => (fail ? reject(fail) : resolve(realWrite.apply(this, args))) });
       });
     });
-    const settled = (p: Promise<unknown>) => {
-      const state = { done: false, error: undefined as unknown };
-      p.then(
-        () => (state.done = true),
-        (err: unknown) => Object.assign(state, { done: true, error: err }),
-      );
-      return state;
-    };
+    const tick = () => new Promise((r) => setImmediate(r));
     try {
-      const first = settled(seg.append([record(1)]));
-      await new Promise((r) => setImmediate(r));
-      const second = settled(seg.append([record(2)]));
+      const first = seg.append([record(1)]);
+      const firstRefused = expect(first).rejects.toMatchObject({ code: 'EIO' });
+      await tick();
+      const second = seg.append([record(2)]);
+      let secondSettled = false;
+      const secondRefused = expect(second.finally(() => (secondSettled = true))).rejects.toMatchObject({ code: 'EIO' });
       // Two batches in flight, each in its own write.
-      while (gates.length < 2) await new Promise((r) => setImmediate(r));
+      while (gates.length < 2) await tick();
       gates[0]!.release(Object.assign(new Error('EIO: i/o error, write'), { code: 'EIO' }));
-      while (!first.done) await new Promise((r) => setImmediate(r));
-      expect(first.error).toEqual(expect.objectContaining({ code: 'EIO' }));
+      await firstRefused;
       // The second batch's buffers are still being written: its push is not answered yet.
-      for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
-      expect(second.done).toBe(false);
+      for (let i = 0; i < 20; i++) await tick();
+      expect(secondSettled).toBe(false);
       await expect(seg.append([record(3)])).rejects.toThrow('EIO');
       gates[1]!.release();
-      while (!second.done) await new Promise((r) => setImmediate(r));
       // Written and synced, but after a failed batch: the file's state is unknown, so it is refused too.
-      expect(second.error).toEqual(expect.objectContaining({ code: 'EIO' }));
+      await secondRefused;
     } finally {
       spy.mockRestore();
       await seg.close();
