@@ -30,8 +30,12 @@ build: deps
 	node libs/explorer/scripts/build-ui.mjs
 	@node scripts/build-info.js > services/stave/dist/build-info.json
 
+# The benchmarks outside the main build (each `make bench-*` compiles its own): type-checked by `make test`
+# too, so that a change to a library cannot leave one of them unbuildable.
+BENCH_PACKAGES := bench/block bench/blocks bench/backend bench/compaction bench/explorer bench/flush bench/metrics-generator bench/search
+
 typecheck: deps
-	$(BIN)/tsc -b tsconfig.json
+	$(BIN)/tsc -b tsconfig.json $(BENCH_PACKAGES)
 
 generate: deps
 	$(BIN)/buf generate
@@ -62,7 +66,7 @@ image-root: build
 # OTel's HTTP exporters load their transport with a dynamic import(), which jest runs only with vm modules.
 # On 2 cores jest runs every test file inside its main process (in band): --forceExit ends it once the run is
 # complete even if a test left a handle open (one full run on 2026-11-29 never exited after its summary).
-test: build lint system-deps
+test: build typecheck lint system-deps
 	@rm -f .tmp/test-count.txt
 	@NODE_OPTIONS=--experimental-vm-modules $(BIN)/jest --ci --forceExit; status=$$?; \
 	  cat .tmp/test-count.txt 2>/dev/null || echo "0 passed, 1 failed"; exit $$status

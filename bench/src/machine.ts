@@ -5,6 +5,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { statCpuSeconds } from '../../libs/core/dist/index.js';
+import { fmtBytes } from './stats';
 
 export interface MachineInfo {
   nproc: number;
@@ -49,6 +50,12 @@ export function machineInfo(repoRoot = path.resolve(__dirname, '../..')): Machin
     date: new Date().toISOString(),
     git,
   };
+}
+
+/** The machine in one line, as every bench's result prints it: cores, memory, Node.js, OS, commit. */
+export function describeMachine(m: MachineInfo): string {
+  const cgroup = m.cgroupMemBytes ? ` (cgroup limit ${fmtBytes(m.cgroupMemBytes)})` : '';
+  return `${m.nproc} CPUs (${m.cpuModel}), ${fmtBytes(m.totalMemBytes)} RAM${cgroup}, node ${m.node}, ${m.platform}, commit ${m.git ?? 'unknown'}`;
 }
 
 /** utime + stime of a process (all its threads: event loop and workers), in seconds, from /proc. */

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { generateCollectorPool } from './collector-workload';
 import { httpRequest, keepAliveAgent } from './http-client';
 import { describeLoad, runLoad, type LoadResult } from './loadgen';
-import { machineInfo, processCpuSeconds, type MachineInfo } from './machine';
+import { describeMachine, machineInfo, processCpuSeconds, type MachineInfo } from './machine';
 import { startNoopServer } from './noop-server';
 import { describeQueries, readBackAll, type QueryResult } from './query';
 import { commandArgs, type BenchOptions } from './run';
@@ -62,7 +62,7 @@ function header(title: string, m: MachineInfo, o: ModeOptions, pool: Pool): stri
   return [
     `### ${title} — ${m.date}`,
     '',
-    `- machine: ${m.nproc} CPUs (${m.cpuModel}), ${fmtBytes(m.totalMemBytes)} RAM, node ${m.node}, ${m.platform}${m.git ? `, commit ${m.git}` : ''}`,
+    `- machine: ${describeMachine(m)}`,
     `- workload: ${o.workload}-shaped, seed ${o.seed}, pool of ${fmtInt(pool.traceCount)} traces / ${fmtInt(pool.spanCount)} spans in ${fmtInt(pool.bodies.length)} requests of ≤ ${o.batchSpans} spans (${fmtBytes(pool.bytes)}), concurrency ${o.concurrency}`,
     `- config: ${o.tempoConfig ? `${path.relative(process.cwd(), o.tempoConfig)} (Tempo-style, listeners on loopback)` : o.staveConfig ? path.relative(process.cwd(), o.staveConfig) : 'generated (limits raised)'}${o.profileDir ? '; Stave under --cpu-prof' : ''}`,
     `- command: \`make bench ARGS="${commandArgs()}"\``,

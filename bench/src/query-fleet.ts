@@ -13,7 +13,7 @@ import path from 'node:path';
 import { ArgError, intArg, parseArgs } from './args';
 import { httpRequest, keepAliveAgent } from './http-client';
 import { runLoad } from './loadgen';
-import { machineInfo } from './machine';
+import { describeMachine, machineInfo } from './machine';
 import { timeQueries, type QueryResult } from './query';
 import { fmtMs, sleep } from './stats';
 import { startStave, type StaveProcess } from './stave-process';
@@ -127,8 +127,7 @@ async function main(argv: string[]): Promise<void> {
   const lines = [
     `## Trace by ID: fleet vs single binary — ${m.date}`,
     '',
-    `Machine: ${m.nproc} cores (${m.cpuModel}), ${(m.totalMemBytes / 1024 ** 3).toFixed(1)} GiB, node ${m.node}, ${m.platform}; git ${m.git ?? '?'}. ` +
-      `1-minute load average at the start of each setup: ${loadAvg.join(', ')}.`,
+    `Machine: ${describeMachine(m)}. ` + `1-minute load average at the start of each setup: ${loadAvg.join(', ')}.`,
     `Workload: ${traces} traces (seed ${seed}), ${queries} sequential queries per phase, query_shards 50 (Tempo's default), RF 2 in the fleet.`,
     '',
     '| setup | phase | p50 | p90 | p99 | max | exact | errors |',

@@ -14,7 +14,7 @@ import { ArgError, boolArg, durationArg, floatArg, intArg, parseArgs } from './a
 import { runFleetBench, runSustainedBench, type ModeOptions } from './modes';
 import { httpRequest, keepAliveAgent } from './http-client';
 import { DEFAULTS, describeLoad, planRounds, runLoad, type LoadResult } from './loadgen';
-import { describeThreadsCpu, machineInfo, processCpuSeconds, threadCpuSeconds, threadsCpuSeconds, type MachineInfo } from './machine';
+import { describeThreadsCpu, describeMachine, machineInfo, processCpuSeconds, threadCpuSeconds, threadsCpuSeconds, type MachineInfo } from './machine';
 import { startNoopServer } from './noop-server';
 import { describeQueries, readBackAll, timeQueries, type QueryResult } from './query';
 import { fmtBytes, fmtInt, fmtMs, sleep } from './stats';
@@ -377,7 +377,7 @@ export function markdown(r: BenchResult): string {
   return [
     `### Ingest + trace-by-ID${o.workload === 'collector' ? ' (collector-shaped)' : ''} — ${m.date}`,
     '',
-    `- machine: ${m.nproc} CPUs (${m.cpuModel}), ${fmtBytes(m.totalMemBytes)} RAM${m.cgroupMemBytes ? ` (cgroup limit ${fmtBytes(m.cgroupMemBytes)})` : ''}, node ${m.node}, ${m.platform}${m.git ? `, commit ${m.git}` : ''}`,
+    `- machine: ${describeMachine(m)}`,
     `- workload: seed ${o.seed}, ${fmtInt(w.traces)} traces, ${fmtInt(w.spans)} spans in ${fmtInt(w.requests)} requests of ≤ ${o.batchSpans} spans${w.rounds > 1 ? ` (pool of ${fmtBytes(w.poolBytes)} sent ${w.rounds}× with rewritten trace IDs)` : ` (${fmtBytes(w.poolBytes)})`}, concurrency ${o.concurrency}, ${o.queries} by-ID queries per phase; generation ${(w.generateMs / 1000).toFixed(1)} s, excluded from timings`,
     `- workload shape: ${o.workload === 'collector' ? 'collector (every span of every trace shuffled over the whole run; requests grouped by service instance)' : 'project (~20 traces open at a time, each over 2–3 requests)'}; config: ${o.tempoConfig ? `${path.relative(process.cwd(), o.tempoConfig)} (Tempo-style, listeners moved to loopback)` : o.staveConfig ? path.relative(process.cwd(), o.staveConfig) : 'generated (limits raised)'}${o.profileDir ? '; Stave under --cpu-prof' : ''}`,
     `- load average (1 min) at the start of each phase: ${Object.entries(r.loadAvg)

@@ -16,7 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { writeSyncedAsWritten } from '../../libs/backend/dist/index.js';
 import { ArgError, intArg, parseArgs } from './args';
-import { machineInfo } from './machine';
+import { describeMachine, machineInfo } from './machine';
 
 const MiB = 1 << 20;
 const MODES: Array<{ name: string; every: number }> = [
@@ -85,7 +85,7 @@ async function main(argv: string[]): Promise<void> {
     rmSync(dir, { recursive: true, force: true });
   }
   const m = machineInfo();
-  process.stdout.write(`- machine: ${m.nproc} CPUs (${m.cpuModel}), node ${m.node}, ${m.platform}, commit ${m.git ?? '?'}, ${m.date}\n`);
+  process.stdout.write(`- machine: ${describeMachine(m)}, ${m.date}\n`);
   process.stdout.write(`- ${rounds} rounds; each mode writes 2 files of ${blockMiB} MiB beside the WAL-shaped writer\n\n`);
   process.stdout.write('| block writer | WAL syncs | WAL sync p50 | p99 | max | 2 blocks written in (median) |\n|---|---|---|---|---|---|\n');
   for (const mode of MODES) {

@@ -23,10 +23,10 @@ import {
   type ObjectStore,
   type TraceStorageConfig,
 } from '../../../libs/backend/dist/index.js';
-import { ByteLru, openBlock, writeBlock, type BlockMeta } from '../../../libs/block/dist/index.js';
+import { BlockCache, openBlock, writeBlock, type BlockMeta } from '../../../libs/block/dist/index.js';
 import { countSpans, realisticTraceStream, Rng } from '../../../libs/block/dist/testing/realistic-traces.js';
 import { defaultConfig } from '../../../libs/server/dist/index.js';
-import { machineInfo } from '../../../bench/dist/machine.js';
+import { describeMachine, machineInfo } from '../../../bench/dist/machine.js';
 import { AZURITE_ACCOUNT, AZURITE_KEY, createAzuriteContainer, S3RVER_KEY, startAzurite, startS3rver } from '../../../test/dist/support/emulators.js';
 import { GcsTestServer } from '../../../test/dist/support/gcs-server.js';
 
@@ -107,7 +107,7 @@ async function lookups(store: ObjectStore, meta: BlockMeta, ids: Uint8Array[], e
   let found = 0;
   let pattern = '';
   for (const id of ids) {
-    const reader = openBlock(counting, meta, { cache: new ByteLru(0) });
+    const reader = openBlock(counting, meta, { cache: new BlockCache(0) });
     counting.reset();
     const t = process.hrtime.bigint();
     const tr = await reader.findTraceByID(id);
@@ -274,7 +274,7 @@ async function main(): Promise<void> {
     const block = [
       `### Cold trace-by-ID per backend — ${m.date}`,
       '',
-      `- machine: ${m.nproc} CPUs (${m.cpuModel}), ${(m.totalMemBytes / 2 ** 30).toFixed(1)} GiB RAM, node ${m.node}, ${m.platform}, commit ${m.git ?? 'unknown'}`,
+      `- machine: ${describeMachine(m)}`,
       `- block: seed ${seed}, ${spans.toLocaleString('en-US')} spans in ${meta.totalObjects.toLocaleString('en-US')} traces, ${meta.rowGroups} row group(s), ${(total / MiB).toFixed(1)} MiB in ${objects.length} objects (${objs})`,
       `- lookups: ${nLookups} present + ${nLookups} absent trace IDs, each through a fresh BlockReader with no cache; backends on loopback (emulators), object cache off for "cold". "Object cache warm": the default 64 MiB object cache, filled by one pass over the same IDs, then requests that still reach the backend (the data page).`,
       `- read pattern of a present lookup: ${(Object.values(results)[0] as { hit: LookupStats } | undefined)?.hit.pattern ?? ''}`,

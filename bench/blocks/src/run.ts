@@ -23,7 +23,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { ArgError, boolArg, intArg, parseArgs } from '../../../bench/dist/args.js';
 import { httpRequest, keepAliveAgent } from '../../../bench/dist/http-client.js';
-import { machineInfo } from '../../../bench/dist/machine.js';
+import { describeMachine, machineInfo } from '../../../bench/dist/machine.js';
 import { timeQueries, type QueryResult } from '../../../bench/dist/query.js';
 import { fmtInt, fmtMs, sleep } from '../../../bench/dist/stats.js';
 import { STAVE_BIN, startStave, type StaveProcess } from '../../../bench/dist/stave-process.js';
@@ -329,7 +329,7 @@ async function run(o: Options): Promise<void> {
   const block = [
     `### Trace by ID over many blocks — ${machine.date}`,
     '',
-    `- machine: ${machine.nproc} CPUs (${machine.cpuModel}), ${(machine.totalMemBytes / 2 ** 30).toFixed(1)} GiB RAM, node ${machine.node}, ${machine.platform}, commit ${machine.git ?? 'unknown'}`,
+    `- machine: ${describeMachine(machine)}`,
     `- data: seed ${o.seed}, ${fmtInt(pool.traceCount)} traces (${fmtInt(pool.spanCount)} spans) per block × ${o.blocks} blocks, beside the same ${fmtInt(oneRounds * pool.traceCount)} traces in one block; bin/stave -target=all. "just flushed": timed in the process that pushed and flushed (the ingester still holds the flushed blocks, complete_block_timeout 15m; blocklist_poll 1s); "restarted": a fresh process on the same data, cold caches, ingester holding nothing (every lookup from the backend; blocklist polled at start, blocklist_poll 5m)`,
     `- queries: one at a time through the query-frontend (\`GET /api/traces/<id>\`, protobuf): ${o.queries} present IDs, ${o.absent} absent IDs, then the same present IDs again`,
     ...(o.staveBin ? [`- stave: ${o.staveBin}`] : []),

@@ -22,7 +22,7 @@ import { appendFileSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readd
 import os from 'node:os';
 import path from 'node:path';
 import { ArgError, boolArg, intArg, parseArgs } from '../../../bench/dist/args.js';
-import { machineInfo, processCpuSeconds } from '../../../bench/dist/machine.js';
+import { describeMachine, machineInfo, processCpuSeconds } from '../../../bench/dist/machine.js';
 import { fmtBytes, fmtInt, sleep } from '../../../bench/dist/stats.js';
 import { RssSampler, STAVE_BIN, startStave, statusField } from '../../../bench/dist/stave-process.js';
 import { LocalStore } from '../../../libs/backend/dist/index.js';
@@ -303,7 +303,7 @@ async function main(): Promise<void> {
     const lines = [
       `### Compaction — ${machine.date}`,
       '',
-      `- machine: ${machine.nproc} CPUs (${machine.cpuModel}), ${(machine.totalMemBytes / 2 ** 30).toFixed(1)} GiB RAM, node ${machine.node}, ${machine.platform}, commit ${machine.git ?? '?'}`,
+      `- machine: ${describeMachine(machine)}`,
       `- load (1/5/15-min loadavg): ${fmtLoad(load)} when generating the input, ${fmtLoad(loadAtCompaction)} when the compactor started, ${fmtLoad(loadAtDone)} when it was done${args.get('note') ? `; note: ${args.get('note')}` : ''}`,
       `- input: ${inputDir ? `blocks reused from ${inputDir} (the seed below is this run's flag, not necessarily theirs); ` : ''}seed ${seed}, ${fmtInt(input.uniqueTraces)} traces / ${fmtInt(input.uniqueSpans)} unique spans (realisticTraceStream), as ${INGESTERS} ingesters with RF ${RF} cut them: ${input.blocks.length} level-0 blocks, ${fmtInt(spansIn)} spans, ${fmtBytes(bytesIn)} of data.parquet; ${fmtInt(input.splitParts)} trace copies split across two blocks of one ingester; generated in ${(input.genMs / 1000).toFixed(1)} s and written in ${(input.writeMs / 1000).toFixed(1)} s (untimed)`,
       `- compactor: \`bin/stave -target=compactor\`${profileDir ? ' under --cpu-prof' : ''}, local backend, compaction_window 1h, compaction_cycle 1s, max_compaction_objects ${MAX_COMPACTION_OBJECTS}, max_block_bytes 100 GiB, other options default; done when Tempo's selection finds no job in the block listing`,

@@ -18,7 +18,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import { ArgError, intArg, parseArgs } from '../../../bench/dist/args.js';
-import { machineInfo } from '../../../bench/dist/machine.js';
+import { describeMachine, machineInfo } from '../../../bench/dist/machine.js';
 import { BENCH_CONFIG_YAML, startStave } from '../../../bench/dist/stave-process.js';
 import { bigTrace, otlpJson, pushJsonTrace, type SpanSpec } from '../../../test/dist/support/explorer-trace.js';
 import { poll } from '../../../test/dist/support/poll.js';
@@ -194,7 +194,7 @@ async function main(): Promise<void> {
       '',
       `## ${info.date} — ${info.git ?? 'unknown commit'}`,
       '',
-      `Machine: ${info.nproc} CPUs (${info.cpuModel}), ${Math.round(info.totalMemBytes / 2 ** 30)} GiB, node ${info.node}, ${browser.version()} headless (playwright-core).`,
+      `Machine: ${describeMachine(info)}; ${browser.version()} headless (playwright-core).`,
       ...(args.get('note') ? [`Note: ${args.get('note')}`] : []),
       '',
       `Load average at the end: ${os

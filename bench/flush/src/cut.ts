@@ -10,7 +10,7 @@
 
 import { randomBytes } from 'node:crypto';
 import { intArg, parseArgs } from '../../../bench/dist/args.js';
-import { machineInfo } from '../../../bench/dist/machine.js';
+import { describeMachine, machineInfo } from '../../../bench/dist/machine.js';
 import { summarize } from '../../../bench/dist/stats.js';
 import { HeadBlock } from '../../../libs/ingester/dist/head-block.js';
 import type { WalSegment } from '../../../libs/ingester/dist/wal.js';
@@ -96,7 +96,7 @@ function main(): void {
     baselineMs.push(Number(process.hrtime.bigint() - t) / 1e6);
   }
   const m = machineInfo();
-  console.log(`machine: ${m.nproc} CPUs (${m.cpuModel}), node ${m.node}, commit ${m.git ?? 'unknown'}; ${m.date}`);
+  console.log(`machine: ${describeMachine(m)}; ${m.date}`);
   console.log(`${traces} traces, ${totalParts} parts, IDs sharing ${prefix} leading bytes, ${rounds} rounds (median):`);
   console.log(`  HeadBlock.pack: ${summarize(packMs).p50.toFixed(1)} ms`);
   console.log(`  baseline, the previous pack (comparator sort, chains followed): ${summarize(baselineMs).p50.toFixed(1)} ms`);

@@ -19,7 +19,7 @@ import { appendFileSync, closeSync, mkdtempSync, openSync, readFileSync, rmSync,
 import os from 'node:os';
 import path from 'node:path';
 import { ArgError, boolArg, intArg, parseArgs } from '../../../bench/dist/args.js';
-import { machineInfo } from '../../../bench/dist/machine.js';
+import { describeMachine, machineInfo } from '../../../bench/dist/machine.js';
 import { statusField } from '../../../bench/dist/stave-process.js';
 import { fmtBytes, fmtInt } from '../../../bench/dist/stats.js';
 import { generateCollectorPool } from '../../../bench/dist/collector-workload.js';
@@ -297,7 +297,7 @@ async function main(): Promise<void> {
     const lines = [
       `## Flush (block building) — ${m.date}`,
       '',
-      `Machine: ${m.nproc} × ${m.cpuModel}, ${fmtBytes(m.totalMemBytes)}${m.cgroupMemBytes ? ` (cgroup ${fmtBytes(m.cgroupMemBytes)})` : ''}; node ${m.node}; commit ${m.git ?? '?'}; load average (1 min) ${load0.toFixed(2)} before, ${load1.toFixed(2)} after.`,
+      `Machine: ${describeMachine(m)}; load average (1 min) ${load0.toFixed(2)} before, ${load1.toFixed(2)} after.`,
       `Workload: ${wideAttrs > 0 ? `${fmtInt(wideAttrs)} attributes over` : `bench/src/${workload === 'collector' ? 'collector-workload' : 'workload'}.ts seed ${seed},`} ${fmtInt(prep.traces)} traces, ${fmtInt(prep.spans)} spans in ${fmtInt(prep.parts)} WAL parts (${fmtBytes(prep.walBytes)} of OTLP); ${workers} builder thread(s), ${combineThreads > 0 ? `each with ${combineThreads} combine thread(s)` : 'combining on the same thread'}.`,
       ...(args.get('note') ? [`Note: ${args.get('note')}`] : []),
       '',

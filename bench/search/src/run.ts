@@ -22,7 +22,7 @@ import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFil
 import os from 'node:os';
 import path from 'node:path';
 import { ArgError, intArg, parseArgs } from '../../../bench/dist/args.js';
-import { machineInfo } from '../../../bench/dist/machine.js';
+import { describeMachine, machineInfo } from '../../../bench/dist/machine.js';
 import { LocalStore } from '../../../libs/backend/dist/index.js';
 import { BlockCache, blockTagValues, openBlock, readMeta, searchBlock, writeBlock, type BlockMeta, type BlockReader } from '../../../libs/block/dist/index.js';
 import { addLegacyHttpAttributes, countSpans, realisticTraceStream } from '../../../libs/block/dist/testing/realistic-traces.js';
@@ -243,7 +243,7 @@ async function main(): Promise<void> {
     const md = [
       `## ${m.date.slice(0, 10)} — ${traceCount.toLocaleString('en-US')} traces, ${spans.toLocaleString('en-US')} spans, one block`,
       '',
-      `Machine: ${m.nproc} cores (${m.cpuModel}), ${(m.totalMemBytes / 2 ** 30).toFixed(0)} GiB, Node ${m.node}, ${m.platform}; commit ${m.git ?? '?'}; ` +
+      `Machine: ${describeMachine(m)}; ` +
         `load average ${load0.map((x) => x.toFixed(1)).join(' ')} at start, ${load1.map((x) => x.toFixed(1)).join(' ')} at end (shared machine).`,
       '',
       `Block: ${meta.rowGroups} row groups, written in ${(w.ms / 1000).toFixed(1)} s. **${(stored / spans).toFixed(1)} B/span** stored ` +
