@@ -17,6 +17,8 @@ interface Started {
   mmapThreshold: string | null;
   /** The V8 flag that caps the old generation's growth, when node was given it. */
   heapGrowing: string | null;
+  /** Every flag node was started with. */
+  execArgv: string[];
   args: string[];
 }
 
@@ -29,7 +31,7 @@ beforeAll(() => {
   copyFileSync(path.join(REPO, 'bin/stave'), path.join(dir, 'bin/stave'));
   writeFileSync(
     path.join(dir, 'dist/main.js'),
-    'process.stdout.write(JSON.stringify({ arena: process.env.MALLOC_ARENA_MAX ?? null, mmapThreshold: process.env.MALLOC_MMAP_THRESHOLD_ ?? null, heapGrowing: process.execArgv.find((a) => a.startsWith("--heap-growing-percent")) ?? null, args: process.argv.slice(2) }));\n',
+    'process.stdout.write(JSON.stringify({ arena: process.env.MALLOC_ARENA_MAX ?? null, mmapThreshold: process.env.MALLOC_MMAP_THRESHOLD_ ?? null, heapGrowing: process.execArgv.find((a) => a.startsWith("--heap-growing-percent")) ?? null, execArgv: process.execArgv, args: process.argv.slice(2) }));\n',
   );
 });
 
@@ -39,6 +41,7 @@ async function launch(args: string[], env: Record<string, string> = {}): Promise
   const base = { ...process.env };
   delete base.MALLOC_ARENA_MAX;
   delete base.MALLOC_MMAP_THRESHOLD_;
+  delete base.STAVE_NODE_FLAGS;
   const { stdout } = await run(path.join(dir, 'bin/stave'), args, { env: { ...base, ...env } });
   return JSON.parse(stdout) as Started;
 }
@@ -72,7 +75,7 @@ test('only a single binary caps its isolates’ old-generation growth', async ()
 test('a compactor named on the command line keeps glibc’s adaptive threshold, in each flag form', async () => {
   for (const args of [['-target=compactor'], ['--target=compactor'], ['-target', 'compactor'], ['-target=all', '-target=compactor']]) {
     const started = await launch(args);
-    expect(started).toEqual({ arena: '2', mmapThreshold: null, heapGrowing: null, args });
+    expect(started).toMatchObject({ arena: '2', mmapThreshold: null, heapGrowing: null, args });
   }
   // The last flag wins, as in the CLI.
   expect((await launch(['-target=compactor', '-target=ingester'])).mmapThreshold).toBe('131072');
@@ -92,11 +95,20 @@ test('a compactor named only by the config file’s top-level target is a compac
 });
 
 test('settings already in the environment are kept', async () => {
-  expect(await launch(['-target=all'], { MALLOC_ARENA_MAX: '4', MALLOC_MMAP_THRESHOLD_: '65536' })).toEqual({
+  expect(await launch(['-target=all'], { MALLOC_ARENA_MAX: '4', MALLOC_MMAP_THRESHOLD_: '65536' })).toMatchObject({
     arena: '4',
     mmapThreshold: '65536',
     heapGrowing: '--heap-growing-percent=75',
     args: ['-target=all'],
   });
   expect((await launch(['-target=compactor'], { MALLOC_MMAP_THRESHOLD_: '65536' })).mmapThreshold).toBe('65536');
+});
+
+test('STAVE_NODE_FLAGS adds node flags after the launcher’s own, and nothing without it', async () => {
+  const plain = await launch(['-target=all']);
+  const started = await launch(['-target=all'], { STAVE_NODE_FLAGS: '--max-old-space-size=300 --stack-size=900' });
+  expect(started.execArgv).toEqual([...plain.execArgv, '--max-old-space-size=300', '--stack-size=900']);
+  expect(started.execArgv).toContain('--heap-growing-percent=75');
+  expect(started.args).toEqual(['-target=all']);
+  expect(await launch(['-target=all'], { STAVE_NODE_FLAGS: '' })).toEqual(plain);
 });

@@ -97,15 +97,18 @@ export function configFileFor(o: { tempoConfig?: string; staveConfig?: string },
 }
 
 /**
- * An executable that runs bin/stave's entry point under `node --cpu-prof` (not allowed in NODE_OPTIONS),
- * profiles written into `dir` when the process exits; `bin` itself when no `dir` is given.
+ * An executable that runs `bin` (default bin/stave) under `node --cpu-prof` (not allowed in NODE_OPTIONS),
+ * profiles written into `dir` when the process exits, through bin/stave's STAVE_NODE_FLAGS: Stave keeps
+ * bin/stave's own node flags and malloc settings, as in every other run (a `bin` of one's own profiles only
+ * if it honours STAVE_NODE_FLAGS; a .js file runs under node). `bin` itself when no `dir` is given.
  */
 export function profiledBin(dir: string | undefined, bin?: string): string | undefined {
   if (!dir) return bin;
   mkdirSync(dir, { recursive: true });
-  const main = path.resolve(__dirname, '../..', 'services/stave/dist/main.js');
   const wrapper = path.join(path.resolve(dir), 'stave-cpu-prof.sh');
-  writeFileSync(wrapper, `#!/bin/sh\nexec node --cpu-prof --cpu-prof-dir=${path.resolve(dir)} --enable-source-maps ${main} "$@"\n`, { mode: 0o755 });
+  const flags = `--cpu-prof --cpu-prof-dir=${path.resolve(dir)}`;
+  const run = bin?.endsWith('.js') ? `exec node ${flags} ${bin}` : `STAVE_NODE_FLAGS="${flags}" exec ${bin ?? STAVE_BIN}`;
+  writeFileSync(wrapper, `#!/bin/sh\n${run} "$@"\n`, { mode: 0o755 });
   return wrapper;
 }
 

@@ -26,7 +26,7 @@ import { httpRequest, keepAliveAgent } from '../../../bench/dist/http-client.js'
 import { describeMachine, machineInfo } from '../../../bench/dist/machine.js';
 import { timeQueries, type QueryResult } from '../../../bench/dist/query.js';
 import { fmtInt, fmtMs, sleep } from '../../../bench/dist/stats.js';
-import { STAVE_BIN, startStave, type StaveProcess } from '../../../bench/dist/stave-process.js';
+import { profiledBin, startStave, type StaveProcess } from '../../../bench/dist/stave-process.js';
 import { bodyForRound, generatePool, traceIdHex, type Pool } from '../../../bench/dist/workload.js';
 import { S3RVER_KEY, startS3rver } from '../../../test/dist/support/emulators.js';
 
@@ -185,15 +185,9 @@ function cpuMs(pid: number): number {
   return (Number(f[11]) + Number(f[12])) * 10;
 }
 
-/** bin/stave, or (with --profile-dir) a wrapper running main.js under `node --cpu-prof`, which NODE_OPTIONS may not carry. */
-function staveBin(dataDir: string, label: string, o: Options): string | undefined {
-  if (!o.profileDir) return o.staveBin;
-  const dir = path.resolve(o.profileDir, label.replace(/\W+/g, '-'));
-  mkdirSync(dir, { recursive: true });
-  const main = path.resolve(path.dirname(o.staveBin ?? STAVE_BIN), '..', 'services/stave/dist/main.js');
-  const bin = path.join(dataDir, `stave-cpu-prof-${path.basename(dir)}.sh`);
-  writeFileSync(bin, `#!/bin/sh\nexec node --cpu-prof --cpu-prof-dir=${dir} --enable-source-maps ${main} "$@"\n`, { mode: 0o755 });
-  return bin;
+/** bin/stave (or --stave-bin), under `node --cpu-prof` with --profile-dir (profiles in a folder per label). */
+function staveBin(label: string, o: Options): string | undefined {
+  return profiledBin(o.profileDir && path.resolve(o.profileDir, label.replace(/\W+/g, '-')), o.staveBin);
 }
 
 /** Present IDs (first pass), absent IDs, then the same present IDs again, one query at a time. */
@@ -238,7 +232,7 @@ async function buildAndTime(
   const configFile = path.join(dataDir, 'stave.yaml');
   writeFileSync(configFile, config(JUST_FLUSHED));
   const label = `${base.label}, just flushed`;
-  const stave = await startStave({ dataDir, configFile, bin: staveBin(dataDir, label, o) });
+  const stave = await startStave({ dataDir, configFile, bin: staveBin(label, o) });
   const t0 = performance.now();
   let failure: unknown;
   let m: Measured | undefined;
@@ -264,7 +258,7 @@ async function restartAndTime(dataDir: string, config: (phase: Phase) => string,
   const configFile = path.join(dataDir, 'stave.yaml');
   writeFileSync(configFile, config(RESTARTED));
   const label = `${built.label}, restarted`;
-  const stave = await startStave({ dataDir, configFile, bin: staveBin(dataDir, label, o) });
+  const stave = await startStave({ dataDir, configFile, bin: staveBin(label, o) });
   let failure: unknown;
   let m: Measured | undefined;
   try {

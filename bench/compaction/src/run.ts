@@ -24,7 +24,7 @@ import path from 'node:path';
 import { ArgError, boolArg, intArg, parseArgs } from '../../../bench/dist/args.js';
 import { describeMachine, machineInfo, processCpuSeconds } from '../../../bench/dist/machine.js';
 import { fmtBytes, fmtInt, sleep } from '../../../bench/dist/stats.js';
-import { RssSampler, STAVE_BIN, startStave, statusField } from '../../../bench/dist/stave-process.js';
+import { profiledBin, RssSampler, startStave, statusField } from '../../../bench/dist/stave-process.js';
 import { LocalStore } from '../../../libs/backend/dist/index.js';
 import { listBlocks, writeBlock, type BlockMeta, type BlockTrace } from '../../../libs/block/dist/index.js';
 import { countSpans, realisticTraceStream, Rng } from '../../../libs/block/dist/testing/realistic-traces.js';
@@ -229,14 +229,7 @@ async function main(): Promise<void> {
 
     const configFile = path.join(dataDir, 'stave.yaml');
     writeFileSync(configFile, configYaml());
-    // NODE_OPTIONS may not carry --cpu-prof: a wrapper runs main.js under it (exec keeps the pid).
-    let bin: string | undefined;
-    if (profileDir) {
-      mkdirSync(profileDir, { recursive: true });
-      bin = path.join(dataDir, 'stave-cpu-prof.sh');
-      const main = path.resolve(path.dirname(STAVE_BIN), '..', 'services/stave/dist/main.js');
-      writeFileSync(bin, `#!/bin/sh\nexec node --cpu-prof --cpu-prof-dir=${path.resolve(profileDir)} --enable-source-maps ${main} "$@"\n`, { mode: 0o755 });
-    }
+    const bin = profiledBin(profileDir);
     const loadAtCompaction = os.loadavg();
     const t0 = performance.now();
     const stave = await startStave({ dataDir, configFile, extraArgs: ['-target=compactor'], otlp: false, ...(bin ? { bin } : {}) });

@@ -195,6 +195,8 @@ interface Options {
   maxActiveSeries: number;
   /** Run each Stave under `node --cpu-prof`, its profiles in `<profileDir>/<run>-<method>-<mode>/`. */
   profileDir?: string;
+  /** An executable to run instead of bin/stave (a wrapper around it, say). */
+  staveBin?: string;
   note?: string;
   progress: boolean;
   log: (l: string) => void;
@@ -223,7 +225,7 @@ async function runOne(o: Options, sink: Sink, pool: Pool, method: Method, mode: 
   try {
     const configFile = path.join(dataDir, 'stave.yaml');
     writeFileSync(configFile, configYaml(mode === 'on', sink.url, o.collectionInterval, o.maxActiveSeries));
-    const bin = o.profileDir ? profiledBin(path.join(o.profileDir, `${index}-${method}-${mode}`)) : undefined;
+    const bin = profiledBin(o.profileDir && path.join(o.profileDir, `${index}-${method}-${mode}`), o.staveBin);
     const stave = await startStave({ dataDir, configFile, bin, extraArgs: [`-metrics-generator.storage.path=${path.join(dataDir, 'generator')}`] });
     try {
       const label = `${method === 'closed' ? 'closed loop' : `${fmtInt(rate)} spans/s`}, generator ${mode}`;
@@ -422,6 +424,7 @@ function markdown(o: Options, runs: Run[], capacity: number, rate: number): stri
     `### Push latency, metrics-generator off vs on, at a fixed offered rate — ${m.date}`,
     '',
     `- machine: ${describeMachine(m)}`,
+    ...(o.staveBin ? [`- **Stave is ${path.relative(process.cwd(), o.staveBin) || o.staveBin}, not bin/stave**`] : []),
     `- load average (1 min) around the runs: ${runs.map((r) => `${r.method === 'closed' ? 'closed ' : ''}${r.mode} ${r.loadAvgBefore.toFixed(1)}→${r.loadAvgAfter.toFixed(1)}`).join(', ')}`,
     `- workload: the ingest bench's (seed ${o.seed}) in requests of ≤ ${o.batchSpans} spans, each run on a fresh \`bin/stave -target=all\`; generator on: both processors for the tenant, collection every ${o.collectionInterval}${o.maxActiveSeries > 0 ? `, max_active_series ${fmtInt(o.maxActiveSeries)}` : ''}, remote write to an in-harness sink (204)`,
     `- capacity: what the process sustains, as the ingest bench's sustained mode measures its peak: ${o.closedPairs} closed-loop pair(s) of ${o.peakDurationS} s each (concurrency ${o.concurrency}, 429/503 retried after Retry-After), the rate acknowledged over the second half; generator off: ${fmtInt(capacity)} spans/s (median)`,
@@ -481,6 +484,7 @@ const USAGE = `usage: make bench-metrics-generator ARGS="[flags]"
   --collection-interval D  the generator's collection_interval (default 5s)
   --max-active-series N    the tenant's max_active_series override in generator-on runs (default: none)
   --profile-dir DIR        run Stave under node --cpu-prof, each run's profiles (one per thread) in DIR/<run>-<method>-<mode>/
+  --stave-bin PATH         executable to run instead of bin/stave (e.g. a wrapper that execs bin/stave)
   --out FILE               append the markdown result to FILE (bench/results/metrics-generator.md)
   --note TEXT              free text recorded with the result
   --no-progress            no progress output on stderr`;
@@ -504,6 +508,7 @@ export async function main(argv: string[]): Promise<number> {
       'collection-interval',
       'max-active-series',
       'profile-dir',
+      'stave-bin',
       'out',
       'note',
       'no-progress',
@@ -534,6 +539,7 @@ export async function main(argv: string[]): Promise<number> {
     collectionInterval: args.get('collection-interval') ?? '5s',
     maxActiveSeries: intArg(args, 'max-active-series', 0, 0),
     profileDir: args.get('profile-dir') && path.resolve(args.get('profile-dir')!),
+    staveBin: args.get('stave-bin') && path.resolve(args.get('stave-bin')!),
     note: args.get('note'),
     progress: !boolArg(args, 'no-progress'),
     log: (l) => process.stderr.write(l + '\n'),
