@@ -19,4 +19,5 @@ export { BasicService, State, type Service, type ServiceHooks } from './lifecycl
 export type { PageRequest, PageResponse, StatusPage } from './status-page';
 export { WireError } from './wire-error';
 export { FNV1A_BASIS, hashBytes } from './hash';
-export { statCpuSeconds, threadCpuSeconds } from './thread-cpu';
+export { allowedCpus, parseCpuList, statCpuSeconds, threadCpuSeconds } from './thread-cpu';
+export { EventLoopCpu, type EventLoopCpuOptions } from './event-loop-cpu';

@@ -1,5 +1,6 @@
 // A thread's own CPU time, on Linux: /proc/thread-self/stat counts the calling thread alone (Linux
-// schedules threads, not processes). Elsewhere it is unavailable (undefined).
+// schedules threads, not processes); and the CPUs this process may run on. Elsewhere both are
+// unavailable (undefined).
 
 import { readFileSync } from 'node:fs';
 
@@ -22,3 +23,27 @@ export function statCpuSeconds(statPath: string): number {
 
 /** USER_HZ: 100 on every Linux architecture Node runs on. */
 const CLOCK_TICKS_PER_SECOND = 100;
+
+/** A Linux CPU list ("0-3,6", as /proc and taskset print it) as CPU numbers; throws on anything else. */
+export function parseCpuList(list: string): number[] {
+  const out: number[] = [];
+  for (const part of list.trim().split(',')) {
+    const m = /^(\d+)(?:-(\d+))?$/.exec(part);
+    if (!m) throw new Error(`not a CPU list: ${JSON.stringify(list)}`);
+    const lo = Number(m[1]);
+    const hi = m[2] === undefined ? lo : Number(m[2]);
+    if (hi < lo) throw new Error(`not a CPU list: ${JSON.stringify(list)}`);
+    for (let cpu = lo; cpu <= hi; cpu++) out.push(cpu);
+  }
+  return out;
+}
+
+/** The CPUs this process may run on (its `Cpus_allowed_list`); undefined where /proc/self/status has none. */
+export function allowedCpus(): number[] | undefined {
+  try {
+    const m = /^Cpus_allowed_list:\s*(\S+)/m.exec(readFileSync('/proc/self/status', 'utf8'));
+    return m ? parseCpuList(m[1]!) : undefined;
+  } catch {
+    return undefined;
+  }
+}

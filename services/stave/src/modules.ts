@@ -51,7 +51,18 @@ import {
   type RingConfig,
   type RingKind,
 } from '@stave/ring';
-import { BasicService, ModuleManager, Overrides, pageHandler, ServerService, State, sendText, type AppContext, type Service } from '@stave/server';
+import {
+  BasicService,
+  EventLoopCpu,
+  ModuleManager,
+  Overrides,
+  pageHandler,
+  ServerService,
+  State,
+  sendText,
+  type AppContext,
+  type Service,
+} from '@stave/server';
 import { Frontend, MetricsGenerator, Pusher, Querier as QuerierService } from '@stave/proto';
 import { blockWriteOptions, compactorConfig, generatorConfig, generatorOverrides, memberlistKVOptions, objectStoreOptions, ringConfig } from './options';
 import { receiverServices } from './receivers';
@@ -230,7 +241,15 @@ function generatorForwarder(ctx: AppContext): GeneratorForwarder {
 
 export function staveModules(): ModuleManager<AppContext> {
   const m = new ModuleManager<AppContext>();
-  m.register({ name: 'server', deps: [], init: (ctx) => new ServerService(ctx.http, ctx.grpc) });
+  m.register({
+    name: 'server',
+    deps: [],
+    init: (ctx) => {
+      const server = new ServerService(ctx.http, ctx.grpc);
+      if (!ctx.config.server.reserve_event_loop_cpu) return server;
+      return group('server', [new EventLoopCpu({ logger: ctx.logger.child({ component: 'event-loop-cpu' }) }), server]);
+    },
+  });
 
   m.register({
     name: 'overrides',

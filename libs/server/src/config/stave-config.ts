@@ -81,6 +81,8 @@ export const serverSection = c.object({
   log_level: c.enum(['debug', 'info', 'warn', 'error'], 'info'),
   log_source_ips_enabled: c.ignored(),
   http_path_prefix: c.string(''),
+  // Stave's own: keep every thread but the event loop off one CPU (libs/core/src/event-loop-cpu.ts).
+  reserve_event_loop_cpu: c.bool(false),
 });
 
 const otlpReceiver = c.optional(
