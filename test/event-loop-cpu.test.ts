@@ -2,8 +2,8 @@
 // the first CPU the process may use, read from /proc as the kernel applies it; the main thread keeps all of
 // them. Without the key nothing is moved.
 
-import { readdirSync, readFileSync } from 'node:fs';
-import { allowedCpus, parseCpuList } from '@stave/core';
+import { readdirSync } from 'node:fs';
+import { allowedCpus } from '@stave/core';
 import { poll } from './support/poll';
 import { startStave, type StaveProcess } from './support/stave-process';
 
@@ -11,12 +11,8 @@ import { startStave, type StaveProcess } from './support/stave-process';
 function threadCpus(pid: number): Map<number, number[]> {
   const out = new Map<number, number[]>();
   for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      const m = /^Cpus_allowed_list:\s*(\S+)/m.exec(readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8'));
-      if (m) out.set(Number(tid), parseCpuList(m[1]!));
-    } catch {
-      // the thread ended
-    }
+    const cpus = allowedCpus(`/proc/${pid}/task/${tid}/status`);
+    if (cpus) out.set(Number(tid), cpus);
   }
   return out;
 }

@@ -15,7 +15,7 @@ import { startNoopServer } from './noop-server';
 import { describeQueries, readBackAll, type QueryResult } from './query';
 import { commandArgs, type BenchOptions } from './run';
 import { fmtBytes, fmtInt, fmtMs, sleep } from './stats';
-import { RssSampler, configFileFor, profiledBin, startStave, type StaveProcess } from './stave-process';
+import { RssSampler, configFileFor, profiledBin, startStave, staveBinNote, type StaveProcess } from './stave-process';
 import { fmtUs, runSustained, sustainedPeak, windowsTable, type SustainedPeak, type SustainedResult } from './sustained';
 import { generatePool, type Pool } from './workload';
 
@@ -66,7 +66,7 @@ function header(title: string, m: MachineInfo, o: ModeOptions, pool: Pool): stri
     `- workload: ${o.workload}-shaped, seed ${o.seed}, pool of ${fmtInt(pool.traceCount)} traces / ${fmtInt(pool.spanCount)} spans in ${fmtInt(pool.bodies.length)} requests of ≤ ${o.batchSpans} spans (${fmtBytes(pool.bytes)}), concurrency ${o.concurrency}`,
     `- config: ${o.tempoConfig ? `${path.relative(process.cwd(), o.tempoConfig)} (Tempo-style, listeners on loopback)` : o.staveConfig ? path.relative(process.cwd(), o.staveConfig) : 'generated (limits raised)'}${o.profileDir ? '; Stave under --cpu-prof' : ''}`,
     `- command: \`make bench ARGS="${commandArgs()}"\``,
-    ...(o.staveBin ? [`- **Stave is ${path.relative(process.cwd(), o.staveBin) || o.staveBin}, not bin/stave**`] : []),
+    ...staveBinNote(o.staveBin),
     ...(o.note ? [`- note: ${o.note}`] : []),
   ];
 }

@@ -18,7 +18,7 @@ import { describeThreadsCpu, describeMachine, machineInfo, processCpuSeconds, th
 import { startNoopServer } from './noop-server';
 import { describeQueries, readBackAll, timeQueries, type QueryResult } from './query';
 import { fmtBytes, fmtInt, fmtMs, sleep } from './stats';
-import { RssSampler, configFileFor, dirBytes, profiledBin, startStave, statusField } from './stave-process';
+import { RssSampler, configFileFor, dirBytes, profiledBin, startStave, staveBinNote, statusField } from './stave-process';
 import { generatePool } from './workload';
 import { generateCollectorPool } from './collector-workload';
 import { Timeline } from './timeline';
@@ -386,7 +386,7 @@ export function markdown(r: BenchResult): string {
     `- command: \`make bench ARGS="${commandArgs()}"\`${scaleNote}`,
     `- harness (load generator + query timer) peak RSS: ${fmtBytes(r.harnessMaxRssBytes)}`,
     ...(o.skipStave ? ['- Stave: not run (--skip-stave)'] : []),
-    ...(o.staveBin ? [`- **"Stave" column is ${path.relative(process.cwd(), o.staveBin) || o.staveBin}, not bin/stave**`] : []),
+    ...staveBinNote(o.staveBin, '"Stave" column is'),
     ...(r.staveError ? [`- **Stave run failed:** ${r.staveError.split('\n')[0]}`] : []),
     ...(o.note ? [`- note: ${o.note}`] : []),
     '',

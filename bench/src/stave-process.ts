@@ -112,6 +112,11 @@ export function profiledBin(dir: string | undefined, bin?: string): string | und
   return wrapper;
 }
 
+/** A result's line saying that Stave was `bin` rather than bin/stave (none when it was bin/stave). */
+export function staveBinNote(bin: string | undefined, subject = 'Stave is'): string[] {
+  return bin ? [`- **${subject} ${path.relative(process.cwd(), bin) || bin}, not bin/stave**`] : [];
+}
+
 export function staveArgs(dataDir: string, configFile: string): string[] {
   return [
     `-config.file=${configFile}`,

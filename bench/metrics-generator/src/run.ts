@@ -43,7 +43,7 @@ import { ArgError, boolArg, intArg, parseArgs } from '../../../bench/dist/args.j
 import { DEFAULTS, planRounds } from '../../../bench/dist/loadgen.js';
 import { describeMachine, machineInfo, processCpuSeconds, threadCpuSeconds } from '../../../bench/dist/machine.js';
 import { fmtInt, fmtMs } from '../../../bench/dist/stats.js';
-import { BENCH_CONFIG_YAML, profiledBin, startStave } from '../../../bench/dist/stave-process.js';
+import { BENCH_CONFIG_YAML, profiledBin, startStave, staveBinNote } from '../../../bench/dist/stave-process.js';
 import { runSustained, sustainedPeak } from '../../../bench/dist/sustained.js';
 import { generatePool, type Pool } from '../../../bench/dist/workload.js';
 
@@ -424,7 +424,7 @@ function markdown(o: Options, runs: Run[], capacity: number, rate: number): stri
     `### Push latency, metrics-generator off vs on, at a fixed offered rate — ${m.date}`,
     '',
     `- machine: ${describeMachine(m)}`,
-    ...(o.staveBin ? [`- **Stave is ${path.relative(process.cwd(), o.staveBin) || o.staveBin}, not bin/stave**`] : []),
+    ...staveBinNote(o.staveBin),
     `- load average (1 min) around the runs: ${runs.map((r) => `${r.method === 'closed' ? 'closed ' : ''}${r.mode} ${r.loadAvgBefore.toFixed(1)}→${r.loadAvgAfter.toFixed(1)}`).join(', ')}`,
     `- workload: the ingest bench's (seed ${o.seed}) in requests of ≤ ${o.batchSpans} spans, each run on a fresh \`bin/stave -target=all\`; generator on: both processors for the tenant, collection every ${o.collectionInterval}${o.maxActiveSeries > 0 ? `, max_active_series ${fmtInt(o.maxActiveSeries)}` : ''}, remote write to an in-harness sink (204)`,
     `- capacity: what the process sustains, as the ingest bench's sustained mode measures its peak: ${o.closedPairs} closed-loop pair(s) of ${o.peakDurationS} s each (concurrency ${o.concurrency}, 429/503 retried after Retry-After), the rate acknowledged over the second half; generator off: ${fmtInt(capacity)} spans/s (median)`,

@@ -38,10 +38,14 @@ export function parseCpuList(list: string): number[] {
   return out;
 }
 
-/** The CPUs this process may run on (its `Cpus_allowed_list`); undefined where /proc/self/status has none. */
-export function allowedCpus(): number[] | undefined {
+/**
+ * The CPUs this process may run on (its `Cpus_allowed_list`), or those of the task whose /proc `status`
+ * file is `statusPath` (a thread: /proc/<pid>/task/<tid>/status); undefined where there is none (not
+ * Linux, or the task ended).
+ */
+export function allowedCpus(statusPath = '/proc/self/status'): number[] | undefined {
   try {
-    const m = /^Cpus_allowed_list:\s*(\S+)/m.exec(readFileSync('/proc/self/status', 'utf8'));
+    const m = /^Cpus_allowed_list:\s*(\S+)/m.exec(readFileSync(statusPath, 'utf8'));
     return m ? parseCpuList(m[1]!) : undefined;
   } catch {
     return undefined;
