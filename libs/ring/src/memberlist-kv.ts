@@ -183,10 +183,10 @@ export class MemberlistKV extends BasicService implements KVStore {
     if (!this.killed) {
       const timeout = this.opts.leaveTimeoutMs ?? 20_000;
       const deadline = this.now() + timeout;
-      // Our last changes (typically our ring entry going LEFT) straight to every member, and the whole
-      // state to a few over TCP: queued broadcasts may not have gone out yet, and they would die with us.
-      this.memberlist.sendUserToAll([...this.lastLocal.values()]);
-      await raceTimeout(this.memberlist.pushPullMembers(this.opts.gossipNodes ?? 3), timeout);
+      // Our last changes (typically our ring entry going LEFT) over TCP to every member, and the whole
+      // state to a few: queued broadcasts may not have gone out yet, and they would die with us.
+      const handOver = Promise.all([this.memberlist.sendUserToAll([...this.lastLocal.values()]), this.memberlist.pushPullMembers(this.opts.gossipNodes ?? 3)]);
+      await raceTimeout(handOver, timeout);
       await this.memberlist.leave(Math.max(0, deadline - this.now()));
     }
     await this.memberlist.shutdown();

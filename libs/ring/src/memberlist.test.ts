@@ -369,25 +369,23 @@ test('a leaver tells every member it knows: six leaves in turn, each LEFT everyw
   }
 }, 90_000);
 
-test('a change learnt by push/pull is gossiped on: a leaver heard only over TCP is LEFT everywhere long before the next push/pull', async () => {
-  // Periodic push/pull far away: only gossip can carry the leaver's tombstone past the members it hands
-  // its state to as it stops. Its UDP is cut at that moment, so its own broadcasts reach nobody.
+test("a leaver's last changes go to every member over TCP: with gossip's UDP lost it is LEFT everywhere long before the next push/pull", async () => {
+  // Periodic push/pull far away, and from the leaver's stop on no member's UDP leaves the process: the
+  // leaver's broadcasts and everyone's gossip are lost, so only its direct TCP sends can carry the
+  // tombstone past the few members it pushes its whole state to.
   let cut = false;
   const memberlist = { pushPullIntervalMs: 60_000 };
+  const packetFilter = (_peer: string, direction: 'in' | 'out', transport: 'udp' | 'tcp') => !(cut && direction === 'out' && transport === 'udp');
   // Heartbeats carry each member's whole entry, so a registration gossip missed is repaired by the next.
   const heartbeatPeriodMs = 200;
-  const first = await startMember(0, { memberlist, heartbeatPeriodMs });
+  const first = await startMember(0, { memberlist, packetFilter, heartbeatPeriodMs });
   members.push(first);
-  const leaver = await startMember(1, {
-    join: [first.address],
-    memberlist,
-    heartbeatPeriodMs,
-    packetFilter: (_peer, direction, transport) => !(cut && direction === 'out' && transport === 'udp'),
-  });
-  // Registered for afterEach too, so a failure before its stop leaves no sockets open behind the test.
-  members.push(leaver);
-  const rest = await Promise.all(Array.from({ length: 5 }, (_, i) => startMember(i + 2, { join: [first.address], memberlist, heartbeatPeriodMs })));
+  const rest = await Promise.all(
+    Array.from({ length: 6 }, (_, i) => startMember(i + 1, { join: [first.address], memberlist, packetFilter, heartbeatPeriodMs })),
+  );
+  // Registered for afterEach too, so a failure before the leaver's stop leaves no sockets open behind the test.
   members.push(...rest);
+  const leaver = rest.pop()!;
   const others = [first, ...rest];
   await poll('7 ACTIVE everywhere', () => allActive([...others, leaver], 7), { timeoutMs: 20_000 });
   cut = true;
@@ -395,4 +393,28 @@ test('a change learnt by push/pull is gossiped on: a leaver heard only over TCP 
   await poll('LEFT in the ring on every other member', () => others.every((m) => m.ring.desc().get(leaver.instanceId)?.state === 'LEFT'), {
     timeoutMs: 15_000,
   });
+}, 60_000);
+
+test('a change learnt by push/pull is gossiped on: a change that reached one member over TCP reaches the others long before the next push/pull', async () => {
+  // The source's UDP is cut and so is its TCP to `a`: its change reaches `b` only, by a push/pull, and
+  // `a` can learn it only from b's gossip (push/pull is a minute apart, heartbeats 30 s).
+  let cut = false;
+  const memberlist = { pushPullIntervalMs: 60_000 };
+  const a = await startMember(0, { memberlist });
+  members.push(a);
+  const b = await startMember(1, { join: [a.address], memberlist });
+  members.push(b);
+  const source = await startMember(2, {
+    join: [a.address],
+    memberlist,
+    packetFilter: (peer, direction, transport) => !(cut && direction === 'out' && (transport === 'udp' || peer === a.address)),
+  });
+  members.push(source);
+  await poll('3 ACTIVE everywhere', () => allActive([a, b, source], 3), { timeoutMs: 20_000 });
+  cut = true;
+  await source.lifecycler.changeState('LEAVING');
+  // One of the two exchanges is refused by the filter: only b's answers.
+  expect(await source.kv.memberlist.pushPullMembers(2)).toBe(1);
+  expect(b.ring.desc().get(source.instanceId)?.state).toBe('LEAVING');
+  await poll('LEAVING on a', () => a.ring.desc().get(source.instanceId)?.state === 'LEAVING', { timeoutMs: 15_000 });
 }, 60_000);

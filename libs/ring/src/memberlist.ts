@@ -121,6 +121,8 @@ interface NodeEntry extends MemberInfo {
 
 /** Members we track at most (what one push/pull may carry): a flood of made-up members cannot grow memory. */
 const MAX_MEMBERS = WIRE_LIMITS.nodesPerPushPull;
+/** Members a direct send (a joiner's "alive", a leaver's last changes) goes to at most; gossip reaches the rest. */
+const MAX_DIRECT_SENDS = 64;
 
 export class Memberlist implements FailureDetectorHost {
   private readonly o: Required<Omit<MemberlistOptions, 'packetFilter' | 'onDrop' | 'advertiseAddr' | 'advertisePort' | 'logger' | 'delegate' | 'now'>>;
@@ -294,13 +296,22 @@ export class Memberlist implements FailureDetectorHost {
   }
 
   /**
-   * Sends KV updates straight to every member we gossip to (up to 64): a leaver's last changes (its ring
-   * entry going LEFT). Gossip alone spreads a change to each member only with some probability (each
-   * member sends it retransmit_factor × ⌈log10(n+1)⌉ times, to random members); the rest would wait for a
-   * push/pull, up to pull_push_interval later. An update too large for a packet is left to push/pull.
+   * Sends KV updates over TCP to every member we gossip to (up to 64), in parallel: a leaver's last changes
+   * (its ring entry going LEFT). Gossip alone spreads a change to each member only with some probability
+   * (each member sends it retransmit_factor × ⌈log10(n+1)⌉ times, to random members), and so does one UDP
+   * packet; a member that missed it would wait for a push/pull, up to pull_push_interval later. Resolves
+   * with how many members took the frame.
    */
-  sendUserToAll(payloads: readonly Uint8Array[]): void {
-    this.sendToAll(payloads.map((p) => encodeMessage({ type: 'user', payload: p })));
+  async sendUserToAll(payloads: readonly Uint8Array[]): Promise<number> {
+    if (this.closed || !this.me || payloads.length === 0) return 0;
+    const msgs = payloads.map((p) => encodeMessage({ type: 'user', payload: p }));
+    const now = this.now();
+    const targets = this.randomNodes(MAX_DIRECT_SENDS, (x) => this.gossipsTo(x, now));
+    const results = await Promise.allSettled(targets.map((t) => this.sendStream(t, msgs)));
+    for (const [i, r] of results.entries()) {
+      if (r.status === 'rejected') this.log.debug('reliable send failed', { to: targets[i]!.name, err: String(r.reason) });
+    }
+    return results.filter((r) => r.status === 'fulfilled').length;
   }
 
   /** `msgs` to every member we gossip to (up to 64), as many to a packet as fit; larger ones are skipped. */
@@ -323,7 +334,7 @@ export class Memberlist implements FailureDetectorHost {
     if (cur.length > 0) packets.push(cur);
     // As gossip does, members declared dead recently are sent to as well: our verdict may be wrong.
     const now = this.now();
-    for (const n of this.randomNodes(64, (x) => this.gossipsTo(x, now))) {
+    for (const n of this.randomNodes(MAX_DIRECT_SENDS, (x) => this.gossipsTo(x, now))) {
       for (const p of packets) this.sendPacket(n, p);
     }
   }
