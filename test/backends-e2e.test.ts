@@ -65,8 +65,7 @@ function traceId(t: number): Uint8Array {
 
 async function start(configYaml: string): Promise<StaveProcess & { otlp: number }> {
   const p = startStave({ configYaml });
-  const ready = await p.url('/ready');
-  await poll('ready', async () => (await fetch(ready)).status === 200, { timeoutMs: 30_000 });
+  await p.ready();
   const otlp = await p.receiverPort(/otlp.*http/);
   return Object.assign(p, { otlp });
 }

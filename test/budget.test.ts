@@ -65,8 +65,7 @@ describe('ingester byte budgets', () => {
 
   beforeAll(async () => {
     p = startStave({ configYaml: CONFIG });
-    const ready = await p.url('/ready');
-    await poll('ready', async () => (await fetch(ready)).status === 200, { timeoutMs: 30_000 });
+    await p.ready();
     port = await p.receiverPort(/otlp.*http/);
   });
   afterAll(async () => {

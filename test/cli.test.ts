@@ -4,7 +4,6 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { poll } from './support/poll';
 import { runStave, startStave, type StaveProcess } from './support/stave-process';
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'stave-cli-'));
@@ -14,16 +13,11 @@ function configFile(name: string, yaml: string): string {
   return f;
 }
 
-async function untilReady(p: StaveProcess): Promise<void> {
-  const url = await p.url('/ready');
-  await poll('/ready to answer 200', async () => (await fetch(url)).status === 200, { timeoutMs: 30_000 });
-}
-
 describe('stave -target=all', () => {
   let p: StaveProcess;
   beforeAll(async () => {
     p = startStave();
-    await untilReady(p);
+    await p.ready();
   });
   afterAll(() => p.cleanup());
 
@@ -85,7 +79,7 @@ describe.each(['distributor', 'ingester', 'querier', 'query-frontend', 'compacto
   it('starts, answers /ready, and stops cleanly', async () => {
     const p = startStave({ args: [`-target=${target}`] });
     try {
-      await untilReady(p);
+      await p.ready();
       expect(p.logs.some((l) => l.msg === 'stave started' && l.target === target)).toBe(true);
       const r = await p.stop('SIGTERM');
       expect(r).toMatchObject({ code: 0, signal: null });
@@ -97,7 +91,7 @@ describe.each(['distributor', 'ingester', 'querier', 'query-frontend', 'compacto
   it(`has a deployable under services/${target} that runs exactly its target`, async () => {
     const p = startStave({ deployable: target });
     try {
-      await untilReady(p);
+      await p.ready();
       expect(p.logs.find((l) => l.msg === 'stave started')?.target).toBe(target);
       expect((await p.stop('SIGINT')).code).toBe(0);
     } finally {

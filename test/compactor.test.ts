@@ -163,7 +163,7 @@ describe('compactor end to end', () => {
   async function fortyBlocks(dir: string, tracesPerBlock = TRACES): Promise<StaveProcess> {
     const all = startStave({ configYaml: config(dir, true), args: [`-storage.trace.local.path=${dir}`] });
     procs.push(all);
-    await poll('ready', async () => (await fetch(await all.url('/ready'))).status === 200, { timeoutMs: 30_000 });
+    await all.ready();
     const otlp = await all.receiverPort(/otlp.*http/);
     const startNs = BigInt(Date.now() - 60_000) * 1_000_000n;
     for (let b = 0; b < BLOCKS; b++) {

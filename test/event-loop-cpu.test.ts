@@ -21,8 +21,7 @@ const cpus = allowedCpus() ?? [];
 
 async function started(args: string[]): Promise<StaveProcess> {
   const p = startStave({ args: ['-target=all', ...args] });
-  const ready = await p.url('/ready');
-  await poll('ready', async () => (await fetch(ready)).status === 200, { timeoutMs: 30_000 });
+  await p.ready();
   return p;
 }
 

@@ -145,7 +145,7 @@ describe('service-graph page in -target=all', () => {
       configYaml: configYaml(['multitenancy_enabled: true'], OTLP_HTTP_RECEIVER, GENERATOR, ['overrides:', `  per_tenant_override_config: ${overrides}`]),
     });
     base = await p.url('');
-    await poll('ready', async () => (await fetch(`${base}/ready`)).status === 200, { timeoutMs: 30_000 });
+    await p.ready();
     await pushCheckouts(p, 'shop');
     await pushCheckouts(p, 'quiet');
   }, 90_000);
@@ -214,12 +214,11 @@ describe('service-graph page with the query-frontend and the metrics-generator i
       procs.push(x);
       return x;
     };
-    const ready = (x: StaveProcess) => poll(`${x.dataDir} ready`, async () => (await fetch(await x.url('/ready'))).status === 200, { timeoutMs: 30_000 });
     const ingester = start('ingester', '-ingester.lifecycler.id=ingester-0');
     const seed = await gossipPort(ingester);
     const join = `-memberlist.join-members=127.0.0.1:${seed}`;
     const frontend = start('query-frontend', join);
-    await ready(frontend);
+    await frontend.ready();
 
     // No generator yet: the API and the page say so.
     expect(await graphJson(frontend)).toMatchObject({ status: 200, body: { status: 'no-generators', generators: 0 } });
@@ -230,7 +229,7 @@ describe('service-graph page with the query-frontend and the metrics-generator i
 
     const generator = start('metrics-generator', '-metrics-generator.ring.instance-id=generator-0', join);
     const distributor = start('distributor', '-ingester.lifecycler.id=distributor-0', join);
-    for (const x of [ingester, generator, distributor]) await ready(x);
+    for (const x of [ingester, generator, distributor]) await x.ready();
     for (const x of [distributor, frontend])
       await poll(
         'the generator ACTIVE in the ring',

@@ -76,7 +76,7 @@ describe('explorer pages in headless Chromium', () => {
     mkdirSync(SHOTS, { recursive: true });
     p = startStave({ configYaml: configYaml(['multitenancy_enabled: true'], OTLP_HTTP_RECEIVER) });
     base = await p.url('');
-    await poll('ready', async () => (await fetch(`${base}/ready`)).status === 200, { timeoutMs: 30_000 });
+    await p.ready();
     const port = await p.receiverPort(/otlp.*http/);
     const now = Date.now();
     await pushJsonTrace(port, otlpJson(TRACE_ID, now - 60_000, SPANS), TENANT);

@@ -15,7 +15,6 @@ import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { TraceSchema } from '@stave/proto';
 import { configYaml, OTLP_HTTP_RECEIVER } from './support/config';
 import { sendRichTrace } from './support/otel';
-import { poll } from './support/poll';
 import { REPO, startStave, type StaveProcess } from './support/stave-process';
 
 interface PackageJson {
@@ -130,8 +129,7 @@ describe('the container image root (make image-root)', () => {
     const before = snapshot(root);
     const env = { NODE_PATH: '', NODE_OPTIONS: '' };
     stave = startStave({ bin: path.join(root, 'bin', 'stave'), configYaml: configYaml(OTLP_HTTP_RECEIVER), args: ['-target=all'], env });
-    const ready = await stave.url('/ready');
-    await poll('the image root to be ready', async () => (await fetch(ready)).status === 200, { timeoutMs: 60_000, intervalMs: 200 });
+    await stave.ready(60_000);
     const buildinfo = (await (await fetch(await stave.url('/api/status/buildinfo'))).json()) as { version: string };
     expect(buildinfo.version).toBeTruthy();
 

@@ -7,7 +7,6 @@ import { OTLPTraceExporter as HttpJsonExporter } from '@opentelemetry/exporter-t
 import { OTLPTraceExporter as ProtoExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { ExportTraceServiceRequestSchema, Span_SpanKind, Status_StatusCode, TraceSchema, type Span, type Trace } from '@stave/proto';
-import { poll } from './support/poll';
 import { sendRichTrace } from './support/otel';
 import { startStave, type StaveProcess } from './support/stave-process';
 
@@ -44,8 +43,7 @@ describe('ingest and read back on the single binary', () => {
   let httpPort: number;
   beforeAll(async () => {
     p = startStave({ configYaml: config });
-    const ready = await p.url('/ready');
-    await poll('ready', async () => (await fetch(ready)).status === 200, { timeoutMs: 30_000 });
+    await p.ready();
     grpcPort = await p.receiverPort(/otlp.*grpc/);
     httpPort = await p.receiverPort(/otlp.*http/);
   });

@@ -39,8 +39,7 @@ describe('Jaeger and Zipkin senders on the single binary', () => {
 
   beforeAll(async () => {
     p = startStave({ configYaml: CONFIG });
-    const ready = await p.url('/ready');
-    await poll('ready', async () => (await fetch(ready)).status === 200, { timeoutMs: 30_000 });
+    await p.ready();
   });
   afterAll(async () => {
     await p.stop();

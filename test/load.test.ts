@@ -14,8 +14,8 @@ import { startStave, type StaveProcess } from './support/stave-process';
 const CONFIG = configYaml(OTLP_HTTP_RECEIVER, UNLIMITED_INGESTION);
 
 async function ready(p: StaveProcess): Promise<{ http: number; otlp: number }> {
+  await p.ready(60_000);
   const http = await p.httpPort();
-  await poll('ready', async () => (await fetch(`http://127.0.0.1:${http}/ready`)).status === 200, { timeoutMs: 60_000 });
   const otlp = await p.receiverPort(/otlp.*http/);
   return { http, otlp };
 }

@@ -306,8 +306,7 @@ describe(`REL-16: ${MALFORMED} seeded malformed requests (seed ${SEED})`, () => 
   beforeAll(async () => {
     console.log(`REL-16 seed: ${SEED} (replay with STAVE_SEED=${SEED})`);
     p = startStave({ configYaml: config });
-    const ready = await p.url('/ready');
-    await poll('ready', async () => (await fetch(ready)).status === 200, { timeoutMs: 30_000 });
+    await p.ready();
     ports = {
       http: await p.httpPort(),
       otlpHttp: await p.receiverPort(/^otlp_http$/),

@@ -34,8 +34,7 @@ beforeAll(async () => {
       GENERATOR_PROCESSORS,
     ),
   });
-  const ready = await stave.url('/ready');
-  await poll('/ready to answer 200', async () => (await fetch(ready)).status === 200, { timeoutMs: 30_000, intervalMs: 200 });
+  await stave.ready();
 });
 
 afterAll(async () => {

@@ -83,11 +83,6 @@ async function push(p: StaveProcess, resources: TestResource[], tenant?: string)
   await res.arrayBuffer();
 }
 
-async function ready(p: StaveProcess): Promise<void> {
-  const url = await p.url('/ready');
-  await poll('/ready to answer 200', async () => (await fetch(url)).status === 200, { timeoutMs: 30_000, intervalMs: 200 });
-}
-
 /** Sum of a metric's samples on a process's /metrics whose labels contain every `match`. */
 async function metric(p: StaveProcess, name: string, ...match: string[]): Promise<number> {
   return metricSum(await p.url('/metrics'), name, ...match);
@@ -166,7 +161,7 @@ describe('metrics-generator in -target=all', () => {
   let p: StaveProcess;
   beforeAll(async () => {
     p = startStave({ configYaml: configYaml(OTLP_HTTP_RECEIVER, generatorConfig('all'), PROCESSORS) });
-    await ready(p);
+    await p.ready();
   });
   afterAll(async () => {
     await p.stop();
@@ -213,7 +208,7 @@ describe('metrics-generator as its own process', () => {
     const join = `-memberlist.join-members=127.0.0.1:${seed}`;
     const generator = start('metrics-generator', '-metrics-generator.ring.instance-id=generator-0', join);
     const distributor = start('distributor', '-ingester.lifecycler.id=distributor-0', join);
-    for (const x of [ingester, generator, distributor]) await ready(x);
+    for (const x of [ingester, generator, distributor]) await x.ready();
     await poll(
       'the distributor to see the generator ACTIVE',
       async () => {
@@ -251,7 +246,7 @@ describe('max_active_series per tenant', () => {
         `  per_tenant_override_config: ${overrides}`,
       ]),
     });
-    await ready(p);
+    await p.ready();
     await push(p, checkouts(Date.now()), 'capped');
     await push(p, checkouts(Date.now()), 'free');
     for (const tenant of ['capped', 'free']) await untilMetric(p, 'tempo_metrics_generator_spans_received_total', SPANS, `tenant="${tenant}"`);

@@ -47,7 +47,7 @@ describe('stave query and stave blocks against a running single binary', () => {
   beforeAll(async () => {
     p = startStave({ configYaml: config });
     api = await p.url('');
-    await poll('ready', async () => (await fetch(`${api}/ready`)).status === 200, { timeoutMs: 30_000 });
+    await p.ready();
     const now = Date.now();
     await pushJsonTrace(await p.receiverPort(/otlp.*http/), otlpJson(TRACE_ID, now - 10_000, SPANS), TENANT);
     start = Math.floor(now / 1000) - 600;

@@ -35,11 +35,6 @@ function logPort(p: StaveProcess, what: string, match: (l: Record<string, unknow
   });
 }
 
-async function ready(p: StaveProcess): Promise<void> {
-  const url = await p.url('/ready');
-  await poll('/ready to answer 200', async () => (await fetch(url)).status === 200, { timeoutMs: 30_000, intervalMs: 200 });
-}
-
 async function metric(p: StaveProcess, name: string): Promise<number> {
   return metricSum(await p.url('/metrics'), name);
 }
@@ -88,7 +83,7 @@ describe('the query path as a fleet', () => {
     const frontendGrpc = await logPort(frontend, 'the frontend gRPC port', (l) => l.msg === 'grpc server listening');
     const worker = `-querier.frontend-worker.frontend-address=127.0.0.1:${frontendGrpc}`;
     const queriers = [start('querier', '-ingester.lifecycler.id=querier-0', join, worker), start('querier', '-ingester.lifecycler.id=querier-1', join, worker)];
-    for (const p of [ing0, ing1, dist, frontend, ...queriers]) await ready(p);
+    for (const p of [ing0, ing1, dist, frontend, ...queriers]) await p.ready();
     for (const p of [dist, ...queriers]) {
       await poll(
         'two ACTIVE ingesters in the ring',
@@ -144,7 +139,7 @@ describe('the query path as a fleet', () => {
 
     // A querier started afterwards connects and takes jobs.
     const late = start('querier', '-ingester.lifecycler.id=querier-2', join, worker);
-    await ready(late);
+    await late.ready();
     await poll('the new querier connected', async () => (await metric(frontend, 'tempo_query_frontend_connected_clients')) === 2, { intervalMs: 200 });
     expect(await readAll(http, traces, 8, 10, 200)).toEqual({ exact: 80, queries: 80, errors: {} });
     expect(await metric(late, 'stave_querier_jobs_total')).toBeGreaterThan(0);

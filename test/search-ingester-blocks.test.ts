@@ -11,7 +11,6 @@ import { ExportTraceServiceRequestSchema, type TracesData } from '@stave/proto';
 import { generateDataset } from '@stave/traceql/testing';
 import { configYaml, OTLP_HTTP_RECEIVER, UNLIMITED_INGESTION } from './support/config';
 import { conformanceFailures } from './support/conformance';
-import { poll } from './support/poll';
 import { startStave, type StaveProcess } from './support/stave-process';
 
 const config = configYaml(
@@ -64,8 +63,7 @@ describe("GET /api/search over an ingester's complete blocks", () => {
 
   beforeAll(async () => {
     p = startStave({ configYaml: config });
-    const ready = await p.url('/ready');
-    await poll('ready', async () => (await fetch(ready)).status === 200, { timeoutMs: 30_000 });
+    await p.ready();
   }, 60_000);
   afterAll(async () => {
     await p.stop();

@@ -76,8 +76,7 @@ describe('search sharding by row groups, on separate processes', () => {
     const grpc = Number(l.port ?? String(l.bind).split(':').pop());
     start(COARSE, '-target=querier', '-ingester.lifecycler.id=querier-coarse', `-querier.frontend-worker.frontend-address=127.0.0.1:${grpc}`);
     for (const p of procs) {
-      const ready = await p.url('/ready');
-      await poll('ready', async () => (await fetch(ready)).status === 200, { timeoutMs: 30_000, intervalMs: 200 });
+      await p.ready();
     }
     // One block per dataset: push, then /flush.
     const port = await fine.receiverPort(/otlp.*http/);

@@ -56,8 +56,7 @@ describe('GET /api/search on the single binary', () => {
 
   beforeAll(async () => {
     p = startStave({ configYaml: config });
-    const ready = await p.url('/ready');
-    await poll('ready', async () => (await fetch(ready)).status === 200, { timeoutMs: 30_000 });
+    await p.ready();
     const port = await p.receiverPort(/otlp.*http/);
     for (const [tenant, batches] of [
       [TENANT, dataset.batches],

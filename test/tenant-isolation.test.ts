@@ -109,8 +109,7 @@ describe('tenant isolation on every read endpoint (multitenancy on)', () => {
 
   beforeAll(async () => {
     p = startStave({ configYaml: config });
-    const ready = await p.url('/ready');
-    await poll('ready', async () => (await fetch(ready)).status === 200, { timeoutMs: 30_000 });
+    await p.ready();
     const port = await p.receiverPort(/otlp.*http/);
     for (const d of [A, B]) {
       const res = await fetch(`http://127.0.0.1:${port}/v1/traces`, {

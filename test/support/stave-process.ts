@@ -22,6 +22,8 @@ export interface StaveProcess {
   /** The port a receiver bound, matched by its log name (e.g. /otlp.*http/). */
   receiverPort(name: RegExp): Promise<number>;
   url(pathname: string): Promise<string>;
+  /** Resolves once `/ready` answers 200; fails at once, with the process's stderr, if it exits first. */
+  ready(timeoutMs?: number): Promise<void>;
   /** Sends a signal and resolves with the exit code (or the signal name). */
   stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<{ code: number | null; signal: NodeJS.Signals | null; ms: number }>;
   cleanup(): void;
@@ -111,6 +113,12 @@ export function startStave(opts: StartOptions = {}): StaveProcess {
         return l ? (l.port as number) : undefined;
       }),
     url: async (p) => `http://127.0.0.1:${await httpPort()}${p}`,
+    async ready(timeoutMs = 30_000) {
+      const url = `http://127.0.0.1:${await httpPort()}/ready`;
+      const gone = () => child.exitCode !== null || child.signalCode !== null;
+      const r = await poll('/ready to answer 200', async () => (gone() ? 'exited' : (await fetch(url)).status === 200), { timeoutMs, intervalMs: 100 });
+      if (r === 'exited') throw new Error(`stave exited (${child.exitCode ?? child.signalCode}) before /ready answered 200: ${stderr.slice(-2000)}`);
+    },
     async stop(signal = 'SIGTERM', timeoutMs = 15_000) {
       const t0 = Date.now();
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
