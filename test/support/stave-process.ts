@@ -90,6 +90,8 @@ export function startStave(opts: StartOptions = {}): StaveProcess {
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.once('exit', (code, signal) => resolve({ code, signal })),
   );
+  /** The process has exited (by itself or by a signal). */
+  const gone = () => child.exitCode !== null || child.signalCode !== null;
   const httpPort = () =>
     poll(
       'the http server to log its port',
@@ -115,20 +117,19 @@ export function startStave(opts: StartOptions = {}): StaveProcess {
     url: async (p) => `http://127.0.0.1:${await httpPort()}${p}`,
     async ready(timeoutMs = 30_000) {
       const url = `http://127.0.0.1:${await httpPort()}/ready`;
-      const gone = () => child.exitCode !== null || child.signalCode !== null;
       const r = await poll('/ready to answer 200', async () => (gone() ? 'exited' : (await fetch(url)).status === 200), { timeoutMs, intervalMs: 100 });
       if (r === 'exited') throw new Error(`stave exited (${child.exitCode ?? child.signalCode}) before /ready answered 200: ${stderr.slice(-2000)}`);
     },
     async stop(signal = 'SIGTERM', timeoutMs = 15_000) {
       const t0 = Date.now();
-      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      if (!gone()) child.kill(signal);
       const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
       const r = await exited;
       clearTimeout(timer);
       return { ...r, ms: Date.now() - t0 };
     },
     cleanup() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      if (!gone()) child.kill('SIGKILL');
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
