@@ -1,9 +1,12 @@
-// server.reserve_event_loop_cpu on a real bin/stave -target=all: every thread but the main one ends up off
-// the first CPU the process may use, read from /proc as the kernel applies it; the main thread keeps all of
-// them. Without the key nothing is moved.
+// server.reserve_event_loop_cpu (on by default) on a real bin/stave -target=all: every thread but the main
+// one ends up off the first CPU the process may use, read from /proc as the kernel applies it; the main
+// thread keeps all of them. A push refused for the WAL backlog lifts it (every thread on every CPU), and so
+// does /flush until it is done, after which it is made again. With the key false, or in a process without
+// an ingester, nothing is moved.
 
 import { readdirSync } from 'node:fs';
 import { allowedCpus } from '@stave/core';
+import { configYaml, OTLP_HTTP_RECEIVER, UNLIMITED_INGESTION } from './support/config';
 import { poll } from './support/poll';
 import { startStave, type StaveProcess } from './support/stave-process';
 
@@ -19,10 +22,41 @@ function threadCpus(pid: number): Map<number, number[]> {
 
 const cpus = allowedCpus() ?? [];
 
-async function started(args: string[]): Promise<StaveProcess> {
-  const p = startStave({ args: ['-target=all', ...args] });
+async function started(args: string[], yaml?: string): Promise<StaveProcess> {
+  const p = startStave({ args: ['-target=all', ...args], configYaml: yaml });
   await p.ready();
   return p;
+}
+
+/** Whether every thread of `pid` but the main one is on `want` (at least 3 of them, as a running Stave has). */
+function othersOn(pid: number, want: number[]): Map<number, number[]> | undefined {
+  const t = threadCpus(pid);
+  const others = [...t].filter(([tid]) => tid !== pid);
+  return others.length >= 3 && others.every(([, c]) => c.join() === want.join()) ? t : undefined;
+}
+
+/** Small enough that a few dozen requests of ~10 KB fill it. */
+const BACKLOG_BYTES = 200_000;
+const BUDGET_YAML = configYaml([], OTLP_HTTP_RECEIVER, UNLIMITED_INGESTION, [
+  'ingester:',
+  '  max_block_duration: 1h',
+  '  max_live_traces_bytes: 0',
+  `  max_wal_backlog_bytes: ${BACKLOG_BYTES}`,
+]);
+
+/** An OTLP/JSON request of one trace (number `n`) with 10 spans of ~1 KB each. */
+function request(n: number): string {
+  const traceId = `e1${n.toString(16).padStart(30, '0')}`;
+  const spans = Array.from({ length: 10 }, (_, i) => ({
+    traceId,
+    spanId: `${n.toString(16).padStart(8, '0')}${(i + 1).toString(16).padStart(8, '0')}`,
+    name: 'op',
+    kind: 2,
+    startTimeUnixNano: String(BigInt(Date.now()) * 1_000_000n),
+    endTimeUnixNano: String(BigInt(Date.now()) * 1_000_000n + 1000n),
+    attributes: [{ key: 'pad', value: { stringValue: 'x'.repeat(1000) } }],
+  }));
+  return JSON.stringify({ resourceSpans: [{ resource: { attributes: [{ key: 'service.name', value: { stringValue: 'cpu' } }] }, scopeSpans: [{ spans }] }] });
 }
 
 describe('server.reserve_event_loop_cpu', () => {
@@ -33,25 +67,52 @@ describe('server.reserve_event_loop_cpu', () => {
     p = undefined;
   });
 
-  it('keeps every thread but the event loop off the first CPU (with one CPU: says it reserves none)', async () => {
-    p = await started(['-server.reserve-event-loop-cpu=true']);
+  it('by default keeps every thread but the event loop off the first CPU (with one CPU: says it reserves none)', async () => {
+    p = await started([]);
     const pid = p.child.pid!;
     if (cpus.length < 2) {
       await poll('the warning', () => p!.logs.some((l) => l.msg === 'server.reserve_event_loop_cpu: no CPU reserved for the event loop'));
       return;
     }
-    const others = cpus.slice(1);
-    const threads = await poll('every other thread moved off the first CPU', () => {
-      const t = threadCpus(pid);
-      const moved = [...t].filter(([tid]) => tid !== pid);
-      return moved.length >= 3 && moved.every(([, c]) => c.join() === others.join()) ? t : undefined;
-    });
+    const threads = await poll('every other thread moved off the first CPU', () => othersOn(pid, cpus.slice(1)));
     expect(threads.get(pid)).toEqual(cpus);
     expect(p.logs.some((l) => l.msg === 'CPU reserved for the event loop' && l.cpu === cpus[0])).toBe(true);
   });
 
-  it('moves nothing when it is off (the default)', async () => {
-    p = await started([]);
+  it('is lifted when a push is refused for the WAL backlog, and during /flush, then made again', async () => {
+    expect(cpus.length).toBeGreaterThanOrEqual(2);
+    p = await started([], BUDGET_YAML);
+    const pid = p.child.pid!;
+    const others = cpus.slice(1);
+    await poll('every other thread moved off the first CPU', () => othersOn(pid, others));
+
+    // /flush: lifted until every block is flushed, then reserved again (one taskset -a each way).
+    const port = await p.receiverPort(/otlp.*http/);
+    const push = (n: number) =>
+      fetch(`http://127.0.0.1:${port}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: request(n) });
+    expect((await push(0)).status).toBe(200);
+    expect((await fetch(await p.url('/flush'), { method: 'POST' })).status).toBe(204);
+    const flushLift = await poll('the lift for /flush', () => p!.logs.find((l) => l.msg === 'event loop CPU reservation lifted: every thread on every CPU'));
+    expect(String(flushLift.reason)).toContain('/flush');
+    await poll('reserved again after the flush', () => p!.logs.some((l) => l.msg === 'CPU reserved for the event loop again'));
+    await poll('every other thread off the first CPU again', () => othersOn(pid, others));
+
+    // A refused push: lifted (for 30 s, longer than this test waits).
+    let status = 200;
+    for (let n = 1; n < 200 && status === 200; n++) status = (await push(n)).status;
+    expect(status).toBe(503);
+    const lifts = () => p!.logs.filter((l) => l.msg === 'event loop CPU reservation lifted: every thread on every CPU');
+    await poll('a second lift', () => lifts().length === 2);
+    expect(String(lifts()[1]!.reason)).toContain('refused for the WAL backlog');
+    await poll('every thread on every CPU', () => othersOn(pid, cpus));
+    expect(threadCpus(pid).get(pid)).toEqual(cpus);
+  });
+
+  it.each([
+    ['with the key false', ['-server.reserve-event-loop-cpu=false']],
+    ['in a process without an ingester (-target=compactor)', ['-target=compactor']],
+  ])('moves nothing %s', async (_what, args) => {
+    p = await started(args);
     const pid = p.child.pid!;
     const threads = threadCpus(pid);
     expect(threads.size).toBeGreaterThan(3);

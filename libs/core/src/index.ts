@@ -20,4 +20,4 @@ export type { PageRequest, PageResponse, StatusPage } from './status-page';
 export { WireError } from './wire-error';
 export { FNV1A_BASIS, hashBytes } from './hash';
 export { allowedCpus, parseCpuList, statCpuSeconds, threadCpuSeconds } from './thread-cpu';
-export { EventLoopCpu, type EventLoopCpuOptions } from './event-loop-cpu';
+export { DEFAULT_LIFT_MS, EventLoopCpu, type CpuReservation, type EventLoopCpuOptions } from './event-loop-cpu';

@@ -429,6 +429,34 @@ describe('flushing', () => {
     await hung.stop();
   });
 
+  it('asks for every CPU: lifted when a push is refused for the WAL backlog, held while a flush runs (past its timeout) until flushed', async () => {
+    const calls: string[] = [];
+    const cpu = {
+      lift: (reason: string) => void calls.push(`lift: ${reason}`),
+      hold: (reason: string) => {
+        calls.push(`hold: ${reason}`);
+        return () => void calls.push('release');
+      },
+    };
+    const env = setup();
+    const store = new HangingStore(env.store);
+    const registry = new Registry();
+    const ing = env.make({ registry, store, flushOpTimeoutMs: 300, cpu, budget: { maxLiveTracesBytes: 0, maxWalBacklogBytes: 1 } });
+    await ing.start();
+    await push(ing, [[1, traceBytes(1, 2)]]);
+    expect(calls).toEqual([]);
+    // The backlog holds the first push, so the second is refused.
+    await expect(push(ing, [[2, traceBytes(2, 2)]])).rejects.toMatchObject({ code: Code.Unavailable });
+    expect(calls).toEqual(['lift: block building is behind: a push was refused for the WAL backlog']);
+    await expect(ing.flushAll()).rejects.toMatchObject({ code: Code.DeadlineExceeded });
+    expect(calls.slice(1)).toEqual(['hold: every block is flushed (/flush)']);
+    store.recover();
+    await waitFor(async () => calls.length === 3);
+    expect(calls[2]).toBe('release');
+    expect(await metric(registry, 'tempo_ingester_blocks_flushed_total')).toBeGreaterThanOrEqual(1);
+    await ing.stop();
+  });
+
   it('with flush_all_on_shutdown, stop flushes every block to the backend', async () => {
     const { make, store, root } = setup({ flushAllOnShutdown: true });
     const ing = make();

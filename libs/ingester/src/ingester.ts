@@ -31,7 +31,7 @@ import {
   type TraceByIDRequest,
   type TraceByIDResponse,
 } from '@stave/proto';
-import { BasicService, Code, ConnectError, type Logger, type Overrides } from '@stave/server';
+import { BasicService, Code, ConnectError, type CpuReservation, type Logger, type Overrides } from '@stave/server';
 import type { Registry } from 'prom-client';
 import { BlockBuilderPool, traceFromParts } from './block-builder';
 import { BUILD_THREAD_BYTES, buildPlan, usageOf, walBytesOf, WorkMemoryGate, WriteBudget, type WriteBudgetLimits } from './budget';
@@ -77,6 +77,11 @@ export interface IngesterOptions {
    * budget.ts), when it also compacts; else the ingester's builds have it to themselves.
    */
   workMemory?: WorkMemoryGate;
+  /**
+   * The process's CPU kept for its event loop (server.reserve_event_loop_cpu), if any: lifted when block
+   * building falls behind (a push refused for the WAL backlog) and while every block is flushed.
+   */
+  cpu?: CpuReservation;
   now?: () => number;
 }
 
@@ -197,7 +202,8 @@ export class Ingester extends BasicService implements IngesterClient {
       this.flusher.setMode('once');
       for (const inst of this.tenants.values()) this.cut(inst);
       this.log.info('flushing every block before shutdown', { blocks: this.flusher.pending });
-      await this.flusher.idle();
+      const release = this.opts.cpu?.hold('every block is flushed before shutdown');
+      await this.flusher.idle().finally(release);
       this.log.info('flushed before shutdown', { left_on_disk_for_replay: this.flusher.leftOnDisk });
     } else {
       for (const inst of this.tenants.values()) await inst.head?.segment.seal();
@@ -233,6 +239,7 @@ export class Ingester extends BasicService implements IngesterClient {
       // The byte budgets, checked where nothing awaits until the append reserves its bytes.
       const refusal = this.budget.admit(tenant, walBytesOf(req), usageOf(this.tenants.values()));
       if (refusal) {
+        this.opts.cpu?.lift('block building is behind: a push was refused for the WAL backlog');
         this.cutForBudget(true);
         throw new ConnectError(refusal.message, refusal.code);
       }
@@ -340,6 +347,9 @@ export class Ingester extends BasicService implements IngesterClient {
    */
   async flushAll(): Promise<void> {
     for (const inst of this.tenants.values()) this.cut(inst);
+    // Held until the flush ends, not only until this call times out: the blocks go on building.
+    const release = this.opts.cpu?.hold('every block is flushed (/flush)');
+    if (release) void this.flusher.idle().finally(release);
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), this.flushOpTimeoutMs)));
     try {

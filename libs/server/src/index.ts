@@ -1,5 +1,5 @@
 // @stave/server: the runtime every component runs in — lifecycle, module graph, config, servers, logs.
-export { BasicService, EventLoopCpu, State, type Service, type ServiceHooks } from '@stave/core';
+export { BasicService, EventLoopCpu, State, type CpuReservation, type Service, type ServiceHooks } from '@stave/core';
 export { ModuleManager, RunningModules, UnknownTargetError, type ModuleDef } from './modules';
 export { App, ServerService, type AppContext, type AppOptions, type BuildInfo } from './app';
 export { HttpServer, Router, readBody, sendJson, sendText, type HttpHandler, type HttpServerOptions } from './http-server';

@@ -245,9 +245,7 @@ export function staveModules(): ModuleManager<AppContext> {
     name: 'server',
     deps: [],
     init: (ctx) => {
-      const server = new ServerService(ctx.http, ctx.grpc);
-      if (!ctx.config.server.reserve_event_loop_cpu) return server;
-      return group('server', [new EventLoopCpu({ logger: ctx.logger.child({ component: 'event-loop-cpu' }) }), server]);
+      return new ServerService(ctx.http, ctx.grpc);
     },
   });
 
@@ -359,6 +357,9 @@ export function staveModules(): ModuleManager<AppContext> {
     userVisible: true,
     init: (ctx) => {
       const cfg = ctx.config;
+      // A CPU kept for the event loop where pushes land in the WAL, lifted by the ingester when its block
+      // building needs the whole machine (docs/configuration.md).
+      const cpu = cfg.server.reserve_event_loop_cpu ? new EventLoopCpu({ logger: ctx.logger.child({ component: 'event-loop-cpu' }) }) : undefined;
       const ing = new Ingester({
         walPath: cfg.storage.trace.wal.path,
         store: get(ctx, keys.store),
@@ -385,6 +386,7 @@ export function staveModules(): ModuleManager<AppContext> {
         },
         blockCache: blockCache(ctx),
         workMemory: workMemory(ctx),
+        cpu,
       });
       ctx.provided.set(keys.ingester, ing);
       ctx.grpc.register((router) => {
@@ -415,7 +417,7 @@ export function staveModules(): ModuleManager<AppContext> {
         sendText(res, 200, 'shutdown job acknowledged\n');
         ctx.requestShutdown('/shutdown');
       });
-      return group('ingester', [ing, lifecycle]);
+      return group('ingester', cpu ? [cpu, ing, lifecycle] : [ing, lifecycle]);
     },
   });
 

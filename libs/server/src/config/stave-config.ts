@@ -81,8 +81,9 @@ export const serverSection = c.object({
   log_level: c.enum(['debug', 'info', 'warn', 'error'], 'info'),
   log_source_ips_enabled: c.ignored(),
   http_path_prefix: c.string(''),
-  // Stave's own: keep every thread but the event loop off one CPU (libs/core/src/event-loop-cpu.ts).
-  reserve_event_loop_cpu: c.bool(false),
+  // Stave's own: keep every thread but the event loop off one CPU where an ingester runs, lifted while block
+  // building needs it (libs/core/src/event-loop-cpu.ts, docs/configuration.md).
+  reserve_event_loop_cpu: c.bool(true),
 });
 
 const otlpReceiver = c.optional(
