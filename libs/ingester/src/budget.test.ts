@@ -74,6 +74,13 @@ describe('WriteBudget.check (the flush backlog)', () => {
     expect(new WriteBudget({ maxLiveTracesBytes: 0, maxWalBacklogBytes: 0 }).check('a', 1e9, [u('a', 1e12)])).toBeUndefined();
   });
 
+  test('backlogPast compares the WAL backlog of every tenant with a share of the budget, never without one', () => {
+    const b = new WriteBudget({ maxLiveTracesBytes: 0, maxWalBacklogBytes: 1000 });
+    expect(b.backlogPast([u('a', 500), u('b', 375)], 7 / 8)).toBe(false);
+    expect(b.backlogPast([u('a', 500), u('b', 376)], 7 / 8)).toBe(true);
+    expect(new WriteBudget({ maxLiveTracesBytes: 0, maxWalBacklogBytes: 0 }).backlogPast([u('a', 1e12)], 7 / 8)).toBe(false);
+  });
+
   test('admit counts refusals by reason', async () => {
     const registry = new Registry();
     const b = new WriteBudget({ maxLiveTracesBytes: 0, maxWalBacklogBytes: 1000 }, registry);

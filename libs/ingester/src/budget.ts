@@ -107,6 +107,15 @@ export class WriteBudget {
       : undefined;
   }
 
+  /** Whether the WAL backlog is past `fraction` of ingester.max_wal_backlog_bytes (never without that budget). */
+  backlogPast(usage: readonly TenantUsage[], fraction: number): boolean {
+    const max = this.limits.maxWalBacklogBytes;
+    if (max <= 0) return false;
+    let total = 0;
+    for (const u of usage) total += u.backlogBytes;
+    return total > max * fraction;
+  }
+
   /** `check`, counting a refusal. */
   admit(tenant: string, bytes: number, usage: readonly TenantUsage[]): Refusal | undefined {
     const r = this.check(tenant, bytes, usage);

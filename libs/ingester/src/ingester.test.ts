@@ -7,6 +7,7 @@ import { KeyValueSchema, PushErrorReason, QueryMode, TracesDataSchema } from '@s
 import { Code, defaultConfig, nopLogger, Overrides, parseConfig, limitsSection } from '@stave/server';
 import { Registry } from 'prom-client';
 import { pushBytesRequest, searchRequest, traceByIDRequest } from './client';
+import { walBytesOf } from './budget';
 import { Ingester, type IngesterOptions } from './ingester';
 import { decodeSegment } from './wal';
 
@@ -454,6 +455,24 @@ describe('flushing', () => {
     await waitFor(async () => calls.length === 3);
     expect(calls[2]).toBe('release');
     expect(await metric(registry, 'tempo_ingester_blocks_flushed_total')).toBeGreaterThanOrEqual(1);
+    await ing.stop();
+  });
+
+  it('lifts the CPU reservation, without refusing, once the WAL backlog is past 7/8 of its budget', async () => {
+    const calls: string[] = [];
+    const cpu = { lift: (reason: string) => void calls.push(reason), hold: () => () => undefined };
+    const big = pushBytesRequest({ tenant: 't', ids: [id(1)], traces: [traceBytes(1, 2, 1, 8000)] });
+    const small = pushBytesRequest({ tenant: 't', ids: [id(2)], traces: [traceBytes(2, 1)] });
+    // The first push alone fills 90% of the budget: the second fits, and finds the backlog past 7/8.
+    const max = Math.ceil(walBytesOf(big) / 0.9);
+    expect(walBytesOf(big) + walBytesOf(small)).toBeLessThanOrEqual(max);
+    const ing = setup().make({ cpu, budget: { maxLiveTracesBytes: 0, maxWalBacklogBytes: max } });
+    await ing.start();
+    await ing.pushBytes(big);
+    expect(calls).toEqual([]);
+    await ing.pushBytes(small);
+    expect(calls).toEqual(['block building is behind: the WAL backlog is past 7/8 of ingester.max_wal_backlog_bytes']);
+    expect(await spans(ing, 2)).toBe(1);
     await ing.stop();
   });
 

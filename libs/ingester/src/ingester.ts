@@ -85,6 +85,15 @@ export interface IngesterOptions {
   now?: () => number;
 }
 
+/**
+ * The share of ingester.max_wal_backlog_bytes past which a push lifts the CPU kept for the event loop, so
+ * that block building has every CPU before pushes are refused. Above the backlog's peaks under a load that
+ * block building keeps up with: at the metrics-generator bench's fixed rate (half of what the process
+ * sustains) it peaked at 81% of the default budget between builds (bench/results/ingest.md, fourteenth
+ * session), and there the reservation stays.
+ */
+const LIFT_CPU_AT_BACKLOG = 7 / 8;
+
 /** Building threads idle longer than this after the last push end (BlockBuilderPool's `expectBuilds`). */
 const PUSHES_EXPECT_BUILDS_MS = 2_000;
 
@@ -237,11 +246,15 @@ export class Ingester extends BasicService implements IngesterClient {
     for (let attempt = 1; ; attempt++) {
       const head = await this.headFor(inst);
       // The byte budgets, checked where nothing awaits until the append reserves its bytes.
-      const refusal = this.budget.admit(tenant, walBytesOf(req), usageOf(this.tenants.values()));
+      const usage = usageOf(this.tenants.values());
+      const refusal = this.budget.admit(tenant, walBytesOf(req), usage);
       if (refusal) {
         this.opts.cpu?.lift('block building is behind: a push was refused for the WAL backlog');
         this.cutForBudget(true);
         throw new ConnectError(refusal.message, refusal.code);
+      }
+      if (this.opts.cpu && this.budget.backlogPast(usage, LIFT_CPU_AT_BACKLOG)) {
+        this.opts.cpu.lift('block building is behind: the WAL backlog is past 7/8 of ingester.max_wal_backlog_bytes');
       }
       const admission = admitTraces(inst, head, req, this.opts.overrides.forTenant(tenant));
       const { errors, accepted } = admission;
