@@ -71,7 +71,7 @@ describe('server.reserve_event_loop_cpu', () => {
     p = await started([]);
     const pid = p.child.pid!;
     if (cpus.length < 2) {
-      await poll('the warning', () => p!.logs.some((l) => l.msg === 'server.reserve_event_loop_cpu: no CPU reserved for the event loop'));
+      await poll('the log line', () => p!.logs.some((l) => l.msg === 'server.reserve_event_loop_cpu: no CPU reserved for the event loop'));
       return;
     }
     const threads = await poll('every other thread moved off the first CPU', () => othersOn(pid, cpus.slice(1)));
@@ -97,8 +97,8 @@ describe('server.reserve_event_loop_cpu', () => {
     await poll('reserved again after the flush', () => p!.logs.some((l) => l.msg === 'CPU reserved for the event loop again'));
     await poll('every other thread off the first CPU again', () => othersOn(pid, others));
 
-    // Pushes until one is refused: the backlog passed 7/8 of its budget before (pushes of ~10 KB, 25 KB
-    // apart), which lifted it for 30 s, longer than this test waits.
+    // Pushes until one is refused. The budget's last eighth (25 KB) holds two pushes of ~10 KB, so one was
+    // taken with the backlog past 7/8 before, and lifted it for 30 s, longer than this test waits.
     let status = 200;
     for (let n = 1; n < 200 && status === 200; n++) status = (await push(n)).status;
     expect(status).toBe(503);
