@@ -14,7 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fromBinary } from '@bufbuild/protobuf';
 import { LocalStore } from '@stave/backend';
-import { listBlocks, openBlock, readTenantIndex, scanTenant } from '@stave/block';
+import { listBlocks, openBlock, readTenantIndex, scanTenant, type BlockMeta } from '@stave/block';
 import { selectCompactionJobs } from '@stave/compactor';
 import { TraceSchema } from '@stave/proto';
 import { poll } from './support/poll';
@@ -110,7 +110,7 @@ async function eachSpanOnceBySearch(p: StaveProcess): Promise<void> {
 }
 
 /** The compaction jobs Tempo's selection finds among `metas`, with the limits this test's config runs. */
-const pendingJobs = (metas: Awaited<ReturnType<typeof listBlocks>>) =>
+const pendingJobs = (metas: BlockMeta[]) =>
   selectCompactionJobs(metas, { windowMs: 3_600_000, maxCompactionObjects: 6_000_000, maxBlockBytes: 100 * 2 ** 30, now: Date.now() });
 
 /** The live blocks once there are at most 4 and Tempo's selection finds nothing more to compact. */
@@ -164,10 +164,10 @@ describe('compactor end to end', () => {
 
   /**
    * Has `all` cut `count` more blocks into `dir` (a push and a /flush each; block b holds part ⌊b/3⌋, so
-   * every part goes in three times) and waits until the backend lists them. Nothing else may write to
-   * `dir` meanwhile: the wait counts the blocks.
+   * every part goes in three times), waits until the backend lists them and returns what it lists.
+   * Nothing else may write to `dir` meanwhile: the wait counts the blocks.
    */
-  async function cutBlocks(all: StaveProcess, dir: string, from: number, count: number, tracesPerBlock: number): Promise<void> {
+  async function cutBlocks(all: StaveProcess, dir: string, from: number, count: number, tracesPerBlock: number): Promise<BlockMeta[]> {
     const s = new LocalStore(dir);
     const listed = (await listBlocks(s, TENANT)).length;
     const otlp = await all.receiverPort(/otlp.*http/);
@@ -181,7 +181,10 @@ describe('compactor end to end', () => {
       expect(res.status).toBe(200);
       expect((await fetch(await all.url('/flush'))).status).toBe(204);
     }
-    await poll(`${count} more blocks in the backend`, async () => (await listBlocks(s, TENANT)).length === listed + count);
+    return poll(`${count} more blocks in the backend`, async () => {
+      const metas = await listBlocks(s, TENANT);
+      return metas.length === listed + count ? metas : undefined;
+    });
   }
 
   /** Starts a `-target=all` process whose compactor waits, and has it cut 40 overlapping blocks. */
@@ -189,8 +192,7 @@ describe('compactor end to end', () => {
     const all = startStave({ configYaml: config(dir, true), args: [`-storage.trace.local.path=${dir}`] });
     procs.push(all);
     await all.ready();
-    await cutBlocks(all, dir, 0, BLOCKS, tracesPerBlock);
-    const before = await listBlocks(new LocalStore(dir), TENANT);
+    const before = await cutBlocks(all, dir, 0, BLOCKS, tracesPerBlock);
     expect(before.reduce((n, m) => n + m.totalSpans, 0)).toBe(BLOCKS * tracesPerBlock * 2);
     return all;
   }

@@ -7,6 +7,7 @@
 import { readdirSync } from 'node:fs';
 import { allowedCpus } from '@stave/core';
 import { configYaml, OTLP_HTTP_RECEIVER, UNLIMITED_INGESTION } from './support/config';
+import { otlpJson } from './support/explorer-trace';
 import { poll } from './support/poll';
 import { startStave, type StaveProcess } from './support/stave-process';
 
@@ -45,19 +46,20 @@ const BUDGET_YAML = configYaml([], OTLP_HTTP_RECEIVER, UNLIMITED_INGESTION, [
 ]);
 
 /** An OTLP/JSON request of one trace (number `n`) with 10 spans of ~1 KB each. */
-function request(n: number): string {
-  const traceId = `e1${n.toString(16).padStart(30, '0')}`;
-  const spans = Array.from({ length: 10 }, (_, i) => ({
-    traceId,
-    spanId: `${n.toString(16).padStart(8, '0')}${(i + 1).toString(16).padStart(8, '0')}`,
-    name: 'op',
-    kind: 2,
-    startTimeUnixNano: String(BigInt(Date.now()) * 1_000_000n),
-    endTimeUnixNano: String(BigInt(Date.now()) * 1_000_000n + 1000n),
-    attributes: [{ key: 'pad', value: { stringValue: 'x'.repeat(1000) } }],
-  }));
-  return JSON.stringify({ resourceSpans: [{ resource: { attributes: [{ key: 'service.name', value: { stringValue: 'cpu' } }] }, scopeSpans: [{ spans }] }] });
-}
+const request = (n: number): string =>
+  otlpJson(
+    `e1${n.toString(16).padStart(30, '0')}`,
+    Date.now(),
+    Array.from({ length: 10 }, (_, i) => ({
+      id: `${n.toString(16).padStart(8, '0')}${(i + 1).toString(16).padStart(8, '0')}`,
+      service: 'cpu',
+      name: 'op',
+      kind: 2,
+      startMs: 0,
+      durationMs: 1,
+      attributes: { pad: 'x'.repeat(1000) },
+    })),
+  );
 
 describe('server.reserve_event_loop_cpu', () => {
   let p: StaveProcess | undefined;

@@ -360,13 +360,14 @@ export class Ingester extends BasicService implements IngesterClient {
    */
   async flushAll(): Promise<void> {
     for (const inst of this.tenants.values()) this.cut(inst);
+    const flushed = this.flusher.idle();
     // Held until the flush ends, not only until this call times out: the blocks go on building.
     const release = this.opts.cpu?.hold('every block is flushed (/flush)');
-    if (release) void this.flusher.idle().finally(release);
+    if (release) void flushed.finally(release);
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), this.flushOpTimeoutMs)));
     try {
-      if (await Promise.race([this.flusher.idle().then(() => false), timedOut])) {
+      if (await Promise.race([flushed.then(() => false), timedOut])) {
         const last = this.flusher.lastError ? `; last error: ${this.flusher.lastError}` : '';
         throw new ConnectError(
           `flush did not finish within ingester.flush_op_timeout (${this.flushOpTimeoutMs} ms): ${this.flusher.pending} blocks still pending, retrying${last}`,
