@@ -44,6 +44,10 @@ const USAGE = `node bench/flush/dist/run.js [flags]
                     every trace's spans shuffled over the whole run, so a WAL part is ~1 span)
   --wide-attrs N    instead of the workload, --traces traces carrying N attributes in all (issue 15's
                     shape: --traces 184 --wide-attrs 6000000), 50 spans each, pushed 10 spans at a time
+  --fragment K      keep one request in K (collector and project workloads): every trace is then a fragment of
+                    ~1/K of its spans, as in the blocks an ingester cuts for ingester.max_live_traces_bytes while
+                    the collector-shaped load keeps every trace live (--traces 100000 --fragment 5: ~350k spans
+                    in ~94k traces, like each of the bench's blocks during ingest)
   --workers N       block builder threads (default 1, what an ingester on 2 cores uses)
   --combine-threads N  threads combining traces for the writing one (default: one per core but one, at least one; 0: the
                     writing thread combines too)
@@ -113,7 +117,7 @@ function* wideParts(traces: number, attrs: number, seed: number): Generator<{ id
 }
 
 /** Writes <dir>/seg.wal and <dir>/index.bin (per trace: 16-byte ID, u32 parts, then u64 offset + u32 length each). */
-function prepare(dir: string, traces: number, seed: number, wideAttrs: number, workload: string): Prepared {
+function prepare(dir: string, traces: number, seed: number, wideAttrs: number, workload: string, fragment: number): Prepared {
   const fd = openSync(path.join(dir, 'seg.wal'), 'w');
   const refs = new Map<string, number[]>();
   let off = 0;
@@ -138,8 +142,9 @@ function prepare(dir: string, traces: number, seed: number, wideAttrs: number, w
     spans = traces * 50;
   } else {
     const pool = (workload === 'collector' ? generateCollectorPool : generatePool)({ seed, traces, batchSpans: 200, nowMs: Date.now() });
-    for (const body of pool.bodies) write(splitByTrace(body.buf).traces);
-    spans = pool.spanCount;
+    const bodies = pool.bodies.filter((_, i) => i % fragment === 0);
+    for (const body of bodies) write(splitByTrace(body.buf).traces);
+    spans = bodies.reduce((n, b) => n + b.spans, 0);
   }
   closeSync(fd);
   const keys = [...refs.keys()].sort();
@@ -229,6 +234,7 @@ async function main(): Promise<void> {
       'help',
       'combine-threads',
       'builds',
+      'fragment',
     ],
     booleans: ['cpu-prof', 'keep-data', 'help'],
   });
@@ -252,6 +258,8 @@ async function main(): Promise<void> {
   const wideAttrs = intArg(args, 'wide-attrs', 0);
   const workload = args.get('workload') ?? 'project';
   if (workload !== 'project' && workload !== 'collector') throw new ArgError(`--workload: project or collector, not ${workload}`);
+  const fragment = intArg(args, 'fragment', 1, 1);
+  if (fragment > 1 && wideAttrs > 0) throw new ArgError('--fragment applies to the workloads, not to --wide-attrs');
   const workers = intArg(args, 'workers', 1, 1);
   const ingestRate = intArg(args, 'ingest-rate', 137_968, 1);
   const cpuProf = boolArg(args, 'cpu-prof');
@@ -275,6 +283,8 @@ async function main(): Promise<void> {
           String(wideAttrs),
           '--workload',
           workload,
+          '--fragment',
+          String(fragment),
         ],
         {
           encoding: 'utf8',
@@ -298,7 +308,7 @@ async function main(): Promise<void> {
       `## Flush (block building) — ${m.date}`,
       '',
       `Machine: ${describeMachine(m)}; load average (1 min) ${load0.toFixed(2)} before, ${load1.toFixed(2)} after.`,
-      `Workload: ${wideAttrs > 0 ? `${fmtInt(wideAttrs)} attributes over` : `bench/src/${workload === 'collector' ? 'collector-workload' : 'workload'}.ts seed ${seed},`} ${fmtInt(prep.traces)} traces, ${fmtInt(prep.spans)} spans in ${fmtInt(prep.parts)} WAL parts (${fmtBytes(prep.walBytes)} of OTLP); ${workers} builder thread(s), ${combineThreads > 0 ? `each with ${combineThreads} combine thread(s)` : 'combining on the same thread'}.`,
+      `Workload: ${wideAttrs > 0 ? `${fmtInt(wideAttrs)} attributes over` : `bench/src/${workload === 'collector' ? 'collector-workload' : 'workload'}.ts seed ${seed}${fragment > 1 ? `, one request in ${fragment} (traces as fragments)` : ''},`} ${fmtInt(prep.traces)} traces, ${fmtInt(prep.spans)} spans in ${fmtInt(prep.parts)} WAL parts (${fmtBytes(prep.walBytes)} of OTLP); ${workers} builder thread(s), ${combineThreads > 0 ? `each with ${combineThreads} combine thread(s)` : 'combining on the same thread'}.`,
       ...(args.get('note') ? [`Note: ${args.get('note')}`] : []),
       '',
       '| build | spans | wall | spans/s | vs ingest (' + fmtInt(ingestRate) + ' spans/s) | CPU (all threads) | spans per CPU s | peak RSS | block |',
@@ -320,7 +330,11 @@ async function main(): Promise<void> {
 if (process.argv.includes('prepare-child')) {
   const a = process.argv;
   const get = (f: string) => a[a.indexOf(f) + 1]!;
-  process.stdout.write(JSON.stringify(prepare(get('--dir'), Number(get('--traces')), Number(get('--seed')), Number(get('--wide-attrs')), get('--workload'))));
+  process.stdout.write(
+    JSON.stringify(
+      prepare(get('--dir'), Number(get('--traces')), Number(get('--seed')), Number(get('--wide-attrs')), get('--workload'), Number(get('--fragment'))),
+    ),
+  );
 } else {
   main().catch((err: unknown) => {
     if (err instanceof ArgError) console.error(`${err.message}\n\n${USAGE}`);

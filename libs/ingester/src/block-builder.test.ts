@@ -5,10 +5,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { create, toBinary } from '@bufbuild/protobuf';
+import { LocalStore } from '@stave/backend';
+import { BlockCache, openBlock } from '@stave/block';
 import { encodeTrace, realisticTraces, Rng, scannedRows, traceArb } from '@stave/block/testing';
 import { ResourceSpansSchema, ScopeSpansSchema, TracesDataSchema, type TracesData } from '@stave/proto';
 import fc from 'fast-check';
-import { packParts, traceFromParts } from './block-builder';
+import { buildBlock, INGESTER_TRACE_PAGE_BYTES, packParts, traceFromParts } from './block-builder';
 import { combinedTraces } from './combined-traces';
 import { encodeRecord, RECORD_HEADER } from './wal';
 
@@ -119,6 +121,40 @@ describe('block building from WAL parts', () => {
       .map(({ id, trace }) => ({ id, parts: partsOf(trace, 1 + Math.floor(rng.next() * 5), () => rng.next()) }))
       .sort((a, b) => Buffer.compare(a.id, b.id));
     expectSameAsObjectPath(traces);
+  });
+});
+
+describe('the blocks an ingester builds', () => {
+  it('cut the trace column into pages of INGESTER_TRACE_PAGE_BYTES: a by-ID read decompresses one small page', async () => {
+    const traces = realisticTraces(1500, { seed: 3 })
+      .map(({ id, trace }) => ({ id, parts: [toBinary(TracesDataSchema, trace)] }))
+      .sort((a, b) => Buffer.compare(a.id, b.id));
+    const { file, refs } = segment(traces);
+    let columnBytes = 0;
+    for (const { encoded } of combinedTraces(file, packParts(refs))) columnBytes += encoded.length;
+    // Enough traces for several pages: with the writer's default (2 MiB) this column would be one page.
+    expect(columnBytes).toBeGreaterThan(4 * INGESTER_TRACE_PAGE_BYTES);
+    const root = path.join(path.dirname(file), 'blocks');
+    const meta = await buildBlock({
+      segmentPath: file,
+      parts: packParts(refs),
+      storeRoot: root,
+      tenant: 't',
+      blockID: '00000000-0000-4000-8000-000000000007',
+      bloomFalsePositive: 0.01,
+      bloomShardSizeBytes: 1024,
+      rowGroupSizeBytes: 64 * 1024 * 1024,
+      combineThreads: 0,
+    });
+    expect(meta.totalObjects).toBe(traces.length);
+    for (const t of [traces[0]!, traces[700]!, traces[traces.length - 1]!]) {
+      // A cache of its own per lookup: what it holds afterwards is what the lookup read (one bloom shard,
+      // one index page, one decompressed trace page).
+      const cache = new BlockCache(64 * 1024 * 1024, 64 * 1024 * 1024);
+      const found = await openBlock(new LocalStore(root), meta, { cache }).findTraceByID(t.id);
+      expect(found?.resourceSpans.length).toBeGreaterThan(0);
+      expect(cache.bytes).toBeLessThan(INGESTER_TRACE_PAGE_BYTES + 128 * 1024);
+    }
   });
 });
 

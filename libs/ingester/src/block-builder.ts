@@ -66,6 +66,17 @@ export function traceFromParts(parts: readonly Uint8Array[]): TracesData {
  */
 export const INGESTER_CODEC_LEVEL = 1;
 
+/**
+ * Uncompressed size of one `trace` page in the blocks an ingester builds: a by-ID read of such a block
+ * decompresses one page, on the querier's event loop. Recent traces are the ones looked up, and under a
+ * collector-shaped load (every trace live across cuts) each one sits in every block cut while it was live,
+ * so a lookup reads one page per block: with the writer's 2 MiB pages that was ~4 ms of brotli per block,
+ * by-ID p50 35–44 ms over five blocks and ~70 MiB of page buffers on the main thread between collections
+ * (the whole run's peak RSS). At 256 KiB: p50 13 ms, peak RSS ~480 MiB, blocks ~12% larger until
+ * compaction writes them again with the writer's default (bench/results/ingest.md, fifteenth session).
+ */
+export const INGESTER_TRACE_PAGE_BYTES = 256 * 1024;
+
 /** Builds one block; usable in any thread. */
 export async function buildBlock(job: BuildJob): Promise<BlockMeta> {
   return writeBlock(new LocalStore(job.storeRoot), {
@@ -76,6 +87,7 @@ export async function buildBlock(job: BuildJob): Promise<BlockMeta> {
     bloomShardSizeBytes: job.bloomShardSizeBytes,
     rowGroupSizeBytes: job.rowGroupSizeBytes,
     codecLevel: INGESTER_CODEC_LEVEL,
+    tracePageSizeBytes: INGESTER_TRACE_PAGE_BYTES,
   });
 }
 
