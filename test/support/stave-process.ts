@@ -92,16 +92,23 @@ export function startStave(opts: StartOptions = {}): StaveProcess {
   );
   /** The process has exited (by itself or by a signal). */
   const gone = () => child.exitCode !== null || child.signalCode !== null;
-  const httpPort = () =>
-    poll(
+  /** Its output streams have ended too, so `stderr` holds all it wrote. */
+  const closed = new Promise<void>((resolve) => child.once('close', () => resolve()));
+  const httpPort = async (): Promise<number> => {
+    const port = await poll(
       'the http server to log its port',
       () => {
-        if (child.exitCode !== null) throw new Error(`stave exited with ${child.exitCode}: ${stderr}`);
         const l = logs.find((x) => x.msg === 'http server listening' && x.server === 'http');
-        return l ? (l.port as number) : undefined;
+        if (l) return l.port as number;
+        // Died before listening, by an exit code or by a signal: fail now, not at the poll's timeout.
+        return gone() ? -1 : undefined;
       },
       { timeoutMs: 30_000 },
     );
+    if (port >= 0) return port;
+    await closed;
+    throw new Error(`stave exited (${child.exitCode ?? child.signalCode}) before its http server listened: ${stderr}`);
+  };
   return {
     child,
     exited,
