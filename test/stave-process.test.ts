@@ -21,7 +21,7 @@ test.each([
   ['killed by a signal', 'kill -9 $$', /SIGKILL/],
   ['exiting with a code', 'exit 3', /exited \(3\)/],
 ])('httpPort fails at once for a process %s before it listens', async (_what, body, why) => {
-  const p = startStave({ bin: fakeStave(`stave-${why.source.replace(/\W/g, '')}`, body) });
+  const p = startStave({ bin: fakeStave(`stave-${body.replace(/\W/g, '')}`, body) });
   try {
     const err = await p.httpPort().then(
       () => undefined,

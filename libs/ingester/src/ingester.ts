@@ -79,20 +79,21 @@ export interface IngesterOptions {
   workMemory?: WorkMemoryGate;
   /**
    * The process's CPU kept for its event loop (server.reserve_event_loop_cpu), if any: lifted when block
-   * building falls behind (a push refused for the WAL backlog) and while every block is flushed.
+   * building falls behind (a push finds the WAL backlog near its budget, or is refused for it) and while
+   * every block is flushed.
    */
   cpu?: CpuReservation;
   now?: () => number;
 }
 
 /**
- * The share of ingester.max_wal_backlog_bytes past which a push lifts the CPU kept for the event loop, so
+ * The eighths of ingester.max_wal_backlog_bytes past which a push lifts the CPU kept for the event loop, so
  * that block building has every CPU before pushes are refused. Above the backlog's peaks under a load that
  * block building keeps up with: at the metrics-generator bench's fixed rate (half of what the process
  * sustains) it peaked at 81% of the default budget between builds (bench/results/ingest.md, fourteenth
  * session), and there the reservation stays.
  */
-const LIFT_CPU_AT_BACKLOG = 7 / 8;
+const LIFT_CPU_AT_BACKLOG_EIGHTHS = 7;
 
 /** Building threads idle longer than this after the last push end (BlockBuilderPool's `expectBuilds`). */
 const PUSHES_EXPECT_BUILDS_MS = 2_000;
@@ -253,8 +254,8 @@ export class Ingester extends BasicService implements IngesterClient {
         this.cutForBudget(true);
         throw new ConnectError(refusal.message, refusal.code);
       }
-      if (this.opts.cpu && this.budget.backlogPast(usage, LIFT_CPU_AT_BACKLOG)) {
-        this.opts.cpu.lift('block building is behind: the WAL backlog is past 7/8 of ingester.max_wal_backlog_bytes');
+      if (this.opts.cpu && this.budget.backlogPast(usage, LIFT_CPU_AT_BACKLOG_EIGHTHS / 8)) {
+        this.opts.cpu.lift(`block building is behind: the WAL backlog is past ${LIFT_CPU_AT_BACKLOG_EIGHTHS}/8 of ingester.max_wal_backlog_bytes`);
       }
       const admission = admitTraces(inst, head, req, this.opts.overrides.forTenant(tenant));
       const { errors, accepted } = admission;
